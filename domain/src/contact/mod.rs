@@ -1,0 +1,319 @@
+//! The `Contact` aggregate: a person the workspace deals with.
+//!
+//! Lifecycle as for companies: created, updated, soft-deleted, restored. A contact needs a
+//! name or an email. Email uniqueness inside a workspace is not a rule of one stream; the
+//! API enforces it with a claim table before it runs the command (409 on a duplicate).
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{changed, ensure_live};
+use crate::{text, DomainError, Email, EntityId};
+
+#[cfg(test)]
+mod tests;
+
+/// Longest first or last name, in characters.
+pub const NAME_MAX: usize = 100;
+/// Longest job title, in characters.
+pub const JOB_TITLE_MAX: usize = 200;
+/// Longest phone number text, in characters.
+pub const PHONE_MAX: usize = 32;
+
+/// A contact's fields as a command gives them (unvalidated).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ContactInput {
+    /// Given name, up to 100 characters.
+    pub first_name: Option<String>,
+    /// Family name, up to 100 characters.
+    pub last_name: Option<String>,
+    /// Email address; validated and normalised ([`Email`]).
+    pub email: Option<String>,
+    /// Phone number: see [`validate_phone`].
+    pub phone: Option<String>,
+    /// Job title, up to 200 characters.
+    pub job_title: Option<String>,
+    /// The company the contact works for (checked to exist in the tenant by the caller).
+    pub company_id: Option<EntityId>,
+}
+
+/// A partial update: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ContactPatch {
+    /// New given name, or clear.
+    pub first_name: Option<Option<String>>,
+    /// New family name, or clear.
+    pub last_name: Option<Option<String>>,
+    /// New email, or clear.
+    pub email: Option<Option<String>>,
+    /// New phone, or clear.
+    pub phone: Option<Option<String>>,
+    /// New job title, or clear.
+    pub job_title: Option<Option<String>>,
+    /// New company, or clear.
+    pub company_id: Option<Option<EntityId>>,
+}
+
+/// A contact's validated fields, as `ContactCreated` records them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactFields {
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Normalised email.
+    pub email: Option<Email>,
+    /// Phone number as given, trimmed.
+    pub phone: Option<String>,
+    /// Job title.
+    pub job_title: Option<String>,
+    /// The company the contact works for.
+    pub company_id: Option<EntityId>,
+}
+
+/// The fields an update changed, and only those; `null` means cleared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactChanges {
+    /// New given name, or cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    pub first_name: Option<Option<String>>,
+    /// New family name, or cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    pub last_name: Option<Option<String>>,
+    /// New email, or cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    pub email: Option<Option<Email>>,
+    /// New phone, or cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    pub phone: Option<Option<String>>,
+    /// New job title, or cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    pub job_title: Option<Option<String>>,
+    /// New company, or cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    pub company_id: Option<Option<EntityId>>,
+}
+
+impl ContactChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Commands of a contact.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub enum ContactCommand {
+    /// Create the contact.
+    Create(ContactInput),
+    /// Change some fields.
+    Update(ContactPatch),
+    /// Soft-delete.
+    Delete,
+    /// Undo a soft delete.
+    Restore,
+}
+
+/// Events of a contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContactEvent {
+    /// The contact was created with these fields.
+    ContactCreated(ContactFields),
+    /// These fields changed.
+    ContactUpdated(ContactChanges),
+    /// The contact was soft-deleted.
+    ContactDeleted,
+    /// The contact was restored.
+    ContactRestored,
+}
+
+impl DomainEvent for ContactEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::ContactCreated(_) => "ContactCreated",
+            Self::ContactUpdated(_) => "ContactUpdated",
+            Self::ContactDeleted => "ContactDeleted",
+            Self::ContactRestored => "ContactRestored",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}
+
+/// A contact's state.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Contact {
+    exists: bool,
+    deleted: bool,
+    fields: ContactFields,
+}
+
+impl Contact {
+    /// The contact's current email, if any (the API releases its claim when it changes).
+    pub fn email(&self) -> Option<&Email> {
+        self.fields.email.as_ref()
+    }
+}
+
+/// Checks a phone number: 3 to 32 characters of digits, spaces and `+ - ( ) . /`, with at
+/// least 3 digits, and `+` only first (the ITU-T E.123 written forms, loosely: CRM users
+/// type numbers in every national format, so it is kept as written rather than
+/// rewritten to E.164).
+///
+/// # Errors
+/// [`DomainError::Invalid`] on field `phone`.
+pub fn validate_phone(phone: &str) -> Result<(), DomainError> {
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    let charset = phone.chars().all(|c| c.is_ascii_digit() || " +-().//".contains(c));
+    let plus_first = phone.rfind('+').is_none_or(|i| i == 0);
+    if phone.chars().count() <= PHONE_MAX && digits >= 3 && charset && plus_first {
+        Ok(())
+    } else {
+        Err(DomainError::invalid("phone", "must be 3 to 32 characters of digits, spaces and + - ( ) . / with at least 3 digits"))
+    }
+}
+
+impl ContactFields {
+    /// Validates and normalises a command's input.
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] naming the first failing field.
+    pub fn validate(input: ContactInput) -> Result<Self, DomainError> {
+        let opt = |field, value: Option<String>, max| -> Result<Option<String>, DomainError> {
+            Ok(match value {
+                Some(v) => text::optional(field, &v, max)?,
+                None => None,
+            })
+        };
+        let email = match input.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+            Some(e) => Some(Email::parse(e).map_err(|err| DomainError::from(("email", err)))?),
+            None => None,
+        };
+        let phone = opt("phone", input.phone, PHONE_MAX)?;
+        if let Some(p) = &phone {
+            validate_phone(p)?;
+        }
+        let fields = Self {
+            first_name: opt("first_name", input.first_name, NAME_MAX)?,
+            last_name: opt("last_name", input.last_name, NAME_MAX)?,
+            email,
+            phone,
+            job_title: opt("job_title", input.job_title, JOB_TITLE_MAX)?,
+            company_id: input.company_id,
+        };
+        if fields.first_name.is_none() && fields.last_name.is_none() && fields.email.is_none() {
+            return Err(DomainError::invalid("first_name", "a contact needs a first name, a last name or an email"));
+        }
+        Ok(fields)
+    }
+
+    fn patched(&self, patch: ContactPatch) -> ContactInput {
+        ContactInput {
+            first_name: patch.first_name.unwrap_or_else(|| self.first_name.clone()),
+            last_name: patch.last_name.unwrap_or_else(|| self.last_name.clone()),
+            email: patch.email.unwrap_or_else(|| self.email.as_ref().map(ToString::to_string)),
+            phone: patch.phone.unwrap_or_else(|| self.phone.clone()),
+            job_title: patch.job_title.unwrap_or_else(|| self.job_title.clone()),
+            company_id: patch.company_id.unwrap_or(self.company_id),
+        }
+    }
+
+    fn diff(&self, new: Self) -> ContactChanges {
+        ContactChanges {
+            first_name: changed(&self.first_name, Some(new.first_name)),
+            last_name: changed(&self.last_name, Some(new.last_name)),
+            email: changed(&self.email, Some(new.email)),
+            phone: changed(&self.phone, Some(new.phone)),
+            job_title: changed(&self.job_title, Some(new.job_title)),
+            company_id: changed(&self.company_id, Some(new.company_id)),
+        }
+    }
+
+    /// Lays `changes` over these fields.
+    pub fn apply(&mut self, changes: ContactChanges) {
+        let ContactChanges { first_name, last_name, email, phone, job_title, company_id } = changes;
+        if let Some(v) = first_name {
+            self.first_name = v;
+        }
+        if let Some(v) = last_name {
+            self.last_name = v;
+        }
+        if let Some(v) = email {
+            self.email = v;
+        }
+        if let Some(v) = phone {
+            self.phone = v;
+        }
+        if let Some(v) = job_title {
+            self.job_title = v;
+        }
+        if let Some(v) = company_id {
+            self.company_id = v;
+        }
+    }
+}
+
+impl Aggregate for Contact {
+    const TYPE: &'static str = "Contact";
+    type Command = ContactCommand;
+    type Event = ContactEvent;
+    type Error = DomainError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let event = match command {
+            ContactCommand::Create(input) => {
+                if self.exists {
+                    return Err(DomainError::AlreadyExists);
+                }
+                ContactEvent::ContactCreated(ContactFields::validate(input)?)
+            }
+            ContactCommand::Update(patch) => {
+                ensure_live(self.exists, self.deleted)?;
+                let new = ContactFields::validate(self.fields.patched(patch))?;
+                let changes = self.fields.diff(new);
+                if changes.is_empty() {
+                    return Ok(());
+                }
+                ContactEvent::ContactUpdated(changes)
+            }
+            ContactCommand::Delete => {
+                ensure_live(self.exists, self.deleted)?;
+                ContactEvent::ContactDeleted
+            }
+            ContactCommand::Restore => {
+                if !self.exists {
+                    return Err(DomainError::NotFound);
+                }
+                if !self.deleted {
+                    return Err(DomainError::NotDeleted);
+                }
+                ContactEvent::ContactRestored
+            }
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            ContactEvent::ContactCreated(fields) => {
+                self.exists = true;
+                self.fields = fields;
+            }
+            ContactEvent::ContactUpdated(changes) => self.fields.apply(changes),
+            ContactEvent::ContactDeleted => self.deleted = true,
+            ContactEvent::ContactRestored => self.deleted = false,
+        }
+    }
+}

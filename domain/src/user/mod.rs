@@ -1,0 +1,108 @@
+//! The `User` aggregate: a person's membership of one workspace.
+//!
+//! Secrets never enter these events: `PasswordChanged` records that the password changed;
+//! the argon2id hash lives in the `credentials` table (ARCHITECTURE.md, invariant 2).
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::{text, DomainError, Email, Role};
+
+#[cfg(test)]
+mod tests;
+
+/// Longest display name, in characters.
+pub const DISPLAY_NAME_MAX: usize = 200;
+
+/// Commands of a user.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub enum UserCommand {
+    /// Register the user into the workspace of the stream.
+    Register {
+        /// Login email (validated and normalised here).
+        email: String,
+        /// Name shown to colleagues, 1 to 200 characters.
+        display_name: String,
+        /// Role in the workspace.
+        role: Role,
+    },
+    /// Record that the password changed (the new hash is stored by the caller).
+    RecordPasswordChange,
+}
+
+/// Events of a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum UserEvent {
+    /// The user joined the workspace.
+    UserRegistered {
+        /// Normalised login email.
+        email: Email,
+        /// Display name.
+        display_name: String,
+        /// Role in the workspace.
+        role: Role,
+    },
+    /// The user's password changed. Carries no secret.
+    PasswordChanged,
+}
+
+impl DomainEvent for UserEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::UserRegistered { .. } => "UserRegistered",
+            Self::PasswordChanged => "PasswordChanged",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}
+
+/// The state a user's rules need.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct User {
+    registered: bool,
+}
+
+impl Aggregate for User {
+    const TYPE: &'static str = "User";
+    type Command = UserCommand;
+    type Event = UserEvent;
+    type Error = DomainError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        match command {
+            UserCommand::Register { email, display_name, role } => {
+                if self.registered {
+                    return Err(DomainError::AlreadyExists);
+                }
+                let email = Email::parse(&email).map_err(|e| DomainError::from(("email", e)))?;
+                let display_name = text::required("display_name", &display_name, DISPLAY_NAME_MAX)?;
+                sink.write(UserEvent::UserRegistered { email, display_name, role }, self).await;
+            }
+            UserCommand::RecordPasswordChange => {
+                if !self.registered {
+                    return Err(DomainError::NotFound);
+                }
+                sink.write(UserEvent::PasswordChanged, self).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            UserEvent::UserRegistered { .. } => self.registered = true,
+            UserEvent::PasswordChanged => {}
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The `Workspace` aggregate: the tenant itself.
+//!
+//! Stream id: `<tenant>:<tenant>` (the workspace's entity id is its tenant id).
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::text;
+use crate::DomainError;
+
+#[cfg(test)]
+mod tests;
+
+/// Longest workspace name, in characters.
+pub const NAME_MAX: usize = 200;
+
+/// Commands of a workspace.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub enum WorkspaceCommand {
+    /// Create the workspace with a display name and a URL-safe slug.
+    Create {
+        /// Display name, 1 to 200 characters.
+        name: String,
+        /// See [`validate_slug`].
+        slug: String,
+    },
+    /// Change the display name.
+    Rename {
+        /// Display name, 1 to 200 characters.
+        name: String,
+    },
+}
+
+/// Events of a workspace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WorkspaceEvent {
+    /// The workspace was created.
+    WorkspaceCreated {
+        /// Display name.
+        name: String,
+        /// URL-safe slug, unique across the system.
+        slug: String,
+    },
+    /// The workspace was renamed.
+    WorkspaceRenamed {
+        /// The new display name.
+        name: String,
+    },
+}
+
+impl DomainEvent for WorkspaceEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::WorkspaceCreated { .. } => "WorkspaceCreated",
+            Self::WorkspaceRenamed { .. } => "WorkspaceRenamed",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}
+
+/// The state a workspace's rules need.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Workspace {
+    created: bool,
+    name: String,
+}
+
+/// Checks a workspace slug: 3 to 63 characters of `a-z`, `0-9` and `-`, starting and
+/// ending with a letter or digit (the shape of a DNS label, RFC 1035 §2.3.1, so a slug can
+/// also serve as a subdomain).
+///
+/// # Errors
+/// [`DomainError::Invalid`] on field `slug`.
+pub fn validate_slug(slug: &str) -> Result<(), DomainError> {
+    let ok = (3..=63).contains(&slug.len())
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "slug",
+            "must be 3 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'",
+        ))
+    }
+}
+
+impl Aggregate for Workspace {
+    const TYPE: &'static str = "Workspace";
+    type Command = WorkspaceCommand;
+    type Event = WorkspaceEvent;
+    type Error = DomainError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        match command {
+            WorkspaceCommand::Create { name, slug } => {
+                if self.created {
+                    return Err(DomainError::AlreadyExists);
+                }
+                let name = text::required("name", &name, NAME_MAX)?;
+                validate_slug(&slug)?;
+                sink.write(WorkspaceEvent::WorkspaceCreated { name, slug }, self).await;
+            }
+            WorkspaceCommand::Rename { name } => {
+                if !self.created {
+                    return Err(DomainError::NotFound);
+                }
+                let name = text::required("name", &name, NAME_MAX)?;
+                if name != self.name {
+                    sink.write(WorkspaceEvent::WorkspaceRenamed { name }, self).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            WorkspaceEvent::WorkspaceCreated { name, .. } => {
+                self.created = true;
+                self.name = name;
+            }
+            WorkspaceEvent::WorkspaceRenamed { name } => self.name = name,
+        }
+    }
+}
