@@ -1,1 +1,67 @@
-//! placeholder
+//! # crm-migrations
+//!
+//! Every table, index, role, grant, row-level-security policy and trigger of the CRM
+//! database, as sea-orm-migration migrations of plain SQL (kept in `sql/`, one file per
+//! migration, so a reader sees exactly what the database enforces).
+//!
+//! Roles (created once per cluster, idempotently):
+//! - the *owner*: whoever runs the migrations (the `DATABASE_URL` user); owns every table;
+//! - `crm_store`: what postgres-es connects as; reads and appends `events` of any tenant;
+//! - `crm_app`: what request handlers query as; owns nothing, has no `BYPASSRLS`, sees only
+//!   the rows of the tenant set by `set_config('app.tenant_id', …, true)`;
+//! - `crm_projector`: writes the read models of every tenant; reads every event.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_roles;
+mod m20261121_000002_event_store;
+mod m20261121_000003_identity;
+mod m20261121_000004_read_models;
+
+/// The names of the database roles the migrations create and the server connects as.
+pub mod roles {
+    /// postgres-es's role: `SELECT, INSERT` on `events`, every tenant.
+    pub const STORE: &str = "crm_store";
+    /// The request handlers' role: row-level security applies.
+    pub const APP: &str = "crm_app";
+    /// The projector's role: writes every tenant's read models.
+    pub const PROJECTOR: &str = "crm_projector";
+}
+
+/// The ordered list of migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261121_000001_roles::Migration),
+            Box::new(m20261121_000002_event_store::Migration),
+            Box::new(m20261121_000003_identity::Migration),
+            Box::new(m20261121_000004_read_models::Migration),
+        ]
+    }
+}
+
+/// Declares a migration whose `up` runs one SQL file and whose `down` runs another.
+macro_rules! sql_migration {
+    ($up:literal, $down:literal) => {
+        use sea_orm_migration::prelude::*;
+
+        /// See the SQL file of the same name.
+        #[derive(DeriveMigrationName)]
+        pub struct Migration;
+
+        #[async_trait::async_trait]
+        impl MigrationTrait for Migration {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                manager.get_connection().execute_unprepared(include_str!($up)).await.map(|_| ())
+            }
+
+            async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                manager.get_connection().execute_unprepared(include_str!($down)).await.map(|_| ())
+            }
+        }
+    };
+}
+pub(crate) use sql_migration;

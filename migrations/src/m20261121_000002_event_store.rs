@@ -1,0 +1,1 @@
+crate::sql_migration!("sql/000002_event_store.up.sql", "sql/000002_event_store.down.sql");

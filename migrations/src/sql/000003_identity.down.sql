@@ -1,0 +1,3 @@
+DROP TABLE contact_emails;
+DROP TABLE credentials;
+DROP TABLE workspace_slugs;
