@@ -31,7 +31,7 @@ CREATE TABLE contact_emails (
 
 REVOKE ALL ON workspace_slugs, credentials, contact_emails FROM PUBLIC;
 GRANT SELECT, INSERT, DELETE ON workspace_slugs TO crm_app;
-GRANT SELECT, INSERT, UPDATE ON credentials TO crm_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON credentials TO crm_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON contact_emails TO crm_app;
 GRANT SELECT ON workspace_slugs, credentials TO crm_projector;
 GRANT SELECT, INSERT, UPDATE, DELETE ON contact_emails TO crm_projector;

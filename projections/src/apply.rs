@@ -1,0 +1,267 @@
+//! Applying one event to the read tables, idempotently by version.
+//!
+//! A creation inserts the row at version 1 (`ON CONFLICT DO NOTHING`); every later event
+//! is a conditional `UPDATE … WHERE version = sequence - 1`. So an event applied twice, or
+//! out of order, changes nothing, and the inline and catch-up projectors may race freely:
+//! the catch-up projector, reading in commit order, fills any gap the inline one left.
+
+use crm_domain::company::{CompanyChanges, CompanyEvent, CompanyFields};
+use crm_domain::contact::{ContactChanges, ContactEvent, ContactFields};
+use crm_domain::user::UserEvent;
+use crm_domain::workspace::WorkspaceEvent;
+use sea_orm::sea_query::{Expr, OnConflict, SimpleExpr};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+
+use crate::entities::{company, contact, user, workspace};
+use crate::event::{AnyEvent, StoredEvent};
+
+/// Whether an event changed a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The row moved to this event's version.
+    Yes,
+    /// Already applied, or an earlier version is still missing (the catch-up projector
+    /// will apply it in order).
+    Skipped,
+}
+
+/// Applies `event` to the read tables through `conn` (a connection or a transaction of the
+/// projector role).
+///
+/// # Errors
+/// Any database error.
+pub async fn apply<C: ConnectionTrait>(conn: &C, event: &StoredEvent) -> Result<Applied, DbErr> {
+    let affected = match &event.event {
+        AnyEvent::Workspace(e) => apply_workspace(conn, event, e).await?,
+        AnyEvent::User(e) => apply_user(conn, event, e).await?,
+        AnyEvent::Company(e) => apply_company(conn, event, e).await?,
+        AnyEvent::Contact(e) => apply_contact(conn, event, e).await?,
+    };
+    Ok(if affected > 0 { Applied::Yes } else { Applied::Skipped })
+}
+
+/// Column assignments that every event makes: the version and the time.
+fn stamp(event: &StoredEvent) -> Vec<(&'static str, SimpleExpr)> {
+    vec![
+        ("version", Expr::value(event.sequence)),
+        ("updated_at", Expr::value(event.metadata.occurred_at)),
+    ]
+}
+
+/// Runs a conditional update of the row of `event`'s stream in `E`, setting `sets`.
+async fn update_next<C, E>(conn: &C, event: &StoredEvent, sets: Vec<(E::Column, SimpleExpr)>) -> Result<u64, DbErr>
+where
+    C: ConnectionTrait,
+    E: EntityTrait,
+    E::Column: ColumnTrait,
+{
+    use std::str::FromStr;
+    let col = |name: &str| E::Column::from_str(name).map_err(|_| DbErr::Custom(format!("no column {name}")));
+    let mut update = E::update_many()
+        .filter(col("tenant_id")?.eq(event.stream.tenant.0))
+        .filter(col(id_column::<E>())?.eq(event.stream.entity.0))
+        .filter(col("version")?.eq(event.sequence - 1));
+    for (name, value) in stamp(event) {
+        update = update.col_expr(col(name)?, value);
+    }
+    for (column, value) in sets {
+        update = update.col_expr(column, value);
+    }
+    Ok(update.exec(conn).await?.rows_affected)
+}
+
+/// The column holding the entity id: `tenant_id` for workspaces, `id` elsewhere.
+fn id_column<E: EntityTrait>() -> &'static str {
+    if E::default().table_name() == "workspaces" {
+        "tenant_id"
+    } else {
+        "id"
+    }
+}
+
+async fn insert_first<C, A>(conn: &C, model: A, pk: [<A::Entity as EntityTrait>::Column; 2]) -> Result<u64, DbErr>
+where
+    C: ConnectionTrait,
+    A: sea_orm::ActiveModelTrait + Send,
+    <A::Entity as EntityTrait>::Model: sea_orm::IntoActiveModel<A>,
+{
+    let result = <A::Entity as EntityTrait>::insert(model)
+        .on_conflict(OnConflict::columns(pk).do_nothing().to_owned())
+        .exec_without_returning(conn)
+        .await?;
+    Ok(result)
+}
+
+async fn apply_workspace<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &WorkspaceEvent) -> Result<u64, DbErr> {
+    match e {
+        WorkspaceEvent::WorkspaceCreated { name, slug } => {
+            if ev.sequence != 1 {
+                return Ok(0);
+            }
+            let model = workspace::ActiveModel {
+                tenant_id: Set(ev.stream.tenant.0),
+                slug: Set(slug.clone()),
+                name: Set(name.clone()),
+                version: Set(1),
+                created_at: Set(ev.metadata.occurred_at),
+                updated_at: Set(ev.metadata.occurred_at),
+            };
+            let result = workspace::Entity::insert(model)
+                .on_conflict(OnConflict::column(workspace::Column::TenantId).do_nothing().to_owned())
+                .exec_without_returning(conn)
+                .await?;
+            Ok(result)
+        }
+        WorkspaceEvent::WorkspaceRenamed { name } => {
+            update_next::<_, workspace::Entity>(conn, ev, vec![(workspace::Column::Name, Expr::value(name.clone()))]).await
+        }
+    }
+}
+
+async fn apply_user<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &UserEvent) -> Result<u64, DbErr> {
+    match e {
+        UserEvent::UserRegistered { email, display_name, role } => {
+            if ev.sequence != 1 {
+                return Ok(0);
+            }
+            let model = user::ActiveModel {
+                tenant_id: Set(ev.stream.tenant.0),
+                id: Set(ev.stream.entity.0),
+                email: Set(email.to_string()),
+                display_name: Set(display_name.clone()),
+                role: Set(role.as_str().to_owned()),
+                version: Set(1),
+                created_at: Set(ev.metadata.occurred_at),
+                updated_at: Set(ev.metadata.occurred_at),
+            };
+            insert_first(conn, model, [user::Column::TenantId, user::Column::Id]).await
+        }
+        UserEvent::PasswordChanged => update_next::<_, user::Entity>(conn, ev, vec![]).await,
+    }
+}
+
+async fn apply_company<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &CompanyEvent) -> Result<u64, DbErr> {
+    use company::Column as C;
+    let by = ev.metadata.actor.id();
+    match e {
+        CompanyEvent::CompanyCreated(fields) => {
+            if ev.sequence != 1 {
+                return Ok(0);
+            }
+            let CompanyFields { name, domain, industry, country, currency, employee_count, annual_revenue, annual_revenue_text } = fields.clone();
+            let model = company::ActiveModel {
+                tenant_id: Set(ev.stream.tenant.0),
+                id: Set(ev.stream.entity.0),
+                name: Set(name),
+                domain: Set(domain.map(String::from)),
+                industry: Set(industry),
+                country: Set(country),
+                currency: Set(currency.map(String::from)),
+                employee_count: Set(employee_count),
+                annual_revenue_minor: Set(annual_revenue.map(|m| m.amount_minor)),
+                annual_revenue_currency: Set(annual_revenue.map(|m| m.currency.code().to_owned())),
+                annual_revenue_text: Set(annual_revenue_text),
+                deleted: Set(false),
+                version: Set(1),
+                created_at: Set(ev.metadata.occurred_at),
+                updated_at: Set(ev.metadata.occurred_at),
+                created_by: Set(by.clone()),
+                updated_by: Set(by),
+                sort_name: sea_orm::ActiveValue::NotSet,
+            };
+            insert_first(conn, model, [C::TenantId, C::Id]).await
+        }
+        CompanyEvent::CompanyUpdated(changes) => {
+            let CompanyChanges { name, domain, industry, country, currency, employee_count, annual_revenue, annual_revenue_text } = changes.clone();
+            let mut sets = vec![(C::UpdatedBy, Expr::value(by))];
+            if let Some(v) = name {
+                sets.push((C::Name, Expr::value(v)));
+            }
+            if let Some(v) = domain {
+                sets.push((C::Domain, Expr::value(v.map(String::from))));
+            }
+            if let Some(v) = industry {
+                sets.push((C::Industry, Expr::value(v)));
+            }
+            if let Some(v) = country {
+                sets.push((C::Country, Expr::value(v)));
+            }
+            if let Some(v) = currency {
+                sets.push((C::Currency, Expr::value(v.map(String::from))));
+            }
+            if let Some(v) = employee_count {
+                sets.push((C::EmployeeCount, Expr::value(v)));
+            }
+            if let Some(v) = annual_revenue {
+                sets.push((C::AnnualRevenueMinor, Expr::value(v.map(|m| m.amount_minor))));
+                sets.push((C::AnnualRevenueCurrency, Expr::value(v.map(|m| m.currency.code().to_owned()))));
+            }
+            if let Some(v) = annual_revenue_text {
+                sets.push((C::AnnualRevenueText, Expr::value(v)));
+            }
+            update_next::<_, company::Entity>(conn, ev, sets).await
+        }
+        CompanyEvent::CompanyDeleted | CompanyEvent::CompanyRestored => {
+            let deleted = matches!(e, CompanyEvent::CompanyDeleted);
+            update_next::<_, company::Entity>(conn, ev, vec![(C::Deleted, Expr::value(deleted)), (C::UpdatedBy, Expr::value(by))]).await
+        }
+    }
+}
+
+async fn apply_contact<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &ContactEvent) -> Result<u64, DbErr> {
+    use contact::Column as C;
+    let by = ev.metadata.actor.id();
+    match e {
+        ContactEvent::ContactCreated(fields) => {
+            if ev.sequence != 1 {
+                return Ok(0);
+            }
+            let ContactFields { first_name, last_name, email, phone, job_title, company_id } = fields.clone();
+            let model = contact::ActiveModel {
+                tenant_id: Set(ev.stream.tenant.0),
+                id: Set(ev.stream.entity.0),
+                first_name: Set(first_name),
+                last_name: Set(last_name),
+                email: Set(email.map(String::from)),
+                phone: Set(phone),
+                job_title: Set(job_title),
+                company_id: Set(company_id.map(|c| c.0)),
+                deleted: Set(false),
+                version: Set(1),
+                created_at: Set(ev.metadata.occurred_at),
+                updated_at: Set(ev.metadata.occurred_at),
+                created_by: Set(by.clone()),
+                updated_by: Set(by),
+                sort_name: sea_orm::ActiveValue::NotSet,
+            };
+            insert_first(conn, model, [C::TenantId, C::Id]).await
+        }
+        ContactEvent::ContactUpdated(changes) => {
+            let ContactChanges { first_name, last_name, email, phone, job_title, company_id } = changes.clone();
+            let mut sets = vec![(C::UpdatedBy, Expr::value(by))];
+            if let Some(v) = first_name {
+                sets.push((C::FirstName, Expr::value(v)));
+            }
+            if let Some(v) = last_name {
+                sets.push((C::LastName, Expr::value(v)));
+            }
+            if let Some(v) = email {
+                sets.push((C::Email, Expr::value(v.map(String::from))));
+            }
+            if let Some(v) = phone {
+                sets.push((C::Phone, Expr::value(v)));
+            }
+            if let Some(v) = job_title {
+                sets.push((C::JobTitle, Expr::value(v)));
+            }
+            if let Some(v) = company_id {
+                sets.push((C::CompanyId, Expr::value(v.map(|c| c.0))));
+            }
+            update_next::<_, contact::Entity>(conn, ev, sets).await
+        }
+        ContactEvent::ContactDeleted | ContactEvent::ContactRestored => {
+            let deleted = matches!(e, ContactEvent::ContactDeleted);
+            update_next::<_, contact::Entity>(conn, ev, vec![(C::Deleted, Expr::value(deleted)), (C::UpdatedBy, Expr::value(by))]).await
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The durable catch-up projector: tails `events` in commit order from a stored checkpoint.
+//!
+//! A global position drawn from a sequence is not commit order: a transaction that took
+//! position 10 may commit after the one that took 11, and a reader taking
+//! `position > checkpoint` would skip 10 forever. So this reader only takes rows whose
+//! transaction is older than every transaction still running
+//! (`transaction_id < pg_snapshot_xmin(pg_current_snapshot())`), in
+//! `(transaction_id, global_position)` order: the pattern of Emmett's PostgreSQL event
+//! store (ARCHITECTURE.md, invariant 5). Each batch applies its events and moves the
+//! checkpoint in one transaction, under a transaction-level advisory lock, so several
+//! server processes may run it and one at a time does the work.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+
+use crate::apply::{apply, Applied};
+use crate::event::StoredEvent;
+
+/// The checkpoint name of the projector that maintains every read table.
+pub const READ_MODELS: &str = "read_models";
+
+/// Key of the advisory lock that serialises the projector and rebuilds.
+pub(crate) const LOCK_SQL: &str = "hashtext('crm-projector:' || $1)";
+
+/// A position in commit order: `(transaction_id, global_position)`; the transaction id is
+/// an `xid8` carried as its decimal text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// `events.transaction_id` as text.
+    pub transaction_id: String,
+    /// `events.global_position`.
+    pub global_position: i64,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Events read.
+    pub read: u64,
+    /// Events that changed a row (the rest were already applied).
+    pub applied: u64,
+    /// Whether another process held the lock, so nothing was read.
+    pub busy: bool,
+}
+
+/// The catch-up projector of the read tables.
+#[derive(Debug, Clone)]
+pub struct CatchUp {
+    db: DatabaseConnection,
+    name: String,
+}
+
+impl CatchUp {
+    /// A projector writing through `db` (connected as `crm_projector`) under checkpoint
+    /// [`READ_MODELS`].
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db, name: READ_MODELS.to_owned() }
+    }
+
+    /// Applies up to `limit` events past the checkpoint, in commit order.
+    ///
+    /// # Errors
+    /// Any database error; the batch is then rolled back whole.
+    pub async fn run_once(&self, limit: u64) -> Result<BatchReport, DbErr> {
+        let txn = self.db.begin().await?;
+        let locked = txn
+            .query_one(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                format!("SELECT pg_try_advisory_xact_lock({LOCK_SQL}) AS locked"),
+                [self.name.clone().into()],
+            ))
+            .await?
+            .map(|row| row.try_get::<bool>("", "locked"))
+            .transpose()?
+            .unwrap_or(false);
+        if !locked {
+            return Ok(BatchReport { busy: true, ..BatchReport::default() });
+        }
+        let from = load_checkpoint(&txn, &self.name).await?;
+        let events = read_after(&txn, &from, None, limit).await?;
+        let mut report = BatchReport { read: events.len() as u64, ..BatchReport::default() };
+        let mut last = from;
+        for (position, event) in events {
+            if let Some(event) = event {
+                if apply(&txn, &event).await? == Applied::Yes {
+                    report.applied += 1;
+                }
+            }
+            last = position;
+        }
+        save_checkpoint(&txn, &self.name, &last).await?;
+        txn.commit().await?;
+        Ok(report)
+    }
+
+    /// Runs batches of `batch` events until `shutdown` resolves, sleeping `idle` whenever
+    /// it has caught up. Errors are logged and retried after `idle`.
+    pub async fn run(self, batch: u64, idle: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut shutdown = shutdown;
+        loop {
+            let pause = match self.run_once(batch).await {
+                Ok(report) if report.read >= batch => Duration::ZERO,
+                Ok(report) => {
+                    if report.applied > 0 {
+                        tracing::debug!(applied = report.applied, "catch-up projector applied events");
+                    }
+                    idle
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "catch-up projector batch failed");
+                    idle
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+/// The checkpoint of `name`, created at the start if missing.
+pub(crate) async fn load_checkpoint<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Position, DbErr> {
+    conn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO projector_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+        [name.into()],
+    ))
+    .await?;
+    let row = conn
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT last_transaction_id::text AS tx, last_position AS pos FROM projector_checkpoints WHERE name = $1 FOR UPDATE",
+            [name.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("checkpoint {name}")))?;
+    Ok(Position { transaction_id: row.try_get("", "tx")?, global_position: row.try_get("", "pos")? })
+}
+
+/// Stores `position` as the checkpoint of `name`.
+pub(crate) async fn save_checkpoint<C: ConnectionTrait>(conn: &C, name: &str, position: &Position) -> Result<(), DbErr> {
+    conn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE projector_checkpoints SET last_transaction_id = $2::xid8, last_position = $3, updated_at = now() WHERE name = $1",
+        [name.into(), position.transaction_id.clone().into(), position.global_position.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Reads up to `limit` events after `from` in commit order, only from transactions older
+/// than every running one (or than `below`, an `xid8` as text, when given). An event that
+/// does not decode is logged and returned as `None`, so it is passed over, not retried
+/// forever.
+pub(crate) async fn read_after<C: ConnectionTrait>(
+    conn: &C,
+    from: &Position,
+    below: Option<&str>,
+    limit: u64,
+) -> Result<Vec<(Position, Option<StoredEvent>)>, DbErr> {
+    let horizon = match below {
+        Some(_) => "$4::xid8",
+        None => "pg_snapshot_xmin(pg_current_snapshot())",
+    };
+    let sql = format!(
+        "SELECT aggregate_type, aggregate_id, sequence, payload, metadata, transaction_id::text AS tx, global_position
+           FROM events
+          WHERE (transaction_id, global_position) > ($1::xid8, $2)
+            AND transaction_id < {horizon}
+          ORDER BY transaction_id, global_position
+          LIMIT $3"
+    );
+    let mut values: Vec<sea_orm::Value> = vec![from.transaction_id.clone().into(), from.global_position.into(), (limit as i64).into()];
+    if let Some(below) = below {
+        values.push(below.to_owned().into());
+    }
+    let rows = conn.query_all(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let position = Position { transaction_id: row.try_get("", "tx")?, global_position: row.try_get("", "global_position")? };
+        let aggregate_type: String = row.try_get("", "aggregate_type")?;
+        let aggregate_id: String = row.try_get("", "aggregate_id")?;
+        let sequence: i64 = row.try_get("", "sequence")?;
+        let payload: serde_json::Value = row.try_get("", "payload")?;
+        let metadata: serde_json::Value = row.try_get("", "metadata")?;
+        let event = match StoredEvent::from_row(&aggregate_type, &aggregate_id, sequence, payload, metadata) {
+            Ok(event) => Some(event),
+            Err(err) => {
+                tracing::error!(%aggregate_id, sequence, error = %err, "event does not decode; passed over");
+                None
+            }
+        };
+        out.push((position, event));
+    }
+    Ok(out)
+}

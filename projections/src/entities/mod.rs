@@ -1,0 +1,6 @@
+//! sea-orm entities of the read tables (see `migrations/src/sql/000004_read_models.up.sql`).
+
+pub mod company;
+pub mod contact;
+pub mod user;
+pub mod workspace;

@@ -1,0 +1,101 @@
+//! The workspace's audit trail: its events, newest first.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use serde::Serialize;
+
+use super::page::{clamp_limit, CursorError, ListError, Page};
+use crate::TenantScope;
+
+/// One event as an owner reads it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    /// Position in the store (increasing; the audit cursor).
+    pub position: i64,
+    /// `Workspace`, `User`, `Company` or `Contact`.
+    pub entity_type: String,
+    /// The entity's id (the stream id without its tenant prefix).
+    pub entity_id: String,
+    /// The entity's version after this event.
+    pub version: i64,
+    /// E.g. `ContactUpdated`.
+    pub event_type: String,
+    /// The event's fields (for updates: only what changed).
+    pub payload: serde_json::Value,
+    /// User id or system actor name.
+    pub actor: Option<String>,
+    /// `user` or `system`.
+    pub actor_type: Option<String>,
+    /// The actor's role at the time.
+    pub actor_role: Option<String>,
+    /// Client address, if known.
+    pub ip: Option<String>,
+    /// Client user agent, if known.
+    pub user_agent: Option<String>,
+    /// The request that caused it.
+    pub request_id: Option<String>,
+    /// The import run that caused it, if any.
+    pub import_id: Option<String>,
+    /// When the server accepted the command (RFC 3339).
+    pub occurred_at: Option<String>,
+    /// When the database stored the event.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A page of the tenant's events, newest first; `cursor` is the `position` text of the last
+/// entry of the previous page (opaque to callers).
+///
+/// # Errors
+/// [`ListError`].
+pub async fn list(db: &DatabaseConnection, scope: &TenantScope, cursor: Option<&str>, limit: Option<u64>) -> Result<Page<AuditEntry>, ListError> {
+    let limit = clamp_limit(limit);
+    let before = match cursor {
+        Some(text) => text.parse::<i64>().map_err(|_| CursorError::Malformed)?,
+        None => i64::MAX,
+    };
+    let txn = scope.begin(db).await?;
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT global_position, aggregate_type, aggregate_id, sequence, event_type, payload,
+                    metadata->>'actor' AS actor, metadata->>'actor_type' AS actor_type,
+                    metadata->>'actor_role' AS actor_role, nullif(metadata->>'ip', '') AS ip,
+                    nullif(metadata->>'user_agent', '') AS user_agent, metadata->>'request_id' AS request_id,
+                    metadata->>'import_id' AS import_id, metadata->>'occurred_at' AS occurred_at, recorded_at
+               FROM events
+              WHERE tenant_id = $1 AND global_position < $2
+              ORDER BY global_position DESC
+              LIMIT $3",
+            [scope.tenant().0.into(), before.into(), ((limit + 1) as i64).into()],
+        ))
+        .await?;
+    txn.commit().await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let aggregate_id: String = row.try_get("", "aggregate_id")?;
+        items.push(AuditEntry {
+            position: row.try_get("", "global_position")?,
+            entity_type: row.try_get("", "aggregate_type")?,
+            entity_id: aggregate_id.split_once(':').map_or(aggregate_id.clone(), |(_, e)| e.to_owned()),
+            version: row.try_get("", "sequence")?,
+            event_type: row.try_get("", "event_type")?,
+            payload: row.try_get("", "payload")?,
+            actor: row.try_get("", "actor")?,
+            actor_type: row.try_get("", "actor_type")?,
+            actor_role: row.try_get("", "actor_role")?,
+            ip: row.try_get("", "ip")?,
+            user_agent: row.try_get("", "user_agent")?,
+            request_id: row.try_get("", "request_id")?,
+            import_id: row.try_get("", "import_id")?,
+            occurred_at: row.try_get("", "occurred_at")?,
+            recorded_at: row.try_get("", "recorded_at")?,
+        });
+    }
+    let next_cursor = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|e| e.position.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+

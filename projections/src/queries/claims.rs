@@ -1,0 +1,76 @@
+//! Contact email claims: one contact per email per tenant, enforced before the command
+//! runs (uniqueness across streams cannot be a rule of one aggregate).
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use uuid::Uuid;
+
+use crate::TenantScope;
+
+/// The outcome of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The email now belongs to the contact (or already did).
+    Claimed,
+    /// Another contact of the tenant holds the email.
+    Taken {
+        /// The holder.
+        by: Uuid,
+    },
+}
+
+/// Claims `email` for `contact_id` in the scope's tenant.
+///
+/// A claim left behind by a request that died between claiming and committing is taken
+/// over once it is older than five minutes and the holder's read row does not carry the
+/// email.
+///
+/// # Errors
+/// Any database error.
+pub async fn claim_contact_email(db: &DatabaseConnection, scope: &TenantScope, email: &str, contact_id: Uuid) -> Result<Claim, DbErr> {
+    let txn = scope.begin(db).await?;
+    let tenant = scope.tenant().0;
+    let claimed = txn
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO contact_emails AS ce (tenant_id, email, contact_id) VALUES ($1, $2, $3)
+             ON CONFLICT (tenant_id, email) DO UPDATE SET contact_id = EXCLUDED.contact_id, claimed_at = now()
+              WHERE ce.contact_id = EXCLUDED.contact_id
+                 OR (ce.claimed_at < now() - interval '5 minutes'
+                     AND NOT EXISTS (SELECT 1 FROM contacts c
+                                      WHERE c.tenant_id = ce.tenant_id AND c.id = ce.contact_id AND c.email = ce.email))
+             RETURNING contact_id",
+            [tenant.into(), email.into(), contact_id.into()],
+        ))
+        .await?;
+    let outcome = if claimed.is_some() {
+        Claim::Claimed
+    } else {
+        let holder = txn
+            .query_one(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT contact_id FROM contact_emails WHERE tenant_id = $1 AND email = $2",
+                [tenant.into(), email.into()],
+            ))
+            .await?
+            .map(|r| r.try_get::<Uuid>("", "contact_id"))
+            .transpose()?;
+        Claim::Taken { by: holder.unwrap_or_default() }
+    };
+    txn.commit().await?;
+    Ok(outcome)
+}
+
+/// Releases `email` if `contact_id` holds it.
+///
+/// # Errors
+/// Any database error.
+pub async fn release_contact_email(db: &DatabaseConnection, scope: &TenantScope, email: &str, contact_id: Uuid) -> Result<(), DbErr> {
+    let txn = scope.begin(db).await?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "DELETE FROM contact_emails WHERE tenant_id = $1 AND email = $2 AND contact_id = $3",
+        [scope.tenant().0.into(), email.into(), contact_id.into()],
+    ))
+    .await?;
+    txn.commit().await
+}

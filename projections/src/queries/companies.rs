@@ -1,0 +1,86 @@
+//! Reads of the `companies` table.
+
+use sea_orm::sea_query::extension::postgres::PgExpr;
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use super::page::{contains_pattern, keyset_page, ListError, Page, Sort};
+use crate::entities::company::{self, Column as C};
+use crate::TenantScope;
+
+/// What a company list asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CompanyFilter {
+    /// Case-insensitive substring of the name or the domain.
+    pub q: Option<String>,
+    /// Include soft-deleted companies.
+    pub include_deleted: bool,
+    /// Sort order.
+    pub sort: Sort,
+    /// Page size (clamped to 1..=200).
+    pub limit: Option<u64>,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One company, deleted or not; `None` if the tenant has no such company.
+///
+/// # Errors
+/// Any database error.
+pub async fn get(db: &DatabaseConnection, scope: &TenantScope, id: Uuid) -> Result<Option<company::Model>, DbErr> {
+    let txn = scope.begin(db).await?;
+    let row = company::Entity::find_by_id((scope.tenant().0, id)).one(&txn).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// A page of the tenant's companies.
+///
+/// # Errors
+/// [`ListError`].
+pub async fn list(db: &DatabaseConnection, scope: &TenantScope, filter: &CompanyFilter) -> Result<Page<company::Model>, ListError> {
+    let txn = scope.begin(db).await?;
+    let mut select = company::Entity::find().filter(C::TenantId.eq(scope.tenant().0));
+    if !filter.include_deleted {
+        select = select.filter(C::Deleted.eq(false));
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = contains_pattern(q);
+        select = select.filter(
+            Condition::any()
+                .add(Expr::col(C::Name).ilike(pattern.clone()))
+                .add(Expr::col(C::Domain).ilike(pattern)),
+        );
+    }
+    let page = keyset_page(
+        &txn,
+        select,
+        filter.sort,
+        filter.cursor.as_deref(),
+        filter.limit,
+        (C::SortName, C::CreatedAt, C::Id),
+        |row| (row.sort_name.clone(), row.created_at, row.id),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(page)
+}
+
+/// A light index of the tenant's companies for an import: (id, lowercased name, domain,
+/// deleted).
+///
+/// # Errors
+/// Any database error.
+pub async fn index(db: &DatabaseConnection, scope: &TenantScope) -> Result<Vec<(Uuid, String, Option<String>, bool)>, DbErr> {
+    let txn = scope.begin(db).await?;
+    let rows: Vec<(Uuid, String, Option<String>, bool)> = company::Entity::find()
+        .select_only()
+        .columns([C::Id, C::SortName, C::Domain, C::Deleted])
+        .filter(C::TenantId.eq(scope.tenant().0))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(rows)
+}

@@ -1,0 +1,90 @@
+//! Reads of the `contacts` table.
+
+use sea_orm::sea_query::extension::postgres::PgExpr;
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use super::page::{contains_pattern, keyset_page, ListError, Page, Sort};
+use crate::entities::contact::{self, Column as C};
+use crate::TenantScope;
+
+/// What a contact list asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    /// Case-insensitive substring of the first name, last name, email or job title.
+    pub q: Option<String>,
+    /// Only contacts of this company.
+    pub company_id: Option<Uuid>,
+    /// Include soft-deleted contacts.
+    pub include_deleted: bool,
+    /// Sort order.
+    pub sort: Sort,
+    /// Page size (clamped to 1..=200).
+    pub limit: Option<u64>,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One contact, deleted or not; `None` if the tenant has no such contact.
+///
+/// # Errors
+/// Any database error.
+pub async fn get(db: &DatabaseConnection, scope: &TenantScope, id: Uuid) -> Result<Option<contact::Model>, DbErr> {
+    let txn = scope.begin(db).await?;
+    let row = contact::Entity::find_by_id((scope.tenant().0, id)).one(&txn).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// A page of the tenant's contacts.
+///
+/// # Errors
+/// [`ListError`].
+pub async fn list(db: &DatabaseConnection, scope: &TenantScope, filter: &ContactFilter) -> Result<Page<contact::Model>, ListError> {
+    let txn = scope.begin(db).await?;
+    let mut select = contact::Entity::find().filter(C::TenantId.eq(scope.tenant().0));
+    if !filter.include_deleted {
+        select = select.filter(C::Deleted.eq(false));
+    }
+    if let Some(company) = filter.company_id {
+        select = select.filter(C::CompanyId.eq(company));
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = contains_pattern(q);
+        let mut any = Condition::any();
+        for col in [C::FirstName, C::LastName, C::Email, C::JobTitle, C::SortName] {
+            any = any.add(Expr::col(col).ilike(pattern.clone()));
+        }
+        select = select.filter(any);
+    }
+    let page = keyset_page(
+        &txn,
+        select,
+        filter.sort,
+        filter.cursor.as_deref(),
+        filter.limit,
+        (C::SortName, C::CreatedAt, C::Id),
+        |row| (row.sort_name.clone(), row.created_at, row.id),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(page)
+}
+
+/// A light index of the tenant's contacts for an import: (first name, last name, company).
+///
+/// # Errors
+/// Any database error.
+pub async fn index(db: &DatabaseConnection, scope: &TenantScope) -> Result<Vec<(Option<String>, Option<String>, Option<Uuid>)>, DbErr> {
+    let txn = scope.begin(db).await?;
+    let rows = contact::Entity::find()
+        .select_only()
+        .columns([C::FirstName, C::LastName, C::CompanyId])
+        .filter(C::TenantId.eq(scope.tenant().0))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(rows)
+}

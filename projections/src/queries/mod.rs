@@ -1,0 +1,11 @@
+//! Tenant-scoped reads. Every function takes a [`crate::TenantScope`], filters on its tenant
+//! and runs inside the scope's transaction, so row-level security backs the filter.
+
+pub mod audit;
+pub mod claims;
+pub mod companies;
+pub mod contacts;
+pub mod page;
+pub mod users;
+
+pub use page::{Cursor, CursorError, Page, Sort, SortField};

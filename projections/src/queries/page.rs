@@ -1,0 +1,233 @@
+//! Keyset (cursor) pagination.
+//!
+//! A page is sorted by a key column and then by id, so the order is total and stable under
+//! ties; the cursor carries the last row's key and id, and the next page starts strictly
+//! after them (`(key, id) > (cursor.key, cursor.id)`). Unlike `OFFSET`, rows inserted or
+//! deleted meanwhile never shift a page, and every page costs one index range scan.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Most rows one page may hold.
+pub const MAX_LIMIT: u64 = 200;
+/// Rows per page when the caller names no limit.
+pub const DEFAULT_LIMIT: u64 = 50;
+
+/// One page of rows, and the cursor of the next page if there is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    /// The rows, in order.
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The field a list is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortField {
+    /// By name, case-insensitively.
+    Name,
+    /// By creation time.
+    CreatedAt,
+}
+
+/// A sort order: a field, ascending or descending. Text form `name`, `-name`,
+/// `created_at`, `-created_at` (a leading `-` is descending).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    /// The field.
+    pub field: SortField,
+    /// Descending when true.
+    pub descending: bool,
+}
+
+impl Default for Sort {
+    fn default() -> Self {
+        Self { field: SortField::Name, descending: false }
+    }
+}
+
+impl Sort {
+    /// Parses the text form.
+    ///
+    /// # Errors
+    /// [`CursorError::Sort`] for anything else.
+    pub fn parse(text: &str) -> Result<Self, CursorError> {
+        let (descending, name) = text.strip_prefix('-').map_or((false, text), |rest| (true, rest));
+        let field = match name {
+            "name" => SortField::Name,
+            "created_at" => SortField::CreatedAt,
+            _ => return Err(CursorError::Sort(text.to_owned())),
+        };
+        Ok(Self { field, descending })
+    }
+
+    /// The text form.
+    pub fn as_str(self) -> &'static str {
+        match (self.field, self.descending) {
+            (SortField::Name, false) => "name",
+            (SortField::Name, true) => "-name",
+            (SortField::CreatedAt, false) => "created_at",
+            (SortField::CreatedAt, true) => "-created_at",
+        }
+    }
+}
+
+/// Where the next page starts: after the row with this sort key and id, in this sort.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The sort the cursor belongs to (text form of [`Sort`]).
+    pub s: String,
+    /// The last row's sort key (a name, or an RFC 3339 time).
+    pub k: String,
+    /// The last row's id.
+    pub i: Uuid,
+}
+
+/// A cursor or sort the caller sent that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CursorError {
+    /// Not a cursor this server issued.
+    #[error("malformed cursor")]
+    Malformed,
+    /// The cursor was issued for another sort order.
+    #[error("the cursor belongs to another sort order")]
+    WrongSort,
+    /// An unknown sort.
+    #[error("unknown sort {0:?}: use name, -name, created_at or -created_at")]
+    Sort(String),
+}
+
+impl Cursor {
+    /// The opaque text form: URL-safe base64 of the JSON.
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Reads a cursor for `sort`.
+    ///
+    /// # Errors
+    /// [`CursorError::Malformed`] or [`CursorError::WrongSort`].
+    pub fn decode(text: &str, sort: Sort) -> Result<Self, CursorError> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| CursorError::Malformed)?;
+        let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| CursorError::Malformed)?;
+        if cursor.s != sort.as_str() {
+            return Err(CursorError::WrongSort);
+        }
+        Ok(cursor)
+    }
+}
+
+/// Clamps a requested page size to `1..=MAX_LIMIT`, [`DEFAULT_LIMIT`] when absent.
+pub fn clamp_limit(limit: Option<u64>) -> u64 {
+    limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE` pattern and wraps it in `%…%`.
+pub fn contains_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip_and_rejections() {
+        let sort = Sort::parse("-created_at").unwrap_or_default();
+        let c = Cursor { s: sort.as_str().into(), k: "2026-01-01T00:00:00Z".into(), i: Uuid::nil() };
+        assert_eq!(Cursor::decode(&c.encode(), sort), Ok(c.clone()));
+        assert_eq!(Cursor::decode(&c.encode(), Sort::default()), Err(CursorError::WrongSort));
+        assert_eq!(Cursor::decode("!!!", sort), Err(CursorError::Malformed));
+        assert!(Sort::parse("email").is_err());
+    }
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(contains_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
+    }
+}
+
+/// A failed list query.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// The cursor or sort cannot be used (the caller's fault).
+    #[error(transparent)]
+    Cursor(#[from] CursorError),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+}
+
+/// Runs one keyset page of `select` in `conn`.
+///
+/// `name_col` and `created_col` are the sort key columns, `id_col` the tie-breaker;
+/// `key_of` gives a row's (name key, creation time, id) to build the next cursor.
+///
+/// # Errors
+/// [`ListError`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn keyset_page<E, C>(
+    conn: &C,
+    select: sea_orm::Select<E>,
+    sort: Sort,
+    cursor: Option<&str>,
+    limit: Option<u64>,
+    cols: (E::Column, E::Column, E::Column),
+    key_of: impl Fn(&E::Model) -> (String, chrono::DateTime<chrono::Utc>, Uuid),
+) -> Result<Page<E::Model>, ListError>
+where
+    E: sea_orm::EntityTrait,
+    C: sea_orm::ConnectionTrait,
+{
+    use sea_orm::sea_query::{Expr, SimpleExpr};
+    use sea_orm::{Order, QueryFilter, QueryOrder, QuerySelect};
+
+    let (name_col, created_col, id_col) = cols;
+    let limit = clamp_limit(limit);
+    let sort_col = match sort.field {
+        SortField::Name => name_col,
+        SortField::CreatedAt => created_col,
+    };
+    let order = if sort.descending { Order::Desc } else { Order::Asc };
+    let mut select = select.order_by(sort_col, order.clone()).order_by(id_col, order);
+    if let Some(text) = cursor {
+        let cursor = Cursor::decode(text, sort)?;
+        let key: SimpleExpr = match sort.field {
+            SortField::Name => Expr::value(cursor.k),
+            SortField::CreatedAt => Expr::value(
+                chrono::DateTime::parse_from_rfc3339(&cursor.k).map_err(|_| CursorError::Malformed)?.with_timezone(&chrono::Utc),
+            ),
+        };
+        let left = Expr::tuple([Expr::col(sort_col).into(), Expr::col(id_col).into()]);
+        let right = Expr::tuple([key, Expr::value(cursor.i)]);
+        select = select.filter(if sort.descending { left.lt(right) } else { left.gt(right) });
+    }
+    let mut items = select.limit(limit + 1).all(conn).await?;
+    let next_cursor = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|row| {
+            let (name, created, id) = key_of(row);
+            let k = match sort.field {
+                SortField::Name => name,
+                SortField::CreatedAt => created.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            };
+            Cursor { s: sort.as_str().to_owned(), k, i: id }.encode()
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}

@@ -1,0 +1,159 @@
+//! Reads of `users`, `workspaces` and the identity registries.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement, TransactionTrait};
+use uuid::Uuid;
+
+use crate::entities::{user, workspace};
+use crate::TenantScope;
+
+/// One user of the tenant.
+///
+/// # Errors
+/// Any database error.
+pub async fn get_user(db: &DatabaseConnection, scope: &TenantScope, id: Uuid) -> Result<Option<user::Model>, DbErr> {
+    let txn = scope.begin(db).await?;
+    let row = user::Entity::find_by_id((scope.tenant().0, id)).one(&txn).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// The tenant's workspace.
+///
+/// # Errors
+/// Any database error.
+pub async fn get_workspace(db: &DatabaseConnection, scope: &TenantScope) -> Result<Option<workspace::Model>, DbErr> {
+    let txn = scope.begin(db).await?;
+    let row = workspace::Entity::find_by_id(scope.tenant().0).one(&txn).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// A login's stored secret: who it belongs to and the PHC-format hash.
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    /// The user's tenant.
+    pub tenant_id: Uuid,
+    /// The user.
+    pub user_id: Uuid,
+    /// The argon2id hash in PHC string format.
+    pub password_hash: String,
+}
+
+/// Looks up the credentials of a (normalised) email before any tenant is known. The
+/// transaction names the email in `app.login_email`, which is the only row row-level
+/// security lets it see.
+///
+/// # Errors
+/// Any database error.
+pub async fn find_login(db: &DatabaseConnection, email: &str) -> Result<Option<LoginRecord>, DbErr> {
+    let txn = db.begin().await?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT set_config('app.login_email', $1, true)",
+        [email.into()],
+    ))
+    .await?;
+    let row = txn
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT tenant_id, user_id, password_hash FROM credentials WHERE email = $1",
+            [email.into()],
+        ))
+        .await?;
+    txn.commit().await?;
+    row.map(|r| {
+        Ok(LoginRecord {
+            tenant_id: r.try_get("", "tenant_id")?,
+            user_id: r.try_get("", "user_id")?,
+            password_hash: r.try_get("", "password_hash")?,
+        })
+    })
+    .transpose()
+}
+
+/// Whether a registration may proceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Slug and email are now reserved for the new workspace and its owner.
+    Reserved,
+    /// The slug belongs to another workspace.
+    SlugTaken,
+    /// The email already signs in somewhere.
+    EmailTaken,
+}
+
+/// Reserves a new workspace's slug and stores its founder's credentials, in one
+/// transaction of the new tenant's scope: either both or neither.
+///
+/// # Errors
+/// Any database error other than the two unique violations reported as [`Registration`].
+pub async fn reserve_signup(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    slug: &str,
+    user_id: Uuid,
+    email: &str,
+    password_hash: &str,
+) -> Result<Registration, DbErr> {
+    let txn = scope.begin(db).await?;
+    let tenant = scope.tenant().0;
+    let slug_insert = txn
+        .execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO workspace_slugs (slug, tenant_id) VALUES ($1, $2) ON CONFLICT (slug) DO NOTHING",
+            [slug.into(), tenant.into()],
+        ))
+        .await?;
+    if slug_insert.rows_affected() == 0 {
+        return Ok(Registration::SlugTaken);
+    }
+    let cred_insert = txn
+        .execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO credentials (tenant_id, user_id, email, password_hash) VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING",
+            [tenant.into(), user_id.into(), email.into(), password_hash.into()],
+        ))
+        .await?;
+    if cred_insert.rows_affected() == 0 {
+        return Ok(Registration::EmailTaken);
+    }
+    txn.commit().await?;
+    Ok(Registration::Reserved)
+}
+
+/// Undoes [`reserve_signup`] when the workspace's commands failed after it.
+///
+/// # Errors
+/// Any database error.
+pub async fn release_signup(db: &DatabaseConnection, scope: &TenantScope, slug: &str, user_id: Uuid) -> Result<(), DbErr> {
+    let txn = scope.begin(db).await?;
+    let tenant = scope.tenant().0;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "DELETE FROM workspace_slugs WHERE slug = $1 AND tenant_id = $2",
+        [slug.into(), tenant.into()],
+    ))
+    .await?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "DELETE FROM credentials WHERE tenant_id = $1 AND user_id = $2",
+        [tenant.into(), user_id.into()],
+    ))
+    .await?;
+    txn.commit().await
+}
+
+/// The tenant of a workspace slug (for the command line, which runs as the projector role).
+///
+/// # Errors
+/// Any database error.
+pub async fn tenant_of_slug(db: &DatabaseConnection, slug: &str) -> Result<Option<Uuid>, DbErr> {
+    let row = db
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT tenant_id FROM workspace_slugs WHERE slug = $1",
+            [slug.into()],
+        ))
+        .await?;
+    row.map(|r| r.try_get("", "tenant_id")).transpose()
+}
