@@ -21,7 +21,7 @@ pub const INDUSTRY_MAX: usize = 500;
 /// Longest country text, in characters.
 pub const COUNTRY_MAX: usize = 100;
 /// Longest unparsed revenue text kept from an import, in characters.
-pub const REVENUE_TEXT_MAX: usize = 200;
+pub const REVENUE_TEXT_MAX: usize = 500;
 
 /// An amount as a command gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

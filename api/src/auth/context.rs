@@ -1,0 +1,123 @@
+//! Extractors: who is calling ([`AuthContext`], from the bearer token only) and the
+//! metadata every command carries ([`CommandContext`]).
+
+use std::future::{ready, Ready};
+use std::net::IpAddr;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use crm_domain::{Action, EventMetadata, Role, TenantId, UserId};
+use crm_projections::TenantScope;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The caller, as proved by a valid access token. The tenant comes from the token, never
+/// from the path or the body.
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    /// The caller's workspace.
+    pub tenant: TenantId,
+    /// The caller.
+    pub user: UserId,
+    /// The caller's role.
+    pub role: Role,
+    /// The scope every query of this request goes through.
+    pub scope: TenantScope,
+}
+
+impl AuthContext {
+    /// Succeeds when the role may perform `action` (the matrix in `crm_domain::role`).
+    ///
+    /// # Errors
+    /// [`ApiError::Forbidden`].
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        if self.role.may(action) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<AuthContext, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .ok_or(ApiError::Unauthorized("malformed Authorization header: expected 'Bearer <token>'"))?;
+    let claims = state.tokens.verify(token.trim()).map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
+    let tenant = TenantId(claims.tid);
+    Ok(AuthContext { tenant, user: UserId(claims.sub), role: claims.role, scope: TenantScope::new(tenant) })
+}
+
+impl FromRequest for AuthContext {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+/// The request id the tracing middleware gave this request (also in `X-Request-Id`).
+pub fn request_id(req: &HttpRequest) -> Uuid {
+    req.extensions().get::<tracing_actix_web::RequestId>().map_or_else(Uuid::now_v7, |id| **id)
+}
+
+/// The client address: the TCP peer, or the forwarded client when configured to trust a
+/// proxy.
+pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    let trust = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings.server.trust_forwarded_for);
+    if trust {
+        let info = req.connection_info();
+        if let Some(ip) = info.realip_remote_addr().and_then(|a| a.parse::<std::net::SocketAddr>().map(|s| s.ip()).ok().or_else(|| a.parse().ok())) {
+            return Some(ip);
+        }
+    }
+    req.peer_addr().map(|a| a.ip())
+}
+
+/// The client's `User-Agent`, cut to 512 characters.
+pub fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect())
+}
+
+use actix_web::HttpMessage;
+
+/// An authenticated caller plus the metadata of the command it is about to run. Handlers
+/// that change anything take this; it is the only way to get an [`EventMetadata`] for a
+/// user, so no command runs without tenant, actor, role, request id, address, agent and
+/// time.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    /// The caller.
+    pub auth: AuthContext,
+    /// The metadata for the events of this request.
+    pub metadata: EventMetadata,
+}
+
+impl FromRequest for CommandContext {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).map(|auth| {
+            let mut metadata = EventMetadata::for_user(auth.tenant, auth.user, auth.role, request_id(req));
+            metadata.ip = client_ip(req);
+            metadata.user_agent = user_agent(req);
+            Self { auth, metadata }
+        }))
+    }
+}

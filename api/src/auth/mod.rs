@@ -1,0 +1,8 @@
+//! Authentication: password hashing, access tokens, and the extractor that turns a request's
+//! bearer token into an [`AuthContext`].
+
+pub mod context;
+pub mod password;
+pub mod token;
+
+pub use context::{AuthContext, CommandContext};

@@ -1,0 +1,129 @@
+//! Access tokens: HS256 JWTs (RFC 7519) of at most 15 minutes.
+
+use chrono::Utc;
+use crm_domain::{Role, TenantId, UserId};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The audience every token names, so a token for another service is refused.
+pub const AUDIENCE: &str = "crm-api";
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// The user id.
+    pub sub: Uuid,
+    /// The tenant (workspace) id.
+    pub tid: Uuid,
+    /// The user's role when the token was issued.
+    pub role: Role,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+    /// Expires at, seconds since the Unix epoch.
+    pub exp: i64,
+    /// Unique token id.
+    pub jti: Uuid,
+    /// Audience: [`AUDIENCE`].
+    pub aud: String,
+}
+
+/// Issues and verifies tokens with one secret.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    ttl_seconds: i64,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys").field("ttl_seconds", &self.ttl_seconds).finish_non_exhaustive()
+    }
+}
+
+/// An issued token.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedToken {
+    /// The JWT.
+    pub access_token: String,
+    /// Always `Bearer` (RFC 6750).
+    pub token_type: &'static str,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+}
+
+impl TokenKeys {
+    /// Keys from `secret` (or a random 256-bit secret when `None`, with a warning), tokens
+    /// living `ttl_seconds`.
+    pub fn new(secret: Option<&SecretString>, ttl_seconds: u64) -> Self {
+        let bytes: Vec<u8> = match secret {
+            Some(s) => s.expose_secret().as_bytes().to_vec(),
+            None => {
+                tracing::warn!("no auth.jwt_secret configured: generated one; tokens will not survive a restart");
+                let mut random = [0_u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
+                random.to_vec()
+            }
+        };
+        Self {
+            encoding: EncodingKey::from_secret(&bytes),
+            decoding: DecodingKey::from_secret(&bytes),
+            ttl_seconds: i64::try_from(ttl_seconds).unwrap_or(900),
+        }
+    }
+
+    /// Issues a token for `user` of `tenant` with `role`.
+    ///
+    /// # Errors
+    /// jsonwebtoken's error (signing cannot fail with HMAC in practice).
+    pub fn issue(&self, tenant: TenantId, user: UserId, role: Role) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            sub: user.0,
+            tid: tenant.0,
+            role,
+            iat: now,
+            exp: now + self.ttl_seconds,
+            jti: Uuid::now_v7(),
+            aud: AUDIENCE.to_owned(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok(IssuedToken { access_token: token, token_type: "Bearer", expires_in: self.ttl_seconds })
+    }
+
+    /// Verifies signature, algorithm (HS256 only), expiry (no leeway) and audience.
+    ///
+    /// # Errors
+    /// jsonwebtoken's error for any failed check.
+    pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "aud"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map(|data| data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_verify_and_tampering_fails() {
+        let secret = SecretString::from("0123456789abcdef0123456789abcdef");
+        let keys = TokenKeys::new(Some(&secret), 900);
+        let tenant = TenantId::new();
+        let user = UserId(Uuid::now_v7());
+        let token = keys.issue(tenant, user, Role::Admin).map(|t| t.access_token).unwrap_or_default();
+        let claims = keys.verify(&token).ok();
+        assert_eq!(claims.as_ref().map(|c| (c.tid, c.sub, c.role)), Some((tenant.0, user.0, Role::Admin)));
+        assert!(claims.is_some_and(|c| c.exp - c.iat == 900));
+        let other = TokenKeys::new(Some(&SecretString::from("another-secret-another-secret-xx")), 900);
+        assert!(other.verify(&token).is_err(), "a token signed with another key verified");
+        let mut tampered = token.clone();
+        tampered.pop();
+        assert!(keys.verify(&tampered).is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! The `crm` command line: `serve` (the default), `migrate`, `import`,
+//! `rebuild-projections`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use crm_domain::{EventMetadata, TenantId};
+use crm_projections::queries::users::tenant_of_slug;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::import;
+use crate::startup::{self, Application};
+
+/// The CRM backend.
+#[derive(Debug, Parser)]
+#[command(name = "crm", version, about = "Event-sourced, multi-tenant CRM backend")]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate, then serve the HTTP API (default).
+    Serve,
+    /// Create the database if missing and apply pending migrations.
+    Migrate,
+    /// Import a CSV file into a workspace, as the `import` system actor.
+    Import {
+        /// What the file holds.
+        kind: ImportKind,
+        /// The CSV file.
+        file: PathBuf,
+        /// The workspace's slug.
+        #[arg(long)]
+        workspace: String,
+    },
+    /// Rebuild every read table from the event store.
+    RebuildProjections,
+}
+
+/// Importable record kinds.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportKind {
+    /// `companies.csv`-style files.
+    Companies,
+    /// `contacts.csv`-style files.
+    Contacts,
+}
+
+/// A command-line failure, printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Startup.
+    #[error(transparent)]
+    Startup(#[from] startup::StartupError),
+    /// Database.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    /// A query failed.
+    #[error(transparent)]
+    Query(#[from] sea_orm::DbErr),
+    /// Reading a file or writing output.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// No workspace has that slug.
+    #[error("no workspace with slug {0:?}")]
+    UnknownWorkspace(String),
+    /// The import refused the file.
+    #[error("import: {0}")]
+    Import(String),
+}
+
+/// Runs the command line.
+///
+/// # Errors
+/// [`CliError`].
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let settings = Settings::load()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            crate::db::prepare(&settings.database).await?;
+            tracing::info!("migrations applied");
+        }
+        Command::Import { kind, file, workspace } => {
+            let (pools, commands) = startup::connect(&settings).await?;
+            let tenant = tenant_of_slug(&pools.projector, &workspace).await?.ok_or_else(|| CliError::UnknownWorkspace(workspace.clone()))?;
+            let data = std::fs::read(&file)?;
+            let mut meta = EventMetadata::for_system(TenantId(tenant), "import");
+            meta.import_id = Some(Uuid::now_v7());
+            let report = match kind {
+                ImportKind::Companies => import::companies::import(&commands, &pools.app, &meta, &data).await,
+                ImportKind::Contacts => import::contacts::import(&commands, &pools.app, &meta, &data).await,
+            }
+            .map_err(|e| CliError::Import(import::companies::describe(&e)))?;
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other)?;
+            writeln!(out)?;
+            tracing::info!("{}", report.summary());
+        }
+        Command::RebuildProjections => {
+            let (pools, _) = startup::connect(&settings).await?;
+            let started = std::time::Instant::now();
+            let events = crm_projections::rebuild::rebuild_all(&pools.projector).await?;
+            tracing::info!(events, seconds = started.elapsed().as_secs_f64(), "projections rebuilt");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! The write side: runs commands through cqrs-es and postgres-es with their metadata, and
+//! enforces the rules that span streams (contact email uniqueness, a contact's company
+//! existing in the same tenant) before a command runs.
+
+use std::sync::Arc;
+
+use cqrs_es::{Aggregate, AggregateError};
+use crm_domain::company::{Company, CompanyCommand};
+use crm_domain::contact::{Contact, ContactCommand, ContactInput, ContactPatch};
+use crm_domain::user::{User, UserCommand};
+use crm_domain::workspace::{Workspace, WorkspaceCommand};
+use crm_domain::{DomainError, Email, EntityId, EventMetadata, StreamId};
+use crm_projections::inline::InlineProjector;
+use crm_projections::queries::claims::{self, Claim};
+use crm_projections::queries::{companies, contacts};
+use crm_projections::TenantScope;
+use postgres_es::PostgresCqrs;
+use sea_orm::DatabaseConnection;
+
+use crate::db::Pools;
+use crate::error::ApiError;
+
+/// The command frameworks of every aggregate, each with the inline projector attached.
+#[derive(Clone)]
+pub struct Commands {
+    workspace: Arc<PostgresCqrs<Workspace>>,
+    user: Arc<PostgresCqrs<User>>,
+    company: Arc<PostgresCqrs<Company>>,
+    contact: Arc<PostgresCqrs<Contact>>,
+    app: DatabaseConnection,
+}
+
+fn framework<A>(pools: &Pools) -> Arc<PostgresCqrs<A>>
+where
+    A: Aggregate<Services = ()>,
+    A::Event: Into<crm_projections::AnyEvent>,
+{
+    let projector = InlineProjector::new(pools.projector.clone());
+    Arc::new(postgres_es::postgres_cqrs(pools.store.clone(), vec![Box::new(projector)], ()))
+}
+
+/// Maps cqrs-es's error: a domain refusal keeps its meaning; a lost optimistic-concurrency
+/// race is a 409; the rest is ours.
+fn map_error(err: AggregateError<DomainError>) -> ApiError {
+    match err {
+        AggregateError::UserError(e) => e.into(),
+        AggregateError::AggregateConflict => {
+            ApiError::Conflict("the record was changed by another request at the same time; reload it and retry".into())
+        }
+        other => ApiError::Internal(other.to_string().into()),
+    }
+}
+
+impl Commands {
+    /// Frameworks over the store pool, projecting inline through the projector pool.
+    pub fn new(pools: &Pools) -> Self {
+        Self {
+            workspace: framework(pools),
+            user: framework(pools),
+            company: framework(pools),
+            contact: framework(pools),
+            app: pools.app.clone(),
+        }
+    }
+
+    async fn run<A>(cqrs: &PostgresCqrs<A>, stream: StreamId, command: A::Command, meta: &EventMetadata) -> Result<(), ApiError>
+    where
+        A: Aggregate<Error = DomainError>,
+    {
+        if stream.tenant != meta.tenant_id {
+            // A stream of another tenant is never addressed; the database would refuse too.
+            return Err(ApiError::NotFound);
+        }
+        cqrs.execute_with_metadata(&stream.to_string(), command, meta.to_map()).await.map_err(map_error)
+    }
+
+    /// Runs a workspace command (the stream is `<tenant>:<tenant>`).
+    ///
+    /// # Errors
+    /// [`ApiError`] from the aggregate or the store.
+    pub async fn workspace(&self, command: WorkspaceCommand, meta: &EventMetadata) -> Result<(), ApiError> {
+        let stream = StreamId::new(meta.tenant_id, EntityId(meta.tenant_id.0));
+        Self::run(&self.workspace, stream, command, meta).await
+    }
+
+    /// Runs a user command.
+    ///
+    /// # Errors
+    /// [`ApiError`] from the aggregate or the store.
+    pub async fn user(&self, user: EntityId, command: UserCommand, meta: &EventMetadata) -> Result<(), ApiError> {
+        Self::run(&self.user, StreamId::new(meta.tenant_id, user), command, meta).await
+    }
+
+    /// Runs a company command.
+    ///
+    /// # Errors
+    /// [`ApiError`] from the aggregate or the store.
+    pub async fn company(&self, company: EntityId, command: CompanyCommand, meta: &EventMetadata) -> Result<(), ApiError> {
+        Self::run(&self.company, StreamId::new(meta.tenant_id, company), command, meta).await
+    }
+
+    /// Runs a contact command, first checking what spans streams: the linked company
+    /// exists (live) in the tenant, and a new email is not another contact's (409).
+    ///
+    /// # Errors
+    /// 409 for a duplicate email, 422 for a missing company, and the aggregate's errors.
+    pub async fn contact(&self, contact: EntityId, command: ContactCommand, meta: &EventMetadata) -> Result<(), ApiError> {
+        let scope = TenantScope::new(meta.tenant_id);
+        let (company, new_email) = match &command {
+            ContactCommand::Create(ContactInput { company_id, email, .. }) => (*company_id, email.clone()),
+            ContactCommand::Update(ContactPatch { company_id, email, .. }) => (company_id.flatten(), email.clone().flatten()),
+            ContactCommand::Delete | ContactCommand::Restore => (None, None),
+        };
+        if let Some(company) = company {
+            let row = companies::get(&self.app, &scope, company.0).await?;
+            if !row.is_some_and(|c| !c.deleted) {
+                return Err(ApiError::invalid("company_id", "no such company in this workspace"));
+            }
+        }
+        let new_email = match new_email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+            Some(text) => Some(Email::parse(text).map_err(|e| ApiError::invalid("email", e.to_string()))?),
+            None => None,
+        };
+        let old_email = match &command {
+            ContactCommand::Update(_) => contacts::get(&self.app, &scope, contact.0).await?.and_then(|c| c.email),
+            _ => None,
+        };
+        let claimed = match &new_email {
+            Some(email) if old_email.as_deref() != Some(email.as_str()) => {
+                match claims::claim_contact_email(&self.app, &scope, email.as_str(), contact.0).await? {
+                    Claim::Claimed => Some(email.clone()),
+                    Claim::Taken { by } => {
+                        return Err(ApiError::Conflict(format!("another contact ({by}) of this workspace has this email")));
+                    }
+                }
+            }
+            _ => None,
+        };
+        let clears_email = matches!(&command, ContactCommand::Update(ContactPatch { email: Some(None), .. }));
+        let result = Self::run(&self.contact, StreamId::new(meta.tenant_id, contact), command, meta).await;
+        match (&result, claimed) {
+            (Err(_), Some(email)) => claims::release_contact_email(&self.app, &scope, email.as_str(), contact.0).await?,
+            (Ok(()), claimed) if claimed.is_some() || clears_email => {
+                if let Some(old) = old_email {
+                    claims::release_contact_email(&self.app, &scope, &old, contact.0).await?;
+                }
+            }
+            _ => {}
+        }
+        result
+    }
+}

@@ -1,0 +1,178 @@
+//! Layered configuration: built-in defaults, then an optional TOML file (`crm.toml` in the
+//! working directory, or the path in `CRM_CONFIG`), then environment variables `CRM_…`
+//! (sections separated by `__`, e.g. `CRM_SERVER__PORT=9000`), then `DATABASE_URL`.
+//! Secrets are [`SecretString`]s: they never reach a log through `Debug`.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sqlx::postgres::PgConnectOptions;
+
+/// Everything the server and the command line read from configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// HTTP server.
+    pub server: ServerSettings,
+    /// PostgreSQL.
+    pub database: DatabaseSettings,
+    /// Authentication.
+    pub auth: AuthSettings,
+    /// The catch-up projector.
+    pub projector: ProjectorSettings,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Address to bind; default `127.0.0.1`.
+    pub host: String,
+    /// Port to bind; `0` picks a free one (tests). Default 8080.
+    pub port: u16,
+    /// Largest JSON request body, bytes. Default 65,536.
+    pub json_limit_bytes: usize,
+    /// Largest CSV import body, bytes. Default 20 MiB.
+    pub import_limit_bytes: usize,
+    /// Take the client address from `Forwarded`/`X-Forwarded-For` (only behind a proxy
+    /// that sets them). Default false: the TCP peer address.
+    pub trust_forwarded_for: bool,
+}
+
+/// PostgreSQL settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// The owner's connection URL: migrations run as this user. The server's own roles
+    /// (`crm_app`, `crm_store`, `crm_projector`) connect to the same host and database.
+    /// Default `postgres://postgres@127.0.0.1:5432/crm`.
+    pub url: SecretString,
+    /// Password of the server's roles, if the server authenticates them (not needed under
+    /// `trust`). Default none: the password of `url`, if any, is used.
+    pub role_password: Option<SecretString>,
+    /// Connections per pool. Default 10.
+    pub max_connections: u32,
+    /// Create the database when it does not exist. Default true.
+    pub create_if_missing: bool,
+    /// When nothing answers at a loopback `url` and PostgreSQL's binaries are installed,
+    /// start a private cluster in this folder. Default `.data/postgres`; empty disables.
+    pub private_cluster_dir: String,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// HS256 signing secret for access tokens, at least 32 bytes (RFC 7518 §3.2). When
+    /// absent the server generates one at start and tokens do not survive a restart.
+    pub jwt_secret: Option<SecretString>,
+    /// Access token lifetime, seconds, 1 to 900. Default 900 (15 minutes).
+    pub access_token_ttl_seconds: u64,
+}
+
+/// Catch-up projector settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProjectorSettings {
+    /// Run the catch-up projector in the server. Default true.
+    pub enabled: bool,
+    /// Pause when caught up, milliseconds. Default 500.
+    pub idle_ms: u64,
+    /// Events per batch. Default 500.
+    pub batch: u64,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The sources could not be read or merged.
+    #[error(transparent)]
+    Load(#[from] config::ConfigError),
+    /// A value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database URL does not parse.
+    #[error("database url: {0}")]
+    DatabaseUrl(#[from] sqlx::Error),
+}
+
+/// The default database URL.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/crm";
+
+impl Settings {
+    /// Loads the layers in order (see the module docs).
+    ///
+    /// # Errors
+    /// [`ConfigError`] when a layer does not parse or a value is out of range.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var("CRM_CONFIG").unwrap_or_else(|_| "crm.toml".to_owned());
+        let mut builder = config::Config::builder()
+            .set_default("server.host", "127.0.0.1")?
+            .set_default("server.port", 8080)?
+            .set_default("server.json_limit_bytes", 65_536)?
+            .set_default("server.import_limit_bytes", 20 * 1024 * 1024)?
+            .set_default("server.trust_forwarded_for", false)?
+            .set_default("database.url", DEFAULT_DATABASE_URL)?
+            .set_default("database.max_connections", 10)?
+            .set_default("database.create_if_missing", true)?
+            .set_default("database.private_cluster_dir", ".data/postgres")?
+            .set_default("auth.access_token_ttl_seconds", 900)?
+            .set_default("projector.enabled", true)?
+            .set_default("projector.idle_ms", 500)?
+            .set_default("projector.batch", 500)?
+            .add_source(config::File::with_name(&file).required(false))
+            .add_source(config::Environment::with_prefix("CRM").prefix_separator("_").separator("__"));
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            builder = builder.set_override("database.url", url)?;
+        }
+        let settings: Self = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks ranges that types cannot express.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=900).contains(&self.auth.access_token_ttl_seconds) {
+            return Err(ConfigError::Invalid("auth.access_token_ttl_seconds must be 1 to 900".into()));
+        }
+        if let Some(secret) = &self.auth.jwt_secret {
+            if secret.expose_secret().len() < 32 {
+                return Err(ConfigError::Invalid("auth.jwt_secret must be at least 32 bytes".into()));
+            }
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid("database.max_connections must be at least 1".into()));
+        }
+        self.database.owner_options()?;
+        Ok(())
+    }
+}
+
+impl DatabaseSettings {
+    /// Connection options of the owner (the `url` as given).
+    ///
+    /// # Errors
+    /// [`ConfigError::DatabaseUrl`] when the URL does not parse.
+    pub fn owner_options(&self) -> Result<PgConnectOptions, ConfigError> {
+        Ok(self.url.expose_secret().parse::<PgConnectOptions>()?)
+    }
+
+    /// Connection options for one of the server's roles: the owner's, with the role as
+    /// user (and [`DatabaseSettings::role_password`] if set).
+    ///
+    /// # Errors
+    /// [`ConfigError::DatabaseUrl`].
+    pub fn role_options(&self, role: &str) -> Result<PgConnectOptions, ConfigError> {
+        let mut options = self.owner_options()?.username(role);
+        if let Some(password) = &self.role_password {
+            options = options.password(password.expose_secret());
+        }
+        Ok(options)
+    }
+}
+
+impl ProjectorSettings {
+    /// The idle pause as a duration.
+    pub fn idle(&self) -> Duration {
+        Duration::from_millis(self.idle_ms)
+    }
+}

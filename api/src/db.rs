@@ -1,0 +1,144 @@
+//! Database connections: the owner (migrations), and the server's three roles.
+
+use std::time::Duration;
+
+use crm_migrations::{roles, Migrator};
+use sea_orm::{DatabaseConnection, SqlxPostgresConnector};
+use sea_orm_migration::MigratorTrait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+use crate::config::{ConfigError, DatabaseSettings};
+
+/// A failure to reach or prepare the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// Bad settings.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// sqlx failed.
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sea_orm::DbErr),
+    /// The private cluster could not start.
+    #[error("private cluster: {0}")]
+    Private(String),
+}
+
+/// The pools of the server's roles.
+#[derive(Clone, Debug)]
+pub struct Pools {
+    /// `crm_store`: postgres-es appends and loads events through it.
+    pub store: PgPool,
+    /// `crm_app`: request handlers read through it, under row-level security.
+    pub app: DatabaseConnection,
+    /// `crm_projector`: the projectors write read models through it.
+    pub projector: DatabaseConnection,
+}
+
+/// Key of the advisory lock that serialises migrations across processes.
+const MIGRATION_LOCK: i64 = 0x0C72_4D16;
+
+/// Makes sure the database exists (creating it, or a private cluster, when allowed) and
+/// runs every pending migration as the owner, under an advisory lock so that processes
+/// starting together migrate once.
+///
+/// # Errors
+/// [`DbError`].
+pub async fn prepare(settings: &DatabaseSettings) -> Result<(), DbError> {
+    let owner = settings.owner_options()?;
+    if let Err(err) = ensure_database(settings, &owner).await {
+        if !is_refused(&err) || settings.private_cluster_dir.is_empty() {
+            return Err(err.into());
+        }
+        crate::private_cluster::start(&owner, &settings.private_cluster_dir).map_err(DbError::Private)?;
+        ensure_database(settings, &owner).await?;
+    }
+    migrate(owner).await
+}
+
+/// Runs pending migrations as the owner.
+///
+/// # Errors
+/// [`DbError`].
+pub async fn migrate(owner: PgConnectOptions) -> Result<(), DbError> {
+    let pool = PgPoolOptions::new().max_connections(2).connect_with(owner).await?;
+    let mut lock = pool.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await?;
+    let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone());
+    let result = Migrator::up(&db, None).await;
+    sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await?;
+    drop(lock);
+    pool.close().await;
+    result.map_err(DbError::from)
+}
+
+/// Whether a connection error means nothing listens at the address.
+fn is_refused(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound))
+}
+
+async fn ensure_database(settings: &DatabaseSettings, owner: &PgConnectOptions) -> Result<(), sqlx::Error> {
+    let name = owner.get_database().unwrap_or("postgres").to_owned();
+    match owner.connect().await {
+        Ok(conn) => {
+            drop(conn);
+            Ok(())
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") && settings.create_if_missing => {
+            let mut admin = owner.clone().database("postgres").connect().await?;
+            let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+            match sqlx::query(&format!("CREATE DATABASE {quoted}")).execute(&mut admin).await {
+                Ok(_) => {
+                    tracing::info!(database = %name, "created database");
+                    Ok(())
+                }
+                // Another process created it first.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Connects the pools of the three server roles.
+///
+/// # Errors
+/// [`DbError`].
+pub async fn connect(settings: &DatabaseSettings) -> Result<Pools, DbError> {
+    let pool = |role: &str| -> Result<_, DbError> {
+        Ok(PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(settings.role_options(role)?))
+    };
+    let store = pool(roles::STORE)?;
+    let app = pool(roles::APP)?;
+    let projector = pool(roles::PROJECTOR)?;
+    // Fail fast on bad credentials or a missing role.
+    for p in [&store, &app, &projector] {
+        sqlx::query("SELECT 1").execute(p).await?;
+    }
+    Ok(Pools {
+        store,
+        app: SqlxPostgresConnector::from_sqlx_postgres_pool(app),
+        projector: SqlxPostgresConnector::from_sqlx_postgres_pool(projector),
+    })
+}
+
+/// Whether every known migration is applied (read as the application role).
+///
+/// # Errors
+/// Any database error (the database is then not ready either).
+pub async fn migrations_applied(app: &DatabaseConnection) -> Result<bool, sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let expected = Migrator::migrations().len() as i64;
+    let row = app
+        .query_one(Statement::from_string(DbBackend::Postgres, "SELECT count(*) AS n FROM seaql_migrations"))
+        .await?;
+    let applied: i64 = row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0);
+    Ok(applied >= expected)
+}

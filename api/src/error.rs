@@ -1,0 +1,153 @@
+//! The API's error type and its one mapping to HTTP: RFC 9457 problem details
+//! (`application/problem+json`).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use crm_domain::DomainError;
+use serde::Serialize;
+
+/// One failing field of a 422.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's name in the request (a JSON member or query parameter).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Every way a request can fail, each with one status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body is not well-formed (e.g. JSON syntax).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no credentials, or bad ones. The text never says which part was wrong.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403: the role may not do this. Carries no record data.
+    #[error("your role does not allow this action")]
+    Forbidden,
+    /// 404: no such record in the caller's workspace (also for other workspaces' ids).
+    #[error("not found")]
+    NotFound,
+    /// 409: the request conflicts with the record's state or another record.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body is larger than allowed.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 415: wrong content type.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: the request is well-formed but fails validation.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// 503: a dependency is down.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a fault of ours; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// A 422 for one field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError { field: field.into(), message: message.into() }])
+    }
+
+    /// A 500 from any error.
+    pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(err))
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::NotFound => Self::NotFound,
+            DomainError::AlreadyExists => Self::Conflict("the record already exists".into()),
+            DomainError::Deleted | DomainError::NotDeleted => Self::Conflict(err.to_string()),
+            DomainError::Invalid { field, message } => Self::invalid(field, message),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl From<crm_projections::queries::page::ListError> for ApiError {
+    fn from(err: crm_projections::queries::page::ListError) -> Self {
+        use crm_projections::queries::page::ListError;
+        match err {
+            ListError::Cursor(e) => Self::invalid("cursor", e.to_string()),
+            ListError::Db(e) => Self::internal(e),
+        }
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+/// The media type of RFC 9457 problem details.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Builds a problem response; used for every error the server sends.
+pub fn problem(status: StatusCode, detail: String, errors: Option<&[FieldError]>) -> HttpResponse {
+    let body = Problem {
+        kind: "about:blank",
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail,
+        errors,
+    };
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
+        .body(serde_json::to_string(&body).unwrap_or_default())
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                problem(status, "an internal error occurred; quote the X-Request-Id header when reporting it".into(), None)
+            }
+            Self::Validation(errors) => problem(status, self.to_string(), Some(errors)),
+            Self::Unauthorized(_) => {
+                let mut response = problem(status, self.to_string(), None);
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+                response
+            }
+            _ => problem(status, self.to_string(), None),
+        }
+    }
+}

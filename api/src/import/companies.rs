@@ -1,0 +1,144 @@
+//! Importing companies: `Company name` (required), `Company Domain Name`, `Country/Region`,
+//! `Industry`, `Currency`, `Number of Employees`, `Annual Revenue`.
+
+use std::collections::HashMap;
+
+use crm_domain::company::{Amount, CompanyCommand, CompanyInput};
+use crm_domain::{Currency, EntityId, EventMetadata, Money, WebDomain};
+use crm_projections::queries::companies;
+use crm_projections::TenantScope;
+
+use super::revenue::{parse_employees, parse_revenue, RevenueText};
+use super::{open, row_metadata, ImportReport};
+use crate::commands::Commands;
+use crate::error::ApiError;
+
+const NAME: &[&str] = &["Company name", "Name"];
+const DOMAIN: &[&str] = &["Company Domain Name", "Domain", "Website URL"];
+const COUNTRY: &[&str] = &["Country/Region", "Country"];
+const INDUSTRY: &[&str] = &["Industry"];
+const CURRENCY: &[&str] = &["Currency"];
+const EMPLOYEES: &[&str] = &["Number of Employees"];
+const REVENUE: &[&str] = &["Annual Revenue"];
+
+/// Imports companies from CSV `data` into the tenant of `meta`, whose `import_id` must be
+/// set. A row whose name (case-insensitively) or domain matches an existing company of the
+/// workspace is a duplicate. Revenue becomes exact [`Money`] when the currency is
+/// unambiguous; otherwise the text is kept in `annual_revenue_text` with a warning.
+///
+/// # Errors
+/// 422 for a file without a header or a `Company name` column; 500 for database failures
+/// (rows already imported stay imported; a re-run skips them).
+pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta: &EventMetadata, data: &[u8]) -> Result<ImportReport, ApiError> {
+    let scope = TenantScope::new(meta.tenant_id);
+    let (mut reader, columns) = open(data, &[NAME])?;
+    let mut report = ImportReport::new("companies", meta.import_id.unwrap_or_default());
+    report.ignored_columns = columns.ignored(&[NAME, DOMAIN, COUNTRY, INDUSTRY, CURRENCY, EMPLOYEES, REVENUE]);
+
+    let mut by_name: HashMap<String, String> = HashMap::new();
+    let mut by_domain: HashMap<String, String> = HashMap::new();
+    for (id, sort_name, domain, _) in companies::index(app, &scope).await? {
+        by_name.insert(sort_name, id.to_string());
+        if let Some(domain) = domain {
+            by_domain.insert(domain, id.to_string());
+        }
+    }
+
+    for record in reader.records() {
+        report.rows_read += 1;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let row = e.position().map_or(report.rows_read + 1, |p| p.line());
+                report.fail(row, format!("unreadable row: {e}"));
+                continue;
+            }
+        };
+        let row = record.position().map_or(report.rows_read + 1, |p| p.line());
+        let Some(name) = columns.get(&record, NAME) else {
+            report.fail(row, "no company name".into());
+            continue;
+        };
+        let name_key = name.to_lowercase();
+        if let Some(existing) = by_name.get(&name_key) {
+            report.duplicate(row, format!("a company named {name:?} exists ({existing})"));
+            continue;
+        }
+        let domain = match columns.get(&record, DOMAIN).map(WebDomain::parse) {
+            Some(Ok(d)) => Some(d),
+            Some(Err(e)) => {
+                report.warn(row, format!("domain dropped: {e}"));
+                None
+            }
+            None => None,
+        };
+        if let Some(existing) = domain.as_ref().and_then(|d| by_domain.get(d.as_str())) {
+            report.duplicate(row, format!("a company with domain {} exists ({existing})", domain.as_ref().map(WebDomain::as_str).unwrap_or_default()));
+            continue;
+        }
+        let currency = match columns.get(&record, CURRENCY).map(Currency::from_code) {
+            Some(Ok(c)) => Some(c),
+            Some(Err(e)) => {
+                report.warn(row, format!("currency dropped: {e}"));
+                None
+            }
+            None => None,
+        };
+        let employee_count = match columns.get(&record, EMPLOYEES).map(|t| (t, parse_employees(t))) {
+            Some((_, Ok(n))) => n,
+            Some((text, Err(reason))) => {
+                report.warn(row, format!("employee count {text:?} dropped: {reason}"));
+                None
+            }
+            None => None,
+        };
+        let (annual_revenue, annual_revenue_text) = match columns.get(&record, REVENUE) {
+            None => (None, None),
+            Some(text) => match parse_revenue(text, currency.map(Currency::iso)) {
+                RevenueText::Empty => (None, None),
+                RevenueText::Exact { amount, currency, .. } => match Currency::try_from(currency).and_then(|c| Money::from_major_exact(amount, c).map(|_| c)) {
+                    Ok(currency) => (Some(Amount::Major { amount, currency }), None),
+                    Err(e) => {
+                        report.warn(row, format!("revenue {text:?} kept as text: {e}"));
+                        (None, Some(text.to_owned()))
+                    }
+                },
+                RevenueText::Ambiguous { reason } => {
+                    report.warn(row, format!("revenue {text:?} kept as text: {reason}"));
+                    (None, Some(text.to_owned()))
+                }
+            },
+        };
+        let input = CompanyInput {
+            name: name.to_owned(),
+            domain: domain.as_ref().map(ToString::to_string),
+            industry: columns.get(&record, INDUSTRY).map(str::to_owned),
+            country: columns.get(&record, COUNTRY).map(str::to_owned),
+            currency: currency.map(|c| c.code().to_owned()),
+            employee_count,
+            annual_revenue,
+            annual_revenue_text,
+        };
+        let id = EntityId::new();
+        match commands.company(id, CompanyCommand::Create(input), &row_metadata(meta)).await {
+            Ok(()) => {
+                report.created += 1;
+                by_name.insert(name_key, id.to_string());
+                if let Some(domain) = domain {
+                    by_domain.insert(domain.to_string(), id.to_string());
+                }
+            }
+            Err(ApiError::Internal(cause)) => return Err(ApiError::Internal(cause)),
+            Err(e) => report.fail(row, describe(&e)),
+        }
+    }
+    Ok(report)
+}
+
+/// A row-level refusal as one sentence.
+pub fn describe(err: &ApiError) -> String {
+    match err {
+        ApiError::Validation(fields) => fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,100 @@
+//! Importing contacts: `First Name`, `Last Name`, `Job Title`, `Company name` (linked to
+//! the workspace's company of that name), and `Email`, `Phone Number` when present.
+
+use std::collections::{HashMap, HashSet};
+
+use crm_domain::contact::{ContactCommand, ContactInput};
+use crm_domain::{EntityId, EventMetadata};
+use crm_projections::queries::{companies, contacts};
+use crm_projections::TenantScope;
+use uuid::Uuid;
+
+use super::companies::describe;
+use super::{open, row_metadata, ImportReport};
+use crate::commands::Commands;
+use crate::error::ApiError;
+
+const FIRST: &[&str] = &["First Name"];
+const LAST: &[&str] = &["Last Name"];
+const TITLE: &[&str] = &["Job Title"];
+const COMPANY: &[&str] = &["Company name", "Company Name", "Associated Company"];
+const EMAIL: &[&str] = &["Email"];
+const PHONE: &[&str] = &["Phone Number", "Phone"];
+
+type Key = (String, String, Option<Uuid>);
+
+fn key(first: Option<&str>, last: Option<&str>, company: Option<Uuid>) -> Key {
+    (first.unwrap_or_default().to_lowercase(), last.unwrap_or_default().to_lowercase(), company)
+}
+
+/// Imports contacts from CSV `data` into the tenant of `meta` (whose `import_id` must be
+/// set). A row with the same first and last name (case-insensitively) at the same company
+/// as an existing contact is a duplicate, as is a row whose email another contact has. A
+/// company name that matches no live company of the workspace is a warning; the contact
+/// is created without a company.
+///
+/// # Errors
+/// 422 for a file with neither name column; 500 for database failures.
+pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta: &EventMetadata, data: &[u8]) -> Result<ImportReport, ApiError> {
+    let scope = TenantScope::new(meta.tenant_id);
+    let (mut reader, columns) = open(data, &[])?;
+    if !columns.has(FIRST) && !columns.has(LAST) && !columns.has(EMAIL) {
+        return Err(ApiError::invalid("file", "missing column \"First Name\", \"Last Name\" or \"Email\""));
+    }
+    let mut report = ImportReport::new("contacts", meta.import_id.unwrap_or_default());
+    report.ignored_columns = columns.ignored(&[FIRST, LAST, TITLE, COMPANY, EMAIL, PHONE]);
+
+    let company_ids: HashMap<String, Uuid> =
+        companies::index(app, &scope).await?.into_iter().filter(|(_, _, _, deleted)| !deleted).map(|(id, name, _, _)| (name, id)).collect();
+    let mut existing: HashSet<Key> =
+        contacts::index(app, &scope).await?.into_iter().map(|(f, l, c)| key(f.as_deref(), l.as_deref(), c)).collect();
+
+    for record in reader.records() {
+        report.rows_read += 1;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let row = e.position().map_or(report.rows_read + 1, |p| p.line());
+                report.fail(row, format!("unreadable row: {e}"));
+                continue;
+            }
+        };
+        let row = record.position().map_or(report.rows_read + 1, |p| p.line());
+        let first = columns.get(&record, FIRST);
+        let last = columns.get(&record, LAST);
+        let company = match columns.get(&record, COMPANY) {
+            Some(name) => match company_ids.get(&name.to_lowercase()) {
+                Some(id) => Some(*id),
+                None => {
+                    report.warn(row, format!("no company named {name:?}: contact created without a company"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let k = key(first, last, company);
+        if (first.is_some() || last.is_some()) && existing.contains(&k) {
+            let who = [first, last].into_iter().flatten().collect::<Vec<_>>().join(" ");
+            report.duplicate(row, format!("{who} exists at the same company"));
+            continue;
+        }
+        let input = ContactInput {
+            first_name: first.map(str::to_owned),
+            last_name: last.map(str::to_owned),
+            email: columns.get(&record, EMAIL).map(str::to_owned),
+            phone: columns.get(&record, PHONE).map(str::to_owned),
+            job_title: columns.get(&record, TITLE).map(str::to_owned),
+            company_id: company.map(EntityId),
+        };
+        match commands.contact(EntityId::new(), ContactCommand::Create(input), &row_metadata(meta)).await {
+            Ok(()) => {
+                report.created += 1;
+                existing.insert(k);
+            }
+            Err(ApiError::Conflict(message)) => report.duplicate(row, message),
+            Err(ApiError::Internal(cause)) => return Err(ApiError::Internal(cause)),
+            Err(e) => report.fail(row, describe(&e)),
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,131 @@
+//! A private PostgreSQL cluster for machines where no server answers but PostgreSQL's
+//! binaries are installed: `initdb` into a data folder, then `pg_ctl start` on the port of
+//! the configured URL, listening on 127.0.0.1 only, with `trust` authentication.
+//!
+//! `initdb` refuses to run as root, so when this process is root the cluster runs as the
+//! unprivileged `nobody` user, which then owns the data folder.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sqlx::postgres::PgConnectOptions;
+
+/// Starts (initialising first if needed) a private cluster in `dir` for `owner`'s port and
+/// user. Returns once the server accepts connections.
+///
+/// # Errors
+/// A sentence saying what is missing or what failed.
+pub fn start(owner: &PgConnectOptions, dir: &str) -> Result<(), String> {
+    let host = owner.get_host();
+    if !matches!(host, "127.0.0.1" | "localhost" | "::1") && !host.starts_with('/') {
+        return Err(format!("nothing answers at {host}, which is not this machine; start PostgreSQL there"));
+    }
+    let bin = find_bin_dir().ok_or("no PostgreSQL server answers and no PostgreSQL binaries (initdb, pg_ctl) are installed")?;
+    let data = PathBuf::from(dir);
+    std::fs::create_dir_all(&data).map_err(|e| format!("create {}: {e}", data.display()))?;
+    let data = data.canonicalize().map_err(|e| e.to_string())?;
+    let user = owner.get_username().to_owned();
+    let port = owner.get_port();
+    let as_nobody = is_root();
+    if as_nobody {
+        chown_nobody(&data)?;
+    }
+    if !data.join("PG_VERSION").exists() {
+        tracing::warn!(dir = %data.display(), "no PostgreSQL answers: initialising a private cluster");
+        run(&bin.join("initdb"), &["-D", &data.to_string_lossy(), "-U", &user, "-A", "trust", "-E", "UTF8", "--no-instructions"], as_nobody)?;
+    }
+    let options = format!("-p {port} -c listen_addresses=127.0.0.1 -k {}", data.display());
+    let log = data.join("server.log");
+    tracing::warn!(port, dir = %data.display(), "starting the private PostgreSQL cluster");
+    run(&bin.join("pg_ctl"), &["-D", &data.to_string_lossy(), "-o", &options, "-l", &log.to_string_lossy(), "-w", "start"], as_nobody)
+}
+
+fn run(program: &Path, args: &[&str], as_nobody: bool) -> Result<(), String> {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    if as_nobody {
+        drop_to_nobody(&mut cmd)?;
+    }
+    let out = cmd.output().map_err(|e| format!("{}: {e}", program.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed: {}", program.display(), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// The folder holding `initdb` and `pg_ctl`: `PATH`, else the newest `/usr/lib/postgresql/*/bin`.
+fn find_bin_dir() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PATH") {
+        if let Some(dir) = std::env::split_paths(&path).find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file()) {
+            return Some(dir);
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|b| b.join("initdb").is_file())
+        .collect();
+    versions.sort_by_key(|p| p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()?.parse::<u32>().ok()).unwrap_or(0));
+    versions.pop()
+}
+
+#[cfg(unix)]
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn is_root() -> bool {
+    false
+}
+
+/// uid and gid of `nobody`, read from /etc/passwd.
+#[cfg(unix)]
+fn nobody() -> Result<(u32, u32), String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| e.to_string())?;
+    passwd
+        .lines()
+        .find_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            (f.first() == Some(&"nobody")).then(|| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))?
+        })
+        .ok_or_else(|| "no 'nobody' user to run the private cluster as".to_owned())
+}
+
+#[cfg(unix)]
+fn chown_nobody(dir: &Path) -> Result<(), String> {
+    let (uid, gid) = nobody()?;
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", dir.display()))?;
+    // The parent folders must be traversable by nobody.
+    let mut parent = dir.parent();
+    while let Some(p) = parent {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(p) {
+            let mode = meta.permissions().mode();
+            if mode & 0o001 == 0 {
+                let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode | 0o001));
+            }
+        }
+        parent = p.parent();
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn drop_to_nobody(cmd: &mut Command) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let (uid, gid) = nobody()?;
+    cmd.uid(uid).gid(gid).env("HOME", "/tmp");
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn chown_nobody(_: &Path) -> Result<(), String> {
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn drop_to_nobody(_: &mut Command) -> Result<(), String> {
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Sign-up, login and the caller's own profile.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use crm_domain::user::UserCommand;
+use crm_domain::workspace::{self, WorkspaceCommand};
+use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
+use crm_projections::queries::users::{self, Registration};
+use crm_projections::TenantScope;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::context::{client_ip, request_id, user_agent};
+use crate::auth::{password, AuthContext};
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::state::AppState;
+
+/// `POST /v1/auth/signup` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupBody {
+    /// Display name of the new workspace.
+    pub workspace_name: String,
+    /// URL-safe slug, unique (see `crm_domain::workspace::validate_slug`).
+    pub workspace_slug: String,
+    /// The founder's login email.
+    pub email: String,
+    /// The founder's password, 12 to 128 characters.
+    pub password: SecretString,
+    /// The founder's display name.
+    pub display_name: String,
+}
+
+/// `POST /v1/auth/signup`: creates a workspace and its Owner; 201 with an access token.
+///
+/// # Errors
+/// 422 for invalid fields, 409 when the slug or email is taken.
+pub async fn signup(req: HttpRequest, state: web::Data<AppState>, Json(body): Json<SignupBody>) -> Result<HttpResponse, ApiError> {
+    let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
+    workspace::validate_slug(&body.workspace_slug)?;
+    password::check_policy(&body.password)?;
+    let hash = password::hash(body.password).await?;
+
+    let tenant = TenantId::new();
+    let user = EntityId::new();
+    let scope = TenantScope::new(tenant);
+    match users::reserve_signup(&state.pools.app, &scope, &body.workspace_slug, user.0, email.as_str(), &hash).await? {
+        Registration::Reserved => {}
+        Registration::SlugTaken => return Err(ApiError::Conflict("this workspace slug is taken".into())),
+        Registration::EmailTaken => return Err(ApiError::Conflict("an account with this email already exists; sign in instead".into())),
+    }
+    let mut meta = EventMetadata::for_user(tenant, UserId(user.0), Role::Owner, request_id(&req));
+    meta.ip = client_ip(&req);
+    meta.user_agent = user_agent(&req);
+    let created = async {
+        state.commands.workspace(WorkspaceCommand::Create { name: body.workspace_name, slug: body.workspace_slug.clone() }, &meta).await?;
+        state
+            .commands
+            .user(user, UserCommand::Register { email: email.to_string(), display_name: body.display_name, role: Role::Owner }, &meta)
+            .await
+    }
+    .await;
+    if let Err(err) = created {
+        users::release_signup(&state.pools.app, &scope, &body.workspace_slug, user.0).await?;
+        return Err(err);
+    }
+    let token = state.tokens.issue(tenant, UserId(user.0), Role::Owner).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Created().json(json!({
+        "workspace": {"id": tenant.0, "slug": body.workspace_slug},
+        "user": {"id": user.0, "email": email, "role": Role::Owner},
+        "access_token": token.access_token,
+        "token_type": token.token_type,
+        "expires_in": token.expires_in,
+    })))
+}
+
+/// `POST /v1/auth/login` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    /// Login email.
+    pub email: String,
+    /// Password.
+    pub password: SecretString,
+}
+
+/// `POST /v1/auth/login`: verifies the password (argon2id, on the blocking pool) and
+/// returns an access token. Unknown email and wrong password answer the same 401, in the
+/// same time.
+///
+/// # Errors
+/// 401 for bad credentials.
+pub async fn login(state: web::Data<AppState>, Json(body): Json<LoginBody>) -> Result<HttpResponse, ApiError> {
+    const BAD: ApiError = ApiError::Unauthorized("invalid email or password");
+    let email = Email::parse(&body.email).ok();
+    let record = match &email {
+        Some(email) => users::find_login(&state.pools.app, email.as_str()).await?,
+        None => None,
+    };
+    let matched = password::verify(body.password, record.as_ref().map(|r| r.password_hash.clone())).await?;
+    let Some(record) = record.filter(|_| matched) else {
+        return Err(BAD);
+    };
+    let tenant = TenantId(record.tenant_id);
+    let user = users::get_user(&state.pools.app, &TenantScope::new(tenant), record.user_id).await?.ok_or(BAD)?;
+    let role: Role = user.role.parse().map_err(ApiError::internal)?;
+    let token = state.tokens.issue(tenant, UserId(user.id), role).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(token))
+}
+
+/// `GET /v1/me`: the caller and their workspace.
+///
+/// # Errors
+/// 401 without a valid token; 404 if the user no longer exists.
+pub async fn me(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
+    let user = users::get_user(&state.pools.app, &auth.scope, auth.user.0).await?.ok_or(ApiError::NotFound)?;
+    let workspace = users::get_workspace(&state.pools.app, &auth.scope).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "user": {"id": user.id, "email": user.email, "display_name": user.display_name, "role": user.role},
+        "workspace": workspace.map(|w| json!({"id": w.tenant_id, "slug": w.slug, "name": w.name})),
+    })))
+}

@@ -1,0 +1,237 @@
+//! `/v1/companies`: create, read, list, update, soft-delete, restore.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use crm_domain::company::{Amount, CompanyCommand, CompanyInput, CompanyPatch};
+use crm_domain::{Action, EntityId, Money};
+use crm_projections::entities::company::Model;
+use crm_projections::queries::companies::{self, CompanyFilter};
+use crm_projections::queries::Page;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{record, ListQuery};
+use crate::auth::{AuthContext, CommandContext};
+use crate::error::ApiError;
+use crate::extract::{Json, Query};
+use crate::state::AppState;
+
+/// Money on the wire: `{"amount_minor": 123456, "currency": "EUR"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MoneyView {
+    /// Integer minor units.
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+/// A company as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct CompanyView {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Normalised web domain.
+    pub domain: Option<String>,
+    /// Industry.
+    pub industry: Option<String>,
+    /// Country or region.
+    pub country: Option<String>,
+    /// ISO 4217 code of the company's currency.
+    pub currency: Option<String>,
+    /// Number of employees.
+    pub employee_count: Option<i64>,
+    /// Annual revenue in minor units.
+    pub annual_revenue: Option<MoneyView>,
+    /// Revenue text kept when it could not be made exact.
+    pub annual_revenue_text: Option<String>,
+    /// Soft-deleted.
+    pub deleted: bool,
+    /// Aggregate version (also the `ETag`).
+    pub version: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change time.
+    pub updated_at: DateTime<Utc>,
+    /// Creating actor (user id or system actor).
+    pub created_by: String,
+    /// Last changing actor.
+    pub updated_by: String,
+}
+
+impl From<Model> for CompanyView {
+    fn from(m: Model) -> Self {
+        let annual_revenue = m.annual_revenue_minor.zip(m.annual_revenue_currency).map(|(amount_minor, currency)| MoneyView { amount_minor, currency });
+        Self {
+            id: m.id,
+            name: m.name,
+            domain: m.domain,
+            industry: m.industry,
+            country: m.country,
+            currency: m.currency,
+            employee_count: m.employee_count,
+            annual_revenue,
+            annual_revenue_text: m.annual_revenue_text,
+            deleted: m.deleted,
+            version: m.version,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            created_by: m.created_by,
+            updated_by: m.updated_by,
+        }
+    }
+}
+
+/// `POST /v1/companies` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCompany {
+    /// Name, 1 to 200 characters.
+    pub name: String,
+    /// Web domain or URL (normalised to a domain).
+    pub domain: Option<String>,
+    /// Industry.
+    pub industry: Option<String>,
+    /// Country or region.
+    pub country: Option<String>,
+    /// ISO 4217 code.
+    pub currency: Option<String>,
+    /// Number of employees, at least 0.
+    pub employee_count: Option<i64>,
+    /// Annual revenue, at least 0.
+    pub annual_revenue: Option<Money>,
+}
+
+/// `PATCH /v1/companies/{id}` body: absent fields stay, `null` clears (RFC 7396).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchCompany {
+    /// New name (cannot be cleared).
+    pub name: Option<String>,
+    /// New domain or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub domain: Option<Option<String>>,
+    /// New industry or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub industry: Option<Option<String>>,
+    /// New country or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub country: Option<Option<String>>,
+    /// New currency or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub currency: Option<Option<String>>,
+    /// New employee count or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub employee_count: Option<Option<i64>>,
+    /// New annual revenue or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub annual_revenue: Option<Option<Money>>,
+    /// New revenue text or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub annual_revenue_text: Option<Option<String>>,
+}
+
+async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, ApiError> {
+    companies::get(&state.pools.app, &auth.scope, id).await?.ok_or(ApiError::NotFound)
+}
+
+/// `POST /v1/companies`: 201 with `Location` and the company.
+///
+/// # Errors
+/// 403, 422.
+pub async fn create(state: web::Data<AppState>, ctx: CommandContext, Json(body): Json<CreateCompany>) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::CreateRecords)?;
+    let id = EntityId::new();
+    let input = CompanyInput {
+        name: body.name,
+        domain: body.domain,
+        industry: body.industry,
+        country: body.country,
+        currency: body.currency,
+        employee_count: body.employee_count,
+        annual_revenue: body.annual_revenue.map(Amount::Minor),
+        annual_revenue_text: None,
+    };
+    state.commands.company(id, CompanyCommand::Create(input), &ctx.metadata).await?;
+    let model = load(&state, &ctx.auth, id.0).await?;
+    let mut response = record(StatusCode::CREATED, model.version, &CompanyView::from(model));
+    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/companies/{}", id.0)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `GET /v1/companies/{id}`.
+///
+/// # Errors
+/// 404 when the workspace has no such company.
+pub async fn get(state: web::Data<AppState>, auth: AuthContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::ReadRecords)?;
+    let model = load(&state, &auth, *id).await?;
+    if model.deleted && !auth.role.may(Action::ViewDeleted) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(record(StatusCode::OK, model.version, &CompanyView::from(model)))
+}
+
+/// `GET /v1/companies?limit&cursor&q&sort&include_deleted`.
+///
+/// # Errors
+/// 403 for `include_deleted` without the right; 422 for bad parameters.
+pub async fn list(state: web::Data<AppState>, auth: AuthContext, Query(query): Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::ReadRecords)?;
+    let include_deleted = query.include_deleted.unwrap_or(false);
+    if include_deleted {
+        auth.require(Action::ViewDeleted)?;
+    }
+    if query.company_id.is_some() {
+        return Err(ApiError::invalid("company_id", "not a filter of companies"));
+    }
+    let filter = CompanyFilter { q: query.q.clone(), include_deleted, sort: query.sort()?, limit: query.limit()?, cursor: query.cursor.clone() };
+    let page = companies::list(&state.pools.app, &auth.scope, &filter).await?;
+    Ok(HttpResponse::Ok().json(Page { items: page.items.into_iter().map(CompanyView::from).collect(), next_cursor: page.next_cursor }))
+}
+
+/// `PATCH /v1/companies/{id}`: 200 with the company.
+///
+/// # Errors
+/// 403, 404, 409 (deleted), 422.
+pub async fn update(state: web::Data<AppState>, ctx: CommandContext, id: web::Path<Uuid>, Json(body): Json<PatchCompany>) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::UpdateRecords)?;
+    let patch = CompanyPatch {
+        name: body.name,
+        domain: body.domain,
+        industry: body.industry,
+        country: body.country,
+        currency: body.currency,
+        employee_count: body.employee_count,
+        annual_revenue: body.annual_revenue.map(|o| o.map(Amount::Minor)),
+        annual_revenue_text: body.annual_revenue_text,
+    };
+    state.commands.company(EntityId(*id), CompanyCommand::Update(patch), &ctx.metadata).await?;
+    let model = load(&state, &ctx.auth, *id).await?;
+    Ok(record(StatusCode::OK, model.version, &CompanyView::from(model)))
+}
+
+/// `DELETE /v1/companies/{id}`: soft delete, 204.
+///
+/// # Errors
+/// 403, 404, 409 (already deleted).
+pub async fn delete(state: web::Data<AppState>, ctx: CommandContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::DeleteRecords)?;
+    state.commands.company(EntityId(*id), CompanyCommand::Delete, &ctx.metadata).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /v1/companies/{id}/restore`: 200 with the company.
+///
+/// # Errors
+/// 403, 404, 409 (not deleted).
+pub async fn restore(state: web::Data<AppState>, ctx: CommandContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::RestoreRecords)?;
+    state.commands.company(EntityId(*id), CompanyCommand::Restore, &ctx.metadata).await?;
+    let model = load(&state, &ctx.auth, *id).await?;
+    Ok(record(StatusCode::OK, model.version, &CompanyView::from(model)))
+}

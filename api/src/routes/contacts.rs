@@ -1,0 +1,214 @@
+//! `/v1/contacts`: create, read, list, update, soft-delete, restore.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use crm_domain::contact::{ContactCommand, ContactInput, ContactPatch};
+use crm_domain::{Action, EntityId};
+use crm_projections::entities::contact::Model;
+use crm_projections::queries::contacts::{self, ContactFilter};
+use crm_projections::queries::Page;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{record, ListQuery};
+use crate::auth::{AuthContext, CommandContext};
+use crate::error::ApiError;
+use crate::extract::{Json, Query};
+use crate::state::AppState;
+
+/// A contact as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    /// Id.
+    pub id: Uuid,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Normalised email.
+    pub email: Option<String>,
+    /// Phone as written.
+    pub phone: Option<String>,
+    /// Job title.
+    pub job_title: Option<String>,
+    /// The company the contact works for.
+    pub company_id: Option<Uuid>,
+    /// Soft-deleted.
+    pub deleted: bool,
+    /// Aggregate version (also the `ETag`).
+    pub version: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change time.
+    pub updated_at: DateTime<Utc>,
+    /// Creating actor.
+    pub created_by: String,
+    /// Last changing actor.
+    pub updated_by: String,
+}
+
+impl From<Model> for ContactView {
+    fn from(m: Model) -> Self {
+        Self {
+            id: m.id,
+            first_name: m.first_name,
+            last_name: m.last_name,
+            email: m.email,
+            phone: m.phone,
+            job_title: m.job_title,
+            company_id: m.company_id,
+            deleted: m.deleted,
+            version: m.version,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            created_by: m.created_by,
+            updated_by: m.updated_by,
+        }
+    }
+}
+
+/// `POST /v1/contacts` body. A contact needs a first name, a last name or an email.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateContact {
+    /// Given name, up to 100 characters.
+    pub first_name: Option<String>,
+    /// Family name, up to 100 characters.
+    pub last_name: Option<String>,
+    /// Email, unique in the workspace (409 otherwise).
+    pub email: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Job title.
+    pub job_title: Option<String>,
+    /// A company of the workspace.
+    pub company_id: Option<Uuid>,
+}
+
+/// `PATCH /v1/contacts/{id}` body: absent fields stay, `null` clears (RFC 7396).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchContact {
+    /// New given name or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub first_name: Option<Option<String>>,
+    /// New family name or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub last_name: Option<Option<String>>,
+    /// New email or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub email: Option<Option<String>>,
+    /// New phone or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub phone: Option<Option<String>>,
+    /// New job title or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub job_title: Option<Option<String>>,
+    /// New company or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub company_id: Option<Option<Uuid>>,
+}
+
+async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, ApiError> {
+    contacts::get(&state.pools.app, &auth.scope, id).await?.ok_or(ApiError::NotFound)
+}
+
+/// `POST /v1/contacts`: 201 with `Location` and the contact.
+///
+/// # Errors
+/// 403, 409 (email taken), 422.
+pub async fn create(state: web::Data<AppState>, ctx: CommandContext, Json(body): Json<CreateContact>) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::CreateRecords)?;
+    let id = EntityId::new();
+    let input = ContactInput {
+        first_name: body.first_name,
+        last_name: body.last_name,
+        email: body.email,
+        phone: body.phone,
+        job_title: body.job_title,
+        company_id: body.company_id.map(EntityId),
+    };
+    state.commands.contact(id, ContactCommand::Create(input), &ctx.metadata).await?;
+    let model = load(&state, &ctx.auth, id.0).await?;
+    let mut response = record(StatusCode::CREATED, model.version, &ContactView::from(model));
+    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/contacts/{}", id.0)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `GET /v1/contacts/{id}`.
+///
+/// # Errors
+/// 404 when the workspace has no such contact.
+pub async fn get(state: web::Data<AppState>, auth: AuthContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::ReadRecords)?;
+    let model = load(&state, &auth, *id).await?;
+    if model.deleted && !auth.role.may(Action::ViewDeleted) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(record(StatusCode::OK, model.version, &ContactView::from(model)))
+}
+
+/// `GET /v1/contacts?limit&cursor&q&sort&include_deleted&company_id`.
+///
+/// # Errors
+/// 403 for `include_deleted` without the right; 422 for bad parameters.
+pub async fn list(state: web::Data<AppState>, auth: AuthContext, Query(query): Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::ReadRecords)?;
+    let include_deleted = query.include_deleted.unwrap_or(false);
+    if include_deleted {
+        auth.require(Action::ViewDeleted)?;
+    }
+    let filter = ContactFilter {
+        q: query.q.clone(),
+        company_id: query.company_id,
+        include_deleted,
+        sort: query.sort()?,
+        limit: query.limit()?,
+        cursor: query.cursor.clone(),
+    };
+    let page = contacts::list(&state.pools.app, &auth.scope, &filter).await?;
+    Ok(HttpResponse::Ok().json(Page { items: page.items.into_iter().map(ContactView::from).collect(), next_cursor: page.next_cursor }))
+}
+
+/// `PATCH /v1/contacts/{id}`: 200 with the contact.
+///
+/// # Errors
+/// 403, 404, 409 (deleted, or email taken), 422.
+pub async fn update(state: web::Data<AppState>, ctx: CommandContext, id: web::Path<Uuid>, Json(body): Json<PatchContact>) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::UpdateRecords)?;
+    let patch = ContactPatch {
+        first_name: body.first_name,
+        last_name: body.last_name,
+        email: body.email,
+        phone: body.phone,
+        job_title: body.job_title,
+        company_id: body.company_id.map(|o| o.map(EntityId)),
+    };
+    state.commands.contact(EntityId(*id), ContactCommand::Update(patch), &ctx.metadata).await?;
+    let model = load(&state, &ctx.auth, *id).await?;
+    Ok(record(StatusCode::OK, model.version, &ContactView::from(model)))
+}
+
+/// `DELETE /v1/contacts/{id}`: soft delete, 204.
+///
+/// # Errors
+/// 403, 404, 409 (already deleted).
+pub async fn delete(state: web::Data<AppState>, ctx: CommandContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::DeleteRecords)?;
+    state.commands.contact(EntityId(*id), ContactCommand::Delete, &ctx.metadata).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /v1/contacts/{id}/restore`: 200 with the contact.
+///
+/// # Errors
+/// 403, 404, 409 (not deleted).
+pub async fn restore(state: web::Data<AppState>, ctx: CommandContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::RestoreRecords)?;
+    state.commands.contact(EntityId(*id), ContactCommand::Restore, &ctx.metadata).await?;
+    let model = load(&state, &ctx.auth, *id).await?;
+    Ok(record(StatusCode::OK, model.version, &ContactView::from(model)))
+}

@@ -1,0 +1,104 @@
+//! Every HTTP route, one module per resource.
+//!
+//! | route | module |
+//! |---|---|
+//! | `GET /health`, `GET /ready` | [`health`] |
+//! | `POST /v1/auth/signup`, `POST /v1/auth/login`, `GET /v1/me` | [`auth`] |
+//! | `/v1/companies…` | [`companies`] |
+//! | `/v1/contacts…` | [`contacts`] |
+//! | `GET /v1/audit` | [`audit`] |
+//! | `POST /v1/imports/{companies,contacts}` | [`imports`] |
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+pub mod audit;
+pub mod auth;
+pub mod companies;
+pub mod contacts;
+pub mod health;
+pub mod imports;
+
+/// Registers every route; CSV imports accept bodies up to `import_limit_bytes`.
+pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
+    let csv_limit = || web::PayloadConfig::new(import_limit_bytes);
+    cfg.service(web::resource("/health").route(web::get().to(health::health)))
+        .service(web::resource("/ready").route(web::get().to(health::ready)))
+        .service(
+            web::scope("/v1")
+                .service(web::resource("/auth/signup").route(web::post().to(auth::signup)))
+                .service(web::resource("/auth/login").route(web::post().to(auth::login)))
+                .service(web::resource("/me").route(web::get().to(auth::me)))
+                .service(web::resource("/audit").route(web::get().to(audit::list)))
+                .service(
+                    web::resource("/companies").route(web::get().to(companies::list)).route(web::post().to(companies::create)),
+                )
+                .service(
+                    web::resource("/companies/{id}")
+                        .route(web::get().to(companies::get))
+                        .route(web::patch().to(companies::update))
+                        .route(web::delete().to(companies::delete)),
+                )
+                .service(web::resource("/companies/{id}/restore").route(web::post().to(companies::restore)))
+                .service(web::resource("/contacts").route(web::get().to(contacts::list)).route(web::post().to(contacts::create)))
+                .service(
+                    web::resource("/contacts/{id}")
+                        .route(web::get().to(contacts::get))
+                        .route(web::patch().to(contacts::update))
+                        .route(web::delete().to(contacts::delete)),
+                )
+                .service(web::resource("/contacts/{id}/restore").route(web::post().to(contacts::restore)))
+                .service(web::resource("/imports/companies").app_data(csv_limit()).route(web::post().to(imports::companies)))
+                .service(web::resource("/imports/contacts").app_data(csv_limit()).route(web::post().to(imports::contacts))),
+        );
+}
+
+/// The query of every list route. Unknown parameters are refused (422).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Page size, 1 to 200; default 50.
+    pub limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Text filter.
+    pub q: Option<String>,
+    /// `name`, `-name`, `created_at` or `-created_at`; default `name`.
+    pub sort: Option<String>,
+    /// Include soft-deleted records (Owner and Admin only).
+    pub include_deleted: Option<bool>,
+    /// Contacts only: those of this company.
+    pub company_id: Option<uuid::Uuid>,
+}
+
+impl ListQuery {
+    /// The validated limit.
+    ///
+    /// # Errors
+    /// 422 when outside 1..=200.
+    pub fn limit(&self) -> Result<Option<u64>, crate::error::ApiError> {
+        match self.limit {
+            Some(n) if !(1..=crm_projections::queries::page::MAX_LIMIT).contains(&n) => {
+                Err(crate::error::ApiError::invalid("limit", "must be 1 to 200"))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// The validated sort.
+    ///
+    /// # Errors
+    /// 422 for an unknown sort.
+    pub fn sort(&self) -> Result<crm_projections::queries::Sort, crate::error::ApiError> {
+        self.sort
+            .as_deref()
+            .map_or(Ok(crm_projections::queries::Sort::default()), crm_projections::queries::Sort::parse)
+            .map_err(|e| crate::error::ApiError::invalid("sort", e.to_string()))
+    }
+}
+
+/// A single-record response: the body, `ETag` = the aggregate version (RFC 9110 §8.8.3).
+pub fn record<T: serde::Serialize>(status: actix_web::http::StatusCode, version: i64, body: &T) -> HttpResponse {
+    HttpResponse::build(status).insert_header((header::ETAG, format!("\"{version}\""))).json(body)
+}

@@ -1,0 +1,139 @@
+//! Building and running the server: [`Application::build`] migrates, connects, binds (port
+//! 0 picks a free port, reported by [`Application::port`]) and starts the catch-up
+//! projector; [`Application::run_until_stopped`] serves until a signal.
+
+use std::net::TcpListener;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpMessage, HttpServer};
+use crm_projections::catchup::CatchUp;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::auth::token::TokenKeys;
+use crate::commands::Commands;
+use crate::config::Settings;
+use crate::db::{self, DbError, Pools};
+use crate::error::{problem, ApiError};
+use crate::routes;
+use crate::state::AppState;
+
+/// A server that failed to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be prepared or reached.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The address could not be bound.
+    #[error("bind: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    projector: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Migrates and connects: what the server and the command line both need.
+///
+/// # Errors
+/// [`DbError`].
+pub async fn connect(settings: &Settings) -> Result<(Pools, Commands), DbError> {
+    db::prepare(&settings.database).await?;
+    let pools = db::connect(&settings.database).await?;
+    let commands = Commands::new(&pools);
+    Ok((pools, commands))
+}
+
+impl Application {
+    /// Prepares the database, binds `server.host:server.port` and builds the server.
+    ///
+    /// # Errors
+    /// [`StartupError`].
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let (pools, commands) = connect(&settings).await?;
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
+        let port = listener.local_addr()?.port();
+        let tokens = TokenKeys::new(settings.auth.jwt_secret.as_ref(), settings.auth.access_token_ttl_seconds);
+        let (shutdown, watch) = tokio::sync::watch::channel(false);
+        let projector = settings.projector.enabled.then(|| {
+            let catch_up = CatchUp::new(pools.projector.clone());
+            tokio::spawn(catch_up.run(settings.projector.batch, settings.projector.idle(), watch))
+        });
+        let state = AppState { settings, pools, tokens, commands };
+        let server = server(listener, state)?;
+        tracing::info!(port, "listening");
+        Ok(Self { port, server, shutdown, projector })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server stops (SIGINT/SIGTERM), then stops the projector.
+    ///
+    /// # Errors
+    /// The server's I/O error.
+    pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
+        let result = self.server.await;
+        let _ = self.shutdown.send(true);
+        if let Some(projector) = self.projector {
+            let _ = projector.await;
+        }
+        result
+    }
+}
+
+fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Error> {
+    let json_limit = state.settings.server.json_limit_bytes;
+    let import_limit = state.settings.server.import_limit_bytes;
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(json_limit))
+            .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
+            .configure(|cfg| routes::configure(cfg, import_limit))
+            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::NotFound) }))
+            .wrap_fn(|req, srv| {
+                use actix_web::dev::Service;
+                let fut = srv.call(req);
+                async move { fut.await.map(finish_response) }
+            })
+            .wrap(
+                DefaultHeaders::new()
+                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                    .add((header::X_FRAME_OPTIONS, "DENY"))
+                    .add((header::REFERRER_POLICY, "no-referrer"))
+                    .add((header::CACHE_CONTROL, "no-store")),
+            )
+            .wrap(TracingLogger::default())
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Adds `X-Request-Id` to every response, and gives a 500 (whatever produced it) an opaque
+/// problem body that quotes the request id.
+fn finish_response<B: MessageBody + 'static>(res: ServiceResponse<B>) -> ServiceResponse<BoxBody> {
+    let id = res.request().extensions().get::<RequestId>().map(ToString::to_string);
+    let mut res = if res.status() == StatusCode::INTERNAL_SERVER_ERROR {
+        let detail = format!("an internal error occurred; request id {}", id.as_deref().unwrap_or("unknown"));
+        let (req, _) = res.into_parts();
+        ServiceResponse::new(req, problem(StatusCode::INTERNAL_SERVER_ERROR, detail, None))
+    } else {
+        res.map_into_boxed_body()
+    };
+    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+    }
+    res
+}

@@ -1,0 +1,19 @@
+//! What every handler shares.
+
+use crate::auth::token::TokenKeys;
+use crate::commands::Commands;
+use crate::config::Settings;
+use crate::db::Pools;
+
+/// Shared, immutable application state (cheap to clone: pools and frameworks are handles).
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration the server started with.
+    pub settings: Settings,
+    /// Database pools.
+    pub pools: Pools,
+    /// Access-token keys.
+    pub tokens: TokenKeys,
+    /// The write side.
+    pub commands: Commands,
+}
