@@ -52,8 +52,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_data() {
-            let field = if path == "." { "body".to_owned() } else { path };
-            ApiError::invalid(field, strip_position(&inner.to_string()))
+            let message = strip_position(&inner.to_string());
+            // serde names a missing field in its message, not in the path.
+            let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+            let field = match (path.as_str(), missing) {
+                (".", Some(name)) => name.to_owned(),
+                (_, Some(name)) => format!("{path}.{name}"),
+                (".", None) => "body".to_owned(),
+                _ => path,
+            };
+            ApiError::invalid(field, message)
         } else {
             ApiError::BadRequest(format!("malformed JSON: {inner}"))
         }

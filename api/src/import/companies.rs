@@ -49,12 +49,11 @@ pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let row = e.position().map_or(report.rows_read + 1, |p| p.line());
-                report.fail(row, format!("unreadable row: {e}"));
+                report.fail(report.rows_read, format!("unreadable row: {e}"));
                 continue;
             }
         };
-        let row = record.position().map_or(report.rows_read + 1, |p| p.line());
+        let row = report.rows_read;
         let Some(name) = columns.get(&record, NAME) else {
             report.fail(row, "no company name".into());
             continue;

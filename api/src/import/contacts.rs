@@ -54,12 +54,11 @@ pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let row = e.position().map_or(report.rows_read + 1, |p| p.line());
-                report.fail(row, format!("unreadable row: {e}"));
+                report.fail(report.rows_read, format!("unreadable row: {e}"));
                 continue;
             }
         };
-        let row = record.position().map_or(report.rows_read + 1, |p| p.line());
+        let row = report.rows_read;
         let first = columns.get(&record, FIRST);
         let last = columns.get(&record, LAST);
         let company = match columns.get(&record, COMPANY) {

@@ -15,10 +15,11 @@ pub mod companies;
 pub mod contacts;
 pub mod revenue;
 
-/// A note about one row. `row` is the line number in the file (the header is line 1).
+/// A note about one row. `row` counts data records from 1 (the header is not a row;
+/// a quoted field may span lines, so this is the record's number, not its line).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RowNote {
-    /// Line number.
+    /// Record number, from 1.
     pub row: u64,
     /// What happened.
     pub message: String,

@@ -1,1 +1,12 @@
+//! Black-box tests: each starts a server on port 0 over its own database.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod append_only;
+mod auth;
+mod catchup;
+mod helpers;
+mod import;
+mod isolation;
+mod rebuild;
+mod validation;
+mod walkthrough;

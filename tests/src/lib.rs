@@ -1,0 +1,1 @@
+//! Black-box tests live in `tests/api/`; this library is empty.
