@@ -15,7 +15,11 @@ use crate::startup::{self, Application};
 
 /// The CRM backend.
 #[derive(Debug, Parser)]
-#[command(name = "crm", version, about = "Event-sourced, multi-tenant CRM backend")]
+#[command(
+    name = "crm",
+    version,
+    about = "Event-sourced, multi-tenant CRM backend"
+)]
 pub struct Cli {
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
@@ -93,15 +97,25 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             crate::db::prepare(&settings.database).await?;
             tracing::info!("migrations applied");
         }
-        Command::Import { kind, file, workspace } => {
+        Command::Import {
+            kind,
+            file,
+            workspace,
+        } => {
             let (pools, commands) = startup::connect(&settings).await?;
-            let tenant = tenant_of_slug(&pools.projector, &workspace).await?.ok_or_else(|| CliError::UnknownWorkspace(workspace.clone()))?;
+            let tenant = tenant_of_slug(&pools.projector, &workspace)
+                .await?
+                .ok_or_else(|| CliError::UnknownWorkspace(workspace.clone()))?;
             let data = std::fs::read(&file)?;
             let mut meta = EventMetadata::for_system(TenantId(tenant), "import");
             meta.import_id = Some(Uuid::now_v7());
             let report = match kind {
-                ImportKind::Companies => import::companies::import(&commands, &pools.app, &meta, &data).await,
-                ImportKind::Contacts => import::contacts::import(&commands, &pools.app, &meta, &data).await,
+                ImportKind::Companies => {
+                    import::companies::import(&commands, &pools.app, &meta, &data).await
+                }
+                ImportKind::Contacts => {
+                    import::contacts::import(&commands, &pools.app, &meta, &data).await
+                }
             }
             .map_err(|e| CliError::Import(import::companies::describe(&e)))?;
             let mut out = std::io::stdout().lock();
@@ -113,7 +127,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let (pools, _) = startup::connect(&settings).await?;
             let started = std::time::Instant::now();
             let events = crm_projections::rebuild::rebuild_all(&pools.projector).await?;
-            tracing::info!(events, seconds = started.elapsed().as_secs_f64(), "projections rebuilt");
+            tracing::info!(
+                events,
+                seconds = started.elapsed().as_secs_f64(),
+                "projections rebuilt"
+            );
         }
     }
     Ok(())

@@ -36,7 +36,11 @@ where
     A::Event: Into<crm_projections::AnyEvent>,
 {
     let projector = InlineProjector::new(pools.projector.clone());
-    Arc::new(postgres_es::postgres_cqrs(pools.store.clone(), vec![Box::new(projector)], ()))
+    Arc::new(postgres_es::postgres_cqrs(
+        pools.store.clone(),
+        vec![Box::new(projector)],
+        (),
+    ))
 }
 
 /// Maps cqrs-es's error: a domain refusal keeps its meaning; a lost optimistic-concurrency
@@ -44,9 +48,10 @@ where
 fn map_error(err: AggregateError<DomainError>) -> ApiError {
     match err {
         AggregateError::UserError(e) => e.into(),
-        AggregateError::AggregateConflict => {
-            ApiError::Conflict("the record was changed by another request at the same time; reload it and retry".into())
-        }
+        AggregateError::AggregateConflict => ApiError::Conflict(
+            "the record was changed by another request at the same time; reload it and retry"
+                .into(),
+        ),
         other => ApiError::Internal(other.to_string().into()),
     }
 }
@@ -63,7 +68,12 @@ impl Commands {
         }
     }
 
-    async fn run<A>(cqrs: &PostgresCqrs<A>, stream: StreamId, command: A::Command, meta: &EventMetadata) -> Result<(), ApiError>
+    async fn run<A>(
+        cqrs: &PostgresCqrs<A>,
+        stream: StreamId,
+        command: A::Command,
+        meta: &EventMetadata,
+    ) -> Result<(), ApiError>
     where
         A: Aggregate<Error = DomainError>,
     {
@@ -71,14 +81,20 @@ impl Commands {
             // A stream of another tenant is never addressed; the database would refuse too.
             return Err(ApiError::NotFound);
         }
-        cqrs.execute_with_metadata(&stream.to_string(), command, meta.to_map()).await.map_err(map_error)
+        cqrs.execute_with_metadata(&stream.to_string(), command, meta.to_map())
+            .await
+            .map_err(map_error)
     }
 
     /// Runs a workspace command (the stream is `<tenant>:<tenant>`).
     ///
     /// # Errors
     /// [`ApiError`] from the aggregate or the store.
-    pub async fn workspace(&self, command: WorkspaceCommand, meta: &EventMetadata) -> Result<(), ApiError> {
+    pub async fn workspace(
+        &self,
+        command: WorkspaceCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), ApiError> {
         let stream = StreamId::new(meta.tenant_id, EntityId(meta.tenant_id.0));
         Self::run(&self.workspace, stream, command, meta).await
     }
@@ -87,16 +103,38 @@ impl Commands {
     ///
     /// # Errors
     /// [`ApiError`] from the aggregate or the store.
-    pub async fn user(&self, user: EntityId, command: UserCommand, meta: &EventMetadata) -> Result<(), ApiError> {
-        Self::run(&self.user, StreamId::new(meta.tenant_id, user), command, meta).await
+    pub async fn user(
+        &self,
+        user: EntityId,
+        command: UserCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), ApiError> {
+        Self::run(
+            &self.user,
+            StreamId::new(meta.tenant_id, user),
+            command,
+            meta,
+        )
+        .await
     }
 
     /// Runs a company command.
     ///
     /// # Errors
     /// [`ApiError`] from the aggregate or the store.
-    pub async fn company(&self, company: EntityId, command: CompanyCommand, meta: &EventMetadata) -> Result<(), ApiError> {
-        Self::run(&self.company, StreamId::new(meta.tenant_id, company), command, meta).await
+    pub async fn company(
+        &self,
+        company: EntityId,
+        command: CompanyCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), ApiError> {
+        Self::run(
+            &self.company,
+            StreamId::new(meta.tenant_id, company),
+            command,
+            meta,
+        )
+        .await
     }
 
     /// Runs a contact command, first checking what spans streams: the linked company
@@ -104,42 +142,80 @@ impl Commands {
     ///
     /// # Errors
     /// 409 for a duplicate email, 422 for a missing company, and the aggregate's errors.
-    pub async fn contact(&self, contact: EntityId, command: ContactCommand, meta: &EventMetadata) -> Result<(), ApiError> {
+    pub async fn contact(
+        &self,
+        contact: EntityId,
+        command: ContactCommand,
+        meta: &EventMetadata,
+    ) -> Result<(), ApiError> {
         let scope = TenantScope::new(meta.tenant_id);
         let (company, new_email) = match &command {
-            ContactCommand::Create(ContactInput { company_id, email, .. }) => (*company_id, email.clone()),
-            ContactCommand::Update(ContactPatch { company_id, email, .. }) => (company_id.flatten(), email.clone().flatten()),
+            ContactCommand::Create(ContactInput {
+                company_id, email, ..
+            }) => (*company_id, email.clone()),
+            ContactCommand::Update(ContactPatch {
+                company_id, email, ..
+            }) => (company_id.flatten(), email.clone().flatten()),
             ContactCommand::Delete | ContactCommand::Restore => (None, None),
         };
         if let Some(company) = company {
             let row = companies::get(&self.app, &scope, company.0).await?;
-            if !row.is_some_and(|c| !c.deleted) {
-                return Err(ApiError::invalid("company_id", "no such company in this workspace"));
+            if row.is_none_or(|c| c.deleted) {
+                return Err(ApiError::invalid(
+                    "company_id",
+                    "no such company in this workspace",
+                ));
             }
         }
-        let new_email = match new_email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
-            Some(text) => Some(Email::parse(text).map_err(|e| ApiError::invalid("email", e.to_string()))?),
+        let new_email = match new_email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            Some(text) => {
+                Some(Email::parse(text).map_err(|e| ApiError::invalid("email", e.to_string()))?)
+            }
             None => None,
         };
         let old_email = match &command {
-            ContactCommand::Update(_) => contacts::get(&self.app, &scope, contact.0).await?.and_then(|c| c.email),
+            ContactCommand::Update(_) => contacts::get(&self.app, &scope, contact.0)
+                .await?
+                .and_then(|c| c.email),
             _ => None,
         };
         let claimed = match &new_email {
             Some(email) if old_email.as_deref() != Some(email.as_str()) => {
-                match claims::claim_contact_email(&self.app, &scope, email.as_str(), contact.0).await? {
+                match claims::claim_contact_email(&self.app, &scope, email.as_str(), contact.0)
+                    .await?
+                {
                     Claim::Claimed => Some(email.clone()),
                     Claim::Taken { by } => {
-                        return Err(ApiError::Conflict(format!("another contact ({by}) of this workspace has this email")));
+                        return Err(ApiError::Conflict(format!(
+                            "another contact ({by}) of this workspace has this email"
+                        )));
                     }
                 }
             }
             _ => None,
         };
-        let clears_email = matches!(&command, ContactCommand::Update(ContactPatch { email: Some(None), .. }));
-        let result = Self::run(&self.contact, StreamId::new(meta.tenant_id, contact), command, meta).await;
+        let clears_email = matches!(
+            &command,
+            ContactCommand::Update(ContactPatch {
+                email: Some(None),
+                ..
+            })
+        );
+        let result = Self::run(
+            &self.contact,
+            StreamId::new(meta.tenant_id, contact),
+            command,
+            meta,
+        )
+        .await;
         match (&result, claimed) {
-            (Err(_), Some(email)) => claims::release_contact_email(&self.app, &scope, email.as_str(), contact.0).await?,
+            (Err(_), Some(email)) => {
+                claims::release_contact_email(&self.app, &scope, email.as_str(), contact.0).await?
+            }
             (Ok(()), claimed) if claimed.is_some() || clears_email => {
                 if let Some(old) = old_email {
                     claims::release_contact_email(&self.app, &scope, &old, contact.0).await?;

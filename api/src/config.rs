@@ -117,7 +117,11 @@ impl Settings {
             .set_default("projector.idle_ms", 500)?
             .set_default("projector.batch", 500)?
             .add_source(config::File::with_name(&file).required(false))
-            .add_source(config::Environment::with_prefix("CRM").prefix_separator("_").separator("__"));
+            .add_source(
+                config::Environment::with_prefix("CRM")
+                    .prefix_separator("_")
+                    .separator("__"),
+            );
         if let Ok(url) = std::env::var("DATABASE_URL") {
             builder = builder.set_override("database.url", url)?;
         }
@@ -132,15 +136,21 @@ impl Settings {
     /// [`ConfigError::Invalid`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=900).contains(&self.auth.access_token_ttl_seconds) {
-            return Err(ConfigError::Invalid("auth.access_token_ttl_seconds must be 1 to 900".into()));
+            return Err(ConfigError::Invalid(
+                "auth.access_token_ttl_seconds must be 1 to 900".into(),
+            ));
         }
         if let Some(secret) = &self.auth.jwt_secret {
             if secret.expose_secret().len() < 32 {
-                return Err(ConfigError::Invalid("auth.jwt_secret must be at least 32 bytes".into()));
+                return Err(ConfigError::Invalid(
+                    "auth.jwt_secret must be at least 32 bytes".into(),
+                ));
             }
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::Invalid("database.max_connections must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "database.max_connections must be at least 1".into(),
+            ));
         }
         self.database.owner_options()?;
         Ok(())

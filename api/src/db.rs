@@ -53,7 +53,8 @@ pub async fn prepare(settings: &DatabaseSettings) -> Result<(), DbError> {
         if !is_refused(&err) || settings.private_cluster_dir.is_empty() {
             return Err(err.into());
         }
-        crate::private_cluster::start(&owner, &settings.private_cluster_dir).map_err(DbError::Private)?;
+        crate::private_cluster::start(&owner, &settings.private_cluster_dir)
+            .map_err(DbError::Private)?;
         ensure_database(settings, &owner).await?;
     }
     migrate(owner).await
@@ -64,12 +65,21 @@ pub async fn prepare(settings: &DatabaseSettings) -> Result<(), DbError> {
 /// # Errors
 /// [`DbError`].
 pub async fn migrate(owner: PgConnectOptions) -> Result<(), DbError> {
-    let pool = PgPoolOptions::new().max_connections(2).connect_with(owner).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(owner)
+        .await?;
     let mut lock = pool.acquire().await?;
-    sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *lock)
+        .await?;
     let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone());
     let result = Migrator::up(&db, None).await;
-    sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await?;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *lock)
+        .await?;
     drop(lock);
     pool.close().await;
     result.map_err(DbError::from)
@@ -80,17 +90,25 @@ fn is_refused(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound))
 }
 
-async fn ensure_database(settings: &DatabaseSettings, owner: &PgConnectOptions) -> Result<(), sqlx::Error> {
+async fn ensure_database(
+    settings: &DatabaseSettings,
+    owner: &PgConnectOptions,
+) -> Result<(), sqlx::Error> {
     let name = owner.get_database().unwrap_or("postgres").to_owned();
     match owner.connect().await {
         Ok(conn) => {
             drop(conn);
             Ok(())
         }
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") && settings.create_if_missing => {
+        Err(sqlx::Error::Database(e))
+            if e.code().as_deref() == Some("3D000") && settings.create_if_missing =>
+        {
             let mut admin = owner.clone().database("postgres").connect().await?;
             let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-            match sqlx::query(&format!("CREATE DATABASE {quoted}")).execute(&mut admin).await {
+            match sqlx::query(&format!("CREATE DATABASE {quoted}"))
+                .execute(&mut admin)
+                .await
+            {
                 Ok(_) => {
                     tracing::info!(database = %name, "created database");
                     Ok(())
@@ -137,7 +155,10 @@ pub async fn migrations_applied(app: &DatabaseConnection) -> Result<bool, sea_or
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let expected = Migrator::migrations().len() as i64;
     let row = app
-        .query_one(Statement::from_string(DbBackend::Postgres, "SELECT count(*) AS n FROM seaql_migrations"))
+        .query_one(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM seaql_migrations",
+        ))
         .await?;
     let applied: i64 = row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0);
     Ok(applied >= expected)

@@ -53,7 +53,10 @@ pub enum ApiError {
 impl ApiError {
     /// A 422 for one field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Validation(vec![FieldError { field: field.into(), message: message.into() }])
+        Self::Validation(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
     }
 
     /// A 500 from any error.
@@ -139,12 +142,20 @@ impl ResponseError for ApiError {
         match self {
             Self::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
-                problem(status, "an internal error occurred; quote the X-Request-Id header when reporting it".into(), None)
+                problem(
+                    status,
+                    "an internal error occurred; quote the X-Request-Id header when reporting it"
+                        .into(),
+                    None,
+                )
             }
             Self::Validation(errors) => problem(status, self.to_string(), Some(errors)),
             Self::Unauthorized(_) => {
                 let mut response = problem(status, self.to_string(), None);
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
                 response
             }
             _ => problem(status, self.to_string(), None),

@@ -29,12 +29,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !is_json {
-                return Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json".into()));
+                return Err(ApiError::UnsupportedMediaType(
+                    "expected Content-Type: application/json".into(),
+                ));
             }
             let bytes = bytes.await.map_err(payload_error)?;
             parse_json(&bytes).map(Json)
@@ -54,7 +57,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_data() {
             let message = strip_position(&inner.to_string());
             // serde names a missing field in its message, not in the path.
-            let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+            let missing = message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next());
             let field = match (path.as_str(), missing) {
                 (".", Some(name)) => name.to_owned(),
                 (_, Some(name)) => format!("{path}.{name}"),
@@ -66,20 +71,29 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::BadRequest(format!("malformed JSON: {inner}"))
         }
     })?;
-    de.end().map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
     Ok(value)
 }
 
 /// Drops serde_json's " at line L column C" suffix, which means nothing to an API user.
 fn strip_position(message: &str) -> String {
-    message.split(" at line ").next().unwrap_or(message).to_owned()
+    message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned()
 }
 
 /// Maps a body-reading error: too large is 413, the rest 400.
 pub fn payload_error(err: actix_web::Error) -> ApiError {
     match err.as_error::<PayloadError>() {
         Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
-        _ if err.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        _ if err.as_response_error().status_code()
+            == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            ApiError::PayloadTooLarge
+        }
         _ => ApiError::BadRequest(err.to_string()),
     }
 }
@@ -94,11 +108,15 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(req.query_string().as_bytes()));
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
+            req.query_string().as_bytes(),
+        ));
         std::future::ready(
             serde_path_to_error::deserialize(de)
                 .map(Query)
-                .map_err(|err| ApiError::invalid(err.path().to_string(), err.into_inner().to_string())),
+                .map_err(|err| {
+                    ApiError::invalid(err.path().to_string(), err.into_inner().to_string())
+                }),
         )
     }
 }

@@ -18,9 +18,13 @@ use sqlx::postgres::PgConnectOptions;
 pub fn start(owner: &PgConnectOptions, dir: &str) -> Result<(), String> {
     let host = owner.get_host();
     if !matches!(host, "127.0.0.1" | "localhost" | "::1") && !host.starts_with('/') {
-        return Err(format!("nothing answers at {host}, which is not this machine; start PostgreSQL there"));
+        return Err(format!(
+            "nothing answers at {host}, which is not this machine; start PostgreSQL there"
+        ));
     }
-    let bin = find_bin_dir().ok_or("no PostgreSQL server answers and no PostgreSQL binaries (initdb, pg_ctl) are installed")?;
+    let bin = find_bin_dir().ok_or(
+        "no PostgreSQL server answers and no PostgreSQL binaries (initdb, pg_ctl) are installed",
+    )?;
     let data = PathBuf::from(dir);
     std::fs::create_dir_all(&data).map_err(|e| format!("create {}: {e}", data.display()))?;
     let data = data.canonicalize().map_err(|e| e.to_string())?;
@@ -32,12 +36,42 @@ pub fn start(owner: &PgConnectOptions, dir: &str) -> Result<(), String> {
     }
     if !data.join("PG_VERSION").exists() {
         tracing::warn!(dir = %data.display(), "no PostgreSQL answers: initialising a private cluster");
-        run(&bin.join("initdb"), &["-D", &data.to_string_lossy(), "-U", &user, "-A", "trust", "-E", "UTF8", "--no-instructions"], as_nobody)?;
+        run(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-U",
+                &user,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ],
+            as_nobody,
+        )?;
     }
-    let options = format!("-p {port} -c listen_addresses=127.0.0.1 -k {}", data.display());
+    let options = format!(
+        "-p {port} -c listen_addresses=127.0.0.1 -k {}",
+        data.display()
+    );
     let log = data.join("server.log");
     tracing::warn!(port, dir = %data.display(), "starting the private PostgreSQL cluster");
-    run(&bin.join("pg_ctl"), &["-D", &data.to_string_lossy(), "-o", &options, "-l", &log.to_string_lossy(), "-w", "start"], as_nobody)
+    run(
+        &bin.join("pg_ctl"),
+        &[
+            "-D",
+            &data.to_string_lossy(),
+            "-o",
+            &options,
+            "-l",
+            &log.to_string_lossy(),
+            "-w",
+            "start",
+        ],
+        as_nobody,
+    )
 }
 
 fn run(program: &Path, args: &[&str], as_nobody: bool) -> Result<(), String> {
@@ -46,18 +80,26 @@ fn run(program: &Path, args: &[&str], as_nobody: bool) -> Result<(), String> {
     if as_nobody {
         drop_to_nobody(&mut cmd)?;
     }
-    let out = cmd.output().map_err(|e| format!("{}: {e}", program.display()))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{}: {e}", program.display()))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{} failed: {}", program.display(), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "{} failed: {}",
+            program.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
 /// The folder holding `initdb` and `pg_ctl`: `PATH`, else the newest `/usr/lib/postgresql/*/bin`.
 fn find_bin_dir() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file()) {
+        if let Some(dir) = std::env::split_paths(&path)
+            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+        {
             return Some(dir);
         }
     }
@@ -66,13 +108,20 @@ fn find_bin_dir() -> Option<PathBuf> {
         .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
         .filter(|b| b.join("initdb").is_file())
         .collect();
-    versions.sort_by_key(|p| p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()?.parse::<u32>().ok()).unwrap_or(0));
+    versions.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str()?.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
     versions.pop()
 }
 
 #[cfg(unix)]
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }
 
 #[cfg(not(unix))]
@@ -88,7 +137,8 @@ fn nobody() -> Result<(u32, u32), String> {
         .lines()
         .find_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
-            (f.first() == Some(&"nobody")).then(|| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))?
+            (f.first() == Some(&"nobody"))
+                .then(|| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))?
         })
         .ok_or_else(|| "no 'nobody' user to run the private cluster as".to_owned())
 }
@@ -96,7 +146,8 @@ fn nobody() -> Result<(u32, u32), String> {
 #[cfg(unix)]
 fn chown_nobody(dir: &Path) -> Result<(), String> {
     let (uid, gid) = nobody()?;
-    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", dir.display()))?;
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+        .map_err(|e| format!("chown {}: {e}", dir.display()))?;
     // The parent folders must be traversable by nobody.
     let mut parent = dir.parent();
     while let Some(p) = parent {

@@ -60,16 +60,29 @@ impl Application {
         let (pools, commands) = connect(&settings).await?;
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
-        let tokens = TokenKeys::new(settings.auth.jwt_secret.as_ref(), settings.auth.access_token_ttl_seconds);
+        let tokens = TokenKeys::new(
+            settings.auth.jwt_secret.as_ref(),
+            settings.auth.access_token_ttl_seconds,
+        );
         let (shutdown, watch) = tokio::sync::watch::channel(false);
         let projector = settings.projector.enabled.then(|| {
             let catch_up = CatchUp::new(pools.projector.clone());
             tokio::spawn(catch_up.run(settings.projector.batch, settings.projector.idle(), watch))
         });
-        let state = AppState { settings, pools, tokens, commands };
+        let state = AppState {
+            settings,
+            pools,
+            tokens,
+            commands,
+        };
         let server = server(listener, state)?;
         tracing::info!(port, "listening");
-        Ok(Self { port, server, shutdown, projector })
+        Ok(Self {
+            port,
+            server,
+            shutdown,
+            projector,
+        })
     }
 
     /// The bound port.
@@ -101,7 +114,9 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
             .app_data(web::PayloadConfig::new(json_limit))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
             .configure(|cfg| routes::configure(cfg, import_limit))
-            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::NotFound) }))
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
+            }))
             .wrap_fn(|req, srv| {
                 use actix_web::dev::Service;
                 let fut = srv.call(req);
@@ -124,16 +139,27 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
 /// Adds `X-Request-Id` to every response, and gives a 500 (whatever produced it) an opaque
 /// problem body that quotes the request id.
 fn finish_response<B: MessageBody + 'static>(res: ServiceResponse<B>) -> ServiceResponse<BoxBody> {
-    let id = res.request().extensions().get::<RequestId>().map(ToString::to_string);
+    let id = res
+        .request()
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string);
     let mut res = if res.status() == StatusCode::INTERNAL_SERVER_ERROR {
-        let detail = format!("an internal error occurred; request id {}", id.as_deref().unwrap_or("unknown"));
+        let detail = format!(
+            "an internal error occurred; request id {}",
+            id.as_deref().unwrap_or("unknown")
+        );
         let (req, _) = res.into_parts();
-        ServiceResponse::new(req, problem(StatusCode::INTERNAL_SERVER_ERROR, detail, None))
+        ServiceResponse::new(
+            req,
+            problem(StatusCode::INTERNAL_SERVER_ERROR, detail, None),
+        )
     } else {
         res.map_into_boxed_body()
     };
     if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
     }
     res
 }

@@ -33,7 +33,10 @@ pub enum DomainError {
 impl DomainError {
     /// An [`DomainError::Invalid`] for `field`.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { field, message: message.into() }
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
     }
 
     /// Maps a money error on `field` to [`DomainError::Invalid`].

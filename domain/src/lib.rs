@@ -22,14 +22,14 @@ pub mod money;
 pub mod patch;
 pub mod role;
 pub mod text;
-pub mod web_domain;
 pub mod user;
+pub mod web_domain;
 pub mod workspace;
 
 pub use email::{Email, EmailError};
 pub use error::DomainError;
-pub use web_domain::WebDomain;
 pub use ids::{EntityId, StreamId, StreamIdError, TenantId, UserId};
 pub use metadata::{Actor, EventMetadata, MetadataError};
 pub use money::{Currency, Money, MoneyError};
 pub use role::{Action, Role};
+pub use web_domain::WebDomain;

@@ -105,11 +105,18 @@ impl EventMetadata {
             ("actor_type".to_owned(), self.actor.kind().to_owned()),
             ("actor_role".to_owned(), self.actor_role.clone()),
             ("request_id".to_owned(), self.request_id.to_string()),
-            ("ip".to_owned(), self.ip.map(|ip| ip.to_string()).unwrap_or_default()),
-            ("user_agent".to_owned(), self.user_agent.clone().unwrap_or_default()),
+            (
+                "ip".to_owned(),
+                self.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            ),
+            (
+                "user_agent".to_owned(),
+                self.user_agent.clone().unwrap_or_default(),
+            ),
             (
                 "occurred_at".to_owned(),
-                self.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                self.occurred_at
+                    .to_rfc3339_opts(SecondsFormat::Micros, true),
             ),
         ]);
         if let Some(import_id) = self.import_id {
@@ -123,8 +130,15 @@ impl EventMetadata {
     /// # Errors
     /// [`MetadataError`] naming the missing or malformed key.
     pub fn from_map(map: &HashMap<String, String>) -> Result<Self, MetadataError> {
-        let get = |key: &str| map.get(key).map(String::as_str).ok_or_else(|| MetadataError(format!("missing {key}")));
-        let uuid = |key: &str| get(key).and_then(|v| Uuid::parse_str(v).map_err(|_| MetadataError(format!("bad {key}"))));
+        let get = |key: &str| {
+            map.get(key)
+                .map(String::as_str)
+                .ok_or_else(|| MetadataError(format!("missing {key}")))
+        };
+        let uuid = |key: &str| {
+            get(key)
+                .and_then(|v| Uuid::parse_str(v).map_err(|_| MetadataError(format!("bad {key}"))))
+        };
         let actor = match get("actor_type")? {
             "user" => Actor::User(UserId(uuid("actor")?)),
             _ => Actor::System(get("actor")?.to_owned()),
@@ -155,12 +169,18 @@ mod tests {
 
     #[test]
     fn metadata_round_trips_through_the_stored_map() {
-        let mut meta = EventMetadata::for_user(TenantId::new(), UserId(Uuid::now_v7()), Role::Admin, Uuid::now_v7());
+        let mut meta = EventMetadata::for_user(
+            TenantId::new(),
+            UserId(Uuid::now_v7()),
+            Role::Admin,
+            Uuid::now_v7(),
+        );
         meta.ip = Some("203.0.113.9".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])));
         meta.user_agent = Some("curl/8".into());
         meta.import_id = Some(Uuid::now_v7());
         // Stored times have microsecond precision.
-        meta.occurred_at = DateTime::from_timestamp_micros(meta.occurred_at.timestamp_micros()).unwrap_or_default();
+        meta.occurred_at = DateTime::from_timestamp_micros(meta.occurred_at.timestamp_micros())
+            .unwrap_or_default();
         let map = meta.to_map();
         assert_eq!(map.get("actor_type").map(String::as_str), Some("user"));
         assert_eq!(EventMetadata::from_map(&map), Ok(meta));

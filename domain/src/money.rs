@@ -126,7 +126,10 @@ pub struct Money {
 impl Money {
     /// `amount_minor` minor units of `currency`.
     pub fn new(amount_minor: i64, currency: Currency) -> Self {
-        Self { amount_minor, currency }
+        Self {
+            amount_minor,
+            currency,
+        }
     }
 
     /// Converts an amount in major units to minor units, demanding exactness.
@@ -164,12 +167,19 @@ impl Money {
     pub fn parse_major(text: &str, currency: Currency) -> Result<Self, MoneyError> {
         let text = text.trim();
         let valid = !text.is_empty()
-            && text.trim_start_matches(['-', '+']).chars().all(|c| c.is_ascii_digit() || c == '.')
+            && text
+                .trim_start_matches(['-', '+'])
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.')
             && text.matches('.').count() <= 1;
         if !valid {
             return Err(MoneyError::NotANumber(text.to_owned()));
         }
-        let integer_digits = text.trim_start_matches(['-', '+']).split('.').next().unwrap_or("");
+        let integer_digits = text
+            .trim_start_matches(['-', '+'])
+            .split('.')
+            .next()
+            .unwrap_or("");
         if integer_digits.trim_start_matches('0').len() > 19 {
             // i64::MAX has 19 digits; scaling to minor units only makes it larger.
             return Err(MoneyError::Overflow);
@@ -263,20 +273,44 @@ mod tests {
         assert_eq!(cur("JPY").exponent(), 0);
         assert_eq!(cur("usd").exponent(), 2);
         assert_eq!(cur("BHD").exponent(), 3);
-        assert!(Currency::from_code("XAU").is_err(), "metals have no minor unit");
+        assert!(
+            Currency::from_code("XAU").is_err(),
+            "metals have no minor unit"
+        );
         assert!(Currency::from_code("ABC").is_err());
     }
 
     #[test]
     fn parses_major_text_exactly() {
-        assert_eq!(Money::parse_major("1234.56", cur("EUR")), Ok(Money::new(123_456, cur("EUR"))));
-        assert_eq!(Money::parse_major("500", cur("JPY")), Ok(Money::new(500, cur("JPY"))));
-        assert_eq!(Money::parse_major("1.250", cur("BHD")), Ok(Money::new(1_250, cur("BHD"))));
-        assert_eq!(Money::parse_major("-0.01", cur("USD")), Ok(Money::new(-1, cur("USD"))));
-        assert!(matches!(Money::parse_major("0.5", cur("JPY")), Err(MoneyError::TooPrecise { .. })));
-        assert!(matches!(Money::parse_major("1.234", cur("USD")), Err(MoneyError::TooPrecise { .. })));
+        assert_eq!(
+            Money::parse_major("1234.56", cur("EUR")),
+            Ok(Money::new(123_456, cur("EUR")))
+        );
+        assert_eq!(
+            Money::parse_major("500", cur("JPY")),
+            Ok(Money::new(500, cur("JPY")))
+        );
+        assert_eq!(
+            Money::parse_major("1.250", cur("BHD")),
+            Ok(Money::new(1_250, cur("BHD")))
+        );
+        assert_eq!(
+            Money::parse_major("-0.01", cur("USD")),
+            Ok(Money::new(-1, cur("USD")))
+        );
+        assert!(matches!(
+            Money::parse_major("0.5", cur("JPY")),
+            Err(MoneyError::TooPrecise { .. })
+        ));
+        assert!(matches!(
+            Money::parse_major("1.234", cur("USD")),
+            Err(MoneyError::TooPrecise { .. })
+        ));
         for bad in ["", "1e5", "1,000", "abc", "1.2.3", "--1"] {
-            assert!(Money::parse_major(bad, cur("USD")).is_err(), "{bad:?} accepted");
+            assert!(
+                Money::parse_major(bad, cur("USD")).is_err(),
+                "{bad:?} accepted"
+            );
         }
     }
 
@@ -284,25 +318,46 @@ mod tests {
     fn edges_of_i64_are_exact_and_past_them_is_overflow() {
         let max = Money::parse_major("92233720368547758.07", cur("USD"));
         assert_eq!(max, Ok(Money::new(i64::MAX, cur("USD"))));
-        assert_eq!(Money::parse_major("92233720368547758.08", cur("USD")), Err(MoneyError::Overflow));
-        assert_eq!(Money::parse_major("99999999999999999999999999999", cur("USD")), Err(MoneyError::Overflow));
+        assert_eq!(
+            Money::parse_major("92233720368547758.08", cur("USD")),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(
+            Money::parse_major("99999999999999999999999999999", cur("USD")),
+            Err(MoneyError::Overflow)
+        );
         let one = Money::new(1, cur("USD"));
-        assert_eq!(Money::new(i64::MAX, cur("USD")).checked_add(one), Err(MoneyError::Overflow));
-        assert_eq!(Money::new(i64::MIN, cur("USD")).checked_sub(one), Err(MoneyError::Overflow));
-        assert_eq!(Money::new(i64::MAX / 2 + 1, cur("USD")).checked_mul(2), Err(MoneyError::Overflow));
+        assert_eq!(
+            Money::new(i64::MAX, cur("USD")).checked_add(one),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(
+            Money::new(i64::MIN, cur("USD")).checked_sub(one),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(
+            Money::new(i64::MAX / 2 + 1, cur("USD")).checked_mul(2),
+            Err(MoneyError::Overflow)
+        );
     }
 
     #[test]
     fn never_adds_different_currencies() {
         let usd = Money::new(100, cur("USD"));
         let eur = Money::new(100, cur("EUR"));
-        assert_eq!(usd.checked_add(eur), Err(MoneyError::CurrencyMismatch(cur("USD"), cur("EUR"))));
+        assert_eq!(
+            usd.checked_add(eur),
+            Err(MoneyError::CurrencyMismatch(cur("USD"), cur("EUR")))
+        );
         assert_eq!(usd.checked_add(usd), Ok(Money::new(200, cur("USD"))));
     }
 
     #[test]
     fn half_even_rounding_is_named_and_correct() {
-        let r = |s: &str, c: &str| Money::from_major_half_even(s.parse::<Decimal>().unwrap_or_default(), cur(c)).map(|m| m.amount_minor);
+        let r = |s: &str, c: &str| {
+            Money::from_major_half_even(s.parse::<Decimal>().unwrap_or_default(), cur(c))
+                .map(|m| m.amount_minor)
+        };
         assert_eq!(r("0.125", "USD"), Ok(12));
         assert_eq!(r("0.135", "USD"), Ok(14));
         assert_eq!(r("-0.125", "USD"), Ok(-12));
@@ -312,7 +367,8 @@ mod tests {
 
     #[test]
     fn json_shape_is_strict() {
-        let ok: Result<Money, _> = serde_json::from_str(r#"{"amount_minor": 123456, "currency": "EUR"}"#);
+        let ok: Result<Money, _> =
+            serde_json::from_str(r#"{"amount_minor": 123456, "currency": "EUR"}"#);
         assert_eq!(ok.ok(), Some(Money::new(123_456, cur("EUR"))));
         for bad in [
             r#"{"amount_minor": 1.5, "currency": "EUR"}"#,
@@ -321,7 +377,10 @@ mod tests {
             r#"{"amount_minor": 12, "currency": "EURO"}"#,
             r#"{"amount_minor": 12, "currency": "EUR", "x": 1}"#,
         ] {
-            assert!(serde_json::from_str::<Money>(bad).is_err(), "{bad} accepted");
+            assert!(
+                serde_json::from_str::<Money>(bad).is_err(),
+                "{bad} accepted"
+            );
         }
         assert_eq!(Money::new(123_456, cur("EUR")).to_string(), "EUR 1234.56");
         assert_eq!(Money::new(1_250, cur("BHD")).to_string(), "BHD 1.250");

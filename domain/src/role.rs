@@ -48,7 +48,13 @@ pub enum Action {
 
 impl Role {
     /// Every role, most powerful first.
-    pub const ALL: [Self; 5] = [Self::Owner, Self::Admin, Self::Manager, Self::Member, Self::ReadOnly];
+    pub const ALL: [Self; 5] = [
+        Self::Owner,
+        Self::Admin,
+        Self::Manager,
+        Self::Member,
+        Self::ReadOnly,
+    ];
 
     /// The name used in tokens, events and JSON: `owner`, `admin`, `manager`, `member`,
     /// `read_only`.
@@ -74,7 +80,10 @@ impl Role {
 pub const PERMISSIONS: &[(Action, &[Role])] = {
     use Role::{Admin, Manager, Member, Owner, ReadOnly};
     &[
-        (Action::ReadRecords, &[Owner, Admin, Manager, Member, ReadOnly]),
+        (
+            Action::ReadRecords,
+            &[Owner, Admin, Manager, Member, ReadOnly],
+        ),
         (Action::CreateRecords, &[Owner, Admin, Manager, Member]),
         (Action::UpdateRecords, &[Owner, Admin, Manager, Member]),
         (Action::DeleteRecords, &[Owner, Admin, Manager, Member]),

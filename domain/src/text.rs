@@ -62,8 +62,14 @@ mod tests {
     fn text_rules() {
         assert_eq!(required("name", "  Acme ", 10), Ok("Acme".into()));
         assert_eq!(required("name", "   ", 10), Err(TextError::Empty("name")));
-        assert!(matches!(required("name", "abcdefghijk", 10), Err(TextError::TooLong { .. })));
-        assert_eq!(required("name", "a\u{0}b", 10), Err(TextError::Control("name")));
+        assert!(matches!(
+            required("name", "abcdefghijk", 10),
+            Err(TextError::TooLong { .. })
+        ));
+        assert_eq!(
+            required("name", "a\u{0}b", 10),
+            Err(TextError::Control("name"))
+        );
         assert_eq!(optional("phone", " ", 10), Ok(None));
     }
 }

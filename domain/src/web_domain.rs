@@ -29,7 +29,10 @@ impl WebDomain {
         let rest = lower.split_once("://").map_or(lower.as_str(), |(_, r)| r);
         let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
         let host = rest.split(['/', '?', '#', ':']).next().unwrap_or_default();
-        let host = host.strip_prefix("www.").unwrap_or(host).trim_end_matches('.');
+        let host = host
+            .strip_prefix("www.")
+            .unwrap_or(host)
+            .trim_end_matches('.');
         let valid = host.len() <= 253
             && host.split('.').count() >= 2
             && host.split('.').all(|label| {
@@ -78,7 +81,10 @@ mod tests {
     fn normalises_urls_to_domains() {
         let p = |s: &str| WebDomain::parse(s).map(|d| d.0);
         assert_eq!(p("www.ubisoft.com/de-de/"), Ok("ubisoft.com".into()));
-        assert_eq!(p("https://Shop.Example.co.uk:8443/x?y"), Ok("shop.example.co.uk".into()));
+        assert_eq!(
+            p("https://Shop.Example.co.uk:8443/x?y"),
+            Ok("shop.example.co.uk".into())
+        );
         assert_eq!(p("ericsson.com"), Ok("ericsson.com".into()));
         for bad in ["", "localhost", "exa mple.com", "-x.com", "http://", "a..b"] {
             assert!(WebDomain::parse(bad).is_err(), "{bad:?} accepted");

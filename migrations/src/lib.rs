@@ -44,7 +44,11 @@ const SQL: [&str; 8] = [
 /// name their migrated template database after it, so an edited migration never reuses a
 /// stale template.
 pub fn fingerprint() -> u64 {
-    SQL.iter().flat_map(|s| s.bytes()).fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    SQL.iter()
+        .flat_map(|s| s.bytes())
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 /// The ordered list of migrations.
@@ -74,11 +78,19 @@ macro_rules! sql_migration {
         #[async_trait::async_trait]
         impl MigrationTrait for Migration {
             async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-                manager.get_connection().execute_unprepared(include_str!($up)).await.map(|_| ())
+                manager
+                    .get_connection()
+                    .execute_unprepared(include_str!($up))
+                    .await
+                    .map(|_| ())
             }
 
             async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-                manager.get_connection().execute_unprepared(include_str!($down)).await.map(|_| ())
+                manager
+                    .get_connection()
+                    .execute_unprepared(include_str!($down))
+                    .await
+                    .map(|_| ())
             }
         }
     };

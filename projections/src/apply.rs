@@ -37,7 +37,11 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, event: &StoredEvent) -> Result<
         AnyEvent::Company(e) => apply_company(conn, event, e).await?,
         AnyEvent::Contact(e) => apply_contact(conn, event, e).await?,
     };
-    Ok(if affected > 0 { Applied::Yes } else { Applied::Skipped })
+    Ok(if affected > 0 {
+        Applied::Yes
+    } else {
+        Applied::Skipped
+    })
 }
 
 /// Column assignments that every event makes: the version and the time.
@@ -49,14 +53,20 @@ fn stamp(event: &StoredEvent) -> Vec<(&'static str, SimpleExpr)> {
 }
 
 /// Runs a conditional update of the row of `event`'s stream in `E`, setting `sets`.
-async fn update_next<C, E>(conn: &C, event: &StoredEvent, sets: Vec<(E::Column, SimpleExpr)>) -> Result<u64, DbErr>
+async fn update_next<C, E>(
+    conn: &C,
+    event: &StoredEvent,
+    sets: Vec<(E::Column, SimpleExpr)>,
+) -> Result<u64, DbErr>
 where
     C: ConnectionTrait,
     E: EntityTrait,
     E::Column: ColumnTrait,
 {
     use std::str::FromStr;
-    let col = |name: &str| E::Column::from_str(name).map_err(|_| DbErr::Custom(format!("no column {name}")));
+    let col = |name: &str| {
+        E::Column::from_str(name).map_err(|_| DbErr::Custom(format!("no column {name}")))
+    };
     let mut update = E::update_many()
         .filter(col("tenant_id")?.eq(event.stream.tenant.0))
         .filter(col(id_column::<E>())?.eq(event.stream.entity.0))
@@ -79,7 +89,11 @@ fn id_column<E: EntityTrait>() -> &'static str {
     }
 }
 
-async fn insert_first<C, A>(conn: &C, model: A, pk: [<A::Entity as EntityTrait>::Column; 2]) -> Result<u64, DbErr>
+async fn insert_first<C, A>(
+    conn: &C,
+    model: A,
+    pk: [<A::Entity as EntityTrait>::Column; 2],
+) -> Result<u64, DbErr>
 where
     C: ConnectionTrait,
     A: sea_orm::ActiveModelTrait + Send,
@@ -92,7 +106,11 @@ where
     Ok(result)
 }
 
-async fn apply_workspace<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &WorkspaceEvent) -> Result<u64, DbErr> {
+async fn apply_workspace<C: ConnectionTrait>(
+    conn: &C,
+    ev: &StoredEvent,
+    e: &WorkspaceEvent,
+) -> Result<u64, DbErr> {
     match e {
         WorkspaceEvent::WorkspaceCreated { name, slug } => {
             if ev.sequence != 1 {
@@ -107,20 +125,37 @@ async fn apply_workspace<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &Wor
                 updated_at: Set(ev.metadata.occurred_at),
             };
             let result = workspace::Entity::insert(model)
-                .on_conflict(OnConflict::column(workspace::Column::TenantId).do_nothing().to_owned())
+                .on_conflict(
+                    OnConflict::column(workspace::Column::TenantId)
+                        .do_nothing()
+                        .to_owned(),
+                )
                 .exec_without_returning(conn)
                 .await?;
             Ok(result)
         }
         WorkspaceEvent::WorkspaceRenamed { name } => {
-            update_next::<_, workspace::Entity>(conn, ev, vec![(workspace::Column::Name, Expr::value(name.clone()))]).await
+            update_next::<_, workspace::Entity>(
+                conn,
+                ev,
+                vec![(workspace::Column::Name, Expr::value(name.clone()))],
+            )
+            .await
         }
     }
 }
 
-async fn apply_user<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &UserEvent) -> Result<u64, DbErr> {
+async fn apply_user<C: ConnectionTrait>(
+    conn: &C,
+    ev: &StoredEvent,
+    e: &UserEvent,
+) -> Result<u64, DbErr> {
     match e {
-        UserEvent::UserRegistered { email, display_name, role } => {
+        UserEvent::UserRegistered {
+            email,
+            display_name,
+            role,
+        } => {
             if ev.sequence != 1 {
                 return Ok(0);
             }
@@ -140,7 +175,11 @@ async fn apply_user<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &UserEven
     }
 }
 
-async fn apply_company<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &CompanyEvent) -> Result<u64, DbErr> {
+async fn apply_company<C: ConnectionTrait>(
+    conn: &C,
+    ev: &StoredEvent,
+    e: &CompanyEvent,
+) -> Result<u64, DbErr> {
     use company::Column as C;
     let by = ev.metadata.actor.id();
     match e {
@@ -148,7 +187,16 @@ async fn apply_company<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &Compa
             if ev.sequence != 1 {
                 return Ok(0);
             }
-            let CompanyFields { name, domain, industry, country, currency, employee_count, annual_revenue, annual_revenue_text } = fields.clone();
+            let CompanyFields {
+                name,
+                domain,
+                industry,
+                country,
+                currency,
+                employee_count,
+                annual_revenue,
+                annual_revenue_text,
+            } = fields.clone();
             let model = company::ActiveModel {
                 tenant_id: Set(ev.stream.tenant.0),
                 id: Set(ev.stream.entity.0),
@@ -172,7 +220,16 @@ async fn apply_company<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &Compa
             insert_first(conn, model, [C::TenantId, C::Id]).await
         }
         CompanyEvent::CompanyUpdated(changes) => {
-            let CompanyChanges { name, domain, industry, country, currency, employee_count, annual_revenue, annual_revenue_text } = changes.clone();
+            let CompanyChanges {
+                name,
+                domain,
+                industry,
+                country,
+                currency,
+                employee_count,
+                annual_revenue,
+                annual_revenue_text,
+            } = changes.clone();
             let mut sets = vec![(C::UpdatedBy, Expr::value(by))];
             if let Some(v) = name {
                 sets.push((C::Name, Expr::value(v)));
@@ -193,8 +250,14 @@ async fn apply_company<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &Compa
                 sets.push((C::EmployeeCount, Expr::value(v)));
             }
             if let Some(v) = annual_revenue {
-                sets.push((C::AnnualRevenueMinor, Expr::value(v.map(|m| m.amount_minor))));
-                sets.push((C::AnnualRevenueCurrency, Expr::value(v.map(|m| m.currency.code().to_owned()))));
+                sets.push((
+                    C::AnnualRevenueMinor,
+                    Expr::value(v.map(|m| m.amount_minor)),
+                ));
+                sets.push((
+                    C::AnnualRevenueCurrency,
+                    Expr::value(v.map(|m| m.currency.code().to_owned())),
+                ));
             }
             if let Some(v) = annual_revenue_text {
                 sets.push((C::AnnualRevenueText, Expr::value(v)));
@@ -203,12 +266,24 @@ async fn apply_company<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &Compa
         }
         CompanyEvent::CompanyDeleted | CompanyEvent::CompanyRestored => {
             let deleted = matches!(e, CompanyEvent::CompanyDeleted);
-            update_next::<_, company::Entity>(conn, ev, vec![(C::Deleted, Expr::value(deleted)), (C::UpdatedBy, Expr::value(by))]).await
+            update_next::<_, company::Entity>(
+                conn,
+                ev,
+                vec![
+                    (C::Deleted, Expr::value(deleted)),
+                    (C::UpdatedBy, Expr::value(by)),
+                ],
+            )
+            .await
         }
     }
 }
 
-async fn apply_contact<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &ContactEvent) -> Result<u64, DbErr> {
+async fn apply_contact<C: ConnectionTrait>(
+    conn: &C,
+    ev: &StoredEvent,
+    e: &ContactEvent,
+) -> Result<u64, DbErr> {
     use contact::Column as C;
     let by = ev.metadata.actor.id();
     match e {
@@ -216,7 +291,14 @@ async fn apply_contact<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &Conta
             if ev.sequence != 1 {
                 return Ok(0);
             }
-            let ContactFields { first_name, last_name, email, phone, job_title, company_id } = fields.clone();
+            let ContactFields {
+                first_name,
+                last_name,
+                email,
+                phone,
+                job_title,
+                company_id,
+            } = fields.clone();
             let model = contact::ActiveModel {
                 tenant_id: Set(ev.stream.tenant.0),
                 id: Set(ev.stream.entity.0),
@@ -237,7 +319,14 @@ async fn apply_contact<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &Conta
             insert_first(conn, model, [C::TenantId, C::Id]).await
         }
         ContactEvent::ContactUpdated(changes) => {
-            let ContactChanges { first_name, last_name, email, phone, job_title, company_id } = changes.clone();
+            let ContactChanges {
+                first_name,
+                last_name,
+                email,
+                phone,
+                job_title,
+                company_id,
+            } = changes.clone();
             let mut sets = vec![(C::UpdatedBy, Expr::value(by))];
             if let Some(v) = first_name {
                 sets.push((C::FirstName, Expr::value(v)));
@@ -261,7 +350,15 @@ async fn apply_contact<C: ConnectionTrait>(conn: &C, ev: &StoredEvent, e: &Conta
         }
         ContactEvent::ContactDeleted | ContactEvent::ContactRestored => {
             let deleted = matches!(e, ContactEvent::ContactDeleted);
-            update_next::<_, contact::Entity>(conn, ev, vec![(C::Deleted, Expr::value(deleted)), (C::UpdatedBy, Expr::value(by))]).await
+            update_next::<_, contact::Entity>(
+                conn,
+                ev,
+                vec![
+                    (C::Deleted, Expr::value(deleted)),
+                    (C::UpdatedBy, Expr::value(by)),
+                ],
+            )
+            .await
         }
     }
 }

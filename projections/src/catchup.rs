@@ -55,7 +55,10 @@ impl CatchUp {
     /// A projector writing through `db` (connected as `crm_projector`) under checkpoint
     /// [`READ_MODELS`].
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, name: READ_MODELS.to_owned() }
+        Self {
+            db,
+            name: READ_MODELS.to_owned(),
+        }
     }
 
     /// Applies up to `limit` events past the checkpoint, in commit order.
@@ -75,11 +78,17 @@ impl CatchUp {
             .transpose()?
             .unwrap_or(false);
         if !locked {
-            return Ok(BatchReport { busy: true, ..BatchReport::default() });
+            return Ok(BatchReport {
+                busy: true,
+                ..BatchReport::default()
+            });
         }
         let from = load_checkpoint(&txn, &self.name).await?;
         let events = read_after(&txn, &from, None, limit).await?;
-        let mut report = BatchReport { read: events.len() as u64, ..BatchReport::default() };
+        let mut report = BatchReport {
+            read: events.len() as u64,
+            ..BatchReport::default()
+        };
         let mut last = from;
         for (position, event) in events {
             if let Some(event) = event {
@@ -96,14 +105,22 @@ impl CatchUp {
 
     /// Runs batches of `batch` events until `shutdown` resolves, sleeping `idle` whenever
     /// it has caught up. Errors are logged and retried after `idle`.
-    pub async fn run(self, batch: u64, idle: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(
+        self,
+        batch: u64,
+        idle: Duration,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut shutdown = shutdown;
         loop {
             let pause = match self.run_once(batch).await {
                 Ok(report) if report.read >= batch => Duration::ZERO,
                 Ok(report) => {
                     if report.applied > 0 {
-                        tracing::debug!(applied = report.applied, "catch-up projector applied events");
+                        tracing::debug!(
+                            applied = report.applied,
+                            "catch-up projector applied events"
+                        );
                     }
                     idle
                 }
@@ -124,7 +141,10 @@ impl CatchUp {
 }
 
 /// The checkpoint of `name`, created at the start if missing.
-pub(crate) async fn load_checkpoint<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Position, DbErr> {
+pub(crate) async fn load_checkpoint<C: ConnectionTrait>(
+    conn: &C,
+    name: &str,
+) -> Result<Position, DbErr> {
     conn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "INSERT INTO projector_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
@@ -139,11 +159,18 @@ pub(crate) async fn load_checkpoint<C: ConnectionTrait>(conn: &C, name: &str) ->
         ))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("checkpoint {name}")))?;
-    Ok(Position { transaction_id: row.try_get("", "tx")?, global_position: row.try_get("", "pos")? })
+    Ok(Position {
+        transaction_id: row.try_get("", "tx")?,
+        global_position: row.try_get("", "pos")?,
+    })
 }
 
 /// Stores `position` as the checkpoint of `name`.
-pub(crate) async fn save_checkpoint<C: ConnectionTrait>(conn: &C, name: &str, position: &Position) -> Result<(), DbErr> {
+pub(crate) async fn save_checkpoint<C: ConnectionTrait>(
+    conn: &C,
+    name: &str,
+    position: &Position,
+) -> Result<(), DbErr> {
     conn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "UPDATE projector_checkpoints SET last_transaction_id = $2::xid8, last_position = $3, updated_at = now() WHERE name = $1",
@@ -175,20 +202,39 @@ pub(crate) async fn read_after<C: ConnectionTrait>(
           ORDER BY transaction_id, global_position
           LIMIT $3"
     );
-    let mut values: Vec<sea_orm::Value> = vec![from.transaction_id.clone().into(), from.global_position.into(), (limit as i64).into()];
+    let mut values: Vec<sea_orm::Value> = vec![
+        from.transaction_id.clone().into(),
+        from.global_position.into(),
+        (limit as i64).into(),
+    ];
     if let Some(below) = below {
         values.push(below.to_owned().into());
     }
-    let rows = conn.query_all(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
+    let rows = conn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let position = Position { transaction_id: row.try_get("", "tx")?, global_position: row.try_get("", "global_position")? };
+        let position = Position {
+            transaction_id: row.try_get("", "tx")?,
+            global_position: row.try_get("", "global_position")?,
+        };
         let aggregate_type: String = row.try_get("", "aggregate_type")?;
         let aggregate_id: String = row.try_get("", "aggregate_id")?;
         let sequence: i64 = row.try_get("", "sequence")?;
         let payload: serde_json::Value = row.try_get("", "payload")?;
         let metadata: serde_json::Value = row.try_get("", "metadata")?;
-        let event = match StoredEvent::from_row(&aggregate_type, &aggregate_id, sequence, payload, metadata) {
+        let event = match StoredEvent::from_row(
+            &aggregate_type,
+            &aggregate_id,
+            sequence,
+            payload,
+            metadata,
+        ) {
             Ok(event) => Some(event),
             Err(err) => {
                 tracing::error!(%aggregate_id, sequence, error = %err, "event does not decode; passed over");

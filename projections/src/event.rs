@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
+use cqrs_es::Aggregate;
 use crm_domain::company::{Company, CompanyEvent};
 use crm_domain::contact::{Contact, ContactEvent};
 use crm_domain::user::{User, UserEvent};
 use crm_domain::workspace::{Workspace, WorkspaceEvent};
 use crm_domain::{EventMetadata, StreamId};
-use cqrs_es::Aggregate;
 
 /// An event of any aggregate this projector knows.
 #[derive(Debug, Clone, PartialEq)]

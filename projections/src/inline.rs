@@ -32,7 +32,12 @@ where
     async fn dispatch(&self, aggregate_id: &str, events: &[EventEnvelope<A>]) {
         for envelope in events {
             let event = envelope.payload.clone().into();
-            let stored = match StoredEvent::from_envelope(aggregate_id, envelope.sequence, event, &envelope.metadata) {
+            let stored = match StoredEvent::from_envelope(
+                aggregate_id,
+                envelope.sequence,
+                event,
+                &envelope.metadata,
+            ) {
                 Ok(stored) => stored,
                 Err(err) => {
                     tracing::error!(%aggregate_id, sequence = envelope.sequence, error = %err, "inline projection: undecodable event");

@@ -3,7 +3,9 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 
 use crate::apply::apply;
-use crate::catchup::{read_after, save_checkpoint, load_checkpoint, Position, LOCK_SQL, READ_MODELS};
+use crate::catchup::{
+    load_checkpoint, read_after, save_checkpoint, Position, LOCK_SQL, READ_MODELS,
+};
 
 /// The read tables a rebuild empties and refills.
 pub const READ_TABLES: [&str; 4] = ["workspaces", "users", "companies", "contacts"];
@@ -28,13 +30,20 @@ pub async fn rebuild_all(db: &DatabaseConnection) -> Result<u64, DbErr> {
     ))
     .await?;
     load_checkpoint(&txn, READ_MODELS).await?;
-    txn.execute_unprepared(&format!("TRUNCATE {}", READ_TABLES.join(", "))).await?;
+    txn.execute_unprepared(&format!("TRUNCATE {}", READ_TABLES.join(", ")))
+        .await?;
     let horizon: String = txn
-        .query_one(Statement::from_string(DbBackend::Postgres, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS h"))
+        .query_one(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS h",
+        ))
         .await?
         .ok_or_else(|| DbErr::Custom("no snapshot".into()))?
         .try_get("", "h")?;
-    let mut position = Position { transaction_id: "0".into(), global_position: 0 };
+    let mut position = Position {
+        transaction_id: "0".into(),
+        global_position: 0,
+    };
     let mut replayed = 0;
     loop {
         let batch = read_after(&txn, &position, Some(&horizon), BATCH).await?;

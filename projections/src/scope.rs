@@ -1,7 +1,10 @@
 //! The tenant scope every read goes through.
 
 use crm_domain::TenantId;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionTrait,
+};
 
 /// Proof that a request is bound to one tenant. The API builds it only in its
 /// authentication extractor, from a verified token; every query in [`crate::queries`]

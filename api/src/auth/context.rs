@@ -52,11 +52,24 @@ fn authenticate(req: &HttpRequest) -> Result<AuthContext, ApiError> {
     let token = header
         .to_str()
         .ok()
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .ok_or(ApiError::Unauthorized("malformed Authorization header: expected 'Bearer <token>'"))?;
-    let claims = state.tokens.verify(token.trim()).map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .ok_or(ApiError::Unauthorized(
+            "malformed Authorization header: expected 'Bearer <token>'",
+        ))?;
+    let claims = state
+        .tokens
+        .verify(token.trim())
+        .map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
     let tenant = TenantId(claims.tid);
-    Ok(AuthContext { tenant, user: UserId(claims.sub), role: claims.role, scope: TenantScope::new(tenant) })
+    Ok(AuthContext {
+        tenant,
+        user: UserId(claims.sub),
+        role: claims.role,
+        scope: TenantScope::new(tenant),
+    })
 }
 
 impl FromRequest for AuthContext {
@@ -70,16 +83,25 @@ impl FromRequest for AuthContext {
 
 /// The request id the tracing middleware gave this request (also in `X-Request-Id`).
 pub fn request_id(req: &HttpRequest) -> Uuid {
-    req.extensions().get::<tracing_actix_web::RequestId>().map_or_else(Uuid::now_v7, |id| **id)
+    req.extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map_or_else(Uuid::now_v7, |id| **id)
 }
 
 /// The client address: the TCP peer, or the forwarded client when configured to trust a
 /// proxy.
 pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    let trust = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings.server.trust_forwarded_for);
+    let trust = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.settings.server.trust_forwarded_for);
     if trust {
         let info = req.connection_info();
-        if let Some(ip) = info.realip_remote_addr().and_then(|a| a.parse::<std::net::SocketAddr>().map(|s| s.ip()).ok().or_else(|| a.parse().ok())) {
+        if let Some(ip) = info.realip_remote_addr().and_then(|a| {
+            a.parse::<std::net::SocketAddr>()
+                .map(|s| s.ip())
+                .ok()
+                .or_else(|| a.parse().ok())
+        }) {
             return Some(ip);
         }
     }
@@ -114,7 +136,8 @@ impl FromRequest for CommandContext {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(authenticate(req).map(|auth| {
-            let mut metadata = EventMetadata::for_user(auth.tenant, auth.user, auth.role, request_id(req));
+            let mut metadata =
+                EventMetadata::for_user(auth.tenant, auth.user, auth.role, request_id(req));
             metadata.ip = client_ip(req);
             metadata.user_agent = user_agent(req);
             Self { auth, metadata }

@@ -32,7 +32,10 @@ pub fn check_policy(password: &SecretString) -> Result<(), ApiError> {
     if (MIN_LEN..=MAX_LEN).contains(&len) {
         Ok(())
     } else {
-        Err(ApiError::invalid("password", format!("must be {MIN_LEN} to {MAX_LEN} characters")))
+        Err(ApiError::invalid(
+            "password",
+            format!("must be {MIN_LEN} to {MAX_LEN} characters"),
+        ))
     }
 }
 
@@ -68,12 +71,19 @@ pub async fn verify(password: SecretString, stored: Option<String>) -> Result<bo
             DUMMY
                 .get_or_init(|| {
                     let salt = SaltString::generate(&mut OsRng);
-                    argon2().hash_password(b"no such user, no such password", &salt).map(|h| h.to_string()).unwrap_or_default()
+                    argon2()
+                        .hash_password(b"no such user, no such password", &salt)
+                        .map(|h| h.to_string())
+                        .unwrap_or_default()
                 })
                 .clone()
         });
         let matched = PasswordHash::new(&stored)
-            .map(|parsed| argon2().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                argon2()
+                    .verify_password(password.expose_secret().as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false);
         known && matched
     })

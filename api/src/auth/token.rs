@@ -39,7 +39,9 @@ pub struct TokenKeys {
 
 impl std::fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenKeys").field("ttl_seconds", &self.ttl_seconds).finish_non_exhaustive()
+        f.debug_struct("TokenKeys")
+            .field("ttl_seconds", &self.ttl_seconds)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,7 +80,12 @@ impl TokenKeys {
     ///
     /// # Errors
     /// jsonwebtoken's error (signing cannot fail with HMAC in practice).
-    pub fn issue(&self, tenant: TenantId, user: UserId, role: Role) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+    ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user.0,
@@ -90,7 +97,11 @@ impl TokenKeys {
             aud: AUDIENCE.to_owned(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
-        Ok(IssuedToken { access_token: token, token_type: "Bearer", expires_in: self.ttl_seconds })
+        Ok(IssuedToken {
+            access_token: token,
+            token_type: "Bearer",
+            expires_in: self.ttl_seconds,
+        })
     }
 
     /// Verifies signature, algorithm (HS256 only), expiry (no leeway) and audience.
@@ -116,12 +127,24 @@ mod tests {
         let keys = TokenKeys::new(Some(&secret), 900);
         let tenant = TenantId::new();
         let user = UserId(Uuid::now_v7());
-        let token = keys.issue(tenant, user, Role::Admin).map(|t| t.access_token).unwrap_or_default();
+        let token = keys
+            .issue(tenant, user, Role::Admin)
+            .map(|t| t.access_token)
+            .unwrap_or_default();
         let claims = keys.verify(&token).ok();
-        assert_eq!(claims.as_ref().map(|c| (c.tid, c.sub, c.role)), Some((tenant.0, user.0, Role::Admin)));
+        assert_eq!(
+            claims.as_ref().map(|c| (c.tid, c.sub, c.role)),
+            Some((tenant.0, user.0, Role::Admin))
+        );
         assert!(claims.is_some_and(|c| c.exp - c.iat == 900));
-        let other = TokenKeys::new(Some(&SecretString::from("another-secret-another-secret-xx")), 900);
-        assert!(other.verify(&token).is_err(), "a token signed with another key verified");
+        let other = TokenKeys::new(
+            Some(&SecretString::from("another-secret-another-secret-xx")),
+            900,
+        );
+        assert!(
+            other.verify(&token).is_err(),
+            "a token signed with another key verified"
+        );
         let mut tampered = token.clone();
         tampered.pop();
         assert!(keys.verify(&tampered).is_err());

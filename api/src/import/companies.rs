@@ -29,11 +29,18 @@ const REVENUE: &[&str] = &["Annual Revenue"];
 /// # Errors
 /// 422 for a file without a header or a `Company name` column; 500 for database failures
 /// (rows already imported stay imported; a re-run skips them).
-pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta: &EventMetadata, data: &[u8]) -> Result<ImportReport, ApiError> {
+pub async fn import(
+    commands: &Commands,
+    app: &sea_orm::DatabaseConnection,
+    meta: &EventMetadata,
+    data: &[u8],
+) -> Result<ImportReport, ApiError> {
     let scope = TenantScope::new(meta.tenant_id);
     let (mut reader, columns) = open(data, &[NAME])?;
     let mut report = ImportReport::new("companies", meta.import_id.unwrap_or_default());
-    report.ignored_columns = columns.ignored(&[NAME, DOMAIN, COUNTRY, INDUSTRY, CURRENCY, EMPLOYEES, REVENUE]);
+    report.ignored_columns = columns.ignored(&[
+        NAME, DOMAIN, COUNTRY, INDUSTRY, CURRENCY, EMPLOYEES, REVENUE,
+    ]);
 
     let mut by_name: HashMap<String, String> = HashMap::new();
     let mut by_domain: HashMap<String, String> = HashMap::new();
@@ -72,7 +79,13 @@ pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta
             None => None,
         };
         if let Some(existing) = domain.as_ref().and_then(|d| by_domain.get(d.as_str())) {
-            report.duplicate(row, format!("a company with domain {} exists ({existing})", domain.as_ref().map(WebDomain::as_str).unwrap_or_default()));
+            report.duplicate(
+                row,
+                format!(
+                    "a company with domain {} exists ({existing})",
+                    domain.as_ref().map(WebDomain::as_str).unwrap_or_default()
+                ),
+            );
             continue;
         }
         let currency = match columns.get(&record, CURRENCY).map(Currency::from_code) {
@@ -83,7 +96,10 @@ pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta
             }
             None => None,
         };
-        let employee_count = match columns.get(&record, EMPLOYEES).map(|t| (t, parse_employees(t))) {
+        let employee_count = match columns
+            .get(&record, EMPLOYEES)
+            .map(|t| (t, parse_employees(t)))
+        {
             Some((_, Ok(n))) => n,
             Some((text, Err(reason))) => {
                 report.warn(row, format!("employee count {text:?} dropped: {reason}"));
@@ -95,7 +111,11 @@ pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta
             None => (None, None),
             Some(text) => match parse_revenue(text, currency.map(Currency::iso)) {
                 RevenueText::Empty => (None, None),
-                RevenueText::Exact { amount, currency, .. } => match Currency::try_from(currency).and_then(|c| Money::from_major_exact(amount, c).map(|_| c)) {
+                RevenueText::Exact {
+                    amount, currency, ..
+                } => match Currency::try_from(currency)
+                    .and_then(|c| Money::from_major_exact(amount, c).map(|_| c))
+                {
                     Ok(currency) => (Some(Amount::Major { amount, currency }), None),
                     Err(e) => {
                         report.warn(row, format!("revenue {text:?} kept as text: {e}"));
@@ -119,7 +139,10 @@ pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta
             annual_revenue_text,
         };
         let id = EntityId::new();
-        match commands.company(id, CompanyCommand::Create(input), &row_metadata(meta)).await {
+        match commands
+            .company(id, CompanyCommand::Create(input), &row_metadata(meta))
+            .await
+        {
             Ok(()) => {
                 report.created += 1;
                 by_name.insert(name_key, id.to_string());
@@ -137,7 +160,11 @@ pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta
 /// A row-level refusal as one sentence.
 pub fn describe(err: &ApiError) -> String {
     match err {
-        ApiError::Validation(fields) => fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
+        ApiError::Validation(fields) => fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
         other => other.to_string(),
     }
 }

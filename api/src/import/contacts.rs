@@ -24,7 +24,11 @@ const PHONE: &[&str] = &["Phone Number", "Phone"];
 type Key = (String, String, Option<Uuid>);
 
 fn key(first: Option<&str>, last: Option<&str>, company: Option<Uuid>) -> Key {
-    (first.unwrap_or_default().to_lowercase(), last.unwrap_or_default().to_lowercase(), company)
+    (
+        first.unwrap_or_default().to_lowercase(),
+        last.unwrap_or_default().to_lowercase(),
+        company,
+    )
 }
 
 /// Imports contacts from CSV `data` into the tenant of `meta` (whose `import_id` must be
@@ -35,19 +39,34 @@ fn key(first: Option<&str>, last: Option<&str>, company: Option<Uuid>) -> Key {
 ///
 /// # Errors
 /// 422 for a file with neither name column; 500 for database failures.
-pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta: &EventMetadata, data: &[u8]) -> Result<ImportReport, ApiError> {
+pub async fn import(
+    commands: &Commands,
+    app: &sea_orm::DatabaseConnection,
+    meta: &EventMetadata,
+    data: &[u8],
+) -> Result<ImportReport, ApiError> {
     let scope = TenantScope::new(meta.tenant_id);
     let (mut reader, columns) = open(data, &[])?;
     if !columns.has(FIRST) && !columns.has(LAST) && !columns.has(EMAIL) {
-        return Err(ApiError::invalid("file", "missing column \"First Name\", \"Last Name\" or \"Email\""));
+        return Err(ApiError::invalid(
+            "file",
+            "missing column \"First Name\", \"Last Name\" or \"Email\"",
+        ));
     }
     let mut report = ImportReport::new("contacts", meta.import_id.unwrap_or_default());
     report.ignored_columns = columns.ignored(&[FIRST, LAST, TITLE, COMPANY, EMAIL, PHONE]);
 
-    let company_ids: HashMap<String, Uuid> =
-        companies::index(app, &scope).await?.into_iter().filter(|(_, _, _, deleted)| !deleted).map(|(id, name, _, _)| (name, id)).collect();
-    let mut existing: HashSet<Key> =
-        contacts::index(app, &scope).await?.into_iter().map(|(f, l, c)| key(f.as_deref(), l.as_deref(), c)).collect();
+    let company_ids: HashMap<String, Uuid> = companies::index(app, &scope)
+        .await?
+        .into_iter()
+        .filter(|(_, _, _, deleted)| !deleted)
+        .map(|(id, name, _, _)| (name, id))
+        .collect();
+    let mut existing: HashSet<Key> = contacts::index(app, &scope)
+        .await?
+        .into_iter()
+        .map(|(f, l, c)| key(f.as_deref(), l.as_deref(), c))
+        .collect();
 
     for record in reader.records() {
         report.rows_read += 1;
@@ -65,7 +84,10 @@ pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta
             Some(name) => match company_ids.get(&name.to_lowercase()) {
                 Some(id) => Some(*id),
                 None => {
-                    report.warn(row, format!("no company named {name:?}: contact created without a company"));
+                    report.warn(
+                        row,
+                        format!("no company named {name:?}: contact created without a company"),
+                    );
                     None
                 }
             },
@@ -73,7 +95,11 @@ pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta
         };
         let k = key(first, last, company);
         if (first.is_some() || last.is_some()) && existing.contains(&k) {
-            let who = [first, last].into_iter().flatten().collect::<Vec<_>>().join(" ");
+            let who = [first, last]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
             report.duplicate(row, format!("{who} exists at the same company"));
             continue;
         }
@@ -85,7 +111,14 @@ pub async fn import(commands: &Commands, app: &sea_orm::DatabaseConnection, meta
             job_title: columns.get(&record, TITLE).map(str::to_owned),
             company_id: company.map(EntityId),
         };
-        match commands.contact(EntityId::new(), ContactCommand::Create(input), &row_metadata(meta)).await {
+        match commands
+            .contact(
+                EntityId::new(),
+                ContactCommand::Create(input),
+                &row_metadata(meta),
+            )
+            .await
+        {
             Ok(()) => {
                 report.created += 1;
                 existing.insert(k);

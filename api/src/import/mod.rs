@@ -103,8 +103,15 @@ struct Columns {
 
 impl Columns {
     fn new(headers: &csv::StringRecord) -> Self {
-        let names: Vec<String> = headers.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_owned()).collect();
-        let index = names.iter().enumerate().map(|(i, h)| (h.to_lowercase(), i)).collect();
+        let names: Vec<String> = headers
+            .iter()
+            .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
+            .collect();
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.to_lowercase(), i))
+            .collect();
         Self { index, names }
     }
 
@@ -119,14 +126,20 @@ impl Columns {
     }
 
     fn has(&self, names: &[&str]) -> bool {
-        names.iter().any(|n| self.index.contains_key(&n.to_lowercase()))
+        names
+            .iter()
+            .any(|n| self.index.contains_key(&n.to_lowercase()))
     }
 
     /// Columns not in `known` (each an alias list).
     fn ignored(&self, known: &[&[&str]]) -> Vec<String> {
         self.names
             .iter()
-            .filter(|name| !known.iter().any(|aliases| aliases.iter().any(|a| a.eq_ignore_ascii_case(name))))
+            .filter(|name| {
+                !known
+                    .iter()
+                    .any(|aliases| aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+            })
             .cloned()
             .collect()
     }
@@ -136,13 +149,25 @@ impl Columns {
 ///
 /// # Errors
 /// 422 when the file has no header or lacks every alias of a required column.
-fn open<'d>(data: &'d [u8], required: &[&[&str]]) -> Result<(csv::Reader<&'d [u8]>, Columns), ApiError> {
+fn open<'d>(
+    data: &'d [u8],
+    required: &[&[&str]],
+) -> Result<(csv::Reader<&'d [u8]>, Columns), ApiError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(data);
-    let headers = reader.headers().map_err(|e| ApiError::invalid("file", format!("not a CSV file: {e}")))?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| ApiError::invalid("file", format!("not a CSV file: {e}")))?
+        .clone();
     let columns = Columns::new(&headers);
     for aliases in required {
         if !columns.has(aliases) {
-            return Err(ApiError::invalid("file", format!("missing column {:?}", aliases.first().copied().unwrap_or_default())));
+            return Err(ApiError::invalid(
+                "file",
+                format!(
+                    "missing column {:?}",
+                    aliases.first().copied().unwrap_or_default()
+                ),
+            ));
         }
     }
     Ok((reader, columns))

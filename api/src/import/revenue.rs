@@ -295,7 +295,7 @@ impl<'a> Reading<'a> {
             [one] => Ok(*one),
             many => listing.filter(|l| many.contains(l)).ok_or_else(|| {
                 let codes: Vec<&str> = many.iter().map(|c| c.code()).collect();
-                let (last, init) = codes.split_last().expect("at least two candidates");
+                let (last, init) = codes.split_last().unwrap_or((&"", &[]));
                 let listing = listing.map_or("none", |l| l.code());
                 format!(
                     "currency symbol {symbols} is ambiguous ({} or {last}) and the listing \
@@ -452,6 +452,7 @@ fn first_digit_outside_parentheses(s: &str) -> Option<usize> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 mod tests {
     use super::*;
     use std::str::FromStr;
@@ -836,8 +837,13 @@ mod tests {
 
     #[test]
     fn companies_csv() {
-        let path = std::env::var("COMPANIES_CSV")
-            .unwrap_or_else(|_| "/work/shared/data/companies.csv".into());
+        let path = std::env::var("COMPANIES_CSV").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/data/companies.csv"
+            )
+            .into()
+        });
         let mut reader = csv::Reader::from_path(&path).expect("companies.csv is readable");
         let headers = reader.headers().unwrap().clone();
         let column = |name: &str| headers.iter().position(|h| h == name).expect(name);

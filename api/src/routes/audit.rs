@@ -24,11 +24,21 @@ pub struct AuditQuery {
 ///
 /// # Errors
 /// 403 for other roles; 422 for a bad limit or cursor.
-pub async fn list(state: web::Data<AppState>, auth: AuthContext, Query(query): Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    Query(query): Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadAudit)?;
     if query.limit.is_some_and(|n| !(1..=200).contains(&n)) {
         return Err(ApiError::invalid("limit", "must be 1 to 200"));
     }
-    let page = crm_projections::queries::audit::list(&state.pools.app, &auth.scope, query.cursor.as_deref(), query.limit).await?;
+    let page = crm_projections::queries::audit::list(
+        &state.pools.app,
+        &auth.scope,
+        query.cursor.as_deref(),
+        query.limit,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }

@@ -36,7 +36,11 @@ pub struct SignupBody {
 ///
 /// # Errors
 /// 422 for invalid fields, 409 when the slug or email is taken.
-pub async fn signup(req: HttpRequest, state: web::Data<AppState>, Json(body): Json<SignupBody>) -> Result<HttpResponse, ApiError> {
+pub async fn signup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Json(body): Json<SignupBody>,
+) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
     workspace::validate_slug(&body.workspace_slug)?;
     password::check_policy(&body.password)?;
@@ -45,19 +49,51 @@ pub async fn signup(req: HttpRequest, state: web::Data<AppState>, Json(body): Js
     let tenant = TenantId::new();
     let user = EntityId::new();
     let scope = TenantScope::new(tenant);
-    match users::reserve_signup(&state.pools.app, &scope, &body.workspace_slug, user.0, email.as_str(), &hash).await? {
+    match users::reserve_signup(
+        &state.pools.app,
+        &scope,
+        &body.workspace_slug,
+        user.0,
+        email.as_str(),
+        &hash,
+    )
+    .await?
+    {
         Registration::Reserved => {}
-        Registration::SlugTaken => return Err(ApiError::Conflict("this workspace slug is taken".into())),
-        Registration::EmailTaken => return Err(ApiError::Conflict("an account with this email already exists; sign in instead".into())),
+        Registration::SlugTaken => {
+            return Err(ApiError::Conflict("this workspace slug is taken".into()))
+        }
+        Registration::EmailTaken => {
+            return Err(ApiError::Conflict(
+                "an account with this email already exists; sign in instead".into(),
+            ))
+        }
     }
     let mut meta = EventMetadata::for_user(tenant, UserId(user.0), Role::Owner, request_id(&req));
     meta.ip = client_ip(&req);
     meta.user_agent = user_agent(&req);
     let created = async {
-        state.commands.workspace(WorkspaceCommand::Create { name: body.workspace_name, slug: body.workspace_slug.clone() }, &meta).await?;
         state
             .commands
-            .user(user, UserCommand::Register { email: email.to_string(), display_name: body.display_name, role: Role::Owner }, &meta)
+            .workspace(
+                WorkspaceCommand::Create {
+                    name: body.workspace_name,
+                    slug: body.workspace_slug.clone(),
+                },
+                &meta,
+            )
+            .await?;
+        state
+            .commands
+            .user(
+                user,
+                UserCommand::Register {
+                    email: email.to_string(),
+                    display_name: body.display_name,
+                    role: Role::Owner,
+                },
+                &meta,
+            )
             .await
     }
     .await;
@@ -65,7 +101,10 @@ pub async fn signup(req: HttpRequest, state: web::Data<AppState>, Json(body): Js
         users::release_signup(&state.pools.app, &scope, &body.workspace_slug, user.0).await?;
         return Err(err);
     }
-    let token = state.tokens.issue(tenant, UserId(user.0), Role::Owner).map_err(ApiError::internal)?;
+    let token = state
+        .tokens
+        .issue(tenant, UserId(user.0), Role::Owner)
+        .map_err(ApiError::internal)?;
     Ok(HttpResponse::Created().json(json!({
         "workspace": {"id": tenant.0, "slug": body.workspace_slug},
         "user": {"id": user.0, "email": email, "role": Role::Owner},
@@ -91,21 +130,33 @@ pub struct LoginBody {
 ///
 /// # Errors
 /// 401 for bad credentials.
-pub async fn login(state: web::Data<AppState>, Json(body): Json<LoginBody>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    state: web::Data<AppState>,
+    Json(body): Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
     const BAD: ApiError = ApiError::Unauthorized("invalid email or password");
     let email = Email::parse(&body.email).ok();
     let record = match &email {
         Some(email) => users::find_login(&state.pools.app, email.as_str()).await?,
         None => None,
     };
-    let matched = password::verify(body.password, record.as_ref().map(|r| r.password_hash.clone())).await?;
+    let matched = password::verify(
+        body.password,
+        record.as_ref().map(|r| r.password_hash.clone()),
+    )
+    .await?;
     let Some(record) = record.filter(|_| matched) else {
         return Err(BAD);
     };
     let tenant = TenantId(record.tenant_id);
-    let user = users::get_user(&state.pools.app, &TenantScope::new(tenant), record.user_id).await?.ok_or(BAD)?;
+    let user = users::get_user(&state.pools.app, &TenantScope::new(tenant), record.user_id)
+        .await?
+        .ok_or(BAD)?;
     let role: Role = user.role.parse().map_err(ApiError::internal)?;
-    let token = state.tokens.issue(tenant, UserId(user.id), role).map_err(ApiError::internal)?;
+    let token = state
+        .tokens
+        .issue(tenant, UserId(user.id), role)
+        .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(token))
 }
 
@@ -114,7 +165,9 @@ pub async fn login(state: web::Data<AppState>, Json(body): Json<LoginBody>) -> R
 /// # Errors
 /// 401 without a valid token; 404 if the user no longer exists.
 pub async fn me(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
-    let user = users::get_user(&state.pools.app, &auth.scope, auth.user.0).await?.ok_or(ApiError::NotFound)?;
+    let user = users::get_user(&state.pools.app, &auth.scope, auth.user.0)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let workspace = users::get_workspace(&state.pools.app, &auth.scope).await?;
     Ok(HttpResponse::Ok().json(json!({
         "user": {"id": user.id, "email": user.email, "display_name": user.display_name, "role": user.role},

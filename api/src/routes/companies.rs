@@ -63,7 +63,12 @@ pub struct CompanyView {
 
 impl From<Model> for CompanyView {
     fn from(m: Model) -> Self {
-        let annual_revenue = m.annual_revenue_minor.zip(m.annual_revenue_currency).map(|(amount_minor, currency)| MoneyView { amount_minor, currency });
+        let annual_revenue = m.annual_revenue_minor.zip(m.annual_revenue_currency).map(
+            |(amount_minor, currency)| MoneyView {
+                amount_minor,
+                currency,
+            },
+        );
         Self {
             id: m.id,
             name: m.name,
@@ -134,14 +139,20 @@ pub struct PatchCompany {
 }
 
 async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, ApiError> {
-    companies::get(&state.pools.app, &auth.scope, id).await?.ok_or(ApiError::NotFound)
+    companies::get(&state.pools.app, &auth.scope, id)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 /// `POST /v1/companies`: 201 with `Location` and the company.
 ///
 /// # Errors
 /// 403, 422.
-pub async fn create(state: web::Data<AppState>, ctx: CommandContext, Json(body): Json<CreateCompany>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    Json(body): Json<CreateCompany>,
+) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::CreateRecords)?;
     let id = EntityId::new();
     let input = CompanyInput {
@@ -154,9 +165,16 @@ pub async fn create(state: web::Data<AppState>, ctx: CommandContext, Json(body):
         annual_revenue: body.annual_revenue.map(Amount::Minor),
         annual_revenue_text: None,
     };
-    state.commands.company(id, CompanyCommand::Create(input), &ctx.metadata).await?;
+    state
+        .commands
+        .company(id, CompanyCommand::Create(input), &ctx.metadata)
+        .await?;
     let model = load(&state, &ctx.auth, id.0).await?;
-    let mut response = record(StatusCode::CREATED, model.version, &CompanyView::from(model));
+    let mut response = record(
+        StatusCode::CREATED,
+        model.version,
+        &CompanyView::from(model),
+    );
     if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/companies/{}", id.0)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -167,20 +185,32 @@ pub async fn create(state: web::Data<AppState>, ctx: CommandContext, Json(body):
 ///
 /// # Errors
 /// 404 when the workspace has no such company.
-pub async fn get(state: web::Data<AppState>, auth: AuthContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadRecords)?;
     let model = load(&state, &auth, *id).await?;
     if model.deleted && !auth.role.may(Action::ViewDeleted) {
         return Err(ApiError::NotFound);
     }
-    Ok(record(StatusCode::OK, model.version, &CompanyView::from(model)))
+    Ok(record(
+        StatusCode::OK,
+        model.version,
+        &CompanyView::from(model),
+    ))
 }
 
 /// `GET /v1/companies?limit&cursor&q&sort&include_deleted`.
 ///
 /// # Errors
 /// 403 for `include_deleted` without the right; 422 for bad parameters.
-pub async fn list(state: web::Data<AppState>, auth: AuthContext, Query(query): Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    Query(query): Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadRecords)?;
     let include_deleted = query.include_deleted.unwrap_or(false);
     if include_deleted {
@@ -189,16 +219,30 @@ pub async fn list(state: web::Data<AppState>, auth: AuthContext, Query(query): Q
     if query.company_id.is_some() {
         return Err(ApiError::invalid("company_id", "not a filter of companies"));
     }
-    let filter = CompanyFilter { q: query.q.clone(), include_deleted, sort: query.sort()?, limit: query.limit()?, cursor: query.cursor.clone() };
+    let filter = CompanyFilter {
+        q: query.q.clone(),
+        include_deleted,
+        sort: query.sort()?,
+        limit: query.limit()?,
+        cursor: query.cursor.clone(),
+    };
     let page = companies::list(&state.pools.app, &auth.scope, &filter).await?;
-    Ok(HttpResponse::Ok().json(Page { items: page.items.into_iter().map(CompanyView::from).collect(), next_cursor: page.next_cursor }))
+    Ok(HttpResponse::Ok().json(Page {
+        items: page.items.into_iter().map(CompanyView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// `PATCH /v1/companies/{id}`: 200 with the company.
 ///
 /// # Errors
 /// 403, 404, 409 (deleted), 422.
-pub async fn update(state: web::Data<AppState>, ctx: CommandContext, id: web::Path<Uuid>, Json(body): Json<PatchCompany>) -> Result<HttpResponse, ApiError> {
+pub async fn update(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(body): Json<PatchCompany>,
+) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::UpdateRecords)?;
     let patch = CompanyPatch {
         name: body.name,
@@ -210,18 +254,32 @@ pub async fn update(state: web::Data<AppState>, ctx: CommandContext, id: web::Pa
         annual_revenue: body.annual_revenue.map(|o| o.map(Amount::Minor)),
         annual_revenue_text: body.annual_revenue_text,
     };
-    state.commands.company(EntityId(*id), CompanyCommand::Update(patch), &ctx.metadata).await?;
+    state
+        .commands
+        .company(EntityId(*id), CompanyCommand::Update(patch), &ctx.metadata)
+        .await?;
     let model = load(&state, &ctx.auth, *id).await?;
-    Ok(record(StatusCode::OK, model.version, &CompanyView::from(model)))
+    Ok(record(
+        StatusCode::OK,
+        model.version,
+        &CompanyView::from(model),
+    ))
 }
 
 /// `DELETE /v1/companies/{id}`: soft delete, 204.
 ///
 /// # Errors
 /// 403, 404, 409 (already deleted).
-pub async fn delete(state: web::Data<AppState>, ctx: CommandContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::DeleteRecords)?;
-    state.commands.company(EntityId(*id), CompanyCommand::Delete, &ctx.metadata).await?;
+    state
+        .commands
+        .company(EntityId(*id), CompanyCommand::Delete, &ctx.metadata)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -229,9 +287,20 @@ pub async fn delete(state: web::Data<AppState>, ctx: CommandContext, id: web::Pa
 ///
 /// # Errors
 /// 403, 404, 409 (not deleted).
-pub async fn restore(state: web::Data<AppState>, ctx: CommandContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn restore(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::RestoreRecords)?;
-    state.commands.company(EntityId(*id), CompanyCommand::Restore, &ctx.metadata).await?;
+    state
+        .commands
+        .company(EntityId(*id), CompanyCommand::Restore, &ctx.metadata)
+        .await?;
     let model = load(&state, &ctx.auth, *id).await?;
-    Ok(record(StatusCode::OK, model.version, &CompanyView::from(model)))
+    Ok(record(
+        StatusCode::OK,
+        model.version,
+        &CompanyView::from(model),
+    ))
 }

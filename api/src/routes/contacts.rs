@@ -111,14 +111,20 @@ pub struct PatchContact {
 }
 
 async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, ApiError> {
-    contacts::get(&state.pools.app, &auth.scope, id).await?.ok_or(ApiError::NotFound)
+    contacts::get(&state.pools.app, &auth.scope, id)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 /// `POST /v1/contacts`: 201 with `Location` and the contact.
 ///
 /// # Errors
 /// 403, 409 (email taken), 422.
-pub async fn create(state: web::Data<AppState>, ctx: CommandContext, Json(body): Json<CreateContact>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    Json(body): Json<CreateContact>,
+) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::CreateRecords)?;
     let id = EntityId::new();
     let input = ContactInput {
@@ -129,9 +135,16 @@ pub async fn create(state: web::Data<AppState>, ctx: CommandContext, Json(body):
         job_title: body.job_title,
         company_id: body.company_id.map(EntityId),
     };
-    state.commands.contact(id, ContactCommand::Create(input), &ctx.metadata).await?;
+    state
+        .commands
+        .contact(id, ContactCommand::Create(input), &ctx.metadata)
+        .await?;
     let model = load(&state, &ctx.auth, id.0).await?;
-    let mut response = record(StatusCode::CREATED, model.version, &ContactView::from(model));
+    let mut response = record(
+        StatusCode::CREATED,
+        model.version,
+        &ContactView::from(model),
+    );
     if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/contacts/{}", id.0)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -142,20 +155,32 @@ pub async fn create(state: web::Data<AppState>, ctx: CommandContext, Json(body):
 ///
 /// # Errors
 /// 404 when the workspace has no such contact.
-pub async fn get(state: web::Data<AppState>, auth: AuthContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadRecords)?;
     let model = load(&state, &auth, *id).await?;
     if model.deleted && !auth.role.may(Action::ViewDeleted) {
         return Err(ApiError::NotFound);
     }
-    Ok(record(StatusCode::OK, model.version, &ContactView::from(model)))
+    Ok(record(
+        StatusCode::OK,
+        model.version,
+        &ContactView::from(model),
+    ))
 }
 
 /// `GET /v1/contacts?limit&cursor&q&sort&include_deleted&company_id`.
 ///
 /// # Errors
 /// 403 for `include_deleted` without the right; 422 for bad parameters.
-pub async fn list(state: web::Data<AppState>, auth: AuthContext, Query(query): Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    Query(query): Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadRecords)?;
     let include_deleted = query.include_deleted.unwrap_or(false);
     if include_deleted {
@@ -170,14 +195,22 @@ pub async fn list(state: web::Data<AppState>, auth: AuthContext, Query(query): Q
         cursor: query.cursor.clone(),
     };
     let page = contacts::list(&state.pools.app, &auth.scope, &filter).await?;
-    Ok(HttpResponse::Ok().json(Page { items: page.items.into_iter().map(ContactView::from).collect(), next_cursor: page.next_cursor }))
+    Ok(HttpResponse::Ok().json(Page {
+        items: page.items.into_iter().map(ContactView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// `PATCH /v1/contacts/{id}`: 200 with the contact.
 ///
 /// # Errors
 /// 403, 404, 409 (deleted, or email taken), 422.
-pub async fn update(state: web::Data<AppState>, ctx: CommandContext, id: web::Path<Uuid>, Json(body): Json<PatchContact>) -> Result<HttpResponse, ApiError> {
+pub async fn update(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(body): Json<PatchContact>,
+) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::UpdateRecords)?;
     let patch = ContactPatch {
         first_name: body.first_name,
@@ -187,18 +220,32 @@ pub async fn update(state: web::Data<AppState>, ctx: CommandContext, id: web::Pa
         job_title: body.job_title,
         company_id: body.company_id.map(|o| o.map(EntityId)),
     };
-    state.commands.contact(EntityId(*id), ContactCommand::Update(patch), &ctx.metadata).await?;
+    state
+        .commands
+        .contact(EntityId(*id), ContactCommand::Update(patch), &ctx.metadata)
+        .await?;
     let model = load(&state, &ctx.auth, *id).await?;
-    Ok(record(StatusCode::OK, model.version, &ContactView::from(model)))
+    Ok(record(
+        StatusCode::OK,
+        model.version,
+        &ContactView::from(model),
+    ))
 }
 
 /// `DELETE /v1/contacts/{id}`: soft delete, 204.
 ///
 /// # Errors
 /// 403, 404, 409 (already deleted).
-pub async fn delete(state: web::Data<AppState>, ctx: CommandContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::DeleteRecords)?;
-    state.commands.contact(EntityId(*id), ContactCommand::Delete, &ctx.metadata).await?;
+    state
+        .commands
+        .contact(EntityId(*id), ContactCommand::Delete, &ctx.metadata)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -206,9 +253,20 @@ pub async fn delete(state: web::Data<AppState>, ctx: CommandContext, id: web::Pa
 ///
 /// # Errors
 /// 403, 404, 409 (not deleted).
-pub async fn restore(state: web::Data<AppState>, ctx: CommandContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn restore(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::RestoreRecords)?;
-    state.commands.contact(EntityId(*id), ContactCommand::Restore, &ctx.metadata).await?;
+    state
+        .commands
+        .contact(EntityId(*id), ContactCommand::Restore, &ctx.metadata)
+        .await?;
     let model = load(&state, &ctx.auth, *id).await?;
-    Ok(record(StatusCode::OK, model.version, &ContactView::from(model)))
+    Ok(record(
+        StatusCode::OK,
+        model.version,
+        &ContactView::from(model),
+    ))
 }

@@ -19,7 +19,9 @@ fn check_csv(req: &HttpRequest) -> Result<(), ApiError> {
         .map(|m| m.trim().to_ascii_lowercase());
     match mime.as_deref() {
         Some("text/csv" | "application/csv") => Ok(()),
-        _ => Err(ApiError::UnsupportedMediaType("expected Content-Type: text/csv".into())),
+        _ => Err(ApiError::UnsupportedMediaType(
+            "expected Content-Type: text/csv".into(),
+        )),
     }
 }
 
@@ -28,7 +30,12 @@ fn check_csv(req: &HttpRequest) -> Result<(), ApiError> {
 ///
 /// # Errors
 /// 403, 413, 415, 422 (no header or no `Company name` column).
-pub async fn companies(req: HttpRequest, state: web::Data<AppState>, ctx: CommandContext, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn companies(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::ImportRecords)?;
     check_csv(&req)?;
     let mut meta = ctx.metadata;
@@ -42,7 +49,12 @@ pub async fn companies(req: HttpRequest, state: web::Data<AppState>, ctx: Comman
 ///
 /// # Errors
 /// 403, 413, 415, 422.
-pub async fn contacts(req: HttpRequest, state: web::Data<AppState>, ctx: CommandContext, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn contacts(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::ImportRecords)?;
     check_csv(&req)?;
     let mut meta = ctx.metadata;

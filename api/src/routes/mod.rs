@@ -32,7 +32,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(web::resource("/me").route(web::get().to(auth::me)))
                 .service(web::resource("/audit").route(web::get().to(audit::list)))
                 .service(
-                    web::resource("/companies").route(web::get().to(companies::list)).route(web::post().to(companies::create)),
+                    web::resource("/companies")
+                        .route(web::get().to(companies::list))
+                        .route(web::post().to(companies::create)),
                 )
                 .service(
                     web::resource("/companies/{id}")
@@ -40,17 +42,35 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                         .route(web::patch().to(companies::update))
                         .route(web::delete().to(companies::delete)),
                 )
-                .service(web::resource("/companies/{id}/restore").route(web::post().to(companies::restore)))
-                .service(web::resource("/contacts").route(web::get().to(contacts::list)).route(web::post().to(contacts::create)))
+                .service(
+                    web::resource("/companies/{id}/restore")
+                        .route(web::post().to(companies::restore)),
+                )
+                .service(
+                    web::resource("/contacts")
+                        .route(web::get().to(contacts::list))
+                        .route(web::post().to(contacts::create)),
+                )
                 .service(
                     web::resource("/contacts/{id}")
                         .route(web::get().to(contacts::get))
                         .route(web::patch().to(contacts::update))
                         .route(web::delete().to(contacts::delete)),
                 )
-                .service(web::resource("/contacts/{id}/restore").route(web::post().to(contacts::restore)))
-                .service(web::resource("/imports/companies").app_data(csv_limit()).route(web::post().to(imports::companies)))
-                .service(web::resource("/imports/contacts").app_data(csv_limit()).route(web::post().to(imports::contacts))),
+                .service(
+                    web::resource("/contacts/{id}/restore")
+                        .route(web::post().to(contacts::restore)),
+                )
+                .service(
+                    web::resource("/imports/companies")
+                        .app_data(csv_limit())
+                        .route(web::post().to(imports::companies)),
+                )
+                .service(
+                    web::resource("/imports/contacts")
+                        .app_data(csv_limit())
+                        .route(web::post().to(imports::contacts)),
+                ),
         );
 }
 
@@ -93,12 +113,21 @@ impl ListQuery {
     pub fn sort(&self) -> Result<crm_projections::queries::Sort, crate::error::ApiError> {
         self.sort
             .as_deref()
-            .map_or(Ok(crm_projections::queries::Sort::default()), crm_projections::queries::Sort::parse)
+            .map_or(
+                Ok(crm_projections::queries::Sort::default()),
+                crm_projections::queries::Sort::parse,
+            )
             .map_err(|e| crate::error::ApiError::invalid("sort", e.to_string()))
     }
 }
 
 /// A single-record response: the body, `ETag` = the aggregate version (RFC 9110 §8.8.3).
-pub fn record<T: serde::Serialize>(status: actix_web::http::StatusCode, version: i64, body: &T) -> HttpResponse {
-    HttpResponse::build(status).insert_header((header::ETAG, format!("\"{version}\""))).json(body)
+pub fn record<T: serde::Serialize>(
+    status: actix_web::http::StatusCode,
+    version: i64,
+    body: &T,
+) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, format!("\"{version}\"")))
+        .json(body)
 }

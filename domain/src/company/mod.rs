@@ -109,25 +109,53 @@ pub struct CompanyChanges {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// New domain, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub domain: Option<Option<WebDomain>>,
     /// New industry, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub industry: Option<Option<String>>,
     /// New country, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub country: Option<Option<String>>,
     /// New currency, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub currency: Option<Option<Currency>>,
     /// New employee count, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub employee_count: Option<Option<i64>>,
     /// New annual revenue, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub annual_revenue: Option<Option<Money>>,
     /// New revenue text, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub annual_revenue_text: Option<Option<String>>,
 }
 
@@ -200,26 +228,47 @@ impl CompanyFields {
                 None => None,
             })
         };
-        let domain = match input.domain.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
-            Some(d) => Some(WebDomain::parse(d).map_err(|e| DomainError::invalid("domain", e.to_string()))?),
+        let domain = match input
+            .domain
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
+            Some(d) => Some(
+                WebDomain::parse(d).map_err(|e| DomainError::invalid("domain", e.to_string()))?,
+            ),
             None => None,
         };
-        let currency = match input.currency.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-            Some(c) => Some(Currency::from_code(c).map_err(|e| DomainError::money("currency", &e))?),
+        let currency = match input
+            .currency
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            Some(c) => {
+                Some(Currency::from_code(c).map_err(|e| DomainError::money("currency", &e))?)
+            }
             None => None,
         };
         if input.employee_count.is_some_and(|n| n < 0) {
-            return Err(DomainError::invalid("employee_count", "must not be negative"));
+            return Err(DomainError::invalid(
+                "employee_count",
+                "must not be negative",
+            ));
         }
         let annual_revenue = match input.annual_revenue {
             None => None,
             Some(Amount::Minor(m)) => Some(m),
             Some(Amount::Major { amount, currency }) => Some(
-                Money::from_major_exact(amount, currency).map_err(|e| DomainError::money("annual_revenue", &e))?,
+                Money::from_major_exact(amount, currency)
+                    .map_err(|e| DomainError::money("annual_revenue", &e))?,
             ),
         };
         if annual_revenue.is_some_and(|m| m.amount_minor < 0) {
-            return Err(DomainError::invalid("annual_revenue", "must not be negative"));
+            return Err(DomainError::invalid(
+                "annual_revenue",
+                "must not be negative",
+            ));
         }
         Ok(Self {
             name: text::required("name", &input.name, NAME_MAX)?,
@@ -229,7 +278,11 @@ impl CompanyFields {
             currency,
             employee_count: input.employee_count,
             annual_revenue,
-            annual_revenue_text: opt("annual_revenue_text", input.annual_revenue_text, REVENUE_TEXT_MAX)?,
+            annual_revenue_text: opt(
+                "annual_revenue_text",
+                input.annual_revenue_text,
+                REVENUE_TEXT_MAX,
+            )?,
         })
     }
 
@@ -243,7 +296,9 @@ impl CompanyFields {
             country: keep(patch.country, self.country.clone()),
             currency: keep(patch.currency, self.currency.map(|c| c.code().to_owned())),
             employee_count: patch.employee_count.unwrap_or(self.employee_count),
-            annual_revenue: patch.annual_revenue.unwrap_or(self.annual_revenue.map(Amount::Minor)),
+            annual_revenue: patch
+                .annual_revenue
+                .unwrap_or(self.annual_revenue.map(Amount::Minor)),
             annual_revenue_text: keep(patch.annual_revenue_text, self.annual_revenue_text.clone()),
         }
     }

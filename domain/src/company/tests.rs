@@ -17,7 +17,10 @@ fn input() -> CompanyInput {
         country: Some("Sweden".into()),
         currency: Some("sek".into()),
         employee_count: Some(94_000),
-        annual_revenue: Some(Amount::Major { amount: Decimal::new(2417, 2) * Decimal::from(1_000_000_000), currency: usd() }),
+        annual_revenue: Some(Amount::Major {
+            amount: Decimal::new(2417, 2) * Decimal::from(1_000_000_000),
+            currency: usd(),
+        }),
         annual_revenue_text: None,
     }
 }
@@ -29,92 +32,208 @@ fn created() -> CompanyEvent {
 
 #[test]
 fn create_normalises_and_converts_major_units_exactly() {
-    let CompanyEvent::CompanyCreated(fields) = created() else { panic!("not a create") };
+    let CompanyEvent::CompanyCreated(fields) = created() else {
+        panic!("not a create")
+    };
     assert_eq!(fields.domain.map(String::from), Some("ericsson.com".into()));
     assert_eq!(fields.currency.map(Currency::code), Some("SEK"));
-    assert_eq!(fields.annual_revenue, Some(Money::new(2_417_000_000_000, usd())));
-    Given::with(()).given_no_previous_events().when(CompanyCommand::Create(input())).then_expect_events(vec![created()]);
+    assert_eq!(
+        fields.annual_revenue,
+        Some(Money::new(2_417_000_000_000, usd()))
+    );
+    Given::with(())
+        .given_no_previous_events()
+        .when(CompanyCommand::Create(input()))
+        .then_expect_events(vec![created()]);
 }
 
 #[test]
 fn create_of_existing_company_is_refused() {
-    Given::with(()).given(vec![created()]).when(CompanyCommand::Create(input())).then_expect_error(DomainError::AlreadyExists);
+    Given::with(())
+        .given(vec![created()])
+        .when(CompanyCommand::Create(input()))
+        .then_expect_error(DomainError::AlreadyExists);
 }
 
 #[test]
 fn amount_overflow_is_refused() {
     let mut big = input();
-    big.annual_revenue = Some(Amount::Major { amount: Decimal::from(100_000_000_000_000_000_i64), currency: usd() });
-    let result = Given::with(()).given_no_previous_events().when(CompanyCommand::Create(big)).inspect_result();
-    assert!(matches!(result, Err(DomainError::Invalid { field: "annual_revenue", .. })), "{result:?}");
+    big.annual_revenue = Some(Amount::Major {
+        amount: Decimal::from(100_000_000_000_000_000_i64),
+        currency: usd(),
+    });
+    let result = Given::with(())
+        .given_no_previous_events()
+        .when(CompanyCommand::Create(big))
+        .inspect_result();
+    assert!(
+        matches!(
+            result,
+            Err(DomainError::Invalid {
+                field: "annual_revenue",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
 }
 
 #[test]
 fn fractional_minor_units_are_refused() {
     let mut odd = input();
-    odd.annual_revenue = Some(Amount::Major { amount: Decimal::new(1005, 3), currency: usd() });
-    let result = Given::with(()).given_no_previous_events().when(CompanyCommand::Create(odd)).inspect_result();
-    assert!(matches!(result, Err(DomainError::Invalid { field: "annual_revenue", .. })));
+    odd.annual_revenue = Some(Amount::Major {
+        amount: Decimal::new(1005, 3),
+        currency: usd(),
+    });
+    let result = Given::with(())
+        .given_no_previous_events()
+        .when(CompanyCommand::Create(odd))
+        .inspect_result();
+    assert!(matches!(
+        result,
+        Err(DomainError::Invalid {
+            field: "annual_revenue",
+            ..
+        })
+    ));
 }
 
 #[test]
 fn negative_counts_and_bad_fields_are_refused() {
     let cases: Vec<(&str, CompanyInput)> = vec![
-        ("employee_count", CompanyInput { employee_count: Some(-1), ..input() }),
-        ("annual_revenue", CompanyInput { annual_revenue: Some(Amount::Minor(Money::new(-5, usd()))), ..input() }),
-        ("currency", CompanyInput { currency: Some("EURO".into()), ..input() }),
-        ("domain", CompanyInput { domain: Some("not a domain".into()), ..input() }),
-        ("name", CompanyInput { name: " ".into(), ..input() }),
+        (
+            "employee_count",
+            CompanyInput {
+                employee_count: Some(-1),
+                ..input()
+            },
+        ),
+        (
+            "annual_revenue",
+            CompanyInput {
+                annual_revenue: Some(Amount::Minor(Money::new(-5, usd()))),
+                ..input()
+            },
+        ),
+        (
+            "currency",
+            CompanyInput {
+                currency: Some("EURO".into()),
+                ..input()
+            },
+        ),
+        (
+            "domain",
+            CompanyInput {
+                domain: Some("not a domain".into()),
+                ..input()
+            },
+        ),
+        (
+            "name",
+            CompanyInput {
+                name: " ".into(),
+                ..input()
+            },
+        ),
     ];
     for (field, bad) in cases {
-        let result = Given::with(()).given_no_previous_events().when(CompanyCommand::Create(bad)).inspect_result();
-        assert!(matches!(result, Err(DomainError::Invalid { field: f, .. }) if f == field), "{field}: {result:?}");
+        let result = Given::with(())
+            .given_no_previous_events()
+            .when(CompanyCommand::Create(bad))
+            .inspect_result();
+        assert!(
+            matches!(result, Err(DomainError::Invalid { field: f, .. }) if f == field),
+            "{field}: {result:?}"
+        );
     }
 }
 
 #[test]
 fn update_records_only_what_changed() {
-    let patch = CompanyPatch { name: Some("Ericsson AB".into()), country: Some(Some("Sweden".into())), industry: Some(None), ..Default::default() };
-    Given::with(()).given(vec![created()]).when(CompanyCommand::Update(patch)).then_expect_events(vec![CompanyEvent::CompanyUpdated(CompanyChanges {
+    let patch = CompanyPatch {
         name: Some("Ericsson AB".into()),
+        country: Some(Some("Sweden".into())),
         industry: Some(None),
         ..Default::default()
-    })]);
+    };
+    Given::with(())
+        .given(vec![created()])
+        .when(CompanyCommand::Update(patch))
+        .then_expect_events(vec![CompanyEvent::CompanyUpdated(CompanyChanges {
+            name: Some("Ericsson AB".into()),
+            industry: Some(None),
+            ..Default::default()
+        })]);
 }
 
 #[test]
 fn update_that_changes_nothing_records_nothing() {
-    let patch = CompanyPatch { name: Some("Ericsson".into()), ..Default::default() };
-    Given::with(()).given(vec![created()]).when(CompanyCommand::Update(patch)).then_expect_events(vec![]);
+    let patch = CompanyPatch {
+        name: Some("Ericsson".into()),
+        ..Default::default()
+    };
+    Given::with(())
+        .given(vec![created()])
+        .when(CompanyCommand::Update(patch))
+        .then_expect_events(vec![]);
 }
 
 #[test]
 fn update_of_deleted_company_is_refused() {
-    let patch = CompanyPatch { name: Some("X".into()), ..Default::default() };
-    Given::with(()).given(vec![created(), CompanyEvent::CompanyDeleted]).when(CompanyCommand::Update(patch)).then_expect_error(DomainError::Deleted);
+    let patch = CompanyPatch {
+        name: Some("X".into()),
+        ..Default::default()
+    };
+    Given::with(())
+        .given(vec![created(), CompanyEvent::CompanyDeleted])
+        .when(CompanyCommand::Update(patch))
+        .then_expect_error(DomainError::Deleted);
 }
 
 #[test]
 fn update_of_missing_company_is_not_found() {
-    Given::with(()).given_no_previous_events().when(CompanyCommand::Update(CompanyPatch::default())).then_expect_error(DomainError::NotFound);
+    Given::with(())
+        .given_no_previous_events()
+        .when(CompanyCommand::Update(CompanyPatch::default()))
+        .then_expect_error(DomainError::NotFound);
 }
 
 #[test]
 fn delete_then_restore() {
-    Given::with(()).given(vec![created()]).when(CompanyCommand::Delete).then_expect_events(vec![CompanyEvent::CompanyDeleted]);
-    Given::with(()).given(vec![created(), CompanyEvent::CompanyDeleted]).when(CompanyCommand::Restore).then_expect_events(vec![CompanyEvent::CompanyRestored]);
+    Given::with(())
+        .given(vec![created()])
+        .when(CompanyCommand::Delete)
+        .then_expect_events(vec![CompanyEvent::CompanyDeleted]);
+    Given::with(())
+        .given(vec![created(), CompanyEvent::CompanyDeleted])
+        .when(CompanyCommand::Restore)
+        .then_expect_events(vec![CompanyEvent::CompanyRestored]);
 }
 
 #[test]
 fn delete_of_deleted_and_restore_of_live_are_refused() {
-    Given::with(()).given(vec![created(), CompanyEvent::CompanyDeleted]).when(CompanyCommand::Delete).then_expect_error(DomainError::Deleted);
-    Given::with(()).given(vec![created()]).when(CompanyCommand::Restore).then_expect_error(DomainError::NotDeleted);
-    Given::with(()).given_no_previous_events().when(CompanyCommand::Restore).then_expect_error(DomainError::NotFound);
+    Given::with(())
+        .given(vec![created(), CompanyEvent::CompanyDeleted])
+        .when(CompanyCommand::Delete)
+        .then_expect_error(DomainError::Deleted);
+    Given::with(())
+        .given(vec![created()])
+        .when(CompanyCommand::Restore)
+        .then_expect_error(DomainError::NotDeleted);
+    Given::with(())
+        .given_no_previous_events()
+        .when(CompanyCommand::Restore)
+        .then_expect_error(DomainError::NotFound);
 }
 
 #[test]
 fn changes_serialise_only_changed_fields_and_null_for_cleared() {
-    let changes = CompanyChanges { name: Some("A".into()), industry: Some(None), ..Default::default() };
+    let changes = CompanyChanges {
+        name: Some("A".into()),
+        industry: Some(None),
+        ..Default::default()
+    };
     let json = serde_json::to_value(&changes).unwrap_or_default();
     assert_eq!(json, serde_json::json!({"name": "A", "industry": null}));
     let back: CompanyChanges = serde_json::from_value(json).unwrap_or_default();

@@ -77,22 +77,46 @@ pub struct ContactFields {
 #[serde(deny_unknown_fields)]
 pub struct ContactChanges {
     /// New given name, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub first_name: Option<Option<String>>,
     /// New family name, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub last_name: Option<Option<String>>,
     /// New email, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub email: Option<Option<Email>>,
     /// New phone, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub phone: Option<Option<String>>,
     /// New job title, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub job_title: Option<Option<String>>,
     /// New company, or cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::patch::double_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::patch::double_option"
+    )]
     pub company_id: Option<Option<EntityId>>,
 }
 
@@ -169,12 +193,17 @@ impl Contact {
 /// [`DomainError::Invalid`] on field `phone`.
 pub fn validate_phone(phone: &str) -> Result<(), DomainError> {
     let digits = phone.chars().filter(char::is_ascii_digit).count();
-    let charset = phone.chars().all(|c| c.is_ascii_digit() || " +-().//".contains(c));
+    let charset = phone
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().//".contains(c));
     let plus_first = phone.rfind('+').is_none_or(|i| i == 0);
     if phone.chars().count() <= PHONE_MAX && digits >= 3 && charset && plus_first {
         Ok(())
     } else {
-        Err(DomainError::invalid("phone", "must be 3 to 32 characters of digits, spaces and + - ( ) . / with at least 3 digits"))
+        Err(DomainError::invalid(
+            "phone",
+            "must be 3 to 32 characters of digits, spaces and + - ( ) . / with at least 3 digits",
+        ))
     }
 }
 
@@ -190,7 +219,12 @@ impl ContactFields {
                 None => None,
             })
         };
-        let email = match input.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        let email = match input
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
             Some(e) => Some(Email::parse(e).map_err(|err| DomainError::from(("email", err)))?),
             None => None,
         };
@@ -207,7 +241,10 @@ impl ContactFields {
             company_id: input.company_id,
         };
         if fields.first_name.is_none() && fields.last_name.is_none() && fields.email.is_none() {
-            return Err(DomainError::invalid("first_name", "a contact needs a first name, a last name or an email"));
+            return Err(DomainError::invalid(
+                "first_name",
+                "a contact needs a first name, a last name or an email",
+            ));
         }
         Ok(fields)
     }
@@ -216,7 +253,9 @@ impl ContactFields {
         ContactInput {
             first_name: patch.first_name.unwrap_or_else(|| self.first_name.clone()),
             last_name: patch.last_name.unwrap_or_else(|| self.last_name.clone()),
-            email: patch.email.unwrap_or_else(|| self.email.as_ref().map(ToString::to_string)),
+            email: patch
+                .email
+                .unwrap_or_else(|| self.email.as_ref().map(ToString::to_string)),
             phone: patch.phone.unwrap_or_else(|| self.phone.clone()),
             job_title: patch.job_title.unwrap_or_else(|| self.job_title.clone()),
             company_id: patch.company_id.unwrap_or(self.company_id),
@@ -236,7 +275,14 @@ impl ContactFields {
 
     /// Lays `changes` over these fields.
     pub fn apply(&mut self, changes: ContactChanges) {
-        let ContactChanges { first_name, last_name, email, phone, job_title, company_id } = changes;
+        let ContactChanges {
+            first_name,
+            last_name,
+            email,
+            phone,
+            job_title,
+            company_id,
+        } = changes;
         if let Some(v) = first_name {
             self.first_name = v;
         }

@@ -25,32 +25,71 @@ fn email(s: &str) -> Email {
 
 #[test]
 fn create_normalises_email() {
-    let ContactEvent::ContactCreated(fields) = created() else { panic!("not a create") };
+    let ContactEvent::ContactCreated(fields) = created() else {
+        panic!("not a create")
+    };
     assert_eq!(fields.email, Some(email("borje.ekholm@ericsson.com")));
-    Given::with(()).given_no_previous_events().when(ContactCommand::Create(input())).then_expect_events(vec![created()]);
+    Given::with(())
+        .given_no_previous_events()
+        .when(ContactCommand::Create(input()))
+        .then_expect_events(vec![created()]);
 }
 
 #[test]
 fn invalid_email_is_refused() {
-    let bad = ContactInput { email: Some("borje@".into()), ..input() };
-    let result = Given::with(()).given_no_previous_events().when(ContactCommand::Create(bad)).inspect_result();
-    assert!(matches!(result, Err(DomainError::Invalid { field: "email", .. })), "{result:?}");
+    let bad = ContactInput {
+        email: Some("borje@".into()),
+        ..input()
+    };
+    let result = Given::with(())
+        .given_no_previous_events()
+        .when(ContactCommand::Create(bad))
+        .inspect_result();
+    assert!(
+        matches!(result, Err(DomainError::Invalid { field: "email", .. })),
+        "{result:?}"
+    );
 }
 
 #[test]
 fn invalid_email_in_update_is_refused() {
-    let patch = ContactPatch { email: Some(Some("two@@x.com".into())), ..Default::default() };
-    let result = Given::with(()).given(vec![created()]).when(ContactCommand::Update(patch)).inspect_result();
-    assert!(matches!(result, Err(DomainError::Invalid { field: "email", .. })));
+    let patch = ContactPatch {
+        email: Some(Some("two@@x.com".into())),
+        ..Default::default()
+    };
+    let result = Given::with(())
+        .given(vec![created()])
+        .when(ContactCommand::Update(patch))
+        .inspect_result();
+    assert!(matches!(
+        result,
+        Err(DomainError::Invalid { field: "email", .. })
+    ));
 }
 
 #[test]
 fn contact_needs_a_name_or_an_email() {
-    let nameless = ContactInput { first_name: None, last_name: Some(" ".into()), email: None, ..input() };
-    let result = Given::with(()).given_no_previous_events().when(ContactCommand::Create(nameless)).inspect_result();
+    let nameless = ContactInput {
+        first_name: None,
+        last_name: Some(" ".into()),
+        email: None,
+        ..input()
+    };
+    let result = Given::with(())
+        .given_no_previous_events()
+        .when(ContactCommand::Create(nameless))
+        .inspect_result();
     assert!(matches!(result, Err(DomainError::Invalid { .. })));
-    let email_only = ContactInput { first_name: None, last_name: None, ..input() };
-    assert!(Given::with(()).given_no_previous_events().when(ContactCommand::Create(email_only)).inspect_result().is_ok());
+    let email_only = ContactInput {
+        first_name: None,
+        last_name: None,
+        ..input()
+    };
+    assert!(Given::with(())
+        .given_no_previous_events()
+        .when(ContactCommand::Create(email_only))
+        .inspect_result()
+        .is_ok());
 }
 
 #[test]
@@ -58,42 +97,80 @@ fn phone_rules() {
     for good in ["+46 10 719 00 00", "(555) 010-9999", "030/1234567"] {
         assert!(validate_phone(good).is_ok(), "{good}");
     }
-    for bad in ["12", "call me", "46+10", "1234567890123456789012345678901234"] {
+    for bad in [
+        "12",
+        "call me",
+        "46+10",
+        "1234567890123456789012345678901234",
+    ] {
         assert!(validate_phone(bad).is_err(), "{bad}");
     }
 }
 
 #[test]
 fn update_records_only_changes_and_clearing() {
-    let patch = ContactPatch { job_title: Some(Some("CEO".into())), phone: Some(None), first_name: Some(Some("Börje".into())), ..Default::default() };
-    Given::with(()).given(vec![created()]).when(ContactCommand::Update(patch)).then_expect_events(vec![ContactEvent::ContactUpdated(ContactChanges {
+    let patch = ContactPatch {
         job_title: Some(Some("CEO".into())),
         phone: Some(None),
+        first_name: Some(Some("Börje".into())),
         ..Default::default()
-    })]);
+    };
+    Given::with(())
+        .given(vec![created()])
+        .when(ContactCommand::Update(patch))
+        .then_expect_events(vec![ContactEvent::ContactUpdated(ContactChanges {
+            job_title: Some(Some("CEO".into())),
+            phone: Some(None),
+            ..Default::default()
+        })]);
 }
 
 #[test]
 fn update_of_deleted_contact_is_refused() {
-    let patch = ContactPatch { job_title: Some(Some("CEO".into())), ..Default::default() };
-    Given::with(()).given(vec![created(), ContactEvent::ContactDeleted]).when(ContactCommand::Update(patch)).then_expect_error(DomainError::Deleted);
+    let patch = ContactPatch {
+        job_title: Some(Some("CEO".into())),
+        ..Default::default()
+    };
+    Given::with(())
+        .given(vec![created(), ContactEvent::ContactDeleted])
+        .when(ContactCommand::Update(patch))
+        .then_expect_error(DomainError::Deleted);
 }
 
 #[test]
 fn restore_of_live_contact_is_refused() {
-    Given::with(()).given(vec![created()]).when(ContactCommand::Restore).then_expect_error(DomainError::NotDeleted);
+    Given::with(())
+        .given(vec![created()])
+        .when(ContactCommand::Restore)
+        .then_expect_error(DomainError::NotDeleted);
 }
 
 #[test]
 fn delete_restore_cycle() {
-    Given::with(()).given(vec![created()]).when(ContactCommand::Delete).then_expect_events(vec![ContactEvent::ContactDeleted]);
-    Given::with(()).given(vec![created(), ContactEvent::ContactDeleted]).when(ContactCommand::Restore).then_expect_events(vec![ContactEvent::ContactRestored]);
-    Given::with(()).given(vec![created(), ContactEvent::ContactDeleted]).when(ContactCommand::Delete).then_expect_error(DomainError::Deleted);
+    Given::with(())
+        .given(vec![created()])
+        .when(ContactCommand::Delete)
+        .then_expect_events(vec![ContactEvent::ContactDeleted]);
+    Given::with(())
+        .given(vec![created(), ContactEvent::ContactDeleted])
+        .when(ContactCommand::Restore)
+        .then_expect_events(vec![ContactEvent::ContactRestored]);
+    Given::with(())
+        .given(vec![created(), ContactEvent::ContactDeleted])
+        .when(ContactCommand::Delete)
+        .then_expect_error(DomainError::Deleted);
 }
 
 #[test]
 fn commands_on_an_empty_stream_are_not_found() {
-    for cmd in [ContactCommand::Delete, ContactCommand::Restore, ContactCommand::Update(ContactPatch::default())] {
-        Given::with(()).given_no_previous_events().when(cmd).then_expect_error(DomainError::NotFound);
+    for cmd in [
+        ContactCommand::Delete,
+        ContactCommand::Restore,
+        ContactCommand::Update(ContactPatch::default()),
+    ] {
+        Given::with(())
+            .given_no_previous_events()
+            .when(cmd)
+            .then_expect_error(DomainError::NotFound);
     }
 }

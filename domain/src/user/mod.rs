@@ -81,13 +81,25 @@ impl Aggregate for User {
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
         match command {
-            UserCommand::Register { email, display_name, role } => {
+            UserCommand::Register {
+                email,
+                display_name,
+                role,
+            } => {
                 if self.registered {
                     return Err(DomainError::AlreadyExists);
                 }
                 let email = Email::parse(&email).map_err(|e| DomainError::from(("email", e)))?;
                 let display_name = text::required("display_name", &display_name, DISPLAY_NAME_MAX)?;
-                sink.write(UserEvent::UserRegistered { email, display_name, role }, self).await;
+                sink.write(
+                    UserEvent::UserRegistered {
+                        email,
+                        display_name,
+                        role,
+                    },
+                    self,
+                )
+                .await;
             }
             UserCommand::RecordPasswordChange => {
                 if !self.registered {

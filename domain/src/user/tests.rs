@@ -16,7 +16,11 @@ fn registered() -> UserEvent {
 fn register_normalises_email() {
     Given::with(())
         .given_no_previous_events()
-        .when(UserCommand::Register { email: " Ada@Example.com".into(), display_name: "Ada".into(), role: Role::Owner })
+        .when(UserCommand::Register {
+            email: " Ada@Example.com".into(),
+            display_name: "Ada".into(),
+            role: Role::Owner,
+        })
         .then_expect_events(vec![registered()]);
 }
 
@@ -24,16 +28,27 @@ fn register_normalises_email() {
 fn register_with_invalid_email_is_refused() {
     let result = Given::with(())
         .given_no_previous_events()
-        .when(UserCommand::Register { email: "ada-at-example".into(), display_name: "Ada".into(), role: Role::Owner })
+        .when(UserCommand::Register {
+            email: "ada-at-example".into(),
+            display_name: "Ada".into(),
+            role: Role::Owner,
+        })
         .inspect_result();
-    assert!(matches!(result, Err(DomainError::Invalid { field: "email", .. })));
+    assert!(matches!(
+        result,
+        Err(DomainError::Invalid { field: "email", .. })
+    ));
 }
 
 #[test]
 fn register_twice_is_refused() {
     Given::with(())
         .given(vec![registered()])
-        .when(UserCommand::Register { email: "b@example.com".into(), display_name: "B".into(), role: Role::Member })
+        .when(UserCommand::Register {
+            email: "b@example.com".into(),
+            display_name: "B".into(),
+            role: Role::Member,
+        })
         .then_expect_error(DomainError::AlreadyExists);
 }
 

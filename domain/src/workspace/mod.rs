@@ -78,7 +78,9 @@ pub struct Workspace {
 /// [`DomainError::Invalid`] on field `slug`.
 pub fn validate_slug(slug: &str) -> Result<(), DomainError> {
     let ok = (3..=63).contains(&slug.len())
-        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !slug.starts_with('-')
         && !slug.ends_with('-');
     if ok {
@@ -111,7 +113,8 @@ impl Aggregate for Workspace {
                 }
                 let name = text::required("name", &name, NAME_MAX)?;
                 validate_slug(&slug)?;
-                sink.write(WorkspaceEvent::WorkspaceCreated { name, slug }, self).await;
+                sink.write(WorkspaceEvent::WorkspaceCreated { name, slug }, self)
+                    .await;
             }
             WorkspaceCommand::Rename { name } => {
                 if !self.created {
@@ -119,7 +122,8 @@ impl Aggregate for Workspace {
                 }
                 let name = text::required("name", &name, NAME_MAX)?;
                 if name != self.name {
-                    sink.write(WorkspaceEvent::WorkspaceRenamed { name }, self).await;
+                    sink.write(WorkspaceEvent::WorkspaceRenamed { name }, self)
+                        .await;
                 }
             }
         }

@@ -5,14 +5,20 @@ use super::*;
 type Given = TestFramework<Workspace>;
 
 fn created() -> WorkspaceEvent {
-    WorkspaceEvent::WorkspaceCreated { name: "Acme".into(), slug: "acme".into() }
+    WorkspaceEvent::WorkspaceCreated {
+        name: "Acme".into(),
+        slug: "acme".into(),
+    }
 }
 
 #[test]
 fn create_records_name_and_slug() {
     Given::with(())
         .given_no_previous_events()
-        .when(WorkspaceCommand::Create { name: " Acme ".into(), slug: "acme".into() })
+        .when(WorkspaceCommand::Create {
+            name: " Acme ".into(),
+            slug: "acme".into(),
+        })
         .then_expect_events(vec![created()]);
 }
 
@@ -20,18 +26,35 @@ fn create_records_name_and_slug() {
 fn create_twice_is_refused() {
     Given::with(())
         .given(vec![created()])
-        .when(WorkspaceCommand::Create { name: "Other".into(), slug: "other".into() })
+        .when(WorkspaceCommand::Create {
+            name: "Other".into(),
+            slug: "other".into(),
+        })
         .then_expect_error(DomainError::AlreadyExists);
 }
 
 #[test]
 fn slug_must_be_url_safe() {
-    for bad in ["ab", "Acme", "acme!", "-acme", "acme-", "a b c", &"a".repeat(64)] {
+    for bad in [
+        "ab",
+        "Acme",
+        "acme!",
+        "-acme",
+        "acme-",
+        "a b c",
+        &"a".repeat(64),
+    ] {
         let result = Given::with(())
             .given_no_previous_events()
-            .when(WorkspaceCommand::Create { name: "Acme".into(), slug: bad.to_owned() })
+            .when(WorkspaceCommand::Create {
+                name: "Acme".into(),
+                slug: bad.to_owned(),
+            })
             .inspect_result();
-        assert!(matches!(result, Err(DomainError::Invalid { field: "slug", .. })), "{bad:?} accepted");
+        assert!(
+            matches!(result, Err(DomainError::Invalid { field: "slug", .. })),
+            "{bad:?} accepted"
+        );
     }
 }
 
@@ -39,11 +62,17 @@ fn slug_must_be_url_safe() {
 fn rename_changes_name_and_same_name_is_no_event() {
     Given::with(())
         .given(vec![created()])
-        .when(WorkspaceCommand::Rename { name: "Acme Corp".into() })
-        .then_expect_events(vec![WorkspaceEvent::WorkspaceRenamed { name: "Acme Corp".into() }]);
+        .when(WorkspaceCommand::Rename {
+            name: "Acme Corp".into(),
+        })
+        .then_expect_events(vec![WorkspaceEvent::WorkspaceRenamed {
+            name: "Acme Corp".into(),
+        }]);
     Given::with(())
         .given(vec![created()])
-        .when(WorkspaceCommand::Rename { name: "Acme".into() })
+        .when(WorkspaceCommand::Rename {
+            name: "Acme".into(),
+        })
         .then_expect_events(vec![]);
 }
 
@@ -59,6 +88,9 @@ fn rename_of_missing_workspace_is_not_found() {
 fn empty_name_is_refused() {
     Given::with(())
         .given_no_previous_events()
-        .when(WorkspaceCommand::Create { name: "  ".into(), slug: "acme".into() })
+        .when(WorkspaceCommand::Create {
+            name: "  ".into(),
+            slug: "acme".into(),
+        })
         .then_expect_error(DomainError::invalid("name", "name must not be empty"));
 }

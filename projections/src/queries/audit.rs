@@ -46,7 +46,12 @@ pub struct AuditEntry {
 ///
 /// # Errors
 /// [`ListError`].
-pub async fn list(db: &DatabaseConnection, scope: &TenantScope, cursor: Option<&str>, limit: Option<u64>) -> Result<Page<AuditEntry>, ListError> {
+pub async fn list(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    cursor: Option<&str>,
+    limit: Option<u64>,
+) -> Result<Page<AuditEntry>, ListError> {
     let limit = clamp_limit(limit);
     let before = match cursor {
         Some(text) => text.parse::<i64>().map_err(|_| CursorError::Malformed)?,
@@ -75,7 +80,9 @@ pub async fn list(db: &DatabaseConnection, scope: &TenantScope, cursor: Option<&
         items.push(AuditEntry {
             position: row.try_get("", "global_position")?,
             entity_type: row.try_get("", "aggregate_type")?,
-            entity_id: aggregate_id.split_once(':').map_or(aggregate_id.clone(), |(_, e)| e.to_owned()),
+            entity_id: aggregate_id
+                .split_once(':')
+                .map_or(aggregate_id.clone(), |(_, e)| e.to_owned()),
             version: row.try_get("", "sequence")?,
             event_type: row.try_get("", "event_type")?,
             payload: row.try_get("", "payload")?,
@@ -98,4 +105,3 @@ pub async fn list(db: &DatabaseConnection, scope: &TenantScope, cursor: Option<&
     };
     Ok(Page { items, next_cursor })
 }
-

@@ -26,7 +26,12 @@ pub enum Claim {
 ///
 /// # Errors
 /// Any database error.
-pub async fn claim_contact_email(db: &DatabaseConnection, scope: &TenantScope, email: &str, contact_id: Uuid) -> Result<Claim, DbErr> {
+pub async fn claim_contact_email(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    email: &str,
+    contact_id: Uuid,
+) -> Result<Claim, DbErr> {
     let txn = scope.begin(db).await?;
     let tenant = scope.tenant().0;
     let claimed = txn
@@ -54,7 +59,9 @@ pub async fn claim_contact_email(db: &DatabaseConnection, scope: &TenantScope, e
             .await?
             .map(|r| r.try_get::<Uuid>("", "contact_id"))
             .transpose()?;
-        Claim::Taken { by: holder.unwrap_or_default() }
+        Claim::Taken {
+            by: holder.unwrap_or_default(),
+        }
     };
     txn.commit().await?;
     Ok(outcome)
@@ -64,7 +71,12 @@ pub async fn claim_contact_email(db: &DatabaseConnection, scope: &TenantScope, e
 ///
 /// # Errors
 /// Any database error.
-pub async fn release_contact_email(db: &DatabaseConnection, scope: &TenantScope, email: &str, contact_id: Uuid) -> Result<(), DbErr> {
+pub async fn release_contact_email(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    email: &str,
+    contact_id: Uuid,
+) -> Result<(), DbErr> {
     let txn = scope.begin(db).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,

@@ -28,9 +28,15 @@ pub struct CompanyFilter {
 ///
 /// # Errors
 /// Any database error.
-pub async fn get(db: &DatabaseConnection, scope: &TenantScope, id: Uuid) -> Result<Option<company::Model>, DbErr> {
+pub async fn get(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    id: Uuid,
+) -> Result<Option<company::Model>, DbErr> {
     let txn = scope.begin(db).await?;
-    let row = company::Entity::find_by_id((scope.tenant().0, id)).one(&txn).await?;
+    let row = company::Entity::find_by_id((scope.tenant().0, id))
+        .one(&txn)
+        .await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -39,7 +45,11 @@ pub async fn get(db: &DatabaseConnection, scope: &TenantScope, id: Uuid) -> Resu
 ///
 /// # Errors
 /// [`ListError`].
-pub async fn list(db: &DatabaseConnection, scope: &TenantScope, filter: &CompanyFilter) -> Result<Page<company::Model>, ListError> {
+pub async fn list(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    filter: &CompanyFilter,
+) -> Result<Page<company::Model>, ListError> {
     let txn = scope.begin(db).await?;
     let mut select = company::Entity::find().filter(C::TenantId.eq(scope.tenant().0));
     if !filter.include_deleted {
@@ -72,7 +82,10 @@ pub async fn list(db: &DatabaseConnection, scope: &TenantScope, filter: &Company
 ///
 /// # Errors
 /// Any database error.
-pub async fn index(db: &DatabaseConnection, scope: &TenantScope) -> Result<Vec<(Uuid, String, Option<String>, bool)>, DbErr> {
+pub async fn index(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+) -> Result<Vec<(Uuid, String, Option<String>, bool)>, DbErr> {
     let txn = scope.begin(db).await?;
     let rows: Vec<(Uuid, String, Option<String>, bool)> = company::Entity::find()
         .select_only()

@@ -30,9 +30,15 @@ pub struct ContactFilter {
 ///
 /// # Errors
 /// Any database error.
-pub async fn get(db: &DatabaseConnection, scope: &TenantScope, id: Uuid) -> Result<Option<contact::Model>, DbErr> {
+pub async fn get(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    id: Uuid,
+) -> Result<Option<contact::Model>, DbErr> {
     let txn = scope.begin(db).await?;
-    let row = contact::Entity::find_by_id((scope.tenant().0, id)).one(&txn).await?;
+    let row = contact::Entity::find_by_id((scope.tenant().0, id))
+        .one(&txn)
+        .await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -41,7 +47,11 @@ pub async fn get(db: &DatabaseConnection, scope: &TenantScope, id: Uuid) -> Resu
 ///
 /// # Errors
 /// [`ListError`].
-pub async fn list(db: &DatabaseConnection, scope: &TenantScope, filter: &ContactFilter) -> Result<Page<contact::Model>, ListError> {
+pub async fn list(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    filter: &ContactFilter,
+) -> Result<Page<contact::Model>, ListError> {
     let txn = scope.begin(db).await?;
     let mut select = contact::Entity::find().filter(C::TenantId.eq(scope.tenant().0));
     if !filter.include_deleted {
@@ -53,7 +63,13 @@ pub async fn list(db: &DatabaseConnection, scope: &TenantScope, filter: &Contact
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let pattern = contains_pattern(q);
         let mut any = Condition::any();
-        for col in [C::FirstName, C::LastName, C::Email, C::JobTitle, C::SortName] {
+        for col in [
+            C::FirstName,
+            C::LastName,
+            C::Email,
+            C::JobTitle,
+            C::SortName,
+        ] {
             any = any.add(Expr::col(col).ilike(pattern.clone()));
         }
         select = select.filter(any);
@@ -76,7 +92,10 @@ pub async fn list(db: &DatabaseConnection, scope: &TenantScope, filter: &Contact
 ///
 /// # Errors
 /// Any database error.
-pub async fn index(db: &DatabaseConnection, scope: &TenantScope) -> Result<Vec<(Option<String>, Option<String>, Option<Uuid>)>, DbErr> {
+pub async fn index(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+) -> Result<Vec<(Option<String>, Option<String>, Option<Uuid>)>, DbErr> {
     let txn = scope.begin(db).await?;
     let rows = contact::Entity::find()
         .select_only()

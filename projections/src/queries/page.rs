@@ -45,7 +45,10 @@ pub struct Sort {
 
 impl Default for Sort {
     fn default() -> Self {
-        Self { field: SortField::Name, descending: false }
+        Self {
+            field: SortField::Name,
+            descending: false,
+        }
     }
 }
 
@@ -55,7 +58,9 @@ impl Sort {
     /// # Errors
     /// [`CursorError::Sort`] for anything else.
     pub fn parse(text: &str) -> Result<Self, CursorError> {
-        let (descending, name) = text.strip_prefix('-').map_or((false, text), |rest| (true, rest));
+        let (descending, name) = text
+            .strip_prefix('-')
+            .map_or((false, text), |rest| (true, rest));
         let field = match name {
             "name" => SortField::Name,
             "created_at" => SortField::CreatedAt,
@@ -112,7 +117,9 @@ impl Cursor {
     /// # Errors
     /// [`CursorError::Malformed`] or [`CursorError::WrongSort`].
     pub fn decode(text: &str, sort: Sort) -> Result<Self, CursorError> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| CursorError::Malformed)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| CursorError::Malformed)?;
         let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| CursorError::Malformed)?;
         if cursor.s != sort.as_str() {
             return Err(CursorError::WrongSort);
@@ -147,9 +154,16 @@ mod tests {
     #[test]
     fn cursor_round_trip_and_rejections() {
         let sort = Sort::parse("-created_at").unwrap_or_default();
-        let c = Cursor { s: sort.as_str().into(), k: "2026-01-01T00:00:00Z".into(), i: Uuid::nil() };
+        let c = Cursor {
+            s: sort.as_str().into(),
+            k: "2026-01-01T00:00:00Z".into(),
+            i: Uuid::nil(),
+        };
         assert_eq!(Cursor::decode(&c.encode(), sort), Ok(c.clone()));
-        assert_eq!(Cursor::decode(&c.encode(), Sort::default()), Err(CursorError::WrongSort));
+        assert_eq!(
+            Cursor::decode(&c.encode(), Sort::default()),
+            Err(CursorError::WrongSort)
+        );
         assert_eq!(Cursor::decode("!!!", sort), Err(CursorError::Malformed));
         assert!(Sort::parse("email").is_err());
     }
@@ -201,19 +215,31 @@ where
         SortField::Name => name_col,
         SortField::CreatedAt => created_col,
     };
-    let order = if sort.descending { Order::Desc } else { Order::Asc };
-    let mut select = select.order_by(sort_col, order.clone()).order_by(id_col, order);
+    let order = if sort.descending {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    let mut select = select
+        .order_by(sort_col, order.clone())
+        .order_by(id_col, order);
     if let Some(text) = cursor {
         let cursor = Cursor::decode(text, sort)?;
         let key: SimpleExpr = match sort.field {
             SortField::Name => Expr::value(cursor.k),
             SortField::CreatedAt => Expr::value(
-                chrono::DateTime::parse_from_rfc3339(&cursor.k).map_err(|_| CursorError::Malformed)?.with_timezone(&chrono::Utc),
+                chrono::DateTime::parse_from_rfc3339(&cursor.k)
+                    .map_err(|_| CursorError::Malformed)?
+                    .with_timezone(&chrono::Utc),
             ),
         };
         let left = Expr::tuple([Expr::col(sort_col).into(), Expr::col(id_col).into()]);
         let right = Expr::tuple([key, Expr::value(cursor.i)]);
-        select = select.filter(if sort.descending { left.lt(right) } else { left.gt(right) });
+        select = select.filter(if sort.descending {
+            left.lt(right)
+        } else {
+            left.gt(right)
+        });
     }
     let mut items = select.limit(limit + 1).all(conn).await?;
     let next_cursor = if items.len() as u64 > limit {
@@ -222,9 +248,16 @@ where
             let (name, created, id) = key_of(row);
             let k = match sort.field {
                 SortField::Name => name,
-                SortField::CreatedAt => created.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                SortField::CreatedAt => {
+                    created.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                }
             };
-            Cursor { s: sort.as_str().to_owned(), k, i: id }.encode()
+            Cursor {
+                s: sort.as_str().to_owned(),
+                k,
+                i: id,
+            }
+            .encode()
         })
     } else {
         None

@@ -1,6 +1,8 @@
 //! Reads of `users`, `workspaces` and the identity registries.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement, TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::entities::{user, workspace};
@@ -10,9 +12,15 @@ use crate::TenantScope;
 ///
 /// # Errors
 /// Any database error.
-pub async fn get_user(db: &DatabaseConnection, scope: &TenantScope, id: Uuid) -> Result<Option<user::Model>, DbErr> {
+pub async fn get_user(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    id: Uuid,
+) -> Result<Option<user::Model>, DbErr> {
     let txn = scope.begin(db).await?;
-    let row = user::Entity::find_by_id((scope.tenant().0, id)).one(&txn).await?;
+    let row = user::Entity::find_by_id((scope.tenant().0, id))
+        .one(&txn)
+        .await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -21,9 +29,14 @@ pub async fn get_user(db: &DatabaseConnection, scope: &TenantScope, id: Uuid) ->
 ///
 /// # Errors
 /// Any database error.
-pub async fn get_workspace(db: &DatabaseConnection, scope: &TenantScope) -> Result<Option<workspace::Model>, DbErr> {
+pub async fn get_workspace(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+) -> Result<Option<workspace::Model>, DbErr> {
     let txn = scope.begin(db).await?;
-    let row = workspace::Entity::find_by_id(scope.tenant().0).one(&txn).await?;
+    let row = workspace::Entity::find_by_id(scope.tenant().0)
+        .one(&txn)
+        .await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -45,7 +58,10 @@ pub struct LoginRecord {
 ///
 /// # Errors
 /// Any database error.
-pub async fn find_login(db: &DatabaseConnection, email: &str) -> Result<Option<LoginRecord>, DbErr> {
+pub async fn find_login(
+    db: &DatabaseConnection,
+    email: &str,
+) -> Result<Option<LoginRecord>, DbErr> {
     let txn = db.begin().await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -125,7 +141,12 @@ pub async fn reserve_signup(
 ///
 /// # Errors
 /// Any database error.
-pub async fn release_signup(db: &DatabaseConnection, scope: &TenantScope, slug: &str, user_id: Uuid) -> Result<(), DbErr> {
+pub async fn release_signup(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    slug: &str,
+    user_id: Uuid,
+) -> Result<(), DbErr> {
     let txn = scope.begin(db).await?;
     let tenant = scope.tenant().0;
     txn.execute(Statement::from_sql_and_values(

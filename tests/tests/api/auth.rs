@@ -21,20 +21,48 @@ async fn signup_refuses_bad_input_and_taken_names_writing_nothing() {
         ("email", with("email", json!("nobody"))),
         ("name", with("workspace_name", json!("   "))),
     ] {
-        let (status, problem) = app.call(Method::POST, "/v1/auth/signup", None, Some(body)).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {problem}");
+        let (status, problem) = app
+            .call(Method::POST, "/v1/auth/signup", None, Some(body))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {problem}"
+        );
         assert_eq!(problem["status"], 422);
-        assert!(problem["errors"][0]["field"].as_str().unwrap().contains(field.split('_').next().unwrap()), "{problem}");
+        assert!(
+            problem["errors"][0]["field"]
+                .as_str()
+                .unwrap()
+                .contains(field.split('_').next().unwrap()),
+            "{problem}"
+        );
     }
     assert_eq!(app.event_count().await, 0);
 
-    let (status, _) = app.call(Method::POST, "/v1/auth/signup", None, Some(good.clone())).await;
+    let (status, _) = app
+        .call(Method::POST, "/v1/auth/signup", None, Some(good.clone()))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let events = app.event_count().await;
     assert_eq!(events, 2, "a workspace and its owner");
-    let (status, _) = app.call(Method::POST, "/v1/auth/signup", None, Some(with("email", json!("other@acme.example")))).await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/signup",
+            None,
+            Some(with("email", json!("other@acme.example"))),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "taken slug");
-    let (status, _) = app.call(Method::POST, "/v1/auth/signup", None, Some(with("workspace_slug", json!("acme-two")))).await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/signup",
+            None,
+            Some(with("workspace_slug", json!("acme-two"))),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "taken email");
     assert_eq!(app.event_count().await, events);
     // The refused second sign-up left no reservation behind: its slug is still free.
@@ -48,7 +76,14 @@ async fn signup_refuses_bad_input_and_taken_names_writing_nothing() {
 async fn login_works_and_fails_without_saying_why() {
     let app = spawn_app().await;
     let a = app.signup("login").await;
-    let (status, token) = app.call(Method::POST, "/v1/auth/login", None, Some(json!({"email": a.email.to_uppercase(), "password": PASSWORD}))).await;
+    let (status, token) = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": a.email.to_uppercase(), "password": PASSWORD})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{token}");
     assert_eq!(token["token_type"], "Bearer");
     assert!(token["expires_in"].as_i64().unwrap() <= 900);
@@ -57,10 +92,38 @@ async fn login_works_and_fails_without_saying_why() {
     assert_eq!(me["user"]["role"], "owner");
     assert_eq!(me["workspace"]["slug"], "login");
 
-    let (s1, wrong_password) = app.call(Method::POST, "/v1/auth/login", None, Some(json!({"email": a.email, "password": "not the password at all"}))).await;
-    let (s2, unknown_email) = app.call(Method::POST, "/v1/auth/login", None, Some(json!({"email": "nobody@nowhere.example", "password": PASSWORD}))).await;
-    let (s3, malformed_email) = app.call(Method::POST, "/v1/auth/login", None, Some(json!({"email": "nobody", "password": PASSWORD}))).await;
-    assert_eq!((s1, s2, s3), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
+    let (s1, wrong_password) = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": a.email, "password": "not the password at all"})),
+        )
+        .await;
+    let (s2, unknown_email) = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "nobody@nowhere.example", "password": PASSWORD})),
+        )
+        .await;
+    let (s3, malformed_email) = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "nobody", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(
+        (s1, s2, s3),
+        (
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED
+        )
+    );
     assert_eq!(wrong_password, unknown_email);
     assert_eq!(unknown_email, malformed_email);
 }
@@ -80,16 +143,28 @@ async fn bad_tokens_are_refused() {
             jti: uuid::Uuid::now_v7(),
             aud: crm_api::auth::token::AUDIENCE.into(),
         };
-        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     };
     let mut tampered = a.token.clone();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
     let (header, _) = a.token.split_once('.').unwrap();
-    let forged_none = format!("{}.{}.", "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0", a.token.split('.').nth(1).unwrap());
+    let forged_none = format!(
+        "{}.{}.",
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0",
+        a.token.split('.').nth(1).unwrap()
+    );
     for (what, token) in [
         ("expired", claims(-10, JWT_SECRET)),
-        ("other key", claims(600, "another-secret-another-secret-another!!")),
+        (
+            "other key",
+            claims(600, "another-secret-another-secret-another!!"),
+        ),
         ("tampered", tampered),
         ("alg none", forged_none),
         ("garbage", format!("{header}.garbage.x")),
@@ -99,8 +174,18 @@ async fn bad_tokens_are_refused() {
     }
     let res = app.request(Method::GET, "/v1/companies", None, None).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(res.headers().get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"));
-    assert_eq!(res.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/problem+json"));
+    assert_eq!(
+        res.headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer")
+    );
+    assert_eq!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
 }
 
 #[tokio::test]
@@ -108,11 +193,24 @@ async fn passwords_are_argon2id_hashed_and_never_in_events() {
     let app = spawn_app().await;
     app.signup("secrets").await;
     let owner = app.pool_as(None).await;
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM credentials").fetch_one(&owner).await.unwrap();
-    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-    let events: Vec<String> = sqlx::query_scalar("SELECT payload::text || metadata::text FROM events").fetch_all(&owner).await.unwrap();
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM credentials")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    let events: Vec<String> =
+        sqlx::query_scalar("SELECT payload::text || metadata::text FROM events")
+            .fetch_all(&owner)
+            .await
+            .unwrap();
     assert!(!events.is_empty());
     for text in events {
-        assert!(!text.contains(PASSWORD) && !text.contains("argon2"), "{text}");
+        assert!(
+            !text.contains(PASSWORD) && !text.contains("argon2"),
+            "{text}"
+        );
     }
 }

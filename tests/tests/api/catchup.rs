@@ -15,14 +15,32 @@ async fn spawn() -> crate::helpers::TestApp {
 async fn a_lost_read_row_comes_back_from_the_events() {
     let app = spawn().await;
     let a = app.signup("durable").await;
-    let (_, c) = app.post("/v1/contacts", &a.token, json!({"first_name": "Lost", "email": "lost@x.example"})).await;
+    let (_, c) = app
+        .post(
+            "/v1/contacts",
+            &a.token,
+            json!({"first_name": "Lost", "email": "lost@x.example"}),
+        )
+        .await;
     let id = uuid_of(&c["id"]);
-    app.patch(&format!("/v1/contacts/{id}"), &a.token, json!({"job_title": "CTO"})).await;
+    app.patch(
+        &format!("/v1/contacts/{id}"),
+        &a.token,
+        json!({"job_title": "CTO"}),
+    )
+    .await;
 
     // Wipe the row and the checkpoint, as if the inline projection had never run.
     let owner = app.pool_as(None).await;
-    sqlx::query("DELETE FROM contacts WHERE id = $1").bind(id).execute(&owner).await.unwrap();
-    sqlx::query("UPDATE projector_checkpoints SET last_transaction_id = '0', last_position = 0").execute(&owner).await.unwrap();
+    sqlx::query("DELETE FROM contacts WHERE id = $1")
+        .bind(id)
+        .execute(&owner)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE projector_checkpoints SET last_transaction_id = '0', last_position = 0")
+        .execute(&owner)
+        .await
+        .unwrap();
     let catch_up = CatchUp::new(app.projector_db().await);
     let mut applied = 0;
     for _ in 0..20 {
@@ -38,7 +56,10 @@ async fn a_lost_read_row_comes_back_from_the_events() {
     assert_eq!(back["job_title"], "CTO");
     assert_eq!(back["version"], 2);
     // Applying everything again changes nothing (idempotent by version).
-    sqlx::query("UPDATE projector_checkpoints SET last_transaction_id = '0', last_position = 0").execute(&owner).await.unwrap();
+    sqlx::query("UPDATE projector_checkpoints SET last_transaction_id = '0', last_position = 0")
+        .execute(&owner)
+        .await
+        .unwrap();
     let again = catch_up.run_once(10_000).await.unwrap();
     assert!(again.read > 0);
     assert_eq!(again.applied, 0);
@@ -66,8 +87,20 @@ async fn an_event_that_commits_late_is_not_skipped() {
 
     // T1 takes its position first but commits last.
     let mut t1 = store.begin().await.unwrap();
-    sqlx::query(insert).bind(format!("{}:{early}", a.tenant)).bind(payload("Early")).bind(meta("t1")).execute(&mut *t1).await.unwrap();
-    sqlx::query(insert).bind(format!("{}:{later}", a.tenant)).bind(payload("Later")).bind(meta("t2")).execute(&store).await.unwrap();
+    sqlx::query(insert)
+        .bind(format!("{}:{early}", a.tenant))
+        .bind(payload("Early"))
+        .bind(meta("t1"))
+        .execute(&mut *t1)
+        .await
+        .unwrap();
+    sqlx::query(insert)
+        .bind(format!("{}:{later}", a.tenant))
+        .bind(payload("Later"))
+        .bind(meta("t2"))
+        .execute(&store)
+        .await
+        .unwrap();
 
     // While T1 is open, T2's event (newer transaction) is not read past T1.
     let report = catch_up.run_once(1_000).await.unwrap();
@@ -77,6 +110,11 @@ async fn an_event_that_commits_late_is_not_skipped() {
     assert_eq!((report.read, report.applied), (2, 2));
 
     let (_, page) = app.get("/v1/companies", &a.token).await;
-    let names: Vec<&str> = page["items"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(names, ["Early", "Later"]);
 }

@@ -4,7 +4,9 @@
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crm_api::config::{AuthSettings, DatabaseSettings, ProjectorSettings, ServerSettings, Settings};
+use crm_api::config::{
+    AuthSettings, DatabaseSettings, ProjectorSettings, ServerSettings, Settings,
+};
 use crm_api::startup::Application;
 use reqwest::{Client, Method, Response, StatusCode};
 use secrecy::SecretString;
@@ -24,7 +26,8 @@ fn admin_options() -> PgConnectOptions {
     let url = std::env::var("CRM_TEST_DATABASE_URL")
         .or_else(|_| std::env::var("DATABASE_URL"))
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    url.parse().unwrap_or_else(|e| panic!("bad test database url {url}: {e}"))
+    url.parse()
+        .unwrap_or_else(|e| panic!("bad test database url {url}: {e}"))
 }
 
 fn template_name() -> String {
@@ -84,17 +87,27 @@ async fn template() -> String {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// A fresh database cloned from the template; returns its name.
 pub async fn fresh_database() -> String {
     let template = template().await;
     let name = format!("crm_test_{}_{}", unix_now(), Uuid::new_v4().simple());
-    let mut conn = admin_options().database("postgres").connect().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut conn = admin_options()
+        .database("postgres")
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut tries = 0;
     loop {
-        match sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}")).execute(&mut conn).await {
+        match sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+            .execute(&mut conn)
+            .await
+        {
             Ok(_) => return name,
             // "source database is being accessed by other users": a concurrent clone.
             Err(e) if tries < 20 => {
@@ -123,7 +136,13 @@ pub struct TestApp {
 /// Settings of a test server over `db_name`.
 pub fn test_settings(db_name: &str) -> Settings {
     let admin = admin_options();
-    let url = format!("postgres://{}@{}:{}/{}", admin.get_username(), admin.get_host(), admin.get_port(), db_name);
+    let url = format!(
+        "postgres://{}@{}:{}/{}",
+        admin.get_username(),
+        admin.get_host(),
+        admin.get_port(),
+        db_name
+    );
     Settings {
         server: ServerSettings {
             host: "127.0.0.1".into(),
@@ -139,8 +158,15 @@ pub fn test_settings(db_name: &str) -> Settings {
             create_if_missing: false,
             private_cluster_dir: String::new(),
         },
-        auth: AuthSettings { jwt_secret: Some(SecretString::from(JWT_SECRET)), access_token_ttl_seconds: 900 },
-        projector: ProjectorSettings { enabled: true, idle_ms: 100, batch: 500 },
+        auth: AuthSettings {
+            jwt_secret: Some(SecretString::from(JWT_SECRET)),
+            access_token_ttl_seconds: 900,
+        },
+        projector: ProjectorSettings {
+            enabled: true,
+            idle_ms: 100,
+            batch: 500,
+        },
     }
 }
 
@@ -159,10 +185,16 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db_name = fresh_database().await;
     let mut settings = test_settings(&db_name);
     adjust(&mut settings);
-    let app = Application::build(settings).await.unwrap_or_else(|e| panic!("server failed to start: {e}"));
+    let app = Application::build(settings)
+        .await
+        .unwrap_or_else(|e| panic!("server failed to start: {e}"));
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, db_name, client: Client::new() }
+    TestApp {
+        address,
+        db_name,
+        client: Client::new(),
+    }
 }
 
 /// A signed-up workspace: its token, tenant, owner and slug.
@@ -180,23 +212,43 @@ pub struct Workspace {
 
 impl TestApp {
     /// Sends a request with an optional bearer token and JSON body.
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
-        let mut req = self.client.request(method, format!("{}{}", self.address, path));
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
         if let Some(body) = body {
             req = req.json(&body);
         }
-        req.send().await.unwrap_or_else(|e| panic!("request {path}: {e}"))
+        req.send()
+            .await
+            .unwrap_or_else(|e| panic!("request {path}: {e}"))
     }
 
     /// Sends a request and returns its status and JSON body (`Null` when empty).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let res = self.request(method, path, token, body).await;
         let status = res.status();
         let text = res.text().await.unwrap_or_default();
-        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, json)
     }
 
@@ -212,7 +264,8 @@ impl TestApp {
 
     /// PATCH JSON with a token.
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PATCH, path, Some(token), Some(body)).await
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     /// DELETE with a token.
@@ -261,24 +314,35 @@ impl TestApp {
         if let Some(user) = user {
             options = options.username(user);
         }
-        PgPoolOptions::new().max_connections(2).connect_with(options).await.unwrap_or_else(|e| panic!("{e}"))
+        PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A sea-orm connection on the test database as `crm_projector`.
     pub async fn projector_db(&self) -> sea_orm::DatabaseConnection {
-        sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(self.pool_as(Some("crm_projector")).await)
+        sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(
+            self.pool_as(Some("crm_projector")).await,
+        )
     }
 
     /// Mints a token for `user` of `tenant` with `role`, signed with the test secret.
     pub fn token_for(&self, tenant: Uuid, user: Uuid, role: crm_domain::Role) -> String {
         let keys = crm_api::auth::token::TokenKeys::new(Some(&SecretString::from(JWT_SECRET)), 900);
-        keys.issue(crm_domain::TenantId(tenant), crm_domain::UserId(user), role).map(|t| t.access_token).unwrap_or_default()
+        keys.issue(crm_domain::TenantId(tenant), crm_domain::UserId(user), role)
+            .map(|t| t.access_token)
+            .unwrap_or_default()
     }
 
     /// Number of rows in `events`, read as the owner.
     pub async fn event_count(&self) -> i64 {
         let pool = self.pool_as(None).await;
-        sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap_or(-1)
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(-1)
     }
 }
 
@@ -294,7 +358,8 @@ pub fn uuid_of(v: &Value) -> Uuid {
 
 /// The shared data folder (`../shared/data` beside the repository).
 pub fn data_file(name: &str) -> Vec<u8> {
-    let dir = std::env::var("CRM_DATA_DIR").unwrap_or_else(|_| format!("{}/../../shared/data", env!("CARGO_MANIFEST_DIR")));
+    let dir = std::env::var("CRM_DATA_DIR")
+        .unwrap_or_else(|_| format!("{}/../../shared/data", env!("CARGO_MANIFEST_DIR")));
     std::fs::read(format!("{dir}/{name}")).unwrap_or_else(|e| panic!("{dir}/{name}: {e}"))
 }
 

@@ -7,9 +7,19 @@ use crate::helpers::{csv_rows, data_file, spawn_app};
 
 fn accounted(report: &Value) {
     let n = |k: &str| report[k].as_u64().unwrap();
-    assert_eq!(n("rows_read"), n("created") + n("skipped_duplicates") + n("failed"), "a row is unaccounted for: {report}");
-    assert_eq!(n("failed") as usize, report["errors"].as_array().unwrap().len());
-    assert_eq!(n("skipped_duplicates") as usize, report["duplicates"].as_array().unwrap().len());
+    assert_eq!(
+        n("rows_read"),
+        n("created") + n("skipped_duplicates") + n("failed"),
+        "a row is unaccounted for: {report}"
+    );
+    assert_eq!(
+        n("failed") as usize,
+        report["errors"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        n("skipped_duplicates") as usize,
+        report["duplicates"].as_array().unwrap().len()
+    );
 }
 
 #[tokio::test]
@@ -19,22 +29,41 @@ async fn the_shared_files_import_fully_and_a_rerun_creates_nothing() {
     let companies = data_file("companies.csv");
     let contacts = data_file("contacts.csv");
 
-    let (status, report) = app.post_csv("/v1/imports/companies", &a.token, companies.clone()).await;
+    let (status, report) = app
+        .post_csv("/v1/imports/companies", &a.token, companies.clone())
+        .await;
     assert_eq!(status, StatusCode::OK, "{report}");
     accounted(&report);
     assert_eq!(report["rows_read"].as_u64(), Some(csv_rows(&companies)));
-    assert_eq!(report["created"].as_u64(), Some(csv_rows(&companies)), "{}", report["errors"]);
-    assert_eq!(report["ignored_columns"], serde_json::json!(["Headquarters", "Founded", "ISIN", "Ticker"]));
+    assert_eq!(
+        report["created"].as_u64(),
+        Some(csv_rows(&companies)),
+        "{}",
+        report["errors"]
+    );
+    assert_eq!(
+        report["ignored_columns"],
+        serde_json::json!(["Headquarters", "Founded", "ISIN", "Ticker"])
+    );
     let warnings = report["warnings"].as_array().unwrap();
-    assert!(warnings.iter().any(|w| w["message"].as_str().unwrap().contains("kept as text")));
+    assert!(warnings
+        .iter()
+        .any(|w| w["message"].as_str().unwrap().contains("kept as text")));
     assert!(warnings.iter().all(|w| w["row"].as_u64().unwrap() >= 1));
 
-    let (status, report) = app.post_csv("/v1/imports/contacts", &a.token, contacts.clone()).await;
+    let (status, report) = app
+        .post_csv("/v1/imports/contacts", &a.token, contacts.clone())
+        .await;
     assert_eq!(status, StatusCode::OK, "{report}");
     accounted(&report);
     assert_eq!(report["rows_read"].as_u64(), Some(csv_rows(&contacts)));
     // The file names two executives twice at the same company.
-    assert_eq!(report["skipped_duplicates"].as_u64(), Some(2), "{}", report["duplicates"]);
+    assert_eq!(
+        report["skipped_duplicates"].as_u64(),
+        Some(2),
+        "{}",
+        report["duplicates"]
+    );
     assert_eq!(report["created"].as_u64(), Some(csv_rows(&contacts) - 2));
 
     // Exact money from revenue text: Ericsson's "247.880 billion kr" is ambiguous (its
@@ -46,17 +75,38 @@ async fn the_shared_files_import_fully_and_a_rerun_creates_nothing() {
     assert_eq!(ericsson["employee_count"], 94_000);
     assert_eq!(ericsson["domain"], "ericsson.com");
     let (_, all) = app.get("/v1/companies?limit=200", &a.token).await;
-    let exact = all["items"].as_array().unwrap().iter().filter(|c| c["annual_revenue"]["amount_minor"].is_i64()).count();
+    let exact = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["annual_revenue"]["amount_minor"].is_i64())
+        .count();
     assert!(exact > 100, "{exact}");
 
     // Contacts are linked to their company by name.
-    let (_, people) = app.get(&format!("/v1/contacts?company_id={}", ericsson["id"].as_str().unwrap()), &a.token).await;
-    let names: Vec<&str> = people["items"].as_array().unwrap().iter().filter_map(|p| p["last_name"].as_str()).collect();
+    let (_, people) = app
+        .get(
+            &format!(
+                "/v1/contacts?company_id={}",
+                ericsson["id"].as_str().unwrap()
+            ),
+            &a.token,
+        )
+        .await;
+    let names: Vec<&str> = people["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["last_name"].as_str())
+        .collect();
     assert!(names.contains(&"Ekholm"), "{names:?}");
 
     // A re-run creates nothing and writes no event.
     let events = app.event_count().await;
-    for (path, file) in [("/v1/imports/companies", &companies), ("/v1/imports/contacts", &contacts)] {
+    for (path, file) in [
+        ("/v1/imports/companies", &companies),
+        ("/v1/imports/contacts", &contacts),
+    ] {
         let (status, report) = app.post_csv(path, &a.token, file.clone()).await;
         assert_eq!(status, StatusCode::OK);
         accounted(&report);
@@ -76,32 +126,66 @@ async fn messy_rows_are_reported_and_bad_files_refused() {
                Yen Co,yen.example,GBP,lots,¥ 12 billion (2023)\n\
                Bad Domain,not a domain,XXX,,\n\
                good co,other.example,USD,,\n";
-    let (status, report) = app.post_csv("/v1/imports/companies", &a.token, csv.as_bytes().to_vec()).await;
+    let (status, report) = app
+        .post_csv("/v1/imports/companies", &a.token, csv.as_bytes().to_vec())
+        .await;
     assert_eq!(status, StatusCode::OK, "{report}");
     accounted(&report);
-    assert_eq!((report["rows_read"].as_u64(), report["created"].as_u64(), report["failed"].as_u64(), report["skipped_duplicates"].as_u64()), (Some(5), Some(3), Some(1), Some(1)));
+    assert_eq!(
+        (
+            report["rows_read"].as_u64(),
+            report["created"].as_u64(),
+            report["failed"].as_u64(),
+            report["skipped_duplicates"].as_u64()
+        ),
+        (Some(5), Some(3), Some(1), Some(1))
+    );
     assert_eq!(report["errors"][0]["row"], 2);
     assert_eq!(report["duplicates"][0]["row"], 5);
-    let warned_rows: Vec<u64> = report["warnings"].as_array().unwrap().iter().filter_map(|w| w["row"].as_u64()).collect();
-    assert!(warned_rows.contains(&3) && warned_rows.contains(&4), "{warned_rows:?}");
+    let warned_rows: Vec<u64> = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["row"].as_u64())
+        .collect();
+    assert!(
+        warned_rows.contains(&3) && warned_rows.contains(&4),
+        "{warned_rows:?}"
+    );
 
     let (_, page) = app.get("/v1/companies?q=good", &a.token).await;
-    assert_eq!(page["items"][0]["annual_revenue"], serde_json::json!({"amount_minor": 150_000_000_000_i64, "currency": "USD"}));
+    assert_eq!(
+        page["items"][0]["annual_revenue"],
+        serde_json::json!({"amount_minor": 150_000_000_000_i64, "currency": "USD"})
+    );
     assert_eq!(page["items"][0]["employee_count"], 1200);
     let (_, page) = app.get("/v1/companies?q=yen", &a.token).await;
-    assert_eq!(page["items"][0]["annual_revenue_text"], "¥ 12 billion (2023)");
+    assert_eq!(
+        page["items"][0]["annual_revenue_text"],
+        "¥ 12 billion (2023)"
+    );
 
     // A file without the name column changes nothing.
     let events = app.event_count().await;
-    let (status, problem) = app.post_csv("/v1/imports/companies", &a.token, b"Domain,Industry\nx.example,Retail\n".to_vec()).await;
+    let (status, problem) = app
+        .post_csv(
+            "/v1/imports/companies",
+            &a.token,
+            b"Domain,Industry\nx.example,Retail\n".to_vec(),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(app.event_count().await, events);
     // A JSON body is not a CSV.
-    let (status, _) = app.post("/v1/imports/companies", &a.token, serde_json::json!({})).await;
+    let (status, _) = app
+        .post("/v1/imports/companies", &a.token, serde_json::json!({}))
+        .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // A read-only user may not import.
     let reader = app.token_for(a.tenant, a.owner, crm_domain::Role::ReadOnly);
-    let (status, _) = app.post_csv("/v1/imports/companies", &reader, csv.as_bytes().to_vec()).await;
+    let (status, _) = app
+        .post_csv("/v1/imports/companies", &reader, csv.as_bytes().to_vec())
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(app.event_count().await, events);
 }

@@ -12,43 +12,89 @@ async fn another_workspace_sees_404_or_nothing_on_every_route() {
     let app = spawn_app().await;
     let a = app.signup("alpha").await;
     let b = app.signup("beta").await;
-    let (_, company) = app.post("/v1/companies", &a.token, json!({"name": "Secret Corp", "domain": "secret.example"})).await;
+    let (_, company) = app
+        .post(
+            "/v1/companies",
+            &a.token,
+            json!({"name": "Secret Corp", "domain": "secret.example"}),
+        )
+        .await;
     let company = uuid_of(&company["id"]);
     let (_, contact) = app.post("/v1/contacts", &a.token, json!({"first_name": "Hidden", "email": "hidden@secret.example", "company_id": company})).await;
     let contact = uuid_of(&contact["id"]);
-    let (_, deleted) = app.post("/v1/contacts", &a.token, json!({"first_name": "Gone"})).await;
+    let (_, deleted) = app
+        .post("/v1/contacts", &a.token, json!({"first_name": "Gone"}))
+        .await;
     let deleted = uuid_of(&deleted["id"]);
-    assert_eq!(app.delete(&format!("/v1/contacts/{deleted}"), &a.token).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.delete(&format!("/v1/contacts/{deleted}"), &a.token)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
     let events_before = app.event_count().await;
 
     let body = Some(json!({"first_name": "Mallory"}));
     let company_body = Some(json!({"name": "Mallory"}));
     let cases: Vec<(Method, String, Option<serde_json::Value>)> = vec![
         (Method::GET, format!("/v1/companies/{company}"), None),
-        (Method::PATCH, format!("/v1/companies/{company}"), company_body.clone()),
+        (
+            Method::PATCH,
+            format!("/v1/companies/{company}"),
+            company_body.clone(),
+        ),
         (Method::DELETE, format!("/v1/companies/{company}"), None),
-        (Method::POST, format!("/v1/companies/{company}/restore"), None),
+        (
+            Method::POST,
+            format!("/v1/companies/{company}/restore"),
+            None,
+        ),
         (Method::GET, format!("/v1/contacts/{contact}"), None),
-        (Method::PATCH, format!("/v1/contacts/{contact}"), body.clone()),
+        (
+            Method::PATCH,
+            format!("/v1/contacts/{contact}"),
+            body.clone(),
+        ),
         (Method::DELETE, format!("/v1/contacts/{contact}"), None),
-        (Method::POST, format!("/v1/contacts/{deleted}/restore"), None),
+        (
+            Method::POST,
+            format!("/v1/contacts/{deleted}/restore"),
+            None,
+        ),
         (Method::GET, format!("/v1/contacts/{deleted}"), None),
     ];
     for (method, path, body) in cases {
         let (status, response) = app.call(method.clone(), &path, Some(&b.token), body).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {response}");
-        assert!(!response.to_string().contains("Secret Corp") && !response.to_string().contains("Hidden"));
+        assert!(
+            !response.to_string().contains("Secret Corp")
+                && !response.to_string().contains("Hidden")
+        );
     }
     // A 404 for another tenant's id is byte-for-byte the 404 of an id that never existed.
     let (_, theirs) = app.get(&format!("/v1/contacts/{contact}"), &b.token).await;
-    let (_, nobodys) = app.get(&format!("/v1/contacts/{}", Uuid::now_v7()), &b.token).await;
+    let (_, nobodys) = app
+        .get(&format!("/v1/contacts/{}", Uuid::now_v7()), &b.token)
+        .await;
     assert_eq!(theirs, nobodys);
 
     // Linking B's contact to A's company is refused as if the company did not exist.
-    let (status, _) = app.post("/v1/contacts", &b.token, json!({"first_name": "M", "company_id": company})).await;
+    let (status, _) = app
+        .post(
+            "/v1/contacts",
+            &b.token,
+            json!({"first_name": "M", "company_id": company}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     // The same email in another workspace is not a duplicate.
-    let (status, _) = app.post("/v1/contacts", &b.token, json!({"first_name": "Twin", "email": "hidden@secret.example"})).await;
+    let (status, _) = app
+        .post(
+            "/v1/contacts",
+            &b.token,
+            json!({"first_name": "Twin", "email": "hidden@secret.example"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
 
     // Lists, filters, deleted records and the audit trail show B nothing of A.
@@ -62,9 +108,16 @@ async fn another_workspace_sees_404_or_nothing_on_every_route() {
     ] {
         let (status, page) = app.get(path, &b.token).await;
         assert_eq!(status, StatusCode::OK, "{path}");
-        let a_ids = [company.to_string(), contact.to_string(), deleted.to_string()];
+        let a_ids = [
+            company.to_string(),
+            contact.to_string(),
+            deleted.to_string(),
+        ];
         for item in page["items"].as_array().unwrap() {
-            assert!(!a_ids.contains(&item["id"].as_str().unwrap().to_owned()), "{path} shows A's row: {page}");
+            assert!(
+                !a_ids.contains(&item["id"].as_str().unwrap().to_owned()),
+                "{path} shows A's row: {page}"
+            );
         }
     }
     let (status, audit) = app.get("/v1/audit?limit=200", &b.token).await;
@@ -86,34 +139,65 @@ async fn row_level_security_hides_other_tenants_rows_from_the_app_role() {
     let app = spawn_app().await;
     let a = app.signup("rls-a").await;
     let b = app.signup("rls-b").await;
-    app.post("/v1/companies", &a.token, json!({"name": "A Corp"})).await;
+    app.post("/v1/companies", &a.token, json!({"name": "A Corp"}))
+        .await;
     let pool = app.pool_as(Some("crm_app")).await;
 
     // No tenant set: nothing at all, not even with an explicit filter.
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM companies").fetch_one(&pool).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM companies")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
 
     // B's tenant set: a query that forgets its filter still sees only B's rows.
     let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(b.tenant.to_string()).execute(&mut *tx).await.unwrap();
-    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM companies").fetch_all(&mut *tx).await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(b.tenant.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM companies")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
     assert!(names.is_empty(), "{names:?}");
-    let tenants: Vec<Uuid> = sqlx::query_scalar("SELECT DISTINCT tenant_id FROM events").fetch_all(&mut *tx).await.unwrap();
+    let tenants: Vec<Uuid> = sqlx::query_scalar("SELECT DISTINCT tenant_id FROM events")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(tenants, vec![b.tenant]);
     tx.commit().await.unwrap();
 
     // The setting is transaction-local: the pooled connection does not keep it.
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
 
     // The app role cannot write read models or bypass the policies.
-    let err = sqlx::query("UPDATE companies SET name = 'x'").execute(&pool).await.unwrap_err();
+    let err = sqlx::query("UPDATE companies SET name = 'x'")
+        .execute(&pool)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
-    let bypass: bool = sqlx::query_scalar("SELECT rolbypassrls FROM pg_roles WHERE rolname = 'crm_app'").fetch_one(&pool).await.unwrap();
+    let bypass: bool =
+        sqlx::query_scalar("SELECT rolbypassrls FROM pg_roles WHERE rolname = 'crm_app'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert!(!bypass);
-    let owns: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tableowner = 'crm_app'").fetch_one(&pool).await.unwrap();
+    let owns: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tableowner = 'crm_app'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(owns, 0);
     let _ = a;
 }
