@@ -7,6 +7,7 @@ mod catchup;
 mod helpers;
 mod import;
 mod isolation;
+mod private_cluster;
 mod rebuild;
 mod validation;
 mod walkthrough;
