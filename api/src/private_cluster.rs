@@ -187,6 +187,12 @@ fn drop_to_nobody(_: &mut Command) -> Result<(), String> {
 /// A sentence saying what failed.
 pub fn stop(dir: &str) -> Result<(), String> {
     let bin = find_bin_dir().ok_or("no PostgreSQL binaries")?;
-    let data = PathBuf::from(dir).canonicalize().map_err(|e| e.to_string())?;
-    run(&bin.join("pg_ctl"), &["-D", &data.to_string_lossy(), "-m", "fast", "-w", "stop"], is_root())
+    let data = PathBuf::from(dir)
+        .canonicalize()
+        .map_err(|e| e.to_string())?;
+    run(
+        &bin.join("pg_ctl"),
+        &["-D", &data.to_string_lossy(), "-m", "fast", "-w", "stop"],
+        is_root(),
+    )
 }

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use crm_domain::user::UserCommand;
 use crm_domain::workspace::{self, WorkspaceCommand};
-use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
+use crm_domain::{Action, Email, EntityId, EventMetadata, Role, TenantId, UserId};
 use crm_projections::queries::users::{self, Registration};
 use crm_projections::TenantScope;
 use secrecy::SecretString;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::context::{client_ip, request_id, user_agent};
-use crate::auth::{password, AuthContext};
+use crate::auth::{password, AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::state::AppState;
@@ -173,4 +173,92 @@ pub async fn me(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpRes
         "user": {"id": user.id, "email": user.email, "display_name": user.display_name, "role": user.role},
         "workspace": workspace.map(|w| json!({"id": w.tenant_id, "slug": w.slug, "name": w.name})),
     })))
+}
+
+/// `PATCH /v1/workspace` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameWorkspace {
+    /// The new display name, 1 to 200 characters.
+    pub name: String,
+}
+
+/// `PATCH /v1/workspace` (Owner, Admin): renames the caller's workspace.
+///
+/// # Errors
+/// 403 for other roles, 422 for an empty or long name.
+pub async fn rename_workspace(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    Json(body): Json<RenameWorkspace>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::ManageWorkspace)?;
+    state
+        .commands
+        .workspace(WorkspaceCommand::Rename { name: body.name }, &ctx.metadata)
+        .await?;
+    let workspace = users::get_workspace(&state.pools.app, &ctx.auth.scope)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(super::record(
+        actix_web::http::StatusCode::OK,
+        workspace.version,
+        &json!({"id": workspace.tenant_id, "slug": workspace.slug, "name": workspace.name}),
+    ))
+}
+
+/// `POST /v1/me/password` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    /// The password in use now.
+    pub current_password: SecretString,
+    /// The new password, 12 to 128 characters.
+    pub new_password: SecretString,
+}
+
+/// `POST /v1/me/password`: changes the caller's password after checking the current one.
+/// The new argon2id hash replaces the old in `credentials`; the user's stream records
+/// `PasswordChanged`, which carries no secret. 204.
+///
+/// # Errors
+/// 422 when the current password is wrong or the new one breaks the policy.
+pub async fn change_password(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    Json(body): Json<ChangePassword>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.auth.scope;
+    let user = ctx.auth.user.0;
+    password::check_policy(&body.new_password).map_err(|_| {
+        ApiError::invalid(
+            "new_password",
+            format!(
+                "must be {} to {} characters",
+                password::MIN_LEN,
+                password::MAX_LEN
+            ),
+        )
+    })?;
+    let old = users::password_hash(&state.pools.app, &scope, user).await?;
+    if !password::verify(body.current_password, old.clone()).await? {
+        return Err(ApiError::invalid("current_password", "does not match"));
+    }
+    let new = password::hash(body.new_password).await?;
+    users::set_password_hash(&state.pools.app, &scope, user, &new).await?;
+    if let Err(err) = state
+        .commands
+        .user(
+            EntityId(user),
+            UserCommand::RecordPasswordChange,
+            &ctx.metadata,
+        )
+        .await
+    {
+        if let Some(old) = old {
+            users::set_password_hash(&state.pools.app, &scope, user, &old).await?;
+        }
+        return Err(err);
+    }
+    Ok(HttpResponse::NoContent().finish())
 }

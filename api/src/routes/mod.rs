@@ -3,7 +3,7 @@
 //! | route | module |
 //! |---|---|
 //! | `GET /health`, `GET /ready` | [`health`] |
-//! | `POST /v1/auth/signup`, `POST /v1/auth/login`, `GET /v1/me` | [`auth`] |
+//! | `POST /v1/auth/signup`, `POST /v1/auth/login`, `GET /v1/me`, `POST /v1/me/password`, `PATCH /v1/workspace` | [`auth`] |
 //! | `/v1/companies…` | [`companies`] |
 //! | `/v1/contacts…` | [`contacts`] |
 //! | `GET /v1/audit` | [`audit`] |
@@ -30,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(web::resource("/auth/signup").route(web::post().to(auth::signup)))
                 .service(web::resource("/auth/login").route(web::post().to(auth::login)))
                 .service(web::resource("/me").route(web::get().to(auth::me)))
+                .service(web::resource("/me/password").route(web::post().to(auth::change_password)))
+                .service(web::resource("/workspace").route(web::patch().to(auth::rename_workspace)))
                 .service(web::resource("/audit").route(web::get().to(audit::list)))
                 .service(
                     web::resource("/companies")

@@ -178,3 +178,46 @@ pub async fn tenant_of_slug(db: &DatabaseConnection, slug: &str) -> Result<Optio
         .await?;
     row.map(|r| r.try_get("", "tenant_id")).transpose()
 }
+
+/// Replaces a user's password hash; returns whether the user has credentials.
+///
+/// # Errors
+/// Any database error.
+pub async fn set_password_hash(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    user_id: Uuid,
+    password_hash: &str,
+) -> Result<bool, DbErr> {
+    let txn = scope.begin(db).await?;
+    let result = txn
+        .execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE credentials SET password_hash = $3, updated_at = now() WHERE tenant_id = $1 AND user_id = $2",
+            [scope.tenant().0.into(), user_id.into(), password_hash.into()],
+        ))
+        .await?;
+    txn.commit().await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// A user's current password hash.
+///
+/// # Errors
+/// Any database error.
+pub async fn password_hash(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    user_id: Uuid,
+) -> Result<Option<String>, DbErr> {
+    let txn = scope.begin(db).await?;
+    let row = txn
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT password_hash FROM credentials WHERE tenant_id = $1 AND user_id = $2",
+            [scope.tenant().0.into(), user_id.into()],
+        ))
+        .await?;
+    txn.commit().await?;
+    row.map(|r| r.try_get("", "password_hash")).transpose()
+}

@@ -214,3 +214,79 @@ async fn passwords_are_argon2id_hashed_and_never_in_events() {
         );
     }
 }
+
+#[tokio::test]
+async fn password_change_needs_the_current_password_and_records_only_the_fact() {
+    let app = spawn_app().await;
+    let a = app.signup("passwords").await;
+    let events = app.event_count().await;
+    let (status, problem) = app.post("/v1/me/password", &a.token, json!({"current_password": "wrong wrong wrong", "new_password": "a brand new passphrase"})).await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("current_password"))
+    );
+    let (status, _) = app
+        .post(
+            "/v1/me/password",
+            &a.token,
+            json!({"current_password": PASSWORD, "new_password": "short"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.event_count().await, events);
+
+    let (status, _) = app
+        .post(
+            "/v1/me/password",
+            &a.token,
+            json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let old = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": a.email, "password": PASSWORD})),
+        )
+        .await
+        .0;
+    let new = app
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": a.email, "password": "a brand new passphrase"})),
+        )
+        .await
+        .0;
+    assert_eq!((old, new), (StatusCode::UNAUTHORIZED, StatusCode::OK));
+    let (_, audit) = app.get("/v1/audit?limit=1", &a.token).await;
+    assert_eq!(audit["items"][0]["event_type"], "PasswordChanged");
+    assert_eq!(audit["items"][0]["payload"], json!("PasswordChanged"));
+}
+
+#[tokio::test]
+async fn workspace_rename_is_for_owners_and_admins() {
+    let app = spawn_app().await;
+    let a = app.signup("renamed").await;
+    let member = app.token_for(a.tenant, a.owner, crm_domain::Role::Member);
+    let (status, _) = app
+        .patch("/v1/workspace", &member, json!({"name": "Hijacked"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .patch("/v1/workspace", &a.token, json!({"name": " "}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, ws) = app
+        .patch("/v1/workspace", &a.token, json!({"name": "Renamed Inc"}))
+        .await;
+    assert_eq!(
+        (status, ws["name"].as_str(), ws["slug"].as_str()),
+        (StatusCode::OK, Some("Renamed Inc"), Some("renamed"))
+    );
+    let (_, me) = app.get("/v1/me", &a.token).await;
+    assert_eq!(me["workspace"]["name"], "Renamed Inc");
+}
