@@ -188,7 +188,7 @@ impl Commands {
                 match claims::claim_contact_email(&self.app, &scope, email.as_str(), contact.0)
                     .await?
                 {
-                    Claim::Claimed => Some(email.clone()),
+                    Claim::Claimed { new } => new.then(|| email.clone()),
                     Claim::Taken { by } => {
                         return Err(ApiError::Conflict(format!(
                             "another contact ({by}) of this workspace has this email"
@@ -198,13 +198,11 @@ impl Commands {
             }
             _ => None,
         };
-        let clears_email = matches!(
-            &command,
-            ContactCommand::Update(ContactPatch {
-                email: Some(None),
-                ..
-            })
-        );
+        // A patch that names the email and leaves it blank or null clears it.
+        let clears_email = matches!(&command, ContactCommand::Update(ContactPatch { email: Some(e), .. }) if e.as_deref().is_none_or(|e| e.trim().is_empty()));
+        let changes_email = new_email
+            .as_ref()
+            .is_some_and(|e| old_email.as_deref() != Some(e.as_str()));
         let result = Self::run(
             &self.contact,
             StreamId::new(meta.tenant_id, contact),
@@ -212,16 +210,19 @@ impl Commands {
             meta,
         )
         .await;
-        match (&result, claimed) {
-            (Err(_), Some(email)) => {
-                claims::release_contact_email(&self.app, &scope, email.as_str(), contact.0).await?
+        match &result {
+            Err(_) => {
+                if let Some(email) = claimed {
+                    claims::release_contact_email(&self.app, &scope, email.as_str(), contact.0)
+                        .await?;
+                }
             }
-            (Ok(()), claimed) if claimed.is_some() || clears_email => {
+            Ok(()) if changes_email || clears_email => {
                 if let Some(old) = old_email {
                     claims::release_contact_email(&self.app, &scope, &old, contact.0).await?;
                 }
             }
-            _ => {}
+            Ok(()) => {}
         }
         result
     }

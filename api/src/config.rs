@@ -45,8 +45,10 @@ pub struct DatabaseSettings {
     /// (`crm_app`, `crm_store`, `crm_projector`) connect to the same host and database.
     /// Default `postgres://postgres@127.0.0.1:5432/crm`.
     pub url: SecretString,
-    /// Password of the server's roles, if the server authenticates them (not needed under
-    /// `trust`). Default none: the password of `url`, if any, is used.
+    /// Password of the server's roles. When set, the server gives it to `crm_store`,
+    /// `crm_app` and `crm_projector` after migrating (as the owner) and signs in with it;
+    /// needed wherever PostgreSQL asks for passwords (md5, SCRAM). Default none: the roles
+    /// sign in without one, which works under `trust` or `peer` only.
     pub role_password: Option<SecretString>,
     /// Connections per pool. Default 10.
     pub max_connections: u32,
@@ -166,17 +168,18 @@ impl DatabaseSettings {
         Ok(self.url.expose_secret().parse::<PgConnectOptions>()?)
     }
 
-    /// Connection options for one of the server's roles: the owner's, with the role as
-    /// user (and [`DatabaseSettings::role_password`] if set).
+    /// Connection options for one of the server's roles: the owner's host, port and
+    /// database, with the role as user and [`DatabaseSettings::role_password`] (or no
+    /// password) as password.
     ///
     /// # Errors
     /// [`ConfigError::DatabaseUrl`].
     pub fn role_options(&self, role: &str) -> Result<PgConnectOptions, ConfigError> {
-        let mut options = self.owner_options()?.username(role);
-        if let Some(password) = &self.role_password {
-            options = options.password(password.expose_secret());
-        }
-        Ok(options)
+        let options = self.owner_options()?.username(role);
+        Ok(match &self.role_password {
+            Some(password) => options.password(password.expose_secret()),
+            None => options.password(""),
+        })
     }
 }
 

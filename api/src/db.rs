@@ -5,6 +5,7 @@ use std::time::Duration;
 use crm_migrations::{roles, Migrator};
 use sea_orm::{DatabaseConnection, SqlxPostgresConnector};
 use sea_orm_migration::MigratorTrait;
+use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
@@ -57,7 +58,25 @@ pub async fn prepare(settings: &DatabaseSettings) -> Result<(), DbError> {
             .map_err(DbError::Private)?;
         ensure_database(settings, &owner).await?;
     }
-    migrate(owner).await
+    migrate(owner.clone()).await?;
+    if let Some(password) = &settings.role_password {
+        set_role_passwords(owner, password.expose_secret()).await?;
+    }
+    Ok(())
+}
+
+/// Gives the server's roles `password`, so they can sign in where the server asks for
+/// passwords (md5 or SCRAM in `pg_hba.conf`), not only under `trust`.
+async fn set_role_passwords(owner: PgConnectOptions, password: &str) -> Result<(), DbError> {
+    let mut conn = owner.connect().await?;
+    // ALTER ROLE takes no bind parameters: quote the literal (standard_conforming_strings).
+    let literal = format!("'{}'", password.replace('\'', "''"));
+    for role in [roles::STORE, roles::APP, roles::PROJECTOR] {
+        sqlx::query(&format!("ALTER ROLE {role} PASSWORD {literal}"))
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Runs pending migrations as the owner.

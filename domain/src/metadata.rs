@@ -42,7 +42,8 @@ impl Actor {
 ///
 /// Keys in the stored JSON object: `tenant_id`, `actor`, `actor_type`, `actor_role`,
 /// `request_id`, `ip` (empty when unknown), `user_agent` (empty when unknown),
-/// `occurred_at` (RFC 3339, UTC, microseconds) and, for imported rows, `import_id`.
+/// `occurred_at` (RFC 3339, UTC, microseconds) and, when set, `import_id` and
+/// `initiated_by` (the user who started a system actor's work, such as an import).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventMetadata {
     /// The tenant the command ran for (from the token, never the body).
@@ -61,6 +62,8 @@ pub struct EventMetadata {
     pub occurred_at: DateTime<Utc>,
     /// The import run that produced the command, if any.
     pub import_id: Option<Uuid>,
+    /// The user on whose request a system actor ran the command, if any.
+    pub initiated_by: Option<UserId>,
 }
 
 /// Stored metadata that lacks a key or has a malformed value.
@@ -80,6 +83,7 @@ impl EventMetadata {
             user_agent: None,
             occurred_at: Utc::now(),
             import_id: None,
+            initiated_by: None,
         }
     }
 
@@ -94,6 +98,7 @@ impl EventMetadata {
             user_agent: None,
             occurred_at: Utc::now(),
             import_id: None,
+            initiated_by: None,
         }
     }
 
@@ -121,6 +126,9 @@ impl EventMetadata {
         ]);
         if let Some(import_id) = self.import_id {
             map.insert("import_id".to_owned(), import_id.to_string());
+        }
+        if let Some(user) = self.initiated_by {
+            map.insert("initiated_by".to_owned(), user.0.to_string());
         }
         map
     }
@@ -159,6 +167,10 @@ impl EventMetadata {
             user_agent: map.get("user_agent").filter(|s| !s.is_empty()).cloned(),
             occurred_at,
             import_id: map.get("import_id").and_then(|v| Uuid::parse_str(v).ok()),
+            initiated_by: map
+                .get("initiated_by")
+                .and_then(|v| Uuid::parse_str(v).ok())
+                .map(UserId),
         })
     }
 }
@@ -178,6 +190,7 @@ mod tests {
         meta.ip = Some("203.0.113.9".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])));
         meta.user_agent = Some("curl/8".into());
         meta.import_id = Some(Uuid::now_v7());
+        meta.initiated_by = Some(UserId(Uuid::now_v7()));
         // Stored times have microsecond precision.
         meta.occurred_at = DateTime::from_timestamp_micros(meta.occurred_at.timestamp_micros())
             .unwrap_or_default();

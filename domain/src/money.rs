@@ -166,20 +166,14 @@ impl Money {
     /// [`MoneyError::NotANumber`], [`MoneyError::TooPrecise`], [`MoneyError::Overflow`].
     pub fn parse_major(text: &str, currency: Currency) -> Result<Self, MoneyError> {
         let text = text.trim();
-        let valid = !text.is_empty()
-            && text
-                .trim_start_matches(['-', '+'])
-                .chars()
-                .all(|c| c.is_ascii_digit() || c == '.')
-            && text.matches('.').count() <= 1;
+        let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+        let valid = unsigned.chars().any(|c| c.is_ascii_digit())
+            && unsigned.chars().all(|c| c.is_ascii_digit() || c == '.')
+            && unsigned.matches('.').count() <= 1;
         if !valid {
             return Err(MoneyError::NotANumber(text.to_owned()));
         }
-        let integer_digits = text
-            .trim_start_matches(['-', '+'])
-            .split('.')
-            .next()
-            .unwrap_or("");
+        let integer_digits = unsigned.split('.').next().unwrap_or("");
         if integer_digits.trim_start_matches('0').len() > 19 {
             // i64::MAX has 19 digits; scaling to minor units only makes it larger.
             return Err(MoneyError::Overflow);
@@ -306,7 +300,7 @@ mod tests {
             Money::parse_major("1.234", cur("USD")),
             Err(MoneyError::TooPrecise { .. })
         ));
-        for bad in ["", "1e5", "1,000", "abc", "1.2.3", "--1"] {
+        for bad in ["", "1e5", "1,000", "abc", "1.2.3", "--1", "-", ".", "+-5"] {
             assert!(
                 Money::parse_major(bad, cur("USD")).is_err(),
                 "{bad:?} accepted"

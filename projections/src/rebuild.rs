@@ -14,7 +14,8 @@ pub const READ_TABLES: [&str; 4] = ["workspaces", "users", "companies", "contact
 const BATCH: u64 = 1_000;
 
 /// Empties the read tables and replays every event into them, in commit order, in one
-/// transaction: readers see the old tables until it commits, then the new ones. Holds the
+/// transaction: readers see the old rows until it commits, then the new ones (writers of
+/// the same rows, such as the inline projector, wait for it). Holds the
 /// projector's advisory lock, so the catch-up projector waits; events committed while it
 /// runs are left to the catch-up projector, whose checkpoint it moves to the last event it
 /// replayed. Returns the number of events replayed.

@@ -9,7 +9,7 @@ use crm_projections::queries::companies;
 use crm_projections::TenantScope;
 
 use super::revenue::{parse_employees, parse_revenue, RevenueText};
-use super::{open, row_metadata, ImportReport};
+use super::{lock, open, row_metadata, ImportReport};
 use crate::commands::Commands;
 use crate::error::ApiError;
 
@@ -37,6 +37,7 @@ pub async fn import(
 ) -> Result<ImportReport, ApiError> {
     let scope = TenantScope::new(meta.tenant_id);
     let (mut reader, columns) = open(data, &[NAME])?;
+    let guard = lock(app, &scope, "companies").await?;
     let mut report = ImportReport::new("companies", meta.import_id.unwrap_or_default());
     report.ignored_columns = columns.ignored(&[
         NAME, DOMAIN, COUNTRY, INDUSTRY, CURRENCY, EMPLOYEES, REVENUE,
@@ -44,8 +45,10 @@ pub async fn import(
 
     let mut by_name: HashMap<String, String> = HashMap::new();
     let mut by_domain: HashMap<String, String> = HashMap::new();
-    for (id, sort_name, domain, _) in companies::index(app, &scope).await? {
-        by_name.insert(sort_name, id.to_string());
+    for (id, name, domain, _) in companies::index(app, &scope).await? {
+        // Lowercased here, as the file's names are: the database's lower() follows its
+        // collation, which may fold fewer letters.
+        by_name.insert(name.to_lowercase(), id.to_string());
         if let Some(domain) = domain {
             by_domain.insert(domain, id.to_string());
         }
@@ -150,10 +153,14 @@ pub async fn import(
                     by_domain.insert(domain.to_string(), id.to_string());
                 }
             }
-            Err(ApiError::Internal(cause)) => return Err(ApiError::Internal(cause)),
+            Err(ApiError::Internal(cause)) => {
+                report.abort(row, cause.as_ref());
+                break;
+            }
             Err(e) => report.fail(row, describe(&e)),
         }
     }
+    guard.commit().await?;
     Ok(report)
 }
 

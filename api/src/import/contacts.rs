@@ -10,7 +10,7 @@ use crm_projections::TenantScope;
 use uuid::Uuid;
 
 use super::companies::describe;
-use super::{open, row_metadata, ImportReport};
+use super::{lock, open, row_metadata, ImportReport};
 use crate::commands::Commands;
 use crate::error::ApiError;
 
@@ -53,6 +53,7 @@ pub async fn import(
             "missing column \"First Name\", \"Last Name\" or \"Email\"",
         ));
     }
+    let guard = lock(app, &scope, "contacts").await?;
     let mut report = ImportReport::new("contacts", meta.import_id.unwrap_or_default());
     report.ignored_columns = columns.ignored(&[FIRST, LAST, TITLE, COMPANY, EMAIL, PHONE]);
 
@@ -60,7 +61,7 @@ pub async fn import(
         .await?
         .into_iter()
         .filter(|(_, _, _, deleted)| !deleted)
-        .map(|(id, name, _, _)| (name, id))
+        .map(|(id, name, _, _)| (name.to_lowercase(), id))
         .collect();
     let mut existing: HashSet<Key> = contacts::index(app, &scope)
         .await?
@@ -124,9 +125,13 @@ pub async fn import(
                 existing.insert(k);
             }
             Err(ApiError::Conflict(message)) => report.duplicate(row, message),
-            Err(ApiError::Internal(cause)) => return Err(ApiError::Internal(cause)),
+            Err(ApiError::Internal(cause)) => {
+                report.abort(row, cause.as_ref());
+                break;
+            }
             Err(e) => report.fail(row, describe(&e)),
         }
     }
+    guard.commit().await?;
     Ok(report)
 }

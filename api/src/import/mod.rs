@@ -48,6 +48,10 @@ pub struct ImportReport {
     pub errors: Vec<RowNote>,
     /// Columns of the file that no field takes.
     pub ignored_columns: Vec<String>,
+    /// Set when a fault of the server stopped the import: the rows before it stay
+    /// imported (a re-run skips them as duplicates), the row it stopped at is in `errors`,
+    /// and rows after it were not read.
+    pub aborted: Option<String>,
 }
 
 impl ImportReport {
@@ -63,7 +67,17 @@ impl ImportReport {
             warnings: Vec::new(),
             errors: Vec::new(),
             ignored_columns: Vec::new(),
+            aborted: None,
         }
+    }
+
+    /// Records a server fault at `row` and marks the import aborted.
+    fn abort(&mut self, row: u64, cause: &(dyn std::error::Error + Send + Sync)) {
+        tracing::error!(import_id = %self.import_id, row, error = %cause, "import aborted");
+        self.fail(row, "internal error; the import stopped here".into());
+        self.aborted = Some(format!(
+            "stopped at row {row} by an internal error; rows before it are imported"
+        ));
     }
 
     fn duplicate(&mut self, row: u64, message: String) {
@@ -171,6 +185,28 @@ fn open<'d>(
         }
     }
     Ok((reader, columns))
+}
+
+/// Serialises imports of one kind into one workspace (a double submit, or the command
+/// line and the API at once, would otherwise both miss each other's rows and create
+/// duplicates): an advisory lock held by a transaction that lives as long as the import.
+///
+/// # Errors
+/// Any database error.
+async fn lock(
+    app: &sea_orm::DatabaseConnection,
+    scope: &crm_projections::TenantScope,
+    kind: &str,
+) -> Result<sea_orm::DatabaseTransaction, ApiError> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let txn = scope.begin(app).await?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        [format!("crm-import:{}:{kind}", scope.tenant()).into()],
+    ))
+    .await?;
+    Ok(txn)
 }
 
 /// Metadata of one row's command: the import's, stamped now.

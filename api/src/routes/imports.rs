@@ -2,7 +2,7 @@
 //! report out.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use crm_domain::Action;
+use crm_domain::{Action, EventMetadata};
 use uuid::Uuid;
 
 use crate::auth::CommandContext;
@@ -25,6 +25,18 @@ fn check_csv(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
+/// Rows are written by the `import` system actor, on behalf of the caller
+/// (`initiated_by`), from the caller's address, under a new `import_id`.
+fn import_metadata(ctx: &CommandContext) -> EventMetadata {
+    let mut meta = EventMetadata::for_system(ctx.auth.tenant, "import");
+    meta.request_id = ctx.metadata.request_id;
+    meta.ip = ctx.metadata.ip;
+    meta.user_agent = ctx.metadata.user_agent.clone();
+    meta.initiated_by = Some(ctx.auth.user);
+    meta.import_id = Some(Uuid::now_v7());
+    meta
+}
+
 /// `POST /v1/imports/companies` (Owner, Admin, Manager), `text/csv` body of at most
 /// `server.import_limit_bytes`: 200 with the report.
 ///
@@ -38,8 +50,7 @@ pub async fn companies(
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::ImportRecords)?;
     check_csv(&req)?;
-    let mut meta = ctx.metadata;
-    meta.import_id = Some(Uuid::now_v7());
+    let meta = import_metadata(&ctx);
     let report = import::companies::import(&state.commands, &state.pools.app, &meta, &body).await?;
     Ok(HttpResponse::Ok().json(report))
 }
@@ -57,8 +68,7 @@ pub async fn contacts(
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::ImportRecords)?;
     check_csv(&req)?;
-    let mut meta = ctx.metadata;
-    meta.import_id = Some(Uuid::now_v7());
+    let meta = import_metadata(&ctx);
     let report = import::contacts::import(&state.commands, &state.pools.app, &meta, &body).await?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -24,7 +24,7 @@ pub const COUNTRY_MAX: usize = 100;
 pub const REVENUE_TEXT_MAX: usize = 500;
 
 /// An amount as a command gives it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Amount {
     /// Already in minor units (the JSON API's form).
     Minor(Money),
@@ -39,7 +39,7 @@ pub enum Amount {
 }
 
 /// A company's fields as a command gives them (unvalidated).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompanyInput {
     /// Name, 1 to 200 characters.
     pub name: String,
@@ -60,7 +60,7 @@ pub struct CompanyInput {
 }
 
 /// A partial update: `None` leaves a field alone, `Some(None)` clears it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompanyPatch {
     /// New name.
     pub name: Option<String>,
@@ -167,7 +167,7 @@ impl CompanyChanges {
 }
 
 /// Commands of a company.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CompanyCommand {
     /// Create the company.
     Create(CompanyInput),

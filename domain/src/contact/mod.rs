@@ -22,7 +22,7 @@ pub const JOB_TITLE_MAX: usize = 200;
 pub const PHONE_MAX: usize = 32;
 
 /// A contact's fields as a command gives them (unvalidated).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactInput {
     /// Given name, up to 100 characters.
     pub first_name: Option<String>,
@@ -39,7 +39,7 @@ pub struct ContactInput {
 }
 
 /// A partial update: `None` leaves a field alone, `Some(None)` clears it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactPatch {
     /// New given name, or clear.
     pub first_name: Option<Option<String>>,
@@ -128,7 +128,7 @@ impl ContactChanges {
 }
 
 /// Commands of a contact.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContactCommand {
     /// Create the contact.
     Create(ContactInput),

@@ -16,7 +16,7 @@ mod tests;
 pub const DISPLAY_NAME_MAX: usize = 200;
 
 /// Commands of a user.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum UserCommand {
     /// Register the user into the workspace of the stream.
     Register {

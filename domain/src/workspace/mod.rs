@@ -16,7 +16,7 @@ mod tests;
 pub const NAME_MAX: usize = 200;
 
 /// Commands of a workspace.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum WorkspaceCommand {
     /// Create the workspace with a display name and a URL-safe slug.
     Create {

@@ -31,6 +31,10 @@ DECLARE
   meta_tenant   uuid;
   stream_tenant uuid;
 BEGIN
+  IF NEW.aggregate_id !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+    RAISE EXCEPTION 'stream id % is not <tenant uuid>:<entity uuid>', NEW.aggregate_id
+      USING ERRCODE = 'check_violation';
+  END IF;
   BEGIN
     meta_tenant   := (NEW.metadata ->> 'tenant_id')::uuid;
     stream_tenant := split_part(NEW.aggregate_id, ':', 1)::uuid;

@@ -35,6 +35,8 @@ pub struct AuditEntry {
     pub request_id: Option<String>,
     /// The import run that caused it, if any.
     pub import_id: Option<String>,
+    /// The user on whose request a system actor acted, if any.
+    pub initiated_by: Option<String>,
     /// When the server accepted the command (RFC 3339).
     pub occurred_at: Option<String>,
     /// When the database stored the event.
@@ -65,7 +67,7 @@ pub async fn list(
                     metadata->>'actor' AS actor, metadata->>'actor_type' AS actor_type,
                     metadata->>'actor_role' AS actor_role, nullif(metadata->>'ip', '') AS ip,
                     nullif(metadata->>'user_agent', '') AS user_agent, metadata->>'request_id' AS request_id,
-                    metadata->>'import_id' AS import_id, metadata->>'occurred_at' AS occurred_at, recorded_at
+                    metadata->>'import_id' AS import_id, metadata->>'initiated_by' AS initiated_by, metadata->>'occurred_at' AS occurred_at, recorded_at
                FROM events
               WHERE tenant_id = $1 AND global_position < $2
               ORDER BY global_position DESC
@@ -93,6 +95,7 @@ pub async fn list(
             user_agent: row.try_get("", "user_agent")?,
             request_id: row.try_get("", "request_id")?,
             import_id: row.try_get("", "import_id")?,
+            initiated_by: row.try_get("", "initiated_by")?,
             occurred_at: row.try_get("", "occurred_at")?,
             recorded_at: row.try_get("", "recorded_at")?,
         });

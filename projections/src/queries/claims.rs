@@ -9,8 +9,13 @@ use crate::TenantScope;
 /// The outcome of a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// The email now belongs to the contact (or already did).
-    Claimed,
+    /// The email belongs to the contact.
+    Claimed {
+        /// Whether this call made it so (it was free, or taken over from a stale claim);
+        /// false when the contact held it already. Only a new claim is released when the
+        /// command fails.
+        new: bool,
+    },
     /// Another contact of the tenant holds the email.
     Taken {
         /// The holder.
@@ -37,18 +42,21 @@ pub async fn claim_contact_email(
     let claimed = txn
         .query_one(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "INSERT INTO contact_emails AS ce (tenant_id, email, contact_id) VALUES ($1, $2, $3)
+            "WITH previous AS (SELECT contact_id FROM contact_emails WHERE tenant_id = $1 AND email = $2)
+             INSERT INTO contact_emails AS ce (tenant_id, email, contact_id) VALUES ($1, $2, $3)
              ON CONFLICT (tenant_id, email) DO UPDATE SET contact_id = EXCLUDED.contact_id, claimed_at = now()
               WHERE ce.contact_id = EXCLUDED.contact_id
                  OR (ce.claimed_at < now() - interval '5 minutes'
                      AND NOT EXISTS (SELECT 1 FROM contacts c
                                       WHERE c.tenant_id = ce.tenant_id AND c.id = ce.contact_id AND c.email = ce.email))
-             RETURNING contact_id",
+             RETURNING (SELECT contact_id FROM previous) IS DISTINCT FROM $3 AS new",
             [tenant.into(), email.into(), contact_id.into()],
         ))
         .await?;
-    let outcome = if claimed.is_some() {
-        Claim::Claimed
+    let outcome = if let Some(row) = claimed {
+        Claim::Claimed {
+            new: row.try_get("", "new")?,
+        }
     } else {
         let holder = txn
             .query_one(Statement::from_sql_and_values(

@@ -77,8 +77,7 @@ pub async fn list(
     Ok(page)
 }
 
-/// A light index of the tenant's companies for an import: (id, lowercased name, domain,
-/// deleted).
+/// A light index of the tenant's companies for an import: (id, name, domain, deleted).
 ///
 /// # Errors
 /// Any database error.
@@ -89,7 +88,7 @@ pub async fn index(
     let txn = scope.begin(db).await?;
     let rows: Vec<(Uuid, String, Option<String>, bool)> = company::Entity::find()
         .select_only()
-        .columns([C::Id, C::SortName, C::Domain, C::Deleted])
+        .columns([C::Id, C::Name, C::Domain, C::Deleted])
         .filter(C::TenantId.eq(scope.tenant().0))
         .into_tuple()
         .all(&txn)

@@ -201,3 +201,54 @@ async fn row_level_security_hides_other_tenants_rows_from_the_app_role() {
     assert_eq!(owns, 0);
     let _ = a;
 }
+
+#[tokio::test]
+async fn registries_are_row_level_secured_too() {
+    let app = spawn_app().await;
+    let a = app.signup("reg-a").await;
+    let b = app.signup("reg-b").await;
+    app.post(
+        "/v1/contacts",
+        &a.token,
+        json!({"first_name": "Claimed", "email": "claimed@a.example"}),
+    )
+    .await;
+    let pool = app.pool_as(Some("crm_app")).await;
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(b.tenant.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for (table, expected) in [
+        ("credentials", 1_i64),
+        ("workspace_slugs", 1),
+        ("contact_emails", 0),
+    ] {
+        let tenants: Vec<Uuid> = sqlx::query_scalar(&format!("SELECT tenant_id FROM {table}"))
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(tenants.len() as i64, expected, "{table}");
+        assert!(
+            tenants.iter().all(|t| *t == b.tenant),
+            "{table} shows another tenant"
+        );
+    }
+    // B cannot take or drop A's claim: the rows are invisible to its writes.
+    let deleted = sqlx::query("DELETE FROM contact_emails")
+        .execute(&mut *tx)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(deleted, 0);
+    let err = sqlx::query(
+        "INSERT INTO contact_emails (tenant_id, email, contact_id) VALUES ($1, 'x@y.example', $2)",
+    )
+    .bind(a.tenant)
+    .bind(Uuid::now_v7())
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("row-level security"), "{err}");
+}

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, uuid_of};
+use crate::helpers::{spawn_app, spawn_app_with, uuid_of};
 
 #[tokio::test]
 async fn malformed_bodies_are_refused_with_the_failing_field() {
@@ -301,4 +301,114 @@ async fn health_ready_and_headers() {
         app.call(Method::GET, "/ready", None, None).await.0,
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn email_claims_follow_clearing_and_company_links_must_be_live() {
+    let app = spawn_app().await;
+    let a = app.signup("claims").await;
+    let (_, c) = app
+        .post(
+            "/v1/contacts",
+            &a.token,
+            json!({"first_name": "Cleo", "email": "cleo@x.example"}),
+        )
+        .await;
+    let id = uuid_of(&c["id"]);
+    // Clearing with blank text frees the address at once.
+    let (status, cleared) = app
+        .patch(
+            &format!("/v1/contacts/{id}"),
+            &a.token,
+            json!({"email": "  "}),
+        )
+        .await;
+    assert_eq!(
+        (status, &cleared["email"]),
+        (StatusCode::OK, &serde_json::Value::Null)
+    );
+    let (status, _) = app
+        .post(
+            "/v1/contacts",
+            &a.token,
+            json!({"first_name": "Next", "email": "cleo@x.example"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Setting the email a contact already has, in a patch that fails, keeps the claim.
+    let (_, d) = app
+        .post(
+            "/v1/contacts",
+            &a.token,
+            json!({"first_name": "Dora", "email": "dora@x.example"}),
+        )
+        .await;
+    let d = uuid_of(&d["id"]);
+    let (status, _) = app
+        .patch(
+            &format!("/v1/contacts/{d}"),
+            &a.token,
+            json!({"email": "dora@x.example", "phone": "no digits"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .post(
+            "/v1/contacts",
+            &a.token,
+            json!({"first_name": "Copy", "email": "dora@x.example"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // A new email whose command fails is released again.
+    let (status, _) = app
+        .patch(
+            &format!("/v1/contacts/{d}"),
+            &a.token,
+            json!({"email": "new@x.example", "phone": "no digits"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app
+        .post(
+            "/v1/contacts",
+            &a.token,
+            json!({"first_name": "Taker", "email": "new@x.example"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // A deleted company cannot be linked.
+    let (_, co) = app
+        .post("/v1/companies", &a.token, json!({"name": "Gone Ltd"}))
+        .await;
+    let co = uuid_of(&co["id"]);
+    app.delete(&format!("/v1/companies/{co}"), &a.token).await;
+    let (status, problem) = app
+        .post(
+            "/v1/contacts",
+            &a.token,
+            json!({"first_name": "L", "company_id": co}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("company_id"))
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_csv_is_refused_and_writes_nothing() {
+    let app = spawn_app_with(|s| s.server.import_limit_bytes = 1_024).await;
+    let a = app.signup("big-csv").await;
+    let events = app.event_count().await;
+    let mut csv = String::from("Company name\n");
+    for i in 0..200 {
+        csv.push_str(&format!("Company number {i}\n"));
+    }
+    let (status, _) = app
+        .post_csv("/v1/imports/companies", &a.token, csv.into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.event_count().await, events);
 }
