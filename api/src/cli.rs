@@ -82,13 +82,22 @@ pub enum CliError {
     Import(String),
 }
 
-/// Runs the command line.
+/// Runs the command line with the layered configuration.
 ///
 /// # Errors
 /// [`CliError`].
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let settings = Settings::load()?;
-    match cli.command.unwrap_or(Command::Serve) {
+    execute(settings, cli.command.unwrap_or(Command::Serve)).await
+}
+
+/// Runs one command with `settings`. An import prints its report as JSON on standard
+/// output.
+///
+/// # Errors
+/// [`CliError`].
+pub async fn execute(settings: Settings, command: Command) -> Result<(), CliError> {
+    match command {
         Command::Serve => {
             let app = Application::build(settings).await?;
             app.run_until_stopped().await?;
@@ -102,22 +111,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             file,
             workspace,
         } => {
-            let (pools, commands) = startup::connect(&settings).await?;
-            let tenant = tenant_of_slug(&pools.projector, &workspace)
-                .await?
-                .ok_or_else(|| CliError::UnknownWorkspace(workspace.clone()))?;
-            let data = std::fs::read(&file)?;
-            let mut meta = EventMetadata::for_system(TenantId(tenant), "import");
-            meta.import_id = Some(Uuid::now_v7());
-            let report = match kind {
-                ImportKind::Companies => {
-                    import::companies::import(&commands, &pools.app, &meta, &data).await
-                }
-                ImportKind::Contacts => {
-                    import::contacts::import(&commands, &pools.app, &meta, &data).await
-                }
-            }
-            .map_err(|e| CliError::Import(import::companies::describe(&e)))?;
+            let report = import_file(&settings, kind, &file, &workspace).await?;
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other)?;
             writeln!(out)?;
@@ -135,4 +129,32 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// `crm import KIND FILE --workspace SLUG`: imports as the `import` system actor under a
+/// new import id and returns the report.
+///
+/// # Errors
+/// [`CliError::UnknownWorkspace`], [`CliError::Io`] for an unreadable file,
+/// [`CliError::Import`] when the file is refused.
+pub async fn import_file(
+    settings: &Settings,
+    kind: ImportKind,
+    file: &std::path::Path,
+    workspace: &str,
+) -> Result<import::ImportReport, CliError> {
+    let (pools, commands) = startup::connect(settings).await?;
+    let tenant = tenant_of_slug(&pools.projector, workspace)
+        .await?
+        .ok_or_else(|| CliError::UnknownWorkspace(workspace.to_owned()))?;
+    let data = std::fs::read(file)?;
+    let mut meta = EventMetadata::for_system(TenantId(tenant), "import");
+    meta.import_id = Some(Uuid::now_v7());
+    match kind {
+        ImportKind::Companies => {
+            import::companies::import(&commands, &pools.app, &meta, &data).await
+        }
+        ImportKind::Contacts => import::contacts::import(&commands, &pools.app, &meta, &data).await,
+    }
+    .map_err(|e| CliError::Import(import::companies::describe(&e)))
 }

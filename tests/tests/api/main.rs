@@ -4,6 +4,7 @@
 mod append_only;
 mod auth;
 mod catchup;
+mod cli;
 mod helpers;
 mod import;
 mod isolation;

@@ -1,0 +1,60 @@
+//! The command line: import by workspace slug, and rebuild.
+
+use crm_api::cli::{self, CliError, Command, ImportKind};
+use serde_json::json;
+
+use crate::helpers::{csv_rows, data_file, spawn_app, test_settings};
+
+#[tokio::test]
+async fn cli_import_uses_the_import_actor_and_rebuild_keeps_answers() {
+    let app = spawn_app().await;
+    let a = app.signup("cli").await;
+    let settings = test_settings(&app.db_name);
+    let dir = std::env::var("CRM_DATA_DIR")
+        .unwrap_or_else(|_| format!("{}/../../shared/data", env!("CARGO_MANIFEST_DIR")));
+    let companies = std::path::PathBuf::from(format!("{dir}/companies.csv"));
+
+    let err = cli::import_file(
+        &settings,
+        ImportKind::Companies,
+        &companies,
+        "no-such-workspace",
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, CliError::UnknownWorkspace(_)), "{err}");
+    let err = cli::import_file(
+        &settings,
+        ImportKind::Companies,
+        std::path::Path::new("/nonexistent.csv"),
+        "cli",
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, CliError::Io(_)), "{err}");
+    assert_eq!(app.event_count().await, 2);
+
+    let report = cli::import_file(&settings, ImportKind::Companies, &companies, "cli")
+        .await
+        .unwrap();
+    assert_eq!(report.rows_read, csv_rows(&data_file("companies.csv")));
+    assert_eq!(report.created, report.rows_read);
+    let (_, audit) = app.get("/v1/audit?limit=1", &a.token).await;
+    assert_eq!(audit["items"][0]["actor"], "import");
+    assert_eq!(audit["items"][0]["actor_type"], "system");
+    assert_eq!(
+        audit["items"][0]["import_id"],
+        json!(report.import_id.to_string())
+    );
+
+    let (_, before) = app
+        .get("/v1/companies?limit=200&sort=-name", &a.token)
+        .await;
+    cli::execute(settings, Command::RebuildProjections)
+        .await
+        .unwrap();
+    let (_, after) = app
+        .get("/v1/companies?limit=200&sort=-name", &a.token)
+        .await;
+    assert_eq!(before, after);
+}
