@@ -9,7 +9,7 @@ use crm_domain::company::{Company, CompanyCommand};
 use crm_domain::contact::{Contact, ContactCommand, ContactInput, ContactPatch};
 use crm_domain::user::{User, UserCommand};
 use crm_domain::workspace::{Workspace, WorkspaceCommand};
-use crm_domain::{DomainError, Email, EntityId, EventMetadata, StreamId};
+use crm_domain::{DomainError, Email, EntityId, EventMetadata, Guarded, StreamId};
 use crm_projections::inline::InlineProjector;
 use crm_projections::queries::claims::{self, Claim};
 use crm_projections::queries::{companies, contacts};
@@ -96,7 +96,7 @@ impl Commands {
         meta: &EventMetadata,
     ) -> Result<(), ApiError> {
         let stream = StreamId::new(meta.tenant_id, EntityId(meta.tenant_id.0));
-        Self::run(&self.workspace, stream, command, meta).await
+        Self::run(&self.workspace, stream, command.into(), meta).await
     }
 
     /// Runs a user command.
@@ -112,7 +112,7 @@ impl Commands {
         Self::run(
             &self.user,
             StreamId::new(meta.tenant_id, user),
-            command,
+            command.into(),
             meta,
         )
         .await
@@ -125,13 +125,13 @@ impl Commands {
     pub async fn company(
         &self,
         company: EntityId,
-        command: CompanyCommand,
+        command: impl Into<Guarded<CompanyCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), ApiError> {
         Self::run(
             &self.company,
             StreamId::new(meta.tenant_id, company),
-            command,
+            command.into(),
             meta,
         )
         .await
@@ -145,9 +145,13 @@ impl Commands {
     pub async fn contact(
         &self,
         contact: EntityId,
-        command: ContactCommand,
+        command: impl Into<Guarded<ContactCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), ApiError> {
+        let Guarded {
+            if_version,
+            command,
+        } = command.into();
         let scope = TenantScope::new(meta.tenant_id);
         let (company, new_email) = match &command {
             ContactCommand::Create(ContactInput {
@@ -206,7 +210,10 @@ impl Commands {
         let result = Self::run(
             &self.contact,
             StreamId::new(meta.tenant_id, contact),
-            command,
+            Guarded {
+                if_version,
+                command,
+            },
             meta,
         )
         .await;

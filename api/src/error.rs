@@ -33,6 +33,9 @@ pub enum ApiError {
     /// 409: the request conflicts with the record's state or another record.
     #[error("{0}")]
     Conflict(String),
+    /// 412: `If-Match` names a version the record is no longer at.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// 413: the body is larger than allowed.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -71,6 +74,7 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound => Self::NotFound,
             DomainError::AlreadyExists => Self::Conflict("the record already exists".into()),
             DomainError::Deleted | DomainError::NotDeleted => Self::Conflict(err.to_string()),
+            DomainError::StaleVersion { .. } => Self::PreconditionFailed(err.to_string()),
             DomainError::Invalid { field, message } => Self::invalid(field, message),
         }
     }
@@ -129,6 +133,7 @@ impl ResponseError for ApiError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -20,6 +20,14 @@ pub enum DomainError {
     /// Restore was asked of a record that is not deleted (409).
     #[error("the record is not deleted")]
     NotDeleted,
+    /// The caller's `If-Match` version is not the aggregate's (412).
+    #[error("the record is at version {current}, not {expected}: reload it and retry")]
+    StaleVersion {
+        /// The version the caller expected.
+        expected: u64,
+        /// The aggregate's version.
+        current: u64,
+    },
     /// A field failed validation (422).
     #[error("{field}: {message}")]
     Invalid {

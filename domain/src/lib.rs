@@ -12,6 +12,7 @@
 //! command can only ever address a stream of the tenant that issued it
 //! (ARCHITECTURE.md, invariant 1).
 
+pub mod command;
 pub mod company;
 pub mod contact;
 pub mod email;
@@ -26,6 +27,7 @@ pub mod user;
 pub mod web_domain;
 pub mod workspace;
 
+pub use command::Guarded;
 pub use email::{Email, EmailError};
 pub use error::DomainError;
 pub use ids::{EntityId, StreamId, StreamIdError, TenantId, UserId};

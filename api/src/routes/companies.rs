@@ -1,17 +1,17 @@
 //! `/v1/companies`: create, read, list, update, soft-delete, restore.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::company::{Amount, CompanyCommand, CompanyInput, CompanyPatch};
-use crm_domain::{Action, EntityId, Money};
+use crm_domain::{Action, EntityId, Guarded, Money};
 use crm_projections::entities::company::Model;
 use crm_projections::queries::companies::{self, CompanyFilter};
 use crm_projections::queries::Page;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{record, ListQuery};
+use super::{if_match, record, ListQuery};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
@@ -238,6 +238,7 @@ pub async fn list(
 /// # Errors
 /// 403, 404, 409 (deleted), 422.
 pub async fn update(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
@@ -256,7 +257,14 @@ pub async fn update(
     };
     state
         .commands
-        .company(EntityId(*id), CompanyCommand::Update(patch), &ctx.metadata)
+        .company(
+            EntityId(*id),
+            Guarded {
+                if_version: if_match(&req)?,
+                command: CompanyCommand::Update(patch),
+            },
+            &ctx.metadata,
+        )
         .await?;
     let model = load(&state, &ctx.auth, *id).await?;
     Ok(record(
@@ -271,6 +279,7 @@ pub async fn update(
 /// # Errors
 /// 403, 404, 409 (already deleted).
 pub async fn delete(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
@@ -278,7 +287,14 @@ pub async fn delete(
     ctx.auth.require(Action::DeleteRecords)?;
     state
         .commands
-        .company(EntityId(*id), CompanyCommand::Delete, &ctx.metadata)
+        .company(
+            EntityId(*id),
+            Guarded {
+                if_version: if_match(&req)?,
+                command: CompanyCommand::Delete,
+            },
+            &ctx.metadata,
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -288,6 +304,7 @@ pub async fn delete(
 /// # Errors
 /// 403, 404, 409 (not deleted).
 pub async fn restore(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
@@ -295,7 +312,14 @@ pub async fn restore(
     ctx.auth.require(Action::RestoreRecords)?;
     state
         .commands
-        .company(EntityId(*id), CompanyCommand::Restore, &ctx.metadata)
+        .company(
+            EntityId(*id),
+            Guarded {
+                if_version: if_match(&req)?,
+                command: CompanyCommand::Restore,
+            },
+            &ctx.metadata,
+        )
         .await?;
     let model = load(&state, &ctx.auth, *id).await?;
     Ok(record(

@@ -1,17 +1,17 @@
 //! `/v1/contacts`: create, read, list, update, soft-delete, restore.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::contact::{ContactCommand, ContactInput, ContactPatch};
-use crm_domain::{Action, EntityId};
+use crm_domain::{Action, EntityId, Guarded};
 use crm_projections::entities::contact::Model;
 use crm_projections::queries::contacts::{self, ContactFilter};
 use crm_projections::queries::Page;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{record, ListQuery};
+use super::{if_match, record, ListQuery};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
@@ -206,6 +206,7 @@ pub async fn list(
 /// # Errors
 /// 403, 404, 409 (deleted, or email taken), 422.
 pub async fn update(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
@@ -222,7 +223,14 @@ pub async fn update(
     };
     state
         .commands
-        .contact(EntityId(*id), ContactCommand::Update(patch), &ctx.metadata)
+        .contact(
+            EntityId(*id),
+            Guarded {
+                if_version: if_match(&req)?,
+                command: ContactCommand::Update(patch),
+            },
+            &ctx.metadata,
+        )
         .await?;
     let model = load(&state, &ctx.auth, *id).await?;
     Ok(record(
@@ -237,6 +245,7 @@ pub async fn update(
 /// # Errors
 /// 403, 404, 409 (already deleted).
 pub async fn delete(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
@@ -244,7 +253,14 @@ pub async fn delete(
     ctx.auth.require(Action::DeleteRecords)?;
     state
         .commands
-        .contact(EntityId(*id), ContactCommand::Delete, &ctx.metadata)
+        .contact(
+            EntityId(*id),
+            Guarded {
+                if_version: if_match(&req)?,
+                command: ContactCommand::Delete,
+            },
+            &ctx.metadata,
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -254,6 +270,7 @@ pub async fn delete(
 /// # Errors
 /// 403, 404, 409 (not deleted).
 pub async fn restore(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
@@ -261,7 +278,14 @@ pub async fn restore(
     ctx.auth.require(Action::RestoreRecords)?;
     state
         .commands
-        .contact(EntityId(*id), ContactCommand::Restore, &ctx.metadata)
+        .contact(
+            EntityId(*id),
+            Guarded {
+                if_version: if_match(&req)?,
+                command: ContactCommand::Restore,
+            },
+            &ctx.metadata,
+        )
         .await?;
     let model = load(&state, &ctx.auth, *id).await?;
     Ok(record(

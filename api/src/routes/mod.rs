@@ -133,3 +133,27 @@ pub fn record<T: serde::Serialize>(
         .insert_header((header::ETAG, format!("\"{version}\"")))
         .json(body)
 }
+
+/// The version a request's `If-Match` names (RFC 9110 §13.1.1): `"N"` as sent in `ETag`;
+/// `None` when the header is absent or `*`.
+///
+/// # Errors
+/// 412 when the header is not a strong entity tag of a version (it can match nothing).
+pub fn if_match(req: &actix_web::HttpRequest) -> Result<Option<u64>, crate::error::ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            crate::error::ApiError::PreconditionFailed(format!(
+                "If-Match {text:?} names no version of this record"
+            ))
+        })
+}

@@ -8,8 +8,9 @@ use cqrs_es::{Aggregate, DomainEvent};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::command::check_version;
 use crate::error::{changed, ensure_live};
-use crate::{text, Currency, DomainError, Money, WebDomain};
+use crate::{text, Currency, DomainError, Guarded, Money, WebDomain};
 
 #[cfg(test)]
 mod tests;
@@ -211,6 +212,7 @@ impl DomainEvent for CompanyEvent {
 /// A company's state.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Company {
+    version: u64,
     exists: bool,
     deleted: bool,
     fields: CompanyFields,
@@ -358,17 +360,19 @@ impl CompanyFields {
 
 impl Aggregate for Company {
     const TYPE: &'static str = "Company";
-    type Command = CompanyCommand;
+    type Command = Guarded<CompanyCommand>;
     type Event = CompanyEvent;
     type Error = DomainError;
     type Services = ();
 
     async fn handle(
         &mut self,
-        command: Self::Command,
+        guarded: Self::Command,
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
+        check_version(self.version, guarded.if_version)?;
+        let command = guarded.command;
         let event = match command {
             CompanyCommand::Create(input) => {
                 if self.exists {
@@ -404,6 +408,7 @@ impl Aggregate for Company {
     }
 
     fn apply(&mut self, event: Self::Event) {
+        self.version += 1;
         match event {
             CompanyEvent::CompanyCreated(fields) => {
                 self.exists = true;

@@ -2,6 +2,7 @@ use cqrs_es::test::TestFramework;
 use rust_decimal::Decimal;
 
 use super::*;
+use crate::Guarded;
 
 type Given = TestFramework<Company>;
 
@@ -43,7 +44,7 @@ fn create_normalises_and_converts_major_units_exactly() {
     );
     Given::with(())
         .given_no_previous_events()
-        .when(CompanyCommand::Create(input()))
+        .when(CompanyCommand::Create(input()).into())
         .then_expect_events(vec![created()]);
 }
 
@@ -51,7 +52,7 @@ fn create_normalises_and_converts_major_units_exactly() {
 fn create_of_existing_company_is_refused() {
     Given::with(())
         .given(vec![created()])
-        .when(CompanyCommand::Create(input()))
+        .when(CompanyCommand::Create(input()).into())
         .then_expect_error(DomainError::AlreadyExists);
 }
 
@@ -64,7 +65,7 @@ fn amount_overflow_is_refused() {
     });
     let result = Given::with(())
         .given_no_previous_events()
-        .when(CompanyCommand::Create(big))
+        .when(CompanyCommand::Create(big).into())
         .inspect_result();
     assert!(
         matches!(
@@ -87,7 +88,7 @@ fn fractional_minor_units_are_refused() {
     });
     let result = Given::with(())
         .given_no_previous_events()
-        .when(CompanyCommand::Create(odd))
+        .when(CompanyCommand::Create(odd).into())
         .inspect_result();
     assert!(matches!(
         result,
@@ -140,7 +141,7 @@ fn negative_counts_and_bad_fields_are_refused() {
     for (field, bad) in cases {
         let result = Given::with(())
             .given_no_previous_events()
-            .when(CompanyCommand::Create(bad))
+            .when(CompanyCommand::Create(bad).into())
             .inspect_result();
         assert!(
             matches!(result, Err(DomainError::Invalid { field: f, .. }) if f == field),
@@ -159,7 +160,7 @@ fn update_records_only_what_changed() {
     };
     Given::with(())
         .given(vec![created()])
-        .when(CompanyCommand::Update(patch))
+        .when(CompanyCommand::Update(patch).into())
         .then_expect_events(vec![CompanyEvent::CompanyUpdated(CompanyChanges {
             name: Some("Ericsson AB".into()),
             industry: Some(None),
@@ -175,7 +176,7 @@ fn update_that_changes_nothing_records_nothing() {
     };
     Given::with(())
         .given(vec![created()])
-        .when(CompanyCommand::Update(patch))
+        .when(CompanyCommand::Update(patch).into())
         .then_expect_events(vec![]);
 }
 
@@ -187,7 +188,7 @@ fn update_of_deleted_company_is_refused() {
     };
     Given::with(())
         .given(vec![created(), CompanyEvent::CompanyDeleted])
-        .when(CompanyCommand::Update(patch))
+        .when(CompanyCommand::Update(patch).into())
         .then_expect_error(DomainError::Deleted);
 }
 
@@ -195,7 +196,7 @@ fn update_of_deleted_company_is_refused() {
 fn update_of_missing_company_is_not_found() {
     Given::with(())
         .given_no_previous_events()
-        .when(CompanyCommand::Update(CompanyPatch::default()))
+        .when(CompanyCommand::Update(CompanyPatch::default()).into())
         .then_expect_error(DomainError::NotFound);
 }
 
@@ -203,11 +204,11 @@ fn update_of_missing_company_is_not_found() {
 fn delete_then_restore() {
     Given::with(())
         .given(vec![created()])
-        .when(CompanyCommand::Delete)
+        .when(CompanyCommand::Delete.into())
         .then_expect_events(vec![CompanyEvent::CompanyDeleted]);
     Given::with(())
         .given(vec![created(), CompanyEvent::CompanyDeleted])
-        .when(CompanyCommand::Restore)
+        .when(CompanyCommand::Restore.into())
         .then_expect_events(vec![CompanyEvent::CompanyRestored]);
 }
 
@@ -215,15 +216,15 @@ fn delete_then_restore() {
 fn delete_of_deleted_and_restore_of_live_are_refused() {
     Given::with(())
         .given(vec![created(), CompanyEvent::CompanyDeleted])
-        .when(CompanyCommand::Delete)
+        .when(CompanyCommand::Delete.into())
         .then_expect_error(DomainError::Deleted);
     Given::with(())
         .given(vec![created()])
-        .when(CompanyCommand::Restore)
+        .when(CompanyCommand::Restore.into())
         .then_expect_error(DomainError::NotDeleted);
     Given::with(())
         .given_no_previous_events()
-        .when(CompanyCommand::Restore)
+        .when(CompanyCommand::Restore.into())
         .then_expect_error(DomainError::NotFound);
 }
 
@@ -238,4 +239,37 @@ fn changes_serialise_only_changed_fields_and_null_for_cleared() {
     assert_eq!(json, serde_json::json!({"name": "A", "industry": null}));
     let back: CompanyChanges = serde_json::from_value(json).unwrap_or_default();
     assert_eq!(back, changes);
+}
+
+#[test]
+fn a_stale_version_is_refused_and_the_current_one_accepted() {
+    let renamed = CompanyEvent::CompanyUpdated(CompanyChanges {
+        name: Some("Ericsson AB".into()),
+        ..Default::default()
+    });
+    let patch = || CompanyPatch {
+        industry: Some(Some("Telecom".into())),
+        ..Default::default()
+    };
+    Given::with(())
+        .given(vec![created(), renamed.clone()])
+        .when(Guarded::at(1, CompanyCommand::Update(patch())))
+        .then_expect_error(DomainError::StaleVersion {
+            expected: 1,
+            current: 2,
+        });
+    Given::with(())
+        .given(vec![created(), renamed])
+        .when(Guarded::at(2, CompanyCommand::Update(patch())))
+        .then_expect_events(vec![CompanyEvent::CompanyUpdated(CompanyChanges {
+            industry: Some(Some("Telecom".into())),
+            ..Default::default()
+        })]);
+    Given::with(())
+        .given(vec![created()])
+        .when(Guarded::at(0, CompanyCommand::Delete))
+        .then_expect_error(DomainError::StaleVersion {
+            expected: 0,
+            current: 1,
+        });
 }

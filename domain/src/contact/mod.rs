@@ -8,8 +8,9 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
+use crate::command::check_version;
 use crate::error::{changed, ensure_live};
-use crate::{text, DomainError, Email, EntityId};
+use crate::{text, DomainError, Email, EntityId, Guarded};
 
 #[cfg(test)]
 mod tests;
@@ -172,6 +173,7 @@ impl DomainEvent for ContactEvent {
 /// A contact's state.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Contact {
+    version: u64,
     exists: bool,
     deleted: bool,
     fields: ContactFields,
@@ -306,17 +308,19 @@ impl ContactFields {
 
 impl Aggregate for Contact {
     const TYPE: &'static str = "Contact";
-    type Command = ContactCommand;
+    type Command = Guarded<ContactCommand>;
     type Event = ContactEvent;
     type Error = DomainError;
     type Services = ();
 
     async fn handle(
         &mut self,
-        command: Self::Command,
+        guarded: Self::Command,
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
+        check_version(self.version, guarded.if_version)?;
+        let command = guarded.command;
         let event = match command {
             ContactCommand::Create(input) => {
                 if self.exists {
@@ -352,6 +356,7 @@ impl Aggregate for Contact {
     }
 
     fn apply(&mut self, event: Self::Event) {
+        self.version += 1;
         match event {
             ContactEvent::ContactCreated(fields) => {
                 self.exists = true;

@@ -1,6 +1,7 @@
 use cqrs_es::test::TestFramework;
 
 use super::*;
+use crate::Guarded;
 
 type Given = TestFramework<Contact>;
 
@@ -31,7 +32,7 @@ fn create_normalises_email() {
     assert_eq!(fields.email, Some(email("borje.ekholm@ericsson.com")));
     Given::with(())
         .given_no_previous_events()
-        .when(ContactCommand::Create(input()))
+        .when(ContactCommand::Create(input()).into())
         .then_expect_events(vec![created()]);
 }
 
@@ -43,7 +44,7 @@ fn invalid_email_is_refused() {
     };
     let result = Given::with(())
         .given_no_previous_events()
-        .when(ContactCommand::Create(bad))
+        .when(ContactCommand::Create(bad).into())
         .inspect_result();
     assert!(
         matches!(result, Err(DomainError::Invalid { field: "email", .. })),
@@ -59,7 +60,7 @@ fn invalid_email_in_update_is_refused() {
     };
     let result = Given::with(())
         .given(vec![created()])
-        .when(ContactCommand::Update(patch))
+        .when(ContactCommand::Update(patch).into())
         .inspect_result();
     assert!(matches!(
         result,
@@ -77,7 +78,7 @@ fn contact_needs_a_name_or_an_email() {
     };
     let result = Given::with(())
         .given_no_previous_events()
-        .when(ContactCommand::Create(nameless))
+        .when(ContactCommand::Create(nameless).into())
         .inspect_result();
     assert!(matches!(result, Err(DomainError::Invalid { .. })));
     let email_only = ContactInput {
@@ -87,7 +88,7 @@ fn contact_needs_a_name_or_an_email() {
     };
     assert!(Given::with(())
         .given_no_previous_events()
-        .when(ContactCommand::Create(email_only))
+        .when(ContactCommand::Create(email_only).into())
         .inspect_result()
         .is_ok());
 }
@@ -117,7 +118,7 @@ fn update_records_only_changes_and_clearing() {
     };
     Given::with(())
         .given(vec![created()])
-        .when(ContactCommand::Update(patch))
+        .when(ContactCommand::Update(patch).into())
         .then_expect_events(vec![ContactEvent::ContactUpdated(ContactChanges {
             job_title: Some(Some("CEO".into())),
             phone: Some(None),
@@ -133,7 +134,7 @@ fn update_of_deleted_contact_is_refused() {
     };
     Given::with(())
         .given(vec![created(), ContactEvent::ContactDeleted])
-        .when(ContactCommand::Update(patch))
+        .when(ContactCommand::Update(patch).into())
         .then_expect_error(DomainError::Deleted);
 }
 
@@ -141,7 +142,7 @@ fn update_of_deleted_contact_is_refused() {
 fn restore_of_live_contact_is_refused() {
     Given::with(())
         .given(vec![created()])
-        .when(ContactCommand::Restore)
+        .when(ContactCommand::Restore.into())
         .then_expect_error(DomainError::NotDeleted);
 }
 
@@ -149,15 +150,15 @@ fn restore_of_live_contact_is_refused() {
 fn delete_restore_cycle() {
     Given::with(())
         .given(vec![created()])
-        .when(ContactCommand::Delete)
+        .when(ContactCommand::Delete.into())
         .then_expect_events(vec![ContactEvent::ContactDeleted]);
     Given::with(())
         .given(vec![created(), ContactEvent::ContactDeleted])
-        .when(ContactCommand::Restore)
+        .when(ContactCommand::Restore.into())
         .then_expect_events(vec![ContactEvent::ContactRestored]);
     Given::with(())
         .given(vec![created(), ContactEvent::ContactDeleted])
-        .when(ContactCommand::Delete)
+        .when(ContactCommand::Delete.into())
         .then_expect_error(DomainError::Deleted);
 }
 
@@ -170,7 +171,26 @@ fn commands_on_an_empty_stream_are_not_found() {
     ] {
         Given::with(())
             .given_no_previous_events()
-            .when(cmd)
+            .when(cmd.into())
             .then_expect_error(DomainError::NotFound);
     }
+}
+
+#[test]
+fn a_stale_version_is_refused() {
+    Given::with(())
+        .given(vec![
+            created(),
+            ContactEvent::ContactDeleted,
+            ContactEvent::ContactRestored,
+        ])
+        .when(Guarded::at(2, ContactCommand::Delete))
+        .then_expect_error(DomainError::StaleVersion {
+            expected: 2,
+            current: 3,
+        });
+    Given::with(())
+        .given(vec![created()])
+        .when(Guarded::at(1, ContactCommand::Delete))
+        .then_expect_events(vec![ContactEvent::ContactDeleted]);
 }

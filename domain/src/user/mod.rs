@@ -7,7 +7,8 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::{text, DomainError, Email, Role};
+use crate::command::check_version;
+use crate::{text, DomainError, Email, Guarded, Role};
 
 #[cfg(test)]
 mod tests;
@@ -64,22 +65,25 @@ impl DomainEvent for UserEvent {
 /// The state a user's rules need.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct User {
+    version: u64,
     registered: bool,
 }
 
 impl Aggregate for User {
     const TYPE: &'static str = "User";
-    type Command = UserCommand;
+    type Command = Guarded<UserCommand>;
     type Event = UserEvent;
     type Error = DomainError;
     type Services = ();
 
     async fn handle(
         &mut self,
-        command: Self::Command,
+        guarded: Self::Command,
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
+        check_version(self.version, guarded.if_version)?;
+        let command = guarded.command;
         match command {
             UserCommand::Register {
                 email,
@@ -112,6 +116,7 @@ impl Aggregate for User {
     }
 
     fn apply(&mut self, event: Self::Event) {
+        self.version += 1;
         match event {
             UserEvent::UserRegistered { .. } => self.registered = true,
             UserEvent::PasswordChanged => {}

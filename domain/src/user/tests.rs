@@ -16,11 +16,14 @@ fn registered() -> UserEvent {
 fn register_normalises_email() {
     Given::with(())
         .given_no_previous_events()
-        .when(UserCommand::Register {
-            email: " Ada@Example.com".into(),
-            display_name: "Ada".into(),
-            role: Role::Owner,
-        })
+        .when(
+            UserCommand::Register {
+                email: " Ada@Example.com".into(),
+                display_name: "Ada".into(),
+                role: Role::Owner,
+            }
+            .into(),
+        )
         .then_expect_events(vec![registered()]);
 }
 
@@ -28,11 +31,14 @@ fn register_normalises_email() {
 fn register_with_invalid_email_is_refused() {
     let result = Given::with(())
         .given_no_previous_events()
-        .when(UserCommand::Register {
-            email: "ada-at-example".into(),
-            display_name: "Ada".into(),
-            role: Role::Owner,
-        })
+        .when(
+            UserCommand::Register {
+                email: "ada-at-example".into(),
+                display_name: "Ada".into(),
+                role: Role::Owner,
+            }
+            .into(),
+        )
         .inspect_result();
     assert!(matches!(
         result,
@@ -44,11 +50,14 @@ fn register_with_invalid_email_is_refused() {
 fn register_twice_is_refused() {
     Given::with(())
         .given(vec![registered()])
-        .when(UserCommand::Register {
-            email: "b@example.com".into(),
-            display_name: "B".into(),
-            role: Role::Member,
-        })
+        .when(
+            UserCommand::Register {
+                email: "b@example.com".into(),
+                display_name: "B".into(),
+                role: Role::Member,
+            }
+            .into(),
+        )
         .then_expect_error(DomainError::AlreadyExists);
 }
 
@@ -56,7 +65,7 @@ fn register_twice_is_refused() {
 fn password_change_is_recorded_without_secret() {
     Given::with(())
         .given(vec![registered()])
-        .when(UserCommand::RecordPasswordChange)
+        .when(UserCommand::RecordPasswordChange.into())
         .then_expect_events(vec![UserEvent::PasswordChanged]);
     let json = serde_json::to_string(&UserEvent::PasswordChanged).unwrap_or_default();
     assert_eq!(json, "\"PasswordChanged\"");
@@ -66,6 +75,6 @@ fn password_change_is_recorded_without_secret() {
 fn password_change_of_unknown_user_is_not_found() {
     Given::with(())
         .given_no_previous_events()
-        .when(UserCommand::RecordPasswordChange)
+        .when(UserCommand::RecordPasswordChange.into())
         .then_expect_error(DomainError::NotFound);
 }

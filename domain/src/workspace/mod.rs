@@ -6,8 +6,9 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
+use crate::command::check_version;
 use crate::text;
-use crate::DomainError;
+use crate::{DomainError, Guarded};
 
 #[cfg(test)]
 mod tests;
@@ -66,6 +67,7 @@ impl DomainEvent for WorkspaceEvent {
 /// The state a workspace's rules need.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Workspace {
+    version: u64,
     created: bool,
     name: String,
 }
@@ -95,17 +97,19 @@ pub fn validate_slug(slug: &str) -> Result<(), DomainError> {
 
 impl Aggregate for Workspace {
     const TYPE: &'static str = "Workspace";
-    type Command = WorkspaceCommand;
+    type Command = Guarded<WorkspaceCommand>;
     type Event = WorkspaceEvent;
     type Error = DomainError;
     type Services = ();
 
     async fn handle(
         &mut self,
-        command: Self::Command,
+        guarded: Self::Command,
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
+        check_version(self.version, guarded.if_version)?;
+        let command = guarded.command;
         match command {
             WorkspaceCommand::Create { name, slug } => {
                 if self.created {
@@ -131,6 +135,7 @@ impl Aggregate for Workspace {
     }
 
     fn apply(&mut self, event: Self::Event) {
+        self.version += 1;
         match event {
             WorkspaceEvent::WorkspaceCreated { name, .. } => {
                 self.created = true;

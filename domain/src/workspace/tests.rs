@@ -15,10 +15,13 @@ fn created() -> WorkspaceEvent {
 fn create_records_name_and_slug() {
     Given::with(())
         .given_no_previous_events()
-        .when(WorkspaceCommand::Create {
-            name: " Acme ".into(),
-            slug: "acme".into(),
-        })
+        .when(
+            WorkspaceCommand::Create {
+                name: " Acme ".into(),
+                slug: "acme".into(),
+            }
+            .into(),
+        )
         .then_expect_events(vec![created()]);
 }
 
@@ -26,10 +29,13 @@ fn create_records_name_and_slug() {
 fn create_twice_is_refused() {
     Given::with(())
         .given(vec![created()])
-        .when(WorkspaceCommand::Create {
-            name: "Other".into(),
-            slug: "other".into(),
-        })
+        .when(
+            WorkspaceCommand::Create {
+                name: "Other".into(),
+                slug: "other".into(),
+            }
+            .into(),
+        )
         .then_expect_error(DomainError::AlreadyExists);
 }
 
@@ -46,10 +52,13 @@ fn slug_must_be_url_safe() {
     ] {
         let result = Given::with(())
             .given_no_previous_events()
-            .when(WorkspaceCommand::Create {
-                name: "Acme".into(),
-                slug: bad.to_owned(),
-            })
+            .when(
+                WorkspaceCommand::Create {
+                    name: "Acme".into(),
+                    slug: bad.to_owned(),
+                }
+                .into(),
+            )
             .inspect_result();
         assert!(
             matches!(result, Err(DomainError::Invalid { field: "slug", .. })),
@@ -62,17 +71,23 @@ fn slug_must_be_url_safe() {
 fn rename_changes_name_and_same_name_is_no_event() {
     Given::with(())
         .given(vec![created()])
-        .when(WorkspaceCommand::Rename {
-            name: "Acme Corp".into(),
-        })
+        .when(
+            WorkspaceCommand::Rename {
+                name: "Acme Corp".into(),
+            }
+            .into(),
+        )
         .then_expect_events(vec![WorkspaceEvent::WorkspaceRenamed {
             name: "Acme Corp".into(),
         }]);
     Given::with(())
         .given(vec![created()])
-        .when(WorkspaceCommand::Rename {
-            name: "Acme".into(),
-        })
+        .when(
+            WorkspaceCommand::Rename {
+                name: "Acme".into(),
+            }
+            .into(),
+        )
         .then_expect_events(vec![]);
 }
 
@@ -80,7 +95,7 @@ fn rename_changes_name_and_same_name_is_no_event() {
 fn rename_of_missing_workspace_is_not_found() {
     Given::with(())
         .given_no_previous_events()
-        .when(WorkspaceCommand::Rename { name: "X".into() })
+        .when(WorkspaceCommand::Rename { name: "X".into() }.into())
         .then_expect_error(DomainError::NotFound);
 }
 
@@ -88,9 +103,12 @@ fn rename_of_missing_workspace_is_not_found() {
 fn empty_name_is_refused() {
     Given::with(())
         .given_no_previous_events()
-        .when(WorkspaceCommand::Create {
-            name: "  ".into(),
-            slug: "acme".into(),
-        })
+        .when(
+            WorkspaceCommand::Create {
+                name: "  ".into(),
+                slug: "acme".into(),
+            }
+            .into(),
+        )
         .then_expect_error(DomainError::invalid("name", "name must not be empty"));
 }

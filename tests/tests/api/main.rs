@@ -5,6 +5,7 @@ mod append_only;
 mod auth;
 mod catchup;
 mod cli;
+mod concurrency;
 mod helpers;
 mod import;
 mod isolation;
