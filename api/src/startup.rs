@@ -117,6 +117,9 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
             }))
+            .wrap(actix_web::middleware::from_fn(
+                crate::idempotency::middleware,
+            ))
             .wrap_fn(|req, srv| {
                 use actix_web::dev::Service;
                 let fut = srv.call(req);

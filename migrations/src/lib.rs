@@ -17,6 +17,7 @@ mod m20261121_000001_roles;
 mod m20261121_000002_event_store;
 mod m20261121_000003_identity;
 mod m20261121_000004_read_models;
+mod m20261121_000005_idempotency;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -29,7 +30,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 8] = [
+const SQL: [&str; 10] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -38,6 +39,8 @@ const SQL: [&str; 8] = [
     include_str!("sql/000003_identity.down.sql"),
     include_str!("sql/000004_read_models.up.sql"),
     include_str!("sql/000004_read_models.down.sql"),
+    include_str!("sql/000005_idempotency.up.sql"),
+    include_str!("sql/000005_idempotency.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -62,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_event_store::Migration),
             Box::new(m20261121_000003_identity::Migration),
             Box::new(m20261121_000004_read_models::Migration),
+            Box::new(m20261121_000005_idempotency::Migration),
         ]
     }
 }

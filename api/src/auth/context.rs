@@ -41,7 +41,7 @@ impl AuthContext {
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<AuthContext, ApiError> {
+pub(crate) fn authenticate(req: &HttpRequest) -> Result<AuthContext, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;

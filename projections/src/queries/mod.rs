@@ -5,6 +5,7 @@ pub mod audit;
 pub mod claims;
 pub mod companies;
 pub mod contacts;
+pub mod idempotency;
 pub mod page;
 pub mod users;
 

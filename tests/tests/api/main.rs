@@ -7,6 +7,7 @@ mod catchup;
 mod cli;
 mod concurrency;
 mod helpers;
+mod idempotency;
 mod import;
 mod isolation;
 mod private_cluster;

@@ -1,0 +1,137 @@
+//! Stored responses of idempotent POST requests (`Idempotency-Key`), per tenant.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+
+use crate::TenantScope;
+
+/// How long a key is remembered: at least 24 hours, as the API promises.
+pub const RETENTION_HOURS: i64 = 24;
+
+/// A finished response, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// `Location`, if any.
+    pub location: Option<String>,
+    /// `ETag`, if any.
+    pub etag: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What a key says about a new request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    /// The key is new: this request runs, and must [`complete`] or [`abandon`] it.
+    Started,
+    /// The first request with this key and this request hash has finished: replay it.
+    Done(StoredResponse),
+    /// The first request with this key is still running.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+/// Claims `key` for a request whose hash is `hash`, or reports what the key holds. A key
+/// older than [`RETENTION_HOURS`] is forgotten first.
+///
+/// # Errors
+/// Any database error.
+pub async fn begin(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    key: &str,
+    hash: &str,
+) -> Result<KeyState, DbErr> {
+    let txn = scope.begin(db).await?;
+    let tenant = scope.tenant().0;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND created_at < now() - make_interval(hours => $3)",
+        [tenant.into(), key.into(), (RETENTION_HOURS as i32).into()],
+    ))
+    .await?;
+    let inserted = txn
+        .execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO idempotency_keys (tenant_id, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            [tenant.into(), key.into(), hash.into()],
+        ))
+        .await?
+        .rows_affected();
+    let state = if inserted == 1 {
+        KeyState::Started
+    } else {
+        let row = txn
+            .query_one(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT request_hash, status, content_type, location, etag, body FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
+                [tenant.into(), key.into()],
+            ))
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("idempotency key vanished".into()))?;
+        let stored_hash: String = row.try_get("", "request_hash")?;
+        let status: Option<i16> = row.try_get("", "status")?;
+        match status {
+            _ if stored_hash != hash => KeyState::Mismatch,
+            None => KeyState::InProgress,
+            Some(status) => KeyState::Done(StoredResponse {
+                status: u16::try_from(status).unwrap_or(500),
+                content_type: row.try_get("", "content_type")?,
+                location: row.try_get("", "location")?,
+                etag: row.try_get("", "etag")?,
+                body: row
+                    .try_get::<Option<Vec<u8>>>("", "body")?
+                    .unwrap_or_default(),
+            }),
+        }
+    };
+    txn.commit().await?;
+    Ok(state)
+}
+
+/// Stores the response of the request that holds `key`.
+///
+/// # Errors
+/// Any database error.
+pub async fn complete(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    key: &str,
+    response: &StoredResponse,
+) -> Result<(), DbErr> {
+    let txn = scope.begin(db).await?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE idempotency_keys SET status = $3, content_type = $4, location = $5, etag = $6, body = $7 WHERE tenant_id = $1 AND key = $2",
+        [
+            scope.tenant().0.into(),
+            key.into(),
+            i16::try_from(response.status).unwrap_or(500).into(),
+            response.content_type.clone().into(),
+            response.location.clone().into(),
+            response.etag.clone().into(),
+            response.body.clone().into(),
+        ],
+    ))
+    .await?;
+    txn.commit().await
+}
+
+/// Forgets `key` (its request failed on the server's side, so a retry may run again).
+///
+/// # Errors
+/// Any database error.
+pub async fn abandon(db: &DatabaseConnection, scope: &TenantScope, key: &str) -> Result<(), DbErr> {
+    let txn = scope.begin(db).await?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND status IS NULL",
+        [scope.tenant().0.into(), key.into()],
+    ))
+    .await?;
+    txn.commit().await
+}
