@@ -73,7 +73,9 @@ impl From<DomainError> for ApiError {
         match err {
             DomainError::NotFound => Self::NotFound,
             DomainError::AlreadyExists => Self::Conflict("the record already exists".into()),
-            DomainError::Deleted | DomainError::NotDeleted => Self::Conflict(err.to_string()),
+            DomainError::Deleted | DomainError::NotDeleted | DomainError::Conflict(_) => {
+                Self::Conflict(err.to_string())
+            }
             DomainError::StaleVersion { .. } => Self::PreconditionFailed(err.to_string()),
             DomainError::Invalid { field, message } => Self::invalid(field, message),
         }

@@ -17,6 +17,9 @@ pub enum DomainError {
     /// The record is deleted; it must be restored before it can change (409).
     #[error("the record is deleted; restore it first")]
     Deleted,
+    /// The command conflicts with the record's state for the reason given (409).
+    #[error("{0}")]
+    Conflict(String),
     /// Restore was asked of a record that is not deleted (409).
     #[error("the record is not deleted")]
     NotDeleted,

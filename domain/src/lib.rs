@@ -15,12 +15,14 @@
 pub mod command;
 pub mod company;
 pub mod contact;
+pub mod deal;
 pub mod email;
 pub mod error;
 pub mod ids;
 pub mod metadata;
 pub mod money;
 pub mod patch;
+pub mod pipeline;
 pub mod role;
 pub mod text;
 pub mod user;
