@@ -7,6 +7,8 @@ use std::sync::Arc;
 use cqrs_es::{Aggregate, AggregateError};
 use crm_domain::company::{Company, CompanyCommand};
 use crm_domain::contact::{Contact, ContactCommand, ContactInput, ContactPatch};
+use crm_domain::deal::{Deal, DealCommand};
+use crm_domain::pipeline::{Pipeline, PipelineCommand};
 use crm_domain::user::{User, UserCommand};
 use crm_domain::workspace::{Workspace, WorkspaceCommand};
 use crm_domain::{DomainError, Email, EntityId, EventMetadata, Guarded, StreamId};
@@ -27,6 +29,8 @@ pub struct Commands {
     user: Arc<PostgresCqrs<User>>,
     company: Arc<PostgresCqrs<Company>>,
     contact: Arc<PostgresCqrs<Contact>>,
+    pipeline: Arc<PostgresCqrs<Pipeline>>,
+    deal: Arc<PostgresCqrs<Deal>>,
     app: DatabaseConnection,
 }
 
@@ -64,6 +68,8 @@ impl Commands {
             user: framework(pools),
             company: framework(pools),
             contact: framework(pools),
+            pipeline: framework(pools),
+            deal: framework(pools),
             app: pools.app.clone(),
         }
     }
@@ -131,6 +137,44 @@ impl Commands {
         Self::run(
             &self.company,
             StreamId::new(meta.tenant_id, company),
+            command.into(),
+            meta,
+        )
+        .await
+    }
+
+    /// Runs a pipeline command.
+    ///
+    /// # Errors
+    /// [`ApiError`] from the aggregate or the store.
+    pub async fn pipeline(
+        &self,
+        pipeline: EntityId,
+        command: impl Into<Guarded<PipelineCommand>>,
+        meta: &EventMetadata,
+    ) -> Result<(), ApiError> {
+        Self::run(
+            &self.pipeline,
+            StreamId::new(meta.tenant_id, pipeline),
+            command.into(),
+            meta,
+        )
+        .await
+    }
+
+    /// Runs a deal command (the caller has resolved its stages and checked its links).
+    ///
+    /// # Errors
+    /// [`ApiError`] from the aggregate or the store.
+    pub async fn deal(
+        &self,
+        deal: EntityId,
+        command: impl Into<Guarded<DealCommand>>,
+        meta: &EventMetadata,
+    ) -> Result<(), ApiError> {
+        Self::run(
+            &self.deal,
+            StreamId::new(meta.tenant_id, deal),
             command.into(),
             meta,
         )

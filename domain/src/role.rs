@@ -44,6 +44,8 @@ pub enum Action {
     ReadAudit,
     /// Rename the workspace.
     ManageWorkspace,
+    /// Create pipelines and change their stages.
+    ManagePipelines,
 }
 
 impl Role {
@@ -92,6 +94,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = {
         (Action::ImportRecords, &[Owner, Admin, Manager]),
         (Action::ReadAudit, &[Owner, Admin]),
         (Action::ManageWorkspace, &[Owner, Admin]),
+        (Action::ManagePipelines, &[Owner, Admin, Manager]),
     ]
 };
 

@@ -18,6 +18,7 @@ mod m20261121_000002_event_store;
 mod m20261121_000003_identity;
 mod m20261121_000004_read_models;
 mod m20261121_000005_idempotency;
+mod m20261121_000006_deals;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -30,7 +31,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 10] = [
+const SQL: [&str; 12] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -41,6 +42,8 @@ const SQL: [&str; 10] = [
     include_str!("sql/000004_read_models.down.sql"),
     include_str!("sql/000005_idempotency.up.sql"),
     include_str!("sql/000005_idempotency.down.sql"),
+    include_str!("sql/000006_deals.up.sql"),
+    include_str!("sql/000006_deals.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -66,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_identity::Migration),
             Box::new(m20261121_000004_read_models::Migration),
             Box::new(m20261121_000005_idempotency::Migration),
+            Box::new(m20261121_000006_deals::Migration),
         ]
     }
 }

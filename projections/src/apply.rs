@@ -10,7 +10,10 @@ use crm_domain::contact::{ContactChanges, ContactEvent, ContactFields};
 use crm_domain::user::UserEvent;
 use crm_domain::workspace::WorkspaceEvent;
 use sea_orm::sea_query::{Expr, OnConflict, SimpleExpr};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
 
 use crate::entities::{company, contact, user, workspace};
 use crate::event::{AnyEvent, StoredEvent};
@@ -30,12 +33,17 @@ pub enum Applied {
 ///
 /// # Errors
 /// Any database error.
-pub async fn apply<C: ConnectionTrait>(conn: &C, event: &StoredEvent) -> Result<Applied, DbErr> {
+pub async fn apply<C: ConnectionTrait + TransactionTrait>(
+    conn: &C,
+    event: &StoredEvent,
+) -> Result<Applied, DbErr> {
     let affected = match &event.event {
         AnyEvent::Workspace(e) => apply_workspace(conn, event, e).await?,
         AnyEvent::User(e) => apply_user(conn, event, e).await?,
         AnyEvent::Company(e) => apply_company(conn, event, e).await?,
         AnyEvent::Contact(e) => apply_contact(conn, event, e).await?,
+        AnyEvent::Pipeline(e) => crate::apply_deals::apply_pipeline(conn, event, e).await?,
+        AnyEvent::Deal(e) => crate::apply_deals::apply_deal(conn, event, e).await?,
     };
     Ok(if affected > 0 {
         Applied::Yes
@@ -53,7 +61,7 @@ fn stamp(event: &StoredEvent) -> Vec<(&'static str, SimpleExpr)> {
 }
 
 /// Runs a conditional update of the row of `event`'s stream in `E`, setting `sets`.
-async fn update_next<C, E>(
+pub(crate) async fn update_next<C, E>(
     conn: &C,
     event: &StoredEvent,
     sets: Vec<(E::Column, SimpleExpr)>,
@@ -89,7 +97,7 @@ fn id_column<E: EntityTrait>() -> &'static str {
     }
 }
 
-async fn insert_first<C, A>(
+pub(crate) async fn insert_first<C, A>(
     conn: &C,
     model: A,
     pk: [<A::Entity as EntityTrait>::Column; 2],

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use cqrs_es::Aggregate;
 use crm_domain::company::{Company, CompanyEvent};
 use crm_domain::contact::{Contact, ContactEvent};
+use crm_domain::deal::{Deal, DealEvent};
+use crm_domain::pipeline::{Pipeline, PipelineEvent};
 use crm_domain::user::{User, UserEvent};
 use crm_domain::workspace::{Workspace, WorkspaceEvent};
 use crm_domain::{EventMetadata, StreamId};
@@ -21,6 +23,20 @@ pub enum AnyEvent {
     Company(CompanyEvent),
     /// A contact event.
     Contact(ContactEvent),
+    /// A pipeline event.
+    Pipeline(PipelineEvent),
+    /// A deal event.
+    Deal(DealEvent),
+}
+impl From<PipelineEvent> for AnyEvent {
+    fn from(e: PipelineEvent) -> Self {
+        Self::Pipeline(e)
+    }
+}
+impl From<DealEvent> for AnyEvent {
+    fn from(e: DealEvent) -> Self {
+        Self::Deal(e)
+    }
 }
 
 impl From<WorkspaceEvent> for AnyEvent {
@@ -109,6 +125,8 @@ impl StoredEvent {
             User::TYPE => AnyEvent::User(serde_json::from_value(payload)?),
             Company::TYPE => AnyEvent::Company(serde_json::from_value(payload)?),
             Contact::TYPE => AnyEvent::Contact(serde_json::from_value(payload)?),
+            Pipeline::TYPE => AnyEvent::Pipeline(serde_json::from_value(payload)?),
+            Deal::TYPE => AnyEvent::Deal(serde_json::from_value(payload)?),
             other => return Err(EventDecodeError::UnknownAggregate(other.to_owned())),
         };
         let metadata: HashMap<String, String> = serde_json::from_value(metadata)?;

@@ -8,7 +8,15 @@ use crate::catchup::{
 };
 
 /// The read tables a rebuild empties and refills.
-pub const READ_TABLES: [&str; 4] = ["workspaces", "users", "companies", "contacts"];
+pub const READ_TABLES: [&str; 7] = [
+    "workspaces",
+    "users",
+    "companies",
+    "contacts",
+    "pipelines",
+    "pipeline_stages",
+    "deals",
+];
 
 /// Events replayed per read.
 const BATCH: u64 = 1_000;
@@ -31,8 +39,12 @@ pub async fn rebuild_all(db: &DatabaseConnection) -> Result<u64, DbErr> {
     ))
     .await?;
     load_checkpoint(&txn, READ_MODELS).await?;
-    txn.execute_unprepared(&format!("TRUNCATE {}", READ_TABLES.join(", ")))
-        .await?;
+    // DELETE, not TRUNCATE: TRUNCATE's exclusive lock would block every reader until the
+    // rebuild commits; deleted rows stay visible to other transactions until then.
+    for table in READ_TABLES {
+        txn.execute_unprepared(&format!("DELETE FROM {table}"))
+            .await?;
+    }
     let horizon: String = txn
         .query_one(Statement::from_string(
             DbBackend::Postgres,

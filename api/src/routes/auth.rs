@@ -94,6 +94,15 @@ pub async fn signup(
                 },
                 &meta,
             )
+            .await?;
+        let stages = crm_domain::pipeline::default_stages();
+        let create = crm_domain::pipeline::PipelineCommand::Create {
+            name: "Sales pipeline".into(),
+            stages,
+        };
+        state
+            .commands
+            .pipeline(EntityId::new(), create, &meta)
             .await
     }
     .await;

@@ -6,6 +6,8 @@
 //! | `POST /v1/auth/signup`, `POST /v1/auth/login`, `GET /v1/me`, `POST /v1/me/password`, `PATCH /v1/workspace` | [`auth`] |
 //! | `/v1/companies…` | [`companies`] |
 //! | `/v1/contacts…` | [`contacts`] |
+//! | `/v1/pipelines…` (stages, summary) | [`pipelines`] |
+//! | `/v1/deals…` (move, win, lose, reopen, line items) | [`deals`] |
 //! | `GET /v1/audit` | [`audit`] |
 //! | `POST /v1/imports/{companies,contacts}` | [`imports`] |
 
@@ -17,8 +19,10 @@ pub mod audit;
 pub mod auth;
 pub mod companies;
 pub mod contacts;
+pub mod deals;
 pub mod health;
 pub mod imports;
+pub mod pipelines;
 
 /// Registers every route; CSV imports accept bodies up to `import_limit_bytes`.
 pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
@@ -62,6 +66,50 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(
                     web::resource("/contacts/{id}/restore")
                         .route(web::post().to(contacts::restore)),
+                )
+                .service(
+                    web::resource("/pipelines")
+                        .route(web::get().to(pipelines::list))
+                        .route(web::post().to(pipelines::create)),
+                )
+                .service(
+                    web::resource("/pipelines/{id}")
+                        .route(web::get().to(pipelines::get))
+                        .route(web::patch().to(pipelines::rename)),
+                )
+                .service(
+                    web::resource("/pipelines/{id}/summary")
+                        .route(web::get().to(pipelines::summary)),
+                )
+                .service(
+                    web::resource("/pipelines/{id}/stages")
+                        .route(web::post().to(pipelines::add_stage))
+                        .route(web::put().to(pipelines::reorder)),
+                )
+                .service(
+                    web::resource("/pipelines/{id}/stages/{stage_id}")
+                        .route(web::patch().to(pipelines::update_stage))
+                        .route(web::delete().to(pipelines::retire_stage)),
+                )
+                .service(
+                    web::resource("/deals")
+                        .route(web::get().to(deals::list))
+                        .route(web::post().to(deals::create)),
+                )
+                .service(
+                    web::resource("/deals/{id}")
+                        .route(web::get().to(deals::get))
+                        .route(web::patch().to(deals::update))
+                        .route(web::delete().to(deals::delete)),
+                )
+                .service(web::resource("/deals/{id}/restore").route(web::post().to(deals::restore)))
+                .service(web::resource("/deals/{id}/move").route(web::post().to(deals::move_stage)))
+                .service(web::resource("/deals/{id}/win").route(web::post().to(deals::win)))
+                .service(web::resource("/deals/{id}/lose").route(web::post().to(deals::lose)))
+                .service(web::resource("/deals/{id}/reopen").route(web::post().to(deals::reopen)))
+                .service(
+                    web::resource("/deals/{id}/line-items")
+                        .route(web::put().to(deals::set_line_items)),
                 )
                 .service(
                     web::resource("/imports/companies")

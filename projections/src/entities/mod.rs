@@ -2,5 +2,8 @@
 
 pub mod company;
 pub mod contact;
+pub mod deal;
+pub mod pipeline;
+pub mod pipeline_stage;
 pub mod user;
 pub mod workspace;

@@ -5,8 +5,10 @@ pub mod audit;
 pub mod claims;
 pub mod companies;
 pub mod contacts;
+pub mod deals;
 pub mod idempotency;
 pub mod page;
+pub mod pipelines;
 pub mod users;
 
 pub use page::{Cursor, CursorError, Page, Sort, SortField};

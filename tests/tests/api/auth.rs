@@ -45,7 +45,7 @@ async fn signup_refuses_bad_input_and_taken_names_writing_nothing() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let events = app.event_count().await;
-    assert_eq!(events, 2, "a workspace and its owner");
+    assert_eq!(events, 3, "a workspace, its owner and its default pipeline");
     let (status, _) = app
         .call(
             Method::POST,

@@ -6,6 +6,7 @@ mod auth;
 mod catchup;
 mod cli;
 mod concurrency;
+mod deals;
 mod helpers;
 mod idempotency;
 mod import;

@@ -61,6 +61,45 @@ async fn rebuilt_tables_equal_the_live_ones_row_for_row() {
     )
     .await;
 
+    // Deals and pipelines: stage changes, line items, closing.
+    let (_, pipes) = app.get("/v1/pipelines", &b.token).await;
+    let pid = pipes["items"][0]["id"].as_str().unwrap().to_owned();
+    let first = pipes["items"][0]["stages"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/v1/pipelines/{pid}/stages"),
+        &b.token,
+        json!({"name": "Demo", "probability": "45", "kind": "open", "position": 1}),
+    )
+    .await;
+    let (_, d) = app
+        .post(
+            "/v1/deals",
+            &b.token,
+            json!({"name": "Rebuilt deal", "contact_ids": [p]}),
+        )
+        .await;
+    let d = uuid_of(&d["id"]);
+    app.call(
+        reqwest::Method::PUT,
+        &format!("/v1/deals/{d}/line-items"),
+        Some(&b.token),
+        Some(json!({"items": [{"product": "X", "quantity": 2, "unit_price": {"amount_minor": 999, "currency": "USD"}, "discount_percent": "12.5"}]})),
+    )
+    .await;
+    app.post(
+        &format!("/v1/deals/{d}/win"),
+        &b.token,
+        json!({"reason": "fit"}),
+    )
+    .await;
+    let (status, _) = app
+        .delete(&format!("/v1/pipelines/{pid}/stages/{first}"), &b.token)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+
     let owner = app.pool_as(None).await;
     let live = snapshot(&owner).await;
     let replayed = crm_projections::rebuild::rebuild_all(&app.projector_db().await)

@@ -1,0 +1,677 @@
+//! `/v1/deals`: deals, their stages, closing, line items.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use crm_domain::deal::{DealCommand, DealInput, DealPatch, LineItemInput, StageRef};
+use crm_domain::pipeline::StageKind;
+use crm_domain::{Action, EntityId, Guarded, Money, UserId};
+use crm_projections::entities::deal::Model;
+use crm_projections::queries::deals::{self, DealFilter};
+use crm_projections::queries::{companies, contacts, pipelines, users, Page};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::companies::MoneyView;
+use super::{if_match, record};
+use crate::auth::{AuthContext, CommandContext};
+use crate::error::ApiError;
+use crate::extract::{Json, Query};
+use crate::state::AppState;
+
+/// A deal as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct DealView {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Amount, or null.
+    pub amount: Option<MoneyView>,
+    /// Pipeline.
+    pub pipeline_id: Uuid,
+    /// Stage.
+    pub stage_id: Uuid,
+    /// `open`, `won` or `lost`.
+    pub status: String,
+    /// Owning user.
+    pub owner_id: Option<Uuid>,
+    /// Company.
+    pub company_id: Option<Uuid>,
+    /// Contacts.
+    pub contact_ids: Vec<Uuid>,
+    /// Expected close date (ISO 8601 date).
+    pub expected_close_date: Option<NaiveDate>,
+    /// Why it was won or lost.
+    pub close_reason: Option<String>,
+    /// When it was won or lost.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Line items with their totals.
+    pub line_items: serde_json::Value,
+    /// Soft-deleted.
+    pub deleted: bool,
+    /// Aggregate version (also the `ETag`).
+    pub version: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change time.
+    pub updated_at: DateTime<Utc>,
+    /// Creating actor.
+    pub created_by: String,
+    /// Last changing actor.
+    pub updated_by: String,
+}
+
+impl From<Model> for DealView {
+    fn from(m: Model) -> Self {
+        Self {
+            id: m.id,
+            name: m.name,
+            amount: m
+                .amount_minor
+                .zip(m.currency)
+                .map(|(amount_minor, currency)| MoneyView {
+                    amount_minor,
+                    currency,
+                }),
+            pipeline_id: m.pipeline_id,
+            stage_id: m.stage_id,
+            status: m.status,
+            owner_id: m.owner_id,
+            company_id: m.company_id,
+            contact_ids: m.contact_ids,
+            expected_close_date: m.expected_close_date,
+            close_reason: m.close_reason,
+            closed_at: m.closed_at,
+            line_items: m.line_items,
+            deleted: m.deleted,
+            version: m.version,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            created_by: m.created_by,
+            updated_by: m.updated_by,
+        }
+    }
+}
+
+fn kind_of(kind: &str) -> StageKind {
+    match kind {
+        "won" => StageKind::Won,
+        "lost" => StageKind::Lost,
+        _ => StageKind::Open,
+    }
+}
+
+/// The active stage `stage_id` of the caller's workspace, in `pipeline` if one is named.
+async fn resolve_stage(
+    state: &AppState,
+    auth: &AuthContext,
+    stage_id: Uuid,
+    pipeline: Option<Uuid>,
+) -> Result<StageRef, ApiError> {
+    let stage = pipelines::stage(&state.pools.app, &auth.scope, stage_id)
+        .await?
+        .filter(|s| !s.retired && pipeline.is_none_or(|p| p == s.pipeline_id))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "stage_id",
+                "no such active stage in this workspace's pipeline",
+            )
+        })?;
+    Ok(StageRef {
+        pipeline_id: EntityId(stage.pipeline_id),
+        stage_id: EntityId(stage.id),
+        kind: kind_of(&stage.kind),
+    })
+}
+
+/// The first active stage of `kind` in `pipeline`.
+async fn first_stage(
+    state: &AppState,
+    auth: &AuthContext,
+    pipeline: Uuid,
+    kind: StageKind,
+) -> Result<StageRef, ApiError> {
+    let stage = pipelines::first_stage(&state.pools.app, &auth.scope, pipeline, kind.as_str())
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "pipeline_id",
+                format!("the pipeline has no active {} stage", kind.as_str()),
+            )
+        })?;
+    Ok(StageRef {
+        pipeline_id: EntityId(stage.pipeline_id),
+        stage_id: EntityId(stage.id),
+        kind,
+    })
+}
+
+/// Checks that linked records exist, live, in the caller's workspace.
+async fn check_links(
+    state: &AppState,
+    auth: &AuthContext,
+    owner: Option<Uuid>,
+    company: Option<Uuid>,
+    contact_ids: &[Uuid],
+) -> Result<(), ApiError> {
+    let db = &state.pools.app;
+    if let Some(owner) = owner {
+        if users::get_user(db, &auth.scope, owner).await?.is_none() {
+            return Err(ApiError::invalid(
+                "owner_id",
+                "no such user in this workspace",
+            ));
+        }
+    }
+    if let Some(company) = company {
+        if companies::get(db, &auth.scope, company)
+            .await?
+            .is_none_or(|c| c.deleted)
+        {
+            return Err(ApiError::invalid(
+                "company_id",
+                "no such company in this workspace",
+            ));
+        }
+    }
+    for id in contact_ids {
+        if contacts::get(db, &auth.scope, *id)
+            .await?
+            .is_none_or(|c| c.deleted)
+        {
+            return Err(ApiError::invalid(
+                "contact_ids",
+                format!("no such contact in this workspace: {id}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, ApiError> {
+    deals::get(&state.pools.app, &auth.scope, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+fn ok(status: StatusCode, model: Model) -> HttpResponse {
+    record(status, model.version, &DealView::from(model))
+}
+
+/// `POST /v1/deals` body. Without `stage_id`, the deal starts in the first open stage of
+/// `pipeline_id` (default: the workspace's oldest pipeline); without `owner_id`, the caller
+/// owns it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDeal {
+    /// Name, 1 to 200 characters.
+    pub name: String,
+    /// Amount `{"amount_minor": …, "currency": "EUR"}`.
+    pub amount: Option<Money>,
+    /// Pipeline.
+    pub pipeline_id: Option<Uuid>,
+    /// An open stage.
+    pub stage_id: Option<Uuid>,
+    /// A user of the workspace.
+    pub owner_id: Option<Uuid>,
+    /// A company of the workspace.
+    pub company_id: Option<Uuid>,
+    /// Contacts of the workspace.
+    #[serde(default)]
+    pub contact_ids: Vec<Uuid>,
+    /// ISO 8601 date.
+    pub expected_close_date: Option<NaiveDate>,
+}
+
+/// `POST /v1/deals`: 201 with the deal.
+///
+/// # Errors
+/// 403, 422.
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    Json(body): Json<CreateDeal>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::CreateRecords)?;
+    let auth = &ctx.auth;
+    let stage = match (body.stage_id, body.pipeline_id) {
+        (Some(stage), pipeline) => resolve_stage(&state, auth, stage, pipeline).await?,
+        (None, Some(pipeline)) => first_stage(&state, auth, pipeline, StageKind::Open).await?,
+        (None, None) => {
+            let oldest = pipelines::list(&state.pools.app, &auth.scope)
+                .await?
+                .into_iter()
+                .next();
+            let pipeline = oldest
+                .ok_or_else(|| ApiError::invalid("pipeline_id", "the workspace has no pipeline"))?
+                .0
+                .id;
+            first_stage(&state, auth, pipeline, StageKind::Open).await?
+        }
+    };
+    let owner = body.owner_id.unwrap_or(auth.user.0);
+    check_links(
+        &state,
+        auth,
+        Some(owner),
+        body.company_id,
+        &body.contact_ids,
+    )
+    .await?;
+    let id = EntityId::new();
+    let input = DealInput {
+        name: body.name,
+        amount: body.amount,
+        stage,
+        owner_id: Some(UserId(owner)),
+        company_id: body.company_id.map(EntityId),
+        contact_ids: body.contact_ids.into_iter().map(EntityId).collect(),
+        expected_close_date: body.expected_close_date,
+    };
+    state
+        .commands
+        .deal(id, DealCommand::Create(input), &ctx.metadata)
+        .await?;
+    let mut res = ok(StatusCode::CREATED, load(&state, auth, id.0).await?);
+    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/deals/{}", id.0)) {
+        res.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(res)
+}
+
+/// `GET /v1/deals/{id}`.
+///
+/// # Errors
+/// 404.
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::ReadRecords)?;
+    let model = load(&state, &auth, *id).await?;
+    if model.deleted && !auth.role.may(Action::ViewDeleted) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(ok(StatusCode::OK, model))
+}
+
+/// `GET /v1/deals` query. Unknown parameters are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DealQuery {
+    /// Page size, 1 to 200.
+    pub limit: Option<u64>,
+    /// Cursor.
+    pub cursor: Option<String>,
+    /// Name contains (case-insensitive).
+    pub q: Option<String>,
+    /// `name`, `-name`, `created_at`, `-created_at`.
+    pub sort: Option<String>,
+    /// Owner and Admin only.
+    pub include_deleted: Option<bool>,
+    /// Filter.
+    pub pipeline_id: Option<Uuid>,
+    /// Filter.
+    pub stage_id: Option<Uuid>,
+    /// `open`, `won` or `lost`.
+    pub status: Option<String>,
+    /// A user id, or `me`.
+    pub owner: Option<String>,
+    /// Filter.
+    pub company_id: Option<Uuid>,
+    /// Filter.
+    pub contact_id: Option<Uuid>,
+    /// ISO 4217 code; required with an amount range.
+    pub currency: Option<String>,
+    /// Minor units, inclusive.
+    pub amount_min: Option<i64>,
+    /// Minor units, inclusive.
+    pub amount_max: Option<i64>,
+    /// Expected close date on or after (ISO 8601).
+    pub close_after: Option<NaiveDate>,
+    /// Expected close date on or before.
+    pub close_before: Option<NaiveDate>,
+}
+
+/// `GET /v1/deals`: filtered, sorted, keyset-paginated.
+///
+/// # Errors
+/// 403, 422.
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    Query(q): Query<DealQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::ReadRecords)?;
+    let include_deleted = q.include_deleted.unwrap_or(false);
+    if include_deleted {
+        auth.require(Action::ViewDeleted)?;
+    }
+    let list = super::ListQuery {
+        limit: q.limit,
+        sort: q.sort.clone(),
+        ..Default::default()
+    };
+    if let Some(status) = &q.status {
+        if !matches!(status.as_str(), "open" | "won" | "lost") {
+            return Err(ApiError::invalid("status", "must be open, won or lost"));
+        }
+    }
+    let owner_id = match q.owner.as_deref() {
+        None => None,
+        Some("me") => Some(auth.user.0),
+        Some(text) => Some(
+            Uuid::parse_str(text).map_err(|_| ApiError::invalid("owner", "a user id or \"me\""))?,
+        ),
+    };
+    let currency = match &q.currency {
+        Some(code) => Some(
+            crm_domain::Currency::from_code(code)
+                .map_err(|e| ApiError::invalid("currency", e.to_string()))?
+                .code()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    if (q.amount_min.is_some() || q.amount_max.is_some()) && currency.is_none() {
+        return Err(ApiError::invalid(
+            "currency",
+            "an amount range needs a currency: amounts of different currencies do not compare",
+        ));
+    }
+    let filter = DealFilter {
+        q: q.q,
+        pipeline_id: q.pipeline_id,
+        stage_id: q.stage_id,
+        status: q.status,
+        owner_id,
+        company_id: q.company_id,
+        contact_id: q.contact_id,
+        currency,
+        amount_min: q.amount_min,
+        amount_max: q.amount_max,
+        close_after: q.close_after,
+        close_before: q.close_before,
+        include_deleted,
+        sort: list.sort()?,
+        limit: list.limit()?,
+        cursor: q.cursor,
+    };
+    let page = deals::list(&state.pools.app, &auth.scope, &filter).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        items: page.items.into_iter().map(DealView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// `PATCH /v1/deals/{id}` body: absent fields stay, `null` clears.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchDeal {
+    /// New name.
+    pub name: Option<String>,
+    /// New amount or null (refused while the deal has line items).
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub amount: Option<Option<Money>>,
+    /// New owner or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub owner_id: Option<Option<Uuid>>,
+    /// New company or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub company_id: Option<Option<Uuid>>,
+    /// New contact list.
+    pub contact_ids: Option<Vec<Uuid>>,
+    /// New expected close date or null.
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub expected_close_date: Option<Option<NaiveDate>>,
+}
+
+/// `PATCH /v1/deals/{id}`.
+///
+/// # Errors
+/// 403, 404, 409, 412, 422.
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(body): Json<PatchDeal>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::UpdateRecords)?;
+    check_links(
+        &state,
+        &ctx.auth,
+        body.owner_id.flatten(),
+        body.company_id.flatten(),
+        body.contact_ids.as_deref().unwrap_or_default(),
+    )
+    .await?;
+    let patch = DealPatch {
+        name: body.name,
+        amount: body.amount,
+        owner_id: body.owner_id.map(|o| o.map(UserId)),
+        company_id: body.company_id.map(|o| o.map(EntityId)),
+        contact_ids: body
+            .contact_ids
+            .map(|v| v.into_iter().map(EntityId).collect()),
+        expected_close_date: body.expected_close_date,
+    };
+    run(&req, &state, &ctx, *id, DealCommand::Update(patch)).await
+}
+
+async fn run(
+    req: &HttpRequest,
+    state: &AppState,
+    ctx: &CommandContext,
+    id: Uuid,
+    command: DealCommand,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .commands
+        .deal(
+            EntityId(id),
+            Guarded {
+                if_version: if_match(req)?,
+                command,
+            },
+            &ctx.metadata,
+        )
+        .await?;
+    Ok(ok(StatusCode::OK, load(state, &ctx.auth, id).await?))
+}
+
+/// `POST /v1/deals/{id}/move` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveDeal {
+    /// An open stage, of any pipeline of the workspace.
+    pub stage_id: Uuid,
+}
+
+/// `POST /v1/deals/{id}/move`: to another open stage.
+///
+/// # Errors
+/// 403, 404, 409 (closed or deleted), 412, 422.
+pub async fn move_stage(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(body): Json<MoveDeal>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::UpdateRecords)?;
+    load(&state, &ctx.auth, *id).await?;
+    let stage = resolve_stage(&state, &ctx.auth, body.stage_id, None).await?;
+    run(&req, &state, &ctx, *id, DealCommand::MoveStage(stage)).await
+}
+
+/// `POST /v1/deals/{id}/win`, `/lose`, `/reopen` body. Without `stage_id`, the first
+/// active stage of the right kind in the deal's pipeline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseDeal {
+    /// Why (required to lose).
+    pub reason: Option<String>,
+    /// The stage to close or reopen into.
+    pub stage_id: Option<Uuid>,
+}
+
+async fn close(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: Uuid,
+    body: CloseDeal,
+    kind: StageKind,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::UpdateRecords)?;
+    let deal = load(&state, &ctx.auth, id).await?;
+    let stage = match body.stage_id {
+        Some(stage) => resolve_stage(&state, &ctx.auth, stage, Some(deal.pipeline_id)).await?,
+        None => first_stage(&state, &ctx.auth, deal.pipeline_id, kind).await?,
+    };
+    let at = ctx.metadata.occurred_at;
+    let command = match kind {
+        StageKind::Won => DealCommand::Win {
+            stage,
+            reason: body.reason,
+            at,
+        },
+        StageKind::Lost => DealCommand::Lose {
+            stage,
+            reason: body.reason.unwrap_or_default(),
+            at,
+        },
+        StageKind::Open => DealCommand::Reopen(stage),
+    };
+    run(&req, &state, &ctx, id, command).await
+}
+
+/// `POST /v1/deals/{id}/win`.
+///
+/// # Errors
+/// 403, 404, 409 (closed already), 412, 422.
+pub async fn win(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(body): Json<CloseDeal>,
+) -> Result<HttpResponse, ApiError> {
+    close(req, state, ctx, *id, body, StageKind::Won).await
+}
+
+/// `POST /v1/deals/{id}/lose` (a `reason` is required).
+///
+/// # Errors
+/// 403, 404, 409, 412, 422.
+pub async fn lose(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(body): Json<CloseDeal>,
+) -> Result<HttpResponse, ApiError> {
+    close(req, state, ctx, *id, body, StageKind::Lost).await
+}
+
+/// `POST /v1/deals/{id}/reopen`.
+///
+/// # Errors
+/// 403, 404, 409 (open already), 412, 422.
+pub async fn reopen(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(body): Json<CloseDeal>,
+) -> Result<HttpResponse, ApiError> {
+    close(req, state, ctx, *id, body, StageKind::Open).await
+}
+
+/// One line item in a request. `discount_percent` is a decimal string (`"12.5"`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItemBody {
+    /// Product name.
+    pub product: String,
+    /// Quantity, 1 to 10^9.
+    pub quantity: i64,
+    /// Unit price.
+    pub unit_price: Money,
+    /// Discount in percent, 0 to 100; default 0.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub discount_percent: Option<Decimal>,
+}
+
+/// `PUT /v1/deals/{id}/line-items` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItemsBody {
+    /// The complete list (an empty list removes them all and keeps the amount).
+    pub items: Vec<LineItemBody>,
+}
+
+/// `PUT /v1/deals/{id}/line-items`: replace the line items; the amount becomes their sum.
+///
+/// # Errors
+/// 403, 404, 409, 412, 422 (mixed currencies, overflow, bad lines).
+pub async fn set_line_items(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(body): Json<LineItemsBody>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::UpdateRecords)?;
+    let items = body
+        .items
+        .into_iter()
+        .map(|i| LineItemInput {
+            product: i.product,
+            quantity: i.quantity,
+            unit_price: i.unit_price,
+            discount_percent: i.discount_percent.unwrap_or_default(),
+        })
+        .collect();
+    run(&req, &state, &ctx, *id, DealCommand::SetLineItems(items)).await
+}
+
+/// `DELETE /v1/deals/{id}`: soft delete, 204.
+///
+/// # Errors
+/// 403, 404, 409, 412.
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::DeleteRecords)?;
+    let command = Guarded {
+        if_version: if_match(&req)?,
+        command: DealCommand::Delete,
+    };
+    state
+        .commands
+        .deal(EntityId(*id), command, &ctx.metadata)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /v1/deals/{id}/restore`.
+///
+/// # Errors
+/// 403, 404, 409, 412.
+pub async fn restore(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::RestoreRecords)?;
+    run(&req, &state, &ctx, *id, DealCommand::Restore).await
+}

@@ -1,0 +1,3 @@
+DROP TABLE deals;
+DROP TABLE pipeline_stages;
+DROP TABLE pipelines;

@@ -1,0 +1,343 @@
+//! Applying pipeline and deal events to their read tables (see [`crate::apply`] for the
+//! version rule). A pipeline event that touches stage rows runs in its own transaction
+//! (a savepoint inside the catch-up projector's), so the version and the stages move
+//! together.
+
+use crm_domain::deal::{DealChanges, DealEvent, DealFields};
+use crm_domain::pipeline::{PipelineEvent, Stage};
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, DbErr, Statement, TransactionTrait};
+
+use crate::apply::{insert_first, update_next};
+use crate::entities::{deal, pipeline, pipeline_stage};
+use crate::event::StoredEvent;
+
+fn stage_row(ev: &StoredEvent, stage: &Stage, position: i32) -> pipeline_stage::ActiveModel {
+    pipeline_stage::ActiveModel {
+        tenant_id: Set(ev.stream.tenant.0),
+        id: Set(stage.id.0),
+        pipeline_id: Set(ev.stream.entity.0),
+        name: Set(stage.name.clone()),
+        probability: Set(stage.probability),
+        kind: Set(stage.kind.as_str().to_owned()),
+        position: Set(position),
+        retired: Set(false),
+    }
+}
+
+async fn exec<C: ConnectionTrait>(
+    conn: &C,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<u64, DbErr> {
+    Ok(conn
+        .execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?
+        .rows_affected())
+}
+
+/// Renumbers the active stages of a pipeline 0, 1, 2… in their current order.
+async fn renumber<C: ConnectionTrait>(conn: &C, ev: &StoredEvent) -> Result<(), DbErr> {
+    exec(
+        conn,
+        "UPDATE pipeline_stages s SET position = o.n
+           FROM (SELECT id, row_number() OVER (ORDER BY position, id) - 1 AS n
+                   FROM pipeline_stages WHERE tenant_id = $1 AND pipeline_id = $2 AND NOT retired) o
+          WHERE s.tenant_id = $1 AND s.id = o.id",
+        vec![ev.stream.tenant.0.into(), ev.stream.entity.0.into()],
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(crate) async fn apply_pipeline<C: ConnectionTrait + TransactionTrait>(
+    conn: &C,
+    ev: &StoredEvent,
+    e: &PipelineEvent,
+) -> Result<u64, DbErr> {
+    let txn = conn.begin().await?;
+    let tenant = ev.stream.tenant.0;
+    let affected = match e {
+        PipelineEvent::PipelineCreated { name, stages } => {
+            if ev.sequence != 1 {
+                return Ok(0);
+            }
+            let row = pipeline::ActiveModel {
+                tenant_id: Set(tenant),
+                id: Set(ev.stream.entity.0),
+                name: Set(name.clone()),
+                version: Set(1),
+                created_at: Set(ev.metadata.occurred_at),
+                updated_at: Set(ev.metadata.occurred_at),
+            };
+            let inserted = insert_first(
+                &txn,
+                row,
+                [pipeline::Column::TenantId, pipeline::Column::Id],
+            )
+            .await?;
+            if inserted == 1 {
+                for (i, stage) in stages.iter().enumerate() {
+                    let position = i32::try_from(i).unwrap_or(i32::MAX);
+                    insert_first(
+                        &txn,
+                        stage_row(ev, stage, position),
+                        [pipeline_stage::Column::TenantId, pipeline_stage::Column::Id],
+                    )
+                    .await?;
+                }
+            }
+            inserted
+        }
+        PipelineEvent::PipelineRenamed { name } => {
+            update_next::<_, pipeline::Entity>(
+                &txn,
+                ev,
+                vec![(pipeline::Column::Name, Expr::value(name.clone()))],
+            )
+            .await?
+        }
+        PipelineEvent::StageAdded { stage, position } => {
+            let moved = update_next::<_, pipeline::Entity>(&txn, ev, vec![]).await?;
+            if moved == 1 {
+                let position = i32::try_from(*position).unwrap_or(i32::MAX);
+                exec(
+                    &txn,
+                    "UPDATE pipeline_stages SET position = position + 1 WHERE tenant_id = $1 AND pipeline_id = $2 AND NOT retired AND position >= $3",
+                    vec![tenant.into(), ev.stream.entity.0.into(), position.into()],
+                )
+                .await?;
+                insert_first(
+                    &txn,
+                    stage_row(ev, stage, position),
+                    [pipeline_stage::Column::TenantId, pipeline_stage::Column::Id],
+                )
+                .await?;
+                renumber(&txn, ev).await?;
+            }
+            moved
+        }
+        PipelineEvent::StageUpdated {
+            stage_id,
+            name,
+            probability,
+        } => {
+            let moved = update_next::<_, pipeline::Entity>(&txn, ev, vec![]).await?;
+            if moved == 1 {
+                exec(
+                    &txn,
+                    "UPDATE pipeline_stages SET name = coalesce($3, name), probability = coalesce($4, probability) WHERE tenant_id = $1 AND id = $2",
+                    vec![tenant.into(), stage_id.0.into(), name.clone().into(), (*probability).into()],
+                )
+                .await?;
+            }
+            moved
+        }
+        PipelineEvent::StagesReordered { order } => {
+            let moved = update_next::<_, pipeline::Entity>(&txn, ev, vec![]).await?;
+            if moved == 1 {
+                for (i, id) in order.iter().enumerate() {
+                    let position = i32::try_from(i).unwrap_or(i32::MAX);
+                    exec(
+                        &txn,
+                        "UPDATE pipeline_stages SET position = $3 WHERE tenant_id = $1 AND id = $2",
+                        vec![tenant.into(), id.0.into(), position.into()],
+                    )
+                    .await?;
+                }
+            }
+            moved
+        }
+        PipelineEvent::StageRetired { stage_id } => {
+            let moved = update_next::<_, pipeline::Entity>(&txn, ev, vec![]).await?;
+            if moved == 1 {
+                exec(
+                    &txn,
+                    "UPDATE pipeline_stages SET retired = true WHERE tenant_id = $1 AND id = $2",
+                    vec![tenant.into(), stage_id.0.into()],
+                )
+                .await?;
+                renumber(&txn, ev).await?;
+            }
+            moved
+        }
+    };
+    txn.commit().await?;
+    Ok(affected)
+}
+
+pub(crate) async fn apply_deal<C: ConnectionTrait>(
+    conn: &C,
+    ev: &StoredEvent,
+    e: &DealEvent,
+) -> Result<u64, DbErr> {
+    use deal::Column as D;
+    let by = ev.metadata.actor.id();
+    let money = |m: Option<crm_domain::Money>| {
+        (
+            m.map(|m| m.amount_minor),
+            m.map(|m| m.currency.code().to_owned()),
+        )
+    };
+    match e {
+        DealEvent::DealCreated(fields) => {
+            if ev.sequence != 1 {
+                return Ok(0);
+            }
+            let DealFields {
+                name,
+                amount,
+                pipeline_id,
+                stage_id,
+                owner_id,
+                company_id,
+                contact_ids,
+                expected_close_date,
+            } = fields.clone();
+            let (amount_minor, currency) = money(amount);
+            let row = deal::ActiveModel {
+                tenant_id: Set(ev.stream.tenant.0),
+                id: Set(ev.stream.entity.0),
+                name: Set(name),
+                amount_minor: Set(amount_minor),
+                currency: Set(currency),
+                pipeline_id: Set(pipeline_id.0),
+                stage_id: Set(stage_id.0),
+                status: Set("open".to_owned()),
+                owner_id: Set(owner_id.map(|u| u.0)),
+                company_id: Set(company_id.map(|c| c.0)),
+                contact_ids: Set(contact_ids.into_iter().map(|c| c.0).collect()),
+                expected_close_date: Set(expected_close_date),
+                close_reason: Set(None),
+                closed_at: Set(None),
+                line_items: Set(serde_json::json!([])),
+                deleted: Set(false),
+                version: Set(1),
+                created_at: Set(ev.metadata.occurred_at),
+                updated_at: Set(ev.metadata.occurred_at),
+                created_by: Set(by.clone()),
+                updated_by: Set(by),
+                sort_name: sea_orm::ActiveValue::NotSet,
+            };
+            insert_first(conn, row, [D::TenantId, D::Id]).await
+        }
+        DealEvent::DealUpdated(changes) => {
+            let DealChanges {
+                name,
+                amount,
+                owner_id,
+                company_id,
+                contact_ids,
+                expected_close_date,
+            } = changes.clone();
+            let mut sets: Vec<(D, SimpleExpr)> = vec![(D::UpdatedBy, Expr::value(by))];
+            if let Some(v) = name {
+                sets.push((D::Name, Expr::value(v)));
+            }
+            if let Some(v) = amount {
+                let (minor, currency) = money(v);
+                sets.push((D::AmountMinor, Expr::value(minor)));
+                sets.push((D::Currency, Expr::value(currency)));
+            }
+            if let Some(v) = owner_id {
+                sets.push((D::OwnerId, Expr::value(v.map(|u| u.0))));
+            }
+            if let Some(v) = company_id {
+                sets.push((D::CompanyId, Expr::value(v.map(|c| c.0))));
+            }
+            if let Some(v) = contact_ids {
+                let ids: Vec<uuid::Uuid> = v.into_iter().map(|c| c.0).collect();
+                sets.push((D::ContactIds, Expr::value(ids)));
+            }
+            if let Some(v) = expected_close_date {
+                sets.push((D::ExpectedCloseDate, Expr::value(v)));
+            }
+            update_next::<_, deal::Entity>(conn, ev, sets).await
+        }
+        DealEvent::DealStageChanged {
+            pipeline_id,
+            stage_id,
+        }
+        | DealEvent::DealReopened {
+            pipeline_id,
+            stage_id,
+        } => {
+            let sets = vec![
+                (D::PipelineId, Expr::value(pipeline_id.0)),
+                (D::StageId, Expr::value(stage_id.0)),
+                (D::Status, Expr::value("open")),
+                (D::CloseReason, Expr::value(Option::<String>::None)),
+                (
+                    D::ClosedAt,
+                    Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+                ),
+                (D::UpdatedBy, Expr::value(by)),
+            ];
+            update_next::<_, deal::Entity>(conn, ev, sets).await
+        }
+        DealEvent::DealWon {
+            pipeline_id,
+            stage_id,
+            closed_at,
+            ..
+        }
+        | DealEvent::DealLost {
+            pipeline_id,
+            stage_id,
+            closed_at,
+            ..
+        } => {
+            let status = if matches!(e, DealEvent::DealWon { .. }) {
+                "won"
+            } else {
+                "lost"
+            };
+            let sets = vec![
+                (D::PipelineId, Expr::value(pipeline_id.0)),
+                (D::StageId, Expr::value(stage_id.0)),
+                (D::Status, Expr::value(status)),
+                (D::CloseReason, Expr::value(reason_of(e))),
+                (D::ClosedAt, Expr::value(Some(*closed_at))),
+                (D::UpdatedBy, Expr::value(by)),
+            ];
+            update_next::<_, deal::Entity>(conn, ev, sets).await
+        }
+        DealEvent::DealLineItemsSet { items, amount } => {
+            let (minor, currency) = money(*amount);
+            let sets = vec![
+                (
+                    D::LineItems,
+                    Expr::value(serde_json::to_value(items).unwrap_or_default()),
+                ),
+                (D::AmountMinor, Expr::value(minor)),
+                (D::Currency, Expr::value(currency)),
+                (D::UpdatedBy, Expr::value(by)),
+            ];
+            update_next::<_, deal::Entity>(conn, ev, sets).await
+        }
+        DealEvent::DealDeleted | DealEvent::DealRestored => {
+            let deleted = matches!(e, DealEvent::DealDeleted);
+            update_next::<_, deal::Entity>(
+                conn,
+                ev,
+                vec![
+                    (D::Deleted, Expr::value(deleted)),
+                    (D::UpdatedBy, Expr::value(by)),
+                ],
+            )
+            .await
+        }
+    }
+}
+
+fn reason_of(e: &DealEvent) -> Option<String> {
+    match e {
+        DealEvent::DealWon { reason, .. } => reason.clone(),
+        DealEvent::DealLost { reason, .. } => Some(reason.clone()),
+        _ => None,
+    }
+}
