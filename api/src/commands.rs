@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use cqrs_es::{Aggregate, AggregateError};
+use crm_domain::activity::{Activity, ActivityCommand};
 use crm_domain::company::{Company, CompanyCommand};
 use crm_domain::contact::{Contact, ContactCommand, ContactInput, ContactPatch};
 use crm_domain::deal::{Deal, DealCommand};
@@ -31,6 +32,7 @@ pub struct Commands {
     contact: Arc<PostgresCqrs<Contact>>,
     pipeline: Arc<PostgresCqrs<Pipeline>>,
     deal: Arc<PostgresCqrs<Deal>>,
+    activity: Arc<PostgresCqrs<Activity>>,
     app: DatabaseConnection,
 }
 
@@ -70,6 +72,7 @@ impl Commands {
             contact: framework(pools),
             pipeline: framework(pools),
             deal: framework(pools),
+            activity: framework(pools),
             app: pools.app.clone(),
         }
     }
@@ -175,6 +178,25 @@ impl Commands {
         Self::run(
             &self.deal,
             StreamId::new(meta.tenant_id, deal),
+            command.into(),
+            meta,
+        )
+        .await
+    }
+
+    /// Runs an activity command (the caller has checked its links).
+    ///
+    /// # Errors
+    /// [`ApiError`] from the aggregate or the store.
+    pub async fn activity(
+        &self,
+        activity: EntityId,
+        command: impl Into<Guarded<ActivityCommand>>,
+        meta: &EventMetadata,
+    ) -> Result<(), ApiError> {
+        Self::run(
+            &self.activity,
+            StreamId::new(meta.tenant_id, activity),
             command.into(),
             meta,
         )

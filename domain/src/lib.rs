@@ -12,6 +12,7 @@
 //! command can only ever address a stream of the tenant that issued it
 //! (ARCHITECTURE.md, invariant 1).
 
+pub mod activity;
 pub mod command;
 pub mod company;
 pub mod contact;

@@ -44,6 +44,7 @@ pub async fn apply<C: ConnectionTrait + TransactionTrait>(
         AnyEvent::Contact(e) => apply_contact(conn, event, e).await?,
         AnyEvent::Pipeline(e) => crate::apply_deals::apply_pipeline(conn, event, e).await?,
         AnyEvent::Deal(e) => crate::apply_deals::apply_deal(conn, event, e).await?,
+        AnyEvent::Activity(e) => crate::apply_activities::apply_activity(conn, event, e).await?,
     };
     Ok(if affected > 0 {
         Applied::Yes

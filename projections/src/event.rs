@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use cqrs_es::Aggregate;
+use crm_domain::activity::{Activity, ActivityEvent};
 use crm_domain::company::{Company, CompanyEvent};
 use crm_domain::contact::{Contact, ContactEvent};
 use crm_domain::deal::{Deal, DealEvent};
@@ -27,6 +28,13 @@ pub enum AnyEvent {
     Pipeline(PipelineEvent),
     /// A deal event.
     Deal(DealEvent),
+    /// An activity event.
+    Activity(ActivityEvent),
+}
+impl From<ActivityEvent> for AnyEvent {
+    fn from(e: ActivityEvent) -> Self {
+        Self::Activity(e)
+    }
 }
 impl From<PipelineEvent> for AnyEvent {
     fn from(e: PipelineEvent) -> Self {
@@ -127,6 +135,7 @@ impl StoredEvent {
             Contact::TYPE => AnyEvent::Contact(serde_json::from_value(payload)?),
             Pipeline::TYPE => AnyEvent::Pipeline(serde_json::from_value(payload)?),
             Deal::TYPE => AnyEvent::Deal(serde_json::from_value(payload)?),
+            Activity::TYPE => AnyEvent::Activity(serde_json::from_value(payload)?),
             other => return Err(EventDecodeError::UnknownAggregate(other.to_owned())),
         };
         let metadata: HashMap<String, String> = serde_json::from_value(metadata)?;

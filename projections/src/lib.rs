@@ -7,6 +7,7 @@
 //! taking a [`TenantScope`]).
 
 pub mod apply;
+mod apply_activities;
 mod apply_deals;
 pub mod catchup;
 pub mod entities;

@@ -8,7 +8,7 @@ use crate::catchup::{
 };
 
 /// The read tables a rebuild empties and refills.
-pub const READ_TABLES: [&str; 7] = [
+pub const READ_TABLES: [&str; 8] = [
     "workspaces",
     "users",
     "companies",
@@ -16,6 +16,7 @@ pub const READ_TABLES: [&str; 7] = [
     "pipelines",
     "pipeline_stages",
     "deals",
+    "activities",
 ];
 
 /// Events replayed per read.

@@ -8,6 +8,7 @@
 //! | `/v1/contacts…` | [`contacts`] |
 //! | `/v1/pipelines…` (stages, summary) | [`pipelines`] |
 //! | `/v1/deals…` (move, win, lose, reopen, line items) | [`deals`] |
+//! | `/v1/activities…`, `GET /v1/tasks`, `GET /v1/{contacts,companies,deals}/{id}/timeline` | [`activities`] |
 //! | `GET /v1/audit` | [`audit`] |
 //! | `POST /v1/imports/{companies,contacts}` | [`imports`] |
 
@@ -15,6 +16,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+pub mod activities;
 pub mod audit;
 pub mod auth;
 pub mod companies;
@@ -90,6 +92,38 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                     web::resource("/pipelines/{id}/stages/{stage_id}")
                         .route(web::patch().to(pipelines::update_stage))
                         .route(web::delete().to(pipelines::retire_stage)),
+                )
+                .service(web::resource("/activities").route(web::post().to(activities::create)))
+                .service(
+                    web::resource("/activities/{id}")
+                        .route(web::get().to(activities::get))
+                        .route(web::patch().to(activities::update))
+                        .route(web::delete().to(activities::delete)),
+                )
+                .service(
+                    web::resource("/activities/{id}/complete")
+                        .route(web::post().to(activities::complete)),
+                )
+                .service(
+                    web::resource("/activities/{id}/reopen")
+                        .route(web::post().to(activities::reopen)),
+                )
+                .service(
+                    web::resource("/activities/{id}/restore")
+                        .route(web::post().to(activities::restore)),
+                )
+                .service(web::resource("/tasks").route(web::get().to(activities::tasks)))
+                .service(
+                    web::resource("/contacts/{id}/timeline")
+                        .route(web::get().to(activities::contact_timeline)),
+                )
+                .service(
+                    web::resource("/companies/{id}/timeline")
+                        .route(web::get().to(activities::company_timeline)),
+                )
+                .service(
+                    web::resource("/deals/{id}/timeline")
+                        .route(web::get().to(activities::deal_timeline)),
                 )
                 .service(
                     web::resource("/deals")

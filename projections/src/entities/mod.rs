@@ -1,5 +1,6 @@
 //! sea-orm entities of the read tables (see `migrations/src/sql/000004_read_models.up.sql`).
 
+pub mod activity;
 pub mod company;
 pub mod contact;
 pub mod deal;

@@ -1,6 +1,7 @@
 //! Tenant-scoped reads. Every function takes a [`crate::TenantScope`], filters on its tenant
 //! and runs inside the scope's transaction, so row-level security backs the filter.
 
+pub mod activities;
 pub mod audit;
 pub mod claims;
 pub mod companies;

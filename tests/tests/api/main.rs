@@ -1,6 +1,7 @@
 //! Black-box tests: each starts a server on port 0 over its own database.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod activities;
 mod append_only;
 mod auth;
 mod catchup;

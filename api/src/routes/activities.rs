@@ -1,0 +1,750 @@
+//! `/v1/activities`, `/v1/tasks` and the timelines of contacts, companies and deals.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use crm_domain::activity::{ActivityCommand, ActivityKind, Direction, Links, Priority};
+use crm_domain::{Action, Email, EntityId, Guarded, UserId};
+use crm_projections::entities::activity::Model;
+use crm_projections::queries::activities::{self, Subject, TaskFilter};
+use crm_projections::queries::{companies, contacts, deals, users, Page};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{if_match, record};
+use crate::auth::{AuthContext, CommandContext};
+use crate::error::ApiError;
+use crate::extract::{Json, Query};
+use crate::state::AppState;
+
+/// An activity as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ActivityView {
+    /// Id.
+    pub id: Uuid,
+    /// `note`, `call`, `meeting`, `email` or `task`.
+    pub kind: String,
+    /// Subject, title, or a note's first line.
+    pub title: String,
+    /// The kind's own fields.
+    pub details: serde_json::Value,
+    /// When it happened (timeline order).
+    pub occurred_at: DateTime<Utc>,
+    /// Linked contacts.
+    pub contact_ids: Vec<Uuid>,
+    /// Linked companies.
+    pub company_ids: Vec<Uuid>,
+    /// Linked deals.
+    pub deal_ids: Vec<Uuid>,
+    /// Tasks: due time.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Tasks: assignee.
+    pub assignee_id: Option<Uuid>,
+    /// Tasks: priority.
+    pub priority: Option<String>,
+    /// Tasks: `open` or `completed`; null for other kinds.
+    pub status: Option<&'static str>,
+    /// Tasks: when completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Soft-deleted.
+    pub deleted: bool,
+    /// Aggregate version (also the `ETag`).
+    pub version: i64,
+    /// Logging time.
+    pub created_at: DateTime<Utc>,
+    /// Who logged it (user id or system actor).
+    pub created_by: String,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Last changing actor.
+    pub updated_by: String,
+}
+
+impl From<Model> for ActivityView {
+    fn from(m: Model) -> Self {
+        let status = (m.kind == "task").then(|| {
+            if m.completed_at.is_some() {
+                "completed"
+            } else {
+                "open"
+            }
+        });
+        Self {
+            id: m.id,
+            kind: m.kind,
+            title: m.title,
+            details: m.details,
+            occurred_at: m.occurred_at,
+            contact_ids: m.contact_ids,
+            company_ids: m.company_ids,
+            deal_ids: m.deal_ids,
+            due_at: m.due_at,
+            assignee_id: m.assignee_id,
+            priority: m.priority,
+            status,
+            completed_at: m.completed_at,
+            deleted: m.deleted,
+            version: m.version,
+            created_at: m.created_at,
+            created_by: m.created_by,
+            updated_at: m.updated_at,
+            updated_by: m.updated_by,
+        }
+    }
+}
+
+/// `POST /v1/activities` and `PATCH /v1/activities/{id}` body: `kind` and the fields of
+/// that kind, plus links. Fields of another kind are refused.
+///
+/// | kind | required | optional |
+/// |---|---|---|
+/// | `note` | `body` | |
+/// | `call` | `direction`, `duration_seconds` | `outcome`, `body` |
+/// | `meeting` | `title`, `starts_at`, `ends_at` | `attendees` (emails), `body` |
+/// | `email` | `subject`, `direction`, `sent_at` | `body` |
+/// | `task` | `title` | `due_at`, `assignee_id`, `priority` (`low`, `normal`, `high`), `body` |
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityBody {
+    /// The kind (required to create; fixed afterwards).
+    pub kind: Option<String>,
+    /// Text.
+    pub body: Option<String>,
+    /// `inbound` or `outbound`.
+    pub direction: Option<Direction>,
+    /// Call length.
+    pub duration_seconds: Option<u32>,
+    /// Call outcome.
+    pub outcome: Option<String>,
+    /// Meeting or task title.
+    pub title: Option<String>,
+    /// Meeting start (RFC 3339).
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Meeting end.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Meeting attendees' emails.
+    pub attendees: Option<Vec<String>>,
+    /// Email subject.
+    pub subject: Option<String>,
+    /// Email time.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Task due time.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Task assignee (a user of the workspace).
+    pub assignee_id: Option<Uuid>,
+    /// Task priority.
+    pub priority: Option<Priority>,
+    /// Linked contacts.
+    pub contact_ids: Option<Vec<Uuid>>,
+    /// Linked companies.
+    pub company_ids: Option<Vec<Uuid>>,
+    /// Linked deals.
+    pub deal_ids: Option<Vec<Uuid>>,
+}
+
+fn required<T>(field: &'static str, value: Option<T>) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::invalid(field, "is required for this kind"))
+}
+
+impl ActivityBody {
+    /// The fields of the body that `kind` does not take.
+    fn foreign_fields(&self, kind: &str) -> Vec<&'static str> {
+        let present = [
+            ("body", self.body.is_some(), "note call meeting email task"),
+            ("direction", self.direction.is_some(), "call email"),
+            ("duration_seconds", self.duration_seconds.is_some(), "call"),
+            ("outcome", self.outcome.is_some(), "call"),
+            ("title", self.title.is_some(), "meeting task"),
+            ("starts_at", self.starts_at.is_some(), "meeting"),
+            ("ends_at", self.ends_at.is_some(), "meeting"),
+            ("attendees", self.attendees.is_some(), "meeting"),
+            ("subject", self.subject.is_some(), "email"),
+            ("sent_at", self.sent_at.is_some(), "email"),
+            ("due_at", self.due_at.is_some(), "task"),
+            ("assignee_id", self.assignee_id.is_some(), "task"),
+            ("priority", self.priority.is_some(), "task"),
+        ];
+        present
+            .iter()
+            .filter(|(_, set, kinds)| *set && !kinds.split(' ').any(|k| k == kind))
+            .map(|(f, _, _)| *f)
+            .collect()
+    }
+
+    /// Lays this body over `base` (the current fields when editing) to build the kind.
+    fn kind(self, kind: &str, base: Option<ActivityKind>) -> Result<ActivityKind, ApiError> {
+        if let Some(field) = self.foreign_fields(kind).first() {
+            return Err(ApiError::invalid(
+                *field,
+                format!("is not a field of a {kind}"),
+            ));
+        }
+        let attendees = match self.attendees {
+            Some(list) => Some(
+                list.iter()
+                    .map(|a| {
+                        Email::parse(a).map_err(|e| ApiError::invalid("attendees", e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => None,
+        };
+        Ok(match (kind, base) {
+            ("note", Some(ActivityKind::Note { body })) => ActivityKind::Note {
+                body: self.body.unwrap_or(body),
+            },
+            ("note", _) => ActivityKind::Note {
+                body: required("body", self.body)?,
+            },
+            (
+                "call",
+                Some(ActivityKind::Call {
+                    direction,
+                    duration_seconds,
+                    outcome,
+                    body,
+                }),
+            ) => ActivityKind::Call {
+                direction: self.direction.unwrap_or(direction),
+                duration_seconds: self.duration_seconds.unwrap_or(duration_seconds),
+                outcome: self.outcome.or(outcome),
+                body: self.body.or(body),
+            },
+            ("call", _) => ActivityKind::Call {
+                direction: required("direction", self.direction)?,
+                duration_seconds: required("duration_seconds", self.duration_seconds)?,
+                outcome: self.outcome,
+                body: self.body,
+            },
+            (
+                "meeting",
+                Some(ActivityKind::Meeting {
+                    title,
+                    starts_at,
+                    ends_at,
+                    attendees: old,
+                    body,
+                }),
+            ) => ActivityKind::Meeting {
+                title: self.title.unwrap_or(title),
+                starts_at: self.starts_at.unwrap_or(starts_at),
+                ends_at: self.ends_at.unwrap_or(ends_at),
+                attendees: attendees.unwrap_or(old),
+                body: self.body.or(body),
+            },
+            ("meeting", _) => ActivityKind::Meeting {
+                title: required("title", self.title)?,
+                starts_at: required("starts_at", self.starts_at)?,
+                ends_at: required("ends_at", self.ends_at)?,
+                attendees: attendees.unwrap_or_default(),
+                body: self.body,
+            },
+            (
+                "email",
+                Some(ActivityKind::Email {
+                    subject,
+                    direction,
+                    sent_at,
+                    body,
+                }),
+            ) => ActivityKind::Email {
+                subject: self.subject.unwrap_or(subject),
+                direction: self.direction.unwrap_or(direction),
+                sent_at: self.sent_at.unwrap_or(sent_at),
+                body: self.body.or(body),
+            },
+            ("email", _) => ActivityKind::Email {
+                subject: required("subject", self.subject)?,
+                direction: required("direction", self.direction)?,
+                sent_at: required("sent_at", self.sent_at)?,
+                body: self.body,
+            },
+            (
+                "task",
+                Some(ActivityKind::Task {
+                    title,
+                    due_at,
+                    assignee_id,
+                    priority,
+                    body,
+                }),
+            ) => ActivityKind::Task {
+                title: self.title.unwrap_or(title),
+                due_at: self.due_at.or(due_at),
+                assignee_id: self.assignee_id.map(UserId).or(assignee_id),
+                priority: self.priority.unwrap_or(priority),
+                body: self.body.or(body),
+            },
+            ("task", _) => ActivityKind::Task {
+                title: required("title", self.title)?,
+                due_at: self.due_at,
+                assignee_id: self.assignee_id.map(UserId),
+                priority: self.priority.unwrap_or_default(),
+                body: self.body,
+            },
+            (other, _) => {
+                return Err(ApiError::invalid(
+                    "kind",
+                    format!("unknown kind {other:?}: note, call, meeting, email or task"),
+                ))
+            }
+        })
+    }
+}
+
+/// Checks that linked records and the assignee exist (live) in the caller's workspace.
+async fn check_links(
+    state: &AppState,
+    auth: &AuthContext,
+    links: &Links,
+    assignee: Option<UserId>,
+) -> Result<(), ApiError> {
+    let db = &state.pools.app;
+    for id in &links.contact_ids {
+        if contacts::get(db, &auth.scope, id.0)
+            .await?
+            .is_none_or(|r| r.deleted)
+        {
+            return Err(ApiError::invalid(
+                "contact_ids",
+                format!("no such contact in this workspace: {id}"),
+            ));
+        }
+    }
+    for id in &links.company_ids {
+        if companies::get(db, &auth.scope, id.0)
+            .await?
+            .is_none_or(|r| r.deleted)
+        {
+            return Err(ApiError::invalid(
+                "company_ids",
+                format!("no such company in this workspace: {id}"),
+            ));
+        }
+    }
+    for id in &links.deal_ids {
+        if deals::get(db, &auth.scope, id.0)
+            .await?
+            .is_none_or(|r| r.deleted)
+        {
+            return Err(ApiError::invalid(
+                "deal_ids",
+                format!("no such deal in this workspace: {id}"),
+            ));
+        }
+    }
+    if let Some(user) = assignee {
+        if users::get_user(db, &auth.scope, user.0).await?.is_none() {
+            return Err(ApiError::invalid(
+                "assignee_id",
+                "no such user in this workspace",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn links_of(
+    contact_ids: Option<Vec<Uuid>>,
+    company_ids: Option<Vec<Uuid>>,
+    deal_ids: Option<Vec<Uuid>>,
+) -> Links {
+    let ids = |v: Option<Vec<Uuid>>| v.unwrap_or_default().into_iter().map(EntityId).collect();
+    Links {
+        contact_ids: ids(contact_ids),
+        company_ids: ids(company_ids),
+        deal_ids: ids(deal_ids),
+    }
+}
+
+fn assignee(kind: &ActivityKind) -> Option<UserId> {
+    match kind {
+        ActivityKind::Task { assignee_id, .. } => *assignee_id,
+        _ => None,
+    }
+}
+
+async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, ApiError> {
+    activities::get(&state.pools.app, &auth.scope, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+fn ok(status: StatusCode, model: Model) -> HttpResponse {
+    record(status, model.version, &ActivityView::from(model))
+}
+
+/// `POST /v1/activities`: log a note, call, meeting or email, or create a task; 201.
+///
+/// # Errors
+/// 403, 422.
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    Json(mut body): Json<ActivityBody>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::CreateRecords)?;
+    let kind_name = required("kind", body.kind.take())?;
+    let links = links_of(
+        body.contact_ids.take(),
+        body.company_ids.take(),
+        body.deal_ids.take(),
+    );
+    let kind = body.kind(&kind_name, None)?;
+    check_links(&state, &ctx.auth, &links, assignee(&kind)).await?;
+    let id = EntityId::new();
+    state
+        .commands
+        .activity(id, ActivityCommand::Log { kind, links }, &ctx.metadata)
+        .await?;
+    let mut res = ok(StatusCode::CREATED, load(&state, &ctx.auth, id.0).await?);
+    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/activities/{}", id.0)) {
+        res.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(res)
+}
+
+/// `GET /v1/activities/{id}`.
+///
+/// # Errors
+/// 404.
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::ReadRecords)?;
+    let model = load(&state, &auth, *id).await?;
+    if model.deleted && !auth.role.may(Action::ViewDeleted) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(ok(StatusCode::OK, model))
+}
+
+/// `PATCH /v1/activities/{id}`: change the kind's fields (given ones only) and, when any
+/// link list is given, replace the links.
+///
+/// # Errors
+/// 403, 404, 409, 412, 422.
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(mut body): Json<ActivityBody>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::UpdateRecords)?;
+    let current = load(&state, &ctx.auth, *id).await?;
+    if body.kind.take().is_some_and(|k| k != current.kind) {
+        return Err(ApiError::invalid("kind", "an activity keeps its kind"));
+    }
+    let relink =
+        body.contact_ids.is_some() || body.company_ids.is_some() || body.deal_ids.is_some();
+    let links = Links {
+        contact_ids: body
+            .contact_ids
+            .take()
+            .unwrap_or(current.contact_ids.clone())
+            .into_iter()
+            .map(EntityId)
+            .collect(),
+        company_ids: body
+            .company_ids
+            .take()
+            .unwrap_or(current.company_ids.clone())
+            .into_iter()
+            .map(EntityId)
+            .collect(),
+        deal_ids: body
+            .deal_ids
+            .take()
+            .unwrap_or(current.deal_ids.clone())
+            .into_iter()
+            .map(EntityId)
+            .collect(),
+    };
+    let base: ActivityKind =
+        serde_json::from_value(current.details.clone()).map_err(ApiError::internal)?;
+    let kind = body.kind(&current.kind, Some(base))?;
+    let unchanged = Links::default();
+    check_links(
+        &state,
+        &ctx.auth,
+        if relink { &links } else { &unchanged },
+        assignee(&kind),
+    )
+    .await?;
+    let guard = if_match(&req)?;
+    state
+        .commands
+        .activity(
+            EntityId(*id),
+            Guarded {
+                if_version: guard,
+                command: ActivityCommand::Edit(kind),
+            },
+            &ctx.metadata,
+        )
+        .await?;
+    if relink {
+        state
+            .commands
+            .activity(EntityId(*id), ActivityCommand::Relink(links), &ctx.metadata)
+            .await?;
+    }
+    Ok(ok(StatusCode::OK, load(&state, &ctx.auth, *id).await?))
+}
+
+async fn command(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: Uuid,
+    action: Action,
+    command: ActivityCommand,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(action)?;
+    state
+        .commands
+        .activity(
+            EntityId(id),
+            Guarded {
+                if_version: if_match(&req)?,
+                command,
+            },
+            &ctx.metadata,
+        )
+        .await?;
+    Ok(ok(StatusCode::OK, load(&state, &ctx.auth, id).await?))
+}
+
+/// `POST /v1/activities/{id}/complete`: a task is done (409 if it is already).
+///
+/// # Errors
+/// 403, 404, 409, 412, 422 (not a task).
+pub async fn complete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let at = ctx.metadata.occurred_at;
+    command(
+        req,
+        state,
+        ctx,
+        *id,
+        Action::UpdateRecords,
+        ActivityCommand::Complete { at },
+    )
+    .await
+}
+
+/// `POST /v1/activities/{id}/reopen`: a done task is open again.
+///
+/// # Errors
+/// 403, 404, 409, 412, 422.
+pub async fn reopen(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    command(
+        req,
+        state,
+        ctx,
+        *id,
+        Action::UpdateRecords,
+        ActivityCommand::Reopen,
+    )
+    .await
+}
+
+/// `DELETE /v1/activities/{id}`: soft delete, 204.
+///
+/// # Errors
+/// 403, 404, 409, 412.
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::DeleteRecords)?;
+    state
+        .commands
+        .activity(
+            EntityId(*id),
+            Guarded {
+                if_version: if_match(&req)?,
+                command: ActivityCommand::Delete,
+            },
+            &ctx.metadata,
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /v1/activities/{id}/restore`.
+///
+/// # Errors
+/// 403, 404, 409, 412.
+pub async fn restore(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    command(
+        req,
+        state,
+        ctx,
+        *id,
+        Action::RestoreRecords,
+        ActivityCommand::Restore,
+    )
+    .await
+}
+
+/// Timeline and task-list paging.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Page size, 1 to 200.
+    pub limit: Option<u64>,
+    /// Cursor.
+    pub cursor: Option<String>,
+}
+
+async fn timeline(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    subject: Subject,
+    id: Uuid,
+    q: PageQuery,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::ReadRecords)?;
+    let limit = super::ListQuery {
+        limit: q.limit,
+        ..Default::default()
+    }
+    .limit()?;
+    let db = &state.pools.app;
+    let exists = match subject {
+        Subject::Contact => contacts::get(db, &auth.scope, id).await?.is_some(),
+        Subject::Company => companies::get(db, &auth.scope, id).await?.is_some(),
+        Subject::Deal => deals::get(db, &auth.scope, id).await?.is_some(),
+    };
+    if !exists {
+        return Err(ApiError::NotFound);
+    }
+    let page =
+        activities::timeline(db, &auth.scope, subject, id, q.cursor.as_deref(), limit).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        items: page.items.into_iter().map(ActivityView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// `GET /v1/contacts/{id}/timeline`: the contact's activities, newest first, with who
+/// logged each.
+///
+/// # Errors
+/// 404, 422.
+pub async fn contact_timeline(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<Uuid>,
+    Query(q): Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    timeline(state, auth, Subject::Contact, *id, q).await
+}
+
+/// `GET /v1/companies/{id}/timeline`.
+///
+/// # Errors
+/// 404, 422.
+pub async fn company_timeline(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<Uuid>,
+    Query(q): Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    timeline(state, auth, Subject::Company, *id, q).await
+}
+
+/// `GET /v1/deals/{id}/timeline`.
+///
+/// # Errors
+/// 404, 422.
+pub async fn deal_timeline(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<Uuid>,
+    Query(q): Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    timeline(state, auth, Subject::Deal, *id, q).await
+}
+
+/// `GET /v1/tasks` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskQuery {
+    /// A user id, or `me`.
+    pub assignee: Option<String>,
+    /// Due before (RFC 3339).
+    pub due_before: Option<DateTime<Utc>>,
+    /// Due at or after (RFC 3339).
+    pub due_after: Option<DateTime<Utc>>,
+    /// `open` or `completed`.
+    pub status: Option<String>,
+    /// Page size, 1 to 200.
+    pub limit: Option<u64>,
+    /// Cursor.
+    pub cursor: Option<String>,
+}
+
+/// `GET /v1/tasks?assignee=me&due_before=…&status=open`: tasks, soonest due first.
+///
+/// # Errors
+/// 422 for bad parameters.
+pub async fn tasks(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    Query(q): Query<TaskQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::ReadRecords)?;
+    let assignee_id = match q.assignee.as_deref() {
+        None => None,
+        Some("me") => Some(auth.user.0),
+        Some(text) => Some(
+            Uuid::parse_str(text)
+                .map_err(|_| ApiError::invalid("assignee", "a user id or \"me\""))?,
+        ),
+    };
+    let completed = match q.status.as_deref() {
+        None => None,
+        Some("open") => Some(false),
+        Some("completed") => Some(true),
+        Some(_) => return Err(ApiError::invalid("status", "must be open or completed")),
+    };
+    let limit = super::ListQuery {
+        limit: q.limit,
+        ..Default::default()
+    }
+    .limit()?;
+    let filter = TaskFilter {
+        assignee_id,
+        due_before: q.due_before,
+        due_after: q.due_after,
+        completed,
+        limit,
+        cursor: q.cursor,
+    };
+    let page = activities::tasks(&state.pools.app, &auth.scope, &filter).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        items: page.items.into_iter().map(ActivityView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
