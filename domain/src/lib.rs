@@ -25,6 +25,7 @@ pub mod money;
 pub mod patch;
 pub mod pipeline;
 pub mod role;
+pub mod tags;
 pub mod text;
 pub mod user;
 pub mod web_domain;

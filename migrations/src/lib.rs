@@ -20,6 +20,7 @@ mod m20261121_000004_read_models;
 mod m20261121_000005_idempotency;
 mod m20261121_000006_deals;
 mod m20261121_000007_activities;
+mod m20261121_000008_search_tags;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -32,7 +33,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 14] = [
+const SQL: [&str; 16] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -47,6 +48,8 @@ const SQL: [&str; 14] = [
     include_str!("sql/000006_deals.down.sql"),
     include_str!("sql/000007_activities.up.sql"),
     include_str!("sql/000007_activities.down.sql"),
+    include_str!("sql/000008_search_tags.up.sql"),
+    include_str!("sql/000008_search_tags.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -74,6 +77,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000005_idempotency::Migration),
             Box::new(m20261121_000006_deals::Migration),
             Box::new(m20261121_000007_activities::Migration),
+            Box::new(m20261121_000008_search_tags::Migration),
         ]
     }
 }

@@ -205,6 +205,7 @@ async fn apply_company<C: ConnectionTrait>(
                 employee_count,
                 annual_revenue,
                 annual_revenue_text,
+                tags,
             } = fields.clone();
             let model = company::ActiveModel {
                 tenant_id: Set(ev.stream.tenant.0),
@@ -218,6 +219,7 @@ async fn apply_company<C: ConnectionTrait>(
                 annual_revenue_minor: Set(annual_revenue.map(|m| m.amount_minor)),
                 annual_revenue_currency: Set(annual_revenue.map(|m| m.currency.code().to_owned())),
                 annual_revenue_text: Set(annual_revenue_text),
+                tags: Set(tags),
                 deleted: Set(false),
                 version: Set(1),
                 created_at: Set(ev.metadata.occurred_at),
@@ -238,6 +240,7 @@ async fn apply_company<C: ConnectionTrait>(
                 employee_count,
                 annual_revenue,
                 annual_revenue_text,
+                tags,
             } = changes.clone();
             let mut sets = vec![(C::UpdatedBy, Expr::value(by))];
             if let Some(v) = name {
@@ -270,6 +273,9 @@ async fn apply_company<C: ConnectionTrait>(
             }
             if let Some(v) = annual_revenue_text {
                 sets.push((C::AnnualRevenueText, Expr::value(v)));
+            }
+            if let Some(v) = tags {
+                sets.push((C::Tags, Expr::value(v)));
             }
             update_next::<_, company::Entity>(conn, ev, sets).await
         }
@@ -307,6 +313,7 @@ async fn apply_contact<C: ConnectionTrait>(
                 phone,
                 job_title,
                 company_id,
+                tags,
             } = fields.clone();
             let model = contact::ActiveModel {
                 tenant_id: Set(ev.stream.tenant.0),
@@ -317,6 +324,7 @@ async fn apply_contact<C: ConnectionTrait>(
                 phone: Set(phone),
                 job_title: Set(job_title),
                 company_id: Set(company_id.map(|c| c.0)),
+                tags: Set(tags),
                 deleted: Set(false),
                 version: Set(1),
                 created_at: Set(ev.metadata.occurred_at),
@@ -335,6 +343,7 @@ async fn apply_contact<C: ConnectionTrait>(
                 phone,
                 job_title,
                 company_id,
+                tags,
             } = changes.clone();
             let mut sets = vec![(C::UpdatedBy, Expr::value(by))];
             if let Some(v) = first_name {
@@ -354,6 +363,9 @@ async fn apply_contact<C: ConnectionTrait>(
             }
             if let Some(v) = company_id {
                 sets.push((C::CompanyId, Expr::value(v.map(|c| c.0))));
+            }
+            if let Some(v) = tags {
+                sets.push((C::Tags, Expr::value(v)));
             }
             update_next::<_, contact::Entity>(conn, ev, sets).await
         }

@@ -197,6 +197,7 @@ pub(crate) async fn apply_deal<C: ConnectionTrait>(
                 company_id,
                 contact_ids,
                 expected_close_date,
+                tags,
             } = fields.clone();
             let (amount_minor, currency) = money(amount);
             let row = deal::ActiveModel {
@@ -215,6 +216,7 @@ pub(crate) async fn apply_deal<C: ConnectionTrait>(
                 close_reason: Set(None),
                 closed_at: Set(None),
                 line_items: Set(serde_json::json!([])),
+                tags: Set(tags),
                 deleted: Set(false),
                 version: Set(1),
                 created_at: Set(ev.metadata.occurred_at),
@@ -233,6 +235,7 @@ pub(crate) async fn apply_deal<C: ConnectionTrait>(
                 company_id,
                 contact_ids,
                 expected_close_date,
+                tags,
             } = changes.clone();
             let mut sets: Vec<(D, SimpleExpr)> = vec![(D::UpdatedBy, Expr::value(by))];
             if let Some(v) = name {
@@ -255,6 +258,9 @@ pub(crate) async fn apply_deal<C: ConnectionTrait>(
             }
             if let Some(v) = expected_close_date {
                 sets.push((D::ExpectedCloseDate, Expr::value(v)));
+            }
+            if let Some(v) = tags {
+                sets.push((D::Tags, Expr::value(v)));
             }
             update_next::<_, deal::Entity>(conn, ev, sets).await
         }

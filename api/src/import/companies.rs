@@ -140,6 +140,7 @@ pub async fn import(
             employee_count,
             annual_revenue,
             annual_revenue_text,
+            tags: vec![],
         };
         let id = EntityId::new();
         match commands

@@ -111,6 +111,7 @@ pub async fn import(
             phone: columns.get(&record, PHONE).map(str::to_owned),
             job_title: columns.get(&record, TITLE).map(str::to_owned),
             company_id: company.map(EntityId),
+            tags: vec![],
         };
         match commands
             .contact(

@@ -47,6 +47,8 @@ pub struct CompanyView {
     pub annual_revenue: Option<MoneyView>,
     /// Revenue text kept when it could not be made exact.
     pub annual_revenue_text: Option<String>,
+    /// Tags (lowercase).
+    pub tags: Vec<String>,
     /// Soft-deleted.
     pub deleted: bool,
     /// Aggregate version (also the `ETag`).
@@ -79,6 +81,7 @@ impl From<Model> for CompanyView {
             employee_count: m.employee_count,
             annual_revenue,
             annual_revenue_text: m.annual_revenue_text,
+            tags: m.tags,
             deleted: m.deleted,
             version: m.version,
             created_at: m.created_at,
@@ -107,6 +110,9 @@ pub struct CreateCompany {
     pub employee_count: Option<i64>,
     /// Annual revenue, at least 0.
     pub annual_revenue: Option<Money>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// `PATCH /v1/companies/{id}` body: absent fields stay, `null` clears (RFC 7396).
@@ -136,6 +142,8 @@ pub struct PatchCompany {
     /// New revenue text or null.
     #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
     pub annual_revenue_text: Option<Option<String>>,
+    /// New tag list (replaces the old one).
+    pub tags: Option<Vec<String>>,
 }
 
 async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, ApiError> {
@@ -164,6 +172,7 @@ pub async fn create(
         employee_count: body.employee_count,
         annual_revenue: body.annual_revenue.map(Amount::Minor),
         annual_revenue_text: None,
+        tags: body.tags,
     };
     state
         .commands
@@ -220,7 +229,7 @@ pub async fn list(
         return Err(ApiError::invalid("company_id", "not a filter of companies"));
     }
     let filter = CompanyFilter {
-        q: query.q.clone(),
+        common: query.common(),
         include_deleted,
         sort: query.sort()?,
         limit: query.limit()?,
@@ -254,6 +263,7 @@ pub async fn update(
         employee_count: body.employee_count,
         annual_revenue: body.annual_revenue.map(|o| o.map(Amount::Minor)),
         annual_revenue_text: body.annual_revenue_text,
+        tags: body.tags,
     };
     state
         .commands

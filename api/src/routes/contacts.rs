@@ -34,6 +34,8 @@ pub struct ContactView {
     pub job_title: Option<String>,
     /// The company the contact works for.
     pub company_id: Option<Uuid>,
+    /// Tags (lowercase).
+    pub tags: Vec<String>,
     /// Soft-deleted.
     pub deleted: bool,
     /// Aggregate version (also the `ETag`).
@@ -58,6 +60,7 @@ impl From<Model> for ContactView {
             phone: m.phone,
             job_title: m.job_title,
             company_id: m.company_id,
+            tags: m.tags,
             deleted: m.deleted,
             version: m.version,
             created_at: m.created_at,
@@ -84,6 +87,9 @@ pub struct CreateContact {
     pub job_title: Option<String>,
     /// A company of the workspace.
     pub company_id: Option<Uuid>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// `PATCH /v1/contacts/{id}` body: absent fields stay, `null` clears (RFC 7396).
@@ -108,6 +114,8 @@ pub struct PatchContact {
     /// New company or null.
     #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
     pub company_id: Option<Option<Uuid>>,
+    /// New tag list (replaces the old one).
+    pub tags: Option<Vec<String>>,
 }
 
 async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, ApiError> {
@@ -134,6 +142,7 @@ pub async fn create(
         phone: body.phone,
         job_title: body.job_title,
         company_id: body.company_id.map(EntityId),
+        tags: body.tags,
     };
     state
         .commands
@@ -187,7 +196,7 @@ pub async fn list(
         auth.require(Action::ViewDeleted)?;
     }
     let filter = ContactFilter {
-        q: query.q.clone(),
+        common: query.common(),
         company_id: query.company_id,
         include_deleted,
         sort: query.sort()?,
@@ -220,6 +229,7 @@ pub async fn update(
         phone: body.phone,
         job_title: body.job_title,
         company_id: body.company_id.map(|o| o.map(EntityId)),
+        tags: body.tags,
     };
     state
         .commands

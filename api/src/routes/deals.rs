@@ -49,6 +49,8 @@ pub struct DealView {
     pub closed_at: Option<DateTime<Utc>>,
     /// Line items with their totals.
     pub line_items: serde_json::Value,
+    /// Tags (lowercase).
+    pub tags: Vec<String>,
     /// Soft-deleted.
     pub deleted: bool,
     /// Aggregate version (also the `ETag`).
@@ -85,6 +87,7 @@ impl From<Model> for DealView {
             close_reason: m.close_reason,
             closed_at: m.closed_at,
             line_items: m.line_items,
+            tags: m.tags,
             deleted: m.deleted,
             version: m.version,
             created_at: m.created_at,
@@ -223,6 +226,9 @@ pub struct CreateDeal {
     pub contact_ids: Vec<Uuid>,
     /// ISO 8601 date.
     pub expected_close_date: Option<NaiveDate>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// `POST /v1/deals`: 201 with the deal.
@@ -269,6 +275,7 @@ pub async fn create(
         company_id: body.company_id.map(EntityId),
         contact_ids: body.contact_ids.into_iter().map(EntityId).collect(),
         expected_close_date: body.expected_close_date,
+        tags: body.tags,
     };
     state
         .commands
@@ -306,7 +313,7 @@ pub struct DealQuery {
     pub limit: Option<u64>,
     /// Cursor.
     pub cursor: Option<String>,
-    /// Name contains (case-insensitive).
+    /// Search: every word starts a word of the name.
     pub q: Option<String>,
     /// `name`, `-name`, `created_at`, `-created_at`.
     pub sort: Option<String>,
@@ -334,6 +341,12 @@ pub struct DealQuery {
     pub close_after: Option<NaiveDate>,
     /// Expected close date on or before.
     pub close_before: Option<NaiveDate>,
+    /// Only deals with this tag.
+    pub tag: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    pub created_before: Option<DateTime<Utc>>,
 }
 
 /// `GET /v1/deals`: filtered, sorted, keyset-paginated.
@@ -383,7 +396,12 @@ pub async fn list(
         ));
     }
     let filter = DealFilter {
-        q: q.q,
+        common: crm_projections::queries::page::CommonFilter {
+            q: q.q,
+            tag: q.tag,
+            created_after: q.created_after,
+            created_before: q.created_before,
+        },
         pipeline_id: q.pipeline_id,
         stage_id: q.stage_id,
         status: q.status,
@@ -427,6 +445,8 @@ pub struct PatchDeal {
     /// New expected close date or null.
     #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
     pub expected_close_date: Option<Option<NaiveDate>>,
+    /// New tag list (replaces the old one).
+    pub tags: Option<Vec<String>>,
 }
 
 /// `PATCH /v1/deals/{id}`.
@@ -458,6 +478,7 @@ pub async fn update(
             .contact_ids
             .map(|v| v.into_iter().map(EntityId).collect()),
         expected_close_date: body.expected_close_date,
+        tags: body.tags,
     };
     run(&req, &state, &ctx, *id, DealCommand::Update(patch)).await
 }

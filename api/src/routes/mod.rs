@@ -166,7 +166,8 @@ pub struct ListQuery {
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Text filter.
+    /// Search: every word must start a word of the record's names, email, domain or job
+    /// title.
     pub q: Option<String>,
     /// `name`, `-name`, `created_at` or `-created_at`; default `name`.
     pub sort: Option<String>,
@@ -174,6 +175,12 @@ pub struct ListQuery {
     pub include_deleted: Option<bool>,
     /// Contacts only: those of this company.
     pub company_id: Option<uuid::Uuid>,
+    /// Only records with this tag.
+    pub tag: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Created before (RFC 3339).
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl ListQuery {
@@ -187,6 +194,16 @@ impl ListQuery {
                 Err(crate::error::ApiError::invalid("limit", "must be 1 to 200"))
             }
             other => Ok(other),
+        }
+    }
+
+    /// The search, tag and creation-time conditions.
+    pub fn common(&self) -> crm_projections::queries::page::CommonFilter {
+        crm_projections::queries::page::CommonFilter {
+            q: self.q.clone(),
+            tag: self.tag.clone(),
+            created_after: self.created_after,
+            created_before: self.created_before,
         }
     }
 

@@ -58,6 +58,8 @@ pub struct CompanyInput {
     pub annual_revenue: Option<Amount>,
     /// Annual revenue as text, when it could not be made exact (kept as the source had it).
     pub annual_revenue_text: Option<String>,
+    /// Tags (see [`crate::tags::normalize`]).
+    pub tags: Vec<String>,
 }
 
 /// A partial update: `None` leaves a field alone, `Some(None)` clears it.
@@ -79,6 +81,8 @@ pub struct CompanyPatch {
     pub annual_revenue: Option<Option<Amount>>,
     /// New revenue text, or clear.
     pub annual_revenue_text: Option<Option<String>>,
+    /// New tag list.
+    pub tags: Option<Vec<String>>,
 }
 
 /// A company's validated fields, as `CompanyCreated` records them.
@@ -100,6 +104,9 @@ pub struct CompanyFields {
     pub annual_revenue: Option<Money>,
     /// Annual revenue text that could not be made exact.
     pub annual_revenue_text: Option<String>,
+    /// Tags, normalised.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// The fields an update changed, and only those; `null` means cleared.
@@ -158,6 +165,9 @@ pub struct CompanyChanges {
         deserialize_with = "crate::patch::double_option"
     )]
     pub annual_revenue_text: Option<Option<String>>,
+    /// New tag list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
 }
 
 impl CompanyChanges {
@@ -280,6 +290,7 @@ impl CompanyFields {
             currency,
             employee_count: input.employee_count,
             annual_revenue,
+            tags: crate::tags::normalize(input.tags)?,
             annual_revenue_text: opt(
                 "annual_revenue_text",
                 input.annual_revenue_text,
@@ -302,6 +313,7 @@ impl CompanyFields {
                 .annual_revenue
                 .unwrap_or(self.annual_revenue.map(Amount::Minor)),
             annual_revenue_text: keep(patch.annual_revenue_text, self.annual_revenue_text.clone()),
+            tags: patch.tags.unwrap_or_else(|| self.tags.clone()),
         }
     }
 
@@ -316,6 +328,7 @@ impl CompanyFields {
             employee_count: changed(&self.employee_count, Some(new.employee_count)),
             annual_revenue: changed(&self.annual_revenue, Some(new.annual_revenue)),
             annual_revenue_text: changed(&self.annual_revenue_text, Some(new.annual_revenue_text)),
+            tags: changed(&self.tags, Some(new.tags)),
         }
     }
 
@@ -330,6 +343,7 @@ impl CompanyFields {
             employee_count,
             annual_revenue,
             annual_revenue_text,
+            tags,
         } = changes;
         if let Some(v) = name {
             self.name = v;
@@ -354,6 +368,9 @@ impl CompanyFields {
         }
         if let Some(v) = annual_revenue_text {
             self.annual_revenue_text = v;
+        }
+        if let Some(v) = tags {
+            self.tags = v;
         }
     }
 }

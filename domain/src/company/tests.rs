@@ -23,6 +23,7 @@ fn input() -> CompanyInput {
             currency: usd(),
         }),
         annual_revenue_text: None,
+        tags: vec![],
     }
 }
 
@@ -272,4 +273,39 @@ fn a_stale_version_is_refused_and_the_current_one_accepted() {
             expected: 0,
             current: 1,
         });
+}
+
+#[test]
+fn tags_are_normalised_and_only_changes_recorded() {
+    let tagged = CompanyInput {
+        tags: vec!["VIP".into(), " vip ".into(), "Partner".into()],
+        ..input()
+    };
+    let events = Given::with(())
+        .given_no_previous_events()
+        .when(CompanyCommand::Create(tagged).into())
+        .inspect_result();
+    assert!(
+        matches!(events.as_deref(), Ok([CompanyEvent::CompanyCreated(f)]) if f.tags == vec!["vip".to_owned(), "partner".to_owned()])
+    );
+    let patch = CompanyPatch {
+        tags: Some(vec!["customer".into()]),
+        ..Default::default()
+    };
+    Given::with(())
+        .given(vec![created()])
+        .when(CompanyCommand::Update(patch).into())
+        .then_expect_events(vec![CompanyEvent::CompanyUpdated(CompanyChanges {
+            tags: Some(vec!["customer".into()]),
+            ..Default::default()
+        })]);
+    let bad = CompanyPatch {
+        tags: Some(vec!["a,b".into()]),
+        ..Default::default()
+    };
+    let r = Given::with(())
+        .given(vec![created()])
+        .when(CompanyCommand::Update(bad).into())
+        .inspect_result();
+    assert!(matches!(r, Err(DomainError::Invalid { field: "tags", .. })));
 }

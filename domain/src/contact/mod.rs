@@ -37,6 +37,8 @@ pub struct ContactInput {
     pub job_title: Option<String>,
     /// The company the contact works for (checked to exist in the tenant by the caller).
     pub company_id: Option<EntityId>,
+    /// Tags (see [`crate::tags::normalize`]).
+    pub tags: Vec<String>,
 }
 
 /// A partial update: `None` leaves a field alone, `Some(None)` clears it.
@@ -54,6 +56,8 @@ pub struct ContactPatch {
     pub job_title: Option<Option<String>>,
     /// New company, or clear.
     pub company_id: Option<Option<EntityId>>,
+    /// New tag list.
+    pub tags: Option<Vec<String>>,
 }
 
 /// A contact's validated fields, as `ContactCreated` records them.
@@ -71,6 +75,9 @@ pub struct ContactFields {
     pub job_title: Option<String>,
     /// The company the contact works for.
     pub company_id: Option<EntityId>,
+    /// Tags, normalised.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// The fields an update changed, and only those; `null` means cleared.
@@ -119,6 +126,9 @@ pub struct ContactChanges {
         deserialize_with = "crate::patch::double_option"
     )]
     pub company_id: Option<Option<EntityId>>,
+    /// New tag list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
 }
 
 impl ContactChanges {
@@ -241,6 +251,7 @@ impl ContactFields {
             phone,
             job_title: opt("job_title", input.job_title, JOB_TITLE_MAX)?,
             company_id: input.company_id,
+            tags: crate::tags::normalize(input.tags)?,
         };
         if fields.first_name.is_none() && fields.last_name.is_none() && fields.email.is_none() {
             return Err(DomainError::invalid(
@@ -261,6 +272,7 @@ impl ContactFields {
             phone: patch.phone.unwrap_or_else(|| self.phone.clone()),
             job_title: patch.job_title.unwrap_or_else(|| self.job_title.clone()),
             company_id: patch.company_id.unwrap_or(self.company_id),
+            tags: patch.tags.unwrap_or_else(|| self.tags.clone()),
         }
     }
 
@@ -272,6 +284,7 @@ impl ContactFields {
             phone: changed(&self.phone, Some(new.phone)),
             job_title: changed(&self.job_title, Some(new.job_title)),
             company_id: changed(&self.company_id, Some(new.company_id)),
+            tags: changed(&self.tags, Some(new.tags)),
         }
     }
 
@@ -284,6 +297,7 @@ impl ContactFields {
             phone,
             job_title,
             company_id,
+            tags,
         } = changes;
         if let Some(v) = first_name {
             self.first_name = v;
@@ -302,6 +316,9 @@ impl ContactFields {
         }
         if let Some(v) = company_id {
             self.company_id = v;
+        }
+        if let Some(v) = tags {
+            self.tags = v;
         }
     }
 }

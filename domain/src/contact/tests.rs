@@ -13,6 +13,7 @@ fn input() -> ContactInput {
         phone: Some("+46 10 719 00 00".into()),
         job_title: Some("President & CEO".into()),
         company_id: None,
+        tags: vec![],
     }
 }
 

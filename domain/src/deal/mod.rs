@@ -84,6 +84,8 @@ pub struct DealInput {
     pub contact_ids: Vec<EntityId>,
     /// Expected close date.
     pub expected_close_date: Option<NaiveDate>,
+    /// Tags (see [`crate::tags::normalize`]).
+    pub tags: Vec<String>,
 }
 
 /// A partial update: `None` leaves a field alone, `Some(None)` clears it.
@@ -101,6 +103,8 @@ pub struct DealPatch {
     pub contact_ids: Option<Vec<EntityId>>,
     /// New expected close date.
     pub expected_close_date: Option<Option<NaiveDate>>,
+    /// New tag list.
+    pub tags: Option<Vec<String>>,
 }
 
 /// A line item as a command gives it.
@@ -151,6 +155,9 @@ pub struct DealFields {
     pub contact_ids: Vec<EntityId>,
     /// Expected close date.
     pub expected_close_date: Option<NaiveDate>,
+    /// Tags, normalised.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// The fields an update changed, and only those; `null` means cleared.
@@ -190,6 +197,9 @@ pub struct DealChanges {
         deserialize_with = "crate::patch::double_option"
     )]
     pub expected_close_date: Option<Option<NaiveDate>>,
+    /// New tag list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
 }
 
 impl DealChanges {
@@ -459,6 +469,7 @@ impl Aggregate for Deal {
                     company_id: input.company_id,
                     contact_ids: dedupe(input.contact_ids)?,
                     expected_close_date: input.expected_close_date,
+                    tags: crate::tags::normalize(input.tags)?,
                 })
             }
             DealCommand::Update(patch) => {
@@ -486,6 +497,7 @@ impl Aggregate for Deal {
                         patch.contact_ids.map(dedupe).transpose()?,
                     ),
                     expected_close_date: changed(&f.expected_close_date, patch.expected_close_date),
+                    tags: changed(&f.tags, patch.tags.map(crate::tags::normalize).transpose()?),
                 };
                 if changes.is_empty() {
                     return Ok(());
@@ -604,6 +616,9 @@ impl Aggregate for Deal {
                 }
                 if let Some(v) = c.expected_close_date {
                     f.expected_close_date = v;
+                }
+                if let Some(v) = c.tags {
+                    f.tags = v;
                 }
             }
             DealEvent::DealStageChanged {

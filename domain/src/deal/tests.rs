@@ -53,6 +53,7 @@ fn input(ids: &Ids) -> DealInput {
         company_id: None,
         contact_ids: vec![],
         expected_close_date: None,
+        tags: vec![],
     }
 }
 

@@ -22,6 +22,7 @@ pub struct Model {
     pub annual_revenue_minor: Option<i64>,
     pub annual_revenue_currency: Option<String>,
     pub annual_revenue_text: Option<String>,
+    pub tags: Vec<String>,
     pub deleted: bool,
     pub version: i64,
     pub created_at: DateTimeUtc,

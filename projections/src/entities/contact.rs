@@ -18,6 +18,7 @@ pub struct Model {
     pub phone: Option<String>,
     pub job_title: Option<String>,
     pub company_id: Option<Uuid>,
+    pub tags: Vec<String>,
     pub deleted: bool,
     pub version: i64,
     pub created_at: DateTimeUtc,

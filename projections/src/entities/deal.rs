@@ -26,6 +26,7 @@ pub struct Model {
     pub close_reason: Option<String>,
     pub closed_at: Option<DateTimeUtc>,
     pub line_items: Json,
+    pub tags: Vec<String>,
     pub deleted: bool,
     pub version: i64,
     pub created_at: DateTimeUtc,

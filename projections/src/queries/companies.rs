@@ -1,19 +1,17 @@
 //! Reads of the `companies` table.
 
-use sea_orm::sea_query::extension::postgres::PgExpr;
-use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::page::{contains_pattern, keyset_page, ListError, Page, Sort};
+use super::page::{keyset_page, CommonFilter, ListError, Page, Sort};
 use crate::entities::company::{self, Column as C};
 use crate::TenantScope;
 
 /// What a company list asks for.
 #[derive(Debug, Clone, Default)]
 pub struct CompanyFilter {
-    /// Case-insensitive substring of the name or the domain.
-    pub q: Option<String>,
+    /// Search, tag and creation-time conditions.
+    pub common: CommonFilter,
     /// Include soft-deleted companies.
     pub include_deleted: bool,
     /// Sort order.
@@ -55,14 +53,7 @@ pub async fn list(
     if !filter.include_deleted {
         select = select.filter(C::Deleted.eq(false));
     }
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = contains_pattern(q);
-        select = select.filter(
-            Condition::any()
-                .add(Expr::col(C::Name).ilike(pattern.clone()))
-                .add(Expr::col(C::Domain).ilike(pattern)),
-        );
-    }
+    select = filter.common.apply(select);
     let page = keyset_page(
         &txn,
         select,

@@ -1,19 +1,17 @@
 //! Reads of the `contacts` table.
 
-use sea_orm::sea_query::extension::postgres::PgExpr;
-use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::page::{contains_pattern, keyset_page, ListError, Page, Sort};
+use super::page::{keyset_page, CommonFilter, ListError, Page, Sort};
 use crate::entities::contact::{self, Column as C};
 use crate::TenantScope;
 
 /// What a contact list asks for.
 #[derive(Debug, Clone, Default)]
 pub struct ContactFilter {
-    /// Case-insensitive substring of the first name, last name, email or job title.
-    pub q: Option<String>,
+    /// Search, tag and creation-time conditions.
+    pub common: CommonFilter,
     /// Only contacts of this company.
     pub company_id: Option<Uuid>,
     /// Include soft-deleted contacts.
@@ -60,20 +58,7 @@ pub async fn list(
     if let Some(company) = filter.company_id {
         select = select.filter(C::CompanyId.eq(company));
     }
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = contains_pattern(q);
-        let mut any = Condition::any();
-        for col in [
-            C::FirstName,
-            C::LastName,
-            C::Email,
-            C::JobTitle,
-            C::SortName,
-        ] {
-            any = any.add(Expr::col(col).ilike(pattern.clone()));
-        }
-        select = select.filter(any);
-    }
+    select = filter.common.apply(select);
     let page = keyset_page(
         &txn,
         select,

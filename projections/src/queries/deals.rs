@@ -1,20 +1,20 @@
 //! Reads of the `deals` table.
 
 use chrono::NaiveDate;
-use sea_orm::sea_query::extension::postgres::{PgBinOper, PgExpr};
+use sea_orm::sea_query::extension::postgres::PgBinOper;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::page::{contains_pattern, keyset_page, ListError, Page, Sort};
+use super::page::{keyset_page, CommonFilter, ListError, Page, Sort};
 use crate::entities::deal::{self, Column as D};
 use crate::TenantScope;
 
 /// What a deal list asks for. Every filter is optional; they combine with AND.
 #[derive(Debug, Clone, Default)]
 pub struct DealFilter {
-    /// Case-insensitive substring of the name.
-    pub q: Option<String>,
+    /// Search, tag and creation-time conditions.
+    pub common: CommonFilter,
     /// In this pipeline.
     pub pipeline_id: Option<Uuid>,
     /// In this stage.
@@ -78,9 +78,7 @@ pub async fn list(
     if !f.include_deleted {
         select = select.filter(D::Deleted.eq(false));
     }
-    if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        select = select.filter(Expr::col(D::Name).ilike(contains_pattern(q)));
-    }
+    select = f.common.apply(select);
     if let Some(v) = f.pipeline_id {
         select = select.filter(D::PipelineId.eq(v));
     }

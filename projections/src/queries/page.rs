@@ -133,20 +133,6 @@ pub fn clamp_limit(limit: Option<u64>) -> u64 {
     limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
 }
 
-/// Escapes `%`, `_` and `\` for a `LIKE` pattern and wraps it in `%…%`.
-pub fn contains_pattern(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,11 +152,6 @@ mod tests {
         );
         assert_eq!(Cursor::decode("!!!", sort), Err(CursorError::Malformed));
         assert!(Sort::parse("email").is_err());
-    }
-
-    #[test]
-    fn like_patterns_are_escaped() {
-        assert_eq!(contains_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
     }
 }
 
@@ -263,4 +244,98 @@ where
         None
     };
     Ok(Page { items, next_cursor })
+}
+
+/// A PostgreSQL `tsquery` text matching every word of `q` as a prefix (`acm:* & corp:*`),
+/// or `None` when `q` has no word. Words are runs of letters and digits (any script), so
+/// the text needs no escaping; lowercased to match the `simple` configuration.
+pub fn prefix_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("{}:*", w.to_lowercase()))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" & "))
+}
+
+/// The conditions every record list shares: full-text `q`, a tag, a creation-time range.
+#[derive(Debug, Clone, Default)]
+pub struct CommonFilter {
+    /// Words, each matched as a prefix of a word of the record's searchable text.
+    pub q: Option<String>,
+    /// Has this tag (tags are lowercase).
+    pub tag: Option<String>,
+    /// Created at or after.
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Created before.
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl CommonFilter {
+    /// Adds the conditions to `select` (a table with `search`, `tags` and `created_at`).
+    pub fn apply<E: sea_orm::EntityTrait>(
+        &self,
+        mut select: sea_orm::Select<E>,
+    ) -> sea_orm::Select<E> {
+        use sea_orm::sea_query::Expr;
+        use sea_orm::QueryFilter;
+        if let Some(query) = self.q.as_deref().and_then(prefix_query) {
+            select = select.filter(Expr::cust_with_values(
+                "search @@ to_tsquery('simple', $1)",
+                [query],
+            ));
+        }
+        if let Some(tag) = &self.tag {
+            // A bound text[] (sea-query reads `[$1]` as no placeholder).
+            select = select.filter(Expr::cust_with_values(
+                "tags @> $1",
+                [vec![tag.trim().to_lowercase()]],
+            ));
+        }
+        if let Some(t) = self.created_after {
+            select = select.filter(Expr::cust_with_values("created_at >= $1", [t]));
+        }
+        if let Some(t) = self.created_before {
+            select = select.filter(Expr::cust_with_values("created_at < $1", [t]));
+        }
+        select
+    }
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::*;
+
+    #[test]
+    fn prefix_queries_keep_only_words() {
+        assert_eq!(prefix_query("Acme  Corp!"), Some("acme:* & corp:*".into()));
+        assert_eq!(prefix_query("Börje ekh"), Some("börje:* & ekh:*".into()));
+        assert_eq!(prefix_query("'); DROP --"), Some("drop:*".into()));
+        assert_eq!(prefix_query(" %% "), None);
+    }
+}
+
+#[cfg(test)]
+mod common_filter_tests {
+    use super::*;
+    use sea_orm::{DbBackend, EntityTrait, QueryTrait};
+
+    #[test]
+    fn common_filter_sql() {
+        let f = CommonFilter {
+            q: Some("acme corp".into()),
+            tag: Some(" VIP ".into()),
+            ..Default::default()
+        };
+        let sql = f
+            .apply(crate::entities::company::Entity::find())
+            .build(DbBackend::Postgres)
+            .to_string();
+        assert!(
+            sql.contains("search @@ to_tsquery('simple', 'acme:* & corp:*')"),
+            "{sql}"
+        );
+        assert!(sql.contains("tags @> ARRAY ['vip']"), "{sql}");
+    }
 }

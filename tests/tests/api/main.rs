@@ -14,5 +14,6 @@ mod import;
 mod isolation;
 mod private_cluster;
 mod rebuild;
+mod search;
 mod validation;
 mod walkthrough;

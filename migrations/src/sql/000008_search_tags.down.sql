@@ -1,0 +1,3 @@
+ALTER TABLE deals DROP COLUMN search, DROP COLUMN tags;
+ALTER TABLE contacts DROP COLUMN search, DROP COLUMN tags;
+ALTER TABLE companies DROP COLUMN search, DROP COLUMN tags;
