@@ -46,6 +46,8 @@ pub enum Action {
     ManageWorkspace,
     /// Create pipelines and change their stages.
     ManagePipelines,
+    /// Export records as CSV (all of a list at once).
+    ExportRecords,
 }
 
 impl Role {
@@ -95,6 +97,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = {
         (Action::ReadAudit, &[Owner, Admin]),
         (Action::ManageWorkspace, &[Owner, Admin]),
         (Action::ManagePipelines, &[Owner, Admin, Manager]),
+        (Action::ExportRecords, &[Owner, Admin, Manager]),
     ]
 };
 

@@ -349,16 +349,11 @@ pub struct DealQuery {
     pub created_before: Option<DateTime<Utc>>,
 }
 
-/// `GET /v1/deals`: filtered, sorted, keyset-paginated.
+/// The deal filter a query names, checked.
 ///
 /// # Errors
-/// 403, 422.
-pub async fn list(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    Query(q): Query<DealQuery>,
-) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
+/// 403 for `include_deleted` without the right; 422 for bad parameters.
+pub fn filter(auth: &AuthContext, q: DealQuery) -> Result<DealFilter, ApiError> {
     let include_deleted = q.include_deleted.unwrap_or(false);
     if include_deleted {
         auth.require(Action::ViewDeleted)?;
@@ -418,6 +413,20 @@ pub async fn list(
         limit: list.limit()?,
         cursor: q.cursor,
     };
+    Ok(filter)
+}
+
+/// `GET /v1/deals`: filtered, sorted, keyset-paginated.
+///
+/// # Errors
+/// 403, 422.
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    Query(q): Query<DealQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::ReadRecords)?;
+    let filter = filter(&auth, q)?;
     let page = deals::list(&state.pools.app, &auth.scope, &filter).await?;
     Ok(HttpResponse::Ok().json(Page {
         items: page.items.into_iter().map(DealView::from).collect(),

@@ -9,6 +9,7 @@
 //! | `/v1/pipelines…` (stages, summary) | [`pipelines`] |
 //! | `/v1/deals…` (move, win, lose, reopen, line items) | [`deals`] |
 //! | `/v1/activities…`, `GET /v1/tasks`, `GET /v1/{contacts,companies,deals}/{id}/timeline` | [`activities`] |
+//! | `GET /v1/exports/{companies,contacts,deals}` | [`exports`] |
 //! | `GET /v1/audit` | [`audit`] |
 //! | `POST /v1/imports/{companies,contacts}` | [`imports`] |
 
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod companies;
 pub mod contacts;
 pub mod deals;
+pub mod exports;
 pub mod health;
 pub mod imports;
 pub mod pipelines;
@@ -113,6 +115,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                         .route(web::post().to(activities::restore)),
                 )
                 .service(web::resource("/tasks").route(web::get().to(activities::tasks)))
+                .service(
+                    web::resource("/exports/companies").route(web::get().to(exports::companies)),
+                )
+                .service(web::resource("/exports/contacts").route(web::get().to(exports::contacts)))
+                .service(web::resource("/exports/deals").route(web::get().to(exports::deals)))
                 .service(
                     web::resource("/contacts/{id}/timeline")
                         .route(web::get().to(activities::contact_timeline)),

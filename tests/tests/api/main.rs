@@ -8,6 +8,7 @@ mod catchup;
 mod cli;
 mod concurrency;
 mod deals;
+mod exports;
 mod helpers;
 mod idempotency;
 mod import;
