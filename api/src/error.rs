@@ -110,6 +110,33 @@ struct Problem<'a> {
     errors: Option<&'a [FieldError]>,
 }
 
+impl ApiError {
+    /// The problem details of this error as JSON, for answers that hold several results
+    /// (batches); a 500's cause is logged and not shown.
+    pub fn problem_json(&self) -> serde_json::Value {
+        let status = self.status_code();
+        let detail = match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error in a batch item");
+                "an internal error occurred".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let errors = match self {
+            Self::Validation(errors) => Some(errors.as_slice()),
+            _ => None,
+        };
+        serde_json::to_value(Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+            errors,
+        })
+        .unwrap_or_default()
+    }
+}
+
 /// The media type of RFC 9457 problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 

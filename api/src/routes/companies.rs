@@ -152,16 +152,15 @@ async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, A
         .ok_or(ApiError::NotFound)
 }
 
-/// `POST /v1/companies`: 201 with `Location` and the company.
+/// Creates one record from a create body; returns its read row.
 ///
 /// # Errors
-/// 403, 422.
-pub async fn create(
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    Json(body): Json<CreateCompany>,
-) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::CreateRecords)?;
+/// 409, 422 and the store's errors.
+pub(crate) async fn create_one(
+    state: &AppState,
+    ctx: &CommandContext,
+    body: CreateCompany,
+) -> Result<Model, ApiError> {
     let id = EntityId::new();
     let input = CompanyInput {
         name: body.name,
@@ -178,7 +177,21 @@ pub async fn create(
         .commands
         .company(id, CompanyCommand::Create(input), &ctx.metadata)
         .await?;
-    let model = load(&state, &ctx.auth, id.0).await?;
+    load(state, &ctx.auth, id.0).await
+}
+
+/// `POST /v1/companies`: 201 with `Location` and the company.
+///
+/// # Errors
+/// 403, 422.
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    Json(body): Json<CreateCompany>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::CreateRecords)?;
+    let model = create_one(&state, &ctx, body).await?;
+    let id = EntityId(model.id);
     let mut response = record(
         StatusCode::CREATED,
         model.version,
@@ -242,18 +255,17 @@ pub async fn list(
     }))
 }
 
-/// `PATCH /v1/companies/{id}`: 200 with the company.
+/// Applies one patch body to record `id`, guarded by `if_version`; returns its read row.
 ///
 /// # Errors
-/// 403, 404, 409 (deleted), 422.
-pub async fn update(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-    Json(body): Json<PatchCompany>,
-) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
+/// 404, 409, 412, 422 and the store's errors.
+pub(crate) async fn update_one(
+    state: &AppState,
+    ctx: &CommandContext,
+    id: Uuid,
+    if_version: Option<u64>,
+    body: PatchCompany,
+) -> Result<Model, ApiError> {
     let patch = CompanyPatch {
         name: body.name,
         domain: body.domain,
@@ -268,15 +280,30 @@ pub async fn update(
     state
         .commands
         .company(
-            EntityId(*id),
+            EntityId(id),
             Guarded {
-                if_version: if_match(&req)?,
+                if_version,
                 command: CompanyCommand::Update(patch),
             },
             &ctx.metadata,
         )
         .await?;
-    let model = load(&state, &ctx.auth, *id).await?;
+    load(state, &ctx.auth, id).await
+}
+
+/// `PATCH /v1/companies/{id}`: 200 with the company.
+///
+/// # Errors
+/// 403, 404, 409 (deleted), 422.
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(body): Json<PatchCompany>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::UpdateRecords)?;
+    let model = update_one(&state, &ctx, *id, if_match(&req)?, body).await?;
     Ok(record(
         StatusCode::OK,
         model.version,

@@ -124,16 +124,15 @@ async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, A
         .ok_or(ApiError::NotFound)
 }
 
-/// `POST /v1/contacts`: 201 with `Location` and the contact.
+/// Creates one record from a create body; returns its read row.
 ///
 /// # Errors
-/// 403, 409 (email taken), 422.
-pub async fn create(
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    Json(body): Json<CreateContact>,
-) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::CreateRecords)?;
+/// 409, 422 and the store's errors.
+pub(crate) async fn create_one(
+    state: &AppState,
+    ctx: &CommandContext,
+    body: CreateContact,
+) -> Result<Model, ApiError> {
     let id = EntityId::new();
     let input = ContactInput {
         first_name: body.first_name,
@@ -148,7 +147,21 @@ pub async fn create(
         .commands
         .contact(id, ContactCommand::Create(input), &ctx.metadata)
         .await?;
-    let model = load(&state, &ctx.auth, id.0).await?;
+    load(state, &ctx.auth, id.0).await
+}
+
+/// `POST /v1/contacts`: 201 with `Location` and the contact.
+///
+/// # Errors
+/// 403, 409 (email taken), 422.
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    Json(body): Json<CreateContact>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::CreateRecords)?;
+    let model = create_one(&state, &ctx, body).await?;
+    let id = EntityId(model.id);
     let mut response = record(
         StatusCode::CREATED,
         model.version,
@@ -210,18 +223,17 @@ pub async fn list(
     }))
 }
 
-/// `PATCH /v1/contacts/{id}`: 200 with the contact.
+/// Applies one patch body to record `id`, guarded by `if_version`; returns its read row.
 ///
 /// # Errors
-/// 403, 404, 409 (deleted, or email taken), 422.
-pub async fn update(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-    Json(body): Json<PatchContact>,
-) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
+/// 404, 409, 412, 422 and the store's errors.
+pub(crate) async fn update_one(
+    state: &AppState,
+    ctx: &CommandContext,
+    id: Uuid,
+    if_version: Option<u64>,
+    body: PatchContact,
+) -> Result<Model, ApiError> {
     let patch = ContactPatch {
         first_name: body.first_name,
         last_name: body.last_name,
@@ -234,15 +246,30 @@ pub async fn update(
     state
         .commands
         .contact(
-            EntityId(*id),
+            EntityId(id),
             Guarded {
-                if_version: if_match(&req)?,
+                if_version,
                 command: ContactCommand::Update(patch),
             },
             &ctx.metadata,
         )
         .await?;
-    let model = load(&state, &ctx.auth, *id).await?;
+    load(state, &ctx.auth, id).await
+}
+
+/// `PATCH /v1/contacts/{id}`: 200 with the contact.
+///
+/// # Errors
+/// 403, 404, 409 (deleted, or email taken), 422.
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(body): Json<PatchContact>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::UpdateRecords)?;
+    let model = update_one(&state, &ctx, *id, if_match(&req)?, body).await?;
     Ok(record(
         StatusCode::OK,
         model.version,

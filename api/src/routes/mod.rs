@@ -10,6 +10,7 @@
 //! | `/v1/deals…` (move, win, lose, reopen, line items) | [`deals`] |
 //! | `/v1/activities…`, `GET /v1/tasks`, `GET /v1/{contacts,companies,deals}/{id}/timeline` | [`activities`] |
 //! | `GET /v1/exports/{companies,contacts,deals}` | [`exports`] |
+//! | `POST /v1/{companies,contacts}/batch/{create,update}` | [`batch`] |
 //! | `GET /v1/audit` | [`audit`] |
 //! | `POST /v1/imports/{companies,contacts}` | [`imports`] |
 
@@ -20,6 +21,7 @@ use serde::Deserialize;
 pub mod activities;
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod companies;
 pub mod contacts;
 pub mod deals;
@@ -115,6 +117,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                         .route(web::post().to(activities::restore)),
                 )
                 .service(web::resource("/tasks").route(web::get().to(activities::tasks)))
+                .service(
+                    web::resource("/companies/batch/create")
+                        .route(web::post().to(batch::create_companies)),
+                )
+                .service(
+                    web::resource("/companies/batch/update")
+                        .route(web::post().to(batch::update_companies)),
+                )
+                .service(
+                    web::resource("/contacts/batch/create")
+                        .route(web::post().to(batch::create_contacts)),
+                )
+                .service(
+                    web::resource("/contacts/batch/update")
+                        .route(web::post().to(batch::update_contacts)),
+                )
                 .service(
                     web::resource("/exports/companies").route(web::get().to(exports::companies)),
                 )

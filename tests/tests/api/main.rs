@@ -4,6 +4,7 @@
 mod activities;
 mod append_only;
 mod auth;
+mod batch;
 mod catchup;
 mod cli;
 mod concurrency;
