@@ -42,6 +42,9 @@ pub enum Command {
         /// The workspace's slug.
         #[arg(long)]
         workspace: String,
+        /// Read and check every row, write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Rebuild every read table from the event store.
     RebuildProjections,
@@ -54,6 +57,8 @@ pub enum ImportKind {
     Companies,
     /// `contacts.csv`-style files.
     Contacts,
+    /// Deals (HubSpot-style headers: Deal Name, Amount, Currency, Pipeline, Deal Stage…).
+    Deals,
 }
 
 /// A command-line failure, printed as one line.
@@ -110,8 +115,9 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             kind,
             file,
             workspace,
+            dry_run,
         } => {
-            let report = import_file(&settings, kind, &file, &workspace).await?;
+            let report = import_file(&settings, kind, &file, &workspace, dry_run).await?;
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other)?;
             writeln!(out)?;
@@ -131,7 +137,7 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
     Ok(())
 }
 
-/// `crm import KIND FILE --workspace SLUG`: imports as the `import` system actor under a
+/// `crm import KIND FILE --workspace SLUG [--dry-run]`: imports as the `import` system actor under a
 /// new import id and returns the report.
 ///
 /// # Errors
@@ -142,6 +148,7 @@ pub async fn import_file(
     kind: ImportKind,
     file: &std::path::Path,
     workspace: &str,
+    dry_run: bool,
 ) -> Result<import::ImportReport, CliError> {
     let (pools, commands) = startup::connect(settings).await?;
     let tenant = tenant_of_slug(&pools.projector, workspace)
@@ -150,11 +157,16 @@ pub async fn import_file(
     let data = std::fs::read(file)?;
     let mut meta = EventMetadata::for_system(TenantId(tenant), "import");
     meta.import_id = Some(Uuid::now_v7());
+    let run = import::ImportRun {
+        commands: &commands,
+        app: &pools.app,
+        meta,
+        dry_run,
+    };
     match kind {
-        ImportKind::Companies => {
-            import::companies::import(&commands, &pools.app, &meta, &data).await
-        }
-        ImportKind::Contacts => import::contacts::import(&commands, &pools.app, &meta, &data).await,
+        ImportKind::Companies => import::companies::import(&run, &data).await,
+        ImportKind::Contacts => import::contacts::import(&run, &data).await,
+        ImportKind::Deals => import::deals::import(&run, &data).await,
     }
     .map_err(|e| CliError::Import(import::companies::describe(&e)))
 }

@@ -3,14 +3,13 @@
 
 use std::collections::HashMap;
 
-use crm_domain::company::{Amount, CompanyCommand, CompanyInput};
-use crm_domain::{Currency, EntityId, EventMetadata, Money, WebDomain};
+use crm_domain::company::{Amount, CompanyCommand, CompanyFields, CompanyInput};
+use crm_domain::{Currency, EntityId, Money, WebDomain};
 use crm_projections::queries::companies;
 use crm_projections::TenantScope;
 
 use super::revenue::{parse_employees, parse_revenue, RevenueText};
-use super::{lock, open, row_metadata, ImportReport};
-use crate::commands::Commands;
+use super::{lock, open, row_metadata, ImportReport, ImportRun};
 use crate::error::ApiError;
 
 const NAME: &[&str] = &["Company name", "Name"];
@@ -29,16 +28,13 @@ const REVENUE: &[&str] = &["Annual Revenue"];
 /// # Errors
 /// 422 for a file without a header or a `Company name` column; 500 for database failures
 /// (rows already imported stay imported; a re-run skips them).
-pub async fn import(
-    commands: &Commands,
-    app: &sea_orm::DatabaseConnection,
-    meta: &EventMetadata,
-    data: &[u8],
-) -> Result<ImportReport, ApiError> {
+pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, ApiError> {
+    let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::new(meta.tenant_id);
     let (mut reader, columns) = open(data, &[NAME])?;
     let guard = lock(app, &scope, "companies").await?;
     let mut report = ImportReport::new("companies", meta.import_id.unwrap_or_default());
+    report.dry_run = run.dry_run;
     report.ignored_columns = columns.ignored(&[
         NAME, DOMAIN, COUNTRY, INDUSTRY, CURRENCY, EMPLOYEES, REVENUE,
     ]);
@@ -143,10 +139,16 @@ pub async fn import(
             tags: vec![],
         };
         let id = EntityId::new();
-        match commands
-            .company(id, CompanyCommand::Create(input), &row_metadata(meta))
-            .await
-        {
+        let outcome = if run.dry_run {
+            CompanyFields::validate(input)
+                .map(drop)
+                .map_err(ApiError::from)
+        } else {
+            commands
+                .company(id, CompanyCommand::Create(input), &row_metadata(meta))
+                .await
+        };
+        match outcome {
             Ok(()) => {
                 report.created += 1;
                 by_name.insert(name_key, id.to_string());

@@ -3,15 +3,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crm_domain::contact::{ContactCommand, ContactInput};
-use crm_domain::{EntityId, EventMetadata};
+use crm_domain::contact::{ContactCommand, ContactFields, ContactInput};
+use crm_domain::EntityId;
 use crm_projections::queries::{companies, contacts};
 use crm_projections::TenantScope;
 use uuid::Uuid;
 
 use super::companies::describe;
-use super::{lock, open, row_metadata, ImportReport};
-use crate::commands::Commands;
+use super::{lock, open, row_metadata, ImportReport, ImportRun};
 use crate::error::ApiError;
 
 const FIRST: &[&str] = &["First Name"];
@@ -39,12 +38,8 @@ fn key(first: Option<&str>, last: Option<&str>, company: Option<Uuid>) -> Key {
 ///
 /// # Errors
 /// 422 for a file with neither name column; 500 for database failures.
-pub async fn import(
-    commands: &Commands,
-    app: &sea_orm::DatabaseConnection,
-    meta: &EventMetadata,
-    data: &[u8],
-) -> Result<ImportReport, ApiError> {
+pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, ApiError> {
+    let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::new(meta.tenant_id);
     let (mut reader, columns) = open(data, &[])?;
     if !columns.has(FIRST) && !columns.has(LAST) && !columns.has(EMAIL) {
@@ -55,6 +50,7 @@ pub async fn import(
     }
     let guard = lock(app, &scope, "contacts").await?;
     let mut report = ImportReport::new("contacts", meta.import_id.unwrap_or_default());
+    report.dry_run = run.dry_run;
     report.ignored_columns = columns.ignored(&[FIRST, LAST, TITLE, COMPANY, EMAIL, PHONE]);
 
     let company_ids: HashMap<String, Uuid> = companies::index(app, &scope)
@@ -113,14 +109,20 @@ pub async fn import(
             company_id: company.map(EntityId),
             tags: vec![],
         };
-        match commands
-            .contact(
-                EntityId::new(),
-                ContactCommand::Create(input),
-                &row_metadata(meta),
-            )
-            .await
-        {
+        let outcome = if run.dry_run {
+            ContactFields::validate(input)
+                .map(drop)
+                .map_err(ApiError::from)
+        } else {
+            commands
+                .contact(
+                    EntityId::new(),
+                    ContactCommand::Create(input),
+                    &row_metadata(meta),
+                )
+                .await
+        };
+        match outcome {
             Ok(()) => {
                 report.created += 1;
                 existing.insert(k);

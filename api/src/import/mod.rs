@@ -9,11 +9,27 @@ use crm_domain::EventMetadata;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::commands::Commands;
 use crate::error::ApiError;
 
 pub mod companies;
 pub mod contacts;
+pub mod deals;
 pub mod revenue;
+
+/// One import run: where commands go, under which metadata (its `import_id` set), and
+/// whether it only reports (`dry_run`: every row is read, validated by the same rules the
+/// aggregates apply and checked for duplicates, and nothing is written).
+pub struct ImportRun<'a> {
+    /// The write side.
+    pub commands: &'a Commands,
+    /// The application pool (tenant-scoped reads).
+    pub app: &'a sea_orm::DatabaseConnection,
+    /// Metadata of every command; `import_id` must be set.
+    pub meta: EventMetadata,
+    /// Report without writing.
+    pub dry_run: bool,
+}
 
 /// A note about one row. `row` counts data records from 1 (the header is not a row;
 /// a quoted field may span lines, so this is the record's number, not its line).
@@ -48,6 +64,8 @@ pub struct ImportReport {
     pub errors: Vec<RowNote>,
     /// Columns of the file that no field takes.
     pub ignored_columns: Vec<String>,
+    /// True when nothing was written: `created` then counts rows that would be created.
+    pub dry_run: bool,
     /// Set when a fault of the server stopped the import: the rows before it stay
     /// imported (a re-run skips them as duplicates), the row it stopped at is in `errors`,
     /// and rows after it were not read.
@@ -68,6 +86,7 @@ impl ImportReport {
             errors: Vec::new(),
             ignored_columns: Vec::new(),
             aborted: None,
+            dry_run: false,
         }
     }
 

@@ -1,14 +1,24 @@
-//! `POST /v1/imports/companies` and `POST /v1/imports/contacts`: a CSV body in, the import
-//! report out.
+//! `POST /v1/imports/{companies,contacts,deals}`: a CSV body in, the import report out.
+//! `?dry_run=true` reads and checks every row and writes nothing.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use crm_domain::{Action, EventMetadata};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::CommandContext;
 use crate::error::ApiError;
-use crate::import;
+use crate::extract::Query;
+use crate::import::{self, ImportRun};
 use crate::state::AppState;
+
+/// The query of an import.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// Report what would happen, write nothing.
+    pub dry_run: Option<bool>,
+}
 
 fn check_csv(req: &HttpRequest) -> Result<(), ApiError> {
     let mime = req
@@ -37,6 +47,38 @@ fn import_metadata(ctx: &CommandContext) -> EventMetadata {
     meta
 }
 
+/// Which import.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Companies,
+    Contacts,
+    Deals,
+}
+
+async fn run(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    body: web::Bytes,
+    query: ImportQuery,
+    kind: Kind,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::ImportRecords)?;
+    check_csv(&req)?;
+    let run = ImportRun {
+        commands: &state.commands,
+        app: &state.pools.app,
+        meta: import_metadata(&ctx),
+        dry_run: query.dry_run.unwrap_or(false),
+    };
+    let report = match kind {
+        Kind::Companies => import::companies::import(&run, &body).await?,
+        Kind::Contacts => import::contacts::import(&run, &body).await?,
+        Kind::Deals => import::deals::import(&run, &body).await?,
+    };
+    Ok(HttpResponse::Ok().json(report))
+}
+
 /// `POST /v1/imports/companies` (Owner, Admin, Manager), `text/csv` body of at most
 /// `server.import_limit_bytes`: 200 with the report.
 ///
@@ -46,17 +88,13 @@ pub async fn companies(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
+    Query(q): Query<ImportQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ImportRecords)?;
-    check_csv(&req)?;
-    let meta = import_metadata(&ctx);
-    let report = import::companies::import(&state.commands, &state.pools.app, &meta, &body).await?;
-    Ok(HttpResponse::Ok().json(report))
+    run(req, state, ctx, body, q, Kind::Companies).await
 }
 
-/// `POST /v1/imports/contacts` (Owner, Admin, Manager), `text/csv` body: 200 with the
-/// report.
+/// `POST /v1/imports/contacts`: 200 with the report.
 ///
 /// # Errors
 /// 403, 413, 415, 422.
@@ -64,11 +102,22 @@ pub async fn contacts(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
+    Query(q): Query<ImportQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ImportRecords)?;
-    check_csv(&req)?;
-    let meta = import_metadata(&ctx);
-    let report = import::contacts::import(&state.commands, &state.pools.app, &meta, &body).await?;
-    Ok(HttpResponse::Ok().json(report))
+    run(req, state, ctx, body, q, Kind::Contacts).await
+}
+
+/// `POST /v1/imports/deals`: 200 with the report.
+///
+/// # Errors
+/// 403, 413, 415, 422.
+pub async fn deals(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    Query(q): Query<ImportQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    run(req, state, ctx, body, q, Kind::Deals).await
 }

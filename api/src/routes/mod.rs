@@ -12,7 +12,7 @@
 //! | `GET /v1/exports/{companies,contacts,deals}` | [`exports`] |
 //! | `POST /v1/{companies,contacts}/batch/{create,update}` | [`batch`] |
 //! | `GET /v1/audit` | [`audit`] |
-//! | `POST /v1/imports/{companies,contacts}` | [`imports`] |
+//! | `POST /v1/imports/{companies,contacts,deals}` | [`imports`] |
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -179,6 +179,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                     web::resource("/imports/contacts")
                         .app_data(csv_limit())
                         .route(web::post().to(imports::contacts)),
+                )
+                .service(
+                    web::resource("/imports/deals")
+                        .app_data(csv_limit())
+                        .route(web::post().to(imports::deals)),
                 ),
         );
 }

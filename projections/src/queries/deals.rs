@@ -128,3 +128,24 @@ pub async fn list(
     txn.commit().await?;
     Ok(page)
 }
+
+/// A light index of the tenant's deals for an import: (name, company).
+///
+/// # Errors
+/// Any database error.
+pub async fn index(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+) -> Result<Vec<(String, Option<Uuid>)>, DbErr> {
+    use sea_orm::QuerySelect;
+    let txn = scope.begin(db).await?;
+    let rows = deal::Entity::find()
+        .select_only()
+        .columns([D::Name, D::CompanyId])
+        .filter(D::TenantId.eq(scope.tenant().0))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(rows)
+}

@@ -32,10 +32,7 @@ async fn each_item_succeeds_or_fails_on_its_own() {
         .collect();
     assert_eq!(statuses, [201, 422, 409, 422, 201]);
     assert_eq!(results[1]["problem"]["errors"][0]["field"], "email");
-    assert_eq!(
-        results[3]["problem"]["errors"][0]["field"],
-        "unknown"
-    );
+    assert_eq!(results[3]["problem"]["errors"][0]["field"], "unknown");
     assert_eq!(
         app.event_count().await,
         events + 2,

@@ -20,6 +20,7 @@ async fn cli_import_uses_the_import_actor_and_rebuild_keeps_answers() {
         ImportKind::Companies,
         &companies,
         "no-such-workspace",
+        false,
     )
     .await
     .unwrap_err();
@@ -29,13 +30,14 @@ async fn cli_import_uses_the_import_actor_and_rebuild_keeps_answers() {
         ImportKind::Companies,
         std::path::Path::new("/nonexistent.csv"),
         "cli",
+        false,
     )
     .await
     .unwrap_err();
     assert!(matches!(err, CliError::Io(_)), "{err}");
     assert_eq!(app.event_count().await, events);
 
-    let report = cli::import_file(&settings, ImportKind::Companies, &companies, "cli")
+    let report = cli::import_file(&settings, ImportKind::Companies, &companies, "cli", false)
         .await
         .unwrap();
     assert_eq!(report.rows_read, csv_rows(&data_file("companies.csv")));

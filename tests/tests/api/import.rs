@@ -189,3 +189,130 @@ async fn messy_rows_are_reported_and_bad_files_refused() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(app.event_count().await, events);
 }
+
+#[tokio::test]
+async fn a_dry_run_reports_everything_and_writes_nothing() {
+    let app = spawn_app().await;
+    let a = app.signup("dry").await;
+    let companies = data_file("companies.csv");
+    let events = app.event_count().await;
+    let (status, report) = app
+        .post_csv(
+            "/v1/imports/companies?dry_run=true",
+            &a.token,
+            companies.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    accounted(&report);
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["created"].as_u64(), Some(csv_rows(&companies)));
+    assert_eq!(app.event_count().await, events, "a dry run wrote");
+    let (_, page) = app.get("/v1/companies", &a.token).await;
+    assert!(page["items"].as_array().unwrap().is_empty());
+    let (status, _) = app
+        .post_csv("/v1/imports/companies?dry_run=maybe", &a.token, companies)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn deals_import_with_stages_money_and_links() {
+    let app = spawn_app().await;
+    let a = app.signup("deal-import").await;
+    app.post(
+        "/v1/companies",
+        &a.token,
+        serde_json::json!({"name": "Globex"}),
+    )
+    .await;
+    let csv = "Deal Name,Amount,Currency,Pipeline,Deal Stage,Close Date,Company name\n\
+               Renewal,\"1,250.50\",EUR,Sales pipeline,Contract sent,2026-12-31,Globex\n\
+               Upsell,900,EUR,,Closed won,2026-10-01,Globex\n\
+               Pilot,100,EUR,,Closed lost,,\n\
+               Odd,12.345,USD,Nope,Nowhere,31/12/2026,Initech\n\
+               No money,500,,,,,\n\
+               ,1,EUR,,,,\n";
+    let dry = app
+        .post_csv(
+            "/v1/imports/deals?dry_run=true",
+            &a.token,
+            csv.as_bytes().to_vec(),
+        )
+        .await
+        .1;
+    accounted(&dry);
+    assert_eq!(
+        (dry["created"].as_u64(), dry["failed"].as_u64()),
+        (Some(5), Some(1)),
+        "{dry}"
+    );
+    let events = app.event_count().await;
+    assert_eq!(
+        app.get("/v1/deals", &a.token).await.1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let (status, report) = app
+        .post_csv("/v1/imports/deals", &a.token, csv.as_bytes().to_vec())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    accounted(&report);
+    assert_eq!(
+        (report["created"].as_u64(), report["failed"].as_u64()),
+        (Some(5), Some(1)),
+        "{report}"
+    );
+    assert!(app.event_count().await > events);
+    let warned: Vec<u64> = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["row"].as_u64())
+        .collect();
+    assert!(warned.contains(&4) && warned.contains(&5), "{warned:?}");
+
+    let (_, page) = app.get("/v1/deals?sort=name&limit=200", &a.token).await;
+    let by_name = |n: &str| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == n)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        by_name("Renewal")["amount"],
+        serde_json::json!({"amount_minor": 125_050, "currency": "EUR"})
+    );
+    assert_eq!(by_name("Renewal")["expected_close_date"], "2026-12-31");
+    assert!(by_name("Renewal")["company_id"].is_string());
+    assert_eq!(by_name("Upsell")["status"], "won");
+    assert_eq!(by_name("Upsell")["closed_at"], "2026-10-01T00:00:00Z");
+    assert_eq!(by_name("Pilot")["status"], "lost");
+    assert_eq!(
+        by_name("Odd")["amount"],
+        Value::Null,
+        "USD 12.345 has too many decimals"
+    );
+    assert_eq!(by_name("Odd")["status"], "open");
+    assert_eq!(by_name("No money")["amount"], Value::Null);
+
+    // Imported deals name their import and the import actor; a re-run adds nothing.
+    let (_, audit) = app.get("/v1/audit?limit=1", &a.token).await;
+    assert_eq!(audit["items"][0]["import_id"], report["import_id"]);
+    let (_, again) = app
+        .post_csv("/v1/imports/deals", &a.token, csv.as_bytes().to_vec())
+        .await;
+    assert_eq!(
+        (
+            again["created"].as_u64(),
+            again["skipped_duplicates"].as_u64()
+        ),
+        (Some(0), Some(5))
+    );
+}

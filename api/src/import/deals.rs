@@ -1,0 +1,262 @@
+//! Importing deals: `Deal Name` (required), `Amount` (decimal text in major units, exact),
+//! `Currency` (ISO 4217), `Pipeline` and `Deal Stage` (by name; default: the oldest
+//! pipeline and its first open stage), `Close Date` (ISO 8601 date), `Company name` (linked
+//! by name). A row whose stage is a won or lost stage is created open and then won or lost
+//! ("imported as won/lost"), so the trail shows how it got there.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use crm_domain::deal::{DealCommand, DealInput, StageRef};
+use crm_domain::pipeline::StageKind;
+use crm_domain::{Currency, DomainError, EntityId, Money};
+use crm_projections::entities::pipeline_stage;
+use crm_projections::queries::{companies, deals, pipelines};
+use crm_projections::TenantScope;
+use uuid::Uuid;
+
+use super::companies::describe;
+use super::{lock, open, row_metadata, ImportReport, ImportRun};
+use crate::error::ApiError;
+
+const NAME: &[&str] = &["Deal Name", "Name"];
+const AMOUNT: &[&str] = &["Amount"];
+const CURRENCY: &[&str] = &["Currency", "Deal currency code"];
+const PIPELINE: &[&str] = &["Pipeline"];
+const STAGE: &[&str] = &["Deal Stage", "Stage"];
+const CLOSE: &[&str] = &["Close Date", "Expected close date"];
+const COMPANY: &[&str] = &["Company name", "Associated Company"];
+
+fn kind(stage: &pipeline_stage::Model) -> StageKind {
+    match stage.kind.as_str() {
+        "won" => StageKind::Won,
+        "lost" => StageKind::Lost,
+        _ => StageKind::Open,
+    }
+}
+
+fn stage_ref(stage: &pipeline_stage::Model) -> StageRef {
+    StageRef {
+        pipeline_id: EntityId(stage.pipeline_id),
+        stage_id: EntityId(stage.id),
+        kind: kind(stage),
+    }
+}
+
+/// Imports deals from CSV `data` (see the module docs). A row with the same name
+/// (case-insensitively) and company as an existing deal is a duplicate.
+///
+/// # Errors
+/// 422 for a file without a `Deal Name` column, or a workspace without a pipeline; 500 for
+/// database failures.
+pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, ApiError> {
+    let (commands, app, meta) = (run.commands, run.app, &run.meta);
+    let scope = TenantScope::new(meta.tenant_id);
+    let (mut reader, columns) = open(data, &[NAME])?;
+    let guard = lock(app, &scope, "deals").await?;
+    let mut report = ImportReport::new("deals", meta.import_id.unwrap_or_default());
+    report.dry_run = run.dry_run;
+    report.ignored_columns =
+        columns.ignored(&[NAME, AMOUNT, CURRENCY, PIPELINE, STAGE, CLOSE, COMPANY]);
+
+    let pipelines = pipelines::list(app, &scope).await?;
+    let Some((default_pipeline, _)) = pipelines.first() else {
+        return Err(ApiError::invalid("file", "the workspace has no pipeline"));
+    };
+    let default_pipeline = default_pipeline.id;
+    let pipeline_by_name: HashMap<String, Uuid> = pipelines
+        .iter()
+        .map(|(p, _)| (p.name.to_lowercase(), p.id))
+        .collect();
+    let active = |pipeline: Uuid| -> Vec<&pipeline_stage::Model> {
+        pipelines
+            .iter()
+            .filter(|(p, _)| p.id == pipeline)
+            .flat_map(|(_, s)| s.iter().filter(|s| !s.retired))
+            .collect()
+    };
+    let company_ids: HashMap<String, Uuid> = companies::index(app, &scope)
+        .await?
+        .into_iter()
+        .filter(|(_, _, _, deleted)| !deleted)
+        .map(|(id, name, _, _)| (name.to_lowercase(), id))
+        .collect();
+    let mut existing: HashSet<(String, Option<Uuid>)> = deals::index(app, &scope)
+        .await?
+        .into_iter()
+        .map(|(n, c)| (n.to_lowercase(), c))
+        .collect();
+
+    for record in reader.records() {
+        report.rows_read += 1;
+        let row = report.rows_read;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                report.fail(row, format!("unreadable row: {e}"));
+                continue;
+            }
+        };
+        let Some(name) = columns.get(&record, NAME) else {
+            report.fail(row, "no deal name".into());
+            continue;
+        };
+        let company = match columns.get(&record, COMPANY) {
+            Some(c) => match company_ids.get(&c.to_lowercase()) {
+                Some(id) => Some(*id),
+                None => {
+                    report.warn(
+                        row,
+                        format!("no company named {c:?}: deal created without a company"),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let key = (name.to_lowercase(), company);
+        if existing.contains(&key) {
+            report.duplicate(
+                row,
+                format!("a deal named {name:?} exists for the same company"),
+            );
+            continue;
+        }
+        let amount = match (columns.get(&record, AMOUNT), columns.get(&record, CURRENCY)) {
+            (None, _) => None,
+            (Some(text), None) => {
+                report.warn(row, format!("amount {text:?} dropped: no currency"));
+                None
+            }
+            (Some(text), Some(code)) => match Currency::from_code(code)
+                .and_then(|c| Money::parse_major(&text.replace([',', ' '], ""), c))
+            {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    report.warn(row, format!("amount {text:?} {code} dropped: {e}"));
+                    None
+                }
+            },
+        };
+        let pipeline = match columns.get(&record, PIPELINE) {
+            Some(p) => pipeline_by_name
+                .get(&p.to_lowercase())
+                .copied()
+                .unwrap_or_else(|| {
+                    report.warn(
+                        row,
+                        format!("no pipeline named {p:?}: the default pipeline is used"),
+                    );
+                    default_pipeline
+                }),
+            None => default_pipeline,
+        };
+        let stages = active(pipeline);
+        let first_open = stages.iter().find(|s| s.kind == "open").copied();
+        let target = match columns.get(&record, STAGE) {
+            Some(s) => stages
+                .iter()
+                .find(|st| st.name.eq_ignore_ascii_case(s))
+                .copied()
+                .or_else(|| {
+                    report.warn(
+                        row,
+                        format!("no stage named {s:?}: the first open stage is used"),
+                    );
+                    first_open
+                }),
+            None => first_open,
+        };
+        let (Some(open_stage), Some(target)) = (first_open, target) else {
+            report.fail(row, "the pipeline has no open stage".into());
+            continue;
+        };
+        let close = match columns.get(&record, CLOSE) {
+            Some(text) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    report.warn(
+                        row,
+                        format!("close date {text:?} dropped: expected YYYY-MM-DD"),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let start = if kind(target) == StageKind::Open {
+            target
+        } else {
+            open_stage
+        };
+        let input = DealInput {
+            name: name.to_owned(),
+            amount,
+            stage: stage_ref(start),
+            owner_id: meta.initiated_by,
+            company_id: company.map(EntityId),
+            contact_ids: vec![],
+            expected_close_date: close,
+            tags: vec![],
+        };
+        let id = EntityId::new();
+        let row_meta = row_metadata(meta);
+        let closing = match kind(target) {
+            StageKind::Open => None,
+            k => {
+                let at = close
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map_or(row_meta.occurred_at, |t| Utc.from_utc_datetime(&t));
+                Some(match k {
+                    StageKind::Won => DealCommand::Win {
+                        stage: stage_ref(target),
+                        reason: Some("imported as won".into()),
+                        at,
+                    },
+                    _ => DealCommand::Lose {
+                        stage: stage_ref(target),
+                        reason: "imported as lost".into(),
+                        at,
+                    },
+                })
+            }
+        };
+        let outcome = if run.dry_run {
+            validate(&input)
+        } else {
+            match commands
+                .deal(id, DealCommand::Create(input), &row_meta)
+                .await
+            {
+                Ok(()) => match closing {
+                    Some(close) => commands.deal(id, close, &row_meta).await,
+                    None => Ok(()),
+                },
+                Err(e) => Err(e),
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                report.created += 1;
+                existing.insert(key);
+            }
+            Err(ApiError::Internal(cause)) => {
+                report.abort(row, cause.as_ref());
+                break;
+            }
+            Err(e) => report.fail(row, describe(&e)),
+        }
+    }
+    guard.commit().await?;
+    Ok(report)
+}
+
+/// The deal aggregate's field rules, without writing (for a dry run).
+fn validate(input: &DealInput) -> Result<(), ApiError> {
+    crm_domain::text::required("name", &input.name, crm_domain::deal::NAME_MAX)
+        .map_err(DomainError::from)?;
+    if input.amount.is_some_and(|m| m.amount_minor < 0) {
+        return Err(ApiError::invalid("amount", "must not be negative"));
+    }
+    Ok(())
+}
