@@ -219,6 +219,16 @@ impl Commands {
             command,
         } = command.into();
         let scope = TenantScope::new(meta.tenant_id);
+        // Another tenant's contact id is a 404 before anything else is checked, exactly as
+        // an id that does not exist.
+        let current = match &command {
+            ContactCommand::Create(_) => None,
+            _ => Some(
+                contacts::get(&self.app, &scope, contact.0)
+                    .await?
+                    .ok_or(ApiError::NotFound)?,
+            ),
+        };
         let (company, new_email) = match &command {
             ContactCommand::Create(ContactInput {
                 company_id, email, ..
@@ -226,7 +236,10 @@ impl Commands {
             ContactCommand::Update(ContactPatch {
                 company_id, email, ..
             }) => (company_id.flatten(), email.clone().flatten()),
-            ContactCommand::Delete | ContactCommand::Restore => (None, None),
+            ContactCommand::LinkCompany { company_id, .. } => (Some(*company_id), None),
+            ContactCommand::Delete
+            | ContactCommand::Restore
+            | ContactCommand::UnlinkCompany { .. } => (None, None),
         };
         if let Some(company) = company {
             let row = companies::get(&self.app, &scope, company.0).await?;
@@ -248,9 +261,7 @@ impl Commands {
             None => None,
         };
         let old_email = match &command {
-            ContactCommand::Update(_) => contacts::get(&self.app, &scope, contact.0)
-                .await?
-                .and_then(|c| c.email),
+            ContactCommand::Update(_) => current.and_then(|c| c.email),
             _ => None,
         };
         let claimed = match &new_email {

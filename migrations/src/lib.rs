@@ -21,6 +21,7 @@ mod m20261121_000005_idempotency;
 mod m20261121_000006_deals;
 mod m20261121_000007_activities;
 mod m20261121_000008_search_tags;
+mod m20261121_000009_contact_companies;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -33,7 +34,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 16] = [
+const SQL: [&str; 18] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -50,6 +51,8 @@ const SQL: [&str; 16] = [
     include_str!("sql/000007_activities.down.sql"),
     include_str!("sql/000008_search_tags.up.sql"),
     include_str!("sql/000008_search_tags.down.sql"),
+    include_str!("sql/000009_contact_companies.up.sql"),
+    include_str!("sql/000009_contact_companies.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -78,6 +81,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000006_deals::Migration),
             Box::new(m20261121_000007_activities::Migration),
             Box::new(m20261121_000008_search_tags::Migration),
+            Box::new(m20261121_000009_contact_companies::Migration),
         ]
     }
 }

@@ -41,6 +41,13 @@ pub async fn apply<C: ConnectionTrait + TransactionTrait>(
         AnyEvent::Workspace(e) => apply_workspace(conn, event, e).await?,
         AnyEvent::User(e) => apply_user(conn, event, e).await?,
         AnyEvent::Company(e) => apply_company(conn, event, e).await?,
+        AnyEvent::Contact(ContactEvent::ContactCompanyLinked { company_id, role }) => {
+            crate::apply_deals::apply_contact_link(conn, event, company_id.0, Some(role.clone()))
+                .await?
+        }
+        AnyEvent::Contact(ContactEvent::ContactCompanyUnlinked { company_id }) => {
+            crate::apply_deals::apply_contact_link(conn, event, company_id.0, None).await?
+        }
         AnyEvent::Contact(e) => apply_contact(conn, event, e).await?,
         AnyEvent::Pipeline(e) => crate::apply_deals::apply_pipeline(conn, event, e).await?,
         AnyEvent::Deal(e) => crate::apply_deals::apply_deal(conn, event, e).await?,
@@ -368,6 +375,10 @@ async fn apply_contact<C: ConnectionTrait>(
                 sets.push((C::Tags, Expr::value(v)));
             }
             update_next::<_, contact::Entity>(conn, ev, sets).await
+        }
+        ContactEvent::ContactCompanyLinked { .. } | ContactEvent::ContactCompanyUnlinked { .. } => {
+            // Applied with their association row by `apply_contact_link`.
+            update_next::<_, contact::Entity>(conn, ev, vec![(C::UpdatedBy, Expr::value(by))]).await
         }
         ContactEvent::ContactDeleted | ContactEvent::ContactRestored => {
             let deleted = matches!(e, ContactEvent::ContactDeleted);

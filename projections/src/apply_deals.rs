@@ -347,3 +347,48 @@ fn reason_of(e: &DealEvent) -> Option<String> {
         _ => None,
     }
 }
+
+/// A contact's association with a company: the contact's version moves and the
+/// association row is written (`role: Some(_)`) or removed (`None`), together.
+pub(crate) async fn apply_contact_link<C: ConnectionTrait + TransactionTrait>(
+    conn: &C,
+    ev: &StoredEvent,
+    company_id: uuid::Uuid,
+    role: Option<Option<String>>,
+) -> Result<u64, DbErr> {
+    use crate::entities::contact;
+    let txn = conn.begin().await?;
+    let moved = update_next::<_, contact::Entity>(
+        &txn,
+        ev,
+        vec![(
+            contact::Column::UpdatedBy,
+            Expr::value(ev.metadata.actor.id()),
+        )],
+    )
+    .await?;
+    if moved == 1 {
+        let (tenant, contact_id) = (ev.stream.tenant.0, ev.stream.entity.0);
+        match role {
+            Some(role) => {
+                exec(
+                    &txn,
+                    "INSERT INTO contact_companies (tenant_id, contact_id, company_id, role) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (tenant_id, contact_id, company_id) DO UPDATE SET role = EXCLUDED.role",
+                    vec![tenant.into(), contact_id.into(), company_id.into(), role.into()],
+                )
+                .await?;
+            }
+            None => {
+                exec(
+                    &txn,
+                    "DELETE FROM contact_companies WHERE tenant_id = $1 AND contact_id = $2 AND company_id = $3",
+                    vec![tenant.into(), contact_id.into(), company_id.into()],
+                )
+                .await?;
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok(moved)
+}

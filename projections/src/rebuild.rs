@@ -8,7 +8,7 @@ use crate::catchup::{
 };
 
 /// The read tables a rebuild empties and refills.
-pub const READ_TABLES: [&str; 8] = [
+pub const READ_TABLES: [&str; 9] = [
     "workspaces",
     "users",
     "companies",
@@ -17,6 +17,7 @@ pub const READ_TABLES: [&str; 8] = [
     "pipeline_stages",
     "deals",
     "activities",
+    "contact_companies",
 ];
 
 /// Events replayed per read.

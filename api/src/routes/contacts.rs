@@ -187,11 +187,7 @@ pub async fn get(
     if model.deleted && !auth.role.may(Action::ViewDeleted) {
         return Err(ApiError::NotFound);
     }
-    Ok(record(
-        StatusCode::OK,
-        model.version,
-        &ContactView::from(model),
-    ))
+    detail(&state, &auth, model).await
 }
 
 /// `GET /v1/contacts?limit&cursor&q&sort&include_deleted&company_id`.
@@ -330,4 +326,110 @@ pub async fn restore(
         model.version,
         &ContactView::from(model),
     ))
+}
+
+/// A contact's association with a company.
+#[derive(Debug, Serialize)]
+pub struct CompanyLink {
+    /// The company.
+    pub company_id: Uuid,
+    /// The contact's role there.
+    pub role: Option<String>,
+}
+
+/// A contact with its company associations (single-record answers).
+#[derive(Debug, Serialize)]
+pub struct ContactDetail {
+    /// The contact.
+    #[serde(flatten)]
+    pub contact: ContactView,
+    /// Companies the contact is associated with, besides or including `company_id`.
+    pub companies: Vec<CompanyLink>,
+}
+
+async fn detail(
+    state: &AppState,
+    auth: &AuthContext,
+    model: Model,
+) -> Result<HttpResponse, ApiError> {
+    let links = contacts::companies_of(&state.pools.app, &auth.scope, model.id).await?;
+    let version = model.version;
+    let body = ContactDetail {
+        contact: ContactView::from(model),
+        companies: links
+            .into_iter()
+            .map(|(company_id, role)| CompanyLink { company_id, role })
+            .collect(),
+    };
+    Ok(record(StatusCode::OK, version, &body))
+}
+
+/// `PUT /v1/contacts/{id}/companies/{company_id}` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    /// The contact's role at the company (e.g. "decision maker"), up to 100 characters.
+    pub role: Option<String>,
+}
+
+/// `PUT /v1/contacts/{id}/companies/{company_id}`: associate (or change the role).
+///
+/// # Errors
+/// 403, 404, 409, 412, 422 (no such company).
+pub async fn link_company(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    path: web::Path<(Uuid, Uuid)>,
+    Json(body): Json<LinkBody>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::UpdateRecords)?;
+    let (id, company_id) = *path;
+    let command = ContactCommand::LinkCompany {
+        company_id: EntityId(company_id),
+        role: body.role,
+    };
+    state
+        .commands
+        .contact(
+            EntityId(id),
+            Guarded {
+                if_version: if_match(&req)?,
+                command,
+            },
+            &ctx.metadata,
+        )
+        .await?;
+    let model = load(&state, &ctx.auth, id).await?;
+    detail(&state, &ctx.auth, model).await
+}
+
+/// `DELETE /v1/contacts/{id}/companies/{company_id}`: end the association.
+///
+/// # Errors
+/// 403, 404, 409, 412, 422 (not associated).
+pub async fn unlink_company(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::UpdateRecords)?;
+    let (id, company_id) = *path;
+    let command = ContactCommand::UnlinkCompany {
+        company_id: EntityId(company_id),
+    };
+    state
+        .commands
+        .contact(
+            EntityId(id),
+            Guarded {
+                if_version: if_match(&req)?,
+                command,
+            },
+            &ctx.metadata,
+        )
+        .await?;
+    let model = load(&state, &ctx.auth, id).await?;
+    detail(&state, &ctx.auth, model).await
 }

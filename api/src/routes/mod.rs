@@ -139,6 +139,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(web::resource("/exports/contacts").route(web::get().to(exports::contacts)))
                 .service(web::resource("/exports/deals").route(web::get().to(exports::deals)))
                 .service(
+                    web::resource("/contacts/{id}/companies/{company_id}")
+                        .route(web::put().to(contacts::link_company))
+                        .route(web::delete().to(contacts::unlink_company)),
+                )
+                .service(
                     web::resource("/contacts/{id}/timeline")
                         .route(web::get().to(activities::contact_timeline)),
                 )

@@ -138,9 +138,27 @@ impl ContactChanges {
     }
 }
 
+/// Longest association role, in characters.
+pub const ROLE_MAX: usize = 100;
+/// Most companies one contact is associated with.
+pub const MAX_COMPANIES: usize = 100;
+
 /// Commands of a contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContactCommand {
+    /// Associate the contact with a company (many to many), with an optional role such
+    /// as "decision maker"; linking again changes the role.
+    LinkCompany {
+        /// The company (checked to exist in the tenant by the caller).
+        company_id: EntityId,
+        /// The contact's role there, up to 100 characters.
+        role: Option<String>,
+    },
+    /// End an association.
+    UnlinkCompany {
+        /// The company.
+        company_id: EntityId,
+    },
     /// Create the contact.
     Create(ContactInput),
     /// Change some fields.
@@ -154,6 +172,18 @@ pub enum ContactCommand {
 /// Events of a contact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ContactEvent {
+    /// Associated with a company (or its role there changed).
+    ContactCompanyLinked {
+        /// The company.
+        company_id: EntityId,
+        /// The role.
+        role: Option<String>,
+    },
+    /// No longer associated with a company.
+    ContactCompanyUnlinked {
+        /// The company.
+        company_id: EntityId,
+    },
     /// The contact was created with these fields.
     ContactCreated(ContactFields),
     /// These fields changed.
@@ -171,6 +201,8 @@ impl DomainEvent for ContactEvent {
             Self::ContactUpdated(_) => "ContactUpdated",
             Self::ContactDeleted => "ContactDeleted",
             Self::ContactRestored => "ContactRestored",
+            Self::ContactCompanyLinked { .. } => "ContactCompanyLinked",
+            Self::ContactCompanyUnlinked { .. } => "ContactCompanyUnlinked",
         }
         .to_owned()
     }
@@ -184,6 +216,7 @@ impl DomainEvent for ContactEvent {
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Contact {
     version: u64,
+    companies: Vec<(EntityId, Option<String>)>,
     exists: bool,
     deleted: bool,
     fields: ContactFields,
@@ -354,6 +387,35 @@ impl Aggregate for Contact {
                 }
                 ContactEvent::ContactUpdated(changes)
             }
+            ContactCommand::LinkCompany { company_id, role } => {
+                ensure_live(self.exists, self.deleted)?;
+                let role = role
+                    .map(|r| text::optional("role", &r, ROLE_MAX))
+                    .transpose()?
+                    .flatten();
+                match self.companies.iter().find(|(c, _)| *c == company_id) {
+                    Some((_, current)) if *current == role => return Ok(()),
+                    Some(_) => {}
+                    None if self.companies.len() >= MAX_COMPANIES => {
+                        return Err(DomainError::invalid(
+                            "company_id",
+                            format!("at most {MAX_COMPANIES} companies per contact"),
+                        ));
+                    }
+                    None => {}
+                }
+                ContactEvent::ContactCompanyLinked { company_id, role }
+            }
+            ContactCommand::UnlinkCompany { company_id } => {
+                ensure_live(self.exists, self.deleted)?;
+                if !self.companies.iter().any(|(c, _)| *c == company_id) {
+                    return Err(DomainError::invalid(
+                        "company_id",
+                        "the contact is not associated with this company",
+                    ));
+                }
+                ContactEvent::ContactCompanyUnlinked { company_id }
+            }
             ContactCommand::Delete => {
                 ensure_live(self.exists, self.deleted)?;
                 ContactEvent::ContactDeleted
@@ -382,6 +444,15 @@ impl Aggregate for Contact {
             ContactEvent::ContactUpdated(changes) => self.fields.apply(changes),
             ContactEvent::ContactDeleted => self.deleted = true,
             ContactEvent::ContactRestored => self.deleted = false,
+            ContactEvent::ContactCompanyLinked { company_id, role } => {
+                match self.companies.iter_mut().find(|(c, _)| *c == company_id) {
+                    Some(link) => link.1 = role,
+                    None => self.companies.push((company_id, role)),
+                }
+            }
+            ContactEvent::ContactCompanyUnlinked { company_id } => {
+                self.companies.retain(|(c, _)| *c != company_id)
+            }
         }
     }
 }

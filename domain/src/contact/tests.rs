@@ -195,3 +195,72 @@ fn a_stale_version_is_refused() {
         .when(Guarded::at(1, ContactCommand::Delete))
         .then_expect_events(vec![ContactEvent::ContactDeleted]);
 }
+
+#[test]
+fn companies_are_linked_with_a_role_relinked_and_unlinked() {
+    let co = EntityId::new();
+    let linked = ContactEvent::ContactCompanyLinked {
+        company_id: co,
+        role: Some("Decision maker".into()),
+    };
+    Given::with(())
+        .given(vec![created()])
+        .when(
+            ContactCommand::LinkCompany {
+                company_id: co,
+                role: Some(" Decision maker ".into()),
+            }
+            .into(),
+        )
+        .then_expect_events(vec![linked.clone()]);
+    Given::with(())
+        .given(vec![created(), linked.clone()])
+        .when(
+            ContactCommand::LinkCompany {
+                company_id: co,
+                role: Some("Decision maker".into()),
+            }
+            .into(),
+        )
+        .then_expect_events(vec![]);
+    Given::with(())
+        .given(vec![created(), linked.clone()])
+        .when(
+            ContactCommand::LinkCompany {
+                company_id: co,
+                role: None,
+            }
+            .into(),
+        )
+        .then_expect_events(vec![ContactEvent::ContactCompanyLinked {
+            company_id: co,
+            role: None,
+        }]);
+    Given::with(())
+        .given(vec![created(), linked.clone()])
+        .when(ContactCommand::UnlinkCompany { company_id: co }.into())
+        .then_expect_events(vec![ContactEvent::ContactCompanyUnlinked {
+            company_id: co,
+        }]);
+    let r = Given::with(())
+        .given(vec![created()])
+        .when(ContactCommand::UnlinkCompany { company_id: co }.into())
+        .inspect_result();
+    assert!(matches!(
+        r,
+        Err(DomainError::Invalid {
+            field: "company_id",
+            ..
+        })
+    ));
+    Given::with(())
+        .given(vec![created(), ContactEvent::ContactDeleted])
+        .when(
+            ContactCommand::LinkCompany {
+                company_id: co,
+                role: None,
+            }
+            .into(),
+        )
+        .then_expect_error(DomainError::Deleted);
+}

@@ -12,7 +12,7 @@ use crate::TenantScope;
 pub struct ContactFilter {
     /// Search, tag and creation-time conditions.
     pub common: CommonFilter,
-    /// Only contacts of this company.
+    /// Only contacts of this company: their primary company, or an associated one.
     pub company_id: Option<Uuid>,
     /// Include soft-deleted contacts.
     pub include_deleted: bool,
@@ -56,7 +56,12 @@ pub async fn list(
         select = select.filter(C::Deleted.eq(false));
     }
     if let Some(company) = filter.company_id {
-        select = select.filter(C::CompanyId.eq(company));
+        // The primary company, or any associated one.
+        select = select.filter(sea_orm::sea_query::Expr::cust_with_values(
+            "(contacts.company_id = $1 OR EXISTS (SELECT 1 FROM contact_companies cc
+               WHERE cc.tenant_id = contacts.tenant_id AND cc.contact_id = contacts.id AND cc.company_id = $2))",
+            [company, company],
+        ));
     }
     select = filter.common.apply(select);
     let page = keyset_page(
@@ -91,4 +96,29 @@ pub async fn index(
         .await?;
     txn.commit().await?;
     Ok(rows)
+}
+
+/// The companies a contact is associated with, and its role at each, oldest link first
+/// is not tracked: ordered by company id for a stable answer.
+///
+/// # Errors
+/// Any database error.
+pub async fn companies_of(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    contact_id: Uuid,
+) -> Result<Vec<(Uuid, Option<String>)>, DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let txn = scope.begin(db).await?;
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT company_id, role FROM contact_companies WHERE tenant_id = $1 AND contact_id = $2 ORDER BY company_id",
+            [scope.tenant().0.into(), contact_id.into()],
+        ))
+        .await?;
+    txn.commit().await?;
+    rows.into_iter()
+        .map(|r| Ok((r.try_get("", "company_id")?, r.try_get("", "role")?)))
+        .collect()
 }

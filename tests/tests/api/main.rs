@@ -3,6 +3,7 @@
 
 mod activities;
 mod append_only;
+mod associations;
 mod auth;
 mod batch;
 mod catchup;

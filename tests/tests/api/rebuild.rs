@@ -100,6 +100,26 @@ async fn rebuilt_tables_equal_the_live_ones_row_for_row() {
         .await;
     assert_eq!(status, reqwest::StatusCode::OK);
 
+    let (_, other) = app
+        .post("/v1/companies", &b.token, json!({"name": "Linked Co"}))
+        .await;
+    app.call(
+        reqwest::Method::PUT,
+        &format!(
+            "/v1/contacts/{p}/companies/{}",
+            other["id"].as_str().unwrap()
+        ),
+        Some(&b.token),
+        Some(json!({"role": "Buyer"})),
+    )
+    .await;
+    app.post(
+        "/v1/activities",
+        &b.token,
+        json!({"kind": "note", "body": "rebuilt", "contact_ids": [p]}),
+    )
+    .await;
+
     let owner = app.pool_as(None).await;
     let live = snapshot(&owner).await;
     let replayed = crm_projections::rebuild::rebuild_all(&app.projector_db().await)
