@@ -101,7 +101,7 @@ impl Commands {
     /// [`ApiError`] from the aggregate or the store.
     pub async fn workspace(
         &self,
-        command: WorkspaceCommand,
+        command: impl Into<Guarded<WorkspaceCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), ApiError> {
         let stream = StreamId::new(meta.tenant_id, EntityId(meta.tenant_id.0));

@@ -36,6 +36,21 @@ pub struct ServerSettings {
     /// Take the client address from `Forwarded`/`X-Forwarded-For` (only behind a proxy
     /// that sets them). Default false: the TCP peer address.
     pub trust_forwarded_for: bool,
+    /// Browser origins allowed by CORS, comma-separated (`https://app.example.com`).
+    /// Default empty: no cross-origin browser access at all.
+    pub cors_allowed_origins: String,
+}
+
+impl ServerSettings {
+    /// The CORS origins as a list.
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors_allowed_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 /// PostgreSQL settings.
@@ -110,6 +125,7 @@ impl Settings {
             .set_default("server.json_limit_bytes", 65_536)?
             .set_default("server.import_limit_bytes", 20 * 1024 * 1024)?
             .set_default("server.trust_forwarded_for", false)?
+            .set_default("server.cors_allowed_origins", "")?
             .set_default("database.url", DEFAULT_DATABASE_URL)?
             .set_default("database.max_connections", 10)?
             .set_default("database.create_if_missing", true)?

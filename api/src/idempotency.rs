@@ -1,11 +1,14 @@
 //! `Idempotency-Key` on POST: a retried request gets the first response and runs nothing
 //! again (the pattern of the IETF draft "The Idempotency-Key HTTP Header Field").
 //!
-//! Keys are scoped to the caller's workspace and kept at least 24 hours. The same key with
-//! the same request (method, path, query and body, by SHA-256) replays the stored status,
-//! body, `Content-Type`, `Location` and `ETag`, with `Idempotent-Replayed: true`; the same
-//! key with a different request is a 422; a key whose first request is still running is a
-//! 409. A 5xx is not stored, so a retry after a server fault runs again.
+//! Keys belong to the user who sent them, in their workspace, and are kept at least 24
+//! hours. The same key with the same request (method, path, query, content type and body,
+//! by SHA-256) replays the stored status, body, `Content-Type`, `Location` and `ETag`, with
+//! `Idempotent-Replayed: true`; the same key with a different request is a 422; a key whose
+//! first request is still running is a 409, until that request finishes or its 60-second
+//! lease lapses. A 5xx is not stored, so a retry after a server fault runs again (known
+//! limit: a fault after the command committed lets a retry run it again). Sign-up and
+//! login (`/v1/auth/…`) are never stored: their answers hold tokens.
 
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -37,7 +40,9 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let key = match req.headers().get(HEADER) {
-        Some(value) if req.method() == Method::POST => value.to_str().ok().map(str::to_owned),
+        Some(value) if req.method() == Method::POST && !req.path().starts_with("/v1/auth/") => {
+            value.to_str().ok().map(str::to_owned)
+        }
         _ => {
             return next
                 .call(req)
@@ -83,14 +88,21 @@ pub async fn middleware(
     let mut hasher = Sha256::new();
     hasher.update(req.method().as_str());
     hasher.update([0]);
-    hasher.update(req.uri().to_string());
+    hasher.update(req.uri().path_and_query().map_or("", |p| p.as_str()));
+    hasher.update([0]);
+    hasher.update(
+        req.headers()
+            .get(header::CONTENT_TYPE)
+            .map_or(&b""[..], |v| v.as_bytes()),
+    );
     hasher.update([0]);
     hasher.update(&body);
     let hash = hex::encode(hasher.finalize());
     req.set_payload(actix_web::dev::Payload::from(body));
 
     let db = &state.pools.app;
-    match idempotency::begin(db, &auth.scope, &key, &hash).await {
+    let user = auth.user.0;
+    match idempotency::begin(db, &auth.scope, user, &key, &hash).await {
         Err(err) => Ok(req.into_response(ApiError::internal(err).error_response())),
         Ok(KeyState::Mismatch) => {
             let err = ApiError::invalid(
@@ -111,7 +123,15 @@ pub async fn middleware(
             let (http_req, response) = res.into_parts();
             let status = response.status();
             let headers = response.headers().clone();
-            let bytes = to_bytes(response.into_body()).await.unwrap_or_default();
+            let Ok(bytes) = to_bytes(response.into_body()).await else {
+                if let Err(err) = idempotency::abandon(db, &auth.scope, user, &key).await {
+                    tracing::error!(error = %err, "could not release an idempotency key");
+                }
+                return Ok(ServiceResponse::new(
+                    http_req,
+                    ApiError::Internal("response body unreadable".into()).error_response(),
+                ));
+            };
             let stored = StoredResponse {
                 status: status.as_u16(),
                 content_type: text(&headers, header::CONTENT_TYPE),
@@ -120,9 +140,9 @@ pub async fn middleware(
                 body: bytes.to_vec(),
             };
             let outcome = if status.is_server_error() {
-                idempotency::abandon(db, &auth.scope, &key).await
+                idempotency::abandon(db, &auth.scope, user, &key).await
             } else {
-                idempotency::complete(db, &auth.scope, &key, &stored).await
+                idempotency::complete(db, &auth.scope, user, &key, &stored).await
             };
             if let Err(err) = outcome {
                 tracing::error!(error = %err, "could not record an idempotency key");

@@ -38,6 +38,25 @@ pub struct Application {
     server: Server,
     shutdown: tokio::sync::watch::Sender<bool>,
     projector: Option<tokio::task::JoinHandle<()>>,
+    janitor: tokio::task::JoinHandle<()>,
+}
+
+/// Deletes expired idempotency keys every ten minutes until shutdown.
+async fn janitor(
+    projector: sea_orm::DatabaseConnection,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match crm_projections::queries::idempotency::purge_expired(&projector).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "expired idempotency keys purged"),
+            Err(err) => tracing::warn!(error = %err, "idempotency key purge failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// Migrates and connects: what the server and the command line both need.
@@ -69,6 +88,7 @@ impl Application {
             let catch_up = CatchUp::new(pools.projector.clone());
             tokio::spawn(catch_up.run(settings.projector.batch, settings.projector.idle(), watch))
         });
+        let janitor = tokio::spawn(janitor(pools.projector.clone(), shutdown.subscribe()));
         let state = AppState {
             settings,
             pools,
@@ -82,6 +102,7 @@ impl Application {
             server,
             shutdown,
             projector,
+            janitor,
         })
     }
 
@@ -100,11 +121,56 @@ impl Application {
         if let Some(projector) = self.projector {
             let _ = projector.await;
         }
+        let _ = self.janitor.await;
         result
     }
 }
 
+/// CORS for the configured origins only; with none configured, every cross-origin request
+/// (preflight or not) is refused.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("idempotent-replayed"),
+        ])
+        .max_age(600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+/// The security headers of every response, errors included (OWASP Secure Headers):
+/// a JSON API renders nothing, so the strictest content policy applies; HSTS for two
+/// years (the preload list's minimum is one).
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
+        .add((
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        ))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::CACHE_CONTROL, "no-store"))
+}
+
 fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Error> {
+    let origins = state.settings.server.cors_origins();
     let json_limit = state.settings.server.json_limit_bytes;
     let import_limit = state.settings.server.import_limit_bytes;
     let data = web::Data::new(state);
@@ -125,13 +191,8 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
                 let fut = srv.call(req);
                 async move { fut.await.map(finish_response) }
             })
-            .wrap(
-                DefaultHeaders::new()
-                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                    .add((header::X_FRAME_OPTIONS, "DENY"))
-                    .add((header::REFERRER_POLICY, "no-referrer"))
-                    .add((header::CACHE_CONTROL, "no-store")),
-            )
+            .wrap(cors(&origins))
+            .wrap(security_headers())
             .wrap(TracingLogger::default())
     })
     .listen(listener)?

@@ -8,7 +8,7 @@ pub const TAG_MAX: usize = 50;
 pub const MAX_TAGS: usize = 50;
 
 /// Normalises a tag list: each tag trimmed and lowercased (so filters need no case rules),
-/// 1 to 50 characters without control characters or commas (so tags survive CSV export),
+/// 1 to 50 characters without control characters, commas or semicolons (so a list of tags survives CSV export),
 /// duplicates dropped keeping the first, at most 50 tags.
 ///
 /// # Errors
@@ -19,9 +19,9 @@ pub fn normalize(tags: Vec<String>) -> Result<Vec<String>, DomainError> {
         let tag = tag.trim().to_lowercase();
         if tag.is_empty()
             || tag.chars().count() > TAG_MAX
-            || tag.chars().any(|c| c.is_control() || c == ',')
+            || tag.chars().any(|c| c.is_control() || c == ',' || c == ';')
         {
-            return Err(DomainError::invalid("tags", format!("each tag must be 1 to {TAG_MAX} characters, without commas or control characters")));
+            return Err(DomainError::invalid("tags", format!("each tag must be 1 to {TAG_MAX} characters, without commas, semicolons or control characters")));
         }
         if !out.contains(&tag) {
             out.push(tag);

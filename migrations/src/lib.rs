@@ -22,6 +22,7 @@ mod m20261121_000006_deals;
 mod m20261121_000007_activities;
 mod m20261121_000008_search_tags;
 mod m20261121_000009_contact_companies;
+mod m20261121_000010_idempotency_per_user;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -34,7 +35,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 18] = [
+const SQL: [&str; 20] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -53,6 +54,8 @@ const SQL: [&str; 18] = [
     include_str!("sql/000008_search_tags.down.sql"),
     include_str!("sql/000009_contact_companies.up.sql"),
     include_str!("sql/000009_contact_companies.down.sql"),
+    include_str!("sql/000010_idempotency_per_user.up.sql"),
+    include_str!("sql/000010_idempotency_per_user.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -82,6 +85,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000007_activities::Migration),
             Box::new(m20261121_000008_search_tags::Migration),
             Box::new(m20261121_000009_contact_companies::Migration),
+            Box::new(m20261121_000010_idempotency_per_user::Migration),
         ]
     }
 }

@@ -128,9 +128,11 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
                 report.warn(row, format!("amount {text:?} dropped: no currency"));
                 None
             }
-            (Some(text), Some(code)) => match Currency::from_code(code)
-                .and_then(|c| Money::parse_major(&text.replace([',', ' '], ""), c))
-            {
+            (Some(text), Some(code)) => match Currency::from_code(code).and_then(|c| {
+                let plain = ungroup(text)
+                    .ok_or_else(|| crm_domain::MoneyError::NotANumber(text.to_owned()))?;
+                Money::parse_major(&plain, c)
+            }) {
                 Ok(m) => Some(m),
                 Err(e) => {
                     report.warn(row, format!("amount {text:?} {code} dropped: {e}"));
@@ -228,10 +230,18 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
                 .deal(id, DealCommand::Create(input), &row_meta)
                 .await
             {
-                Ok(()) => match closing {
-                    Some(close) => commands.deal(id, close, &row_meta).await,
-                    None => Ok(()),
-                },
+                Ok(()) => {
+                    if let Some(close) = closing {
+                        // The deal exists now: a failed close is a warning on a created row.
+                        if let Err(e) = commands.deal(id, close, &row_meta).await {
+                            report.warn(
+                                row,
+                                format!("created open, but not closed: {}", describe(&e)),
+                            );
+                        }
+                    }
+                    Ok(())
+                }
                 Err(e) => Err(e),
             }
         };
@@ -259,4 +269,39 @@ fn validate(input: &DealInput) -> Result<(), ApiError> {
         return Err(ApiError::invalid("amount", "must not be negative"));
     }
     Ok(())
+}
+
+/// Removes thousands separators from an amount: commas only where they group digits by
+/// three before an optional `.` decimal part (`1,250.50`). Anything else with a comma
+/// (`1,50`, `1441,1`: decimal commas) is `None`, so the amount is dropped with a warning
+/// rather than read ten or a thousand times too large.
+fn ungroup(text: &str) -> Option<String> {
+    let text = text.trim();
+    if !text.contains(',') {
+        return Some(text.to_owned());
+    }
+    let (int, frac) = text
+        .split_once('.')
+        .map_or((text, None), |(i, f)| (i, Some(f)));
+    let groups: Vec<&str> = int.trim_start_matches(['-', '+']).split(',').collect();
+    let well_formed = groups.first().is_some_and(|g| (1..=3).contains(&g.len()))
+        && groups.iter().skip(1).all(|g| g.len() == 3)
+        && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_digit()))
+        && frac.is_none_or(|f| !f.contains(','));
+    well_formed.then(|| text.replace(',', ""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ungroup;
+
+    #[test]
+    fn only_thousands_groups_lose_their_commas() {
+        assert_eq!(ungroup("1,250.50").as_deref(), Some("1250.50"));
+        assert_eq!(ungroup("12,345,678").as_deref(), Some("12345678"));
+        assert_eq!(ungroup("900").as_deref(), Some("900"));
+        for decimal_comma in ["1,50", "1441,1", "1,2345", ",100", "1,000,00"] {
+            assert_eq!(ungroup(decimal_comma), None, "{decimal_comma}");
+        }
+    }
 }

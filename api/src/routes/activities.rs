@@ -474,24 +474,24 @@ pub async fn update(
         assignee(&kind),
     )
     .await?;
-    let guard = if_match(&req)?;
+    // Without If-Match the edit is still guarded by the version it was merged onto, so a
+    // concurrent change is never overwritten silently.
+    let guard = if_match(&req)?.or(u64::try_from(current.version).ok());
+    let command = ActivityCommand::Edit {
+        kind,
+        links: relink.then_some(links),
+    };
     state
         .commands
         .activity(
             EntityId(*id),
             Guarded {
                 if_version: guard,
-                command: ActivityCommand::Edit(kind),
+                command,
             },
             &ctx.metadata,
         )
         .await?;
-    if relink {
-        state
-            .commands
-            .activity(EntityId(*id), ActivityCommand::Relink(links), &ctx.metadata)
-            .await?;
-    }
     Ok(ok(StatusCode::OK, load(&state, &ctx.auth, *id).await?))
 }
 

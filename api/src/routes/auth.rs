@@ -197,6 +197,7 @@ pub struct RenameWorkspace {
 /// # Errors
 /// 403 for other roles, 422 for an empty or long name.
 pub async fn rename_workspace(
+    req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(body): Json<RenameWorkspace>,
@@ -204,7 +205,13 @@ pub async fn rename_workspace(
     ctx.auth.require(Action::ManageWorkspace)?;
     state
         .commands
-        .workspace(WorkspaceCommand::Rename { name: body.name }, &ctx.metadata)
+        .workspace(
+            crm_domain::Guarded {
+                if_version: super::if_match(&req)?,
+                command: WorkspaceCommand::Rename { name: body.name },
+            },
+            &ctx.metadata,
+        )
         .await?;
     let workspace = users::get_workspace(&state.pools.app, &ctx.auth.scope)
         .await?

@@ -470,6 +470,8 @@ pub async fn update(
     Json(body): Json<PatchDeal>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::UpdateRecords)?;
+    // Another workspace's deal is a 404 before its links are looked at.
+    load(&state, &ctx.auth, *id).await?;
     check_links(
         &state,
         &ctx.auth,

@@ -286,10 +286,14 @@ pub enum ActivityCommand {
         /// About what.
         links: Links,
     },
-    /// Replace its fields (the kind stays).
-    Edit(ActivityKind),
-    /// Replace its links.
-    Relink(Links),
+    /// Replace its fields (the kind stays) and, when given, its links: one command, so both
+    /// change or neither does.
+    Edit {
+        /// The new fields.
+        kind: ActivityKind,
+        /// The new links, if they change.
+        links: Option<Links>,
+    },
     /// Mark a task done at `at`.
     Complete {
         /// When (the command's time).
@@ -386,7 +390,11 @@ impl Aggregate for Activity {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        check_version(self.version, guarded.if_version)?;
+        // An empty stream is a 404 whatever the guard says, as for any missing record.
+        check_version(
+            self.version,
+            guarded.if_version.filter(|_| self.version > 0),
+        )?;
         let exists = self.kind.is_some();
         let event = match guarded.command {
             ActivityCommand::Log { kind, links } => {
@@ -403,30 +411,34 @@ impl Aggregate for Activity {
                 }
                 ActivityEvent::ActivityLogged { kind, links }
             }
-            ActivityCommand::Edit(kind) => {
+            ActivityCommand::Edit { kind, links } => {
                 ensure_live(exists, self.deleted)?;
                 let kind = kind.validate()?;
                 if self.kind.as_ref().map(ActivityKind::name) != Some(kind.name()) {
                     return Err(DomainError::invalid("kind", "an activity keeps its kind"));
                 }
-                if self.kind.as_ref() == Some(&kind) {
-                    return Ok(());
-                }
-                ActivityEvent::ActivityEdited { kind }
-            }
-            ActivityCommand::Relink(links) => {
-                ensure_live(exists, self.deleted)?;
-                let links = links.validate()?;
-                if links.is_empty() && !self.is_task() {
+                let links = links
+                    .map(Links::validate)
+                    .transpose()?
+                    .filter(|l| *l != self.links);
+                if links
+                    .as_ref()
+                    .is_some_and(|l| l.is_empty() && !self.is_task())
+                {
                     return Err(DomainError::invalid(
                         "links",
                         "a note, call, meeting or email must link to a contact, company or deal",
                     ));
                 }
-                if links == self.links {
-                    return Ok(());
+                if self.kind.as_ref() != Some(&kind) {
+                    sink.write(ActivityEvent::ActivityEdited { kind }, self)
+                        .await;
                 }
-                ActivityEvent::ActivityRelinked { links }
+                if let Some(links) = links {
+                    sink.write(ActivityEvent::ActivityRelinked { links }, self)
+                        .await;
+                }
+                return Ok(());
             }
             ActivityCommand::Complete { at } => {
                 ensure_live(exists, self.deleted)?;

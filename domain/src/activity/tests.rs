@@ -193,7 +193,13 @@ fn only_tasks_complete_and_kinds_do_not_change() {
     assert!(matches!(r, Err(DomainError::Invalid { field: "kind", .. })));
     let r = Given::with(())
         .given(vec![note])
-        .when(ActivityCommand::Edit(task()).into())
+        .when(
+            ActivityCommand::Edit {
+                kind: task(),
+                links: None,
+            }
+            .into(),
+        )
         .inspect_result();
     assert!(matches!(r, Err(DomainError::Invalid { field: "kind", .. })));
 }
@@ -221,4 +227,46 @@ fn events_serialise_with_a_kind_tag() {
     assert_eq!(json["ActivityLogged"]["priority"], "high");
     let back: ActivityEvent = serde_json::from_value(json).unwrap_or(ActivityEvent::TaskReopened);
     assert_eq!(back, logged_task());
+}
+
+#[test]
+fn an_edit_changes_fields_and_links_together_or_not_at_all() {
+    let l = links();
+    let note = ActivityEvent::ActivityLogged {
+        kind: ActivityKind::Note { body: "x".into() },
+        links: l.clone(),
+    };
+    let other = Links {
+        company_ids: vec![EntityId::new()],
+        ..Default::default()
+    };
+    Given::with(())
+        .given(vec![note.clone()])
+        .when(
+            ActivityCommand::Edit {
+                kind: ActivityKind::Note { body: "y".into() },
+                links: Some(other.clone()),
+            }
+            .into(),
+        )
+        .then_expect_events(vec![
+            ActivityEvent::ActivityEdited {
+                kind: ActivityKind::Note { body: "y".into() },
+            },
+            ActivityEvent::ActivityRelinked { links: other },
+        ]);
+    let r = Given::with(())
+        .given(vec![note])
+        .when(
+            ActivityCommand::Edit {
+                kind: ActivityKind::Note { body: "y".into() },
+                links: Some(Links::default()),
+            }
+            .into(),
+        )
+        .inspect_result();
+    assert!(
+        matches!(r, Err(DomainError::Invalid { field: "links", .. })),
+        "a refused relink refuses the edit too"
+    );
 }

@@ -388,7 +388,11 @@ impl Aggregate for Company {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        check_version(self.version, guarded.if_version)?;
+        // An empty stream is a 404 whatever the guard says, as for any missing record.
+        check_version(
+            self.version,
+            guarded.if_version.filter(|_| self.version > 0),
+        )?;
         let command = guarded.command;
         let event = match command {
             CompanyCommand::Create(input) => {

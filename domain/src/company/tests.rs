@@ -309,3 +309,11 @@ fn tags_are_normalised_and_only_changes_recorded() {
         .inspect_result();
     assert!(matches!(r, Err(DomainError::Invalid { field: "tags", .. })));
 }
+
+#[test]
+fn a_guarded_command_on_an_empty_stream_is_not_found() {
+    Given::with(())
+        .given_no_previous_events()
+        .when(Guarded::at(3, CompanyCommand::Delete))
+        .then_expect_error(DomainError::NotFound);
+}

@@ -369,7 +369,11 @@ impl Aggregate for Contact {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        check_version(self.version, guarded.if_version)?;
+        // An empty stream is a 404 whatever the guard says, as for any missing record.
+        check_version(
+            self.version,
+            guarded.if_version.filter(|_| self.version > 0),
+        )?;
         let command = guarded.command;
         let event = match command {
             ContactCommand::Create(input) => {

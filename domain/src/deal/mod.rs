@@ -453,7 +453,11 @@ impl Aggregate for Deal {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        check_version(self.version, guarded.if_version)?;
+        // An empty stream is a 404 whatever the guard says, as for any missing record.
+        check_version(
+            self.version,
+            guarded.if_version.filter(|_| self.version > 0),
+        )?;
         let event = match guarded.command {
             DealCommand::Create(input) => {
                 if self.exists {

@@ -194,11 +194,18 @@ pub struct Pipeline {
     retired: Vec<Stage>,
 }
 
-/// Checks a probability: a percentage from 0 to 100.
+/// Checks a probability: a percentage from 0 to 100 with at most two decimal places (the
+/// precision the read model stores).
 ///
 /// # Errors
 /// [`DomainError::Invalid`] on field `probability`.
 pub fn validate_probability(p: Decimal) -> Result<Decimal, DomainError> {
+    if p.normalize().scale() > 2 {
+        return Err(DomainError::invalid(
+            "probability",
+            "at most two decimal places",
+        ));
+    }
     if (Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&p) {
         Ok(p.normalize())
     } else {
@@ -276,7 +283,11 @@ impl Aggregate for Pipeline {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        check_version(self.version, guarded.if_version)?;
+        // An empty stream is a 404 whatever the guard says, as for any missing record.
+        check_version(
+            self.version,
+            guarded.if_version.filter(|_| self.version > 0),
+        )?;
         let command = guarded.command;
         if !self.exists && !matches!(command, PipelineCommand::Create { .. }) {
             return Err(DomainError::NotFound);

@@ -108,7 +108,11 @@ impl Aggregate for Workspace {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        check_version(self.version, guarded.if_version)?;
+        // An empty stream is a 404 whatever the guard says, as for any missing record.
+        check_version(
+            self.version,
+            guarded.if_version.filter(|_| self.version > 0),
+        )?;
         let command = guarded.command;
         match command {
             WorkspaceCommand::Create { name, slug } => {

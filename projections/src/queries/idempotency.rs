@@ -1,11 +1,14 @@
 //! Stored responses of idempotent POST requests (`Idempotency-Key`), per tenant.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use uuid::Uuid;
 
 use crate::TenantScope;
 
 /// How long a key is remembered: at least 24 hours, as the API promises.
 pub const RETENTION_HOURS: i64 = 24;
+/// How long a running request holds its key before a retry may take it over.
+pub const LEASE_SECONDS: i64 = 60;
 
 /// A finished response, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,14 +38,16 @@ pub enum KeyState {
     Mismatch,
 }
 
-/// Claims `key` for a request whose hash is `hash`, or reports what the key holds. A key
-/// older than [`RETENTION_HOURS`] is forgotten first.
+/// Claims `key` of `user` for a request whose hash is `hash`, or reports what the key
+/// holds. A key older than [`RETENTION_HOURS`] is forgotten first, and so is a claim still
+/// unfinished after [`LEASE_SECONDS`] (its request died: a retry may run).
 ///
 /// # Errors
 /// Any database error.
 pub async fn begin(
     db: &DatabaseConnection,
     scope: &TenantScope,
+    user: Uuid,
     key: &str,
     hash: &str,
 ) -> Result<KeyState, DbErr> {
@@ -50,15 +55,16 @@ pub async fn begin(
     let tenant = scope.tenant().0;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND created_at < now() - make_interval(hours => $3)",
-        [tenant.into(), key.into(), (RETENTION_HOURS as i32).into()],
+        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key = $3
+            AND (created_at < now() - make_interval(hours => $4) OR (status IS NULL AND created_at < now() - make_interval(secs => $5)))",
+        [tenant.into(), user.into(), key.into(), (RETENTION_HOURS as i32).into(), (LEASE_SECONDS as f64).into()],
     ))
     .await?;
     let inserted = txn
         .execute(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "INSERT INTO idempotency_keys (tenant_id, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            [tenant.into(), key.into(), hash.into()],
+            "INSERT INTO idempotency_keys (tenant_id, user_id, key, request_hash) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            [tenant.into(), user.into(), key.into(), hash.into()],
         ))
         .await?
         .rows_affected();
@@ -68,8 +74,8 @@ pub async fn begin(
         let row = txn
             .query_one(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "SELECT request_hash, status, content_type, location, etag, body FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
-                [tenant.into(), key.into()],
+                "SELECT request_hash, status, content_type, location, etag, body FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
+                [tenant.into(), user.into(), key.into()],
             ))
             .await?
             .ok_or_else(|| DbErr::RecordNotFound("idempotency key vanished".into()))?;
@@ -100,15 +106,17 @@ pub async fn begin(
 pub async fn complete(
     db: &DatabaseConnection,
     scope: &TenantScope,
+    user: Uuid,
     key: &str,
     response: &StoredResponse,
 ) -> Result<(), DbErr> {
     let txn = scope.begin(db).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "UPDATE idempotency_keys SET status = $3, content_type = $4, location = $5, etag = $6, body = $7 WHERE tenant_id = $1 AND key = $2",
+        "UPDATE idempotency_keys SET status = $4, content_type = $5, location = $6, etag = $7, body = $8 WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
         [
             scope.tenant().0.into(),
+            user.into(),
             key.into(),
             i16::try_from(response.status).unwrap_or(500).into(),
             response.content_type.clone().into(),
@@ -125,13 +133,34 @@ pub async fn complete(
 ///
 /// # Errors
 /// Any database error.
-pub async fn abandon(db: &DatabaseConnection, scope: &TenantScope, key: &str) -> Result<(), DbErr> {
+pub async fn abandon(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    user: Uuid,
+    key: &str,
+) -> Result<(), DbErr> {
     let txn = scope.begin(db).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND status IS NULL",
-        [scope.tenant().0.into(), key.into()],
+        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND status IS NULL",
+        [scope.tenant().0.into(), user.into(), key.into()],
     ))
     .await?;
     txn.commit().await
+}
+
+/// Deletes the keys of every workspace older than [`RETENTION_HOURS`] (the janitor, as
+/// the projector role). Returns how many.
+///
+/// # Errors
+/// Any database error.
+pub async fn purge_expired(projector: &DatabaseConnection) -> Result<u64, DbErr> {
+    let done = projector
+        .execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
+            [(RETENTION_HOURS as i32).into()],
+        ))
+        .await?;
+    Ok(done.rows_affected())
 }

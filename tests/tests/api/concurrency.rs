@@ -144,3 +144,65 @@ async fn companies_honour_if_match_too() {
         .unwrap();
     assert_eq!(fresh.status(), StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn deal_commands_honour_if_match_and_foreign_ids_stay_404() {
+    let app = spawn_app().await;
+    let a = app.signup("deal-tabs").await;
+    let b = app.signup("deal-tabs-b").await;
+    let (_, d) = app
+        .post("/v1/deals", &a.token, json!({"name": "Guarded"}))
+        .await;
+    let url = format!("{}/v1/deals/{}", app.address, d["id"].as_str().unwrap());
+    let events = app.event_count().await;
+    for (method, path, body) in [
+        (Method::PATCH, url.clone(), json!({"name": "x"})),
+        (Method::POST, format!("{url}/win"), json!({})),
+        (Method::POST, format!("{url}/lose"), json!({"reason": "x"})),
+        (
+            Method::PUT,
+            format!("{url}/line-items"),
+            json!({"items": []}),
+        ),
+    ] {
+        let stale = app
+            .client
+            .request(method.clone(), &path)
+            .bearer_auth(&a.token)
+            .header("if-match", "\"9\"")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            stale.status(),
+            StatusCode::PRECONDITION_FAILED,
+            "{method} {path}"
+        );
+        let foreign = app
+            .client
+            .request(method.clone(), &path)
+            .bearer_auth(&b.token)
+            .header("if-match", "\"1\"")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            foreign.status(),
+            StatusCode::NOT_FOUND,
+            "{method} {path} from another workspace"
+        );
+    }
+    assert_eq!(app.event_count().await, events);
+    let fresh = app
+        .client
+        .post(format!("{url}/win"))
+        .bearer_auth(&a.token)
+        .header("if-match", "\"1\"")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+}

@@ -150,6 +150,7 @@ pub fn test_settings(db_name: &str) -> Settings {
             json_limit_bytes: 65_536,
             import_limit_bytes: 20 * 1024 * 1024,
             trust_forwarded_for: false,
+            cors_allowed_origins: "https://app.example.com".into(),
         },
         database: DatabaseSettings {
             url: SecretString::from(url),

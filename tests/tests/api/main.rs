@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod deals;
 mod exports;
+mod hardening;
 mod helpers;
 mod idempotency;
 mod import;
