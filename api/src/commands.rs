@@ -50,13 +50,16 @@ where
 }
 
 /// Maps cqrs-es's error: a domain refusal keeps its meaning; a lost optimistic-concurrency
-/// race is a 409; the rest is ours.
-fn map_error(err: AggregateError<DomainError>) -> ApiError {
+/// race is a 412 when the caller named a version (that version is stale now), else a
+/// retryable 409; the rest is ours.
+fn map_error(err: AggregateError<DomainError>, guarded: bool) -> ApiError {
     match err {
         AggregateError::UserError(e) => e.into(),
-        AggregateError::AggregateConflict => ApiError::Conflict(
-            "the record was changed by another request at the same time; reload it and retry"
-                .into(),
+        AggregateError::AggregateConflict if guarded => ApiError::PreconditionFailed(
+            "the record changed while this request ran; reload it and retry".into(),
+        ),
+        AggregateError::AggregateConflict => ApiError::ConcurrentWrite(
+            "the record was changed by another request at the same time; retry".into(),
         ),
         other => ApiError::Internal(other.to_string().into()),
     }
@@ -77,22 +80,23 @@ impl Commands {
         }
     }
 
-    async fn run<A>(
+    async fn run<A, C>(
         cqrs: &PostgresCqrs<A>,
         stream: StreamId,
-        command: A::Command,
+        command: Guarded<C>,
         meta: &EventMetadata,
     ) -> Result<(), ApiError>
     where
-        A: Aggregate<Error = DomainError>,
+        A: Aggregate<Error = DomainError, Command = Guarded<C>>,
     {
+        let guarded = command.if_version.is_some();
         if stream.tenant != meta.tenant_id {
             // A stream of another tenant is never addressed; the database would refuse too.
             return Err(ApiError::NotFound);
         }
         cqrs.execute_with_metadata(&stream.to_string(), command, meta.to_map())
             .await
-            .map_err(map_error)
+            .map_err(|e| map_error(e, guarded))
     }
 
     /// Runs a workspace command (the stream is `<tenant>:<tenant>`).

@@ -33,6 +33,10 @@ pub enum ApiError {
     /// 409: the request conflicts with the record's state or another record.
     #[error("{0}")]
     Conflict(String),
+    /// 409, retryable: another request changed the record at the same moment (a lost
+    /// optimistic-concurrency race). Never stored for an `Idempotency-Key`.
+    #[error("{0}")]
+    ConcurrentWrite(String),
     /// 412: `If-Match` names a version the record is no longer at.
     #[error("{0}")]
     PreconditionFailed(String),
@@ -98,6 +102,11 @@ impl From<crm_projections::queries::page::ListError> for ApiError {
     }
 }
 
+/// Marks a response whose request may simply be sent again (kept in the response's
+/// extensions; the idempotency middleware does not store such answers).
+#[derive(Debug, Clone, Copy)]
+pub struct Retryable;
+
 /// The RFC 9457 body.
 #[derive(Serialize)]
 struct Problem<'a> {
@@ -161,7 +170,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::ConcurrentWrite(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -184,6 +193,11 @@ impl ResponseError for ApiError {
                 )
             }
             Self::Validation(errors) => problem(status, self.to_string(), Some(errors)),
+            Self::ConcurrentWrite(_) => {
+                let mut response = problem(status, self.to_string(), None);
+                response.extensions_mut().insert(Retryable);
+                response
+            }
             Self::Unauthorized(_) => {
                 let mut response = problem(status, self.to_string(), None);
                 response.headers_mut().insert(

@@ -122,6 +122,10 @@ pub async fn middleware(
             let res = next.call(req).await?;
             let (http_req, response) = res.into_parts();
             let status = response.status();
+            let retryable = response
+                .extensions()
+                .get::<crate::error::Retryable>()
+                .is_some();
             let headers = response.headers().clone();
             let Ok(bytes) = to_bytes(response.into_body()).await else {
                 if let Err(err) = idempotency::abandon(db, &auth.scope, user, &key).await {
@@ -139,7 +143,7 @@ pub async fn middleware(
                 etag: text(&headers, header::ETAG),
                 body: bytes.to_vec(),
             };
-            let outcome = if status.is_server_error() {
+            let outcome = if status.is_server_error() || retryable {
                 idempotency::abandon(db, &auth.scope, user, &key).await
             } else {
                 idempotency::complete(db, &auth.scope, user, &key, &stored).await

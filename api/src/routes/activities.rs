@@ -128,10 +128,12 @@ pub struct ActivityBody {
     pub subject: Option<String>,
     /// Email time.
     pub sent_at: Option<DateTime<Utc>>,
-    /// Task due time.
-    pub due_at: Option<DateTime<Utc>>,
-    /// Task assignee (a user of the workspace).
-    pub assignee_id: Option<Uuid>,
+    /// Task due time (`null` clears it).
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub due_at: Option<Option<DateTime<Utc>>>,
+    /// Task assignee, a user of the workspace (`null` clears it).
+    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
+    pub assignee_id: Option<Option<Uuid>>,
     /// Task priority.
     pub priority: Option<Priority>,
     /// Linked contacts.
@@ -270,15 +272,15 @@ impl ActivityBody {
                 }),
             ) => ActivityKind::Task {
                 title: self.title.unwrap_or(title),
-                due_at: self.due_at.or(due_at),
-                assignee_id: self.assignee_id.map(UserId).or(assignee_id),
+                due_at: self.due_at.unwrap_or(due_at),
+                assignee_id: self.assignee_id.map_or(assignee_id, |a| a.map(UserId)),
                 priority: self.priority.unwrap_or(priority),
                 body: self.body.or(body),
             },
             ("task", _) => ActivityKind::Task {
                 title: required("title", self.title)?,
-                due_at: self.due_at,
-                assignee_id: self.assignee_id.map(UserId),
+                due_at: self.due_at.flatten(),
+                assignee_id: self.assignee_id.flatten().map(UserId),
                 priority: self.priority.unwrap_or_default(),
                 body: self.body,
             },
