@@ -82,6 +82,14 @@ pub struct AuthSettings {
     pub jwt_secret: Option<SecretString>,
     /// Access token lifetime, seconds, 1 to 900. Default 900 (15 minutes).
     pub access_token_ttl_seconds: u64,
+    /// Refresh token (session) lifetime, seconds. Default 2,592,000 (30 days).
+    pub refresh_token_ttl_seconds: u64,
+    /// Length of the sign-in rate-limit window, seconds. Default 900.
+    pub login_window_seconds: u64,
+    /// Sign-in attempts allowed per client address per window. Default 20.
+    pub login_max_per_ip: u64,
+    /// Failed sign-ins allowed per account (email) per window. Default 5.
+    pub login_max_failures_per_account: u64,
 }
 
 /// Catch-up projector settings.
@@ -131,6 +139,10 @@ impl Settings {
             .set_default("database.create_if_missing", true)?
             .set_default("database.private_cluster_dir", ".data/postgres")?
             .set_default("auth.access_token_ttl_seconds", 900)?
+            .set_default("auth.refresh_token_ttl_seconds", 2_592_000)?
+            .set_default("auth.login_window_seconds", 900)?
+            .set_default("auth.login_max_per_ip", 20)?
+            .set_default("auth.login_max_failures_per_account", 5)?
             .set_default("projector.enabled", true)?
             .set_default("projector.idle_ms", 500)?
             .set_default("projector.batch", 500)?

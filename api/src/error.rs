@@ -49,6 +49,10 @@ pub enum ApiError {
     /// 422: the request is well-formed but fails validation.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 429: too many attempts; retry after this many seconds (sent as `Retry-After`,
+    /// RFC 9110 §10.2.3).
+    #[error("too many attempts; retry in {0} seconds")]
+    TooManyRequests(u64),
     /// 503: a dependency is down.
     #[error("{0}")]
     Unavailable(String),
@@ -175,6 +179,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -193,6 +198,13 @@ impl ResponseError for ApiError {
                 )
             }
             Self::Validation(errors) => problem(status, self.to_string(), Some(errors)),
+            Self::TooManyRequests(seconds) => {
+                let mut response = problem(status, self.to_string(), None);
+                if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                response
+            }
             Self::ConcurrentWrite(_) => {
                 let mut response = problem(status, self.to_string(), None);
                 response.extensions_mut().insert(Retryable);

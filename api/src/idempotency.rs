@@ -61,7 +61,7 @@ pub async fn middleware(
     };
     // Unauthenticated requests pass through: the handler answers 401.
     let (Ok(auth), Some(state)) = (
-        authenticate(req.request()),
+        authenticate(req.request().clone()).await,
         req.app_data::<web::Data<AppState>>().cloned(),
     ) else {
         return next

@@ -76,6 +76,17 @@ impl Application {
     /// # Errors
     /// [`StartupError`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, std::sync::Arc::new(crate::clock::SystemClock)).await
+    }
+
+    /// [`Application::build`] with a given clock (tests move it instead of sleeping).
+    ///
+    /// # Errors
+    /// [`StartupError`].
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: std::sync::Arc<dyn crate::clock::Clock>,
+    ) -> Result<Self, StartupError> {
         let (pools, commands) = connect(&settings).await?;
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
@@ -94,6 +105,7 @@ impl Application {
             pools,
             tokens,
             commands,
+            clock,
         };
         let server = server(listener, state)?;
         tracing::info!(port, "listening");

@@ -16,4 +16,6 @@ pub struct AppState {
     pub tokens: TokenKeys,
     /// The write side.
     pub commands: Commands,
+    /// The clock (the system's, or a test's).
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
 }

@@ -23,6 +23,7 @@ mod m20261121_000007_activities;
 mod m20261121_000008_search_tags;
 mod m20261121_000009_contact_companies;
 mod m20261121_000010_idempotency_per_user;
+mod m20261121_000011_sessions;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -35,7 +36,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 20] = [
+const SQL: [&str; 22] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -56,6 +57,8 @@ const SQL: [&str; 20] = [
     include_str!("sql/000009_contact_companies.down.sql"),
     include_str!("sql/000010_idempotency_per_user.up.sql"),
     include_str!("sql/000010_idempotency_per_user.down.sql"),
+    include_str!("sql/000011_sessions.up.sql"),
+    include_str!("sql/000011_sessions.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -86,6 +89,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000008_search_tags::Migration),
             Box::new(m20261121_000009_contact_companies::Migration),
             Box::new(m20261121_000010_idempotency_per_user::Migration),
+            Box::new(m20261121_000011_sessions::Migration),
         ]
     }
 }

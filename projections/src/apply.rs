@@ -187,7 +187,13 @@ async fn apply_user<C: ConnectionTrait>(
             };
             insert_first(conn, model, [user::Column::TenantId, user::Column::Id]).await
         }
-        UserEvent::PasswordChanged => update_next::<_, user::Entity>(conn, ev, vec![]).await,
+        UserEvent::PasswordChanged
+        | UserEvent::LoginSucceeded { .. }
+        | UserEvent::LoginFailed
+        | UserEvent::LoggedOut { .. }
+        | UserEvent::RefreshTokenReuseDetected { .. } => {
+            update_next::<_, user::Entity>(conn, ev, vec![]).await
+        }
     }
 }
 

@@ -1,12 +1,12 @@
 //! Extractors: who is calling ([`AuthContext`], from the bearer token only) and the
 //! metadata every command carries ([`CommandContext`]).
 
-use std::future::{ready, Ready};
 use std::net::IpAddr;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use crm_domain::{Action, EventMetadata, Role, TenantId, UserId};
+use crm_projections::queries::sessions;
 use crm_projections::TenantScope;
 use uuid::Uuid;
 
@@ -23,6 +23,8 @@ pub struct AuthContext {
     pub user: UserId,
     /// The caller's role.
     pub role: Role,
+    /// The caller's session (`sid` of the token).
+    pub session: Uuid,
     /// The scope every query of this request goes through.
     pub scope: TenantScope,
 }
@@ -41,9 +43,12 @@ impl AuthContext {
     }
 }
 
-pub(crate) fn authenticate(req: &HttpRequest) -> Result<AuthContext, ApiError> {
+/// Verifies the bearer token and that its session is still open (a revoked session's
+/// tokens stop working at once).
+pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
+        .cloned()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
     let header = req
         .headers()
@@ -59,25 +64,33 @@ pub(crate) fn authenticate(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         .ok_or(ApiError::Unauthorized(
             "malformed Authorization header: expected 'Bearer <token>'",
         ))?;
+    let now = state.clock.now();
     let claims = state
         .tokens
-        .verify(token.trim())
-        .map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
+        .verify(token.trim(), now)
+        .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
     let tenant = TenantId(claims.tid);
+    let scope = TenantScope::new(tenant);
+    if !sessions::is_active(&state.pools.app, &scope, claims.sid, claims.sub, now).await? {
+        return Err(ApiError::Unauthorized(
+            "the session has ended; sign in again",
+        ));
+    }
     Ok(AuthContext {
         tenant,
         user: UserId(claims.sub),
         role: claims.role,
-        scope: TenantScope::new(tenant),
+        session: claims.sid,
+        scope,
     })
 }
 
 impl FromRequest for AuthContext {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        Box::pin(authenticate(req.clone()))
     }
 }
 
@@ -132,15 +145,23 @@ pub struct CommandContext {
 
 impl FromRequest for CommandContext {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).map(|auth| {
+        let req = req.clone();
+        Box::pin(async move {
+            let auth = authenticate(req.clone()).await?;
             let mut metadata =
-                EventMetadata::for_user(auth.tenant, auth.user, auth.role, request_id(req));
-            metadata.ip = client_ip(req);
-            metadata.user_agent = user_agent(req);
-            Self { auth, metadata }
-        }))
+                EventMetadata::for_user(auth.tenant, auth.user, auth.role, request_id(&req));
+            metadata.ip = client_ip(&req);
+            metadata.user_agent = user_agent(&req);
+            if let Some(clock) = req
+                .app_data::<web::Data<AppState>>()
+                .map(|s| s.clock.clone())
+            {
+                metadata.occurred_at = clock.now();
+            }
+            Ok(Self { auth, metadata })
+        })
     }
 }

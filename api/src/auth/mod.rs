@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod password;
+pub mod session;
 pub mod token;
 
 pub use context::{AuthContext, CommandContext};

@@ -25,6 +25,8 @@ pub struct Claims {
     pub exp: i64,
     /// Unique token id.
     pub jti: Uuid,
+    /// The session the token belongs to; a revoked session's tokens stop working at once.
+    pub sid: Uuid,
     /// Audience: [`AUDIENCE`].
     pub aud: String,
 }
@@ -76,7 +78,7 @@ impl TokenKeys {
         }
     }
 
-    /// Issues a token for `user` of `tenant` with `role`.
+    /// Issues a token for `user` of `tenant` with `role` in session `sid`, at `now`.
     ///
     /// # Errors
     /// jsonwebtoken's error (signing cannot fail with HMAC in practice).
@@ -85,8 +87,10 @@ impl TokenKeys {
         tenant: TenantId,
         user: UserId,
         role: Role,
+        sid: Uuid,
+        now: chrono::DateTime<Utc>,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
-        let now = Utc::now().timestamp();
+        let now = now.timestamp();
         let claims = Claims {
             sub: user.0,
             tid: tenant.0,
@@ -94,6 +98,7 @@ impl TokenKeys {
             iat: now,
             exp: now + self.ttl_seconds,
             jti: Uuid::now_v7(),
+            sid,
             aud: AUDIENCE.to_owned(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
@@ -104,16 +109,17 @@ impl TokenKeys {
         })
     }
 
-    /// Verifies signature, algorithm (HS256 only), expiry (no leeway) and audience.
-    ///
-    /// # Errors
-    /// jsonwebtoken's error for any failed check.
-    pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+    /// Verifies signature, algorithm (HS256 only), audience, and expiry against `now` (no
+    /// leeway). Returns `None` for any failed check.
+    pub fn verify(&self, token: &str, now: chrono::DateTime<Utc>) -> Option<Claims> {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
+        validation.validate_exp = false;
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "aud"]);
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map(|data| data.claims)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .ok()?
+            .claims;
+        (claims.exp > now.timestamp()).then_some(claims)
     }
 }
 
@@ -127,11 +133,12 @@ mod tests {
         let keys = TokenKeys::new(Some(&secret), 900);
         let tenant = TenantId::new();
         let user = UserId(Uuid::now_v7());
+        let now = Utc::now();
         let token = keys
-            .issue(tenant, user, Role::Admin)
+            .issue(tenant, user, Role::Admin, Uuid::now_v7(), now)
             .map(|t| t.access_token)
             .unwrap_or_default();
-        let claims = keys.verify(&token).ok();
+        let claims = keys.verify(&token, now);
         assert_eq!(
             claims.as_ref().map(|c| (c.tid, c.sub, c.role)),
             Some((tenant.0, user.0, Role::Admin))
@@ -142,11 +149,16 @@ mod tests {
             900,
         );
         assert!(
-            other.verify(&token).is_err(),
+            other.verify(&token, now).is_none(),
             "a token signed with another key verified"
         );
         let mut tampered = token.clone();
         tampered.pop();
-        assert!(keys.verify(&tampered).is_err());
+        assert!(keys.verify(&tampered, now).is_none());
+        assert!(
+            keys.verify(&token, now + chrono::Duration::seconds(900))
+                .is_none(),
+            "a token is dead at its exp"
+        );
     }
 }

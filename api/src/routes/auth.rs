@@ -110,63 +110,24 @@ pub async fn signup(
         users::release_signup(&state.pools.app, &scope, &body.workspace_slug, user.0).await?;
         return Err(err);
     }
-    let token = state
-        .tokens
-        .issue(tenant, UserId(user.0), Role::Owner)
-        .map_err(ApiError::internal)?;
+    let tokens = crate::auth::session::open(
+        &state,
+        tenant,
+        UserId(user.0),
+        Role::Owner,
+        meta.ip.map(|ip| ip.to_string()),
+        meta.user_agent.clone(),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(json!({
         "workspace": {"id": tenant.0, "slug": body.workspace_slug},
         "user": {"id": user.0, "email": email, "role": Role::Owner},
-        "access_token": token.access_token,
-        "token_type": token.token_type,
-        "expires_in": token.expires_in,
+        "access_token": tokens.access_token,
+        "token_type": tokens.token_type,
+        "expires_in": tokens.expires_in,
+        "refresh_token": tokens.refresh_token,
+        "session_id": tokens.session_id,
     })))
-}
-
-/// `POST /v1/auth/login` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoginBody {
-    /// Login email.
-    pub email: String,
-    /// Password.
-    pub password: SecretString,
-}
-
-/// `POST /v1/auth/login`: verifies the password (argon2id, on the blocking pool) and
-/// returns an access token. Unknown email and wrong password answer the same 401, in the
-/// same time.
-///
-/// # Errors
-/// 401 for bad credentials.
-pub async fn login(
-    state: web::Data<AppState>,
-    Json(body): Json<LoginBody>,
-) -> Result<HttpResponse, ApiError> {
-    const BAD: ApiError = ApiError::Unauthorized("invalid email or password");
-    let email = Email::parse(&body.email).ok();
-    let record = match &email {
-        Some(email) => users::find_login(&state.pools.app, email.as_str()).await?,
-        None => None,
-    };
-    let matched = password::verify(
-        body.password,
-        record.as_ref().map(|r| r.password_hash.clone()),
-    )
-    .await?;
-    let Some(record) = record.filter(|_| matched) else {
-        return Err(BAD);
-    };
-    let tenant = TenantId(record.tenant_id);
-    let user = users::get_user(&state.pools.app, &TenantScope::new(tenant), record.user_id)
-        .await?
-        .ok_or(BAD)?;
-    let role: Role = user.role.parse().map_err(ApiError::internal)?;
-    let token = state
-        .tokens
-        .issue(tenant, UserId(user.id), role)
-        .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(token))
 }
 
 /// `GET /v1/me`: the caller and their workspace.

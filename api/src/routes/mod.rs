@@ -3,7 +3,8 @@
 //! | route | module |
 //! |---|---|
 //! | `GET /health`, `GET /ready` | [`health`] |
-//! | `POST /v1/auth/signup`, `POST /v1/auth/login`, `GET /v1/me`, `POST /v1/me/password`, `PATCH /v1/workspace` | [`auth`] |
+//! | `POST /v1/auth/{login,refresh,logout,logout-all}`, `GET /v1/auth/sessions` | [`sessions`] |
+//! | `POST /v1/auth/signup`, `GET /v1/me`, `POST /v1/me/password`, `PATCH /v1/workspace` | [`auth`] |
 //! | `/v1/companies…` | [`companies`] |
 //! | `/v1/contacts…` | [`contacts`] |
 //! | `/v1/pipelines…` (stages, summary) | [`pipelines`] |
@@ -29,6 +30,7 @@ pub mod exports;
 pub mod health;
 pub mod imports;
 pub mod pipelines;
+pub mod sessions;
 
 /// Registers every route; CSV imports accept bodies up to `import_limit_bytes`.
 pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
@@ -38,7 +40,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
         .service(
             web::scope("/v1")
                 .service(web::resource("/auth/signup").route(web::post().to(auth::signup)))
-                .service(web::resource("/auth/login").route(web::post().to(auth::login)))
+                .service(web::resource("/auth/login").route(web::post().to(sessions::login)))
+                .service(web::resource("/auth/refresh").route(web::post().to(sessions::refresh)))
+                .service(web::resource("/auth/logout").route(web::post().to(sessions::logout)))
+                .service(
+                    web::resource("/auth/logout-all").route(web::post().to(sessions::logout_all)),
+                )
+                .service(web::resource("/auth/sessions").route(web::get().to(sessions::list)))
                 .service(web::resource("/me").route(web::get().to(auth::me)))
                 .service(web::resource("/me/password").route(web::post().to(auth::change_password)))
                 .service(web::resource("/workspace").route(web::patch().to(auth::rename_workspace)))

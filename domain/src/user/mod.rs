@@ -8,7 +8,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::command::check_version;
-use crate::{text, DomainError, Email, Guarded, Role};
+use crate::{text, DomainError, Email, EntityId, Guarded, Role};
 
 #[cfg(test)]
 mod tests;
@@ -30,6 +30,23 @@ pub enum UserCommand {
     },
     /// Record that the password changed (the new hash is stored by the caller).
     RecordPasswordChange,
+    /// Record a successful sign-in that opened `session_id`.
+    RecordLogin {
+        /// The new session.
+        session_id: EntityId,
+    },
+    /// Record a failed sign-in (wrong password for this user's email).
+    RecordLoginFailure,
+    /// Record a sign-out: of one session, or of all (`None`).
+    RecordLogout {
+        /// The session, or every session.
+        session_id: Option<EntityId>,
+    },
+    /// Record that a used refresh token came back (its session is revoked).
+    RecordRefreshReuse {
+        /// The revoked session.
+        session_id: EntityId,
+    },
 }
 
 /// Events of a user.
@@ -46,6 +63,23 @@ pub enum UserEvent {
     },
     /// The user's password changed. Carries no secret.
     PasswordChanged,
+    /// The user signed in (address and agent are in the metadata).
+    LoginSucceeded {
+        /// The session opened.
+        session_id: EntityId,
+    },
+    /// A sign-in with this user's email failed.
+    LoginFailed,
+    /// The user signed out of one session, or of all (`null`).
+    LoggedOut {
+        /// The session, or null for all.
+        session_id: Option<EntityId>,
+    },
+    /// A refresh token was presented twice; the session was revoked (theft detection).
+    RefreshTokenReuseDetected {
+        /// The revoked session.
+        session_id: EntityId,
+    },
 }
 
 impl DomainEvent for UserEvent {
@@ -53,6 +87,10 @@ impl DomainEvent for UserEvent {
         match self {
             Self::UserRegistered { .. } => "UserRegistered",
             Self::PasswordChanged => "PasswordChanged",
+            Self::LoginSucceeded { .. } => "LoginSucceeded",
+            Self::LoginFailed => "LoginFailed",
+            Self::LoggedOut { .. } => "LoggedOut",
+            Self::RefreshTokenReuseDetected { .. } => "RefreshTokenReuseDetected",
         }
         .to_owned()
     }
@@ -115,6 +153,25 @@ impl Aggregate for User {
                 }
                 sink.write(UserEvent::PasswordChanged, self).await;
             }
+            other => {
+                if !self.registered {
+                    return Err(DomainError::NotFound);
+                }
+                let event = match other {
+                    UserCommand::RecordLogin { session_id } => {
+                        UserEvent::LoginSucceeded { session_id }
+                    }
+                    UserCommand::RecordLoginFailure => UserEvent::LoginFailed,
+                    UserCommand::RecordLogout { session_id } => UserEvent::LoggedOut { session_id },
+                    UserCommand::RecordRefreshReuse { session_id } => {
+                        UserEvent::RefreshTokenReuseDetected { session_id }
+                    }
+                    UserCommand::Register { .. } | UserCommand::RecordPasswordChange => {
+                        return Err(DomainError::AlreadyExists)
+                    }
+                };
+                sink.write(event, self).await;
+            }
         }
         Ok(())
     }
@@ -123,7 +180,11 @@ impl Aggregate for User {
         self.version += 1;
         match event {
             UserEvent::UserRegistered { .. } => self.registered = true,
-            UserEvent::PasswordChanged => {}
+            UserEvent::PasswordChanged
+            | UserEvent::LoginSucceeded { .. }
+            | UserEvent::LoginFailed
+            | UserEvent::LoggedOut { .. }
+            | UserEvent::RefreshTokenReuseDetected { .. } => {}
         }
     }
 }

@@ -78,3 +78,38 @@ fn password_change_of_unknown_user_is_not_found() {
         .when(UserCommand::RecordPasswordChange.into())
         .then_expect_error(DomainError::NotFound);
 }
+
+#[test]
+fn sign_in_facts_are_recorded_without_secrets() {
+    let session = EntityId::new();
+    Given::with(())
+        .given(vec![registered()])
+        .when(
+            UserCommand::RecordLogin {
+                session_id: session,
+            }
+            .into(),
+        )
+        .then_expect_events(vec![UserEvent::LoginSucceeded {
+            session_id: session,
+        }]);
+    Given::with(())
+        .given(vec![registered()])
+        .when(UserCommand::RecordLogout { session_id: None }.into())
+        .then_expect_events(vec![UserEvent::LoggedOut { session_id: None }]);
+    Given::with(())
+        .given(vec![registered()])
+        .when(
+            UserCommand::RecordRefreshReuse {
+                session_id: session,
+            }
+            .into(),
+        )
+        .then_expect_events(vec![UserEvent::RefreshTokenReuseDetected {
+            session_id: session,
+        }]);
+    Given::with(())
+        .given_no_previous_events()
+        .when(UserCommand::RecordLoginFailure.into())
+        .then_expect_error(DomainError::NotFound);
+}

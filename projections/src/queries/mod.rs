@@ -10,6 +10,7 @@ pub mod deals;
 pub mod idempotency;
 pub mod page;
 pub mod pipelines;
+pub mod sessions;
 pub mod users;
 
 pub use page::{Cursor, CursorError, Page, Sort, SortField};

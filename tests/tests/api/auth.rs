@@ -141,6 +141,7 @@ async fn bad_tokens_are_refused() {
             iat: now - 1000,
             exp: now + exp_offset,
             jti: uuid::Uuid::now_v7(),
+            sid: uuid::Uuid::now_v7(),
             aud: crm_api::auth::token::AUDIENCE.into(),
         };
         jsonwebtoken::encode(
@@ -262,16 +263,28 @@ async fn password_change_needs_the_current_password_and_records_only_the_fact() 
         .await
         .0;
     assert_eq!((old, new), (StatusCode::UNAUTHORIZED, StatusCode::OK));
-    let (_, audit) = app.get("/v1/audit?limit=1", &a.token).await;
-    assert_eq!(audit["items"][0]["event_type"], "PasswordChanged");
-    assert_eq!(audit["items"][0]["payload"], json!("PasswordChanged"));
+    let (_, audit) = app.get("/v1/audit?limit=5", &a.token).await;
+    let types: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    assert_eq!(
+        types[..3],
+        ["LoginSucceeded", "LoginFailed", "PasswordChanged"],
+        "{types:?}"
+    );
+    assert_eq!(audit["items"][2]["payload"], json!("PasswordChanged"));
 }
 
 #[tokio::test]
 async fn workspace_rename_is_for_owners_and_admins() {
     let app = spawn_app().await;
     let a = app.signup("renamed").await;
-    let member = app.token_for(a.tenant, a.owner, crm_domain::Role::Member);
+    let member = app
+        .token_for(a.tenant, a.owner, crm_domain::Role::Member)
+        .await;
     let (status, _) = app
         .patch("/v1/workspace", &member, json!({"name": "Hijacked"}))
         .await;

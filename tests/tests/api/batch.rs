@@ -110,7 +110,9 @@ async fn each_item_succeeds_or_fails_on_its_own() {
             .0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
-    let reader = app.token_for(a.tenant, a.owner, crm_domain::Role::ReadOnly);
+    let reader = app
+        .token_for(a.tenant, a.owner, crm_domain::Role::ReadOnly)
+        .await;
     assert_eq!(
         app.post(
             "/v1/contacts/batch/create",

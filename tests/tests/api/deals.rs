@@ -407,7 +407,9 @@ async fn stages_are_managed_and_a_busy_stage_is_not_retired() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a partial order");
 
-    let member = app.token_for(a.tenant, a.owner, crm_domain::Role::Member);
+    let member = app
+        .token_for(a.tenant, a.owner, crm_domain::Role::Member)
+        .await;
     let (status, _) = app
         .patch(
             &format!("/v1/pipelines/{pid}"),

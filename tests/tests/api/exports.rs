@@ -105,7 +105,9 @@ async fn exports_defuse_formulas_and_check_roles_and_parameters() {
         (deal["id"].as_str().unwrap(), "12.50", "1250", "EUR")
     );
 
-    let member = app.token_for(a.tenant, a.owner, crm_domain::Role::Member);
+    let member = app
+        .token_for(a.tenant, a.owner, crm_domain::Role::Member)
+        .await;
     assert_eq!(
         export(&app, &member, "/v1/exports/contacts").await.0,
         StatusCode::FORBIDDEN

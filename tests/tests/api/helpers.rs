@@ -162,6 +162,10 @@ pub fn test_settings(db_name: &str) -> Settings {
         auth: AuthSettings {
             jwt_secret: Some(SecretString::from(JWT_SECRET)),
             access_token_ttl_seconds: 900,
+            refresh_token_ttl_seconds: 86_400,
+            login_window_seconds: 900,
+            login_max_per_ip: 1_000,
+            login_max_failures_per_account: 5,
         },
         projector: ProjectorSettings {
             enabled: true,
@@ -178,6 +182,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server with settings adjusted by `adjust`.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_clock(adjust, std::sync::Arc::new(crm_api::clock::SystemClock)).await
+}
+
+/// Starts a server with adjusted settings and the given clock.
+pub async fn spawn_app_with_clock(
+    adjust: impl FnOnce(&mut Settings),
+    clock: std::sync::Arc<dyn crm_api::clock::Clock>,
+) -> TestApp {
     LOGS.get_or_init(|| {
         if std::env::var("TEST_LOG").is_ok() {
             crm_api::telemetry::init();
@@ -186,7 +198,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db_name = fresh_database().await;
     let mut settings = test_settings(&db_name);
     adjust(&mut settings);
-    let app = Application::build(settings)
+    let app = Application::build_with_clock(settings, clock)
         .await
         .unwrap_or_else(|e| panic!("server failed to start: {e}"));
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -212,6 +224,27 @@ pub struct Workspace {
 }
 
 impl TestApp {
+    /// A second server over the same database (another process, as far as the database
+    /// can tell), with the same settings adjustments.
+    pub async fn second_server(
+        &self,
+        adjust: impl FnOnce(&mut Settings),
+        clock: std::sync::Arc<dyn crm_api::clock::Clock>,
+    ) -> TestApp {
+        let mut settings = test_settings(&self.db_name);
+        adjust(&mut settings);
+        let app = Application::build_with_clock(settings, clock)
+            .await
+            .unwrap_or_else(|e| panic!("second server failed: {e}"));
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            db_name: self.db_name.clone(),
+            client: Client::new(),
+        }
+    }
+
     /// Sends a request with an optional bearer token and JSON body.
     pub async fn request(
         &self,
@@ -329,12 +362,29 @@ impl TestApp {
         )
     }
 
-    /// Mints a token for `user` of `tenant` with `role`, signed with the test secret.
-    pub fn token_for(&self, tenant: Uuid, user: Uuid, role: crm_domain::Role) -> String {
+    /// Mints a token for `user` of `tenant` with `role`, signed with the test secret, in a
+    /// fresh session written straight to the database (so role checks can be tested for
+    /// roles no sign-up creates).
+    pub async fn token_for(&self, tenant: Uuid, user: Uuid, role: crm_domain::Role) -> String {
+        let sid = Uuid::now_v7();
+        let owner = self.pool_as(None).await;
+        sqlx::query("INSERT INTO sessions (tenant_id, id, user_id, created_at, last_used_at, expires_at) VALUES ($1, $2, $3, now(), now(), now() + interval '1 day')")
+            .bind(tenant)
+            .bind(sid)
+            .bind(user)
+            .execute(&owner)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let keys = crm_api::auth::token::TokenKeys::new(Some(&SecretString::from(JWT_SECRET)), 900);
-        keys.issue(crm_domain::TenantId(tenant), crm_domain::UserId(user), role)
-            .map(|t| t.access_token)
-            .unwrap_or_default()
+        keys.issue(
+            crm_domain::TenantId(tenant),
+            crm_domain::UserId(user),
+            role,
+            sid,
+            chrono::Utc::now(),
+        )
+        .map(|t| t.access_token)
+        .unwrap_or_default()
     }
 
     /// Number of rows in `events`, read as the owner.

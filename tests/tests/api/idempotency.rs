@@ -73,7 +73,9 @@ async fn a_retried_post_replays_the_first_response() {
 
     // Keys belong to a user too: a read-only colleague reusing the owner's key and body is
     // not handed the owner's stored answer; its own request runs, and is refused.
-    let colleague = app.token_for(a.tenant, uuid::Uuid::now_v7(), crm_domain::Role::ReadOnly);
+    let colleague = app
+        .token_for(a.tenant, uuid::Uuid::now_v7(), crm_domain::Role::ReadOnly)
+        .await;
     let theirs = post(colleague, "key-1", body.clone()).await;
     assert_eq!(theirs.status(), StatusCode::FORBIDDEN);
     assert!(theirs.headers().get("idempotent-replayed").is_none());

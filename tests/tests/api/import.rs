@@ -182,7 +182,9 @@ async fn messy_rows_are_reported_and_bad_files_refused() {
         .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // A read-only user may not import.
-    let reader = app.token_for(a.tenant, a.owner, crm_domain::Role::ReadOnly);
+    let reader = app
+        .token_for(a.tenant, a.owner, crm_domain::Role::ReadOnly)
+        .await;
     let (status, _) = app
         .post_csv("/v1/imports/companies", &reader, csv.as_bytes().to_vec())
         .await;

@@ -19,5 +19,6 @@ mod isolation;
 mod private_cluster;
 mod rebuild;
 mod search;
+mod sessions;
 mod validation;
 mod walkthrough;

@@ -240,8 +240,12 @@ async fn roles_are_enforced_on_the_server() {
         .await;
     let id = uuid_of(&c["id"]);
     let events = app.event_count().await;
-    let reader = app.token_for(a.tenant, a.owner, crm_domain::Role::ReadOnly);
-    let member = app.token_for(a.tenant, a.owner, crm_domain::Role::Member);
+    let reader = app
+        .token_for(a.tenant, a.owner, crm_domain::Role::ReadOnly)
+        .await;
+    let member = app
+        .token_for(a.tenant, a.owner, crm_domain::Role::Member)
+        .await;
     for (token, method, path, body) in [
         (
             &reader,

@@ -1,0 +1,311 @@
+//! Signing in and out: `POST /v1/auth/login`, `/refresh`, `/logout`, `/logout-all`, and
+//! `GET /v1/auth/sessions`.
+//!
+//! Sign-in is rate-limited per client address (every attempt counts) and per account
+//! (failures count; a success clears them), in counters every server process shares
+//! through the database; past a limit the answer is 429 with `Retry-After` (OWASP
+//! Authentication Cheat Sheet). Each sign-in, failure, sign-out and refresh-token reuse is
+//! an event on the user's stream, with the address in its metadata; a failure for an
+//! unknown email goes to the system security log, never to a workspace.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use crm_domain::user::UserCommand;
+use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
+use crm_projections::queries::sessions::{self, Refresh};
+use crm_projections::queries::users;
+use crm_projections::TenantScope;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::auth::context::{client_ip, request_id, user_agent};
+use crate::auth::session::{self, TokenPair};
+use crate::auth::{password, AuthContext, CommandContext};
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::state::AppState;
+
+/// `POST /v1/auth/login` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    /// Login email.
+    pub email: String,
+    /// Password.
+    pub password: SecretString,
+}
+
+const BAD: ApiError = ApiError::Unauthorized("invalid email or password");
+
+/// Counts a hit on `key` and refuses past `limit` with the seconds left in the window.
+async fn limit(state: &AppState, key: &str, limit: u64) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    let window = i64::try_from(state.settings.auth.login_window_seconds).unwrap_or(900);
+    let (hits, ends) = sessions::hit(&state.pools.app, key, now, window).await?;
+    if u64::try_from(hits).unwrap_or(u64::MAX) > limit {
+        let wait = (ends - now).num_seconds().max(1);
+        return Err(ApiError::TooManyRequests(u64::try_from(wait).unwrap_or(1)));
+    }
+    Ok(())
+}
+
+fn system_meta(
+    req: &HttpRequest,
+    state: &AppState,
+    tenant: TenantId,
+    user: UserId,
+    role: &str,
+) -> EventMetadata {
+    let mut meta = EventMetadata::for_system(tenant, "auth");
+    meta.actor = crm_domain::Actor::User(user);
+    meta.actor_role = role.to_owned();
+    meta.request_id = request_id(req);
+    meta.ip = client_ip(req);
+    meta.user_agent = user_agent(req);
+    meta.occurred_at = state.clock.now();
+    meta
+}
+
+/// `POST /v1/auth/login`: verifies the password (argon2id, on the blocking pool), opens a
+/// session and returns its tokens. Unknown email and wrong password answer the same 401.
+///
+/// # Errors
+/// 401 for bad credentials; 429 past a rate limit.
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Json(body): Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    let ip = client_ip(&req).map(|ip| ip.to_string());
+    let email = Email::parse(&body.email).ok();
+    let account_key = format!(
+        "login-account:{}",
+        email
+            .as_ref()
+            .map_or_else(|| body.email.trim().to_lowercase(), ToString::to_string)
+    );
+    let auth = &state.settings.auth;
+    limit(
+        &state,
+        &format!("login-ip:{}", ip.as_deref().unwrap_or("unknown")),
+        auth.login_max_per_ip,
+    )
+    .await?;
+    let now = state.clock.now();
+    let window = i64::try_from(auth.login_window_seconds).unwrap_or(900);
+    let (failures, ends) = sessions::peek(&state.pools.app, &account_key, now, window).await?;
+    if u64::try_from(failures).unwrap_or(u64::MAX) >= auth.login_max_failures_per_account {
+        return Err(ApiError::TooManyRequests(
+            u64::try_from((ends - now).num_seconds().max(1)).unwrap_or(1),
+        ));
+    }
+
+    let record = match &email {
+        Some(email) => users::find_login(&state.pools.app, email.as_str()).await?,
+        None => None,
+    };
+    let matched = password::verify(
+        body.password,
+        record.as_ref().map(|r| r.password_hash.clone()),
+    )
+    .await?;
+    let user = match &record {
+        Some(r) => {
+            users::get_user(
+                &state.pools.app,
+                &TenantScope::new(TenantId(r.tenant_id)),
+                r.user_id,
+            )
+            .await?
+        }
+        None => None,
+    };
+    let (Some(record), Some(user)) = (record, user) else {
+        sessions::hit(&state.pools.app, &account_key, now, window).await?;
+        let subject = hex::encode(Sha256::digest(account_key.as_bytes()));
+        sessions::security_event(
+            &state.pools.app,
+            "login_failed_unknown_email",
+            Some(subject),
+            ip,
+            user_agent(&req),
+            now,
+        )
+        .await?;
+        return Err(BAD);
+    };
+    let tenant = TenantId(record.tenant_id);
+    let meta = system_meta(&req, &state, tenant, UserId(user.id), &user.role);
+    if !matched {
+        sessions::hit(&state.pools.app, &account_key, now, window).await?;
+        state
+            .commands
+            .user(EntityId(user.id), UserCommand::RecordLoginFailure, &meta)
+            .await?;
+        return Err(BAD);
+    }
+    sessions::clear(&state.pools.app, &account_key).await?;
+    let role: Role = user.role.parse().map_err(ApiError::internal)?;
+    let tokens = session::open(&state, tenant, UserId(user.id), role, ip, user_agent(&req)).await?;
+    state
+        .commands
+        .user(
+            EntityId(user.id),
+            UserCommand::RecordLogin {
+                session_id: EntityId(tokens.session_id),
+            },
+            &meta,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(tokens))
+}
+
+/// `POST /v1/auth/refresh` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    /// The refresh token of the last sign-in or refresh.
+    pub refresh_token: SecretString,
+}
+
+/// `POST /v1/auth/refresh`: trades a refresh token for new tokens; the old one is used up.
+/// Presenting a used one revokes its whole session (theft detection) and answers 401.
+///
+/// # Errors
+/// 401.
+pub async fn refresh(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Json(body): Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
+    use secrecy::ExposeSecret;
+    const INVALID: ApiError = ApiError::Unauthorized("invalid refresh token");
+    let token = body.refresh_token.expose_secret();
+    let tenant = session::tenant_of(token).ok_or(INVALID)?;
+    let scope = TenantScope::new(tenant);
+    let (next, next_hash) = session::new_refresh_token(tenant);
+    let now = state.clock.now();
+    match sessions::rotate(
+        &state.pools.app,
+        &scope,
+        session::hash(token),
+        next_hash,
+        now,
+    )
+    .await?
+    {
+        Refresh::Invalid => Err(INVALID),
+        Refresh::Reused { session: sid, user } => {
+            let role = users::get_user(&state.pools.app, &scope, user)
+                .await?
+                .map_or_else(|| "unknown".to_owned(), |u| u.role);
+            let meta = system_meta(&req, &state, tenant, UserId(user), &role);
+            state
+                .commands
+                .user(
+                    EntityId(user),
+                    UserCommand::RecordRefreshReuse {
+                        session_id: EntityId(sid),
+                    },
+                    &meta,
+                )
+                .await?;
+            Err(ApiError::Unauthorized(
+                "refresh token reused: the session is revoked; sign in again",
+            ))
+        }
+        Refresh::Rotated { session: sid, user } => {
+            let user = users::get_user(&state.pools.app, &scope, user)
+                .await?
+                .ok_or(INVALID)?;
+            let role: Role = user.role.parse().map_err(ApiError::internal)?;
+            let access = state
+                .tokens
+                .issue(tenant, UserId(user.id), role, sid, now)
+                .map_err(ApiError::internal)?;
+            Ok(HttpResponse::Ok().json(TokenPair {
+                access_token: access.access_token,
+                token_type: access.token_type,
+                expires_in: access.expires_in,
+                refresh_token: next,
+                session_id: sid,
+            }))
+        }
+    }
+}
+
+/// `POST /v1/auth/logout`: ends the caller's session; its tokens stop working at once. 204.
+///
+/// # Errors
+/// 401.
+pub async fn logout(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    sessions::revoke(
+        &state.pools.app,
+        &ctx.auth.scope,
+        ctx.auth.user.0,
+        Some(ctx.auth.session),
+        "signed out",
+        now,
+    )
+    .await?;
+    let command = UserCommand::RecordLogout {
+        session_id: Some(EntityId(ctx.auth.session)),
+    };
+    state
+        .commands
+        .user(EntityId(ctx.auth.user.0), command, &ctx.metadata)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /v1/auth/logout-all`: ends every session of the caller. 204.
+///
+/// # Errors
+/// 401.
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    sessions::revoke(
+        &state.pools.app,
+        &ctx.auth.scope,
+        ctx.auth.user.0,
+        None,
+        "signed out everywhere",
+        now,
+    )
+    .await?;
+    state
+        .commands
+        .user(
+            EntityId(ctx.auth.user.0),
+            UserCommand::RecordLogout { session_id: None },
+            &ctx.metadata,
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /v1/auth/sessions`: the caller's sessions, newest first, the current one marked.
+///
+/// # Errors
+/// 401.
+pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
+    let rows = sessions::list(&state.pools.app, &auth.scope, auth.user.0).await?;
+    let items: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            let current = r.id == auth.session;
+            let mut v = json!(r);
+            v["current"] = json!(current);
+            v
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
