@@ -48,6 +48,8 @@ pub enum Action {
     ManagePipelines,
     /// Export records as CSV (all of a list at once).
     ExportRecords,
+    /// Invite users, change their roles, deactivate and reactivate them.
+    ManageUsers,
 }
 
 impl Role {
@@ -98,6 +100,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = {
         (Action::ManageWorkspace, &[Owner, Admin]),
         (Action::ManagePipelines, &[Owner, Admin, Manager]),
         (Action::ExportRecords, &[Owner, Admin, Manager]),
+        (Action::ManageUsers, &[Owner, Admin]),
     ]
 };
 

@@ -24,6 +24,7 @@ mod m20261121_000008_search_tags;
 mod m20261121_000009_contact_companies;
 mod m20261121_000010_idempotency_per_user;
 mod m20261121_000011_sessions;
+mod m20261121_000012_users_status_invitations;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -36,7 +37,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 22] = [
+const SQL: [&str; 24] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -59,6 +60,8 @@ const SQL: [&str; 22] = [
     include_str!("sql/000010_idempotency_per_user.down.sql"),
     include_str!("sql/000011_sessions.up.sql"),
     include_str!("sql/000011_sessions.down.sql"),
+    include_str!("sql/000012_users_status_invitations.up.sql"),
+    include_str!("sql/000012_users_status_invitations.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -90,6 +93,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000009_contact_companies::Migration),
             Box::new(m20261121_000010_idempotency_per_user::Migration),
             Box::new(m20261121_000011_sessions::Migration),
+            Box::new(m20261121_000012_users_status_invitations::Migration),
         ]
     }
 }

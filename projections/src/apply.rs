@@ -181,11 +181,60 @@ async fn apply_user<C: ConnectionTrait>(
                 email: Set(email.to_string()),
                 display_name: Set(display_name.clone()),
                 role: Set(role.as_str().to_owned()),
+                status: Set("active".to_owned()),
                 version: Set(1),
                 created_at: Set(ev.metadata.occurred_at),
                 updated_at: Set(ev.metadata.occurred_at),
             };
             insert_first(conn, model, [user::Column::TenantId, user::Column::Id]).await
+        }
+        UserEvent::UserInvited { email, role } => {
+            if ev.sequence != 1 {
+                return Ok(0);
+            }
+            let model = user::ActiveModel {
+                tenant_id: Set(ev.stream.tenant.0),
+                id: Set(ev.stream.entity.0),
+                email: Set(email.to_string()),
+                display_name: Set(email.to_string()),
+                role: Set(role.as_str().to_owned()),
+                status: Set("invited".to_owned()),
+                version: Set(1),
+                created_at: Set(ev.metadata.occurred_at),
+                updated_at: Set(ev.metadata.occurred_at),
+            };
+            insert_first(conn, model, [user::Column::TenantId, user::Column::Id]).await
+        }
+        UserEvent::InvitationAccepted { display_name } => {
+            let sets = vec![
+                (user::Column::DisplayName, Expr::value(display_name.clone())),
+                (user::Column::Status, Expr::value("active")),
+            ];
+            update_next::<_, user::Entity>(conn, ev, sets).await
+        }
+        UserEvent::RoleChanged { role } => {
+            update_next::<_, user::Entity>(
+                conn,
+                ev,
+                vec![(user::Column::Role, Expr::value(role.as_str()))],
+            )
+            .await
+        }
+        UserEvent::UserDeactivated => {
+            update_next::<_, user::Entity>(
+                conn,
+                ev,
+                vec![(user::Column::Status, Expr::value("deactivated"))],
+            )
+            .await
+        }
+        UserEvent::UserReactivated => {
+            update_next::<_, user::Entity>(
+                conn,
+                ev,
+                vec![(user::Column::Status, Expr::value("active"))],
+            )
+            .await
         }
         UserEvent::PasswordChanged
         | UserEvent::LoginSucceeded { .. }

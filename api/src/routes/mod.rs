@@ -12,6 +12,7 @@
 //! | `/v1/activities…`, `GET /v1/tasks`, `GET /v1/{contacts,companies,deals}/{id}/timeline` | [`activities`] |
 //! | `GET /v1/exports/{companies,contacts,deals}` | [`exports`] |
 //! | `POST /v1/{companies,contacts}/batch/{create,update}` | [`batch`] |
+//! | `/v1/users…`, `POST /v1/auth/accept-invitation` | [`users`] |
 //! | `GET /v1/audit` | [`audit`] |
 //! | `POST /v1/imports/{companies,contacts,deals}` | [`imports`] |
 
@@ -31,6 +32,7 @@ pub mod health;
 pub mod imports;
 pub mod pipelines;
 pub mod sessions;
+pub mod users;
 
 /// Registers every route; CSV imports accept bodies up to `import_limit_bytes`.
 pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
@@ -42,6 +44,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(web::resource("/auth/signup").route(web::post().to(auth::signup)))
                 .service(web::resource("/auth/login").route(web::post().to(sessions::login)))
                 .service(web::resource("/auth/refresh").route(web::post().to(sessions::refresh)))
+                .service(
+                    web::resource("/auth/accept-invitation").route(web::post().to(users::accept)),
+                )
+                .service(web::resource("/users").route(web::get().to(users::list)))
+                .service(web::resource("/users/invitations").route(web::post().to(users::invite)))
+                .service(
+                    web::resource("/users/{id}/role").route(web::patch().to(users::change_role)),
+                )
+                .service(
+                    web::resource("/users/{id}/deactivate")
+                        .route(web::post().to(users::deactivate)),
+                )
+                .service(
+                    web::resource("/users/{id}/reactivate")
+                        .route(web::post().to(users::reactivate)),
+                )
                 .service(web::resource("/auth/logout").route(web::post().to(sessions::logout)))
                 .service(
                     web::resource("/auth/logout-all").route(web::post().to(sessions::logout_all)),

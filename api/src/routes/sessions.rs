@@ -121,6 +121,8 @@ pub async fn login(
         }
         None => None,
     };
+    // Invited and deactivated users cannot sign in; they are told nothing more.
+    let user = user.filter(|u| u.status == "active");
     let (Some(record), Some(user)) = (record, user) else {
         sessions::hit(&state.pools.app, &account_key, now, window).await?;
         let subject = hex::encode(Sha256::digest(account_key.as_bytes()));

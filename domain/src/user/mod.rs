@@ -28,6 +28,35 @@ pub enum UserCommand {
         /// Role in the workspace.
         role: Role,
     },
+    /// Invite someone into the workspace with a role; they join by accepting.
+    Invite {
+        /// Their email.
+        email: String,
+        /// The role they will have.
+        role: Role,
+    },
+    /// The invited person accepted and chose a display name (their password is stored by
+    /// the caller).
+    AcceptInvitation {
+        /// Display name, 1 to 200 characters.
+        display_name: String,
+    },
+    /// Give the user another role. `other_owners` is the number of active owners besides
+    /// this user, counted by the caller: the last owner cannot be demoted.
+    ChangeRole {
+        /// The new role.
+        role: Role,
+        /// Active owners other than this user.
+        other_owners: u64,
+    },
+    /// Deactivate: the user can no longer sign in (the caller ends their sessions). The
+    /// last owner cannot be deactivated.
+    Deactivate {
+        /// Active owners other than this user.
+        other_owners: u64,
+    },
+    /// Let a deactivated user sign in again.
+    Reactivate,
     /// Record that the password changed (the new hash is stored by the caller).
     RecordPasswordChange,
     /// Record a successful sign-in that opened `session_id`.
@@ -63,6 +92,27 @@ pub enum UserEvent {
     },
     /// The user's password changed. Carries no secret.
     PasswordChanged,
+    /// Someone was invited (they are not a member until they accept).
+    UserInvited {
+        /// Normalised email.
+        email: Email,
+        /// Their future role.
+        role: Role,
+    },
+    /// The invitation was accepted.
+    InvitationAccepted {
+        /// Display name.
+        display_name: String,
+    },
+    /// The role changed.
+    RoleChanged {
+        /// The new role.
+        role: Role,
+    },
+    /// The user was deactivated.
+    UserDeactivated,
+    /// The user was reactivated.
+    UserReactivated,
     /// The user signed in (address and agent are in the metadata).
     LoginSucceeded {
         /// The session opened.
@@ -87,6 +137,11 @@ impl DomainEvent for UserEvent {
         match self {
             Self::UserRegistered { .. } => "UserRegistered",
             Self::PasswordChanged => "PasswordChanged",
+            Self::UserInvited { .. } => "UserInvited",
+            Self::InvitationAccepted { .. } => "InvitationAccepted",
+            Self::RoleChanged { .. } => "RoleChanged",
+            Self::UserDeactivated => "UserDeactivated",
+            Self::UserReactivated => "UserReactivated",
             Self::LoginSucceeded { .. } => "LoginSucceeded",
             Self::LoginFailed => "LoginFailed",
             Self::LoggedOut { .. } => "LoggedOut",
@@ -105,6 +160,32 @@ impl DomainEvent for UserEvent {
 pub struct User {
     version: u64,
     registered: bool,
+    status: UserStatus,
+    role: Option<Role>,
+}
+
+/// Where a user stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    /// Invited, not yet joined.
+    Invited,
+    /// A member who can sign in.
+    #[default]
+    Active,
+    /// Can no longer sign in.
+    Deactivated,
+}
+
+impl UserStatus {
+    /// `invited`, `active` or `deactivated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invited => "invited",
+            Self::Active => "active",
+            Self::Deactivated => "deactivated",
+        }
+    }
 }
 
 impl Aggregate for User {
@@ -147,6 +228,77 @@ impl Aggregate for User {
                 )
                 .await;
             }
+            UserCommand::Invite { email, role } => {
+                if self.registered {
+                    return Err(DomainError::AlreadyExists);
+                }
+                let email = Email::parse(&email).map_err(|e| DomainError::from(("email", e)))?;
+                sink.write(UserEvent::UserInvited { email, role }, self)
+                    .await;
+            }
+            UserCommand::AcceptInvitation { display_name } => {
+                if !self.registered {
+                    return Err(DomainError::NotFound);
+                }
+                if self.status != UserStatus::Invited {
+                    return Err(DomainError::Conflict(
+                        "the invitation was accepted already".into(),
+                    ));
+                }
+                let display_name = text::required("display_name", &display_name, DISPLAY_NAME_MAX)?;
+                sink.write(UserEvent::InvitationAccepted { display_name }, self)
+                    .await;
+            }
+            UserCommand::ChangeRole { role, other_owners } => {
+                if !self.registered {
+                    return Err(DomainError::NotFound);
+                }
+                if self.status == UserStatus::Deactivated {
+                    return Err(DomainError::Conflict(
+                        "the user is deactivated; reactivate them first".into(),
+                    ));
+                }
+                if self.role == Some(role) {
+                    return Ok(());
+                }
+                if self.role == Some(Role::Owner)
+                    && self.status == UserStatus::Active
+                    && other_owners == 0
+                {
+                    return Err(DomainError::Conflict(
+                        "the last owner cannot be demoted".into(),
+                    ));
+                }
+                sink.write(UserEvent::RoleChanged { role }, self).await;
+            }
+            UserCommand::Deactivate { other_owners } => {
+                if !self.registered {
+                    return Err(DomainError::NotFound);
+                }
+                if self.status == UserStatus::Deactivated {
+                    return Err(DomainError::Conflict(
+                        "the user is deactivated already".into(),
+                    ));
+                }
+                if self.role == Some(Role::Owner)
+                    && self.status == UserStatus::Active
+                    && other_owners == 0
+                {
+                    return Err(DomainError::Conflict(
+                        "the last owner cannot be deactivated".into(),
+                    ));
+                }
+                sink.write(UserEvent::UserDeactivated, self).await;
+            }
+            UserCommand::Reactivate => {
+                if !self.registered {
+                    return Err(DomainError::NotFound);
+                }
+                if self.status != UserStatus::Deactivated {
+                    return Err(DomainError::Conflict("the user is not deactivated".into()));
+                }
+                sink.write(UserEvent::UserReactivated, self).await;
+            }
             UserCommand::RecordPasswordChange => {
                 if !self.registered {
                     return Err(DomainError::NotFound);
@@ -166,9 +318,7 @@ impl Aggregate for User {
                     UserCommand::RecordRefreshReuse { session_id } => {
                         UserEvent::RefreshTokenReuseDetected { session_id }
                     }
-                    UserCommand::Register { .. } | UserCommand::RecordPasswordChange => {
-                        return Err(DomainError::AlreadyExists)
-                    }
+                    _ => return Err(DomainError::AlreadyExists),
                 };
                 sink.write(event, self).await;
             }
@@ -179,7 +329,21 @@ impl Aggregate for User {
     fn apply(&mut self, event: Self::Event) {
         self.version += 1;
         match event {
-            UserEvent::UserRegistered { .. } => self.registered = true,
+            UserEvent::UserRegistered { role, .. } => {
+                self.registered = true;
+                self.status = UserStatus::Active;
+                self.role = Some(role);
+            }
+            UserEvent::UserInvited { role, .. } => {
+                self.registered = true;
+                self.status = UserStatus::Invited;
+                self.role = Some(role);
+            }
+            UserEvent::InvitationAccepted { .. } | UserEvent::UserReactivated => {
+                self.status = UserStatus::Active
+            }
+            UserEvent::RoleChanged { role } => self.role = Some(role),
+            UserEvent::UserDeactivated => self.status = UserStatus::Deactivated,
             UserEvent::PasswordChanged
             | UserEvent::LoginSucceeded { .. }
             | UserEvent::LoginFailed

@@ -113,3 +113,87 @@ fn sign_in_facts_are_recorded_without_secrets() {
         .when(UserCommand::RecordLoginFailure.into())
         .then_expect_error(DomainError::NotFound);
 }
+
+#[test]
+fn the_last_owner_stays_an_active_owner() {
+    Given::with(())
+        .given(vec![registered()])
+        .when(
+            UserCommand::ChangeRole {
+                role: Role::Admin,
+                other_owners: 0,
+            }
+            .into(),
+        )
+        .then_expect_error(DomainError::Conflict(
+            "the last owner cannot be demoted".into(),
+        ));
+    Given::with(())
+        .given(vec![registered()])
+        .when(UserCommand::Deactivate { other_owners: 0 }.into())
+        .then_expect_error(DomainError::Conflict(
+            "the last owner cannot be deactivated".into(),
+        ));
+    Given::with(())
+        .given(vec![registered()])
+        .when(
+            UserCommand::ChangeRole {
+                role: Role::Admin,
+                other_owners: 1,
+            }
+            .into(),
+        )
+        .then_expect_events(vec![UserEvent::RoleChanged { role: Role::Admin }]);
+}
+
+#[test]
+fn invitations_are_accepted_once_and_deactivation_is_reversible() {
+    let invited = UserEvent::UserInvited {
+        email: Email::parse("new@example.com").unwrap_or_else(|e| panic!("{e}")),
+        role: Role::Member,
+    };
+    Given::with(())
+        .given_no_previous_events()
+        .when(
+            UserCommand::Invite {
+                email: "New@Example.com".into(),
+                role: Role::Member,
+            }
+            .into(),
+        )
+        .then_expect_events(vec![invited.clone()]);
+    let accepted = UserEvent::InvitationAccepted {
+        display_name: "New".into(),
+    };
+    Given::with(())
+        .given(vec![invited.clone()])
+        .when(
+            UserCommand::AcceptInvitation {
+                display_name: "New".into(),
+            }
+            .into(),
+        )
+        .then_expect_events(vec![accepted.clone()]);
+    let r = Given::with(())
+        .given(vec![invited.clone(), accepted.clone()])
+        .when(
+            UserCommand::AcceptInvitation {
+                display_name: "Again".into(),
+            }
+            .into(),
+        )
+        .inspect_result();
+    assert!(matches!(r, Err(DomainError::Conflict(_))));
+    Given::with(())
+        .given(vec![invited.clone(), accepted.clone()])
+        .when(UserCommand::Deactivate { other_owners: 0 }.into())
+        .then_expect_events(vec![UserEvent::UserDeactivated]);
+    Given::with(())
+        .given(vec![invited, accepted, UserEvent::UserDeactivated])
+        .when(UserCommand::Reactivate.into())
+        .then_expect_events(vec![UserEvent::UserReactivated]);
+    Given::with(())
+        .given(vec![registered()])
+        .when(UserCommand::Reactivate.into())
+        .then_expect_error(DomainError::Conflict("the user is not deactivated".into()));
+}

@@ -15,6 +15,8 @@ pub struct Model {
     pub email: String,
     pub display_name: String,
     pub role: String,
+    /// `invited`, `active` or `deactivated`.
+    pub status: String,
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

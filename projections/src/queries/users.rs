@@ -221,3 +221,117 @@ pub async fn password_hash(
     txn.commit().await?;
     row.map(|r| r.try_get("", "password_hash")).transpose()
 }
+
+/// The tenant's users, by email.
+///
+/// # Errors
+/// Any database error.
+pub async fn list_users(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+) -> Result<Vec<user::Model>, DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    let txn = scope.begin(db).await?;
+    let rows = user::Entity::find()
+        .filter(user::Column::TenantId.eq(scope.tenant().0))
+        .order_by_asc(user::Column::Email)
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(rows)
+}
+
+/// Active owners of the tenant other than `except`.
+///
+/// # Errors
+/// Any database error.
+pub async fn other_active_owners(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    except: Uuid,
+) -> Result<u64, DbErr> {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    let txn = scope.begin(db).await?;
+    let n = user::Entity::find()
+        .filter(user::Column::TenantId.eq(scope.tenant().0))
+        .filter(user::Column::Role.eq("owner"))
+        .filter(user::Column::Status.eq("active"))
+        .filter(user::Column::Id.ne(except))
+        .count(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(n)
+}
+
+/// Reserves `email` for an invited user (no usable password yet: sign-in fails until the
+/// invitation is accepted) and stores the invitation token's hash. `false` when the email
+/// already signs in somewhere.
+///
+/// # Errors
+/// Any database error.
+pub async fn create_invitation(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    user_id: Uuid,
+    email: &str,
+    token_hash: Vec<u8>,
+    now: chrono::DateTime<chrono::Utc>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, DbErr> {
+    let txn = scope.begin(db).await?;
+    let tenant = scope.tenant().0;
+    let reserved = txn
+        .execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO credentials (tenant_id, user_id, email, password_hash) VALUES ($1, $2, $3, '!invited') ON CONFLICT (email) DO NOTHING",
+            [tenant.into(), user_id.into(), email.into()],
+        ))
+        .await?;
+    if reserved.rows_affected() == 0 {
+        return Ok(false);
+    }
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO invitations (tenant_id, token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        [tenant.into(), token_hash.into(), user_id.into(), now.into(), expires_at.into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Uses an invitation token once: sets the invited user's password hash and returns the
+/// user, or `None` when the token is unknown, used or expired at `now`.
+///
+/// # Errors
+/// Any database error.
+pub async fn accept_invitation(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    token_hash: Vec<u8>,
+    password_hash: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Uuid>, DbErr> {
+    let txn = scope.begin(db).await?;
+    let tenant = scope.tenant().0;
+    let row = txn
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE invitations SET used_at = $3 WHERE tenant_id = $1 AND token_hash = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id",
+            [tenant.into(), token_hash.into(), now.into()],
+        ))
+        .await?;
+    let Some(row) = row else {
+        txn.commit().await?;
+        return Ok(None);
+    };
+    let user: Uuid = row.try_get("", "user_id")?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE credentials SET password_hash = $3, updated_at = now() WHERE tenant_id = $1 AND user_id = $2",
+        [tenant.into(), user.into(), password_hash.into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(Some(user))
+}

@@ -20,5 +20,6 @@ mod private_cluster;
 mod rebuild;
 mod search;
 mod sessions;
+mod users;
 mod validation;
 mod walkthrough;
