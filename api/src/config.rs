@@ -90,6 +90,8 @@ pub struct AuthSettings {
     pub login_max_per_ip: u64,
     /// Failed sign-ins allowed per account (email) per window. Default 5.
     pub login_max_failures_per_account: u64,
+    /// A file of refused common passwords, one a line (default: the built-in list).
+    pub common_passwords_file: Option<String>,
 }
 
 /// Catch-up projector settings.

@@ -20,6 +20,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod import;
+pub mod mailer;
 pub mod private_cluster;
 pub mod routes;
 pub mod startup;

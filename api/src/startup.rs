@@ -27,6 +27,9 @@ pub enum StartupError {
     /// The database could not be prepared or reached.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A configured file could not be read.
+    #[error("{0}")]
+    Config(String),
     /// The address could not be bound.
     #[error("bind: {0}")]
     Bind(#[from] std::io::Error),
@@ -76,17 +79,28 @@ impl Application {
     /// # Errors
     /// [`StartupError`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        Self::build_with_clock(settings, std::sync::Arc::new(crate::clock::SystemClock)).await
+        Self::build_with(
+            settings,
+            std::sync::Arc::new(crate::clock::SystemClock),
+            std::sync::Arc::new(crate::mailer::LogMailer),
+        )
+        .await
     }
 
-    /// [`Application::build`] with a given clock (tests move it instead of sleeping).
+    /// [`Application::build`] with a given clock (tests move it instead of sleeping) and
+    /// mailer.
     ///
     /// # Errors
     /// [`StartupError`].
-    pub async fn build_with_clock(
+    pub async fn build_with(
         settings: Settings,
         clock: std::sync::Arc<dyn crate::clock::Clock>,
+        mailer: std::sync::Arc<dyn crate::mailer::Mailer>,
     ) -> Result<Self, StartupError> {
+        let common_passwords = std::sync::Arc::new(
+            crate::auth::password::load_common(settings.auth.common_passwords_file.as_deref())
+                .map_err(|e| StartupError::Config(format!("common passwords file: {e}")))?,
+        );
         let (pools, commands) = connect(&settings).await?;
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
@@ -106,6 +120,8 @@ impl Application {
             tokens,
             commands,
             clock,
+            mailer,
+            common_passwords,
         };
         let server = server(listener, state)?;
         tracing::info!(port, "listening");

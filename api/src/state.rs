@@ -18,4 +18,8 @@ pub struct AppState {
     pub commands: Commands,
     /// The clock (the system's, or a test's).
     pub clock: std::sync::Arc<dyn crate::clock::Clock>,
+    /// Outgoing mail.
+    pub mailer: std::sync::Arc<dyn crate::mailer::Mailer>,
+    /// Passwords refused as too common, lowercased.
+    pub common_passwords: std::sync::Arc<std::collections::HashSet<String>>,
 }

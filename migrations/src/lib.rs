@@ -25,6 +25,7 @@ mod m20261121_000009_contact_companies;
 mod m20261121_000010_idempotency_per_user;
 mod m20261121_000011_sessions;
 mod m20261121_000012_users_status_invitations;
+mod m20261121_000013_password_resets;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -37,7 +38,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 24] = [
+const SQL: [&str; 26] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -62,6 +63,8 @@ const SQL: [&str; 24] = [
     include_str!("sql/000011_sessions.down.sql"),
     include_str!("sql/000012_users_status_invitations.up.sql"),
     include_str!("sql/000012_users_status_invitations.down.sql"),
+    include_str!("sql/000013_password_resets.up.sql"),
+    include_str!("sql/000013_password_resets.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -94,6 +97,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000010_idempotency_per_user::Migration),
             Box::new(m20261121_000011_sessions::Migration),
             Box::new(m20261121_000012_users_status_invitations::Migration),
+            Box::new(m20261121_000013_password_resets::Migration),
         ]
     }
 }

@@ -239,6 +239,7 @@ async fn apply_user<C: ConnectionTrait>(
         UserEvent::PasswordChanged
         | UserEvent::LoginSucceeded { .. }
         | UserEvent::LoginFailed
+        | UserEvent::PasswordReset
         | UserEvent::LoggedOut { .. }
         | UserEvent::RefreshTokenReuseDetected { .. } => {
             update_next::<_, user::Entity>(conn, ev, vec![]).await

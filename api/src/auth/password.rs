@@ -23,20 +23,52 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Checks the length rule.
+/// The built-in list of refused common passwords (see the file's header).
+const COMMON: &str = include_str!("common_passwords.txt");
+
+/// The refused passwords, lowercased: the built-in list, or `file`'s when given.
+///
+/// # Errors
+/// The file's read error.
+pub fn load_common(file: Option<&str>) -> std::io::Result<std::collections::HashSet<String>> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path)?,
+        None => COMMON.to_owned(),
+    };
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_lowercase)
+        .collect())
+}
+
+/// Checks the rules: 12 to 128 characters, not a common password (compared without
+/// regard to case), not one character repeated.
 ///
 /// # Errors
 /// A 422 on field `password`.
-pub fn check_policy(password: &SecretString) -> Result<(), ApiError> {
-    let len = password.expose_secret().chars().count();
-    if (MIN_LEN..=MAX_LEN).contains(&len) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
+pub fn check_policy(
+    password: &SecretString,
+    common: &std::collections::HashSet<String>,
+) -> Result<(), ApiError> {
+    let text = password.expose_secret();
+    let len = text.chars().count();
+    if !(MIN_LEN..=MAX_LEN).contains(&len) {
+        return Err(ApiError::invalid(
             "password",
             format!("must be {MIN_LEN} to {MAX_LEN} characters"),
-        ))
+        ));
     }
+    let mut chars = text.chars();
+    let first = chars.next();
+    if common.contains(&text.to_lowercase()) || chars.all(|c| Some(c) == first) {
+        return Err(ApiError::invalid(
+            "password",
+            "is too common: choose another",
+        ));
+    }
+    Ok(())
 }
 
 /// Hashes `password` on the blocking pool.

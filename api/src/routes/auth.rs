@@ -43,7 +43,7 @@ pub async fn signup(
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
     workspace::validate_slug(&body.workspace_slug)?;
-    password::check_policy(&body.password)?;
+    password::check_policy(&body.password, &state.common_passwords)?;
     let hash = password::hash(body.password).await?;
 
     let tenant = TenantId::new();
@@ -207,15 +207,14 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     let scope = ctx.auth.scope;
     let user = ctx.auth.user.0;
-    password::check_policy(&body.new_password).map_err(|_| {
-        ApiError::invalid(
-            "new_password",
-            format!(
-                "must be {} to {} characters",
-                password::MIN_LEN,
-                password::MAX_LEN
-            ),
-        )
+    password::check_policy(&body.new_password, &state.common_passwords).map_err(|e| match e {
+        ApiError::Validation(mut fields) => {
+            for f in &mut fields {
+                f.field = "new_password".into();
+            }
+            ApiError::Validation(fields)
+        }
+        other => other,
     })?;
     let old = users::password_hash(&state.pools.app, &scope, user).await?;
     if !password::verify(body.current_password, old.clone()).await? {

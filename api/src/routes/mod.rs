@@ -45,6 +45,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(web::resource("/auth/login").route(web::post().to(sessions::login)))
                 .service(web::resource("/auth/refresh").route(web::post().to(sessions::refresh)))
                 .service(
+                    web::resource("/auth/password-reset")
+                        .route(web::post().to(sessions::request_reset)),
+                )
+                .service(
+                    web::resource("/auth/password-reset/confirm")
+                        .route(web::post().to(sessions::confirm_reset)),
+                )
+                .service(
                     web::resource("/auth/accept-invitation").route(web::post().to(users::accept)),
                 )
                 .service(web::resource("/users").route(web::get().to(users::list)))

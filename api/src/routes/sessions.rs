@@ -311,3 +311,110 @@ pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpR
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
+
+/// How long a password-reset token stays valid: 30 minutes.
+pub const RESET_MINUTES: i64 = 30;
+
+/// `POST /v1/auth/password-reset` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    /// The account's email.
+    pub email: String,
+}
+
+/// `POST /v1/auth/password-reset`: mails a single-use reset token (30 minutes) when the
+/// email has an active account. The answer is the same 202 either way, so it tells nobody
+/// whether an email exists. Limited per address and per email like sign-in.
+///
+/// # Errors
+/// 429 past a limit.
+pub async fn request_reset(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Json(body): Json<ResetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ip = client_ip(&req).map(|ip| ip.to_string());
+    let auth = &state.settings.auth;
+    limit(
+        &state,
+        &format!("reset-ip:{}", ip.as_deref().unwrap_or("unknown")),
+        auth.login_max_per_ip,
+    )
+    .await?;
+    let email = Email::parse(&body.email).ok();
+    limit(
+        &state,
+        &format!("reset-account:{}", body.email.trim().to_lowercase()),
+        auth.login_max_failures_per_account,
+    )
+    .await?;
+    if let Some(email) = email {
+        if let Some(record) = users::find_login(&state.pools.app, email.as_str()).await? {
+            let tenant = TenantId(record.tenant_id);
+            let scope = TenantScope::new(tenant);
+            let active = users::get_user(&state.pools.app, &scope, record.user_id)
+                .await?
+                .is_some_and(|u| u.status == "active");
+            if active {
+                let (token, hash) = session::new_refresh_token(tenant);
+                let now = state.clock.now();
+                users::create_reset(
+                    &state.pools.app,
+                    &scope,
+                    record.user_id,
+                    hash,
+                    now,
+                    now + chrono::Duration::minutes(RESET_MINUTES),
+                )
+                .await?;
+                state.mailer.password_reset(email.as_str(), &token);
+            }
+        }
+    }
+    Ok(HttpResponse::Accepted()
+        .json(json!({"detail": "if this email has an account, a reset link is on its way"})))
+}
+
+/// `POST /v1/auth/password-reset/confirm` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirm {
+    /// The mailed token.
+    pub token: SecretString,
+    /// The new password.
+    pub new_password: SecretString,
+}
+
+/// `POST /v1/auth/password-reset/confirm`: sets the new password and ends every session
+/// of the account. 204.
+///
+/// # Errors
+/// 401 for an unknown, used or expired token; 422 for a weak password.
+pub async fn confirm_reset(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Json(body): Json<ResetConfirm>,
+) -> Result<HttpResponse, ApiError> {
+    use secrecy::ExposeSecret;
+    const INVALID: ApiError = ApiError::Unauthorized("invalid or expired reset token");
+    password::check_policy(&body.new_password, &state.common_passwords)?;
+    let token = body.token.expose_secret();
+    let tenant = session::tenant_of(token).ok_or(INVALID)?;
+    let scope = TenantScope::new(tenant);
+    let hashed = password::hash(body.new_password).await?;
+    let now = state.clock.now();
+    let user = users::use_reset(&state.pools.app, &scope, session::hash(token), &hashed, now)
+        .await?
+        .ok_or(INVALID)?;
+    sessions::revoke(&state.pools.app, &scope, user, None, "password reset", now).await?;
+    let role = users::get_user(&state.pools.app, &scope, user)
+        .await?
+        .map_or_else(|| "unknown".to_owned(), |u| u.role);
+    let meta = system_meta(&req, &state, tenant, UserId(user), &role);
+    state
+        .commands
+        .user(EntityId(user), UserCommand::RecordPasswordReset, &meta)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

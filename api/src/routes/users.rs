@@ -133,7 +133,7 @@ pub async fn accept(
 ) -> Result<HttpResponse, ApiError> {
     use secrecy::ExposeSecret;
     const INVALID: ApiError = ApiError::Unauthorized("invalid or expired invitation");
-    password::check_policy(&body.password)?;
+    password::check_policy(&body.password, &state.common_passwords)?;
     crm_domain::text::required(
         "display_name",
         &body.display_name,

@@ -59,6 +59,8 @@ pub enum UserCommand {
     Reactivate,
     /// Record that the password changed (the new hash is stored by the caller).
     RecordPasswordChange,
+    /// Record that the password was reset with a reset token (every session was ended).
+    RecordPasswordReset,
     /// Record a successful sign-in that opened `session_id`.
     RecordLogin {
         /// The new session.
@@ -113,6 +115,8 @@ pub enum UserEvent {
     UserDeactivated,
     /// The user was reactivated.
     UserReactivated,
+    /// The password was reset through a reset token; every session was ended. No secret.
+    PasswordReset,
     /// The user signed in (address and agent are in the metadata).
     LoginSucceeded {
         /// The session opened.
@@ -144,6 +148,7 @@ impl DomainEvent for UserEvent {
             Self::UserReactivated => "UserReactivated",
             Self::LoginSucceeded { .. } => "LoginSucceeded",
             Self::LoginFailed => "LoginFailed",
+            Self::PasswordReset => "PasswordReset",
             Self::LoggedOut { .. } => "LoggedOut",
             Self::RefreshTokenReuseDetected { .. } => "RefreshTokenReuseDetected",
         }
@@ -314,6 +319,7 @@ impl Aggregate for User {
                         UserEvent::LoginSucceeded { session_id }
                     }
                     UserCommand::RecordLoginFailure => UserEvent::LoginFailed,
+                    UserCommand::RecordPasswordReset => UserEvent::PasswordReset,
                     UserCommand::RecordLogout { session_id } => UserEvent::LoggedOut { session_id },
                     UserCommand::RecordRefreshReuse { session_id } => {
                         UserEvent::RefreshTokenReuseDetected { session_id }
@@ -347,6 +353,7 @@ impl Aggregate for User {
             UserEvent::PasswordChanged
             | UserEvent::LoginSucceeded { .. }
             | UserEvent::LoginFailed
+            | UserEvent::PasswordReset
             | UserEvent::LoggedOut { .. }
             | UserEvent::RefreshTokenReuseDetected { .. } => {}
         }

@@ -335,3 +335,61 @@ pub async fn accept_invitation(
     txn.commit().await?;
     Ok(Some(user))
 }
+
+/// Stores a password-reset token's hash for `user`, valid until `expires_at`.
+///
+/// # Errors
+/// Any database error.
+pub async fn create_reset(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    user: Uuid,
+    token_hash: Vec<u8>,
+    now: chrono::DateTime<chrono::Utc>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbErr> {
+    let txn = scope.begin(db).await?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO password_resets (tenant_id, token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        [scope.tenant().0.into(), token_hash.into(), user.into(), now.into(), expires_at.into()],
+    ))
+    .await?;
+    txn.commit().await
+}
+
+/// Uses a reset token once: stores the new password hash and returns the user, or `None`
+/// for an unknown, used or expired token.
+///
+/// # Errors
+/// Any database error.
+pub async fn use_reset(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    token_hash: Vec<u8>,
+    password_hash: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Uuid>, DbErr> {
+    let txn = scope.begin(db).await?;
+    let tenant = scope.tenant().0;
+    let row = txn
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE password_resets SET used_at = $3 WHERE tenant_id = $1 AND token_hash = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id",
+            [tenant.into(), token_hash.into(), now.into()],
+        ))
+        .await?;
+    let Some(row) = row else {
+        txn.commit().await?;
+        return Ok(None);
+    };
+    let user: Uuid = row.try_get("", "user_id")?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE credentials SET password_hash = $3, updated_at = now() WHERE tenant_id = $1 AND user_id = $2",
+        [tenant.into(), user.into(), password_hash.into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(Some(user))
+}

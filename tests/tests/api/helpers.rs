@@ -18,7 +18,7 @@ use uuid::Uuid;
 /// The token secret of every test server (tests mint tokens with it for role checks).
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 /// The password every test user signs up with.
-pub const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "violet harbour engine 42";
 
 /// The server's admin URL: `CRM_TEST_DATABASE_URL`, else `DATABASE_URL`, else the local
 /// default. Tests create databases next to the one it names.
@@ -166,6 +166,7 @@ pub fn test_settings(db_name: &str) -> Settings {
             login_window_seconds: 900,
             login_max_per_ip: 1_000,
             login_max_failures_per_account: 5,
+            common_passwords_file: None,
         },
         projector: ProjectorSettings {
             enabled: true,
@@ -190,6 +191,20 @@ pub async fn spawn_app_with_clock(
     adjust: impl FnOnce(&mut Settings),
     clock: std::sync::Arc<dyn crm_api::clock::Clock>,
 ) -> TestApp {
+    spawn_app_full(
+        adjust,
+        clock,
+        std::sync::Arc::new(crm_api::mailer::MemoryMailer::default()),
+    )
+    .await
+}
+
+/// Starts a server with adjusted settings, the given clock and the given mailer.
+pub async fn spawn_app_full(
+    adjust: impl FnOnce(&mut Settings),
+    clock: std::sync::Arc<dyn crm_api::clock::Clock>,
+    mailer: std::sync::Arc<dyn crm_api::mailer::Mailer>,
+) -> TestApp {
     LOGS.get_or_init(|| {
         if std::env::var("TEST_LOG").is_ok() {
             crm_api::telemetry::init();
@@ -198,7 +213,7 @@ pub async fn spawn_app_with_clock(
     let db_name = fresh_database().await;
     let mut settings = test_settings(&db_name);
     adjust(&mut settings);
-    let app = Application::build_with_clock(settings, clock)
+    let app = Application::build_with(settings, clock, mailer)
         .await
         .unwrap_or_else(|e| panic!("server failed to start: {e}"));
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -233,7 +248,8 @@ impl TestApp {
     ) -> TestApp {
         let mut settings = test_settings(&self.db_name);
         adjust(&mut settings);
-        let app = Application::build_with_clock(settings, clock)
+        let mailer = std::sync::Arc::new(crm_api::mailer::MemoryMailer::default());
+        let app = Application::build_with(settings, clock, mailer)
             .await
             .unwrap_or_else(|e| panic!("second server failed: {e}"));
         let address = format!("http://127.0.0.1:{}", app.port());
