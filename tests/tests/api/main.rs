@@ -16,6 +16,7 @@ mod helpers;
 mod idempotency;
 mod import;
 mod isolation;
+mod matrix;
 mod passwords;
 mod private_cluster;
 mod rebuild;

@@ -1,0 +1,284 @@
+//! The whole permission matrix, on the server: every role against every route. A denied
+//! call is a 403 that writes nothing and shows no record; an allowed one is anything but
+//! a 403.
+
+use crm_domain::{Action, Role};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, str_of};
+
+#[tokio::test]
+async fn every_role_against_every_route() {
+    let app = spawn_app().await;
+    let a = app.signup("matrix").await;
+    let t = &a.token;
+    let (_, company) = app
+        .post("/v1/companies", t, json!({"name": "Matrix Co"}))
+        .await;
+    let (_, contact) = app
+        .post("/v1/contacts", t, json!({"first_name": "Neo"}))
+        .await;
+    let (_, deal) = app
+        .post("/v1/deals", t, json!({"name": "Matrix deal"}))
+        .await;
+    let (_, note) = app
+        .post(
+            "/v1/activities",
+            t,
+            json!({"kind": "note", "body": "n", "contact_ids": [contact["id"]]}),
+        )
+        .await;
+    let (_, pipes) = app.get("/v1/pipelines", t).await;
+    let (co, ct, dl, nt) = (
+        str_of(&company["id"]),
+        str_of(&contact["id"]),
+        str_of(&deal["id"]),
+        str_of(&note["id"]),
+    );
+    let pl = str_of(&pipes["items"][0]["id"]);
+    let stage = str_of(&pipes["items"][0]["stages"][1]["id"]);
+    let csv = "Company name\nMatrix import\n";
+
+    let routes: Vec<(Method, String, Option<Value>, Action)> = vec![
+        (
+            Method::GET,
+            "/v1/companies".into(),
+            None,
+            Action::ReadRecords,
+        ),
+        (
+            Method::GET,
+            format!("/v1/companies/{co}"),
+            None,
+            Action::ReadRecords,
+        ),
+        (
+            Method::POST,
+            "/v1/companies".into(),
+            Some(json!({"name": "New"})),
+            Action::CreateRecords,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/companies/{co}"),
+            Some(json!({"industry": "x"})),
+            Action::UpdateRecords,
+        ),
+        (
+            Method::POST,
+            "/v1/companies/batch/create".into(),
+            Some(json!({"items": [{"name": "B"}]})),
+            Action::CreateRecords,
+        ),
+        (
+            Method::POST,
+            "/v1/companies/batch/update".into(),
+            Some(json!({"items": [{"id": co, "changes": {"country": "x"}}]})),
+            Action::UpdateRecords,
+        ),
+        (
+            Method::GET,
+            "/v1/contacts".into(),
+            None,
+            Action::ReadRecords,
+        ),
+        (
+            Method::POST,
+            "/v1/contacts".into(),
+            Some(json!({"first_name": "X"})),
+            Action::CreateRecords,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/contacts/{ct}"),
+            Some(json!({"job_title": "x"})),
+            Action::UpdateRecords,
+        ),
+        (
+            Method::PUT,
+            format!("/v1/contacts/{ct}/companies/{co}"),
+            Some(json!({"role": "x"})),
+            Action::UpdateRecords,
+        ),
+        (
+            Method::GET,
+            format!("/v1/contacts/{ct}/timeline"),
+            None,
+            Action::ReadRecords,
+        ),
+        (Method::GET, "/v1/deals".into(), None, Action::ReadRecords),
+        (
+            Method::POST,
+            "/v1/deals".into(),
+            Some(json!({"name": "D"})),
+            Action::CreateRecords,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/deals/{dl}"),
+            Some(json!({"name": "D2"})),
+            Action::UpdateRecords,
+        ),
+        (
+            Method::POST,
+            format!("/v1/deals/{dl}/move"),
+            Some(json!({"stage_id": stage})),
+            Action::UpdateRecords,
+        ),
+        (
+            Method::PUT,
+            format!("/v1/deals/{dl}/line-items"),
+            Some(json!({"items": []})),
+            Action::UpdateRecords,
+        ),
+        (
+            Method::GET,
+            "/v1/pipelines".into(),
+            None,
+            Action::ReadRecords,
+        ),
+        (
+            Method::GET,
+            format!("/v1/pipelines/{pl}/summary"),
+            None,
+            Action::ReadRecords,
+        ),
+        (
+            Method::POST,
+            "/v1/pipelines".into(),
+            Some(
+                json!({"name": "P", "stages": [{"name": "o", "probability": "10", "kind": "open"}, {"name": "w", "probability": "100", "kind": "won"}, {"name": "l", "probability": "0", "kind": "lost"}]}),
+            ),
+            Action::ManagePipelines,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/pipelines/{pl}"),
+            Some(json!({"name": "Renamed"})),
+            Action::ManagePipelines,
+        ),
+        (
+            Method::POST,
+            "/v1/activities".into(),
+            Some(json!({"kind": "task", "title": "t"})),
+            Action::CreateRecords,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/activities/{nt}"),
+            Some(json!({"body": "m"})),
+            Action::UpdateRecords,
+        ),
+        (Method::GET, "/v1/tasks".into(), None, Action::ReadRecords),
+        (
+            Method::GET,
+            "/v1/exports/contacts".into(),
+            None,
+            Action::ExportRecords,
+        ),
+        (
+            Method::GET,
+            "/v1/companies?include_deleted=true".into(),
+            None,
+            Action::ViewDeleted,
+        ),
+        (Method::GET, "/v1/audit".into(), None, Action::ReadAudit),
+        (
+            Method::PATCH,
+            "/v1/workspace".into(),
+            Some(json!({"name": "W"})),
+            Action::ManageWorkspace,
+        ),
+        (Method::GET, "/v1/users".into(), None, Action::ReadRecords),
+        (
+            Method::POST,
+            "/v1/users/invitations".into(),
+            Some(json!({"email": "x@matrix.example", "role": "read_only"})),
+            Action::ManageUsers,
+        ),
+        (
+            Method::POST,
+            "/v1/imports/companies?dry_run=true".into(),
+            None,
+            Action::ImportRecords,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/activities/{nt}"),
+            None,
+            Action::DeleteRecords,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/deals/{dl}"),
+            None,
+            Action::DeleteRecords,
+        ),
+        (
+            Method::POST,
+            format!("/v1/deals/{dl}/restore"),
+            None,
+            Action::RestoreRecords,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/contacts/{ct}"),
+            None,
+            Action::DeleteRecords,
+        ),
+        (
+            Method::POST,
+            format!("/v1/contacts/{ct}/restore"),
+            None,
+            Action::RestoreRecords,
+        ),
+    ];
+
+    let mut checked = 0;
+    for role in Role::ALL {
+        let token = app.token_for(a.tenant, a.owner, role).await;
+        for (method, path, body, action) in &routes {
+            let events = app.event_count().await;
+            let res = if path.starts_with("/v1/imports/") {
+                app.client
+                    .request(method.clone(), format!("{}{}", app.address, path))
+                    .bearer_auth(&token)
+                    .header("content-type", "text/csv")
+                    .body(csv)
+                    .send()
+                    .await
+                    .unwrap()
+            } else {
+                app.request(method.clone(), path, Some(&token), body.clone())
+                    .await
+            };
+            let status = res.status();
+            if role.may(*action) {
+                assert_ne!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {method} {path} was refused"
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {method} {path} was let through"
+                );
+                let text = res.text().await.unwrap();
+                assert!(
+                    !text.contains("Matrix"),
+                    "{role} {method} {path}: a 403 showed data: {text}"
+                );
+                assert_eq!(
+                    app.event_count().await,
+                    events,
+                    "{role} {method} {path}: a refused call wrote"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, routes.len() * Role::ALL.len());
+}
