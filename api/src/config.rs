@@ -92,6 +92,10 @@ pub struct AuthSettings {
     pub login_max_failures_per_account: u64,
     /// A file of refused common passwords, one a line (default: the built-in list).
     pub common_passwords_file: Option<String>,
+    /// AES-256 key for TOTP secrets at rest: 32 bytes, base64. When absent the server
+    /// generates one at start (with a warning): two-factor enrolments then do not survive a
+    /// restart.
+    pub totp_encryption_key: Option<SecretString>,
 }
 
 /// Catch-up projector settings.
@@ -179,6 +183,19 @@ impl Settings {
                 ));
             }
         }
+        if let Some(key) = &self.auth.totp_encryption_key {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(key.expose_secret().trim())
+                .map_err(|_| {
+                    ConfigError::Invalid("auth.totp_encryption_key must be base64".into())
+                })?;
+            if bytes.len() != 32 {
+                return Err(ConfigError::Invalid(
+                    "auth.totp_encryption_key must be 32 bytes".into(),
+                ));
+            }
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "database.max_connections must be at least 1".into(),
@@ -217,5 +234,27 @@ impl ProjectorSettings {
     /// The idle pause as a duration.
     pub fn idle(&self) -> Duration {
         Duration::from_millis(self.idle_ms)
+    }
+}
+
+impl AuthSettings {
+    /// The TOTP encryption key: the configured one, or a random one (with a warning).
+    pub fn totp_key(&self) -> [u8; 32] {
+        use base64::Engine;
+        let configured = self
+            .totp_encryption_key
+            .as_ref()
+            .and_then(|k| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(k.expose_secret().trim())
+                    .ok()
+            })
+            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        configured.unwrap_or_else(|| {
+            tracing::warn!("no auth.totp_encryption_key configured: generated one; two-factor enrolments will not survive a restart");
+            let mut key = [0_u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+            key
+        })
     }
 }

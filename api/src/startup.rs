@@ -97,6 +97,7 @@ impl Application {
         clock: std::sync::Arc<dyn crate::clock::Clock>,
         mailer: std::sync::Arc<dyn crate::mailer::Mailer>,
     ) -> Result<Self, StartupError> {
+        let totp_box = crate::auth::totp::SecretBox::new(settings.auth.totp_key());
         let common_passwords = std::sync::Arc::new(
             crate::auth::password::load_common(settings.auth.common_passwords_file.as_deref())
                 .map_err(|e| StartupError::Config(format!("common passwords file: {e}")))?,
@@ -122,6 +123,7 @@ impl Application {
             clock,
             mailer,
             common_passwords,
+            totp_box,
         };
         let server = server(listener, state)?;
         tracing::info!(port, "listening");

@@ -26,6 +26,7 @@ mod m20261121_000010_idempotency_per_user;
 mod m20261121_000011_sessions;
 mod m20261121_000012_users_status_invitations;
 mod m20261121_000013_password_resets;
+mod m20261121_000014_two_factor;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -38,7 +39,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 26] = [
+const SQL: [&str; 28] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -65,6 +66,8 @@ const SQL: [&str; 26] = [
     include_str!("sql/000012_users_status_invitations.down.sql"),
     include_str!("sql/000013_password_resets.up.sql"),
     include_str!("sql/000013_password_resets.down.sql"),
+    include_str!("sql/000014_two_factor.up.sql"),
+    include_str!("sql/000014_two_factor.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -98,6 +101,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000011_sessions::Migration),
             Box::new(m20261121_000012_users_status_invitations::Migration),
             Box::new(m20261121_000013_password_resets::Migration),
+            Box::new(m20261121_000014_two_factor::Migration),
         ]
     }
 }

@@ -240,6 +240,9 @@ async fn apply_user<C: ConnectionTrait>(
         | UserEvent::LoginSucceeded { .. }
         | UserEvent::LoginFailed
         | UserEvent::PasswordReset
+        | UserEvent::TwoFactorEnabled
+        | UserEvent::TwoFactorDisabled
+        | UserEvent::RecoveryCodeUsed
         | UserEvent::LoggedOut { .. }
         | UserEvent::RefreshTokenReuseDetected { .. } => {
             update_next::<_, user::Entity>(conn, ev, vec![]).await

@@ -5,5 +5,6 @@ pub mod context;
 pub mod password;
 pub mod session;
 pub mod token;
+pub mod totp;
 
 pub use context::{AuthContext, CommandContext};

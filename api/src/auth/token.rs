@@ -162,3 +162,61 @@ mod tests {
         );
     }
 }
+
+/// The audience of two-factor challenge tokens: they grant nothing but the second step.
+pub const CHALLENGE_AUDIENCE: &str = "crm-2fa";
+/// Lifetime of a challenge token, seconds.
+pub const CHALLENGE_SECONDS: i64 = 300;
+
+/// The claims of a two-factor challenge token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChallengeClaims {
+    /// The user who passed the password step.
+    pub sub: Uuid,
+    /// Their tenant.
+    pub tid: Uuid,
+    /// Issued at.
+    pub iat: i64,
+    /// Expires at (five minutes later).
+    pub exp: i64,
+    /// Audience: [`CHALLENGE_AUDIENCE`].
+    pub aud: String,
+}
+
+impl TokenKeys {
+    /// A challenge token for the second sign-in step.
+    ///
+    /// # Errors
+    /// jsonwebtoken's error.
+    pub fn issue_challenge(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = now.timestamp();
+        let claims = ChallengeClaims {
+            sub: user.0,
+            tid: tenant.0,
+            iat: now,
+            exp: now + CHALLENGE_SECONDS,
+            aud: CHALLENGE_AUDIENCE.to_owned(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// Verifies a challenge token (signature, audience, expiry against `now`).
+    pub fn verify_challenge(
+        &self,
+        token: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Option<ChallengeClaims> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.set_audience(&[CHALLENGE_AUDIENCE]);
+        let claims = jsonwebtoken::decode::<ChallengeClaims>(token, &self.decoding, &validation)
+            .ok()?
+            .claims;
+        (claims.exp > now.timestamp()).then_some(claims)
+    }
+}

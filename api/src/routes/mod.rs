@@ -13,6 +13,7 @@
 //! | `GET /v1/exports/{companies,contacts,deals}` | [`exports`] |
 //! | `POST /v1/{companies,contacts}/batch/{create,update}` | [`batch`] |
 //! | `/v1/users…`, `POST /v1/auth/accept-invitation` | [`users`] |
+//! | `POST /v1/auth/2fa/{enroll,confirm,disable,verify}` | [`two_factor`] |
 //! | `GET /v1/audit` | [`audit`] |
 //! | `POST /v1/imports/{companies,contacts,deals}` | [`imports`] |
 
@@ -32,6 +33,7 @@ pub mod health;
 pub mod imports;
 pub mod pipelines;
 pub mod sessions;
+pub mod two_factor;
 pub mod users;
 
 /// Registers every route; CSV imports accept bodies up to `import_limit_bytes`.
@@ -44,6 +46,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(web::resource("/auth/signup").route(web::post().to(auth::signup)))
                 .service(web::resource("/auth/login").route(web::post().to(sessions::login)))
                 .service(web::resource("/auth/refresh").route(web::post().to(sessions::refresh)))
+                .service(
+                    web::resource("/auth/2fa/enroll").route(web::post().to(two_factor::enroll)),
+                )
+                .service(
+                    web::resource("/auth/2fa/confirm").route(web::post().to(two_factor::confirm)),
+                )
+                .service(
+                    web::resource("/auth/2fa/disable").route(web::post().to(two_factor::disable)),
+                )
+                .service(
+                    web::resource("/auth/2fa/verify").route(web::post().to(two_factor::verify)),
+                )
                 .service(
                     web::resource("/auth/password-reset")
                         .route(web::post().to(sessions::request_reset)),

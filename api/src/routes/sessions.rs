@@ -149,6 +149,15 @@ pub async fn login(
     }
     sessions::clear(&state.pools.app, &account_key).await?;
     let role: Role = user.role.parse().map_err(ApiError::internal)?;
+    if super::two_factor::required(&state, &TenantScope::new(tenant), user.id).await? {
+        // The password step is passed; the session opens only after the second factor.
+        let challenge = state
+            .tokens
+            .issue_challenge(tenant, UserId(user.id), now)
+            .map_err(ApiError::internal)?;
+        return Ok(HttpResponse::Ok()
+            .json(json!({"two_factor_required": true, "challenge_token": challenge})));
+    }
     let tokens = session::open(&state, tenant, UserId(user.id), role, ip, user_agent(&req)).await?;
     state
         .commands

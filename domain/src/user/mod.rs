@@ -61,6 +61,12 @@ pub enum UserCommand {
     RecordPasswordChange,
     /// Record that the password was reset with a reset token (every session was ended).
     RecordPasswordReset,
+    /// Record that two-factor sign-in was turned on.
+    RecordTwoFactorEnabled,
+    /// Record that two-factor sign-in was turned off.
+    RecordTwoFactorDisabled,
+    /// Record that a recovery code was used (it is spent).
+    RecordRecoveryCodeUsed,
     /// Record a successful sign-in that opened `session_id`.
     RecordLogin {
         /// The new session.
@@ -117,6 +123,12 @@ pub enum UserEvent {
     UserReactivated,
     /// The password was reset through a reset token; every session was ended. No secret.
     PasswordReset,
+    /// Two-factor sign-in (RFC 6238 TOTP) was turned on. No secret.
+    TwoFactorEnabled,
+    /// Two-factor sign-in was turned off.
+    TwoFactorDisabled,
+    /// A recovery code was used.
+    RecoveryCodeUsed,
     /// The user signed in (address and agent are in the metadata).
     LoginSucceeded {
         /// The session opened.
@@ -149,6 +161,9 @@ impl DomainEvent for UserEvent {
             Self::LoginSucceeded { .. } => "LoginSucceeded",
             Self::LoginFailed => "LoginFailed",
             Self::PasswordReset => "PasswordReset",
+            Self::TwoFactorEnabled => "TwoFactorEnabled",
+            Self::TwoFactorDisabled => "TwoFactorDisabled",
+            Self::RecoveryCodeUsed => "RecoveryCodeUsed",
             Self::LoggedOut { .. } => "LoggedOut",
             Self::RefreshTokenReuseDetected { .. } => "RefreshTokenReuseDetected",
         }
@@ -320,6 +335,9 @@ impl Aggregate for User {
                     }
                     UserCommand::RecordLoginFailure => UserEvent::LoginFailed,
                     UserCommand::RecordPasswordReset => UserEvent::PasswordReset,
+                    UserCommand::RecordTwoFactorEnabled => UserEvent::TwoFactorEnabled,
+                    UserCommand::RecordTwoFactorDisabled => UserEvent::TwoFactorDisabled,
+                    UserCommand::RecordRecoveryCodeUsed => UserEvent::RecoveryCodeUsed,
                     UserCommand::RecordLogout { session_id } => UserEvent::LoggedOut { session_id },
                     UserCommand::RecordRefreshReuse { session_id } => {
                         UserEvent::RefreshTokenReuseDetected { session_id }
@@ -354,6 +372,9 @@ impl Aggregate for User {
             | UserEvent::LoginSucceeded { .. }
             | UserEvent::LoginFailed
             | UserEvent::PasswordReset
+            | UserEvent::TwoFactorEnabled
+            | UserEvent::TwoFactorDisabled
+            | UserEvent::RecoveryCodeUsed
             | UserEvent::LoggedOut { .. }
             | UserEvent::RefreshTokenReuseDetected { .. } => {}
         }

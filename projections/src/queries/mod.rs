@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod page;
 pub mod pipelines;
 pub mod sessions;
+pub mod two_factor;
 pub mod users;
 
 pub use page::{Cursor, CursorError, Page, Sort, SortField};

@@ -167,6 +167,9 @@ pub fn test_settings(db_name: &str) -> Settings {
             login_max_per_ip: 1_000,
             login_max_failures_per_account: 5,
             common_passwords_file: None,
+            totp_encryption_key: Some(SecretString::from(
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            )),
         },
         projector: ProjectorSettings {
             enabled: true,

@@ -22,6 +22,7 @@ mod private_cluster;
 mod rebuild;
 mod search;
 mod sessions;
+mod two_factor;
 mod users;
 mod validation;
 mod walkthrough;

@@ -1,0 +1,320 @@
+//! Two-factor sign-in (RFC 6238 TOTP): `POST /v1/auth/2fa/{enroll,confirm,disable,verify}`.
+//!
+//! Enrolment returns the secret and an `otpauth://` URI once; confirming with a code turns
+//! two-factor on and returns ten single-use recovery codes, shown once. With two-factor on,
+//! the password step of sign-in answers a five-minute challenge token that grants nothing
+//! else, and `verify` trades it and a code (or a recovery code) for a session. A code is
+//! accepted once; `verify` is rate-limited per account like sign-in.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use crm_domain::user::UserCommand;
+use crm_domain::{EntityId, Role, TenantId, UserId};
+use crm_projections::queries::{sessions, two_factor, users};
+use crm_projections::TenantScope;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::context::{client_ip, user_agent};
+use crate::auth::{session, totp, AuthContext, CommandContext};
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::state::AppState;
+
+async fn account(state: &AppState, scope: &TenantScope, user: Uuid) -> Result<String, ApiError> {
+    Ok(users::get_user(&state.pools.app, scope, user)
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .email)
+}
+
+/// Checks `code` (TOTP) or `recovery_code` for `user`; a TOTP step or a recovery code is
+/// spent on success. Returns whether a recovery code was used.
+async fn check_second_factor(
+    state: &AppState,
+    scope: &TenantScope,
+    user: Uuid,
+    code: Option<&str>,
+    recovery: Option<&str>,
+) -> Result<Option<bool>, ApiError> {
+    let Some(stored) = two_factor::secret(&state.pools.app, scope, user).await? else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    if let Some(code) = code {
+        let secret =
+            state
+                .totp_box
+                .open(scope.tenant().0, user, &stored.ciphertext, &stored.nonce)?;
+        let generator = totp::totp(secret, &account(state, scope, user).await?)?;
+        let at = u64::try_from(now.timestamp()).unwrap_or(0);
+        if let Some(step) = totp::matching_step(&generator, code, at) {
+            if two_factor::accept_step(&state.pools.app, scope, user, step).await? {
+                return Ok(Some(false));
+            }
+        }
+        return Ok(None);
+    }
+    if let Some(recovery) = recovery {
+        if stored.confirmed_at.is_some()
+            && two_factor::use_recovery_code(
+                &state.pools.app,
+                scope,
+                user,
+                totp::recovery_hash(recovery),
+                now,
+            )
+            .await?
+        {
+            return Ok(Some(true));
+        }
+    }
+    Ok(None)
+}
+
+/// `POST /v1/auth/2fa/enroll`: a new secret (base32) and its `otpauth://` URI, pending
+/// until confirmed. 409 when two-factor is on already.
+///
+/// # Errors
+/// 401, 409.
+pub async fn enroll(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+) -> Result<HttpResponse, ApiError> {
+    let secret = totp::new_secret();
+    let generator = totp::totp(
+        secret.clone(),
+        &account(&state, &auth.scope, auth.user.0).await?,
+    )?;
+    let (ciphertext, nonce) = state.totp_box.seal(auth.tenant.0, auth.user.0, &secret)?;
+    if !two_factor::put_pending(
+        &state.pools.app,
+        &auth.scope,
+        auth.user.0,
+        ciphertext,
+        nonce,
+    )
+    .await?
+    {
+        return Err(ApiError::Conflict(
+            "two-factor sign-in is on already; disable it first".into(),
+        ));
+    }
+    Ok(HttpResponse::Ok()
+        .json(json!({"secret": generator.get_secret_base32(), "otpauth_uri": generator.get_url()})))
+}
+
+/// A second factor: a TOTP `code` or a `recovery_code`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactorBody {
+    /// Six digits from the authenticator.
+    pub code: Option<String>,
+    /// One of the recovery codes.
+    pub recovery_code: Option<String>,
+}
+
+/// `POST /v1/auth/2fa/confirm` `{"code": …}`: turns two-factor on; 200 with the ten
+/// recovery codes (shown once).
+///
+/// # Errors
+/// 401, 409 (nothing pending, or on already), 422 (wrong code).
+pub async fn confirm(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    Json(body): Json<FactorBody>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.auth.scope;
+    let user = ctx.auth.user.0;
+    let stored = two_factor::secret(&state.pools.app, &scope, user)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("enrol first".into()))?;
+    if stored.confirmed_at.is_some() {
+        return Err(ApiError::Conflict(
+            "two-factor sign-in is on already".into(),
+        ));
+    }
+    let code = body
+        .code
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("code", "is required"))?;
+    if check_second_factor(&state, &scope, user, Some(code), None)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::invalid("code", "does not match"));
+    }
+    let codes = totp::new_recovery_codes();
+    two_factor::confirm(
+        &state.pools.app,
+        &scope,
+        user,
+        state.clock.now(),
+        codes.iter().map(|(_, h)| h.clone()).collect(),
+    )
+    .await?;
+    state
+        .commands
+        .user(
+            EntityId(user),
+            UserCommand::RecordTwoFactorEnabled,
+            &ctx.metadata,
+        )
+        .await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({"recovery_codes": codes.into_iter().map(|(c, _)| c).collect::<Vec<_>>()})))
+}
+
+/// `POST /v1/auth/2fa/disable` with a code or a recovery code: turns two-factor off.
+///
+/// # Errors
+/// 401, 409 (off already), 422 (wrong factor).
+pub async fn disable(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    Json(body): Json<FactorBody>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.auth.scope;
+    let user = ctx.auth.user.0;
+    let stored = two_factor::secret(&state.pools.app, &scope, user).await?;
+    if stored.is_none_or(|s| s.confirmed_at.is_none()) {
+        return Err(ApiError::Conflict("two-factor sign-in is off".into()));
+    }
+    let Some(recovered) = check_second_factor(
+        &state,
+        &scope,
+        user,
+        body.code.as_deref(),
+        body.recovery_code.as_deref(),
+    )
+    .await?
+    else {
+        return Err(ApiError::invalid("code", "does not match"));
+    };
+    if recovered {
+        state
+            .commands
+            .user(
+                EntityId(user),
+                UserCommand::RecordRecoveryCodeUsed,
+                &ctx.metadata,
+            )
+            .await?;
+    }
+    two_factor::remove(&state.pools.app, &scope, user).await?;
+    state
+        .commands
+        .user(
+            EntityId(user),
+            UserCommand::RecordTwoFactorDisabled,
+            &ctx.metadata,
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Whether `user` must pass the second step (two-factor confirmed).
+///
+/// # Errors
+/// Any database error.
+pub async fn required(state: &AppState, scope: &TenantScope, user: Uuid) -> Result<bool, ApiError> {
+    Ok(two_factor::secret(&state.pools.app, scope, user)
+        .await?
+        .is_some_and(|s| s.confirmed_at.is_some()))
+}
+
+/// `POST /v1/auth/2fa/verify` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    /// The challenge token from the password step.
+    pub challenge_token: String,
+    /// Six digits from the authenticator.
+    pub code: Option<String>,
+    /// One of the recovery codes.
+    pub recovery_code: Option<String>,
+}
+
+/// `POST /v1/auth/2fa/verify`: the second sign-in step; opens the session.
+///
+/// # Errors
+/// 401 for a bad challenge or factor; 429 past the account's limit.
+pub async fn verify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Json(body): Json<VerifyBody>,
+) -> Result<HttpResponse, ApiError> {
+    const BAD: ApiError = ApiError::Unauthorized("invalid two-factor code");
+    let now = state.clock.now();
+    let claims = state
+        .tokens
+        .verify_challenge(&body.challenge_token, now)
+        .ok_or(ApiError::Unauthorized("invalid or expired challenge"))?;
+    let (tenant, user) = (TenantId(claims.tid), claims.sub);
+    let scope = TenantScope::new(tenant);
+    let key = format!("2fa-account:{user}");
+    let window = i64::try_from(state.settings.auth.login_window_seconds).unwrap_or(900);
+    let (hits, ends) = sessions::hit(&state.pools.app, &key, now, window).await?;
+    if u64::try_from(hits).unwrap_or(u64::MAX) > state.settings.auth.login_max_failures_per_account
+    {
+        return Err(ApiError::TooManyRequests(
+            u64::try_from((ends - now).num_seconds().max(1)).unwrap_or(1),
+        ));
+    }
+    let member = users::get_user(&state.pools.app, &scope, user)
+        .await?
+        .filter(|u| u.status == "active")
+        .ok_or(BAD)?;
+    let role: Role = member.role.parse().map_err(ApiError::internal)?;
+    let mut meta = crm_domain::EventMetadata::for_user(
+        tenant,
+        UserId(user),
+        role,
+        crate::auth::context::request_id(&req),
+    );
+    meta.ip = client_ip(&req);
+    meta.user_agent = user_agent(&req);
+    meta.occurred_at = now;
+    let Some(recovered) = check_second_factor(
+        &state,
+        &scope,
+        user,
+        body.code.as_deref(),
+        body.recovery_code.as_deref(),
+    )
+    .await?
+    else {
+        state
+            .commands
+            .user(EntityId(user), UserCommand::RecordLoginFailure, &meta)
+            .await?;
+        return Err(BAD);
+    };
+    sessions::clear(&state.pools.app, &key).await?;
+    if recovered {
+        state
+            .commands
+            .user(EntityId(user), UserCommand::RecordRecoveryCodeUsed, &meta)
+            .await?;
+    }
+    let tokens = session::open(
+        &state,
+        tenant,
+        UserId(user),
+        role,
+        meta.ip.map(|ip| ip.to_string()),
+        meta.user_agent.clone(),
+    )
+    .await?;
+    state
+        .commands
+        .user(
+            EntityId(user),
+            UserCommand::RecordLogin {
+                session_id: EntityId(tokens.session_id),
+            },
+            &meta,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(tokens))
+}
