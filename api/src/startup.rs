@@ -219,7 +219,11 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
             .wrap_fn(|req, srv| {
                 use actix_web::dev::Service;
                 let fut = srv.call(req);
-                async move { fut.await.map(finish_response) }
+                async move {
+                    let res = fut.await?;
+                    log_api_key_request(&res);
+                    Ok(finish_response(res))
+                }
             })
             .wrap(cors(&origins))
             .wrap(security_headers())
@@ -228,6 +232,46 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Records a request made with an API key in the key request log (in the background: the
+/// answer does not wait for it).
+fn log_api_key_request<B>(res: &ServiceResponse<B>) {
+    let req = res.request();
+    let Some(used) = req
+        .extensions()
+        .get::<crate::auth::context::ApiKeyUse>()
+        .copied()
+    else {
+        return;
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return;
+    };
+    let (method, path, status) = (
+        req.method().to_string(),
+        req.path().to_owned(),
+        res.status().as_u16(),
+    );
+    let ip = crate::auth::context::client_ip(req).map(|ip| ip.to_string());
+    tokio::spawn(async move {
+        let scope = crm_projections::TenantScope::new(used.tenant);
+        let now = state.clock.now();
+        if let Err(err) = crm_projections::queries::api_keys::log_request(
+            &state.pools.app,
+            &scope,
+            used.key_id,
+            &method,
+            &path,
+            status,
+            ip,
+            now,
+        )
+        .await
+        {
+            tracing::error!(error = %err, "could not log an API key request");
+        }
+    });
 }
 
 /// Adds `X-Request-Id` to every response, and gives a 500 (whatever produced it) an opaque

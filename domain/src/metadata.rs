@@ -18,6 +18,8 @@ pub enum Actor {
     User(UserId),
     /// A named system actor, such as `import` (the command-line importer) or `signup`.
     System(String),
+    /// An API key of the workspace (its id).
+    ApiKey(Uuid),
 }
 
 impl Actor {
@@ -26,14 +28,16 @@ impl Actor {
         match self {
             Self::User(id) => id.0.to_string(),
             Self::System(name) => name.clone(),
+            Self::ApiKey(id) => id.to_string(),
         }
     }
 
-    /// The value stored under `actor_type`: `user` or `system`.
+    /// The value stored under `actor_type`: `user`, `system` or `api_key`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::User(_) => "user",
             Self::System(_) => "system",
+            Self::ApiKey(_) => "api_key",
         }
     }
 }
@@ -149,6 +153,7 @@ impl EventMetadata {
         };
         let actor = match get("actor_type")? {
             "user" => Actor::User(UserId(uuid("actor")?)),
+            "api_key" => Actor::ApiKey(uuid("actor")?),
             _ => Actor::System(get("actor")?.to_owned()),
         };
         let ip = match get("ip").unwrap_or("") {

@@ -50,6 +50,8 @@ pub enum Action {
     ExportRecords,
     /// Invite users, change their roles, deactivate and reactivate them.
     ManageUsers,
+    /// Create, list and revoke API keys, and read their request log.
+    ManageApiKeys,
 }
 
 impl Role {
@@ -101,6 +103,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = {
         (Action::ManagePipelines, &[Owner, Admin, Manager]),
         (Action::ExportRecords, &[Owner, Admin, Manager]),
         (Action::ManageUsers, &[Owner, Admin]),
+        (Action::ManageApiKeys, &[Owner, Admin]),
     ]
 };
 

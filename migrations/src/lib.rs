@@ -27,6 +27,7 @@ mod m20261121_000011_sessions;
 mod m20261121_000012_users_status_invitations;
 mod m20261121_000013_password_resets;
 mod m20261121_000014_two_factor;
+mod m20261121_000015_api_keys;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -39,7 +40,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 28] = [
+const SQL: [&str; 30] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -68,6 +69,8 @@ const SQL: [&str; 28] = [
     include_str!("sql/000013_password_resets.down.sql"),
     include_str!("sql/000014_two_factor.up.sql"),
     include_str!("sql/000014_two_factor.down.sql"),
+    include_str!("sql/000015_api_keys.up.sql"),
+    include_str!("sql/000015_api_keys.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -102,6 +105,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000012_users_status_invitations::Migration),
             Box::new(m20261121_000013_password_resets::Migration),
             Box::new(m20261121_000014_two_factor::Migration),
+            Box::new(m20261121_000015_api_keys::Migration),
         ]
     }
 }

@@ -150,6 +150,9 @@ async fn apply_workspace<C: ConnectionTrait>(
                 .await?;
             Ok(result)
         }
+        WorkspaceEvent::ApiKeyCreated { .. } | WorkspaceEvent::ApiKeyRevoked { .. } => {
+            update_next::<_, workspace::Entity>(conn, ev, vec![]).await
+        }
         WorkspaceEvent::WorkspaceRenamed { name } => {
             update_next::<_, workspace::Entity>(
                 conn,

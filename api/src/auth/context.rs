@@ -23,8 +23,11 @@ pub struct AuthContext {
     pub user: UserId,
     /// The caller's role.
     pub role: Role,
-    /// The caller's session (`sid` of the token).
+    /// The caller's session (`sid` of the token); nil for an API key.
     pub session: Uuid,
+    /// The API key the request came with, if it came with one (then `user` is the key's
+    /// creator, and events name the key as their actor).
+    pub api_key: Option<Uuid>,
     /// The scope every query of this request goes through.
     pub scope: TenantScope,
 }
@@ -65,9 +68,13 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiErr
             "malformed Authorization header: expected 'Bearer <token>'",
         ))?;
     let now = state.clock.now();
+    let token = token.trim();
+    if token.starts_with(API_KEY_PREFIX) {
+        return authenticate_key(&req, &state, token, now).await;
+    }
     let claims = state
         .tokens
-        .verify(token.trim(), now)
+        .verify(token, now)
         .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
     let tenant = TenantId(claims.tid);
     let scope = TenantScope::new(tenant);
@@ -82,6 +89,51 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiErr
         role: claims.role,
         session: claims.sid,
         scope,
+        api_key: None,
+    })
+}
+
+/// The prefix of API keys (`crm_…`), so a key is told from a JWT at a glance.
+pub const API_KEY_PREFIX: &str = "crm_";
+
+/// Marks a request made with an API key (for the request log).
+#[derive(Debug, Clone, Copy)]
+pub struct ApiKeyUse {
+    /// The key's workspace.
+    pub tenant: TenantId,
+    /// The key.
+    pub key_id: Uuid,
+}
+
+async fn authenticate_key(
+    req: &HttpRequest,
+    state: &AppState,
+    token: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<AuthContext, ApiError> {
+    const BAD: ApiError = ApiError::Unauthorized("invalid, revoked or expired API key");
+    let tenant = crate::auth::session::tenant_of(&token[API_KEY_PREFIX.len()..]).ok_or(BAD)?;
+    let scope = TenantScope::new(tenant);
+    let key = crm_projections::queries::api_keys::authenticate(
+        &state.pools.app,
+        &scope,
+        crate::auth::session::hash(token),
+        now,
+    )
+    .await?
+    .ok_or(BAD)?;
+    let role: Role = key.role.parse().map_err(ApiError::internal)?;
+    req.extensions_mut().insert(ApiKeyUse {
+        tenant,
+        key_id: key.id,
+    });
+    Ok(AuthContext {
+        tenant,
+        user: UserId(key.created_by),
+        role,
+        session: Uuid::nil(),
+        scope,
+        api_key: Some(key.id),
     })
 }
 
@@ -155,6 +207,9 @@ impl FromRequest for CommandContext {
                 EventMetadata::for_user(auth.tenant, auth.user, auth.role, request_id(&req));
             metadata.ip = client_ip(&req);
             metadata.user_agent = user_agent(&req);
+            if let Some(key) = auth.api_key {
+                metadata.actor = crm_domain::Actor::ApiKey(key);
+            }
             if let Some(clock) = req
                 .app_data::<web::Data<AppState>>()
                 .map(|s| s.clock.clone())

@@ -14,6 +14,7 @@
 //! | `POST /v1/{companies,contacts}/batch/{create,update}` | [`batch`] |
 //! | `/v1/users…`, `POST /v1/auth/accept-invitation` | [`users`] |
 //! | `POST /v1/auth/2fa/{enroll,confirm,disable,verify}` | [`two_factor`] |
+//! | `/v1/api-keys…` | [`api_keys`] |
 //! | `GET /v1/audit` | [`audit`] |
 //! | `POST /v1/imports/{companies,contacts,deals}` | [`imports`] |
 
@@ -22,6 +23,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 pub mod activities;
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod batch;
@@ -70,6 +72,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                     web::resource("/auth/accept-invitation").route(web::post().to(users::accept)),
                 )
                 .service(web::resource("/users").route(web::get().to(users::list)))
+                .service(
+                    web::resource("/api-keys")
+                        .route(web::get().to(api_keys::list))
+                        .route(web::post().to(api_keys::create)),
+                )
+                .service(
+                    web::resource("/api-keys/requests").route(web::get().to(api_keys::requests)),
+                )
+                .service(web::resource("/api-keys/{id}").route(web::delete().to(api_keys::revoke)))
                 .service(web::resource("/users/invitations").route(web::post().to(users::invite)))
                 .service(
                     web::resource("/users/{id}/role").route(web::patch().to(users::change_role)),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::check_version;
 use crate::text;
-use crate::{DomainError, Guarded};
+use crate::{DomainError, EntityId, Guarded, Role};
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +31,20 @@ pub enum WorkspaceCommand {
         /// Display name, 1 to 200 characters.
         name: String,
     },
+    /// Record that an API key was created (the key itself is never recorded).
+    RecordApiKeyCreated {
+        /// The key's id.
+        key_id: EntityId,
+        /// Its name.
+        name: String,
+        /// Its role.
+        role: Role,
+    },
+    /// Record that an API key was revoked.
+    RecordApiKeyRevoked {
+        /// The key's id.
+        key_id: EntityId,
+    },
 }
 
 /// Events of a workspace.
@@ -48,6 +62,20 @@ pub enum WorkspaceEvent {
         /// The new display name.
         name: String,
     },
+    /// An API key was created. Carries no secret.
+    ApiKeyCreated {
+        /// The key's id.
+        key_id: EntityId,
+        /// Its name.
+        name: String,
+        /// Its role.
+        role: Role,
+    },
+    /// An API key was revoked.
+    ApiKeyRevoked {
+        /// The key's id.
+        key_id: EntityId,
+    },
 }
 
 impl DomainEvent for WorkspaceEvent {
@@ -55,6 +83,8 @@ impl DomainEvent for WorkspaceEvent {
         match self {
             Self::WorkspaceCreated { .. } => "WorkspaceCreated",
             Self::WorkspaceRenamed { .. } => "WorkspaceRenamed",
+            Self::ApiKeyCreated { .. } => "ApiKeyCreated",
+            Self::ApiKeyRevoked { .. } => "ApiKeyRevoked",
         }
         .to_owned()
     }
@@ -124,6 +154,21 @@ impl Aggregate for Workspace {
                 sink.write(WorkspaceEvent::WorkspaceCreated { name, slug }, self)
                     .await;
             }
+            WorkspaceCommand::RecordApiKeyCreated { key_id, name, role } => {
+                if !self.created {
+                    return Err(DomainError::NotFound);
+                }
+                let name = text::required("name", &name, NAME_MAX)?;
+                sink.write(WorkspaceEvent::ApiKeyCreated { key_id, name, role }, self)
+                    .await;
+            }
+            WorkspaceCommand::RecordApiKeyRevoked { key_id } => {
+                if !self.created {
+                    return Err(DomainError::NotFound);
+                }
+                sink.write(WorkspaceEvent::ApiKeyRevoked { key_id }, self)
+                    .await;
+            }
             WorkspaceCommand::Rename { name } => {
                 if !self.created {
                     return Err(DomainError::NotFound);
@@ -146,6 +191,7 @@ impl Aggregate for Workspace {
                 self.name = name;
             }
             WorkspaceEvent::WorkspaceRenamed { name } => self.name = name,
+            WorkspaceEvent::ApiKeyCreated { .. } | WorkspaceEvent::ApiKeyRevoked { .. } => {}
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and runs inside the scope's transaction, so row-level security backs the filter.
 
 pub mod activities;
+pub mod api_keys;
 pub mod audit;
 pub mod claims;
 pub mod companies;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod activities;
+mod api_keys;
 mod append_only;
 mod associations;
 mod auth;

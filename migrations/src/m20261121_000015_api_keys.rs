@@ -1,0 +1,1 @@
+crate::sql_migration!("sql/000015_api_keys.up.sql", "sql/000015_api_keys.down.sql");
