@@ -36,6 +36,9 @@ pub struct ServerSettings {
     /// Take the client address from `Forwarded`/`X-Forwarded-For` (only behind a proxy
     /// that sets them). Default false: the TCP peer address.
     pub trust_forwarded_for: bool,
+    /// Requests one workspace may make per minute, all its users and keys together
+    /// (429 past it). Default 6,000; 0 for no limit.
+    pub workspace_requests_per_minute: u64,
     /// Browser origins allowed by CORS, comma-separated (`https://app.example.com`).
     /// Default empty: no cross-origin browser access at all.
     pub cors_allowed_origins: String,
@@ -140,6 +143,7 @@ impl Settings {
             .set_default("server.import_limit_bytes", 20 * 1024 * 1024)?
             .set_default("server.trust_forwarded_for", false)?
             .set_default("server.cors_allowed_origins", "")?
+            .set_default("server.workspace_requests_per_minute", 6_000)?
             .set_default("database.url", DEFAULT_DATABASE_URL)?
             .set_default("database.max_connections", 10)?
             .set_default("database.create_if_missing", true)?

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// 403: the role may not do this. Carries no record data.
     #[error("your role does not allow this action")]
     Forbidden,
+    /// 403: the workspace requires two-factor sign-in of this role, and it is off.
+    #[error("this workspace requires two-factor sign-in: enrol at /v1/auth/2fa/enroll first")]
+    TwoFactorRequired,
     /// 404: no such record in the caller's workspace (also for other workspaces' ids).
     #[error("not found")]
     NotFound,
@@ -172,7 +175,7 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::TwoFactorRequired => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::ConcurrentWrite(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,

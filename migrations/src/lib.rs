@@ -28,6 +28,7 @@ mod m20261121_000012_users_status_invitations;
 mod m20261121_000013_password_resets;
 mod m20261121_000014_two_factor;
 mod m20261121_000015_api_keys;
+mod m20261121_000016_two_factor_policy;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -40,7 +41,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 30] = [
+const SQL: [&str; 32] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -71,6 +72,8 @@ const SQL: [&str; 30] = [
     include_str!("sql/000014_two_factor.down.sql"),
     include_str!("sql/000015_api_keys.up.sql"),
     include_str!("sql/000015_api_keys.down.sql"),
+    include_str!("sql/000016_two_factor_policy.up.sql"),
+    include_str!("sql/000016_two_factor_policy.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -106,6 +109,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000013_password_resets::Migration),
             Box::new(m20261121_000014_two_factor::Migration),
             Box::new(m20261121_000015_api_keys::Migration),
+            Box::new(m20261121_000016_two_factor_policy::Migration),
         ]
     }
 }

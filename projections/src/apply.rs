@@ -136,6 +136,7 @@ async fn apply_workspace<C: ConnectionTrait>(
                 tenant_id: Set(ev.stream.tenant.0),
                 slug: Set(slug.clone()),
                 name: Set(name.clone()),
+                require_two_factor: Set(false),
                 version: Set(1),
                 created_at: Set(ev.metadata.occurred_at),
                 updated_at: Set(ev.metadata.occurred_at),
@@ -149,6 +150,14 @@ async fn apply_workspace<C: ConnectionTrait>(
                 .exec_without_returning(conn)
                 .await?;
             Ok(result)
+        }
+        WorkspaceEvent::TwoFactorPolicyChanged { required } => {
+            update_next::<_, workspace::Entity>(
+                conn,
+                ev,
+                vec![(workspace::Column::RequireTwoFactor, Expr::value(*required))],
+            )
+            .await
         }
         WorkspaceEvent::ApiKeyCreated { .. } | WorkspaceEvent::ApiKeyRevoked { .. } => {
             update_next::<_, workspace::Entity>(conn, ev, vec![]).await

@@ -83,6 +83,27 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiErr
             "the session has ended; sign in again",
         ));
     }
+    // A workspace may require two-factor sign-in of owners and admins: until they turn it
+    // on they may only do that (and read who they are, or sign out).
+    if matches!(claims.role, Role::Owner | Role::Admin)
+        && crm_projections::queries::users::lacks_required_two_factor(
+            &state.pools.app,
+            &scope,
+            claims.sub,
+        )
+        .await?
+    {
+        const ALLOWED: [&str; 4] = [
+            "/v1/auth/2fa/enroll",
+            "/v1/auth/2fa/confirm",
+            "/v1/me",
+            "/v1/auth/logout",
+        ];
+        if !ALLOWED.contains(&req.path()) {
+            return Err(ApiError::TwoFactorRequired);
+        }
+    }
+    workspace_rate_limit(&state, tenant, now).await?;
     Ok(AuthContext {
         tenant,
         user: UserId(claims.sub),
@@ -103,6 +124,34 @@ pub struct ApiKeyUse {
     pub tenant: TenantId,
     /// The key.
     pub key_id: Uuid,
+}
+
+/// The general per-workspace request limit (`server.workspace_requests_per_minute`, 0 for
+/// none), counted in the shared database counters per calendar minute.
+async fn workspace_rate_limit(
+    state: &AppState,
+    tenant: TenantId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    let limit = state.settings.server.workspace_requests_per_minute;
+    if limit == 0 {
+        return Ok(());
+    }
+    let minute = now.timestamp().div_euclid(60);
+    let (hits, _) = sessions::hit(
+        &state.pools.app,
+        &format!("workspace:{tenant}:{minute}"),
+        now,
+        60,
+    )
+    .await?;
+    if u64::try_from(hits).unwrap_or(u64::MAX) > limit {
+        let wait = 60 - now.timestamp().rem_euclid(60);
+        return Err(ApiError::TooManyRequests(
+            u64::try_from(wait.max(1)).unwrap_or(1),
+        ));
+    }
+    Ok(())
 }
 
 async fn authenticate_key(

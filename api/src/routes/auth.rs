@@ -238,3 +238,28 @@ pub async fn change_password(
     }
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// `PATCH /v1/workspace/security` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityPolicy {
+    /// Owners and admins must turn two-factor sign-in on before they can act.
+    pub require_two_factor: bool,
+}
+
+/// `PATCH /v1/workspace/security` (Owner, Admin): the workspace's two-factor policy.
+///
+/// # Errors
+/// 403.
+pub async fn set_security(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    Json(body): Json<SecurityPolicy>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::ManageWorkspace)?;
+    let command = crm_domain::workspace::WorkspaceCommand::SetTwoFactorPolicy {
+        required: body.require_two_factor,
+    };
+    state.commands.workspace(command, &ctx.metadata).await?;
+    Ok(HttpResponse::Ok().json(json!({"require_two_factor": body.require_two_factor})))
+}

@@ -71,6 +71,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(
                     web::resource("/auth/accept-invitation").route(web::post().to(users::accept)),
                 )
+                .service(
+                    web::resource("/workspace/security").route(web::patch().to(auth::set_security)),
+                )
                 .service(web::resource("/users").route(web::get().to(users::list)))
                 .service(
                     web::resource("/api-keys")

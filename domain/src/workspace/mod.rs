@@ -31,6 +31,11 @@ pub enum WorkspaceCommand {
         /// Display name, 1 to 200 characters.
         name: String,
     },
+    /// Require (or stop requiring) two-factor sign-in of owners and admins.
+    SetTwoFactorPolicy {
+        /// Whether owners and admins must have two-factor on before they can act.
+        required: bool,
+    },
     /// Record that an API key was created (the key itself is never recorded).
     RecordApiKeyCreated {
         /// The key's id.
@@ -62,6 +67,11 @@ pub enum WorkspaceEvent {
         /// The new display name.
         name: String,
     },
+    /// The two-factor policy changed.
+    TwoFactorPolicyChanged {
+        /// Whether owners and admins need two-factor on.
+        required: bool,
+    },
     /// An API key was created. Carries no secret.
     ApiKeyCreated {
         /// The key's id.
@@ -84,6 +94,7 @@ impl DomainEvent for WorkspaceEvent {
             Self::WorkspaceCreated { .. } => "WorkspaceCreated",
             Self::WorkspaceRenamed { .. } => "WorkspaceRenamed",
             Self::ApiKeyCreated { .. } => "ApiKeyCreated",
+            Self::TwoFactorPolicyChanged { .. } => "TwoFactorPolicyChanged",
             Self::ApiKeyRevoked { .. } => "ApiKeyRevoked",
         }
         .to_owned()
@@ -98,6 +109,7 @@ impl DomainEvent for WorkspaceEvent {
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Workspace {
     version: u64,
+    require_two_factor: bool,
     created: bool,
     name: String,
 }
@@ -154,6 +166,15 @@ impl Aggregate for Workspace {
                 sink.write(WorkspaceEvent::WorkspaceCreated { name, slug }, self)
                     .await;
             }
+            WorkspaceCommand::SetTwoFactorPolicy { required } => {
+                if !self.created {
+                    return Err(DomainError::NotFound);
+                }
+                if self.require_two_factor != required {
+                    sink.write(WorkspaceEvent::TwoFactorPolicyChanged { required }, self)
+                        .await;
+                }
+            }
             WorkspaceCommand::RecordApiKeyCreated { key_id, name, role } => {
                 if !self.created {
                     return Err(DomainError::NotFound);
@@ -192,6 +213,9 @@ impl Aggregate for Workspace {
             }
             WorkspaceEvent::WorkspaceRenamed { name } => self.name = name,
             WorkspaceEvent::ApiKeyCreated { .. } | WorkspaceEvent::ApiKeyRevoked { .. } => {}
+            WorkspaceEvent::TwoFactorPolicyChanged { required } => {
+                self.require_two_factor = required
+            }
         }
     }
 }

@@ -12,6 +12,8 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub slug: String,
     pub name: String,
+    /// Owners and admins must have two-factor on before they can act.
+    pub require_two_factor: bool,
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

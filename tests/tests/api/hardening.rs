@@ -120,3 +120,45 @@ async fn cors_allows_only_the_configured_origins() {
         .get("access-control-allow-origin")
         .is_none());
 }
+
+#[tokio::test]
+async fn each_workspace_has_a_request_budget_per_minute() {
+    let app = crate::helpers::spawn_app_with(|s| s.server.workspace_requests_per_minute = 5).await;
+    let a = app.signup("budget").await;
+    let b = app.signup("budget-b").await;
+    let mut statuses = Vec::new();
+    // Twelve requests span at most two calendar minutes, which allow ten together.
+    for _ in 0..12 {
+        statuses.push(
+            app.request(Method::GET, "/v1/contacts", Some(&a.token), None)
+                .await,
+        );
+    }
+    let limited = statuses
+        .iter()
+        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        limited >= 2,
+        "{:?}",
+        statuses
+            .iter()
+            .map(reqwest::Response::status)
+            .collect::<Vec<_>>()
+    );
+    let last = statuses.iter().find(|r| r.status() == StatusCode::TOO_MANY_REQUESTS).unwrap();
+    let retry: u64 = last
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(
+        app.request(Method::GET, "/v1/contacts", Some(&b.token), None)
+            .await
+            .status(),
+        StatusCode::OK,
+        "another workspace's budget"
+    );
+}

@@ -151,6 +151,7 @@ pub fn test_settings(db_name: &str) -> Settings {
             import_limit_bytes: 20 * 1024 * 1024,
             trust_forwarded_for: false,
             cors_allowed_origins: "https://app.example.com".into(),
+            workspace_requests_per_minute: 0,
         },
         database: DatabaseSettings {
             url: SecretString::from(url),

@@ -163,3 +163,56 @@ async fn two_step_sign_in_with_codes_used_once() {
         assert!(types.contains(&t), "{t} missing from {types:?}");
     }
 }
+
+#[tokio::test]
+async fn a_workspace_can_require_two_factor_of_owners_and_admins() {
+    let clock = Arc::new(ManualClock::default());
+    let app = spawn_app_with_clock(|_| {}, clock.clone()).await;
+    let a = app.signup("policy").await;
+    let member = app
+        .token_for(a.tenant, uuid::Uuid::now_v7(), crm_domain::Role::Member)
+        .await;
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            "/v1/workspace/security",
+            Some(&member),
+            Some(json!({"require_two_factor": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            "/v1/workspace/security",
+            Some(&a.token),
+            Some(json!({"require_two_factor": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, problem) = app.get("/v1/companies", &a.token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("two-factor"));
+    assert_eq!(app.get("/v1/me", &a.token).await.0, StatusCode::OK);
+    assert_eq!(
+        app.get("/v1/companies", &member).await.0,
+        StatusCode::OK,
+        "members are not held"
+    );
+
+    let (_, enrolled) = app.post("/v1/auth/2fa/enroll", &a.token, json!({})).await;
+    let (status, _) = app
+        .post(
+            "/v1/auth/2fa/confirm",
+            &a.token,
+            json!({"code": code(&str_of(&enrolled["secret"]), &clock)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.get("/v1/companies", &a.token).await.0,
+        StatusCode::OK,
+        "enrolled, the owner acts again"
+    );
+}
