@@ -436,6 +436,7 @@ pub async fn update(
     Json(mut body): Json<ActivityBody>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::UpdateRecords)?;
+    super::ensure_owner(&state, &ctx.auth, super::Owned::Activity, *id).await?;
     let current = load(&state, &ctx.auth, *id).await?;
     if body.kind.take().is_some_and(|k| k != current.kind) {
         return Err(ApiError::invalid("kind", "an activity keeps its kind"));
@@ -506,6 +507,7 @@ async fn command(
     command: ActivityCommand,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(action)?;
+    super::ensure_owner(&state, &ctx.auth, super::Owned::Activity, id).await?;
     state
         .commands
         .activity(
@@ -574,6 +576,7 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::DeleteRecords)?;
+    super::ensure_owner(&state, &ctx.auth, super::Owned::Activity, *id).await?;
     state
         .commands
         .activity(

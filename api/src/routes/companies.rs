@@ -266,6 +266,7 @@ pub(crate) async fn update_one(
     if_version: Option<u64>,
     body: PatchCompany,
 ) -> Result<Model, ApiError> {
+    super::ensure_owner(state, &ctx.auth, super::Owned::Company, id).await?;
     let patch = CompanyPatch {
         name: body.name,
         domain: body.domain,
@@ -322,6 +323,7 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::DeleteRecords)?;
+    super::ensure_owner(&state, &ctx.auth, super::Owned::Company, *id).await?;
     state
         .commands
         .company(

@@ -230,6 +230,7 @@ pub(crate) async fn update_one(
     if_version: Option<u64>,
     body: PatchContact,
 ) -> Result<Model, ApiError> {
+    super::ensure_owner(state, &ctx.auth, super::Owned::Contact, id).await?;
     let patch = ContactPatch {
         first_name: body.first_name,
         last_name: body.last_name,
@@ -284,6 +285,7 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::DeleteRecords)?;
+    super::ensure_owner(&state, &ctx.auth, super::Owned::Contact, *id).await?;
     state
         .commands
         .contact(
@@ -385,6 +387,7 @@ pub async fn link_company(
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::UpdateRecords)?;
     let (id, company_id) = *path;
+    super::ensure_owner(&state, &ctx.auth, super::Owned::Contact, id).await?;
     let command = ContactCommand::LinkCompany {
         company_id: EntityId(company_id),
         role: body.role,
@@ -416,6 +419,7 @@ pub async fn unlink_company(
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::UpdateRecords)?;
     let (id, company_id) = *path;
+    super::ensure_owner(&state, &ctx.auth, super::Owned::Contact, id).await?;
     let command = ContactCommand::UnlinkCompany {
         company_id: EntityId(company_id),
     };

@@ -470,6 +470,7 @@ pub async fn update(
     Json(body): Json<PatchDeal>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::UpdateRecords)?;
+    super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, *id).await?;
     // Another workspace's deal is a 404 before its links are looked at.
     load(&state, &ctx.auth, *id).await?;
     check_links(
@@ -535,6 +536,7 @@ pub async fn move_stage(
     Json(body): Json<MoveDeal>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::UpdateRecords)?;
+    super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, *id).await?;
     load(&state, &ctx.auth, *id).await?;
     let stage = resolve_stage(&state, &ctx.auth, body.stage_id, None).await?;
     run(&req, &state, &ctx, *id, DealCommand::MoveStage(stage)).await
@@ -560,6 +562,7 @@ async fn close(
     kind: StageKind,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::UpdateRecords)?;
+    super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, id).await?;
     let deal = load(&state, &ctx.auth, id).await?;
     let stage = match body.stage_id {
         Some(stage) => resolve_stage(&state, &ctx.auth, stage, Some(deal.pipeline_id)).await?,
@@ -659,6 +662,7 @@ pub async fn set_line_items(
     Json(body): Json<LineItemsBody>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::UpdateRecords)?;
+    super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, *id).await?;
     let items = body
         .items
         .into_iter()
@@ -683,6 +687,7 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::DeleteRecords)?;
+    super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, *id).await?;
     let command = Guarded {
         if_version: if_match(&req)?,
         command: DealCommand::Delete,

@@ -353,3 +353,54 @@ pub fn if_match(req: &actix_web::HttpRequest) -> Result<Option<u64>, crate::erro
             ))
         })
 }
+
+/// The kinds of record a Member may change only when they own them.
+#[derive(Debug, Clone, Copy)]
+pub enum Owned {
+    /// Owned by its creator.
+    Company,
+    /// Owned by its creator.
+    Contact,
+    /// Owned by its `owner_id`.
+    Deal,
+    /// Owned by its creator.
+    Activity,
+}
+
+/// Members change only the records they own and read the rest (the permission matrix's
+/// rule for the Member role); every other role passes. A record the tenant does not have
+/// passes too, so the command answers its own 404.
+///
+/// # Errors
+/// 403 for a Member on someone else's record.
+pub async fn ensure_owner(
+    state: &crate::state::AppState,
+    auth: &crate::auth::AuthContext,
+    kind: Owned,
+    id: uuid::Uuid,
+) -> Result<(), crate::error::ApiError> {
+    use crm_projections::queries::{activities, companies, contacts, deals};
+    if auth.role != crm_domain::Role::Member {
+        return Ok(());
+    }
+    let db = &state.pools.app;
+    let me = auth.user.0.to_string();
+    let owner: Option<String> = match kind {
+        Owned::Company => companies::get(db, &auth.scope, id)
+            .await?
+            .map(|r| r.created_by),
+        Owned::Contact => contacts::get(db, &auth.scope, id)
+            .await?
+            .map(|r| r.created_by),
+        Owned::Activity => activities::get(db, &auth.scope, id)
+            .await?
+            .map(|r| r.created_by),
+        Owned::Deal => deals::get(db, &auth.scope, id)
+            .await?
+            .map(|r| r.owner_id.map(|o| o.to_string()).unwrap_or_default()),
+    };
+    match owner {
+        Some(owner) if owner != me => Err(crate::error::ApiError::Forbidden),
+        _ => Ok(()),
+    }
+}

@@ -39,7 +39,7 @@ pub struct LoginBody {
 const BAD: ApiError = ApiError::Unauthorized("invalid email or password");
 
 /// Counts a hit on `key` and refuses past `limit` with the seconds left in the window.
-async fn limit(state: &AppState, key: &str, limit: u64) -> Result<(), ApiError> {
+pub(crate) async fn limit(state: &AppState, key: &str, limit: u64) -> Result<(), ApiError> {
     let now = state.clock.now();
     let window = i64::try_from(state.settings.auth.login_window_seconds).unwrap_or(900);
     let (hits, ends) = sessions::hit(&state.pools.app, key, now, window).await?;

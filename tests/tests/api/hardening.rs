@@ -146,7 +146,10 @@ async fn each_workspace_has_a_request_budget_per_minute() {
             .map(reqwest::Response::status)
             .collect::<Vec<_>>()
     );
-    let last = statuses.iter().find(|r| r.status() == StatusCode::TOO_MANY_REQUESTS).unwrap();
+    let last = statuses
+        .iter()
+        .find(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .unwrap();
     let retry: u64 = last
         .headers()
         .get("retry-after")

@@ -282,3 +282,81 @@ async fn every_role_against_every_route() {
     }
     assert_eq!(checked, routes.len() * Role::ALL.len());
 }
+
+#[tokio::test]
+async fn members_change_what_they_own_and_read_the_rest() {
+    let app = spawn_app().await;
+    let a = app.signup("owned").await;
+    let t = &a.token;
+    let (_, company) = app
+        .post("/v1/companies", t, json!({"name": "Owner's Co"}))
+        .await;
+    let (_, contact) = app
+        .post("/v1/contacts", t, json!({"first_name": "Owner's"}))
+        .await;
+    let (_, deal) = app
+        .post("/v1/deals", t, json!({"name": "Owner's deal"}))
+        .await;
+    let (_, note) = app
+        .post(
+            "/v1/activities",
+            t,
+            json!({"kind": "note", "body": "n", "contact_ids": [contact["id"]]}),
+        )
+        .await;
+    let member = app
+        .token_for(a.tenant, uuid::Uuid::now_v7(), Role::Member)
+        .await;
+    let events = app.event_count().await;
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            format!("/v1/companies/{}", str_of(&company["id"])),
+            Some(json!({"industry": "x"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/contacts/{}", str_of(&contact["id"])),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/deals/{}", str_of(&deal["id"])),
+            Some(json!({"name": "mine"})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/deals/{}/lose", str_of(&deal["id"])),
+            Some(json!({"reason": "x"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/activities/{}", str_of(&note["id"])),
+            Some(json!({"body": "mine"})),
+        ),
+    ] {
+        let (status, _) = app.call(method.clone(), &path, Some(&member), body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
+    }
+    assert_eq!(app.event_count().await, events);
+    assert_eq!(
+        app.get(&format!("/v1/deals/{}", str_of(&deal["id"])), &member)
+            .await
+            .0,
+        StatusCode::OK,
+        "members read the rest"
+    );
+    let (_, mine) = app
+        .post("/v1/contacts", &member, json!({"first_name": "Mine"}))
+        .await;
+    assert_eq!(
+        app.patch(
+            &format!("/v1/contacts/{}", str_of(&mine["id"])),
+            &member,
+            json!({"job_title": "x"})
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+}
