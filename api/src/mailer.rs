@@ -1,4 +1,4 @@
-//! Outgoing mail the server asks for (password-reset links). No mail transport is built in:
+//! Outgoing mail the server asks for (password-reset and invitation tokens). No mail transport is built in:
 //! the default [`LogMailer`] only records that a message is due; a deployment plugs in its
 //! own [`Mailer`], and tests read the [`MemoryMailer`].
 
@@ -8,6 +8,8 @@ use std::sync::Mutex;
 pub trait Mailer: Send + Sync + std::fmt::Debug {
     /// Sends `email` the single-use password-reset `token`.
     fn password_reset(&self, email: &str, token: &str);
+    /// Sends `email` the single-use invitation `token` into a workspace.
+    fn invitation(&self, email: &str, token: &str);
 }
 
 /// Logs that a message is due, never its secret, and warns that nothing was sent.
@@ -18,6 +20,12 @@ impl Mailer for LogMailer {
     fn password_reset(&self, _email: &str, _token: &str) {
         tracing::warn!(
             "a password reset was requested, but no mail transport is configured: nothing was sent"
+        );
+    }
+
+    fn invitation(&self, _email: &str, _token: &str) {
+        tracing::warn!(
+            "an invitation was created, but no mail transport is configured: nothing was sent"
         );
     }
 }
@@ -49,5 +57,9 @@ impl Mailer for MemoryMailer {
         if let Ok(mut sent) = self.sent.lock() {
             sent.push((email.to_owned(), token.to_owned()));
         }
+    }
+
+    fn invitation(&self, email: &str, token: &str) {
+        self.password_reset(email, token);
     }
 }

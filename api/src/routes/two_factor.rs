@@ -246,7 +246,12 @@ pub async fn verify(
 ) -> Result<HttpResponse, ApiError> {
     const BAD: ApiError = ApiError::Unauthorized("invalid two-factor code");
     let ip = client_ip(&req).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    super::sessions::limit(&state, &format!("2fa-ip:{ip}"), state.settings.auth.login_max_per_ip).await?;
+    super::sessions::limit(
+        &state,
+        &format!("2fa-ip:{ip}"),
+        state.settings.auth.login_max_per_ip,
+    )
+    .await?;
     let now = state.clock.now();
     let claims = state
         .tokens

@@ -60,8 +60,8 @@ pub struct InviteBody {
     pub role: Role,
 }
 
-/// `POST /v1/users/invitations` (Owner, Admin): 201 with the invitee and the single-use
-/// token to send them (valid 72 hours).
+/// `POST /v1/users/invitations` (Owner, Admin): mails the invitee a single-use token
+/// (valid 72 hours); 201 with the invitee.
 ///
 /// # Errors
 /// 403 (role or grant above one's own), 409 (the email has an account), 422.
@@ -106,8 +106,9 @@ pub async fn invite(
     let invitee = users::get_user(&state.pools.app, &ctx.auth.scope, id.0)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Created()
-        .json(json!({"user": view(&invitee), "invitation_token": token, "expires_at": expires_at})))
+    // The token goes to the invitee only: an inviter who saw it could join in their place.
+    state.mailer.invitation(email.as_str(), &token);
+    Ok(HttpResponse::Created().json(json!({"user": view(&invitee), "expires_at": expires_at})))
 }
 
 /// `POST /v1/auth/accept-invitation` body.

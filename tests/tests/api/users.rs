@@ -6,13 +6,21 @@ use crm_api::clock::ManualClock;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with_clock, str_of, PASSWORD};
+use crm_api::mailer::MemoryMailer;
+
+use crate::helpers::{spawn_app, spawn_app_full, str_of, PASSWORD};
 
 const NEW_PASSWORD: &str = "another long passphrase";
 
 #[tokio::test]
 async fn an_invitee_joins_once_and_roles_and_deactivation_take_effect_at_once() {
-    let app = spawn_app().await;
+    let mailer = Arc::new(MemoryMailer::default());
+    let app = spawn_app_full(
+        |_| {},
+        Arc::new(crm_api::clock::SystemClock),
+        mailer.clone(),
+    )
+    .await;
     let a = app.signup("team").await;
     let (status, invited) = app
         .post(
@@ -30,7 +38,11 @@ async fn an_invitee_joins_once_and_roles_and_deactivation_take_effect_at_once() 
         (Some("invited"), Some("mia@team.example"))
     );
     let mia = str_of(&invited["user"]["id"]);
-    let token = str_of(&invited["invitation_token"]);
+    assert!(
+        invited.get("invitation_token").is_none(),
+        "the inviter saw the invitee's token"
+    );
+    let token = mailer.last_token_for("mia@team.example").unwrap();
     // Not a member until accepted: no sign-in.
     let login = |email: &'static str, password: &'static str| {
         app.call(
@@ -235,18 +247,20 @@ async fn the_last_owner_stays_and_other_workspaces_cannot_touch_users() {
 #[tokio::test]
 async fn an_invitation_expires_after_72_hours() {
     let clock = Arc::new(ManualClock::default());
-    let app = spawn_app_with_clock(|_| {}, clock.clone()).await;
+    let mailer = Arc::new(MemoryMailer::default());
+    let app = spawn_app_full(|_| {}, clock.clone(), mailer.clone()).await;
     let a = app.signup("expiry").await;
-    let (_, invited) = app
+    let (status, _) = app
         .post(
             "/v1/users/invitations",
             &a.token,
             json!({"email": "late@expiry.example", "role": "read_only"}),
         )
         .await;
+    assert_eq!(status, StatusCode::CREATED);
     clock.advance(chrono::Duration::hours(73));
     let (status, _) = app
-        .call(Method::POST, "/v1/auth/accept-invitation", None, Some(json!({"token": invited["invitation_token"], "display_name": "Late", "password": NEW_PASSWORD})))
+        .call(Method::POST, "/v1/auth/accept-invitation", None, Some(json!({"token": mailer.last_token_for("late@expiry.example").unwrap(), "display_name": "Late", "password": NEW_PASSWORD})))
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
