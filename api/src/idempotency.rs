@@ -40,7 +40,11 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let key = match req.headers().get(HEADER) {
-        Some(value) if req.method() == Method::POST && !req.path().starts_with("/v1/auth/") => {
+        Some(value)
+            if req.method() == Method::POST
+                && !req.path().starts_with("/v1/auth/")
+                && req.path() != "/v1/api-keys" =>
+        {
             value.to_str().ok().map(str::to_owned)
         }
         _ => {
@@ -101,7 +105,7 @@ pub async fn middleware(
     req.set_payload(actix_web::dev::Payload::from(body));
 
     let db = &state.pools.app;
-    let user = auth.user.0;
+    let user = auth.principal();
     match idempotency::begin(db, &auth.scope, user, &key, &hash).await {
         Err(err) => Ok(req.into_response(ApiError::internal(err).error_response())),
         Ok(KeyState::Mismatch) => {
@@ -143,11 +147,13 @@ pub async fn middleware(
                 etag: text(&headers, header::ETAG),
                 body: bytes.to_vec(),
             };
-            let outcome = if status.is_server_error() || retryable {
-                idempotency::abandon(db, &auth.scope, user, &key).await
-            } else {
-                idempotency::complete(db, &auth.scope, user, &key, &stored).await
-            };
+            let outcome =
+                if status.is_server_error() || retryable || status == StatusCode::TOO_MANY_REQUESTS
+                {
+                    idempotency::abandon(db, &auth.scope, user, &key).await
+                } else {
+                    idempotency::complete(db, &auth.scope, user, &key, &stored).await
+                };
             if let Err(err) = outcome {
                 tracing::error!(error = %err, "could not record an idempotency key");
             }

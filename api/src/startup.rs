@@ -44,12 +44,19 @@ pub struct Application {
     janitor: tokio::task::JoinHandle<()>,
 }
 
-/// Deletes expired idempotency keys every ten minutes until shutdown.
+/// Deletes expired idempotency keys and ended rate-limit windows every ten minutes until
+/// shutdown.
 async fn janitor(
     projector: sea_orm::DatabaseConnection,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
+        if let Err(err) =
+            crm_projections::queries::sessions::purge_rate_limits(&projector, chrono::Utc::now())
+                .await
+        {
+            tracing::warn!(error = %err, "rate-limit purge failed");
+        }
         match crm_projections::queries::idempotency::purge_expired(&projector).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "expired idempotency keys purged"),

@@ -44,11 +44,39 @@ impl AuthContext {
             Err(ApiError::Forbidden)
         }
     }
+
+    /// Succeeds for a person signed in with a session, not an API key: a key never acts
+    /// on its creator's own account (sessions, password, two-factor) nor manages keys.
+    ///
+    /// # Errors
+    /// [`ApiError::Forbidden`].
+    pub fn require_person(&self) -> Result<(), ApiError> {
+        if self.api_key.is_some() {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(())
+    }
+
+    /// The principal that owns what this request creates: the API key, or the user.
+    pub fn principal(&self) -> Uuid {
+        self.api_key.unwrap_or(self.user.0)
+    }
 }
 
 /// Verifies the bearer token and that its session is still open (a revoked session's
 /// tokens stop working at once).
 pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiError> {
+    // Once per request: the idempotency middleware and the extractor share the result, so
+    // the request budget counts each request once.
+    if let Some(done) = req.extensions().get::<AuthContext>().cloned() {
+        return Ok(done);
+    }
+    let auth = authenticate_once(&req).await?;
+    req.extensions_mut().insert(auth.clone());
+    Ok(auth)
+}
+
+async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
@@ -70,7 +98,7 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiErr
     let now = state.clock.now();
     let token = token.trim();
     if token.starts_with(API_KEY_PREFIX) {
-        return authenticate_key(&req, &state, token, now).await;
+        return authenticate_key(req, &state, token, now).await;
     }
     let claims = state
         .tokens
@@ -176,6 +204,7 @@ async fn authenticate_key(
         tenant,
         key_id: key.id,
     });
+    workspace_rate_limit(state, tenant, now).await?;
     Ok(AuthContext {
         tenant,
         user: UserId(key.created_by),

@@ -39,6 +39,7 @@ pub async fn create(
     ctx: CommandContext,
     Json(body): Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require_person()?;
     ctx.auth.require(Action::ManageApiKeys)?;
     if body.role < ctx.auth.role {
         return Err(ApiError::Forbidden);
@@ -83,6 +84,7 @@ pub async fn create(
 /// # Errors
 /// 403.
 pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
+    auth.require_person()?;
     auth.require(Action::ManageApiKeys)?;
     let keys = api_keys::list(&state.pools.app, &auth.scope).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": keys })))
@@ -97,6 +99,7 @@ pub async fn revoke(
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require_person()?;
     ctx.auth.require(Action::ManageApiKeys)?;
     match api_keys::revoke(&state.pools.app, &ctx.auth.scope, *id, state.clock.now()).await? {
         None => Err(ApiError::NotFound),
@@ -135,6 +138,7 @@ pub async fn requests(
     auth: AuthContext,
     Query(q): Query<RequestsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.require_person()?;
     auth.require(Action::ManageApiKeys)?;
     let limit = super::ListQuery {
         limit: q.limit,

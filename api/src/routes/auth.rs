@@ -205,6 +205,7 @@ pub async fn change_password(
     ctx: CommandContext,
     Json(body): Json<ChangePassword>,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require_person()?;
     let scope = ctx.auth.scope;
     let user = ctx.auth.user.0;
     password::check_policy(&body.new_password, &state.common_passwords).map_err(|e| match e {

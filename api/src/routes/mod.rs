@@ -384,7 +384,7 @@ pub async fn ensure_owner(
         return Ok(());
     }
     let db = &state.pools.app;
-    let me = auth.user.0.to_string();
+    let me = auth.principal().to_string();
     let owner: Option<String> = match kind {
         Owned::Company => companies::get(db, &auth.scope, id)
             .await?

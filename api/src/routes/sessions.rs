@@ -94,8 +94,10 @@ pub async fn login(
     .await?;
     let now = state.clock.now();
     let window = i64::try_from(auth.login_window_seconds).unwrap_or(900);
-    let (failures, ends) = sessions::peek(&state.pools.app, &account_key, now, window).await?;
-    if u64::try_from(failures).unwrap_or(u64::MAX) >= auth.login_max_failures_per_account {
+    // Every attempt counts against the account before the password is checked (so
+    // parallel guesses cannot slip past the check); a success clears the count.
+    let (attempts, ends) = sessions::hit(&state.pools.app, &account_key, now, window).await?;
+    if u64::try_from(attempts).unwrap_or(u64::MAX) > auth.login_max_failures_per_account {
         return Err(ApiError::TooManyRequests(
             u64::try_from((ends - now).num_seconds().max(1)).unwrap_or(1),
         ));
@@ -124,7 +126,6 @@ pub async fn login(
     // Invited and deactivated users cannot sign in; they are told nothing more.
     let user = user.filter(|u| u.status == "active");
     let (Some(record), Some(user)) = (record, user) else {
-        sessions::hit(&state.pools.app, &account_key, now, window).await?;
         let subject = hex::encode(Sha256::digest(account_key.as_bytes()));
         sessions::security_event(
             &state.pools.app,
@@ -140,7 +141,6 @@ pub async fn login(
     let tenant = TenantId(record.tenant_id);
     let meta = system_meta(&req, &state, tenant, UserId(user.id), &user.role);
     if !matched {
-        sessions::hit(&state.pools.app, &account_key, now, window).await?;
         state
             .commands
             .user(EntityId(user.id), UserCommand::RecordLoginFailure, &meta)
@@ -229,6 +229,7 @@ pub async fn refresh(
         Refresh::Rotated { session: sid, user } => {
             let user = users::get_user(&state.pools.app, &scope, user)
                 .await?
+                .filter(|u| u.status == "active")
                 .ok_or(INVALID)?;
             let role: Role = user.role.parse().map_err(ApiError::internal)?;
             let access = state
@@ -254,6 +255,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     ctx: CommandContext,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require_person()?;
     let now = state.clock.now();
     sessions::revoke(
         &state.pools.app,
@@ -282,6 +284,7 @@ pub async fn logout_all(
     state: web::Data<AppState>,
     ctx: CommandContext,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require_person()?;
     let now = state.clock.now();
     sessions::revoke(
         &state.pools.app,
@@ -308,6 +311,7 @@ pub async fn logout_all(
 /// # Errors
 /// 401.
 pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
+    auth.require_person()?;
     let rows = sessions::list(&state.pools.app, &auth.scope, auth.user.0).await?;
     let items: Vec<serde_json::Value> = rows
         .into_iter()

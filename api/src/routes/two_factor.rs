@@ -41,6 +41,22 @@ async fn check_second_factor(
         return Ok(None);
     };
     let now = state.clock.now();
+    // Every check of a factor counts against the account, wherever it comes from (sign-in,
+    // confirm, disable), so six digits cannot be brute-forced.
+    let window = i64::try_from(state.settings.auth.login_window_seconds).unwrap_or(900);
+    let (tries, ends) =
+        sessions::hit(&state.pools.app, &format!("2fa-check:{user}"), now, window).await?;
+    if u64::try_from(tries).unwrap_or(u64::MAX)
+        > state
+            .settings
+            .auth
+            .login_max_failures_per_account
+            .saturating_mul(2)
+    {
+        return Err(ApiError::TooManyRequests(
+            u64::try_from((ends - now).num_seconds().max(1)).unwrap_or(1),
+        ));
+    }
     if let Some(code) = code {
         let secret =
             state
@@ -81,6 +97,7 @@ pub async fn enroll(
     state: web::Data<AppState>,
     auth: AuthContext,
 ) -> Result<HttpResponse, ApiError> {
+    auth.require_person()?;
     let secret = totp::new_secret();
     let generator = totp::totp(
         secret.clone(),
@@ -124,6 +141,7 @@ pub async fn confirm(
     ctx: CommandContext,
     Json(body): Json<FactorBody>,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require_person()?;
     let scope = ctx.auth.scope;
     let user = ctx.auth.user.0;
     let stored = two_factor::secret(&state.pools.app, &scope, user)
@@ -174,6 +192,7 @@ pub async fn disable(
     ctx: CommandContext,
     Json(body): Json<FactorBody>,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require_person()?;
     let scope = ctx.auth.scope;
     let user = ctx.auth.user.0;
     let stored = two_factor::secret(&state.pools.app, &scope, user).await?;

@@ -219,6 +219,7 @@ pub async fn change_role(
     ctx.auth.require(Action::ManageUsers)?;
     target(&state, &ctx.auth, *id).await?;
     check_grant(&ctx.auth, body.role)?;
+    let owners_lock = users::lock_owners(&state.pools.app, &ctx.auth.scope).await?;
     let other_owners = users::other_active_owners(&state.pools.app, &ctx.auth.scope, *id).await?;
     state
         .commands
@@ -231,6 +232,7 @@ pub async fn change_role(
             &ctx.metadata,
         )
         .await?;
+    owners_lock.commit().await?;
     sessions::revoke(
         &state.pools.app,
         &ctx.auth.scope,
@@ -258,6 +260,7 @@ pub async fn deactivate(
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::ManageUsers)?;
     target(&state, &ctx.auth, *id).await?;
+    let owners_lock = users::lock_owners(&state.pools.app, &ctx.auth.scope).await?;
     let other_owners = users::other_active_owners(&state.pools.app, &ctx.auth.scope, *id).await?;
     state
         .commands
@@ -267,6 +270,7 @@ pub async fn deactivate(
             &ctx.metadata,
         )
         .await?;
+    owners_lock.commit().await?;
     sessions::revoke(
         &state.pools.app,
         &ctx.auth.scope,

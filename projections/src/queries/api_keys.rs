@@ -84,11 +84,19 @@ pub async fn authenticate(
     now: DateTime<Utc>,
 ) -> Result<Option<KeyRow>, DbErr> {
     let txn = scope.begin(db).await?;
+    // A key works only while its creator is an active member, and never above the
+    // creator's current role (roles order from owner to read_only).
     let found = txn
         .query_one(stmt(
-            &format!(
-                "UPDATE api_keys SET last_used_at = $3 WHERE tenant_id = $1 AND key_hash = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3) RETURNING {COLUMNS}"
-            ),
+            "UPDATE api_keys k SET last_used_at = $3
+               FROM users u
+              WHERE k.tenant_id = $1 AND k.key_hash = $2 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $3)
+                AND u.tenant_id = k.tenant_id AND u.id = k.created_by AND u.status = 'active'
+          RETURNING k.id, k.name,
+                    CASE WHEN array_position(ARRAY['owner','admin','manager','member','read_only'], k.role)
+                            >= array_position(ARRAY['owner','admin','manager','member','read_only'], u.role)
+                         THEN k.role ELSE u.role END AS role,
+                    k.created_by, k.created_at, k.expires_at, k.revoked_at, k.last_used_at",
             vec![scope.tenant().0.into(), key_hash.into(), now.into()],
         ))
         .await?;

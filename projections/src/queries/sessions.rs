@@ -64,7 +64,8 @@ pub async fn create(
     txn.commit().await
 }
 
-/// Whether `session` of `user` exists, is not revoked and has not expired at `now`.
+/// Whether `session` of `user` exists, is not revoked, has not expired at `now`, and its
+/// user is an active member.
 ///
 /// # Errors
 /// Any database error.
@@ -78,7 +79,8 @@ pub async fn is_active(
     let txn = scope.begin(db).await?;
     let row = txn
         .query_one(stmt(
-            "SELECT 1 AS ok FROM sessions WHERE tenant_id = $1 AND id = $2 AND user_id = $3 AND revoked_at IS NULL AND expires_at > $4",
+            "SELECT 1 AS ok FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
+              WHERE s.tenant_id = $1 AND s.id = $2 AND s.user_id = $3 AND s.revoked_at IS NULL AND s.expires_at > $4 AND u.status = 'active'",
             vec![scope.tenant().0.into(), session.into(), user.into(), now.into()],
         ))
         .await?;
@@ -322,4 +324,22 @@ pub async fn security_event(
     ))
     .await
     .map(drop)
+}
+
+/// Deletes rate-limit windows that ended more than a day ago (the janitor, as the
+/// projector role). Returns how many.
+///
+/// # Errors
+/// Any database error.
+pub async fn purge_rate_limits(
+    projector: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let done = projector
+        .execute(stmt(
+            "DELETE FROM rate_limits WHERE window_start < $1 - interval '1 day'",
+            vec![now.into()],
+        ))
+        .await?;
+    Ok(done.rows_affected())
 }

@@ -390,6 +390,13 @@ pub async fn use_reset(
         [tenant.into(), user.into(), password_hash.into()],
     ))
     .await?;
+    // Every other reset token of the user is spent too.
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE password_resets SET used_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL",
+        [tenant.into(), user.into(), now.into()],
+    ))
+    .await?;
     txn.commit().await?;
     Ok(Some(user))
 }
@@ -418,4 +425,24 @@ pub async fn lacks_required_two_factor(
         .map(|r| r.try_get::<bool>("", "blocked"))
         .transpose()?
         .unwrap_or(false))
+}
+
+/// Serialises changes of owners in a workspace (role changes and deactivations), so two
+/// owners demoting each other at once cannot leave it with none: hold the returned
+/// transaction until the change is done.
+///
+/// # Errors
+/// Any database error.
+pub async fn lock_owners(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    let txn = scope.begin(db).await?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock(hashtext('crm-owners:' || $1))",
+        [scope.tenant().0.to_string().into()],
+    ))
+    .await?;
+    Ok(txn)
 }

@@ -165,3 +165,117 @@ async fn keys_act_as_themselves_and_stop_when_revoked_or_expired() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_key_never_acts_for_its_creator_nor_outlives_them() {
+    let mailer = Arc::new(crm_api::mailer::MemoryMailer::default());
+    let app = crate::helpers::spawn_app_full(
+        |_| {},
+        Arc::new(crm_api::clock::SystemClock),
+        mailer.clone(),
+    )
+    .await;
+    let a = app.signup("key-bounds").await;
+    // Mia joins as an admin and makes a member-role key.
+    app.post(
+        "/v1/users/invitations",
+        &a.token,
+        json!({"email": "mia@keys.example", "role": "admin"}),
+    )
+    .await;
+    let token = mailer.last_token_for("mia@keys.example").unwrap();
+    let (_, joined) = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/auth/accept-invitation",
+            None,
+            Some(
+                json!({"token": token, "display_name": "Mia", "password": "mia's long passphrase"}),
+            ),
+        )
+        .await;
+    let mia = str_of(&joined["access_token"]);
+    let (_, created) = app
+        .post(
+            "/v1/api-keys",
+            &mia,
+            json!({"name": "Mia's bot", "role": "member"}),
+        )
+        .await;
+    let key = str_of(&created["key"]);
+
+    // A key touches nothing of its creator's account, and makes no keys.
+    for (path, body) in [
+        ("/v1/auth/2fa/enroll", json!({})),
+        ("/v1/auth/logout-all", json!({})),
+        (
+            "/v1/me/password",
+            json!({"current_password": "mia's long passphrase", "new_password": "taken over passphrase"}),
+        ),
+        ("/v1/api-keys", json!({"name": "child", "role": "member"})),
+    ] {
+        assert_eq!(
+            app.post(path, &key, body).await.0,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        app.get("/v1/auth/sessions", &key).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // A member-role key owns what it makes, and only that.
+    let (_, own) = app
+        .post("/v1/contacts", &key, json!({"first_name": "Bot-made"}))
+        .await;
+    assert_eq!(
+        app.patch(
+            &format!("/v1/contacts/{}", str_of(&own["id"])),
+            &key,
+            json!({"job_title": "x"})
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let (_, theirs) = app
+        .post("/v1/contacts", &mia, json!({"first_name": "Mia-made"}))
+        .await;
+    assert_eq!(
+        app.patch(
+            &format!("/v1/contacts/{}", str_of(&theirs["id"])),
+            &key,
+            json!({"job_title": "x"})
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // When Mia is deactivated her key stops too.
+    let mia_id = str_of(&joined["session_id"]);
+    let _ = mia_id;
+    let (_, users) = app.get("/v1/users", &a.token).await;
+    let mia_user = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "mia@keys.example")
+        .map(|u| str_of(&u["id"]))
+        .unwrap();
+    assert_eq!(
+        app.post(
+            &format!("/v1/users/{mia_user}/deactivate"),
+            &a.token,
+            json!({})
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/v1/contacts", &key).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -384,10 +384,21 @@ impl TestApp {
 
     /// Mints a token for `user` of `tenant` with `role`, signed with the test secret, in a
     /// fresh session written straight to the database (so role checks can be tested for
-    /// roles no sign-up creates).
+    /// roles no sign-up creates); a made-up user gets an active read row.
     pub async fn token_for(&self, tenant: Uuid, user: Uuid, role: crm_domain::Role) -> String {
         let sid = Uuid::now_v7();
         let owner = self.pool_as(None).await;
+        // A user the test made up gets an active read row (sessions need an active user).
+        sqlx::query(
+            "INSERT INTO users (tenant_id, id, email, display_name, role, status, version, created_at, updated_at)
+             VALUES ($1, $2, $2::text || '@test.example', 'Test user', $3, 'active', 1, now(), now()) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(user)
+        .bind(role.as_str())
+        .execute(&owner)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         sqlx::query("INSERT INTO sessions (tenant_id, id, user_id, created_at, last_used_at, expires_at) VALUES ($1, $2, $3, now(), now(), now() + interval '1 day')")
             .bind(tenant)
             .bind(sid)

@@ -1,0 +1,1 @@
+REVOKE SELECT, DELETE ON rate_limits FROM crm_projector;
