@@ -48,6 +48,13 @@ pub enum Command {
     },
     /// Rebuild every read table from the event store.
     RebuildProjections,
+    /// Verify the audit trail (hash chains and the latest signed checkpoint) of one
+    /// workspace, or of all; exits non-zero when any is not intact.
+    VerifyAudit {
+        /// The workspace's slug (all when absent).
+        #[arg(long)]
+        workspace: Option<String>,
+    },
 }
 
 /// Importable record kinds.
@@ -85,6 +92,12 @@ pub enum CliError {
     /// The import refused the file.
     #[error("import: {0}")]
     Import(String),
+    /// The audit trail of these workspaces is not intact.
+    #[error("the audit trail is not intact in: {0}")]
+    Tampered(String),
+    /// A check failed on the server's side.
+    #[error("{0}")]
+    Api(String),
 }
 
 /// Runs the command line with the layered configuration.
@@ -122,6 +135,33 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other)?;
             writeln!(out)?;
             tracing::info!("{}", report.summary());
+        }
+        Command::VerifyAudit { workspace } => {
+            let (pools, _) = startup::connect(&settings).await?;
+            let key = crate::audit_chain::CheckpointKey::new(settings.audit.key());
+            let mut broken = Vec::new();
+            let mut out = std::io::stdout().lock();
+            for (tenant, slug) in
+                crm_projections::queries::audit_chain::tenants(&pools.projector).await?
+            {
+                if workspace.as_deref().is_some_and(|w| w != slug) {
+                    continue;
+                }
+                let report = crate::audit_chain::verify(&pools.projector, &key, TenantId(tenant))
+                    .await
+                    .map_err(|e| CliError::Api(e.to_string()))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"workspace": slug, "report": report})
+                )?;
+                if !report.intact {
+                    broken.push(slug);
+                }
+            }
+            if !broken.is_empty() {
+                return Err(CliError::Tampered(broken.join(", ")));
+            }
         }
         Command::RebuildProjections => {
             let (pools, _) = startup::connect(&settings).await?;

@@ -20,6 +20,40 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// The catch-up projector.
     pub projector: ProjectorSettings,
+    /// The tamper-evident trail.
+    #[serde(default)]
+    pub audit: AuditSettings,
+}
+
+/// Audit trail settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuditSettings {
+    /// HMAC key signing checkpoints of the trail (base64, at least 32 bytes). Kept out of
+    /// the database on purpose. When absent the server generates one at start (with a
+    /// warning), and checkpoints signed before a restart no longer verify.
+    pub checkpoint_key: Option<SecretString>,
+}
+
+impl AuditSettings {
+    /// The checkpoint key: the configured one, or a random one (with a warning).
+    pub fn key(&self) -> Vec<u8> {
+        use base64::Engine;
+        let configured = self
+            .checkpoint_key
+            .as_ref()
+            .and_then(|k| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(k.expose_secret().trim())
+                    .ok()
+            })
+            .filter(|k| k.len() >= 32);
+        configured.unwrap_or_else(|| {
+            tracing::warn!("no audit.checkpoint_key configured: generated one; checkpoints will not verify after a restart");
+            let mut key = vec![0_u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+            key
+        })
+    }
 }
 
 /// HTTP server settings.

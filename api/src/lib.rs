@@ -10,6 +10,7 @@
 //! - [`commands`]: the write side; [`routes`]: every route; [`import`]: CSV import;
 //! - [`error`]: [`error::ApiError`] and its RFC 9457 mapping.
 
+pub mod audit_chain;
 pub mod auth;
 pub mod cli;
 pub mod clock;

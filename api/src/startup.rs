@@ -44,13 +44,33 @@ pub struct Application {
     janitor: tokio::task::JoinHandle<()>,
 }
 
-/// Deletes expired idempotency keys and ended rate-limit windows every ten minutes until
-/// shutdown.
+/// Every ten minutes until shutdown: deletes expired idempotency keys and ended rate-limit
+/// windows; every hour, signs a checkpoint of every workspace's trail.
 async fn janitor(
     projector: sea_orm::DatabaseConnection,
+    key: crate::audit_chain::CheckpointKey,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut round: u64 = 0;
     loop {
+        // Every hour (every sixth round), a signed checkpoint of every workspace's trail.
+        if round % 6 == 5 {
+            if let Ok(tenants) = crm_projections::queries::audit_chain::tenants(&projector).await {
+                for (tenant, _) in tenants {
+                    if let Err(err) = crate::audit_chain::checkpoint(
+                        &projector,
+                        &key,
+                        crm_domain::TenantId(tenant),
+                        chrono::Utc::now(),
+                    )
+                    .await
+                    {
+                        tracing::warn!(error = %err, "checkpoint failed");
+                    }
+                }
+            }
+        }
+        round += 1;
         if let Err(err) =
             crm_projections::queries::sessions::purge_rate_limits(&projector, chrono::Utc::now())
                 .await
@@ -105,6 +125,7 @@ impl Application {
         mailer: std::sync::Arc<dyn crate::mailer::Mailer>,
     ) -> Result<Self, StartupError> {
         let totp_box = crate::auth::totp::SecretBox::new(settings.auth.totp_key());
+        let checkpoint_key = crate::audit_chain::CheckpointKey::new(settings.audit.key());
         let common_passwords = std::sync::Arc::new(
             crate::auth::password::load_common(settings.auth.common_passwords_file.as_deref())
                 .map_err(|e| StartupError::Config(format!("common passwords file: {e}")))?,
@@ -121,7 +142,11 @@ impl Application {
             let catch_up = CatchUp::new(pools.projector.clone());
             tokio::spawn(catch_up.run(settings.projector.batch, settings.projector.idle(), watch))
         });
-        let janitor = tokio::spawn(janitor(pools.projector.clone(), shutdown.subscribe()));
+        let janitor = tokio::spawn(janitor(
+            pools.projector.clone(),
+            checkpoint_key.clone(),
+            shutdown.subscribe(),
+        ));
         let state = AppState {
             settings,
             pools,
@@ -131,6 +156,7 @@ impl Application {
             mailer,
             common_passwords,
             totp_box,
+            checkpoint_key,
         };
         let server = server(listener, state)?;
         tracing::info!(port, "listening");

@@ -20,6 +20,8 @@ pub struct AppState {
     pub clock: std::sync::Arc<dyn crate::clock::Clock>,
     /// Outgoing mail.
     pub mailer: std::sync::Arc<dyn crate::mailer::Mailer>,
+    /// The checkpoint signing key of the audit trail.
+    pub checkpoint_key: crate::audit_chain::CheckpointKey,
     /// The key box of TOTP secrets.
     pub totp_box: crate::auth::totp::SecretBox,
     /// Passwords refused as too common, lowercased.

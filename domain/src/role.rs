@@ -52,6 +52,8 @@ pub enum Action {
     ManageUsers,
     /// Create, list and revoke API keys, and read their request log.
     ManageApiKeys,
+    /// Verify the trail's integrity and sign checkpoints.
+    VerifyAudit,
 }
 
 impl Role {
@@ -104,6 +106,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = {
         (Action::ExportRecords, &[Owner, Admin, Manager]),
         (Action::ManageUsers, &[Owner, Admin]),
         (Action::ManageApiKeys, &[Owner, Admin]),
+        (Action::VerifyAudit, &[Owner]),
     ]
 };
 

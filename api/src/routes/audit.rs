@@ -42,3 +42,37 @@ pub async fn list(
     .await?;
     Ok(HttpResponse::Ok().json(page))
 }
+
+/// `GET /v1/audit/verify` (Owner): walks the workspace's hash chains and checks the
+/// latest signed checkpoint; `intact`, or the first event that does not match and why.
+///
+/// # Errors
+/// 403.
+pub async fn verify(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::VerifyAudit)?;
+    let report =
+        crate::audit_chain::verify(&state.pools.app, &state.checkpoint_key, auth.tenant).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// `POST /v1/audit/checkpoints` (Owner): signs a checkpoint of the stream heads now. 201.
+///
+/// # Errors
+/// 403.
+pub async fn checkpoint(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::VerifyAudit)?;
+    let id = crate::audit_chain::checkpoint(
+        &state.pools.app,
+        &state.checkpoint_key,
+        auth.tenant,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({"id": id})))
+}

@@ -74,6 +74,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(
                     web::resource("/workspace/security").route(web::patch().to(auth::set_security)),
                 )
+                .service(web::resource("/audit/verify").route(web::get().to(audit::verify)))
+                .service(
+                    web::resource("/audit/checkpoints").route(web::post().to(audit::checkpoint)),
+                )
                 .service(web::resource("/users").route(web::get().to(users::list)))
                 .service(
                     web::resource("/api-keys")

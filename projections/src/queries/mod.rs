@@ -4,6 +4,7 @@
 pub mod activities;
 pub mod api_keys;
 pub mod audit;
+pub mod audit_chain;
 pub mod claims;
 pub mod companies;
 pub mod contacts;

@@ -177,6 +177,11 @@ pub fn test_settings(db_name: &str) -> Settings {
             idle_ms: 100,
             batch: 500,
         },
+        audit: crm_api::config::AuditSettings {
+            checkpoint_key: Some(SecretString::from(
+                "Y2hlY2twb2ludC1rZXktY2hlY2twb2ludC1rZXktMDA=",
+            )),
+        },
     }
 }
 

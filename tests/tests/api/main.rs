@@ -5,6 +5,7 @@ mod activities;
 mod api_keys;
 mod append_only;
 mod associations;
+mod audit_chain;
 mod auth;
 mod batch;
 mod catchup;

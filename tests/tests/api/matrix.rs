@@ -39,6 +39,22 @@ async fn every_role_against_every_route() {
     let pl = str_of(&pipes["items"][0]["id"]);
     let stage = str_of(&pipes["items"][0]["stages"][1]["id"]);
     let csv = "Company name\nMatrix import\n";
+    let (_, deal2) = app
+        .post("/v1/deals", t, json!({"name": "Second deal"}))
+        .await;
+    let (_, task) = app
+        .post("/v1/activities", t, json!({"kind": "task", "title": "t"}))
+        .await;
+    let (_, key) = app
+        .post("/v1/api-keys", t, json!({"name": "k", "role": "read_only"}))
+        .await;
+    let (d2, tk, ky) = (
+        str_of(&deal2["id"]),
+        str_of(&task["id"]),
+        str_of(&key["id"]),
+    );
+    let colleague = uuid::Uuid::now_v7();
+    app.token_for(a.tenant, colleague, Role::ReadOnly).await;
 
     let routes: Vec<(Method, String, Option<Value>, Action)> = vec![
         (
@@ -165,6 +181,180 @@ async fn every_role_against_every_route() {
             Action::CreateRecords,
         ),
         (
+            Method::GET,
+            format!("/v1/contacts/{ct}"),
+            None,
+            Action::ReadRecords,
+        ),
+        (
+            Method::GET,
+            format!("/v1/deals/{dl}"),
+            None,
+            Action::ReadRecords,
+        ),
+        (
+            Method::GET,
+            format!("/v1/deals/{dl}/timeline"),
+            None,
+            Action::ReadRecords,
+        ),
+        (
+            Method::GET,
+            format!("/v1/companies/{co}/timeline"),
+            None,
+            Action::ReadRecords,
+        ),
+        (
+            Method::GET,
+            format!("/v1/pipelines/{pl}"),
+            None,
+            Action::ReadRecords,
+        ),
+        (
+            Method::GET,
+            format!("/v1/activities/{nt}"),
+            None,
+            Action::ReadRecords,
+        ),
+        (
+            Method::POST,
+            format!("/v1/deals/{d2}/win"),
+            Some(json!({})),
+            Action::UpdateRecords,
+        ),
+        (
+            Method::POST,
+            format!("/v1/deals/{d2}/reopen"),
+            Some(json!({})),
+            Action::UpdateRecords,
+        ),
+        (
+            Method::POST,
+            format!("/v1/deals/{d2}/lose"),
+            Some(json!({"reason": "r"})),
+            Action::UpdateRecords,
+        ),
+        (
+            Method::POST,
+            format!("/v1/activities/{tk}/complete"),
+            None,
+            Action::UpdateRecords,
+        ),
+        (
+            Method::POST,
+            format!("/v1/activities/{tk}/reopen"),
+            None,
+            Action::UpdateRecords,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/contacts/{ct}/companies/{co}"),
+            None,
+            Action::UpdateRecords,
+        ),
+        (
+            Method::POST,
+            "/v1/contacts/batch/create".into(),
+            Some(json!({"items": [{"first_name": "B"}]})),
+            Action::CreateRecords,
+        ),
+        (
+            Method::POST,
+            "/v1/contacts/batch/update".into(),
+            Some(json!({"items": [{"id": ct, "changes": {"phone": "+1 555 0100"}}]})),
+            Action::UpdateRecords,
+        ),
+        (
+            Method::GET,
+            "/v1/exports/companies".into(),
+            None,
+            Action::ExportRecords,
+        ),
+        (
+            Method::GET,
+            "/v1/exports/deals".into(),
+            None,
+            Action::ExportRecords,
+        ),
+        (
+            Method::POST,
+            "/v1/imports/contacts?dry_run=true".into(),
+            None,
+            Action::ImportRecords,
+        ),
+        (
+            Method::POST,
+            "/v1/imports/deals?dry_run=true".into(),
+            None,
+            Action::ImportRecords,
+        ),
+        (
+            Method::POST,
+            format!("/v1/pipelines/{pl}/stages"),
+            Some(json!({"name": "s", "probability": "5", "kind": "open"})),
+            Action::ManagePipelines,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/pipelines/{pl}/stages/{stage}"),
+            Some(json!({"probability": "41"})),
+            Action::ManagePipelines,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/pipelines/{pl}/stages/{stage}"),
+            None,
+            Action::ManagePipelines,
+        ),
+        (
+            Method::PATCH,
+            "/v1/workspace/security".into(),
+            Some(json!({"require_two_factor": false})),
+            Action::ManageWorkspace,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/users/{colleague}/role"),
+            Some(json!({"role": "read_only"})),
+            Action::ManageUsers,
+        ),
+        (
+            Method::POST,
+            format!("/v1/users/{colleague}/deactivate"),
+            None,
+            Action::ManageUsers,
+        ),
+        (
+            Method::POST,
+            format!("/v1/users/{colleague}/reactivate"),
+            None,
+            Action::ManageUsers,
+        ),
+        (
+            Method::GET,
+            "/v1/api-keys".into(),
+            None,
+            Action::ManageApiKeys,
+        ),
+        (
+            Method::GET,
+            "/v1/api-keys/requests".into(),
+            None,
+            Action::ManageApiKeys,
+        ),
+        (
+            Method::POST,
+            "/v1/api-keys".into(),
+            Some(json!({"name": "k2", "role": "read_only"})),
+            Action::ManageApiKeys,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/api-keys/{ky}"),
+            None,
+            Action::ManageApiKeys,
+        ),
+        (
             Method::PATCH,
             format!("/v1/activities/{nt}"),
             Some(json!({"body": "m"})),
@@ -233,6 +423,24 @@ async fn every_role_against_every_route() {
             None,
             Action::RestoreRecords,
         ),
+        (
+            Method::DELETE,
+            format!("/v1/companies/{co}"),
+            None,
+            Action::DeleteRecords,
+        ),
+        (
+            Method::POST,
+            format!("/v1/companies/{co}/restore"),
+            None,
+            Action::RestoreRecords,
+        ),
+        (
+            Method::POST,
+            format!("/v1/activities/{nt}/restore"),
+            None,
+            Action::RestoreRecords,
+        ),
     ];
 
     let mut checked = 0;
@@ -241,6 +449,13 @@ async fn every_role_against_every_route() {
         for (method, path, body, action) in &routes {
             let events = app.event_count().await;
             let res = if path.starts_with("/v1/imports/") {
+                let csv = if path.contains("contacts") {
+                    "First Name\nImported\n"
+                } else if path.contains("deals") {
+                    "Deal Name\nImported deal\n"
+                } else {
+                    csv
+                };
                 app.client
                     .request(method.clone(), format!("{}{}", app.address, path))
                     .bearer_auth(&token)
