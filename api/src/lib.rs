@@ -19,6 +19,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod history;
 pub mod idempotency;
 pub mod import;
 pub mod mailer;

@@ -407,6 +407,8 @@ pub async fn create(
 }
 
 /// `GET /v1/activities/{id}`.
+/// With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as it was then,
+/// rebuilt from its events (see [`super::history::past`]).
 ///
 /// # Errors
 /// 404.
@@ -414,8 +416,13 @@ pub async fn get(
     state: web::Data<AppState>,
     auth: AuthContext,
     id: web::Path<Uuid>,
+    Query(point): Query<super::history::PointInTime>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadRecords)?;
+    if let Some(at) = point.at()? {
+        return super::history::past(&state, &auth, crate::history::RecordType::Activity, *id, at)
+            .await;
+    }
     let model = load(&state, &auth, *id).await?;
     if model.deleted && !auth.role.may(Action::ViewDeleted) {
         return Err(ApiError::NotFound);

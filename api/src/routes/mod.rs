@@ -32,6 +32,7 @@ pub mod contacts;
 pub mod deals;
 pub mod exports;
 pub mod health;
+pub mod history;
 pub mod imports;
 pub mod pipelines;
 pub mod sessions;
@@ -240,6 +241,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(
                     web::resource("/deals/{id}/line-items")
                         .route(web::put().to(deals::set_line_items)),
+                )
+                .service(
+                    web::resource("/{entity}/{id}/history").route(web::get().to(history::list)),
                 )
                 .service(
                     web::resource("/imports/companies")

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{if_match, record};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
-use crate::extract::Json;
+use crate::extract::{Json, Query};
 use crate::state::AppState;
 
 /// A stage as the API shows it.
@@ -137,6 +137,8 @@ pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpR
 }
 
 /// `GET /v1/pipelines/{id}`.
+/// With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as it was then,
+/// rebuilt from its events (see [`super::history::past`]).
 ///
 /// # Errors
 /// 404.
@@ -144,8 +146,13 @@ pub async fn get(
     state: web::Data<AppState>,
     auth: AuthContext,
     id: web::Path<Uuid>,
+    Query(point): Query<super::history::PointInTime>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadRecords)?;
+    if let Some(at) = point.at()? {
+        return super::history::past(&state, &auth, crate::history::RecordType::Pipeline, *id, at)
+            .await;
+    }
     Ok(ok(StatusCode::OK, load(&state, &auth, *id).await?))
 }
 

@@ -9,6 +9,7 @@ pub mod claims;
 pub mod companies;
 pub mod contacts;
 pub mod deals;
+pub mod history;
 pub mod idempotency;
 pub mod page;
 pub mod pipelines;

@@ -15,6 +15,7 @@ mod deals;
 mod exports;
 mod hardening;
 mod helpers;
+mod history;
 mod idempotency;
 mod import;
 mod isolation;

@@ -1,0 +1,88 @@
+//! One record's stream, oldest first: the raw material of its history and past states.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use uuid::Uuid;
+
+use crate::TenantScope;
+
+/// One stored event of a record's stream with who, when and from where.
+#[derive(Debug, Clone)]
+pub struct StreamEvent {
+    /// The record's version after this event (1 for the first).
+    pub version: i64,
+    /// E.g. `ContactUpdated`.
+    pub event_type: String,
+    /// The event as stored (serde's externally tagged form of the domain event).
+    pub payload: serde_json::Value,
+    /// User id, API key id or system actor name.
+    pub actor: Option<String>,
+    /// `user`, `api_key`, `support` or `system`.
+    pub actor_type: Option<String>,
+    /// The actor's role at the time.
+    pub actor_role: Option<String>,
+    /// Client address, if known.
+    pub ip: Option<String>,
+    /// The request that caused it.
+    pub request_id: Option<String>,
+    /// The import run that caused it, if any.
+    pub import_id: Option<String>,
+    /// The user on whose request a system actor acted, if any.
+    pub initiated_by: Option<String>,
+    /// When the server accepted the command (RFC 3339).
+    pub occurred_at: Option<String>,
+    /// When the database stored the event.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Every event of the tenant's `aggregate_type` stream for `entity`, oldest first; empty
+/// when the workspace has no such record (another workspace's id included: the stream id
+/// carries the tenant and row-level security filters on it as well).
+///
+/// # Errors
+/// Database errors.
+pub async fn stream(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    aggregate_type: &str,
+    entity: Uuid,
+) -> Result<Vec<StreamEvent>, DbErr> {
+    let txn = scope.begin(db).await?;
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT sequence, event_type, payload,
+                    metadata->>'actor' AS actor, metadata->>'actor_type' AS actor_type,
+                    metadata->>'actor_role' AS actor_role, nullif(metadata->>'ip', '') AS ip,
+                    metadata->>'request_id' AS request_id, metadata->>'import_id' AS import_id,
+                    metadata->>'initiated_by' AS initiated_by,
+                    metadata->>'occurred_at' AS occurred_at, recorded_at
+               FROM events
+              WHERE tenant_id = $1 AND aggregate_type = $2 AND aggregate_id = $3
+              ORDER BY sequence",
+            [
+                scope.tenant().0.into(),
+                aggregate_type.into(),
+                format!("{}:{entity}", scope.tenant().0).into(),
+            ],
+        ))
+        .await?;
+    txn.commit().await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(StreamEvent {
+                version: row.try_get("", "sequence")?,
+                event_type: row.try_get("", "event_type")?,
+                payload: row.try_get("", "payload")?,
+                actor: row.try_get("", "actor")?,
+                actor_type: row.try_get("", "actor_type")?,
+                actor_role: row.try_get("", "actor_role")?,
+                ip: row.try_get("", "ip")?,
+                request_id: row.try_get("", "request_id")?,
+                import_id: row.try_get("", "import_id")?,
+                initiated_by: row.try_get("", "initiated_by")?,
+                occurred_at: row.try_get("", "occurred_at")?,
+                recorded_at: row.try_get("", "recorded_at")?,
+            })
+        })
+        .collect()
+}
