@@ -1,29 +1,85 @@
 //! The workspace's audit trail.
 
+use actix_web::http::header;
 use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
 use crm_domain::Action;
+use crm_projections::queries::audit::{self, AuditEntry, AuditFilter};
+use futures::stream;
 use serde::Deserialize;
+use uuid::Uuid;
 
 use crate::auth::AuthContext;
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::state::AppState;
 
-/// `GET /v1/audit` query.
+/// The filters of `GET /v1/audit` and `GET /v1/audit/export`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    /// Page size, 1 to 200; default 50.
+    /// Page size, 1 to 200; default 50 (list only).
     pub limit: Option<u64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (list only).
     pub cursor: Option<String>,
+    /// The acting user's id, API key id or system actor name.
+    pub actor: Option<String>,
+    /// `Workspace`, `User`, `Company`, `Contact`, `Pipeline`, `Deal` or `Activity`.
+    pub entity_type: Option<String>,
+    /// One entity's id.
+    pub entity_id: Option<Uuid>,
+    /// E.g. `ContactUpdated`.
+    pub event_type: Option<String>,
+    /// RFC 3339: stored at or after. Default: 12 months ago.
+    pub from: Option<DateTime<Utc>>,
+    /// RFC 3339: stored before.
+    pub to: Option<DateTime<Utc>>,
+    /// Export only: `ndjson` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+impl AuditQuery {
+    fn filter(&self) -> Result<AuditFilter, ApiError> {
+        const TYPES: [&str; 7] = [
+            "Workspace",
+            "User",
+            "Company",
+            "Contact",
+            "Pipeline",
+            "Deal",
+            "Activity",
+        ];
+        if let Some(t) = &self.entity_type {
+            if !TYPES.contains(&t.as_str()) {
+                return Err(ApiError::invalid(
+                    "entity_type",
+                    format!("must be one of {}", TYPES.join(", ")),
+                ));
+            }
+        }
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if from >= to {
+                return Err(ApiError::invalid("to", "must be after from"));
+            }
+        }
+        Ok(AuditFilter {
+            actor: self.actor.clone(),
+            entity_type: self.entity_type.clone(),
+            entity_id: self.entity_id,
+            event_type: self.event_type.clone(),
+            from: self.from,
+            to: self.to,
+        })
+    }
 }
 
 /// `GET /v1/audit` (Owner, Admin): the workspace's events, newest first, with actor, role,
-/// time, address, event type, entity and payload; keyset-paginated.
+/// time, address, event type, entity and payload; keyset-paginated; filtered by `actor`,
+/// `entity_type`, `entity_id`, `event_type`, `from` and `to` (default window: the last
+/// 12 months).
 ///
 /// # Errors
-/// 403 for other roles; 422 for a bad limit or cursor.
+/// 403 for other roles; 422 for a bad limit, cursor or filter.
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthContext,
@@ -33,14 +89,161 @@ pub async fn list(
     if query.limit.is_some_and(|n| !(1..=200).contains(&n)) {
         return Err(ApiError::invalid("limit", "must be 1 to 200"));
     }
-    let page = crm_projections::queries::audit::list(
+    if query.format.is_some() {
+        return Err(ApiError::invalid("format", "only for /v1/audit/export"));
+    }
+    let filter = query.filter()?;
+    let page = audit::list(
         &state.pools.app,
         &auth.scope,
+        &filter,
         query.cursor.as_deref(),
         query.limit,
     )
     .await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+const CSV_HEADER: [&str; 16] = [
+    "position",
+    "recorded_at",
+    "occurred_at",
+    "entity_type",
+    "entity_id",
+    "version",
+    "event_type",
+    "actor",
+    "actor_type",
+    "actor_role",
+    "ip",
+    "user_agent",
+    "request_id",
+    "import_id",
+    "initiated_by",
+    "payload",
+];
+
+fn csv_cell(text: String) -> String {
+    // OWASP "CSV Injection": a cell a spreadsheet would run as a formula gets a `'`.
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+fn csv_row(e: AuditEntry) -> Vec<String> {
+    let o = Option::unwrap_or_default;
+    [
+        e.position.to_string(),
+        e.recorded_at.to_rfc3339(),
+        o(e.occurred_at),
+        e.entity_type,
+        e.entity_id,
+        e.version.to_string(),
+        e.event_type,
+        o(e.actor),
+        o(e.actor_type),
+        o(e.actor_role),
+        o(e.ip),
+        o(e.user_agent),
+        o(e.request_id),
+        o(e.import_id),
+        o(e.initiated_by),
+        e.payload.to_string(),
+    ]
+    .into_iter()
+    .map(csv_cell)
+    .collect()
+}
+
+fn encode(csv: bool, rows: Vec<AuditEntry>, header: bool) -> Result<web::Bytes, ApiError> {
+    if csv {
+        let mut writer = ::csv::Writer::from_writer(Vec::new());
+        if header {
+            writer
+                .write_record(CSV_HEADER)
+                .map_err(ApiError::internal)?;
+        }
+        for row in rows {
+            writer
+                .write_record(csv_row(row))
+                .map_err(ApiError::internal)?;
+        }
+        return writer
+            .into_inner()
+            .map(web::Bytes::from)
+            .map_err(|e| ApiError::Internal(e.to_string().into()));
+    }
+    let mut out = Vec::new();
+    for row in rows {
+        serde_json::to_writer(&mut out, &row).map_err(ApiError::internal)?;
+        out.push(b'\n');
+    }
+    Ok(web::Bytes::from(out))
+}
+
+/// `GET /v1/audit/export?format=ndjson|csv` (Owner, Admin): every event that passes the
+/// filters of [`list`], newest first, streamed 200 at a time (NDJSON: one [`AuditEntry`]
+/// per line; CSV per RFC 4180 with the payload as JSON text).
+///
+/// # Errors
+/// 403 for other roles; 422 for `limit`, `cursor`, an unknown format or a bad filter.
+pub async fn export(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    Query(query): Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::ReadAudit)?;
+    if query.limit.is_some() || query.cursor.is_some() {
+        return Err(ApiError::invalid(
+            "cursor",
+            "an export has no pages: drop limit and cursor",
+        ));
+    }
+    let csv = match query.format.as_deref() {
+        None | Some("ndjson") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::invalid("format", "must be ndjson or csv")),
+    };
+    let filter = query.filter()?;
+    let scope = auth.scope;
+    let pages = stream::unfold(Some((None::<String>, true)), move |next| {
+        let (state, scope, filter) = (state.clone(), scope, filter.clone());
+        async move {
+            let (cursor, first) = next?;
+            match audit::list(
+                &state.pools.app,
+                &scope,
+                &filter,
+                cursor.as_deref(),
+                Some(200),
+            )
+            .await
+            {
+                Ok(page) => {
+                    let after = page.next_cursor.map(|c| (Some(c), false));
+                    Some((encode(csv, page.items, first), after))
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "audit export page failed");
+                    Some((Err(ApiError::from(err)), None))
+                }
+            }
+        }
+    });
+    let (content_type, name) = if csv {
+        ("text/csv; charset=utf-8", "audit.csv")
+    } else {
+        ("application/x-ndjson", "audit.ndjson")
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .streaming(pages))
 }
 
 /// `GET /v1/audit/verify` (Owner): walks the workspace's hash chains and checks the

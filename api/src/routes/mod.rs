@@ -110,6 +110,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(web::resource("/me/password").route(web::post().to(auth::change_password)))
                 .service(web::resource("/workspace").route(web::patch().to(auth::rename_workspace)))
                 .service(web::resource("/audit").route(web::get().to(audit::list)))
+                .service(web::resource("/audit/export").route(web::get().to(audit::export)))
                 .service(
                     web::resource("/companies")
                         .route(web::get().to(companies::list))

@@ -43,14 +43,33 @@ pub struct AuditEntry {
     pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// A page of the tenant's events, newest first; `cursor` is the `position` text of the last
-/// entry of the previous page (opaque to callers).
+/// Which events to list; every field narrows the list, `None` leaves it open.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// The acting user's id, API key id or system actor name (metadata `actor`).
+    pub actor: Option<String>,
+    /// Aggregate type, e.g. `Contact`.
+    pub entity_type: Option<String>,
+    /// The entity's id (within the tenant).
+    pub entity_id: Option<uuid::Uuid>,
+    /// E.g. `ContactUpdated`.
+    pub event_type: Option<String>,
+    /// Stored at or after this time. `None`: the last 12 months (the default window;
+    /// older events stay in the store and are listed when `from` names an earlier time).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Stored before this time.
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A page of the tenant's events that pass `filter`, newest first; `cursor` is the
+/// `position` text of the last entry of the previous page (opaque to callers).
 ///
 /// # Errors
 /// [`ListError`].
 pub async fn list(
     db: &DatabaseConnection,
     scope: &TenantScope,
+    filter: &AuditFilter,
     cursor: Option<&str>,
     limit: Option<u64>,
 ) -> Result<Page<AuditEntry>, ListError> {
@@ -70,9 +89,28 @@ pub async fn list(
                     metadata->>'import_id' AS import_id, metadata->>'initiated_by' AS initiated_by, metadata->>'occurred_at' AS occurred_at, recorded_at
                FROM events
               WHERE tenant_id = $1 AND global_position < $2
+                AND ($4::text IS NULL OR metadata->>'actor' = $4)
+                AND ($5::text IS NULL OR aggregate_type = $5)
+                AND ($6::text IS NULL OR aggregate_id = $6)
+                AND ($7::text IS NULL OR event_type = $7)
+                AND recorded_at >= coalesce($8, now() - interval '12 months')
+                AND ($9::timestamptz IS NULL OR recorded_at < $9)
               ORDER BY global_position DESC
               LIMIT $3",
-            [scope.tenant().0.into(), before.into(), ((limit + 1) as i64).into()],
+            [
+                scope.tenant().0.into(),
+                before.into(),
+                ((limit + 1) as i64).into(),
+                filter.actor.clone().into(),
+                filter.entity_type.clone().into(),
+                filter
+                    .entity_id
+                    .map(|e| format!("{}:{e}", scope.tenant().0))
+                    .into(),
+                filter.event_type.clone().into(),
+                filter.from.into(),
+                filter.to.into(),
+            ],
         ))
         .await?;
     txn.commit().await?;

@@ -6,6 +6,7 @@ mod api_keys;
 mod append_only;
 mod associations;
 mod audit_chain;
+mod audit_filters;
 mod auth;
 mod batch;
 mod catchup;
