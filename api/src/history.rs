@@ -94,6 +94,8 @@ pub struct Version {
     pub import_id: Option<String>,
     /// The user on whose request a system actor acted, if any.
     pub initiated_by: Option<String>,
+    /// Why, for a recovery action (a revert).
+    pub reason: Option<String>,
     /// When the server accepted the command (RFC 3339).
     pub occurred_at: Option<String>,
     /// When the database stored the event.
@@ -232,6 +234,7 @@ pub async fn versions(
             request_id: e.request_id.clone(),
             import_id: e.import_id.clone(),
             initiated_by: e.initiated_by.clone(),
+            reason: e.reason.clone(),
             occurred_at: e.occurred_at.clone(),
             recorded_at: e.recorded_at,
             changes: diff(before, after),

@@ -47,7 +47,8 @@ impl Actor {
 /// Keys in the stored JSON object: `tenant_id`, `actor`, `actor_type`, `actor_role`,
 /// `request_id`, `ip` (empty when unknown), `user_agent` (empty when unknown),
 /// `occurred_at` (RFC 3339, UTC, microseconds) and, when set, `import_id` and
-/// `initiated_by` (the user who started a system actor's work, such as an import).
+/// `initiated_by` (the user who started a system actor's work, such as an import) and
+/// `reason` (why a recovery action ran).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventMetadata {
     /// The tenant the command ran for (from the token, never the body).
@@ -68,6 +69,8 @@ pub struct EventMetadata {
     pub import_id: Option<Uuid>,
     /// The user on whose request a system actor ran the command, if any.
     pub initiated_by: Option<UserId>,
+    /// Why, when the command is a recovery action (a revert), in the actor's words.
+    pub reason: Option<String>,
 }
 
 /// Stored metadata that lacks a key or has a malformed value.
@@ -88,6 +91,7 @@ impl EventMetadata {
             occurred_at: Utc::now(),
             import_id: None,
             initiated_by: None,
+            reason: None,
         }
     }
 
@@ -103,6 +107,7 @@ impl EventMetadata {
             occurred_at: Utc::now(),
             import_id: None,
             initiated_by: None,
+            reason: None,
         }
     }
 
@@ -133,6 +138,9 @@ impl EventMetadata {
         }
         if let Some(user) = self.initiated_by {
             map.insert("initiated_by".to_owned(), user.0.to_string());
+        }
+        if let Some(reason) = &self.reason {
+            map.insert("reason".to_owned(), reason.clone());
         }
         map
     }
@@ -176,6 +184,7 @@ impl EventMetadata {
                 .get("initiated_by")
                 .and_then(|v| Uuid::parse_str(v).ok())
                 .map(UserId),
+            reason: map.get("reason").cloned(),
         })
     }
 }

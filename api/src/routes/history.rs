@@ -76,3 +76,125 @@ pub async fn list(
     let items = history::versions(&state.pools.app, &auth.scope, kind, id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
+
+/// `POST /v1/{contacts|companies}/{id}/revert` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevertBody {
+    /// The version whose fields the record gets back (1-based, before the latest).
+    pub to_version: i64,
+    /// Why, 1 to 500 characters; stored in the new event's metadata.
+    pub reason: String,
+}
+
+/// The fields a revert sets back, per record type: those of its `PATCH` body.
+fn revertible(kind: RecordType) -> Option<&'static [&'static str]> {
+    match kind {
+        RecordType::Contact => Some(&[
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "job_title",
+            "company_id",
+            "tags",
+        ]),
+        RecordType::Company => Some(&[
+            "name",
+            "domain",
+            "industry",
+            "country",
+            "currency",
+            "employee_count",
+            "annual_revenue",
+            "annual_revenue_text",
+            "tags",
+        ]),
+        _ => None,
+    }
+}
+
+/// `POST /v1/{contacts|companies}/{id}/revert` (Owner, Admin): a new update event that
+/// sets the fields of version `to_version` back, with `reason` in its metadata
+/// (`"revert to version N: …"`); past events are never changed. Guarded by `If-Match`
+/// when sent, otherwise by the version the revert was computed from, so a concurrent edit
+/// is never overwritten unseen. Answers as the record's `PATCH` does.
+///
+/// # Errors
+/// 403 for other roles; 404 for another record type or a record the workspace does not
+/// have; 409 when the record is deleted (restore it first); 412 for a stale `If-Match`;
+/// 422 for a bad reason, a version out of range, or nothing to revert.
+pub async fn revert(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    ctx: crate::auth::CommandContext,
+    path: web::Path<(String, Uuid)>,
+    crate::extract::Json(body): crate::extract::Json<RevertBody>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::UpdateRecords)?;
+    ctx.auth.require(Action::ReadAudit)?;
+    let (segment, id) = path.into_inner();
+    let kind = RecordType::from_segment(&segment).ok_or(ApiError::NotFound)?;
+    let fields = revertible(kind).ok_or(ApiError::NotFound)?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
+    }
+    let db = &state.pools.app;
+    let scope = &ctx.auth.scope;
+    let current =
+        history::state_at(db, scope, kind, id, At::Time(DateTime::<Utc>::MAX_UTC)).await?;
+    if body.to_version < 1 || body.to_version >= current.version {
+        return Err(ApiError::invalid(
+            "to_version",
+            format!(
+                "must be 1 to {}, a version before the latest",
+                current.version - 1
+            ),
+        ));
+    }
+    if current.record.get("deleted") == Some(&serde_json::Value::Bool(true)) {
+        return Err(ApiError::Conflict(
+            "the record is deleted: restore it first".into(),
+        ));
+    }
+    let target = history::state_at(db, scope, kind, id, At::Version(body.to_version)).await?;
+    let patch: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .filter_map(|f| {
+            let old = target.record.get(*f).cloned().unwrap_or_default();
+            let now = current.record.get(*f).cloned().unwrap_or_default();
+            (old != now).then(|| ((*f).to_owned(), old))
+        })
+        .collect();
+    if patch.is_empty() {
+        return Err(ApiError::invalid(
+            "to_version",
+            "the record's fields already equal that version's",
+        ));
+    }
+    let if_version = super::if_match(&req)?.or(Some(current.version as u64));
+    let mut ctx = ctx;
+    ctx.metadata.reason = Some(format!("revert to version {}: {reason}", body.to_version));
+    let patch = serde_json::Value::Object(patch);
+    match kind {
+        RecordType::Contact => {
+            let body = serde_json::from_value(patch).map_err(ApiError::internal)?;
+            let model = super::contacts::update_one(&state, &ctx, id, if_version, body).await?;
+            Ok(super::record(
+                actix_web::http::StatusCode::OK,
+                model.version,
+                &super::contacts::ContactView::from(model),
+            ))
+        }
+        _ => {
+            let body = serde_json::from_value(patch).map_err(ApiError::internal)?;
+            let model = super::companies::update_one(&state, &ctx, id, if_version, body).await?;
+            Ok(super::record(
+                actix_web::http::StatusCode::OK,
+                model.version,
+                &super::companies::CompanyView::from(model),
+            ))
+        }
+    }
+}

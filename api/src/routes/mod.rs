@@ -247,6 +247,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                     web::resource("/{entity}/{id}/history").route(web::get().to(history::list)),
                 )
                 .service(
+                    web::resource("/{entity}/{id}/revert").route(web::post().to(history::revert)),
+                )
+                .service(
                     web::resource("/imports/companies")
                         .app_data(csv_limit())
                         .route(web::post().to(imports::companies)),

@@ -37,6 +37,8 @@ pub struct AuditEntry {
     pub import_id: Option<String>,
     /// The user on whose request a system actor acted, if any.
     pub initiated_by: Option<String>,
+    /// Why, for a recovery action (a revert).
+    pub reason: Option<String>,
     /// When the server accepted the command (RFC 3339).
     pub occurred_at: Option<String>,
     /// When the database stored the event.
@@ -86,7 +88,7 @@ pub async fn list(
                     metadata->>'actor' AS actor, metadata->>'actor_type' AS actor_type,
                     metadata->>'actor_role' AS actor_role, nullif(metadata->>'ip', '') AS ip,
                     nullif(metadata->>'user_agent', '') AS user_agent, metadata->>'request_id' AS request_id,
-                    metadata->>'import_id' AS import_id, metadata->>'initiated_by' AS initiated_by, metadata->>'occurred_at' AS occurred_at, recorded_at
+                    metadata->>'import_id' AS import_id, metadata->>'initiated_by' AS initiated_by, metadata->>'reason' AS reason, metadata->>'occurred_at' AS occurred_at, recorded_at
                FROM events
               WHERE tenant_id = $1 AND global_position < $2
                 AND ($4::text IS NULL OR metadata->>'actor' = $4)
@@ -134,6 +136,7 @@ pub async fn list(
             request_id: row.try_get("", "request_id")?,
             import_id: row.try_get("", "import_id")?,
             initiated_by: row.try_get("", "initiated_by")?,
+            reason: row.try_get("", "reason")?,
             occurred_at: row.try_get("", "occurred_at")?,
             recorded_at: row.try_get("", "recorded_at")?,
         });

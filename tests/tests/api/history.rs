@@ -181,3 +181,136 @@ async fn history_is_for_the_workspace_and_the_roles_that_read_the_audit() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_revert_after_two_later_edits_is_a_new_event_with_its_reason() {
+    let app = spawn_app().await;
+    let a = app.signup("revert-a").await;
+    let (_, c) = app
+        .post(
+            "/v1/contacts",
+            &a.token,
+            json!({"first_name": "Ada", "job_title": "CTO"}),
+        )
+        .await;
+    let url = format!("/v1/contacts/{}", str_of(&c["id"]));
+    app.patch(&url, &a.token, json!({"job_title": "CEO"})).await;
+    app.patch(&url, &a.token, json!({"phone": "+44 20 7946 0000"}))
+        .await;
+    let revert = format!("{url}/revert");
+
+    // Unhappy paths first: none of them writes anything.
+    let member = app
+        .token_for(a.tenant, a.owner, crm_domain::Role::Member)
+        .await;
+    let body = json!({"to_version": 1, "reason": "bad edits"});
+    assert_eq!(
+        app.post(&revert, &member, body.clone()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let b = app.signup("revert-b").await;
+    assert_eq!(
+        app.post(&revert, &b.token, body.clone()).await.0,
+        StatusCode::NOT_FOUND
+    );
+    for bad in [
+        json!({"to_version": 3, "reason": "latest"}),
+        json!({"to_version": 0, "reason": "zero"}),
+        json!({"to_version": 1, "reason": "  "}),
+        json!({"to_version": 1}),
+        json!({"to_version": 1, "reason": "x", "force": true}),
+    ] {
+        let (status, _) = app.post(&revert, &a.token, bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    let stale = app
+        .client
+        .post(format!("{}{revert}", app.address))
+        .bearer_auth(&a.token)
+        .header("If-Match", "\"2\"")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    let (_, still) = app.get(&url, &a.token).await;
+    assert_eq!(still["job_title"], "CEO");
+
+    // The revert itself.
+    let (status, reverted) = app.post(&revert, &a.token, body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{reverted}");
+    assert_eq!(reverted["job_title"], "CTO");
+    assert_eq!(reverted["phone"], Value::Null);
+    assert_eq!(reverted["first_name"], "Ada");
+
+    let (_, history) = app.get(&format!("{url}/history"), &a.token).await;
+    let items = history["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4, "the past is kept and one event added");
+    assert_eq!(items[1]["event_type"], "ContactUpdated");
+    assert_eq!(
+        changes(&items[1]),
+        [("job_title".to_owned(), json!("CTO"), json!("CEO"))]
+    );
+    assert_eq!(items[3]["reason"], "revert to version 1: bad edits");
+    assert_eq!(
+        changes(&items[3]),
+        [
+            ("job_title".to_owned(), json!("CEO"), json!("CTO")),
+            ("phone".to_owned(), json!("+44 20 7946 0000"), Value::Null),
+        ]
+    );
+    // Nothing left to revert to version 1; a deleted record must be restored first.
+    assert_eq!(
+        app.post(&revert, &a.token, body.clone()).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    app.delete(&url, &a.token).await;
+    let body = json!({"to_version": 2, "reason": "undo"});
+    assert_eq!(
+        app.post(&revert, &a.token, body.clone()).await.0,
+        StatusCode::CONFLICT
+    );
+    // Only contacts and companies revert.
+    assert_eq!(
+        app.post(
+            &format!("/v1/deals/{}/revert", uuid::Uuid::new_v4()),
+            &a.token,
+            body
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_company_reverts_its_revenue_in_minor_units() {
+    let app = spawn_app().await;
+    let a = app.signup("revert-co").await;
+    let (status, co) = app
+        .post(
+            "/v1/companies",
+            &a.token,
+            json!({"name": "Acme", "annual_revenue": {"amount_minor": 123456, "currency": "EUR"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{co}");
+    let url = format!("/v1/companies/{}", str_of(&co["id"]));
+    app.patch(
+        &url,
+        &a.token,
+        json!({"name": "Acme Ltd", "annual_revenue": null}),
+    )
+    .await;
+    let (status, back) = app
+        .post(
+            &format!("{url}/revert"),
+            &a.token,
+            json!({"to_version": 1, "reason": "wrong company edited"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    assert_eq!(back["name"], "Acme");
+    assert_eq!(back["annual_revenue"]["amount_minor"], 123456);
+    assert_eq!(back["annual_revenue"]["currency"], "EUR");
+}
