@@ -121,3 +121,87 @@ pub async fn deals(
 ) -> Result<HttpResponse, ApiError> {
     run(req, state, ctx, body, q, Kind::Deals).await
 }
+
+/// `POST /v1/imports/{import_id}/undo` body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UndoBody {
+    /// Why, 1 to 500 characters; stored in each delete event's metadata.
+    pub reason: String,
+}
+
+/// `POST /v1/imports/{import_id}/undo` (Owner, Admin): deletes, by new events, every
+/// company, contact and deal that the import created (records it only updated keep their
+/// state; revert those one by one). Each delete carries `reason` as
+/// `"undo import <id>: …"`. Records deleted since are counted, not touched again; the
+/// import's own events are never changed. 200 with
+/// `{"import_id", "deleted": n, "already_deleted": n}`.
+///
+/// # Errors
+/// 403 for other roles; 404 when the workspace has no import with that id; 422 for a bad
+/// reason.
+pub async fn undo(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    import_id: web::Path<Uuid>,
+    crate::extract::Json(body): crate::extract::Json<UndoBody>,
+) -> Result<HttpResponse, ApiError> {
+    use crm_domain::company::CompanyCommand;
+    use crm_domain::contact::ContactCommand;
+    use crm_domain::deal::DealCommand;
+    use crm_domain::{EntityId, Guarded};
+
+    ctx.auth.require(Action::DeleteRecords)?;
+    ctx.auth.require(Action::ReadAudit)?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
+    }
+    let import_id = import_id.into_inner();
+    let created = crm_projections::queries::history::created_by_import(
+        &state.pools.app,
+        &ctx.auth.scope,
+        import_id,
+    )
+    .await?;
+    if created.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let mut meta = ctx.metadata.clone();
+    meta.reason = Some(format!("undo import {import_id}: {reason}"));
+    let (mut deleted, mut already) = (0_u64, 0_u64);
+    for (kind, id) in created {
+        let id = EntityId(id);
+        let result = match kind.as_str() {
+            "Company" => {
+                state
+                    .commands
+                    .company(id, Guarded::from(CompanyCommand::Delete), &meta)
+                    .await
+            }
+            "Contact" => {
+                state
+                    .commands
+                    .contact(id, Guarded::from(ContactCommand::Delete), &meta)
+                    .await
+            }
+            "Deal" => {
+                state
+                    .commands
+                    .deal(id, Guarded::from(DealCommand::Delete), &meta)
+                    .await
+            }
+            _ => continue,
+        };
+        match result {
+            Ok(()) => deleted += 1,
+            Err(ApiError::Conflict(_)) => already += 1,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "import_id": import_id,
+        "deleted": deleted,
+        "already_deleted": already,
+    })))
+}

@@ -263,6 +263,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                     web::resource("/imports/deals")
                         .app_data(csv_limit())
                         .route(web::post().to(imports::deals)),
+                )
+                .service(
+                    web::resource("/imports/{import_id}/undo").route(web::post().to(imports::undo)),
                 ),
         );
 }

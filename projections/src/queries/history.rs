@@ -89,3 +89,35 @@ pub async fn stream(
         })
         .collect()
 }
+
+/// The records an import created: `(aggregate type, entity id)` of every stream of the
+/// tenant whose first event carries `import_id`, in creation order.
+///
+/// # Errors
+/// Database errors.
+pub async fn created_by_import(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    import_id: Uuid,
+) -> Result<Vec<(String, Uuid)>, DbErr> {
+    let txn = scope.begin(db).await?;
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT aggregate_type, split_part(aggregate_id, ':', 2)::uuid AS entity
+               FROM events
+              WHERE tenant_id = $1 AND sequence = 1 AND metadata->>'import_id' = $2
+              ORDER BY global_position",
+            [scope.tenant().0.into(), import_id.to_string().into()],
+        ))
+        .await?;
+    txn.commit().await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                row.try_get("", "aggregate_type")?,
+                row.try_get("", "entity")?,
+            ))
+        })
+        .collect()
+}

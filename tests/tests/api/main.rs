@@ -19,6 +19,7 @@ mod helpers;
 mod history;
 mod idempotency;
 mod import;
+mod import_undo;
 mod isolation;
 mod matrix;
 mod passwords;
