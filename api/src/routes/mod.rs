@@ -29,6 +29,7 @@ pub mod auth;
 pub mod batch;
 pub mod companies;
 pub mod contacts;
+pub mod data_requests;
 pub mod deals;
 pub mod exports;
 pub mod health;
@@ -242,6 +243,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(
                     web::resource("/deals/{id}/line-items")
                         .route(web::put().to(deals::set_line_items)),
+                )
+                .service(
+                    web::resource("/contacts/{id}/export")
+                        .route(web::get().to(data_requests::contact)),
                 )
                 .service(
                     web::resource("/{entity}/{id}/history").route(web::get().to(history::list)),

@@ -12,6 +12,7 @@ mod batch;
 mod catchup;
 mod cli;
 mod concurrency;
+mod data_requests;
 mod deals;
 mod exports;
 mod hardening;
