@@ -55,6 +55,19 @@ pub enum Command {
         #[arg(long)]
         workspace: Option<String>,
     },
+    /// Write every event of a workspace, with its hash, to an NDJSON backup file.
+    ExportWorkspace {
+        /// The workspace's slug.
+        slug: String,
+        /// The file to write.
+        file: PathBuf,
+    },
+    /// Restore a workspace from a backup file into a database that does not have it:
+    /// verifies every hash, appends the events, rebuilds the read models.
+    ImportWorkspace {
+        /// The backup file.
+        file: PathBuf,
+    },
 }
 
 /// Importable record kinds.
@@ -98,6 +111,17 @@ pub enum CliError {
     /// A check failed on the server's side.
     #[error("{0}")]
     Api(String),
+    /// A backup file is damaged; nothing was written.
+    #[error("backup refused at line {line}: {reason}")]
+    Damaged {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database already has this workspace (or its slug).
+    #[error("the database already has workspace {0:?}")]
+    WorkspaceExists(String),
 }
 
 /// Runs the command line with the layered configuration.
@@ -162,6 +186,16 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             if !broken.is_empty() {
                 return Err(CliError::Tampered(broken.join(", ")));
             }
+        }
+        Command::ExportWorkspace { slug, file } => {
+            let (pools, _) = startup::connect(&settings).await?;
+            let events = crate::backup::export_workspace(&pools, &slug, &file).await?;
+            tracing::info!(events, workspace = %slug, "workspace exported");
+        }
+        Command::ImportWorkspace { file } => {
+            let (pools, _) = startup::connect(&settings).await?;
+            let (slug, events) = crate::backup::import_workspace(&pools, &file).await?;
+            tracing::info!(events, workspace = %slug, "workspace restored");
         }
         Command::RebuildProjections => {
             let (pools, _) = startup::connect(&settings).await?;

@@ -12,6 +12,7 @@
 
 pub mod audit_chain;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod commands;

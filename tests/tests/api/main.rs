@@ -8,6 +8,7 @@ mod associations;
 mod audit_chain;
 mod audit_filters;
 mod auth;
+mod backup;
 mod batch;
 mod catchup;
 mod cli;

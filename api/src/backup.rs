@@ -1,0 +1,254 @@
+//! Tenant backup and restore: every event of one workspace, with its hash, as NDJSON.
+//!
+//! File shape, one JSON object per line:
+//! 1. header `{"format": "crm-workspace-backup", "version": 1, "workspace_id", "slug",
+//!    "exported_at"}`;
+//! 2. one line per event in commit order: `{"aggregate_type", "aggregate_id", "sequence",
+//!    "event_type", "event_version", "payload", "metadata", "hash"}` (`hash` is the
+//!    store's SHA-256 chain hash, lowercase hex);
+//! 3. trailer `{"end": true, "events": N}`, so a cut file is refused.
+//!
+//! A restore appends the events in one transaction and compares each hash the database
+//! computes on insert (the same function that guards the live trail) with the file's: the
+//! first line that does not match, or does not parse, or belongs to another workspace,
+//! rolls everything back. Secrets (password hashes, sessions, TOTP secrets, API keys)
+//! are not events and are not in the file: after a restore users set a password through
+//! the reset flow. `recorded_at` and positions are those of the restore; the time each
+//! command was accepted stays in the metadata (`occurred_at`), which read models use.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use crm_domain::TenantId;
+use crm_projections::TenantScope;
+use futures::TryStreamExt;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::cli::CliError;
+use crate::db::Pools;
+
+const FORMAT: &str = "crm-workspace-backup";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    format: String,
+    version: u32,
+    workspace_id: Uuid,
+    slug: String,
+    exported_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: serde_json::Value,
+    metadata: serde_json::Value,
+    hash: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Trailer {
+    end: bool,
+    events: u64,
+}
+
+/// `crm export-workspace SLUG FILE`: writes the workspace's events to `file`; returns how
+/// many.
+///
+/// # Errors
+/// [`CliError::UnknownWorkspace`], database and I/O errors.
+pub async fn export_workspace(pools: &Pools, slug: &str, file: &Path) -> Result<u64, CliError> {
+    let tenant = crm_projections::queries::users::tenant_of_slug(&pools.projector, slug)
+        .await?
+        .ok_or_else(|| CliError::UnknownWorkspace(slug.to_owned()))?;
+    let mut out = BufWriter::new(std::fs::File::create(file)?);
+    let header = Header {
+        format: FORMAT.into(),
+        version: 1,
+        workspace_id: tenant,
+        slug: slug.to_owned(),
+        exported_at: chrono::Utc::now(),
+    };
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string(&header).map_err(std::io::Error::other)?
+    )?;
+    let mut rows = sqlx::query(
+        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
+                metadata, encode(hash, 'hex') AS hash
+           FROM events WHERE tenant_id = $1 ORDER BY global_position",
+    )
+    .bind(tenant)
+    .fetch(&pools.store);
+    let mut count = 0_u64;
+    while let Some(row) = rows.try_next().await.map_err(db)? {
+        let line = Line {
+            aggregate_type: row.try_get("aggregate_type").map_err(db)?,
+            aggregate_id: row.try_get("aggregate_id").map_err(db)?,
+            sequence: row.try_get("sequence").map_err(db)?,
+            event_type: row.try_get("event_type").map_err(db)?,
+            event_version: row.try_get("event_version").map_err(db)?,
+            payload: row.try_get("payload").map_err(db)?,
+            metadata: row.try_get("metadata").map_err(db)?,
+            hash: row.try_get("hash").map_err(db)?,
+        };
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&line).map_err(std::io::Error::other)?
+        )?;
+        count += 1;
+    }
+    let trailer = Trailer {
+        end: true,
+        events: count,
+    };
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string(&trailer).map_err(std::io::Error::other)?
+    )?;
+    out.flush()?;
+    Ok(count)
+}
+
+fn db(err: sqlx::Error) -> CliError {
+    CliError::Query(sea_orm::DbErr::Custom(err.to_string()))
+}
+
+fn damaged(line: usize, reason: impl Into<String>) -> CliError {
+    CliError::Damaged {
+        line,
+        reason: reason.into(),
+    }
+}
+
+/// `crm import-workspace FILE`: restores a workspace written by [`export_workspace`] into
+/// a database that does not have it, then rebuilds the read models and the uniqueness
+/// claims (workspace slug, contact emails). Returns the workspace's slug and how many
+/// events were appended.
+///
+/// # Errors
+/// [`CliError::Damaged`] with the first bad line (nothing is written);
+/// [`CliError::WorkspaceExists`] when the database already has the workspace or its slug;
+/// database and I/O errors.
+pub async fn import_workspace(pools: &Pools, file: &Path) -> Result<(String, u64), CliError> {
+    let mut lines = BufReader::new(std::fs::File::open(file)?).lines();
+    let first = lines.next().transpose()?.unwrap_or_default();
+    let header: Header = serde_json::from_str(&first)
+        .map_err(|e| damaged(1, format!("not a workspace backup header: {e}")))?;
+    if header.format != FORMAT || header.version != 1 {
+        return Err(damaged(1, "unknown backup format or version"));
+    }
+    let tenant = header.workspace_id;
+    if crm_projections::queries::users::tenant_of_slug(&pools.projector, &header.slug)
+        .await?
+        .is_some()
+    {
+        return Err(CliError::WorkspaceExists(header.slug));
+    }
+    let present: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&pools.store)
+        .await
+        .map_err(db)?;
+    if present > 0 {
+        return Err(CliError::WorkspaceExists(header.slug));
+    }
+    let prefix = format!("{tenant}:");
+    let mut tx = pools.store.begin().await.map_err(db)?;
+    let mut count = 0_u64;
+    let mut ended = false;
+    let mut number = 1;
+    for text in lines {
+        let text = text?;
+        number += 1;
+        if ended {
+            return Err(damaged(number, "text after the end marker"));
+        }
+        if let Ok(trailer) = serde_json::from_str::<Trailer>(&text) {
+            if !trailer.end || trailer.events != count {
+                return Err(damaged(
+                    number,
+                    format!(
+                        "end marker counts {} events, the file has {count}",
+                        trailer.events
+                    ),
+                ));
+            }
+            ended = true;
+            continue;
+        }
+        let line: Line = serde_json::from_str(&text)
+            .map_err(|e| damaged(number, format!("not an event: {e}")))?;
+        if !line.aggregate_id.starts_with(&prefix) {
+            return Err(damaged(number, "the event belongs to another workspace"));
+        }
+        let stored: String = sqlx::query_scalar(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                 event_version, payload, metadata)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             RETURNING encode(hash, 'hex')",
+        )
+        .bind(&line.aggregate_type)
+        .bind(&line.aggregate_id)
+        .bind(line.sequence)
+        .bind(&line.event_type)
+        .bind(&line.event_version)
+        .bind(&line.payload)
+        .bind(&line.metadata)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| damaged(number, format!("refused by the event store: {e}")))?;
+        if stored != line.hash {
+            return Err(damaged(
+                number,
+                "hash does not match: the event or one before it in its stream was changed",
+            ));
+        }
+        count += 1;
+    }
+    if !ended {
+        return Err(damaged(number + 1, "the file ends before its end marker"));
+    }
+    tx.commit().await.map_err(db)?;
+    crm_projections::rebuild::rebuild_all(&pools.projector).await?;
+    restore_claims(pools, TenantId(tenant)).await?;
+    Ok((header.slug, count))
+}
+
+/// Claims are not events: they are derived again from the rebuilt read models (a
+/// deleted contact keeps its email's claim, as it does live).
+async fn restore_claims(pools: &Pools, tenant: TenantId) -> Result<(), CliError> {
+    let scope = TenantScope::new(tenant);
+    let txn = scope.begin(&pools.app).await?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO workspace_slugs (slug, tenant_id)
+         SELECT slug, tenant_id FROM workspaces WHERE tenant_id = $1",
+        [tenant.0.into()],
+    ))
+    .await?;
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO contact_emails (tenant_id, email, contact_id)
+         SELECT tenant_id, email, id FROM contacts
+          WHERE tenant_id = $1 AND email IS NOT NULL
+         ON CONFLICT DO NOTHING",
+        [tenant.0.into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
