@@ -62,6 +62,16 @@ pub enum Command {
         /// The file to write.
         file: PathBuf,
     },
+    /// Create a support account (staff outside every workspace, who reach one only through
+    /// an Owner's grant). The password is read from the `CRM_SUPPORT_PASSWORD` environment
+    /// variable, never from the command line.
+    CreateSupportAccount {
+        /// The account's email.
+        email: String,
+        /// The name shown to Owners.
+        #[arg(long, default_value = "Support")]
+        name: String,
+    },
     /// Restore a workspace from a backup file into a database that does not have it:
     /// verifies every hash, appends the events, rebuilds the read models.
     ImportWorkspace {
@@ -186,6 +196,21 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             if !broken.is_empty() {
                 return Err(CliError::Tampered(broken.join(", ")));
             }
+        }
+        Command::CreateSupportAccount { email, name } => {
+            let password = std::env::var("CRM_SUPPORT_PASSWORD").map_err(|_| {
+                CliError::Api("set CRM_SUPPORT_PASSWORD to the new password".into())
+            })?;
+            let (pools, _) = startup::connect(&settings).await?;
+            let id = crate::support::create_account(
+                &pools.app,
+                &email,
+                &name,
+                secrecy::SecretString::from(password),
+            )
+            .await
+            .map_err(|e| CliError::Api(e.to_string()))?;
+            tracing::info!(%id, %email, "support account created");
         }
         Command::ExportWorkspace { slug, file } => {
             let (pools, _) = startup::connect(&settings).await?;

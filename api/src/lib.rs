@@ -28,4 +28,5 @@ pub mod private_cluster;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod support;
 pub mod telemetry;

@@ -20,6 +20,8 @@ pub enum Actor {
     System(String),
     /// An API key of the workspace (its id).
     ApiKey(Uuid),
+    /// A support account (outside every workspace) acting under an Owner's grant.
+    Support(Uuid),
 }
 
 impl Actor {
@@ -28,16 +30,17 @@ impl Actor {
         match self {
             Self::User(id) => id.0.to_string(),
             Self::System(name) => name.clone(),
-            Self::ApiKey(id) => id.to_string(),
+            Self::ApiKey(id) | Self::Support(id) => id.to_string(),
         }
     }
 
-    /// The value stored under `actor_type`: `user`, `system` or `api_key`.
+    /// The value stored under `actor_type`: `user`, `system`, `api_key` or `support`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::User(_) => "user",
             Self::System(_) => "system",
             Self::ApiKey(_) => "api_key",
+            Self::Support(_) => "support",
         }
     }
 }
@@ -162,6 +165,7 @@ impl EventMetadata {
         let actor = match get("actor_type")? {
             "user" => Actor::User(UserId(uuid("actor")?)),
             "api_key" => Actor::ApiKey(uuid("actor")?),
+            "support" => Actor::Support(uuid("actor")?),
             _ => Actor::System(get("actor")?.to_owned()),
         };
         let ip = match get("ip").unwrap_or("") {
@@ -214,5 +218,18 @@ mod tests {
         let mut broken = map;
         broken.remove("tenant_id");
         assert!(EventMetadata::from_map(&broken).is_err());
+    }
+
+    #[test]
+    fn support_actors_and_reasons_round_trip() {
+        let mut meta = EventMetadata::for_system(TenantId::new(), "x");
+        meta.actor = Actor::Support(Uuid::now_v7());
+        meta.actor_role = "support:recovery".into();
+        meta.reason = Some("revert to version 2: ticket 9".into());
+        meta.occurred_at = DateTime::from_timestamp_micros(meta.occurred_at.timestamp_micros())
+            .unwrap_or_default();
+        let map = meta.to_map();
+        assert_eq!(map.get("actor_type").map(String::as_str), Some("support"));
+        assert_eq!(EventMetadata::from_map(&map), Ok(meta));
     }
 }

@@ -54,6 +54,8 @@ pub enum Action {
     ManageApiKeys,
     /// Verify the trail's integrity and sign checkpoints.
     VerifyAudit,
+    /// Give, list and revoke support staff access to the workspace.
+    GrantSupport,
 }
 
 impl Role {
@@ -107,6 +109,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = {
         (Action::ManageUsers, &[Owner, Admin]),
         (Action::ManageApiKeys, &[Owner, Admin]),
         (Action::VerifyAudit, &[Owner]),
+        (Action::GrantSupport, &[Owner]),
     ]
 };
 

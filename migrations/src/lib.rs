@@ -31,6 +31,7 @@ mod m20261121_000015_api_keys;
 mod m20261121_000016_two_factor_policy;
 mod m20261121_000017_rate_limit_janitor;
 mod m20261121_000018_hash_chain;
+mod m20261121_000019_support_access;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -43,7 +44,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 36] = [
+const SQL: [&str; 38] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -80,6 +81,8 @@ const SQL: [&str; 36] = [
     include_str!("sql/000017_rate_limit_janitor.down.sql"),
     include_str!("sql/000018_hash_chain.up.sql"),
     include_str!("sql/000018_hash_chain.down.sql"),
+    include_str!("sql/000019_support_access.up.sql"),
+    include_str!("sql/000019_support_access.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -118,6 +121,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000016_two_factor_policy::Migration),
             Box::new(m20261121_000017_rate_limit_janitor::Migration),
             Box::new(m20261121_000018_hash_chain::Migration),
+            Box::new(m20261121_000019_support_access::Migration),
         ]
     }
 }

@@ -30,34 +30,81 @@ pub struct AuthContext {
     pub api_key: Option<Uuid>,
     /// The scope every query of this request goes through.
     pub scope: TenantScope,
+    /// Set when a support account calls under an Owner's grant (then `user` is the
+    /// support account and `role` is `read_only`; [`AuthContext::may`] uses the grant).
+    pub support: Option<SupportAccess>,
+}
+
+/// A support request's grant.
+#[derive(Debug, Clone, Copy)]
+pub struct SupportAccess {
+    /// The support account.
+    pub account: Uuid,
+    /// The grant it acts under.
+    pub grant: Uuid,
+    /// `true` for a `recovery` grant, `false` for `read`.
+    pub recovery: bool,
+}
+
+impl SupportAccess {
+    /// What a grant allows: `read` reads records (deleted ones too), history and the
+    /// audit trail; `recovery` also updates, deletes and restores (revert, undo import,
+    /// restore). Never users, keys, settings, imports or exports.
+    pub fn may(self, action: Action) -> bool {
+        match action {
+            Action::ReadRecords | Action::ViewDeleted | Action::ReadAudit => true,
+            Action::UpdateRecords | Action::DeleteRecords | Action::RestoreRecords => self.recovery,
+            _ => false,
+        }
+    }
+
+    /// The `actor_role` recorded on support events: `support:read` or `support:recovery`.
+    pub fn role_name(self) -> &'static str {
+        if self.recovery {
+            "support:recovery"
+        } else {
+            "support:read"
+        }
+    }
 }
 
 impl AuthContext {
-    /// Succeeds when the role may perform `action` (the matrix in `crm_domain::role`).
+    /// Whether the caller may perform `action`: the role's row of the matrix in
+    /// `crm_domain::role`, or for support the grant's scope.
+    pub fn may(&self, action: Action) -> bool {
+        match self.support {
+            Some(support) => support.may(action),
+            None => self.role.may(action),
+        }
+    }
+
+    /// Succeeds when the caller may perform `action` ([`AuthContext::may`]).
     ///
     /// # Errors
     /// [`ApiError::Forbidden`].
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
-        if self.role.may(action) {
+        if self.may(action) {
             Ok(())
         } else {
             Err(ApiError::Forbidden)
         }
     }
 
-    /// Succeeds for a person signed in with a session, not an API key: a key never acts
-    /// on its creator's own account (sessions, password, two-factor) nor manages keys.
+    /// Succeeds for a person of the workspace signed in with a session, not an API key
+    /// nor support staff: neither acts on a user's own account (sessions, password,
+    /// two-factor) nor manages keys or grants.
     ///
     /// # Errors
     /// [`ApiError::Forbidden`].
     pub fn require_person(&self) -> Result<(), ApiError> {
-        if self.api_key.is_some() {
+        if self.api_key.is_some() || self.support.is_some() {
             return Err(ApiError::Forbidden);
         }
         Ok(())
     }
 
-    /// The principal that owns what this request creates: the API key, or the user.
+    /// The principal that owns what this request creates: the API key, the support
+    /// account, or the user.
     pub fn principal(&self) -> Uuid {
         self.api_key.unwrap_or(self.user.0)
     }
@@ -97,6 +144,9 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         ))?;
     let now = state.clock.now();
     let token = token.trim();
+    if token.starts_with(crate::support::TOKEN_PREFIX) {
+        return crate::support::authenticate(req, &state, token, now).await;
+    }
     if token.starts_with(API_KEY_PREFIX) {
         return authenticate_key(req, &state, token, now).await;
     }
@@ -139,6 +189,7 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         session: claims.sid,
         scope,
         api_key: None,
+        support: None,
     })
 }
 
@@ -156,7 +207,7 @@ pub struct ApiKeyUse {
 
 /// The general per-workspace request limit (`server.workspace_requests_per_minute`, 0 for
 /// none), counted in the shared database counters per calendar minute.
-async fn workspace_rate_limit(
+pub(crate) async fn workspace_rate_limit(
     state: &AppState,
     tenant: TenantId,
     now: chrono::DateTime<chrono::Utc>,
@@ -212,6 +263,7 @@ async fn authenticate_key(
         session: Uuid::nil(),
         scope,
         api_key: Some(key.id),
+        support: None,
     })
 }
 
@@ -287,6 +339,10 @@ impl FromRequest for CommandContext {
             metadata.user_agent = user_agent(&req);
             if let Some(key) = auth.api_key {
                 metadata.actor = crm_domain::Actor::ApiKey(key);
+            }
+            if let Some(support) = auth.support {
+                metadata.actor = crm_domain::Actor::Support(support.account);
+                metadata.actor_role = support.role_name().to_owned();
             }
             if let Some(clock) = req
                 .app_data::<web::Data<AppState>>()

@@ -424,7 +424,7 @@ pub async fn get(
             .await;
     }
     let model = load(&state, &auth, *id).await?;
-    if model.deleted && !auth.role.may(Action::ViewDeleted) {
+    if model.deleted && !auth.may(Action::ViewDeleted) {
         return Err(ApiError::NotFound);
     }
     Ok(ok(StatusCode::OK, model))

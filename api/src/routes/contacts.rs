@@ -191,7 +191,7 @@ pub async fn get(
             .await;
     }
     let model = load(&state, &auth, *id).await?;
-    if model.deleted && !auth.role.may(Action::ViewDeleted) {
+    if model.deleted && !auth.may(Action::ViewDeleted) {
         return Err(ApiError::NotFound);
     }
     detail(&state, &auth, model).await

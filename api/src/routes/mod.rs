@@ -37,6 +37,7 @@ pub mod history;
 pub mod imports;
 pub mod pipelines;
 pub mod sessions;
+pub mod support;
 pub mod two_factor;
 pub mod users;
 
@@ -49,6 +50,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
             web::scope("/v1")
                 .service(web::resource("/auth/signup").route(web::post().to(auth::signup)))
                 .service(web::resource("/auth/login").route(web::post().to(sessions::login)))
+                .service(web::resource("/auth/support/login").route(web::post().to(support::login)))
+                .service(
+                    web::resource("/support-grants")
+                        .route(web::get().to(support::list))
+                        .route(web::post().to(support::create)),
+                )
+                .service(
+                    web::resource("/support-grants/{id}").route(web::delete().to(support::revoke)),
+                )
+                .service(
+                    web::resource("/support-grants/{id}/access")
+                        .route(web::get().to(support::access)),
+                )
                 .service(web::resource("/auth/refresh").route(web::post().to(sessions::refresh)))
                 .service(
                     web::resource("/auth/2fa/enroll").route(web::post().to(two_factor::enroll)),

@@ -29,6 +29,7 @@ mod private_cluster;
 mod rebuild;
 mod search;
 mod sessions;
+mod support;
 mod two_factor;
 mod users;
 mod validation;

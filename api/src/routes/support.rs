@@ -1,0 +1,169 @@
+//! Support sign-in and the grants a workspace's Owner gives support staff.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Duration;
+use crm_domain::{Action, Email};
+use crm_projections::queries::support::{self, NewGrant};
+use secrecy::SecretString;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::auth::context::client_ip;
+use crate::auth::AuthContext;
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::state::AppState;
+
+/// `POST /v1/auth/support/login` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportLogin {
+    /// The support account's email.
+    pub email: String,
+    /// Its password.
+    pub password: SecretString,
+}
+
+/// `POST /v1/auth/support/login`: a support account signs in; 200 with
+/// `{"access_token": "crms_…", "token_type": "Bearer", "expires_in": 3600}`. The token
+/// reaches a workspace only with `X-Support-Workspace` and an active grant there.
+///
+/// # Errors
+/// 401 for bad credentials (unknown email and wrong password alike); 429 past the
+/// per-address sign-in limit (`auth.login_max_per_ip` per `auth.login_window_seconds`).
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Json(body): Json<SupportLogin>,
+) -> Result<HttpResponse, ApiError> {
+    let ip = client_ip(&req).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    super::sessions::limit(
+        &state,
+        &format!("support-login-ip:{ip}"),
+        state.settings.auth.login_max_per_ip,
+    )
+    .await?;
+    let now = state.clock.now();
+    let (token, expires_at) =
+        crate::support::sign_in(&state.pools.app, &body.email, body.password, now).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": (expires_at - now).num_seconds(),
+    })))
+}
+
+/// `POST /v1/support-grants` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    /// The support account's email.
+    pub support_email: String,
+    /// `read` (records, deleted ones, history, audit) or `recovery` (also revert,
+    /// restore, undo import).
+    pub scope: String,
+    /// Why, 1 to 500 characters.
+    pub reason: String,
+    /// Hours until it expires, 1 to 168 (a week).
+    pub expires_in_hours: i64,
+}
+
+/// `POST /v1/support-grants` (Owner): gives a support account access to this workspace;
+/// 201 with the grant.
+///
+/// # Errors
+/// 403 for other roles, API keys and support; 422 for an unknown support account, scope,
+/// reason or duration.
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    Json(body): Json<GrantBody>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::GrantSupport)?;
+    auth.require_person()?;
+    let scope = match body.scope.as_str() {
+        "read" => "read",
+        "recovery" => "recovery",
+        _ => return Err(ApiError::invalid("scope", "must be read or recovery")),
+    };
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
+    }
+    if !(1..=168).contains(&body.expires_in_hours) {
+        return Err(ApiError::invalid("expires_in_hours", "must be 1 to 168"));
+    }
+    let account = match Email::parse(&body.support_email) {
+        Ok(email) => support::account_by_email(&state.pools.app, email.as_str()).await?,
+        Err(_) => None,
+    }
+    .ok_or_else(|| ApiError::invalid("support_email", "no support account has this email"))?;
+    let now = state.clock.now();
+    let id = Uuid::now_v7();
+    support::create_grant(
+        &state.pools.app,
+        &auth.scope,
+        NewGrant {
+            id,
+            support_id: account.0,
+            scope,
+            reason: reason.to_owned(),
+            created_by: auth.user.0,
+            created_at: now,
+            expires_at: now + Duration::hours(body.expires_in_hours),
+        },
+    )
+    .await?;
+    let grant = support::list_grants(&state.pools.app, &auth.scope)
+        .await?
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Created().json(grant))
+}
+
+/// `GET /v1/support-grants` (Owner): every grant, newest first, with its request count:
+/// `{"items": [Grant…]}`.
+///
+/// # Errors
+/// 403.
+pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::GrantSupport)?;
+    auth.require_person()?;
+    let items = support::list_grants(&state.pools.app, &auth.scope).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// `DELETE /v1/support-grants/{id}` (Owner): revokes at once; 204.
+///
+/// # Errors
+/// 403; 404 for no such unrevoked grant in this workspace.
+pub async fn revoke(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::GrantSupport)?;
+    auth.require_person()?;
+    let now = state.clock.now();
+    if !support::revoke(&state.pools.app, &auth.scope, *id, auth.user.0, now).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /v1/support-grants/{id}/access` (Owner): every request made under the grant,
+/// oldest first: `{"items": [{grant_id, support_id, method, path, ip, at}…]}`.
+///
+/// # Errors
+/// 403.
+pub async fn access(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Action::GrantSupport)?;
+    auth.require_person()?;
+    let items = support::access_of(&state.pools.app, &auth.scope, *id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
