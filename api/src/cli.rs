@@ -46,8 +46,13 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Rebuild every read table from the event store.
-    RebuildProjections,
+    /// Rebuild the read tables from the event store: every workspace's, or one's (the
+    /// others untouched; progress is logged after every batch).
+    RebuildProjections {
+        /// The workspace's slug (all when absent).
+        #[arg(long)]
+        workspace: Option<String>,
+    },
     /// Verify the audit trail (hash chains and the latest signed checkpoint) of one
     /// workspace, or of all; exits non-zero when any is not intact.
     VerifyAudit {
@@ -222,7 +227,27 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             let (slug, events) = crate::backup::import_workspace(&pools, &file).await?;
             tracing::info!(events, workspace = %slug, "workspace restored");
         }
-        Command::RebuildProjections => {
+        Command::RebuildProjections {
+            workspace: Some(slug),
+        } => {
+            let (pools, _) = startup::connect(&settings).await?;
+            let tenant = tenant_of_slug(&pools.projector, &slug)
+                .await?
+                .ok_or_else(|| CliError::UnknownWorkspace(slug.clone()))?;
+            let scope = crm_projections::TenantScope::new(TenantId(tenant));
+            let events = crm_projections::rebuild::rebuild_tenant(&pools.projector, &scope, |p| {
+                tracing::info!(
+                    replayed = p.replayed,
+                    total = p.total,
+                    percent = format!("{:.1}", p.percent()),
+                    events_per_second = format!("{:.0}", p.events_per_second),
+                    "rebuilding"
+                );
+            })
+            .await?;
+            tracing::info!(events, workspace = %slug, "workspace projections rebuilt");
+        }
+        Command::RebuildProjections { workspace: None } => {
             let (pools, _) = startup::connect(&settings).await?;
             let started = std::time::Instant::now();
             let events = crm_projections::rebuild::rebuild_all(&pools.projector).await?;

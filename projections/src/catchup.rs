@@ -190,26 +190,31 @@ pub(crate) async fn read_after<C: ConnectionTrait>(
     below: Option<&str>,
     limit: u64,
 ) -> Result<Vec<(Position, Option<StoredEvent>)>, DbErr> {
-    let horizon = match below {
-        Some(_) => "$4::xid8",
-        None => "pg_snapshot_xmin(pg_current_snapshot())",
-    };
-    let sql = format!(
-        "SELECT aggregate_type, aggregate_id, sequence, payload, metadata, transaction_id::text AS tx, global_position
+    read_after_for(conn, from, below, None, limit).await
+}
+
+/// [`read_after`], only the events of `tenant` when given.
+pub(crate) async fn read_after_for<C: ConnectionTrait>(
+    conn: &C,
+    from: &Position,
+    below: Option<&str>,
+    tenant: Option<uuid::Uuid>,
+    limit: u64,
+) -> Result<Vec<(Position, Option<StoredEvent>)>, DbErr> {
+    let sql = "SELECT aggregate_type, aggregate_id, sequence, payload, metadata, transaction_id::text AS tx, global_position
            FROM events
           WHERE (transaction_id, global_position) > ($1::xid8, $2)
-            AND transaction_id < {horizon}
+            AND transaction_id < coalesce($4::xid8, pg_snapshot_xmin(pg_current_snapshot()))
+            AND ($5::uuid IS NULL OR tenant_id = $5)
           ORDER BY transaction_id, global_position
-          LIMIT $3"
-    );
-    let mut values: Vec<sea_orm::Value> = vec![
+          LIMIT $3";
+    let values: Vec<sea_orm::Value> = vec![
         from.transaction_id.clone().into(),
         from.global_position.into(),
         (limit as i64).into(),
+        below.map(str::to_owned).into(),
+        tenant.into(),
     ];
-    if let Some(below) = below {
-        values.push(below.to_owned().into());
-    }
     let rows = conn
         .query_all(Statement::from_sql_and_values(
             DbBackend::Postgres,

@@ -53,7 +53,7 @@ async fn cli_import_uses_the_import_actor_and_rebuild_keeps_answers() {
     let (_, before) = app
         .get("/v1/companies?limit=200&sort=-name", &a.token)
         .await;
-    cli::execute(settings, Command::RebuildProjections)
+    cli::execute(settings, Command::RebuildProjections { workspace: None })
         .await
         .unwrap();
     let (_, after) = app
