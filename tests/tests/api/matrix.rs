@@ -375,6 +375,68 @@ async fn every_role_against_every_route() {
         ),
         (Method::GET, "/v1/audit".into(), None, Action::ReadAudit),
         (
+            Method::GET,
+            "/v1/audit/export?format=csv".into(),
+            None,
+            Action::ReadAudit,
+        ),
+        (
+            Method::GET,
+            "/v1/audit/verify".into(),
+            None,
+            Action::VerifyAudit,
+        ),
+        (
+            Method::POST,
+            "/v1/audit/checkpoints".into(),
+            Some(json!({})),
+            Action::VerifyAudit,
+        ),
+        (
+            Method::GET,
+            format!("/v1/contacts/{ct}/history"),
+            None,
+            Action::ReadAudit,
+        ),
+        (
+            Method::GET,
+            format!("/v1/deals/{dl}?version=1"),
+            None,
+            Action::ReadAudit,
+        ),
+        (
+            Method::POST,
+            format!("/v1/companies/{co}/revert"),
+            Some(json!({"to_version": 1, "reason": "matrix"})),
+            Action::ReadAudit,
+        ),
+        (
+            Method::GET,
+            format!("/v1/contacts/{ct}/export"),
+            None,
+            Action::ReadAudit,
+        ),
+        (
+            Method::GET,
+            "/v1/support-grants".into(),
+            None,
+            Action::GrantSupport,
+        ),
+        (
+            Method::POST,
+            "/v1/support-grants".into(),
+            Some(
+                json!({"support_email": "nobody@support.example", "scope": "read", "reason": "r", "expires_in_hours": 1}),
+            ),
+            Action::GrantSupport,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/support-grants/{}", uuid::Uuid::now_v7()),
+            None,
+            Action::GrantSupport,
+        ),
+        (
             Method::PATCH,
             "/v1/workspace".into(),
             Some(json!({"name": "W"})),
