@@ -195,6 +195,14 @@ pub async fn import_workspace(pools: &Pools, file: &Path) -> Result<(String, u64
         if !line.aggregate_id.starts_with(&prefix) {
             return Err(damaged(number, "the event belongs to another workspace"));
         }
+        if let Some(slug) = line.payload.pointer("/WorkspaceCreated/slug") {
+            if slug.as_str() != Some(header.slug.as_str()) {
+                return Err(damaged(
+                    number,
+                    "the workspace's slug differs from the header's",
+                ));
+            }
+        }
         let stored: String = sqlx::query_scalar(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
                                  event_version, payload, metadata)
@@ -223,7 +231,8 @@ pub async fn import_workspace(pools: &Pools, file: &Path) -> Result<(String, u64
         return Err(damaged(number + 1, "the file ends before its end marker"));
     }
     tx.commit().await.map_err(db)?;
-    crm_projections::rebuild::rebuild_all(&pools.projector).await?;
+    let scope = TenantScope::new(TenantId(tenant));
+    crm_projections::rebuild::rebuild_tenant(&pools.projector, &scope, |_| {}).await?;
     restore_claims(pools, TenantId(tenant)).await?;
     Ok((header.slug, count))
 }
@@ -236,7 +245,8 @@ async fn restore_claims(pools: &Pools, tenant: TenantId) -> Result<(), CliError>
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "INSERT INTO workspace_slugs (slug, tenant_id)
-         SELECT slug, tenant_id FROM workspaces WHERE tenant_id = $1",
+         SELECT slug, tenant_id FROM workspaces WHERE tenant_id = $1
+         ON CONFLICT DO NOTHING",
         [tenant.0.into()],
     ))
     .await?;

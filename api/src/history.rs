@@ -211,6 +211,15 @@ async fn load(
     Ok(events)
 }
 
+/// When the event's command was accepted: metadata `occurred_at`, or the store time for
+/// an event without one.
+fn accepted_at(e: &StreamEvent) -> DateTime<Utc> {
+    e.occurred_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or(e.recorded_at, |t| t.with_timezone(&Utc))
+}
+
 /// Every version of the record, oldest first, each with its field-level diff.
 ///
 /// # Errors
@@ -244,7 +253,7 @@ pub async fn versions(
 }
 
 /// The record as it was at `at`: replayed up to that version, or up to the last event
-/// stored at or before that time.
+/// whose command was accepted (`occurred_at`) at or before that time.
 ///
 /// # Errors
 /// 404 when the workspace has no such record, or it did not exist yet at `at`; 422 for a
@@ -266,7 +275,9 @@ pub async fn state_at(
             ));
         }
         At::Version(n) => events.truncate(n as usize),
-        At::Time(t) => events.retain(|e| e.recorded_at <= t),
+        // The moment a command was accepted (`occurred_at`), not when its row was stored:
+        // a restored workspace keeps the first and not the second.
+        At::Time(t) => events.retain(|e| accepted_at(e) <= t),
     }
     let Some(last) = events.last() else {
         return Err(ApiError::NotFound);

@@ -104,7 +104,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
-const CSV_HEADER: [&str; 16] = [
+const CSV_HEADER: [&str; 17] = [
     "position",
     "recorded_at",
     "occurred_at",
@@ -120,6 +120,7 @@ const CSV_HEADER: [&str; 16] = [
     "request_id",
     "import_id",
     "initiated_by",
+    "reason",
     "payload",
 ];
 
@@ -150,6 +151,7 @@ fn csv_row(e: AuditEntry) -> Vec<String> {
         o(e.request_id),
         o(e.import_id),
         o(e.initiated_by),
+        o(e.reason),
         e.payload.to_string(),
     ]
     .into_iter()
@@ -188,13 +190,18 @@ fn encode(csv: bool, rows: Vec<AuditEntry>, header: bool) -> Result<web::Bytes, 
 /// per line; CSV per RFC 4180 with the payload as JSON text).
 ///
 /// # Errors
-/// 403 for other roles; 422 for `limit`, `cursor`, an unknown format or a bad filter.
+/// 403 for other roles and support staff; 422 for `limit`, `cursor`, an unknown format
+/// or a bad filter.
 pub async fn export(
     state: web::Data<AppState>,
     auth: AuthContext,
     Query(query): Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadAudit)?;
+    // Support reads the trail under a grant, but never takes it away in bulk.
+    if auth.support.is_some() {
+        return Err(ApiError::Forbidden);
+    }
     if query.limit.is_some() || query.cursor.is_some() {
         return Err(ApiError::invalid(
             "cursor",

@@ -55,13 +55,17 @@ pub struct SubjectAccessExport {
 /// (GDPR art. 15).
 ///
 /// # Errors
-/// 403 for other roles; 404 when the workspace has no such contact.
+/// 403 for other roles and support staff; 404 when the workspace has no such contact.
 pub async fn contact(
     state: web::Data<AppState>,
     auth: AuthContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadAudit)?;
+    // A support grant never takes personal data away in bulk.
+    if auth.support.is_some() {
+        return Err(ApiError::Forbidden);
+    }
     let id = id.into_inner();
     let db = &state.pools.app;
     let scope = &auth.scope;

@@ -16,7 +16,7 @@ use crate::state::AppState;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PointInTime {
-    /// RFC 3339 time: the record as the last event stored at or before it left it.
+    /// RFC 3339 time: the record as the last event accepted at or before it left it.
     pub as_of: Option<DateTime<Utc>>,
     /// A version number (1-based): the record right after that event.
     pub version: Option<i64>,

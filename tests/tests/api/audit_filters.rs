@@ -152,7 +152,7 @@ async fn the_trail_exports_as_ndjson_and_csv_with_the_same_filters() {
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| &r[3] == "Contact"));
     // The payload is JSON text and never starts a formula.
-    assert!(rows.iter().all(|r| r[15].starts_with('{')), "{rows:?}");
+    assert!(rows.iter().all(|r| r[16].starts_with('{')), "{rows:?}");
 
     let member = app
         .token_for(a.tenant, a.owner, crm_domain::Role::Member)

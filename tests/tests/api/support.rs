@@ -132,6 +132,7 @@ async fn support_before_during_and_after_a_grant() {
     assert_eq!(status, StatusCode::OK, "{seen}");
     assert_eq!(seen["deleted"], true);
     assert_eq!(get(format!("{url}/history")).await.0, StatusCode::OK);
+    assert_eq!(get(format!("{url}/export")).await.0, StatusCode::FORBIDDEN);
     let (status, _) = as_support(
         &app,
         &token,
@@ -142,7 +143,12 @@ async fn support_before_during_and_after_a_grant() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    for path in ["/v1/api-keys", "/v1/support-grants", "/v1/audit/verify"] {
+    for path in [
+        "/v1/api-keys",
+        "/v1/support-grants",
+        "/v1/audit/verify",
+        "/v1/audit/export",
+    ] {
         let (status, _) = get(path.to_owned()).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
