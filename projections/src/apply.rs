@@ -159,7 +159,10 @@ async fn apply_workspace<C: ConnectionTrait>(
             )
             .await
         }
-        WorkspaceEvent::ApiKeyCreated { .. } | WorkspaceEvent::ApiKeyRevoked { .. } => {
+        WorkspaceEvent::ApiKeyCreated { .. }
+        | WorkspaceEvent::ApiKeyRevoked { .. }
+        | WorkspaceEvent::SupportGranted { .. }
+        | WorkspaceEvent::SupportRevoked { .. } => {
             update_next::<_, workspace::Entity>(conn, ev, vec![]).await
         }
         WorkspaceEvent::WorkspaceRenamed { name } => {

@@ -2,14 +2,15 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
-use crm_domain::{Action, Email};
+use crm_domain::workspace::WorkspaceCommand;
+use crm_domain::{Action, Email, EntityId};
 use crm_projections::queries::support::{self, NewGrant};
 use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::context::client_ip;
-use crate::auth::AuthContext;
+use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::state::AppState;
@@ -69,16 +70,18 @@ pub struct GrantBody {
 }
 
 /// `POST /v1/support-grants` (Owner): gives a support account access to this workspace;
-/// 201 with the grant.
+/// 201 with the grant. The grant is an event of the workspace (`SupportGranted`), so it is
+/// in the audit trail and its hash chain.
 ///
 /// # Errors
 /// 403 for other roles, API keys and support; 422 for an unknown support account, scope,
 /// reason or duration.
 pub async fn create(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    ctx: CommandContext,
     Json(body): Json<GrantBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let auth = &ctx.auth;
     auth.require(Action::GrantSupport)?;
     auth.require_person()?;
     let scope = match body.scope.as_str() {
@@ -100,6 +103,21 @@ pub async fn create(
     .ok_or_else(|| ApiError::invalid("support_email", "no support account has this email"))?;
     let now = state.clock.now();
     let id = Uuid::now_v7();
+    let expires_at = now + Duration::hours(body.expires_in_hours);
+    // The trail first: a grant never works without its event.
+    state
+        .commands
+        .workspace(
+            WorkspaceCommand::RecordSupportGranted {
+                grant_id: EntityId(id),
+                support_id: EntityId(account.0),
+                scope: scope.to_owned(),
+                reason: reason.to_owned(),
+                expires_at,
+            },
+            &ctx.metadata,
+        )
+        .await?;
     support::create_grant(
         &state.pools.app,
         &auth.scope,
@@ -110,7 +128,7 @@ pub async fn create(
             reason: reason.to_owned(),
             created_by: auth.user.0,
             created_at: now,
-            expires_at: now + Duration::hours(body.expires_in_hours),
+            expires_at,
         },
     )
     .await?;
@@ -134,18 +152,35 @@ pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpR
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
-/// `DELETE /v1/support-grants/{id}` (Owner): revokes at once; 204.
+/// `DELETE /v1/support-grants/{id}` (Owner): revokes at once (event `SupportRevoked`); 204.
 ///
 /// # Errors
 /// 403; 404 for no such unrevoked grant in this workspace.
 pub async fn revoke(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
+    let auth = &ctx.auth;
     auth.require(Action::GrantSupport)?;
     auth.require_person()?;
     let now = state.clock.now();
+    let live = support::list_grants(&state.pools.app, &auth.scope)
+        .await?
+        .into_iter()
+        .any(|g| g.id == *id && g.revoked_at.is_none());
+    if !live {
+        return Err(ApiError::NotFound);
+    }
+    state
+        .commands
+        .workspace(
+            WorkspaceCommand::RecordSupportRevoked {
+                grant_id: EntityId(*id),
+            },
+            &ctx.metadata,
+        )
+        .await?;
     if !support::revoke(&state.pools.app, &auth.scope, *id, auth.user.0, now).await? {
         return Err(ApiError::NotFound);
     }

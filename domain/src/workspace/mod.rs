@@ -50,6 +50,25 @@ pub enum WorkspaceCommand {
         /// The key's id.
         key_id: EntityId,
     },
+    /// Record that the Owner gave a support account access (the grant row is the
+    /// server's; this puts it in the trail).
+    RecordSupportGranted {
+        /// The grant.
+        grant_id: EntityId,
+        /// The support account.
+        support_id: EntityId,
+        /// `read` or `recovery`.
+        scope: String,
+        /// Why.
+        reason: String,
+        /// When it stops working.
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// Record that the Owner revoked a support grant.
+    RecordSupportRevoked {
+        /// The grant.
+        grant_id: EntityId,
+    },
 }
 
 /// Events of a workspace.
@@ -86,6 +105,24 @@ pub enum WorkspaceEvent {
         /// The key's id.
         key_id: EntityId,
     },
+    /// Support staff were given access to the workspace.
+    SupportGranted {
+        /// The grant.
+        grant_id: EntityId,
+        /// The support account.
+        support_id: EntityId,
+        /// `read` or `recovery`.
+        scope: String,
+        /// Why.
+        reason: String,
+        /// When it stops working.
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// A support grant was revoked.
+    SupportRevoked {
+        /// The grant.
+        grant_id: EntityId,
+    },
 }
 
 impl DomainEvent for WorkspaceEvent {
@@ -96,6 +133,8 @@ impl DomainEvent for WorkspaceEvent {
             Self::ApiKeyCreated { .. } => "ApiKeyCreated",
             Self::TwoFactorPolicyChanged { .. } => "TwoFactorPolicyChanged",
             Self::ApiKeyRevoked { .. } => "ApiKeyRevoked",
+            Self::SupportGranted { .. } => "SupportGranted",
+            Self::SupportRevoked { .. } => "SupportRevoked",
         }
         .to_owned()
     }
@@ -190,6 +229,39 @@ impl Aggregate for Workspace {
                 sink.write(WorkspaceEvent::ApiKeyRevoked { key_id }, self)
                     .await;
             }
+            WorkspaceCommand::RecordSupportGranted {
+                grant_id,
+                support_id,
+                scope,
+                reason,
+                expires_at,
+            } => {
+                if !self.created {
+                    return Err(DomainError::NotFound);
+                }
+                if scope != "read" && scope != "recovery" {
+                    return Err(DomainError::invalid("scope", "must be read or recovery"));
+                }
+                let reason = text::required("reason", &reason, 500)?;
+                sink.write(
+                    WorkspaceEvent::SupportGranted {
+                        grant_id,
+                        support_id,
+                        scope,
+                        reason,
+                        expires_at,
+                    },
+                    self,
+                )
+                .await;
+            }
+            WorkspaceCommand::RecordSupportRevoked { grant_id } => {
+                if !self.created {
+                    return Err(DomainError::NotFound);
+                }
+                sink.write(WorkspaceEvent::SupportRevoked { grant_id }, self)
+                    .await;
+            }
             WorkspaceCommand::Rename { name } => {
                 if !self.created {
                     return Err(DomainError::NotFound);
@@ -212,7 +284,10 @@ impl Aggregate for Workspace {
                 self.name = name;
             }
             WorkspaceEvent::WorkspaceRenamed { name } => self.name = name,
-            WorkspaceEvent::ApiKeyCreated { .. } | WorkspaceEvent::ApiKeyRevoked { .. } => {}
+            WorkspaceEvent::ApiKeyCreated { .. }
+            | WorkspaceEvent::ApiKeyRevoked { .. }
+            | WorkspaceEvent::SupportGranted { .. }
+            | WorkspaceEvent::SupportRevoked { .. } => {}
             WorkspaceEvent::TwoFactorPolicyChanged { required } => {
                 self.require_two_factor = required
             }

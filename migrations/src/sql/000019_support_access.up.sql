@@ -60,7 +60,9 @@ CREATE TABLE support_access (
 );
 
 REVOKE ALL ON support_grants, support_access FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE ON support_grants TO crm_app;
+GRANT SELECT, INSERT ON support_grants TO crm_app;
+-- A grant's scope, reason and expiry never change; only its revocation is written later.
+GRANT UPDATE (revoked_at, revoked_by) ON support_grants TO crm_app;
 GRANT SELECT, INSERT ON support_access TO crm_app;
 ALTER TABLE support_grants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support_grants FORCE ROW LEVEL SECURITY;

@@ -423,6 +423,20 @@ impl TestApp {
         .unwrap_or_default()
     }
 
+    /// Waits until the catch-up projector has applied every committed event (an inline
+    /// apply that lost a race under load is left to it), so read tables can be compared.
+    pub async fn settle(&self) {
+        let catchup = crm_projections::catchup::CatchUp::new(self.projector_db().await);
+        loop {
+            let report = catchup.run_once(1_000).await.unwrap();
+            if report.busy {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            } else if report.read == 0 {
+                return;
+            }
+        }
+    }
+
     /// Number of rows in `events`, read as the owner.
     pub async fn event_count(&self) -> i64 {
         let pool = self.pool_as(None).await;

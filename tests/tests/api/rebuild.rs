@@ -121,6 +121,7 @@ async fn rebuilt_tables_equal_the_live_ones_row_for_row() {
     .await;
 
     let owner = app.pool_as(None).await;
+    app.settle().await;
     let live = snapshot(&owner).await;
     let replayed = crm_projections::rebuild::rebuild_all(&app.projector_db().await)
         .await
@@ -230,6 +231,7 @@ async fn one_workspace_rebuilds_under_concurrent_writes_and_others_are_untouched
     assert_eq!(list["items"].as_array().unwrap().len(), 25);
 
     // Equal, row for row, to a fresh rebuild of everything.
+    app.settle().await;
     let rebuilt_one = tenant_rows(&owner, a.tenant).await;
     crm_projections::rebuild::rebuild_all(&app.projector_db().await)
         .await

@@ -218,6 +218,25 @@ async fn support_before_during_and_after_a_grant() {
         assert_eq!(app.delete(&path, &b.token).await.0, StatusCode::NOT_FOUND);
     }
     assert_eq!(get(url.clone()).await.0, StatusCode::NOT_FOUND);
+
+    // Grants and revocations are events of the workspace: in the trail, in its chain.
+    for (event, count) in [("SupportGranted", 2), ("SupportRevoked", 2)] {
+        let (_, trail) = app
+            .get(&format!("/v1/audit?event_type={event}"), &a.token)
+            .await;
+        let items = trail["items"].as_array().unwrap();
+        assert_eq!(items.len(), count, "{event}: {trail}");
+        assert!(items
+            .iter()
+            .all(|e| e["actor"] == json!(a.owner.to_string())));
+    }
+    let (_, granted) = app
+        .get("/v1/audit?event_type=SupportGranted", &a.token)
+        .await;
+    assert_eq!(
+        granted["items"][0]["payload"]["SupportGranted"]["reason"],
+        "ticket 4711: restore a contact"
+    );
 }
 
 #[tokio::test]
