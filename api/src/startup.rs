@@ -77,6 +77,11 @@ async fn janitor(
         {
             tracing::warn!(error = %err, "rate-limit purge failed");
         }
+        if let Err(err) =
+            crm_projections::queries::support::purge_sessions(&projector, chrono::Utc::now()).await
+        {
+            tracing::warn!(error = %err, "support session purge failed");
+        }
         match crm_projections::queries::idempotency::purge_expired(&projector).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "expired idempotency keys purged"),

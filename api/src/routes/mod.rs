@@ -52,6 +52,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(web::resource("/auth/login").route(web::post().to(sessions::login)))
                 .service(web::resource("/auth/support/login").route(web::post().to(support::login)))
                 .service(
+                    web::resource("/auth/support/logout").route(web::post().to(support::logout)),
+                )
+                .service(
                     web::resource("/support-grants")
                         .route(web::get().to(support::list))
                         .route(web::post().to(support::create)),

@@ -54,6 +54,29 @@ pub async fn login(
     })))
 }
 
+/// `POST /v1/auth/support/logout` with the support token as bearer: ends that sign-in at
+/// once; 204.
+///
+/// # Errors
+/// 401 without a live support token.
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| t.starts_with(crate::support::TOKEN_PREFIX))
+        .ok_or(ApiError::Unauthorized("missing support token"))?;
+    if !support::end_session(&state.pools.app, crate::auth::session::hash(token)).await? {
+        return Err(ApiError::Unauthorized("invalid or expired support token"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// `POST /v1/support-grants` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -27,6 +27,9 @@ CREATE POLICY support_accounts_app ON support_accounts TO crm_app USING (true) W
 ALTER TABLE support_sessions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support_sessions FORCE ROW LEVEL SECURITY;
 CREATE POLICY support_sessions_app ON support_sessions TO crm_app USING (true) WITH CHECK (true);
+-- The janitor (as the projector) purges expired sessions.
+GRANT SELECT, DELETE ON support_sessions TO crm_projector;
+CREATE POLICY support_sessions_projector ON support_sessions TO crm_projector USING (true);
 
 -- Grants are the workspace's: tenant-first, under the tenant policy like every other row.
 CREATE TABLE support_grants (

@@ -100,6 +100,34 @@ pub async fn session_account(
     row.map(|r| r.try_get("", "id")).transpose()
 }
 
+/// Ends the session with this token hash; `false` when there is none.
+///
+/// # Errors
+/// Database errors.
+pub async fn end_session(db: &DatabaseConnection, token_hash: Vec<u8>) -> Result<bool, DbErr> {
+    let done = db
+        .execute(stmt(
+            "DELETE FROM support_sessions WHERE token_hash = $1",
+            vec![token_hash.into()],
+        ))
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes sessions expired before `now` (the janitor's round); returns how many.
+///
+/// # Errors
+/// Database errors.
+pub async fn purge_sessions(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let done = db
+        .execute(stmt(
+            "DELETE FROM support_sessions WHERE expires_at < $1",
+            vec![now.into()],
+        ))
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// One grant as the Owner sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Grant {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crm_api::clock::ManualClock;
+use crm_api::clock::{Clock, ManualClock};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -264,4 +264,28 @@ async fn a_grant_expires_on_its_own() {
     let token = support_login(&app, "late@support.example").await;
     let (status, _) = as_support(&app, &token, &ws, Method::GET, "/v1/contacts", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The janitor's purge drops the expired sign-in and keeps the live one.
+    let projector = app.projector_db().await;
+    let purged = crm_projections::queries::support::purge_sessions(&projector, clock.now())
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    // Signing out ends the live one at once.
+    let logout = |t: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(format!("{}/v1/auth/support/logout", app.address))
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(logout(token.clone()).await, StatusCode::NO_CONTENT);
+    assert_eq!(logout(token.clone()).await, StatusCode::UNAUTHORIZED);
+    let (status, _) = as_support(&app, &token, &ws, Method::GET, "/v1/contacts", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
