@@ -232,7 +232,21 @@ pub async fn import_workspace(pools: &Pools, file: &Path) -> Result<(String, u64
     }
     tx.commit().await.map_err(db)?;
     let scope = TenantScope::new(TenantId(tenant));
-    crm_projections::rebuild::rebuild_tenant(&pools.projector, &scope, |_| {}).await?;
+    // A rebuild replays events below the oldest running transaction of the cluster, so
+    // it may not see the restore yet while an older transaction elsewhere is open: run it
+    // until it has replayed everything appended (up to a minute).
+    let mut tries = 0;
+    while crm_projections::rebuild::rebuild_tenant(&pools.projector, &scope, |_| {}).await? < count
+    {
+        tries += 1;
+        if tries > 600 {
+            return Err(CliError::Api(
+                "the restored events stay invisible to the rebuild: an old transaction is open"
+                    .into(),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     restore_claims(pools, TenantId(tenant)).await?;
     Ok((header.slug, count))
 }
