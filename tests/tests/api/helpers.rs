@@ -427,14 +427,29 @@ impl TestApp {
     /// apply that lost a race under load is left to it), so read tables can be compared.
     pub async fn settle(&self) {
         let catchup = crm_projections::catchup::CatchUp::new(self.projector_db().await);
-        loop {
+        let owner = self.pool_as(None).await;
+        // Every event past the checkpoint must be applied; the projector reads only below
+        // the cluster's oldest running transaction, so this may take a few rounds.
+        for _ in 0..3_000 {
             let report = catchup.run_once(1_000).await.unwrap();
-            if report.busy {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            } else if report.read == 0 {
+            if report.read > 0 {
+                continue;
+            }
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM events e, projector_checkpoints c
+                  WHERE c.name = $1
+                    AND (e.transaction_id, e.global_position) > (c.last_transaction_id, c.last_position)",
+            )
+            .bind(crm_projections::catchup::READ_MODELS)
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+            if pending == 0 {
                 return;
             }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        panic!("the catch-up projector did not catch up within a minute");
     }
 
     /// Number of rows in `events`, read as the owner.

@@ -126,14 +126,18 @@ async fn rebuilt_tables_equal_the_live_ones_row_for_row() {
     let replayed = crm_projections::rebuild::rebuild_all(&app.projector_db().await)
         .await
         .unwrap();
+    // Events above the rebuild's horizon (the cluster's oldest running transaction) are
+    // left to the catch-up projector.
+    app.settle().await;
     let rebuilt = snapshot(&owner).await;
     assert!(live.len() > 1_250);
     assert_eq!(live, rebuilt);
-    assert_eq!(replayed as i64, app.event_count().await);
+    assert!(replayed > 1_250 && replayed as i64 <= app.event_count().await);
     // Rebuilding twice changes nothing either.
     crm_projections::rebuild::rebuild_all(&app.projector_db().await)
         .await
         .unwrap();
+    app.settle().await;
     assert_eq!(snapshot(&owner).await, live);
 }
 
@@ -200,6 +204,7 @@ async fn one_workspace_rebuilds_under_concurrent_writes_and_others_are_untouched
     .await
     .unwrap();
     writer.await.unwrap();
+    app.settle().await;
     let last = reports.last().copied().unwrap();
     assert_eq!(last.replayed, last.total);
     assert!((last.percent() - 100.0).abs() < f64::EPSILON);
@@ -236,6 +241,7 @@ async fn one_workspace_rebuilds_under_concurrent_writes_and_others_are_untouched
     crm_projections::rebuild::rebuild_all(&app.projector_db().await)
         .await
         .unwrap();
+    app.settle().await;
     assert_eq!(tenant_rows(&owner, a.tenant).await, rebuilt_one);
     assert_eq!(corrupt(b.tenant).await, 0);
 }
