@@ -197,11 +197,10 @@ pub async fn export(
     auth: AuthContext,
     Query(query): Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    // Reading the trail and taking data away in bulk: both rights (support grants never
+    // carry the second).
     auth.require(Action::ReadAudit)?;
-    // Support reads the trail under a grant, but never takes it away in bulk.
-    if auth.support.is_some() {
-        return Err(ApiError::Forbidden);
-    }
+    auth.require(Action::ExportRecords)?;
     if query.limit.is_some() || query.cursor.is_some() {
         return Err(ApiError::invalid(
             "cursor",

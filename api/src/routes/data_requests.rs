@@ -61,11 +61,10 @@ pub async fn contact(
     auth: AuthContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
+    // Reading the record's history and taking data away in bulk: both rights (support
+    // grants never carry the second).
     auth.require(Action::ReadAudit)?;
-    // A support grant never takes personal data away in bulk.
-    if auth.support.is_some() {
-        return Err(ApiError::Forbidden);
-    }
+    auth.require(Action::ExportRecords)?;
     let id = id.into_inner();
     let db = &state.pools.app;
     let scope = &auth.scope;

@@ -175,10 +175,18 @@ async fn a_round_trip_gives_identical_answers_and_damage_is_refused() {
         .collect();
     let mut junk: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
     junk.insert(3, "{\"hello\": \"world\"}".into());
+    // An event moved into another workspace's stream.
+    let mut foreign: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+    foreign[2] = foreign[2].replace(
+        &format!("\"aggregate_id\":\"{}:", a.tenant),
+        &format!("\"aggregate_id\":\"{}:", uuid::Uuid::new_v4()),
+    );
+    assert_ne!(foreign[2], lines[2]);
     for (name, content, line) in [
         ("edited", edited, 6),
         ("cut", cut.clone(), cut.len() + 1),
         ("junk", junk, 4),
+        ("foreign", foreign, 3),
     ] {
         let damaged =
             std::env::temp_dir().join(format!("crm-{name}-{}.ndjson", uuid::Uuid::new_v4()));
