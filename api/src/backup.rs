@@ -3,10 +3,14 @@
 //! File shape, one JSON object per line:
 //! 1. header `{"format": "crm-workspace-backup", "version": 1, "workspace_id", "slug",
 //!    "exported_at"}`;
-//! 2. one line per event in commit order: `{"aggregate_type", "aggregate_id", "sequence",
+//! 2. (version 2) one line per contact with a live data key, `{"contact_key":
+//!    {"contact_id", "wrapped"}}`, the key still wrapped by the master key (base64), so a
+//!    restore under the same master key reads the contacts' personal data; erased contacts
+//!    have no key and stay erased;
+//! 3. one line per event in commit order: `{"aggregate_type", "aggregate_id", "sequence",
 //!    "event_type", "event_version", "payload", "metadata", "hash"}` (`hash` is the
 //!    store's SHA-256 chain hash, lowercase hex);
-//! 3. trailer `{"end": true, "events": N}`, so a cut file is refused.
+//! 4. trailer `{"end": true, "events": N}`, so a cut file is refused.
 //!
 //! A restore appends the events in one transaction and compares each hash the database
 //! computes on insert (the same function that guards the live trail) with the file's: the
@@ -20,6 +24,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
 use crm_domain::TenantId;
+use crm_projections::personal_data::Keyring;
 use crm_projections::TenantScope;
 use futures::TryStreamExt;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -57,6 +62,23 @@ struct Line {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct KeyLine {
+    contact_key: ContactKey,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactKey {
+    contact_id: Uuid,
+    /// base64 of `nonce || AES-256-GCM(master key, data key)`.
+    wrapped: String,
+}
+
+/// The backup format this server writes; it reads 1 (no keys) and 2.
+const VERSION: u32 = 2;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Trailer {
     end: bool,
     events: u64,
@@ -74,7 +96,7 @@ pub async fn export_workspace(pools: &Pools, slug: &str, file: &Path) -> Result<
     let mut out = BufWriter::new(std::fs::File::create(file)?);
     let header = Header {
         format: FORMAT.into(),
-        version: 1,
+        version: VERSION,
         workspace_id: tenant,
         slug: slug.to_owned(),
         exported_at: chrono::Utc::now(),
@@ -84,6 +106,28 @@ pub async fn export_workspace(pools: &Pools, slug: &str, file: &Path) -> Result<
         "{}",
         serde_json::to_string(&header).map_err(std::io::Error::other)?
     )?;
+    let keys: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
+        "SELECT contact_id, wrapped FROM contact_keys
+          WHERE tenant_id = $1 AND wrapped IS NOT NULL ORDER BY contact_id",
+    )
+    .bind(tenant)
+    .fetch_all(&pools.store)
+    .await
+    .map_err(db)?;
+    for (contact_id, wrapped) in keys {
+        use base64::Engine;
+        let line = KeyLine {
+            contact_key: ContactKey {
+                contact_id,
+                wrapped: base64::engine::general_purpose::STANDARD.encode(wrapped),
+            },
+        };
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&line).map_err(std::io::Error::other)?
+        )?;
+    }
     let mut rows = sqlx::query(
         "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
                 metadata, encode(hash, 'hex') AS hash
@@ -143,12 +187,16 @@ fn damaged(line: usize, reason: impl Into<String>) -> CliError {
 /// [`CliError::Damaged`] with the first bad line (nothing is written);
 /// [`CliError::WorkspaceExists`] when the database already has the workspace or its slug;
 /// database and I/O errors.
-pub async fn import_workspace(pools: &Pools, file: &Path) -> Result<(String, u64), CliError> {
+pub async fn import_workspace(
+    pools: &Pools,
+    keyring: &Keyring,
+    file: &Path,
+) -> Result<(String, u64), CliError> {
     let mut lines = BufReader::new(std::fs::File::open(file)?).lines();
     let first = lines.next().transpose()?.unwrap_or_default();
     let header: Header = serde_json::from_str(&first)
         .map_err(|e| damaged(1, format!("not a workspace backup header: {e}")))?;
-    if header.format != FORMAT || header.version != 1 {
+    if header.format != FORMAT || !(1..=VERSION).contains(&header.version) {
         return Err(damaged(1, "unknown backup format or version"));
     }
     let tenant = header.workspace_id;
@@ -188,6 +236,28 @@ pub async fn import_workspace(pools: &Pools, file: &Path) -> Result<(String, u64
                 ));
             }
             ended = true;
+            continue;
+        }
+        if let Ok(KeyLine { contact_key }) = serde_json::from_str::<KeyLine>(&text) {
+            use base64::Engine;
+            let wrapped = base64::engine::general_purpose::STANDARD
+                .decode(&contact_key.wrapped)
+                .map_err(|_| damaged(number, "a contact key is not base64"))?;
+            if !keyring.unwraps(tenant, contact_key.contact_id, &wrapped) {
+                return Err(damaged(
+                    number,
+                    "a contact key does not unwrap with this server's personal_data.master_key",
+                ));
+            }
+            sqlx::query(
+                "INSERT INTO contact_keys (tenant_id, contact_id, wrapped) VALUES ($1, $2, $3)",
+            )
+            .bind(tenant)
+            .bind(contact_key.contact_id)
+            .bind(wrapped)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| damaged(number, format!("refused by the key table: {e}")))?;
             continue;
         }
         let line: Line = serde_json::from_str(&text)
@@ -236,7 +306,9 @@ pub async fn import_workspace(pools: &Pools, file: &Path) -> Result<(String, u64
     // it may not see the restore yet while an older transaction elsewhere is open: run it
     // until it has replayed everything appended (up to a minute).
     let mut tries = 0;
-    while crm_projections::rebuild::rebuild_tenant(&pools.projector, &scope, |_| {}).await? < count
+    while crm_projections::rebuild::rebuild_tenant(&pools.projector, keyring, &scope, |_| {})
+        .await?
+        < count
     {
         tries += 1;
         if tries > 600 {

@@ -223,34 +223,38 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             tracing::info!(events, workspace = %slug, "workspace exported");
         }
         Command::ImportWorkspace { file } => {
-            let (pools, _) = startup::connect(&settings).await?;
-            let (slug, events) = crate::backup::import_workspace(&pools, &file).await?;
+            let (pools, commands) = startup::connect(&settings).await?;
+            let (slug, events) =
+                crate::backup::import_workspace(&pools, commands.keyring(), &file).await?;
             tracing::info!(events, workspace = %slug, "workspace restored");
         }
         Command::RebuildProjections {
             workspace: Some(slug),
         } => {
-            let (pools, _) = startup::connect(&settings).await?;
+            let (pools, commands) = startup::connect(&settings).await?;
             let tenant = tenant_of_slug(&pools.projector, &slug)
                 .await?
                 .ok_or_else(|| CliError::UnknownWorkspace(slug.clone()))?;
             let scope = crm_projections::TenantScope::new(TenantId(tenant));
-            let events = crm_projections::rebuild::rebuild_tenant(&pools.projector, &scope, |p| {
-                tracing::info!(
-                    replayed = p.replayed,
-                    total = p.total,
-                    percent = format!("{:.1}", p.percent()),
-                    events_per_second = format!("{:.0}", p.events_per_second),
-                    "rebuilding"
-                );
-            })
-            .await?;
+            let keyring = commands.keyring();
+            let events =
+                crm_projections::rebuild::rebuild_tenant(&pools.projector, keyring, &scope, |p| {
+                    tracing::info!(
+                        replayed = p.replayed,
+                        total = p.total,
+                        percent = format!("{:.1}", p.percent()),
+                        events_per_second = format!("{:.0}", p.events_per_second),
+                        "rebuilding"
+                    );
+                })
+                .await?;
             tracing::info!(events, workspace = %slug, "workspace projections rebuilt");
         }
         Command::RebuildProjections { workspace: None } => {
-            let (pools, _) = startup::connect(&settings).await?;
+            let (pools, commands) = startup::connect(&settings).await?;
             let started = std::time::Instant::now();
-            let events = crm_projections::rebuild::rebuild_all(&pools.projector).await?;
+            let events =
+                crm_projections::rebuild::rebuild_all(&pools.projector, commands.keyring()).await?;
             tracing::info!(
                 events,
                 seconds = started.elapsed().as_secs_f64(),

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use cqrs_es::{Aggregate, AggregateError};
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
 use crm_domain::activity::{Activity, ActivityCommand};
 use crm_domain::company::{Company, CompanyCommand};
 use crm_domain::contact::{Contact, ContactCommand, ContactInput, ContactPatch};
@@ -14,14 +15,19 @@ use crm_domain::user::{User, UserCommand};
 use crm_domain::workspace::{Workspace, WorkspaceCommand};
 use crm_domain::{DomainError, Email, EntityId, EventMetadata, Guarded, StreamId};
 use crm_projections::inline::InlineProjector;
+use crm_projections::personal_data::Keyring;
 use crm_projections::queries::claims::{self, Claim};
 use crm_projections::queries::{companies, contacts};
 use crm_projections::TenantScope;
-use postgres_es::PostgresCqrs;
+use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sea_orm::DatabaseConnection;
 
 use crate::db::Pools;
 use crate::error::ApiError;
+use crate::sealed_store::SealedRepository;
+
+/// The contact's framework: its events go through [`SealedRepository`].
+type SealedCqrs<A> = CqrsFramework<A, PersistedEventStore<SealedRepository, A>>;
 
 /// The command frameworks of every aggregate, each with the inline projector attached.
 #[derive(Clone)]
@@ -29,11 +35,12 @@ pub struct Commands {
     workspace: Arc<PostgresCqrs<Workspace>>,
     user: Arc<PostgresCqrs<User>>,
     company: Arc<PostgresCqrs<Company>>,
-    contact: Arc<PostgresCqrs<Contact>>,
+    contact: Arc<SealedCqrs<Contact>>,
     pipeline: Arc<PostgresCqrs<Pipeline>>,
     deal: Arc<PostgresCqrs<Deal>>,
     activity: Arc<PostgresCqrs<Activity>>,
     app: DatabaseConnection,
+    keyring: Keyring,
 }
 
 fn framework<A>(pools: &Pools) -> Arc<PostgresCqrs<A>>
@@ -66,28 +73,46 @@ fn map_error(err: AggregateError<DomainError>, guarded: bool) -> ApiError {
 }
 
 impl Commands {
-    /// Frameworks over the store pool, projecting inline through the projector pool.
-    pub fn new(pools: &Pools) -> Self {
+    /// Frameworks over the store pool, projecting inline through the projector pool; the
+    /// contact's seals its personal data with `keyring`.
+    pub fn new(pools: &Pools, keyring: Keyring) -> Self {
+        let repo = SealedRepository::new(
+            PostgresEventRepository::new(pools.store.clone()),
+            sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pools.store.clone()),
+            keyring.clone(),
+        );
+        let contact = Arc::new(CqrsFramework::new(
+            PersistedEventStore::new_event_store(repo),
+            vec![Box::new(InlineProjector::new(pools.projector.clone()))],
+            (),
+        ));
         Self {
             workspace: framework(pools),
             user: framework(pools),
             company: framework(pools),
-            contact: framework(pools),
+            contact,
             pipeline: framework(pools),
             deal: framework(pools),
             activity: framework(pools),
             app: pools.app.clone(),
+            keyring,
         }
     }
 
-    async fn run<A, C>(
-        cqrs: &PostgresCqrs<A>,
+    /// The keyring that seals and opens contacts' personal data.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    async fn run<A, C, ES>(
+        cqrs: &CqrsFramework<A, ES>,
         stream: StreamId,
         command: Guarded<C>,
         meta: &EventMetadata,
     ) -> Result<(), ApiError>
     where
         A: Aggregate<Error = DomainError, Command = Guarded<C>>,
+        ES: EventStore<A>,
     {
         let guarded = command.if_version.is_some();
         if stream.tenant != meta.tenant_id {
@@ -243,6 +268,7 @@ impl Commands {
             ContactCommand::LinkCompany { company_id, .. } => (Some(*company_id), None),
             ContactCommand::Delete
             | ContactCommand::Restore
+            | ContactCommand::Erase
             | ContactCommand::UnlinkCompany { .. } => (None, None),
         };
         if let Some(company) = company {

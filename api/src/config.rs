@@ -23,6 +23,76 @@ pub struct Settings {
     /// The tamper-evident trail.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// Encryption of contacts' personal data (erasure).
+    pub personal_data: PersonalDataSettings,
+}
+
+/// Settings of the encryption that makes erasure possible in an append-only store.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PersonalDataSettings {
+    /// AES-256 master key that wraps every contact's data key: 32 bytes, base64. Kept out
+    /// of the database on purpose. Losing it makes every contact's personal data
+    /// unreadable, as if erased: keep it with the database's backups, but apart from them.
+    pub master_key: Option<SecretString>,
+    /// Where a master key is kept when `master_key` is not set: read from this file, or
+    /// generated into it (mode 0600, with a warning) on the first start, so personal data
+    /// stays readable across restarts of a development server. Default
+    /// `.data/master.key`.
+    pub master_key_file: String,
+}
+
+impl PersonalDataSettings {
+    /// The keyring over the configured master key, or the one in `master_key_file`
+    /// (generated there when the file does not exist).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a key that is not 32 bytes of base64, or a key file
+    /// that cannot be read or written.
+    pub fn keyring(&self) -> Result<crm_projections::personal_data::Keyring, ConfigError> {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let decode = |text: &str, source: &str| -> Result<[u8; 32], ConfigError> {
+            engine
+                .decode(text.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| ConfigError::Invalid(format!("{source} must be 32 bytes of base64")))
+        };
+        let key = match &self.master_key {
+            Some(key) => decode(key.expose_secret(), "personal_data.master_key")?,
+            None => {
+                let path = std::path::Path::new(&self.master_key_file);
+                let io = |e: std::io::Error| {
+                    ConfigError::Invalid(format!(
+                        "personal_data.master_key_file {}: {e}",
+                        path.display()
+                    ))
+                };
+                if !path.exists() {
+                    tracing::warn!(file = %path.display(), "no personal_data.master_key configured: generated one into this file; set the key in production");
+                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(dir).map_err(io)?;
+                    }
+                    let mut raw = [0_u8; 32];
+                    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+                    write_private(path, engine.encode(raw).as_bytes()).map_err(io)?;
+                }
+                let text = std::fs::read_to_string(path).map_err(io)?;
+                decode(&text, "personal_data.master_key_file")?
+            }
+        };
+        Ok(crm_projections::personal_data::Keyring::new(key))
+    }
+}
+
+/// Creates `path` (failing if it exists) readable by its owner only, and writes `bytes`.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
 }
 
 /// Audit trail settings.
@@ -190,6 +260,7 @@ impl Settings {
             .set_default("projector.enabled", true)?
             .set_default("projector.idle_ms", 500)?
             .set_default("projector.batch", 500)?
+            .set_default("personal_data.master_key_file", ".data/master.key")?
             .add_source(config::File::with_name(&file).required(false))
             .add_source(
                 config::Environment::with_prefix("CRM")

@@ -13,6 +13,7 @@ use crm_domain::company::Company;
 use crm_domain::contact::Contact;
 use crm_domain::deal::Deal;
 use crm_domain::pipeline::Pipeline;
+use crm_projections::personal_data::{Keyring, Opened};
 use crm_projections::queries::history::{self, StreamEvent};
 use crm_projections::TenantScope;
 use sea_orm::DatabaseConnection;
@@ -102,6 +103,10 @@ pub struct Version {
     pub recorded_at: DateTime<Utc>,
     /// The fields the event changed, in field-name order.
     pub changes: Vec<FieldChange>,
+    /// `"erased"` when the event held personal data that was erased since (it is left out
+    /// of `changes`), `"unavailable"` when its key is missing here; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personal_data: Option<&'static str>,
 }
 
 /// The record's state at one version, as `{id, version, deleted, ...fields}`.
@@ -200,11 +205,14 @@ fn replay_any(
 
 async fn load(
     db: &DatabaseConnection,
+    keyring: &Keyring,
     scope: &TenantScope,
     kind: RecordType,
     id: Uuid,
 ) -> Result<Vec<StreamEvent>, ApiError> {
-    let events = history::stream(db, scope, kind.aggregate_type(), id).await?;
+    let events = history::stream(db, keyring, scope, kind.aggregate_type(), id)
+        .await
+        .map_err(ApiError::internal)?;
     if events.is_empty() {
         return Err(ApiError::NotFound);
     }
@@ -226,11 +234,12 @@ fn accepted_at(e: &StreamEvent) -> DateTime<Utc> {
 /// 404 when the workspace has no such record; 500 for an event that no longer decodes.
 pub async fn versions(
     db: &DatabaseConnection,
+    keyring: &Keyring,
     scope: &TenantScope,
     kind: RecordType,
     id: Uuid,
 ) -> Result<Vec<Version>, ApiError> {
-    let events = load(db, scope, kind, id).await?;
+    let events = load(db, keyring, scope, kind, id).await?;
     let mut out = Vec::with_capacity(events.len());
     replay_any(kind, id, &events, |e, before, after| {
         out.push(Version {
@@ -247,6 +256,11 @@ pub async fn versions(
             occurred_at: e.occurred_at.clone(),
             recorded_at: e.recorded_at,
             changes: diff(before, after),
+            personal_data: match e.personal_data {
+                Opened::Erased => Some("erased"),
+                Opened::Unavailable => Some("unavailable"),
+                Opened::Plain | Opened::Revealed => None,
+            },
         });
     })?;
     Ok(out)
@@ -260,12 +274,13 @@ pub async fn versions(
 /// version beyond the record's latest (`version`).
 pub async fn state_at(
     db: &DatabaseConnection,
+    keyring: &Keyring,
     scope: &TenantScope,
     kind: RecordType,
     id: Uuid,
     at: At,
 ) -> Result<PastState, ApiError> {
-    let mut events = load(db, scope, kind, id).await?;
+    let mut events = load(db, keyring, scope, kind, id).await?;
     let latest = events.len() as i64;
     match at {
         At::Version(n) if n < 1 || n > latest => {

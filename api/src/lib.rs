@@ -26,6 +26,7 @@ pub mod import;
 pub mod mailer;
 pub mod private_cluster;
 pub mod routes;
+pub mod sealed_store;
 pub mod startup;
 pub mod state;
 pub mod support;

@@ -100,8 +100,9 @@ async fn janitor(
 /// [`DbError`].
 pub async fn connect(settings: &Settings) -> Result<(Pools, Commands), DbError> {
     db::prepare(&settings.database).await?;
+    let keyring = settings.personal_data.keyring()?;
     let pools = db::connect(&settings.database).await?;
-    let commands = Commands::new(&pools);
+    let commands = Commands::new(&pools, keyring);
     Ok((pools, commands))
 }
 
@@ -144,7 +145,7 @@ impl Application {
         );
         let (shutdown, watch) = tokio::sync::watch::channel(false);
         let projector = settings.projector.enabled.then(|| {
-            let catch_up = CatchUp::new(pools.projector.clone());
+            let catch_up = CatchUp::new(pools.projector.clone(), commands.keyring().clone());
             tokio::spawn(catch_up.run(settings.projector.batch, settings.projector.idle(), watch))
         });
         let janitor = tokio::spawn(janitor(

@@ -56,6 +56,8 @@ pub enum Action {
     VerifyAudit,
     /// Give, list and revoke support staff access to the workspace.
     GrantSupport,
+    /// Erase a contact's personal data for good (GDPR art. 17).
+    ErasePersonalData,
 }
 
 impl Role {
@@ -110,6 +112,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = {
         (Action::ManageApiKeys, &[Owner, Admin]),
         (Action::VerifyAudit, &[Owner]),
         (Action::GrantSupport, &[Owner]),
+        (Action::ErasePersonalData, &[Owner]),
     ]
 };
 

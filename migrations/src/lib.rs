@@ -32,6 +32,7 @@ mod m20261121_000016_two_factor_policy;
 mod m20261121_000017_rate_limit_janitor;
 mod m20261121_000018_hash_chain;
 mod m20261121_000019_support_access;
+mod m20261121_000020_personal_data_keys;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -44,7 +45,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 38] = [
+const SQL: [&str; 40] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -83,6 +84,8 @@ const SQL: [&str; 38] = [
     include_str!("sql/000018_hash_chain.down.sql"),
     include_str!("sql/000019_support_access.up.sql"),
     include_str!("sql/000019_support_access.down.sql"),
+    include_str!("sql/000020_personal_data_keys.up.sql"),
+    include_str!("sql/000020_personal_data_keys.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -122,6 +125,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000017_rate_limit_janitor::Migration),
             Box::new(m20261121_000018_hash_chain::Migration),
             Box::new(m20261121_000019_support_access::Migration),
+            Box::new(m20261121_000020_personal_data_keys::Migration),
         ]
     }
 }

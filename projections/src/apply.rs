@@ -413,6 +413,7 @@ async fn apply_contact<C: ConnectionTrait>(
                 created_by: Set(by.clone()),
                 updated_by: Set(by),
                 sort_name: sea_orm::ActiveValue::NotSet,
+                erased_at: Set(None),
             };
             insert_first(conn, model, [C::TenantId, C::Id]).await
         }
@@ -453,6 +454,31 @@ async fn apply_contact<C: ConnectionTrait>(
         ContactEvent::ContactCompanyLinked { .. } | ContactEvent::ContactCompanyUnlinked { .. } => {
             // Applied with their association row by `apply_contact_link`.
             update_next::<_, contact::Entity>(conn, ev, vec![(C::UpdatedBy, Expr::value(by))]).await
+        }
+        ContactEvent::ContactErased => {
+            let none = || Expr::value(Option::<String>::None);
+            let affected = update_next::<_, contact::Entity>(
+                conn,
+                ev,
+                vec![
+                    (C::FirstName, none()),
+                    (C::LastName, none()),
+                    (C::Email, none()),
+                    (C::Phone, none()),
+                    (C::JobTitle, none()),
+                    (C::ErasedAt, Expr::value(Some(ev.metadata.occurred_at))),
+                    (C::UpdatedBy, Expr::value(by)),
+                ],
+            )
+            .await?;
+            // The workspace's claim on the contact's email goes with the email.
+            conn.execute(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "DELETE FROM contact_emails WHERE tenant_id = $1 AND contact_id = $2",
+                [ev.stream.tenant.0.into(), ev.stream.entity.0.into()],
+            ))
+            .await?;
+            Ok(affected)
         }
         ContactEvent::ContactDeleted | ContactEvent::ContactRestored => {
             let deleted = matches!(e, ContactEvent::ContactDeleted);

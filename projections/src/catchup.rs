@@ -16,6 +16,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, 
 
 use crate::apply::{apply, Applied};
 use crate::event::StoredEvent;
+use crate::personal_data::{is_sealed, Keyring, Show, CONTACT};
 
 /// The checkpoint name of the projector that maintains every read table.
 pub const READ_MODELS: &str = "read_models";
@@ -48,15 +49,17 @@ pub struct BatchReport {
 #[derive(Debug, Clone)]
 pub struct CatchUp {
     db: DatabaseConnection,
+    keyring: Keyring,
     name: String,
 }
 
 impl CatchUp {
     /// A projector writing through `db` (connected as `crm_projector`) under checkpoint
-    /// [`READ_MODELS`].
-    pub fn new(db: DatabaseConnection) -> Self {
+    /// [`READ_MODELS`], opening contacts' personal data with `keyring`.
+    pub fn new(db: DatabaseConnection, keyring: Keyring) -> Self {
         Self {
             db,
+            keyring,
             name: READ_MODELS.to_owned(),
         }
     }
@@ -84,7 +87,7 @@ impl CatchUp {
             });
         }
         let from = load_checkpoint(&txn, &self.name).await?;
-        let events = read_after(&txn, &from, None, limit).await?;
+        let events = read_after(&txn, &self.keyring, &from, None, limit).await?;
         let mut report = BatchReport {
             read: events.len() as u64,
             ..BatchReport::default()
@@ -183,19 +186,22 @@ pub(crate) async fn save_checkpoint<C: ConnectionTrait>(
 /// Reads up to `limit` events after `from` in commit order, only from transactions older
 /// than every running one (or than `below`, an `xid8` as text, when given). An event that
 /// does not decode is logged and returned as `None`, so it is passed over, not retried
-/// forever.
+/// forever. Contacts' sealed personal fields are opened with `keyring` (left out when
+/// erased).
 pub(crate) async fn read_after<C: ConnectionTrait>(
     conn: &C,
+    keyring: &Keyring,
     from: &Position,
     below: Option<&str>,
     limit: u64,
 ) -> Result<Vec<(Position, Option<StoredEvent>)>, DbErr> {
-    read_after_for(conn, from, below, None, limit).await
+    read_after_for(conn, keyring, from, below, None, limit).await
 }
 
 /// [`read_after`], only the events of `tenant` when given.
 pub(crate) async fn read_after_for<C: ConnectionTrait>(
     conn: &C,
+    keyring: &Keyring,
     from: &Position,
     below: Option<&str>,
     tenant: Option<uuid::Uuid>,
@@ -222,6 +228,19 @@ pub(crate) async fn read_after_for<C: ConnectionTrait>(
             values,
         ))
         .await?;
+    let sealed: Vec<String> = rows
+        .iter()
+        .filter_map(|row| {
+            let t: String = row.try_get("", "aggregate_type").ok()?;
+            let payload: serde_json::Value = row.try_get("", "payload").ok()?;
+            (t == CONTACT && is_sealed(&payload))
+                .then(|| row.try_get::<String>("", "aggregate_id").ok())
+                .flatten()
+        })
+        .collect();
+    let keys = keyring
+        .load(conn, sealed.iter().map(String::as_str))
+        .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let position = Position {
@@ -231,8 +250,19 @@ pub(crate) async fn read_after_for<C: ConnectionTrait>(
         let aggregate_type: String = row.try_get("", "aggregate_type")?;
         let aggregate_id: String = row.try_get("", "aggregate_id")?;
         let sequence: i64 = row.try_get("", "sequence")?;
-        let payload: serde_json::Value = row.try_get("", "payload")?;
+        let mut payload: serde_json::Value = row.try_get("", "payload")?;
         let metadata: serde_json::Value = row.try_get("", "metadata")?;
+        if let Err(err) = keyring.open(
+            &keys,
+            &aggregate_type,
+            &aggregate_id,
+            &mut payload,
+            Show::Domain,
+        ) {
+            tracing::error!(%aggregate_id, sequence, error = %err, "event does not open; passed over");
+            out.push((position, None));
+            continue;
+        }
         let event = match StoredEvent::from_row(
             &aggregate_type,
             &aggregate_id,

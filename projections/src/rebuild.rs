@@ -6,6 +6,7 @@ use crate::apply::apply;
 use crate::catchup::{
     load_checkpoint, read_after, read_after_for, save_checkpoint, Position, LOCK_SQL, READ_MODELS,
 };
+use crate::personal_data::Keyring;
 use crate::TenantScope;
 
 /// The read tables a rebuild empties and refills.
@@ -33,7 +34,7 @@ const BATCH: u64 = 1_000;
 ///
 /// # Errors
 /// Any database error; nothing changes then.
-pub async fn rebuild_all(db: &DatabaseConnection) -> Result<u64, DbErr> {
+pub async fn rebuild_all(db: &DatabaseConnection, keyring: &Keyring) -> Result<u64, DbErr> {
     let txn = db.begin().await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -62,7 +63,7 @@ pub async fn rebuild_all(db: &DatabaseConnection) -> Result<u64, DbErr> {
     };
     let mut replayed = 0;
     loop {
-        let batch = read_after(&txn, &position, Some(&horizon), BATCH).await?;
+        let batch = read_after(&txn, keyring, &position, Some(&horizon), BATCH).await?;
         let Some((last, _)) = batch.last() else { break };
         let last = last.clone();
         for (_, event) in &batch {
@@ -112,6 +113,7 @@ impl Progress {
 /// Any database error; nothing changes then.
 pub async fn rebuild_tenant(
     db: &DatabaseConnection,
+    keyring: &Keyring,
     scope: &TenantScope,
     mut progress: impl FnMut(Progress),
 ) -> Result<u64, DbErr> {
@@ -155,7 +157,15 @@ pub async fn rebuild_tenant(
     };
     let mut replayed = 0_u64;
     loop {
-        let batch = read_after_for(&txn, &position, Some(&horizon), Some(tenant), BATCH).await?;
+        let batch = read_after_for(
+            &txn,
+            keyring,
+            &position,
+            Some(&horizon),
+            Some(tenant),
+            BATCH,
+        )
+        .await?;
         let Some((last, _)) = batch.last() else { break };
         let last = last.clone();
         for (_, event) in &batch {

@@ -95,6 +95,7 @@ pub async fn list(
     let filter = query.filter()?;
     let page = audit::list(
         &state.pools.app,
+        state.commands.keyring(),
         &auth.scope,
         &filter,
         query.cursor.as_deref(),
@@ -220,6 +221,7 @@ pub async fn export(
             let (cursor, first) = next?;
             match audit::list(
                 &state.pools.app,
+                state.commands.keyring(),
                 &scope,
                 &filter,
                 cursor.as_deref(),

@@ -48,6 +48,9 @@ pub struct ContactView {
     pub created_by: String,
     /// Last changing actor.
     pub updated_by: String,
+    /// When the contact's personal data was erased; `null` while it is not. An erased
+    /// contact has its names, email, phone and job title `null` for good.
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 impl From<Model> for ContactView {
@@ -67,6 +70,7 @@ impl From<Model> for ContactView {
             updated_at: m.updated_at,
             created_by: m.created_by,
             updated_by: m.updated_by,
+            erased_at: m.erased_at,
         }
     }
 }
@@ -329,6 +333,65 @@ pub async fn restore(
             &ctx.metadata,
         )
         .await?;
+    let model = load(&state, &ctx.auth, *id).await?;
+    Ok(record(
+        StatusCode::OK,
+        model.version,
+        &ContactView::from(model),
+    ))
+}
+
+/// `POST /v1/contacts/{id}/erase` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EraseBody {
+    /// Why, 1 to 500 characters (e.g. the request's reference); stored in the event's
+    /// metadata, in clear, so it should not itself hold the person's data.
+    pub reason: String,
+}
+
+/// `POST /v1/contacts/{id}/erase` (Owner): erases the contact's personal data for good
+/// (GDPR art. 17). A `ContactErased` event, with the reason, destroys the contact's data
+/// key in the same transaction: the names, email, phone and job title of all its events
+/// can no longer be decrypted by anyone, while the events stay in the trail and the chain
+/// still verifies. The record stays, with its personal fields `null` and `erased_at` set;
+/// its email is free again; stored idempotent answers that showed it are forgotten.
+/// Answers 200 with the erased contact.
+///
+/// # Errors
+/// 403 for other roles and for support staff; 404 for a contact the workspace does not
+/// have; 409 when already erased; 412 for a stale `If-Match`; 422 for a bad reason.
+pub async fn erase(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(body): Json<EraseBody>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.auth.require(Action::ErasePersonalData)?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
+    }
+    let mut ctx = ctx;
+    ctx.metadata.reason = Some(format!("erasure: {reason}"));
+    state
+        .commands
+        .contact(
+            EntityId(*id),
+            Guarded {
+                if_version: if_match(&req)?,
+                command: ContactCommand::Erase,
+            },
+            &ctx.metadata,
+        )
+        .await?;
+    crm_projections::queries::idempotency::forget_answers_mentioning(
+        &state.pools.app,
+        &ctx.auth.scope,
+        &id.to_string(),
+    )
+    .await?;
     let model = load(&state, &ctx.auth, *id).await?;
     Ok(record(
         StatusCode::OK,

@@ -119,7 +119,8 @@ pub async fn contact(
         companies: linked,
         activities: activity_views,
         deals: deal_views,
-        history: history::versions(db, scope, RecordType::Contact, id).await?,
+        history: history::versions(db, state.commands.keyring(), scope, RecordType::Contact, id)
+            .await?,
     };
     Ok(HttpResponse::Ok()
         .insert_header((

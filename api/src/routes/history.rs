@@ -54,7 +54,15 @@ pub async fn past(
     at: At,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadAudit)?;
-    let past = history::state_at(&state.pools.app, &auth.scope, kind, id, at).await?;
+    let past = history::state_at(
+        &state.pools.app,
+        state.commands.keyring(),
+        &auth.scope,
+        kind,
+        id,
+        at,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(past))
 }
 
@@ -73,7 +81,14 @@ pub async fn list(
     auth.require(Action::ReadAudit)?;
     let (segment, id) = path.into_inner();
     let kind = RecordType::from_segment(&segment).ok_or(ApiError::NotFound)?;
-    let items = history::versions(&state.pools.app, &auth.scope, kind, id).await?;
+    let items = history::versions(
+        &state.pools.app,
+        state.commands.keyring(),
+        &auth.scope,
+        kind,
+        id,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
@@ -142,8 +157,15 @@ pub async fn revert(
     }
     let db = &state.pools.app;
     let scope = &ctx.auth.scope;
-    let current =
-        history::state_at(db, scope, kind, id, At::Time(DateTime::<Utc>::MAX_UTC)).await?;
+    let current = history::state_at(
+        db,
+        state.commands.keyring(),
+        scope,
+        kind,
+        id,
+        At::Time(DateTime::<Utc>::MAX_UTC),
+    )
+    .await?;
     if body.to_version < 1 || body.to_version >= current.version {
         return Err(ApiError::invalid(
             "to_version",
@@ -158,7 +180,15 @@ pub async fn revert(
             "the record is deleted: restore it first".into(),
         ));
     }
-    let target = history::state_at(db, scope, kind, id, At::Version(body.to_version)).await?;
+    let target = history::state_at(
+        db,
+        state.commands.keyring(),
+        scope,
+        kind,
+        id,
+        At::Version(body.to_version),
+    )
+    .await?;
     let patch: serde_json::Map<String, serde_json::Value> = fields
         .iter()
         .filter_map(|f| {

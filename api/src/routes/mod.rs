@@ -6,7 +6,7 @@
 //! | `POST /v1/auth/{login,refresh,logout,logout-all}`, `GET /v1/auth/sessions` | [`sessions`] |
 //! | `POST /v1/auth/signup`, `GET /v1/me`, `POST /v1/me/password`, `PATCH /v1/workspace` | [`auth`] |
 //! | `/v1/companies…` | [`companies`] |
-//! | `/v1/contacts…` | [`contacts`] |
+//! | `/v1/contacts…` (`POST /v1/contacts/{id}/erase` too) | [`contacts`] |
 //! | `/v1/pipelines…` (stages, summary) | [`pipelines`] |
 //! | `/v1/deals…` (move, win, lose, reopen, line items) | [`deals`] |
 //! | `/v1/activities…`, `GET /v1/tasks`, `GET /v1/{contacts,companies,deals}/{id}/timeline` | [`activities`] |
@@ -158,6 +158,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
                 .service(
                     web::resource("/contacts/{id}/restore")
                         .route(web::post().to(contacts::restore)),
+                )
+                .service(
+                    web::resource("/contacts/{id}/erase").route(web::post().to(contacts::erase)),
                 )
                 .service(
                     web::resource("/pipelines")

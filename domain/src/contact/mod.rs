@@ -167,6 +167,11 @@ pub enum ContactCommand {
     Delete,
     /// Undo a soft delete.
     Restore,
+    /// Erase the contact's personal data (GDPR art. 17): the API destroys the contact's
+    /// data key with this event, so the personal fields of every earlier event become
+    /// unreadable. The contact keeps its id, company links, tags and history; its personal
+    /// fields can never be set again. The reason travels in the event's metadata.
+    Erase,
 }
 
 /// Events of a contact.
@@ -192,6 +197,8 @@ pub enum ContactEvent {
     ContactDeleted,
     /// The contact was restored.
     ContactRestored,
+    /// The contact's personal data was erased (its data key destroyed with this event).
+    ContactErased,
 }
 
 impl DomainEvent for ContactEvent {
@@ -201,6 +208,7 @@ impl DomainEvent for ContactEvent {
             Self::ContactUpdated(_) => "ContactUpdated",
             Self::ContactDeleted => "ContactDeleted",
             Self::ContactRestored => "ContactRestored",
+            Self::ContactErased => "ContactErased",
             Self::ContactCompanyLinked { .. } => "ContactCompanyLinked",
             Self::ContactCompanyUnlinked { .. } => "ContactCompanyUnlinked",
         }
@@ -219,6 +227,9 @@ pub struct Contact {
     companies: Vec<(EntityId, Option<String>)>,
     exists: bool,
     deleted: bool,
+    /// The personal data was erased.
+    #[serde(default)]
+    erased: bool,
     fields: ContactFields,
 }
 
@@ -227,7 +238,17 @@ impl Contact {
     pub fn email(&self) -> Option<&Email> {
         self.fields.email.as_ref()
     }
+
+    /// Whether the contact's personal data was erased.
+    pub fn erased(&self) -> bool {
+        self.erased
+    }
 }
+
+/// The fields of a contact that are personal data, encrypted in its events and destroyed
+/// by erasure: names, email, phone and job title (the contact's company links and tags
+/// are the workspace's own data and stay readable).
+pub const PERSONAL_FIELDS: [&str; 5] = ["first_name", "last_name", "email", "phone", "job_title"];
 
 /// Checks a phone number: 3 to 32 characters of digits, spaces and `+ - ( ) . /`, with at
 /// least 3 digits, and `+` only first (the ITU-T E.123 written forms, loosely: CRM users
@@ -384,6 +405,11 @@ impl Aggregate for Contact {
             }
             ContactCommand::Update(patch) => {
                 ensure_live(self.exists, self.deleted)?;
+                if self.erased {
+                    return Err(DomainError::Conflict(
+                        "the contact's personal data was erased; it cannot be changed".into(),
+                    ));
+                }
                 let new = ContactFields::validate(self.fields.patched(patch))?;
                 let changes = self.fields.diff(new);
                 if changes.is_empty() {
@@ -433,6 +459,17 @@ impl Aggregate for Contact {
                 }
                 ContactEvent::ContactRestored
             }
+            ContactCommand::Erase => {
+                if !self.exists {
+                    return Err(DomainError::NotFound);
+                }
+                if self.erased {
+                    return Err(DomainError::Conflict(
+                        "the contact's personal data is already erased".into(),
+                    ));
+                }
+                ContactEvent::ContactErased
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -448,6 +485,17 @@ impl Aggregate for Contact {
             ContactEvent::ContactUpdated(changes) => self.fields.apply(changes),
             ContactEvent::ContactDeleted => self.deleted = true,
             ContactEvent::ContactRestored => self.deleted = false,
+            ContactEvent::ContactErased => {
+                self.erased = true;
+                let ContactFields {
+                    company_id, tags, ..
+                } = std::mem::take(&mut self.fields);
+                self.fields = ContactFields {
+                    company_id,
+                    tags,
+                    ..ContactFields::default()
+                };
+            }
             ContactEvent::ContactCompanyLinked { company_id, role } => {
                 match self.companies.iter_mut().find(|(c, _)| *c == company_id) {
                     Some(link) => link.1 = role,

@@ -264,3 +264,64 @@ fn companies_are_linked_with_a_role_relinked_and_unlinked() {
         )
         .then_expect_error(DomainError::Deleted);
 }
+
+#[test]
+fn erase_records_the_erasure_once() {
+    Given::with(())
+        .given(vec![created()])
+        .when(ContactCommand::Erase.into())
+        .then_expect_events(vec![ContactEvent::ContactErased]);
+    Given::with(())
+        .given(vec![created(), ContactEvent::ContactDeleted])
+        .when(ContactCommand::Erase.into())
+        .then_expect_events(vec![ContactEvent::ContactErased]);
+    let again = Given::with(())
+        .given(vec![created(), ContactEvent::ContactErased])
+        .when(ContactCommand::Erase.into())
+        .inspect_result();
+    assert!(matches!(again, Err(DomainError::Conflict(_))), "{again:?}");
+    let missing = Given::with(())
+        .given_no_previous_events()
+        .when(ContactCommand::Erase.into())
+        .inspect_result();
+    assert_eq!(missing, Err(DomainError::NotFound));
+}
+
+#[test]
+fn an_erased_contact_takes_no_personal_data_but_can_still_be_deleted() {
+    let patch = ContactPatch {
+        first_name: Some(Some("Again".into())),
+        ..Default::default()
+    };
+    let result = Given::with(())
+        .given(vec![created(), ContactEvent::ContactErased])
+        .when(ContactCommand::Update(patch).into())
+        .inspect_result();
+    assert!(
+        matches!(result, Err(DomainError::Conflict(_))),
+        "{result:?}"
+    );
+    Given::with(())
+        .given(vec![created(), ContactEvent::ContactErased])
+        .when(ContactCommand::Delete.into())
+        .then_expect_events(vec![ContactEvent::ContactDeleted]);
+}
+
+#[test]
+fn erasure_clears_the_personal_fields_of_the_state_and_keeps_the_rest() {
+    let company = EntityId::new();
+    let mut contact = Contact::default();
+    let mut fields = ContactFields::validate(input()).unwrap_or_else(|e| panic!("{e}"));
+    fields.company_id = Some(company);
+    fields.tags = vec!["vip".into()];
+    contact.apply(ContactEvent::ContactCreated(fields));
+    contact.apply(ContactEvent::ContactErased);
+    assert!(contact.erased());
+    assert_eq!(contact.email(), None);
+    let state = serde_json::to_value(&contact).unwrap_or_default();
+    for field in PERSONAL_FIELDS {
+        assert_eq!(state["fields"][field], serde_json::Value::Null, "{field}");
+    }
+    assert_eq!(state["fields"]["company_id"], serde_json::json!(company));
+    assert_eq!(state["fields"]["tags"], serde_json::json!(["vip"]));
+}

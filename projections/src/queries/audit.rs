@@ -4,6 +4,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde::Serialize;
 
 use super::page::{clamp_limit, CursorError, ListError, Page};
+use crate::personal_data::{Keyring, Show};
 use crate::TenantScope;
 
 /// One event as an owner reads it.
@@ -19,7 +20,8 @@ pub struct AuditEntry {
     pub version: i64,
     /// E.g. `ContactUpdated`.
     pub event_type: String,
-    /// The event's fields (for updates: only what changed).
+    /// The event's fields (for updates: only what changed). A contact's personal fields
+    /// are shown decrypted, or, once erased, left out with `"personal_data": "erased"`.
     pub payload: serde_json::Value,
     /// User id or system actor name.
     pub actor: Option<String>,
@@ -70,6 +72,7 @@ pub struct AuditFilter {
 /// [`ListError`].
 pub async fn list(
     db: &DatabaseConnection,
+    keyring: &Keyring,
     scope: &TenantScope,
     filter: &AuditFilter,
     cursor: Option<&str>,
@@ -115,7 +118,6 @@ pub async fn list(
             ],
         ))
         .await?;
-    txn.commit().await?;
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
         let aggregate_id: String = row.try_get("", "aggregate_id")?;
@@ -141,6 +143,21 @@ pub async fn list(
             recorded_at: row.try_get("", "recorded_at")?,
         });
     }
+    let tenant = scope.tenant().0;
+    let ids: Vec<String> = items
+        .iter()
+        .map(|e: &AuditEntry| format!("{tenant}:{}", e.entity_id))
+        .collect();
+    let mut payloads: Vec<(&str, &str, &mut serde_json::Value)> = items
+        .iter_mut()
+        .zip(&ids)
+        .map(|(e, id)| (e.entity_type.as_str(), id.as_str(), &mut e.payload))
+        .collect();
+    keyring
+        .open_all(&txn, &mut payloads, Show::Display)
+        .await
+        .map_err(sea_orm::DbErr::from)?;
+    txn.commit().await?;
     let next_cursor = if items.len() as u64 > limit {
         items.truncate(limit as usize);
         items.last().map(|e| e.position.to_string())

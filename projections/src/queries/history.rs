@@ -3,6 +3,7 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use uuid::Uuid;
 
+use crate::personal_data::{Keyring, Opened, PersonalDataError, Show};
 use crate::TenantScope;
 
 /// One stored event of a record's stream with who, when and from where.
@@ -12,8 +13,11 @@ pub struct StreamEvent {
     pub version: i64,
     /// E.g. `ContactUpdated`.
     pub event_type: String,
-    /// The event as stored (serde's externally tagged form of the domain event).
+    /// The event (serde's externally tagged form of the domain event), with a contact's
+    /// personal fields opened, or left out when erased.
     pub payload: serde_json::Value,
+    /// Whether its personal fields were sealed, and what opening them found.
+    pub personal_data: Opened,
     /// User id, API key id or system actor name.
     pub actor: Option<String>,
     /// `user`, `api_key`, `support` or `system`.
@@ -38,16 +42,19 @@ pub struct StreamEvent {
 
 /// Every event of the tenant's `aggregate_type` stream for `entity`, oldest first; empty
 /// when the workspace has no such record (another workspace's id included: the stream id
-/// carries the tenant and row-level security filters on it as well).
+/// carries the tenant and row-level security filters on it as well). A contact's sealed
+/// personal fields are opened with `keyring` ([`Show::Domain`]).
 ///
 /// # Errors
-/// Database errors.
+/// Database errors, and [`PersonalDataError::Crypto`] for personal data that does not
+/// decrypt.
 pub async fn stream(
     db: &DatabaseConnection,
+    keyring: &Keyring,
     scope: &TenantScope,
     aggregate_type: &str,
     entity: Uuid,
-) -> Result<Vec<StreamEvent>, DbErr> {
+) -> Result<Vec<StreamEvent>, PersonalDataError> {
     let txn = scope.begin(db).await?;
     let rows = txn
         .query_all(Statement::from_sql_and_values(
@@ -68,13 +75,24 @@ pub async fn stream(
             ],
         ))
         .await?;
+    let stream_id = format!("{}:{entity}", scope.tenant().0);
+    let keys = keyring.load(&txn, [stream_id.as_str()]).await?;
     txn.commit().await?;
     rows.into_iter()
         .map(|row| {
+            let mut payload = row.try_get("", "payload")?;
+            let personal_data = keyring.open(
+                &keys,
+                aggregate_type,
+                &stream_id,
+                &mut payload,
+                Show::Domain,
+            )?;
             Ok(StreamEvent {
                 version: row.try_get("", "sequence")?,
                 event_type: row.try_get("", "event_type")?,
-                payload: row.try_get("", "payload")?,
+                payload,
+                personal_data,
                 actor: row.try_get("", "actor")?,
                 actor_type: row.try_get("", "actor_type")?,
                 actor_role: row.try_get("", "actor_role")?,
@@ -87,7 +105,7 @@ pub async fn stream(
                 recorded_at: row.try_get("", "recorded_at")?,
             })
         })
-        .collect()
+        .collect::<Result<_, PersonalDataError>>()
 }
 
 /// The records an import created: `(aggregate type, entity id)` of every stream of the

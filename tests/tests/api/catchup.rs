@@ -4,7 +4,7 @@
 use crm_projections::catchup::CatchUp;
 use serde_json::json;
 
-use crate::helpers::{spawn_app_with, uuid_of};
+use crate::helpers::{keyring, spawn_app_with, uuid_of};
 
 /// Runs the projector until it has read `want` events (or 20 s pass): transaction ids are
 /// cluster-wide, so a transaction open in another test's database holds the horizon back
@@ -58,7 +58,7 @@ async fn a_lost_read_row_comes_back_from_the_events() {
         .execute(&owner)
         .await
         .unwrap();
-    let catch_up = CatchUp::new(app.projector_db().await);
+    let catch_up = CatchUp::new(app.projector_db().await, keyring());
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&owner)
         .await
@@ -83,7 +83,7 @@ async fn an_event_that_commits_late_is_not_skipped() {
     let app = spawn().await;
     let a = app.signup("late").await;
     let projector = app.projector_db().await;
-    let catch_up = CatchUp::new(projector);
+    let catch_up = CatchUp::new(projector, keyring());
     // Settle: everything so far is projected and checkpointed.
     drain(&catch_up, app.event_count().await as u64).await;
 

@@ -182,7 +182,22 @@ pub fn test_settings(db_name: &str) -> Settings {
                 "Y2hlY2twb2ludC1rZXktY2hlY2twb2ludC1rZXktMDA=",
             )),
         },
+        personal_data: crm_api::config::PersonalDataSettings {
+            master_key: Some(SecretString::from(MASTER_KEY)),
+            master_key_file: String::new(),
+        },
     }
+}
+
+/// The personal-data master key of every test server (32 bytes, base64).
+pub const MASTER_KEY: &str = "bWFzdGVyLWtleS1tYXN0ZXIta2V5LW1hc3Rlci1rZXk=";
+
+/// The keyring of every test server.
+pub fn keyring() -> crm_projections::personal_data::Keyring {
+    test_settings("unused")
+        .personal_data
+        .keyring()
+        .unwrap_or_else(|e| panic!("test master key: {e}"))
 }
 
 /// Starts a server on port 0 over a fresh database.
@@ -426,7 +441,7 @@ impl TestApp {
     /// Waits until the catch-up projector has applied every committed event (an inline
     /// apply that lost a race under load is left to it), so read tables can be compared.
     pub async fn settle(&self) {
-        let catchup = crm_projections::catchup::CatchUp::new(self.projector_db().await);
+        let catchup = crm_projections::catchup::CatchUp::new(self.projector_db().await, keyring());
         let owner = self.pool_as(None).await;
         // Every event past the checkpoint must be applied; the projector reads only below
         // the cluster's oldest running transaction, so this may take a few rounds.

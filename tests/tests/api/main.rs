@@ -15,6 +15,7 @@ mod cli;
 mod concurrency;
 mod data_requests;
 mod deals;
+mod erasure;
 mod exports;
 mod hardening;
 mod helpers;

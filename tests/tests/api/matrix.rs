@@ -417,6 +417,12 @@ async fn every_role_against_every_route() {
             Action::ReadAudit,
         ),
         (
+            Method::POST,
+            format!("/v1/contacts/{ct}/erase"),
+            Some(json!({"reason": ""})),
+            Action::ErasePersonalData,
+        ),
+        (
             Method::GET,
             "/v1/support-grants".into(),
             None,

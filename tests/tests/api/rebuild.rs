@@ -3,7 +3,7 @@
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{data_file, spawn_app, uuid_of};
+use crate::helpers::{data_file, keyring, spawn_app, uuid_of};
 
 /// Every read table as text, in key order.
 async fn snapshot(pool: &PgPool) -> Vec<String> {
@@ -123,7 +123,7 @@ async fn rebuilt_tables_equal_the_live_ones_row_for_row() {
     let owner = app.pool_as(None).await;
     app.settle().await;
     let live = snapshot(&owner).await;
-    let replayed = crm_projections::rebuild::rebuild_all(&app.projector_db().await)
+    let replayed = crm_projections::rebuild::rebuild_all(&app.projector_db().await, &keyring())
         .await
         .unwrap();
     // Events above the rebuild's horizon (the cluster's oldest running transaction) are
@@ -134,7 +134,7 @@ async fn rebuilt_tables_equal_the_live_ones_row_for_row() {
     assert_eq!(live, rebuilt);
     assert!(replayed > 1_250 && replayed as i64 <= app.event_count().await);
     // Rebuilding twice changes nothing either.
-    crm_projections::rebuild::rebuild_all(&app.projector_db().await)
+    crm_projections::rebuild::rebuild_all(&app.projector_db().await, &keyring())
         .await
         .unwrap();
     app.settle().await;
@@ -198,7 +198,7 @@ async fn one_workspace_rebuilds_under_concurrent_writes_and_others_are_untouched
     };
     let mut reports = Vec::new();
     let scope = crm_projections::TenantScope::new(crm_domain::TenantId(a.tenant));
-    crm_projections::rebuild::rebuild_tenant(&app.projector_db().await, &scope, |p| {
+    crm_projections::rebuild::rebuild_tenant(&app.projector_db().await, &keyring(), &scope, |p| {
         reports.push(p)
     })
     .await
@@ -238,7 +238,7 @@ async fn one_workspace_rebuilds_under_concurrent_writes_and_others_are_untouched
     // Equal, row for row, to a fresh rebuild of everything.
     app.settle().await;
     let rebuilt_one = tenant_rows(&owner, a.tenant).await;
-    crm_projections::rebuild::rebuild_all(&app.projector_db().await)
+    crm_projections::rebuild::rebuild_all(&app.projector_db().await, &keyring())
         .await
         .unwrap();
     app.settle().await;

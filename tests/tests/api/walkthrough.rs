@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{csv_rows, data_file, spawn_app, str_of, uuid_of};
+use crate::helpers::{csv_rows, data_file, keyring, spawn_app, str_of, uuid_of};
 
 async fn all_pages(app: &crate::helpers::TestApp, token: &str, path: &str) -> Vec<Value> {
     let mut items = Vec::new();
@@ -188,7 +188,7 @@ async fn the_main_job_end_to_end() {
     // Rebuild the projections: the same answers.
     let before_list = all_pages(&app, &a.token, "/v1/contacts?sort=-created_at").await;
     let (_, before_one) = app.get(&format!("/v1/contacts/{id}"), &a.token).await;
-    let replayed = crm_projections::rebuild::rebuild_all(&app.projector_db().await)
+    let replayed = crm_projections::rebuild::rebuild_all(&app.projector_db().await, &keyring())
         .await
         .unwrap();
     assert!(replayed as usize > all.len());
