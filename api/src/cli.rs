@@ -46,8 +46,10 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Rebuild the read tables from the event store: every workspace's, or one's (the
-    /// others untouched; progress is logged after every batch).
+    /// Rebuild the read tables from the event store, logging progress after every batch.
+    /// Every workspace's: into shadow tables while the live ones serve, then a switch in
+    /// one short transaction; an interrupted run resumes where it stopped. One
+    /// workspace's (`--workspace`): in one transaction, the others untouched.
     RebuildProjections {
         /// The workspace's slug (all when absent).
         #[arg(long)]
@@ -253,8 +255,20 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
         Command::RebuildProjections { workspace: None } => {
             let (pools, commands) = startup::connect(&settings).await?;
             let started = std::time::Instant::now();
-            let events =
-                crm_projections::rebuild::rebuild_all(&pools.projector, commands.keyring()).await?;
+            let events = crm_projections::rebuild::rebuild_all_with(
+                &pools.projector,
+                commands.keyring(),
+                |p| {
+                    tracing::info!(
+                        replayed = p.replayed,
+                        total = p.total,
+                        percent = format!("{:.1}", p.percent()),
+                        events_per_second = format!("{:.0}", p.events_per_second),
+                        "rebuilding into shadow tables"
+                    );
+                },
+            )
+            .await?;
             tracing::info!(
                 events,
                 seconds = started.elapsed().as_secs_f64(),

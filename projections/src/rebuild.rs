@@ -1,6 +1,10 @@
-//! Rebuilding every read table from the event store.
+//! Rebuilding read tables from the event store: every table without downtime (shadow
+//! tables, then a switch), or one workspace's rows in one transaction.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionTrait,
+};
 
 use crate::apply::apply;
 use crate::catchup::{
@@ -25,56 +29,170 @@ pub const READ_TABLES: [&str; 9] = [
 /// Events replayed per read.
 const BATCH: u64 = 1_000;
 
-/// Empties the read tables and replays every event into them, in commit order, in one
-/// transaction: readers see the old rows until it commits, then the new ones (writers of
-/// the same rows, such as the inline projector, wait for it). Holds the
-/// projector's advisory lock, so the catch-up projector waits; events committed while it
-/// runs are left to the catch-up projector, whose checkpoint it moves to the last event it
-/// replayed. Returns the number of events replayed.
+/// The checkpoint of a full rebuild's replay into the shadow tables.
+pub const REBUILD: &str = "rebuild";
+/// The schema that holds the shadow tables while a full rebuild runs.
+pub const SHADOW_SCHEMA: &str = "crm_rebuild";
+
+/// Rebuilds every read table without downtime ([`rebuild_all_with`] without progress).
 ///
 /// # Errors
-/// Any database error; nothing changes then.
+/// Any database error; the rebuild can then be started again and resumes.
 pub async fn rebuild_all(db: &DatabaseConnection, keyring: &Keyring) -> Result<u64, DbErr> {
+    rebuild_all_with(db, keyring, |_| {}).await
+}
+
+/// Rebuilds every read table without downtime, reporting [`Progress`] after every batch:
+///
+/// 1. [`prepare`] makes empty shadow copies of the read tables (schema
+///    [`SHADOW_SCHEMA`]), or finds those of an interrupted rebuild;
+/// 2. [`step`] replays the events in commit order into the copies, one committed batch at
+///    a time under the [`REBUILD`] checkpoint, while the live tables keep serving and the
+///    projectors keep them current; an interrupted rebuild resumes from the checkpoint;
+/// 3. [`switch`] swaps the copies in, in one short transaction, and hands the catch-up
+///    projector the rebuild's position.
+///
+/// Returns the number of events this call replayed.
+///
+/// # Errors
+/// Any database error; what was committed stays, and a new call resumes.
+pub async fn rebuild_all_with(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    mut progress: impl FnMut(Progress),
+) -> Result<u64, DbErr> {
+    let started = std::time::Instant::now();
+    prepare(db).await?;
+    let (done, total) = counts(db).await?;
+    let mut replayed = 0_u64;
+    loop {
+        let n = step(db, keyring, BATCH).await?;
+        if n == 0 {
+            break;
+        }
+        replayed += n;
+        let seconds = started.elapsed().as_secs_f64().max(1e-9);
+        progress(Progress {
+            replayed: done + replayed,
+            total,
+            events_per_second: replayed as f64 / seconds,
+        });
+    }
+    replayed += switch(db, keyring).await?;
+    Ok(replayed)
+}
+
+/// Events already replayed into the shadow tables, and events stored now.
+async fn counts(db: &DatabaseConnection) -> Result<(u64, u64), DbErr> {
+    let row = db
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT (SELECT count(*) FROM events e, projector_checkpoints c
+                      WHERE c.name = $1
+                        AND (e.transaction_id, e.global_position) <= (c.last_transaction_id, c.last_position)) AS done,
+                    (SELECT count(*) FROM events) AS total",
+            [REBUILD.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no count".into()))?;
+    let done: i64 = row.try_get("", "done")?;
+    let total: i64 = row.try_get("", "total")?;
+    Ok((
+        u64::try_from(done).unwrap_or(0),
+        u64::try_from(total).unwrap_or(0),
+    ))
+}
+
+/// Makes the shadow tables, or keeps those of an interrupted rebuild: returns `true` when
+/// it resumes one.
+///
+/// # Errors
+/// Any database error.
+pub async fn prepare(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    db.query_one(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT crm_rebuild_prepare() AS resumed",
+    ))
+    .await?
+    .ok_or_else(|| DbErr::Custom("crm_rebuild_prepare answered nothing".into()))?
+    .try_get("", "resumed")
+}
+
+/// Drops the shadow tables of an interrupted rebuild (a new one then starts over).
+///
+/// # Errors
+/// Any database error.
+pub async fn discard(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT crm_rebuild_discard()")
+        .await?;
+    Ok(())
+}
+
+/// A transaction whose unqualified read tables are the shadow copies.
+async fn shadow_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let txn = db.begin().await?;
+    txn.execute_unprepared(&format!("SET LOCAL search_path = {SHADOW_SCHEMA}, public"))
+        .await?;
+    Ok(txn)
+}
+
+/// Replays up to `limit` events past the [`REBUILD`] checkpoint into the shadow tables and
+/// moves the checkpoint, in one transaction; returns how many (0: caught up with every
+/// committed event below the cluster's oldest running transaction).
+///
+/// # Errors
+/// Any database error (the batch is rolled back whole).
+pub async fn step(db: &DatabaseConnection, keyring: &Keyring, limit: u64) -> Result<u64, DbErr> {
+    let txn = shadow_txn(db).await?;
+    let n = replay_batch(&txn, keyring, limit).await?;
+    txn.commit().await?;
+    Ok(n)
+}
+
+async fn replay_batch(
+    txn: &DatabaseTransaction,
+    keyring: &Keyring,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let from = load_checkpoint(txn, REBUILD).await?;
+    let batch = read_after(txn, keyring, &from, None, limit).await?;
+    let Some((last, _)) = batch.last() else {
+        return Ok(0);
+    };
+    let last = last.clone();
+    for (_, event) in &batch {
+        if let Some(event) = event {
+            apply(txn, event).await?;
+        }
+    }
+    save_checkpoint(txn, REBUILD, &last).await?;
+    Ok(batch.len() as u64)
+}
+
+/// Replays what is left into the shadow tables and switches them in, in one transaction
+/// under the projector's advisory lock (the catch-up projector waits); returns the events
+/// replayed in it. Readers wait only for the switch itself.
+///
+/// # Errors
+/// Any database error; nothing changes then, and the rebuild can resume.
+pub async fn switch(db: &DatabaseConnection, keyring: &Keyring) -> Result<u64, DbErr> {
+    let txn = shadow_txn(db).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!("SELECT pg_advisory_xact_lock({LOCK_SQL})"),
         [READ_MODELS.into()],
     ))
     .await?;
-    load_checkpoint(&txn, READ_MODELS).await?;
-    // DELETE, not TRUNCATE: TRUNCATE's exclusive lock would block every reader until the
-    // rebuild commits; deleted rows stay visible to other transactions until then.
-    for table in READ_TABLES {
-        txn.execute_unprepared(&format!("DELETE FROM {table}"))
-            .await?;
-    }
-    let horizon: String = txn
-        .query_one(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS h",
-        ))
-        .await?
-        .ok_or_else(|| DbErr::Custom("no snapshot".into()))?
-        .try_get("", "h")?;
-    let mut position = Position {
-        transaction_id: "0".into(),
-        global_position: 0,
-    };
     let mut replayed = 0;
     loop {
-        let batch = read_after(&txn, keyring, &position, Some(&horizon), BATCH).await?;
-        let Some((last, _)) = batch.last() else { break };
-        let last = last.clone();
-        for (_, event) in &batch {
-            if let Some(event) = event {
-                apply(&txn, event).await?;
-            }
-            replayed += 1;
+        let n = replay_batch(&txn, keyring, BATCH).await?;
+        if n == 0 {
+            break;
         }
-        position = last;
+        replayed += n;
     }
-    save_checkpoint(&txn, READ_MODELS, &position).await?;
+    txn.execute_unprepared("SELECT crm_rebuild_switch()")
+        .await?;
     txn.commit().await?;
     Ok(replayed)
 }

@@ -245,3 +245,129 @@ async fn one_workspace_rebuilds_under_concurrent_writes_and_others_are_untouched
     assert_eq!(tenant_rows(&owner, a.tenant).await, rebuilt_one);
     assert_eq!(corrupt(b.tenant).await, 0);
 }
+
+/// The shape of the read tables: columns, indexes (by name), policies, grants and
+/// row-level security flags.
+async fn catalog(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT x FROM (
+           SELECT 'column ' || table_name || ' ' || ordinal_position || ' ' || column_name || ' '
+                  || data_type || ' ' || coalesce(generation_expression, '') || coalesce(column_default, '') AS x
+             FROM information_schema.columns
+            WHERE table_schema = 'public' AND table_name = ANY (crm_read_tables())
+           UNION ALL
+           SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes
+            WHERE schemaname = 'public' AND tablename = ANY (crm_read_tables())
+           UNION ALL
+           SELECT 'policy ' || tablename || ' ' || policyname || ' ' || cmd || ' ' || roles::text
+                  || ' ' || coalesce(qual, '') || ' ' || coalesce(with_check, '')
+             FROM pg_policies WHERE schemaname = 'public' AND tablename = ANY (crm_read_tables())
+           UNION ALL
+           SELECT 'grant ' || table_name || ' ' || grantee || ' ' || privilege_type
+             FROM information_schema.role_table_grants
+            WHERE table_schema = 'public' AND table_name = ANY (crm_read_tables())
+           UNION ALL
+           SELECT 'rls ' || relname || ' ' || relrowsecurity || ' ' || relforcerowsecurity
+             FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname = ANY (crm_read_tables())
+         ) s ORDER BY x",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_full_rebuild_serves_from_the_live_tables_resumes_after_an_interruption_and_switches_in_the_same_tables(
+) {
+    use crm_projections::rebuild::{prepare, rebuild_all_with, step, READ_TABLES};
+    let app = spawn_app().await;
+    let a = app.signup("shadow").await;
+    app.post_csv(
+        "/v1/imports/companies",
+        &a.token,
+        data_file("companies.csv"),
+    )
+    .await;
+    let owner = app.pool_as(None).await;
+    let names: Vec<String> = sqlx::query_scalar("SELECT unnest(crm_read_tables())")
+        .fetch_all(&owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        names, READ_TABLES,
+        "the database and the code name the same tables"
+    );
+    app.settle().await;
+    let shape = catalog(&owner).await;
+    assert!(
+        shape
+            .iter()
+            .any(|l| l.starts_with("index contacts_by_name ")),
+        "{shape:?}"
+    );
+
+    // Start, replay one batch into the shadow tables, and stop there.
+    let db = app.projector_db().await;
+    let k = keyring();
+    assert!(!prepare(&db).await.unwrap(), "a fresh rebuild");
+    assert_eq!(step(&db, &k, 300).await.unwrap(), 300);
+    let shadow: i64 = sqlx::query_scalar("SELECT count(*) FROM crm_rebuild.companies")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert!(
+        shadow > 0 && shadow < 1_250,
+        "{shadow} companies in the shadow"
+    );
+    // Meanwhile the live tables serve and take writes.
+    let (_, page) = app.get("/v1/companies?limit=200", &a.token).await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(200));
+    let (status, _) = app
+        .post(
+            "/v1/companies",
+            &a.token,
+            json!({"name": "Written during the rebuild"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    app.settle().await;
+    let live = snapshot(&owner).await;
+
+    // Started again, it resumes from its checkpoint, then switches.
+    assert!(
+        prepare(&db).await.unwrap(),
+        "the interrupted rebuild is found"
+    );
+    let mut reports = Vec::new();
+    let replayed = rebuild_all_with(&db, &k, |p| reports.push(p))
+        .await
+        .unwrap();
+    assert!(!reports.is_empty());
+    assert!(
+        reports[0].replayed > 300,
+        "resumed, not restarted: {:?}",
+        reports[0]
+    );
+    assert!(
+        replayed < app.event_count().await as u64,
+        "the first 300 were not replayed again"
+    );
+    app.settle().await;
+    assert_eq!(snapshot(&owner).await, live);
+    assert_eq!(
+        catalog(&owner).await,
+        shape,
+        "the same tables, indexes, policies and grants"
+    );
+    let leftover: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'crm_rebuild')",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert!(!leftover, "the shadow schema is gone");
+    // Tenancy still holds on the switched-in tables.
+    let other = app.signup("shadow-other").await;
+    let (_, none) = app.get("/v1/companies", &other.token).await;
+    assert_eq!(none["items"], json!([]));
+}
