@@ -106,12 +106,18 @@ pub async fn export_workspace(pools: &Pools, slug: &str, file: &Path) -> Result<
         "{}",
         serde_json::to_string(&header).map_err(std::io::Error::other)?
     )?;
+    // One snapshot for keys and events: a contact created meanwhile is in both or neither.
+    let mut tx = pools.store.begin().await.map_err(db)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     let keys: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
         "SELECT contact_id, wrapped FROM contact_keys
           WHERE tenant_id = $1 AND wrapped IS NOT NULL ORDER BY contact_id",
     )
     .bind(tenant)
-    .fetch_all(&pools.store)
+    .fetch_all(&mut *tx)
     .await
     .map_err(db)?;
     for (contact_id, wrapped) in keys {
@@ -134,7 +140,7 @@ pub async fn export_workspace(pools: &Pools, slug: &str, file: &Path) -> Result<
            FROM events WHERE tenant_id = $1 ORDER BY global_position",
     )
     .bind(tenant)
-    .fetch(&pools.store);
+    .fetch(&mut *tx);
     let mut count = 0_u64;
     while let Some(row) = rows.try_next().await.map_err(db)? {
         let line = Line {
@@ -154,6 +160,8 @@ pub async fn export_workspace(pools: &Pools, slug: &str, file: &Path) -> Result<
         )?;
         count += 1;
     }
+    drop(rows);
+    tx.commit().await.map_err(db)?;
     let trailer = Trailer {
         end: true,
         events: count,

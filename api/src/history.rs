@@ -104,7 +104,8 @@ pub struct Version {
     /// The fields the event changed, in field-name order.
     pub changes: Vec<FieldChange>,
     /// `"erased"` when the event held personal data that was erased since (it is left out
-    /// of `changes`), `"unavailable"` when its key is missing here; absent otherwise.
+    /// of `changes`), `"unavailable"` when its key is missing here, `"unreadable"` when it
+    /// does not decrypt; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub personal_data: Option<&'static str>,
 }
@@ -259,6 +260,7 @@ pub async fn versions(
             personal_data: match e.personal_data {
                 Opened::Erased => Some("erased"),
                 Opened::Unavailable => Some("unavailable"),
+                Opened::Unreadable => Some("unreadable"),
                 Opened::Plain | Opened::Revealed => None,
             },
         });

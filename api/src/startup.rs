@@ -102,6 +102,12 @@ pub async fn connect(settings: &Settings) -> Result<(Pools, Commands), DbError> 
     db::prepare(&settings.database).await?;
     let keyring = settings.personal_data.keyring()?;
     let pools = db::connect(&settings.database).await?;
+    keyring
+        .verify(&sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(
+            pools.store.clone(),
+        ))
+        .await
+        .map_err(|e| DbError::Config(crate::config::ConfigError::Invalid(e.to_string())))?;
     let commands = Commands::new(&pools, keyring);
     Ok((pools, commands))
 }

@@ -375,6 +375,35 @@ async fn apply_company<C: ConnectionTrait>(
     }
 }
 
+/// Forgets the workspace's stored idempotent answers (bytes kept up to 24 hours) that
+/// mention the contact being erased: its id, its email, or its full name, as the read row
+/// has them before the erasure clears them. Runs with the projection, so a failure is
+/// retried by the catch-up projector rather than lost.
+async fn forget_answers_about<C: ConnectionTrait>(conn: &C, ev: &StoredEvent) -> Result<(), DbErr> {
+    conn.execute(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "WITH subject AS (
+           SELECT array_remove(ARRAY[$2::text, email,
+                    CASE WHEN first_name IS NOT NULL AND last_name IS NOT NULL
+                         THEN first_name || ' ' || last_name END], NULL) AS needles
+             FROM (SELECT email, first_name, last_name FROM contacts
+                    WHERE tenant_id = $1 AND id = $3
+                   UNION ALL SELECT NULL, NULL, NULL LIMIT 1) c
+         )
+         DELETE FROM idempotency_keys k USING subject
+          WHERE k.tenant_id = $1 AND k.body IS NOT NULL
+            AND EXISTS (SELECT FROM unnest(subject.needles) n
+                         WHERE position(convert_to(n, 'UTF8') IN k.body) > 0)",
+        [
+            ev.stream.tenant.0.into(),
+            ev.stream.entity.0.to_string().into(),
+            ev.stream.entity.0.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
 async fn apply_contact<C: ConnectionTrait>(
     conn: &C,
     ev: &StoredEvent,
@@ -456,6 +485,7 @@ async fn apply_contact<C: ConnectionTrait>(
             update_next::<_, contact::Entity>(conn, ev, vec![(C::UpdatedBy, Expr::value(by))]).await
         }
         ContactEvent::ContactErased => {
+            forget_answers_about(conn, ev).await?;
             let none = || Expr::value(Option::<String>::None);
             let affected = update_next::<_, contact::Entity>(
                 conn,

@@ -16,7 +16,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, 
 
 use crate::apply::{apply, Applied};
 use crate::event::StoredEvent;
-use crate::personal_data::{is_sealed, Keyring, Show, CONTACT};
+use crate::personal_data::{needs_key, Keyring, Show};
 
 /// The checkpoint name of the projector that maintains every read table.
 pub const READ_MODELS: &str = "read_models";
@@ -233,7 +233,7 @@ pub(crate) async fn read_after_for<C: ConnectionTrait>(
         .filter_map(|row| {
             let t: String = row.try_get("", "aggregate_type").ok()?;
             let payload: serde_json::Value = row.try_get("", "payload").ok()?;
-            (t == CONTACT && is_sealed(&payload))
+            needs_key(&t, &payload)
                 .then(|| row.try_get::<String>("", "aggregate_id").ok())
                 .flatten()
         })

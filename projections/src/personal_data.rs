@@ -54,6 +54,11 @@ pub enum PersonalDataError {
     /// wrapped it, or the bytes were changed.
     #[error("personal data of {0} does not decrypt (wrong master key, or damaged)")]
     Crypto(String),
+    /// The master key is not the one that sealed this database's data keys.
+    #[error(
+        "personal_data.master_key is not the key this database's personal data was sealed with"
+    )]
+    WrongMasterKey,
     /// Personal fields were written for a contact whose data was erased.
     #[error("the personal data of contact {0} was erased")]
     Erased(Uuid),
@@ -70,6 +75,8 @@ pub enum Opened {
     Erased,
     /// No key for its personal fields exists here: they are left out.
     Unavailable,
+    /// Its personal fields did not decrypt (see [`Keyring::open_or_hide`]): left out.
+    Unreadable,
 }
 
 /// How to leave a payload whose personal fields cannot be read.
@@ -168,6 +175,36 @@ impl Keyring {
             .try_into()
             .map_err(|_| PersonalDataError::Crypto(format!("the data key of contact {contact}")))?;
         Ok(Key::<Aes256Gcm>::from(raw))
+    }
+
+    /// Checks that this master key is the database's: opens the sealed constant in
+    /// `personal_data_key_check`, sealing it first when the database has none (a new
+    /// database takes the first key it sees). Run at start, before anything is sealed.
+    ///
+    /// # Errors
+    /// [`PersonalDataError::WrongMasterKey`], and database errors.
+    pub async fn verify<C: ConnectionTrait>(&self, conn: &C) -> Result<(), PersonalDataError> {
+        const AAD: &[u8] = b"crm personal data master key check";
+        const CONSTANT: &[u8] = b"crm-master-key-check-v1";
+        let sealed = encrypt(&self.master, AAD, CONSTANT)?;
+        conn.execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO personal_data_key_check (sealed) VALUES ($1) ON CONFLICT (id) DO NOTHING",
+            [sealed.into()],
+        ))
+        .await?;
+        let stored: Vec<u8> = conn
+            .query_one(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT sealed FROM personal_data_key_check",
+            ))
+            .await?
+            .ok_or(PersonalDataError::WrongMasterKey)?
+            .try_get("", "sealed")?;
+        match decrypt(&self.master, AAD, &stored, "the master key check") {
+            Ok(plain) if plain == CONSTANT => Ok(()),
+            _ => Err(PersonalDataError::WrongMasterKey),
+        }
     }
 
     /// Whether `wrapped` is a data key of `contact` of `tenant` under this master key (a
@@ -320,10 +357,20 @@ impl Keyring {
         let Some(object) = variant_object(payload) else {
             return Ok(Opened::Plain);
         };
+        let key = ids(aggregate_id).and_then(|id| keys.0.get(&id));
         let Some(sealed) = object.remove(SEALED) else {
+            // Written in clear (before sealing existed, or restored from such a backup):
+            // readable until the contact is erased, hidden from then on.
+            if matches!(key, Some(None)) && PERSONAL_FIELDS.iter().any(|f| object.contains_key(*f))
+            {
+                object.retain(|k, _| !PERSONAL_FIELDS.contains(&k.as_str()));
+                if show == Show::Display {
+                    object.insert(MARKER.to_owned(), Value::String("erased".to_owned()));
+                }
+                return Ok(Opened::Erased);
+            }
             return Ok(Opened::Plain);
         };
-        let key = ids(aggregate_id).and_then(|id| keys.0.get(&id));
         let (opened, marker) = match key {
             Some(Some(key)) => {
                 let what = format!("an event of stream {aggregate_id}");
@@ -346,11 +393,39 @@ impl Keyring {
         Ok(opened)
     }
 
-    /// Opens many payloads: loads their contacts' keys in one query, then [`Keyring::open`]s
-    /// each `(aggregate type, aggregate id, payload)`.
+    /// [`Keyring::open`], but a payload whose personal fields do not decrypt (changed
+    /// bytes, or a key wrapped by another master key) is logged and shown without them,
+    /// marked `"unreadable"` for [`Show::Display`], instead of failing the whole read:
+    /// for the audit trail and histories, where one bad event must not hide the rest.
+    pub fn open_or_hide(
+        &self,
+        keys: &DataKeys,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        payload: &mut Value,
+        show: Show,
+    ) -> Opened {
+        match self.open(keys, aggregate_type, aggregate_id, payload, show) {
+            Ok(opened) => opened,
+            Err(err) => {
+                tracing::error!(%aggregate_id, error = %err, "personal data does not open; hidden");
+                if let Some(object) = variant_object(payload) {
+                    object.retain(|k, _| k != SEALED && !PERSONAL_FIELDS.contains(&k.as_str()));
+                    if show == Show::Display {
+                        object.insert(MARKER.to_owned(), Value::String("unreadable".to_owned()));
+                    }
+                }
+                Opened::Unreadable
+            }
+        }
+    }
+
+    /// Opens many payloads: loads their contacts' keys in one query, then opens each
+    /// `(aggregate type, aggregate id, payload)`: strictly for [`Show::Domain`]
+    /// ([`Keyring::open`]), leniently for [`Show::Display`] ([`Keyring::open_or_hide`]).
     ///
     /// # Errors
-    /// As [`Keyring::load`] and [`Keyring::open`].
+    /// As [`Keyring::load`], and for [`Show::Domain`] as [`Keyring::open`].
     pub async fn open_all<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -359,11 +434,18 @@ impl Keyring {
     ) -> Result<(), PersonalDataError> {
         let sealed = events
             .iter()
-            .filter(|(t, _, p)| *t == CONTACT && is_sealed(p))
+            .filter(|(t, _, p)| needs_key(t, p))
             .map(|(_, id, _)| *id);
         let keys = self.load(conn, sealed).await?;
         for (aggregate_type, aggregate_id, payload) in events.iter_mut() {
-            self.open(&keys, aggregate_type, aggregate_id, payload, show)?;
+            match show {
+                Show::Domain => {
+                    self.open(&keys, aggregate_type, aggregate_id, payload, show)?;
+                }
+                Show::Display => {
+                    self.open_or_hide(&keys, aggregate_type, aggregate_id, payload, show);
+                }
+            }
         }
         Ok(())
     }
@@ -404,6 +486,12 @@ fn seal_with(
         Value::String(base64::engine::general_purpose::STANDARD.encode(sealed)),
     );
     Ok(())
+}
+
+/// Whether opening this event needs its contact's key: a `Contact` payload with sealed
+/// personal fields, or with personal fields in clear (hidden once the contact is erased).
+pub fn needs_key(aggregate_type: &str, payload: &Value) -> bool {
+    aggregate_type == CONTACT && (is_sealed(payload) || has_personal(payload))
 }
 
 /// Whether a payload holds sealed personal fields.

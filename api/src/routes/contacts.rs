@@ -386,12 +386,6 @@ pub async fn erase(
             &ctx.metadata,
         )
         .await?;
-    crm_projections::queries::idempotency::forget_answers_mentioning(
-        &state.pools.app,
-        &ctx.auth.scope,
-        &id.to_string(),
-    )
-    .await?;
     let model = load(&state, &ctx.auth, *id).await?;
     Ok(record(
         StatusCode::OK,

@@ -169,8 +169,10 @@ pub enum ContactCommand {
     Restore,
     /// Erase the contact's personal data (GDPR art. 17): the API destroys the contact's
     /// data key with this event, so the personal fields of every earlier event become
-    /// unreadable. The contact keeps its id, company links, tags and history; its personal
-    /// fields can never be set again. The reason travels in the event's metadata.
+    /// unreadable. The contact keeps its id, company links, tags and history, and can still
+    /// be linked, unlinked, deleted and restored; updates are refused from then on (an
+    /// update could set personal fields again, and its validation needs a name or an
+    /// email). The reason travels in the event's metadata.
     Erase,
 }
 

@@ -2,7 +2,8 @@
 -- contact's events are encrypted with a data key of that contact (AES-256-GCM), kept here
 -- wrapped by a master key from configuration, which the database never holds. Erasing
 -- the contact destroys its key; the events stay, their hashes still verify, and their
--- personal fields can no longer be read by anyone.
+-- personal fields can no longer be read by anyone. (Rolling this migration back drops
+-- every key: all sealed personal data becomes unreadable.)
 CREATE TABLE contact_keys (
   tenant_id  uuid        NOT NULL,
   contact_id uuid        NOT NULL,
@@ -48,6 +49,17 @@ REVOKE ALL ON FUNCTION contact_keys_erase() FROM PUBLIC;
 CREATE TRIGGER events_contact_erased AFTER INSERT ON events
   FOR EACH ROW WHEN (NEW.aggregate_type = 'Contact' AND NEW.event_type = 'ContactErased')
   EXECUTE FUNCTION contact_keys_erase();
+
+-- One row: a constant sealed by the master key of this database's data keys. A server
+-- started with another master key finds that it does not open and refuses to start, rather
+-- than reading every contact's personal data as missing. Not tenant data: no tenant column.
+CREATE TABLE personal_data_key_check (
+  id         boolean     PRIMARY KEY DEFAULT true CHECK (id),
+  sealed     bytea       NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON personal_data_key_check FROM PUBLIC;
+GRANT SELECT, INSERT ON personal_data_key_check TO crm_store;
 
 -- The read model says when a contact was erased (its personal columns are NULL then).
 ALTER TABLE contacts ADD COLUMN erased_at timestamptz;

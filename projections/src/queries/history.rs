@@ -43,11 +43,11 @@ pub struct StreamEvent {
 /// Every event of the tenant's `aggregate_type` stream for `entity`, oldest first; empty
 /// when the workspace has no such record (another workspace's id included: the stream id
 /// carries the tenant and row-level security filters on it as well). A contact's sealed
-/// personal fields are opened with `keyring` ([`Show::Domain`]).
+/// personal fields are opened with `keyring` ([`Show::Domain`]); fields that do not
+/// decrypt are left out ([`Opened::Unreadable`]).
 ///
 /// # Errors
-/// Database errors, and [`PersonalDataError::Crypto`] for personal data that does not
-/// decrypt.
+/// Database errors.
 pub async fn stream(
     db: &DatabaseConnection,
     keyring: &Keyring,
@@ -81,13 +81,13 @@ pub async fn stream(
     rows.into_iter()
         .map(|row| {
             let mut payload = row.try_get("", "payload")?;
-            let personal_data = keyring.open(
+            let personal_data = keyring.open_or_hide(
                 &keys,
                 aggregate_type,
                 &stream_id,
                 &mut payload,
                 Show::Domain,
-            )?;
+            );
             Ok(StreamEvent {
                 version: row.try_get("", "sequence")?,
                 event_type: row.try_get("", "event_type")?,

@@ -149,29 +149,6 @@ pub async fn abandon(
     txn.commit().await
 }
 
-/// Forgets every stored answer of the workspace whose body mentions `text` (an erased
-/// contact's id: the answers that showed its personal data). Returns how many.
-///
-/// # Errors
-/// Any database error.
-pub async fn forget_answers_mentioning(
-    db: &DatabaseConnection,
-    scope: &TenantScope,
-    text: &str,
-) -> Result<u64, DbErr> {
-    let txn = scope.begin(db).await?;
-    let done = txn
-        .execute(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "DELETE FROM idempotency_keys
-              WHERE tenant_id = $1 AND position(convert_to($2, 'UTF8') IN body) > 0",
-            [scope.tenant().0.into(), text.into()],
-        ))
-        .await?;
-    txn.commit().await?;
-    Ok(done.rows_affected())
-}
-
 /// Deletes the keys of every workspace older than [`RETENTION_HOURS`] (the janitor, as
 /// the projector role). Returns how many.
 ///

@@ -366,3 +366,73 @@ async fn erasure_survives_a_rebuild_and_a_backup_and_restore() {
     assert_eq!(report["intact"], true, "{report}");
     let _ = std::fs::remove_file(file);
 }
+
+#[tokio::test]
+async fn data_written_in_clear_before_sealing_existed_is_hidden_once_erased() {
+    let app = spawn_app().await;
+    let a = app.signup("erasure-legacy").await;
+    let t = &a.token;
+    let (_, company) = app
+        .post("/v1/companies", t, json!({"name": "Legacy Ltd"}))
+        .await;
+    // A contact stream as a store without sealing wrote it: the fields in clear (the
+    // metadata is borrowed from the company's creation).
+    let owner = app.pool_as(None).await;
+    let contact = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT 'Contact', $1, 1, 'ContactCreated', '1.0', $2, metadata FROM events
+          WHERE aggregate_id = $3",
+    )
+    .bind(format!("{}:{contact}", a.tenant))
+    .bind(json!({"ContactCreated": {"first_name": "Zebulon", "last_name": "Quillfeather", "email": null, "phone": null, "job_title": null, "company_id": null, "tags": []}}))
+    .bind(format!("{}:{}", a.tenant, str_of(&company["id"])))
+    .execute(&owner)
+    .await
+    .unwrap();
+    app.settle().await;
+    let (_, before) = app.get(&format!("/v1/contacts/{contact}"), t).await;
+    assert_eq!(before["last_name"], "Quillfeather", "readable until erased");
+
+    let (status, body) = app
+        .post(
+            &format!("/v1/contacts/{contact}/erase"),
+            t,
+            json!({"reason": "DSR-legacy"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.settle().await;
+    for path in [
+        format!("/v1/contacts/{contact}"),
+        format!("/v1/contacts/{contact}/history"),
+        format!("/v1/contacts/{contact}?version=1"),
+        "/v1/audit/export?format=ndjson".to_owned(),
+    ] {
+        let (status, text) = text_of(&app, &path, t).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(contains_secret(&text), None, "{path}: {text}");
+    }
+    // A rebuild does not bring it back either.
+    crm_projections::rebuild::rebuild_all(&app.projector_db().await, &keyring())
+        .await
+        .unwrap();
+    app.settle().await;
+    let (_, after) = app.get(&format!("/v1/contacts/{contact}"), t).await;
+    assert_eq!(after["last_name"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_server_with_another_master_key_refuses_to_start() {
+    let app = spawn_app().await;
+    let mut settings = test_settings(&app.db_name);
+    settings.personal_data.master_key = Some(secrecy::SecretString::from(
+        "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktMDA=",
+    ));
+    let started = crm_api::startup::Application::build(settings).await;
+    let err = started.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("master_key"),
+        "started, or failed otherwise: {err}"
+    );
+}
