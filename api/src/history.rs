@@ -5,6 +5,11 @@
 //! that wrote it). A version's field-level diff compares the record's state before and
 //! after its event; nothing here reads a projection, so a history is exact even while a
 //! read model is being rebuilt.
+//!
+//! Long streams: every replay keeps the state at each 100th version
+//! (`record_snapshots`), and a past state starts from the nearest snapshot at or before
+//! it, so `?version=` and `?as_of=` read at most 99 events past it. Contacts are never
+//! snapshotted (their state is personal data, kept only sealed in their events).
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
@@ -15,6 +20,7 @@ use crm_domain::deal::Deal;
 use crm_domain::pipeline::Pipeline;
 use crm_projections::personal_data::{Keyring, Opened};
 use crm_projections::queries::history::{self, StreamEvent};
+use crm_projections::queries::snapshots::{self, Bound, Snapshot};
 use crm_projections::TenantScope;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -170,37 +176,81 @@ pub fn diff(before: &Map<String, Value>, after: &Map<String, Value>) -> Vec<Fiel
         .collect()
 }
 
-/// Replays the stream, calling `visit` with each event and the states before and after it.
+/// Replays `events` over `start` (a snapshot's state; the empty record when `None`),
+/// calling `visit` with each event and the states before and after it, and `keep` with the
+/// serialized aggregate after every [`snapshots::EVERY`]th version. Returns the last state.
 fn replay<A: Aggregate>(
     id: Uuid,
+    start: Option<&Value>,
     events: &[StreamEvent],
     mut visit: impl FnMut(&StreamEvent, &Map<String, Value>, &Map<String, Value>),
-) -> Result<(), ApiError> {
-    let mut aggregate = A::default();
-    let mut before = Map::new();
+    mut keep: impl FnMut(&StreamEvent, Value),
+) -> Result<Map<String, Value>, ApiError> {
+    let (mut aggregate, mut before) = match start {
+        Some(state) => {
+            let aggregate: A = serde_json::from_value(state.clone()).map_err(ApiError::internal)?;
+            let before = view(id, &aggregate)?;
+            (aggregate, before)
+        }
+        None => (A::default(), Map::new()),
+    };
     for stored in events {
         let event: A::Event =
             serde_json::from_value(stored.payload.clone()).map_err(ApiError::internal)?;
         aggregate.apply(event);
         let after = view(id, &aggregate)?;
         visit(stored, &before, &after);
+        if stored.version % snapshots::EVERY == 0 {
+            keep(
+                stored,
+                serde_json::to_value(&aggregate).map_err(ApiError::internal)?,
+            );
+        }
         before = after;
     }
-    Ok(())
+    Ok(before)
 }
 
 fn replay_any(
     kind: RecordType,
     id: Uuid,
+    start: Option<&Value>,
     events: &[StreamEvent],
     visit: impl FnMut(&StreamEvent, &Map<String, Value>, &Map<String, Value>),
-) -> Result<(), ApiError> {
+    keep: impl FnMut(&StreamEvent, Value),
+) -> Result<Map<String, Value>, ApiError> {
     match kind {
-        RecordType::Company => replay::<Company>(id, events, visit),
-        RecordType::Contact => replay::<Contact>(id, events, visit),
-        RecordType::Deal => replay::<Deal>(id, events, visit),
-        RecordType::Activity => replay::<Activity>(id, events, visit),
-        RecordType::Pipeline => replay::<Pipeline>(id, events, visit),
+        RecordType::Company => replay::<Company>(id, start, events, visit, keep),
+        RecordType::Contact => replay::<Contact>(id, start, events, visit, keep),
+        RecordType::Deal => replay::<Deal>(id, start, events, visit, keep),
+        RecordType::Activity => replay::<Activity>(id, start, events, visit, keep),
+        RecordType::Pipeline => replay::<Pipeline>(id, start, events, visit, keep),
+    }
+}
+
+/// Stores the snapshots a replay took (contacts never: their state is personal data). A
+/// failure only costs speed, so it is logged, not returned.
+async fn keep_snapshots(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    kind: RecordType,
+    id: Uuid,
+    taken: &[Snapshot],
+) {
+    if kind == RecordType::Contact {
+        return;
+    }
+    if let Err(err) = snapshots::save(db, scope, kind.aggregate_type(), id, taken).await {
+        tracing::warn!(error = %err, %id, "snapshots not stored");
+    }
+}
+
+fn snapshot_of(e: &StreamEvent, state: Value) -> Snapshot {
+    Snapshot {
+        version: e.version,
+        occurred_at: accepted_at(e),
+        recorded_at: e.recorded_at,
+        state,
     }
 }
 
@@ -211,7 +261,7 @@ async fn load(
     kind: RecordType,
     id: Uuid,
 ) -> Result<Vec<StreamEvent>, ApiError> {
-    let events = history::stream(db, keyring, scope, kind.aggregate_type(), id)
+    let events = history::stream(db, keyring, scope, kind.aggregate_type(), id, 0)
         .await
         .map_err(ApiError::internal)?;
     if events.is_empty() {
@@ -242,7 +292,8 @@ pub async fn versions(
 ) -> Result<Vec<Version>, ApiError> {
     let events = load(db, keyring, scope, kind, id).await?;
     let mut out = Vec::with_capacity(events.len());
-    replay_any(kind, id, &events, |e, before, after| {
+    let mut taken = Vec::new();
+    let visit = |e: &StreamEvent, before: &Map<String, Value>, after: &Map<String, Value>| {
         out.push(Version {
             version: e.version,
             event_type: e.event_type.clone(),
@@ -264,7 +315,11 @@ pub async fn versions(
                 Opened::Plain | Opened::Revealed => None,
             },
         });
+    };
+    replay_any(kind, id, None, &events, visit, |e, state| {
+        taken.push(snapshot_of(e, state));
     })?;
+    keep_snapshots(db, scope, kind, id, &taken).await;
     Ok(out)
 }
 
@@ -282,8 +337,23 @@ pub async fn state_at(
     id: Uuid,
     at: At,
 ) -> Result<PastState, ApiError> {
-    let mut events = load(db, keyring, scope, kind, id).await?;
-    let latest = events.len() as i64;
+    let snapshot = match (kind, at) {
+        (RecordType::Contact, _) => None,
+        (_, At::Version(n)) => {
+            snapshots::nearest(db, scope, kind.aggregate_type(), id, Bound::Version(n)).await?
+        }
+        (_, At::Time(t)) => {
+            snapshots::nearest(db, scope, kind.aggregate_type(), id, Bound::Time(t)).await?
+        }
+    };
+    let after = snapshot.as_ref().map_or(0, |s| s.version);
+    let mut events = history::stream(db, keyring, scope, kind.aggregate_type(), id, after)
+        .await
+        .map_err(ApiError::internal)?;
+    if snapshot.is_none() && events.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let latest = after + events.len() as i64;
     match at {
         At::Version(n) if n < 1 || n > latest => {
             return Err(ApiError::invalid(
@@ -291,17 +361,26 @@ pub async fn state_at(
                 format!("must be 1 to {latest}, the record's latest version"),
             ));
         }
-        At::Version(n) => events.truncate(n as usize),
+        At::Version(n) => events.truncate(usize::try_from(n - after).unwrap_or(0)),
         // The moment a command was accepted (`occurred_at`), not when its row was stored:
         // a restored workspace keeps the first and not the second.
         At::Time(t) => events.retain(|e| accepted_at(e) <= t),
     }
-    let Some(last) = events.last() else {
-        return Err(ApiError::NotFound);
+    let (version, recorded_at) = match (events.last(), &snapshot) {
+        (Some(last), _) => (last.version, last.recorded_at),
+        (None, Some(s)) => (s.version, s.recorded_at),
+        (None, None) => return Err(ApiError::NotFound),
     };
-    let (version, recorded_at) = (last.version, last.recorded_at);
-    let mut record = Map::new();
-    replay_any(kind, id, &events, |_, _, after| record = after.clone())?;
+    let mut taken = Vec::new();
+    let record = replay_any(
+        kind,
+        id,
+        snapshot.as_ref().map(|s| &s.state),
+        &events,
+        |_, _, _| {},
+        |e, state| taken.push(snapshot_of(e, state)),
+    )?;
+    keep_snapshots(db, scope, kind, id, &taken).await;
     Ok(PastState {
         version,
         recorded_at,

@@ -40,7 +40,8 @@ pub struct StreamEvent {
     pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Every event of the tenant's `aggregate_type` stream for `entity`, oldest first; empty
+/// Every event of the tenant's `aggregate_type` stream for `entity` after version `after`
+/// (0 for all), oldest first; empty
 /// when the workspace has no such record (another workspace's id included: the stream id
 /// carries the tenant and row-level security filters on it as well). A contact's sealed
 /// personal fields are opened with `keyring` ([`Show::Domain`]); fields that do not
@@ -54,6 +55,7 @@ pub async fn stream(
     scope: &TenantScope,
     aggregate_type: &str,
     entity: Uuid,
+    after: i64,
 ) -> Result<Vec<StreamEvent>, PersonalDataError> {
     let txn = scope.begin(db).await?;
     let rows = txn
@@ -67,11 +69,13 @@ pub async fn stream(
                     metadata->>'occurred_at' AS occurred_at, recorded_at
                FROM events
               WHERE tenant_id = $1 AND aggregate_type = $2 AND aggregate_id = $3
+                AND sequence > $4
               ORDER BY sequence",
             [
                 scope.tenant().0.into(),
                 aggregate_type.into(),
                 format!("{}:{entity}", scope.tenant().0).into(),
+                after.into(),
             ],
         ))
         .await?;

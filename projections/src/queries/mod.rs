@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod page;
 pub mod pipelines;
 pub mod sessions;
+pub mod snapshots;
 pub mod support;
 pub mod two_factor;
 pub mod users;

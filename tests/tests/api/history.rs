@@ -314,3 +314,89 @@ async fn a_company_reverts_its_revenue_in_minor_units() {
     assert_eq!(back["annual_revenue"]["amount_minor"], 123456);
     assert_eq!(back["annual_revenue"]["currency"], "EUR");
 }
+
+#[tokio::test]
+async fn past_states_of_long_streams_start_from_snapshots_and_answer_the_same() {
+    let app = spawn_app().await;
+    let a = app.signup("hist-long").await;
+    let t = &a.token;
+    let (_, co) = app
+        .post("/v1/companies", t, json!({"name": "Long Stream Co"}))
+        .await;
+    let id = str_of(&co["id"]);
+    for i in 2..=230 {
+        let (status, _) = app
+            .patch(
+                &format!("/v1/companies/{id}"),
+                t,
+                json!({"industry": format!("Industry {i}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let owner = app.pool_as(None).await;
+    let snapshots = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT version FROM record_snapshots WHERE aggregate_id LIKE '%' || $1 ORDER BY version",
+        )
+        .bind(&id)
+        .fetch_all(&owner)
+        .await
+        .unwrap()
+    };
+    let versions = [1_i64, 99, 100, 101, 150, 199, 200, 230];
+    let mut cold = Vec::new();
+    for v in versions {
+        let (status, body) = app.get(&format!("/v1/companies/{id}?version={v}"), t).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["version"], v);
+        let want = if v == 1 {
+            Value::Null
+        } else {
+            json!(format!("Industry {v}"))
+        };
+        assert_eq!(body["record"]["industry"], want, "version {v}");
+        cold.push(body);
+    }
+    // Those reads kept the states at versions 100 and 200.
+    assert_eq!(snapshots().await, [100, 200]);
+    // Read again from the snapshots: the same answers; as_of too.
+    for (v, want) in versions.iter().zip(&cold) {
+        let (_, body) = app.get(&format!("/v1/companies/{id}?version={v}"), t).await;
+        assert_eq!(&body, want, "version {v} from a snapshot");
+    }
+    let (_, history) = app.get(&format!("/v1/companies/{id}/history"), t).await;
+    let at_150 = history["items"][149]["occurred_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, by_time) = app
+        .get(
+            &format!("/v1/companies/{id}?as_of={}", at_150.replace('+', "%2B")),
+            t,
+        )
+        .await;
+    assert_eq!(by_time, cold[4]);
+    // A snapshot of another format (an older build's) is ignored, not trusted.
+    sqlx::query("UPDATE record_snapshots SET format = 0, state = '{}'::jsonb")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let (status, body) = app.get(&format!("/v1/companies/{id}?version=150"), t).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, cold[4]);
+    let current: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM record_snapshots WHERE version = 100 AND format = $1 AND state <> '{}'::jsonb",
+    )
+    .bind(crm_projections::queries::snapshots::FORMAT)
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(current, 1, "the stale snapshot was replaced");
+    // Another workspace reads none of it.
+    let b = app.signup("hist-long-b").await;
+    let (status, _) = app
+        .get(&format!("/v1/companies/{id}?version=150"), &b.token)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
