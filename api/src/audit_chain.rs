@@ -35,6 +35,18 @@ impl CheckpointKey {
         Self(key)
     }
 
+    /// An HMAC-SHA256 (RFC 2104) under this key for a workspace backup file: fed every line
+    /// before the end marker, it signs the whole file (domain-separated from checkpoints).
+    ///
+    /// # Errors
+    /// 500 if the key is unusable (never for HMAC, which takes any length).
+    pub fn backup_mac(&self) -> Result<Hmac<Sha256>, ApiError> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0)
+            .map_err(|e| ApiError::Internal(e.to_string().into()))?;
+        mac.update(b"crm-workspace-backup\n");
+        Ok(mac)
+    }
+
     fn mac(&self, tenant: TenantId, heads: &serde_json::Value) -> Result<Hmac<Sha256>, ApiError> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0)
             .map_err(|e| ApiError::Internal(e.to_string().into()))?;

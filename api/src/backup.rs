@@ -10,7 +10,12 @@
 //! 3. one line per event in commit order: `{"aggregate_type", "aggregate_id", "sequence",
 //!    "event_type", "event_version", "payload", "metadata", "hash"}` (`hash` is the
 //!    store's SHA-256 chain hash, lowercase hex);
-//! 4. trailer `{"end": true, "events": N}`, so a cut file is refused.
+//! 4. trailer `{"end": true, "events": N, "mac": hex}`, so a cut file is refused; `mac` is
+//!    HMAC-SHA256 (RFC 2104) under the server's `audit.checkpoint_key` over every line
+//!    before it (each with its newline), so a file that was changed and had its hashes
+//!    recomputed is refused too. Without a configured key the file is written unsigned
+//!    (`"mac": null`, with a warning), and a restore takes it only with
+//!    `--allow-unsigned`.
 //!
 //! A restore appends the events in one transaction and compares each hash the database
 //! computes on insert (the same function that guards the live trail) with the file's: the
@@ -32,8 +37,11 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::audit_chain::CheckpointKey;
 use crate::cli::CliError;
 use crate::db::Pools;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 const FORMAT: &str = "crm-workspace-backup";
 
@@ -82,6 +90,24 @@ const VERSION: u32 = 2;
 struct Trailer {
     end: bool,
     events: u64,
+    /// Lowercase hex HMAC of every line before this one; `None` for an unsigned file.
+    #[serde(default)]
+    mac: Option<String>,
+}
+
+/// Writes `value` as one line to `out` and into `mac` (when signing).
+fn write_line(
+    out: &mut impl Write,
+    mac: &mut Option<Hmac<Sha256>>,
+    value: &impl Serialize,
+) -> Result<(), CliError> {
+    let mut line = serde_json::to_string(value).map_err(std::io::Error::other)?;
+    line.push('\n');
+    if let Some(mac) = mac {
+        mac.update(line.as_bytes());
+    }
+    out.write_all(line.as_bytes())?;
+    Ok(())
 }
 
 /// `crm export-workspace SLUG FILE`: writes the workspace's events to `file`; returns how
@@ -89,7 +115,19 @@ struct Trailer {
 ///
 /// # Errors
 /// [`CliError::UnknownWorkspace`], database and I/O errors.
-pub async fn export_workspace(pools: &Pools, slug: &str, file: &Path) -> Result<u64, CliError> {
+pub async fn export_workspace(
+    pools: &Pools,
+    signing: Option<&CheckpointKey>,
+    slug: &str,
+    file: &Path,
+) -> Result<u64, CliError> {
+    let mut mac = signing
+        .map(CheckpointKey::backup_mac)
+        .transpose()
+        .map_err(|e| CliError::Api(e.to_string()))?;
+    if mac.is_none() {
+        tracing::warn!("no audit.checkpoint_key configured: the backup is not signed");
+    }
     let tenant = crm_projections::queries::users::tenant_of_slug(&pools.projector, slug)
         .await?
         .ok_or_else(|| CliError::UnknownWorkspace(slug.to_owned()))?;
@@ -101,11 +139,7 @@ pub async fn export_workspace(pools: &Pools, slug: &str, file: &Path) -> Result<
         slug: slug.to_owned(),
         exported_at: chrono::Utc::now(),
     };
-    writeln!(
-        out,
-        "{}",
-        serde_json::to_string(&header).map_err(std::io::Error::other)?
-    )?;
+    write_line(&mut out, &mut mac, &header)?;
     // One snapshot for keys and events: a contact created meanwhile is in both or neither.
     let mut tx = pools.store.begin().await.map_err(db)?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -128,11 +162,7 @@ pub async fn export_workspace(pools: &Pools, slug: &str, file: &Path) -> Result<
                 wrapped: base64::engine::general_purpose::STANDARD.encode(wrapped),
             },
         };
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&line).map_err(std::io::Error::other)?
-        )?;
+        write_line(&mut out, &mut mac, &line)?;
     }
     let mut rows = sqlx::query(
         "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
@@ -153,11 +183,7 @@ pub async fn export_workspace(pools: &Pools, slug: &str, file: &Path) -> Result<
             metadata: row.try_get("metadata").map_err(db)?,
             hash: row.try_get("hash").map_err(db)?,
         };
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&line).map_err(std::io::Error::other)?
-        )?;
+        write_line(&mut out, &mut mac, &line)?;
         count += 1;
     }
     drop(rows);
@@ -165,12 +191,9 @@ pub async fn export_workspace(pools: &Pools, slug: &str, file: &Path) -> Result<
     let trailer = Trailer {
         end: true,
         events: count,
+        mac: mac.map(|m| hex::encode(m.finalize().into_bytes())),
     };
-    writeln!(
-        out,
-        "{}",
-        serde_json::to_string(&trailer).map_err(std::io::Error::other)?
-    )?;
+    write_line(&mut out, &mut None, &trailer)?;
     out.flush()?;
     Ok(count)
 }
@@ -198,10 +221,20 @@ fn damaged(line: usize, reason: impl Into<String>) -> CliError {
 pub async fn import_workspace(
     pools: &Pools,
     keyring: &Keyring,
+    signing: Option<&CheckpointKey>,
+    allow_unsigned: bool,
     file: &Path,
 ) -> Result<(String, u64), CliError> {
+    let mut mac = signing
+        .map(CheckpointKey::backup_mac)
+        .transpose()
+        .map_err(|e| CliError::Api(e.to_string()))?;
     let mut lines = BufReader::new(std::fs::File::open(file)?).lines();
     let first = lines.next().transpose()?.unwrap_or_default();
+    if let Some(mac) = &mut mac {
+        mac.update(first.as_bytes());
+        mac.update(b"\n");
+    }
     let header: Header = serde_json::from_str(&first)
         .map_err(|e| damaged(1, format!("not a workspace backup header: {e}")))?;
     if header.format != FORMAT || !(1..=VERSION).contains(&header.version) {
@@ -243,8 +276,36 @@ pub async fn import_workspace(
                     ),
                 ));
             }
+            match (trailer.mac.as_deref(), mac.take()) {
+                (Some(text), Some(expected)) => {
+                    let given = hex::decode(text).unwrap_or_default();
+                    if expected.verify_slice(&given).is_err() {
+                        return Err(damaged(
+                            number,
+                            "the file's signature does not match this server's audit.checkpoint_key: it was changed, or signed with another key",
+                        ));
+                    }
+                }
+                (Some(_), None) => {
+                    return Err(damaged(
+                        number,
+                        "the file is signed, and this server has no audit.checkpoint_key to check it with",
+                    ));
+                }
+                (None, _) if !allow_unsigned => {
+                    return Err(damaged(
+                        number,
+                        "the file is not signed (restore it with --allow-unsigned to accept that)",
+                    ));
+                }
+                (None, _) => {}
+            }
             ended = true;
             continue;
+        }
+        if let Some(mac) = &mut mac {
+            mac.update(text.as_bytes());
+            mac.update(b"\n");
         }
         if let Ok(KeyLine { contact_key }) = serde_json::from_str::<KeyLine>(&text) {
             use base64::Engine;

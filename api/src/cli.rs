@@ -9,6 +9,7 @@ use crm_domain::{EventMetadata, TenantId};
 use crm_projections::queries::users::tenant_of_slug;
 use uuid::Uuid;
 
+use crate::audit_chain::CheckpointKey;
 use crate::config::Settings;
 use crate::import;
 use crate::startup::{self, Application};
@@ -84,6 +85,10 @@ pub enum Command {
     ImportWorkspace {
         /// The backup file.
         file: PathBuf,
+        /// Accept a file without a signature (one written by a server without
+        /// `audit.checkpoint_key`).
+        #[arg(long)]
+        allow_unsigned: bool,
     },
 }
 
@@ -221,13 +226,25 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
         }
         Command::ExportWorkspace { slug, file } => {
             let (pools, _) = startup::connect(&settings).await?;
-            let events = crate::backup::export_workspace(&pools, &slug, &file).await?;
+            let signing = settings.audit.configured_key().map(CheckpointKey::new);
+            let events =
+                crate::backup::export_workspace(&pools, signing.as_ref(), &slug, &file).await?;
             tracing::info!(events, workspace = %slug, "workspace exported");
         }
-        Command::ImportWorkspace { file } => {
+        Command::ImportWorkspace {
+            file,
+            allow_unsigned,
+        } => {
             let (pools, commands) = startup::connect(&settings).await?;
-            let (slug, events) =
-                crate::backup::import_workspace(&pools, commands.keyring(), &file).await?;
+            let signing = settings.audit.configured_key().map(CheckpointKey::new);
+            let (slug, events) = crate::backup::import_workspace(
+                &pools,
+                commands.keyring(),
+                signing.as_ref(),
+                allow_unsigned,
+                &file,
+            )
+            .await?;
             tracing::info!(events, workspace = %slug, "workspace restored");
         }
         Command::RebuildProjections {

@@ -105,19 +105,22 @@ pub struct AuditSettings {
 }
 
 impl AuditSettings {
-    /// The checkpoint key: the configured one, or a random one (with a warning).
-    pub fn key(&self) -> Vec<u8> {
+    /// The configured checkpoint key (base64, at least 32 bytes), if any.
+    pub fn configured_key(&self) -> Option<Vec<u8>> {
         use base64::Engine;
-        let configured = self
-            .checkpoint_key
+        self.checkpoint_key
             .as_ref()
             .and_then(|k| {
                 base64::engine::general_purpose::STANDARD
                     .decode(k.expose_secret().trim())
                     .ok()
             })
-            .filter(|k| k.len() >= 32);
-        configured.unwrap_or_else(|| {
+            .filter(|k| k.len() >= 32)
+    }
+
+    /// The checkpoint key: the configured one, or a random one (with a warning).
+    pub fn key(&self) -> Vec<u8> {
+        self.configured_key().unwrap_or_else(|| {
             tracing::warn!("no audit.checkpoint_key configured: generated one; checkpoints will not verify after a restart");
             let mut key = vec![0_u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);

@@ -126,7 +126,10 @@ async fn a_round_trip_gives_identical_answers_and_damage_is_refused() {
     let target = fresh_database().await;
     execute(
         test_settings(&target),
-        Command::ImportWorkspace { file: file.clone() },
+        Command::ImportWorkspace {
+            file: file.clone(),
+            allow_unsigned: false,
+        },
     )
     .await
     .unwrap();
@@ -154,7 +157,10 @@ async fn a_round_trip_gives_identical_answers_and_damage_is_refused() {
     // A second restore of the same workspace is refused.
     let err = execute(
         test_settings(&target),
-        Command::ImportWorkspace { file: file.clone() },
+        Command::ImportWorkspace {
+            file: file.clone(),
+            allow_unsigned: false,
+        },
     )
     .await
     .unwrap_err();
@@ -201,6 +207,7 @@ async fn a_round_trip_gives_identical_answers_and_damage_is_refused() {
             test_settings(&empty),
             Command::ImportWorkspace {
                 file: damaged.clone(),
+                allow_unsigned: false,
             },
         )
         .await
@@ -212,5 +219,132 @@ async fn a_round_trip_gives_identical_answers_and_damage_is_refused() {
         assert_eq!(events_in(&empty).await, 0, "{name} wrote events");
         let _ = std::fs::remove_file(damaged);
     }
+    let _ = std::fs::remove_file(file);
+}
+
+async fn import(
+    settings: crm_api::config::Settings,
+    file: &std::path::Path,
+    allow_unsigned: bool,
+) -> Result<(), CliError> {
+    execute(
+        settings,
+        Command::ImportWorkspace {
+            file: file.to_owned(),
+            allow_unsigned,
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_backup_is_signed_and_a_forged_or_unsigned_file_is_refused() {
+    let app = spawn_app().await;
+    let a = app.signup("backup-signed").await;
+    app.post("/v1/companies", &a.token, json!({"name": "Signed Co"}))
+        .await;
+    let file = std::env::temp_dir().join(format!("crm-signed-{}.ndjson", uuid::Uuid::new_v4()));
+    execute(
+        test_settings(&app.db_name),
+        Command::ExportWorkspace {
+            slug: "backup-signed".into(),
+            file: file.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let last = lines.len();
+    assert!(
+        lines[last - 1].contains("\"mac\":\""),
+        "{}",
+        lines[last - 1]
+    );
+
+    // A forger who edits an event and recomputes its chain hash passes the store's check,
+    // but not the signature.
+    let owner = app.pool_as(None).await;
+    let at = lines
+        .iter()
+        .position(|l| l.contains("CompanyCreated"))
+        .unwrap();
+    let mut event: Value = serde_json::from_str(&lines[at]).unwrap();
+    event["payload"]["CompanyCreated"]["name"] = json!("Forged Co");
+    let hash: String = sqlx::query_scalar(
+        "SELECT encode(crm_event_hash(NULL, $1, $2, $3, $4, $5, $6, $7), 'hex')",
+    )
+    .bind(str_of(&event["aggregate_type"]))
+    .bind(str_of(&event["aggregate_id"]))
+    .bind(event["sequence"].as_i64().unwrap())
+    .bind(str_of(&event["event_type"]))
+    .bind(str_of(&event["event_version"]))
+    .bind(&event["payload"])
+    .bind(&event["metadata"])
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    event["hash"] = json!(hash);
+    let mut forged = lines.clone();
+    forged[at] = event.to_string();
+    // The same file under another server's key.
+    let mut foreign_key = None;
+    for (name, content, settings_key) in [
+        ("forged", forged, None),
+        (
+            "foreign",
+            lines.clone(),
+            Some("YW5vdGhlci1rZXktYW5vdGhlci1rZXktYW5vdGhlci0w"),
+        ),
+    ] {
+        let path = std::env::temp_dir().join(format!("crm-{name}-{}.ndjson", uuid::Uuid::new_v4()));
+        std::fs::write(&path, content.join("\n") + "\n").unwrap();
+        let target = fresh_database().await;
+        let mut settings = test_settings(&target);
+        if let Some(key) = settings_key {
+            settings.audit.checkpoint_key = Some(secrecy::SecretString::from(key));
+            foreign_key = Some(key);
+        }
+        let err = import(settings, &path, false).await.unwrap_err();
+        match err {
+            CliError::Damaged { line, ref reason } => {
+                assert_eq!(line, last, "{name}: {err}");
+                assert!(reason.contains("signature"), "{name}: {reason}");
+            }
+            other => panic!("{name}: {other}"),
+        }
+        assert_eq!(events_in(&target).await, 0, "{name} wrote events");
+        let _ = std::fs::remove_file(path);
+    }
+    assert!(foreign_key.is_some());
+
+    // Unsigned (a server without a checkpoint key): refused unless asked for.
+    let unsigned =
+        std::env::temp_dir().join(format!("crm-unsigned-{}.ndjson", uuid::Uuid::new_v4()));
+    let mut settings = test_settings(&app.db_name);
+    settings.audit.checkpoint_key = None;
+    execute(
+        settings,
+        Command::ExportWorkspace {
+            slug: "backup-signed".into(),
+            file: unsigned.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(std::fs::read_to_string(&unsigned)
+        .unwrap()
+        .contains("\"mac\":null"));
+    let target = fresh_database().await;
+    let err = import(test_settings(&target), &unsigned, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CliError::Damaged { .. }), "{err}");
+    assert_eq!(events_in(&target).await, 0);
+    import(test_settings(&target), &unsigned, true)
+        .await
+        .unwrap();
+    assert!(events_in(&target).await > 0);
+    let _ = std::fs::remove_file(unsigned);
     let _ = std::fs::remove_file(file);
 }

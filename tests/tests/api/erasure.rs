@@ -324,9 +324,15 @@ async fn erasure_survives_a_rebuild_and_a_backup_and_restore() {
     wrong.personal_data.master_key = Some(secrecy::SecretString::from(
         "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktMDA=",
     ));
-    let err = execute(wrong, Command::ImportWorkspace { file: file.clone() })
-        .await
-        .unwrap_err();
+    let err = execute(
+        wrong,
+        Command::ImportWorkspace {
+            file: file.clone(),
+            allow_unsigned: false,
+        },
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, CliError::Damaged { line: 2, .. }), "{err}");
     let elsewhere_app = TestApp {
         address: String::new(),
@@ -339,7 +345,10 @@ async fn erasure_survives_a_rebuild_and_a_backup_and_restore() {
     let target = fresh_database().await;
     execute(
         test_settings(&target),
-        Command::ImportWorkspace { file: file.clone() },
+        Command::ImportWorkspace {
+            file: file.clone(),
+            allow_unsigned: false,
+        },
     )
     .await
     .unwrap();
