@@ -214,15 +214,19 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
                 CliError::Api("set CRM_SUPPORT_PASSWORD to the new password".into())
             })?;
             let (pools, _) = startup::connect(&settings).await?;
-            let id = crate::support::create_account(
+            let totp_box = crate::auth::totp::SecretBox::new(settings.auth.totp_key());
+            let account = crate::support::create_account(
                 &pools.app,
+                &totp_box,
                 &email,
                 &name,
                 secrecy::SecretString::from(password),
             )
             .await
             .map_err(|e| CliError::Api(e.to_string()))?;
-            tracing::info!(%id, %email, "support account created");
+            tracing::info!(id = %account.id, %email, "support account created");
+            // Shown once, for the staff member's authenticator: it signs in with its codes.
+            writeln!(std::io::stdout(), "{}", account.otpauth_uri)?;
         }
         Command::ExportWorkspace { slug, file } => {
             let (pools, _) = startup::connect(&settings).await?;

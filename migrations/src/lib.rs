@@ -35,6 +35,7 @@ mod m20261121_000019_support_access;
 mod m20261121_000020_personal_data_keys;
 mod m20261121_000021_shadow_rebuild;
 mod m20261121_000022_record_snapshots;
+mod m20261121_000023_support_two_factor;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -47,7 +48,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 44] = [
+const SQL: [&str; 46] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -92,6 +93,8 @@ const SQL: [&str; 44] = [
     include_str!("sql/000021_shadow_rebuild.down.sql"),
     include_str!("sql/000022_record_snapshots.up.sql"),
     include_str!("sql/000022_record_snapshots.down.sql"),
+    include_str!("sql/000023_support_two_factor.up.sql"),
+    include_str!("sql/000023_support_two_factor.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -134,6 +137,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000020_personal_data_keys::Migration),
             Box::new(m20261121_000021_shadow_rebuild::Migration),
             Box::new(m20261121_000022_record_snapshots::Migration),
+            Box::new(m20261121_000023_support_two_factor::Migration),
         ]
     }
 }

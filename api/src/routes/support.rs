@@ -23,6 +23,8 @@ pub struct SupportLogin {
     pub email: String,
     /// Its password.
     pub password: SecretString,
+    /// The six digits its authenticator shows now (RFC 6238).
+    pub code: String,
 }
 
 /// `POST /v1/auth/support/login`: a support account signs in; 200 with
@@ -30,8 +32,10 @@ pub struct SupportLogin {
 /// reaches a workspace only with `X-Support-Workspace` and an active grant there.
 ///
 /// # Errors
-/// 401 for bad credentials (unknown email and wrong password alike); 429 past the
-/// per-address sign-in limit (`auth.login_max_per_ip` per `auth.login_window_seconds`).
+/// 401 for bad credentials (unknown email, wrong password and wrong or reused code
+/// alike); 429 past the per-address sign-in limit (`auth.login_max_per_ip` per
+/// `auth.login_window_seconds`) or the per-account one (every attempt counts, a success
+/// clears them: `auth.login_max_failures_per_account`).
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -44,9 +48,24 @@ pub async fn login(
         state.settings.auth.login_max_per_ip,
     )
     .await?;
+    let account_key = format!("support-login-account:{}", body.email.trim().to_lowercase());
+    super::sessions::limit(
+        &state,
+        &account_key,
+        state.settings.auth.login_max_failures_per_account,
+    )
+    .await?;
     let now = state.clock.now();
-    let (token, expires_at) =
-        crate::support::sign_in(&state.pools.app, &body.email, body.password, now).await?;
+    let (token, expires_at) = crate::support::sign_in(
+        &state.pools.app,
+        &state.totp_box,
+        &body.email,
+        body.password,
+        &body.code,
+        now,
+    )
+    .await?;
+    crm_projections::queries::sessions::clear(&state.pools.app, &account_key).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "access_token": token,
         "token_type": "Bearer",
@@ -133,7 +152,7 @@ pub async fn create(
         .workspace(
             WorkspaceCommand::RecordSupportGranted {
                 grant_id: EntityId(id),
-                support_id: EntityId(account.0),
+                support_id: EntityId(account.id),
                 scope: scope.to_owned(),
                 reason: reason.to_owned(),
                 expires_at,
@@ -146,7 +165,7 @@ pub async fn create(
         &auth.scope,
         NewGrant {
             id,
-            support_id: account.0,
+            support_id: account.id,
             scope,
             reason: reason.to_owned(),
             created_by: auth.user.0,

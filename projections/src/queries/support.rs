@@ -12,6 +12,17 @@ fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
+/// A new support account's credentials: its password hash and its sealed TOTP secret.
+#[derive(Debug, Clone)]
+pub struct SupportCredentials {
+    /// PHC string of the password (argon2id).
+    pub password_hash: String,
+    /// The TOTP secret, AES-256-GCM ciphertext.
+    pub totp_ciphertext: Vec<u8>,
+    /// Its 12-byte nonce.
+    pub totp_nonce: Vec<u8>,
+}
+
 /// Adds a support account; `false` when the email is taken.
 ///
 /// # Errors
@@ -21,39 +32,77 @@ pub async fn create_account(
     id: Uuid,
     email: &str,
     display_name: &str,
-    password_hash: &str,
+    credentials: &SupportCredentials,
 ) -> Result<bool, DbErr> {
     let done = db
         .execute(stmt(
-            "INSERT INTO support_accounts (id, email, display_name, password_hash)
-             VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING",
+            "INSERT INTO support_accounts (id, email, display_name, password_hash, totp_ciphertext, totp_nonce)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING",
             vec![
                 id.into(),
                 email.into(),
                 display_name.into(),
-                password_hash.into(),
+                credentials.password_hash.clone().into(),
+                credentials.totp_ciphertext.clone().into(),
+                credentials.totp_nonce.clone().into(),
             ],
         ))
         .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// An active support account by email: `(id, password hash)`.
+/// An active support account by email, as sign-in needs it.
+#[derive(Debug, Clone)]
+pub struct SupportLogin {
+    /// The account.
+    pub id: Uuid,
+    /// PHC string of its password.
+    pub password_hash: String,
+    /// Its sealed TOTP secret `(ciphertext, nonce)`; `None` for an account made before
+    /// two-factor was required (it cannot sign in).
+    pub totp: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// An active support account by email.
 ///
 /// # Errors
 /// Database errors.
 pub async fn account_by_email(
     db: &DatabaseConnection,
     email: &str,
-) -> Result<Option<(Uuid, String)>, DbErr> {
+) -> Result<Option<SupportLogin>, DbErr> {
     let row = db
         .query_one(stmt(
-            "SELECT id, password_hash FROM support_accounts WHERE email = $1 AND active",
+            "SELECT id, password_hash, totp_ciphertext, totp_nonce FROM support_accounts
+              WHERE email = $1 AND active",
             vec![email.into()],
         ))
         .await?;
-    row.map(|r| Ok((r.try_get("", "id")?, r.try_get("", "password_hash")?)))
-        .transpose()
+    row.map(|r| {
+        let ciphertext: Option<Vec<u8>> = r.try_get("", "totp_ciphertext")?;
+        let nonce: Option<Vec<u8>> = r.try_get("", "totp_nonce")?;
+        Ok(SupportLogin {
+            id: r.try_get("", "id")?,
+            password_hash: r.try_get("", "password_hash")?,
+            totp: ciphertext.zip(nonce),
+        })
+    })
+    .transpose()
+}
+
+/// Accepts TOTP time step `step` for the support account once: `true` if it is later
+/// than every step accepted before (RFC 6238 §5.2: a code is never accepted twice).
+///
+/// # Errors
+/// Database errors.
+pub async fn accept_step(db: &DatabaseConnection, id: Uuid, step: i64) -> Result<bool, DbErr> {
+    let done = db
+        .execute(stmt(
+            "UPDATE support_accounts SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2",
+            vec![id.into(), step.into()],
+        ))
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Opens a support session under the token's SHA-256.

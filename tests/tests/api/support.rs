@@ -6,32 +6,79 @@ use crm_api::clock::{Clock, ManualClock};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};
+use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::helpers::{spawn_app, spawn_app_with_clock, str_of, test_settings, TestApp};
 
 const SUPPORT_PASSWORD: &str = "support staff password 1";
 
-async fn support_account(app: &TestApp, email: &str) -> String {
+/// A support account: its id and its TOTP secret (from the `otpauth://` URI shown once).
+async fn support_account(app: &TestApp, email: &str) -> (String, Vec<u8>) {
     let settings = test_settings(&app.db_name);
     let db =
         sea_orm::Database::connect(secrecy::ExposeSecret::expose_secret(&settings.database.url))
             .await
             .unwrap();
-    crm_api::support::create_account(&db, email, "Support", SecretString::from(SUPPORT_PASSWORD))
-        .await
+    let totp_box = crm_api::auth::totp::SecretBox::new(settings.auth.totp_key());
+    let account = crm_api::support::create_account(
+        &db,
+        &totp_box,
+        email,
+        "Support",
+        SecretString::from(SUPPORT_PASSWORD),
+    )
+    .await
+    .unwrap();
+    let encoded = account
+        .otpauth_uri
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("secret="))
         .unwrap()
-        .to_string()
+        .to_owned();
+    (
+        account.id.to_string(),
+        Secret::Encoded(encoded).to_bytes().unwrap(),
+    )
 }
 
-async fn support_login(app: &TestApp, email: &str) -> String {
-    let (status, body) = app
-        .call(
-            Method::POST,
-            "/v1/auth/support/login",
-            None,
-            Some(json!({"email": email, "password": SUPPORT_PASSWORD})),
-        )
-        .await;
+/// The TOTP code of `secret` at `at` (RFC 6238: SHA-1, 6 digits, 30 s).
+fn code_at(secret: &[u8], at: chrono::DateTime<chrono::Utc>) -> String {
+    TOTP::new(
+        Algorithm::SHA1,
+        6,
+        1,
+        30,
+        secret.to_vec(),
+        None,
+        String::new(),
+    )
+    .unwrap()
+    .generate(u64::try_from(at.timestamp()).unwrap())
+}
+
+async fn try_support_login(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    code: &str,
+) -> (StatusCode, Value) {
+    app.call(
+        Method::POST,
+        "/v1/auth/support/login",
+        None,
+        Some(json!({"email": email, "password": password, "code": code})),
+    )
+    .await
+}
+
+async fn support_login(
+    app: &TestApp,
+    email: &str,
+    secret: &[u8],
+    at: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let (status, body) =
+        try_support_login(app, email, SUPPORT_PASSWORD, &code_at(secret, at)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     str_of(&body["access_token"])
 }
@@ -63,8 +110,9 @@ async fn support_before_during_and_after_a_grant() {
     let app = spawn_app().await;
     let a = app.signup("support-a").await;
     let b = app.signup("support-b").await;
-    let support_id = support_account(&app, "helper@support.example").await;
-    let token = support_login(&app, "helper@support.example").await;
+    let (support_id, secret) = support_account(&app, "helper@support.example").await;
+    let signed_in_at = chrono::Utc::now();
+    let token = support_login(&app, "helper@support.example", &secret, signed_in_at).await;
     let ws = a.tenant.to_string();
     let (_, c) = app
         .post("/v1/contacts", &a.token, json!({"first_name": "Lost"}))
@@ -72,21 +120,41 @@ async fn support_before_during_and_after_a_grant() {
     let url = format!("/v1/contacts/{}", str_of(&c["id"]));
     app.delete(&url, &a.token).await;
 
-    // Bad sign-ins are one 401.
-    for (email, password) in [
-        ("helper@support.example", "wrong password here"),
-        ("nobody@support.example", SUPPORT_PASSWORD),
+    // Bad sign-ins are one 401: a wrong password, an unknown email, a wrong code, and the
+    // code just used (a code is accepted once, RFC 6238 §5.2).
+    let now = chrono::Utc::now();
+    let good = code_at(&secret, now);
+    let wrong = format!("{:06}", (good.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for (email, password, code) in [
+        (
+            "helper@support.example",
+            "wrong password here",
+            good.as_str(),
+        ),
+        ("nobody@support.example", SUPPORT_PASSWORD, good.as_str()),
+        ("helper@support.example", SUPPORT_PASSWORD, wrong.as_str()),
     ] {
-        let (status, _) = app
-            .call(
-                Method::POST,
-                "/v1/auth/support/login",
-                None,
-                Some(json!({"email": email, "password": password})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = try_support_login(&app, email, password, code).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{email} {password} {code}"
+        );
     }
+    let used = code_at(&secret, signed_in_at);
+    let (status, _) =
+        try_support_login(&app, "helper@support.example", SUPPORT_PASSWORD, &used).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a used code");
+    // Without a code at all: refused as malformed.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/auth/support/login",
+            None,
+            Some(json!({"email": "helper@support.example", "password": SUPPORT_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Before any grant: 404 like anyone else; no workspace named: 404.
     let (app_ref, token_ref, ws_ref) = (&app, &token, &ws);
@@ -244,7 +312,7 @@ async fn a_grant_expires_on_its_own() {
     let clock = Arc::new(ManualClock::default());
     let app = spawn_app_with_clock(|_| {}, clock.clone()).await;
     let a = app.signup("support-expiry").await;
-    support_account(&app, "late@support.example").await;
+    let (_, secret) = support_account(&app, "late@support.example").await;
     let (status, _) = app
         .post(
             "/v1/support-grants",
@@ -254,14 +322,14 @@ async fn a_grant_expires_on_its_own() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let ws = a.tenant.to_string();
-    let token = support_login(&app, "late@support.example").await;
+    let token = support_login(&app, "late@support.example", &secret, clock.now()).await;
     let (status, _) = as_support(&app, &token, &ws, Method::GET, "/v1/contacts", None).await;
     assert_eq!(status, StatusCode::OK);
     clock.advance(chrono::Duration::minutes(61));
     // The sign-in has expired too (one hour): 401; a new one finds no grant: 404.
     let (status, _) = as_support(&app, &token, &ws, Method::GET, "/v1/contacts", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let token = support_login(&app, "late@support.example").await;
+    let token = support_login(&app, "late@support.example", &secret, clock.now()).await;
     let (status, _) = as_support(&app, &token, &ws, Method::GET, "/v1/contacts", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
@@ -288,4 +356,33 @@ async fn a_grant_expires_on_its_own() {
     assert_eq!(logout(token.clone()).await, StatusCode::UNAUTHORIZED);
     let (status, _) = as_support(&app, &token, &ws, Method::GET, "/v1/contacts", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn support_sign_in_is_limited_per_account() {
+    let app = spawn_app().await;
+    let (_, secret) = support_account(&app, "guessed@support.example").await;
+    // Every attempt counts against the account (5 per window in tests), right or wrong.
+    for _ in 0..5 {
+        let (status, _) = try_support_login(
+            &app,
+            "guessed@support.example",
+            "not the password 1",
+            "000000",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = try_support_login(
+        &app,
+        "guessed@support.example",
+        SUPPORT_PASSWORD,
+        &code_at(&secret, chrono::Utc::now()),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right credentials wait"
+    );
 }
