@@ -261,7 +261,7 @@ async fn load(
     kind: RecordType,
     id: Uuid,
 ) -> Result<Vec<StreamEvent>, ApiError> {
-    let events = history::stream(db, keyring, scope, kind.aggregate_type(), id, 0)
+    let events = history::stream(db, keyring, scope, kind.aggregate_type(), id, 0, None)
         .await
         .map_err(ApiError::internal)?;
     if events.is_empty() {
@@ -346,22 +346,36 @@ pub async fn state_at(
             snapshots::nearest(db, scope, kind.aggregate_type(), id, Bound::Time(t)).await?
         }
     };
+    if matches!(at, At::Version(n) if n < 1) {
+        let latest = history::latest_version(db, scope, kind.aggregate_type(), id).await?;
+        if latest == 0 {
+            return Err(ApiError::NotFound);
+        }
+        return Err(ApiError::invalid(
+            "version",
+            format!("must be 1 to {latest}, the record's latest version"),
+        ));
+    }
     let after = snapshot.as_ref().map_or(0, |s| s.version);
-    let mut events = history::stream(db, keyring, scope, kind.aggregate_type(), id, after)
+    let until = match at {
+        At::Version(n) => Some(n.max(after)),
+        At::Time(_) => None,
+    };
+    let mut events = history::stream(db, keyring, scope, kind.aggregate_type(), id, after, until)
         .await
         .map_err(ApiError::internal)?;
     if snapshot.is_none() && events.is_empty() {
         return Err(ApiError::NotFound);
     }
-    let latest = after + events.len() as i64;
     match at {
-        At::Version(n) if n < 1 || n > latest => {
+        At::Version(n) if n < 1 || n > after + events.len() as i64 => {
+            let latest = history::latest_version(db, scope, kind.aggregate_type(), id).await?;
             return Err(ApiError::invalid(
                 "version",
                 format!("must be 1 to {latest}, the record's latest version"),
             ));
         }
-        At::Version(n) => events.truncate(usize::try_from(n - after).unwrap_or(0)),
+        At::Version(_) => {}
         // The moment a command was accepted (`occurred_at`), not when its row was stored:
         // a restored workspace keeps the first and not the second.
         At::Time(t) => events.retain(|e| accepted_at(e) <= t),

@@ -13,7 +13,8 @@ use sea_orm::DatabaseConnection;
 use serde_json::Value;
 
 /// postgres-es's repository with sealing: `persist` seals, `get_events` and
-/// `get_last_events` open (erased fields come back absent). Snapshots are passed through
+/// `get_last_events` open (erased fields, and any that do not decrypt, come back absent,
+/// so an erasure can always be recorded). Snapshots are passed through
 /// untouched (this project takes none, see [`crate::commands`]).
 pub struct SealedRepository {
     inner: PostgresEventRepository,

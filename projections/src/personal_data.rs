@@ -420,12 +420,13 @@ impl Keyring {
         }
     }
 
-    /// Opens many payloads: loads their contacts' keys in one query, then opens each
-    /// `(aggregate type, aggregate id, payload)`: strictly for [`Show::Domain`]
-    /// ([`Keyring::open`]), leniently for [`Show::Display`] ([`Keyring::open_or_hide`]).
+    /// Opens many payloads: loads their contacts' keys in one query, then
+    /// [`Keyring::open_or_hide`]s each `(aggregate type, aggregate id, payload)`, so one
+    /// payload that does not decrypt never stops a read (nor, for the aggregate, its
+    /// erasure).
     ///
     /// # Errors
-    /// As [`Keyring::load`], and for [`Show::Domain`] as [`Keyring::open`].
+    /// As [`Keyring::load`].
     pub async fn open_all<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -438,14 +439,7 @@ impl Keyring {
             .map(|(_, id, _)| *id);
         let keys = self.load(conn, sealed).await?;
         for (aggregate_type, aggregate_id, payload) in events.iter_mut() {
-            match show {
-                Show::Domain => {
-                    self.open(&keys, aggregate_type, aggregate_id, payload, show)?;
-                }
-                Show::Display => {
-                    self.open_or_hide(&keys, aggregate_type, aggregate_id, payload, show);
-                }
-            }
+            self.open_or_hide(&keys, aggregate_type, aggregate_id, payload, show);
         }
         Ok(())
     }

@@ -76,6 +76,24 @@ BEGIN
   FOREACH t IN ARRAY crm_read_tables() LOOP
     EXECUTE format('LOCK TABLE public.%I IN ACCESS EXCLUSIVE MODE', t);
   END LOOP;
+  -- A migration that changed a read table after the copies were made would be undone by
+  -- the switch: refuse, and let the rebuild be discarded and run again.
+  IF EXISTS (
+    (SELECT table_name, ordinal_position, column_name, data_type FROM information_schema.columns
+      WHERE table_schema = 'public' AND table_name = ANY (crm_read_tables())
+     EXCEPT
+     SELECT table_name, ordinal_position, column_name, data_type FROM information_schema.columns
+      WHERE table_schema = 'crm_rebuild')
+    UNION ALL
+    (SELECT table_name, ordinal_position, column_name, data_type FROM information_schema.columns
+      WHERE table_schema = 'crm_rebuild'
+     EXCEPT
+     SELECT table_name, ordinal_position, column_name, data_type FROM information_schema.columns
+      WHERE table_schema = 'public' AND table_name = ANY (crm_read_tables()))
+  ) THEN
+    RAISE EXCEPTION 'the shadow tables no longer match the live ones (a migration ran since the rebuild began): discard it with crm_rebuild_discard() and rebuild again'
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
   FOREACH t IN ARRAY crm_read_tables() LOOP
     SELECT array_agg(indexname::text), array_agg(regexp_replace(indexdef, ' INDEX \S+ ON \S+ ', ' INDEX ON '))
       INTO live_names, live_shapes

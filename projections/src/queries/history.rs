@@ -41,7 +41,7 @@ pub struct StreamEvent {
 }
 
 /// Every event of the tenant's `aggregate_type` stream for `entity` after version `after`
-/// (0 for all), oldest first; empty
+/// (0 for all) and up to `until` (`None`: the latest), oldest first; empty
 /// when the workspace has no such record (another workspace's id included: the stream id
 /// carries the tenant and row-level security filters on it as well). A contact's sealed
 /// personal fields are opened with `keyring` ([`Show::Domain`]); fields that do not
@@ -56,6 +56,7 @@ pub async fn stream(
     aggregate_type: &str,
     entity: Uuid,
     after: i64,
+    until: Option<i64>,
 ) -> Result<Vec<StreamEvent>, PersonalDataError> {
     let txn = scope.begin(db).await?;
     let rows = txn
@@ -69,13 +70,14 @@ pub async fn stream(
                     metadata->>'occurred_at' AS occurred_at, recorded_at
                FROM events
               WHERE tenant_id = $1 AND aggregate_type = $2 AND aggregate_id = $3
-                AND sequence > $4
+                AND sequence > $4 AND ($5::bigint IS NULL OR sequence <= $5)
               ORDER BY sequence",
             [
                 scope.tenant().0.into(),
                 aggregate_type.into(),
                 format!("{}:{entity}", scope.tenant().0).into(),
                 after.into(),
+                until.into(),
             ],
         ))
         .await?;
@@ -110,6 +112,33 @@ pub async fn stream(
             })
         })
         .collect::<Result<_, PersonalDataError>>()
+}
+
+/// The latest version of the tenant's stream (0 when it has no events).
+///
+/// # Errors
+/// Database errors.
+pub async fn latest_version(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    aggregate_type: &str,
+    entity: Uuid,
+) -> Result<i64, DbErr> {
+    let txn = scope.begin(db).await?;
+    let row = txn
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT coalesce(max(sequence), 0) AS latest FROM events
+              WHERE tenant_id = $1 AND aggregate_type = $2 AND aggregate_id = $3",
+            [
+                scope.tenant().0.into(),
+                aggregate_type.into(),
+                format!("{}:{entity}", scope.tenant().0).into(),
+            ],
+        ))
+        .await?;
+    txn.commit().await?;
+    row.map_or(Ok(0), |r| r.try_get("", "latest"))
 }
 
 /// The records an import created: `(aggregate type, entity id)` of every stream of the

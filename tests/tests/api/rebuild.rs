@@ -371,3 +371,42 @@ async fn a_full_rebuild_serves_from_the_live_tables_resumes_after_an_interruptio
     let (_, none) = app.get("/v1/companies", &other.token).await;
     assert_eq!(none["items"], json!([]));
 }
+
+#[tokio::test]
+async fn a_rebuild_whose_copies_no_longer_match_the_live_tables_is_refused_and_can_be_discarded() {
+    use crm_projections::rebuild::{discard, prepare, rebuild_all, step};
+    let app = spawn_app().await;
+    let a = app.signup("shadow-drift").await;
+    app.post("/v1/companies", &a.token, json!({"name": "Drift Co"}))
+        .await;
+    app.settle().await;
+    let db = app.projector_db().await;
+    let k = keyring();
+    assert!(!prepare(&db).await.unwrap());
+    step(&db, &k, 5).await.unwrap();
+    // A migration changes a live read table while the rebuild is interrupted.
+    let owner = app.pool_as(None).await;
+    sqlx::query("ALTER TABLE companies ADD COLUMN added_later integer")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let err = rebuild_all(&db, &k).await.unwrap_err();
+    assert!(err.to_string().contains("no longer match"), "{err}");
+    let (_, page) = app.get("/v1/companies", &a.token).await;
+    assert_eq!(
+        page["items"][0]["name"], "Drift Co",
+        "the live tables still serve"
+    );
+    discard(&db).await.unwrap();
+    rebuild_all(&db, &k).await.unwrap();
+    app.settle().await;
+    let (_, page) = app.get("/v1/companies", &a.token).await;
+    assert_eq!(page["items"][0]["name"], "Drift Co");
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'companies' AND column_name = 'added_later'",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(kept, 1, "the rebuilt table has the new shape");
+}
