@@ -386,14 +386,40 @@ pub async fn state_at(
         (None, None) => return Err(ApiError::NotFound),
     };
     let mut taken = Vec::new();
-    let record = replay_any(
+    let replayed = replay_any(
         kind,
         id,
         snapshot.as_ref().map(|s| &s.state),
         &events,
         |_, _, _| {},
         |e, state| taken.push(snapshot_of(e, state)),
-    )?;
+    );
+    let record = match replayed {
+        Ok(record) => record,
+        // A snapshot that no longer fits the aggregate (its format was not bumped): replay
+        // from the first event instead, as if there were none.
+        Err(err) if snapshot.is_some() => {
+            tracing::warn!(error = %err, %id, "snapshot unusable; replaying from the start");
+            let mut full = history::stream(db, keyring, scope, kind.aggregate_type(), id, 0, until)
+                .await
+                .map_err(ApiError::internal)?;
+            if let At::Time(t) = at {
+                full.retain(|e| accepted_at(e) <= t);
+            }
+            taken.clear();
+            replay_any(
+                kind,
+                id,
+                None,
+                &full,
+                |_, _, _| {},
+                |e, state| {
+                    taken.push(snapshot_of(e, state));
+                },
+            )?
+        }
+        Err(err) => return Err(err),
+    };
     keep_snapshots(db, scope, kind, id, &taken).await;
     Ok(PastState {
         version,

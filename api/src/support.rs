@@ -105,7 +105,15 @@ pub async fn sign_in(
     let Some((ciphertext, nonce)) = &account.totp else {
         return Err(BAD);
     };
-    let secret = totp_box.open(Uuid::nil(), account.id, ciphertext, nonce)?;
+    // A secret that does not open (a changed auth.totp_encryption_key) is the same 401,
+    // so the answer never tells that the password was right.
+    let secret = match totp_box.open(Uuid::nil(), account.id, ciphertext, nonce) {
+        Ok(secret) => secret,
+        Err(err) => {
+            tracing::error!(account = %account.id, error = %err, "support TOTP secret does not open");
+            return Err(BAD);
+        }
+    };
     let generator = totp::totp(secret, email)?;
     let at = u64::try_from(now.timestamp()).unwrap_or(0);
     let Some(step) = totp::matching_step(&generator, code, at) else {

@@ -8,7 +8,7 @@ use sea_orm::{
 
 use crate::apply::apply;
 use crate::catchup::{
-    load_checkpoint, read_after, read_after_for, save_checkpoint, Position, LOCK_SQL, READ_MODELS,
+    read_after, read_after_for, save_checkpoint, Position, LOCK_SQL, READ_MODELS,
 };
 use crate::personal_data::Keyring;
 use crate::TenantScope;
@@ -128,12 +128,46 @@ pub async fn discard(db: &DatabaseConnection) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// A transaction whose unqualified read tables are the shadow copies.
+/// A transaction whose unqualified read tables are the shadow copies. Refuses when there
+/// are none (another rebuild switched or discarded them), so a replay can never fall
+/// through to the live tables.
 async fn shadow_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let txn = db.begin().await?;
+    let exists = txn
+        .query_one(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT to_regnamespace('{SHADOW_SCHEMA}') IS NOT NULL AS present"),
+        ))
+        .await?
+        .map(|r| r.try_get::<bool>("", "present"))
+        .transpose()?
+        .unwrap_or(false);
+    if !exists {
+        return Err(DbErr::Custom(
+            "no rebuild in progress (its shadow tables are gone)".into(),
+        ));
+    }
     txn.execute_unprepared(&format!("SET LOCAL search_path = {SHADOW_SCHEMA}, public"))
         .await?;
     Ok(txn)
+}
+
+/// The [`REBUILD`] checkpoint, locked for this transaction; an error when it is missing
+/// (never made again at the start, which would replay the store twice).
+async fn rebuild_checkpoint(txn: &DatabaseTransaction) -> Result<Position, DbErr> {
+    let row = txn
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT last_transaction_id::text AS tx, last_position AS pos
+               FROM projector_checkpoints WHERE name = $1 FOR UPDATE",
+            [REBUILD.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no rebuild in progress (its checkpoint is gone)".into()))?;
+    Ok(Position {
+        transaction_id: row.try_get("", "tx")?,
+        global_position: row.try_get("", "pos")?,
+    })
 }
 
 /// Replays up to `limit` events past the [`REBUILD`] checkpoint into the shadow tables and
@@ -154,7 +188,7 @@ async fn replay_batch(
     keyring: &Keyring,
     limit: u64,
 ) -> Result<u64, DbErr> {
-    let from = load_checkpoint(txn, REBUILD).await?;
+    let from = rebuild_checkpoint(txn).await?;
     let batch = read_after(txn, keyring, &from, None, limit).await?;
     let Some((last, _)) = batch.last() else {
         return Ok(0);
@@ -171,11 +205,25 @@ async fn replay_batch(
 
 /// Replays what is left into the shadow tables and switches them in, in one transaction
 /// under the projector's advisory lock (the catch-up projector waits); returns the events
-/// replayed in it. Readers wait only for the switch itself.
+/// replayed in it. Readers wait only for the switch itself; a switch that cannot get its
+/// locks within 3 seconds gives up and is tried again (three times).
 ///
 /// # Errors
 /// Any database error; nothing changes then, and the rebuild can resume.
 pub async fn switch(db: &DatabaseConnection, keyring: &Keyring) -> Result<u64, DbErr> {
+    let mut attempt = 0;
+    loop {
+        match switch_once(db, keyring).await {
+            Err(err) if attempt < 2 && err.to_string().contains("lock timeout") => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn switch_once(db: &DatabaseConnection, keyring: &Keyring) -> Result<u64, DbErr> {
     let txn = shadow_txn(db).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -190,6 +238,31 @@ pub async fn switch(db: &DatabaseConnection, keyring: &Keyring) -> Result<u64, D
             break;
         }
         replayed += n;
+    }
+    // Events committed above the cluster's horizon are already in the live tables (the
+    // inline projector put them there): apply every one this transaction can see too, so
+    // none goes missing at the switch. The checkpoint stays below them, so the catch-up
+    // projector still applies, in commit order, anything that commits later with an older
+    // transaction id (applying twice is a no-op by version).
+    let visible: String = txn
+        .query_one(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no snapshot".into()))?
+        .try_get("", "x")?;
+    let mut position = rebuild_checkpoint(&txn).await?;
+    loop {
+        let batch = read_after(&txn, keyring, &position, Some(&visible), BATCH).await?;
+        let Some((last, _)) = batch.last() else { break };
+        let last = last.clone();
+        for (_, event) in &batch {
+            if let Some(event) = event {
+                apply(&txn, event).await?;
+            }
+        }
+        position = last;
     }
     txn.execute_unprepared("SELECT crm_rebuild_switch()")
         .await?;

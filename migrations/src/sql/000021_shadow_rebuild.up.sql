@@ -56,6 +56,32 @@ BEGIN
   RETURN false;
 END $$;
 
+-- The shape of the read tables in `schema`, one line per fact: columns (by name: type,
+-- nullability, default, generation), indexes (definition without name or schema),
+-- policies, grants and row-level security flags. Equal shapes make a switch safe.
+CREATE FUNCTION crm_read_table_shape(schema text) RETURNS SETOF text
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+  SELECT 'column ' || table_name || ' ' || column_name || ' ' || data_type || ' ' || is_nullable
+         || ' ' || coalesce(column_default, '') || ' ' || coalesce(generation_expression, '')
+    FROM information_schema.columns
+   WHERE table_schema = schema AND table_name = ANY (crm_read_tables())
+  UNION ALL
+  SELECT 'index ' || tablename || ' ' || regexp_replace(indexdef, ' INDEX \S+ ON \S+ ', ' INDEX ON ')
+    FROM pg_indexes WHERE schemaname = schema AND tablename = ANY (crm_read_tables())
+  UNION ALL
+  SELECT 'policy ' || tablename || ' ' || policyname || ' ' || permissive || ' ' || cmd || ' '
+         || roles::text || ' ' || coalesce(qual, '') || ' ' || coalesce(with_check, '')
+    FROM pg_policies WHERE schemaname = schema AND tablename = ANY (crm_read_tables())
+  UNION ALL
+  SELECT 'grant ' || table_name || ' ' || grantee || ' ' || privilege_type
+    FROM information_schema.role_table_grants
+   WHERE table_schema = schema AND table_name = ANY (crm_read_tables())
+  UNION ALL
+  SELECT 'rls ' || c.relname || ' ' || c.relrowsecurity || ' ' || c.relforcerowsecurity
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE n.nspname = schema AND c.relkind = 'r' AND c.relname = ANY (crm_read_tables())
+$$;
+
 -- Switches the shadow tables in: locks the live tables, drops them, moves the copies into
 -- `public` under the live indexes' names, and moves the read models' checkpoint to where
 -- the rebuild stopped (the catch-up projector applies what came after). One transaction:
@@ -73,24 +99,17 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'crm_rebuild') THEN
     RAISE EXCEPTION 'no rebuild to switch to' USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
+  -- Never queue for long behind a reader while holding the tables already locked: give
+  -- up (the caller retries) rather than stall every request.
+  SET LOCAL lock_timeout = '3s';
   FOREACH t IN ARRAY crm_read_tables() LOOP
     EXECUTE format('LOCK TABLE public.%I IN ACCESS EXCLUSIVE MODE', t);
   END LOOP;
   -- A migration that changed a read table after the copies were made would be undone by
   -- the switch: refuse, and let the rebuild be discarded and run again.
-  IF EXISTS (
-    (SELECT table_name, ordinal_position, column_name, data_type FROM information_schema.columns
-      WHERE table_schema = 'public' AND table_name = ANY (crm_read_tables())
-     EXCEPT
-     SELECT table_name, ordinal_position, column_name, data_type FROM information_schema.columns
-      WHERE table_schema = 'crm_rebuild')
-    UNION ALL
-    (SELECT table_name, ordinal_position, column_name, data_type FROM information_schema.columns
-      WHERE table_schema = 'crm_rebuild'
-     EXCEPT
-     SELECT table_name, ordinal_position, column_name, data_type FROM information_schema.columns
-      WHERE table_schema = 'public' AND table_name = ANY (crm_read_tables()))
-  ) THEN
+  IF EXISTS ((SELECT crm_read_table_shape('public') EXCEPT SELECT crm_read_table_shape('crm_rebuild'))
+             UNION ALL
+             (SELECT crm_read_table_shape('crm_rebuild') EXCEPT SELECT crm_read_table_shape('public'))) THEN
     RAISE EXCEPTION 'the shadow tables no longer match the live ones (a migration ran since the rebuild began): discard it with crm_rebuild_discard() and rebuild again'
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
@@ -124,5 +143,5 @@ BEGIN
   DELETE FROM projector_checkpoints WHERE name = 'rebuild';
 END $$;
 
-REVOKE ALL ON FUNCTION crm_rebuild_prepare(), crm_rebuild_switch(), crm_rebuild_discard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION crm_rebuild_prepare(), crm_rebuild_switch(), crm_rebuild_discard(), crm_read_table_shape(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crm_rebuild_prepare(), crm_rebuild_switch(), crm_rebuild_discard() TO crm_projector;

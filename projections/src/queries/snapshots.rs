@@ -84,8 +84,9 @@ pub async fn nearest(
     .transpose()
 }
 
-/// Stores `snapshots` of the tenant's stream: those already stored in this format are left
-/// alone, those of another format are replaced.
+/// Stores `snapshots` of the tenant's stream: one already stored with the same format and
+/// state is left alone; one of another format, or whose state differs (a damaged one that
+/// a replay from the start has just corrected), is replaced.
 ///
 /// # Errors
 /// Database errors.
@@ -109,7 +110,8 @@ pub async fn save(
              ON CONFLICT (tenant_id, aggregate_type, aggregate_id, version) DO UPDATE
                SET format = EXCLUDED.format, occurred_at = EXCLUDED.occurred_at,
                    recorded_at = EXCLUDED.recorded_at, state = EXCLUDED.state
-             WHERE record_snapshots.format <> EXCLUDED.format",
+             WHERE record_snapshots.format <> EXCLUDED.format
+                OR record_snapshots.state <> EXCLUDED.state",
             [
                 scope.tenant().0.into(),
                 aggregate_type.into(),

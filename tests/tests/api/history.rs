@@ -377,6 +377,14 @@ async fn past_states_of_long_streams_start_from_snapshots_and_answer_the_same() 
         )
         .await;
     assert_eq!(by_time, cold[4]);
+    // A snapshot that no longer fits the aggregate is passed over (and corrected).
+    sqlx::query("UPDATE record_snapshots SET state = '{\"version\": \"not a number\"}'::jsonb WHERE version = 100")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let (status, body) = app.get(&format!("/v1/companies/{id}?version=150"), t).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, cold[4]);
     // A snapshot of another format (an older build's) is ignored, not trusted.
     sqlx::query("UPDATE record_snapshots SET format = 0, state = '{}'::jsonb")
         .execute(&owner)

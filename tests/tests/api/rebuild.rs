@@ -409,4 +409,14 @@ async fn a_rebuild_whose_copies_no_longer_match_the_live_tables_is_refused_and_c
     .await
     .unwrap();
     assert_eq!(kept, 1, "the rebuilt table has the new shape");
+    // With no rebuild in progress, a replay step refuses rather than fall through to the
+    // live tables.
+    let err = step(&db, &k, 5).await.unwrap_err();
+    assert!(err.to_string().contains("no rebuild in progress"), "{err}");
+    let checkpoints: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM projector_checkpoints WHERE name = 'rebuild'")
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+    assert_eq!(checkpoints, 0);
 }
