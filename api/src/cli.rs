@@ -260,17 +260,13 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
                 .ok_or_else(|| CliError::UnknownWorkspace(slug.clone()))?;
             let scope = crm_projections::TenantScope::new(TenantId(tenant));
             let keyring = commands.keyring();
-            let events =
-                crm_projections::rebuild::rebuild_tenant(&pools.projector, keyring, &scope, |p| {
-                    tracing::info!(
-                        replayed = p.replayed,
-                        total = p.total,
-                        percent = format!("{:.1}", p.percent()),
-                        events_per_second = format!("{:.0}", p.events_per_second),
-                        "rebuilding"
-                    );
-                })
-                .await?;
+            let events = crm_projections::rebuild::rebuild_tenant(
+                &pools.projector,
+                keyring,
+                &scope,
+                log_progress,
+            )
+            .await?;
             tracing::info!(events, workspace = %slug, "workspace projections rebuilt");
         }
         Command::RebuildProjections { workspace: None } => {
@@ -279,15 +275,7 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             let events = crm_projections::rebuild::rebuild_all_with(
                 &pools.projector,
                 commands.keyring(),
-                |p| {
-                    tracing::info!(
-                        replayed = p.replayed,
-                        total = p.total,
-                        percent = format!("{:.1}", p.percent()),
-                        events_per_second = format!("{:.0}", p.events_per_second),
-                        "rebuilding into shadow tables"
-                    );
-                },
+                log_progress,
             )
             .await?;
             tracing::info!(
@@ -332,4 +320,15 @@ pub async fn import_file(
         ImportKind::Deals => import::deals::import(&run, &data).await,
     }
     .map_err(|e| CliError::Import(import::companies::describe(&e)))
+}
+
+/// Logs a rebuild's progress: events replayed, of how many, percent, events per second.
+fn log_progress(p: crm_projections::rebuild::Progress) {
+    tracing::info!(
+        replayed = p.replayed,
+        total = p.total,
+        percent = format!("{:.1}", p.percent()),
+        events_per_second = format!("{:.0}", p.events_per_second),
+        "rebuilding"
+    );
 }

@@ -363,10 +363,7 @@ impl Keyring {
             // readable until the contact is erased, hidden from then on.
             if matches!(key, Some(None)) && PERSONAL_FIELDS.iter().any(|f| object.contains_key(*f))
             {
-                object.retain(|k, _| !PERSONAL_FIELDS.contains(&k.as_str()));
-                if show == Show::Display {
-                    object.insert(MARKER.to_owned(), Value::String("erased".to_owned()));
-                }
+                hide(object, show, "erased");
                 return Ok(Opened::Erased);
             }
             return Ok(Opened::Plain);
@@ -387,9 +384,7 @@ impl Keyring {
             Some(None) => (Opened::Erased, "erased"),
             None => (Opened::Unavailable, "unavailable"),
         };
-        if show == Show::Display {
-            object.insert(MARKER.to_owned(), Value::String(marker.to_owned()));
-        }
+        hide(object, show, marker);
         Ok(opened)
     }
 
@@ -410,10 +405,7 @@ impl Keyring {
             Err(err) => {
                 tracing::error!(%aggregate_id, error = %err, "personal data does not open; hidden");
                 if let Some(object) = variant_object(payload) {
-                    object.retain(|k, _| k != SEALED && !PERSONAL_FIELDS.contains(&k.as_str()));
-                    if show == Show::Display {
-                        object.insert(MARKER.to_owned(), Value::String("unreadable".to_owned()));
-                    }
+                    hide(object, show, "unreadable");
                 }
                 Opened::Unreadable
             }
@@ -442,6 +434,15 @@ impl Keyring {
             self.open_or_hide(&keys, aggregate_type, aggregate_id, payload, show);
         }
         Ok(())
+    }
+}
+
+/// Leaves the personal fields (sealed or not) out of a variant object, and for
+/// [`Show::Display`] says why in [`MARKER`].
+fn hide(object: &mut Map<String, Value>, show: Show, why: &str) {
+    object.retain(|k, _| k != SEALED && !PERSONAL_FIELDS.contains(&k.as_str()));
+    if show == Show::Display {
+        object.insert(MARKER.to_owned(), Value::String(why.to_owned()));
     }
 }
 
