@@ -165,6 +165,18 @@ async fn an_erased_contact_is_unreadable_everywhere_and_its_chain_still_verifies
     assert_eq!(status, StatusCode::NOT_FOUND, "another workspace's contact");
     assert_eq!(app.event_count().await, events, "a refused erasure wrote");
 
+    // A stale If-Match (the contact is at version 2) is a 412 and erases nothing.
+    let res = app
+        .client
+        .post(format!("{}{erase}", app.address))
+        .bearer_auth(t)
+        .header("if-match", "\"1\"")
+        .json(&json!({"reason": "DSR-stale"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(app.event_count().await, events, "a stale erasure wrote");
     let (status, erased) = app
         .post(&erase, t, json!({"reason": "DSR-2026-0042"}))
         .await;
