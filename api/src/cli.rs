@@ -34,6 +34,9 @@ pub enum Command {
     Serve,
     /// Create the database if missing and apply pending migrations.
     Migrate,
+    /// Print the OpenAPI 3.1 document of every route (the one `GET /openapi.json` serves
+    /// and `docs/openapi.json` holds); needs no database.
+    Openapi,
     /// Import a CSV file into a workspace, as the `import` system actor.
     Import {
         /// What the file holds.
@@ -151,6 +154,12 @@ pub enum CliError {
 /// # Errors
 /// [`CliError`].
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    if matches!(cli.command, Some(Command::Openapi)) {
+        let json = crate::openapi::to_json(&crate::openapi::document())
+            .map_err(|e| CliError::Api(e.to_string()))?;
+        std::io::Write::write_all(&mut std::io::stdout(), json.as_bytes())?;
+        return Ok(());
+    }
     let settings = Settings::load()?;
     execute(settings, cli.command.unwrap_or(Command::Serve)).await
 }
@@ -165,6 +174,11 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
         Command::Serve => {
             let app = Application::build(settings).await?;
             app.run_until_stopped().await?;
+        }
+        Command::Openapi => {
+            let json = crate::openapi::to_json(&crate::openapi::document())
+                .map_err(|e| CliError::Api(e.to_string()))?;
+            std::io::Write::write_all(&mut std::io::stdout(), json.as_bytes())?;
         }
         Command::Migrate => {
             crate::db::prepare(&settings.database).await?;

@@ -7,7 +7,7 @@ use crm_domain::DomainError;
 use serde::Serialize;
 
 /// One failing field of a 422.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name in the request (a JSON member or query parameter).
     pub field: String,

@@ -70,7 +70,7 @@ impl RecordType {
 }
 
 /// One field that an event changed: its value before and after (`null` when absent).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldChange {
     /// Top-level field name of the record, e.g. `email`.
     pub field: String,
@@ -81,7 +81,7 @@ pub struct FieldChange {
 }
 
 /// One version of a record: the event that made it, who and where from, and its diff.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Version {
     /// The record's version after the event (1 for the creation).
     pub version: i64,
@@ -113,11 +113,12 @@ pub struct Version {
     /// of `changes`), `"unavailable"` when its key is missing here, `"unreadable"` when it
     /// does not decrypt; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub personal_data: Option<&'static str>,
 }
 
 /// The record's state at one version, as `{id, version, deleted, ...fields}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PastState {
     /// The version shown.
     pub version: i64,

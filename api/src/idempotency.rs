@@ -13,7 +13,7 @@
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use crm_projections::queries::idempotency::{self, KeyState, StoredResponse};
@@ -39,14 +39,20 @@ pub async fn middleware(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // Only the operations whose declaration takes the header (see `crate::openapi`).
+    let declared = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| {
+            let pattern = req.match_pattern()?;
+            state
+                .contract
+                .routes
+                .get(req.method(), &pattern)
+                .map(|route| route.meta.idempotent)
+        })
+        .unwrap_or(false);
     let key = match req.headers().get(HEADER) {
-        Some(value)
-            if req.method() == Method::POST
-                && !req.path().starts_with("/v1/auth/")
-                && req.path() != "/v1/api-keys" =>
-        {
-            value.to_str().ok().map(str::to_owned)
-        }
+        Some(value) if declared => value.to_str().ok().map(str::to_owned),
         _ => {
             return next
                 .call(req)

@@ -24,6 +24,7 @@ pub mod history;
 pub mod idempotency;
 pub mod import;
 pub mod mailer;
+pub mod openapi;
 pub mod private_cluster;
 pub mod routes;
 pub mod sealed_store;

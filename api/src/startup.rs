@@ -30,6 +30,9 @@ pub enum StartupError {
     /// A configured file could not be read.
     #[error("{0}")]
     Config(String),
+    /// A route declaration is wrong (found before serving).
+    #[error(transparent)]
+    Contract(#[from] crate::openapi::ContractError),
     /// The address could not be bound.
     #[error("bind: {0}")]
     Bind(#[from] std::io::Error),
@@ -142,6 +145,7 @@ impl Application {
             crate::auth::password::load_common(settings.auth.common_passwords_file.as_deref())
                 .map_err(|e| StartupError::Config(format!("common passwords file: {e}")))?,
         );
+        let contract = crate::openapi::Contract::build()?;
         let (pools, commands) = connect(&settings).await?;
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
@@ -169,6 +173,7 @@ impl Application {
             common_passwords,
             totp_box,
             checkpoint_key,
+            contract,
         };
         let server = server(listener, state)?;
         tracing::info!(port, "listening");
@@ -254,10 +259,13 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(json_limit))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
-            .configure(|cfg| routes::configure(cfg, import_limit))
-            .default_service(web::to(|| async {
-                Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
-            }))
+            .configure(|cfg| {
+                routes::configure(
+                    &mut utoipa_actix_web::service_config::ServiceConfig::new(cfg),
+                    import_limit,
+                );
+            })
+            .default_service(web::to(no_route))
             .wrap(actix_web::middleware::from_fn(
                 crate::idempotency::middleware,
             ))
@@ -277,6 +285,33 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// The answer when no route matches: 405 with `Allow` when the path has routes for other
+/// methods (RFC 9110 §15.5.6), else 404.
+async fn no_route(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    let methods = state.contract.routes.methods_of(req.path());
+    if methods.is_empty() {
+        return ApiError::NotFound.error_response();
+    }
+    let allow = methods
+        .iter()
+        .map(actix_web::http::Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut response = problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed here; allowed: {allow}", req.method()),
+        None,
+    );
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 /// Records a request made with an API key in the key request log (in the background: the

@@ -24,6 +24,8 @@ pub struct AppState {
     pub checkpoint_key: crate::audit_chain::CheckpointKey,
     /// The key box of TOTP secrets.
     pub totp_box: crate::auth::totp::SecretBox,
+    /// The API contract and the route table read from it.
+    pub contract: crate::openapi::Contract,
     /// Passwords refused as too common, lowercased.
     pub common_passwords: std::sync::Arc<std::collections::HashSet<String>>,
 }

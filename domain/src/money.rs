@@ -114,12 +114,14 @@ impl fmt::Display for Currency {
 /// JSON shape: `{"amount_minor": 123456, "currency": "EUR"}` (EUR 1,234.56). `amount_minor`
 /// must be a JSON integer within `i64`; a fraction, a float or a larger number is refused
 /// by deserialisation; unknown fields are refused too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"amount_minor": 123456, "currency": "EUR"}))]
 pub struct Money {
     /// The amount in minor units (cents for USD, yen for JPY, fils for BHD).
     pub amount_minor: i64,
     /// The ISO 4217 currency.
+    #[schema(value_type = String, pattern = "^[A-Z]{3}$", example = "EUR")]
     pub currency: Currency,
 }
 

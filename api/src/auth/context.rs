@@ -120,7 +120,28 @@ pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiErr
     }
     let auth = authenticate_once(&req).await?;
     req.extensions_mut().insert(auth.clone());
+    // The route's declared permission (`x-permission`), before anything else runs.
+    if let Some(action) = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| route_meta(&req, state))
+        .and_then(|meta| meta.permission)
+    {
+        auth.require(action)?;
+    }
     Ok(auth)
+}
+
+/// The declaration of the route a request matched (see [`crate::openapi::RouteTable`]).
+pub(crate) fn route_meta<'s>(
+    req: &HttpRequest,
+    state: &'s AppState,
+) -> Option<&'s crate::openapi::RouteMeta> {
+    let pattern = req.match_pattern()?;
+    state
+        .contract
+        .routes
+        .get(req.method(), &pattern)
+        .map(|route| &route.meta)
 }
 
 async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
@@ -171,13 +192,7 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         )
         .await?
     {
-        const ALLOWED: [&str; 4] = [
-            "/v1/auth/2fa/enroll",
-            "/v1/auth/2fa/confirm",
-            "/v1/me",
-            "/v1/auth/logout",
-        ];
-        if !ALLOWED.contains(&req.path()) {
+        if !route_meta(req, &state).is_some_and(|r| r.two_factor_exempt) {
             return Err(ApiError::TwoFactorRequired);
         }
     }

@@ -760,3 +760,41 @@ pub async fn tasks(
         next_cursor: page.next_cursor,
     }))
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(actix_web::web::resource("/activities").route(actix_web::web::post().to(create)))
+            .service(
+                actix_web::web::resource("/activities/{id}")
+                    .route(actix_web::web::get().to(get))
+                    .route(actix_web::web::patch().to(update))
+                    .route(actix_web::web::delete().to(delete)),
+            )
+            .service(
+                actix_web::web::resource("/activities/{id}/complete")
+                    .route(actix_web::web::post().to(complete)),
+            )
+            .service(
+                actix_web::web::resource("/activities/{id}/reopen")
+                    .route(actix_web::web::post().to(reopen)),
+            )
+            .service(
+                actix_web::web::resource("/activities/{id}/restore")
+                    .route(actix_web::web::post().to(restore)),
+            )
+            .service(actix_web::web::resource("/tasks").route(actix_web::web::get().to(tasks)))
+            .service(
+                actix_web::web::resource("/contacts/{id}/timeline")
+                    .route(actix_web::web::get().to(contact_timeline)),
+            )
+            .service(
+                actix_web::web::resource("/companies/{id}/timeline")
+                    .route(actix_web::web::get().to(company_timeline)),
+            )
+            .service(
+                actix_web::web::resource("/deals/{id}/timeline")
+                    .route(actix_web::web::get().to(deal_timeline)),
+            )
+    });
+}

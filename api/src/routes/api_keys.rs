@@ -149,3 +149,21 @@ pub async fn requests(
     let items = api_keys::requests(&state.pools.app, &auth.scope, q.key_id, limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(
+            actix_web::web::resource("/api-keys")
+                .route(actix_web::web::get().to(list))
+                .route(actix_web::web::post().to(create)),
+        )
+        .service(
+            actix_web::web::resource("/api-keys/requests")
+                .route(actix_web::web::get().to(requests)),
+        )
+        .service(
+            actix_web::web::resource("/api-keys/{id}").route(actix_web::web::delete().to(revoke)),
+        )
+    });
+}

@@ -287,3 +287,18 @@ pub async fn checkpoint(
     .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({"id": id})))
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(actix_web::web::resource("/audit/verify").route(actix_web::web::get().to(verify)))
+            .service(
+                actix_web::web::resource("/audit/checkpoints")
+                    .route(actix_web::web::post().to(checkpoint)),
+            )
+            .service(actix_web::web::resource("/audit").route(actix_web::web::get().to(list)))
+            .service(
+                actix_web::web::resource("/audit/export").route(actix_web::web::get().to(export)),
+            )
+    });
+}

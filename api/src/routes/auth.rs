@@ -264,3 +264,23 @@ pub async fn set_security(
     state.commands.workspace(command, &ctx.metadata).await?;
     Ok(HttpResponse::Ok().json(json!({"require_two_factor": body.require_two_factor})))
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(actix_web::web::resource("/auth/signup").route(actix_web::web::post().to(signup)))
+            .service(
+                actix_web::web::resource("/workspace/security")
+                    .route(actix_web::web::patch().to(set_security)),
+            )
+            .service(actix_web::web::resource("/me").route(actix_web::web::get().to(me)))
+            .service(
+                actix_web::web::resource("/me/password")
+                    .route(actix_web::web::post().to(change_password)),
+            )
+            .service(
+                actix_web::web::resource("/workspace")
+                    .route(actix_web::web::patch().to(rename_workspace)),
+            )
+    });
+}

@@ -164,3 +164,25 @@ pub async fn update_contacts(
     }
     Ok(HttpResponse::Ok().json(json!({ "results": results })))
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(
+            actix_web::web::resource("/companies/batch/create")
+                .route(actix_web::web::post().to(create_companies)),
+        )
+        .service(
+            actix_web::web::resource("/companies/batch/update")
+                .route(actix_web::web::post().to(update_companies)),
+        )
+        .service(
+            actix_web::web::resource("/contacts/batch/create")
+                .route(actix_web::web::post().to(create_contacts)),
+        )
+        .service(
+            actix_web::web::resource("/contacts/batch/update")
+                .route(actix_web::web::post().to(update_contacts)),
+        )
+    });
+}

@@ -1,6 +1,7 @@
 //! `/v1/companies`: create, read, list, update, soft-delete, restore.
 
 use actix_web::http::{header, StatusCode};
+use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::company::{Amount, CompanyCommand, CompanyInput, CompanyPatch};
@@ -15,10 +16,12 @@ use super::{if_match, record, ListQuery};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
+use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
 
 /// Money on the wire: `{"amount_minor": 123456, "currency": "EUR"}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"amount_minor": 123456, "currency": "EUR"}))]
 pub struct MoneyView {
     /// Integer minor units.
     pub amount_minor: i64,
@@ -27,7 +30,7 @@ pub struct MoneyView {
 }
 
 /// A company as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CompanyView {
     /// Id.
     pub id: Uuid,
@@ -93,7 +96,9 @@ impl From<Model> for CompanyView {
 }
 
 /// `POST /v1/companies` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "Acme Corp", "domain": "acme.example", "industry": "Manufacturing",
+    "annual_revenue": {"amount_minor": 125000000, "currency": "EUR"}, "tags": ["customer"]}))]
 #[serde(deny_unknown_fields)]
 pub struct CreateCompany {
     /// Name, 1 to 200 characters.
@@ -116,8 +121,9 @@ pub struct CreateCompany {
 }
 
 /// `PATCH /v1/companies/{id}` body: absent fields stay, `null` clears (RFC 7396).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"industry": "Logistics", "employee_count": null}))]
 pub struct PatchCompany {
     /// New name (cannot be cleared).
     pub name: Option<String>,
@@ -180,16 +186,26 @@ pub(crate) async fn create_one(
     load(state, &ctx.auth, id.0).await
 }
 
-/// `POST /v1/companies`: 201 with `Location` and the company.
+/// Creates a company: 201 with `Location` and the company.
 ///
 /// # Errors
 /// 403, 422.
+#[utoipa::path(
+    tag = "companies",
+    request_body = CreateCompany,
+    params(IdempotencyKey),
+    responses((status = 201, description = "Created.", body = CompanyView, headers(
+        ("ETag" = String, description = "The record's version, e.g. `\"1\"`."),
+        ("Location" = String, description = "`/v1/companies/{id}`."),
+    ))),
+    extensions(("x-permission" = json!("create_records"))),
+)]
+#[post("/companies")]
 pub async fn create(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(body): Json<CreateCompany>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::CreateRecords)?;
     let model = create_one(&state, &ctx, body).await?;
     let id = EntityId(model.id);
     let mut response = record(
@@ -203,19 +219,27 @@ pub async fn create(
     Ok(response)
 }
 
-/// `GET /v1/companies/{id}`.
-/// With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as it was then,
-/// rebuilt from its events (see [`super::history::past`]).
+/// One company. With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as
+/// it was then, rebuilt from its events (see [`super::history::past`]).
 ///
 /// # Errors
 /// 404 when the workspace has no such company.
+#[utoipa::path(
+    tag = "companies",
+    params(("id" = Uuid, Path, description = "The company's id."), super::history::PointInTime),
+    responses((status = 200, description = "The company, or its past state.",
+        body = super::history::CurrentOrPast<CompanyView>,
+        headers(("ETag" = String, description = "The record's version (current state only)."))
+    )),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/companies/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: AuthContext,
     id: web::Path<Uuid>,
     Query(point): Query<super::history::PointInTime>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     if let Some(at) = point.at()? {
         return super::history::past(&state, &auth, crate::history::RecordType::Company, *id, at)
             .await;
@@ -231,16 +255,22 @@ pub async fn get(
     ))
 }
 
-/// `GET /v1/companies?limit&cursor&q&sort&include_deleted`.
+/// A page of companies (keyset pagination; `company_id` is not a filter here).
 ///
 /// # Errors
 /// 403 for `include_deleted` without the right; 422 for bad parameters.
+#[utoipa::path(
+    tag = "companies",
+    params(ListQuery),
+    responses((status = 200, description = "A page of companies.", body = Page<CompanyView>)),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/companies")]
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthContext,
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     let include_deleted = query.include_deleted.unwrap_or(false);
     if include_deleted {
         auth.require(Action::ViewDeleted)?;
@@ -299,10 +329,23 @@ pub(crate) async fn update_one(
     load(state, &ctx.auth, id).await
 }
 
-/// `PATCH /v1/companies/{id}`: 200 with the company.
+/// Changes a company (JSON merge patch, RFC 7396): 200 with the company.
 ///
 /// # Errors
-/// 403, 404, 409 (deleted), 422.
+/// 403, 404, 409 (deleted), 412, 422.
+#[utoipa::path(
+    tag = "companies",
+    params(("id" = Uuid, Path, description = "The company's id."), IfMatch),
+    request_body = PatchCompany,
+    responses(
+        (status = 200, description = "The changed company.", body = CompanyView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The company is deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[patch("/companies/{id}")]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -310,7 +353,6 @@ pub async fn update(
     id: web::Path<Uuid>,
     Json(body): Json<PatchCompany>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
     let model = update_one(&state, &ctx, *id, if_match(&req)?, body).await?;
     Ok(record(
         StatusCode::OK,
@@ -319,17 +361,27 @@ pub async fn update(
     ))
 }
 
-/// `DELETE /v1/companies/{id}`: soft delete, 204.
+/// Soft-deletes a company: 204. It stays in history and can be restored.
 ///
 /// # Errors
-/// 403, 404, 409 (already deleted).
+/// 403, 404, 409 (already deleted), 412.
+#[utoipa::path(
+    tag = "companies",
+    params(("id" = Uuid, Path, description = "The company's id."), IfMatch),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 409, description = "Already deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("delete_records"))),
+)]
+#[delete("/companies/{id}")]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::DeleteRecords)?;
     super::ensure_owner(&state, &ctx.auth, super::Owned::Company, *id).await?;
     state
         .commands
@@ -345,17 +397,28 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /v1/companies/{id}/restore`: 200 with the company.
+/// Restores a soft-deleted company: 200 with the company.
 ///
 /// # Errors
-/// 403, 404, 409 (not deleted).
+/// 403, 404, 409 (not deleted), 412.
+#[utoipa::path(
+    tag = "companies",
+    params(("id" = Uuid, Path, description = "The company's id."), IfMatch, IdempotencyKey),
+    responses(
+        (status = 200, description = "The restored company.", body = CompanyView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "Not deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("restore_records"))),
+)]
+#[post("/companies/{id}/restore")]
 pub async fn restore(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::RestoreRecords)?;
     state
         .commands
         .company(
@@ -373,4 +436,14 @@ pub async fn restore(
         model.version,
         &CompanyView::from(model),
     ))
+}
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(get)
+        .service(update)
+        .service(delete)
+        .service(restore);
 }

@@ -501,3 +501,33 @@ pub async fn unlink_company(
     let model = load(&state, &ctx.auth, id).await?;
     detail(&state, &ctx.auth, model).await
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(
+            actix_web::web::resource("/contacts")
+                .route(actix_web::web::get().to(list))
+                .route(actix_web::web::post().to(create)),
+        )
+        .service(
+            actix_web::web::resource("/contacts/{id}")
+                .route(actix_web::web::get().to(get))
+                .route(actix_web::web::patch().to(update))
+                .route(actix_web::web::delete().to(delete)),
+        )
+        .service(
+            actix_web::web::resource("/contacts/{id}/restore")
+                .route(actix_web::web::post().to(restore)),
+        )
+        .service(
+            actix_web::web::resource("/contacts/{id}/erase")
+                .route(actix_web::web::post().to(erase)),
+        )
+        .service(
+            actix_web::web::resource("/contacts/{id}/companies/{company_id}")
+                .route(actix_web::web::put().to(link_company))
+                .route(actix_web::web::delete().to(unlink_company)),
+        )
+    });
+}

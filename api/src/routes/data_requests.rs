@@ -129,3 +129,13 @@ pub async fn contact(
         ))
         .json(body))
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(
+            actix_web::web::resource("/contacts/{id}/export")
+                .route(actix_web::web::get().to(contact)),
+        )
+    });
+}

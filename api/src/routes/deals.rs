@@ -719,3 +719,39 @@ pub async fn restore(
     ctx.auth.require(Action::RestoreRecords)?;
     run(&req, &state, &ctx, *id, DealCommand::Restore).await
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(
+            actix_web::web::resource("/deals")
+                .route(actix_web::web::get().to(list))
+                .route(actix_web::web::post().to(create)),
+        )
+        .service(
+            actix_web::web::resource("/deals/{id}")
+                .route(actix_web::web::get().to(get))
+                .route(actix_web::web::patch().to(update))
+                .route(actix_web::web::delete().to(delete)),
+        )
+        .service(
+            actix_web::web::resource("/deals/{id}/restore")
+                .route(actix_web::web::post().to(restore)),
+        )
+        .service(
+            actix_web::web::resource("/deals/{id}/move")
+                .route(actix_web::web::post().to(move_stage)),
+        )
+        .service(actix_web::web::resource("/deals/{id}/win").route(actix_web::web::post().to(win)))
+        .service(
+            actix_web::web::resource("/deals/{id}/lose").route(actix_web::web::post().to(lose)),
+        )
+        .service(
+            actix_web::web::resource("/deals/{id}/reopen").route(actix_web::web::post().to(reopen)),
+        )
+        .service(
+            actix_web::web::resource("/deals/{id}/line-items")
+                .route(actix_web::web::put().to(set_line_items)),
+        )
+    });
+}

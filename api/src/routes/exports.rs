@@ -323,3 +323,17 @@ pub async fn deals(
     });
     Ok(response("deals", body))
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(
+            actix_web::web::resource("/exports/companies")
+                .route(actix_web::web::get().to(companies)),
+        )
+        .service(
+            actix_web::web::resource("/exports/contacts").route(actix_web::web::get().to(contacts)),
+        )
+        .service(actix_web::web::resource("/exports/deals").route(actix_web::web::get().to(deals)))
+    });
+}

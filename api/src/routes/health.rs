@@ -1,21 +1,42 @@
 //! Liveness and readiness.
 
+use actix_web::get;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// `GET /health`: 200 while the process serves requests.
+/// The status of `/health` and `/ready`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Status {
+    /// `ok` (`/health`) or `ready` (`/ready`).
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// Liveness: 200 while the process serves requests.
+#[utoipa::path(
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "The process serves requests.", body = Status)),
+)]
+#[get("/health")]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /ready`: 200 when the database answers and every migration is applied; 503
+/// Readiness: 200 when the database answers and every migration is applied; 503
 /// otherwise.
 ///
 /// # Errors
 /// 503 with the reason.
+#[utoipa::path(
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "The database answers and is migrated.", body = Status)),
+)]
+#[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match crate::db::migrations_applied(&state.pools.app).await {
         Ok(true) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
@@ -25,4 +46,9 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             Err(ApiError::Unavailable("database unreachable".into()))
         }
     }
+}
+
+/// Registers `/health` and `/ready` (at the root, outside `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(health).service(ready);
 }

@@ -12,14 +12,27 @@ use crate::error::ApiError;
 use crate::history::{self, At, RecordType};
 use crate::state::AppState;
 
-/// The point-in-time parameters of a record's `GET`: at most one of them.
-#[derive(Debug, Default, Deserialize)]
+/// The point-in-time parameters of a record's `GET`: at most one of them (Owner and
+/// Admin; past states are part of the audit trail).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PointInTime {
     /// RFC 3339 time: the record as the last event accepted at or before it left it.
     pub as_of: Option<DateTime<Utc>>,
     /// A version number (1-based): the record right after that event.
+    #[param(minimum = 1)]
     pub version: Option<i64>,
+}
+
+/// A record's `GET`: the current view, or with `version`/`as_of` a [`crate::history::PastState`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum CurrentOrPast<T> {
+    /// The record now.
+    Current(T),
+    /// The record at a past version.
+    Past(crate::history::PastState),
 }
 
 impl PointInTime {
@@ -227,4 +240,18 @@ pub async fn revert(
             ))
         }
     }
+}
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(
+            actix_web::web::resource("/{entity}/{id}/history")
+                .route(actix_web::web::get().to(list)),
+        )
+        .service(
+            actix_web::web::resource("/{entity}/{id}/revert")
+                .route(actix_web::web::post().to(revert)),
+        )
+    });
 }

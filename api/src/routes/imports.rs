@@ -205,3 +205,32 @@ pub async fn undo(
         "already_deleted": already,
     })))
 }
+
+/// Registers this module's routes (under `/v1`); CSV bodies up to `import_limit_bytes`.
+pub fn routes(
+    cfg: &mut utoipa_actix_web::service_config::ServiceConfig,
+    import_limit_bytes: usize,
+) {
+    let csv_limit = || actix_web::web::PayloadConfig::new(import_limit_bytes);
+    cfg.map(|c| {
+        c.service(
+            actix_web::web::resource("/imports/companies")
+                .app_data(csv_limit())
+                .route(actix_web::web::post().to(companies)),
+        )
+        .service(
+            actix_web::web::resource("/imports/contacts")
+                .app_data(csv_limit())
+                .route(actix_web::web::post().to(contacts)),
+        )
+        .service(
+            actix_web::web::resource("/imports/deals")
+                .app_data(csv_limit())
+                .route(actix_web::web::post().to(deals)),
+        )
+        .service(
+            actix_web::web::resource("/imports/{import_id}/undo")
+                .route(actix_web::web::post().to(undo)),
+        )
+    });
+}

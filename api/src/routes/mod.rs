@@ -19,8 +19,10 @@
 //! | `POST /v1/imports/{companies,contacts,deals}` | [`imports`] |
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use serde::Deserialize;
+use utoipa_actix_web::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 pub mod activities;
 pub mod api_keys;
@@ -29,6 +31,7 @@ pub mod auth;
 pub mod batch;
 pub mod companies;
 pub mod contacts;
+pub mod contract;
 pub mod data_requests;
 pub mod deals;
 pub mod exports;
@@ -41,265 +44,40 @@ pub mod support;
 pub mod two_factor;
 pub mod users;
 
-/// Registers every route; CSV imports accept bodies up to `import_limit_bytes`.
-pub fn configure(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
-    let csv_limit = || web::PayloadConfig::new(import_limit_bytes);
-    cfg.service(web::resource("/health").route(web::get().to(health::health)))
-        .service(web::resource("/ready").route(web::get().to(health::ready)))
-        .service(
-            web::scope("/v1")
-                .service(web::resource("/auth/signup").route(web::post().to(auth::signup)))
-                .service(web::resource("/auth/login").route(web::post().to(sessions::login)))
-                .service(web::resource("/auth/support/login").route(web::post().to(support::login)))
-                .service(
-                    web::resource("/auth/support/logout").route(web::post().to(support::logout)),
-                )
-                .service(
-                    web::resource("/support-grants")
-                        .route(web::get().to(support::list))
-                        .route(web::post().to(support::create)),
-                )
-                .service(
-                    web::resource("/support-grants/{id}").route(web::delete().to(support::revoke)),
-                )
-                .service(
-                    web::resource("/support-grants/{id}/access")
-                        .route(web::get().to(support::access)),
-                )
-                .service(web::resource("/auth/refresh").route(web::post().to(sessions::refresh)))
-                .service(
-                    web::resource("/auth/2fa/enroll").route(web::post().to(two_factor::enroll)),
-                )
-                .service(
-                    web::resource("/auth/2fa/confirm").route(web::post().to(two_factor::confirm)),
-                )
-                .service(
-                    web::resource("/auth/2fa/disable").route(web::post().to(two_factor::disable)),
-                )
-                .service(
-                    web::resource("/auth/2fa/verify").route(web::post().to(two_factor::verify)),
-                )
-                .service(
-                    web::resource("/auth/password-reset")
-                        .route(web::post().to(sessions::request_reset)),
-                )
-                .service(
-                    web::resource("/auth/password-reset/confirm")
-                        .route(web::post().to(sessions::confirm_reset)),
-                )
-                .service(
-                    web::resource("/auth/accept-invitation").route(web::post().to(users::accept)),
-                )
-                .service(
-                    web::resource("/workspace/security").route(web::patch().to(auth::set_security)),
-                )
-                .service(web::resource("/audit/verify").route(web::get().to(audit::verify)))
-                .service(
-                    web::resource("/audit/checkpoints").route(web::post().to(audit::checkpoint)),
-                )
-                .service(web::resource("/users").route(web::get().to(users::list)))
-                .service(
-                    web::resource("/api-keys")
-                        .route(web::get().to(api_keys::list))
-                        .route(web::post().to(api_keys::create)),
-                )
-                .service(
-                    web::resource("/api-keys/requests").route(web::get().to(api_keys::requests)),
-                )
-                .service(web::resource("/api-keys/{id}").route(web::delete().to(api_keys::revoke)))
-                .service(web::resource("/users/invitations").route(web::post().to(users::invite)))
-                .service(
-                    web::resource("/users/{id}/role").route(web::patch().to(users::change_role)),
-                )
-                .service(
-                    web::resource("/users/{id}/deactivate")
-                        .route(web::post().to(users::deactivate)),
-                )
-                .service(
-                    web::resource("/users/{id}/reactivate")
-                        .route(web::post().to(users::reactivate)),
-                )
-                .service(web::resource("/auth/logout").route(web::post().to(sessions::logout)))
-                .service(
-                    web::resource("/auth/logout-all").route(web::post().to(sessions::logout_all)),
-                )
-                .service(web::resource("/auth/sessions").route(web::get().to(sessions::list)))
-                .service(web::resource("/me").route(web::get().to(auth::me)))
-                .service(web::resource("/me/password").route(web::post().to(auth::change_password)))
-                .service(web::resource("/workspace").route(web::patch().to(auth::rename_workspace)))
-                .service(web::resource("/audit").route(web::get().to(audit::list)))
-                .service(web::resource("/audit/export").route(web::get().to(audit::export)))
-                .service(
-                    web::resource("/companies")
-                        .route(web::get().to(companies::list))
-                        .route(web::post().to(companies::create)),
-                )
-                .service(
-                    web::resource("/companies/{id}")
-                        .route(web::get().to(companies::get))
-                        .route(web::patch().to(companies::update))
-                        .route(web::delete().to(companies::delete)),
-                )
-                .service(
-                    web::resource("/companies/{id}/restore")
-                        .route(web::post().to(companies::restore)),
-                )
-                .service(
-                    web::resource("/contacts")
-                        .route(web::get().to(contacts::list))
-                        .route(web::post().to(contacts::create)),
-                )
-                .service(
-                    web::resource("/contacts/{id}")
-                        .route(web::get().to(contacts::get))
-                        .route(web::patch().to(contacts::update))
-                        .route(web::delete().to(contacts::delete)),
-                )
-                .service(
-                    web::resource("/contacts/{id}/restore")
-                        .route(web::post().to(contacts::restore)),
-                )
-                .service(
-                    web::resource("/contacts/{id}/erase").route(web::post().to(contacts::erase)),
-                )
-                .service(
-                    web::resource("/pipelines")
-                        .route(web::get().to(pipelines::list))
-                        .route(web::post().to(pipelines::create)),
-                )
-                .service(
-                    web::resource("/pipelines/{id}")
-                        .route(web::get().to(pipelines::get))
-                        .route(web::patch().to(pipelines::rename)),
-                )
-                .service(
-                    web::resource("/pipelines/{id}/summary")
-                        .route(web::get().to(pipelines::summary)),
-                )
-                .service(
-                    web::resource("/pipelines/{id}/stages")
-                        .route(web::post().to(pipelines::add_stage))
-                        .route(web::put().to(pipelines::reorder)),
-                )
-                .service(
-                    web::resource("/pipelines/{id}/stages/{stage_id}")
-                        .route(web::patch().to(pipelines::update_stage))
-                        .route(web::delete().to(pipelines::retire_stage)),
-                )
-                .service(web::resource("/activities").route(web::post().to(activities::create)))
-                .service(
-                    web::resource("/activities/{id}")
-                        .route(web::get().to(activities::get))
-                        .route(web::patch().to(activities::update))
-                        .route(web::delete().to(activities::delete)),
-                )
-                .service(
-                    web::resource("/activities/{id}/complete")
-                        .route(web::post().to(activities::complete)),
-                )
-                .service(
-                    web::resource("/activities/{id}/reopen")
-                        .route(web::post().to(activities::reopen)),
-                )
-                .service(
-                    web::resource("/activities/{id}/restore")
-                        .route(web::post().to(activities::restore)),
-                )
-                .service(web::resource("/tasks").route(web::get().to(activities::tasks)))
-                .service(
-                    web::resource("/companies/batch/create")
-                        .route(web::post().to(batch::create_companies)),
-                )
-                .service(
-                    web::resource("/companies/batch/update")
-                        .route(web::post().to(batch::update_companies)),
-                )
-                .service(
-                    web::resource("/contacts/batch/create")
-                        .route(web::post().to(batch::create_contacts)),
-                )
-                .service(
-                    web::resource("/contacts/batch/update")
-                        .route(web::post().to(batch::update_contacts)),
-                )
-                .service(
-                    web::resource("/exports/companies").route(web::get().to(exports::companies)),
-                )
-                .service(web::resource("/exports/contacts").route(web::get().to(exports::contacts)))
-                .service(web::resource("/exports/deals").route(web::get().to(exports::deals)))
-                .service(
-                    web::resource("/contacts/{id}/companies/{company_id}")
-                        .route(web::put().to(contacts::link_company))
-                        .route(web::delete().to(contacts::unlink_company)),
-                )
-                .service(
-                    web::resource("/contacts/{id}/timeline")
-                        .route(web::get().to(activities::contact_timeline)),
-                )
-                .service(
-                    web::resource("/companies/{id}/timeline")
-                        .route(web::get().to(activities::company_timeline)),
-                )
-                .service(
-                    web::resource("/deals/{id}/timeline")
-                        .route(web::get().to(activities::deal_timeline)),
-                )
-                .service(
-                    web::resource("/deals")
-                        .route(web::get().to(deals::list))
-                        .route(web::post().to(deals::create)),
-                )
-                .service(
-                    web::resource("/deals/{id}")
-                        .route(web::get().to(deals::get))
-                        .route(web::patch().to(deals::update))
-                        .route(web::delete().to(deals::delete)),
-                )
-                .service(web::resource("/deals/{id}/restore").route(web::post().to(deals::restore)))
-                .service(web::resource("/deals/{id}/move").route(web::post().to(deals::move_stage)))
-                .service(web::resource("/deals/{id}/win").route(web::post().to(deals::win)))
-                .service(web::resource("/deals/{id}/lose").route(web::post().to(deals::lose)))
-                .service(web::resource("/deals/{id}/reopen").route(web::post().to(deals::reopen)))
-                .service(
-                    web::resource("/deals/{id}/line-items")
-                        .route(web::put().to(deals::set_line_items)),
-                )
-                .service(
-                    web::resource("/contacts/{id}/export")
-                        .route(web::get().to(data_requests::contact)),
-                )
-                .service(
-                    web::resource("/{entity}/{id}/history").route(web::get().to(history::list)),
-                )
-                .service(
-                    web::resource("/{entity}/{id}/revert").route(web::post().to(history::revert)),
-                )
-                .service(
-                    web::resource("/imports/companies")
-                        .app_data(csv_limit())
-                        .route(web::post().to(imports::companies)),
-                )
-                .service(
-                    web::resource("/imports/contacts")
-                        .app_data(csv_limit())
-                        .route(web::post().to(imports::contacts)),
-                )
-                .service(
-                    web::resource("/imports/deals")
-                        .app_data(csv_limit())
-                        .route(web::post().to(imports::deals)),
-                )
-                .service(
-                    web::resource("/imports/{import_id}/undo").route(web::post().to(imports::undo)),
-                ),
-        );
+/// Registers every route: `/health` and `/ready` at the root, the rest under `/v1`, each
+/// module its own ([`crate::openapi`] collects their declarations from the same calls).
+/// CSV imports accept bodies up to `import_limit_bytes`.
+pub fn configure(cfg: &mut ServiceConfig, import_limit_bytes: usize) {
+    health::routes(cfg);
+    contract::routes(cfg);
+    cfg.service(scope("/v1").configure(|v1| {
+        auth::routes(v1);
+        sessions::routes(v1);
+        support::routes(v1);
+        two_factor::routes(v1);
+        users::routes(v1);
+        audit::routes(v1);
+        api_keys::routes(v1);
+        companies::routes(v1);
+        contacts::routes(v1);
+        pipelines::routes(v1);
+        activities::routes(v1);
+        batch::routes(v1);
+        exports::routes(v1);
+        deals::routes(v1);
+        data_requests::routes(v1);
+        history::routes(v1);
+        imports::routes(v1, import_limit_bytes);
+    }));
 }
 
 /// The query of every list route. Unknown parameters are refused (422).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -307,6 +85,7 @@ pub struct ListQuery {
     /// title.
     pub q: Option<String>,
     /// `name`, `-name`, `created_at` or `-created_at`; default `name`.
+    #[param(pattern = "^-?(name|created_at)$")]
     pub sort: Option<String>,
     /// Include soft-deleted records (Owner and Admin only).
     pub include_deleted: Option<bool>,

@@ -421,3 +421,33 @@ pub async fn summary(
     }
     Ok(HttpResponse::Ok().json(json!({ "pipeline_id": *id, "stages": stages })))
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(
+            actix_web::web::resource("/pipelines")
+                .route(actix_web::web::get().to(list))
+                .route(actix_web::web::post().to(create)),
+        )
+        .service(
+            actix_web::web::resource("/pipelines/{id}")
+                .route(actix_web::web::get().to(get))
+                .route(actix_web::web::patch().to(rename)),
+        )
+        .service(
+            actix_web::web::resource("/pipelines/{id}/summary")
+                .route(actix_web::web::get().to(summary)),
+        )
+        .service(
+            actix_web::web::resource("/pipelines/{id}/stages")
+                .route(actix_web::web::post().to(add_stage))
+                .route(actix_web::web::put().to(reorder)),
+        )
+        .service(
+            actix_web::web::resource("/pipelines/{id}/stages/{stage_id}")
+                .route(actix_web::web::patch().to(update_stage))
+                .route(actix_web::web::delete().to(retire_stage)),
+        )
+    });
+}

@@ -431,3 +431,31 @@ pub async fn confirm_reset(
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(actix_web::web::resource("/auth/login").route(actix_web::web::post().to(login)))
+            .service(
+                actix_web::web::resource("/auth/refresh").route(actix_web::web::post().to(refresh)),
+            )
+            .service(
+                actix_web::web::resource("/auth/password-reset")
+                    .route(actix_web::web::post().to(request_reset)),
+            )
+            .service(
+                actix_web::web::resource("/auth/password-reset/confirm")
+                    .route(actix_web::web::post().to(confirm_reset)),
+            )
+            .service(
+                actix_web::web::resource("/auth/logout").route(actix_web::web::post().to(logout)),
+            )
+            .service(
+                actix_web::web::resource("/auth/logout-all")
+                    .route(actix_web::web::post().to(logout_all)),
+            )
+            .service(
+                actix_web::web::resource("/auth/sessions").route(actix_web::web::get().to(list)),
+            )
+    });
+}

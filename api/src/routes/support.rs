@@ -244,3 +244,29 @@ pub async fn access(
     let items = support::access_of(&state.pools.app, &auth.scope, *id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(
+            actix_web::web::resource("/auth/support/login").route(actix_web::web::post().to(login)),
+        )
+        .service(
+            actix_web::web::resource("/auth/support/logout")
+                .route(actix_web::web::post().to(logout)),
+        )
+        .service(
+            actix_web::web::resource("/support-grants")
+                .route(actix_web::web::get().to(list))
+                .route(actix_web::web::post().to(create)),
+        )
+        .service(
+            actix_web::web::resource("/support-grants/{id}")
+                .route(actix_web::web::delete().to(revoke)),
+        )
+        .service(
+            actix_web::web::resource("/support-grants/{id}/access")
+                .route(actix_web::web::get().to(access)),
+        )
+    });
+}

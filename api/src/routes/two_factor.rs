@@ -344,3 +344,21 @@ pub async fn verify(
         .await?;
     Ok(HttpResponse::Ok().json(tokens))
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(
+            actix_web::web::resource("/auth/2fa/enroll").route(actix_web::web::post().to(enroll)),
+        )
+        .service(
+            actix_web::web::resource("/auth/2fa/confirm").route(actix_web::web::post().to(confirm)),
+        )
+        .service(
+            actix_web::web::resource("/auth/2fa/disable").route(actix_web::web::post().to(disable)),
+        )
+        .service(
+            actix_web::web::resource("/auth/2fa/verify").route(actix_web::web::post().to(verify)),
+        )
+    });
+}

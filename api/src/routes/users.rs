@@ -306,3 +306,29 @@ pub async fn reactivate(
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(view(&changed)))
 }
+
+/// Registers this module's routes (under `/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.map(|c| {
+        c.service(
+            actix_web::web::resource("/auth/accept-invitation")
+                .route(actix_web::web::post().to(accept)),
+        )
+        .service(actix_web::web::resource("/users").route(actix_web::web::get().to(list)))
+        .service(
+            actix_web::web::resource("/users/invitations").route(actix_web::web::post().to(invite)),
+        )
+        .service(
+            actix_web::web::resource("/users/{id}/role")
+                .route(actix_web::web::patch().to(change_role)),
+        )
+        .service(
+            actix_web::web::resource("/users/{id}/deactivate")
+                .route(actix_web::web::post().to(deactivate)),
+        )
+        .service(
+            actix_web::web::resource("/users/{id}/reactivate")
+                .route(actix_web::web::post().to(reactivate)),
+        )
+    });
+}

@@ -15,7 +15,7 @@ pub const MAX_LIMIT: u64 = 200;
 pub const DEFAULT_LIMIT: u64 = 50;
 
 /// One page of rows, and the cursor of the next page if there is one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The rows, in order.
     pub items: Vec<T>,
