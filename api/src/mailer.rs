@@ -2,6 +2,7 @@
 //! the default [`LogMailer`] only records that a message is due; a deployment plugs in its
 //! own [`Mailer`], and tests read the [`MemoryMailer`].
 
+#[cfg(feature = "test-support")]
 use std::sync::Mutex;
 
 /// Sends the server's messages.
@@ -30,12 +31,14 @@ impl Mailer for LogMailer {
     }
 }
 
-/// Keeps every message in memory (for tests).
+/// Keeps every message in memory (for tests; feature `test-support`).
+#[cfg(feature = "test-support")]
 #[derive(Debug, Default)]
 pub struct MemoryMailer {
     sent: Mutex<Vec<(String, String)>>,
 }
 
+#[cfg(feature = "test-support")]
 impl MemoryMailer {
     /// The last token sent to `email`, if any.
     pub fn last_token_for(&self, email: &str) -> Option<String> {
@@ -52,6 +55,7 @@ impl MemoryMailer {
     }
 }
 
+#[cfg(feature = "test-support")]
 impl Mailer for MemoryMailer {
     fn password_reset(&self, email: &str, token: &str) {
         if let Ok(mut sent) = self.sent.lock() {

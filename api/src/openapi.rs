@@ -252,7 +252,49 @@ pub fn document() -> Document {
         .configure(|cfg| crate::routes::configure(cfg, 0))
         .split_for_parts();
     ProblemResponses.modify(&mut doc);
+    RecordLinks.modify(&mut doc);
     doc
+}
+
+/// OpenAPI links from each create (`POST /v1/things` answering 201 with an `id`) to every
+/// operation on `/v1/things/{id}…`, passing `$response.body#/id`: the create → get →
+/// update → delete chains that clients (and Schemathesis's stateful phase) follow.
+struct RecordLinks;
+
+impl Modify for RecordLinks {
+    fn modify(&self, openapi: &mut Document) {
+        let mut targets: Vec<(String, String)> = Vec::new();
+        for (path, item) in &openapi.paths.paths {
+            for (_, op) in operations(item) {
+                if let Some(id) = &op.operation_id {
+                    targets.push((path.clone(), id.clone()));
+                }
+            }
+        }
+        for (path, item) in &mut openapi.paths.paths {
+            let Some(post) = item.post.as_mut() else {
+                continue;
+            };
+            let Some(RefOr::T(created)) = post.responses.responses.get_mut("201") else {
+                continue;
+            };
+            let prefix = format!("{path}/{{id}}");
+            for (target_path, operation_id) in &targets {
+                let follows = target_path == &prefix
+                    || (target_path.starts_with(&format!("{prefix}/"))
+                        && target_path.matches('{').count() == 1);
+                if !follows {
+                    continue;
+                }
+                let mut link = utoipa::openapi::link::Link::default();
+                link.operation_id = operation_id.clone();
+                link.parameters
+                    .insert("id".into(), serde_json::json!("$response.body#/id"));
+                link.description = format!("The created record's `{target_path}`.");
+                created.links.insert(operation_id.clone(), RefOr::T(link));
+            }
+        }
+    }
 }
 
 /// What the server needs to know of one operation, read from its declaration.

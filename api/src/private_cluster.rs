@@ -3,7 +3,10 @@
 //! the configured URL, listening on 127.0.0.1 only, with `trust` authentication.
 //!
 //! `initdb` refuses to run as root, so when this process is root the cluster runs as the
-//! unprivileged `nobody` user, which then owns the data folder.
+//! unprivileged `nobody` user, which then owns the data folder. Nothing outside that folder
+//! changes: when `nobody` cannot reach the configured folder (a parent such as `/root` is
+//! closed to others), the cluster lives in `/var/tmp/crm-private-cluster-<hash>` instead,
+//! and the server says so.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,12 +28,10 @@ pub fn start(owner: &PgConnectOptions, dir: &str) -> Result<(), String> {
     let bin = find_bin_dir().ok_or(
         "no PostgreSQL server answers and no PostgreSQL binaries (initdb, pg_ctl) are installed",
     )?;
-    let data = PathBuf::from(dir);
-    std::fs::create_dir_all(&data).map_err(|e| format!("create {}: {e}", data.display()))?;
-    let data = data.canonicalize().map_err(|e| e.to_string())?;
+    let as_nobody = is_root();
+    let data = data_dir(dir, as_nobody)?;
     let user = owner.get_username().to_owned();
     let port = owner.get_port();
-    let as_nobody = is_root();
     if as_nobody {
         chown_nobody(&data)?;
     }
@@ -72,6 +73,50 @@ pub fn start(owner: &PgConnectOptions, dir: &str) -> Result<(), String> {
         ],
         as_nobody,
     )
+}
+
+/// The folder the cluster lives in: `dir`, or, when the cluster runs as `nobody` and a
+/// parent of `dir` is closed to others, a folder of its own under `/var/tmp` (world
+/// traversable), so that no folder's permissions need changing. Created if missing.
+///
+/// # Errors
+/// A sentence naming the folder that could not be created.
+pub fn data_dir(dir: &str, as_nobody: bool) -> Result<PathBuf, String> {
+    let create = |path: &Path| {
+        std::fs::create_dir_all(path).map_err(|e| format!("create {}: {e}", path.display()))?;
+        path.canonicalize().map_err(|e| e.to_string())
+    };
+    let configured = create(Path::new(dir))?;
+    if !as_nobody || reachable_by_others(&configured) {
+        return Ok(configured);
+    }
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    configured.hash(&mut hasher);
+    let elsewhere = PathBuf::from(format!(
+        "/var/tmp/crm-private-cluster-{:016x}",
+        hasher.finish()
+    ));
+    tracing::warn!(
+        configured = %configured.display(),
+        used = %elsewhere.display(),
+        "the private cluster runs as 'nobody', who cannot reach the configured folder: using a folder under /var/tmp instead"
+    );
+    create(&elsewhere)
+}
+
+/// Whether every parent folder of `dir` lets others through (`o+x`).
+#[cfg(unix)]
+fn reachable_by_others(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    dir.ancestors()
+        .skip(1)
+        .all(|p| std::fs::metadata(p).is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0))
+}
+
+#[cfg(not(unix))]
+fn reachable_by_others(_: &Path) -> bool {
+    true
 }
 
 fn run(program: &Path, args: &[&str], as_nobody: bool) -> Result<(), String> {
@@ -147,20 +192,7 @@ fn nobody() -> Result<(u32, u32), String> {
 fn chown_nobody(dir: &Path) -> Result<(), String> {
     let (uid, gid) = nobody()?;
     std::os::unix::fs::chown(dir, Some(uid), Some(gid))
-        .map_err(|e| format!("chown {}: {e}", dir.display()))?;
-    // The parent folders must be traversable by nobody.
-    let mut parent = dir.parent();
-    while let Some(p) = parent {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(p) {
-            let mode = meta.permissions().mode();
-            if mode & 0o001 == 0 {
-                let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode | 0o001));
-            }
-        }
-        parent = p.parent();
-    }
-    Ok(())
+        .map_err(|e| format!("chown {}: {e}", dir.display()))
 }
 
 #[cfg(unix)]
@@ -181,15 +213,15 @@ fn drop_to_nobody(_: &mut Command) -> Result<(), String> {
     Ok(())
 }
 
-/// Stops the private cluster in `dir` (fast shutdown), if one runs there.
+/// Stops the private cluster of `dir` (fast shutdown), if one runs there. For tests
+/// (feature `test-support`); the server leaves its cluster running.
 ///
 /// # Errors
 /// A sentence saying what failed.
+#[cfg(feature = "test-support")]
 pub fn stop(dir: &str) -> Result<(), String> {
     let bin = find_bin_dir().ok_or("no PostgreSQL binaries")?;
-    let data = PathBuf::from(dir)
-        .canonicalize()
-        .map_err(|e| e.to_string())?;
+    let data = data_dir(dir, is_root())?;
     run(
         &bin.join("pg_ctl"),
         &["-D", &data.to_string_lossy(), "-m", "fast", "-w", "stop"],

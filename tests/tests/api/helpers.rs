@@ -93,7 +93,50 @@ fn unix_now() -> u64 {
         .unwrap_or_default()
 }
 
-/// A fresh database cloned from the template; returns its name.
+/// The databases a test thread created; dropped when the thread ends, that is when its
+/// test ends (libtest runs each test on a thread of its own), after the test's runtime
+/// and its servers are gone.
+struct Created(Vec<String>);
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        let names = std::mem::take(&mut self.0);
+        if names.is_empty() {
+            return;
+        }
+        // A thread of its own: this one's thread-locals (tokio's too) are being torn down.
+        let dropper = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let Ok(mut conn) = admin_options().database("postgres").connect().await else {
+                    return;
+                };
+                for name in names {
+                    if let Err(e) =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await
+                    {
+                        eprintln!("could not drop test database {name}: {e}");
+                    }
+                }
+            });
+        });
+        let _ = dropper.join();
+    }
+}
+
+thread_local! {
+    static CREATED: std::cell::RefCell<Created> = const { std::cell::RefCell::new(Created(Vec::new())) };
+}
+
+/// A fresh database cloned from the template; returns its name. It is dropped when the
+/// test ends.
 pub async fn fresh_database() -> String {
     let template = template().await;
     let name = format!("crm_test_{}_{}", unix_now(), Uuid::new_v4().simple());
@@ -108,7 +151,10 @@ pub async fn fresh_database() -> String {
             .execute(&mut conn)
             .await
         {
-            Ok(_) => return name,
+            Ok(_) => {
+                CREATED.with(|created| created.borrow_mut().0.push(name.clone()));
+                return name;
+            }
             // "source database is being accessed by other users": a concurrent clone.
             Err(e) if tries < 20 => {
                 tries += 1;

@@ -13,6 +13,7 @@ mod batch;
 mod catchup;
 mod cli;
 mod concurrency;
+mod contract;
 mod data_requests;
 mod deals;
 mod erasure;
