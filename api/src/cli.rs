@@ -149,6 +149,20 @@ pub enum CliError {
     WorkspaceExists(String),
 }
 
+impl From<crm_app::backup::BackupError> for CliError {
+    fn from(err: crm_app::backup::BackupError) -> Self {
+        use crm_app::backup::BackupError;
+        match err {
+            BackupError::UnknownWorkspace(slug) => Self::UnknownWorkspace(slug),
+            BackupError::Query(e) => Self::Query(e),
+            BackupError::Io(e) => Self::Io(e),
+            BackupError::Key(m) => Self::Api(m),
+            BackupError::Damaged { line, reason } => Self::Damaged { line, reason },
+            BackupError::WorkspaceExists(slug) => Self::WorkspaceExists(slug),
+        }
+    }
+}
+
 /// Runs the command line with the layered configuration.
 ///
 /// # Errors

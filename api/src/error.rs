@@ -6,14 +6,8 @@ use actix_web::{HttpResponse, ResponseError};
 use crm_domain::DomainError;
 use serde::Serialize;
 
-/// One failing field of a 422.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct FieldError {
-    /// The field's name in the request (a JSON member or query parameter).
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
+/// One failing field of a 422 (the application layer's).
+pub use crm_app::FieldError;
 
 /// Every way a request can fail, each with one status.
 #[derive(Debug, thiserror::Error)]
@@ -79,17 +73,23 @@ impl ApiError {
     }
 }
 
+impl From<crm_app::AppError> for ApiError {
+    fn from(err: crm_app::AppError) -> Self {
+        use crm_app::AppError;
+        match err {
+            AppError::NotFound => Self::NotFound,
+            AppError::Conflict(m) => Self::Conflict(m),
+            AppError::ConcurrentWrite(m) => Self::ConcurrentWrite(m),
+            AppError::PreconditionFailed(m) => Self::PreconditionFailed(m),
+            AppError::Validation(errors) => Self::Validation(errors),
+            AppError::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(err: DomainError) -> Self {
-        match err {
-            DomainError::NotFound => Self::NotFound,
-            DomainError::AlreadyExists => Self::Conflict("the record already exists".into()),
-            DomainError::Deleted | DomainError::NotDeleted | DomainError::Conflict(_) => {
-                Self::Conflict(err.to_string())
-            }
-            DomainError::StaleVersion { .. } => Self::PreconditionFailed(err.to_string()),
-            DomainError::Invalid { field, message } => Self::invalid(field, message),
-        }
+        crm_app::AppError::from(err).into()
     }
 }
 
@@ -101,11 +101,7 @@ impl From<sea_orm::DbErr> for ApiError {
 
 impl From<crm_projections::queries::page::ListError> for ApiError {
     fn from(err: crm_projections::queries::page::ListError) -> Self {
-        use crm_projections::queries::page::ListError;
-        match err {
-            ListError::Cursor(e) => Self::invalid("cursor", e.to_string()),
-            ListError::Db(e) => Self::internal(e),
-        }
+        crm_app::AppError::from(err).into()
     }
 }
 

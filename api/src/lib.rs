@@ -1,34 +1,32 @@
 //! # crm-api
 //!
-//! The CRM's HTTP API (actix-web), authentication, configuration, command line and
-//! wiring. Handlers are thin: parse, authorise, build a command, execute, map the error.
+//! The CRM's HTTP API (actix-web) and the `crm` command line, over the application layer
+//! (`crm-app`). Handlers are thin: extract, call the application layer, map the error.
 //!
-//! - [`config`]: layered settings; [`startup`]: [`startup::Application`];
-//! - [`db`]: pools, migrations, the private-cluster fallback ([`private_cluster`]);
+//! - [`routes`]: every route, declared with `#[utoipa::path]` beside its handler;
+//!   [`openapi`]: the contract generated from those declarations and the route table the
+//!   server obeys (permissions, two-factor exemptions, idempotency);
+//! - [`startup`]: [`startup::Application`]; [`cli`]: the command line;
 //! - [`auth`]: passwords, tokens, the [`auth::AuthContext`] and [`auth::CommandContext`]
-//!   extractors; [`extract`]: strict JSON and query extractors;
-//! - [`commands`]: the write side; [`routes`]: every route; [`import`]: CSV import;
-//! - [`error`]: [`error::ApiError`] and its RFC 9457 mapping.
+//!   extractors; [`extract`]: strict JSON and query extractors; [`idempotency`]: the
+//!   `Idempotency-Key` middleware; [`support`]: support staff's sign-in;
+//! - [`error`]: [`error::ApiError`], the one mapping of every failure to RFC 9457.
 
-pub mod audit_chain;
 pub mod auth;
-pub mod backup;
 pub mod cli;
-pub mod clock;
-pub mod commands;
-pub mod config;
-pub mod db;
 pub mod error;
 pub mod extract;
-pub mod history;
 pub mod idempotency;
-pub mod import;
-pub mod mailer;
 pub mod openapi;
-pub mod private_cluster;
 pub mod routes;
-pub mod sealed_store;
 pub mod startup;
 pub mod state;
 pub mod support;
 pub mod telemetry;
+
+// The application layer's modules under their former paths, while the route modules move
+// to calling `crm_app` directly.
+pub use crm_app::{
+    audit_chain, backup, clock, commands, config, db, history, import, mailer, private_cluster,
+    sealed_store,
+};

@@ -108,7 +108,7 @@ pub async fn signup(
     .await;
     if let Err(err) = created {
         users::release_signup(&state.pools.app, &scope, &body.workspace_slug, user.0).await?;
-        return Err(err);
+        return Err(err.into());
     }
     let tokens = crate::auth::session::open(
         &state,
@@ -235,7 +235,7 @@ pub async fn change_password(
         if let Some(old) = old {
             users::set_password_hash(&state.pools.app, &scope, user, &old).await?;
         }
-        return Err(err);
+        return Err(err.into());
     }
     Ok(HttpResponse::NoContent().finish())
 }

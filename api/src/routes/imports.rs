@@ -195,8 +195,8 @@ pub async fn undo(
         };
         match result {
             Ok(()) => deleted += 1,
-            Err(ApiError::Conflict(_)) => already += 1,
-            Err(err) => return Err(err),
+            Err(crm_app::AppError::Conflict(_)) => already += 1,
+            Err(err) => return Err(err.into()),
         }
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({

@@ -1,569 +1,965 @@
-//! The whole permission matrix, on the server: every role against every route. A denied
-//! call is a 403 that writes nothing and shows no record; an allowed one is anything but
-//! a 403.
+//! The whole permission matrix, on the server, derived from the route declarations: the
+//! served OpenAPI document lists every operation with its `x-permission` and its
+//! documented success statuses. Every operation that names a permission is called by
+//! every role: a role without it gets a 403 that writes nothing and shows no record; a
+//! role with it gets one of the operation's documented success statuses. Every operation
+//! without a permission is listed here with the reason it is outside the matrix, so a new
+//! route fails this test until someone places it.
+
+use std::collections::BTreeMap;
 
 use crm_domain::{Action, Role};
 use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, str_of};
+use crate::helpers::{spawn_app, str_of, test_settings, TestApp};
+
+/// Operations without `x-permission`: open to anyone, or checked by the handler (any
+/// signed-in person, support staff). `{…}` stands for any path parameter.
+const OUTSIDE_THE_MATRIX: &[(&str, &str, &str)] = &[
+    ("GET", "/health", "liveness probe, open to anyone"),
+    ("GET", "/ready", "readiness probe, open to anyone"),
+    (
+        "GET",
+        "/openapi.json",
+        "the published contract, open to anyone",
+    ),
+    ("GET", "/docs", "the reference page, open to anyone"),
+    (
+        "GET",
+        "/docs/redoc.standalone.js",
+        "the reference page's script, open to anyone",
+    ),
+    (
+        "POST",
+        "/v1/auth/signup",
+        "creates a workspace; nobody is signed in yet",
+    ),
+    (
+        "POST",
+        "/v1/auth/login",
+        "signs in; nobody is signed in yet",
+    ),
+    (
+        "POST",
+        "/v1/auth/refresh",
+        "authenticated by the refresh token, not a role",
+    ),
+    (
+        "POST",
+        "/v1/auth/password-reset",
+        "for a person who cannot sign in",
+    ),
+    (
+        "POST",
+        "/v1/auth/password-reset/confirm",
+        "authenticated by the reset token",
+    ),
+    (
+        "POST",
+        "/v1/auth/accept-invitation",
+        "authenticated by the invitation token",
+    ),
+    (
+        "POST",
+        "/v1/auth/support/login",
+        "support staff sign-in, outside every workspace",
+    ),
+    (
+        "POST",
+        "/v1/auth/support/logout",
+        "support staff only, checked by the handler",
+    ),
+    (
+        "POST",
+        "/v1/auth/logout",
+        "the caller's own session, any role",
+    ),
+    (
+        "POST",
+        "/v1/auth/logout-all",
+        "the caller's own sessions, any role",
+    ),
+    (
+        "GET",
+        "/v1/auth/sessions",
+        "the caller's own sessions, any role",
+    ),
+    ("GET", "/v1/me", "the caller's own account, any role"),
+    (
+        "POST",
+        "/v1/me/password",
+        "the caller's own password, a person of any role",
+    ),
+    (
+        "POST",
+        "/v1/auth/2fa/enroll",
+        "the caller's own two-factor sign-in, any role",
+    ),
+    (
+        "POST",
+        "/v1/auth/2fa/confirm",
+        "the caller's own two-factor sign-in, any role",
+    ),
+    (
+        "POST",
+        "/v1/auth/2fa/disable",
+        "the caller's own two-factor sign-in, any role",
+    ),
+    (
+        "POST",
+        "/v1/auth/2fa/verify",
+        "the second step of a sign-in, any role",
+    ),
+];
+
+/// Reads outside the matrix that every role may make: called by every role, each must
+/// answer a documented success status.
+const OPEN_READS: &[&str] = &[
+    "/health",
+    "/ready",
+    "/openapi.json",
+    "/docs",
+    "/v1/me",
+    "/v1/auth/sessions",
+];
+
+const SUPPORT_EMAIL: &str = "matrix@support.example";
+const SUPPORT_PASSWORD: &str = "support staff password 1";
+
+/// One operation of the served document.
+#[derive(Debug)]
+struct Operation {
+    method: Method,
+    pattern: String,
+    permission: Option<Action>,
+    success: Vec<StatusCode>,
+}
+
+impl Operation {
+    fn name(&self) -> String {
+        format!("{} {}", self.method, self.pattern)
+    }
+}
+
+/// Fetches `/openapi.json` from the server and reads out every operation.
+async fn operations(app: &TestApp) -> Vec<Operation> {
+    let res = app
+        .client
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET /openapi.json: {e}"));
+    assert_eq!(res.status(), StatusCode::OK, "GET /openapi.json");
+    let doc: Value = res
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("/openapi.json is not JSON: {e}"));
+    let paths = doc["paths"]
+        .as_object()
+        .unwrap_or_else(|| panic!("/openapi.json has no paths"));
+    let mut ops = Vec::new();
+    for (pattern, item) in paths {
+        let item = item
+            .as_object()
+            .unwrap_or_else(|| panic!("path item {pattern} is not an object"));
+        for (method, op) in item {
+            let method = match method.as_str() {
+                "get" | "put" | "post" | "delete" | "patch" | "head" | "options" | "trace" => {
+                    Method::from_bytes(method.to_uppercase().as_bytes())
+                        .unwrap_or_else(|e| panic!("{method}: {e}"))
+                }
+                _ => continue, // `parameters`, `summary`…: not an operation
+            };
+            let permission = op.get("x-permission").map(|p| {
+                serde_json::from_value::<Action>(p.clone()).unwrap_or_else(|e| {
+                    panic!("{method} {pattern}: x-permission {p} names no Action: {e}")
+                })
+            });
+            let responses = op["responses"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{method} {pattern} has no responses"));
+            let success: Vec<StatusCode> = responses
+                .keys()
+                .filter_map(|k| k.parse::<u16>().ok())
+                .filter(|s| (200..300).contains(s))
+                .map(|s| StatusCode::from_u16(s).unwrap_or_else(|e| panic!("{s}: {e}")))
+                .collect();
+            assert!(
+                !success.is_empty(),
+                "{method} {pattern} documents no success status: {:?}",
+                responses.keys().collect::<Vec<_>>()
+            );
+            ops.push(Operation {
+                method,
+                pattern: pattern.clone(),
+                permission,
+                success,
+            });
+        }
+    }
+    assert!(!ops.is_empty(), "/openapi.json lists no operation");
+    ops
+}
+
+fn segments(path: &str) -> Vec<&str> {
+    path.split('?')
+        .next()
+        .unwrap_or_default()
+        .split('/')
+        .collect()
+}
+
+fn is_param(segment: &str) -> bool {
+    segment.starts_with('{') && segment.ends_with('}')
+}
+
+/// The operation a concrete call reaches: same method, same number of segments, each
+/// equal or a `{param}` of the pattern; of several, the one with most literal segments
+/// (which must be unique). Panics when no operation matches.
+fn operation_of<'a>(ops: &'a [Operation], method: &Method, path: &str) -> &'a Operation {
+    let concrete = segments(path);
+    let mut found: Vec<(usize, &Operation)> = ops
+        .iter()
+        .filter(|op| op.method == *method)
+        .filter_map(|op| {
+            let pattern = segments(&op.pattern);
+            (pattern.len() == concrete.len()
+                && pattern
+                    .iter()
+                    .zip(&concrete)
+                    .all(|(p, c)| is_param(p) || p == c))
+            .then(|| (pattern.iter().filter(|p| !is_param(p)).count(), op))
+        })
+        .collect();
+    found.sort_by_key(|(literal, _)| std::cmp::Reverse(*literal));
+    match found.as_slice() {
+        [] => panic!("{method} {path} matches no operation of /openapi.json"),
+        [(_, op)] => *op,
+        [(a, op), (b, other), ..] => {
+            assert_ne!(
+                a, b,
+                "{method} {path} matches both {} and {}",
+                op.pattern, other.pattern
+            );
+            *op
+        }
+    }
+}
+
+/// A pattern with every parameter name dropped (`/v1/x/{id}` → `/v1/x/{}`).
+fn shape(pattern: &str) -> String {
+    segments(pattern)
+        .iter()
+        .map(|s| if is_param(s) { "{}" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// What a call sends.
+#[derive(Debug, Clone)]
+enum Body {
+    None,
+    Json(Value),
+    Csv(&'static str),
+}
+
+/// One concrete call of the matrix. Its permission and success statuses come from the
+/// operation it reaches; `narrowed` is a second permission that a query parameter adds
+/// inside the handler (the document's `x-permission` is per operation, not per query).
+#[derive(Debug, Clone)]
+struct Call {
+    method: Method,
+    path: String,
+    body: Body,
+    narrowed: Option<Action>,
+}
+
+fn call(method: Method, path: impl Into<String>, body: Body) -> Call {
+    Call {
+        method,
+        path: path.into(),
+        body,
+        narrowed: None,
+    }
+}
+
+fn get(path: impl Into<String>) -> Call {
+    call(Method::GET, path, Body::None)
+}
+
+fn with(method: Method, path: impl Into<String>, body: Value) -> Call {
+    call(method, path, Body::Json(body))
+}
+
+fn bare(method: Method, path: impl Into<String>) -> Call {
+    call(method, path, Body::None)
+}
+
+fn csv(path: impl Into<String>, text: &'static str) -> Call {
+    call(Method::POST, path, Body::Csv(text))
+}
+
+/// A call whose query parameter makes the handler require `action` as well.
+fn narrowed(c: Call, action: Action) -> Call {
+    Call {
+        narrowed: Some(action),
+        ..c
+    }
+}
+
+/// Records made fresh for one role, so that its state-changing calls meet the records in
+/// the state they expect (a delete that a previous role's delete made a 409, no).
+#[derive(Debug)]
+struct Fixtures {
+    company: String,
+    contact: String,
+    /// Erased by the Owner: a contact of its own.
+    erasable: String,
+    deal: String,
+    /// Won, reopened, lost.
+    closing_deal: String,
+    /// Another open stage of `deal`'s pipeline.
+    other_stage: String,
+    note: String,
+    task: String,
+    /// A pipeline of the role's own, with stages open one, open two, won, lost.
+    pipeline: String,
+    stages: Vec<String>,
+    api_key: String,
+    colleague: String,
+    grant: String,
+    import: String,
+}
+
+impl Fixtures {
+    fn ids(&self) -> Vec<&str> {
+        let mut ids = vec![
+            self.company.as_str(),
+            self.contact.as_str(),
+            self.erasable.as_str(),
+            self.deal.as_str(),
+            self.closing_deal.as_str(),
+            self.other_stage.as_str(),
+            self.note.as_str(),
+            self.task.as_str(),
+            self.pipeline.as_str(),
+            self.api_key.as_str(),
+            self.colleague.as_str(),
+            self.grant.as_str(),
+            self.import.as_str(),
+        ];
+        ids.extend(self.stages.iter().map(String::as_str));
+        ids
+    }
+}
+
+/// Asserts a setup call's status and returns its body.
+fn made(what: &str, expected: StatusCode, (status, body): (StatusCode, Value)) -> Value {
+    assert_eq!(status, expected, "setup: {what}: {body}");
+    body
+}
+
+fn id_in(what: &str, v: &Value) -> String {
+    let id = str_of(v);
+    assert!(
+        uuid::Uuid::parse_str(&id).is_ok(),
+        "setup: {what}: not an id: {v}"
+    );
+    id
+}
+
+/// Creates, as the owner, every record the calls of one role need. `tag` makes names and
+/// emails unique per role.
+async fn fixtures(app: &TestApp, owner: &str, tag: &str) -> Fixtures {
+    let created = StatusCode::CREATED;
+    let company = made(
+        "company",
+        created,
+        app.post(
+            "/v1/companies",
+            owner,
+            json!({"name": format!("Matrix Co {tag}")}),
+        )
+        .await,
+    );
+    let contact = made(
+        "contact",
+        created,
+        app.post(
+            "/v1/contacts",
+            owner,
+            json!({"first_name": format!("Matrix {tag}")}),
+        )
+        .await,
+    );
+    let erasable = made(
+        "erasable contact",
+        created,
+        app.post(
+            "/v1/contacts",
+            owner,
+            json!({"first_name": format!("Matrix erasable {tag}")}),
+        )
+        .await,
+    );
+    let deal = made(
+        "deal",
+        created,
+        app.post(
+            "/v1/deals",
+            owner,
+            json!({"name": format!("Matrix deal {tag}")}),
+        )
+        .await,
+    );
+    let closing_deal = made(
+        "second deal",
+        created,
+        app.post(
+            "/v1/deals",
+            owner,
+            json!({"name": format!("Matrix second deal {tag}")}),
+        )
+        .await,
+    );
+    let deal_pipeline = made(
+        "the deal's pipeline",
+        StatusCode::OK,
+        app.get(
+            &format!("/v1/pipelines/{}", str_of(&deal["pipeline_id"])),
+            owner,
+        )
+        .await,
+    );
+    let other_stage = deal_pipeline["stages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("setup: pipeline without stages: {deal_pipeline}"))
+        .iter()
+        .find(|s| s["kind"] == "open" && s["id"] != deal["stage_id"])
+        .map(|s| id_in("other stage", &s["id"]))
+        .unwrap_or_else(|| panic!("setup: no second open stage in {deal_pipeline}"));
+    let note = made(
+        "note",
+        created,
+        app.post(
+            "/v1/activities",
+            owner,
+            json!({"kind": "note", "body": format!("Matrix note {tag}"), "contact_ids": [contact["id"]]}),
+        )
+        .await,
+    );
+    let task = made(
+        "task",
+        created,
+        app.post(
+            "/v1/activities",
+            owner,
+            json!({"kind": "task", "title": format!("Matrix task {tag}")}),
+        )
+        .await,
+    );
+    let pipeline = made(
+        "pipeline",
+        created,
+        app.post(
+            "/v1/pipelines",
+            owner,
+            json!({"name": format!("Matrix pipeline {tag}"), "stages": [
+                {"name": "Open one", "probability": "10", "kind": "open"},
+                {"name": "Open two", "probability": "20", "kind": "open"},
+                {"name": "Won", "probability": "100", "kind": "won"},
+                {"name": "Lost", "probability": "0", "kind": "lost"},
+            ]}),
+        )
+        .await,
+    );
+    let stages: Vec<String> = pipeline["stages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("setup: pipeline without stages: {pipeline}"))
+        .iter()
+        .map(|s| id_in("stage", &s["id"]))
+        .collect();
+    assert_eq!(stages.len(), 4, "setup: pipeline stages: {pipeline}");
+    let api_key = made(
+        "api key",
+        created,
+        app.post(
+            "/v1/api-keys",
+            owner,
+            json!({"name": format!("matrix {tag}"), "role": "read_only"}),
+        )
+        .await,
+    );
+    let colleague = made(
+        "colleague",
+        created,
+        app.post(
+            "/v1/users/invitations",
+            owner,
+            json!({"email": format!("colleague-{tag}@matrix.example"), "role": "member"}),
+        )
+        .await,
+    );
+    let grant = made(
+        "support grant",
+        created,
+        app.post(
+            "/v1/support-grants",
+            owner,
+            json!({"support_email": SUPPORT_EMAIL, "scope": "read", "reason": "matrix", "expires_in_hours": 1}),
+        )
+        .await,
+    );
+    let import = made(
+        "import",
+        StatusCode::OK,
+        app.post_csv(
+            "/v1/imports/companies",
+            owner,
+            format!("Company name\nMatrix undo {tag}\n").into_bytes(),
+        )
+        .await,
+    );
+    assert_eq!(import["created"], 1, "setup: import: {import}");
+    Fixtures {
+        company: id_in("company", &company["id"]),
+        contact: id_in("contact", &contact["id"]),
+        erasable: id_in("erasable contact", &erasable["id"]),
+        deal: id_in("deal", &deal["id"]),
+        closing_deal: id_in("second deal", &closing_deal["id"]),
+        other_stage,
+        note: id_in("note", &note["id"]),
+        task: id_in("task", &task["id"]),
+        pipeline: id_in("pipeline", &pipeline["id"]),
+        stages,
+        api_key: id_in("api key", &api_key["id"]),
+        colleague: id_in("colleague", &colleague["user"]["id"]),
+        grant: id_in("support grant", &grant["id"]),
+        import: id_in("import", &import["import_id"]),
+    }
+}
+
+/// The calls of one role, in an order where each finds its record as it needs it: reads,
+/// creates, changes, then deletes and the restores that follow them.
+fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
+    let Fixtures {
+        company: co,
+        contact: ct,
+        erasable,
+        deal: dl,
+        closing_deal: d2,
+        other_stage,
+        note: nt,
+        task: tk,
+        pipeline: pl,
+        stages,
+        api_key: ky,
+        colleague,
+        grant,
+        import,
+    } = f;
+    let (open_one, open_two, won, lost) = (&stages[0], &stages[1], &stages[2], &stages[3]);
+    use Method as M;
+    vec![
+        // Reads.
+        get("/v1/companies"),
+        get(format!("/v1/companies/{co}")),
+        get(format!("/v1/companies/{co}/timeline")),
+        narrowed(
+            get("/v1/companies?include_deleted=true"),
+            Action::ViewDeleted,
+        ),
+        get("/v1/contacts"),
+        get(format!("/v1/contacts/{ct}")),
+        get(format!("/v1/contacts/{ct}/timeline")),
+        get("/v1/deals"),
+        get(format!("/v1/deals/{dl}")),
+        get(format!("/v1/deals/{dl}/timeline")),
+        narrowed(get(format!("/v1/deals/{dl}?version=1")), Action::ReadAudit),
+        get("/v1/pipelines"),
+        get(format!("/v1/pipelines/{pl}")),
+        get(format!("/v1/pipelines/{pl}/summary")),
+        get(format!("/v1/activities/{nt}")),
+        get("/v1/tasks"),
+        get("/v1/users"),
+        get("/v1/exports/companies"),
+        get("/v1/exports/contacts"),
+        get("/v1/exports/deals"),
+        get("/v1/audit"),
+        get("/v1/audit/export?format=csv"),
+        get("/v1/audit/verify"),
+        get(format!("/v1/contacts/{ct}/history")),
+        get(format!("/v1/contacts/{ct}/export")),
+        get("/v1/api-keys"),
+        get("/v1/api-keys/requests"),
+        get("/v1/support-grants"),
+        get(format!("/v1/support-grants/{grant}/access")),
+        // Creates.
+        with(
+            M::POST,
+            "/v1/companies",
+            json!({"name": format!("Matrix new {tag}")}),
+        ),
+        with(
+            M::POST,
+            "/v1/contacts",
+            json!({"first_name": format!("Matrix new {tag}")}),
+        ),
+        with(
+            M::POST,
+            "/v1/deals",
+            json!({"name": format!("Matrix new {tag}")}),
+        ),
+        with(
+            M::POST,
+            "/v1/activities",
+            json!({"kind": "task", "title": format!("Matrix new {tag}")}),
+        ),
+        with(
+            M::POST,
+            "/v1/companies/batch/create",
+            json!({"items": [{"name": format!("Matrix batch {tag}")}]}),
+        ),
+        with(
+            M::POST,
+            "/v1/contacts/batch/create",
+            json!({"items": [{"first_name": format!("Matrix batch {tag}")}]}),
+        ),
+        csv(
+            "/v1/imports/companies?dry_run=true",
+            "Company name\nMatrix import\n",
+        ),
+        csv(
+            "/v1/imports/contacts?dry_run=true",
+            "First Name\nImported\n",
+        ),
+        csv(
+            "/v1/imports/deals?dry_run=true",
+            "Deal Name\nImported deal\n",
+        ),
+        with(
+            M::POST,
+            "/v1/pipelines",
+            json!({"name": format!("Matrix new pipeline {tag}"), "stages": [
+                {"name": "o", "probability": "10", "kind": "open"},
+                {"name": "w", "probability": "100", "kind": "won"},
+                {"name": "l", "probability": "0", "kind": "lost"},
+            ]}),
+        ),
+        with(
+            M::POST,
+            "/v1/api-keys",
+            json!({"name": format!("matrix new {tag}"), "role": "read_only"}),
+        ),
+        with(
+            M::POST,
+            "/v1/users/invitations",
+            json!({"email": format!("invitee-{tag}@matrix.example"), "role": "read_only"}),
+        ),
+        with(
+            M::POST,
+            "/v1/support-grants",
+            json!({"support_email": SUPPORT_EMAIL, "scope": "read", "reason": "matrix", "expires_in_hours": 1}),
+        ),
+        with(Method::POST, "/v1/audit/checkpoints", json!({})),
+        // Changes.
+        with(
+            M::PATCH,
+            format!("/v1/companies/{co}"),
+            json!({"industry": "x"}),
+        ),
+        with(
+            M::POST,
+            "/v1/companies/batch/update",
+            json!({"items": [{"id": co, "changes": {"country": "x"}}]}),
+        ),
+        with(
+            M::POST,
+            format!("/v1/companies/{co}/revert"),
+            json!({"to_version": 1, "reason": "matrix"}),
+        ),
+        with(
+            M::PATCH,
+            format!("/v1/contacts/{ct}"),
+            json!({"job_title": "x"}),
+        ),
+        with(
+            M::POST,
+            "/v1/contacts/batch/update",
+            json!({"items": [{"id": ct, "changes": {"phone": "+1 555 0100"}}]}),
+        ),
+        with(
+            M::PUT,
+            format!("/v1/contacts/{ct}/companies/{co}"),
+            json!({"role": "x"}),
+        ),
+        bare(M::DELETE, format!("/v1/contacts/{ct}/companies/{co}")),
+        with(
+            M::PATCH,
+            format!("/v1/deals/{dl}"),
+            json!({"name": format!("Matrix deal {tag} renamed")}),
+        ),
+        with(
+            M::POST,
+            format!("/v1/deals/{dl}/move"),
+            json!({"stage_id": other_stage}),
+        ),
+        with(
+            M::PUT,
+            format!("/v1/deals/{dl}/line-items"),
+            json!({"items": []}),
+        ),
+        with(M::POST, format!("/v1/deals/{d2}/win"), json!({})),
+        with(M::POST, format!("/v1/deals/{d2}/reopen"), json!({})),
+        with(
+            M::POST,
+            format!("/v1/deals/{d2}/lose"),
+            json!({"reason": "r"}),
+        ),
+        with(
+            M::PATCH,
+            format!("/v1/activities/{nt}"),
+            json!({"body": "m"}),
+        ),
+        bare(M::POST, format!("/v1/activities/{tk}/complete")),
+        bare(M::POST, format!("/v1/activities/{tk}/reopen")),
+        with(
+            M::PATCH,
+            format!("/v1/pipelines/{pl}"),
+            json!({"name": format!("Matrix pipeline {tag} renamed")}),
+        ),
+        with(
+            M::PUT,
+            format!("/v1/pipelines/{pl}/stages"),
+            json!({"stage_ids": [open_two, open_one, won, lost]}),
+        ),
+        with(
+            M::PATCH,
+            format!("/v1/pipelines/{pl}/stages/{open_one}"),
+            json!({"probability": "41"}),
+        ),
+        bare(M::DELETE, format!("/v1/pipelines/{pl}/stages/{open_two}")),
+        with(
+            M::POST,
+            format!("/v1/pipelines/{pl}/stages"),
+            json!({"name": "Added", "probability": "5", "kind": "open"}),
+        ),
+        with(
+            M::PATCH,
+            "/v1/workspace",
+            json!({"name": format!("Matrix workspace {tag}")}),
+        ),
+        with(
+            M::PATCH,
+            "/v1/workspace/security",
+            json!({"require_two_factor": false}),
+        ),
+        with(
+            M::PATCH,
+            format!("/v1/users/{colleague}/role"),
+            json!({"role": "read_only"}),
+        ),
+        bare(M::POST, format!("/v1/users/{colleague}/deactivate")),
+        bare(M::POST, format!("/v1/users/{colleague}/reactivate")),
+        // Deletes, each followed by its restore.
+        bare(M::DELETE, format!("/v1/api-keys/{ky}")),
+        bare(M::DELETE, format!("/v1/support-grants/{grant}")),
+        with(
+            M::POST,
+            format!("/v1/imports/{import}/undo"),
+            json!({"reason": "matrix"}),
+        ),
+        with(
+            M::POST,
+            format!("/v1/contacts/{erasable}/erase"),
+            json!({"reason": "matrix"}),
+        ),
+        bare(M::DELETE, format!("/v1/activities/{nt}")),
+        bare(M::POST, format!("/v1/activities/{nt}/restore")),
+        bare(M::DELETE, format!("/v1/deals/{dl}")),
+        bare(M::POST, format!("/v1/deals/{dl}/restore")),
+        bare(M::DELETE, format!("/v1/contacts/{ct}")),
+        bare(M::POST, format!("/v1/contacts/{ct}/restore")),
+        bare(M::DELETE, format!("/v1/companies/{co}")),
+        bare(M::POST, format!("/v1/companies/{co}/restore")),
+    ]
+}
+
+/// Creates the support account grants are given to.
+async fn support_account(app: &TestApp) {
+    let settings = test_settings(&app.db_name);
+    let db =
+        sea_orm::Database::connect(secrecy::ExposeSecret::expose_secret(&settings.database.url))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    let totp_box = crm_api::auth::totp::SecretBox::new(settings.auth.totp_key());
+    crm_api::support::create_account(
+        &db,
+        &totp_box,
+        SUPPORT_EMAIL,
+        "Support",
+        SecretString::from(SUPPORT_PASSWORD),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("support account: {e}"));
+}
+
+async fn send(app: &TestApp, c: &Call, token: &str) -> reqwest::Response {
+    match &c.body {
+        Body::Csv(text) => app
+            .client
+            .request(c.method.clone(), format!("{}{}", app.address, c.path))
+            .bearer_auth(token)
+            .header("content-type", "text/csv")
+            .body(*text)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{} {}: {e}", c.method, c.path)),
+        Body::Json(body) => {
+            app.request(c.method.clone(), &c.path, Some(token), Some(body.clone()))
+                .await
+        }
+        Body::None => {
+            app.request(c.method.clone(), &c.path, Some(token), None)
+                .await
+        }
+    }
+}
 
 #[tokio::test]
 async fn every_role_against_every_route() {
     let app = spawn_app().await;
+    let ops = operations(&app).await;
+
+    // Every operation without a permission is placed outside the matrix, with a reason;
+    // every entry of that list is an operation without a permission.
+    for op in ops.iter().filter(|op| op.permission.is_none()) {
+        assert!(
+            OUTSIDE_THE_MATRIX
+                .iter()
+                .any(|(m, p, _)| op.method.as_str() == *m && shape(p) == shape(&op.pattern)),
+            "{} has no x-permission and is not listed in OUTSIDE_THE_MATRIX: give it a \
+             permission (and a call in this test) or list it with the reason",
+            op.name()
+        );
+    }
+    for (method, pattern, reason) in OUTSIDE_THE_MATRIX {
+        assert!(!reason.is_empty());
+        let op = ops
+            .iter()
+            .find(|op| op.method.as_str() == *method && shape(&op.pattern) == shape(pattern))
+            .unwrap_or_else(|| {
+                panic!(
+                    "OUTSIDE_THE_MATRIX lists {method} {pattern}, which the document does not have"
+                )
+            });
+        assert_eq!(
+            op.permission,
+            None,
+            "{} is listed outside the matrix but declares x-permission",
+            op.name()
+        );
+    }
+
     let a = app.signup("matrix").await;
-    let t = &a.token;
-    let (_, company) = app
-        .post("/v1/companies", t, json!({"name": "Matrix Co"}))
-        .await;
-    let (_, contact) = app
-        .post("/v1/contacts", t, json!({"first_name": "Neo"}))
-        .await;
-    let (_, deal) = app
-        .post("/v1/deals", t, json!({"name": "Matrix deal"}))
-        .await;
-    let (_, note) = app
-        .post(
-            "/v1/activities",
-            t,
-            json!({"kind": "note", "body": "n", "contact_ids": [contact["id"]]}),
-        )
-        .await;
-    let (_, pipes) = app.get("/v1/pipelines", t).await;
-    let (co, ct, dl, nt) = (
-        str_of(&company["id"]),
-        str_of(&contact["id"]),
-        str_of(&deal["id"]),
-        str_of(&note["id"]),
-    );
-    let pl = str_of(&pipes["items"][0]["id"]);
-    let stage = str_of(&pipes["items"][0]["stages"][1]["id"]);
-    let csv = "Company name\nMatrix import\n";
-    let (_, deal2) = app
-        .post("/v1/deals", t, json!({"name": "Second deal"}))
-        .await;
-    let (_, task) = app
-        .post("/v1/activities", t, json!({"kind": "task", "title": "t"}))
-        .await;
-    let (_, key) = app
-        .post("/v1/api-keys", t, json!({"name": "k", "role": "read_only"}))
-        .await;
-    let (d2, tk, ky) = (
-        str_of(&deal2["id"]),
-        str_of(&task["id"]),
-        str_of(&key["id"]),
-    );
-    let colleague = uuid::Uuid::now_v7();
-    app.token_for(a.tenant, colleague, Role::ReadOnly).await;
+    support_account(&app).await;
 
-    let routes: Vec<(Method, String, Option<Value>, Action)> = vec![
-        (
-            Method::GET,
-            "/v1/companies".into(),
-            None,
-            Action::ReadRecords,
-        ),
-        (
-            Method::GET,
-            format!("/v1/companies/{co}"),
-            None,
-            Action::ReadRecords,
-        ),
-        (
-            Method::POST,
-            "/v1/companies".into(),
-            Some(json!({"name": "New"})),
-            Action::CreateRecords,
-        ),
-        (
-            Method::PATCH,
-            format!("/v1/companies/{co}"),
-            Some(json!({"industry": "x"})),
-            Action::UpdateRecords,
-        ),
-        (
-            Method::POST,
-            "/v1/companies/batch/create".into(),
-            Some(json!({"items": [{"name": "B"}]})),
-            Action::CreateRecords,
-        ),
-        (
-            Method::POST,
-            "/v1/companies/batch/update".into(),
-            Some(json!({"items": [{"id": co, "changes": {"country": "x"}}]})),
-            Action::UpdateRecords,
-        ),
-        (
-            Method::GET,
-            "/v1/contacts".into(),
-            None,
-            Action::ReadRecords,
-        ),
-        (
-            Method::POST,
-            "/v1/contacts".into(),
-            Some(json!({"first_name": "X"})),
-            Action::CreateRecords,
-        ),
-        (
-            Method::PATCH,
-            format!("/v1/contacts/{ct}"),
-            Some(json!({"job_title": "x"})),
-            Action::UpdateRecords,
-        ),
-        (
-            Method::PUT,
-            format!("/v1/contacts/{ct}/companies/{co}"),
-            Some(json!({"role": "x"})),
-            Action::UpdateRecords,
-        ),
-        (
-            Method::GET,
-            format!("/v1/contacts/{ct}/timeline"),
-            None,
-            Action::ReadRecords,
-        ),
-        (Method::GET, "/v1/deals".into(), None, Action::ReadRecords),
-        (
-            Method::POST,
-            "/v1/deals".into(),
-            Some(json!({"name": "D"})),
-            Action::CreateRecords,
-        ),
-        (
-            Method::PATCH,
-            format!("/v1/deals/{dl}"),
-            Some(json!({"name": "D2"})),
-            Action::UpdateRecords,
-        ),
-        (
-            Method::POST,
-            format!("/v1/deals/{dl}/move"),
-            Some(json!({"stage_id": stage})),
-            Action::UpdateRecords,
-        ),
-        (
-            Method::PUT,
-            format!("/v1/deals/{dl}/line-items"),
-            Some(json!({"items": []})),
-            Action::UpdateRecords,
-        ),
-        (
-            Method::GET,
-            "/v1/pipelines".into(),
-            None,
-            Action::ReadRecords,
-        ),
-        (
-            Method::GET,
-            format!("/v1/pipelines/{pl}/summary"),
-            None,
-            Action::ReadRecords,
-        ),
-        (
-            Method::POST,
-            "/v1/pipelines".into(),
-            Some(
-                json!({"name": "P", "stages": [{"name": "o", "probability": "10", "kind": "open"}, {"name": "w", "probability": "100", "kind": "won"}, {"name": "l", "probability": "0", "kind": "lost"}]}),
-            ),
-            Action::ManagePipelines,
-        ),
-        (
-            Method::PATCH,
-            format!("/v1/pipelines/{pl}"),
-            Some(json!({"name": "Renamed"})),
-            Action::ManagePipelines,
-        ),
-        (
-            Method::POST,
-            "/v1/activities".into(),
-            Some(json!({"kind": "task", "title": "t"})),
-            Action::CreateRecords,
-        ),
-        (
-            Method::GET,
-            format!("/v1/contacts/{ct}"),
-            None,
-            Action::ReadRecords,
-        ),
-        (
-            Method::GET,
-            format!("/v1/deals/{dl}"),
-            None,
-            Action::ReadRecords,
-        ),
-        (
-            Method::GET,
-            format!("/v1/deals/{dl}/timeline"),
-            None,
-            Action::ReadRecords,
-        ),
-        (
-            Method::GET,
-            format!("/v1/companies/{co}/timeline"),
-            None,
-            Action::ReadRecords,
-        ),
-        (
-            Method::GET,
-            format!("/v1/pipelines/{pl}"),
-            None,
-            Action::ReadRecords,
-        ),
-        (
-            Method::GET,
-            format!("/v1/activities/{nt}"),
-            None,
-            Action::ReadRecords,
-        ),
-        (
-            Method::POST,
-            format!("/v1/deals/{d2}/win"),
-            Some(json!({})),
-            Action::UpdateRecords,
-        ),
-        (
-            Method::POST,
-            format!("/v1/deals/{d2}/reopen"),
-            Some(json!({})),
-            Action::UpdateRecords,
-        ),
-        (
-            Method::POST,
-            format!("/v1/deals/{d2}/lose"),
-            Some(json!({"reason": "r"})),
-            Action::UpdateRecords,
-        ),
-        (
-            Method::POST,
-            format!("/v1/activities/{tk}/complete"),
-            None,
-            Action::UpdateRecords,
-        ),
-        (
-            Method::POST,
-            format!("/v1/activities/{tk}/reopen"),
-            None,
-            Action::UpdateRecords,
-        ),
-        (
-            Method::DELETE,
-            format!("/v1/contacts/{ct}/companies/{co}"),
-            None,
-            Action::UpdateRecords,
-        ),
-        (
-            Method::POST,
-            "/v1/contacts/batch/create".into(),
-            Some(json!({"items": [{"first_name": "B"}]})),
-            Action::CreateRecords,
-        ),
-        (
-            Method::POST,
-            "/v1/contacts/batch/update".into(),
-            Some(json!({"items": [{"id": ct, "changes": {"phone": "+1 555 0100"}}]})),
-            Action::UpdateRecords,
-        ),
-        (
-            Method::GET,
-            "/v1/exports/companies".into(),
-            None,
-            Action::ExportRecords,
-        ),
-        (
-            Method::GET,
-            "/v1/exports/deals".into(),
-            None,
-            Action::ExportRecords,
-        ),
-        (
-            Method::POST,
-            "/v1/imports/contacts?dry_run=true".into(),
-            None,
-            Action::ImportRecords,
-        ),
-        (
-            Method::POST,
-            "/v1/imports/deals?dry_run=true".into(),
-            None,
-            Action::ImportRecords,
-        ),
-        (
-            Method::POST,
-            format!("/v1/pipelines/{pl}/stages"),
-            Some(json!({"name": "s", "probability": "5", "kind": "open"})),
-            Action::ManagePipelines,
-        ),
-        (
-            Method::PATCH,
-            format!("/v1/pipelines/{pl}/stages/{stage}"),
-            Some(json!({"probability": "41"})),
-            Action::ManagePipelines,
-        ),
-        (
-            Method::DELETE,
-            format!("/v1/pipelines/{pl}/stages/{stage}"),
-            None,
-            Action::ManagePipelines,
-        ),
-        (
-            Method::PATCH,
-            "/v1/workspace/security".into(),
-            Some(json!({"require_two_factor": false})),
-            Action::ManageWorkspace,
-        ),
-        (
-            Method::PATCH,
-            format!("/v1/users/{colleague}/role"),
-            Some(json!({"role": "read_only"})),
-            Action::ManageUsers,
-        ),
-        (
-            Method::POST,
-            format!("/v1/users/{colleague}/deactivate"),
-            None,
-            Action::ManageUsers,
-        ),
-        (
-            Method::POST,
-            format!("/v1/users/{colleague}/reactivate"),
-            None,
-            Action::ManageUsers,
-        ),
-        (
-            Method::GET,
-            "/v1/api-keys".into(),
-            None,
-            Action::ManageApiKeys,
-        ),
-        (
-            Method::GET,
-            "/v1/api-keys/requests".into(),
-            None,
-            Action::ManageApiKeys,
-        ),
-        (
-            Method::POST,
-            "/v1/api-keys".into(),
-            Some(json!({"name": "k2", "role": "read_only"})),
-            Action::ManageApiKeys,
-        ),
-        (
-            Method::DELETE,
-            format!("/v1/api-keys/{ky}"),
-            None,
-            Action::ManageApiKeys,
-        ),
-        (
-            Method::PATCH,
-            format!("/v1/activities/{nt}"),
-            Some(json!({"body": "m"})),
-            Action::UpdateRecords,
-        ),
-        (Method::GET, "/v1/tasks".into(), None, Action::ReadRecords),
-        (
-            Method::GET,
-            "/v1/exports/contacts".into(),
-            None,
-            Action::ExportRecords,
-        ),
-        (
-            Method::GET,
-            "/v1/companies?include_deleted=true".into(),
-            None,
-            Action::ViewDeleted,
-        ),
-        (Method::GET, "/v1/audit".into(), None, Action::ReadAudit),
-        (
-            Method::GET,
-            "/v1/audit/export?format=csv".into(),
-            None,
-            Action::ReadAudit,
-        ),
-        (
-            Method::GET,
-            "/v1/audit/verify".into(),
-            None,
-            Action::VerifyAudit,
-        ),
-        (
-            Method::POST,
-            "/v1/audit/checkpoints".into(),
-            Some(json!({})),
-            Action::VerifyAudit,
-        ),
-        (
-            Method::GET,
-            format!("/v1/contacts/{ct}/history"),
-            None,
-            Action::ReadAudit,
-        ),
-        (
-            Method::GET,
-            format!("/v1/deals/{dl}?version=1"),
-            None,
-            Action::ReadAudit,
-        ),
-        (
-            Method::POST,
-            format!("/v1/companies/{co}/revert"),
-            Some(json!({"to_version": 1, "reason": "matrix"})),
-            Action::ReadAudit,
-        ),
-        (
-            Method::GET,
-            format!("/v1/contacts/{ct}/export"),
-            None,
-            Action::ReadAudit,
-        ),
-        (
-            Method::POST,
-            format!("/v1/contacts/{ct}/erase"),
-            Some(json!({"reason": ""})),
-            Action::ErasePersonalData,
-        ),
-        (
-            Method::GET,
-            "/v1/support-grants".into(),
-            None,
-            Action::GrantSupport,
-        ),
-        (
-            Method::POST,
-            "/v1/support-grants".into(),
-            Some(
-                json!({"support_email": "nobody@support.example", "scope": "read", "reason": "r", "expires_in_hours": 1}),
-            ),
-            Action::GrantSupport,
-        ),
-        (
-            Method::DELETE,
-            format!("/v1/support-grants/{}", uuid::Uuid::now_v7()),
-            None,
-            Action::GrantSupport,
-        ),
-        (
-            Method::PATCH,
-            "/v1/workspace".into(),
-            Some(json!({"name": "W"})),
-            Action::ManageWorkspace,
-        ),
-        (Method::GET, "/v1/users".into(), None, Action::ReadRecords),
-        (
-            Method::POST,
-            "/v1/users/invitations".into(),
-            Some(json!({"email": "x@matrix.example", "role": "read_only"})),
-            Action::ManageUsers,
-        ),
-        (
-            Method::POST,
-            "/v1/imports/companies?dry_run=true".into(),
-            None,
-            Action::ImportRecords,
-        ),
-        (
-            Method::DELETE,
-            format!("/v1/activities/{nt}"),
-            None,
-            Action::DeleteRecords,
-        ),
-        (
-            Method::DELETE,
-            format!("/v1/deals/{dl}"),
-            None,
-            Action::DeleteRecords,
-        ),
-        (
-            Method::POST,
-            format!("/v1/deals/{dl}/restore"),
-            None,
-            Action::RestoreRecords,
-        ),
-        (
-            Method::DELETE,
-            format!("/v1/contacts/{ct}"),
-            None,
-            Action::DeleteRecords,
-        ),
-        (
-            Method::POST,
-            format!("/v1/contacts/{ct}/restore"),
-            None,
-            Action::RestoreRecords,
-        ),
-        (
-            Method::DELETE,
-            format!("/v1/companies/{co}"),
-            None,
-            Action::DeleteRecords,
-        ),
-        (
-            Method::POST,
-            format!("/v1/companies/{co}/restore"),
-            None,
-            Action::RestoreRecords,
-        ),
-        (
-            Method::POST,
-            format!("/v1/activities/{nt}/restore"),
-            None,
-            Action::RestoreRecords,
-        ),
-    ];
-
+    // Per operation: (allowed calls, refused calls).
+    let mut seen: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut checked = 0;
+    let mut expected = 0;
     for role in Role::ALL {
+        let tag = role.as_str().replace('_', "-");
+        let f = fixtures(&app, &a.token, &tag).await;
+        let ids = f.ids();
+        let calls = calls(&f, &tag);
+        expected += calls.len();
         let token = app.token_for(a.tenant, a.owner, role).await;
-        for (method, path, body, action) in &routes {
-            let events = app.event_count().await;
-            let res = if path.starts_with("/v1/imports/") {
-                let csv = if path.contains("contacts") {
-                    "First Name\nImported\n"
-                } else if path.contains("deals") {
-                    "Deal Name\nImported deal\n"
-                } else {
-                    csv
-                };
-                app.client
-                    .request(method.clone(), format!("{}{}", app.address, path))
-                    .bearer_auth(&token)
-                    .header("content-type", "text/csv")
-                    .body(csv)
-                    .send()
-                    .await
-                    .unwrap()
+        for c in &calls {
+            let (method, path) = (&c.method, &c.path);
+            let op = operation_of(&ops, method, path);
+            let permission = op.permission.unwrap_or_else(|| {
+                panic!(
+                    "{method} {path} reaches {}, which has no x-permission: it does not \
+                     belong in the matrix",
+                    op.name()
+                )
+            });
+            let allowed = role.may(permission) && c.narrowed.is_none_or(|n| role.may(n));
+            let events = if allowed {
+                None
             } else {
-                app.request(method.clone(), path, Some(&token), body.clone())
-                    .await
+                Some(app.event_count().await)
             };
+            let res = send(&app, c, &token).await;
             let status = res.status();
-            if role.may(*action) {
-                assert_ne!(
-                    status,
-                    StatusCode::FORBIDDEN,
-                    "{role} {method} {path} was refused"
+            let text = res.text().await.unwrap_or_default();
+            let entry = seen.entry(op.name()).or_default();
+            if allowed {
+                entry.0 += 1;
+                assert!(
+                    op.success.contains(&status),
+                    "{role} {method} {path} ({}, {permission:?}): {status} is not a documented \
+                     success status {:?}: {text}",
+                    op.name(),
+                    op.success
                 );
             } else {
+                entry.1 += 1;
                 assert_eq!(
                     status,
                     StatusCode::FORBIDDEN,
-                    "{role} {method} {path} was let through"
+                    "{role} {method} {path} ({permission:?}, narrowed {:?}) was let through: {text}",
+                    c.narrowed
                 );
-                let text = res.text().await.unwrap();
+                let problem: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+                    panic!(
+                        "{role} {method} {path}: a 403 that is no problem document ({e}): {text}"
+                    )
+                });
+                assert_eq!(problem["status"], 403, "{role} {method} {path}: {text}");
                 assert!(
-                    !text.contains("Matrix"),
+                    !text.contains("Matrix") && !ids.iter().any(|id| text.contains(id)),
                     "{role} {method} {path}: a 403 showed data: {text}"
                 );
                 assert_eq!(
-                    app.event_count().await,
+                    Some(app.event_count().await),
                     events,
                     "{role} {method} {path}: a refused call wrote"
                 );
             }
             checked += 1;
         }
+
+        // Reads outside the matrix are open to every role.
+        for path in OPEN_READS {
+            let op = operation_of(&ops, &Method::GET, path);
+            assert_eq!(op.permission, None, "{path}");
+            let res = app.request(Method::GET, path, Some(&token), None).await;
+            let status = res.status();
+            assert!(
+                op.success.contains(&status),
+                "{role} GET {path}: {status} is not a documented success status {:?}",
+                op.success
+            );
+        }
     }
-    assert_eq!(checked, routes.len() * Role::ALL.len());
+    assert_eq!(checked, expected);
+
+    // Every operation that names a permission was called, and allowed to some role (so its
+    // success status was checked).
+    for op in ops.iter().filter(|op| op.permission.is_some()) {
+        let (allowed, refused) = seen.get(&op.name()).copied().unwrap_or_default();
+        assert!(
+            allowed + refused > 0,
+            "{} ({:?}) is never called by the matrix: add a call for it",
+            op.name(),
+            op.permission
+        );
+        assert!(allowed > 0, "{} is allowed to no role", op.name());
+    }
 }
 
 #[tokio::test]
@@ -571,22 +967,34 @@ async fn members_change_what_they_own_and_read_the_rest() {
     let app = spawn_app().await;
     let a = app.signup("owned").await;
     let t = &a.token;
-    let (_, company) = app
-        .post("/v1/companies", t, json!({"name": "Owner's Co"}))
-        .await;
-    let (_, contact) = app
-        .post("/v1/contacts", t, json!({"first_name": "Owner's"}))
-        .await;
-    let (_, deal) = app
-        .post("/v1/deals", t, json!({"name": "Owner's deal"}))
-        .await;
-    let (_, note) = app
-        .post(
+    let company = made(
+        "company",
+        StatusCode::CREATED,
+        app.post("/v1/companies", t, json!({"name": "Owner's Co"}))
+            .await,
+    );
+    let contact = made(
+        "contact",
+        StatusCode::CREATED,
+        app.post("/v1/contacts", t, json!({"first_name": "Owner's"}))
+            .await,
+    );
+    let deal = made(
+        "deal",
+        StatusCode::CREATED,
+        app.post("/v1/deals", t, json!({"name": "Owner's deal"}))
+            .await,
+    );
+    let note = made(
+        "note",
+        StatusCode::CREATED,
+        app.post(
             "/v1/activities",
             t,
             json!({"kind": "note", "body": "n", "contact_ids": [contact["id"]]}),
         )
-        .await;
+        .await,
+    );
     let member = app
         .token_for(a.tenant, uuid::Uuid::now_v7(), Role::Member)
         .await;
@@ -629,9 +1037,12 @@ async fn members_change_what_they_own_and_read_the_rest() {
         StatusCode::OK,
         "members read the rest"
     );
-    let (_, mine) = app
-        .post("/v1/contacts", &member, json!({"first_name": "Mine"}))
-        .await;
+    let mine = made(
+        "member's contact",
+        StatusCode::CREATED,
+        app.post("/v1/contacts", &member, json!({"first_name": "Mine"}))
+            .await,
+    );
     assert_eq!(
         app.patch(
             &format!("/v1/contacts/{}", str_of(&mine["id"])),

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::companies::describe;
 use super::{lock, open, row_metadata, ImportReport, ImportRun};
-use crate::error::ApiError;
+use crate::error::AppError;
 
 const FIRST: &[&str] = &["First Name"];
 const LAST: &[&str] = &["Last Name"];
@@ -38,12 +38,12 @@ fn key(first: Option<&str>, last: Option<&str>, company: Option<Uuid>) -> Key {
 ///
 /// # Errors
 /// 422 for a file with neither name column; 500 for database failures.
-pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, ApiError> {
+pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::new(meta.tenant_id);
     let (mut reader, columns) = open(data, &[])?;
     if !columns.has(FIRST) && !columns.has(LAST) && !columns.has(EMAIL) {
-        return Err(ApiError::invalid(
+        return Err(AppError::invalid(
             "file",
             "missing column \"First Name\", \"Last Name\" or \"Email\"",
         ));
@@ -112,7 +112,7 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
         let outcome = if run.dry_run {
             ContactFields::validate(input)
                 .map(drop)
-                .map_err(ApiError::from)
+                .map_err(AppError::from)
         } else {
             commands
                 .contact(
@@ -127,8 +127,8 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
                 report.created += 1;
                 existing.insert(k);
             }
-            Err(ApiError::Conflict(message)) => report.duplicate(row, message),
-            Err(ApiError::Internal(cause)) => {
+            Err(AppError::Conflict(message)) => report.duplicate(row, message),
+            Err(AppError::Internal(cause)) => {
                 report.abort(row, cause.as_ref());
                 break;
             }

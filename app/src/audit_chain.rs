@@ -17,7 +17,7 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use sha2::Sha256;
 
-use crate::error::ApiError;
+use crate::error::AppError;
 
 /// The checkpoint signing key.
 #[derive(Clone)]
@@ -40,16 +40,16 @@ impl CheckpointKey {
     ///
     /// # Errors
     /// 500 if the key is unusable (never for HMAC, which takes any length).
-    pub fn backup_mac(&self) -> Result<Hmac<Sha256>, ApiError> {
+    pub fn backup_mac(&self) -> Result<Hmac<Sha256>, AppError> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0)
-            .map_err(|e| ApiError::Internal(e.to_string().into()))?;
+            .map_err(|e| AppError::Internal(e.to_string().into()))?;
         mac.update(b"crm-workspace-backup\n");
         Ok(mac)
     }
 
-    fn mac(&self, tenant: TenantId, heads: &serde_json::Value) -> Result<Hmac<Sha256>, ApiError> {
+    fn mac(&self, tenant: TenantId, heads: &serde_json::Value) -> Result<Hmac<Sha256>, AppError> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0)
-            .map_err(|e| ApiError::Internal(e.to_string().into()))?;
+            .map_err(|e| AppError::Internal(e.to_string().into()))?;
         mac.update(tenant.0.as_bytes());
         mac.update(heads.to_string().as_bytes());
         Ok(mac)
@@ -91,10 +91,10 @@ pub async fn checkpoint(
     key: &CheckpointKey,
     tenant: TenantId,
     now: DateTime<Utc>,
-) -> Result<i64, ApiError> {
+) -> Result<i64, AppError> {
     let scope = TenantScope::new(tenant);
     let heads =
-        serde_json::to_value(audit_chain::heads(db, &scope).await?).map_err(ApiError::internal)?;
+        serde_json::to_value(audit_chain::heads(db, &scope).await?).map_err(AppError::internal)?;
     let mac = key.mac(tenant, &heads)?.finalize().into_bytes().to_vec();
     Ok(audit_chain::save_checkpoint(db, &scope, now, heads, mac).await?)
 }
@@ -107,7 +107,7 @@ pub async fn verify(
     db: &DatabaseConnection,
     key: &CheckpointKey,
     tenant: TenantId,
-) -> Result<Report, ApiError> {
+) -> Result<Report, AppError> {
     let scope = TenantScope::new(tenant);
     let (events_checked, first_break) = audit_chain::first_break(db, &scope).await?;
     let checkpoint = match audit_chain::latest_checkpoint(db, &scope).await? {

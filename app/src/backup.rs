@@ -38,10 +38,37 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::audit_chain::CheckpointKey;
-use crate::cli::CliError;
 use crate::db::Pools;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+/// Why a backup or a restore failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// No workspace has that slug.
+    #[error("no workspace with slug {0:?}")]
+    UnknownWorkspace(String),
+    /// A query failed.
+    #[error(transparent)]
+    Query(#[from] sea_orm::DbErr),
+    /// Reading or writing the file failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The signing key is unusable, or a file's signature or keys do not verify.
+    #[error("{0}")]
+    Key(String),
+    /// A backup file is damaged; nothing was written.
+    #[error("backup refused at line {line}: {reason}")]
+    Damaged {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database already has this workspace (or its slug).
+    #[error("the database already has workspace {0:?}")]
+    WorkspaceExists(String),
+}
 
 const FORMAT: &str = "crm-workspace-backup";
 
@@ -100,7 +127,7 @@ fn write_line(
     out: &mut impl Write,
     mac: &mut Option<Hmac<Sha256>>,
     value: &impl Serialize,
-) -> Result<(), CliError> {
+) -> Result<(), BackupError> {
     let mut line = serde_json::to_string(value).map_err(std::io::Error::other)?;
     line.push('\n');
     if let Some(mac) = mac {
@@ -114,23 +141,23 @@ fn write_line(
 /// many.
 ///
 /// # Errors
-/// [`CliError::UnknownWorkspace`], database and I/O errors.
+/// [`BackupError::UnknownWorkspace`], database and I/O errors.
 pub async fn export_workspace(
     pools: &Pools,
     signing: Option<&CheckpointKey>,
     slug: &str,
     file: &Path,
-) -> Result<u64, CliError> {
+) -> Result<u64, BackupError> {
     let mut mac = signing
         .map(CheckpointKey::backup_mac)
         .transpose()
-        .map_err(|e| CliError::Api(e.to_string()))?;
+        .map_err(|e| BackupError::Key(e.to_string()))?;
     if mac.is_none() {
         tracing::warn!("no audit.checkpoint_key configured: the backup is not signed");
     }
     let tenant = crm_projections::queries::users::tenant_of_slug(&pools.projector, slug)
         .await?
-        .ok_or_else(|| CliError::UnknownWorkspace(slug.to_owned()))?;
+        .ok_or_else(|| BackupError::UnknownWorkspace(slug.to_owned()))?;
     let mut out = BufWriter::new(std::fs::File::create(file)?);
     let header = Header {
         format: FORMAT.into(),
@@ -198,12 +225,12 @@ pub async fn export_workspace(
     Ok(count)
 }
 
-fn db(err: sqlx::Error) -> CliError {
-    CliError::Query(sea_orm::DbErr::Custom(err.to_string()))
+fn db(err: sqlx::Error) -> BackupError {
+    BackupError::Query(sea_orm::DbErr::Custom(err.to_string()))
 }
 
-fn damaged(line: usize, reason: impl Into<String>) -> CliError {
-    CliError::Damaged {
+fn damaged(line: usize, reason: impl Into<String>) -> BackupError {
+    BackupError::Damaged {
         line,
         reason: reason.into(),
     }
@@ -215,8 +242,8 @@ fn damaged(line: usize, reason: impl Into<String>) -> CliError {
 /// events were appended.
 ///
 /// # Errors
-/// [`CliError::Damaged`] with the first bad line (nothing is written);
-/// [`CliError::WorkspaceExists`] when the database already has the workspace or its slug;
+/// [`BackupError::Damaged`] with the first bad line (nothing is written);
+/// [`BackupError::WorkspaceExists`] when the database already has the workspace or its slug;
 /// database and I/O errors.
 pub async fn import_workspace(
     pools: &Pools,
@@ -224,11 +251,11 @@ pub async fn import_workspace(
     signing: Option<&CheckpointKey>,
     allow_unsigned: bool,
     file: &Path,
-) -> Result<(String, u64), CliError> {
+) -> Result<(String, u64), BackupError> {
     let mut mac = signing
         .map(CheckpointKey::backup_mac)
         .transpose()
-        .map_err(|e| CliError::Api(e.to_string()))?;
+        .map_err(|e| BackupError::Key(e.to_string()))?;
     let mut lines = BufReader::new(std::fs::File::open(file)?).lines();
     let first = lines.next().transpose()?.unwrap_or_default();
     if let Some(mac) = &mut mac {
@@ -245,7 +272,7 @@ pub async fn import_workspace(
         .await?
         .is_some()
     {
-        return Err(CliError::WorkspaceExists(header.slug));
+        return Err(BackupError::WorkspaceExists(header.slug));
     }
     let present: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE tenant_id = $1")
         .bind(tenant)
@@ -253,7 +280,7 @@ pub async fn import_workspace(
         .await
         .map_err(db)?;
     if present > 0 {
-        return Err(CliError::WorkspaceExists(header.slug));
+        return Err(BackupError::WorkspaceExists(header.slug));
     }
     let prefix = format!("{tenant}:");
     let mut tx = pools.store.begin().await.map_err(db)?;
@@ -381,7 +408,7 @@ pub async fn import_workspace(
     {
         tries += 1;
         if tries > 600 {
-            return Err(CliError::Api(
+            return Err(BackupError::Key(
                 "the restored events stay invisible to the rebuild: an old transaction is open"
                     .into(),
             ));
@@ -394,7 +421,7 @@ pub async fn import_workspace(
 
 /// Claims are not events: they are derived again from the rebuilt read models (a
 /// deleted contact keeps its email's claim, as it does live).
-async fn restore_claims(pools: &Pools, tenant: TenantId) -> Result<(), CliError> {
+async fn restore_claims(pools: &Pools, tenant: TenantId) -> Result<(), BackupError> {
     let scope = TenantScope::new(tenant);
     let txn = scope.begin(&pools.app).await?;
     txn.execute(Statement::from_sql_and_values(

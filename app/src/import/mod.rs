@@ -10,7 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::commands::Commands;
-use crate::error::ApiError;
+use crate::error::AppError;
 
 pub mod companies;
 pub mod contacts;
@@ -185,16 +185,16 @@ impl Columns {
 fn open<'d>(
     data: &'d [u8],
     required: &[&[&str]],
-) -> Result<(csv::Reader<&'d [u8]>, Columns), ApiError> {
+) -> Result<(csv::Reader<&'d [u8]>, Columns), AppError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(data);
     let headers = reader
         .headers()
-        .map_err(|e| ApiError::invalid("file", format!("not a CSV file: {e}")))?
+        .map_err(|e| AppError::invalid("file", format!("not a CSV file: {e}")))?
         .clone();
     let columns = Columns::new(&headers);
     for aliases in required {
         if !columns.has(aliases) {
-            return Err(ApiError::invalid(
+            return Err(AppError::invalid(
                 "file",
                 format!(
                     "missing column {:?}",
@@ -216,7 +216,7 @@ async fn lock(
     app: &sea_orm::DatabaseConnection,
     scope: &crm_projections::TenantScope,
     kind: &str,
-) -> Result<sea_orm::DatabaseTransaction, ApiError> {
+) -> Result<sea_orm::DatabaseTransaction, AppError> {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let txn = scope.begin(app).await?;
     txn.execute(Statement::from_sql_and_values(

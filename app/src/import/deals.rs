@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::companies::describe;
 use super::{lock, open, row_metadata, ImportReport, ImportRun};
-use crate::error::ApiError;
+use crate::error::AppError;
 
 const NAME: &[&str] = &["Deal Name", "Name"];
 const AMOUNT: &[&str] = &["Amount"];
@@ -49,7 +49,7 @@ fn stage_ref(stage: &pipeline_stage::Model) -> StageRef {
 /// # Errors
 /// 422 for a file without a `Deal Name` column, or a workspace without a pipeline; 500 for
 /// database failures.
-pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, ApiError> {
+pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::new(meta.tenant_id);
     let (mut reader, columns) = open(data, &[NAME])?;
@@ -61,7 +61,7 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
 
     let pipelines = pipelines::list(app, &scope).await?;
     let Some((default_pipeline, _)) = pipelines.first() else {
-        return Err(ApiError::invalid("file", "the workspace has no pipeline"));
+        return Err(AppError::invalid("file", "the workspace has no pipeline"));
     };
     let default_pipeline = default_pipeline.id;
     let pipeline_by_name: HashMap<String, Uuid> = pipelines
@@ -250,7 +250,7 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
                 report.created += 1;
                 existing.insert(key);
             }
-            Err(ApiError::Internal(cause)) => {
+            Err(AppError::Internal(cause)) => {
                 report.abort(row, cause.as_ref());
                 break;
             }
@@ -262,11 +262,11 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
 }
 
 /// The deal aggregate's field rules, without writing (for a dry run).
-fn validate(input: &DealInput) -> Result<(), ApiError> {
+fn validate(input: &DealInput) -> Result<(), AppError> {
     crm_domain::text::required("name", &input.name, crm_domain::deal::NAME_MAX)
         .map_err(DomainError::from)?;
     if input.amount.is_some_and(|m| m.amount_minor < 0) {
-        return Err(ApiError::invalid("amount", "must not be negative"));
+        return Err(AppError::invalid("amount", "must not be negative"));
     }
     Ok(())
 }

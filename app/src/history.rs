@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::AppError;
 
 /// The record types with a history, by their URL segment: `companies`, `contacts`,
 /// `deals`, `activities`, `pipelines`.
@@ -140,8 +140,8 @@ pub enum At {
 
 /// The record's state as an object: the aggregate's serialized state with its `fields`
 /// object lifted to the top, bookkeeping (`exists`) dropped, and `id` added.
-fn view<A: Aggregate>(id: Uuid, aggregate: &A) -> Result<Map<String, Value>, ApiError> {
-    let Value::Object(state) = serde_json::to_value(aggregate).map_err(ApiError::internal)? else {
+fn view<A: Aggregate>(id: Uuid, aggregate: &A) -> Result<Map<String, Value>, AppError> {
+    let Value::Object(state) = serde_json::to_value(aggregate).map_err(AppError::internal)? else {
         return Ok(Map::new());
     };
     let mut out = Map::new();
@@ -186,10 +186,10 @@ fn replay<A: Aggregate>(
     events: &[StreamEvent],
     mut visit: impl FnMut(&StreamEvent, &Map<String, Value>, &Map<String, Value>),
     mut keep: impl FnMut(&StreamEvent, Value),
-) -> Result<Map<String, Value>, ApiError> {
+) -> Result<Map<String, Value>, AppError> {
     let (mut aggregate, mut before) = match start {
         Some(state) => {
-            let aggregate: A = serde_json::from_value(state.clone()).map_err(ApiError::internal)?;
+            let aggregate: A = serde_json::from_value(state.clone()).map_err(AppError::internal)?;
             let before = view(id, &aggregate)?;
             (aggregate, before)
         }
@@ -197,14 +197,14 @@ fn replay<A: Aggregate>(
     };
     for stored in events {
         let event: A::Event =
-            serde_json::from_value(stored.payload.clone()).map_err(ApiError::internal)?;
+            serde_json::from_value(stored.payload.clone()).map_err(AppError::internal)?;
         aggregate.apply(event);
         let after = view(id, &aggregate)?;
         visit(stored, &before, &after);
         if stored.version % snapshots::EVERY == 0 {
             keep(
                 stored,
-                serde_json::to_value(&aggregate).map_err(ApiError::internal)?,
+                serde_json::to_value(&aggregate).map_err(AppError::internal)?,
             );
         }
         before = after;
@@ -219,7 +219,7 @@ fn replay_any(
     events: &[StreamEvent],
     visit: impl FnMut(&StreamEvent, &Map<String, Value>, &Map<String, Value>),
     keep: impl FnMut(&StreamEvent, Value),
-) -> Result<Map<String, Value>, ApiError> {
+) -> Result<Map<String, Value>, AppError> {
     match kind {
         RecordType::Company => replay::<Company>(id, start, events, visit, keep),
         RecordType::Contact => replay::<Contact>(id, start, events, visit, keep),
@@ -261,12 +261,12 @@ async fn load(
     scope: &TenantScope,
     kind: RecordType,
     id: Uuid,
-) -> Result<Vec<StreamEvent>, ApiError> {
+) -> Result<Vec<StreamEvent>, AppError> {
     let events = history::stream(db, keyring, scope, kind.aggregate_type(), id, 0, None)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(AppError::internal)?;
     if events.is_empty() {
-        return Err(ApiError::NotFound);
+        return Err(AppError::NotFound);
     }
     Ok(events)
 }
@@ -290,7 +290,7 @@ pub async fn versions(
     scope: &TenantScope,
     kind: RecordType,
     id: Uuid,
-) -> Result<Vec<Version>, ApiError> {
+) -> Result<Vec<Version>, AppError> {
     let events = load(db, keyring, scope, kind, id).await?;
     let mut out = Vec::with_capacity(events.len());
     let mut taken = Vec::new();
@@ -337,7 +337,7 @@ pub async fn state_at(
     kind: RecordType,
     id: Uuid,
     at: At,
-) -> Result<PastState, ApiError> {
+) -> Result<PastState, AppError> {
     let snapshot = match (kind, at) {
         (RecordType::Contact, _) => None,
         (_, At::Version(n)) => {
@@ -350,9 +350,9 @@ pub async fn state_at(
     if matches!(at, At::Version(n) if n < 1) {
         let latest = history::latest_version(db, scope, kind.aggregate_type(), id).await?;
         if latest == 0 {
-            return Err(ApiError::NotFound);
+            return Err(AppError::NotFound);
         }
-        return Err(ApiError::invalid(
+        return Err(AppError::invalid(
             "version",
             format!("must be 1 to {latest}, the record's latest version"),
         ));
@@ -364,14 +364,14 @@ pub async fn state_at(
     };
     let mut events = history::stream(db, keyring, scope, kind.aggregate_type(), id, after, until)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(AppError::internal)?;
     if snapshot.is_none() && events.is_empty() {
-        return Err(ApiError::NotFound);
+        return Err(AppError::NotFound);
     }
     match at {
         At::Version(n) if n < 1 || n > after + events.len() as i64 => {
             let latest = history::latest_version(db, scope, kind.aggregate_type(), id).await?;
-            return Err(ApiError::invalid(
+            return Err(AppError::invalid(
                 "version",
                 format!("must be 1 to {latest}, the record's latest version"),
             ));
@@ -384,7 +384,7 @@ pub async fn state_at(
     let (version, recorded_at) = match (events.last(), &snapshot) {
         (Some(last), _) => (last.version, last.recorded_at),
         (None, Some(s)) => (s.version, s.recorded_at),
-        (None, None) => return Err(ApiError::NotFound),
+        (None, None) => return Err(AppError::NotFound),
     };
     let mut taken = Vec::new();
     let replayed = replay_any(
@@ -403,7 +403,7 @@ pub async fn state_at(
             tracing::warn!(error = %err, %id, "snapshot unusable; replaying from the start");
             let mut full = history::stream(db, keyring, scope, kind.aggregate_type(), id, 0, until)
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(AppError::internal)?;
             if let At::Time(t) = at {
                 full.retain(|e| accepted_at(e) <= t);
             }

@@ -10,7 +10,7 @@ use crm_projections::TenantScope;
 
 use super::revenue::{parse_employees, parse_revenue, RevenueText};
 use super::{lock, open, row_metadata, ImportReport, ImportRun};
-use crate::error::ApiError;
+use crate::error::AppError;
 
 const NAME: &[&str] = &["Company name", "Name"];
 const DOMAIN: &[&str] = &["Company Domain Name", "Domain", "Website URL"];
@@ -28,7 +28,7 @@ const REVENUE: &[&str] = &["Annual Revenue"];
 /// # Errors
 /// 422 for a file without a header or a `Company name` column; 500 for database failures
 /// (rows already imported stay imported; a re-run skips them).
-pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, ApiError> {
+pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::new(meta.tenant_id);
     let (mut reader, columns) = open(data, &[NAME])?;
@@ -142,7 +142,7 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
         let outcome = if run.dry_run {
             CompanyFields::validate(input)
                 .map(drop)
-                .map_err(ApiError::from)
+                .map_err(AppError::from)
         } else {
             commands
                 .company(id, CompanyCommand::Create(input), &row_metadata(meta))
@@ -156,7 +156,7 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
                     by_domain.insert(domain.to_string(), id.to_string());
                 }
             }
-            Err(ApiError::Internal(cause)) => {
+            Err(AppError::Internal(cause)) => {
                 report.abort(row, cause.as_ref());
                 break;
             }
@@ -168,9 +168,9 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
 }
 
 /// A row-level refusal as one sentence.
-pub fn describe(err: &ApiError) -> String {
+pub fn describe(err: &AppError) -> String {
     match err {
-        ApiError::Validation(fields) => fields
+        AppError::Validation(fields) => fields
             .iter()
             .map(|f| format!("{}: {}", f.field, f.message))
             .collect::<Vec<_>>()

@@ -23,7 +23,7 @@ use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sea_orm::DatabaseConnection;
 
 use crate::db::Pools;
-use crate::error::ApiError;
+use crate::error::AppError;
 use crate::sealed_store::SealedRepository;
 
 /// The contact's framework: its events go through [`SealedRepository`].
@@ -59,16 +59,16 @@ where
 /// Maps cqrs-es's error: a domain refusal keeps its meaning; a lost optimistic-concurrency
 /// race is a 412 when the caller named a version (that version is stale now), else a
 /// retryable 409; the rest is ours.
-fn map_error(err: AggregateError<DomainError>, guarded: bool) -> ApiError {
+fn map_error(err: AggregateError<DomainError>, guarded: bool) -> AppError {
     match err {
         AggregateError::UserError(e) => e.into(),
-        AggregateError::AggregateConflict if guarded => ApiError::PreconditionFailed(
+        AggregateError::AggregateConflict if guarded => AppError::PreconditionFailed(
             "the record changed while this request ran; reload it and retry".into(),
         ),
-        AggregateError::AggregateConflict => ApiError::ConcurrentWrite(
+        AggregateError::AggregateConflict => AppError::ConcurrentWrite(
             "the record was changed by another request at the same time; retry".into(),
         ),
-        other => ApiError::Internal(other.to_string().into()),
+        other => AppError::Internal(other.to_string().into()),
     }
 }
 
@@ -109,7 +109,7 @@ impl Commands {
         stream: StreamId,
         command: Guarded<C>,
         meta: &EventMetadata,
-    ) -> Result<(), ApiError>
+    ) -> Result<(), AppError>
     where
         A: Aggregate<Error = DomainError, Command = Guarded<C>>,
         ES: EventStore<A>,
@@ -117,7 +117,7 @@ impl Commands {
         let guarded = command.if_version.is_some();
         if stream.tenant != meta.tenant_id {
             // A stream of another tenant is never addressed; the database would refuse too.
-            return Err(ApiError::NotFound);
+            return Err(AppError::NotFound);
         }
         cqrs.execute_with_metadata(&stream.to_string(), command, meta.to_map())
             .await
@@ -127,12 +127,12 @@ impl Commands {
     /// Runs a workspace command (the stream is `<tenant>:<tenant>`).
     ///
     /// # Errors
-    /// [`ApiError`] from the aggregate or the store.
+    /// [`AppError`] from the aggregate or the store.
     pub async fn workspace(
         &self,
         command: impl Into<Guarded<WorkspaceCommand>>,
         meta: &EventMetadata,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         let stream = StreamId::new(meta.tenant_id, EntityId(meta.tenant_id.0));
         Self::run(&self.workspace, stream, command.into(), meta).await
     }
@@ -140,13 +140,13 @@ impl Commands {
     /// Runs a user command.
     ///
     /// # Errors
-    /// [`ApiError`] from the aggregate or the store.
+    /// [`AppError`] from the aggregate or the store.
     pub async fn user(
         &self,
         user: EntityId,
         command: UserCommand,
         meta: &EventMetadata,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         Self::run(
             &self.user,
             StreamId::new(meta.tenant_id, user),
@@ -159,13 +159,13 @@ impl Commands {
     /// Runs a company command.
     ///
     /// # Errors
-    /// [`ApiError`] from the aggregate or the store.
+    /// [`AppError`] from the aggregate or the store.
     pub async fn company(
         &self,
         company: EntityId,
         command: impl Into<Guarded<CompanyCommand>>,
         meta: &EventMetadata,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         Self::run(
             &self.company,
             StreamId::new(meta.tenant_id, company),
@@ -178,13 +178,13 @@ impl Commands {
     /// Runs a pipeline command.
     ///
     /// # Errors
-    /// [`ApiError`] from the aggregate or the store.
+    /// [`AppError`] from the aggregate or the store.
     pub async fn pipeline(
         &self,
         pipeline: EntityId,
         command: impl Into<Guarded<PipelineCommand>>,
         meta: &EventMetadata,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         Self::run(
             &self.pipeline,
             StreamId::new(meta.tenant_id, pipeline),
@@ -197,13 +197,13 @@ impl Commands {
     /// Runs a deal command (the caller has resolved its stages and checked its links).
     ///
     /// # Errors
-    /// [`ApiError`] from the aggregate or the store.
+    /// [`AppError`] from the aggregate or the store.
     pub async fn deal(
         &self,
         deal: EntityId,
         command: impl Into<Guarded<DealCommand>>,
         meta: &EventMetadata,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         Self::run(
             &self.deal,
             StreamId::new(meta.tenant_id, deal),
@@ -216,13 +216,13 @@ impl Commands {
     /// Runs an activity command (the caller has checked its links).
     ///
     /// # Errors
-    /// [`ApiError`] from the aggregate or the store.
+    /// [`AppError`] from the aggregate or the store.
     pub async fn activity(
         &self,
         activity: EntityId,
         command: impl Into<Guarded<ActivityCommand>>,
         meta: &EventMetadata,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         Self::run(
             &self.activity,
             StreamId::new(meta.tenant_id, activity),
@@ -242,7 +242,7 @@ impl Commands {
         contact: EntityId,
         command: impl Into<Guarded<ContactCommand>>,
         meta: &EventMetadata,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         let Guarded {
             if_version,
             command,
@@ -255,7 +255,7 @@ impl Commands {
             _ => Some(
                 contacts::get(&self.app, &scope, contact.0)
                     .await?
-                    .ok_or(ApiError::NotFound)?,
+                    .ok_or(AppError::NotFound)?,
             ),
         };
         let (company, new_email) = match &command {
@@ -274,7 +274,7 @@ impl Commands {
         if let Some(company) = company {
             let row = companies::get(&self.app, &scope, company.0).await?;
             if row.is_none_or(|c| c.deleted) {
-                return Err(ApiError::invalid(
+                return Err(AppError::invalid(
                     "company_id",
                     "no such company in this workspace",
                 ));
@@ -286,7 +286,7 @@ impl Commands {
             .filter(|e| !e.is_empty())
         {
             Some(text) => {
-                Some(Email::parse(text).map_err(|e| ApiError::invalid("email", e.to_string()))?)
+                Some(Email::parse(text).map_err(|e| AppError::invalid("email", e.to_string()))?)
             }
             None => None,
         };
@@ -301,7 +301,7 @@ impl Commands {
                 {
                     Claim::Claimed { new } => new.then(|| email.clone()),
                     Claim::Taken { by } => {
-                        return Err(ApiError::Conflict(format!(
+                        return Err(AppError::Conflict(format!(
                             "another contact ({by}) of this workspace has this email"
                         )));
                     }

@@ -1,0 +1,29 @@
+//! # crm-app
+//!
+//! The application layer: every use case the HTTP API and the command line share, with no
+//! web framework in its dependencies. Its functions take typed inputs and a tenant-scoped
+//! context and return [`error::AppError`]; `crm-api` maps that to HTTP in one place.
+//!
+//! - [`commands`]: the write side (cqrs-es frameworks, the rules that span streams:
+//!   contact email uniqueness, a contact's company in the same workspace) over the
+//!   [`sealed_store`] that seals contacts' personal data;
+//! - [`import`]: CSV imports; [`history`]: history, past states and snapshots;
+//! - [`audit_chain`]: signed checkpoints of the hash-chained trail; [`backup`]: tenant
+//!   backup and restore;
+//! - [`config`]: layered settings; [`db`]: pools, migrations and the
+//!   [`private_cluster`] fallback; [`clock`] and [`mailer`]: the outside world.
+
+pub mod audit_chain;
+pub mod backup;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod history;
+pub mod import;
+pub mod mailer;
+pub mod private_cluster;
+pub mod sealed_store;
+
+pub use error::{AppError, FieldError};
