@@ -481,7 +481,7 @@ impl TestApp {
             chrono::Utc::now(),
         )
         .map(|t| t.access_token)
-        .unwrap_or_default()
+        .unwrap_or_else(|e| panic!("minting a test token: {e}"))
     }
 
     /// Waits until the catch-up projector has applied every committed event (an inline
@@ -519,13 +519,16 @@ impl TestApp {
         sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&pool)
             .await
-            .unwrap_or(-1)
+            .unwrap_or_else(|e| panic!("counting events: {e}"))
     }
 }
 
-/// A JSON string value as `String` (empty when not a string).
+/// A JSON string value as `String`; panics when it is not a string (a test must not go
+/// on with an empty id).
 pub fn str_of(v: &Value) -> String {
-    v.as_str().unwrap_or_default().to_owned()
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a JSON string, got {v}"))
+        .to_owned()
 }
 
 /// A JSON string value as `Uuid` (panics when not one).

@@ -5,27 +5,45 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, uuid_of};
+use crate::helpers::{spawn_app, str_of, uuid_of};
 
 #[tokio::test]
 async fn another_workspace_sees_404_or_nothing_on_every_route() {
     let app = spawn_app().await;
     let a = app.signup("alpha").await;
     let b = app.signup("beta").await;
-    let (_, company) = app
+    let (status, company) = app
         .post(
             "/v1/companies",
             &a.token,
             json!({"name": "Secret Corp", "domain": "secret.example"}),
         )
         .await;
+    assert_eq!(status, StatusCode::CREATED, "{company}");
     let company = uuid_of(&company["id"]);
-    let (_, contact) = app.post("/v1/contacts", &a.token, json!({"first_name": "Hidden", "email": "hidden@secret.example", "company_id": company})).await;
+    let (status, contact) = app.post("/v1/contacts", &a.token, json!({"first_name": "Hidden", "email": "hidden@secret.example", "company_id": company})).await;
+    assert_eq!(status, StatusCode::CREATED, "{contact}");
     let contact = uuid_of(&contact["id"]);
-    let (_, deleted) = app
+    let (status, deleted) = app
         .post("/v1/contacts", &a.token, json!({"first_name": "Gone"}))
         .await;
+    assert_eq!(status, StatusCode::CREATED, "{deleted}");
     let deleted = uuid_of(&deleted["id"]);
+    // B's own rows that every list below must show (so an empty answer cannot pass), each
+    // matching the same filters as A's.
+    let (status, b_company) = app
+        .post("/v1/companies", &b.token, json!({"name": "Secret Beta"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b_company}");
+    let (status, b_contact) = app
+        .post(
+            "/v1/contacts",
+            &b.token,
+            json!({"first_name": "Hidden", "last_name": "Gone"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b_contact}");
+    let b_ids = [str_of(&b_company["id"]), str_of(&b_contact["id"])];
     assert_eq!(
         app.delete(&format!("/v1/contacts/{deleted}"), &a.token)
             .await
@@ -108,6 +126,16 @@ async fn another_workspace_sees_404_or_nothing_on_every_route() {
     ] {
         let (status, page) = app.get(path, &b.token).await;
         assert_eq!(status, StatusCode::OK, "{path}");
+        if !path.contains("company_id") {
+            assert!(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|item| b_ids.contains(&str_of(&item["id"]))),
+                "{path} does not show B's own row: {page}"
+            );
+        }
         let a_ids = [
             company.to_string(),
             contact.to_string(),
@@ -127,7 +155,7 @@ async fn another_workspace_sees_404_or_nothing_on_every_route() {
         assert_ne!(entry["entity_id"], json!(contact.to_string()));
         assert_ne!(entry["actor"], json!(a.owner.to_string()));
     }
-    // B's attempts changed nothing of A's (B created one contact, one event).
+    // B's attempts changed nothing of A's (B created one contact after the count).
     assert_eq!(app.event_count().await, events_before + 1);
     let (_, still) = app.get(&format!("/v1/contacts/{contact}"), &a.token).await;
     assert_eq!(still["first_name"], "Hidden");
@@ -139,8 +167,14 @@ async fn row_level_security_hides_other_tenants_rows_from_the_app_role() {
     let app = spawn_app().await;
     let a = app.signup("rls-a").await;
     let b = app.signup("rls-b").await;
-    app.post("/v1/companies", &a.token, json!({"name": "A Corp"}))
+    let (status, _) = app
+        .post("/v1/companies", &a.token, json!({"name": "A Corp"}))
         .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app
+        .post("/v1/companies", &b.token, json!({"name": "B Corp"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
     let pool = app.pool_as(Some("crm_app")).await;
 
     // No tenant set: nothing at all, not even with an explicit filter.
@@ -166,7 +200,7 @@ async fn row_level_security_hides_other_tenants_rows_from_the_app_role() {
         .fetch_all(&mut *tx)
         .await
         .unwrap();
-    assert!(names.is_empty(), "{names:?}");
+    assert_eq!(names, vec!["B Corp".to_owned()]);
     let tenants: Vec<Uuid> = sqlx::query_scalar("SELECT DISTINCT tenant_id FROM events")
         .fetch_all(&mut *tx)
         .await
