@@ -1,7 +1,7 @@
 //! `/v1/activities`, `/v1/tasks` and the timelines of contacts, companies and deals.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::activity::{ActivityCommand, ActivityKind, Direction, Links, Priority};
 use crm_domain::{Action, Email, EntityId, Guarded, UserId};
@@ -15,10 +15,11 @@ use super::{if_match, record};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
+use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
 
 /// An activity as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ActivityView {
     /// Id.
     pub id: Uuid,
@@ -26,7 +27,8 @@ pub struct ActivityView {
     pub kind: String,
     /// Subject, title, or a note's first line.
     pub title: String,
-    /// The kind's own fields.
+    /// The kind's own fields, with `kind` (e.g. a call's `direction`,
+    /// `duration_seconds`, `outcome`, `body`).
     pub details: serde_json::Value,
     /// When it happened (timeline order).
     pub occurred_at: DateTime<Utc>,
@@ -40,9 +42,10 @@ pub struct ActivityView {
     pub due_at: Option<DateTime<Utc>>,
     /// Tasks: assignee.
     pub assignee_id: Option<Uuid>,
-    /// Tasks: priority.
+    /// Tasks: priority (`low`, `normal` or `high`).
     pub priority: Option<String>,
     /// Tasks: `open` or `completed`; null for other kinds.
+    #[schema(value_type = Option<String>)]
     pub status: Option<&'static str>,
     /// Tasks: when completed.
     pub completed_at: Option<DateTime<Utc>>,
@@ -103,16 +106,19 @@ impl From<Model> for ActivityView {
 /// | `meeting` | `title`, `starts_at`, `ends_at` | `attendees` (emails), `body` |
 /// | `email` | `subject`, `direction`, `sent_at` | `body` |
 /// | `task` | `title` | `due_at`, `assignee_id`, `priority` (`low`, `normal`, `high`), `body` |
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "call", "direction": "outbound", "duration_seconds": 540,
+    "outcome": "Interested, send a quote", "body": "Talked about the renewal."}))]
 pub struct ActivityBody {
-    /// The kind (required to create; fixed afterwards).
+    /// `note`, `call`, `meeting`, `email` or `task` (required to create; fixed
+    /// afterwards).
     pub kind: Option<String>,
     /// Text.
     pub body: Option<String>,
     /// `inbound` or `outbound`.
     pub direction: Option<Direction>,
-    /// Call length.
+    /// Call length in seconds.
     pub duration_seconds: Option<u32>,
     /// Call outcome.
     pub outcome: Option<String>,
@@ -136,7 +142,7 @@ pub struct ActivityBody {
     pub assignee_id: Option<Option<Uuid>>,
     /// Task priority.
     pub priority: Option<Priority>,
-    /// Linked contacts.
+    /// Linked contacts (on a change: replaces the links when any list is given).
     pub contact_ids: Option<Vec<Uuid>>,
     /// Linked companies.
     pub company_ids: Option<Vec<Uuid>>,
@@ -376,16 +382,27 @@ fn ok(status: StatusCode, model: Model) -> HttpResponse {
     record(status, model.version, &ActivityView::from(model))
 }
 
-/// `POST /v1/activities`: log a note, call, meeting or email, or create a task; 201.
+/// Logs a note, call, meeting or email, or creates a task: 201 with `Location` and the
+/// activity.
 ///
 /// # Errors
 /// 403, 422.
+#[utoipa::path(
+    tag = "activities",
+    request_body = ActivityBody,
+    params(IdempotencyKey),
+    responses((status = 201, description = "Created.", body = ActivityView, headers(
+        ("ETag" = String, description = "The record's version, e.g. `\"1\"`."),
+        ("Location" = String, description = "`/v1/activities/{id}`."),
+    ))),
+    extensions(("x-permission" = json!("create_records"))),
+)]
+#[post("/activities")]
 pub async fn create(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(mut body): Json<ActivityBody>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::CreateRecords)?;
     let kind_name = required("kind", body.kind.take())?;
     let links = links_of(
         body.contact_ids.take(),
@@ -406,19 +423,27 @@ pub async fn create(
     Ok(res)
 }
 
-/// `GET /v1/activities/{id}`.
-/// With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as it was then,
-/// rebuilt from its events (see [`super::history::past`]).
+/// One activity. With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as
+/// it was then, rebuilt from its events (see [`super::history::past`]).
 ///
 /// # Errors
 /// 404.
+#[utoipa::path(
+    tag = "activities",
+    params(("id" = Uuid, Path, description = "The activity's id."), super::history::PointInTime),
+    responses((status = 200, description = "The activity, or its past state.",
+        body = super::history::CurrentOrPast<ActivityView>,
+        headers(("ETag" = String, description = "The record's version (current state only)."))
+    )),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/activities/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: AuthContext,
     id: web::Path<Uuid>,
     Query(point): Query<super::history::PointInTime>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     if let Some(at) = point.at()? {
         return super::history::past(&state, &auth, crate::history::RecordType::Activity, *id, at)
             .await;
@@ -430,11 +455,25 @@ pub async fn get(
     Ok(ok(StatusCode::OK, model))
 }
 
-/// `PATCH /v1/activities/{id}`: change the kind's fields (given ones only) and, when any
-/// link list is given, replace the links.
+/// Changes an activity: the given fields of its kind and, when any link list is given,
+/// its links (replaced). 200 with the activity.
 ///
 /// # Errors
 /// 403, 404, 409, 412, 422.
+#[utoipa::path(
+    tag = "activities",
+    params(("id" = Uuid, Path, description = "The activity's id."), IfMatch),
+    request_body(content = ActivityBody, description = "The fields to change; `kind`, if given, must be the activity's.",
+        example = json!({"body": "Talked about the renewal; they want a 3-year term."})),
+    responses(
+        (status = 200, description = "The changed activity.", body = ActivityView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The activity is deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[patch("/activities/{id}")]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -442,7 +481,6 @@ pub async fn update(
     id: web::Path<Uuid>,
     Json(mut body): Json<ActivityBody>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
     super::ensure_owner(&state, &ctx.auth, super::Owned::Activity, *id).await?;
     let current = load(&state, &ctx.auth, *id).await?;
     if body.kind.take().is_some_and(|k| k != current.kind) {
@@ -510,10 +548,8 @@ async fn command(
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: Uuid,
-    action: Action,
     command: ActivityCommand,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(action)?;
     super::ensure_owner(&state, &ctx.auth, super::Owned::Activity, id).await?;
     state
         .commands
@@ -529,10 +565,22 @@ async fn command(
     Ok(ok(StatusCode::OK, load(&state, &ctx.auth, id).await?))
 }
 
-/// `POST /v1/activities/{id}/complete`: a task is done (409 if it is already).
+/// Marks a task done (409 if it is already): 200 with the task.
 ///
 /// # Errors
 /// 403, 404, 409, 412, 422 (not a task).
+#[utoipa::path(
+    tag = "activities",
+    params(("id" = Uuid, Path, description = "The activity's id."), IfMatch, IdempotencyKey),
+    responses(
+        (status = 200, description = "The completed task.", body = ActivityView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The task is completed already, or deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[post("/activities/{id}/complete")]
 pub async fn complete(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -540,49 +588,55 @@ pub async fn complete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let at = ctx.metadata.occurred_at;
-    command(
-        req,
-        state,
-        ctx,
-        *id,
-        Action::UpdateRecords,
-        ActivityCommand::Complete { at },
-    )
-    .await
+    command(req, state, ctx, *id, ActivityCommand::Complete { at }).await
 }
 
-/// `POST /v1/activities/{id}/reopen`: a done task is open again.
+/// Reopens a completed task: 200 with the task.
 ///
 /// # Errors
 /// 403, 404, 409, 412, 422.
+#[utoipa::path(
+    tag = "activities",
+    params(("id" = Uuid, Path, description = "The activity's id."), IfMatch, IdempotencyKey),
+    responses(
+        (status = 200, description = "The reopened task.", body = ActivityView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The task is open already, or deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[post("/activities/{id}/reopen")]
 pub async fn reopen(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    command(
-        req,
-        state,
-        ctx,
-        *id,
-        Action::UpdateRecords,
-        ActivityCommand::Reopen,
-    )
-    .await
+    command(req, state, ctx, *id, ActivityCommand::Reopen).await
 }
 
-/// `DELETE /v1/activities/{id}`: soft delete, 204.
+/// Soft-deletes an activity: 204. It stays in history and can be restored.
 ///
 /// # Errors
 /// 403, 404, 409, 412.
+#[utoipa::path(
+    tag = "activities",
+    params(("id" = Uuid, Path, description = "The activity's id."), IfMatch),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 409, description = "Already deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("delete_records"))),
+)]
+#[delete("/activities/{id}")]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::DeleteRecords)?;
     super::ensure_owner(&state, &ctx.auth, super::Owned::Activity, *id).await?;
     state
         .commands
@@ -598,34 +652,40 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /v1/activities/{id}/restore`.
+/// Restores a soft-deleted activity: 200 with the activity.
 ///
 /// # Errors
 /// 403, 404, 409, 412.
+#[utoipa::path(
+    tag = "activities",
+    params(("id" = Uuid, Path, description = "The activity's id."), IfMatch, IdempotencyKey),
+    responses(
+        (status = 200, description = "The restored activity.", body = ActivityView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "Not deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("restore_records"))),
+)]
+#[post("/activities/{id}/restore")]
 pub async fn restore(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    command(
-        req,
-        state,
-        ctx,
-        *id,
-        Action::RestoreRecords,
-        ActivityCommand::Restore,
-    )
-    .await
+    command(req, state, ctx, *id, ActivityCommand::Restore).await
 }
 
-/// Timeline and task-list paging.
-#[derive(Debug, Deserialize)]
+/// Timeline paging.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Page size, 1 to 200.
+    /// Page size, 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
-    /// Cursor.
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -636,7 +696,6 @@ async fn timeline(
     id: Uuid,
     q: PageQuery,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     let limit = super::ListQuery {
         limit: q.limit,
         ..Default::default()
@@ -659,11 +718,17 @@ async fn timeline(
     }))
 }
 
-/// `GET /v1/contacts/{id}/timeline`: the contact's activities, newest first, with who
-/// logged each.
+/// A contact's timeline: its activities, newest first, with who logged each.
 ///
 /// # Errors
 /// 404, 422.
+#[utoipa::path(
+    tag = "activities",
+    params(("id" = Uuid, Path, description = "The contact's id."), PageQuery),
+    responses((status = 200, description = "A page of the contact's activities, newest first.", body = Page<ActivityView>)),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/contacts/{id}/timeline")]
 pub async fn contact_timeline(
     state: web::Data<AppState>,
     auth: AuthContext,
@@ -673,10 +738,17 @@ pub async fn contact_timeline(
     timeline(state, auth, Subject::Contact, *id, q).await
 }
 
-/// `GET /v1/companies/{id}/timeline`.
+/// A company's timeline: its activities, newest first, with who logged each.
 ///
 /// # Errors
 /// 404, 422.
+#[utoipa::path(
+    tag = "activities",
+    params(("id" = Uuid, Path, description = "The company's id."), PageQuery),
+    responses((status = 200, description = "A page of the company's activities, newest first.", body = Page<ActivityView>)),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/companies/{id}/timeline")]
 pub async fn company_timeline(
     state: web::Data<AppState>,
     auth: AuthContext,
@@ -686,10 +758,17 @@ pub async fn company_timeline(
     timeline(state, auth, Subject::Company, *id, q).await
 }
 
-/// `GET /v1/deals/{id}/timeline`.
+/// A deal's timeline: its activities, newest first, with who logged each.
 ///
 /// # Errors
 /// 404, 422.
+#[utoipa::path(
+    tag = "activities",
+    params(("id" = Uuid, Path, description = "The deal's id."), PageQuery),
+    responses((status = 200, description = "A page of the deal's activities, newest first.", body = Page<ActivityView>)),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/deals/{id}/timeline")]
 pub async fn deal_timeline(
     state: web::Data<AppState>,
     auth: AuthContext,
@@ -700,10 +779,11 @@ pub async fn deal_timeline(
 }
 
 /// `GET /v1/tasks` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TaskQuery {
-    /// A user id, or `me`.
+    /// Only tasks assigned to this user: a user id, or `me`.
     pub assignee: Option<String>,
     /// Due before (RFC 3339).
     pub due_before: Option<DateTime<Utc>>,
@@ -711,22 +791,29 @@ pub struct TaskQuery {
     pub due_after: Option<DateTime<Utc>>,
     /// `open` or `completed`.
     pub status: Option<String>,
-    /// Page size, 1 to 200.
+    /// Page size, 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
-    /// Cursor.
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-/// `GET /v1/tasks?assignee=me&due_before=…&status=open`: tasks, soonest due first.
+/// Lists tasks, soonest due first (e.g. `?assignee=me&due_before=…&status=open`).
 ///
 /// # Errors
 /// 422 for bad parameters.
+#[utoipa::path(
+    tag = "activities",
+    params(TaskQuery),
+    responses((status = 200, description = "A page of tasks, soonest due first.", body = Page<ActivityView>)),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/tasks")]
 pub async fn tasks(
     state: web::Data<AppState>,
     auth: AuthContext,
     Query(q): Query<TaskQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     let assignee_id = match q.assignee.as_deref() {
         None => None,
         Some("me") => Some(auth.user.0),
@@ -763,38 +850,15 @@ pub async fn tasks(
 
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(actix_web::web::resource("/activities").route(actix_web::web::post().to(create)))
-            .service(
-                actix_web::web::resource("/activities/{id}")
-                    .route(actix_web::web::get().to(get))
-                    .route(actix_web::web::patch().to(update))
-                    .route(actix_web::web::delete().to(delete)),
-            )
-            .service(
-                actix_web::web::resource("/activities/{id}/complete")
-                    .route(actix_web::web::post().to(complete)),
-            )
-            .service(
-                actix_web::web::resource("/activities/{id}/reopen")
-                    .route(actix_web::web::post().to(reopen)),
-            )
-            .service(
-                actix_web::web::resource("/activities/{id}/restore")
-                    .route(actix_web::web::post().to(restore)),
-            )
-            .service(actix_web::web::resource("/tasks").route(actix_web::web::get().to(tasks)))
-            .service(
-                actix_web::web::resource("/contacts/{id}/timeline")
-                    .route(actix_web::web::get().to(contact_timeline)),
-            )
-            .service(
-                actix_web::web::resource("/companies/{id}/timeline")
-                    .route(actix_web::web::get().to(company_timeline)),
-            )
-            .service(
-                actix_web::web::resource("/deals/{id}/timeline")
-                    .route(actix_web::web::get().to(deal_timeline)),
-            )
-    });
+    cfg.service(create)
+        .service(get)
+        .service(update)
+        .service(delete)
+        .service(complete)
+        .service(reopen)
+        .service(restore)
+        .service(tasks)
+        .service(contact_timeline)
+        .service(company_timeline)
+        .service(deal_timeline);
 }

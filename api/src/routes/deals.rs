@@ -1,7 +1,7 @@
 //! `/v1/deals`: deals, their stages, closing, line items.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::deal::{DealCommand, DealInput, DealPatch, LineItemInput, StageRef};
 use crm_domain::pipeline::StageKind;
@@ -18,10 +18,11 @@ use super::{if_match, record};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
+use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
 
 /// A deal as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DealView {
     /// Id.
     pub id: Uuid,
@@ -47,7 +48,8 @@ pub struct DealView {
     pub close_reason: Option<String>,
     /// When it was won or lost.
     pub closed_at: Option<DateTime<Utc>>,
-    /// Line items with their totals.
+    /// Line items with their totals (empty when the deal has none).
+    #[schema(value_type = Vec<LineItemView>)]
     pub line_items: serde_json::Value,
     /// Tags (lowercase).
     pub tags: Vec<String>,
@@ -63,6 +65,24 @@ pub struct DealView {
     pub created_by: String,
     /// Last changing actor.
     pub updated_by: String,
+}
+
+/// A line item as a deal shows it (`crm_domain::deal::LineItem`, as its events record
+/// it; documentation only: the stored JSON is answered as it is).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct LineItemView {
+    /// Product name.
+    pub product: String,
+    /// Quantity.
+    pub quantity: i64,
+    /// Price of one unit.
+    pub unit_price: Money,
+    /// Discount in percent, a decimal string (`"12.5"`).
+    #[schema(example = "12.5")]
+    pub discount_percent: String,
+    /// `unit_price × quantity × (100 − discount) / 100`, rounded half to even to minor units.
+    pub total: Money,
 }
 
 impl From<Model> for DealView {
@@ -206,18 +226,22 @@ fn ok(status: StatusCode, model: Model) -> HttpResponse {
 /// `POST /v1/deals` body. Without `stage_id`, the deal starts in the first open stage of
 /// `pipeline_id` (default: the workspace's oldest pipeline); without `owner_id`, the caller
 /// owns it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Acme renewal 2025",
+    "amount": {"amount_minor": 1250000, "currency": "EUR"},
+    "expected_close_date": "2025-06-30", "tags": ["renewal"]}))]
 pub struct CreateDeal {
     /// Name, 1 to 200 characters.
     pub name: String,
     /// Amount `{"amount_minor": …, "currency": "EUR"}`.
     pub amount: Option<Money>,
-    /// Pipeline.
+    /// Pipeline (default: the workspace's oldest).
     pub pipeline_id: Option<Uuid>,
-    /// An open stage.
+    /// An active stage (of `pipeline_id` when given); default: the pipeline's first open
+    /// stage.
     pub stage_id: Option<Uuid>,
-    /// A user of the workspace.
+    /// A user of the workspace; default: the caller.
     pub owner_id: Option<Uuid>,
     /// A company of the workspace.
     pub company_id: Option<Uuid>,
@@ -231,16 +255,26 @@ pub struct CreateDeal {
     pub tags: Vec<String>,
 }
 
-/// `POST /v1/deals`: 201 with the deal.
+/// Creates a deal: 201 with `Location` and the deal.
 ///
 /// # Errors
 /// 403, 422.
+#[utoipa::path(
+    tag = "deals",
+    request_body = CreateDeal,
+    params(IdempotencyKey),
+    responses((status = 201, description = "Created.", body = DealView, headers(
+        ("ETag" = String, description = "The record's version, e.g. `\"1\"`."),
+        ("Location" = String, description = "`/v1/deals/{id}`."),
+    ))),
+    extensions(("x-permission" = json!("create_records"))),
+)]
+#[post("/deals")]
 pub async fn create(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(body): Json<CreateDeal>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::CreateRecords)?;
     let auth = &ctx.auth;
     let stage = match (body.stage_id, body.pipeline_id) {
         (Some(stage), pipeline) => resolve_stage(&state, auth, stage, pipeline).await?,
@@ -288,19 +322,27 @@ pub async fn create(
     Ok(res)
 }
 
-/// `GET /v1/deals/{id}`.
-/// With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as it was then,
-/// rebuilt from its events (see [`super::history::past`]).
+/// One deal. With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as it
+/// was then, rebuilt from its events (see [`super::history::past`]).
 ///
 /// # Errors
 /// 404.
+#[utoipa::path(
+    tag = "deals",
+    params(("id" = Uuid, Path, description = "The deal's id."), super::history::PointInTime),
+    responses((status = 200, description = "The deal, or its past state.",
+        body = super::history::CurrentOrPast<DealView>,
+        headers(("ETag" = String, description = "The record's version (current state only)."))
+    )),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/deals/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: AuthContext,
     id: web::Path<Uuid>,
     Query(point): Query<super::history::PointInTime>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     if let Some(at) = point.at()? {
         return super::history::past(&state, &auth, crate::history::RecordType::Deal, *id, at)
             .await;
@@ -313,30 +355,33 @@ pub async fn get(
 }
 
 /// `GET /v1/deals` query. Unknown parameters are refused.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DealQuery {
-    /// Page size, 1 to 200.
+    /// Page size, 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
-    /// Cursor.
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Search: every word starts a word of the name.
     pub q: Option<String>,
-    /// `name`, `-name`, `created_at`, `-created_at`.
+    /// `name`, `-name`, `created_at` or `-created_at`; default `name`.
+    #[param(pattern = "^-?(name|created_at)$")]
     pub sort: Option<String>,
-    /// Owner and Admin only.
+    /// Include soft-deleted deals (Owner and Admin only).
     pub include_deleted: Option<bool>,
-    /// Filter.
+    /// Only deals of this pipeline.
     pub pipeline_id: Option<Uuid>,
-    /// Filter.
+    /// Only deals in this stage.
     pub stage_id: Option<Uuid>,
     /// `open`, `won` or `lost`.
     pub status: Option<String>,
-    /// A user id, or `me`.
+    /// Only deals owned by this user: a user id, or `me`.
     pub owner: Option<String>,
-    /// Filter.
+    /// Only deals of this company.
     pub company_id: Option<Uuid>,
-    /// Filter.
+    /// Only deals linked to this contact.
     pub contact_id: Option<Uuid>,
     /// ISO 4217 code; required with an amount range.
     pub currency: Option<String>,
@@ -365,7 +410,7 @@ pub fn filter(auth: &AuthContext, q: DealQuery) -> Result<DealFilter, ApiError> 
     if include_deleted {
         auth.require(Action::ViewDeleted)?;
     }
-    let list = super::ListQuery {
+    let paging = super::ListQuery {
         limit: q.limit,
         sort: q.sort.clone(),
         ..Default::default()
@@ -416,23 +461,29 @@ pub fn filter(auth: &AuthContext, q: DealQuery) -> Result<DealFilter, ApiError> 
         close_after: q.close_after,
         close_before: q.close_before,
         include_deleted,
-        sort: list.sort()?,
-        limit: list.limit()?,
+        sort: paging.sort()?,
+        limit: paging.limit()?,
         cursor: q.cursor,
     };
     Ok(filter)
 }
 
-/// `GET /v1/deals`: filtered, sorted, keyset-paginated.
+/// A page of deals: filtered, sorted, keyset-paginated.
 ///
 /// # Errors
 /// 403, 422.
+#[utoipa::path(
+    tag = "deals",
+    params(DealQuery),
+    responses((status = 200, description = "A page of deals.", body = Page<DealView>)),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/deals")]
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthContext,
     Query(q): Query<DealQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     let filter = filter(&auth, q)?;
     let page = deals::list(&state.pools.app, &auth.scope, &filter).await?;
     Ok(HttpResponse::Ok().json(Page {
@@ -441,9 +492,11 @@ pub async fn list(
     }))
 }
 
-/// `PATCH /v1/deals/{id}` body: absent fields stay, `null` clears.
-#[derive(Debug, Deserialize)]
+/// `PATCH /v1/deals/{id}` body: absent fields stay, `null` clears (RFC 7396).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Acme renewal 2025 (3 years)", "expected_close_date": null,
+    "tags": ["renewal", "multi-year"]}))]
 pub struct PatchDeal {
     /// New name.
     pub name: Option<String>,
@@ -465,10 +518,23 @@ pub struct PatchDeal {
     pub tags: Option<Vec<String>>,
 }
 
-/// `PATCH /v1/deals/{id}`.
+/// Changes a deal (JSON merge patch, RFC 7396): 200 with the deal.
 ///
 /// # Errors
 /// 403, 404, 409, 412, 422.
+#[utoipa::path(
+    tag = "deals",
+    params(("id" = Uuid, Path, description = "The deal's id."), IfMatch),
+    request_body = PatchDeal,
+    responses(
+        (status = 200, description = "The changed deal.", body = DealView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The deal is deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[patch("/deals/{id}")]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -476,7 +542,6 @@ pub async fn update(
     id: web::Path<Uuid>,
     Json(body): Json<PatchDeal>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
     super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, *id).await?;
     // Another workspace's deal is a 404 before its links are looked at.
     load(&state, &ctx.auth, *id).await?;
@@ -524,17 +589,31 @@ async fn run(
 }
 
 /// `POST /v1/deals/{id}/move` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"stage_id": "0190a5b3-7c1e-7d2a-9f3b-2c4d5e6f7a8b"}))]
 pub struct MoveDeal {
     /// An open stage, of any pipeline of the workspace.
     pub stage_id: Uuid,
 }
 
-/// `POST /v1/deals/{id}/move`: to another open stage.
+/// Moves an open deal to another open stage: 200 with the deal.
 ///
 /// # Errors
 /// 403, 404, 409 (closed or deleted), 412, 422.
+#[utoipa::path(
+    tag = "deals",
+    params(("id" = Uuid, Path, description = "The deal's id."), IfMatch, IdempotencyKey),
+    request_body = MoveDeal,
+    responses(
+        (status = 200, description = "The moved deal.", body = DealView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The deal is closed or deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[post("/deals/{id}/move")]
 pub async fn move_stage(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -542,7 +621,6 @@ pub async fn move_stage(
     id: web::Path<Uuid>,
     Json(body): Json<MoveDeal>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
     super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, *id).await?;
     load(&state, &ctx.auth, *id).await?;
     let stage = resolve_stage(&state, &ctx.auth, body.stage_id, None).await?;
@@ -551,12 +629,13 @@ pub async fn move_stage(
 
 /// `POST /v1/deals/{id}/win`, `/lose`, `/reopen` body. Without `stage_id`, the first
 /// active stage of the right kind in the deal's pipeline.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Chose a competitor's offer"}))]
 pub struct CloseDeal {
-    /// Why (required to lose).
+    /// Why (required to lose; not used to reopen).
     pub reason: Option<String>,
-    /// The stage to close or reopen into.
+    /// The stage to close or reopen into, of the deal's pipeline and of the right kind.
     pub stage_id: Option<Uuid>,
 }
 
@@ -568,7 +647,6 @@ async fn close(
     body: CloseDeal,
     kind: StageKind,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
     super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, id).await?;
     let deal = load(&state, &ctx.auth, id).await?;
     let stage = match body.stage_id {
@@ -592,10 +670,23 @@ async fn close(
     run(&req, &state, &ctx, id, command).await
 }
 
-/// `POST /v1/deals/{id}/win`.
+/// Wins a deal: 200 with the deal, closed as won.
 ///
 /// # Errors
 /// 403, 404, 409 (closed already), 412, 422.
+#[utoipa::path(
+    tag = "deals",
+    params(("id" = Uuid, Path, description = "The deal's id."), IfMatch, IdempotencyKey),
+    request_body = CloseDeal,
+    responses(
+        (status = 200, description = "The deal.", body = DealView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The deal is closed already or deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[post("/deals/{id}/win")]
 pub async fn win(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -606,10 +697,23 @@ pub async fn win(
     close(req, state, ctx, *id, body, StageKind::Won).await
 }
 
-/// `POST /v1/deals/{id}/lose` (a `reason` is required).
+/// Loses a deal (a `reason` is required): 200 with the deal, closed as lost.
 ///
 /// # Errors
 /// 403, 404, 409, 412, 422.
+#[utoipa::path(
+    tag = "deals",
+    params(("id" = Uuid, Path, description = "The deal's id."), IfMatch, IdempotencyKey),
+    request_body = CloseDeal,
+    responses(
+        (status = 200, description = "The deal.", body = DealView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The deal is closed already or deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[post("/deals/{id}/lose")]
 pub async fn lose(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -620,10 +724,23 @@ pub async fn lose(
     close(req, state, ctx, *id, body, StageKind::Lost).await
 }
 
-/// `POST /v1/deals/{id}/reopen`.
+/// Reopens a closed deal: 200 with the deal, open again.
 ///
 /// # Errors
 /// 403, 404, 409 (open already), 412, 422.
+#[utoipa::path(
+    tag = "deals",
+    params(("id" = Uuid, Path, description = "The deal's id."), IfMatch, IdempotencyKey),
+    request_body = CloseDeal,
+    responses(
+        (status = 200, description = "The deal.", body = DealView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The deal is open already or deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[post("/deals/{id}/reopen")]
 pub async fn reopen(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -635,7 +752,7 @@ pub async fn reopen(
 }
 
 /// One line item in a request. `discount_percent` is a decimal string (`"12.5"`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineItemBody {
     /// Product name.
@@ -644,23 +761,42 @@ pub struct LineItemBody {
     pub quantity: i64,
     /// Unit price.
     pub unit_price: Money,
-    /// Discount in percent, 0 to 100; default 0.
+    /// Discount in percent, 0 to 100, as a decimal string; default 0.
     #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, example = "12.5")]
     pub discount_percent: Option<Decimal>,
 }
 
 /// `PUT /v1/deals/{id}/line-items` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"items": [
+    {"product": "Licence", "quantity": 10, "unit_price": {"amount_minor": 9900, "currency": "EUR"},
+     "discount_percent": "12.5"},
+    {"product": "Onboarding", "quantity": 1, "unit_price": {"amount_minor": 150000, "currency": "EUR"}}
+]}))]
 pub struct LineItemsBody {
     /// The complete list (an empty list removes them all and keeps the amount).
     pub items: Vec<LineItemBody>,
 }
 
-/// `PUT /v1/deals/{id}/line-items`: replace the line items; the amount becomes their sum.
+/// Replaces a deal's line items; the amount becomes their sum. 200 with the deal.
 ///
 /// # Errors
 /// 403, 404, 409, 412, 422 (mixed currencies, overflow, bad lines).
+#[utoipa::path(
+    tag = "deals",
+    params(("id" = Uuid, Path, description = "The deal's id."), IfMatch),
+    request_body = LineItemsBody,
+    responses(
+        (status = 200, description = "The deal with its new line items.", body = DealView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The deal is closed or deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[put("/deals/{id}/line-items")]
 pub async fn set_line_items(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -668,7 +804,6 @@ pub async fn set_line_items(
     id: web::Path<Uuid>,
     Json(body): Json<LineItemsBody>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
     super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, *id).await?;
     let items = body
         .items
@@ -683,17 +818,27 @@ pub async fn set_line_items(
     run(&req, &state, &ctx, *id, DealCommand::SetLineItems(items)).await
 }
 
-/// `DELETE /v1/deals/{id}`: soft delete, 204.
+/// Soft-deletes a deal: 204. It stays in history and can be restored.
 ///
 /// # Errors
 /// 403, 404, 409, 412.
+#[utoipa::path(
+    tag = "deals",
+    params(("id" = Uuid, Path, description = "The deal's id."), IfMatch),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 409, description = "Already deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("delete_records"))),
+)]
+#[delete("/deals/{id}")]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::DeleteRecords)?;
     super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, *id).await?;
     let command = Guarded {
         if_version: if_match(&req)?,
@@ -706,52 +851,42 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /v1/deals/{id}/restore`.
+/// Restores a soft-deleted deal: 200 with the deal.
 ///
 /// # Errors
 /// 403, 404, 409, 412.
+#[utoipa::path(
+    tag = "deals",
+    params(("id" = Uuid, Path, description = "The deal's id."), IfMatch, IdempotencyKey),
+    responses(
+        (status = 200, description = "The restored deal.", body = DealView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "Not deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("restore_records"))),
+)]
+#[post("/deals/{id}/restore")]
 pub async fn restore(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::RestoreRecords)?;
     run(&req, &state, &ctx, *id, DealCommand::Restore).await
 }
 
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(
-            actix_web::web::resource("/deals")
-                .route(actix_web::web::get().to(list))
-                .route(actix_web::web::post().to(create)),
-        )
-        .service(
-            actix_web::web::resource("/deals/{id}")
-                .route(actix_web::web::get().to(get))
-                .route(actix_web::web::patch().to(update))
-                .route(actix_web::web::delete().to(delete)),
-        )
-        .service(
-            actix_web::web::resource("/deals/{id}/restore")
-                .route(actix_web::web::post().to(restore)),
-        )
-        .service(
-            actix_web::web::resource("/deals/{id}/move")
-                .route(actix_web::web::post().to(move_stage)),
-        )
-        .service(actix_web::web::resource("/deals/{id}/win").route(actix_web::web::post().to(win)))
-        .service(
-            actix_web::web::resource("/deals/{id}/lose").route(actix_web::web::post().to(lose)),
-        )
-        .service(
-            actix_web::web::resource("/deals/{id}/reopen").route(actix_web::web::post().to(reopen)),
-        )
-        .service(
-            actix_web::web::resource("/deals/{id}/line-items")
-                .route(actix_web::web::put().to(set_line_items)),
-        )
-    });
+    cfg.service(list)
+        .service(create)
+        .service(get)
+        .service(update)
+        .service(delete)
+        .service(restore)
+        .service(move_stage)
+        .service(win)
+        .service(lose)
+        .service(reopen)
+        .service(set_line_items);
 }

@@ -1,30 +1,32 @@
 //! `/v1/pipelines`: pipelines, their stages, and the per-stage summary.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use crm_domain::pipeline::{PipelineCommand, StageInput, StageKind};
-use crm_domain::{Action, Currency, EntityId, Guarded, Money};
+use crm_domain::{Currency, EntityId, Guarded, Money};
 use crm_projections::entities::{pipeline, pipeline_stage};
 use crm_projections::queries::pipelines;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
+use super::companies::MoneyView;
 use super::{if_match, record};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
+use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
 
 /// A stage as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StageView {
     /// Id.
     pub id: Uuid,
     /// Name.
     pub name: String,
     /// Win probability in percent, as a decimal string (e.g. `"33.5"`).
+    #[schema(example = "33.5")]
     pub probability: String,
     /// `open`, `won` or `lost`.
     pub kind: String,
@@ -48,7 +50,7 @@ impl From<pipeline_stage::Model> for StageView {
 }
 
 /// A pipeline as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PipelineView {
     /// Id.
     pub id: Uuid,
@@ -58,6 +60,13 @@ pub struct PipelineView {
     pub stages: Vec<StageView>,
     /// Aggregate version (also the `ETag`).
     pub version: i64,
+}
+
+/// `GET /v1/pipelines` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PipelineList {
+    /// Every pipeline of the workspace, oldest first.
+    pub items: Vec<PipelineView>,
 }
 
 fn view((p, stages): (pipeline::Model, Vec<pipeline_stage::Model>)) -> PipelineView {
@@ -71,13 +80,15 @@ fn view((p, stages): (pipeline::Model, Vec<pipeline_stage::Model>)) -> PipelineV
 
 /// A stage in a request. `probability` is a decimal string from `"0"` to `"100"` (a JSON
 /// number is refused: no float reaches a rule that prices money).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Negotiation", "probability": "60", "kind": "open", "position": 1}))]
 pub struct StageBody {
     /// Name.
     pub name: String,
-    /// Percent, as a string.
+    /// Win probability in percent, `"0"` to `"100"`, as a decimal string.
     #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, example = "60")]
     pub probability: Decimal,
     /// `open`, `won` or `lost`.
     pub kind: StageKind,
@@ -98,12 +109,18 @@ impl StageBody {
 }
 
 /// `POST /v1/pipelines` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Enterprise", "stages": [
+    {"name": "Qualified", "probability": "20", "kind": "open"},
+    {"name": "Proposal", "probability": "50", "kind": "open"},
+    {"name": "Won", "probability": "100", "kind": "won"},
+    {"name": "Lost", "probability": "0", "kind": "lost"}
+]}))]
 pub struct CreatePipeline {
     /// Name.
     pub name: String,
-    /// Stages in order; at least one of each kind.
+    /// Stages in order (`position` is not used here); at least one of each kind.
     pub stages: Vec<StageBody>,
 }
 
@@ -122,33 +139,47 @@ fn ok(status: StatusCode, p: (pipeline::Model, Vec<pipeline_stage::Model>)) -> H
     record(status, v.version, &v)
 }
 
-/// `GET /v1/pipelines`: every pipeline with its stages.
+/// Lists every pipeline with its stages.
 ///
 /// # Errors
 /// 401.
+#[utoipa::path(
+    tag = "pipelines",
+    responses((status = 200, description = "Every pipeline.", body = PipelineList)),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/pipelines")]
 pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     let items: Vec<PipelineView> = pipelines::list(&state.pools.app, &auth.scope)
         .await?
         .into_iter()
         .map(view)
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(PipelineList { items }))
 }
 
-/// `GET /v1/pipelines/{id}`.
-/// With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as it was then,
-/// rebuilt from its events (see [`super::history::past`]).
+/// One pipeline with its stages. With `?as_of=<RFC 3339>` or `?version=N` (Owner,
+/// Admin): the record as it was then, rebuilt from its events (see
+/// [`super::history::past`]).
 ///
 /// # Errors
 /// 404.
+#[utoipa::path(
+    tag = "pipelines",
+    params(("id" = Uuid, Path, description = "The pipeline's id."), super::history::PointInTime),
+    responses((status = 200, description = "The pipeline, or its past state.",
+        body = super::history::CurrentOrPast<PipelineView>,
+        headers(("ETag" = String, description = "The record's version (current state only)."))
+    )),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/pipelines/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: AuthContext,
     id: web::Path<Uuid>,
     Query(point): Query<super::history::PointInTime>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     if let Some(at) = point.at()? {
         return super::history::past(&state, &auth, crate::history::RecordType::Pipeline, *id, at)
             .await;
@@ -156,16 +187,27 @@ pub async fn get(
     Ok(ok(StatusCode::OK, load(&state, &auth, *id).await?))
 }
 
-/// `POST /v1/pipelines` (Owner, Admin, Manager): 201 with the pipeline.
+/// Creates a pipeline with its stages (Owner, Admin, Manager): 201 with `Location` and
+/// the pipeline.
 ///
 /// # Errors
 /// 403, 422.
+#[utoipa::path(
+    tag = "pipelines",
+    request_body = CreatePipeline,
+    params(IdempotencyKey),
+    responses((status = 201, description = "Created.", body = PipelineView, headers(
+        ("ETag" = String, description = "The record's version, e.g. `\"1\"`."),
+        ("Location" = String, description = "`/v1/pipelines/{id}`."),
+    ))),
+    extensions(("x-permission" = json!("manage_pipelines"))),
+)]
+#[post("/pipelines")]
 pub async fn create(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(body): Json<CreatePipeline>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ManagePipelines)?;
     let id = EntityId::new();
     let stages = body.stages.into_iter().map(StageBody::input).collect();
     state
@@ -187,17 +229,30 @@ pub async fn create(
 }
 
 /// `PATCH /v1/pipelines/{id}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Enterprise sales"}))]
 pub struct RenamePipeline {
     /// New name.
     pub name: String,
 }
 
-/// `PATCH /v1/pipelines/{id}`: rename.
+/// Renames a pipeline: 200 with the pipeline.
 ///
 /// # Errors
 /// 403, 404, 412, 422.
+#[utoipa::path(
+    tag = "pipelines",
+    params(("id" = Uuid, Path, description = "The pipeline's id."), IfMatch),
+    request_body = RenamePipeline,
+    responses(
+        (status = 200, description = "The renamed pipeline.", body = PipelineView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("manage_pipelines"))),
+)]
+#[patch("/pipelines/{id}")]
 pub async fn rename(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -205,7 +260,6 @@ pub async fn rename(
     id: web::Path<Uuid>,
     Json(body): Json<RenamePipeline>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ManagePipelines)?;
     let command = Guarded {
         if_version: if_match(&req)?,
         command: PipelineCommand::Rename { name: body.name },
@@ -217,10 +271,22 @@ pub async fn rename(
     Ok(ok(StatusCode::OK, load(&state, &ctx.auth, *id).await?))
 }
 
-/// `POST /v1/pipelines/{id}/stages`: add a stage; 201 with the pipeline.
+/// Adds a stage to a pipeline: 201 with the pipeline.
 ///
 /// # Errors
 /// 403, 404, 412, 422.
+#[utoipa::path(
+    tag = "pipelines",
+    params(("id" = Uuid, Path, description = "The pipeline's id."), IfMatch, IdempotencyKey),
+    request_body = StageBody,
+    responses(
+        (status = 201, description = "The pipeline with its new stage.", body = PipelineView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("manage_pipelines"))),
+)]
+#[post("/pipelines/{id}/stages")]
 pub async fn add_stage(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -228,7 +294,6 @@ pub async fn add_stage(
     id: web::Path<Uuid>,
     Json(body): Json<StageBody>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ManagePipelines)?;
     let position = body.position;
     let command = Guarded {
         if_version: if_match(&req)?,
@@ -244,21 +309,39 @@ pub async fn add_stage(
     Ok(ok(StatusCode::CREATED, load(&state, &ctx.auth, *id).await?))
 }
 
-/// `PATCH /v1/pipelines/{id}/stages/{stage_id}` body.
-#[derive(Debug, Deserialize)]
+/// `PATCH /v1/pipelines/{id}/stages/{stage_id}` body: absent fields stay.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Proposal sent", "probability": "45.5"}))]
 pub struct UpdateStage {
     /// New name.
     pub name: Option<String>,
-    /// New probability, a decimal string.
+    /// New win probability in percent, `"0"` to `"100"`, a decimal string.
     #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, example = "45.5")]
     pub probability: Option<Decimal>,
 }
 
-/// `PATCH /v1/pipelines/{id}/stages/{stage_id}`: rename a stage or change its probability.
+/// Renames a stage or changes its probability: 200 with the pipeline.
 ///
 /// # Errors
 /// 403, 404, 412, 422.
+#[utoipa::path(
+    tag = "pipelines",
+    params(
+        ("id" = Uuid, Path, description = "The pipeline's id."),
+        ("stage_id" = Uuid, Path, description = "The stage's id."),
+        IfMatch,
+    ),
+    request_body = UpdateStage,
+    responses(
+        (status = 200, description = "The pipeline with the changed stage.", body = PipelineView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("manage_pipelines"))),
+)]
+#[patch("/pipelines/{id}/stages/{stage_id}")]
 pub async fn update_stage(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -266,7 +349,6 @@ pub async fn update_stage(
     path: web::Path<(Uuid, Uuid)>,
     Json(body): Json<UpdateStage>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ManagePipelines)?;
     let (id, stage_id) = *path;
     let command = PipelineCommand::UpdateStage {
         stage_id: EntityId(stage_id),
@@ -288,17 +370,31 @@ pub async fn update_stage(
 }
 
 /// `PUT /v1/pipelines/{id}/stages` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"stage_ids": ["0190a5b3-7c1e-7d2a-9f3b-2c4d5e6f7a8b",
+    "0190a5b3-7c1e-7d2a-9f3b-2c4d5e6f7a8c"]}))]
 pub struct ReorderStages {
     /// Every active stage id, in the new order.
     pub stage_ids: Vec<Uuid>,
 }
 
-/// `PUT /v1/pipelines/{id}/stages`: reorder the active stages.
+/// Reorders a pipeline's active stages: 200 with the pipeline.
 ///
 /// # Errors
 /// 403, 404, 412, 422.
+#[utoipa::path(
+    tag = "pipelines",
+    params(("id" = Uuid, Path, description = "The pipeline's id."), IfMatch),
+    request_body = ReorderStages,
+    responses(
+        (status = 200, description = "The pipeline with its stages in the new order.", body = PipelineView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("manage_pipelines"))),
+)]
+#[put("/pipelines/{id}/stages")]
 pub async fn reorder(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -306,7 +402,6 @@ pub async fn reorder(
     id: web::Path<Uuid>,
     Json(body): Json<ReorderStages>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ManagePipelines)?;
     let order = body.stage_ids.into_iter().map(EntityId).collect();
     let command = Guarded {
         if_version: if_match(&req)?,
@@ -319,18 +414,33 @@ pub async fn reorder(
     Ok(ok(StatusCode::OK, load(&state, &ctx.auth, *id).await?))
 }
 
-/// `DELETE /v1/pipelines/{id}/stages/{stage_id}`: retire a stage (409 while it holds open
-/// deals, or when it is the last of its kind).
+/// Retires a stage (409 while it holds open deals, or when it is the last of its kind):
+/// 200 with the pipeline.
 ///
 /// # Errors
 /// 403, 404, 409, 412, 422.
+#[utoipa::path(
+    tag = "pipelines",
+    params(
+        ("id" = Uuid, Path, description = "The pipeline's id."),
+        ("stage_id" = Uuid, Path, description = "The stage's id."),
+        IfMatch,
+    ),
+    responses(
+        (status = 200, description = "The pipeline, the stage retired.", body = PipelineView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The stage holds open deals, or is the last active stage of its kind.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("manage_pipelines"))),
+)]
+#[delete("/pipelines/{id}/stages/{stage_id}")]
 pub async fn retire_stage(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ManagePipelines)?;
     let (id, stage_id) = *path;
     let open_deals =
         pipelines::open_deals_in_stage(&state.pools.app, &ctx.auth.scope, stage_id).await?;
@@ -352,44 +462,91 @@ pub async fn retire_stage(
     Ok(ok(StatusCode::OK, load(&state, &ctx.auth, id).await?))
 }
 
-/// Money in a summary.
-#[derive(Debug, Serialize)]
-struct Amount {
-    amount_minor: i64,
-    currency: String,
+/// `GET /v1/pipelines/{id}/summary` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PipelineSummary {
+    /// The pipeline.
+    pub pipeline_id: Uuid,
+    /// Its stages in order (retired ones only while they hold deals).
+    pub stages: Vec<StageSummary>,
 }
 
-/// `GET /v1/pipelines/{id}/summary`: per stage, and per currency inside it, the number of
-/// live deals, their total, and the total weighted by the stage's probability
+/// One stage of a pipeline summary.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StageSummary {
+    /// The stage.
+    pub stage_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// `open`, `won` or `lost`.
+    pub kind: String,
+    /// Whether it is retired.
+    pub retired: bool,
+    /// Win probability in percent, as a decimal string.
+    #[schema(example = "33.5")]
+    pub probability: String,
+    /// Live deals in the stage.
+    pub deals: i64,
+    /// Of them, those without an amount.
+    pub deals_without_amount: i64,
+    /// Per currency: the deals with an amount in it and their totals.
+    pub totals: Vec<CurrencyTotal>,
+}
+
+/// The deals of one currency in one stage.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CurrencyTotal {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Live deals with an amount in this currency.
+    pub deals: i64,
+    /// The sum of their amounts.
+    pub total: MoneyView,
+    /// `total × probability / 100`, rounded half to even to minor units.
+    pub weighted: MoneyView,
+}
+
+/// The pipeline's summary: per stage, and per currency inside it, the number of live
+/// deals, their total, and the total weighted by the stage's probability
 /// (`total × probability / 100`, rounded half to even to minor units). Amounts of
 /// different currencies are never added together; deals without an amount are counted
 /// apart.
 ///
 /// # Errors
 /// 404; 422 if a total exceeds the largest representable amount.
+#[utoipa::path(
+    tag = "pipelines",
+    params(("id" = Uuid, Path, description = "The pipeline's id.")),
+    responses((status = 200, description = "Per stage and currency: deals, total, weighted total.",
+        body = PipelineSummary)),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/pipelines/{id}/summary")]
 pub async fn summary(
     state: web::Data<AppState>,
     auth: AuthContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     load(&state, &auth, *id).await?;
     let rows = pipelines::summary(&state.pools.app, &auth.scope, *id).await?;
-    let mut stages: Vec<serde_json::Value> = Vec::new();
-    let mut current: Option<Uuid> = None;
+    let mut stages: Vec<StageSummary> = Vec::new();
     for row in rows {
-        if current != Some(row.stage_id) {
-            current = Some(row.stage_id);
-            stages.push(json!({
-                "stage_id": row.stage_id, "name": row.name, "kind": row.kind, "retired": row.retired,
-                "probability": row.probability.normalize().to_string(),
-                "deals": 0, "deals_without_amount": 0, "totals": [],
-            }));
+        if stages.last().is_none_or(|s| s.stage_id != row.stage_id) {
+            stages.push(StageSummary {
+                stage_id: row.stage_id,
+                name: row.name.clone(),
+                kind: row.kind.clone(),
+                retired: row.retired,
+                probability: row.probability.normalize().to_string(),
+                deals: 0,
+                deals_without_amount: 0,
+                totals: Vec::new(),
+            });
         }
         let Some(stage) = stages.last_mut() else {
             continue;
         };
-        stage["deals"] = json!(stage["deals"].as_i64().unwrap_or(0) + row.deals);
+        stage.deals += row.deals;
         match (row.currency, row.total_minor) {
             (Some(code), Some(total)) => {
                 let currency = Currency::from_code(&code).map_err(ApiError::internal)?;
@@ -407,47 +564,37 @@ pub async fn summary(
                     .round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven);
                 let weighted =
                     Money::new(i64::try_from(weighted).map_err(|_| too_big())?, currency);
-                if let Some(totals) = stage["totals"].as_array_mut() {
-                    totals.push(json!({
-                        "currency": code,
-                        "deals": row.deals,
-                        "total": Amount { amount_minor: total_minor, currency: code.clone() },
-                        "weighted": Amount { amount_minor: weighted.amount_minor, currency: code.clone() },
-                    }));
-                }
+                stage.totals.push(CurrencyTotal {
+                    currency: code.clone(),
+                    deals: row.deals,
+                    total: MoneyView {
+                        amount_minor: total_minor,
+                        currency: code.clone(),
+                    },
+                    weighted: MoneyView {
+                        amount_minor: weighted.amount_minor,
+                        currency: code,
+                    },
+                });
             }
-            _ => stage["deals_without_amount"] = json!(row.deals),
+            _ => stage.deals_without_amount = row.deals,
         }
     }
-    Ok(HttpResponse::Ok().json(json!({ "pipeline_id": *id, "stages": stages })))
+    Ok(HttpResponse::Ok().json(PipelineSummary {
+        pipeline_id: *id,
+        stages,
+    }))
 }
 
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(
-            actix_web::web::resource("/pipelines")
-                .route(actix_web::web::get().to(list))
-                .route(actix_web::web::post().to(create)),
-        )
-        .service(
-            actix_web::web::resource("/pipelines/{id}")
-                .route(actix_web::web::get().to(get))
-                .route(actix_web::web::patch().to(rename)),
-        )
-        .service(
-            actix_web::web::resource("/pipelines/{id}/summary")
-                .route(actix_web::web::get().to(summary)),
-        )
-        .service(
-            actix_web::web::resource("/pipelines/{id}/stages")
-                .route(actix_web::web::post().to(add_stage))
-                .route(actix_web::web::put().to(reorder)),
-        )
-        .service(
-            actix_web::web::resource("/pipelines/{id}/stages/{stage_id}")
-                .route(actix_web::web::patch().to(update_stage))
-                .route(actix_web::web::delete().to(retire_stage)),
-        )
-    });
+    cfg.service(list)
+        .service(create)
+        .service(get)
+        .service(rename)
+        .service(summary)
+        .service(add_stage)
+        .service(reorder)
+        .service(update_stage)
+        .service(retire_stage);
 }

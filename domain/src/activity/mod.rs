@@ -28,7 +28,7 @@ pub const MAX_CALL_SECONDS: u32 = 86_400;
 pub const MAX_LINKS: usize = 100;
 
 /// Inbound or outbound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// From them to us.
@@ -38,7 +38,7 @@ pub enum Direction {
 }
 
 /// A task's priority.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     /// Low.

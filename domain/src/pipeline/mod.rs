@@ -23,7 +23,7 @@ pub const NAME_MAX: usize = 100;
 pub const MAX_STAGES: usize = 50;
 
 /// What reaching a stage means for a deal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StageKind {
     /// Still being worked.
