@@ -3,24 +3,26 @@
 //! Requests with a key are attributed to the key in every event they cause, and each is
 //! logged (endpoint, method, time, address, status) for `GET /v1/api-keys/requests`.
 
+use actix_web::{delete, get, post};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::workspace::WorkspaceCommand;
-use crm_domain::{Action, EntityId, Role};
-use crm_projections::queries::api_keys;
-use serde::Deserialize;
-use serde_json::json;
+use crm_domain::{EntityId, Role};
+use crm_projections::queries::api_keys::{self, KeyRow};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::context::API_KEY_PREFIX;
 use crate::auth::{session, AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
+use crate::openapi::Problem;
 use crate::state::AppState;
 
 /// `POST /v1/api-keys` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Nightly sync", "role": "member"}))]
 pub struct CreateKey {
     /// A name to recognise it by.
     pub name: String,
@@ -30,17 +32,39 @@ pub struct CreateKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// `POST /v1/api-keys`: 201 with the key, shown this once.
+/// A new API key, with the key itself (shown this once).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NewKey {
+    /// The key's id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The key (`crm_…`), sent as `Authorization: Bearer …`. Only its hash is stored:
+    /// it cannot be shown again.
+    pub key: String,
+}
+
+/// Creates an API key (Owner, Admin; not with an API key): the key is shown this once.
 ///
 /// # Errors
-/// 403 (role, or a key role above one's own), 422.
+/// 403 (role, an API key or support staff, or a key role above one's own), 422.
+#[utoipa::path(
+    tag = "api-keys",
+    request_body = CreateKey,
+    responses((status = 201, description = "The key, shown this once.", body = NewKey)),
+    extensions(("x-permission" = json!("manage_api_keys"))),
+)]
+#[post("/api-keys")]
 pub async fn create(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(body): Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require_person()?;
-    ctx.auth.require(Action::ManageApiKeys)?;
     if body.role < ctx.auth.role {
         return Err(ApiError::Forbidden);
     }
@@ -76,31 +100,58 @@ pub async fn create(
             &ctx.metadata,
         )
         .await?;
-    Ok(HttpResponse::Created().json(json!({"id": id.0, "name": name, "role": body.role, "expires_at": body.expires_at, "key": key})))
+    Ok(HttpResponse::Created().json(NewKey {
+        id: id.0,
+        name,
+        role: body.role,
+        expires_at: body.expires_at,
+        key,
+    }))
 }
 
-/// `GET /v1/api-keys`: every key, never the key itself.
+/// The workspace's API keys.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    /// Every key, newest first, revoked and expired ones too.
+    pub items: Vec<KeyRow>,
+}
+
+/// Lists every API key of the workspace, never the key itself.
 ///
 /// # Errors
 /// 403.
+#[utoipa::path(
+    tag = "api-keys",
+    responses((status = 200, description = "Every key.", body = KeyList)),
+    extensions(("x-permission" = json!("manage_api_keys"))),
+)]
+#[get("/api-keys")]
 pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
     auth.require_person()?;
-    auth.require(Action::ManageApiKeys)?;
-    let keys = api_keys::list(&state.pools.app, &auth.scope).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": keys })))
+    let items = api_keys::list(&state.pools.app, &auth.scope).await?;
+    Ok(HttpResponse::Ok().json(KeyList { items }))
 }
 
-/// `DELETE /v1/api-keys/{id}`: revoke; the key stops working at once. 204.
+/// Revokes an API key; it stops working at once.
 ///
 /// # Errors
 /// 403, 404, 409 (revoked already).
+#[utoipa::path(
+    tag = "api-keys",
+    params(("id" = Uuid, Path, description = "The key's id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 409, description = "The key is revoked already.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("manage_api_keys"))),
+)]
+#[delete("/api-keys/{id}")]
 pub async fn revoke(
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require_person()?;
-    ctx.auth.require(Action::ManageApiKeys)?;
     match api_keys::revoke(&state.pools.app, &ctx.auth.scope, *id, state.clock.now()).await? {
         None => Err(ApiError::NotFound),
         Some(false) => Err(ApiError::Conflict("the key is revoked already".into())),
@@ -120,50 +171,77 @@ pub async fn revoke(
 }
 
 /// `GET /v1/api-keys/requests` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RequestsQuery {
     /// Only this key's requests.
     pub key_id: Option<Uuid>,
     /// How many, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 
-/// `GET /v1/api-keys/requests`: the latest requests made with keys, newest first.
+/// One request made with an API key.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KeyRequest {
+    /// The key.
+    pub key_id: Uuid,
+    /// HTTP method.
+    pub method: String,
+    /// Request path.
+    pub path: String,
+    /// The answer's HTTP status.
+    pub status: i16,
+    /// Client address, if known.
+    pub ip: Option<String>,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The latest requests made with API keys.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyRequests {
+    /// Newest first.
+    pub items: Vec<KeyRequest>,
+}
+
+/// Lists the latest requests made with API keys, newest first.
 ///
 /// # Errors
 /// 403, 422.
+#[utoipa::path(
+    tag = "api-keys",
+    params(RequestsQuery),
+    responses((status = 200, description = "The latest requests.", body = KeyRequests)),
+    extensions(("x-permission" = json!("manage_api_keys"))),
+)]
+#[get("/api-keys/requests")]
 pub async fn requests(
     state: web::Data<AppState>,
     auth: AuthContext,
     Query(q): Query<RequestsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_person()?;
-    auth.require(Action::ManageApiKeys)?;
     let limit = super::ListQuery {
         limit: q.limit,
         ..Default::default()
     }
     .limit()?
     .unwrap_or(50);
-    let items = api_keys::requests(&state.pools.app, &auth.scope, q.key_id, limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    let items = api_keys::requests(&state.pools.app, &auth.scope, q.key_id, limit)
+        .await?
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(KeyRequests { items }))
 }
 
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(
-            actix_web::web::resource("/api-keys")
-                .route(actix_web::web::get().to(list))
-                .route(actix_web::web::post().to(create)),
-        )
-        .service(
-            actix_web::web::resource("/api-keys/requests")
-                .route(actix_web::web::get().to(requests)),
-        )
-        .service(
-            actix_web::web::resource("/api-keys/{id}").route(actix_web::web::delete().to(revoke)),
-        )
-    });
+    cfg.service(list)
+        .service(create)
+        .service(requests)
+        .service(revoke);
 }

@@ -1,30 +1,37 @@
 //! The workspace's audit trail.
 
 use actix_web::http::header;
+use actix_web::{get, post};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::Action;
 use crm_projections::queries::audit::{self, AuditEntry, AuditFilter};
+use crm_projections::queries::audit_chain::{Break, Head};
+use crm_projections::queries::Page;
 use futures::stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::AuthContext;
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::openapi::IdempotencyKey;
 use crate::state::AppState;
 
 /// The filters of `GET /v1/audit` and `GET /v1/audit/export`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Page size, 1 to 200; default 50 (list only).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page (list only).
     pub cursor: Option<String>,
     /// The acting user's id, API key id or system actor name.
     pub actor: Option<String>,
     /// `Workspace`, `User`, `Company`, `Contact`, `Pipeline`, `Deal` or `Activity`.
+    #[param(pattern = "^(Workspace|User|Company|Contact|Pipeline|Deal|Activity)$")]
     pub entity_type: Option<String>,
     /// One entity's id.
     pub entity_id: Option<Uuid>,
@@ -35,6 +42,7 @@ pub struct AuditQuery {
     /// RFC 3339: stored before.
     pub to: Option<DateTime<Utc>>,
     /// Export only: `ndjson` (default) or `csv`.
+    #[param(pattern = "^(ndjson|csv)$")]
     pub format: Option<String>,
 }
 
@@ -73,19 +81,26 @@ impl AuditQuery {
     }
 }
 
-/// `GET /v1/audit` (Owner, Admin): the workspace's events, newest first, with actor, role,
-/// time, address, event type, entity and payload; keyset-paginated; filtered by `actor`,
-/// `entity_type`, `entity_id`, `event_type`, `from` and `to` (default window: the last
-/// 12 months).
+/// Lists the workspace's events, newest first (Owner, Admin).
+///
+/// Each with actor, role, time, address, event type, entity and payload;
+/// keyset-paginated; filtered by `actor`, `entity_type`, `entity_id`, `event_type`, `from`
+/// and `to` (default window: the last 12 months).
 ///
 /// # Errors
-/// 403 for other roles; 422 for a bad limit, cursor or filter.
+/// 403 for other roles; 422 for a bad limit, cursor or filter, or `format`.
+#[utoipa::path(
+    tag = "audit",
+    params(AuditQuery),
+    responses((status = 200, description = "A page of events.", body = Page<AuditEntry>)),
+    extensions(("x-permission" = json!("read_audit"))),
+)]
+#[get("/audit")]
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthContext,
     Query(query): Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadAudit)?;
     if query.limit.is_some_and(|n| !(1..=200).contains(&n)) {
         return Err(ApiError::invalid("limit", "must be 1 to 200"));
     }
@@ -186,21 +201,36 @@ fn encode(csv: bool, rows: Vec<AuditEntry>, header: bool) -> Result<web::Bytes, 
     Ok(web::Bytes::from(out))
 }
 
-/// `GET /v1/audit/export?format=ndjson|csv` (Owner, Admin): every event that passes the
-/// filters of [`list`], newest first, streamed 200 at a time (NDJSON: one [`AuditEntry`]
-/// per line; CSV per RFC 4180 with the payload as JSON text).
+/// Exports every event that passes the filters, as NDJSON or CSV (Owner, Admin).
+///
+/// The filters are those of `GET /v1/audit`; newest first, streamed 200 at a time
+/// (NDJSON: one `AuditEntry` per line; CSV per RFC 4180 with a header row and the payload
+/// as JSON text). Needs the export right as well as the audit one.
 ///
 /// # Errors
 /// 403 for other roles and support staff; 422 for `limit`, `cursor`, an unknown format
 /// or a bad filter.
+#[utoipa::path(
+    tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The events: `format=ndjson` (default) one `AuditEntry` JSON object per line; `format=csv` a header row then one row per event.",
+            content(
+                (String = "application/x-ndjson"),
+                (String = "text/csv"),
+            ),
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"audit.ndjson\"` or `\"audit.csv\"`."))),
+    ),
+    extensions(("x-permission" = json!("read_audit"))),
+)]
+#[get("/audit/export")]
 pub async fn export(
     state: web::Data<AppState>,
     auth: AuthContext,
     Query(query): Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    // Reading the trail and taking data away in bulk: both rights (support grants never
-    // carry the second).
-    auth.require(Action::ReadAudit)?;
+    // Reading the trail (`x-permission`) and taking data away in bulk: both rights
+    // (support grants never carry the second).
     auth.require(Action::ExportRecords)?;
     if query.limit.is_some() || query.cursor.is_some() {
         return Err(ApiError::invalid(
@@ -254,30 +284,107 @@ pub async fn export(
         .streaming(pages))
 }
 
-/// `GET /v1/audit/verify` (Owner): walks the workspace's hash chains and checks the
-/// latest signed checkpoint; `intact`, or the first event that does not match and why.
+/// A verification's answer (the fields of [`crate::audit_chain::Report`]).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChainReport {
+    /// True when no check failed.
+    pub intact: bool,
+    /// Events walked.
+    pub events_checked: i64,
+    /// The first event whose chain breaks, if any.
+    pub first_break: Option<Break>,
+    /// The checkpoint compared against, if any.
+    pub checkpoint: Option<CheckpointCheck>,
+}
+
+/// What the latest checkpoint showed (the fields of
+/// [`crate::audit_chain::CheckpointReport`]).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckpointCheck {
+    /// Its id.
+    pub id: i64,
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
+    /// Whether its signature holds.
+    pub signature_valid: bool,
+    /// The first signed stream head no longer in the store as signed, if any.
+    pub missing_head: Option<Head>,
+}
+
+impl From<crate::audit_chain::Report> for ChainReport {
+    fn from(report: crate::audit_chain::Report) -> Self {
+        let crate::audit_chain::Report {
+            intact,
+            events_checked,
+            first_break,
+            checkpoint: compared,
+        } = report;
+        Self {
+            intact,
+            events_checked,
+            first_break,
+            checkpoint: compared.map(|c| {
+                let crate::audit_chain::CheckpointReport {
+                    id,
+                    taken_at,
+                    signature_valid,
+                    missing_head,
+                } = c;
+                CheckpointCheck {
+                    id,
+                    taken_at,
+                    signature_valid,
+                    missing_head,
+                }
+            }),
+        }
+    }
+}
+
+/// Verifies the audit trail (Owner): walks the workspace's hash chains and checks the
+/// latest signed checkpoint.
+///
+/// Answers `intact`, or the first event that does not match and why.
 ///
 /// # Errors
 /// 403.
+#[utoipa::path(
+    tag = "audit",
+    responses((status = 200, description = "The verification's result.", body = ChainReport)),
+    extensions(("x-permission" = json!("verify_audit"))),
+)]
+#[get("/audit/verify")]
 pub async fn verify(
     state: web::Data<AppState>,
     auth: AuthContext,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::VerifyAudit)?;
     let report =
         crate::audit_chain::verify(&state.pools.app, &state.checkpoint_key, auth.tenant).await?;
-    Ok(HttpResponse::Ok().json(report))
+    Ok(HttpResponse::Ok().json(ChainReport::from(report)))
 }
 
-/// `POST /v1/audit/checkpoints` (Owner): signs a checkpoint of the stream heads now. 201.
+/// A new checkpoint.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NewCheckpoint {
+    /// The checkpoint's id.
+    pub id: i64,
+}
+
+/// Signs a checkpoint of the workspace's stream heads now (Owner).
 ///
 /// # Errors
 /// 403.
+#[utoipa::path(
+    tag = "audit",
+    params(IdempotencyKey),
+    responses((status = 201, description = "The checkpoint is signed and stored.", body = NewCheckpoint)),
+    extensions(("x-permission" = json!("verify_audit"))),
+)]
+#[post("/audit/checkpoints")]
 pub async fn checkpoint(
     state: web::Data<AppState>,
     auth: AuthContext,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::VerifyAudit)?;
     let id = crate::audit_chain::checkpoint(
         &state.pools.app,
         &state.checkpoint_key,
@@ -285,20 +392,13 @@ pub async fn checkpoint(
         state.clock.now(),
     )
     .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({"id": id})))
+    Ok(HttpResponse::Created().json(NewCheckpoint { id }))
 }
 
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(actix_web::web::resource("/audit/verify").route(actix_web::web::get().to(verify)))
-            .service(
-                actix_web::web::resource("/audit/checkpoints")
-                    .route(actix_web::web::post().to(checkpoint)),
-            )
-            .service(actix_web::web::resource("/audit").route(actix_web::web::get().to(list)))
-            .service(
-                actix_web::web::resource("/audit/export").route(actix_web::web::get().to(export)),
-            )
-    });
+    cfg.service(verify)
+        .service(checkpoint)
+        .service(list)
+        .service(export);
 }

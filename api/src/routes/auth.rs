@@ -1,24 +1,30 @@
 //! Sign-up, login and the caller's own profile.
 
+use actix_web::{get, patch, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use crm_domain::user::UserCommand;
 use crm_domain::workspace::{self, WorkspaceCommand};
-use crm_domain::{Action, Email, EntityId, EventMetadata, Role, TenantId, UserId};
+use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
 use crm_projections::queries::users::{self, Registration};
 use crm_projections::TenantScope;
 use secrecy::SecretString;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::auth::context::{client_ip, request_id, user_agent};
 use crate::auth::{password, AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
 
+use super::sessions::Tokens;
+
 /// `POST /v1/auth/signup` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"workspace_name": "Acme Corp", "workspace_slug": "acme-corp",
+    "email": "ada@acme.example", "password": "tangerine orbit lantern 42", "display_name": "Ada Lovelace"}))]
 pub struct SignupBody {
     /// Display name of the new workspace.
     pub workspace_name: String,
@@ -26,16 +32,59 @@ pub struct SignupBody {
     pub workspace_slug: String,
     /// The founder's login email.
     pub email: String,
-    /// The founder's password, 12 to 128 characters.
+    /// The founder's password, 12 to 128 characters, not a common one.
+    #[schema(value_type = String, format = Password)]
     pub password: SecretString,
     /// The founder's display name.
     pub display_name: String,
 }
 
-/// `POST /v1/auth/signup`: creates a workspace and its Owner; 201 with an access token.
+/// A workspace's id and slug.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WorkspaceRef {
+    /// The workspace's id (the tenant).
+    pub id: Uuid,
+    /// Its slug.
+    pub slug: String,
+}
+
+/// The founder of a new workspace.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Founder {
+    /// The user's id.
+    pub id: Uuid,
+    /// Login email (normalised to lowercase).
+    pub email: String,
+    /// Always `owner`.
+    pub role: Role,
+}
+
+/// The answer to a sign-up: the new workspace, its Owner and their first session's tokens.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SignupAnswer {
+    /// The new workspace.
+    pub workspace: WorkspaceRef,
+    /// Its Owner, the caller.
+    pub user: Founder,
+    /// The Owner's session.
+    #[serde(flatten)]
+    pub tokens: Tokens,
+}
+
+/// Creates a workspace and its Owner, and signs the Owner in.
 ///
 /// # Errors
 /// 422 for invalid fields, 409 when the slug or email is taken.
+#[utoipa::path(
+    tag = "auth",
+    security(()),
+    request_body = SignupBody,
+    responses(
+        (status = 201, description = "The workspace, its Owner and the Owner's tokens.", body = SignupAnswer),
+        (status = 409, description = "The slug is taken, or an account with this email exists.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/auth/signup")]
 pub async fn signup(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -119,51 +168,123 @@ pub async fn signup(
         meta.user_agent.clone(),
     )
     .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "workspace": {"id": tenant.0, "slug": body.workspace_slug},
-        "user": {"id": user.0, "email": email, "role": Role::Owner},
-        "access_token": tokens.access_token,
-        "token_type": tokens.token_type,
-        "expires_in": tokens.expires_in,
-        "refresh_token": tokens.refresh_token,
-        "session_id": tokens.session_id,
-    })))
+    Ok(HttpResponse::Created().json(SignupAnswer {
+        workspace: WorkspaceRef {
+            id: tenant.0,
+            slug: body.workspace_slug,
+        },
+        user: Founder {
+            id: user.0,
+            email: email.to_string(),
+            role: Role::Owner,
+        },
+        tokens: tokens.into(),
+    }))
 }
 
-/// `GET /v1/me`: the caller and their workspace.
+/// The caller as `GET /v1/me` shows them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MeUser {
+    /// The user's id (for an API key: its creator's).
+    pub id: Uuid,
+    /// Login email.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// `owner`, `admin`, `manager`, `member` or `read_only`.
+    pub role: String,
+}
+
+/// A workspace's id, slug and display name.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WorkspaceView {
+    /// The workspace's id (the tenant).
+    pub id: Uuid,
+    /// Its slug.
+    pub slug: String,
+    /// Its display name.
+    pub name: String,
+}
+
+impl From<crm_projections::entities::workspace::Model> for WorkspaceView {
+    fn from(w: crm_projections::entities::workspace::Model) -> Self {
+        Self {
+            id: w.tenant_id,
+            slug: w.slug,
+            name: w.name,
+        }
+    }
+}
+
+/// The caller and their workspace.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MeAnswer {
+    /// The caller.
+    pub user: MeUser,
+    /// The caller's workspace (`null` only while it is being created).
+    pub workspace: Option<WorkspaceView>,
+}
+
+/// Shows the caller and their workspace.
 ///
 /// # Errors
 /// 401 without a valid token; 404 if the user no longer exists.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 200, description = "The caller and their workspace.", body = MeAnswer),
+        (status = 404, description = "The user no longer exists.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-two-factor-exempt" = json!(true))),
+)]
+#[get("/me")]
 pub async fn me(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
     let user = users::get_user(&state.pools.app, &auth.scope, auth.user.0)
         .await?
         .ok_or(ApiError::NotFound)?;
     let workspace = users::get_workspace(&state.pools.app, &auth.scope).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "user": {"id": user.id, "email": user.email, "display_name": user.display_name, "role": user.role},
-        "workspace": workspace.map(|w| json!({"id": w.tenant_id, "slug": w.slug, "name": w.name})),
-    })))
+    Ok(HttpResponse::Ok().json(MeAnswer {
+        user: MeUser {
+            id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            role: user.role,
+        },
+        workspace: workspace.map(WorkspaceView::from),
+    }))
 }
 
 /// `PATCH /v1/workspace` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Acme Europe"}))]
 pub struct RenameWorkspace {
     /// The new display name, 1 to 200 characters.
     pub name: String,
 }
 
-/// `PATCH /v1/workspace` (Owner, Admin): renames the caller's workspace.
+/// Renames the caller's workspace (Owner, Admin).
 ///
 /// # Errors
-/// 403 for other roles, 422 for an empty or long name.
+/// 403 for other roles, 412 for a stale `If-Match`, 422 for an empty or long name.
+#[utoipa::path(
+    tag = "auth",
+    params(IfMatch),
+    request_body = RenameWorkspace,
+    responses(
+        (status = 200, description = "The renamed workspace.", body = WorkspaceView,
+            headers(("ETag" = String, description = "The workspace's new version."))),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("manage_workspace"))),
+)]
+#[patch("/workspace")]
 pub async fn rename_workspace(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(body): Json<RenameWorkspace>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ManageWorkspace)?;
     state
         .commands
         .workspace(
@@ -180,26 +301,38 @@ pub async fn rename_workspace(
     Ok(super::record(
         actix_web::http::StatusCode::OK,
         workspace.version,
-        &json!({"id": workspace.tenant_id, "slug": workspace.slug, "name": workspace.name}),
+        &WorkspaceView::from(workspace),
     ))
 }
 
 /// `POST /v1/me/password` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "tangerine orbit lantern 42", "new_password": "violet harbour compass 77"}))]
 pub struct ChangePassword {
     /// The password in use now.
+    #[schema(value_type = String, format = Password)]
     pub current_password: SecretString,
-    /// The new password, 12 to 128 characters.
+    /// The new password, 12 to 128 characters, not a common one.
+    #[schema(value_type = String, format = Password)]
     pub new_password: SecretString,
 }
 
-/// `POST /v1/me/password`: changes the caller's password after checking the current one.
+/// Changes the caller's password after checking the current one.
+///
 /// The new argon2id hash replaces the old in `credentials`; the user's stream records
-/// `PasswordChanged`, which carries no secret. 204.
+/// `PasswordChanged`, which carries no secret. Not for API keys or support staff.
 ///
 /// # Errors
-/// 422 when the current password is wrong or the new one breaks the policy.
+/// 403 for an API key or support staff; 422 when the current password is wrong or the
+/// new one breaks the policy.
+#[utoipa::path(
+    tag = "auth",
+    params(IdempotencyKey),
+    request_body = ChangePassword,
+    responses((status = 204, description = "The password is changed.")),
+)]
+#[post("/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
     ctx: CommandContext,
@@ -240,47 +373,45 @@ pub async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `PATCH /v1/workspace/security` body.
-#[derive(Debug, Deserialize)]
+/// `PATCH /v1/workspace/security` body, and its answer.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"require_two_factor": true}))]
 pub struct SecurityPolicy {
     /// Owners and admins must turn two-factor sign-in on before they can act.
     pub require_two_factor: bool,
 }
 
-/// `PATCH /v1/workspace/security` (Owner, Admin): the workspace's two-factor policy.
+/// Sets the workspace's two-factor policy (Owner, Admin).
 ///
 /// # Errors
 /// 403.
+#[utoipa::path(
+    tag = "auth",
+    request_body = SecurityPolicy,
+    responses((status = 200, description = "The policy now in force.", body = SecurityPolicy)),
+    extensions(("x-permission" = json!("manage_workspace"))),
+)]
+#[patch("/workspace/security")]
 pub async fn set_security(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(body): Json<SecurityPolicy>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ManageWorkspace)?;
     let command = crm_domain::workspace::WorkspaceCommand::SetTwoFactorPolicy {
         required: body.require_two_factor,
     };
     state.commands.workspace(command, &ctx.metadata).await?;
-    Ok(HttpResponse::Ok().json(json!({"require_two_factor": body.require_two_factor})))
+    Ok(HttpResponse::Ok().json(SecurityPolicy {
+        require_two_factor: body.require_two_factor,
+    }))
 }
 
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(actix_web::web::resource("/auth/signup").route(actix_web::web::post().to(signup)))
-            .service(
-                actix_web::web::resource("/workspace/security")
-                    .route(actix_web::web::patch().to(set_security)),
-            )
-            .service(actix_web::web::resource("/me").route(actix_web::web::get().to(me)))
-            .service(
-                actix_web::web::resource("/me/password")
-                    .route(actix_web::web::post().to(change_password)),
-            )
-            .service(
-                actix_web::web::resource("/workspace")
-                    .route(actix_web::web::patch().to(rename_workspace)),
-            )
-    });
+    cfg.service(signup)
+        .service(set_security)
+        .service(me)
+        .service(change_password)
+        .service(rename_workspace);
 }

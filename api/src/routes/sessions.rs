@@ -8,32 +8,93 @@
 //! an event on the user's stream, with the address in its metadata; a failure for an
 //! unknown email goes to the system security log, never to a workspace.
 
+use actix_web::{get, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use crm_domain::user::UserCommand;
 use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
-use crm_projections::queries::sessions::{self, Refresh};
+use crm_projections::queries::sessions::{self, Refresh, SessionRow};
 use crm_projections::queries::users;
 use crm_projections::TenantScope;
 use secrecy::SecretString;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::auth::context::{client_ip, request_id, user_agent};
 use crate::auth::session::{self, TokenPair};
 use crate::auth::{password, AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::openapi::Problem;
 use crate::state::AppState;
 
 /// `POST /v1/auth/login` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@acme.example", "password": "tangerine orbit lantern 42"}))]
 pub struct LoginBody {
     /// Login email.
     pub email: String,
     /// Password.
+    #[schema(value_type = String, format = Password)]
     pub password: SecretString,
+}
+
+/// The tokens a sign-in or refresh hands out (the fields of
+/// [`crate::auth::session::TokenPair`], which every sign-in answers with).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Tokens {
+    /// The JWT access token (at most 15 minutes), sent as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(value_type = String, example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The single-use refresh token (`POST /v1/auth/refresh`).
+    pub refresh_token: String,
+    /// The session both belong to.
+    pub session_id: Uuid,
+}
+
+impl From<TokenPair> for Tokens {
+    fn from(tokens: TokenPair) -> Self {
+        let TokenPair {
+            access_token,
+            token_type,
+            expires_in,
+            refresh_token,
+            session_id,
+        } = tokens;
+        Self {
+            access_token,
+            token_type,
+            expires_in,
+            refresh_token,
+            session_id,
+        }
+    }
+}
+
+/// The password step passed for an account with two-factor sign-in on: the session opens
+/// with `POST /v1/auth/2fa/verify`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TwoFactorChallenge {
+    /// Always `true`.
+    #[schema(example = true)]
+    pub two_factor_required: bool,
+    /// A five-minute token for `POST /v1/auth/2fa/verify`; it grants nothing else.
+    pub challenge_token: String,
+}
+
+/// The answer to a sign-in: tokens, or a two-factor challenge.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    /// Signed in.
+    Tokens(Tokens),
+    /// The second factor is needed first.
+    TwoFactor(TwoFactorChallenge),
 }
 
 const BAD: ApiError = ApiError::Unauthorized("invalid email or password");
@@ -67,11 +128,25 @@ fn system_meta(
     meta
 }
 
-/// `POST /v1/auth/login`: verifies the password (argon2id, on the blocking pool), opens a
-/// session and returns its tokens. Unknown email and wrong password answer the same 401.
+/// Signs in with email and password.
+///
+/// Verifies the password (argon2id, on the blocking pool), opens a session and returns
+/// its tokens; with two-factor sign-in on, a challenge for `POST /v1/auth/2fa/verify`
+/// instead. Unknown email and wrong password answer the same 401.
 ///
 /// # Errors
 /// 401 for bad credentials; 429 past a rate limit.
+#[utoipa::path(
+    tag = "sessions",
+    security(()),
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in (tokens), or the second factor is needed (a challenge).", body = LoginAnswer),
+        (status = 401, description = "Invalid email or password.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address or for this account; `Retry-After` says when to try again.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/auth/login")]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -155,8 +230,12 @@ pub async fn login(
             .tokens
             .issue_challenge(tenant, UserId(user.id), now)
             .map_err(ApiError::internal)?;
-        return Ok(HttpResponse::Ok()
-            .json(json!({"two_factor_required": true, "challenge_token": challenge})));
+        return Ok(
+            HttpResponse::Ok().json(LoginAnswer::TwoFactor(TwoFactorChallenge {
+                two_factor_required: true,
+                challenge_token: challenge,
+            })),
+        );
     }
     let tokens = session::open(&state, tenant, UserId(user.id), role, ip, user_agent(&req)).await?;
     state
@@ -169,22 +248,36 @@ pub async fn login(
             &meta,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(tokens))
+    Ok(HttpResponse::Ok().json(LoginAnswer::Tokens(tokens.into())))
 }
 
 /// `POST /v1/auth/refresh` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"refresh_token": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v"}))]
 pub struct RefreshBody {
     /// The refresh token of the last sign-in or refresh.
+    #[schema(value_type = String, format = Password)]
     pub refresh_token: SecretString,
 }
 
-/// `POST /v1/auth/refresh`: trades a refresh token for new tokens; the old one is used up.
-/// Presenting a used one revokes its whole session (theft detection) and answers 401.
+/// Trades a refresh token for new tokens.
+///
+/// The old refresh token is used up. Presenting a used one revokes its whole session
+/// (theft detection) and answers 401.
 ///
 /// # Errors
 /// 401.
+#[utoipa::path(
+    tag = "sessions",
+    security(()),
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "New tokens of the same session.", body = Tokens),
+        (status = 401, description = "An unknown, expired or reused refresh token (a reused one revokes its session).", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/auth/refresh")]
 pub async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -236,21 +329,27 @@ pub async fn refresh(
                 .tokens
                 .issue(tenant, UserId(user.id), role, sid, now)
                 .map_err(ApiError::internal)?;
-            Ok(HttpResponse::Ok().json(TokenPair {
+            Ok(HttpResponse::Ok().json(Tokens::from(TokenPair {
                 access_token: access.access_token,
                 token_type: access.token_type,
                 expires_in: access.expires_in,
                 refresh_token: next,
                 session_id: sid,
-            }))
+            })))
         }
     }
 }
 
-/// `POST /v1/auth/logout`: ends the caller's session; its tokens stop working at once. 204.
+/// Signs out: ends the caller's session; its tokens stop working at once.
 ///
 /// # Errors
 /// 401.
+#[utoipa::path(
+    tag = "sessions",
+    responses((status = 204, description = "Signed out.")),
+    extensions(("x-two-factor-exempt" = json!(true))),
+)]
+#[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
     ctx: CommandContext,
@@ -276,10 +375,15 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /v1/auth/logout-all`: ends every session of the caller. 204.
+/// Signs out everywhere: ends every session of the caller.
 ///
 /// # Errors
 /// 401.
+#[utoipa::path(
+    tag = "sessions",
+    responses((status = 204, description = "Every session of the caller ended.")),
+)]
+#[post("/auth/logout-all")]
 pub async fn logout_all(
     state: web::Data<AppState>,
     ctx: CommandContext,
@@ -306,42 +410,83 @@ pub async fn logout_all(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `GET /v1/auth/sessions`: the caller's sessions, newest first, the current one marked.
+/// One of the caller's sessions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    /// The session.
+    #[serde(flatten)]
+    pub session: SessionRow,
+    /// Whether the request came with this session's token.
+    pub current: bool,
+}
+
+/// The caller's sessions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionList {
+    /// Newest first.
+    pub items: Vec<SessionView>,
+}
+
+/// Lists the caller's sessions, newest first, the current one marked.
 ///
 /// # Errors
 /// 401.
+#[utoipa::path(
+    tag = "sessions",
+    responses((status = 200, description = "The caller's sessions.", body = SessionList)),
+)]
+#[get("/auth/sessions")]
 pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
     auth.require_person()?;
     let rows = sessions::list(&state.pools.app, &auth.scope, auth.user.0).await?;
-    let items: Vec<serde_json::Value> = rows
+    let items = rows
         .into_iter()
-        .map(|r| {
-            let current = r.id == auth.session;
-            let mut v = json!(r);
-            v["current"] = json!(current);
-            v
+        .map(|session| SessionView {
+            current: session.id == auth.session,
+            session,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(SessionList { items }))
 }
 
 /// How long a password-reset token stays valid: 30 minutes.
 pub const RESET_MINUTES: i64 = 30;
 
 /// `POST /v1/auth/password-reset` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@acme.example"}))]
 pub struct ResetRequest {
     /// The account's email.
     pub email: String,
 }
 
-/// `POST /v1/auth/password-reset`: mails a single-use reset token (30 minutes) when the
-/// email has an active account. The answer is the same 202 either way, so it tells nobody
-/// whether an email exists. Limited per address and per email like sign-in.
+/// The answer to a password-reset request, the same whether the email has an account.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResetAccepted {
+    /// Says that a reset link is on its way if the email has an account.
+    #[schema(value_type = String, example = "if this email has an account, a reset link is on its way")]
+    pub detail: &'static str,
+}
+
+/// Asks for a password-reset email.
+///
+/// Mails a single-use reset token (30 minutes) when the email has an active account. The
+/// answer is the same 202 either way, so it tells nobody whether an email exists. Limited
+/// per address and per email like sign-in.
 ///
 /// # Errors
 /// 429 past a limit.
+#[utoipa::path(
+    tag = "sessions",
+    security(()),
+    request_body = ResetRequest,
+    responses(
+        (status = 202, description = "Accepted (whether or not the email has an account).", body = ResetAccepted),
+        (status = 429, description = "Too many requests from this address or for this email; `Retry-After` says when to try again.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/auth/password-reset")]
 pub async fn request_reset(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -385,25 +530,41 @@ pub async fn request_reset(
             }
         }
     }
-    Ok(HttpResponse::Accepted()
-        .json(json!({"detail": "if this email has an account, a reset link is on its way"})))
+    Ok(HttpResponse::Accepted().json(ResetAccepted {
+        detail: "if this email has an account, a reset link is on its way",
+    }))
 }
 
 /// `POST /v1/auth/password-reset/confirm` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v",
+    "new_password": "violet harbour compass 77"}))]
 pub struct ResetConfirm {
     /// The mailed token.
+    #[schema(value_type = String, format = Password)]
     pub token: SecretString,
-    /// The new password.
+    /// The new password, 12 to 128 characters, not a common one.
+    #[schema(value_type = String, format = Password)]
     pub new_password: SecretString,
 }
 
-/// `POST /v1/auth/password-reset/confirm`: sets the new password and ends every session
-/// of the account. 204.
+/// Sets a new password with a mailed reset token.
+///
+/// Ends every session of the account.
 ///
 /// # Errors
 /// 401 for an unknown, used or expired token; 422 for a weak password.
+#[utoipa::path(
+    tag = "sessions",
+    security(()),
+    request_body = ResetConfirm,
+    responses(
+        (status = 204, description = "The password is changed; every session of the account ended."),
+        (status = 401, description = "An unknown, used or expired reset token.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/auth/password-reset/confirm")]
 pub async fn confirm_reset(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -434,28 +595,11 @@ pub async fn confirm_reset(
 
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(actix_web::web::resource("/auth/login").route(actix_web::web::post().to(login)))
-            .service(
-                actix_web::web::resource("/auth/refresh").route(actix_web::web::post().to(refresh)),
-            )
-            .service(
-                actix_web::web::resource("/auth/password-reset")
-                    .route(actix_web::web::post().to(request_reset)),
-            )
-            .service(
-                actix_web::web::resource("/auth/password-reset/confirm")
-                    .route(actix_web::web::post().to(confirm_reset)),
-            )
-            .service(
-                actix_web::web::resource("/auth/logout").route(actix_web::web::post().to(logout)),
-            )
-            .service(
-                actix_web::web::resource("/auth/logout-all")
-                    .route(actix_web::web::post().to(logout_all)),
-            )
-            .service(
-                actix_web::web::resource("/auth/sessions").route(actix_web::web::get().to(list)),
-            )
-    });
+    cfg.service(login)
+        .service(refresh)
+        .service(request_reset)
+        .service(confirm_reset)
+        .service(logout)
+        .service(logout_all)
+        .service(list);
 }

@@ -6,20 +6,23 @@
 //! else, and `verify` trades it and a code (or a recovery code) for a session. A code is
 //! accepted once; `verify` is rate-limited per account like sign-in.
 
+use actix_web::post;
 use actix_web::{web, HttpRequest, HttpResponse};
 use crm_domain::user::UserCommand;
 use crm_domain::{EntityId, Role, TenantId, UserId};
 use crm_projections::queries::{sessions, two_factor, users};
 use crm_projections::TenantScope;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::context::{client_ip, user_agent};
 use crate::auth::{session, totp, AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::openapi::Problem;
 use crate::state::AppState;
+
+use super::sessions::Tokens;
 
 async fn account(state: &AppState, scope: &TenantScope, user: Uuid) -> Result<String, ApiError> {
     Ok(users::get_user(&state.pools.app, scope, user)
@@ -88,11 +91,32 @@ async fn check_second_factor(
     Ok(None)
 }
 
-/// `POST /v1/auth/2fa/enroll`: a new secret (base32) and its `otpauth://` URI, pending
-/// until confirmed. 409 when two-factor is on already.
+/// A new two-factor secret, shown once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Enrolment {
+    /// The TOTP secret, base32 (RFC 4648), for typing into an authenticator.
+    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
+    pub secret: String,
+    /// The same as an `otpauth://totp/…` URI, for a QR code.
+    pub otpauth_uri: String,
+}
+
+/// Starts two-factor enrolment: a new secret and its `otpauth://` URI.
+///
+/// The secret stays pending until `POST /v1/auth/2fa/confirm`; enrolling again replaces a
+/// pending one. Open to owners and admins whose workspace requires two-factor sign-in.
 ///
 /// # Errors
 /// 401, 409.
+#[utoipa::path(
+    tag = "two-factor",
+    responses(
+        (status = 200, description = "The pending secret.", body = Enrolment),
+        (status = 409, description = "Two-factor sign-in is on already; disable it first.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-two-factor-exempt" = json!(true))),
+)]
+#[post("/auth/2fa/enroll")]
 pub async fn enroll(
     state: web::Data<AppState>,
     auth: AuthContext,
@@ -117,13 +141,16 @@ pub async fn enroll(
             "two-factor sign-in is on already; disable it first".into(),
         ));
     }
-    Ok(HttpResponse::Ok()
-        .json(json!({"secret": generator.get_secret_base32(), "otpauth_uri": generator.get_url()})))
+    Ok(HttpResponse::Ok().json(Enrolment {
+        secret: generator.get_secret_base32(),
+        otpauth_uri: generator.get_url(),
+    }))
 }
 
 /// A second factor: a TOTP `code` or a `recovery_code`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "123456"}))]
 pub struct FactorBody {
     /// Six digits from the authenticator.
     pub code: Option<String>,
@@ -131,11 +158,31 @@ pub struct FactorBody {
     pub recovery_code: Option<String>,
 }
 
-/// `POST /v1/auth/2fa/confirm` `{"code": …}`: turns two-factor on; 200 with the ten
-/// recovery codes (shown once).
+/// The recovery codes of a newly confirmed two-factor sign-in, shown once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecoveryCodes {
+    /// Ten single-use codes, each accepted instead of a TOTP code once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Confirms two-factor enrolment with a code, which turns two-factor sign-in on.
+///
+/// Takes `{"code": …}` (a recovery code is not accepted here); answers the ten recovery
+/// codes, shown once. Open to owners and admins whose workspace requires two-factor
+/// sign-in.
 ///
 /// # Errors
 /// 401, 409 (nothing pending, or on already), 422 (wrong code).
+#[utoipa::path(
+    tag = "two-factor",
+    request_body = FactorBody,
+    responses(
+        (status = 200, description = "Two-factor sign-in is on; the recovery codes.", body = RecoveryCodes),
+        (status = 409, description = "Nothing is pending (enrol first), or two-factor sign-in is on already.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-two-factor-exempt" = json!(true))),
+)]
+#[post("/auth/2fa/confirm")]
 pub async fn confirm(
     state: web::Data<AppState>,
     ctx: CommandContext,
@@ -179,14 +226,24 @@ pub async fn confirm(
             &ctx.metadata,
         )
         .await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({"recovery_codes": codes.into_iter().map(|(c, _)| c).collect::<Vec<_>>()})))
+    Ok(HttpResponse::Ok().json(RecoveryCodes {
+        recovery_codes: codes.into_iter().map(|(c, _)| c).collect(),
+    }))
 }
 
-/// `POST /v1/auth/2fa/disable` with a code or a recovery code: turns two-factor off.
+/// Turns two-factor sign-in off, with a code or a recovery code.
 ///
 /// # Errors
 /// 401, 409 (off already), 422 (wrong factor).
+#[utoipa::path(
+    tag = "two-factor",
+    request_body = FactorBody,
+    responses(
+        (status = 204, description = "Two-factor sign-in is off."),
+        (status = 409, description = "Two-factor sign-in is off already.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/auth/2fa/disable")]
 pub async fn disable(
     state: web::Data<AppState>,
     ctx: CommandContext,
@@ -243,8 +300,9 @@ pub async fn required(state: &AppState, scope: &TenantScope, user: Uuid) -> Resu
 }
 
 /// `POST /v1/auth/2fa/verify` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"challenge_token": "eyJhbGciOiJIUzI1NiJ9.eyJ0eXAiOiIyZmEifQ.c2lnbmF0dXJl", "code": "123456"}))]
 pub struct VerifyBody {
     /// The challenge token from the password step.
     pub challenge_token: String,
@@ -254,10 +312,22 @@ pub struct VerifyBody {
     pub recovery_code: Option<String>,
 }
 
-/// `POST /v1/auth/2fa/verify`: the second sign-in step; opens the session.
+/// Completes a two-factor sign-in: trades the challenge token and a second factor for a
+/// session.
 ///
 /// # Errors
 /// 401 for a bad challenge or factor; 429 past the account's limit.
+#[utoipa::path(
+    tag = "two-factor",
+    security(()),
+    request_body = VerifyBody,
+    responses(
+        (status = 200, description = "Signed in.", body = Tokens),
+        (status = 401, description = "An invalid or expired challenge, or a wrong factor.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address or for this account; `Retry-After` says when to try again.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/auth/2fa/verify")]
 pub async fn verify(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -342,23 +412,13 @@ pub async fn verify(
             &meta,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(tokens))
+    Ok(HttpResponse::Ok().json(Tokens::from(tokens)))
 }
 
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(
-            actix_web::web::resource("/auth/2fa/enroll").route(actix_web::web::post().to(enroll)),
-        )
-        .service(
-            actix_web::web::resource("/auth/2fa/confirm").route(actix_web::web::post().to(confirm)),
-        )
-        .service(
-            actix_web::web::resource("/auth/2fa/disable").route(actix_web::web::post().to(disable)),
-        )
-        .service(
-            actix_web::web::resource("/auth/2fa/verify").route(actix_web::web::post().to(verify)),
-        )
-    });
+    cfg.service(enroll)
+        .service(confirm)
+        .service(disable)
+        .service(verify);
 }

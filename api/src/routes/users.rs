@@ -8,38 +8,82 @@
 //! be neither demoted nor deactivated.
 
 use actix_web::http::StatusCode;
+use actix_web::{get, patch, post};
 use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use crm_domain::user::UserCommand;
-use crm_domain::{Action, Email, EntityId, Role, UserId};
+use crm_domain::{Email, EntityId, Role, UserId};
 use crm_projections::entities::user;
 use crm_projections::queries::{sessions, users};
 use crm_projections::TenantScope;
 use secrecy::SecretString;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::context::{client_ip, user_agent};
 use crate::auth::{password, session, AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::openapi::{IdempotencyKey, Problem};
 use crate::state::AppState;
+
+use super::sessions::Tokens;
 
 /// How long an invitation stays valid: 72 hours.
 pub const INVITATION_HOURS: i64 = 72;
 
-fn view(u: &user::Model) -> serde_json::Value {
-    json!({"id": u.id, "email": u.email, "display_name": u.display_name, "role": u.role, "status": u.status, "version": u.version})
+/// A member or invitee of the workspace.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    /// The user's id.
+    pub id: Uuid,
+    /// Login email.
+    pub email: String,
+    /// Display name (an invitee's email until they accept).
+    pub display_name: String,
+    /// `owner`, `admin`, `manager`, `member` or `read_only`.
+    pub role: String,
+    /// `invited`, `active` or `deactivated`.
+    pub status: String,
+    /// The user's version.
+    pub version: i64,
 }
 
-/// `GET /v1/users`: every member and invitee.
+impl From<user::Model> for UserView {
+    fn from(u: user::Model) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            display_name: u.display_name,
+            role: u.role,
+            status: u.status,
+            version: u.version,
+        }
+    }
+}
+
+/// The workspace's members and invitees.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserList {
+    /// Every member and invitee.
+    pub items: Vec<UserView>,
+}
+
+/// Lists every member and invitee of the workspace.
 ///
 /// # Errors
 /// 401.
+#[utoipa::path(
+    tag = "users",
+    responses((status = 200, description = "Every member and invitee.", body = UserList)),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/users")]
 pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     let rows = users::list_users(&state.pools.app, &auth.scope).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": rows.iter().map(view).collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok().json(UserList {
+        items: rows.into_iter().map(UserView::from).collect(),
+    }))
 }
 
 /// Refuses to grant `role` above the caller's own (roles are ordered Owner first).
@@ -51,8 +95,9 @@ fn check_grant(auth: &AuthContext, role: Role) -> Result<(), ApiError> {
 }
 
 /// `POST /v1/users/invitations` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "grace@acme.example", "role": "member"}))]
 pub struct InviteBody {
     /// Their email.
     pub email: String,
@@ -60,17 +105,38 @@ pub struct InviteBody {
     pub role: Role,
 }
 
-/// `POST /v1/users/invitations` (Owner, Admin): mails the invitee a single-use token
-/// (valid 72 hours); 201 with the invitee.
+/// A new invitation.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Invitation {
+    /// The invitee (status `invited`).
+    pub user: UserView,
+    /// When the mailed token stops working (72 hours).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Invites someone to the workspace (Owner, Admin).
+///
+/// Mails the invitee a single-use token (valid 72 hours), for
+/// `POST /v1/auth/accept-invitation`; the token is never in the answer.
 ///
 /// # Errors
 /// 403 (role or grant above one's own), 409 (the email has an account), 422.
+#[utoipa::path(
+    tag = "users",
+    params(IdempotencyKey),
+    request_body = InviteBody,
+    responses(
+        (status = 201, description = "The invitee.", body = Invitation),
+        (status = 409, description = "An account with this email exists.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("manage_users"))),
+)]
+#[post("/users/invitations")]
 pub async fn invite(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(body): Json<InviteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ManageUsers)?;
     check_grant(&ctx.auth, body.role)?;
     let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
     let id = EntityId::new();
@@ -108,25 +174,42 @@ pub async fn invite(
         .ok_or(ApiError::NotFound)?;
     // The token goes to the invitee only: an inviter who saw it could join in their place.
     state.mailer.invitation(email.as_str(), &token);
-    Ok(HttpResponse::Created().json(json!({"user": view(&invitee), "expires_at": expires_at})))
+    Ok(HttpResponse::Created().json(Invitation {
+        user: invitee.into(),
+        expires_at,
+    }))
 }
 
 /// `POST /v1/auth/accept-invitation` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v",
+    "display_name": "Grace Hopper", "password": "violet harbour compass 77"}))]
 pub struct AcceptBody {
-    /// The invitation token.
+    /// The mailed invitation token.
+    #[schema(value_type = String, format = Password)]
     pub token: SecretString,
     /// Display name.
     pub display_name: String,
-    /// Password, 12 to 128 characters.
+    /// Password, 12 to 128 characters, not a common one.
+    #[schema(value_type = String, format = Password)]
     pub password: SecretString,
 }
 
-/// `POST /v1/auth/accept-invitation`: sets the invitee's password and signs them in.
+/// Accepts an invitation: sets the invitee's password and signs them in.
 ///
 /// # Errors
 /// 401 for an unknown, used or expired token; 422 for a bad password or name.
+#[utoipa::path(
+    tag = "users",
+    security(()),
+    request_body = AcceptBody,
+    responses(
+        (status = 200, description = "Signed in.", body = Tokens),
+        (status = 401, description = "An unknown, used or expired invitation token.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/auth/accept-invitation")]
 pub async fn accept(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -185,12 +268,13 @@ pub async fn accept(
         meta.user_agent.clone(),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(tokens))
+    Ok(HttpResponse::Ok().json(Tokens::from(tokens)))
 }
 
 /// `PATCH /v1/users/{id}/role` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "manager"}))]
 pub struct RoleBody {
     /// The new role, no higher than the caller's.
     pub role: Role,
@@ -206,17 +290,27 @@ async fn target(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<user::
     Ok(found)
 }
 
-/// `PATCH /v1/users/{id}/role` (Owner, Admin): the user's sessions end.
+/// Changes a user's role (Owner, Admin); the user's sessions end.
 ///
 /// # Errors
 /// 403, 404, 409 (the last owner), 422.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id.")),
+    request_body = RoleBody,
+    responses(
+        (status = 200, description = "The user with the new role.", body = UserView),
+        (status = 409, description = "The user is the last active owner.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("manage_users"))),
+)]
+#[patch("/users/{id}/role")]
 pub async fn change_role(
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
     Json(body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ManageUsers)?;
     target(&state, &ctx.auth, *id).await?;
     check_grant(&ctx.auth, body.role)?;
     let owners_lock = users::lock_owners(&state.pools.app, &ctx.auth.scope).await?;
@@ -245,20 +339,29 @@ pub async fn change_role(
     let changed = users::get_user(&state.pools.app, &ctx.auth.scope, *id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::build(StatusCode::OK).json(view(&changed)))
+    Ok(HttpResponse::build(StatusCode::OK).json(UserView::from(changed)))
 }
 
-/// `POST /v1/users/{id}/deactivate` (Owner, Admin): the user can no longer sign in; their
-/// sessions end at once.
+/// Deactivates a user (Owner, Admin): they can no longer sign in; their sessions end at
+/// once.
 ///
 /// # Errors
 /// 403, 404, 409 (the last owner, or deactivated already).
+#[utoipa::path(
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id."), IdempotencyKey),
+    responses(
+        (status = 200, description = "The deactivated user.", body = UserView),
+        (status = 409, description = "The user is the last active owner, or deactivated already.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("manage_users"))),
+)]
+#[post("/users/{id}/deactivate")]
 pub async fn deactivate(
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ManageUsers)?;
     target(&state, &ctx.auth, *id).await?;
     let owners_lock = users::lock_owners(&state.pools.app, &ctx.auth.scope).await?;
     let other_owners = users::other_active_owners(&state.pools.app, &ctx.auth.scope, *id).await?;
@@ -283,19 +386,28 @@ pub async fn deactivate(
     let changed = users::get_user(&state.pools.app, &ctx.auth.scope, *id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(view(&changed)))
+    Ok(HttpResponse::Ok().json(UserView::from(changed)))
 }
 
-/// `POST /v1/users/{id}/reactivate` (Owner, Admin).
+/// Reactivates a deactivated user (Owner, Admin).
 ///
 /// # Errors
 /// 403, 404, 409 (not deactivated).
+#[utoipa::path(
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id."), IdempotencyKey),
+    responses(
+        (status = 200, description = "The reactivated user.", body = UserView),
+        (status = 409, description = "The user is not deactivated.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("manage_users"))),
+)]
+#[post("/users/{id}/reactivate")]
 pub async fn reactivate(
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ManageUsers)?;
     target(&state, &ctx.auth, *id).await?;
     state
         .commands
@@ -304,31 +416,15 @@ pub async fn reactivate(
     let changed = users::get_user(&state.pools.app, &ctx.auth.scope, *id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(view(&changed)))
+    Ok(HttpResponse::Ok().json(UserView::from(changed)))
 }
 
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(
-            actix_web::web::resource("/auth/accept-invitation")
-                .route(actix_web::web::post().to(accept)),
-        )
-        .service(actix_web::web::resource("/users").route(actix_web::web::get().to(list)))
-        .service(
-            actix_web::web::resource("/users/invitations").route(actix_web::web::post().to(invite)),
-        )
-        .service(
-            actix_web::web::resource("/users/{id}/role")
-                .route(actix_web::web::patch().to(change_role)),
-        )
-        .service(
-            actix_web::web::resource("/users/{id}/deactivate")
-                .route(actix_web::web::post().to(deactivate)),
-        )
-        .service(
-            actix_web::web::resource("/users/{id}/reactivate")
-                .route(actix_web::web::post().to(reactivate)),
-        )
-    });
+    cfg.service(accept)
+        .service(list)
+        .service(invite)
+        .service(change_role)
+        .service(deactivate)
+        .service(reactivate);
 }

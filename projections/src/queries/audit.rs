@@ -8,7 +8,7 @@ use crate::personal_data::{Keyring, Show};
 use crate::TenantScope;
 
 /// One event as an owner reads it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Position in the store (increasing; the audit cursor).
     pub position: i64,

@@ -13,7 +13,7 @@ fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
 }
 
 /// The last event of one stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Head {
     /// Aggregate type.
     pub t: String,
@@ -53,7 +53,7 @@ pub async fn heads(db: &DatabaseConnection, scope: &TenantScope) -> Result<Vec<H
 
 /// The first event, in store order, whose hash does not follow from its content and its
 /// predecessor's hash, or whose predecessor is missing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Break {
     /// Its position in the store.
     pub position: i64,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::TenantScope;
 
 /// A session as its user sees it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SessionRow {
     /// The session id (`sid` in access tokens).
     pub id: Uuid,

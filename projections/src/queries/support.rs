@@ -178,7 +178,7 @@ pub async fn purge_sessions(db: &DatabaseConnection, now: DateTime<Utc>) -> Resu
 }
 
 /// One grant as the Owner sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Grant {
     /// Grant id.
     pub id: Uuid,
@@ -338,7 +338,7 @@ pub async fn revoke(
 }
 
 /// One request made under a grant.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Access {
     /// The grant.
     pub grant_id: Uuid,
