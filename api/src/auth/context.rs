@@ -185,6 +185,7 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
     // A workspace may require two-factor sign-in of owners and admins: until they turn it
     // on they may only do that (and read who they are, or sign out).
     if matches!(claims.role, Role::Owner | Role::Admin)
+        && !route_meta(req, &state).is_some_and(|r| r.two_factor_exempt)
         && crm_projections::queries::users::lacks_required_two_factor(
             &state.pools.app,
             &scope,
@@ -192,9 +193,7 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         )
         .await?
     {
-        if !route_meta(req, &state).is_some_and(|r| r.two_factor_exempt) {
-            return Err(ApiError::TwoFactorRequired);
-        }
+        return Err(ApiError::TwoFactorRequired);
     }
     workspace_rate_limit(&state, tenant, now).await?;
     Ok(AuthContext {

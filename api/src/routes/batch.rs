@@ -7,10 +7,9 @@
 //! `{"results": [{"index": 0, "status": 201, "record": {…}}, {"index": 1, "status": 422,
 //! "problem": {…RFC 9457…}}]}`.
 
-use actix_web::{web, HttpResponse, ResponseError};
-use crm_domain::Action;
+use actix_web::{post, web, HttpResponse, ResponseError};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -18,6 +17,7 @@ use super::{companies, contacts};
 use crate::auth::CommandContext;
 use crate::error::ApiError;
 use crate::extract::{parse_json, Json};
+use crate::openapi::{IdempotencyKey, Problem};
 use crate::state::AppState;
 
 /// Most items in one batch.
@@ -31,8 +31,40 @@ pub struct Batch {
     pub items: Vec<Value>,
 }
 
+/// A batch body as the contract shows it: the items, 1 to 100, each the body of the
+/// single route (the server reads them one by one, so one bad item fails alone).
+#[derive(Debug, utoipa::ToSchema)]
+pub struct BatchOf<T> {
+    /// The items, 1 to 100.
+    #[allow(dead_code)]
+    items: Vec<T>,
+}
+
+/// One item's outcome: `record` for a success, `problem` (RFC 9457) for a failure.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ItemResult {
+    /// The item's position in `items`, from 0.
+    pub index: usize,
+    /// The status the single route would have answered (201, 200, 404, 409, 422, …).
+    pub status: u16,
+    /// The created or changed record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<Value>,
+    /// Why the item failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Problem>)]
+    pub problem: Option<Value>,
+}
+
+/// A batch's answer: one result per item, in order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BatchResults {
+    /// The items' outcomes.
+    pub results: Vec<ItemResult>,
+}
+
 /// An update item.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateItem<P> {
     /// The record.
@@ -60,25 +92,40 @@ fn item<T: DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
     parse_json(&text)
 }
 
-fn result(index: usize, outcome: Result<(u16, Value), ApiError>) -> Value {
+fn result(index: usize, outcome: Result<(u16, Value), ApiError>) -> ItemResult {
     match outcome {
-        Ok((status, record)) => json!({"index": index, "status": status, "record": record}),
-        Err(err) => {
-            json!({"index": index, "status": err.status_code().as_u16(), "problem": err.problem_json()})
-        }
+        Ok((status, record)) => ItemResult {
+            index,
+            status,
+            record: Some(record),
+            problem: None,
+        },
+        Err(err) => ItemResult {
+            index,
+            status: err.status_code().as_u16(),
+            record: None,
+            problem: Some(err.problem_json()),
+        },
     }
 }
 
-/// `POST /v1/companies/batch/create`.
+/// Creates up to 100 companies, each as its own command: 200 with one result per item.
 ///
 /// # Errors
 /// 403; 422 for an empty or oversized batch (item errors are in the results).
+#[utoipa::path(
+    tag = "companies",
+    params(IdempotencyKey),
+    request_body = BatchOf<companies::CreateCompany>,
+    responses((status = 200, description = "One result per item, in order.", body = BatchResults)),
+    extensions(("x-permission" = json!("create_records"))),
+)]
+#[post("/companies/batch/create")]
 pub async fn create_companies(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(batch): Json<Batch>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::CreateRecords)?;
     check(&batch)?;
     let mut results = Vec::with_capacity(batch.items.len());
     for (i, value) in batch.items.iter().enumerate() {
@@ -90,19 +137,26 @@ pub async fn create_companies(
         .await;
         results.push(result(i, outcome));
     }
-    Ok(HttpResponse::Ok().json(json!({ "results": results })))
+    Ok(HttpResponse::Ok().json(BatchResults { results }))
 }
 
-/// `POST /v1/companies/batch/update`.
+/// Changes up to 100 companies, each as its own command: 200 with one result per item.
 ///
 /// # Errors
 /// 403; 422 for an empty or oversized batch.
+#[utoipa::path(
+    tag = "companies",
+    params(IdempotencyKey),
+    request_body = BatchOf<UpdateItem<companies::PatchCompany>>,
+    responses((status = 200, description = "One result per item, in order.", body = BatchResults)),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[post("/companies/batch/update")]
 pub async fn update_companies(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(batch): Json<Batch>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
     check(&batch)?;
     let mut results = Vec::with_capacity(batch.items.len());
     for (i, value) in batch.items.iter().enumerate() {
@@ -114,19 +168,26 @@ pub async fn update_companies(
         .await;
         results.push(result(i, outcome));
     }
-    Ok(HttpResponse::Ok().json(json!({ "results": results })))
+    Ok(HttpResponse::Ok().json(BatchResults { results }))
 }
 
-/// `POST /v1/contacts/batch/create`.
+/// Creates up to 100 contacts, each as its own command: 200 with one result per item.
 ///
 /// # Errors
 /// 403; 422 for an empty or oversized batch.
+#[utoipa::path(
+    tag = "contacts",
+    params(IdempotencyKey),
+    request_body = BatchOf<contacts::CreateContact>,
+    responses((status = 200, description = "One result per item, in order.", body = BatchResults)),
+    extensions(("x-permission" = json!("create_records"))),
+)]
+#[post("/contacts/batch/create")]
 pub async fn create_contacts(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(batch): Json<Batch>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::CreateRecords)?;
     check(&batch)?;
     let mut results = Vec::with_capacity(batch.items.len());
     for (i, value) in batch.items.iter().enumerate() {
@@ -138,19 +199,26 @@ pub async fn create_contacts(
         .await;
         results.push(result(i, outcome));
     }
-    Ok(HttpResponse::Ok().json(json!({ "results": results })))
+    Ok(HttpResponse::Ok().json(BatchResults { results }))
 }
 
-/// `POST /v1/contacts/batch/update`.
+/// Changes up to 100 contacts, each as its own command: 200 with one result per item.
 ///
 /// # Errors
 /// 403; 422 for an empty or oversized batch.
+#[utoipa::path(
+    tag = "contacts",
+    params(IdempotencyKey),
+    request_body = BatchOf<UpdateItem<contacts::PatchContact>>,
+    responses((status = 200, description = "One result per item, in order.", body = BatchResults)),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[post("/contacts/batch/update")]
 pub async fn update_contacts(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(batch): Json<Batch>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
     check(&batch)?;
     let mut results = Vec::with_capacity(batch.items.len());
     for (i, value) in batch.items.iter().enumerate() {
@@ -162,27 +230,13 @@ pub async fn update_contacts(
         .await;
         results.push(result(i, outcome));
     }
-    Ok(HttpResponse::Ok().json(json!({ "results": results })))
+    Ok(HttpResponse::Ok().json(BatchResults { results }))
 }
 
-/// Registers this module's routes (under `/v1`).
+/// Registers this module's routes (under `/v1`, before the records' `/{id}` routes).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(
-            actix_web::web::resource("/companies/batch/create")
-                .route(actix_web::web::post().to(create_companies)),
-        )
-        .service(
-            actix_web::web::resource("/companies/batch/update")
-                .route(actix_web::web::post().to(update_companies)),
-        )
-        .service(
-            actix_web::web::resource("/contacts/batch/create")
-                .route(actix_web::web::post().to(create_contacts)),
-        )
-        .service(
-            actix_web::web::resource("/contacts/batch/update")
-                .route(actix_web::web::post().to(update_contacts)),
-        )
-    });
+    cfg.service(create_companies)
+        .service(update_companies)
+        .service(create_contacts)
+        .service(update_contacts);
 }

@@ -1,6 +1,7 @@
 //! `/v1/contacts`: create, read, list, update, soft-delete, restore.
 
 use actix_web::http::{header, StatusCode};
+use actix_web::{delete, get, patch, post, put};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::contact::{ContactCommand, ContactInput, ContactPatch};
@@ -15,10 +16,11 @@ use super::{if_match, record, ListQuery};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
+use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
 
 /// A contact as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContactView {
     /// Id.
     pub id: Uuid,
@@ -76,7 +78,7 @@ impl From<Model> for ContactView {
 }
 
 /// `POST /v1/contacts` body. A contact needs a first name, a last name or an email.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateContact {
     /// Given name, up to 100 characters.
@@ -97,7 +99,7 @@ pub struct CreateContact {
 }
 
 /// `PATCH /v1/contacts/{id}` body: absent fields stay, `null` clears (RFC 7396).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchContact {
     /// New given name or null.
@@ -158,12 +160,25 @@ pub(crate) async fn create_one(
 ///
 /// # Errors
 /// 403, 409 (email taken), 422.
+#[utoipa::path(
+    tag = "contacts",
+    params(IdempotencyKey),
+    request_body = CreateContact,
+    responses(
+        (status = 201, description = "Created.", body = ContactView, headers(
+            ("ETag" = String, description = "The record's version, e.g. `\"1\"`."),
+            ("Location" = String, description = "`/v1/contacts/{id}`."),
+        )),
+        (status = 409, description = "The email is taken in this workspace.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("create_records"))),
+)]
+#[post("/contacts")]
 pub async fn create(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Json(body): Json<CreateContact>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::CreateRecords)?;
     let model = create_one(&state, &ctx, body).await?;
     let id = EntityId(model.id);
     let mut response = record(
@@ -183,13 +198,23 @@ pub async fn create(
 ///
 /// # Errors
 /// 404 when the workspace has no such contact.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path, description = "The contact's id."), super::history::PointInTime),
+    responses(
+        (status = 200, description = "The contact with its companies, or its past state.",
+            body = super::history::CurrentOrPast<ContactDetail>,
+            headers(("ETag" = String, description = "The record's version (current state only)."))),
+    ),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/contacts/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
     auth: AuthContext,
     id: web::Path<Uuid>,
     Query(point): Query<super::history::PointInTime>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     if let Some(at) = point.at()? {
         return super::history::past(&state, &auth, crate::history::RecordType::Contact, *id, at)
             .await;
@@ -205,12 +230,20 @@ pub async fn get(
 ///
 /// # Errors
 /// 403 for `include_deleted` without the right; 422 for bad parameters.
+#[utoipa::path(
+    tag = "contacts",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of contacts.", body = Page<ContactView>),
+    ),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/contacts")]
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthContext,
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadRecords)?;
     let include_deleted = query.include_deleted.unwrap_or(false);
     if include_deleted {
         auth.require(Action::ViewDeleted)?;
@@ -269,6 +302,19 @@ pub(crate) async fn update_one(
 ///
 /// # Errors
 /// 403, 404, 409 (deleted, or email taken), 422.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path, description = "The contact's id."), IfMatch),
+    request_body = PatchContact,
+    responses(
+        (status = 200, description = "The changed contact.", body = ContactView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The contact is deleted, or the email is taken.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[patch("/contacts/{id}")]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -276,7 +322,6 @@ pub async fn update(
     id: web::Path<Uuid>,
     Json(body): Json<PatchContact>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
     let model = update_one(&state, &ctx, *id, if_match(&req)?, body).await?;
     Ok(record(
         StatusCode::OK,
@@ -289,13 +334,23 @@ pub async fn update(
 ///
 /// # Errors
 /// 403, 404, 409 (already deleted).
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path, description = "The contact's id."), IfMatch),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 409, description = "Already deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("delete_records"))),
+)]
+#[delete("/contacts/{id}")]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::DeleteRecords)?;
     super::ensure_owner(&state, &ctx.auth, super::Owned::Contact, *id).await?;
     state
         .commands
@@ -315,13 +370,24 @@ pub async fn delete(
 ///
 /// # Errors
 /// 403, 404, 409 (not deleted).
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path, description = "The contact's id."), IfMatch, IdempotencyKey),
+    responses(
+        (status = 200, description = "The restored contact.", body = ContactView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "Not deleted, or its email is now taken.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("restore_records"))),
+)]
+#[post("/contacts/{id}/restore")]
 pub async fn restore(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::RestoreRecords)?;
     state
         .commands
         .contact(
@@ -342,7 +408,7 @@ pub async fn restore(
 }
 
 /// `POST /v1/contacts/{id}/erase` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EraseBody {
     /// Why, 1 to 500 characters (e.g. the request's reference); stored in the event's
@@ -361,6 +427,19 @@ pub struct EraseBody {
 /// # Errors
 /// 403 for other roles and for support staff; 404 for a contact the workspace does not
 /// have; 409 when already erased; 412 for a stale `If-Match`; 422 for a bad reason.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path, description = "The contact's id."), IfMatch, IdempotencyKey),
+    request_body = EraseBody,
+    responses(
+        (status = 200, description = "The erased contact.", body = ContactView,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "Already erased.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("erase_personal_data"))),
+)]
+#[post("/contacts/{id}/erase")]
 pub async fn erase(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -368,7 +447,6 @@ pub async fn erase(
     id: web::Path<Uuid>,
     Json(body): Json<EraseBody>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ErasePersonalData)?;
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
@@ -395,7 +473,7 @@ pub async fn erase(
 }
 
 /// A contact's association with a company.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CompanyLink {
     /// The company.
     pub company_id: Uuid,
@@ -404,7 +482,7 @@ pub struct CompanyLink {
 }
 
 /// A contact with its company associations (single-record answers).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContactDetail {
     /// The contact.
     #[serde(flatten)]
@@ -431,7 +509,7 @@ async fn detail(
 }
 
 /// `PUT /v1/contacts/{id}/companies/{company_id}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkBody {
     /// The contact's role at the company (e.g. "decision maker"), up to 100 characters.
@@ -442,6 +520,19 @@ pub struct LinkBody {
 ///
 /// # Errors
 /// 403, 404, 409, 412, 422 (no such company).
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path, description = "The contact's id."), ("company_id" = Uuid, Path, description = "The company's id."), IfMatch),
+    request_body = LinkBody,
+    responses(
+        (status = 200, description = "The contact with its companies.", body = ContactDetail,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The contact is deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[put("/contacts/{id}/companies/{company_id}")]
 pub async fn link_company(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -449,7 +540,6 @@ pub async fn link_company(
     path: web::Path<(Uuid, Uuid)>,
     Json(body): Json<LinkBody>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
     let (id, company_id) = *path;
     super::ensure_owner(&state, &ctx.auth, super::Owned::Contact, id).await?;
     let command = ContactCommand::LinkCompany {
@@ -475,13 +565,24 @@ pub async fn link_company(
 ///
 /// # Errors
 /// 403, 404, 409, 412, 422 (not associated).
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path, description = "The contact's id."), ("company_id" = Uuid, Path, description = "The company's id."), IfMatch),
+    responses(
+        (status = 200, description = "The contact with its companies.", body = ContactDetail,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The contact is deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[delete("/contacts/{id}/companies/{company_id}")]
 pub async fn unlink_company(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
     let (id, company_id) = *path;
     super::ensure_owner(&state, &ctx.auth, super::Owned::Contact, id).await?;
     let command = ContactCommand::UnlinkCompany {
@@ -504,30 +605,13 @@ pub async fn unlink_company(
 
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(
-            actix_web::web::resource("/contacts")
-                .route(actix_web::web::get().to(list))
-                .route(actix_web::web::post().to(create)),
-        )
-        .service(
-            actix_web::web::resource("/contacts/{id}")
-                .route(actix_web::web::get().to(get))
-                .route(actix_web::web::patch().to(update))
-                .route(actix_web::web::delete().to(delete)),
-        )
-        .service(
-            actix_web::web::resource("/contacts/{id}/restore")
-                .route(actix_web::web::post().to(restore)),
-        )
-        .service(
-            actix_web::web::resource("/contacts/{id}/erase")
-                .route(actix_web::web::post().to(erase)),
-        )
-        .service(
-            actix_web::web::resource("/contacts/{id}/companies/{company_id}")
-                .route(actix_web::web::put().to(link_company))
-                .route(actix_web::web::delete().to(unlink_company)),
-        )
-    });
+    cfg.service(list)
+        .service(create)
+        .service(get)
+        .service(update)
+        .service(delete)
+        .service(restore)
+        .service(erase)
+        .service(link_company)
+        .service(unlink_company);
 }

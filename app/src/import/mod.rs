@@ -33,7 +33,7 @@ pub struct ImportRun<'a> {
 
 /// A note about one row. `row` counts data records from 1 (the header is not a row;
 /// a quoted field may span lines, so this is the record's number, not its line).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RowNote {
     /// Record number, from 1.
     pub row: u64,
@@ -42,11 +42,12 @@ pub struct RowNote {
 }
 
 /// The outcome of an import.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Recorded as `import_id` in the metadata of every event the import wrote.
     pub import_id: Uuid,
-    /// `companies` or `contacts`.
+    /// `companies`, `contacts` or `deals`.
+    #[schema(value_type = String)]
     pub kind: &'static str,
     /// Data rows read (the header not counted).
     pub rows_read: u64,

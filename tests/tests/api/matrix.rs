@@ -236,14 +236,14 @@ fn operation_of<'a>(ops: &'a [Operation], method: &Method, path: &str) -> &'a Op
     found.sort_by_key(|(literal, _)| std::cmp::Reverse(*literal));
     match found.as_slice() {
         [] => panic!("{method} {path} matches no operation of /openapi.json"),
-        [(_, op)] => *op,
+        [(_, op)] => op,
         [(a, op), (b, other), ..] => {
             assert_ne!(
                 a, b,
                 "{method} {path} matches both {} and {}",
                 op.pattern, other.pattern
             );
-            *op
+            op
         }
     }
 }

@@ -58,7 +58,8 @@ fn no_permissions_change_outside_the_cluster_folder() {
     let mode = std::fs::metadata(&closed).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "the closed parent was opened");
     assert!(
-        used.to_string_lossy().starts_with("/var/tmp/crm-private-cluster-"),
+        used.to_string_lossy()
+            .starts_with("/var/tmp/crm-private-cluster-"),
         "{}",
         used.display()
     );
