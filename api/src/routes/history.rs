@@ -136,7 +136,7 @@ pub async fn past(
 #[utoipa::path(
     tag = "history",
     params(
-        ("entity" = HistorySegment, Path, description = "The record type."),
+        ("entity" = inline(HistorySegment), Path, description = "The record type."),
         ("id" = Uuid, Path, description = "The record's id."),
     ),
     responses((status = 200, description = "Every version, oldest first.", body = VersionList)),
@@ -218,7 +218,7 @@ async fn revert_as<R: Record>(
 #[utoipa::path(
     tag = "history",
     params(
-        ("entity" = RevertSegment, Path, description = "The record type."),
+        ("entity" = inline(RevertSegment), Path, description = "The record type."),
         ("id" = Uuid, Path, description = "The record's id."),
         IfMatch, IdempotencyKey,
     ),
