@@ -175,10 +175,25 @@ impl Modify for ProblemResponses {
                     add("413", "The body is larger than allowed.");
                     add("415", "Wrong `Content-Type`.");
                 }
-                if has_body || has_query || has_id {
+                let idempotent = op.parameters.as_ref().is_some_and(|ps| {
+                    ps.iter().any(|p| {
+                        matches!(p, RefOr::T(p) if p.name == "Idempotency-Key"
+                            && matches!(p.parameter_in, ParameterIn::Header))
+                    })
+                });
+                if has_body || has_query || has_id || idempotent {
                     add(
                         "422",
-                        "A field or parameter fails validation; `errors` names each.",
+                        "A field or parameter fails validation (an `Idempotency-Key` that is \
+                         malformed or was used for another request included); `errors` names \
+                         each.",
+                    );
+                }
+                if idempotent {
+                    add(
+                        "409",
+                        "A request with this `Idempotency-Key` is still running, or the \
+                         request conflicts with the record's state.",
                     );
                 }
                 if authenticated {

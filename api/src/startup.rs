@@ -142,7 +142,7 @@ impl Application {
         let totp_box = crate::auth::totp::SecretBox::new(settings.auth.totp_key());
         let checkpoint_key = crate::audit_chain::CheckpointKey::new(settings.audit.key());
         let common_passwords = std::sync::Arc::new(
-            crate::auth::password::load_common(settings.auth.common_passwords_file.as_deref())
+            crm_app::password::load_common(settings.auth.common_passwords_file.as_deref())
                 .map_err(|e| StartupError::Config(format!("common passwords file: {e}")))?,
         );
         let contract = crate::openapi::Contract::build()?;

@@ -29,3 +29,13 @@ pub struct AppState {
     /// Passwords refused as too common, lowercased.
     pub common_passwords: std::sync::Arc<std::collections::HashSet<String>>,
 }
+
+impl AppState {
+    /// What the application layer's use cases run against.
+    pub fn services(&self) -> crm_app::records::Services<'_> {
+        crm_app::records::Services {
+            db: &self.pools.app,
+            commands: &self.commands,
+        }
+    }
+}

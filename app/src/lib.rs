@@ -8,6 +8,10 @@
 //! - [`commands`]: the write side (cqrs-es frameworks, the rules that span streams:
 //!   contact email uniqueness, a contact's company in the same workspace) over the
 //!   [`sealed_store`] that seals contacts' personal data;
+//! - [`records`]: the record use cases (create, update, delete, restore, revert, and each
+//!   type's own) and the rules that span streams;
+//! - [`signup`]: a new workspace and its Owner; [`password`]: the password policy and
+//!   argon2id hashing;
 //! - [`import`]: CSV imports; [`history`]: history, past states and snapshots;
 //! - [`audit_chain`]: signed checkpoints of the hash-chained trail; [`backup`]: tenant
 //!   backup and restore;
@@ -25,7 +29,10 @@ pub mod error;
 pub mod history;
 pub mod import;
 pub mod mailer;
+pub mod password;
 pub mod private_cluster;
+pub mod records;
 pub mod sealed_store;
+pub mod signup;
 
 pub use error::{AppError, FieldError};

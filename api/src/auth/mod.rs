@@ -2,7 +2,6 @@
 //! bearer token into an [`AuthContext`].
 
 pub mod context;
-pub mod password;
 pub mod session;
 pub mod token;
 pub mod totp;

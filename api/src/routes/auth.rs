@@ -3,41 +3,23 @@
 use actix_web::{get, patch, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use crm_domain::user::UserCommand;
-use crm_domain::workspace::{self, WorkspaceCommand};
-use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
-use crm_projections::queries::users::{self, Registration};
-use crm_projections::TenantScope;
+use crm_domain::workspace::WorkspaceCommand;
+use crm_domain::{EntityId, EventMetadata, Role};
+use crm_projections::queries::users::{self};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::context::{client_ip, request_id, user_agent};
-use crate::auth::{password, AuthContext, CommandContext};
+use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
+use crm_app::password;
+use crm_app::signup::SignupBody;
 
 use super::sessions::Tokens;
-
-/// `POST /v1/auth/signup` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"workspace_name": "Acme Corp", "workspace_slug": "acme-corp",
-    "email": "ada@acme.example", "password": "tangerine orbit lantern 42", "display_name": "Ada Lovelace"}))]
-pub struct SignupBody {
-    /// Display name of the new workspace.
-    pub workspace_name: String,
-    /// URL-safe slug, unique (see `crm_domain::workspace::validate_slug`).
-    pub workspace_slug: String,
-    /// The founder's login email.
-    pub email: String,
-    /// The founder's password, 12 to 128 characters, not a common one.
-    #[schema(value_type = String, format = Password)]
-    pub password: SecretString,
-    /// The founder's display name.
-    pub display_name: String,
-}
 
 /// A workspace's id and slug.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -90,79 +72,23 @@ pub async fn signup(
     state: web::Data<AppState>,
     Json(body): Json<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
-    workspace::validate_slug(&body.workspace_slug)?;
-    password::check_policy(&body.password, &state.common_passwords)?;
-    let hash = password::hash(body.password).await?;
-
-    let tenant = TenantId::new();
-    let user = EntityId::new();
-    let scope = TenantScope::new(tenant);
-    match users::reserve_signup(
-        &state.pools.app,
-        &scope,
-        &body.workspace_slug,
-        user.0,
-        email.as_str(),
-        &hash,
+    let founded = crm_app::signup::signup(
+        state.services(),
+        &state.common_passwords,
+        body,
+        |tenant, user| {
+            let mut meta = EventMetadata::for_user(tenant, user, Role::Owner, request_id(&req));
+            meta.ip = client_ip(&req);
+            meta.user_agent = user_agent(&req);
+            meta
+        },
     )
-    .await?
-    {
-        Registration::Reserved => {}
-        Registration::SlugTaken => {
-            return Err(ApiError::Conflict("this workspace slug is taken".into()))
-        }
-        Registration::EmailTaken => {
-            return Err(ApiError::Conflict(
-                "an account with this email already exists; sign in instead".into(),
-            ))
-        }
-    }
-    let mut meta = EventMetadata::for_user(tenant, UserId(user.0), Role::Owner, request_id(&req));
-    meta.ip = client_ip(&req);
-    meta.user_agent = user_agent(&req);
-    let created = async {
-        state
-            .commands
-            .workspace(
-                WorkspaceCommand::Create {
-                    name: body.workspace_name,
-                    slug: body.workspace_slug.clone(),
-                },
-                &meta,
-            )
-            .await?;
-        state
-            .commands
-            .user(
-                user,
-                UserCommand::Register {
-                    email: email.to_string(),
-                    display_name: body.display_name,
-                    role: Role::Owner,
-                },
-                &meta,
-            )
-            .await?;
-        let stages = crm_domain::pipeline::default_stages();
-        let create = crm_domain::pipeline::PipelineCommand::Create {
-            name: "Sales pipeline".into(),
-            stages,
-        };
-        state
-            .commands
-            .pipeline(EntityId::new(), create, &meta)
-            .await
-    }
-    .await;
-    if let Err(err) = created {
-        users::release_signup(&state.pools.app, &scope, &body.workspace_slug, user.0).await?;
-        return Err(err.into());
-    }
+    .await?;
+    let (tenant, user, meta) = (founded.tenant, founded.user, &founded.meta);
     let tokens = crate::auth::session::open(
         &state,
         tenant,
-        UserId(user.0),
+        user,
         Role::Owner,
         meta.ip.map(|ip| ip.to_string()),
         meta.user_agent.clone(),
@@ -171,11 +97,11 @@ pub async fn signup(
     Ok(HttpResponse::Created().json(SignupAnswer {
         workspace: WorkspaceRef {
             id: tenant.0,
-            slug: body.workspace_slug,
+            slug: founded.slug,
         },
         user: Founder {
             id: user.0,
-            email: email.to_string(),
+            email: founded.email.to_string(),
             role: Role::Owner,
         },
         tokens: tokens.into(),
@@ -342,11 +268,11 @@ pub async fn change_password(
     let scope = ctx.auth.scope;
     let user = ctx.auth.user.0;
     password::check_policy(&body.new_password, &state.common_passwords).map_err(|e| match e {
-        ApiError::Validation(mut fields) => {
+        crm_app::AppError::Validation(mut fields) => {
             for f in &mut fields {
                 f.field = "new_password".into();
             }
-            ApiError::Validation(fields)
+            crm_app::AppError::Validation(fields)
         }
         other => other,
     })?;

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::records::{self, Record};
 use crate::auth::CommandContext;
 use crate::error::ApiError;
 use crate::extract::parse_json;
 use crate::openapi::Problem;
 use crate::state::AppState;
+use crm_app::records::{self, Record};
 
 /// Most items in one batch.
 pub const MAX_ITEMS: usize = 100;
@@ -123,7 +123,8 @@ pub(crate) async fn create_all<R: Record>(
     for (i, value) in batch.items.iter().enumerate() {
         let outcome = async {
             let body = item::<R::Create>(value)?;
-            let (_, row) = records::create_one::<R>(state, ctx, body).await?;
+            let (_, row) =
+                records::create::<R>(state.services(), &ctx.auth, &ctx.metadata, body).await?;
             Ok((201, json!(R::View::from(row))))
         }
         .await;
@@ -146,7 +147,15 @@ pub(crate) async fn update_all<R: Record>(
     for (i, value) in batch.items.iter().enumerate() {
         let outcome = async {
             let u = item::<UpdateItem<R::Patch>>(value)?;
-            let row = records::update_one::<R>(state, ctx, u.id, u.if_version, u.changes).await?;
+            let row = records::update::<R>(
+                state.services(),
+                &ctx.auth,
+                &ctx.metadata,
+                u.id,
+                u.if_version,
+                u.changes,
+            )
+            .await?;
             Ok((200, json!(R::View::from(row))))
         }
         .await;

@@ -10,13 +10,13 @@ use crm_projections::queries::{companies, contacts};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::activities::ActivityView;
-use super::contacts::{CompanyLink, ContactView};
-use super::deals::DealView;
 use crate::auth::AuthContext;
 use crate::error::ApiError;
 use crate::history::{self, RecordType, Version};
 use crate::state::AppState;
+use crm_app::records::activities::ActivityView;
+use crm_app::records::contacts::{CompanyLink, ContactView};
+use crm_app::records::deals::DealView;
 
 const PAGE: u64 = 200;
 

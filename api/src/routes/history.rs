@@ -7,14 +7,14 @@ use crm_domain::Action;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::companies::Companies;
-use super::contacts::Contacts;
-use super::records::{self, Record};
 use crate::auth::AuthContext;
 use crate::error::ApiError;
 use crate::history::{self, At, RecordType};
 use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
+use crm_app::records;
+use crm_app::records::companies::{Companies, CompanyView};
+use crm_app::records::contacts::{ContactView, Contacts};
 
 /// The point-in-time parameters of a record's `GET`: at most one of them (Owner and
 /// Admin; past states are part of the audit trail).
@@ -67,9 +67,9 @@ pub struct VersionList {
 #[serde(untagged)]
 pub enum Reverted {
     /// A reverted contact.
-    Contact(super::contacts::ContactView),
+    Contact(ContactView),
     /// A reverted company.
-    Company(super::companies::CompanyView),
+    Company(CompanyView),
 }
 
 /// A record's `GET`: the current view, or with `version`/`as_of` a [`crate::history::PastState`].
@@ -172,39 +172,6 @@ pub struct RevertBody {
     pub reason: String,
 }
 
-/// Sets back, by an update guarded by `if_version`, the fields of `R`'s patch body that
-/// differ between `target` and `current`.
-///
-/// # Errors
-/// 422 when they already agree; else as the record's `PATCH`.
-async fn revert_as<R: Record>(
-    state: &AppState,
-    ctx: &crate::auth::CommandContext,
-    id: Uuid,
-    if_version: Option<u64>,
-    current: &history::PastState,
-    target: &history::PastState,
-) -> Result<HttpResponse, ApiError> {
-    let patch: serde_json::Map<String, serde_json::Value> = records::patch_fields::<R>()
-        .into_iter()
-        .filter_map(|f| {
-            let old = target.record.get(&f).cloned().unwrap_or_default();
-            let now = current.record.get(&f).cloned().unwrap_or_default();
-            (old != now).then_some((f, old))
-        })
-        .collect();
-    if patch.is_empty() {
-        return Err(ApiError::invalid(
-            "to_version",
-            "the record's fields already equal that version's",
-        ));
-    }
-    let body: R::Patch =
-        serde_json::from_value(serde_json::Value::Object(patch)).map_err(ApiError::internal)?;
-    let row = records::update_one::<R>(state, ctx, id, if_version, body).await?;
-    Ok(records::answer::<R>(actix_web::http::StatusCode::OK, row))
-}
-
 /// Reverts a contact or company (Owner, Admin): a new update event that
 /// sets the fields of version `to_version` back, with `reason` in its metadata
 /// (`"revert to version N: …"`); past events are never changed. Guarded by `If-Match`
@@ -242,56 +209,43 @@ pub async fn revert(
 ) -> Result<HttpResponse, ApiError> {
     ctx.auth.require(Action::UpdateRecords)?;
     let (segment, id) = path.into_inner();
-    let kind = RecordType::from_segment(&segment)
-        .filter(|k| matches!(k, RecordType::Contact | RecordType::Company))
-        .ok_or(ApiError::NotFound)?;
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
-    }
-    let db = &state.pools.app;
-    let scope = &ctx.auth.scope;
-    let current = history::state_at(
-        db,
-        state.commands.keyring(),
-        scope,
-        kind,
-        id,
-        At::Time(DateTime::<Utc>::MAX_UTC),
-    )
-    .await?;
-    if body.to_version < 1 || body.to_version >= current.version {
-        return Err(ApiError::invalid(
-            "to_version",
-            format!(
-                "must be 1 to {}, a version before the latest",
-                current.version - 1
-            ),
-        ));
-    }
-    if current.record.get("deleted") == Some(&serde_json::Value::Bool(true)) {
-        return Err(ApiError::Conflict(
-            "the record is deleted: restore it first".into(),
-        ));
-    }
-    let target = history::state_at(
-        db,
-        state.commands.keyring(),
-        scope,
-        kind,
-        id,
-        At::Version(body.to_version),
-    )
-    .await?;
-    let if_version = super::if_match(&req)?.or(Some(current.version as u64));
-    let mut ctx = ctx;
-    ctx.metadata.reason = Some(format!("revert to version {}: {reason}", body.to_version));
-    match kind {
+    let kind = RecordType::from_segment(&segment).ok_or(ApiError::NotFound)?;
+    let (s, caller, meta) = (state.services(), &ctx.auth, &ctx.metadata);
+    let if_version = super::if_match(&req)?;
+    let (version, body) = match kind {
         RecordType::Contact => {
-            revert_as::<Contacts>(&state, &ctx, id, if_version, &current, &target).await
+            let row = records::revert::<Contacts>(
+                s,
+                caller,
+                meta,
+                id,
+                if_version,
+                body.to_version,
+                &body.reason,
+            )
+            .await?;
+            (row.version, Reverted::Contact(row.into()))
         }
-        _ => revert_as::<Companies>(&state, &ctx, id, if_version, &current, &target).await,
-    }
+        RecordType::Company => {
+            let row = records::revert::<Companies>(
+                s,
+                caller,
+                meta,
+                id,
+                if_version,
+                body.to_version,
+                &body.reason,
+            )
+            .await?;
+            (row.version, Reverted::Company(row.into()))
+        }
+        _ => return Err(ApiError::NotFound),
+    };
+    Ok(super::record(
+        actix_web::http::StatusCode::OK,
+        version,
+        &body,
+    ))
 }
 
 /// Registers this module's routes (under `/v1`, after every record module's own).

@@ -10,13 +10,13 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::companies::MoneyView;
 use super::{if_match, record};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
 use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
+use crm_app::records::MoneyView;
 
 /// A stage as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

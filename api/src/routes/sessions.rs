@@ -22,11 +22,12 @@ use uuid::Uuid;
 
 use crate::auth::context::{client_ip, request_id, user_agent};
 use crate::auth::session::{self, TokenPair};
-use crate::auth::{password, AuthContext, CommandContext};
+use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::openapi::Problem;
 use crate::state::AppState;
+use crm_app::password;
 
 /// `POST /v1/auth/login` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -21,11 +21,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::context::{client_ip, user_agent};
-use crate::auth::{password, session, AuthContext, CommandContext};
+use crate::auth::{session, AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::openapi::{IdempotencyKey, Problem};
 use crate::state::AppState;
+use crm_app::password;
 
 use super::sessions::Tokens;
 

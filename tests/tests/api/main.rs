@@ -33,6 +33,7 @@ mod search;
 mod sessions;
 mod support;
 mod two_factor;
+mod use_cases;
 mod users;
 mod validation;
 mod walkthrough;

@@ -9,7 +9,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::error::ApiError;
+use crate::error::AppError;
 
 /// Shortest password accepted, in characters (NIST SP 800-63B §3.1.1.2 asks at least 8;
 /// OWASP ASVS 5.0 V6.2.1 asks 12).
@@ -51,11 +51,11 @@ pub fn load_common(file: Option<&str>) -> std::io::Result<std::collections::Hash
 pub fn check_policy(
     password: &SecretString,
     common: &std::collections::HashSet<String>,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     let text = password.expose_secret();
     let len = text.chars().count();
     if !(MIN_LEN..=MAX_LEN).contains(&len) {
-        return Err(ApiError::invalid(
+        return Err(AppError::invalid(
             "password",
             format!("must be {MIN_LEN} to {MAX_LEN} characters"),
         ));
@@ -63,7 +63,7 @@ pub fn check_policy(
     let mut chars = text.chars();
     let first = chars.next();
     if common.contains(&text.to_lowercase()) || chars.all(|c| Some(c) == first) {
-        return Err(ApiError::invalid(
+        return Err(AppError::invalid(
             "password",
             "is too common: choose another",
         ));
@@ -75,16 +75,16 @@ pub fn check_policy(
 ///
 /// # Errors
 /// 500 if hashing fails.
-pub async fn hash(password: SecretString) -> Result<String, ApiError> {
+pub async fn hash(password: SecretString) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2()
             .hash_password(password.expose_secret().as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(e.to_string().into()))
+            .map_err(|e| AppError::Internal(e.to_string().into()))
     })
     .await
-    .map_err(ApiError::internal)?
+    .map_err(AppError::internal)?
 }
 
 /// A hash of a random password, verified against when an email is unknown so that the
@@ -96,7 +96,7 @@ static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 ///
 /// # Errors
 /// 500 if the blocking task fails.
-pub async fn verify(password: SecretString, stored: Option<String>) -> Result<bool, ApiError> {
+pub async fn verify(password: SecretString, stored: Option<String>) -> Result<bool, AppError> {
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| {
@@ -120,5 +120,5 @@ pub async fn verify(password: SecretString, stored: Option<String>) -> Result<bo
         known && matched
     })
     .await
-    .map_err(ApiError::internal)
+    .map_err(AppError::internal)
 }

@@ -1,0 +1,353 @@
+//! The record use cases that companies, contacts, deals and activities share, and each
+//! type's own rules.
+//!
+//! A record type implements [`Record`] once, in its module here: its read row, its view,
+//! its create and patch bodies, its command, and the hooks that turn a body into a
+//! command after the checks that span streams (a deal's stage and links, an activity's
+//! links and kind). The functions of this module are then its use cases: [`find`],
+//! [`create`], [`update`], [`delete`], [`restore`], [`run`] for the type's own commands,
+//! and [`revert`]. The HTTP layer (`crm_api::routes::records`) adds only what is HTTP:
+//! `ETag`, `If-Match`, `Location` and statuses.
+
+pub mod activities;
+pub mod companies;
+pub mod contacts;
+pub mod deals;
+
+use crm_domain::{Action, EntityId, EventMetadata, Guarded, Role};
+use crm_projections::TenantScope;
+use sea_orm::DatabaseConnection;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::caller::Caller;
+use crate::commands::Commands;
+use crate::error::AppError;
+use crate::history::{self, At, PastState, RecordType};
+
+/// Money on the wire: `{"amount_minor": 123456, "currency": "EUR"}`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"amount_minor": 123456, "currency": "EUR"}))]
+pub struct MoneyView {
+    /// Integer minor units.
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+/// What a use case runs against: the application's database pool (row-level security
+/// applies) and the write side.
+#[derive(Clone, Copy)]
+pub struct Services<'a> {
+    /// The `crm_app` role's pool: every query goes through a [`TenantScope`].
+    pub db: &'a DatabaseConnection,
+    /// The command frameworks.
+    pub commands: &'a Commands,
+}
+
+/// A record type. Its `async fn`s are called from this workspace only (the HTTP handlers
+/// run on actix's single-threaded workers), so their futures need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait Record: Sized + 'static {
+    /// Its type in the trail; its path segment is [`RecordType::segment`].
+    const TYPE: RecordType;
+    /// Its read-model row.
+    type Row;
+    /// Its JSON answer.
+    type View: Serialize + From<Self::Row>;
+    /// Its single-record answer (the view, or more).
+    type Detail: Serialize;
+    /// The create body.
+    type Create: DeserializeOwned;
+    /// The patch body (JSON merge patch, RFC 7396).
+    type Patch: DeserializeOwned + utoipa::PartialSchema;
+    /// Its aggregate's command.
+    type Command;
+
+    /// The row of `id` in the scope's workspace, deleted or not.
+    async fn find(
+        s: Services<'_>,
+        scope: &TenantScope,
+        id: Uuid,
+    ) -> Result<Option<Self::Row>, AppError>;
+
+    /// Runs `command` on the record's stream.
+    async fn execute(
+        s: Services<'_>,
+        id: EntityId,
+        command: Guarded<Self::Command>,
+        meta: &EventMetadata,
+    ) -> Result<(), AppError>;
+
+    /// The create command for `body`, after the checks that span streams.
+    async fn create_command(
+        s: Services<'_>,
+        caller: &Caller,
+        body: Self::Create,
+    ) -> Result<Self::Command, AppError>;
+
+    /// The update command for `body`, guarded by `if_version` (a type may guard by the
+    /// version it merged onto when none is given).
+    async fn update_command(
+        s: Services<'_>,
+        caller: &Caller,
+        id: Uuid,
+        if_version: Option<u64>,
+        body: Self::Patch,
+    ) -> Result<Guarded<Self::Command>, AppError>;
+
+    /// The soft-delete command.
+    fn delete_command() -> Self::Command;
+    /// The restore command.
+    fn restore_command() -> Self::Command;
+
+    /// The row's aggregate version.
+    fn version(row: &Self::Row) -> i64;
+    /// Whether the row is soft-deleted.
+    fn deleted(row: &Self::Row) -> bool;
+    /// Who owns the row, as the principal of events (a Member changes only theirs).
+    fn owner(row: &Self::Row) -> String;
+
+    /// The single-record answer for a current row.
+    async fn detail(
+        s: Services<'_>,
+        scope: &TenantScope,
+        row: Self::Row,
+    ) -> Result<Self::Detail, AppError>;
+}
+
+/// The row of `id`.
+///
+/// # Errors
+/// [`AppError::NotFound`] when the caller's workspace has no such record.
+pub async fn load<R: Record>(
+    s: Services<'_>,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<R::Row, AppError> {
+    R::find(s, &caller.scope, id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// The current record as its `GET` shows it; a deleted one only to roles that see
+/// deleted records.
+///
+/// # Errors
+/// [`AppError::NotFound`].
+pub async fn find<R: Record>(
+    s: Services<'_>,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(i64, R::Detail), AppError> {
+    let row = load::<R>(s, caller, id).await?;
+    if R::deleted(&row) && !caller.may(Action::ViewDeleted) {
+        return Err(AppError::NotFound);
+    }
+    let version = R::version(&row);
+    Ok((version, R::detail(s, &caller.scope, row).await?))
+}
+
+/// The record at a point of its history (past states, deleted ones included, are part of
+/// the audit trail).
+///
+/// # Errors
+/// [`AppError::Forbidden`] without the audit right; [`AppError::NotFound`] for no such
+/// record or one that did not exist yet; a validation error for a version out of range.
+pub async fn past(
+    s: Services<'_>,
+    caller: &Caller,
+    kind: RecordType,
+    id: Uuid,
+    at: At,
+) -> Result<PastState, AppError> {
+    caller.require(Action::ReadAudit)?;
+    history::state_at(s.db, s.commands.keyring(), &caller.scope, kind, id, at).await
+}
+
+/// Members change only the records they own and read the rest (the permission matrix's
+/// rule for the Member role); every other role passes. A record the workspace does not
+/// have passes too, so the command answers its own 404.
+///
+/// # Errors
+/// [`AppError::Forbidden`] for a Member on someone else's record.
+pub async fn ensure_owner<R: Record>(
+    s: Services<'_>,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(), AppError> {
+    if caller.role != Role::Member {
+        return Ok(());
+    }
+    match R::find(s, &caller.scope, id).await? {
+        Some(row) if R::owner(&row) != caller.principal().to_string() => Err(AppError::Forbidden),
+        _ => Ok(()),
+    }
+}
+
+/// Creates a record; returns its id and row.
+///
+/// # Errors
+/// Conflicts (a unique value taken), validation errors, and the store's errors.
+pub async fn create<R: Record>(
+    s: Services<'_>,
+    caller: &Caller,
+    meta: &EventMetadata,
+    body: R::Create,
+) -> Result<(Uuid, R::Row), AppError> {
+    let command = R::create_command(s, caller, body).await?;
+    let id = EntityId::new();
+    R::execute(s, id, Guarded::from(command), meta).await?;
+    Ok((id.0, load::<R>(s, caller, id.0).await?))
+}
+
+/// Applies one patch to record `id`, guarded by `if_version`; returns its row.
+///
+/// # Errors
+/// Forbidden (a Member's edit of another's record), not found, conflict, precondition
+/// failed, validation errors, and the store's errors.
+pub async fn update<R: Record>(
+    s: Services<'_>,
+    caller: &Caller,
+    meta: &EventMetadata,
+    id: Uuid,
+    if_version: Option<u64>,
+    body: R::Patch,
+) -> Result<R::Row, AppError> {
+    ensure_owner::<R>(s, caller, id).await?;
+    let command = R::update_command(s, caller, id, if_version, body).await?;
+    R::execute(s, EntityId(id), command, meta).await?;
+    load::<R>(s, caller, id).await
+}
+
+/// Runs `command` on record `id`, guarded by `if_version`, for a caller who may change
+/// it; returns its row.
+///
+/// # Errors
+/// As [`update`].
+pub async fn run<R: Record>(
+    s: Services<'_>,
+    caller: &Caller,
+    meta: &EventMetadata,
+    id: Uuid,
+    if_version: Option<u64>,
+    command: R::Command,
+) -> Result<R::Row, AppError> {
+    ensure_owner::<R>(s, caller, id).await?;
+    let command = Guarded {
+        if_version,
+        command,
+    };
+    R::execute(s, EntityId(id), command, meta).await?;
+    load::<R>(s, caller, id).await
+}
+
+/// Soft-deletes record `id`.
+///
+/// # Errors
+/// As [`update`]; a conflict when it is deleted already.
+pub async fn delete<R: Record>(
+    s: Services<'_>,
+    caller: &Caller,
+    meta: &EventMetadata,
+    id: Uuid,
+    if_version: Option<u64>,
+) -> Result<(), AppError> {
+    ensure_owner::<R>(s, caller, id).await?;
+    let command = Guarded {
+        if_version,
+        command: R::delete_command(),
+    };
+    R::execute(s, EntityId(id), command, meta).await
+}
+
+/// Restores soft-deleted record `id`; returns its row.
+///
+/// # Errors
+/// As [`update`]; a conflict when it is not deleted.
+pub async fn restore<R: Record>(
+    s: Services<'_>,
+    caller: &Caller,
+    meta: &EventMetadata,
+    id: Uuid,
+    if_version: Option<u64>,
+) -> Result<R::Row, AppError> {
+    run::<R>(s, caller, meta, id, if_version, R::restore_command()).await
+}
+
+/// The top-level fields of `R`'s patch body, as its schema declares them: what a revert
+/// sets back, so a new field is revertible with no list to keep.
+pub fn patch_fields<R: Record>() -> Vec<String> {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::RefOr;
+    use utoipa::PartialSchema;
+    match R::Patch::schema() {
+        RefOr::T(Schema::Object(object)) => object.properties.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Reverts record `id` to the fields of version `to_version`: a new update event, with
+/// `"revert to version N: <reason>"` in its metadata; past events are never changed.
+/// Guarded by `if_version` when given, otherwise by the version the revert was computed
+/// from, so a concurrent edit is never overwritten unseen. Needs the audit right and the
+/// update right.
+///
+/// # Errors
+/// Forbidden; not found; a conflict when the record is deleted (restore it first); a
+/// precondition failure for a stale `if_version`; validation errors for a bad reason, a
+/// version out of range, or nothing to revert.
+pub async fn revert<R: Record>(
+    s: Services<'_>,
+    caller: &Caller,
+    meta: &EventMetadata,
+    id: Uuid,
+    if_version: Option<u64>,
+    to_version: i64,
+    reason: &str,
+) -> Result<R::Row, AppError> {
+    caller.require(Action::ReadAudit)?;
+    caller.require(Action::UpdateRecords)?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(AppError::invalid("reason", "must be 1 to 500 characters"));
+    }
+    let state = |at| history::state_at(s.db, s.commands.keyring(), &caller.scope, R::TYPE, id, at);
+    let current = state(At::Time(chrono::DateTime::<chrono::Utc>::MAX_UTC)).await?;
+    if to_version < 1 || to_version >= current.version {
+        return Err(AppError::invalid(
+            "to_version",
+            format!(
+                "must be 1 to {}, a version before the latest",
+                current.version - 1
+            ),
+        ));
+    }
+    if current.record.get("deleted") == Some(&serde_json::Value::Bool(true)) {
+        return Err(AppError::Conflict(
+            "the record is deleted: restore it first".into(),
+        ));
+    }
+    let target = state(At::Version(to_version)).await?;
+    let patch: serde_json::Map<String, serde_json::Value> = patch_fields::<R>()
+        .into_iter()
+        .filter_map(|f| {
+            let old = target.record.get(&f).cloned().unwrap_or_default();
+            let now = current.record.get(&f).cloned().unwrap_or_default();
+            (old != now).then_some((f, old))
+        })
+        .collect();
+    if patch.is_empty() {
+        return Err(AppError::invalid(
+            "to_version",
+            "the record's fields already equal that version's",
+        ));
+    }
+    let body: R::Patch =
+        serde_json::from_value(serde_json::Value::Object(patch)).map_err(AppError::internal)?;
+    let mut meta = meta.clone();
+    meta.reason = Some(format!("revert to version {to_version}: {reason}"));
+    let guard = if_version.or(u64::try_from(current.version).ok());
+    update::<R>(s, caller, &meta, id, guard, body).await
+}

@@ -1,0 +1,240 @@
+//! The application layer called directly, with no HTTP: the rules that span streams
+//! (links within a workspace, unique emails, ownership, revert) hold in `crm_app` itself,
+//! whatever calls it.
+
+use std::collections::HashSet;
+
+use crm_app::caller::Caller;
+use crm_app::commands::Commands;
+use crm_app::db::Pools;
+use crm_app::records::companies::{Companies, CreateCompany, PatchCompany};
+use crm_app::records::contacts::{Contacts, CreateContact};
+use crm_app::records::deals::{CreateDeal, Deals};
+use crm_app::records::{self, Services};
+use crm_app::signup::{signup, SignupBody};
+use crm_app::AppError;
+use crm_domain::{EventMetadata, Role, TenantId, UserId};
+use crm_projections::TenantScope;
+use uuid::Uuid;
+
+use crate::helpers::{fresh_database, keyring, test_settings};
+
+/// The application's pools and write side over a fresh database.
+struct World {
+    pools: Pools,
+    commands: Commands,
+}
+
+impl World {
+    async fn new() -> Self {
+        let settings = test_settings(&fresh_database().await);
+        let pools = crm_app::db::connect(&settings.database)
+            .await
+            .unwrap_or_else(|e| panic!("connecting: {e}"));
+        let commands = Commands::new(&pools, keyring());
+        Self { pools, commands }
+    }
+
+    fn services(&self) -> Services<'_> {
+        Services {
+            db: &self.pools.app,
+            commands: &self.commands,
+        }
+    }
+
+    /// A new workspace; returns its Owner.
+    async fn workspace(&self, slug: &str) -> Caller {
+        let body = SignupBody {
+            workspace_name: slug.to_uppercase(),
+            workspace_slug: slug.into(),
+            email: format!("owner@{slug}.example"),
+            password: "violet harbour engine 42".to_owned().into(),
+            display_name: "Owner".into(),
+        };
+        let founded = signup(self.services(), &HashSet::new(), body, |t, u| {
+            EventMetadata::for_user(t, u, Role::Owner, Uuid::now_v7())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("signing up {slug}: {e:?}"));
+        caller(founded.tenant, founded.user.0, Role::Owner)
+    }
+}
+
+fn caller(tenant: TenantId, user: Uuid, role: Role) -> Caller {
+    Caller {
+        tenant,
+        user: UserId(user),
+        role,
+        session: Uuid::nil(),
+        api_key: None,
+        scope: TenantScope::new(tenant),
+        support: None,
+    }
+}
+
+fn meta(c: &Caller) -> EventMetadata {
+    EventMetadata::for_user(c.tenant, c.user, c.role, Uuid::now_v7())
+}
+
+fn company(name: &str) -> CreateCompany {
+    serde_json::from_value(serde_json::json!({ "name": name }))
+        .unwrap_or_else(|e| panic!("company body: {e}"))
+}
+
+fn contact(email: &str) -> CreateContact {
+    serde_json::from_value(serde_json::json!({ "first_name": "Ada", "email": email }))
+        .unwrap_or_else(|e| panic!("contact body: {e}"))
+}
+
+#[tokio::test]
+async fn a_deal_cannot_name_a_company_of_another_workspace() {
+    let world = World::new().await;
+    let (a, b) = (world.workspace("uc-a").await, world.workspace("uc-b").await);
+    let (theirs, _) =
+        records::create::<Companies>(world.services(), &a, &meta(&a), company("A Corp"))
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    let body: CreateDeal = serde_json::from_value(serde_json::json!({
+        "name": "Poach", "company_id": theirs
+    }))
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let refused = records::create::<Deals>(world.services(), &b, &meta(&b), body).await;
+    match refused {
+        Err(AppError::Validation(fields)) => {
+            assert_eq!(fields.len(), 1);
+            assert_eq!(fields[0].field, "company_id");
+        }
+        other => panic!("expected a validation error on company_id, got {other:?}"),
+    }
+    let deals = crm_projections::queries::deals::list(
+        &world.pools.app,
+        &b.scope,
+        &crm_projections::queries::deals::DealFilter::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(deals.items.is_empty(), "the refused deal was written");
+}
+
+#[tokio::test]
+async fn contact_emails_are_unique_within_a_workspace_only() {
+    let world = World::new().await;
+    let (a, b) = (world.workspace("uc-c").await, world.workspace("uc-d").await);
+    let s = world.services();
+    records::create::<Contacts>(s, &a, &meta(&a), contact("ada@example.com"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let again = records::create::<Contacts>(s, &a, &meta(&a), contact("ADA@example.com")).await;
+    assert!(
+        matches!(again, Err(AppError::Conflict(_))),
+        "a second contact with the same email (other case) was not refused: {again:?}"
+    );
+    let (_, other) = records::create::<Contacts>(s, &b, &meta(&b), contact("ada@example.com"))
+        .await
+        .unwrap_or_else(|e| panic!("another workspace may use the email: {e:?}"));
+    assert_eq!(other.email.as_deref(), Some("ada@example.com"));
+}
+
+#[tokio::test]
+async fn a_member_changes_only_what_they_own() {
+    let world = World::new().await;
+    let owner = world.workspace("uc-e").await;
+    let member = caller(owner.tenant, Uuid::now_v7(), Role::Member);
+    let s = world.services();
+    let (owners, _) = records::create::<Companies>(s, &owner, &meta(&owner), company("Owned"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let patch = || -> PatchCompany {
+        serde_json::from_value(serde_json::json!({"industry": "Retail"}))
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    let refused =
+        records::update::<Companies>(s, &member, &meta(&member), owners, None, patch()).await;
+    assert!(
+        matches!(refused, Err(AppError::Forbidden)),
+        "a Member changed the Owner's company: {refused:?}"
+    );
+    let deleted = records::delete::<Companies>(s, &member, &meta(&member), owners, None).await;
+    assert!(matches!(deleted, Err(AppError::Forbidden)), "{deleted:?}");
+
+    let (mine, _) = records::create::<Companies>(s, &member, &meta(&member), company("Mine"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let changed = records::update::<Companies>(s, &member, &meta(&member), mine, None, patch())
+        .await
+        .unwrap_or_else(|e| panic!("a Member may change their own company: {e:?}"));
+    assert_eq!(changed.industry.as_deref(), Some("Retail"));
+    assert_eq!(changed.version, 2);
+}
+
+#[tokio::test]
+async fn a_revert_sets_back_the_fields_of_the_patch_body() {
+    let world = World::new().await;
+    let owner = world.workspace("uc-f").await;
+    let s = world.services();
+    let (id, _) = records::create::<Companies>(s, &owner, &meta(&owner), company("First name"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let rename: PatchCompany =
+        serde_json::from_value(serde_json::json!({"name": "Second name", "tags": ["x"]}))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    records::update::<Companies>(s, &owner, &meta(&owner), id, None, rename)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+
+    let reverted =
+        records::revert::<Companies>(s, &owner, &meta(&owner), id, None, 1, "typo in the rename")
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(reverted.name, "First name");
+    assert!(reverted.tags.is_empty());
+    assert_eq!(reverted.version, 3);
+
+    let nothing =
+        records::revert::<Companies>(s, &owner, &meta(&owner), id, None, 1, "again").await;
+    assert!(
+        matches!(&nothing, Err(AppError::Validation(f)) if f[0].field == "to_version"),
+        "reverting to the state it is in must be refused: {nothing:?}"
+    );
+    let stale = records::revert::<Companies>(s, &owner, &meta(&owner), id, Some(2), 2, "x").await;
+    assert!(
+        matches!(stale, Err(AppError::PreconditionFailed(_))),
+        "a stale version must be refused: {stale:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_taken_slug_or_email_is_refused_and_claims_nothing() {
+    let world = World::new().await;
+    world.workspace("uc-g").await;
+    let attempt = |slug: &str, email: &str| SignupBody {
+        workspace_name: "Again".into(),
+        workspace_slug: slug.into(),
+        email: email.into(),
+        password: "violet harbour engine 42".to_owned().into(),
+        display_name: "Someone".into(),
+    };
+    let none = HashSet::new();
+    let run = |body| {
+        signup(world.services(), &none, body, |t, u| {
+            EventMetadata::for_user(t, u, Role::Owner, Uuid::now_v7())
+        })
+    };
+    let slug_taken = run(attempt("uc-g", "someone@else.example")).await;
+    assert!(
+        matches!(slug_taken, Err(AppError::Conflict(_))),
+        "{slug_taken:?}"
+    );
+    let email_taken = run(attempt("uc-h", "owner@uc-g.example")).await;
+    assert!(
+        matches!(email_taken, Err(AppError::Conflict(_))),
+        "{email_taken:?}"
+    );
+    // Neither refusal kept a claim: the email of the first and the slug of the second
+    // found a workspace now.
+    let founded = run(attempt("uc-h", "someone@else.example"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(founded.slug, "uc-h");
+    assert_eq!(founded.email.as_str(), "someone@else.example");
+}
