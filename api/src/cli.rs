@@ -9,10 +9,10 @@ use crm_domain::{EventMetadata, TenantId};
 use crm_projections::queries::users::tenant_of_slug;
 use uuid::Uuid;
 
-use crate::audit_chain::CheckpointKey;
-use crate::config::Settings;
-use crate::import;
 use crate::startup::{self, Application};
+use crm_app::audit_chain::CheckpointKey;
+use crm_app::config::Settings;
+use crm_app::import;
 
 /// The CRM backend.
 #[derive(Debug, Parser)]
@@ -111,13 +111,13 @@ pub enum ImportKind {
 pub enum CliError {
     /// Configuration.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] crm_app::config::ConfigError),
     /// Startup.
     #[error(transparent)]
     Startup(#[from] startup::StartupError),
     /// Database.
     #[error(transparent)]
-    Db(#[from] crate::db::DbError),
+    Db(#[from] crm_app::db::DbError),
     /// A query failed.
     #[error(transparent)]
     Query(#[from] sea_orm::DbErr),
@@ -195,7 +195,7 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             std::io::Write::write_all(&mut std::io::stdout(), json.as_bytes())?;
         }
         Command::Migrate => {
-            crate::db::prepare(&settings.database).await?;
+            crm_app::db::prepare(&settings.database).await?;
             tracing::info!("migrations applied");
         }
         Command::Import {
@@ -212,7 +212,7 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
         }
         Command::VerifyAudit { workspace } => {
             let (pools, _) = startup::connect(&settings).await?;
-            let key = crate::audit_chain::CheckpointKey::new(settings.audit.key());
+            let key = crm_app::audit_chain::CheckpointKey::new(settings.audit.key());
             let mut broken = Vec::new();
             let mut out = std::io::stdout().lock();
             for (tenant, slug) in
@@ -221,7 +221,7 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
                 if workspace.as_deref().is_some_and(|w| w != slug) {
                     continue;
                 }
-                let report = crate::audit_chain::verify(&pools.projector, &key, TenantId(tenant))
+                let report = crm_app::audit_chain::verify(&pools.projector, &key, TenantId(tenant))
                     .await
                     .map_err(|e| CliError::Api(e.to_string()))?;
                 writeln!(
@@ -260,7 +260,7 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             let (pools, _) = startup::connect(&settings).await?;
             let signing = settings.audit.configured_key().map(CheckpointKey::new);
             let events =
-                crate::backup::export_workspace(&pools, signing.as_ref(), &slug, &file).await?;
+                crm_app::backup::export_workspace(&pools, signing.as_ref(), &slug, &file).await?;
             tracing::info!(events, workspace = %slug, "workspace exported");
         }
         Command::ImportWorkspace {
@@ -269,7 +269,7 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
         } => {
             let (pools, commands) = startup::connect(&settings).await?;
             let signing = settings.audit.configured_key().map(CheckpointKey::new);
-            let (slug, events) = crate::backup::import_workspace(
+            let (slug, events) = crm_app::backup::import_workspace(
                 &pools,
                 commands.keyring(),
                 signing.as_ref(),

@@ -7,7 +7,7 @@
 //!   [`openapi`]: the contract generated from those declarations and the route table the
 //!   server obeys (permissions, two-factor exemptions, idempotency);
 //! - [`startup`]: [`startup::Application`]; [`cli`]: the command line;
-//! - [`auth`]: passwords, tokens, the [`auth::AuthContext`] and [`auth::CommandContext`]
+//! - [`auth`]: tokens, sessions, TOTP, the [`auth::AuthContext`] and [`auth::CommandContext`]
 //!   extractors; [`extract`]: strict JSON and query extractors; [`idempotency`]: the
 //!   `Idempotency-Key` middleware; [`support`]: support staff's sign-in;
 //! - [`error`]: [`error::ApiError`], the one mapping of every failure to RFC 9457.
@@ -23,10 +23,3 @@ pub mod startup;
 pub mod state;
 pub mod support;
 pub mod telemetry;
-
-// The application layer's modules under their former paths, while the route modules move
-// to calling `crm_app` directly.
-pub use crm_app::{
-    audit_chain, backup, clock, commands, config, db, history, import, mailer, private_cluster,
-    sealed_store,
-};

@@ -14,12 +14,12 @@ use crm_projections::catchup::CatchUp;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::auth::token::TokenKeys;
-use crate::commands::Commands;
-use crate::config::Settings;
-use crate::db::{self, DbError, Pools};
 use crate::error::{problem, ApiError};
 use crate::routes;
 use crate::state::AppState;
+use crm_app::commands::Commands;
+use crm_app::config::Settings;
+use crm_app::db::{self, DbError, Pools};
 
 /// A server that failed to start.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +51,7 @@ pub struct Application {
 /// windows; every hour, signs a checkpoint of every workspace's trail.
 async fn janitor(
     projector: sea_orm::DatabaseConnection,
-    key: crate::audit_chain::CheckpointKey,
+    key: crm_app::audit_chain::CheckpointKey,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut round: u64 = 0;
@@ -60,7 +60,7 @@ async fn janitor(
         if round % 6 == 5 {
             if let Ok(tenants) = crm_projections::queries::audit_chain::tenants(&projector).await {
                 for (tenant, _) in tenants {
-                    if let Err(err) = crate::audit_chain::checkpoint(
+                    if let Err(err) = crm_app::audit_chain::checkpoint(
                         &projector,
                         &key,
                         crm_domain::TenantId(tenant),
@@ -110,7 +110,7 @@ pub async fn connect(settings: &Settings) -> Result<(Pools, Commands), DbError> 
             pools.store.clone(),
         ))
         .await
-        .map_err(|e| DbError::Config(crate::config::ConfigError::Invalid(e.to_string())))?;
+        .map_err(|e| DbError::Config(crm_app::config::ConfigError::Invalid(e.to_string())))?;
     let commands = Commands::new(&pools, keyring);
     Ok((pools, commands))
 }
@@ -123,8 +123,8 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         Self::build_with(
             settings,
-            std::sync::Arc::new(crate::clock::SystemClock),
-            std::sync::Arc::new(crate::mailer::LogMailer),
+            std::sync::Arc::new(crm_app::clock::SystemClock),
+            std::sync::Arc::new(crm_app::mailer::LogMailer),
         )
         .await
     }
@@ -136,11 +136,11 @@ impl Application {
     /// [`StartupError`].
     pub async fn build_with(
         settings: Settings,
-        clock: std::sync::Arc<dyn crate::clock::Clock>,
-        mailer: std::sync::Arc<dyn crate::mailer::Mailer>,
+        clock: std::sync::Arc<dyn crm_app::clock::Clock>,
+        mailer: std::sync::Arc<dyn crm_app::mailer::Mailer>,
     ) -> Result<Self, StartupError> {
         let totp_box = crate::auth::totp::SecretBox::new(settings.auth.totp_key());
-        let checkpoint_key = crate::audit_chain::CheckpointKey::new(settings.audit.key());
+        let checkpoint_key = crm_app::audit_chain::CheckpointKey::new(settings.audit.key());
         let common_passwords = std::sync::Arc::new(
             crm_app::password::load_common(settings.auth.common_passwords_file.as_deref())
                 .map_err(|e| StartupError::Config(format!("common passwords file: {e}")))?,

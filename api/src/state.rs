@@ -1,9 +1,9 @@
 //! What every handler shares.
 
 use crate::auth::token::TokenKeys;
-use crate::commands::Commands;
-use crate::config::Settings;
-use crate::db::Pools;
+use crm_app::commands::Commands;
+use crm_app::config::Settings;
+use crm_app::db::Pools;
 
 /// Shared, immutable application state (cheap to clone: pools and frameworks are handles).
 #[derive(Clone)]
@@ -17,11 +17,11 @@ pub struct AppState {
     /// The write side.
     pub commands: Commands,
     /// The clock (the system's, or a test's).
-    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
+    pub clock: std::sync::Arc<dyn crm_app::clock::Clock>,
     /// Outgoing mail.
-    pub mailer: std::sync::Arc<dyn crate::mailer::Mailer>,
+    pub mailer: std::sync::Arc<dyn crm_app::mailer::Mailer>,
     /// The checkpoint signing key of the audit trail.
-    pub checkpoint_key: crate::audit_chain::CheckpointKey,
+    pub checkpoint_key: crm_app::audit_chain::CheckpointKey,
     /// The key box of TOTP secrets.
     pub totp_box: crate::auth::totp::SecretBox,
     /// The API contract and the route table read from it.

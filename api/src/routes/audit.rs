@@ -284,7 +284,7 @@ pub async fn export(
         .streaming(pages))
 }
 
-/// A verification's answer (the fields of [`crate::audit_chain::Report`]).
+/// A verification's answer (the fields of [`crm_app::audit_chain::Report`]).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChainReport {
     /// True when no check failed.
@@ -298,7 +298,7 @@ pub struct ChainReport {
 }
 
 /// What the latest checkpoint showed (the fields of
-/// [`crate::audit_chain::CheckpointReport`]).
+/// [`crm_app::audit_chain::CheckpointReport`]).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckpointCheck {
     /// Its id.
@@ -311,9 +311,9 @@ pub struct CheckpointCheck {
     pub missing_head: Option<Head>,
 }
 
-impl From<crate::audit_chain::Report> for ChainReport {
-    fn from(report: crate::audit_chain::Report) -> Self {
-        let crate::audit_chain::Report {
+impl From<crm_app::audit_chain::Report> for ChainReport {
+    fn from(report: crm_app::audit_chain::Report) -> Self {
+        let crm_app::audit_chain::Report {
             intact,
             events_checked,
             first_break,
@@ -324,7 +324,7 @@ impl From<crate::audit_chain::Report> for ChainReport {
             events_checked,
             first_break,
             checkpoint: compared.map(|c| {
-                let crate::audit_chain::CheckpointReport {
+                let crm_app::audit_chain::CheckpointReport {
                     id,
                     taken_at,
                     signature_valid,
@@ -359,7 +359,7 @@ pub async fn verify(
     auth: AuthContext,
 ) -> Result<HttpResponse, ApiError> {
     let report =
-        crate::audit_chain::verify(&state.pools.app, &state.checkpoint_key, auth.tenant).await?;
+        crm_app::audit_chain::verify(&state.pools.app, &state.checkpoint_key, auth.tenant).await?;
     Ok(HttpResponse::Ok().json(ChainReport::from(report)))
 }
 
@@ -385,7 +385,7 @@ pub async fn checkpoint(
     state: web::Data<AppState>,
     auth: AuthContext,
 ) -> Result<HttpResponse, ApiError> {
-    let id = crate::audit_chain::checkpoint(
+    let id = crm_app::audit_chain::checkpoint(
         &state.pools.app,
         &state.checkpoint_key,
         auth.tenant,

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::auth::AuthContext;
 use crate::error::ApiError;
-use crate::history::{self, RecordType, Version};
 use crate::state::AppState;
+use crm_app::history::{self, RecordType, Version};
 use crm_app::records::activities::ActivityView;
 use crm_app::records::contacts::{CompanyLink, ContactView};
 use crm_app::records::deals::DealView;

@@ -38,7 +38,7 @@ pub async fn health() -> HttpResponse {
 )]
 #[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match crate::db::migrations_applied(&state.pools.app).await {
+    match crm_app::db::migrations_applied(&state.pools.app).await {
         Ok(true) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
         Ok(false) => Err(ApiError::Unavailable("migrations pending".into())),
         Err(err) => {

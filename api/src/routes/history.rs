@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use crate::auth::AuthContext;
 use crate::error::ApiError;
-use crate::history::{self, At, RecordType};
 use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
+use crm_app::history::{self, At, RecordType};
 use crm_app::records;
 use crm_app::records::companies::{Companies, CompanyView};
 use crm_app::records::contacts::{ContactView, Contacts};
@@ -72,14 +72,14 @@ pub enum Reverted {
     Company(CompanyView),
 }
 
-/// A record's `GET`: the current view, or with `version`/`as_of` a [`crate::history::PastState`].
+/// A record's `GET`: the current view, or with `version`/`as_of` a [`crm_app::history::PastState`].
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum CurrentOrPast<T> {
     /// The record now.
     Current(T),
     /// The record at a past version.
-    Past(crate::history::PastState),
+    Past(crm_app::history::PastState),
 }
 
 impl PointInTime {

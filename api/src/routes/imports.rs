@@ -9,9 +9,9 @@ use uuid::Uuid;
 use crate::auth::CommandContext;
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::import::{self, ImportReport, ImportRun};
 use crate::openapi::IdempotencyKey;
 use crate::state::AppState;
+use crm_app::import::{self, ImportReport, ImportRun};
 
 /// The query of an import.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -181,8 +181,14 @@ pub async fn get(
     Query(point): Query<super::history::PointInTime>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(at) = point.at()? {
-        return super::history::past(&state, &auth, crate::history::RecordType::Pipeline, *id, at)
-            .await;
+        return super::history::past(
+            &state,
+            &auth,
+            crm_app::history::RecordType::Pipeline,
+            *id,
+            at,
+        )
+        .await;
     }
     Ok(ok(StatusCode::OK, load(&state, &auth, *id).await?))
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crm_api::clock::ManualClock;
+use crm_app::clock::ManualClock;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -149,7 +149,7 @@ async fn keys_act_as_themselves_and_stop_when_revoked_or_expired() {
         "{types:?}"
     );
     let expiry =
-        (crm_api::clock::Clock::now(clock.as_ref()) + chrono::Duration::hours(1)).to_rfc3339();
+        (crm_app::clock::Clock::now(clock.as_ref()) + chrono::Duration::hours(1)).to_rfc3339();
     let (_, short) = app
         .post(
             "/v1/api-keys",
@@ -168,10 +168,10 @@ async fn keys_act_as_themselves_and_stop_when_revoked_or_expired() {
 
 #[tokio::test]
 async fn a_key_never_acts_for_its_creator_nor_outlives_them() {
-    let mailer = Arc::new(crm_api::mailer::MemoryMailer::default());
+    let mailer = Arc::new(crm_app::mailer::MemoryMailer::default());
     let app = crate::helpers::spawn_app_full(
         |_| {},
-        Arc::new(crm_api::clock::SystemClock),
+        Arc::new(crm_app::clock::SystemClock),
         mailer.clone(),
     )
     .await;

@@ -35,7 +35,7 @@ async fn server_over(db_name: String) -> TestApp {
         db_name,
         client: reqwest::Client::new(),
     }
-    .second_server(|_| {}, std::sync::Arc::new(crm_api::clock::SystemClock))
+    .second_server(|_| {}, std::sync::Arc::new(crm_app::clock::SystemClock))
     .await
 }
 
@@ -223,7 +223,7 @@ async fn a_round_trip_gives_identical_answers_and_damage_is_refused() {
 }
 
 async fn import(
-    settings: crm_api::config::Settings,
+    settings: crm_app::config::Settings,
     file: &std::path::Path,
     allow_unsigned: bool,
 ) -> Result<(), CliError> {

@@ -369,7 +369,7 @@ async fn erasure_survives_a_rebuild_and_a_backup_and_restore() {
         db_name: target,
         client: reqwest::Client::new(),
     }
-    .second_server(|_| {}, std::sync::Arc::new(crm_api::clock::SystemClock))
+    .second_server(|_| {}, std::sync::Arc::new(crm_app::clock::SystemClock))
     .await;
     let token = restored
         .token_for(a.tenant, a.owner, crm_domain::Role::Owner)

@@ -4,10 +4,10 @@
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crm_api::config::{
+use crm_api::startup::Application;
+use crm_app::config::{
     AuthSettings, DatabaseSettings, ProjectorSettings, ServerSettings, Settings,
 };
-use crm_api::startup::Application;
 use reqwest::{Client, Method, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -49,7 +49,7 @@ async fn template() -> String {
                 Err(_) => {
                     // Nothing answers: let the server's fallback start a private cluster.
                     let dir = std::env::var("CRM_TEST_PRIVATE_CLUSTER_DIR").unwrap_or_else(|_| "../.data/postgres".to_owned());
-                    crm_api::private_cluster::start(&admin, &dir).unwrap_or_else(|e| panic!("no PostgreSQL for the tests: {e}"));
+                    crm_app::private_cluster::start(&admin, &dir).unwrap_or_else(|e| panic!("no PostgreSQL for the tests: {e}"));
                     admin.connect().await.unwrap_or_else(|e| panic!("private cluster unreachable: {e}"))
                 }
             };
@@ -64,7 +64,7 @@ async fn template() -> String {
                 let building = format!("{name}_building");
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")).execute(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
                 sqlx::query(&format!("CREATE DATABASE {building}")).execute(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
-                crm_api::db::migrate(admin_options().database(&building)).await.unwrap_or_else(|e| panic!("migrating the template: {e}"));
+                crm_app::db::migrate(admin_options().database(&building)).await.unwrap_or_else(|e| panic!("migrating the template: {e}"));
                 sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {name}")).execute(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
             }
             let stale: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'crm\\_test\\_%' OR (datname LIKE 'crm\\_template\\_%' AND datname <> $1)")
@@ -223,12 +223,12 @@ pub fn test_settings(db_name: &str) -> Settings {
             idle_ms: 100,
             batch: 500,
         },
-        audit: crm_api::config::AuditSettings {
+        audit: crm_app::config::AuditSettings {
             checkpoint_key: Some(SecretString::from(
                 "Y2hlY2twb2ludC1rZXktY2hlY2twb2ludC1rZXktMDA=",
             )),
         },
-        personal_data: crm_api::config::PersonalDataSettings {
+        personal_data: crm_app::config::PersonalDataSettings {
             master_key: Some(SecretString::from(MASTER_KEY)),
             master_key_file: String::new(),
         },
@@ -253,18 +253,18 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server with settings adjusted by `adjust`.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    spawn_app_with_clock(adjust, std::sync::Arc::new(crm_api::clock::SystemClock)).await
+    spawn_app_with_clock(adjust, std::sync::Arc::new(crm_app::clock::SystemClock)).await
 }
 
 /// Starts a server with adjusted settings and the given clock.
 pub async fn spawn_app_with_clock(
     adjust: impl FnOnce(&mut Settings),
-    clock: std::sync::Arc<dyn crm_api::clock::Clock>,
+    clock: std::sync::Arc<dyn crm_app::clock::Clock>,
 ) -> TestApp {
     spawn_app_full(
         adjust,
         clock,
-        std::sync::Arc::new(crm_api::mailer::MemoryMailer::default()),
+        std::sync::Arc::new(crm_app::mailer::MemoryMailer::default()),
     )
     .await
 }
@@ -272,8 +272,8 @@ pub async fn spawn_app_with_clock(
 /// Starts a server with adjusted settings, the given clock and the given mailer.
 pub async fn spawn_app_full(
     adjust: impl FnOnce(&mut Settings),
-    clock: std::sync::Arc<dyn crm_api::clock::Clock>,
-    mailer: std::sync::Arc<dyn crm_api::mailer::Mailer>,
+    clock: std::sync::Arc<dyn crm_app::clock::Clock>,
+    mailer: std::sync::Arc<dyn crm_app::mailer::Mailer>,
 ) -> TestApp {
     LOGS.get_or_init(|| {
         if std::env::var("TEST_LOG").is_ok() {
@@ -314,11 +314,11 @@ impl TestApp {
     pub async fn second_server(
         &self,
         adjust: impl FnOnce(&mut Settings),
-        clock: std::sync::Arc<dyn crm_api::clock::Clock>,
+        clock: std::sync::Arc<dyn crm_app::clock::Clock>,
     ) -> TestApp {
         let mut settings = test_settings(&self.db_name);
         adjust(&mut settings);
-        let mailer = std::sync::Arc::new(crm_api::mailer::MemoryMailer::default());
+        let mailer = std::sync::Arc::new(crm_app::mailer::MemoryMailer::default());
         let app = Application::build_with(settings, clock, mailer)
             .await
             .unwrap_or_else(|e| panic!("second server failed: {e}"));

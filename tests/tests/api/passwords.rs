@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crm_api::clock::ManualClock;
-use crm_api::mailer::MemoryMailer;
+use crm_app::clock::ManualClock;
+use crm_app::mailer::MemoryMailer;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -23,7 +23,7 @@ async fn a_private_cluster_starts_where_nothing_answers() {
     );
 
     // PostgreSQL's binaries are installed wherever the tests run (.ci/run installs them).
-    crm_api::private_cluster::start(&options, &dir)
+    crm_app::private_cluster::start(&options, &dir)
         .unwrap_or_else(|why| panic!("the private cluster did not start: {why}"));
     let mut conn = options.connect().await.unwrap();
     let one: i32 = sqlx::query_scalar("SELECT 1")
@@ -32,7 +32,7 @@ async fn a_private_cluster_starts_where_nothing_answers() {
         .unwrap();
     assert_eq!(one, 1);
     drop(conn);
-    crm_api::private_cluster::stop(&dir).unwrap();
+    crm_app::private_cluster::stop(&dir).unwrap();
     assert!(
         options.connect().await.is_err(),
         "the private cluster did not stop"
@@ -54,7 +54,7 @@ fn no_permissions_change_outside_the_cluster_folder() {
     std::fs::create_dir_all(&closed).unwrap();
     std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
     let configured = format!("{closed}/postgres");
-    let used = crm_api::private_cluster::data_dir(&configured, true).unwrap();
+    let used = crm_app::private_cluster::data_dir(&configured, true).unwrap();
     let mode = std::fs::metadata(&closed).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "the closed parent was opened");
     assert!(
@@ -64,7 +64,7 @@ fn no_permissions_change_outside_the_cluster_folder() {
         used.display()
     );
     // Where others can pass, the configured folder is used as it is.
-    let open = crm_api::private_cluster::data_dir(&configured, false).unwrap();
+    let open = crm_app::private_cluster::data_dir(&configured, false).unwrap();
     assert!(open.ends_with("postgres"), "{}", open.display());
     std::fs::remove_dir_all(&closed).unwrap();
     let _ = std::fs::remove_dir(&used);

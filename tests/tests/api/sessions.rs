@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crm_api::clock::ManualClock;
+use crm_app::clock::ManualClock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -129,7 +129,7 @@ async fn logout_ends_a_session_at_once_and_logout_all_ends_every_one() {
 #[tokio::test]
 async fn sign_in_is_rate_limited_across_processes_without_sleeping() {
     let clock = Arc::new(ManualClock::default());
-    let limits = |s: &mut crm_api::config::Settings| {
+    let limits = |s: &mut crm_app::config::Settings| {
         s.auth.login_max_failures_per_account = 3;
         s.auth.login_max_per_ip = 8;
         s.auth.login_window_seconds = 600;

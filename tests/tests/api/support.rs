@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crm_api::clock::{Clock, ManualClock};
+use crm_app::clock::{Clock, ManualClock};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};

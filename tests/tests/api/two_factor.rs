@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crm_api::clock::{Clock, ManualClock};
+use crm_app::clock::{Clock, ManualClock};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use totp_rs::{Algorithm, Secret, TOTP};

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use crm_api::clock::ManualClock;
+use crm_app::clock::ManualClock;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crm_api::mailer::MemoryMailer;
+use crm_app::mailer::MemoryMailer;
 
 use crate::helpers::{spawn_app, spawn_app_full, str_of, PASSWORD};
 
@@ -17,7 +17,7 @@ async fn an_invitee_joins_once_and_roles_and_deactivation_take_effect_at_once() 
     let mailer = Arc::new(MemoryMailer::default());
     let app = spawn_app_full(
         |_| {},
-        Arc::new(crm_api::clock::SystemClock),
+        Arc::new(crm_app::clock::SystemClock),
         mailer.clone(),
     )
     .await;
