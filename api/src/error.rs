@@ -79,6 +79,8 @@ impl From<crm_app::AppError> for ApiError {
         match err {
             AppError::NotFound => Self::NotFound,
             AppError::Forbidden => Self::Forbidden,
+            AppError::Unauthenticated(m) => Self::Unauthorized(m),
+            AppError::RateLimited(seconds) => Self::TooManyRequests(seconds),
             AppError::Conflict(m) => Self::Conflict(m),
             AppError::ConcurrentWrite(m) => Self::ConcurrentWrite(m),
             AppError::PreconditionFailed(m) => Self::PreconditionFailed(m),

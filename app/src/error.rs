@@ -21,6 +21,13 @@ pub enum AppError {
     /// No such record in the caller's workspace (also for other workspaces' ids).
     #[error("not found")]
     NotFound,
+    /// The credentials are missing, wrong or expired; the message says which in terms
+    /// safe to show (never whether an account exists).
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// Too many attempts; the caller may try again after this many seconds.
+    #[error("too many requests; retry in {0} s")]
+    RateLimited(u64),
     /// The caller's role (or support grant) does not allow this, or the record is not
     /// theirs to change.
     #[error("forbidden")]

@@ -10,7 +10,8 @@
 //!   [`sealed_store`] that seals contacts' personal data;
 //! - [`records`]: the record use cases (create, update, delete, restore, revert, and each
 //!   type's own) and the rules that span streams;
-//! - [`signup`]: a new workspace and its Owner; [`password`]: the password policy and
+//! - [`signup`]: a new workspace and its Owner; [`sign_in`]: the password step of a
+//!   sign-in, with its limits; [`password`]: the password policy and
 //!   argon2id hashing;
 //! - [`import`]: CSV imports; [`history`]: history, past states and snapshots;
 //! - [`audit_chain`]: signed checkpoints of the hash-chained trail; [`backup`]: tenant
@@ -33,6 +34,7 @@ pub mod password;
 pub mod private_cluster;
 pub mod records;
 pub mod sealed_store;
+pub mod sign_in;
 pub mod signup;
 
 pub use error::{AppError, FieldError};

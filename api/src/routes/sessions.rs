@@ -17,7 +17,6 @@ use crm_projections::queries::users;
 use crm_projections::TenantScope;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::context::{client_ip, request_id, user_agent};
@@ -98,17 +97,10 @@ pub enum LoginAnswer {
     TwoFactor(TwoFactorChallenge),
 }
 
-const BAD: ApiError = ApiError::Unauthorized("invalid email or password");
-
 /// Counts a hit on `key` and refuses past `limit` with the seconds left in the window.
 pub(crate) async fn limit(state: &AppState, key: &str, limit: u64) -> Result<(), ApiError> {
-    let now = state.clock.now();
     let window = i64::try_from(state.settings.auth.login_window_seconds).unwrap_or(900);
-    let (hits, ends) = sessions::hit(&state.pools.app, key, now, window).await?;
-    if u64::try_from(hits).unwrap_or(u64::MAX) > limit {
-        let wait = (ends - now).num_seconds().max(1);
-        return Err(ApiError::TooManyRequests(u64::try_from(wait).unwrap_or(1)));
-    }
+    crm_app::sign_in::count(state.services(), key, limit, window, state.clock.now()).await?;
     Ok(())
 }
 
@@ -153,83 +145,32 @@ pub async fn login(
     state: web::Data<AppState>,
     Json(body): Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let ip = client_ip(&req).map(|ip| ip.to_string());
-    let email = Email::parse(&body.email).ok();
-    let account_key = format!(
-        "login-account:{}",
-        email
-            .as_ref()
-            .map_or_else(|| body.email.trim().to_lowercase(), ToString::to_string)
-    );
     let auth = &state.settings.auth;
-    limit(
-        &state,
-        &format!("login-ip:{}", ip.as_deref().unwrap_or("unknown")),
-        auth.login_max_per_ip,
-    )
-    .await?;
-    let now = state.clock.now();
-    let window = i64::try_from(auth.login_window_seconds).unwrap_or(900);
-    // Every attempt counts against the account before the password is checked (so
-    // parallel guesses cannot slip past the check); a success clears the count.
-    let (attempts, ends) = sessions::hit(&state.pools.app, &account_key, now, window).await?;
-    if u64::try_from(attempts).unwrap_or(u64::MAX) > auth.login_max_failures_per_account {
-        return Err(ApiError::TooManyRequests(
-            u64::try_from((ends - now).num_seconds().max(1)).unwrap_or(1),
-        ));
-    }
-
-    let record = match &email {
-        Some(email) => users::find_login(&state.pools.app, email.as_str()).await?,
-        None => None,
+    let limits = crm_app::sign_in::Limits {
+        window_seconds: i64::try_from(auth.login_window_seconds).unwrap_or(900),
+        max_per_ip: auth.login_max_per_ip,
+        max_failures_per_account: auth.login_max_failures_per_account,
     };
-    let matched = password::verify(
+    let attempt = crm_app::sign_in::Attempt {
+        ip: client_ip(&req).map(|ip| ip.to_string()),
+        user_agent: user_agent(&req),
+        at: state.clock.now(),
+    };
+    let verified = crm_app::sign_in::password_step(
+        state.services(),
+        limits,
+        &attempt,
+        &body.email,
         body.password,
-        record.as_ref().map(|r| r.password_hash.clone()),
+        |tenant, user, role| system_meta(&req, &state, tenant, user, role),
     )
     .await?;
-    let user = match &record {
-        Some(r) => {
-            users::get_user(
-                &state.pools.app,
-                &TenantScope::new(TenantId(r.tenant_id)),
-                r.user_id,
-            )
-            .await?
-        }
-        None => None,
-    };
-    // Invited and deactivated users cannot sign in; they are told nothing more.
-    let user = user.filter(|u| u.status == "active");
-    let (Some(record), Some(user)) = (record, user) else {
-        let subject = hex::encode(Sha256::digest(account_key.as_bytes()));
-        sessions::security_event(
-            &state.pools.app,
-            "login_failed_unknown_email",
-            Some(subject),
-            ip,
-            user_agent(&req),
-            now,
-        )
-        .await?;
-        return Err(BAD);
-    };
-    let tenant = TenantId(record.tenant_id);
-    let meta = system_meta(&req, &state, tenant, UserId(user.id), &user.role);
-    if !matched {
-        state
-            .commands
-            .user(EntityId(user.id), UserCommand::RecordLoginFailure, &meta)
-            .await?;
-        return Err(BAD);
-    }
-    sessions::clear(&state.pools.app, &account_key).await?;
-    let role: Role = user.role.parse().map_err(ApiError::internal)?;
-    if super::two_factor::required(&state, &TenantScope::new(tenant), user.id).await? {
+    let (tenant, user, role) = (verified.tenant, verified.user, verified.role);
+    if verified.two_factor {
         // The password step is passed; the session opens only after the second factor.
         let challenge = state
             .tokens
-            .issue_challenge(tenant, UserId(user.id), now)
+            .issue_challenge(tenant, user, attempt.at)
             .map_err(ApiError::internal)?;
         return Ok(
             HttpResponse::Ok().json(LoginAnswer::TwoFactor(TwoFactorChallenge {
@@ -238,11 +179,12 @@ pub async fn login(
             })),
         );
     }
-    let tokens = session::open(&state, tenant, UserId(user.id), role, ip, user_agent(&req)).await?;
+    let meta = system_meta(&req, &state, tenant, user, role.as_str());
+    let tokens = session::open(&state, tenant, user, role, attempt.ip, attempt.user_agent).await?;
     state
         .commands
         .user(
-            EntityId(user.id),
+            EntityId(user.0),
             UserCommand::RecordLogin {
                 session_id: EntityId(tokens.session_id),
             },
