@@ -14,10 +14,10 @@ use crm_domain::pipeline::{Pipeline, PipelineCommand};
 use crm_domain::user::{User, UserCommand};
 use crm_domain::workspace::{Workspace, WorkspaceCommand};
 use crm_domain::{DomainError, Email, EntityId, EventMetadata, Guarded, StreamId};
+use crm_projections::entities::{company, contact};
 use crm_projections::inline::InlineProjector;
 use crm_projections::personal_data::Keyring;
 use crm_projections::queries::claims::{self, Claim};
-use crm_projections::queries::{companies, contacts};
 use crm_projections::TenantScope;
 use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sea_orm::DatabaseConnection;
@@ -253,7 +253,7 @@ impl Commands {
         let current = match &command {
             ContactCommand::Create(_) => None,
             _ => Some(
-                contacts::get(&self.app, &scope, contact.0)
+                crm_projections::queries::row::<contact::Entity>(&self.app, &scope, contact.0)
                     .await?
                     .ok_or(AppError::NotFound)?,
             ),
@@ -272,7 +272,9 @@ impl Commands {
             | ContactCommand::UnlinkCompany { .. } => (None, None),
         };
         if let Some(company) = company {
-            let row = companies::get(&self.app, &scope, company.0).await?;
+            let row =
+                crm_projections::queries::row::<company::Entity>(&self.app, &scope, company.0)
+                    .await?;
             if row.is_none_or(|c| c.deleted) {
                 return Err(AppError::invalid(
                     "company_id",

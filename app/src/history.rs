@@ -66,6 +66,17 @@ impl RecordType {
         }
     }
 
+    /// Its name in messages (`company`, …).
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Company => "company",
+            Self::Contact => "contact",
+            Self::Deal => "deal",
+            Self::Activity => "activity",
+            Self::Pipeline => "pipeline",
+        }
+    }
+
     /// The type for a URL segment; `None` for any other.
     pub fn from_segment(segment: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.segment() == segment)

@@ -68,6 +68,41 @@ fn stamp(event: &StoredEvent) -> Vec<(&'static str, SimpleExpr)> {
     ]
 }
 
+/// Adds `column = value` to an update's `sets` when the event carries the field (a
+/// present member of a JSON merge patch, RFC 7396; `Some(None)` clears it).
+pub(crate) fn changed<Col, V: Into<sea_orm::Value>>(
+    sets: &mut Vec<(Col, SimpleExpr)>,
+    column: Col,
+    value: Option<V>,
+) {
+    if let Some(v) = value {
+        sets.push((column, Expr::value(v)));
+    }
+}
+
+/// Soft-deletes (`deleted`) or restores the row of `event`'s stream in `E`, stamped
+/// with the event's actor.
+pub(crate) async fn set_deleted<C, E>(
+    conn: &C,
+    event: &StoredEvent,
+    deleted: bool,
+) -> Result<u64, DbErr>
+where
+    C: ConnectionTrait,
+    E: EntityTrait,
+    E::Column: ColumnTrait,
+{
+    use std::str::FromStr;
+    let col = |name: &str| {
+        E::Column::from_str(name).map_err(|_| DbErr::Custom(format!("no column {name}")))
+    };
+    let sets = vec![
+        (col("deleted")?, Expr::value(deleted)),
+        (col("updated_by")?, Expr::value(event.metadata.actor.id())),
+    ];
+    update_next::<C, E>(conn, event, sets).await
+}
+
 /// Runs a conditional update of the row of `event`'s stream in `E`, setting `sets`.
 pub(crate) async fn update_next<C, E>(
     conn: &C,
@@ -324,24 +359,16 @@ async fn apply_company<C: ConnectionTrait>(
                 tags,
             } = changes.clone();
             let mut sets = vec![(C::UpdatedBy, Expr::value(by))];
-            if let Some(v) = name {
-                sets.push((C::Name, Expr::value(v)));
-            }
-            if let Some(v) = domain {
-                sets.push((C::Domain, Expr::value(v.map(String::from))));
-            }
-            if let Some(v) = industry {
-                sets.push((C::Industry, Expr::value(v)));
-            }
-            if let Some(v) = country {
-                sets.push((C::Country, Expr::value(v)));
-            }
-            if let Some(v) = currency {
-                sets.push((C::Currency, Expr::value(v.map(String::from))));
-            }
-            if let Some(v) = employee_count {
-                sets.push((C::EmployeeCount, Expr::value(v)));
-            }
+            changed(&mut sets, C::Name, name);
+            changed(&mut sets, C::Domain, domain.map(|v| v.map(String::from)));
+            changed(&mut sets, C::Industry, industry);
+            changed(&mut sets, C::Country, country);
+            changed(
+                &mut sets,
+                C::Currency,
+                currency.map(|v| v.map(String::from)),
+            );
+            changed(&mut sets, C::EmployeeCount, employee_count);
             if let Some(v) = annual_revenue {
                 sets.push((
                     C::AnnualRevenueMinor,
@@ -352,25 +379,13 @@ async fn apply_company<C: ConnectionTrait>(
                     Expr::value(v.map(|m| m.currency.code().to_owned())),
                 ));
             }
-            if let Some(v) = annual_revenue_text {
-                sets.push((C::AnnualRevenueText, Expr::value(v)));
-            }
-            if let Some(v) = tags {
-                sets.push((C::Tags, Expr::value(v)));
-            }
+            changed(&mut sets, C::AnnualRevenueText, annual_revenue_text);
+            changed(&mut sets, C::Tags, tags);
             update_next::<_, company::Entity>(conn, ev, sets).await
         }
         CompanyEvent::CompanyDeleted | CompanyEvent::CompanyRestored => {
             let deleted = matches!(e, CompanyEvent::CompanyDeleted);
-            update_next::<_, company::Entity>(
-                conn,
-                ev,
-                vec![
-                    (C::Deleted, Expr::value(deleted)),
-                    (C::UpdatedBy, Expr::value(by)),
-                ],
-            )
-            .await
+            set_deleted::<_, company::Entity>(conn, ev, deleted).await
         }
     }
 }
@@ -457,27 +472,13 @@ async fn apply_contact<C: ConnectionTrait>(
                 tags,
             } = changes.clone();
             let mut sets = vec![(C::UpdatedBy, Expr::value(by))];
-            if let Some(v) = first_name {
-                sets.push((C::FirstName, Expr::value(v)));
-            }
-            if let Some(v) = last_name {
-                sets.push((C::LastName, Expr::value(v)));
-            }
-            if let Some(v) = email {
-                sets.push((C::Email, Expr::value(v.map(String::from))));
-            }
-            if let Some(v) = phone {
-                sets.push((C::Phone, Expr::value(v)));
-            }
-            if let Some(v) = job_title {
-                sets.push((C::JobTitle, Expr::value(v)));
-            }
-            if let Some(v) = company_id {
-                sets.push((C::CompanyId, Expr::value(v.map(|c| c.0))));
-            }
-            if let Some(v) = tags {
-                sets.push((C::Tags, Expr::value(v)));
-            }
+            changed(&mut sets, C::FirstName, first_name);
+            changed(&mut sets, C::LastName, last_name);
+            changed(&mut sets, C::Email, email.map(|v| v.map(String::from)));
+            changed(&mut sets, C::Phone, phone);
+            changed(&mut sets, C::JobTitle, job_title);
+            changed(&mut sets, C::CompanyId, company_id.map(|v| v.map(|c| c.0)));
+            changed(&mut sets, C::Tags, tags);
             update_next::<_, contact::Entity>(conn, ev, sets).await
         }
         ContactEvent::ContactCompanyLinked { .. } | ContactEvent::ContactCompanyUnlinked { .. } => {
@@ -512,15 +513,7 @@ async fn apply_contact<C: ConnectionTrait>(
         }
         ContactEvent::ContactDeleted | ContactEvent::ContactRestored => {
             let deleted = matches!(e, ContactEvent::ContactDeleted);
-            update_next::<_, contact::Entity>(
-                conn,
-                ev,
-                vec![
-                    (C::Deleted, Expr::value(deleted)),
-                    (C::UpdatedBy, Expr::value(by)),
-                ],
-            )
-            .await
+            set_deleted::<_, contact::Entity>(conn, ev, deleted).await
         }
     }
 }

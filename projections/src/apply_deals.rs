@@ -8,7 +8,7 @@ use crm_domain::pipeline::{PipelineEvent, Stage};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, DbErr, Statement, TransactionTrait};
 
-use crate::apply::{insert_first, update_next};
+use crate::apply::{insert_first, set_deleted, update_next};
 use crate::entities::{deal, pipeline, pipeline_stage};
 use crate::event::StoredEvent;
 
@@ -327,15 +327,7 @@ pub(crate) async fn apply_deal<C: ConnectionTrait>(
         }
         DealEvent::DealDeleted | DealEvent::DealRestored => {
             let deleted = matches!(e, DealEvent::DealDeleted);
-            update_next::<_, deal::Entity>(
-                conn,
-                ev,
-                vec![
-                    (D::Deleted, Expr::value(deleted)),
-                    (D::UpdatedBy, Expr::value(by)),
-                ],
-            )
-            .await
+            set_deleted::<_, deal::Entity>(conn, ev, deleted).await
         }
     }
 }

@@ -4,8 +4,9 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::activity::ActivityCommand;
+use crm_projections::entities::{company, contact, deal};
 use crm_projections::queries::activities::{self, Subject, TaskFilter};
-use crm_projections::queries::{companies, contacts, deals, Page};
+use crm_projections::queries::Page;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -126,9 +127,15 @@ async fn timeline(
     .limit()?;
     let db = &state.pools.app;
     let exists = match subject {
-        Subject::Contact => contacts::get(db, &auth.scope, id).await?.is_some(),
-        Subject::Company => companies::get(db, &auth.scope, id).await?.is_some(),
-        Subject::Deal => deals::get(db, &auth.scope, id).await?.is_some(),
+        Subject::Contact => crm_projections::queries::row::<contact::Entity>(db, &auth.scope, id)
+            .await?
+            .is_some(),
+        Subject::Company => crm_projections::queries::row::<company::Entity>(db, &auth.scope, id)
+            .await?
+            .is_some(),
+        Subject::Deal => crm_projections::queries::row::<deal::Entity>(db, &auth.scope, id)
+            .await?
+            .is_some(),
     };
     if !exists {
         return Err(ApiError::NotFound);

@@ -4,9 +4,10 @@
 use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
 use crm_domain::Action;
+use crm_projections::entities::{company as company_table, contact as contact_table};
 use crm_projections::queries::activities::{self, Subject};
+use crm_projections::queries::contacts;
 use crm_projections::queries::deals::{self, DealFilter};
-use crm_projections::queries::{companies, contacts};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -76,12 +77,14 @@ pub async fn contact(
     let id = id.into_inner();
     let db = &state.pools.app;
     let scope = &auth.scope;
-    let model = contacts::get(db, scope, id)
+    let model = crm_projections::queries::row::<contact_table::Entity>(db, scope, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let mut linked = Vec::new();
     for (company_id, role) in contacts::companies_of(db, scope, id).await? {
-        let name = companies::get(db, scope, company_id).await?.map(|c| c.name);
+        let name = crm_projections::queries::row::<company_table::Entity>(db, scope, company_id)
+            .await?
+            .map(|c| c.name);
         linked.push(LinkedCompany {
             link: CompanyLink { company_id, role },
             name,

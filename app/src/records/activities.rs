@@ -5,12 +5,15 @@
 use chrono::{DateTime, Utc};
 use crm_domain::activity::{ActivityCommand, ActivityKind, Direction, Links, Priority};
 use crm_domain::{Email, EntityId, EventMetadata, Guarded, UserId};
-use crm_projections::entities::activity::Model;
-use crm_projections::queries::{activities, companies, contacts, deals, users};
+use crm_projections::entities::activity::{self, Model};
+use crm_projections::queries::users;
 use crm_projections::TenantScope;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::companies::Companies;
+use super::contacts::Contacts;
+use super::deals::Deals;
 use super::{Record, Services};
 use crate::caller::Caller;
 use crate::error::AppError;
@@ -306,37 +309,13 @@ async fn check_links(
 ) -> Result<(), AppError> {
     let db = s.db;
     for id in &links.contact_ids {
-        if contacts::get(db, &caller.scope, id.0)
-            .await?
-            .is_none_or(|r| r.deleted)
-        {
-            return Err(AppError::invalid(
-                "contact_ids",
-                format!("no such contact in this workspace: {id}"),
-            ));
-        }
+        super::ensure_live::<Contacts>(s, &caller.scope, id.0, "contact_ids").await?;
     }
     for id in &links.company_ids {
-        if companies::get(db, &caller.scope, id.0)
-            .await?
-            .is_none_or(|r| r.deleted)
-        {
-            return Err(AppError::invalid(
-                "company_ids",
-                format!("no such company in this workspace: {id}"),
-            ));
-        }
+        super::ensure_live::<Companies>(s, &caller.scope, id.0, "company_ids").await?;
     }
     for id in &links.deal_ids {
-        if deals::get(db, &caller.scope, id.0)
-            .await?
-            .is_none_or(|r| r.deleted)
-        {
-            return Err(AppError::invalid(
-                "deal_ids",
-                format!("no such deal in this workspace: {id}"),
-            ));
-        }
+        super::ensure_live::<Deals>(s, &caller.scope, id.0, "deal_ids").await?;
     }
     if let Some(user) = assignee {
         if users::get_user(db, &caller.scope, user.0).await?.is_none() {
@@ -389,7 +368,7 @@ impl Record for Activities {
         scope: &TenantScope,
         id: Uuid,
     ) -> Result<Option<Model>, AppError> {
-        Ok(activities::get(s.db, scope, id).await?)
+        Ok(crm_projections::queries::row::<activity::Entity>(s.db, scope, id).await?)
     }
 
     async fn execute(

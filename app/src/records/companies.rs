@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 use crm_domain::company::{Amount, CompanyCommand, CompanyInput, CompanyPatch};
 use crm_domain::{EntityId, EventMetadata, Guarded, Money};
-use crm_projections::entities::company::Model;
-use crm_projections::queries::companies;
+use crm_projections::entities::company::{self, Model};
 use crm_projections::TenantScope;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -154,7 +153,7 @@ impl Record for Companies {
         scope: &TenantScope,
         id: Uuid,
     ) -> Result<Option<Model>, AppError> {
-        Ok(companies::get(s.db, scope, id).await?)
+        Ok(crm_projections::queries::row::<company::Entity>(s.db, scope, id).await?)
     }
 
     async fn execute(

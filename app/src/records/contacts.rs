@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use crm_domain::contact::{ContactCommand, ContactInput, ContactPatch};
 use crm_domain::{EntityId, EventMetadata, Guarded};
-use crm_projections::entities::contact::Model;
+use crm_projections::entities::contact::{self, Model};
 use crm_projections::queries::contacts;
 use crm_projections::TenantScope;
 use serde::{Deserialize, Serialize};
@@ -136,7 +136,7 @@ impl Record for Contacts {
         scope: &TenantScope,
         id: Uuid,
     ) -> Result<Option<Model>, AppError> {
-        Ok(contacts::get(s.db, scope, id).await?)
+        Ok(crm_projections::queries::row::<contact::Entity>(s.db, scope, id).await?)
     }
 
     async fn execute(

@@ -6,13 +6,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::deal::{DealCommand, DealInput, DealPatch, LineItemInput, StageRef};
 use crm_domain::pipeline::StageKind;
 use crm_domain::{EntityId, EventMetadata, Guarded, Money, UserId};
-use crm_projections::entities::deal::Model;
-use crm_projections::queries::{companies, contacts, deals, pipelines, users};
+use crm_projections::entities::deal::{self, Model};
+use crm_projections::queries::{pipelines, users};
 use crm_projections::TenantScope;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::companies::Companies;
+use super::contacts::Contacts;
 use super::{MoneyView, Record, Services};
 use crate::caller::Caller;
 use crate::error::AppError;
@@ -186,26 +188,10 @@ async fn check_links(
         }
     }
     if let Some(company) = company {
-        if companies::get(db, &caller.scope, company)
-            .await?
-            .is_none_or(|c| c.deleted)
-        {
-            return Err(AppError::invalid(
-                "company_id",
-                "no such company in this workspace",
-            ));
-        }
+        super::ensure_live::<Companies>(s, &caller.scope, company, "company_id").await?;
     }
     for id in contact_ids {
-        if contacts::get(db, &caller.scope, *id)
-            .await?
-            .is_none_or(|c| c.deleted)
-        {
-            return Err(AppError::invalid(
-                "contact_ids",
-                format!("no such contact in this workspace: {id}"),
-            ));
-        }
+        super::ensure_live::<Contacts>(s, &caller.scope, *id, "contact_ids").await?;
     }
     Ok(())
 }
@@ -260,7 +246,7 @@ impl Record for Deals {
         scope: &TenantScope,
         id: Uuid,
     ) -> Result<Option<Model>, AppError> {
-        Ok(deals::get(s.db, scope, id).await?)
+        Ok(crm_projections::queries::row::<deal::Entity>(s.db, scope, id).await?)
     }
 
     async fn execute(

@@ -166,6 +166,26 @@ pub async fn past(
     history::state_at(s.db, s.commands.keyring(), &caller.scope, kind, id, at).await
 }
 
+/// Checks that `id` names a live (not deleted) record of `R` in the scope's workspace:
+/// what a link to it needs.
+///
+/// # Errors
+/// A validation error on `field` otherwise (another workspace's id included).
+pub async fn ensure_live<R: Record>(
+    s: Services<'_>,
+    scope: &TenantScope,
+    id: Uuid,
+    field: &str,
+) -> Result<(), AppError> {
+    match R::find(s, scope, id).await? {
+        Some(row) if !R::deleted(&row) => Ok(()),
+        _ => Err(AppError::invalid(
+            field,
+            format!("no such {} in this workspace: {id}", R::TYPE.noun()),
+        )),
+    }
+}
+
 /// Members change only the records they own and read the rest (the permission matrix's
 /// rule for the Member role); every other role passes. A record the workspace does not
 /// have passes too, so the command answers its own 404.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::extension::postgres::PgBinOper;
 use sea_orm::sea_query::{Alias, Expr};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::page::{keyset_page, ListError, Page, Sort, SortField};
@@ -19,23 +19,6 @@ pub enum Subject {
     Company,
     /// A deal.
     Deal,
-}
-
-/// One activity, deleted or not.
-///
-/// # Errors
-/// Any database error.
-pub async fn get(
-    db: &DatabaseConnection,
-    scope: &TenantScope,
-    id: Uuid,
-) -> Result<Option<activity::Model>, DbErr> {
-    let txn = scope.begin(db).await?;
-    let row = activity::Entity::find_by_id((scope.tenant().0, id))
-        .one(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(row)
 }
 
 /// The live activities linked to a record, newest first (by `occurred_at`, then id),

@@ -22,23 +22,6 @@ pub struct CompanyFilter {
     pub cursor: Option<String>,
 }
 
-/// One company, deleted or not; `None` if the tenant has no such company.
-///
-/// # Errors
-/// Any database error.
-pub async fn get(
-    db: &DatabaseConnection,
-    scope: &TenantScope,
-    id: Uuid,
-) -> Result<Option<company::Model>, DbErr> {
-    let txn = scope.begin(db).await?;
-    let row = company::Entity::find_by_id((scope.tenant().0, id))
-        .one(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(row)
-}
-
 /// A page of the tenant's companies.
 ///
 /// # Errors

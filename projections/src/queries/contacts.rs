@@ -24,23 +24,6 @@ pub struct ContactFilter {
     pub cursor: Option<String>,
 }
 
-/// One contact, deleted or not; `None` if the tenant has no such contact.
-///
-/// # Errors
-/// Any database error.
-pub async fn get(
-    db: &DatabaseConnection,
-    scope: &TenantScope,
-    id: Uuid,
-) -> Result<Option<contact::Model>, DbErr> {
-    let txn = scope.begin(db).await?;
-    let row = contact::Entity::find_by_id((scope.tenant().0, id))
-        .one(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(row)
-}
-
 /// A page of the tenant's contacts.
 ///
 /// # Errors

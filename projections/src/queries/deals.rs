@@ -47,23 +47,6 @@ pub struct DealFilter {
     pub cursor: Option<String>,
 }
 
-/// One deal, deleted or not.
-///
-/// # Errors
-/// Any database error.
-pub async fn get(
-    db: &DatabaseConnection,
-    scope: &TenantScope,
-    id: Uuid,
-) -> Result<Option<deal::Model>, DbErr> {
-    let txn = scope.begin(db).await?;
-    let row = deal::Entity::find_by_id((scope.tenant().0, id))
-        .one(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(row)
-}
-
 /// A page of the tenant's deals.
 ///
 /// # Errors

@@ -20,3 +20,26 @@ pub mod two_factor;
 pub mod users;
 
 pub use page::{Cursor, CursorError, Page, Sort, SortField};
+
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, PrimaryKeyTrait};
+use uuid::Uuid;
+
+/// One row, deleted or not, of a read table keyed by `(tenant_id, id)`; `None` when the
+/// scope's workspace has no such row (another workspace's id included).
+///
+/// # Errors
+/// Any database error.
+pub async fn row<E>(
+    db: &DatabaseConnection,
+    scope: &crate::TenantScope,
+    id: Uuid,
+) -> Result<Option<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    (Uuid, Uuid): Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
+{
+    let txn = scope.begin(db).await?;
+    let row = E::find_by_id((scope.tenant().0, id)).one(&txn).await?;
+    txn.commit().await?;
+    Ok(row)
+}
