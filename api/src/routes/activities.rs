@@ -7,7 +7,8 @@ use crm_domain::activity::{ActivityCommand, ActivityKind, Direction, Links, Prio
 use crm_domain::{Action, Email, EntityId, Guarded, UserId};
 use crm_projections::entities::activity::Model;
 use crm_projections::queries::activities::{self, Subject, TaskFilter};
-use crm_projections::queries::{companies, contacts, deals, users, Page};
+use crm_projections::queries::{companies, contacts, deals, users};
+use crm_store::page::Page;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

@@ -2,11 +2,12 @@
 
 use actix_web::{get, patch, post};
 use actix_web::{web, HttpRequest, HttpResponse};
+use crm_access::credentials::{self, Registration};
 use crm_domain::user::UserCommand;
 use crm_domain::workspace::{self, WorkspaceCommand};
 use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
-use crm_projections::queries::users::{self, Registration};
-use crm_projections::TenantScope;
+use crm_projections::queries::users;
+use crm_store::{Credential, TenantScope};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -97,8 +98,8 @@ pub async fn signup(
 
     let tenant = TenantId::new();
     let user = EntityId::new();
-    let scope = TenantScope::new(tenant);
-    match users::reserve_signup(
+    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
+    match credentials::reserve_signup(
         &state.pools.app,
         &scope,
         &body.workspace_slug,
@@ -156,7 +157,7 @@ pub async fn signup(
     }
     .await;
     if let Err(err) = created {
-        users::release_signup(&state.pools.app, &scope, &body.workspace_slug, user.0).await?;
+        credentials::release_signup(&state.pools.app, &scope, &body.workspace_slug, user.0).await?;
         return Err(err.into());
     }
     let tokens = crate::auth::session::open(
@@ -350,12 +351,12 @@ pub async fn change_password(
         }
         other => other,
     })?;
-    let old = users::password_hash(&state.pools.app, &scope, user).await?;
+    let old = credentials::password_hash(&state.pools.app, &scope, user).await?;
     if !password::verify(body.current_password, old.clone()).await? {
         return Err(ApiError::invalid("current_password", "does not match"));
     }
     let new = password::hash(body.new_password).await?;
-    users::set_password_hash(&state.pools.app, &scope, user, &new).await?;
+    credentials::set_password_hash(&state.pools.app, &scope, user, &new).await?;
     if let Err(err) = state
         .commands
         .user(
@@ -366,7 +367,7 @@ pub async fn change_password(
         .await
     {
         if let Some(old) = old {
-            users::set_password_hash(&state.pools.app, &scope, user, &old).await?;
+            credentials::set_password_hash(&state.pools.app, &scope, user, &old).await?;
         }
         return Err(err.into());
     }

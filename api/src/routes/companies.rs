@@ -8,7 +8,7 @@ use crm_domain::company::{Amount, CompanyCommand, CompanyInput, CompanyPatch};
 use crm_domain::{Action, EntityId, Guarded, Money};
 use crm_projections::entities::company::Model;
 use crm_projections::queries::companies::{self, CompanyFilter};
-use crm_projections::queries::Page;
+use crm_store::page::Page;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

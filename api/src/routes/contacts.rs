@@ -8,7 +8,7 @@ use crm_domain::contact::{ContactCommand, ContactInput, ContactPatch};
 use crm_domain::{Action, EntityId, Guarded};
 use crm_projections::entities::contact::Model;
 use crm_projections::queries::contacts::{self, ContactFilter};
-use crm_projections::queries::Page;
+use crm_store::page::Page;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

@@ -10,11 +10,12 @@
 
 use actix_web::{get, post};
 use actix_web::{web, HttpRequest, HttpResponse};
+use crm_access::sessions::{self, Refresh, SessionRow};
+use crm_access::{credentials, rate_limits, security_log};
 use crm_domain::user::UserCommand;
 use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
-use crm_projections::queries::sessions::{self, Refresh, SessionRow};
 use crm_projections::queries::users;
-use crm_projections::TenantScope;
+use crm_store::{Credential, TenantScope};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -103,7 +104,7 @@ const BAD: ApiError = ApiError::Unauthorized("invalid email or password");
 pub(crate) async fn limit(state: &AppState, key: &str, limit: u64) -> Result<(), ApiError> {
     let now = state.clock.now();
     let window = i64::try_from(state.settings.auth.login_window_seconds).unwrap_or(900);
-    let (hits, ends) = sessions::hit(&state.pools.app, key, now, window).await?;
+    let (hits, ends) = rate_limits::hit(&state.pools.app, key, now, window).await?;
     if u64::try_from(hits).unwrap_or(u64::MAX) > limit {
         let wait = (ends - now).num_seconds().max(1);
         return Err(ApiError::TooManyRequests(u64::try_from(wait).unwrap_or(1)));
@@ -171,7 +172,7 @@ pub async fn login(
     let window = i64::try_from(auth.login_window_seconds).unwrap_or(900);
     // Every attempt counts against the account before the password is checked (so
     // parallel guesses cannot slip past the check); a success clears the count.
-    let (attempts, ends) = sessions::hit(&state.pools.app, &account_key, now, window).await?;
+    let (attempts, ends) = rate_limits::hit(&state.pools.app, &account_key, now, window).await?;
     if u64::try_from(attempts).unwrap_or(u64::MAX) > auth.login_max_failures_per_account {
         return Err(ApiError::TooManyRequests(
             u64::try_from((ends - now).num_seconds().max(1)).unwrap_or(1),
@@ -179,7 +180,7 @@ pub async fn login(
     }
 
     let record = match &email {
-        Some(email) => users::find_login(&state.pools.app, email.as_str()).await?,
+        Some(email) => credentials::find_login(&state.pools.app, email.as_str()).await?,
         None => None,
     };
     let matched = password::verify(
@@ -191,7 +192,7 @@ pub async fn login(
         Some(r) => {
             users::get_user(
                 &state.pools.app,
-                &TenantScope::new(TenantId(r.tenant_id)),
+                &TenantScope::for_credential(Credential::SignIn(TenantId(r.tenant_id))),
                 r.user_id,
             )
             .await?
@@ -202,7 +203,7 @@ pub async fn login(
     let user = user.filter(|u| u.status == "active");
     let (Some(record), Some(user)) = (record, user) else {
         let subject = hex::encode(Sha256::digest(account_key.as_bytes()));
-        sessions::security_event(
+        security_log::security_event(
             &state.pools.app,
             "login_failed_unknown_email",
             Some(subject),
@@ -222,9 +223,15 @@ pub async fn login(
             .await?;
         return Err(BAD);
     }
-    sessions::clear(&state.pools.app, &account_key).await?;
+    rate_limits::clear(&state.pools.app, &account_key).await?;
     let role: Role = user.role.parse().map_err(ApiError::internal)?;
-    if super::two_factor::required(&state, &TenantScope::new(tenant), user.id).await? {
+    if super::two_factor::required(
+        &state,
+        &TenantScope::for_credential(Credential::SignIn(tenant)),
+        user.id,
+    )
+    .await?
+    {
         // The password step is passed; the session opens only after the second factor.
         let challenge = state
             .tokens
@@ -287,7 +294,7 @@ pub async fn refresh(
     const INVALID: ApiError = ApiError::Unauthorized("invalid refresh token");
     let token = body.refresh_token.expose_secret();
     let tenant = session::tenant_of(token).ok_or(INVALID)?;
-    let scope = TenantScope::new(tenant);
+    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
     let (next, next_hash) = session::new_refresh_token(tenant);
     let now = state.clock.now();
     match sessions::rotate(
@@ -508,16 +515,16 @@ pub async fn request_reset(
     )
     .await?;
     if let Some(email) = email {
-        if let Some(record) = users::find_login(&state.pools.app, email.as_str()).await? {
+        if let Some(record) = credentials::find_login(&state.pools.app, email.as_str()).await? {
             let tenant = TenantId(record.tenant_id);
-            let scope = TenantScope::new(tenant);
+            let scope = TenantScope::for_credential(Credential::SignIn(tenant));
             let active = users::get_user(&state.pools.app, &scope, record.user_id)
                 .await?
                 .is_some_and(|u| u.status == "active");
             if active {
                 let (token, hash) = session::new_refresh_token(tenant);
                 let now = state.clock.now();
-                users::create_reset(
+                credentials::create_reset(
                     &state.pools.app,
                     &scope,
                     record.user_id,
@@ -575,10 +582,10 @@ pub async fn confirm_reset(
     password::check_policy(&body.new_password, &state.common_passwords)?;
     let token = body.token.expose_secret();
     let tenant = session::tenant_of(token).ok_or(INVALID)?;
-    let scope = TenantScope::new(tenant);
+    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
     let hashed = password::hash(body.new_password).await?;
     let now = state.clock.now();
-    let user = users::use_reset(&state.pools.app, &scope, session::hash(token), &hashed, now)
+    let user = credentials::use_reset(&state.pools.app, &scope, session::hash(token), &hashed, now)
         .await?
         .ok_or(INVALID)?;
     sessions::revoke(&state.pools.app, &scope, user, None, "password reset", now).await?;
