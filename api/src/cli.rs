@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use crm_access::credentials::tenant_of_slug;
 use crm_domain::{EventMetadata, TenantId};
-use crm_projections::queries::users::tenant_of_slug;
 use uuid::Uuid;
 
 use crate::startup::{self, Application};
@@ -215,9 +215,7 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             let key = crm_app::audit_chain::CheckpointKey::new(settings.audit.key());
             let mut broken = Vec::new();
             let mut out = std::io::stdout().lock();
-            for (tenant, slug) in
-                crm_projections::queries::audit_chain::tenants(&pools.projector).await?
-            {
+            for (tenant, slug) in crm_store::audit_chain::tenants(&pools.projector).await? {
                 if workspace.as_deref().is_some_and(|w| w != slug) {
                     continue;
                 }
@@ -286,7 +284,7 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             let tenant = tenant_of_slug(&pools.projector, &slug)
                 .await?
                 .ok_or_else(|| CliError::UnknownWorkspace(slug.clone()))?;
-            let scope = crm_projections::TenantScope::new(TenantId(tenant));
+            let scope = crm_store::TenantScope::for_system(TenantId(tenant));
             let keyring = commands.keyring();
             let events = crm_projections::rebuild::rebuild_tenant(
                 &pools.projector,

@@ -102,8 +102,8 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
-impl From<crm_projections::queries::page::ListError> for ApiError {
-    fn from(err: crm_projections::queries::page::ListError) -> Self {
+impl From<crm_store::page::ListError> for ApiError {
+    fn from(err: crm_store::page::ListError) -> Self {
         crm_app::AppError::from(err).into()
     }
 }

@@ -16,7 +16,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
-use crm_projections::queries::idempotency::{self, KeyState, StoredResponse};
+use crm_access::idempotency::{self, KeyState, StoredResponse};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 

@@ -58,7 +58,7 @@ async fn janitor(
     loop {
         // Every hour (every sixth round), a signed checkpoint of every workspace's trail.
         if round % 6 == 5 {
-            if let Ok(tenants) = crm_projections::queries::audit_chain::tenants(&projector).await {
+            if let Ok(tenants) = crm_store::audit_chain::tenants(&projector).await {
                 for (tenant, _) in tenants {
                     if let Err(err) = crm_app::audit_chain::checkpoint(
                         &projector,
@@ -75,17 +75,15 @@ async fn janitor(
         }
         round += 1;
         if let Err(err) =
-            crm_projections::queries::sessions::purge_rate_limits(&projector, chrono::Utc::now())
-                .await
+            crm_access::rate_limits::purge_rate_limits(&projector, chrono::Utc::now()).await
         {
             tracing::warn!(error = %err, "rate-limit purge failed");
         }
-        if let Err(err) =
-            crm_projections::queries::support::purge_sessions(&projector, chrono::Utc::now()).await
+        if let Err(err) = crm_access::support::purge_sessions(&projector, chrono::Utc::now()).await
         {
             tracing::warn!(error = %err, "support session purge failed");
         }
-        match crm_projections::queries::idempotency::purge_expired(&projector).await {
+        match crm_access::idempotency::purge_expired(&projector).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "expired idempotency keys purged"),
             Err(err) => tracing::warn!(error = %err, "idempotency key purge failed"),
@@ -335,9 +333,10 @@ fn log_api_key_request<B>(res: &ServiceResponse<B>) {
     );
     let ip = crate::auth::context::client_ip(req).map(|ip| ip.to_string());
     tokio::spawn(async move {
-        let scope = crm_projections::TenantScope::new(used.tenant);
+        let scope =
+            crm_store::TenantScope::for_credential(crm_store::Credential::ApiKey(used.tenant));
         let now = state.clock.now();
-        if let Err(err) = crm_projections::queries::api_keys::log_request(
+        if let Err(err) = crm_access::api_keys::log_request(
             &state.pools.app,
             &scope,
             used.key_id,

@@ -13,9 +13,9 @@
 use actix_web::HttpRequest;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
+use crm_access::support::{self, SupportCredentials};
 use crm_domain::{Email, Role, TenantId, UserId};
-use crm_projections::queries::support::{self, SupportCredentials};
-use crm_projections::TenantScope;
+use crm_store::{Credential, TenantScope};
 use rand::RngCore;
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
@@ -157,7 +157,7 @@ pub(crate) async fn authenticate(
         .and_then(|v| Uuid::parse_str(v.trim()).ok())
         .map(TenantId)
         .ok_or(ApiError::NotFound)?;
-    let scope = TenantScope::new(tenant);
+    let scope = TenantScope::for_credential(Credential::SupportSession(tenant));
     let (grant, grant_scope) = support::active_grant(&state.pools.app, &scope, account, now)
         .await?
         .ok_or(ApiError::NotFound)?;

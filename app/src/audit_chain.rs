@@ -10,8 +10,8 @@
 
 use chrono::{DateTime, Utc};
 use crm_domain::TenantId;
-use crm_projections::queries::audit_chain::{self, Break, Head};
-use crm_projections::TenantScope;
+use crm_store::audit_chain::{self, Break, Head};
+use crm_store::TenantScope;
 use hmac::{Hmac, Mac};
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -92,7 +92,7 @@ pub async fn checkpoint(
     tenant: TenantId,
     now: DateTime<Utc>,
 ) -> Result<i64, AppError> {
-    let scope = TenantScope::new(tenant);
+    let scope = TenantScope::for_system(tenant);
     let heads =
         serde_json::to_value(audit_chain::heads(db, &scope).await?).map_err(AppError::internal)?;
     let mac = key.mac(tenant, &heads)?.finalize().into_bytes().to_vec();
@@ -108,7 +108,7 @@ pub async fn verify(
     key: &CheckpointKey,
     tenant: TenantId,
 ) -> Result<Report, AppError> {
-    let scope = TenantScope::new(tenant);
+    let scope = TenantScope::for_system(tenant);
     let (events_checked, first_break) = audit_chain::first_break(db, &scope).await?;
     let checkpoint = match audit_chain::latest_checkpoint(db, &scope).await? {
         None => None,

@@ -29,8 +29,8 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
 use crm_domain::TenantId;
-use crm_projections::personal_data::Keyring;
-use crm_projections::TenantScope;
+use crm_store::personal_data::Keyring;
+use crm_store::TenantScope;
 use futures::TryStreamExt;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::{Deserialize, Serialize};
@@ -155,7 +155,7 @@ pub async fn export_workspace(
     if mac.is_none() {
         tracing::warn!("no audit.checkpoint_key configured: the backup is not signed");
     }
-    let tenant = crm_projections::queries::users::tenant_of_slug(&pools.projector, slug)
+    let tenant = crm_access::credentials::tenant_of_slug(&pools.projector, slug)
         .await?
         .ok_or_else(|| BackupError::UnknownWorkspace(slug.to_owned()))?;
     let mut out = BufWriter::new(std::fs::File::create(file)?);
@@ -268,7 +268,7 @@ pub async fn import_workspace(
         return Err(damaged(1, "unknown backup format or version"));
     }
     let tenant = header.workspace_id;
-    if crm_projections::queries::users::tenant_of_slug(&pools.projector, &header.slug)
+    if crm_access::credentials::tenant_of_slug(&pools.projector, &header.slug)
         .await?
         .is_some()
     {
@@ -397,7 +397,7 @@ pub async fn import_workspace(
         return Err(damaged(number + 1, "the file ends before its end marker"));
     }
     tx.commit().await.map_err(db)?;
-    let scope = TenantScope::new(TenantId(tenant));
+    let scope = TenantScope::for_system(TenantId(tenant));
     // A rebuild replays events below the oldest running transaction of the cluster, so
     // it may not see the restore yet while an older transaction elsewhere is open: run it
     // until it has replayed everything appended (up to a minute).
@@ -422,7 +422,7 @@ pub async fn import_workspace(
 /// Claims are not events: they are derived again from the rebuilt read models (a
 /// deleted contact keeps its email's claim, as it does live).
 async fn restore_claims(pools: &Pools, tenant: TenantId) -> Result<(), BackupError> {
-    let scope = TenantScope::new(tenant);
+    let scope = TenantScope::for_system(tenant);
     let txn = scope.begin(&pools.app).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,

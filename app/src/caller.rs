@@ -3,7 +3,7 @@
 //! do (the permission matrix of `crm_domain::role`, or a support grant's scope).
 
 use crm_domain::{Action, Role, TenantId, UserId};
-use crm_projections::TenantScope;
+use crm_store::TenantScope;
 use uuid::Uuid;
 
 use crate::error::AppError;

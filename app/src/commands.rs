@@ -16,9 +16,9 @@ use crm_domain::workspace::{Workspace, WorkspaceCommand};
 use crm_domain::{DomainError, Email, EntityId, EventMetadata, Guarded, StreamId};
 use crm_projections::entities::{company, contact};
 use crm_projections::inline::InlineProjector;
-use crm_projections::personal_data::Keyring;
-use crm_projections::queries::claims::{self, Claim};
-use crm_projections::TenantScope;
+use crm_store::claims::{self, Claim};
+use crm_store::personal_data::Keyring;
+use crm_store::TenantScope;
 use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sea_orm::DatabaseConnection;
 
@@ -46,7 +46,7 @@ pub struct Commands {
 fn framework<A>(pools: &Pools) -> Arc<PostgresCqrs<A>>
 where
     A: Aggregate<Services = ()>,
-    A::Event: Into<crm_projections::AnyEvent>,
+    A::Event: Into<crm_store::AnyEvent>,
 {
     let projector = InlineProjector::new(pools.projector.clone());
     Arc::new(postgres_es::postgres_cqrs(
@@ -247,7 +247,7 @@ impl Commands {
             if_version,
             command,
         } = command.into();
-        let scope = TenantScope::new(meta.tenant_id);
+        let scope = TenantScope::for_command(meta);
         // Another tenant's contact id is a 404 before anything else is checked, exactly as
         // an id that does not exist.
         let current = match &command {

@@ -48,7 +48,7 @@ impl PersonalDataSettings {
     /// # Errors
     /// [`ConfigError::Invalid`] for a key that is not 32 bytes of base64, or a key file
     /// that cannot be read or written.
-    pub fn keyring(&self) -> Result<crm_projections::personal_data::Keyring, ConfigError> {
+    pub fn keyring(&self) -> Result<crm_store::personal_data::Keyring, ConfigError> {
         use base64::Engine;
         let engine = base64::engine::general_purpose::STANDARD;
         let decode = |text: &str, source: &str| -> Result<[u8; 32], ConfigError> {
@@ -81,7 +81,7 @@ impl PersonalDataSettings {
                 decode(&text, "personal_data.master_key_file")?
             }
         };
-        Ok(crm_projections::personal_data::Keyring::new(key))
+        Ok(crm_store::personal_data::Keyring::new(key))
     }
 }
 

@@ -85,9 +85,9 @@ impl From<sea_orm::DbErr> for AppError {
     }
 }
 
-impl From<crm_projections::queries::page::ListError> for AppError {
-    fn from(err: crm_projections::queries::page::ListError) -> Self {
-        use crm_projections::queries::page::ListError;
+impl From<crm_store::page::ListError> for AppError {
+    fn from(err: crm_store::page::ListError) -> Self {
+        use crm_store::page::ListError;
         match err {
             ListError::Cursor(e) => Self::invalid("cursor", e.to_string()),
             ListError::Db(e) => Self::internal(e),

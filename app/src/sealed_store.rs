@@ -1,13 +1,13 @@
 //! The event repository of the `Contact` aggregate: postgres-es's, with the personal fields
 //! of every event sealed on the way in and opened on the way out
-//! ([`crm_projections::personal_data`]), so a contact's names, email, phone and job title
+//! ([`crm_store::personal_data`]), so a contact's names, email, phone and job title
 //! are never stored in clear, and an erased contact's aggregate loads without them.
 
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
 use cqrs_es::Aggregate;
-use crm_projections::personal_data::{Keyring, PersonalDataError, Show};
+use crm_store::personal_data::{Keyring, PersonalDataError, Show};
 use postgres_es::PostgresEventRepository;
 use sea_orm::DatabaseConnection;
 use serde_json::Value;

@@ -10,10 +10,11 @@
 //! `LoginFailed` event on the user's stream.
 
 use chrono::{DateTime, Utc};
+use crm_access::{credentials, rate_limits, security_log, two_factor};
 use crm_domain::user::UserCommand;
 use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
-use crm_projections::queries::{sessions, two_factor, users};
-use crm_projections::TenantScope;
+use crm_projections::queries::users;
+use crm_store::{Credential, TenantScope};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
@@ -70,7 +71,7 @@ pub async fn count(
     window_seconds: i64,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let (hits, ends) = sessions::hit(s.db, key, now, window_seconds).await?;
+    let (hits, ends) = rate_limits::hit(s.db, key, now, window_seconds).await?;
     if u64::try_from(hits).unwrap_or(u64::MAX) > limit {
         let wait = (ends - now).num_seconds().max(1);
         return Err(AppError::RateLimited(u64::try_from(wait).unwrap_or(1)));
@@ -112,14 +113,19 @@ pub async fn password_step(
     .await?;
 
     let record = match &parsed {
-        Some(email) => users::find_login(s.db, email.as_str()).await?,
+        Some(email) => credentials::find_login(s.db, email.as_str()).await?,
         None => None,
     };
     let matched =
         password::verify(password, record.as_ref().map(|r| r.password_hash.clone())).await?;
     let user = match &record {
         Some(r) => {
-            users::get_user(s.db, &TenantScope::new(TenantId(r.tenant_id)), r.user_id).await?
+            users::get_user(
+                s.db,
+                &TenantScope::for_credential(Credential::SignIn(TenantId(r.tenant_id))),
+                r.user_id,
+            )
+            .await?
         }
         None => None,
     };
@@ -127,7 +133,7 @@ pub async fn password_step(
     let user = user.filter(|u| u.status == "active");
     let (Some(record), Some(user)) = (record, user) else {
         let subject = hex::encode(Sha256::digest(account_key.as_bytes()));
-        sessions::security_event(
+        security_log::security_event(
             s.db,
             "login_failed_unknown_email",
             Some(subject),
@@ -146,11 +152,15 @@ pub async fn password_step(
             .await?;
         return Err(BAD_CREDENTIALS);
     }
-    sessions::clear(s.db, &account_key).await?;
+    rate_limits::clear(s.db, &account_key).await?;
     let role: Role = user.role.parse().map_err(AppError::internal)?;
-    let two_factor = two_factor::secret(s.db, &TenantScope::new(tenant), user.id)
-        .await?
-        .is_some_and(|secret| secret.confirmed_at.is_some());
+    let two_factor = two_factor::secret(
+        s.db,
+        &TenantScope::for_credential(Credential::SignIn(tenant)),
+        user.id,
+    )
+    .await?
+    .is_some_and(|secret| secret.confirmed_at.is_some());
     Ok(Verified {
         tenant,
         user: UserId(user.id),

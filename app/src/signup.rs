@@ -2,11 +2,11 @@
 
 use std::collections::HashSet;
 
+use crm_access::credentials::{self, Registration};
 use crm_domain::user::UserCommand;
 use crm_domain::workspace::{self, WorkspaceCommand};
 use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
-use crm_projections::queries::users::{self, Registration};
-use crm_projections::TenantScope;
+use crm_store::{Credential, TenantScope};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -71,8 +71,8 @@ pub async fn signup(
 
     let tenant = TenantId::new();
     let user = EntityId::new();
-    let scope = TenantScope::new(tenant);
-    match users::reserve_signup(
+    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
+    match credentials::reserve_signup(
         s.db,
         &scope,
         &body.workspace_slug,
@@ -122,7 +122,7 @@ pub async fn signup(
     }
     .await;
     if let Err(err) = created {
-        users::release_signup(s.db, &scope, &body.workspace_slug, user.0).await?;
+        credentials::release_signup(s.db, &scope, &body.workspace_slug, user.0).await?;
         return Err(err);
     }
     Ok(Founded {

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 
 use crate::entities::{company, contact, user, workspace};
-use crate::event::{AnyEvent, StoredEvent};
+use crm_store::event::{AnyEvent, StoredEvent};
 
 /// Whether an event changed a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

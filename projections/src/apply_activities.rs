@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::apply::{insert_first, update_next};
 use crate::entities::activity::{self, Column as A};
-use crate::event::StoredEvent;
+use crm_store::event::StoredEvent;
 
 /// Longest derived title, in characters.
 const TITLE_CHARS: usize = 200;

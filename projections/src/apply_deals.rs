@@ -10,7 +10,7 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, DbErr, Statement, Tr
 
 use crate::apply::{insert_first, set_deleted, update_next};
 use crate::entities::{deal, pipeline, pipeline_stage};
-use crate::event::StoredEvent;
+use crm_store::event::StoredEvent;
 
 fn stage_row(ev: &StoredEvent, stage: &Stage, position: i32) -> pipeline_stage::ActiveModel {
     pipeline_stage::ActiveModel {

@@ -15,8 +15,8 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 
 use crate::apply::{apply, Applied};
-use crate::event::StoredEvent;
-use crate::personal_data::{needs_key, Keyring, Show};
+use crm_store::event::StoredEvent;
+use crm_store::personal_data::{needs_key, Keyring, Show};
 
 /// The checkpoint name of the projector that maintains every read table.
 pub const READ_MODELS: &str = "read_models";

@@ -7,7 +7,7 @@ use cqrs_es::{Aggregate, EventEnvelope, Query};
 use sea_orm::DatabaseConnection;
 
 use crate::apply::apply;
-use crate::event::{AnyEvent, StoredEvent};
+use crm_store::event::{AnyEvent, StoredEvent};
 
 /// A cqrs-es query that applies each committed event to the read tables, as the
 /// projector role.

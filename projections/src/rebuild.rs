@@ -10,8 +10,8 @@ use crate::apply::apply;
 use crate::catchup::{
     read_after, read_after_for, save_checkpoint, Position, LOCK_SQL, READ_MODELS,
 };
-use crate::personal_data::Keyring;
-use crate::TenantScope;
+use crm_store::personal_data::Keyring;
+use crm_store::TenantScope;
 
 /// The read tables a rebuild empties and refills.
 pub const READ_TABLES: [&str; 9] = [

@@ -5,10 +5,10 @@ use std::net::IpAddr;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
+use crm_access::{rate_limits, sessions};
 pub use crm_app::caller::{Caller, SupportAccess};
 use crm_domain::{EventMetadata, Role, TenantId, UserId};
-use crm_projections::queries::sessions;
-use crm_projections::TenantScope;
+use crm_store::{Credential, TenantScope};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -99,7 +99,7 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         .verify(token, now)
         .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
     let tenant = TenantId(claims.tid);
-    let scope = TenantScope::new(tenant);
+    let scope = TenantScope::for_credential(Credential::AccessToken(tenant));
     if !sessions::is_active(&state.pools.app, &scope, claims.sid, claims.sub, now).await? {
         return Err(ApiError::Unauthorized(
             "the session has ended; sign in again",
@@ -154,7 +154,7 @@ pub(crate) async fn workspace_rate_limit(
         return Ok(());
     }
     let minute = now.timestamp().div_euclid(60);
-    let (hits, _) = sessions::hit(
+    let (hits, _) = rate_limits::hit(
         &state.pools.app,
         &format!("workspace:{tenant}:{minute}"),
         now,
@@ -178,8 +178,8 @@ async fn authenticate_key(
 ) -> Result<AuthContext, ApiError> {
     const BAD: ApiError = ApiError::Unauthorized("invalid, revoked or expired API key");
     let tenant = crate::auth::session::tenant_of(&token[API_KEY_PREFIX.len()..]).ok_or(BAD)?;
-    let scope = TenantScope::new(tenant);
-    let key = crm_projections::queries::api_keys::authenticate(
+    let scope = TenantScope::for_credential(Credential::ApiKey(tenant));
+    let key = crm_access::api_keys::authenticate(
         &state.pools.app,
         &scope,
         crate::auth::session::hash(token),

@@ -5,9 +5,9 @@
 //! the token up; only its SHA-256 is stored.
 
 use base64::Engine;
+use crm_access::sessions;
 use crm_domain::{Role, TenantId, UserId};
-use crm_projections::queries::sessions;
-use crm_projections::TenantScope;
+use crm_store::{Credential, TenantScope};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -77,7 +77,7 @@ pub async fn open(
     );
     sessions::create(
         &state.pools.app,
-        &TenantScope::new(tenant),
+        &TenantScope::for_credential(Credential::SignIn(tenant)),
         session,
         user.0,
         now,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crm_domain::activity::ActivityCommand;
 use crm_projections::entities::{company, contact, deal};
 use crm_projections::queries::activities::{self, Subject, TaskFilter};
-use crm_projections::queries::Page;
+use crm_store::page::Page;
 use serde::Deserialize;
 use uuid::Uuid;
 

@@ -6,9 +6,9 @@
 use actix_web::{delete, get, post};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use crm_access::api_keys::{self, KeyRow};
 use crm_domain::workspace::WorkspaceCommand;
 use crm_domain::{EntityId, Role};
-use crm_projections::queries::api_keys::{self, KeyRow};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

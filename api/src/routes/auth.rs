@@ -2,6 +2,7 @@
 
 use actix_web::{get, patch, post};
 use actix_web::{web, HttpRequest, HttpResponse};
+use crm_access::credentials::{self};
 use crm_domain::user::UserCommand;
 use crm_domain::workspace::WorkspaceCommand;
 use crm_domain::{EntityId, EventMetadata, Role};
@@ -276,12 +277,12 @@ pub async fn change_password(
         }
         other => other,
     })?;
-    let old = users::password_hash(&state.pools.app, &scope, user).await?;
+    let old = credentials::password_hash(&state.pools.app, &scope, user).await?;
     if !password::verify(body.current_password, old.clone()).await? {
         return Err(ApiError::invalid("current_password", "does not match"));
     }
     let new = password::hash(body.new_password).await?;
-    users::set_password_hash(&state.pools.app, &scope, user, &new).await?;
+    credentials::set_password_hash(&state.pools.app, &scope, user, &new).await?;
     if let Err(err) = state
         .commands
         .user(
@@ -292,7 +293,7 @@ pub async fn change_password(
         .await
     {
         if let Some(old) = old {
-            users::set_password_hash(&state.pools.app, &scope, user, &old).await?;
+            credentials::set_password_hash(&state.pools.app, &scope, user, &old).await?;
         }
         return Err(err.into());
     }

@@ -4,7 +4,7 @@ use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
 use crm_domain::Action;
 use crm_projections::queries::companies::{self, CompanyFilter};
-use crm_projections::queries::Page;
+use crm_store::page::Page;
 
 use super::ListQuery;
 use crate::auth::AuthContext;

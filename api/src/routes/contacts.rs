@@ -5,7 +5,7 @@ use actix_web::{delete, get, patch, post, put};
 use actix_web::{web, HttpRequest, HttpResponse};
 use crm_domain::Action;
 use crm_projections::queries::contacts::{self, ContactFilter};
-use crm_projections::queries::Page;
+use crm_store::page::Page;
 use uuid::Uuid;
 
 use super::records;

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::pipeline::StageKind;
 use crm_domain::Action;
 use crm_projections::queries::deals::{self, DealFilter};
-use crm_projections::queries::Page;
+use crm_store::page::Page;
 use serde::Deserialize;
 use uuid::Uuid;
 

@@ -10,9 +10,9 @@ use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
 use crm_domain::{Action, Currency, Money};
 use crm_projections::queries::deals::DealFilter;
-use crm_projections::queries::page::{ListError, Page};
 use crm_projections::queries::{companies, contacts, deals};
-use crm_projections::TenantScope;
+use crm_store::page::{ListError, Page};
+use crm_store::TenantScope;
 use futures::stream::{self, Stream};
 
 use super::ListQuery;

@@ -203,12 +203,8 @@ pub async fn undo(
         return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
     }
     let import_id = import_id.into_inner();
-    let created = crm_projections::queries::history::created_by_import(
-        &state.pools.app,
-        &ctx.auth.scope,
-        import_id,
-    )
-    .await?;
+    let created =
+        crm_store::history::created_by_import(&state.pools.app, &ctx.auth.scope, import_id).await?;
     if created.is_empty() {
         return Err(ApiError::NotFound);
     }

@@ -107,7 +107,7 @@ impl ListQuery {
     /// 422 when outside 1..=200.
     pub fn limit(&self) -> Result<Option<u64>, crate::error::ApiError> {
         match self.limit {
-            Some(n) if !(1..=crm_projections::queries::page::MAX_LIMIT).contains(&n) => {
+            Some(n) if !(1..=crm_store::page::MAX_LIMIT).contains(&n) => {
                 Err(crate::error::ApiError::invalid("limit", "must be 1 to 200"))
             }
             other => Ok(other),

@@ -10,11 +10,12 @@
 
 use actix_web::{get, post};
 use actix_web::{web, HttpRequest, HttpResponse};
+use crm_access::credentials;
+use crm_access::sessions::{self, Refresh, SessionRow};
 use crm_domain::user::UserCommand;
 use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
-use crm_projections::queries::sessions::{self, Refresh, SessionRow};
 use crm_projections::queries::users;
-use crm_projections::TenantScope;
+use crm_store::{Credential, TenantScope};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -230,7 +231,7 @@ pub async fn refresh(
     const INVALID: ApiError = ApiError::Unauthorized("invalid refresh token");
     let token = body.refresh_token.expose_secret();
     let tenant = session::tenant_of(token).ok_or(INVALID)?;
-    let scope = TenantScope::new(tenant);
+    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
     let (next, next_hash) = session::new_refresh_token(tenant);
     let now = state.clock.now();
     match sessions::rotate(
@@ -451,16 +452,16 @@ pub async fn request_reset(
     )
     .await?;
     if let Some(email) = email {
-        if let Some(record) = users::find_login(&state.pools.app, email.as_str()).await? {
+        if let Some(record) = credentials::find_login(&state.pools.app, email.as_str()).await? {
             let tenant = TenantId(record.tenant_id);
-            let scope = TenantScope::new(tenant);
+            let scope = TenantScope::for_credential(Credential::SignIn(tenant));
             let active = users::get_user(&state.pools.app, &scope, record.user_id)
                 .await?
                 .is_some_and(|u| u.status == "active");
             if active {
                 let (token, hash) = session::new_refresh_token(tenant);
                 let now = state.clock.now();
-                users::create_reset(
+                credentials::create_reset(
                     &state.pools.app,
                     &scope,
                     record.user_id,
@@ -518,10 +519,10 @@ pub async fn confirm_reset(
     password::check_policy(&body.new_password, &state.common_passwords)?;
     let token = body.token.expose_secret();
     let tenant = session::tenant_of(token).ok_or(INVALID)?;
-    let scope = TenantScope::new(tenant);
+    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
     let hashed = password::hash(body.new_password).await?;
     let now = state.clock.now();
-    let user = users::use_reset(&state.pools.app, &scope, session::hash(token), &hashed, now)
+    let user = credentials::use_reset(&state.pools.app, &scope, session::hash(token), &hashed, now)
         .await?
         .ok_or(INVALID)?;
     sessions::revoke(&state.pools.app, &scope, user, None, "password reset", now).await?;

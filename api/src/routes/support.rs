@@ -3,9 +3,9 @@
 use actix_web::{delete, get, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
+use crm_access::support::{self, Access, Grant, NewGrant};
 use crm_domain::workspace::WorkspaceCommand;
 use crm_domain::{Email, EntityId};
-use crm_projections::queries::support::{self, Access, Grant, NewGrant};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -95,7 +95,7 @@ pub async fn login(
         now,
     )
     .await?;
-    crm_projections::queries::sessions::clear(&state.pools.app, &account_key).await?;
+    crm_access::rate_limits::clear(&state.pools.app, &account_key).await?;
     Ok(HttpResponse::Ok().json(SupportToken {
         access_token: token,
         token_type: "Bearer",

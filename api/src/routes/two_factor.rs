@@ -8,10 +8,11 @@
 
 use actix_web::post;
 use actix_web::{web, HttpRequest, HttpResponse};
+use crm_access::{rate_limits, two_factor};
 use crm_domain::user::UserCommand;
 use crm_domain::{EntityId, Role, TenantId, UserId};
-use crm_projections::queries::{sessions, two_factor, users};
-use crm_projections::TenantScope;
+use crm_projections::queries::users;
+use crm_store::{Credential, TenantScope};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -48,7 +49,7 @@ async fn check_second_factor(
     // confirm, disable), so six digits cannot be brute-forced.
     let window = i64::try_from(state.settings.auth.login_window_seconds).unwrap_or(900);
     let (tries, ends) =
-        sessions::hit(&state.pools.app, &format!("2fa-check:{user}"), now, window).await?;
+        rate_limits::hit(&state.pools.app, &format!("2fa-check:{user}"), now, window).await?;
     if u64::try_from(tries).unwrap_or(u64::MAX)
         > state
             .settings
@@ -347,10 +348,10 @@ pub async fn verify(
         .verify_challenge(&body.challenge_token, now)
         .ok_or(ApiError::Unauthorized("invalid or expired challenge"))?;
     let (tenant, user) = (TenantId(claims.tid), claims.sub);
-    let scope = TenantScope::new(tenant);
+    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
     let key = format!("2fa-account:{user}");
     let window = i64::try_from(state.settings.auth.login_window_seconds).unwrap_or(900);
-    let (hits, ends) = sessions::hit(&state.pools.app, &key, now, window).await?;
+    let (hits, ends) = rate_limits::hit(&state.pools.app, &key, now, window).await?;
     if u64::try_from(hits).unwrap_or(u64::MAX) > state.settings.auth.login_max_failures_per_account
     {
         return Err(ApiError::TooManyRequests(
@@ -386,7 +387,7 @@ pub async fn verify(
             .await?;
         return Err(BAD);
     };
-    sessions::clear(&state.pools.app, &key).await?;
+    rate_limits::clear(&state.pools.app, &key).await?;
     if recovered {
         state
             .commands

@@ -11,11 +11,12 @@ use actix_web::http::StatusCode;
 use actix_web::{get, patch, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use crm_access::{credentials, sessions};
 use crm_domain::user::UserCommand;
 use crm_domain::{Email, EntityId, Role, UserId};
 use crm_projections::entities::user;
-use crm_projections::queries::{sessions, users};
-use crm_projections::TenantScope;
+use crm_projections::queries::users;
+use crm_store::{Credential, TenantScope};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -144,7 +145,7 @@ pub async fn invite(
     let (token, hash) = session::new_refresh_token(ctx.auth.tenant);
     let now = state.clock.now();
     let expires_at = now + chrono::Duration::hours(INVITATION_HOURS);
-    if !users::create_invitation(
+    if !credentials::create_invitation(
         &state.pools.app,
         &ctx.auth.scope,
         id.0,
@@ -227,9 +228,9 @@ pub async fn accept(
     .map_err(crm_domain::DomainError::from)?;
     let token = body.token.expose_secret();
     let tenant = session::tenant_of(token).ok_or(INVALID)?;
-    let scope = TenantScope::new(tenant);
+    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
     let hashed = password::hash(body.password).await?;
-    let user_id = users::accept_invitation(
+    let user_id = credentials::accept_invitation(
         &state.pools.app,
         &scope,
         session::hash(token),

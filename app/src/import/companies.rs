@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crm_domain::company::{Amount, CompanyCommand, CompanyFields, CompanyInput};
 use crm_domain::{Currency, EntityId, Money, WebDomain};
 use crm_projections::queries::companies;
-use crm_projections::TenantScope;
+use crm_store::TenantScope;
 
 use super::revenue::{parse_employees, parse_revenue, RevenueText};
 use super::{lock, open, row_metadata, ImportReport, ImportRun};
@@ -30,7 +30,7 @@ const REVENUE: &[&str] = &["Annual Revenue"];
 /// (rows already imported stay imported; a re-run skips them).
 pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
-    let scope = TenantScope::new(meta.tenant_id);
+    let scope = TenantScope::for_command(meta);
     let (mut reader, columns) = open(data, &[NAME])?;
     let guard = lock(app, &scope, "companies").await?;
     let mut report = ImportReport::new("companies", meta.import_id.unwrap_or_default());

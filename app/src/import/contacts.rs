@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use crm_domain::contact::{ContactCommand, ContactFields, ContactInput};
 use crm_domain::EntityId;
 use crm_projections::queries::{companies, contacts};
-use crm_projections::TenantScope;
+use crm_store::TenantScope;
 use uuid::Uuid;
 
 use super::companies::describe;
@@ -40,7 +40,7 @@ fn key(first: Option<&str>, last: Option<&str>, company: Option<Uuid>) -> Key {
 /// 422 for a file with neither name column; 500 for database failures.
 pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
-    let scope = TenantScope::new(meta.tenant_id);
+    let scope = TenantScope::for_command(meta);
     let (mut reader, columns) = open(data, &[])?;
     if !columns.has(FIRST) && !columns.has(LAST) && !columns.has(EMAIL) {
         return Err(AppError::invalid(

@@ -12,7 +12,7 @@ use crm_domain::pipeline::StageKind;
 use crm_domain::{Currency, DomainError, EntityId, Money};
 use crm_projections::entities::pipeline_stage;
 use crm_projections::queries::{companies, deals, pipelines};
-use crm_projections::TenantScope;
+use crm_store::TenantScope;
 use uuid::Uuid;
 
 use super::companies::describe;
@@ -51,7 +51,7 @@ fn stage_ref(stage: &pipeline_stage::Model) -> StageRef {
 /// database failures.
 pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
-    let scope = TenantScope::new(meta.tenant_id);
+    let scope = TenantScope::for_command(meta);
     let (mut reader, columns) = open(data, &[NAME])?;
     let guard = lock(app, &scope, "deals").await?;
     let mut report = ImportReport::new("deals", meta.import_id.unwrap_or_default());

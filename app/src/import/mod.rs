@@ -215,7 +215,7 @@ fn open<'d>(
 /// Any database error.
 async fn lock(
     app: &sea_orm::DatabaseConnection,
-    scope: &crm_projections::TenantScope,
+    scope: &crm_store::TenantScope,
     kind: &str,
 ) -> Result<sea_orm::DatabaseTransaction, AppError> {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};

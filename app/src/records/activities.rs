@@ -7,7 +7,7 @@ use crm_domain::activity::{ActivityCommand, ActivityKind, Direction, Links, Prio
 use crm_domain::{Email, EntityId, EventMetadata, Guarded, UserId};
 use crm_projections::entities::activity::{self, Model};
 use crm_projections::queries::users;
-use crm_projections::TenantScope;
+use crm_store::TenantScope;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use crm_domain::company::{Amount, CompanyCommand, CompanyInput, CompanyPatch};
 use crm_domain::{EntityId, EventMetadata, Guarded, Money};
 use crm_projections::entities::company::{self, Model};
-use crm_projections::TenantScope;
+use crm_store::TenantScope;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

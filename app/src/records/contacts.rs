@@ -5,7 +5,7 @@ use crm_domain::contact::{ContactCommand, ContactInput, ContactPatch};
 use crm_domain::{EntityId, EventMetadata, Guarded};
 use crm_projections::entities::contact::{self, Model};
 use crm_projections::queries::contacts;
-use crm_projections::TenantScope;
+use crm_store::TenantScope;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

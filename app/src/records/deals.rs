@@ -8,7 +8,7 @@ use crm_domain::pipeline::StageKind;
 use crm_domain::{EntityId, EventMetadata, Guarded, Money, UserId};
 use crm_projections::entities::deal::{self, Model};
 use crm_projections::queries::{pipelines, users};
-use crm_projections::TenantScope;
+use crm_store::TenantScope;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

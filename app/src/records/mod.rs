@@ -15,7 +15,7 @@ pub mod contacts;
 pub mod deals;
 
 use crm_domain::{Action, EntityId, EventMetadata, Guarded, Role};
-use crm_projections::TenantScope;
+use crm_store::TenantScope;
 use sea_orm::DatabaseConnection;
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -6,9 +6,10 @@ use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::page::{keyset_page, ListError, Page, Sort, SortField};
+use super::page::{keyset_page, Sort, SortField};
 use crate::entities::activity::{self, Column as A};
-use crate::TenantScope;
+use crm_store::page::{ListError, Page};
+use crm_store::TenantScope;
 
 /// The kind of record a timeline is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,9 +3,10 @@
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::page::{keyset_page, CommonFilter, ListError, Page, Sort};
+use super::page::{keyset_page, CommonFilter, Sort};
 use crate::entities::contact::{self, Column as C};
-use crate::TenantScope;
+use crm_store::page::{ListError, Page};
+use crm_store::TenantScope;
 
 /// What a contact list asks for.
 #[derive(Debug, Clone, Default)]

@@ -6,9 +6,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::page::{keyset_page, CommonFilter, ListError, Page, Sort};
+use super::page::{keyset_page, CommonFilter, Sort};
 use crate::entities::deal::{self, Column as D};
-use crate::TenantScope;
+use crm_store::page::{ListError, Page};
+use crm_store::TenantScope;
 
 /// What a deal list asks for. Every filter is optional; they combine with AND.
 #[derive(Debug, Clone, Default)]

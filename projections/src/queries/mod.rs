@@ -1,25 +1,16 @@
-//! Tenant-scoped reads. Every function takes a [`crate::TenantScope`], filters on its tenant
-//! and runs inside the scope's transaction, so row-level security backs the filter.
+//! Tenant-scoped reads of the read models. Every function takes a
+//! [`crm_store::TenantScope`], filters on its tenant and runs inside the scope's
+//! transaction, so row-level security backs the filter.
 
 pub mod activities;
-pub mod api_keys;
-pub mod audit;
-pub mod audit_chain;
-pub mod claims;
 pub mod companies;
 pub mod contacts;
 pub mod deals;
-pub mod history;
-pub mod idempotency;
 pub mod page;
 pub mod pipelines;
-pub mod sessions;
-pub mod snapshots;
-pub mod support;
-pub mod two_factor;
 pub mod users;
 
-pub use page::{Cursor, CursorError, Page, Sort, SortField};
+pub use page::{Cursor, Sort, SortField};
 
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, PrimaryKeyTrait};
 use uuid::Uuid;
@@ -31,7 +22,7 @@ use uuid::Uuid;
 /// Any database error.
 pub async fn row<E>(
     db: &DatabaseConnection,
-    scope: &crate::TenantScope,
+    scope: &crm_store::TenantScope,
     id: Uuid,
 ) -> Result<Option<E::Model>, DbErr>
 where

@@ -4,24 +4,15 @@
 //! ties; the cursor carries the last row's key and id, and the next page starts strictly
 //! after them (`(key, id) > (cursor.key, cursor.id)`). Unlike `OFFSET`, rows inserted or
 //! deleted meanwhile never shift a page, and every page costs one index range scan.
+//!
+//! The page itself, its size bounds and its errors are the store's
+//! ([`crm_store::page`]), shared with the audit trail; the sorts and cursors here are the
+//! read models'.
 
 use base64::Engine;
+use crm_store::page::{clamp_limit, CursorError, ListError, Page};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-/// Most rows one page may hold.
-pub const MAX_LIMIT: u64 = 200;
-/// Rows per page when the caller names no limit.
-pub const DEFAULT_LIMIT: u64 = 50;
-
-/// One page of rows, and the cursor of the next page if there is one.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    /// The rows, in order.
-    pub items: Vec<T>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
 
 /// The field a list is sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,20 +82,6 @@ pub struct Cursor {
     pub i: Uuid,
 }
 
-/// A cursor or sort the caller sent that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CursorError {
-    /// Not a cursor this server issued.
-    #[error("malformed cursor")]
-    Malformed,
-    /// The cursor was issued for another sort order.
-    #[error("the cursor belongs to another sort order")]
-    WrongSort,
-    /// An unknown sort.
-    #[error("unknown sort {0:?}: use name, -name, created_at or -created_at")]
-    Sort(String),
-}
-
 impl Cursor {
     /// The opaque text form: URL-safe base64 of the JSON.
     pub fn encode(&self) -> String {
@@ -128,11 +105,6 @@ impl Cursor {
     }
 }
 
-/// Clamps a requested page size to `1..=MAX_LIMIT`, [`DEFAULT_LIMIT`] when absent.
-pub fn clamp_limit(limit: Option<u64>) -> u64 {
-    limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,17 +125,6 @@ mod tests {
         assert_eq!(Cursor::decode("!!!", sort), Err(CursorError::Malformed));
         assert!(Sort::parse("email").is_err());
     }
-}
-
-/// A failed list query.
-#[derive(Debug, thiserror::Error)]
-pub enum ListError {
-    /// The cursor or sort cannot be used (the caller's fault).
-    #[error(transparent)]
-    Cursor(#[from] CursorError),
-    /// The database failed.
-    #[error(transparent)]
-    Db(#[from] sea_orm::DbErr),
 }
 
 /// Runs one keyset page of `select` in `conn`.

@@ -8,7 +8,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::entities::{deal, pipeline, pipeline_stage};
-use crate::TenantScope;
+use crm_store::TenantScope;
 
 /// A pipeline with its stages: active ones by position, then retired ones.
 pub type PipelineWithStages = (pipeline::Model, Vec<pipeline_stage::Model>);

@@ -239,7 +239,7 @@ pub fn test_settings(db_name: &str) -> Settings {
 pub const MASTER_KEY: &str = "bWFzdGVyLWtleS1tYXN0ZXIta2V5LW1hc3Rlci1rZXk=";
 
 /// The keyring of every test server.
-pub fn keyring() -> crm_projections::personal_data::Keyring {
+pub fn keyring() -> crm_store::personal_data::Keyring {
     test_settings("unused")
         .personal_data
         .keyring()

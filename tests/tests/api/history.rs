@@ -396,7 +396,7 @@ async fn past_states_of_long_streams_start_from_snapshots_and_answer_the_same() 
     let current: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM record_snapshots WHERE version = 100 AND format = $1 AND state <> '{}'::jsonb",
     )
-    .bind(crm_projections::queries::snapshots::FORMAT)
+    .bind(crm_store::snapshots::FORMAT)
     .fetch_one(&owner)
     .await
     .unwrap();

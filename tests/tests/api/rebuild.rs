@@ -197,7 +197,7 @@ async fn one_workspace_rebuilds_under_concurrent_writes_and_others_are_untouched
         })
     };
     let mut reports = Vec::new();
-    let scope = crm_projections::TenantScope::new(crm_domain::TenantId(a.tenant));
+    let scope = crm_store::TenantScope::for_system(crm_domain::TenantId(a.tenant));
     crm_projections::rebuild::rebuild_tenant(&app.projector_db().await, &keyring(), &scope, |p| {
         reports.push(p)
     })

@@ -335,7 +335,7 @@ async fn a_grant_expires_on_its_own() {
 
     // The janitor's purge drops the expired sign-in and keeps the live one.
     let projector = app.projector_db().await;
-    let purged = crm_projections::queries::support::purge_sessions(&projector, clock.now())
+    let purged = crm_access::support::purge_sessions(&projector, clock.now())
         .await
         .unwrap();
     assert_eq!(purged, 1);

@@ -14,7 +14,7 @@ use crm_app::records::{self, Services};
 use crm_app::signup::{signup, SignupBody};
 use crm_app::AppError;
 use crm_domain::{EventMetadata, Role, TenantId, UserId};
-use crm_projections::TenantScope;
+use crm_store::{Credential, TenantScope};
 use uuid::Uuid;
 
 use crate::helpers::{fresh_database, keyring, test_settings};
@@ -67,7 +67,7 @@ fn caller(tenant: TenantId, user: Uuid, role: Role) -> Caller {
         role,
         session: Uuid::nil(),
         api_key: None,
-        scope: TenantScope::new(tenant),
+        scope: TenantScope::for_credential(Credential::AccessToken(tenant)),
         support: None,
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use uuid::Uuid;
 
-use crate::TenantScope;
+use crm_store::TenantScope;
 
 /// A stored secret.
 #[derive(Debug, Clone)]

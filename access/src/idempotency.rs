@@ -3,7 +3,7 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use uuid::Uuid;
 
-use crate::TenantScope;
+use crm_store::TenantScope;
 
 /// How long a key is remembered: at least 24 hours, as the API promises.
 pub const RETENTION_HOURS: i64 = 24;

@@ -3,7 +3,7 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde::Serialize;
 
-use super::page::{clamp_limit, CursorError, ListError, Page};
+use crate::page::{clamp_limit, CursorError, ListError, Page};
 use crate::personal_data::{Keyring, Show};
 use crate::TenantScope;
 
