@@ -11,6 +11,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 pub use crm_app::records::Record;
+use crm_projections::entities::RecordRow;
 use uuid::Uuid;
 
 use super::{if_match, record};
@@ -20,7 +21,7 @@ use crate::state::AppState;
 
 /// `row` as `status` with its view and `ETag`.
 pub(crate) fn answer<R: Record>(status: StatusCode, row: R::Row) -> HttpResponse {
-    record(status, R::version(&row), &R::View::from(row))
+    record(status, row.version(), &R::View::from(row))
 }
 
 /// `GET /{records}/{id}`: the current record (404 for a deleted one without the right

@@ -357,19 +357,12 @@ pub struct Activities;
 impl Record for Activities {
     const TYPE: RecordType = RecordType::Activity;
     type Row = Model;
+    type Table = activity::Entity;
     type View = ActivityView;
     type Detail = ActivityView;
     type Create = ActivityBody;
     type Patch = ActivityBody;
     type Command = ActivityCommand;
-
-    async fn find(
-        s: Services<'_>,
-        scope: &TenantScope,
-        id: Uuid,
-    ) -> Result<Option<Model>, AppError> {
-        Ok(crm_projections::queries::row::<activity::Entity>(s.db, scope, id).await?)
-    }
 
     async fn execute(
         s: Services<'_>,
@@ -455,17 +448,5 @@ impl Record for Activities {
 
     fn restore_command() -> ActivityCommand {
         ActivityCommand::Restore
-    }
-
-    fn version(row: &Model) -> i64 {
-        row.version
-    }
-
-    fn deleted(row: &Model) -> bool {
-        row.deleted
-    }
-
-    fn owner(row: &Model) -> String {
-        row.created_by.clone()
     }
 }

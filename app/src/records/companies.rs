@@ -142,19 +142,12 @@ pub struct Companies;
 impl Record for Companies {
     const TYPE: RecordType = RecordType::Company;
     type Row = Model;
+    type Table = company::Entity;
     type View = CompanyView;
     type Detail = CompanyView;
     type Create = CreateCompany;
     type Patch = PatchCompany;
     type Command = CompanyCommand;
-
-    async fn find(
-        s: Services<'_>,
-        scope: &TenantScope,
-        id: Uuid,
-    ) -> Result<Option<Model>, AppError> {
-        Ok(crm_projections::queries::row::<company::Entity>(s.db, scope, id).await?)
-    }
 
     async fn execute(
         s: Services<'_>,
@@ -216,17 +209,5 @@ impl Record for Companies {
 
     fn restore_command() -> CompanyCommand {
         CompanyCommand::Restore
-    }
-
-    fn version(row: &Model) -> i64 {
-        row.version
-    }
-
-    fn deleted(row: &Model) -> bool {
-        row.deleted
-    }
-
-    fn owner(row: &Model) -> String {
-        row.created_by.clone()
     }
 }

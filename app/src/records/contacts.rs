@@ -125,19 +125,12 @@ pub struct Contacts;
 impl Record for Contacts {
     const TYPE: RecordType = RecordType::Contact;
     type Row = Model;
+    type Table = contact::Entity;
     type View = ContactView;
     type Detail = ContactDetail;
     type Create = CreateContact;
     type Patch = PatchContact;
     type Command = ContactCommand;
-
-    async fn find(
-        s: Services<'_>,
-        scope: &TenantScope,
-        id: Uuid,
-    ) -> Result<Option<Model>, AppError> {
-        Ok(crm_projections::queries::row::<contact::Entity>(s.db, scope, id).await?)
-    }
 
     async fn execute(
         s: Services<'_>,
@@ -191,18 +184,6 @@ impl Record for Contacts {
 
     fn restore_command() -> ContactCommand {
         ContactCommand::Restore
-    }
-
-    fn version(row: &Model) -> i64 {
-        row.version
-    }
-
-    fn deleted(row: &Model) -> bool {
-        row.deleted
-    }
-
-    fn owner(row: &Model) -> String {
-        row.created_by.clone()
     }
 
     /// A contact's `GET` shows its company associations too.

@@ -235,19 +235,12 @@ pub struct Deals;
 impl Record for Deals {
     const TYPE: RecordType = RecordType::Deal;
     type Row = Model;
+    type Table = deal::Entity;
     type View = DealView;
     type Detail = DealView;
     type Create = CreateDeal;
     type Patch = PatchDeal;
     type Command = DealCommand;
-
-    async fn find(
-        s: Services<'_>,
-        scope: &TenantScope,
-        id: Uuid,
-    ) -> Result<Option<Model>, AppError> {
-        Ok(crm_projections::queries::row::<deal::Entity>(s.db, scope, id).await?)
-    }
 
     async fn execute(
         s: Services<'_>,
@@ -337,14 +330,6 @@ impl Record for Deals {
 
     fn restore_command() -> DealCommand {
         DealCommand::Restore
-    }
-
-    fn version(row: &Model) -> i64 {
-        row.version
-    }
-
-    fn deleted(row: &Model) -> bool {
-        row.deleted
     }
 
     /// A deal belongs to its `owner_id` (none: nobody's, so no Member's).

@@ -15,8 +15,10 @@ pub mod contacts;
 pub mod deals;
 
 use crm_domain::{Action, EntityId, EventMetadata, Guarded, Role};
+use crm_projections::entities::RecordRow;
 use crm_store::TenantScope;
 use sea_orm::DatabaseConnection;
+use sea_orm::{EntityTrait, PrimaryKeyTrait};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
@@ -53,7 +55,12 @@ pub trait Record: Sized + 'static {
     /// Its type in the trail; its path segment is [`RecordType::segment`].
     const TYPE: RecordType;
     /// Its read-model row.
-    type Row;
+    type Row: RecordRow;
+    /// Its read table, keyed by `(tenant_id, id)`.
+    type Table: EntityTrait<
+        Model = Self::Row,
+        PrimaryKey: PrimaryKeyTrait<ValueType = (Uuid, Uuid)>,
+    >;
     /// Its JSON answer.
     type View: Serialize + From<Self::Row>;
     /// Its single-record answer (the view, or more).
@@ -70,7 +77,9 @@ pub trait Record: Sized + 'static {
         s: Services<'_>,
         scope: &TenantScope,
         id: Uuid,
-    ) -> Result<Option<Self::Row>, AppError>;
+    ) -> Result<Option<Self::Row>, AppError> {
+        Ok(crm_projections::queries::row::<Self::Table>(s.db, scope, id).await?)
+    }
 
     /// Runs `command` on the record's stream.
     async fn execute(
@@ -102,12 +111,11 @@ pub trait Record: Sized + 'static {
     /// The restore command.
     fn restore_command() -> Self::Command;
 
-    /// The row's aggregate version.
-    fn version(row: &Self::Row) -> i64;
-    /// Whether the row is soft-deleted.
-    fn deleted(row: &Self::Row) -> bool;
-    /// Who owns the row, as the principal of events (a Member changes only theirs).
-    fn owner(row: &Self::Row) -> String;
+    /// Who owns the row, as the principal of events (a Member changes only theirs): its
+    /// creator, unless the type says otherwise.
+    fn owner(row: &Self::Row) -> String {
+        row.created_by().to_owned()
+    }
 
     /// The single-record answer for a current row.
     async fn detail(
@@ -142,10 +150,10 @@ pub async fn find<R: Record>(
     id: Uuid,
 ) -> Result<(i64, R::Detail), AppError> {
     let row = load::<R>(s, caller, id).await?;
-    if R::deleted(&row) && !caller.may(Action::ViewDeleted) {
+    if row.deleted() && !caller.may(Action::ViewDeleted) {
         return Err(AppError::NotFound);
     }
-    let version = R::version(&row);
+    let version = row.version();
     Ok((version, R::detail(s, &caller.scope, row).await?))
 }
 
@@ -178,7 +186,7 @@ pub async fn ensure_live<R: Record>(
     field: &str,
 ) -> Result<(), AppError> {
     match R::find(s, scope, id).await? {
-        Some(row) if !R::deleted(&row) => Ok(()),
+        Some(row) if !row.deleted() => Ok(()),
         _ => Err(AppError::invalid(
             field,
             format!("no such {} in this workspace: {id}", R::TYPE.noun()),

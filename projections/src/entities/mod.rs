@@ -8,3 +8,32 @@ pub mod pipeline;
 pub mod pipeline_stage;
 pub mod user;
 pub mod workspace;
+
+/// What every record row (companies, contacts, deals, activities) has: its aggregate
+/// version, its soft-delete flag, and who created it.
+pub trait RecordRow {
+    /// The aggregate version the row reflects (also the `ETag`).
+    fn version(&self) -> i64;
+    /// Whether the record is soft-deleted.
+    fn deleted(&self) -> bool;
+    /// The principal that created it (a user, API key or system actor id).
+    fn created_by(&self) -> &str;
+}
+
+macro_rules! record_row {
+    ($($module:ident),*) => {$(
+        impl RecordRow for $module::Model {
+            fn version(&self) -> i64 {
+                self.version
+            }
+            fn deleted(&self) -> bool {
+                self.deleted
+            }
+            fn created_by(&self) -> &str {
+                &self.created_by
+            }
+        }
+    )*};
+}
+
+record_row!(activity, company, contact, deal);

@@ -26,8 +26,7 @@ pub async fn row<E>(
     id: Uuid,
 ) -> Result<Option<E::Model>, DbErr>
 where
-    E: EntityTrait,
-    (Uuid, Uuid): Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
+    E: EntityTrait<PrimaryKey: PrimaryKeyTrait<ValueType = (Uuid, Uuid)>>,
 {
     let txn = scope.begin(db).await?;
     let row = E::find_by_id((scope.tenant().0, id)).one(&txn).await?;
