@@ -18,7 +18,7 @@ pub struct KeyRow {
     pub id: Uuid,
     /// Name.
     pub name: String,
-    /// Role (a `crm_domain::Role` name).
+    /// Role: `owner`, `admin`, `manager`, `member` or `read_only`.
     pub role: String,
     /// Creator.
     pub created_by: Uuid,

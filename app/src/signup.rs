@@ -22,7 +22,8 @@ use crate::records::Services;
 pub struct SignupBody {
     /// Display name of the new workspace.
     pub workspace_name: String,
-    /// URL-safe slug, unique (see `crm_domain::workspace::validate_slug`).
+    /// URL-safe slug, unique: 3 to 63 characters of `a-z`, `0-9` and `-`, starting and
+    /// ending with a letter or digit (a DNS label, RFC 1035 §2.3.1).
     pub workspace_slug: String,
     /// The founder's login email.
     pub email: String,

@@ -284,7 +284,8 @@ pub async fn export(
         .streaming(pages))
 }
 
-/// A verification's answer (the fields of [`crm_app::audit_chain::Report`]).
+/// A verification's answer: whether every hash of the workspace's trail re-derives, and
+/// how many events were checked.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChainReport {
     /// True when no check failed.
@@ -297,8 +298,8 @@ pub struct ChainReport {
     pub checkpoint: Option<CheckpointCheck>,
 }
 
-/// What the latest checkpoint showed (the fields of
-/// [`crm_app::audit_chain::CheckpointReport`]).
+/// What the latest signed checkpoint showed: whether the stream heads it signed still
+/// match.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckpointCheck {
     /// Its id.

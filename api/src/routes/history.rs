@@ -72,7 +72,8 @@ pub enum Reverted {
     Company(CompanyView),
 }
 
-/// A record's `GET`: the current view, or with `version`/`as_of` a [`crm_app::history::PastState`].
+/// A record's `GET`: the current view, or with `version`/`as_of` its past state
+/// (`{id, version, recorded_at, record}`).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum CurrentOrPast<T> {

@@ -159,8 +159,7 @@ pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpR
 }
 
 /// One pipeline with its stages. With `?as_of=<RFC 3339>` or `?version=N` (Owner,
-/// Admin): the record as it was then, rebuilt from its events (see
-/// [`super::history::past`]).
+/// Admin): the record as it was then, rebuilt from its events.
 ///
 /// # Errors
 /// 404.

@@ -41,8 +41,8 @@ pub struct LoginBody {
     pub password: SecretString,
 }
 
-/// The tokens a sign-in or refresh hands out (the fields of
-/// [`crate::auth::session::TokenPair`], which every sign-in answers with).
+/// The tokens a sign-in or refresh hands out: a short-lived bearer access token and the
+/// refresh token that renews it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Tokens {
     /// The JWT access token (at most 15 minutes), sent as `Authorization: Bearer …`.

@@ -66,8 +66,7 @@ pub struct DealView {
     pub updated_by: String,
 }
 
-/// A line item as a deal shows it (`crm_domain::deal::LineItem`, as its events record
-/// it; documentation only: the stored JSON is answered as it is).
+/// A line item as a deal shows it, as its events record it.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct LineItemView {
