@@ -13,6 +13,7 @@
 //! - [`signup`]: a new workspace and its Owner; [`sign_in`]: the password step of a
 //!   sign-in, with its limits; [`password`]: the password policy and
 //!   argon2id hashing;
+//! - [`support_grants`]: an Owner's grants to support staff;
 //! - [`import`]: CSV imports; [`history`]: history, past states and snapshots;
 //! - [`audit_chain`]: signed checkpoints of the hash-chained trail; [`backup`]: tenant
 //!   backup and restore;
@@ -36,5 +37,6 @@ pub mod records;
 pub mod sealed_store;
 pub mod sign_in;
 pub mod signup;
+pub mod support_grants;
 
 pub use error::{AppError, FieldError};

@@ -2,10 +2,7 @@
 
 use actix_web::{delete, get, post};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Duration;
-use crm_access::support::{self, Access, Grant, NewGrant};
-use crm_domain::workspace::WorkspaceCommand;
-use crm_domain::{Email, EntityId};
+use crm_access::support::{self, Access, Grant};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -16,6 +13,7 @@ use crate::error::ApiError;
 use crate::extract::Json;
 use crate::openapi::{IdempotencyKey, Problem};
 use crate::state::AppState;
+use crm_app::support_grants::{self, GrantBody};
 
 /// `POST /v1/auth/support/login` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -131,25 +129,6 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /v1/support-grants` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"support_email": "alex@support.example", "scope": "read",
-    "reason": "Ticket 4711: a deal went missing", "expires_in_hours": 24}))]
-pub struct GrantBody {
-    /// The support account's email.
-    pub support_email: String,
-    /// `read` (records, deleted ones, history, audit) or `recovery` (also revert,
-    /// restore, undo import).
-    #[schema(pattern = "^(read|recovery)$")]
-    pub scope: String,
-    /// Why, 1 to 500 characters.
-    pub reason: String,
-    /// Hours until it expires, 1 to 168 (a week).
-    #[schema(minimum = 1, maximum = 168)]
-    pub expires_in_hours: i64,
-}
-
 /// Gives a support account access to this workspace (Owner).
 ///
 /// The grant is an event of the workspace (`SupportGranted`), so it is in the audit trail
@@ -171,61 +150,14 @@ pub async fn create(
     ctx: CommandContext,
     Json(body): Json<GrantBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let auth = &ctx.auth;
-    auth.require_person()?;
-    let scope = match body.scope.as_str() {
-        "read" => "read",
-        "recovery" => "recovery",
-        _ => return Err(ApiError::invalid("scope", "must be read or recovery")),
-    };
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
-    }
-    if !(1..=168).contains(&body.expires_in_hours) {
-        return Err(ApiError::invalid("expires_in_hours", "must be 1 to 168"));
-    }
-    let account = match Email::parse(&body.support_email) {
-        Ok(email) => support::account_by_email(&state.pools.app, email.as_str()).await?,
-        Err(_) => None,
-    }
-    .ok_or_else(|| ApiError::invalid("support_email", "no support account has this email"))?;
-    let now = state.clock.now();
-    let id = Uuid::now_v7();
-    let expires_at = now + Duration::hours(body.expires_in_hours);
-    // The trail first: a grant never works without its event.
-    state
-        .commands
-        .workspace(
-            WorkspaceCommand::RecordSupportGranted {
-                grant_id: EntityId(id),
-                support_id: EntityId(account.id),
-                scope: scope.to_owned(),
-                reason: reason.to_owned(),
-                expires_at,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    support::create_grant(
-        &state.pools.app,
-        &auth.scope,
-        NewGrant {
-            id,
-            support_id: account.id,
-            scope,
-            reason: reason.to_owned(),
-            created_by: auth.user.0,
-            created_at: now,
-            expires_at,
-        },
+    let grant = support_grants::grant(
+        state.services(),
+        &ctx.auth,
+        &ctx.metadata,
+        state.clock.now(),
+        body,
     )
     .await?;
-    let grant = support::list_grants(&state.pools.app, &auth.scope)
-        .await?
-        .into_iter()
-        .find(|g| g.id == id)
-        .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Created().json(grant))
 }
 
@@ -268,28 +200,14 @@ pub async fn revoke(
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let auth = &ctx.auth;
-    auth.require_person()?;
-    let now = state.clock.now();
-    let live = support::list_grants(&state.pools.app, &auth.scope)
-        .await?
-        .into_iter()
-        .any(|g| g.id == *id && g.revoked_at.is_none());
-    if !live {
-        return Err(ApiError::NotFound);
-    }
-    state
-        .commands
-        .workspace(
-            WorkspaceCommand::RecordSupportRevoked {
-                grant_id: EntityId(*id),
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    if !support::revoke(&state.pools.app, &auth.scope, *id, auth.user.0, now).await? {
-        return Err(ApiError::NotFound);
-    }
+    support_grants::revoke(
+        state.services(),
+        &ctx.auth,
+        &ctx.metadata,
+        state.clock.now(),
+        *id,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
