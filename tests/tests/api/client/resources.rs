@@ -1,0 +1,313 @@
+//! One typed method per route: `client.companies().create(&body)`,
+//! `client.deals().win(id, &body)`, `client.pipelines().summary(id)`, ….
+//!
+//! Query strings are passed as written (`list("q=acme&limit=2")`): tests of bad parameters
+//! need to send exactly what a client would.
+
+use std::fmt::Display;
+use std::marker::PhantomData;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+use reqwest::Method;
+
+use super::{
+    Activity, AuditEntry, Body, Client, Company, Contact, Deal, History, ImportReport, NoContent,
+    Page, PastState, Pipeline, PipelineList, PipelineSummary, Response,
+};
+
+/// `path?query`, or `path` when the query is empty.
+fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// A time as an `as_of` query value (RFC 3339, microseconds, `+` escaped).
+pub fn as_of_param(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+        .replace('+', "%2B")
+}
+
+/// The routes every record kind has: `/v1/{kind}` and `/v1/{kind}/{id}…`.
+pub struct Records<'c, T> {
+    client: &'c Client<'c>,
+    base: &'static str,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl Client<'_> {
+    fn records<T>(&self, base: &'static str) -> Records<'_, T> {
+        Records {
+            client: self,
+            base,
+            kind: PhantomData,
+        }
+    }
+
+    /// `/v1/companies…`.
+    pub fn companies(&self) -> Records<'_, Company> {
+        self.records("/v1/companies")
+    }
+
+    /// `/v1/contacts…`.
+    pub fn contacts(&self) -> Records<'_, Contact> {
+        self.records("/v1/contacts")
+    }
+
+    /// `/v1/deals…`.
+    pub fn deals(&self) -> Records<'_, Deal> {
+        self.records("/v1/deals")
+    }
+
+    /// `/v1/activities…`.
+    pub fn activities(&self) -> Records<'_, Activity> {
+        self.records("/v1/activities")
+    }
+
+    /// `/v1/pipelines…`.
+    pub fn pipelines(&self) -> Pipelines<'_> {
+        Pipelines { client: self }
+    }
+
+    /// `GET /v1/tasks?query`.
+    pub async fn tasks(&self, query: &str) -> Response<Page<Activity>> {
+        self.get(&with_query("/v1/tasks", query)).await
+    }
+
+    /// `POST /v1/imports/{kind}?query` with a CSV file (`kind`: `companies`, `contacts`
+    /// or `deals`).
+    pub async fn import(&self, kind: &str, query: &str, csv: &[u8]) -> Response<ImportReport> {
+        let path = with_query(&format!("/v1/imports/{kind}"), query);
+        self.send(Method::POST, &path, Body::raw("text/csv", csv))
+            .await
+    }
+
+    /// `GET /v1/audit?query`.
+    pub async fn audit(&self, query: &str) -> Response<Page<AuditEntry>> {
+        self.get(&with_query("/v1/audit", query)).await
+    }
+}
+
+impl<T> Records<'_, T> {
+    /// `/v1/{kind}/{id}`.
+    pub fn path(&self, id: impl Display) -> String {
+        format!("{}/{id}", self.base)
+    }
+
+    /// `POST /v1/{kind}`.
+    pub async fn create(&self, body: &Value) -> Response<T> {
+        self.client.post(self.base, body).await
+    }
+
+    /// `GET /v1/{kind}/{id}`.
+    pub async fn get(&self, id: impl Display) -> Response<T> {
+        self.client.get(&self.path(id)).await
+    }
+
+    /// `GET /v1/{kind}?query`.
+    pub async fn list(&self, query: &str) -> Response<Page<T>> {
+        self.client.get(&with_query(self.base, query)).await
+    }
+
+    /// `PATCH /v1/{kind}/{id}`.
+    pub async fn update(&self, id: impl Display, body: &Value) -> Response<T> {
+        self.client.patch(&self.path(id), body).await
+    }
+
+    /// `DELETE /v1/{kind}/{id}` (204 on success).
+    pub async fn delete(&self, id: impl Display) -> Response<NoContent> {
+        self.client.delete(&self.path(id)).await
+    }
+
+    /// `POST /v1/{kind}/{id}/restore` (no body).
+    pub async fn restore(&self, id: impl Display) -> Response<T> {
+        self.client
+            .post_empty(&format!("{}/restore", self.path(id)))
+            .await
+    }
+
+    /// `GET /v1/{kind}/{id}/history`.
+    pub async fn history(&self, id: impl Display) -> Response<History> {
+        self.client.get(&format!("{}/history", self.path(id))).await
+    }
+
+    /// `GET /v1/{kind}/{id}?version=N`.
+    pub async fn at_version(&self, id: impl Display, version: i64) -> Response<PastState> {
+        self.past(id, &format!("version={version}")).await
+    }
+
+    /// `GET /v1/{kind}/{id}?as_of=T`.
+    pub async fn as_of(&self, id: impl Display, at: DateTime<Utc>) -> Response<PastState> {
+        self.past(id, &format!("as_of={}", as_of_param(at))).await
+    }
+
+    /// `GET /v1/{kind}/{id}?query` for a past state, the query as written (bad ones too).
+    pub async fn past(&self, id: impl Display, query: &str) -> Response<PastState> {
+        self.client.get(&with_query(&self.path(id), query)).await
+    }
+
+    /// `POST /v1/{kind}/{id}/revert`.
+    pub async fn revert(&self, id: impl Display, body: &Value) -> Response<T> {
+        self.client
+            .post(&format!("{}/revert", self.path(id)), body)
+            .await
+    }
+
+    /// `GET /v1/{kind}/{id}/timeline?query`.
+    pub async fn timeline(&self, id: impl Display, query: &str) -> Response<Page<Activity>> {
+        self.client
+            .get(&with_query(&format!("{}/timeline", self.path(id)), query))
+            .await
+    }
+}
+
+impl Records<'_, Contact> {
+    /// `PUT /v1/contacts/{id}/companies/{company}`: associate in a role.
+    pub async fn link_company(
+        &self,
+        id: impl Display,
+        company: impl Display,
+        body: &Value,
+    ) -> Response<Contact> {
+        self.client
+            .put(&format!("{}/companies/{company}", self.path(id)), body)
+            .await
+    }
+
+    /// `DELETE /v1/contacts/{id}/companies/{company}`.
+    pub async fn unlink_company(
+        &self,
+        id: impl Display,
+        company: impl Display,
+    ) -> Response<Contact> {
+        self.client
+            .delete(&format!("{}/companies/{company}", self.path(id)))
+            .await
+    }
+}
+
+impl Records<'_, Deal> {
+    /// `POST /v1/deals/{id}/move` to `stage`.
+    pub async fn move_to(&self, id: impl Display, stage: impl Display) -> Response<Deal> {
+        let body = serde_json::json!({"stage_id": stage.to_string()});
+        self.client
+            .post(&format!("{}/move", self.path(id)), &body)
+            .await
+    }
+
+    /// `POST /v1/deals/{id}/win`.
+    pub async fn win(&self, id: impl Display, body: &Value) -> Response<Deal> {
+        self.client
+            .post(&format!("{}/win", self.path(id)), body)
+            .await
+    }
+
+    /// `POST /v1/deals/{id}/lose`.
+    pub async fn lose(&self, id: impl Display, body: &Value) -> Response<Deal> {
+        self.client
+            .post(&format!("{}/lose", self.path(id)), body)
+            .await
+    }
+
+    /// `POST /v1/deals/{id}/reopen`.
+    pub async fn reopen(&self, id: impl Display, body: &Value) -> Response<Deal> {
+        self.client
+            .post(&format!("{}/reopen", self.path(id)), body)
+            .await
+    }
+
+    /// `PUT /v1/deals/{id}/line-items`.
+    pub async fn set_line_items(&self, id: impl Display, body: &Value) -> Response<Deal> {
+        self.client
+            .put(&format!("{}/line-items", self.path(id)), body)
+            .await
+    }
+}
+
+impl Records<'_, Activity> {
+    /// `POST /v1/activities/{id}/complete` (tasks).
+    pub async fn complete(&self, id: impl Display) -> Response<Activity> {
+        self.client
+            .post_empty(&format!("{}/complete", self.path(id)))
+            .await
+    }
+
+    /// `POST /v1/activities/{id}/reopen` (tasks).
+    pub async fn reopen(&self, id: impl Display) -> Response<Activity> {
+        self.client
+            .post_empty(&format!("{}/reopen", self.path(id)))
+            .await
+    }
+}
+
+/// `/v1/pipelines…`.
+pub struct Pipelines<'c> {
+    client: &'c Client<'c>,
+}
+
+impl Pipelines<'_> {
+    /// `/v1/pipelines/{id}`.
+    pub fn path(&self, id: impl Display) -> String {
+        format!("/v1/pipelines/{id}")
+    }
+
+    /// `GET /v1/pipelines`.
+    pub async fn list(&self) -> Response<PipelineList> {
+        self.client.get("/v1/pipelines").await
+    }
+
+    /// The workspace's first pipeline (every workspace starts with one); panics when the
+    /// list fails or is empty.
+    pub async fn default_pipeline(&self) -> Pipeline {
+        let list = self.list().await.expect(reqwest::StatusCode::OK);
+        list.items
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("the workspace has no pipeline"))
+    }
+
+    /// `POST /v1/pipelines`.
+    pub async fn create(&self, body: &Value) -> Response<Pipeline> {
+        self.client.post("/v1/pipelines", body).await
+    }
+
+    /// `GET /v1/pipelines/{id}`.
+    pub async fn get(&self, id: impl Display) -> Response<Pipeline> {
+        self.client.get(&self.path(id)).await
+    }
+
+    /// `PATCH /v1/pipelines/{id}` (rename).
+    pub async fn update(&self, id: impl Display, body: &Value) -> Response<Pipeline> {
+        self.client.patch(&self.path(id), body).await
+    }
+
+    /// `GET /v1/pipelines/{id}/summary`.
+    pub async fn summary(&self, id: impl Display) -> Response<PipelineSummary> {
+        self.client.get(&format!("{}/summary", self.path(id))).await
+    }
+
+    /// `POST /v1/pipelines/{id}/stages`.
+    pub async fn add_stage(&self, id: impl Display, body: &Value) -> Response<Pipeline> {
+        self.client
+            .post(&format!("{}/stages", self.path(id)), body)
+            .await
+    }
+
+    /// `PUT /v1/pipelines/{id}/stages` (reorder).
+    pub async fn reorder_stages(&self, id: impl Display, body: &Value) -> Response<Pipeline> {
+        self.client
+            .put(&format!("{}/stages", self.path(id)), body)
+            .await
+    }
+
+    /// `DELETE /v1/pipelines/{id}/stages/{stage}` (retire).
+    pub async fn remove_stage(&self, id: impl Display, stage: impl Display) -> Response<Pipeline> {
+        self.client
+            .delete(&format!("{}/stages/{stage}", self.path(id)))
+            .await
+    }
+}

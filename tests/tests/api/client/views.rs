@@ -1,0 +1,430 @@
+//! The records as the server shows them (`api/src/routes/*.rs` `*View`, `docs/openapi.json`),
+//! read with serde. Unknown fields are ignored, except in the small value objects (money,
+//! links) whose every field a test compares; a nullable field marked `present` must be in
+//! the body (as `null` when empty), so `None` never stands for "missing".
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// For `#[serde(deserialize_with = "present")]`: the field must be in the body, `null` or
+/// not (serde otherwise reads a missing `Option` as `None`).
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    T::deserialize(d)
+}
+
+/// Money: integer minor units and an ISO 4217 code.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    /// Minor units.
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+impl Money {
+    /// `amount_minor` of `currency`.
+    pub fn new(amount_minor: i64, currency: &str) -> Self {
+        Self {
+            amount_minor,
+            currency: currency.to_owned(),
+        }
+    }
+}
+
+/// One page of a list, and the cursor of the next one.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Page<T> {
+    /// The rows, in order.
+    pub items: Vec<T>,
+    /// The next page's cursor; `None` on the last page.
+    #[serde(deserialize_with = "present")]
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// `field` of every row, in order (`page.map(|c| c.name.clone())`).
+    pub fn map<U>(&self, field: impl FnMut(&T) -> U) -> Vec<U> {
+        self.items.iter().map(field).collect()
+    }
+
+    /// The next page's cursor; panics on the last page.
+    #[track_caller]
+    pub fn cursor(&self) -> &str {
+        self.next_cursor
+            .as_deref()
+            .unwrap_or_else(|| panic!("the last page has no next cursor"))
+    }
+}
+
+/// A company.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Company {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(deserialize_with = "present")]
+    pub domain: Option<String>,
+    #[serde(deserialize_with = "present")]
+    pub industry: Option<String>,
+    #[serde(deserialize_with = "present")]
+    pub country: Option<String>,
+    #[serde(deserialize_with = "present")]
+    pub currency: Option<String>,
+    #[serde(deserialize_with = "present")]
+    pub employee_count: Option<i64>,
+    #[serde(deserialize_with = "present")]
+    pub annual_revenue: Option<Money>,
+    #[serde(deserialize_with = "present")]
+    pub annual_revenue_text: Option<String>,
+    pub tags: Vec<String>,
+    pub deleted: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_by: String,
+}
+
+/// A contact's association with a company.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyLink {
+    pub company_id: Uuid,
+    pub role: Option<String>,
+}
+
+/// A contact (`companies` is only in single-record answers, not in lists).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Contact {
+    pub id: Uuid,
+    #[serde(deserialize_with = "present")]
+    pub first_name: Option<String>,
+    #[serde(deserialize_with = "present")]
+    pub last_name: Option<String>,
+    #[serde(deserialize_with = "present")]
+    pub email: Option<String>,
+    #[serde(deserialize_with = "present")]
+    pub phone: Option<String>,
+    #[serde(deserialize_with = "present")]
+    pub job_title: Option<String>,
+    #[serde(deserialize_with = "present")]
+    pub company_id: Option<Uuid>,
+    pub tags: Vec<String>,
+    pub deleted: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_by: String,
+    #[serde(deserialize_with = "present")]
+    pub erased_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub companies: Option<Vec<CompanyLink>>,
+}
+
+impl Contact {
+    /// The company associations of a single-record answer; panics on a list row.
+    #[track_caller]
+    pub fn companies(&self) -> &[CompanyLink] {
+        self.companies
+            .as_deref()
+            .unwrap_or_else(|| panic!("contact {} came without its companies", self.id))
+    }
+}
+
+/// A deal line item with its total.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItem {
+    pub product: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    /// A decimal string, e.g. `"12.5"`.
+    pub discount_percent: String,
+    pub total: Money,
+}
+
+/// A deal.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Deal {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(deserialize_with = "present")]
+    pub amount: Option<Money>,
+    pub pipeline_id: Uuid,
+    pub stage_id: Uuid,
+    /// `open`, `won` or `lost`.
+    pub status: String,
+    #[serde(deserialize_with = "present")]
+    pub owner_id: Option<Uuid>,
+    #[serde(deserialize_with = "present")]
+    pub company_id: Option<Uuid>,
+    pub contact_ids: Vec<Uuid>,
+    #[serde(deserialize_with = "present")]
+    pub expected_close_date: Option<NaiveDate>,
+    #[serde(deserialize_with = "present")]
+    pub close_reason: Option<String>,
+    #[serde(deserialize_with = "present")]
+    pub closed_at: Option<DateTime<Utc>>,
+    pub line_items: Vec<LineItem>,
+    pub tags: Vec<String>,
+    pub deleted: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_by: String,
+}
+
+/// A pipeline stage.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Stage {
+    pub id: Uuid,
+    pub name: String,
+    /// Percent, a decimal string (`"33.5"`).
+    pub probability: String,
+    /// `open`, `won` or `lost`.
+    pub kind: String,
+    pub position: i32,
+    pub retired: bool,
+}
+
+/// A pipeline with its stages (active ones in order, then retired ones).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pipeline {
+    pub id: Uuid,
+    pub name: String,
+    pub stages: Vec<Stage>,
+    pub version: i64,
+}
+
+impl Pipeline {
+    /// The stage called `name`; panics when there is none.
+    #[track_caller]
+    pub fn stage(&self, name: &str) -> &Stage {
+        self.stages
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("pipeline {:?} has no stage {name:?}", self.name))
+    }
+}
+
+/// `GET /v1/pipelines`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PipelineList {
+    pub items: Vec<Pipeline>,
+}
+
+/// The deals of one currency in one stage of a summary.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CurrencyTotal {
+    pub currency: String,
+    pub deals: i64,
+    pub total: Money,
+    pub weighted: Money,
+}
+
+/// One stage of a pipeline summary.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StageSummary {
+    pub stage_id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub retired: bool,
+    pub probability: String,
+    pub deals: i64,
+    pub deals_without_amount: i64,
+    pub totals: Vec<CurrencyTotal>,
+}
+
+/// `GET /v1/pipelines/{id}/summary`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PipelineSummary {
+    pub pipeline_id: Uuid,
+    pub stages: Vec<StageSummary>,
+}
+
+/// An activity: a note, call, meeting, email or task.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Activity {
+    pub id: Uuid,
+    pub kind: String,
+    pub title: String,
+    /// The kind's own fields.
+    pub details: Value,
+    pub occurred_at: DateTime<Utc>,
+    pub contact_ids: Vec<Uuid>,
+    pub company_ids: Vec<Uuid>,
+    pub deal_ids: Vec<Uuid>,
+    #[serde(deserialize_with = "present")]
+    pub due_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "present")]
+    pub assignee_id: Option<Uuid>,
+    #[serde(deserialize_with = "present")]
+    pub priority: Option<String>,
+    /// Tasks: `open` or `completed`; `None` for other kinds.
+    #[serde(deserialize_with = "present")]
+    pub status: Option<String>,
+    #[serde(deserialize_with = "present")]
+    pub completed_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+/// One event of the audit trail.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditEntry {
+    pub position: i64,
+    pub entity_type: String,
+    /// The entity's id (the stream id without its tenant prefix).
+    pub entity_id: String,
+    pub version: i64,
+    pub event_type: String,
+    pub payload: Value,
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub actor_type: Option<String>,
+    #[serde(default)]
+    pub actor_role: Option<String>,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub import_id: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// One field an event changed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+impl FieldChange {
+    /// `field` went from `before` to `after` (JSON values; `Value::Null` for absent).
+    pub fn new(field: &str, before: impl Into<Value>, after: impl Into<Value>) -> Self {
+        Self {
+            field: field.to_owned(),
+            before: before.into(),
+            after: after.into(),
+        }
+    }
+}
+
+/// One version of a record in its history.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Version {
+    pub version: i64,
+    pub event_type: String,
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub actor_type: Option<String>,
+    #[serde(default)]
+    pub actor_role: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+    pub changes: Vec<FieldChange>,
+}
+
+/// `GET /v1/{entity}/{id}/history`: every version, oldest first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct History {
+    pub items: Vec<Version>,
+}
+
+/// A record at a past version (`?version=` or `?as_of=`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PastState {
+    pub version: i64,
+    pub recorded_at: DateTime<Utc>,
+    /// The record's fields at that version.
+    pub record: Value,
+}
+
+/// A row of an import report.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RowNote {
+    /// Record number, from 1.
+    pub row: u64,
+    pub message: String,
+}
+
+/// The outcome of a CSV import.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ImportReport {
+    pub import_id: Uuid,
+    /// `companies`, `contacts` or `deals`.
+    pub kind: String,
+    pub rows_read: u64,
+    pub created: u64,
+    pub skipped_duplicates: u64,
+    pub failed: u64,
+    pub duplicates: Vec<RowNote>,
+    pub warnings: Vec<RowNote>,
+    pub errors: Vec<RowNote>,
+    pub ignored_columns: Vec<String>,
+    pub dry_run: bool,
+    #[serde(default)]
+    pub aborted: Option<String>,
+}
+
+/// One failing field of a 422.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// An RFC 9457 problem.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(default)]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+impl Problem {
+    /// The first failing field of a 422; panics when the problem names none.
+    #[track_caller]
+    pub fn field(&self) -> &str {
+        self.errors
+            .as_deref()
+            .and_then(|e| e.first())
+            .map(|e| e.field.as_str())
+            .unwrap_or_else(|| panic!("the problem names no field: {self:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nullable_field_marked_present_must_be_sent() {
+        let page: Result<Page<Value>, _> = serde_json::from_str(r#"{"items": []}"#);
+        assert!(page.is_err(), "a page without next_cursor was accepted");
+        let page: Page<Value> =
+            serde_json::from_str(r#"{"items": [], "next_cursor": null}"#).unwrap();
+        assert!(page.next_cursor.is_none());
+    }
+}
