@@ -8,13 +8,12 @@ use std::fmt::Display;
 use std::marker::PhantomData;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::Method;
 use serde_json::Value;
 
-use reqwest::Method;
-
 use super::{
-    Activity, AuditEntry, Body, Client, Company, Contact, Deal, History, ImportReport, NoContent,
-    Page, PastState, Pipeline, PipelineList, PipelineSummary, Response,
+    Activity, AuditEntry, BatchResults, Body, Client, Company, Contact, Deal, History,
+    ImportReport, NoContent, Page, PastState, Pipeline, PipelineList, PipelineSummary, Response,
 };
 
 /// `path?query`, or `path` when the query is empty.
@@ -26,8 +25,8 @@ fn with_query(path: &str, query: &str) -> String {
     }
 }
 
-/// A time as an `as_of` query value (RFC 3339, microseconds, `+` escaped).
-pub fn as_of_param(at: DateTime<Utc>) -> String {
+/// A time as a query value (`as_of`, `created_after`, …): RFC 3339 in UTC, microseconds.
+pub fn time_param(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
         .replace('+', "%2B")
 }
@@ -103,6 +102,20 @@ impl<T> Records<'_, T> {
         self.client.post(self.base, body).await
     }
 
+    /// `POST /v1/{kind}/batch/create` (companies and contacts).
+    pub async fn batch_create(&self, body: &Value) -> Response<BatchResults<T>> {
+        self.client
+            .post(&format!("{}/batch/create", self.base), body)
+            .await
+    }
+
+    /// `POST /v1/{kind}/batch/update` (companies and contacts).
+    pub async fn batch_update(&self, body: &Value) -> Response<BatchResults<T>> {
+        self.client
+            .post(&format!("{}/batch/update", self.base), body)
+            .await
+    }
+
     /// `GET /v1/{kind}/{id}`.
     pub async fn get(&self, id: impl Display) -> Response<T> {
         self.client.get(&self.path(id)).await
@@ -142,7 +155,7 @@ impl<T> Records<'_, T> {
 
     /// `GET /v1/{kind}/{id}?as_of=T`.
     pub async fn as_of(&self, id: impl Display, at: DateTime<Utc>) -> Response<PastState> {
-        self.past(id, &format!("as_of={}", as_of_param(at))).await
+        self.past(id, &format!("as_of={}", time_param(at))).await
     }
 
     /// `GET /v1/{kind}/{id}?query` for a past state, the query as written (bad ones too).

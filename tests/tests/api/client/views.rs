@@ -357,6 +357,52 @@ pub struct PastState {
     pub record: Value,
 }
 
+/// One item's outcome in a batch: `record` on success, `problem` on failure.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ItemResult<T> {
+    /// The item's position, from 0.
+    pub index: usize,
+    /// The status the single route would have answered.
+    pub status: u16,
+    pub record: Option<T>,
+    #[serde(default)]
+    pub problem: Option<Problem>,
+}
+
+impl<T> ItemResult<T> {
+    /// The record of a successful item; panics with the problem otherwise.
+    #[track_caller]
+    pub fn record(&self) -> &T {
+        self.record.as_ref().unwrap_or_else(|| {
+            panic!(
+                "item {} failed with {}: {:?}",
+                self.index, self.status, self.problem
+            )
+        })
+    }
+
+    /// The problem of a failed item; panics when it succeeded.
+    #[track_caller]
+    pub fn problem(&self) -> &Problem {
+        self.problem
+            .as_ref()
+            .unwrap_or_else(|| panic!("item {} did not fail ({})", self.index, self.status))
+    }
+}
+
+/// A batch's answer: one result per item, in order.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BatchResults<T> {
+    pub results: Vec<ItemResult<T>>,
+}
+
+impl<T> BatchResults<T> {
+    /// Every item's status, in order.
+    pub fn statuses(&self) -> Vec<u16> {
+        self.results.iter().map(|r| r.status).collect()
+    }
+}
+
 /// A row of an import report.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RowNote {
