@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::{
     Activity, AuditEntry, BatchResults, Body, Client, Company, Contact, Deal, History,
     ImportReport, NoContent, Page, PastState, Pipeline, PipelineList, PipelineSummary, Response,
+    UndoReport,
 };
 
 /// `path?query`, or `path` when the query is empty.
@@ -82,6 +83,12 @@ impl Client<'_> {
     pub async fn import(&self, kind: &str, query: &str, csv: &[u8]) -> Response<ImportReport> {
         let path = with_query(&format!("/v1/imports/{kind}"), query);
         self.send(Method::POST, &path, Body::raw("text/csv", csv))
+            .await
+    }
+
+    /// `POST /v1/imports/{import_id}/undo`.
+    pub async fn undo_import(&self, import_id: impl Display, body: &Value) -> Response<UndoReport> {
+        self.post(&format!("/v1/imports/{import_id}/undo"), body)
             .await
     }
 

@@ -335,6 +335,8 @@ pub struct Version {
     #[serde(default)]
     pub actor_role: Option<String>,
     #[serde(default)]
+    pub import_id: Option<String>,
+    #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]
     pub occurred_at: Option<String>,
@@ -428,6 +430,14 @@ pub struct ImportReport {
     pub dry_run: bool,
     #[serde(default)]
     pub aborted: Option<String>,
+}
+
+/// What an import's undo did.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UndoReport {
+    pub import_id: Uuid,
+    pub deleted: u64,
+    pub already_deleted: u64,
 }
 
 /// One failing field of a 422.
