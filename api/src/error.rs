@@ -78,6 +78,7 @@ impl From<crm_app::AppError> for ApiError {
         use crm_app::AppError;
         match err {
             AppError::NotFound => Self::NotFound,
+            AppError::Forbidden => Self::Forbidden,
             AppError::Conflict(m) => Self::Conflict(m),
             AppError::ConcurrentWrite(m) => Self::ConcurrentWrite(m),
             AppError::PreconditionFailed(m) => Self::PreconditionFailed(m),

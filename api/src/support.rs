@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::auth::context::{client_ip, workspace_rate_limit};
 use crate::auth::totp::{self, SecretBox};
-use crate::auth::{password, AuthContext, SupportAccess};
+use crate::auth::{password, AuthContext, Caller, SupportAccess};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -174,7 +174,7 @@ pub(crate) async fn authenticate(
     )
     .await?;
     workspace_rate_limit(state, tenant, now).await?;
-    Ok(AuthContext {
+    Ok(AuthContext(Caller {
         tenant,
         user: UserId(account),
         role: Role::ReadOnly,
@@ -186,5 +186,5 @@ pub(crate) async fn authenticate(
             grant,
             recovery: grant_scope == "recovery",
         }),
-    })
+    }))
 }

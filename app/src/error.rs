@@ -21,6 +21,10 @@ pub enum AppError {
     /// No such record in the caller's workspace (also for other workspaces' ids).
     #[error("not found")]
     NotFound,
+    /// The caller's role (or support grant) does not allow this, or the record is not
+    /// theirs to change.
+    #[error("forbidden")]
+    Forbidden,
     /// The request conflicts with the record's state or another record.
     #[error("{0}")]
     Conflict(String),

@@ -46,16 +46,29 @@ pub enum RecordType {
 }
 
 impl RecordType {
+    /// Every record type with a history.
+    pub const ALL: [Self; 5] = [
+        Self::Company,
+        Self::Contact,
+        Self::Deal,
+        Self::Activity,
+        Self::Pipeline,
+    ];
+
+    /// Its URL segment (`companies`, …): the inverse of [`Self::from_segment`].
+    pub fn segment(self) -> &'static str {
+        match self {
+            Self::Company => "companies",
+            Self::Contact => "contacts",
+            Self::Deal => "deals",
+            Self::Activity => "activities",
+            Self::Pipeline => "pipelines",
+        }
+    }
+
     /// The type for a URL segment; `None` for any other.
     pub fn from_segment(segment: &str) -> Option<Self> {
-        Some(match segment {
-            "companies" => Self::Company,
-            "contacts" => Self::Contact,
-            "deals" => Self::Deal,
-            "activities" => Self::Activity,
-            "pipelines" => Self::Pipeline,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|t| t.segment() == segment)
     }
 
     fn aggregate_type(self) -> &'static str {

@@ -4,6 +4,7 @@
 //! web framework in its dependencies. Its functions take typed inputs and a tenant-scoped
 //! context and return [`error::AppError`]; `crm-api` maps that to HTTP in one place.
 //!
+//! - [`caller`]: who a use case acts for and what they may do;
 //! - [`commands`]: the write side (cqrs-es frameworks, the rules that span streams:
 //!   contact email uniqueness, a contact's company in the same workspace) over the
 //!   [`sealed_store`] that seals contacts' personal data;
@@ -15,6 +16,7 @@
 
 pub mod audit_chain;
 pub mod backup;
+pub mod caller;
 pub mod clock;
 pub mod commands;
 pub mod config;

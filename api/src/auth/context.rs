@@ -5,7 +5,8 @@ use std::net::IpAddr;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
-use crm_domain::{Action, EventMetadata, Role, TenantId, UserId};
+pub use crm_app::caller::{Caller, SupportAccess};
+use crm_domain::{EventMetadata, Role, TenantId, UserId};
 use crm_projections::queries::sessions;
 use crm_projections::TenantScope;
 use uuid::Uuid;
@@ -13,100 +14,17 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The caller, as proved by a valid access token. The tenant comes from the token, never
-/// from the path or the body.
+/// The caller, as proved by a valid access token or API key: the application layer's
+/// [`Caller`], taken from the request by the extractor below (`Deref` gives its fields
+/// and checks).
 #[derive(Debug, Clone)]
-pub struct AuthContext {
-    /// The caller's workspace.
-    pub tenant: TenantId,
-    /// The caller.
-    pub user: UserId,
-    /// The caller's role.
-    pub role: Role,
-    /// The caller's session (`sid` of the token); nil for an API key.
-    pub session: Uuid,
-    /// The API key the request came with, if it came with one (then `user` is the key's
-    /// creator, and events name the key as their actor).
-    pub api_key: Option<Uuid>,
-    /// The scope every query of this request goes through.
-    pub scope: TenantScope,
-    /// Set when a support account calls under an Owner's grant (then `user` is the
-    /// support account and `role` is `read_only`; [`AuthContext::may`] uses the grant).
-    pub support: Option<SupportAccess>,
-}
+pub struct AuthContext(pub Caller);
 
-/// A support request's grant.
-#[derive(Debug, Clone, Copy)]
-pub struct SupportAccess {
-    /// The support account.
-    pub account: Uuid,
-    /// The grant it acts under.
-    pub grant: Uuid,
-    /// `true` for a `recovery` grant, `false` for `read`.
-    pub recovery: bool,
-}
+impl std::ops::Deref for AuthContext {
+    type Target = Caller;
 
-impl SupportAccess {
-    /// What a grant allows: `read` reads records (deleted ones too), history and the
-    /// audit trail; `recovery` also updates, deletes and restores (revert, undo import,
-    /// restore). Never users, keys, settings, imports or exports.
-    pub fn may(self, action: Action) -> bool {
-        match action {
-            Action::ReadRecords | Action::ViewDeleted | Action::ReadAudit => true,
-            Action::UpdateRecords | Action::DeleteRecords | Action::RestoreRecords => self.recovery,
-            _ => false,
-        }
-    }
-
-    /// The `actor_role` recorded on support events: `support:read` or `support:recovery`.
-    pub fn role_name(self) -> &'static str {
-        if self.recovery {
-            "support:recovery"
-        } else {
-            "support:read"
-        }
-    }
-}
-
-impl AuthContext {
-    /// Whether the caller may perform `action`: the role's row of the matrix in
-    /// `crm_domain::role`, or for support the grant's scope.
-    pub fn may(&self, action: Action) -> bool {
-        match self.support {
-            Some(support) => support.may(action),
-            None => self.role.may(action),
-        }
-    }
-
-    /// Succeeds when the caller may perform `action` ([`AuthContext::may`]).
-    ///
-    /// # Errors
-    /// [`ApiError::Forbidden`].
-    pub fn require(&self, action: Action) -> Result<(), ApiError> {
-        if self.may(action) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden)
-        }
-    }
-
-    /// Succeeds for a person of the workspace signed in with a session, not an API key
-    /// nor support staff: neither acts on a user's own account (sessions, password,
-    /// two-factor) nor manages keys or grants.
-    ///
-    /// # Errors
-    /// [`ApiError::Forbidden`].
-    pub fn require_person(&self) -> Result<(), ApiError> {
-        if self.api_key.is_some() || self.support.is_some() {
-            return Err(ApiError::Forbidden);
-        }
-        Ok(())
-    }
-
-    /// The principal that owns what this request creates: the API key, the support
-    /// account, or the user.
-    pub fn principal(&self) -> Uuid {
-        self.api_key.unwrap_or(self.user.0)
+    fn deref(&self) -> &Caller {
+        &self.0
     }
 }
 
@@ -115,12 +33,17 @@ impl AuthContext {
 pub(crate) async fn authenticate(req: HttpRequest) -> Result<AuthContext, ApiError> {
     // Once per request: the idempotency middleware and the extractor share the result, so
     // the request budget counts each request once.
-    if let Some(done) = req.extensions().get::<AuthContext>().cloned() {
-        return Ok(done);
-    }
-    let auth = authenticate_once(&req).await?;
-    req.extensions_mut().insert(auth.clone());
-    // The route's declared permission (`x-permission`), before anything else runs.
+    let cached = req.extensions().get::<AuthContext>().cloned();
+    let auth = match cached {
+        Some(done) => done,
+        None => {
+            let auth = authenticate_once(&req).await?;
+            req.extensions_mut().insert(auth.clone());
+            auth
+        }
+    };
+    // The route's declared permission (`x-permission`), before anything else runs, on
+    // every call: a cached identity is not a cached permission.
     if let Some(action) = req
         .app_data::<web::Data<AppState>>()
         .and_then(|state| route_meta(&req, state))
@@ -196,7 +119,7 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         return Err(ApiError::TwoFactorRequired);
     }
     workspace_rate_limit(&state, tenant, now).await?;
-    Ok(AuthContext {
+    Ok(AuthContext(Caller {
         tenant,
         user: UserId(claims.sub),
         role: claims.role,
@@ -204,7 +127,7 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         scope,
         api_key: None,
         support: None,
-    })
+    }))
 }
 
 /// The prefix of API keys (`crm_…`), so a key is told from a JWT at a glance.
@@ -270,7 +193,7 @@ async fn authenticate_key(
         key_id: key.id,
     });
     workspace_rate_limit(state, tenant, now).await?;
-    Ok(AuthContext {
+    Ok(AuthContext(Caller {
         tenant,
         user: UserId(key.created_by),
         role,
@@ -278,7 +201,7 @@ async fn authenticate_key(
         scope,
         api_key: Some(key.id),
         support: None,
-    })
+    }))
 }
 
 impl FromRequest for AuthContext {

@@ -7,4 +7,4 @@ pub mod session;
 pub mod token;
 pub mod totp;
 
-pub use context::{AuthContext, CommandContext, SupportAccess};
+pub use context::{AuthContext, Caller, CommandContext, SupportAccess};

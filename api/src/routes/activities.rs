@@ -1,20 +1,22 @@
 //! `/v1/activities`, `/v1/tasks` and the timelines of contacts, companies and deals.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::activity::{ActivityCommand, ActivityKind, Direction, Links, Priority};
-use crm_domain::{Action, Email, EntityId, Guarded, UserId};
+use crm_domain::{Email, EntityId, EventMetadata, Guarded, UserId};
 use crm_projections::entities::activity::Model;
 use crm_projections::queries::activities::{self, Subject, TaskFilter};
 use crm_projections::queries::{companies, contacts, deals, users, Page};
+use crm_projections::TenantScope;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{if_match, record};
+use super::records::{self, Record};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::Query;
+use crate::history::RecordType;
 use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
 
@@ -372,177 +374,132 @@ fn assignee(kind: &ActivityKind) -> Option<UserId> {
     }
 }
 
-async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, ApiError> {
-    activities::get(&state.pools.app, &auth.scope, id)
-        .await?
-        .ok_or(ApiError::NotFound)
-}
+/// Activities in the record machinery: a create or edit parses the kind's fields and
+/// checks links and assignee in the caller's workspace; an edit merges onto the current
+/// fields and, without `If-Match`, is guarded by the version it merged onto, so a
+/// concurrent change is never overwritten silently.
+pub struct Activities;
 
-fn ok(status: StatusCode, model: Model) -> HttpResponse {
-    record(status, model.version, &ActivityView::from(model))
-}
+impl Record for Activities {
+    const TYPE: RecordType = RecordType::Activity;
+    type Row = Model;
+    type View = ActivityView;
+    type Create = ActivityBody;
+    type Patch = ActivityBody;
+    type Command = ActivityCommand;
 
-/// Logs a note, call, meeting or email, or creates a task: 201 with `Location` and the
-/// activity.
-///
-/// # Errors
-/// 403, 422.
-#[utoipa::path(
-    tag = "activities",
-    request_body = ActivityBody,
-    params(IdempotencyKey),
-    responses((status = 201, description = "Created.", body = ActivityView, headers(
-        ("ETag" = String, description = "The record's version, e.g. `\"1\"`."),
-        ("Location" = String, description = "`/v1/activities/{id}`."),
-    ))),
-    extensions(("x-permission" = json!("create_records"))),
-)]
-#[post("/activities")]
-pub async fn create(
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    Json(mut body): Json<ActivityBody>,
-) -> Result<HttpResponse, ApiError> {
-    let kind_name = required("kind", body.kind.take())?;
-    let links = links_of(
-        body.contact_ids.take(),
-        body.company_ids.take(),
-        body.deal_ids.take(),
-    );
-    let kind = body.kind(&kind_name, None)?;
-    check_links(&state, &ctx.auth, &links, assignee(&kind)).await?;
-    let id = EntityId::new();
-    state
-        .commands
-        .activity(id, ActivityCommand::Log { kind, links }, &ctx.metadata)
-        .await?;
-    let mut res = ok(StatusCode::CREATED, load(&state, &ctx.auth, id.0).await?);
-    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/activities/{}", id.0)) {
-        res.headers_mut().insert(header::LOCATION, location);
+    async fn find(
+        state: &AppState,
+        scope: &TenantScope,
+        id: Uuid,
+    ) -> Result<Option<Model>, ApiError> {
+        Ok(activities::get(&state.pools.app, scope, id).await?)
     }
-    Ok(res)
-}
 
-/// One activity. With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as
-/// it was then, rebuilt from its events (see [`super::history::past`]).
-///
-/// # Errors
-/// 404.
-#[utoipa::path(
-    tag = "activities",
-    params(("id" = Uuid, Path, description = "The activity's id."), super::history::PointInTime),
-    responses((status = 200, description = "The activity, or its past state.",
-        body = super::history::CurrentOrPast<ActivityView>,
-        headers(("ETag" = String, description = "The record's version (current state only)."))
-    )),
-    extensions(("x-permission" = json!("read_records"))),
-)]
-#[get("/activities/{id}")]
-pub async fn get(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<Uuid>,
-    Query(point): Query<super::history::PointInTime>,
-) -> Result<HttpResponse, ApiError> {
-    if let Some(at) = point.at()? {
-        return super::history::past(&state, &auth, crate::history::RecordType::Activity, *id, at)
-            .await;
+    async fn execute(
+        state: &AppState,
+        id: EntityId,
+        command: Guarded<ActivityCommand>,
+        meta: &EventMetadata,
+    ) -> Result<(), ApiError> {
+        Ok(state.commands.activity(id, command, meta).await?)
     }
-    let model = load(&state, &auth, *id).await?;
-    if model.deleted && !auth.may(Action::ViewDeleted) {
-        return Err(ApiError::NotFound);
-    }
-    Ok(ok(StatusCode::OK, model))
-}
 
-/// Changes an activity: the given fields of its kind and, when any link list is given,
-/// its links (replaced). 200 with the activity.
-///
-/// # Errors
-/// 403, 404, 409, 412, 422.
-#[utoipa::path(
-    tag = "activities",
-    params(("id" = Uuid, Path, description = "The activity's id."), IfMatch),
-    request_body(content = ActivityBody, description = "The fields to change; `kind`, if given, must be the activity's.",
-        example = json!({"body": "Talked about the renewal; they want a 3-year term."})),
-    responses(
-        (status = 200, description = "The changed activity.", body = ActivityView,
-            headers(("ETag" = String, description = "The record's new version."))),
-        (status = 409, description = "The activity is deleted.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("update_records"))),
-)]
-#[patch("/activities/{id}")]
-pub async fn update(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-    Json(mut body): Json<ActivityBody>,
-) -> Result<HttpResponse, ApiError> {
-    super::ensure_owner(&state, &ctx.auth, super::Owned::Activity, *id).await?;
-    let current = load(&state, &ctx.auth, *id).await?;
-    if body.kind.take().is_some_and(|k| k != current.kind) {
-        return Err(ApiError::invalid("kind", "an activity keeps its kind"));
+    async fn create_command(
+        state: &AppState,
+        ctx: &CommandContext,
+        mut body: ActivityBody,
+    ) -> Result<ActivityCommand, ApiError> {
+        let kind_name = required("kind", body.kind.take())?;
+        let links = links_of(
+            body.contact_ids.take(),
+            body.company_ids.take(),
+            body.deal_ids.take(),
+        );
+        let kind = body.kind(&kind_name, None)?;
+        check_links(state, &ctx.auth, &links, assignee(&kind)).await?;
+        Ok(ActivityCommand::Log { kind, links })
     }
-    let relink =
-        body.contact_ids.is_some() || body.company_ids.is_some() || body.deal_ids.is_some();
-    let links = Links {
-        contact_ids: body
-            .contact_ids
-            .take()
-            .unwrap_or(current.contact_ids.clone())
-            .into_iter()
-            .map(EntityId)
-            .collect(),
-        company_ids: body
-            .company_ids
-            .take()
-            .unwrap_or(current.company_ids.clone())
-            .into_iter()
-            .map(EntityId)
-            .collect(),
-        deal_ids: body
-            .deal_ids
-            .take()
-            .unwrap_or(current.deal_ids.clone())
-            .into_iter()
-            .map(EntityId)
-            .collect(),
-    };
-    let base: ActivityKind =
-        serde_json::from_value(current.details.clone()).map_err(ApiError::internal)?;
-    let kind = body.kind(&current.kind, Some(base))?;
-    let unchanged = Links::default();
-    check_links(
-        &state,
-        &ctx.auth,
-        if relink { &links } else { &unchanged },
-        assignee(&kind),
-    )
-    .await?;
-    // Without If-Match the edit is still guarded by the version it was merged onto, so a
-    // concurrent change is never overwritten silently.
-    let guard = if_match(&req)?.or(u64::try_from(current.version).ok());
-    let command = ActivityCommand::Edit {
-        kind,
-        links: relink.then_some(links),
-    };
-    state
-        .commands
-        .activity(
-            EntityId(*id),
-            Guarded {
-                if_version: guard,
-                command,
-            },
-            &ctx.metadata,
+
+    async fn update_command(
+        state: &AppState,
+        ctx: &CommandContext,
+        id: Uuid,
+        if_version: Option<u64>,
+        mut body: ActivityBody,
+    ) -> Result<Guarded<ActivityCommand>, ApiError> {
+        let current = records::load::<Self>(state, &ctx.auth, id).await?;
+        if body.kind.take().is_some_and(|k| k != current.kind) {
+            return Err(ApiError::invalid("kind", "an activity keeps its kind"));
+        }
+        let relink =
+            body.contact_ids.is_some() || body.company_ids.is_some() || body.deal_ids.is_some();
+        let ids = |given: Option<Vec<Uuid>>, now: &[Uuid]| -> Vec<EntityId> {
+            given
+                .unwrap_or_else(|| now.to_vec())
+                .into_iter()
+                .map(EntityId)
+                .collect()
+        };
+        let links = Links {
+            contact_ids: ids(body.contact_ids.take(), &current.contact_ids),
+            company_ids: ids(body.company_ids.take(), &current.company_ids),
+            deal_ids: ids(body.deal_ids.take(), &current.deal_ids),
+        };
+        let base: ActivityKind =
+            serde_json::from_value(current.details.clone()).map_err(ApiError::internal)?;
+        let kind = body.kind(&current.kind, Some(base))?;
+        let unchanged = Links::default();
+        check_links(
+            state,
+            &ctx.auth,
+            if relink { &links } else { &unchanged },
+            assignee(&kind),
         )
         .await?;
-    Ok(ok(StatusCode::OK, load(&state, &ctx.auth, *id).await?))
+        Ok(Guarded {
+            if_version: if_version.or(u64::try_from(current.version).ok()),
+            command: ActivityCommand::Edit {
+                kind,
+                links: relink.then_some(links),
+            },
+        })
+    }
+
+    fn delete_command() -> ActivityCommand {
+        ActivityCommand::Delete
+    }
+
+    fn restore_command() -> ActivityCommand {
+        ActivityCommand::Restore
+    }
+
+    fn version(row: &Model) -> i64 {
+        row.version
+    }
+
+    fn deleted(row: &Model) -> bool {
+        row.deleted
+    }
+
+    fn owner(row: &Model) -> String {
+        row.created_by.clone()
+    }
 }
 
+crate::record_routes! {
+    record: Activities,
+    tag: "activities",
+    collection: "/activities",
+    item: "/activities/{id}",
+    restore: "/activities/{id}/restore",
+    view: ActivityView,
+    detail: ActivityView,
+    create: ActivityBody,
+    patch: ActivityBody,
+}
+
+/// Runs a task command on an activity the caller may change: 200 with the activity.
 async fn command(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -550,19 +507,9 @@ async fn command(
     id: Uuid,
     command: ActivityCommand,
 ) -> Result<HttpResponse, ApiError> {
-    super::ensure_owner(&state, &ctx.auth, super::Owned::Activity, id).await?;
-    state
-        .commands
-        .activity(
-            EntityId(id),
-            Guarded {
-                if_version: if_match(&req)?,
-                command,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    Ok(ok(StatusCode::OK, load(&state, &ctx.auth, id).await?))
+    records::ensure_owner::<Activities>(&state, &ctx.auth, id).await?;
+    let row = records::run::<Activities>(&req, &state, &ctx, id, command).await?;
+    Ok(records::answer::<Activities>(StatusCode::OK, row))
 }
 
 /// Marks a task done (409 if it is already): 200 with the task.
@@ -614,67 +561,6 @@ pub async fn reopen(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     command(req, state, ctx, *id, ActivityCommand::Reopen).await
-}
-
-/// Soft-deletes an activity: 204. It stays in history and can be restored.
-///
-/// # Errors
-/// 403, 404, 409, 412.
-#[utoipa::path(
-    tag = "activities",
-    params(("id" = Uuid, Path, description = "The activity's id."), IfMatch),
-    responses(
-        (status = 204, description = "Deleted."),
-        (status = 409, description = "Already deleted.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("delete_records"))),
-)]
-#[delete("/activities/{id}")]
-pub async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    super::ensure_owner(&state, &ctx.auth, super::Owned::Activity, *id).await?;
-    state
-        .commands
-        .activity(
-            EntityId(*id),
-            Guarded {
-                if_version: if_match(&req)?,
-                command: ActivityCommand::Delete,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// Restores a soft-deleted activity: 200 with the activity.
-///
-/// # Errors
-/// 403, 404, 409, 412.
-#[utoipa::path(
-    tag = "activities",
-    params(("id" = Uuid, Path, description = "The activity's id."), IfMatch, IdempotencyKey),
-    responses(
-        (status = 200, description = "The restored activity.", body = ActivityView,
-            headers(("ETag" = String, description = "The record's new version."))),
-        (status = 409, description = "Not deleted.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("restore_records"))),
-)]
-#[post("/activities/{id}/restore")]
-pub async fn restore(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    command(req, state, ctx, *id, ActivityCommand::Restore).await
 }
 
 /// Timeline paging.

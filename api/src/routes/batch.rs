@@ -7,17 +7,17 @@
 //! `{"results": [{"index": 0, "status": 201, "record": {…}}, {"index": 1, "status": 422,
 //! "problem": {…RFC 9457…}}]}`.
 
-use actix_web::{post, web, HttpResponse, ResponseError};
+use actix_web::{HttpResponse, ResponseError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{companies, contacts};
+use super::records::{self, Record};
 use crate::auth::CommandContext;
 use crate::error::ApiError;
-use crate::extract::{parse_json, Json};
-use crate::openapi::{IdempotencyKey, Problem};
+use crate::extract::parse_json;
+use crate::openapi::Problem;
 use crate::state::AppState;
 
 /// Most items in one batch.
@@ -109,30 +109,22 @@ fn result(index: usize, outcome: Result<(u16, Value), ApiError>) -> ItemResult {
     }
 }
 
-/// Creates up to 100 companies, each as its own command: 200 with one result per item.
+/// Creates every item as its own command, in order.
 ///
 /// # Errors
-/// 403; 422 for an empty or oversized batch (item errors are in the results).
-#[utoipa::path(
-    tag = "companies",
-    params(IdempotencyKey),
-    request_body = BatchOf<companies::CreateCompany>,
-    responses((status = 200, description = "One result per item, in order.", body = BatchResults)),
-    extensions(("x-permission" = json!("create_records"))),
-)]
-#[post("/companies/batch/create")]
-pub async fn create_companies(
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    Json(batch): Json<Batch>,
+/// 422 for an empty or oversized batch (item errors are in the results).
+pub(crate) async fn create_all<R: Record>(
+    state: &AppState,
+    ctx: &CommandContext,
+    batch: &Batch,
 ) -> Result<HttpResponse, ApiError> {
-    check(&batch)?;
+    check(batch)?;
     let mut results = Vec::with_capacity(batch.items.len());
     for (i, value) in batch.items.iter().enumerate() {
         let outcome = async {
-            let body = item::<companies::CreateCompany>(value)?;
-            let model = companies::create_one(&state, &ctx, body).await?;
-            Ok((201, json!(companies::CompanyView::from(model))))
+            let body = item::<R::Create>(value)?;
+            let (_, row) = records::create_one::<R>(state, ctx, body).await?;
+            Ok((201, json!(R::View::from(row))))
         }
         .await;
         results.push(result(i, outcome));
@@ -140,30 +132,22 @@ pub async fn create_companies(
     Ok(HttpResponse::Ok().json(BatchResults { results }))
 }
 
-/// Changes up to 100 companies, each as its own command: 200 with one result per item.
+/// Applies every update item as its own command, in order.
 ///
 /// # Errors
-/// 403; 422 for an empty or oversized batch.
-#[utoipa::path(
-    tag = "companies",
-    params(IdempotencyKey),
-    request_body = BatchOf<UpdateItem<companies::PatchCompany>>,
-    responses((status = 200, description = "One result per item, in order.", body = BatchResults)),
-    extensions(("x-permission" = json!("update_records"))),
-)]
-#[post("/companies/batch/update")]
-pub async fn update_companies(
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    Json(batch): Json<Batch>,
+/// 422 for an empty or oversized batch (item errors are in the results).
+pub(crate) async fn update_all<R: Record>(
+    state: &AppState,
+    ctx: &CommandContext,
+    batch: &Batch,
 ) -> Result<HttpResponse, ApiError> {
-    check(&batch)?;
+    check(batch)?;
     let mut results = Vec::with_capacity(batch.items.len());
     for (i, value) in batch.items.iter().enumerate() {
         let outcome = async {
-            let u = item::<UpdateItem<companies::PatchCompany>>(value)?;
-            let model = companies::update_one(&state, &ctx, u.id, u.if_version, u.changes).await?;
-            Ok((200, json!(companies::CompanyView::from(model))))
+            let u = item::<UpdateItem<R::Patch>>(value)?;
+            let row = records::update_one::<R>(state, ctx, u.id, u.if_version, u.changes).await?;
+            Ok((200, json!(R::View::from(row))))
         }
         .await;
         results.push(result(i, outcome));
@@ -171,72 +155,59 @@ pub async fn update_companies(
     Ok(HttpResponse::Ok().json(BatchResults { results }))
 }
 
-/// Creates up to 100 contacts, each as its own command: 200 with one result per item.
-///
-/// # Errors
-/// 403; 422 for an empty or oversized batch.
-#[utoipa::path(
-    tag = "contacts",
-    params(IdempotencyKey),
-    request_body = BatchOf<contacts::CreateContact>,
-    responses((status = 200, description = "One result per item, in order.", body = BatchResults)),
-    extensions(("x-permission" = json!("create_records"))),
-)]
-#[post("/contacts/batch/create")]
-pub async fn create_contacts(
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    Json(batch): Json<Batch>,
-) -> Result<HttpResponse, ApiError> {
-    check(&batch)?;
-    let mut results = Vec::with_capacity(batch.items.len());
-    for (i, value) in batch.items.iter().enumerate() {
-        let outcome = async {
-            let body = item::<contacts::CreateContact>(value)?;
-            let model = contacts::create_one(&state, &ctx, body).await?;
-            Ok((201, json!(contacts::ContactView::from(model))))
+/// Declares a record type's batch routes: `batch_create` and `batch_update` handlers with
+/// their `#[utoipa::path]` and actix route, calling [`create_all`] and [`update_all`].
+/// The invoking module imports actix-web's `post` attribute.
+#[macro_export]
+macro_rules! batch_routes {
+    (
+        record: $record:ty,
+        tag: $tag:literal,
+        create_path: $create_path:literal,
+        update_path: $update_path:literal,
+        create: $create:ident,
+        patch: $patch:ident $(,)?
+    ) => {
+        /// Creates up to 100 records, each as its own command: 200 with one result per
+        /// item (one bad item fails alone).
+        ///
+        /// # Errors
+        /// 403; 422 for an empty or oversized batch.
+        #[utoipa::path(
+            tag = $tag,
+            params($crate::openapi::IdempotencyKey),
+            request_body = $crate::routes::batch::BatchOf<$create>,
+            responses((status = 200, description = "One result per item, in order.", body = $crate::routes::batch::BatchResults)),
+            extensions(("x-permission" = json!("create_records"))),
+        )]
+        #[post($create_path)]
+        pub async fn batch_create(
+            state: actix_web::web::Data<$crate::state::AppState>,
+            ctx: $crate::auth::CommandContext,
+            $crate::extract::Json(batch): $crate::extract::Json<$crate::routes::batch::Batch>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::routes::batch::create_all::<$record>(&state, &ctx, &batch).await
         }
-        .await;
-        results.push(result(i, outcome));
-    }
-    Ok(HttpResponse::Ok().json(BatchResults { results }))
-}
 
-/// Changes up to 100 contacts, each as its own command: 200 with one result per item.
-///
-/// # Errors
-/// 403; 422 for an empty or oversized batch.
-#[utoipa::path(
-    tag = "contacts",
-    params(IdempotencyKey),
-    request_body = BatchOf<UpdateItem<contacts::PatchContact>>,
-    responses((status = 200, description = "One result per item, in order.", body = BatchResults)),
-    extensions(("x-permission" = json!("update_records"))),
-)]
-#[post("/contacts/batch/update")]
-pub async fn update_contacts(
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    Json(batch): Json<Batch>,
-) -> Result<HttpResponse, ApiError> {
-    check(&batch)?;
-    let mut results = Vec::with_capacity(batch.items.len());
-    for (i, value) in batch.items.iter().enumerate() {
-        let outcome = async {
-            let u = item::<UpdateItem<contacts::PatchContact>>(value)?;
-            let model = contacts::update_one(&state, &ctx, u.id, u.if_version, u.changes).await?;
-            Ok((200, json!(contacts::ContactView::from(model))))
+        /// Changes up to 100 records, each as its own command: 200 with one result per
+        /// item.
+        ///
+        /// # Errors
+        /// 403; 422 for an empty or oversized batch.
+        #[utoipa::path(
+            tag = $tag,
+            params($crate::openapi::IdempotencyKey),
+            request_body = $crate::routes::batch::BatchOf<$crate::routes::batch::UpdateItem<$patch>>,
+            responses((status = 200, description = "One result per item, in order.", body = $crate::routes::batch::BatchResults)),
+            extensions(("x-permission" = json!("update_records"))),
+        )]
+        #[post($update_path)]
+        pub async fn batch_update(
+            state: actix_web::web::Data<$crate::state::AppState>,
+            ctx: $crate::auth::CommandContext,
+            $crate::extract::Json(batch): $crate::extract::Json<$crate::routes::batch::Batch>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::routes::batch::update_all::<$record>(&state, &ctx, &batch).await
         }
-        .await;
-        results.push(result(i, outcome));
-    }
-    Ok(HttpResponse::Ok().json(BatchResults { results }))
-}
-
-/// Registers this module's routes (under `/v1`, before the records' `/{id}` routes).
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_companies)
-        .service(update_companies)
-        .service(create_contacts)
-        .service(update_contacts);
+    };
 }

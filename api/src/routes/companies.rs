@@ -1,22 +1,24 @@
 //! `/v1/companies`: create, read, list, update, soft-delete, restore.
 
-use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, patch, post};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::company::{Amount, CompanyCommand, CompanyInput, CompanyPatch};
-use crm_domain::{Action, EntityId, Guarded, Money};
+use crm_domain::{Action, EntityId, EventMetadata, Guarded, Money};
 use crm_projections::entities::company::Model;
 use crm_projections::queries::companies::{self, CompanyFilter};
 use crm_projections::queries::Page;
+use crm_projections::TenantScope;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{if_match, record, ListQuery};
+use super::records::Record;
+use super::ListQuery;
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
-use crate::openapi::{IdempotencyKey, IfMatch, Problem};
+use crate::extract::Query;
+use crate::history::RecordType;
+
 use crate::state::AppState;
 
 /// Money on the wire: `{"amount_minor": 123456, "currency": "EUR"}`.
@@ -152,107 +154,115 @@ pub struct PatchCompany {
     pub tags: Option<Vec<String>>,
 }
 
-async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, ApiError> {
-    companies::get(&state.pools.app, &auth.scope, id)
-        .await?
-        .ok_or(ApiError::NotFound)
+/// Companies in the record machinery.
+pub struct Companies;
+
+impl Record for Companies {
+    const TYPE: RecordType = RecordType::Company;
+    type Row = Model;
+    type View = CompanyView;
+    type Create = CreateCompany;
+    type Patch = PatchCompany;
+    type Command = CompanyCommand;
+
+    async fn find(
+        state: &AppState,
+        scope: &TenantScope,
+        id: Uuid,
+    ) -> Result<Option<Model>, ApiError> {
+        Ok(companies::get(&state.pools.app, scope, id).await?)
+    }
+
+    async fn execute(
+        state: &AppState,
+        id: EntityId,
+        command: Guarded<CompanyCommand>,
+        meta: &EventMetadata,
+    ) -> Result<(), ApiError> {
+        Ok(state.commands.company(id, command, meta).await?)
+    }
+
+    async fn create_command(
+        _: &AppState,
+        _: &CommandContext,
+        body: CreateCompany,
+    ) -> Result<CompanyCommand, ApiError> {
+        Ok(CompanyCommand::Create(CompanyInput {
+            name: body.name,
+            domain: body.domain,
+            industry: body.industry,
+            country: body.country,
+            currency: body.currency,
+            employee_count: body.employee_count,
+            annual_revenue: body.annual_revenue.map(Amount::Minor),
+            annual_revenue_text: None,
+            tags: body.tags,
+        }))
+    }
+
+    async fn update_command(
+        _: &AppState,
+        _: &CommandContext,
+        _: Uuid,
+        if_version: Option<u64>,
+        body: PatchCompany,
+    ) -> Result<Guarded<CompanyCommand>, ApiError> {
+        Ok(Guarded {
+            if_version,
+            command: CompanyCommand::Update(CompanyPatch {
+                name: body.name,
+                domain: body.domain,
+                industry: body.industry,
+                country: body.country,
+                currency: body.currency,
+                employee_count: body.employee_count,
+                annual_revenue: body.annual_revenue.map(|o| o.map(Amount::Minor)),
+                annual_revenue_text: body.annual_revenue_text,
+                tags: body.tags,
+            }),
+        })
+    }
+
+    fn delete_command() -> CompanyCommand {
+        CompanyCommand::Delete
+    }
+
+    fn restore_command() -> CompanyCommand {
+        CompanyCommand::Restore
+    }
+
+    fn version(row: &Model) -> i64 {
+        row.version
+    }
+
+    fn deleted(row: &Model) -> bool {
+        row.deleted
+    }
+
+    fn owner(row: &Model) -> String {
+        row.created_by.clone()
+    }
 }
 
-/// Creates one record from a create body; returns its read row.
-///
-/// # Errors
-/// 409, 422 and the store's errors.
-pub(crate) async fn create_one(
-    state: &AppState,
-    ctx: &CommandContext,
-    body: CreateCompany,
-) -> Result<Model, ApiError> {
-    let id = EntityId::new();
-    let input = CompanyInput {
-        name: body.name,
-        domain: body.domain,
-        industry: body.industry,
-        country: body.country,
-        currency: body.currency,
-        employee_count: body.employee_count,
-        annual_revenue: body.annual_revenue.map(Amount::Minor),
-        annual_revenue_text: None,
-        tags: body.tags,
-    };
-    state
-        .commands
-        .company(id, CompanyCommand::Create(input), &ctx.metadata)
-        .await?;
-    load(state, &ctx.auth, id.0).await
+crate::batch_routes! {
+    record: Companies,
+    tag: "companies",
+    create_path: "/companies/batch/create",
+    update_path: "/companies/batch/update",
+    create: CreateCompany,
+    patch: PatchCompany,
 }
 
-/// Creates a company: 201 with `Location` and the company.
-///
-/// # Errors
-/// 403, 422.
-#[utoipa::path(
-    tag = "companies",
-    request_body = CreateCompany,
-    params(IdempotencyKey),
-    responses((status = 201, description = "Created.", body = CompanyView, headers(
-        ("ETag" = String, description = "The record's version, e.g. `\"1\"`."),
-        ("Location" = String, description = "`/v1/companies/{id}`."),
-    ))),
-    extensions(("x-permission" = json!("create_records"))),
-)]
-#[post("/companies")]
-pub async fn create(
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    Json(body): Json<CreateCompany>,
-) -> Result<HttpResponse, ApiError> {
-    let model = create_one(&state, &ctx, body).await?;
-    let id = EntityId(model.id);
-    let mut response = record(
-        StatusCode::CREATED,
-        model.version,
-        &CompanyView::from(model),
-    );
-    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/companies/{}", id.0)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
-}
-
-/// One company. With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as
-/// it was then, rebuilt from its events (see [`super::history::past`]).
-///
-/// # Errors
-/// 404 when the workspace has no such company.
-#[utoipa::path(
-    tag = "companies",
-    params(("id" = Uuid, Path, description = "The company's id."), super::history::PointInTime),
-    responses((status = 200, description = "The company, or its past state.",
-        body = super::history::CurrentOrPast<CompanyView>,
-        headers(("ETag" = String, description = "The record's version (current state only)."))
-    )),
-    extensions(("x-permission" = json!("read_records"))),
-)]
-#[get("/companies/{id}")]
-pub async fn get(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<Uuid>,
-    Query(point): Query<super::history::PointInTime>,
-) -> Result<HttpResponse, ApiError> {
-    if let Some(at) = point.at()? {
-        return super::history::past(&state, &auth, crate::history::RecordType::Company, *id, at)
-            .await;
-    }
-    let model = load(&state, &auth, *id).await?;
-    if model.deleted && !auth.may(Action::ViewDeleted) {
-        return Err(ApiError::NotFound);
-    }
-    Ok(record(
-        StatusCode::OK,
-        model.version,
-        &CompanyView::from(model),
-    ))
+crate::record_routes! {
+    record: Companies,
+    tag: "companies",
+    collection: "/companies",
+    item: "/companies/{id}",
+    restore: "/companies/{id}/restore",
+    view: CompanyView,
+    detail: CompanyView,
+    create: CreateCompany,
+    patch: PatchCompany,
 }
 
 /// A page of companies (keyset pagination; `company_id` is not a filter here).
@@ -292,152 +302,6 @@ pub async fn list(
     }))
 }
 
-/// Applies one patch body to record `id`, guarded by `if_version`; returns its read row.
-///
-/// # Errors
-/// 404, 409, 412, 422 and the store's errors.
-pub(crate) async fn update_one(
-    state: &AppState,
-    ctx: &CommandContext,
-    id: Uuid,
-    if_version: Option<u64>,
-    body: PatchCompany,
-) -> Result<Model, ApiError> {
-    super::ensure_owner(state, &ctx.auth, super::Owned::Company, id).await?;
-    let patch = CompanyPatch {
-        name: body.name,
-        domain: body.domain,
-        industry: body.industry,
-        country: body.country,
-        currency: body.currency,
-        employee_count: body.employee_count,
-        annual_revenue: body.annual_revenue.map(|o| o.map(Amount::Minor)),
-        annual_revenue_text: body.annual_revenue_text,
-        tags: body.tags,
-    };
-    state
-        .commands
-        .company(
-            EntityId(id),
-            Guarded {
-                if_version,
-                command: CompanyCommand::Update(patch),
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    load(state, &ctx.auth, id).await
-}
-
-/// Changes a company (JSON merge patch, RFC 7396): 200 with the company.
-///
-/// # Errors
-/// 403, 404, 409 (deleted), 412, 422.
-#[utoipa::path(
-    tag = "companies",
-    params(("id" = Uuid, Path, description = "The company's id."), IfMatch),
-    request_body = PatchCompany,
-    responses(
-        (status = 200, description = "The changed company.", body = CompanyView,
-            headers(("ETag" = String, description = "The record's new version."))),
-        (status = 409, description = "The company is deleted.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("update_records"))),
-)]
-#[patch("/companies/{id}")]
-pub async fn update(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-    Json(body): Json<PatchCompany>,
-) -> Result<HttpResponse, ApiError> {
-    let model = update_one(&state, &ctx, *id, if_match(&req)?, body).await?;
-    Ok(record(
-        StatusCode::OK,
-        model.version,
-        &CompanyView::from(model),
-    ))
-}
-
-/// Soft-deletes a company: 204. It stays in history and can be restored.
-///
-/// # Errors
-/// 403, 404, 409 (already deleted), 412.
-#[utoipa::path(
-    tag = "companies",
-    params(("id" = Uuid, Path, description = "The company's id."), IfMatch),
-    responses(
-        (status = 204, description = "Deleted."),
-        (status = 409, description = "Already deleted.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("delete_records"))),
-)]
-#[delete("/companies/{id}")]
-pub async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    super::ensure_owner(&state, &ctx.auth, super::Owned::Company, *id).await?;
-    state
-        .commands
-        .company(
-            EntityId(*id),
-            Guarded {
-                if_version: if_match(&req)?,
-                command: CompanyCommand::Delete,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// Restores a soft-deleted company: 200 with the company.
-///
-/// # Errors
-/// 403, 404, 409 (not deleted), 412.
-#[utoipa::path(
-    tag = "companies",
-    params(("id" = Uuid, Path, description = "The company's id."), IfMatch, IdempotencyKey),
-    responses(
-        (status = 200, description = "The restored company.", body = CompanyView,
-            headers(("ETag" = String, description = "The record's new version."))),
-        (status = 409, description = "Not deleted.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("restore_records"))),
-)]
-#[post("/companies/{id}/restore")]
-pub async fn restore(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    state
-        .commands
-        .company(
-            EntityId(*id),
-            Guarded {
-                if_version: if_match(&req)?,
-                command: CompanyCommand::Restore,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    let model = load(&state, &ctx.auth, *id).await?;
-    Ok(record(
-        StatusCode::OK,
-        model.version,
-        &CompanyView::from(model),
-    ))
-}
-
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list)
@@ -445,5 +309,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get)
         .service(update)
         .service(delete)
-        .service(restore);
+        .service(restore)
+        .service(batch_create)
+        .service(batch_update);
 }

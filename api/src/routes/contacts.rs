@@ -1,21 +1,24 @@
 //! `/v1/contacts`: create, read, list, update, soft-delete, restore.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, put};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::contact::{ContactCommand, ContactInput, ContactPatch};
-use crm_domain::{Action, EntityId, Guarded};
+use crm_domain::{Action, EntityId, EventMetadata, Guarded};
 use crm_projections::entities::contact::Model;
 use crm_projections::queries::contacts::{self, ContactFilter};
 use crm_projections::queries::Page;
+use crm_projections::TenantScope;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{if_match, record, ListQuery};
+use super::records::{self, Record};
+use super::{record, ListQuery};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
+use crate::history::RecordType;
 use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
 
@@ -124,106 +127,120 @@ pub struct PatchContact {
     pub tags: Option<Vec<String>>,
 }
 
-async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, ApiError> {
-    contacts::get(&state.pools.app, &auth.scope, id)
-        .await?
-        .ok_or(ApiError::NotFound)
+/// Contacts in the record machinery.
+pub struct Contacts;
+
+impl Record for Contacts {
+    const TYPE: RecordType = RecordType::Contact;
+    type Row = Model;
+    type View = ContactView;
+    type Create = CreateContact;
+    type Patch = PatchContact;
+    type Command = ContactCommand;
+
+    async fn find(
+        state: &AppState,
+        scope: &TenantScope,
+        id: Uuid,
+    ) -> Result<Option<Model>, ApiError> {
+        Ok(contacts::get(&state.pools.app, scope, id).await?)
+    }
+
+    async fn execute(
+        state: &AppState,
+        id: EntityId,
+        command: Guarded<ContactCommand>,
+        meta: &EventMetadata,
+    ) -> Result<(), ApiError> {
+        Ok(state.commands.contact(id, command, meta).await?)
+    }
+
+    async fn create_command(
+        _: &AppState,
+        _: &CommandContext,
+        body: CreateContact,
+    ) -> Result<ContactCommand, ApiError> {
+        Ok(ContactCommand::Create(ContactInput {
+            first_name: body.first_name,
+            last_name: body.last_name,
+            email: body.email,
+            phone: body.phone,
+            job_title: body.job_title,
+            company_id: body.company_id.map(EntityId),
+            tags: body.tags,
+        }))
+    }
+
+    async fn update_command(
+        _: &AppState,
+        _: &CommandContext,
+        _: Uuid,
+        if_version: Option<u64>,
+        body: PatchContact,
+    ) -> Result<Guarded<ContactCommand>, ApiError> {
+        Ok(Guarded {
+            if_version,
+            command: ContactCommand::Update(ContactPatch {
+                first_name: body.first_name,
+                last_name: body.last_name,
+                email: body.email,
+                phone: body.phone,
+                job_title: body.job_title,
+                company_id: body.company_id.map(|o| o.map(EntityId)),
+                tags: body.tags,
+            }),
+        })
+    }
+
+    fn delete_command() -> ContactCommand {
+        ContactCommand::Delete
+    }
+
+    fn restore_command() -> ContactCommand {
+        ContactCommand::Restore
+    }
+
+    fn version(row: &Model) -> i64 {
+        row.version
+    }
+
+    fn deleted(row: &Model) -> bool {
+        row.deleted
+    }
+
+    fn owner(row: &Model) -> String {
+        row.created_by.clone()
+    }
+
+    /// A contact's `GET` shows its company associations too.
+    async fn detail(
+        state: &AppState,
+        auth: &AuthContext,
+        row: Model,
+    ) -> Result<HttpResponse, ApiError> {
+        detail(state, auth, row).await
+    }
 }
 
-/// Creates one record from a create body; returns its read row.
-///
-/// # Errors
-/// 409, 422 and the store's errors.
-pub(crate) async fn create_one(
-    state: &AppState,
-    ctx: &CommandContext,
-    body: CreateContact,
-) -> Result<Model, ApiError> {
-    let id = EntityId::new();
-    let input = ContactInput {
-        first_name: body.first_name,
-        last_name: body.last_name,
-        email: body.email,
-        phone: body.phone,
-        job_title: body.job_title,
-        company_id: body.company_id.map(EntityId),
-        tags: body.tags,
-    };
-    state
-        .commands
-        .contact(id, ContactCommand::Create(input), &ctx.metadata)
-        .await?;
-    load(state, &ctx.auth, id.0).await
+crate::batch_routes! {
+    record: Contacts,
+    tag: "contacts",
+    create_path: "/contacts/batch/create",
+    update_path: "/contacts/batch/update",
+    create: CreateContact,
+    patch: PatchContact,
 }
 
-/// `POST /v1/contacts`: 201 with `Location` and the contact.
-///
-/// # Errors
-/// 403, 409 (email taken), 422.
-#[utoipa::path(
-    tag = "contacts",
-    params(IdempotencyKey),
-    request_body = CreateContact,
-    responses(
-        (status = 201, description = "Created.", body = ContactView, headers(
-            ("ETag" = String, description = "The record's version, e.g. `\"1\"`."),
-            ("Location" = String, description = "`/v1/contacts/{id}`."),
-        )),
-        (status = 409, description = "The email is taken in this workspace.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("create_records"))),
-)]
-#[post("/contacts")]
-pub async fn create(
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    Json(body): Json<CreateContact>,
-) -> Result<HttpResponse, ApiError> {
-    let model = create_one(&state, &ctx, body).await?;
-    let id = EntityId(model.id);
-    let mut response = record(
-        StatusCode::CREATED,
-        model.version,
-        &ContactView::from(model),
-    );
-    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/contacts/{}", id.0)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
-}
-
-/// `GET /v1/contacts/{id}`.
-/// With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as it was then,
-/// rebuilt from its events (see [`super::history::past`]).
-///
-/// # Errors
-/// 404 when the workspace has no such contact.
-#[utoipa::path(
-    tag = "contacts",
-    params(("id" = Uuid, Path, description = "The contact's id."), super::history::PointInTime),
-    responses(
-        (status = 200, description = "The contact with its companies, or its past state.",
-            body = super::history::CurrentOrPast<ContactDetail>,
-            headers(("ETag" = String, description = "The record's version (current state only)."))),
-    ),
-    extensions(("x-permission" = json!("read_records"))),
-)]
-#[get("/contacts/{id}")]
-pub async fn get(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<Uuid>,
-    Query(point): Query<super::history::PointInTime>,
-) -> Result<HttpResponse, ApiError> {
-    if let Some(at) = point.at()? {
-        return super::history::past(&state, &auth, crate::history::RecordType::Contact, *id, at)
-            .await;
-    }
-    let model = load(&state, &auth, *id).await?;
-    if model.deleted && !auth.may(Action::ViewDeleted) {
-        return Err(ApiError::NotFound);
-    }
-    detail(&state, &auth, model).await
+crate::record_routes! {
+    record: Contacts,
+    tag: "contacts",
+    collection: "/contacts",
+    item: "/contacts/{id}",
+    restore: "/contacts/{id}/restore",
+    view: ContactView,
+    detail: ContactDetail,
+    create: CreateContact,
+    patch: PatchContact,
 }
 
 /// `GET /v1/contacts?limit&cursor&q&sort&include_deleted&company_id`.
@@ -261,150 +278,6 @@ pub async fn list(
         items: page.items.into_iter().map(ContactView::from).collect(),
         next_cursor: page.next_cursor,
     }))
-}
-
-/// Applies one patch body to record `id`, guarded by `if_version`; returns its read row.
-///
-/// # Errors
-/// 404, 409, 412, 422 and the store's errors.
-pub(crate) async fn update_one(
-    state: &AppState,
-    ctx: &CommandContext,
-    id: Uuid,
-    if_version: Option<u64>,
-    body: PatchContact,
-) -> Result<Model, ApiError> {
-    super::ensure_owner(state, &ctx.auth, super::Owned::Contact, id).await?;
-    let patch = ContactPatch {
-        first_name: body.first_name,
-        last_name: body.last_name,
-        email: body.email,
-        phone: body.phone,
-        job_title: body.job_title,
-        company_id: body.company_id.map(|o| o.map(EntityId)),
-        tags: body.tags,
-    };
-    state
-        .commands
-        .contact(
-            EntityId(id),
-            Guarded {
-                if_version,
-                command: ContactCommand::Update(patch),
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    load(state, &ctx.auth, id).await
-}
-
-/// `PATCH /v1/contacts/{id}`: 200 with the contact.
-///
-/// # Errors
-/// 403, 404, 409 (deleted, or email taken), 422.
-#[utoipa::path(
-    tag = "contacts",
-    params(("id" = Uuid, Path, description = "The contact's id."), IfMatch),
-    request_body = PatchContact,
-    responses(
-        (status = 200, description = "The changed contact.", body = ContactView,
-            headers(("ETag" = String, description = "The record's new version."))),
-        (status = 409, description = "The contact is deleted, or the email is taken.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("update_records"))),
-)]
-#[patch("/contacts/{id}")]
-pub async fn update(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-    Json(body): Json<PatchContact>,
-) -> Result<HttpResponse, ApiError> {
-    let model = update_one(&state, &ctx, *id, if_match(&req)?, body).await?;
-    Ok(record(
-        StatusCode::OK,
-        model.version,
-        &ContactView::from(model),
-    ))
-}
-
-/// `DELETE /v1/contacts/{id}`: soft delete, 204.
-///
-/// # Errors
-/// 403, 404, 409 (already deleted).
-#[utoipa::path(
-    tag = "contacts",
-    params(("id" = Uuid, Path, description = "The contact's id."), IfMatch),
-    responses(
-        (status = 204, description = "Deleted."),
-        (status = 409, description = "Already deleted.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("delete_records"))),
-)]
-#[delete("/contacts/{id}")]
-pub async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    super::ensure_owner(&state, &ctx.auth, super::Owned::Contact, *id).await?;
-    state
-        .commands
-        .contact(
-            EntityId(*id),
-            Guarded {
-                if_version: if_match(&req)?,
-                command: ContactCommand::Delete,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// `POST /v1/contacts/{id}/restore`: 200 with the contact.
-///
-/// # Errors
-/// 403, 404, 409 (not deleted).
-#[utoipa::path(
-    tag = "contacts",
-    params(("id" = Uuid, Path, description = "The contact's id."), IfMatch, IdempotencyKey),
-    responses(
-        (status = 200, description = "The restored contact.", body = ContactView,
-            headers(("ETag" = String, description = "The record's new version."))),
-        (status = 409, description = "Not deleted, or its email is now taken.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("restore_records"))),
-)]
-#[post("/contacts/{id}/restore")]
-pub async fn restore(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    state
-        .commands
-        .contact(
-            EntityId(*id),
-            Guarded {
-                if_version: if_match(&req)?,
-                command: ContactCommand::Restore,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    let model = load(&state, &ctx.auth, *id).await?;
-    Ok(record(
-        StatusCode::OK,
-        model.version,
-        &ContactView::from(model),
-    ))
 }
 
 /// `POST /v1/contacts/{id}/erase` body.
@@ -453,23 +326,8 @@ pub async fn erase(
     }
     let mut ctx = ctx;
     ctx.metadata.reason = Some(format!("erasure: {reason}"));
-    state
-        .commands
-        .contact(
-            EntityId(*id),
-            Guarded {
-                if_version: if_match(&req)?,
-                command: ContactCommand::Erase,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    let model = load(&state, &ctx.auth, *id).await?;
-    Ok(record(
-        StatusCode::OK,
-        model.version,
-        &ContactView::from(model),
-    ))
+    let row = records::run::<Contacts>(&req, &state, &ctx, *id, ContactCommand::Erase).await?;
+    Ok(records::answer::<Contacts>(StatusCode::OK, row))
 }
 
 /// A contact's association with a company.
@@ -541,24 +399,13 @@ pub async fn link_company(
     Json(body): Json<LinkBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, company_id) = *path;
-    super::ensure_owner(&state, &ctx.auth, super::Owned::Contact, id).await?;
     let command = ContactCommand::LinkCompany {
         company_id: EntityId(company_id),
         role: body.role,
     };
-    state
-        .commands
-        .contact(
-            EntityId(id),
-            Guarded {
-                if_version: if_match(&req)?,
-                command,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    let model = load(&state, &ctx.auth, id).await?;
-    detail(&state, &ctx.auth, model).await
+    records::ensure_owner::<Contacts>(&state, &ctx.auth, id).await?;
+    let row = records::run::<Contacts>(&req, &state, &ctx, id, command).await?;
+    detail(&state, &ctx.auth, row).await
 }
 
 /// `DELETE /v1/contacts/{id}/companies/{company_id}`: end the association.
@@ -584,23 +431,12 @@ pub async fn unlink_company(
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, company_id) = *path;
-    super::ensure_owner(&state, &ctx.auth, super::Owned::Contact, id).await?;
     let command = ContactCommand::UnlinkCompany {
         company_id: EntityId(company_id),
     };
-    state
-        .commands
-        .contact(
-            EntityId(id),
-            Guarded {
-                if_version: if_match(&req)?,
-                command,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    let model = load(&state, &ctx.auth, id).await?;
-    detail(&state, &ctx.auth, model).await
+    records::ensure_owner::<Contacts>(&state, &ctx.auth, id).await?;
+    let row = records::run::<Contacts>(&req, &state, &ctx, id, command).await?;
+    detail(&state, &ctx.auth, row).await
 }
 
 /// Registers this module's routes (under `/v1`).
@@ -611,6 +447,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(update)
         .service(delete)
         .service(restore)
+        .service(batch_create)
+        .service(batch_update)
         .service(erase)
         .service(link_company)
         .service(unlink_company);

@@ -1,23 +1,25 @@
 //! `/v1/deals`: deals, their stages, closing, line items.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::deal::{DealCommand, DealInput, DealPatch, LineItemInput, StageRef};
 use crm_domain::pipeline::StageKind;
-use crm_domain::{Action, EntityId, Guarded, Money, UserId};
+use crm_domain::{Action, EntityId, EventMetadata, Guarded, Money, UserId};
 use crm_projections::entities::deal::Model;
 use crm_projections::queries::deals::{self, DealFilter};
 use crm_projections::queries::{companies, contacts, pipelines, users, Page};
+use crm_projections::TenantScope;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::companies::MoneyView;
-use super::{if_match, record};
+use super::records::{self, Record};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
+use crate::history::RecordType;
 use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
 
@@ -213,16 +215,6 @@ async fn check_links(
     Ok(())
 }
 
-async fn load(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<Model, ApiError> {
-    deals::get(&state.pools.app, &auth.scope, id)
-        .await?
-        .ok_or(ApiError::NotFound)
-}
-
-fn ok(status: StatusCode, model: Model) -> HttpResponse {
-    record(status, model.version, &DealView::from(model))
-}
-
 /// `POST /v1/deals` body. Without `stage_id`, the deal starts in the first open stage of
 /// `pipeline_id` (default: the workspace's oldest pipeline); without `owner_id`, the caller
 /// owns it.
@@ -255,103 +247,149 @@ pub struct CreateDeal {
     pub tags: Vec<String>,
 }
 
-/// Creates a deal: 201 with `Location` and the deal.
-///
-/// # Errors
-/// 403, 422.
-#[utoipa::path(
-    tag = "deals",
-    request_body = CreateDeal,
-    params(IdempotencyKey),
-    responses((status = 201, description = "Created.", body = DealView, headers(
-        ("ETag" = String, description = "The record's version, e.g. `\"1\"`."),
-        ("Location" = String, description = "`/v1/deals/{id}`."),
-    ))),
-    extensions(("x-permission" = json!("create_records"))),
-)]
-#[post("/deals")]
-pub async fn create(
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    Json(body): Json<CreateDeal>,
-) -> Result<HttpResponse, ApiError> {
-    let auth = &ctx.auth;
-    let stage = match (body.stage_id, body.pipeline_id) {
-        (Some(stage), pipeline) => resolve_stage(&state, auth, stage, pipeline).await?,
-        (None, Some(pipeline)) => first_stage(&state, auth, pipeline, StageKind::Open).await?,
-        (None, None) => {
-            let oldest = pipelines::list(&state.pools.app, &auth.scope)
-                .await?
-                .into_iter()
-                .next();
-            let pipeline = oldest
-                .ok_or_else(|| ApiError::invalid("pipeline_id", "the workspace has no pipeline"))?
-                .0
-                .id;
-            first_stage(&state, auth, pipeline, StageKind::Open).await?
-        }
-    };
-    let owner = body.owner_id.unwrap_or(auth.user.0);
-    check_links(
-        &state,
-        auth,
-        Some(owner),
-        body.company_id,
-        &body.contact_ids,
-    )
-    .await?;
-    let id = EntityId::new();
-    let input = DealInput {
-        name: body.name,
-        amount: body.amount,
-        stage,
-        owner_id: Some(UserId(owner)),
-        company_id: body.company_id.map(EntityId),
-        contact_ids: body.contact_ids.into_iter().map(EntityId).collect(),
-        expected_close_date: body.expected_close_date,
-        tags: body.tags,
-    };
-    state
-        .commands
-        .deal(id, DealCommand::Create(input), &ctx.metadata)
-        .await?;
-    let mut res = ok(StatusCode::CREATED, load(&state, auth, id.0).await?);
-    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/deals/{}", id.0)) {
-        res.headers_mut().insert(header::LOCATION, location);
+/// Deals in the record machinery: a new deal's stage is resolved and its owner, company
+/// and contacts checked in the caller's workspace before the command runs.
+pub struct Deals;
+
+impl Record for Deals {
+    const TYPE: RecordType = RecordType::Deal;
+    type Row = Model;
+    type View = DealView;
+    type Create = CreateDeal;
+    type Patch = PatchDeal;
+    type Command = DealCommand;
+
+    async fn find(
+        state: &AppState,
+        scope: &TenantScope,
+        id: Uuid,
+    ) -> Result<Option<Model>, ApiError> {
+        Ok(deals::get(&state.pools.app, scope, id).await?)
     }
-    Ok(res)
+
+    async fn execute(
+        state: &AppState,
+        id: EntityId,
+        command: Guarded<DealCommand>,
+        meta: &EventMetadata,
+    ) -> Result<(), ApiError> {
+        Ok(state.commands.deal(id, command, meta).await?)
+    }
+
+    async fn create_command(
+        state: &AppState,
+        ctx: &CommandContext,
+        body: CreateDeal,
+    ) -> Result<DealCommand, ApiError> {
+        let auth = &ctx.auth;
+        let stage = match (body.stage_id, body.pipeline_id) {
+            (Some(stage), pipeline) => resolve_stage(state, auth, stage, pipeline).await?,
+            (None, Some(pipeline)) => first_stage(state, auth, pipeline, StageKind::Open).await?,
+            (None, None) => {
+                let oldest = pipelines::list(&state.pools.app, &auth.scope)
+                    .await?
+                    .into_iter()
+                    .next();
+                let pipeline = oldest
+                    .ok_or_else(|| {
+                        ApiError::invalid("pipeline_id", "the workspace has no pipeline")
+                    })?
+                    .0
+                    .id;
+                first_stage(state, auth, pipeline, StageKind::Open).await?
+            }
+        };
+        let owner = body.owner_id.unwrap_or(auth.user.0);
+        check_links(state, auth, Some(owner), body.company_id, &body.contact_ids).await?;
+        Ok(DealCommand::Create(DealInput {
+            name: body.name,
+            amount: body.amount,
+            stage,
+            owner_id: Some(UserId(owner)),
+            company_id: body.company_id.map(EntityId),
+            contact_ids: body.contact_ids.into_iter().map(EntityId).collect(),
+            expected_close_date: body.expected_close_date,
+            tags: body.tags,
+        }))
+    }
+
+    async fn update_command(
+        state: &AppState,
+        ctx: &CommandContext,
+        id: Uuid,
+        if_version: Option<u64>,
+        body: PatchDeal,
+    ) -> Result<Guarded<DealCommand>, ApiError> {
+        // Another workspace's deal is a 404 before its links are looked at.
+        records::load::<Self>(state, &ctx.auth, id).await?;
+        check_links(
+            state,
+            &ctx.auth,
+            body.owner_id.flatten(),
+            body.company_id.flatten(),
+            body.contact_ids.as_deref().unwrap_or_default(),
+        )
+        .await?;
+        Ok(Guarded {
+            if_version,
+            command: DealCommand::Update(DealPatch {
+                name: body.name,
+                amount: body.amount,
+                owner_id: body.owner_id.map(|o| o.map(UserId)),
+                company_id: body.company_id.map(|o| o.map(EntityId)),
+                contact_ids: body
+                    .contact_ids
+                    .map(|v| v.into_iter().map(EntityId).collect()),
+                expected_close_date: body.expected_close_date,
+                tags: body.tags,
+            }),
+        })
+    }
+
+    fn delete_command() -> DealCommand {
+        DealCommand::Delete
+    }
+
+    fn restore_command() -> DealCommand {
+        DealCommand::Restore
+    }
+
+    fn version(row: &Model) -> i64 {
+        row.version
+    }
+
+    fn deleted(row: &Model) -> bool {
+        row.deleted
+    }
+
+    /// A deal belongs to its `owner_id` (none: nobody's, so no Member's).
+    fn owner(row: &Model) -> String {
+        row.owner_id.map(|o| o.to_string()).unwrap_or_default()
+    }
 }
 
-/// One deal. With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record as it
-/// was then, rebuilt from its events (see [`super::history::past`]).
-///
-/// # Errors
-/// 404.
-#[utoipa::path(
-    tag = "deals",
-    params(("id" = Uuid, Path, description = "The deal's id."), super::history::PointInTime),
-    responses((status = 200, description = "The deal, or its past state.",
-        body = super::history::CurrentOrPast<DealView>,
-        headers(("ETag" = String, description = "The record's version (current state only)."))
-    )),
-    extensions(("x-permission" = json!("read_records"))),
-)]
-#[get("/deals/{id}")]
-pub async fn get(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<Uuid>,
-    Query(point): Query<super::history::PointInTime>,
+crate::record_routes! {
+    record: Deals,
+    tag: "deals",
+    collection: "/deals",
+    item: "/deals/{id}",
+    restore: "/deals/{id}/restore",
+    view: DealView,
+    detail: DealView,
+    create: CreateDeal,
+    patch: PatchDeal,
+}
+
+/// Runs `command` on a deal the caller may change: 200 with the deal.
+async fn run(
+    req: &HttpRequest,
+    state: &AppState,
+    ctx: &CommandContext,
+    id: Uuid,
+    command: DealCommand,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(at) = point.at()? {
-        return super::history::past(&state, &auth, crate::history::RecordType::Deal, *id, at)
-            .await;
-    }
-    let model = load(&state, &auth, *id).await?;
-    if model.deleted && !auth.may(Action::ViewDeleted) {
-        return Err(ApiError::NotFound);
-    }
-    Ok(ok(StatusCode::OK, model))
+    let row = records::run::<Deals>(req, state, ctx, id, command).await?;
+    Ok(records::answer::<Deals>(StatusCode::OK, row))
 }
 
 /// `GET /v1/deals` query. Unknown parameters are refused.
@@ -518,76 +556,6 @@ pub struct PatchDeal {
     pub tags: Option<Vec<String>>,
 }
 
-/// Changes a deal (JSON merge patch, RFC 7396): 200 with the deal.
-///
-/// # Errors
-/// 403, 404, 409, 412, 422.
-#[utoipa::path(
-    tag = "deals",
-    params(("id" = Uuid, Path, description = "The deal's id."), IfMatch),
-    request_body = PatchDeal,
-    responses(
-        (status = 200, description = "The changed deal.", body = DealView,
-            headers(("ETag" = String, description = "The record's new version."))),
-        (status = 409, description = "The deal is deleted.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("update_records"))),
-)]
-#[patch("/deals/{id}")]
-pub async fn update(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-    Json(body): Json<PatchDeal>,
-) -> Result<HttpResponse, ApiError> {
-    super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, *id).await?;
-    // Another workspace's deal is a 404 before its links are looked at.
-    load(&state, &ctx.auth, *id).await?;
-    check_links(
-        &state,
-        &ctx.auth,
-        body.owner_id.flatten(),
-        body.company_id.flatten(),
-        body.contact_ids.as_deref().unwrap_or_default(),
-    )
-    .await?;
-    let patch = DealPatch {
-        name: body.name,
-        amount: body.amount,
-        owner_id: body.owner_id.map(|o| o.map(UserId)),
-        company_id: body.company_id.map(|o| o.map(EntityId)),
-        contact_ids: body
-            .contact_ids
-            .map(|v| v.into_iter().map(EntityId).collect()),
-        expected_close_date: body.expected_close_date,
-        tags: body.tags,
-    };
-    run(&req, &state, &ctx, *id, DealCommand::Update(patch)).await
-}
-
-async fn run(
-    req: &HttpRequest,
-    state: &AppState,
-    ctx: &CommandContext,
-    id: Uuid,
-    command: DealCommand,
-) -> Result<HttpResponse, ApiError> {
-    state
-        .commands
-        .deal(
-            EntityId(id),
-            Guarded {
-                if_version: if_match(req)?,
-                command,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    Ok(ok(StatusCode::OK, load(state, &ctx.auth, id).await?))
-}
-
 /// `POST /v1/deals/{id}/move` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -621,8 +589,8 @@ pub async fn move_stage(
     id: web::Path<Uuid>,
     Json(body): Json<MoveDeal>,
 ) -> Result<HttpResponse, ApiError> {
-    super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, *id).await?;
-    load(&state, &ctx.auth, *id).await?;
+    records::ensure_owner::<Deals>(&state, &ctx.auth, *id).await?;
+    records::load::<Deals>(&state, &ctx.auth, *id).await?;
     let stage = resolve_stage(&state, &ctx.auth, body.stage_id, None).await?;
     run(&req, &state, &ctx, *id, DealCommand::MoveStage(stage)).await
 }
@@ -647,8 +615,8 @@ async fn close(
     body: CloseDeal,
     kind: StageKind,
 ) -> Result<HttpResponse, ApiError> {
-    super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, id).await?;
-    let deal = load(&state, &ctx.auth, id).await?;
+    records::ensure_owner::<Deals>(&state, &ctx.auth, id).await?;
+    let deal = records::load::<Deals>(&state, &ctx.auth, id).await?;
     let stage = match body.stage_id {
         Some(stage) => resolve_stage(&state, &ctx.auth, stage, Some(deal.pipeline_id)).await?,
         None => first_stage(&state, &ctx.auth, deal.pipeline_id, kind).await?,
@@ -804,7 +772,7 @@ pub async fn set_line_items(
     id: web::Path<Uuid>,
     Json(body): Json<LineItemsBody>,
 ) -> Result<HttpResponse, ApiError> {
-    super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, *id).await?;
+    records::ensure_owner::<Deals>(&state, &ctx.auth, *id).await?;
     let items = body
         .items
         .into_iter()
@@ -816,64 +784,6 @@ pub async fn set_line_items(
         })
         .collect();
     run(&req, &state, &ctx, *id, DealCommand::SetLineItems(items)).await
-}
-
-/// Soft-deletes a deal: 204. It stays in history and can be restored.
-///
-/// # Errors
-/// 403, 404, 409, 412.
-#[utoipa::path(
-    tag = "deals",
-    params(("id" = Uuid, Path, description = "The deal's id."), IfMatch),
-    responses(
-        (status = 204, description = "Deleted."),
-        (status = 409, description = "Already deleted.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("delete_records"))),
-)]
-#[delete("/deals/{id}")]
-pub async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    super::ensure_owner(&state, &ctx.auth, super::Owned::Deal, *id).await?;
-    let command = Guarded {
-        if_version: if_match(&req)?,
-        command: DealCommand::Delete,
-    };
-    state
-        .commands
-        .deal(EntityId(*id), command, &ctx.metadata)
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// Restores a soft-deleted deal: 200 with the deal.
-///
-/// # Errors
-/// 403, 404, 409, 412.
-#[utoipa::path(
-    tag = "deals",
-    params(("id" = Uuid, Path, description = "The deal's id."), IfMatch, IdempotencyKey),
-    responses(
-        (status = 200, description = "The restored deal.", body = DealView,
-            headers(("ETag" = String, description = "The record's new version."))),
-        (status = 409, description = "Not deleted.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("restore_records"))),
-)]
-#[post("/deals/{id}/restore")]
-pub async fn restore(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    run(&req, &state, &ctx, *id, DealCommand::Restore).await
 }
 
 /// Registers this module's routes (under `/v1`).

@@ -7,6 +7,9 @@ use crm_domain::Action;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::companies::Companies;
+use super::contacts::Contacts;
+use super::records::{self, Record};
 use crate::auth::AuthContext;
 use crate::error::ApiError;
 use crate::history::{self, At, RecordType};
@@ -133,7 +136,7 @@ pub async fn past(
 #[utoipa::path(
     tag = "history",
     params(
-        ("entity" = HistorySegment, Path, description = "The record type."),
+        ("entity" = inline(HistorySegment), Path, description = "The record type."),
         ("id" = Uuid, Path, description = "The record's id."),
     ),
     responses((status = 200, description = "Every version, oldest first.", body = VersionList)),
@@ -169,31 +172,37 @@ pub struct RevertBody {
     pub reason: String,
 }
 
-/// The fields a revert sets back, per record type: those of its `PATCH` body.
-fn revertible(kind: RecordType) -> Option<&'static [&'static str]> {
-    match kind {
-        RecordType::Contact => Some(&[
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "job_title",
-            "company_id",
-            "tags",
-        ]),
-        RecordType::Company => Some(&[
-            "name",
-            "domain",
-            "industry",
-            "country",
-            "currency",
-            "employee_count",
-            "annual_revenue",
-            "annual_revenue_text",
-            "tags",
-        ]),
-        _ => None,
+/// Sets back, by an update guarded by `if_version`, the fields of `R`'s patch body that
+/// differ between `target` and `current`.
+///
+/// # Errors
+/// 422 when they already agree; else as the record's `PATCH`.
+async fn revert_as<R: Record>(
+    state: &AppState,
+    ctx: &crate::auth::CommandContext,
+    id: Uuid,
+    if_version: Option<u64>,
+    current: &history::PastState,
+    target: &history::PastState,
+) -> Result<HttpResponse, ApiError> {
+    let patch: serde_json::Map<String, serde_json::Value> = records::patch_fields::<R>()
+        .into_iter()
+        .filter_map(|f| {
+            let old = target.record.get(&f).cloned().unwrap_or_default();
+            let now = current.record.get(&f).cloned().unwrap_or_default();
+            (old != now).then_some((f, old))
+        })
+        .collect();
+    if patch.is_empty() {
+        return Err(ApiError::invalid(
+            "to_version",
+            "the record's fields already equal that version's",
+        ));
     }
+    let body: R::Patch =
+        serde_json::from_value(serde_json::Value::Object(patch)).map_err(ApiError::internal)?;
+    let row = records::update_one::<R>(state, ctx, id, if_version, body).await?;
+    Ok(records::answer::<R>(actix_web::http::StatusCode::OK, row))
 }
 
 /// Reverts a contact or company (Owner, Admin): a new update event that
@@ -209,7 +218,7 @@ fn revertible(kind: RecordType) -> Option<&'static [&'static str]> {
 #[utoipa::path(
     tag = "history",
     params(
-        ("entity" = RevertSegment, Path, description = "The record type."),
+        ("entity" = inline(RevertSegment), Path, description = "The record type."),
         ("id" = Uuid, Path, description = "The record's id."),
         IfMatch, IdempotencyKey,
     ),
@@ -221,7 +230,7 @@ fn revertible(kind: RecordType) -> Option<&'static [&'static str]> {
         (status = 409, description = "The record is deleted.", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
     ),
-    extensions(("x-permission" = json!("update_records"))),
+    extensions(("x-permission" = json!("read_audit"))),
 )]
 #[post("/{entity}/{id}/revert")]
 pub async fn revert(
@@ -231,10 +240,11 @@ pub async fn revert(
     path: web::Path<(String, Uuid)>,
     crate::extract::Json(body): crate::extract::Json<RevertBody>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require(Action::ReadAudit)?;
+    ctx.auth.require(Action::UpdateRecords)?;
     let (segment, id) = path.into_inner();
-    let kind = RecordType::from_segment(&segment).ok_or(ApiError::NotFound)?;
-    let fields = revertible(kind).ok_or(ApiError::NotFound)?;
+    let kind = RecordType::from_segment(&segment)
+        .filter(|k| matches!(k, RecordType::Contact | RecordType::Company))
+        .ok_or(ApiError::NotFound)?;
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
@@ -273,43 +283,14 @@ pub async fn revert(
         At::Version(body.to_version),
     )
     .await?;
-    let patch: serde_json::Map<String, serde_json::Value> = fields
-        .iter()
-        .filter_map(|f| {
-            let old = target.record.get(*f).cloned().unwrap_or_default();
-            let now = current.record.get(*f).cloned().unwrap_or_default();
-            (old != now).then(|| ((*f).to_owned(), old))
-        })
-        .collect();
-    if patch.is_empty() {
-        return Err(ApiError::invalid(
-            "to_version",
-            "the record's fields already equal that version's",
-        ));
-    }
     let if_version = super::if_match(&req)?.or(Some(current.version as u64));
     let mut ctx = ctx;
     ctx.metadata.reason = Some(format!("revert to version {}: {reason}", body.to_version));
-    let patch = serde_json::Value::Object(patch);
     match kind {
         RecordType::Contact => {
-            let body = serde_json::from_value(patch).map_err(ApiError::internal)?;
-            let model = super::contacts::update_one(&state, &ctx, id, if_version, body).await?;
-            Ok(super::record(
-                actix_web::http::StatusCode::OK,
-                model.version,
-                &Reverted::Contact(model.into()),
-            ))
+            revert_as::<Contacts>(&state, &ctx, id, if_version, &current, &target).await
         }
-        _ => {
-            let body = serde_json::from_value(patch).map_err(ApiError::internal)?;
-            let model = super::companies::update_one(&state, &ctx, id, if_version, body).await?;
-            Ok(super::record(
-                actix_web::http::StatusCode::OK,
-                model.version,
-                &Reverted::Company(model.into()),
-            ))
-        }
+        _ => revert_as::<Companies>(&state, &ctx, id, if_version, &current, &target).await,
     }
 }
 

@@ -183,7 +183,7 @@ pub struct UndoReport {
     params(("import_id" = Uuid, Path, description = "The `import_id` of the import's report."), IdempotencyKey),
     request_body = UndoBody,
     responses((status = 200, description = "What the undo deleted.", body = UndoReport)),
-    extensions(("x-permission" = json!("delete_records"))),
+    extensions(("x-permission" = json!("read_audit"))),
 )]
 #[post("/{import_id}/undo")]
 pub async fn undo(
@@ -197,7 +197,7 @@ pub async fn undo(
     use crm_domain::deal::DealCommand;
     use crm_domain::{EntityId, Guarded};
 
-    ctx.auth.require(Action::ReadAudit)?;
+    ctx.auth.require(Action::DeleteRecords)?;
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
