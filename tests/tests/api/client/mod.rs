@@ -202,6 +202,37 @@ impl<'a> Client<'a> {
     }
 }
 
+/// A CSV answer: its header and its records.
+#[derive(Debug, Clone)]
+pub struct CsvTable {
+    /// The header record.
+    pub header: csv::StringRecord,
+    /// The data records.
+    pub rows: Vec<csv::StringRecord>,
+}
+
+impl CsvTable {
+    /// The position of column `name`; panics when there is none.
+    #[track_caller]
+    pub fn col(&self, name: &str) -> usize {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name:?} in {:?}", self.header))
+    }
+
+    /// Column `name` of every row.
+    #[track_caller]
+    pub fn column(&self, name: &str) -> Vec<&str> {
+        let col = self.col(name);
+        self.rows.iter().map(|r| &r[col]).collect()
+    }
+}
+
+/// The marker body of a CSV answer: read it with [`Response::expect_csv`].
+#[derive(Debug)]
+pub struct Csv;
+
 /// The marker body of an answer that has none (`204 No Content`).
 pub type NoContent = ();
 
@@ -315,6 +346,30 @@ impl<T> Response<T> {
             self.request
         );
         problem
+    }
+
+    /// The body as a CSV table when the status is `expected`; panics when the status
+    /// differs, the content type is not `text/csv` or a record does not parse.
+    #[track_caller]
+    pub fn expect_csv(self, expected: StatusCode) -> CsvTable {
+        self.assert_status(expected);
+        let ctype = self.header("content-type").unwrap_or_default();
+        assert!(
+            ctype.starts_with("text/csv"),
+            "{}: not CSV but {ctype:?}: {}",
+            self.request,
+            self.text()
+        );
+        let mut reader = csv::Reader::from_reader(self.bytes.as_slice());
+        let header = reader
+            .headers()
+            .unwrap_or_else(|e| panic!("{}: no CSV header: {e}", self.request))
+            .clone();
+        let rows = reader
+            .records()
+            .map(|r| r.unwrap_or_else(|e| panic!("{}: bad CSV record: {e}", self.request)))
+            .collect();
+        CsvTable { header, rows }
     }
 
     /// The body as text (empty when there is none).

@@ -11,11 +11,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{
-    Activity, AuditEntry, BatchResults, Body, Client, Company, Contact, Deal, History,
-    ImportReport, NoContent, Page, PastState, Pipeline, PipelineList, PipelineSummary, Response,
-    UndoReport,
-};
+use super::views::*;
+use super::{Body, Client, Csv, NoContent, Response};
 
 /// `path?query`, or `path` when the query is empty.
 fn with_query(path: &str, query: &str) -> String {
@@ -89,6 +86,12 @@ impl Client<'_> {
     /// `POST /v1/imports/{import_id}/undo`.
     pub async fn undo_import(&self, import_id: impl Display, body: &Value) -> Response<UndoReport> {
         self.post(&format!("/v1/imports/{import_id}/undo"), body)
+            .await
+    }
+
+    /// `GET /v1/exports/{kind}?query` (a CSV file: read it with `expect_csv`).
+    pub async fn export(&self, kind: &str, query: &str) -> Response<Csv> {
+        self.get(&with_query(&format!("/v1/exports/{kind}"), query))
             .await
     }
 
@@ -206,6 +209,20 @@ impl Records<'_, Contact> {
     ) -> Response<Contact> {
         self.client
             .delete(&format!("{}/companies/{company}", self.path(id)))
+            .await
+    }
+}
+
+impl Records<'_, Contact> {
+    /// `GET /v1/contacts/{id}/export`: the data-subject access export.
+    pub async fn export(&self, id: impl Display) -> Response<SubjectAccessExport> {
+        self.client.get(&format!("{}/export", self.path(id))).await
+    }
+
+    /// `POST /v1/contacts/{id}/erase`.
+    pub async fn erase(&self, id: impl Display, body: &Value) -> Response<Contact> {
+        self.client
+            .post(&format!("{}/erase", self.path(id)), body)
             .await
     }
 }

@@ -359,6 +359,27 @@ pub struct PastState {
     pub record: Value,
 }
 
+/// A linked company in a contact's export: the association and the company's name.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LinkedCompany {
+    pub company_id: Uuid,
+    pub role: Option<String>,
+    /// `None` once the company is gone from the workspace.
+    pub name: Option<String>,
+}
+
+/// `GET /v1/contacts/{id}/export`: everything held about one contact.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubjectAccessExport {
+    pub generated_at: DateTime<Utc>,
+    pub workspace_id: Uuid,
+    pub contact: Contact,
+    pub companies: Vec<LinkedCompany>,
+    pub activities: Vec<Activity>,
+    pub deals: Vec<Deal>,
+    pub history: Vec<Version>,
+}
+
 /// One item's outcome in a batch: `record` on success, `problem` on failure.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ItemResult<T> {
