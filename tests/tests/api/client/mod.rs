@@ -372,6 +372,13 @@ impl<T> Response<T> {
         CsvTable { header, rows }
     }
 
+    /// The body as text when the status is `expected` (any content type).
+    #[track_caller]
+    pub fn expect_text(self, expected: StatusCode) -> String {
+        self.assert_status(expected);
+        self.text().to_owned()
+    }
+
     /// The body as text (empty when there is none).
     pub fn text(&self) -> &str {
         std::str::from_utf8(&self.bytes).unwrap_or("<not UTF-8>")

@@ -95,6 +95,11 @@ impl Client<'_> {
             .await
     }
 
+    /// `GET /v1/audit/verify`.
+    pub async fn audit_verify(&self) -> Response<ChainReport> {
+        self.get("/v1/audit/verify").await
+    }
+
     /// `GET /v1/audit?query`.
     pub async fn audit(&self, query: &str) -> Response<Page<AuditEntry>> {
         self.get(&with_query("/v1/audit", query)).await

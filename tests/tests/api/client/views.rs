@@ -342,6 +342,10 @@ pub struct Version {
     pub occurred_at: Option<String>,
     pub recorded_at: DateTime<Utc>,
     pub changes: Vec<FieldChange>,
+    /// `erased`, `unavailable` or `unreadable` when the event's personal data is not
+    /// shown; absent otherwise.
+    #[serde(default)]
+    pub personal_data: Option<String>,
 }
 
 /// `GET /v1/{entity}/{id}/history`: every version, oldest first.
@@ -378,6 +382,19 @@ pub struct SubjectAccessExport {
     pub activities: Vec<Activity>,
     pub deals: Vec<Deal>,
     pub history: Vec<Version>,
+}
+
+/// `GET /v1/audit/verify`: whether the hash chains and the last checkpoint hold.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChainReport {
+    pub intact: bool,
+    pub events_checked: i64,
+    /// The first event whose chain breaks, if any.
+    #[serde(default)]
+    pub first_break: Option<Value>,
+    /// The checkpoint compared against, if any.
+    #[serde(default)]
+    pub checkpoint: Option<Value>,
 }
 
 /// One item's outcome in a batch: `record` on success, `problem` on failure.
