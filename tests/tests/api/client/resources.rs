@@ -70,6 +70,26 @@ impl Client<'_> {
         Pipelines { client: self }
     }
 
+    /// `/v1/auth…`: sign-up, sign-in, tokens and sessions.
+    pub fn auth(&self) -> Auth<'_> {
+        Auth { client: self }
+    }
+
+    /// `GET /v1/me`.
+    pub async fn me(&self) -> Response<Me> {
+        self.get("/v1/me").await
+    }
+
+    /// `POST /v1/me/password` (204).
+    pub async fn change_password(&self, body: &Value) -> Response<NoContent> {
+        self.post("/v1/me/password", body).await
+    }
+
+    /// `PATCH /v1/workspace` (rename).
+    pub async fn rename_workspace(&self, body: &Value) -> Response<WorkspaceView> {
+        self.patch("/v1/workspace", body).await
+    }
+
     /// `GET /v1/tasks?query`.
     pub async fn tasks(&self, query: &str) -> Response<Page<Activity>> {
         self.get(&with_query("/v1/tasks", query)).await
@@ -351,5 +371,44 @@ impl Pipelines<'_> {
         self.client
             .delete(&format!("{}/stages/{stage}", self.path(id)))
             .await
+    }
+}
+
+/// `/v1/auth…`.
+pub struct Auth<'c> {
+    client: &'c Client<'c>,
+}
+
+impl Auth<'_> {
+    /// `POST /v1/auth/signup`.
+    pub async fn signup(&self, body: &Value) -> Response<SignupAnswer> {
+        self.client.post("/v1/auth/signup", body).await
+    }
+
+    /// `POST /v1/auth/login` with an email and a password.
+    pub async fn login(&self, email: &str, password: &str) -> Response<Tokens> {
+        let body = serde_json::json!({"email": email, "password": password});
+        self.client.post("/v1/auth/login", &body).await
+    }
+
+    /// `POST /v1/auth/refresh`.
+    pub async fn refresh(&self, refresh_token: &str) -> Response<Tokens> {
+        let body = serde_json::json!({ "refresh_token": refresh_token });
+        self.client.post("/v1/auth/refresh", &body).await
+    }
+
+    /// `POST /v1/auth/logout` (204): ends the caller's session.
+    pub async fn logout(&self) -> Response<NoContent> {
+        self.client.post_empty("/v1/auth/logout").await
+    }
+
+    /// `POST /v1/auth/logout-all` (204): ends every session of the caller.
+    pub async fn logout_all(&self) -> Response<NoContent> {
+        self.client.post_empty("/v1/auth/logout-all").await
+    }
+
+    /// `GET /v1/auth/sessions`.
+    pub async fn sessions(&self) -> Response<SessionList> {
+        self.client.get("/v1/auth/sessions").await
     }
 }

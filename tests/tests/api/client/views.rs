@@ -478,6 +478,87 @@ pub struct UndoReport {
     pub already_deleted: u64,
 }
 
+/// The tokens a sign-in, a sign-up or a refresh hands out.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tokens {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub session_id: Uuid,
+}
+
+/// A workspace's id and slug.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkspaceRef {
+    pub id: Uuid,
+    pub slug: String,
+}
+
+/// The founder of a new workspace.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Founder {
+    pub id: Uuid,
+    pub email: String,
+    pub role: String,
+}
+
+/// `POST /v1/auth/signup`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SignupAnswer {
+    pub workspace: WorkspaceRef,
+    pub user: Founder,
+    #[serde(flatten)]
+    pub tokens: Tokens,
+}
+
+/// A workspace's id, slug and name.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkspaceView {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+}
+
+/// The caller as `GET /v1/me` shows them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MeUser {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    /// `owner`, `admin`, `manager`, `member` or `read_only`.
+    pub role: String,
+}
+
+/// `GET /v1/me`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Me {
+    pub user: MeUser,
+    pub workspace: Option<WorkspaceView>,
+}
+
+/// One of the caller's sessions.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Session {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    #[serde(default)]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// Whether the request came with this session's token.
+    pub current: bool,
+}
+
+/// `GET /v1/auth/sessions`: newest first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionList {
+    pub items: Vec<Session>,
+}
+
 /// One failing field of a 422.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FieldError {
