@@ -75,6 +75,11 @@ impl Client<'_> {
         Auth { client: self }
     }
 
+    /// `/v1/users…`: members, invitations, roles.
+    pub fn users(&self) -> Users<'_> {
+        Users { client: self }
+    }
+
     /// `GET /v1/me`.
     pub async fn me(&self) -> Response<Me> {
         self.get("/v1/me").await
@@ -407,8 +412,58 @@ impl Auth<'_> {
         self.client.post_empty("/v1/auth/logout-all").await
     }
 
+    /// `POST /v1/auth/accept-invitation`: joins and signs in.
+    pub async fn accept_invitation(&self, body: &Value) -> Response<Tokens> {
+        self.client.post("/v1/auth/accept-invitation", body).await
+    }
+
     /// `GET /v1/auth/sessions`.
     pub async fn sessions(&self) -> Response<SessionList> {
         self.client.get("/v1/auth/sessions").await
+    }
+}
+
+/// `/v1/users…`.
+pub struct Users<'c> {
+    client: &'c Client<'c>,
+}
+
+impl Users<'_> {
+    /// `GET /v1/users`.
+    pub async fn list(&self) -> Response<UserList> {
+        self.client.get("/v1/users").await
+    }
+
+    /// `POST /v1/users/invitations`.
+    pub async fn invite(&self, body: &Value) -> Response<Invitation> {
+        self.client.post("/v1/users/invitations", body).await
+    }
+
+    /// `PATCH /v1/users/{id}/role`.
+    pub async fn set_role(&self, id: impl Display, role: &str) -> Response<User> {
+        let body = serde_json::json!({ "role": role });
+        self.client
+            .patch(&format!("/v1/users/{id}/role"), &body)
+            .await
+    }
+
+    /// `POST /v1/users/{id}/deactivate`.
+    pub async fn deactivate(&self, id: impl Display) -> Response<User> {
+        self.client
+            .post(
+                &format!("/v1/users/{id}/deactivate"),
+                &serde_json::json!({}),
+            )
+            .await
+    }
+
+    /// `POST /v1/users/{id}/reactivate`.
+    pub async fn reactivate(&self, id: impl Display) -> Response<User> {
+        self.client
+            .post(
+                &format!("/v1/users/{id}/reactivate"),
+                &serde_json::json!({}),
+            )
+            .await
     }
 }

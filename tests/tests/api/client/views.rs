@@ -559,6 +559,32 @@ pub struct SessionList {
     pub items: Vec<Session>,
 }
 
+/// A member or invitee of a workspace.
+#[derive(Debug, Clone, Deserialize)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    /// `owner`, `admin`, `manager`, `member` or `read_only`.
+    pub role: String,
+    /// `invited`, `active` or `deactivated`.
+    pub status: String,
+    pub version: i64,
+}
+
+/// `GET /v1/users`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserList {
+    pub items: Vec<User>,
+}
+
+/// `POST /v1/users/invitations`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Invitation {
+    pub user: User,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// One failing field of a 422.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FieldError {
