@@ -80,6 +80,11 @@ impl Client<'_> {
         Users { client: self }
     }
 
+    /// `/v1/api-keys…`.
+    pub fn api_keys(&self) -> ApiKeys<'_> {
+        ApiKeys { client: self }
+    }
+
     /// `GET /v1/me`.
     pub async fn me(&self) -> Response<Me> {
         self.get("/v1/me").await
@@ -464,6 +469,35 @@ impl Users<'_> {
                 &format!("/v1/users/{id}/reactivate"),
                 &serde_json::json!({}),
             )
+            .await
+    }
+}
+
+/// `/v1/api-keys…`.
+pub struct ApiKeys<'c> {
+    client: &'c Client<'c>,
+}
+
+impl ApiKeys<'_> {
+    /// `POST /v1/api-keys`.
+    pub async fn create(&self, body: &Value) -> Response<NewKey> {
+        self.client.post("/v1/api-keys", body).await
+    }
+
+    /// `GET /v1/api-keys`.
+    pub async fn list(&self) -> Response<KeyList> {
+        self.client.get("/v1/api-keys").await
+    }
+
+    /// `DELETE /v1/api-keys/{id}` (204): revokes the key.
+    pub async fn revoke(&self, id: impl Display) -> Response<NoContent> {
+        self.client.delete(&format!("/v1/api-keys/{id}")).await
+    }
+
+    /// `GET /v1/api-keys/requests?query`.
+    pub async fn requests(&self, query: &str) -> Response<KeyRequests> {
+        self.client
+            .get(&with_query("/v1/api-keys/requests", query))
             .await
     }
 }

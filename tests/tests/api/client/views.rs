@@ -585,6 +585,54 @@ pub struct Invitation {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A new API key, with the key itself (shown this once).
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewKey {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `crm_…`, sent as a bearer token.
+    pub key: String,
+}
+
+/// A key as its managers see it (never the key itself).
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeyRow {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /v1/api-keys`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeyList {
+    pub items: Vec<KeyRow>,
+}
+
+/// One request made with an API key.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeyRequest {
+    pub key_id: Uuid,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    #[serde(default)]
+    pub ip: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// `GET /v1/api-keys/requests`: newest first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeyRequests {
+    pub items: Vec<KeyRequest>,
+}
+
 /// One failing field of a 422.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FieldError {
