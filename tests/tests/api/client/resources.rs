@@ -422,6 +422,24 @@ impl Auth<'_> {
         self.client.post("/v1/auth/accept-invitation", body).await
     }
 
+    /// `POST /v1/auth/password-reset` (202 whether or not the email is known).
+    pub async fn request_password_reset(&self, email: &str) -> Response<Value> {
+        let body = serde_json::json!({ "email": email });
+        self.client.post("/v1/auth/password-reset", &body).await
+    }
+
+    /// `POST /v1/auth/password-reset/confirm` (204).
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        new_password: &str,
+    ) -> Response<NoContent> {
+        let body = serde_json::json!({"token": token, "new_password": new_password});
+        self.client
+            .post("/v1/auth/password-reset/confirm", &body)
+            .await
+    }
+
     /// `GET /v1/auth/sessions`.
     pub async fn sessions(&self) -> Response<SessionList> {
         self.client.get("/v1/auth/sessions").await

@@ -397,6 +397,24 @@ pub struct ChainReport {
     pub checkpoint: Option<Value>,
 }
 
+impl ChainReport {
+    /// The first break; panics when the chains held.
+    #[track_caller]
+    pub fn first_break(&self) -> &Value {
+        self.first_break
+            .as_ref()
+            .unwrap_or_else(|| panic!("no break was found: {self:?}"))
+    }
+
+    /// The checkpoint check; panics when there was none.
+    #[track_caller]
+    pub fn checkpoint(&self) -> &Value {
+        self.checkpoint
+            .as_ref()
+            .unwrap_or_else(|| panic!("no checkpoint was checked: {self:?}"))
+    }
+}
+
 /// One item's outcome in a batch: `record` on success, `problem` on failure.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ItemResult<T> {
