@@ -85,6 +85,16 @@ impl Client<'_> {
         ApiKeys { client: self }
     }
 
+    /// `/v1/auth/2fa…`: the caller's second factor.
+    pub fn two_factor(&self) -> TwoFactor<'_> {
+        TwoFactor { client: self }
+    }
+
+    /// `PATCH /v1/workspace/security`.
+    pub async fn set_security_policy(&self, body: &Value) -> Response<Value> {
+        self.patch("/v1/workspace/security", body).await
+    }
+
     /// `GET /v1/me`.
     pub async fn me(&self) -> Response<Me> {
         self.get("/v1/me").await
@@ -517,5 +527,35 @@ impl ApiKeys<'_> {
         self.client
             .get(&with_query("/v1/api-keys/requests", query))
             .await
+    }
+}
+
+/// `/v1/auth/2fa…`.
+pub struct TwoFactor<'c> {
+    client: &'c Client<'c>,
+}
+
+impl TwoFactor<'_> {
+    /// `POST /v1/auth/2fa/enroll`: a new secret.
+    pub async fn enroll(&self) -> Response<Enrolment> {
+        self.client
+            .post("/v1/auth/2fa/enroll", &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /v1/auth/2fa/confirm` with a code: turns it on, answers the recovery codes.
+    pub async fn confirm(&self, code: &str) -> Response<RecoveryCodes> {
+        let body = serde_json::json!({ "code": code });
+        self.client.post("/v1/auth/2fa/confirm", &body).await
+    }
+
+    /// `POST /v1/auth/2fa/disable` with a factor (`{"code": ..}` or `{"recovery_code": ..}`).
+    pub async fn disable(&self, factor: &Value) -> Response<NoContent> {
+        self.client.post("/v1/auth/2fa/disable", factor).await
+    }
+
+    /// `POST /v1/auth/2fa/verify`: the second step of a sign-in.
+    pub async fn verify(&self, body: &Value) -> Response<Tokens> {
+        self.client.post("/v1/auth/2fa/verify", body).await
     }
 }

@@ -651,6 +651,29 @@ pub struct KeyRequests {
     pub items: Vec<KeyRequest>,
 }
 
+/// The password step of a sign-in with two-factor on.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TwoFactorChallenge {
+    /// Always `true`.
+    pub two_factor_required: bool,
+    /// For `POST /v1/auth/2fa/verify` only.
+    pub challenge_token: String,
+}
+
+/// A new two-factor secret, shown once.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Enrolment {
+    /// Base32.
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+/// The recovery codes of a newly confirmed two-factor sign-in, shown once.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
 /// One failing field of a 422.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FieldError {
