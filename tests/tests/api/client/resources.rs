@@ -95,6 +95,17 @@ impl Client<'_> {
         self.patch("/v1/workspace/security", body).await
     }
 
+    /// `/v1/support-grants…`: the Owner's grants to support staff.
+    pub fn support_grants(&self) -> SupportGrants<'_> {
+        SupportGrants { client: self }
+    }
+
+    /// The same client acting as support inside `workspace` (a tenant id), with the
+    /// `X-Support-Workspace` header.
+    pub fn in_workspace(&self, workspace: impl Display) -> Self {
+        self.with_header("x-support-workspace", &workspace.to_string())
+    }
+
     /// `GET /v1/me`.
     pub async fn me(&self) -> Response<Me> {
         self.get("/v1/me").await
@@ -450,6 +461,22 @@ impl Auth<'_> {
             .await
     }
 
+    /// `POST /v1/auth/support/login`.
+    pub async fn support_login(
+        &self,
+        email: &str,
+        password: &str,
+        code: &str,
+    ) -> Response<SupportToken> {
+        let body = serde_json::json!({"email": email, "password": password, "code": code});
+        self.client.post("/v1/auth/support/login", &body).await
+    }
+
+    /// `POST /v1/auth/support/logout` (204).
+    pub async fn support_logout(&self) -> Response<NoContent> {
+        self.client.post_empty("/v1/auth/support/logout").await
+    }
+
     /// `GET /v1/auth/sessions`.
     pub async fn sessions(&self) -> Response<SessionList> {
         self.client.get("/v1/auth/sessions").await
@@ -557,5 +584,36 @@ impl TwoFactor<'_> {
     /// `POST /v1/auth/2fa/verify`: the second step of a sign-in.
     pub async fn verify(&self, body: &Value) -> Response<Tokens> {
         self.client.post("/v1/auth/2fa/verify", body).await
+    }
+}
+
+/// `/v1/support-grants…`.
+pub struct SupportGrants<'c> {
+    client: &'c Client<'c>,
+}
+
+impl SupportGrants<'_> {
+    /// `POST /v1/support-grants`.
+    pub async fn create(&self, body: &Value) -> Response<Grant> {
+        self.client.post("/v1/support-grants", body).await
+    }
+
+    /// `GET /v1/support-grants`.
+    pub async fn list(&self) -> Response<GrantList> {
+        self.client.get("/v1/support-grants").await
+    }
+
+    /// `DELETE /v1/support-grants/{id}` (204): revokes the grant.
+    pub async fn revoke(&self, id: impl Display) -> Response<NoContent> {
+        self.client
+            .delete(&format!("/v1/support-grants/{id}"))
+            .await
+    }
+
+    /// `GET /v1/support-grants/{id}/access`.
+    pub async fn access(&self, id: impl Display) -> Response<AccessList> {
+        self.client
+            .get(&format!("/v1/support-grants/{id}/access"))
+            .await
     }
 }

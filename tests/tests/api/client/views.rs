@@ -674,6 +674,53 @@ pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
 
+/// A support sign-in's token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SupportToken {
+    /// `crms_…`, sent with `X-Support-Workspace`.
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+}
+
+/// A support grant as the Owner sees it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Grant {
+    pub id: Uuid,
+    pub support_id: Uuid,
+    pub support_email: String,
+    /// `read` or `recovery`.
+    pub scope: String,
+    pub reason: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    #[serde(default)]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /v1/support-grants`: newest first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GrantList {
+    pub items: Vec<Grant>,
+}
+
+/// One request made under a grant.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Access {
+    pub grant_id: Uuid,
+    pub support_id: Uuid,
+    pub method: String,
+    pub path: String,
+    pub at: DateTime<Utc>,
+}
+
+/// `GET /v1/support-grants/{id}/access`: oldest first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccessList {
+    pub items: Vec<Access>,
+}
+
 /// One failing field of a 422.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FieldError {
