@@ -61,11 +61,18 @@ async fn run(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
-    body: web::Bytes,
+    body: web::Payload,
     query: ImportQuery,
     kind: Kind,
 ) -> Result<HttpResponse, ApiError> {
     check_csv(&req)?;
+    // Read here, not by the `Bytes` extractor, so an oversized file is a problem+json
+    // 413 like every other refusal.
+    let body = body
+        .to_bytes_limited(state.settings.server.import_limit_bytes)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?
+        .map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
     let run = ImportRun {
         commands: &state.commands,
         app: &state.pools.app,
@@ -99,7 +106,7 @@ pub async fn companies(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Query(q): Query<ImportQuery>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     run(req, state, ctx, body, q, Kind::Companies).await
 }
@@ -122,7 +129,7 @@ pub async fn contacts(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Query(q): Query<ImportQuery>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     run(req, state, ctx, body, q, Kind::Contacts).await
 }
@@ -145,7 +152,7 @@ pub async fn deals(
     state: web::Data<AppState>,
     ctx: CommandContext,
     Query(q): Query<ImportQuery>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     run(req, state, ctx, body, q, Kind::Deals).await
 }

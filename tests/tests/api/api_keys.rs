@@ -7,275 +7,326 @@ use crm_app::clock::ManualClock;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with_clock, str_of};
+use crate::client::{KeyRequests, NewKey};
+use crate::helpers::{spawn_app_full, spawn_app_with_clock, TestApp, Workspace};
 
-#[tokio::test]
-async fn keys_act_as_themselves_and_stop_when_revoked_or_expired() {
+/// A manager-role key "Zapier" of the owner of `a`, expiring in 2099.
+async fn given_a_manager_key(app: &TestApp, a: &Workspace) -> NewKey {
+    app.as_(a)
+        .api_keys()
+        .create(&json!({"name": "Zapier", "role": "manager", "expires_at": "2099-01-01T00:00:00Z"}))
+        .await
+        .expect(StatusCode::CREATED)
+}
+
+async fn app_on_a_manual_clock() -> (TestApp, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::default());
     let app = spawn_app_with_clock(|_| {}, clock.clone()).await;
+    (app, clock)
+}
+
+#[tokio::test]
+async fn a_key_is_shown_once_and_stored_hashed() {
+    let (app, _) = app_on_a_manual_clock().await;
     let a = app.signup("keys").await;
-    let b = app.signup("keys-b").await;
-    let (status, created) = app
-        .post(
-            "/v1/api-keys",
-            &a.token,
-            json!({"name": "Zapier", "role": "manager", "expires_at": "2099-01-01T00:00:00Z"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let key = str_of(&created["key"]);
-    let id = str_of(&created["id"]);
-    assert!(key.starts_with("crm_"));
-    let (_, listed) = app.get("/v1/api-keys", &a.token).await;
-    assert!(!listed.to_string().contains(&key), "the key is shown again");
+
+    let created = given_a_manager_key(&app, &a).await;
+
+    assert!(created.key.starts_with("crm_"));
+    let listed = app
+        .as_(&a)
+        .api_keys()
+        .list()
+        .await
+        .expect_text(StatusCode::OK);
+    assert!(!listed.contains(&created.key), "the key is shown again");
     let owner = app.pool_as(None).await;
     let stored: Vec<u8> = sqlx::query_scalar("SELECT key_hash FROM api_keys")
         .fetch_one(&owner)
         .await
         .unwrap();
-    assert!(!String::from_utf8_lossy(&stored).contains(&key[4..]));
+    assert!(!String::from_utf8_lossy(&stored).contains(&created.key[4..]));
+}
 
-    // The key works, and its events name it as the actor.
-    let (status, contact) = app
-        .post("/v1/contacts", &key, json!({"first_name": "Via key"}))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{contact}");
-    assert_eq!(
-        app.get("/v1/audit", &key).await.0,
-        StatusCode::FORBIDDEN,
-        "a manager key reads the audit"
-    );
-    let (_, audit) = app.get("/v1/audit?limit=1", &a.token).await;
+#[tokio::test]
+async fn a_key_acts_as_itself_within_its_role() {
+    let (app, _) = app_on_a_manual_clock().await;
+    let a = app.signup("keys-act").await;
+    let created = given_a_manager_key(&app, &a).await;
+    let by_key = app.as_(&created.key);
+
+    by_key
+        .contacts()
+        .create(&json!({"first_name": "Via key"}))
+        .await
+        .expect(StatusCode::CREATED);
+    by_key
+        .audit("")
+        .await
+        .context("a manager key reads the audit")
+        .expect_problem(StatusCode::FORBIDDEN);
+
+    // Its events name it as the actor.
+    let audit = app.as_(&a).audit("limit=1").await.expect(StatusCode::OK);
     assert_eq!(
         (
-            audit["items"][0]["actor"].as_str(),
-            audit["items"][0]["actor_type"].as_str()
+            audit.items[0].actor.as_deref(),
+            audit.items[0].actor_type.as_deref()
         ),
-        (Some(id.as_str()), Some("api_key"))
-    );
-
-    // Every request with the key is logged with its status.
-    let mut log = Value::Null;
-    for _ in 0..50 {
-        log = app
-            .get(&format!("/v1/api-keys/requests?key_id={id}"), &a.token)
-            .await
-            .1;
-        if log["items"].as_array().is_some_and(|i| i.len() >= 2) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let entries: Vec<(String, String, i64)> = log["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                str_of(&e["method"]),
-                str_of(&e["path"]),
-                e["status"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    assert!(
-        entries.contains(&("POST".into(), "/v1/contacts".into(), 201)),
-        "{entries:?}"
-    );
-    assert!(
-        entries.contains(&("GET".into(), "/v1/audit".into(), 403)),
-        "{entries:?}"
-    );
-    assert_eq!(log["items"][0]["ip"], "127.0.0.1");
-
-    // Role bounds, other workspaces, and members.
-    let admin = app
-        .token_for(a.tenant, a.owner, crm_domain::Role::Admin)
-        .await;
-    assert_eq!(
-        app.post(
-            "/v1/api-keys",
-            &admin,
-            json!({"name": "Too strong", "role": "owner"})
-        )
-        .await
-        .0,
-        StatusCode::FORBIDDEN
-    );
-    let member = app
-        .token_for(a.tenant, a.owner, crm_domain::Role::Member)
-        .await;
-    assert_eq!(
-        app.get("/v1/api-keys", &member).await.0,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        app.delete(&format!("/v1/api-keys/{id}"), &b.token).await.0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.post(
-            "/v1/api-keys",
-            &a.token,
-            json!({"name": "Past", "role": "member", "expires_at": "2000-01-01T00:00:00Z"})
-        )
-        .await
-        .0,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
-
-    // Revoked: stops at once. Expired: stops when its time comes.
-    assert_eq!(
-        app.delete(&format!("/v1/api-keys/{id}"), &a.token).await.0,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        app.get("/v1/contacts", &key).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.delete(&format!("/v1/api-keys/{id}"), &a.token).await.0,
-        StatusCode::CONFLICT
-    );
-    let (_, audit) = app.get("/v1/audit?limit=50", &a.token).await;
-    let types: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["event_type"].as_str())
-        .collect();
-    assert!(
-        types.contains(&"ApiKeyCreated") && types.contains(&"ApiKeyRevoked"),
-        "{types:?}"
-    );
-    let expiry =
-        (crm_app::clock::Clock::now(clock.as_ref()) + chrono::Duration::hours(1)).to_rfc3339();
-    let (_, short) = app
-        .post(
-            "/v1/api-keys",
-            &a.token,
-            json!({"name": "Short", "role": "read_only", "expires_at": expiry}),
-        )
-        .await;
-    let short = str_of(&short["key"]);
-    assert_eq!(app.get("/v1/contacts", &short).await.0, StatusCode::OK);
-    clock.advance(chrono::Duration::hours(2));
-    assert_eq!(
-        app.get("/v1/contacts", &short).await.0,
-        StatusCode::UNAUTHORIZED
+        (Some(created.id.to_string().as_str()), Some("api_key"))
     );
 }
 
 #[tokio::test]
-async fn a_key_never_acts_for_its_creator_nor_outlives_them() {
+async fn every_request_with_a_key_is_logged_with_its_status() {
+    let (app, _) = app_on_a_manual_clock().await;
+    let a = app.signup("keys-log").await;
+    let created = given_a_manager_key(&app, &a).await;
+    let by_key = app.as_(&created.key);
+    by_key
+        .contacts()
+        .create(&json!({"first_name": "Via key"}))
+        .await
+        .expect(StatusCode::CREATED);
+    by_key.audit("").await.expect_problem(StatusCode::FORBIDDEN);
+
+    // The log is written after the answer: wait for both entries.
+    let mut log: Option<KeyRequests> = None;
+    for _ in 0..50 {
+        let page = app
+            .as_(&a)
+            .api_keys()
+            .requests(&format!("key_id={}", created.id))
+            .await
+            .expect(StatusCode::OK);
+        if page.items.len() >= 2 {
+            log = Some(page);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let log = log.unwrap_or_else(|| panic!("the key's two requests were not logged"));
+
+    let entries: Vec<(&str, &str, u16)> = log
+        .items
+        .iter()
+        .map(|e| (e.method.as_str(), e.path.as_str(), e.status))
+        .collect();
+    assert!(
+        entries.contains(&("POST", "/v1/contacts", 201)),
+        "{entries:?}"
+    );
+    assert!(entries.contains(&("GET", "/v1/audit", 403)), "{entries:?}");
+    assert_eq!(log.items[0].ip.as_deref(), Some("127.0.0.1"));
+}
+
+#[tokio::test]
+async fn keys_are_bounded_by_the_creators_role_and_kept_by_their_workspace() {
+    let (app, _) = app_on_a_manual_clock().await;
+    let a = app.signup("keys-bounds").await;
+    let b = app.signup("keys-bounds-b").await;
+    let created = given_a_manager_key(&app, &a).await;
+    let admin = app
+        .token_for(a.tenant, a.owner, crm_domain::Role::Admin)
+        .await;
+    let member = app
+        .token_for(a.tenant, a.owner, crm_domain::Role::Member)
+        .await;
+
+    app.as_(&admin)
+        .api_keys()
+        .create(&json!({"name": "Too strong", "role": "owner"}))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN);
+    app.as_(&member)
+        .api_keys()
+        .list()
+        .await
+        .expect_problem(StatusCode::FORBIDDEN);
+    app.as_(&b)
+        .api_keys()
+        .revoke(created.id)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND);
+    app.as_(&a)
+        .api_keys()
+        .create(&json!({"name": "Past", "role": "member", "expires_at": "2000-01-01T00:00:00Z"}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_revoked_key_stops_at_once_and_is_revoked_once() {
+    let (app, _) = app_on_a_manual_clock().await;
+    let a = app.signup("keys-revoke").await;
+    let created = given_a_manager_key(&app, &a).await;
+    let crm = app.as_(&a);
+
+    crm.api_keys()
+        .revoke(created.id)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+
+    app.as_(&created.key)
+        .contacts()
+        .list("")
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    crm.api_keys()
+        .revoke(created.id)
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+    let audit = crm.audit("limit=50").await.expect(StatusCode::OK);
+    let types = audit.map(|e| e.event_type.clone());
+    assert!(
+        types.iter().any(|t| t == "ApiKeyCreated") && types.iter().any(|t| t == "ApiKeyRevoked"),
+        "{types:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_expiring_key_stops_when_its_time_comes() {
+    let (app, clock) = app_on_a_manual_clock().await;
+    let a = app.signup("keys-expiry").await;
+    let expiry =
+        (crm_app::clock::Clock::now(clock.as_ref()) + chrono::Duration::hours(1)).to_rfc3339();
+    let short = app
+        .as_(&a)
+        .api_keys()
+        .create(&json!({"name": "Short", "role": "read_only", "expires_at": expiry}))
+        .await
+        .expect(StatusCode::CREATED);
+    let by_key = app.as_(&short.key);
+    by_key.contacts().list("").await.expect(StatusCode::OK);
+
+    clock.advance(chrono::Duration::hours(2));
+
+    by_key
+        .contacts()
+        .list("")
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
+}
+
+const MIA_PASSWORD: &str = "mia's long passphrase";
+
+/// Mia, an admin of `a`'s workspace, and a member-role key she made: her access token and
+/// the key.
+async fn given_mias_member_key(
+    app: &TestApp,
+    mailer: &crm_app::mailer::MemoryMailer,
+    a: &Workspace,
+) -> (String, NewKey) {
+    app.as_(a)
+        .users()
+        .invite(&json!({"email": "mia@keys.example", "role": "admin"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let token = mailer.last_token_for("mia@keys.example").unwrap();
+    let joined = app
+        .anonymous()
+        .auth()
+        .accept_invitation(
+            &json!({"token": token, "display_name": "Mia", "password": MIA_PASSWORD}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let key = app
+        .as_(&joined.access_token)
+        .api_keys()
+        .create(&json!({"name": "Mia's bot", "role": "member"}))
+        .await
+        .expect(StatusCode::CREATED);
+    (joined.access_token, key)
+}
+
+async fn app_with_mailer() -> (TestApp, Arc<crm_app::mailer::MemoryMailer>) {
     let mailer = Arc::new(crm_app::mailer::MemoryMailer::default());
-    let app = crate::helpers::spawn_app_full(
+    let app = spawn_app_full(
         |_| {},
         Arc::new(crm_app::clock::SystemClock),
         mailer.clone(),
     )
     .await;
-    let a = app.signup("key-bounds").await;
-    // Mia joins as an admin and makes a member-role key.
-    app.post(
-        "/v1/users/invitations",
-        &a.token,
-        json!({"email": "mia@keys.example", "role": "admin"}),
-    )
-    .await;
-    let token = mailer.last_token_for("mia@keys.example").unwrap();
-    let (_, joined) = app
-        .call(
-            reqwest::Method::POST,
-            "/v1/auth/accept-invitation",
-            None,
-            Some(
-                json!({"token": token, "display_name": "Mia", "password": "mia's long passphrase"}),
-            ),
-        )
-        .await;
-    let mia = str_of(&joined["access_token"]);
-    let (_, created) = app
-        .post(
-            "/v1/api-keys",
-            &mia,
-            json!({"name": "Mia's bot", "role": "member"}),
-        )
-        .await;
-    let key = str_of(&created["key"]);
+    (app, mailer)
+}
 
-    // A key touches nothing of its creator's account, and makes no keys.
+#[tokio::test]
+async fn a_key_touches_nothing_of_its_creators_account_and_makes_no_keys() {
+    let (app, mailer) = app_with_mailer().await;
+    let a = app.signup("key-account").await;
+    let (_, key) = given_mias_member_key(&app, &mailer, &a).await;
+    let by_key = app.as_(&key.key);
+
     for (path, body) in [
         ("/v1/auth/2fa/enroll", json!({})),
         ("/v1/auth/logout-all", json!({})),
         (
             "/v1/me/password",
-            json!({"current_password": "mia's long passphrase", "new_password": "taken over passphrase"}),
+            json!({"current_password": MIA_PASSWORD, "new_password": "taken over passphrase"}),
         ),
         ("/v1/api-keys", json!({"name": "child", "role": "member"})),
     ] {
-        assert_eq!(
-            app.post(path, &key, body).await.0,
-            StatusCode::FORBIDDEN,
-            "{path}"
-        );
+        by_key
+            .post::<Value>(path, &body)
+            .await
+            .expect_problem(StatusCode::FORBIDDEN);
     }
-    assert_eq!(
-        app.get("/v1/auth/sessions", &key).await.0,
-        StatusCode::FORBIDDEN
-    );
-
-    // A member-role key owns what it makes, and only that.
-    let (_, own) = app
-        .post("/v1/contacts", &key, json!({"first_name": "Bot-made"}))
-        .await;
-    assert_eq!(
-        app.patch(
-            &format!("/v1/contacts/{}", str_of(&own["id"])),
-            &key,
-            json!({"job_title": "x"})
-        )
+    by_key
+        .auth()
+        .sessions()
         .await
-        .0,
-        StatusCode::OK
-    );
-    let (_, theirs) = app
-        .post("/v1/contacts", &mia, json!({"first_name": "Mia-made"}))
-        .await;
-    assert_eq!(
-        app.patch(
-            &format!("/v1/contacts/{}", str_of(&theirs["id"])),
-            &key,
-            json!({"job_title": "x"})
-        )
-        .await
-        .0,
-        StatusCode::FORBIDDEN
-    );
+        .expect_problem(StatusCode::FORBIDDEN);
+}
 
-    // When Mia is deactivated her key stops too.
-    let mia_id = str_of(&joined["session_id"]);
-    let _ = mia_id;
-    let (_, users) = app.get("/v1/users", &a.token).await;
-    let mia_user = users["items"]
-        .as_array()
-        .unwrap()
+#[tokio::test]
+async fn a_member_role_key_changes_what_it_made_and_only_that() {
+    let (app, mailer) = app_with_mailer().await;
+    let a = app.signup("key-owns").await;
+    let (mia, key) = given_mias_member_key(&app, &mailer, &a).await;
+    let by_key = app.as_(&key.key);
+    let own = by_key
+        .contacts()
+        .create(&json!({"first_name": "Bot-made"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let theirs = app
+        .as_(&mia)
+        .contacts()
+        .create(&json!({"first_name": "Mia-made"}))
+        .await
+        .expect(StatusCode::CREATED);
+
+    by_key
+        .contacts()
+        .update(own.id, &json!({"job_title": "x"}))
+        .await
+        .expect(StatusCode::OK);
+    by_key
+        .contacts()
+        .update(theirs.id, &json!({"job_title": "x"}))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_key_stops_when_its_creator_is_deactivated() {
+    let (app, mailer) = app_with_mailer().await;
+    let a = app.signup("key-creator").await;
+    let (_, key) = given_mias_member_key(&app, &mailer, &a).await;
+    let crm = app.as_(&a);
+    let users = crm.users().list().await.expect(StatusCode::OK);
+    let mia = users
+        .items
         .iter()
-        .find(|u| u["email"] == "mia@keys.example")
-        .map(|u| str_of(&u["id"]))
-        .unwrap();
-    assert_eq!(
-        app.post(
-            &format!("/v1/users/{mia_user}/deactivate"),
-            &a.token,
-            json!({})
-        )
+        .find(|u| u.email == "mia@keys.example")
+        .unwrap_or_else(|| panic!("Mia is not listed: {users:?}"));
+
+    crm.users().deactivate(mia.id).await.expect(StatusCode::OK);
+
+    app.as_(&key.key)
+        .contacts()
+        .list("")
         .await
-        .0,
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/v1/contacts", &key).await.0,
-        StatusCode::UNAUTHORIZED
-    );
+        .expect_problem(StatusCode::UNAUTHORIZED);
 }

@@ -8,8 +8,11 @@ use crate::helpers::spawn_app;
 async fn events_cannot_be_updated_deleted_or_truncated_by_anyone() {
     let app = spawn_app().await;
     let a = app.signup("ledger").await;
-    app.post("/v1/companies", &a.token, json!({"name": "Ledger Ltd"}))
-        .await;
+    app.as_(&a)
+        .companies()
+        .create(&json!({"name": "Ledger Ltd"}))
+        .await
+        .expect(reqwest::StatusCode::CREATED);
     let before = app.event_count().await;
     assert!(before >= 3);
 

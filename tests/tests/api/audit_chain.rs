@@ -4,23 +4,26 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, str_of, test_settings, TestApp, Workspace};
+use crate::client::ChainReport;
+use crate::helpers::{spawn_app, test_settings, TestApp, Workspace};
 
 /// A workspace with a contact of two events and a checkpoint; returns the contact's stream.
 async fn setup(app: &TestApp, slug: &str) -> (Workspace, String) {
     let a = app.signup(slug).await;
-    let (_, c) = app
-        .post("/v1/contacts", &a.token, json!({"first_name": "Chained"}))
-        .await;
-    app.patch(
-        &format!("/v1/contacts/{}", str_of(&c["id"])),
-        &a.token,
-        json!({"job_title": "CFO"}),
-    )
-    .await;
-    let (status, _) = app.post("/v1/audit/checkpoints", &a.token, json!({})).await;
-    assert_eq!(status, StatusCode::CREATED);
-    let stream = format!("{}:{}", a.tenant, str_of(&c["id"]));
+    let crm = app.as_(&a);
+    let c = crm
+        .contacts()
+        .create(&json!({"first_name": "Chained"}))
+        .await
+        .expect(StatusCode::CREATED);
+    crm.contacts()
+        .update(c.id, &json!({"job_title": "CFO"}))
+        .await
+        .expect(StatusCode::OK);
+    crm.post::<Value>("/v1/audit/checkpoints", &json!({}))
+        .await
+        .expect(StatusCode::CREATED);
+    let stream = format!("{}:{}", a.tenant, c.id);
     (a, stream)
 }
 
@@ -43,27 +46,25 @@ async fn tamper(app: &TestApp, sql: &str, stream: &str) {
     tx.commit().await.unwrap();
 }
 
-async fn verify(app: &TestApp, token: &str) -> Value {
-    let (status, report) = app.get("/v1/audit/verify", token).await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    report
+async fn verify(app: &TestApp, owner: &Workspace) -> ChainReport {
+    app.as_(owner).audit_verify().await.expect(StatusCode::OK)
 }
 
 #[tokio::test]
 async fn an_untouched_trail_verifies_and_only_owners_verify() {
     let app = spawn_app().await;
     let (a, _) = setup(&app, "chain-ok").await;
-    let report = verify(&app, &a.token).await;
-    assert_eq!(report["intact"], true, "{report}");
-    assert_eq!(report["checkpoint"]["signature_valid"], true);
-    assert!(report["events_checked"].as_i64().unwrap() >= 5);
+    let report = verify(&app, &a).await;
+    assert!(report.intact, "{report:?}");
+    assert_eq!(report.checkpoint()["signature_valid"], true);
+    assert!(report.events_checked >= 5);
     let admin = app
         .token_for(a.tenant, a.owner, crm_domain::Role::Admin)
         .await;
-    assert_eq!(
-        app.get("/v1/audit/verify", &admin).await.0,
-        StatusCode::FORBIDDEN
-    );
+    app.as_(&admin)
+        .audit_verify()
+        .await
+        .expect_problem(StatusCode::FORBIDDEN);
     let settings = test_settings(&app.db_name);
     crm_api::cli::execute(
         settings,
@@ -80,19 +81,20 @@ async fn an_edited_event_is_found() {
     let app = spawn_app().await;
     let (a, stream) = setup(&app, "chain-edit").await;
     tamper(&app, r#"UPDATE events SET payload = jsonb_set(payload, '{ContactCreated,first_name}', '"Forged"') WHERE aggregate_id = $1 AND sequence = 1"#, &stream).await;
-    let report = verify(&app, &a.token).await;
-    assert_eq!(report["intact"], false);
+    let report = verify(&app, &a).await;
+    assert!(!report.intact);
+    let first_break = report.first_break();
     assert_eq!(
         (
-            report["first_break"]["stream"].as_str(),
-            report["first_break"]["sequence"].as_i64()
+            first_break["stream"].as_str(),
+            first_break["sequence"].as_i64()
         ),
         (Some(stream.as_str()), Some(1))
     );
-    assert!(report["first_break"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("hash"));
+    assert!(
+        first_break["reason"].to_string().contains("hash"),
+        "{first_break}"
+    );
     let settings = test_settings(&app.db_name);
     let err = crm_api::cli::execute(
         settings,
@@ -104,7 +106,7 @@ async fn an_edited_event_is_found() {
 }
 
 #[tokio::test]
-async fn a_deleted_event_is_found_in_the_middle_and_at_the_end() {
+async fn a_deleted_event_in_the_middle_is_found() {
     let app = spawn_app().await;
     let (a, stream) = setup(&app, "chain-delete").await;
     tamper(
@@ -113,19 +115,20 @@ async fn a_deleted_event_is_found_in_the_middle_and_at_the_end() {
         &stream,
     )
     .await;
-    let report = verify(&app, &a.token).await;
-    assert_eq!(
-        (
-            report["intact"].as_bool(),
-            report["first_break"]["sequence"].as_i64()
-        ),
-        (Some(false), Some(2))
-    );
-    assert!(report["first_break"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("missing"));
 
+    let report = verify(&app, &a).await;
+
+    assert!(!report.intact);
+    let first_break = report.first_break();
+    assert_eq!(first_break["sequence"].as_i64(), Some(2));
+    assert!(
+        first_break["reason"].to_string().contains("missing"),
+        "{first_break}"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_last_event_is_found_by_the_signed_checkpoint() {
     let app = spawn_app().await;
     let (a, stream) = setup(&app, "chain-truncate").await;
     tamper(
@@ -134,21 +137,19 @@ async fn a_deleted_event_is_found_in_the_middle_and_at_the_end() {
         &stream,
     )
     .await;
-    let report = verify(&app, &a.token).await;
-    assert_eq!(
-        report["first_break"],
-        Value::Null,
-        "the chain itself still links"
+
+    let report = verify(&app, &a).await;
+
+    assert_eq!(report.first_break, None, "the chain itself still links");
+    assert!(
+        !report.intact,
+        "the signed checkpoint names the removed head: {report:?}"
     );
-    assert_eq!(
-        report["intact"], false,
-        "the signed checkpoint names the removed head: {report}"
-    );
-    assert_eq!(report["checkpoint"]["missing_head"]["id"], json!(stream));
+    assert_eq!(report.checkpoint()["missing_head"]["id"], json!(stream));
 }
 
 #[tokio::test]
-async fn reordered_events_and_a_forged_checkpoint_are_found() {
+async fn reordered_events_are_found() {
     let app = spawn_app().await;
     let (a, stream) = setup(&app, "chain-order").await;
     tamper(
@@ -157,10 +158,15 @@ async fn reordered_events_and_a_forged_checkpoint_are_found() {
         &stream,
     )
     .await;
-    let report = verify(&app, &a.token).await;
-    assert_eq!(report["intact"], false);
-    assert_eq!(report["first_break"]["stream"], json!(stream));
 
+    let report = verify(&app, &a).await;
+
+    assert!(!report.intact);
+    assert_eq!(report.first_break()["stream"], json!(stream));
+}
+
+#[tokio::test]
+async fn a_forged_checkpoint_is_found() {
     let app = spawn_app().await;
     let (a, _) = setup(&app, "chain-forge").await;
     let owner = app.pool_as(None).await;
@@ -168,12 +174,12 @@ async fn reordered_events_and_a_forged_checkpoint_are_found() {
         .execute(&owner)
         .await
         .unwrap();
-    let report = verify(&app, &a.token).await;
+
+    let report = verify(&app, &a).await;
+
+    assert!(!report.intact);
     assert_eq!(
-        (
-            report["intact"].as_bool(),
-            report["checkpoint"]["signature_valid"].as_bool()
-        ),
-        (Some(false), Some(false))
+        report.checkpoint()["signature_valid"].as_bool(),
+        Some(false)
     );
 }

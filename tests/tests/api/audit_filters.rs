@@ -1,60 +1,74 @@
 //! `GET /v1/audit` filters and its 12-month default window; `GET /v1/audit/export` as
 //! NDJSON and CSV.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
-use crate::helpers::{spawn_app, str_of, TestApp};
+use crate::client::{AuditEntry, Client, Response};
+use crate::helpers::spawn_app;
 
-async fn entries(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
-    let (status, page) = app
-        .get(&format!("/v1/audit?limit=200&{query}"), token)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{query}: {page}");
-    page["items"].as_array().unwrap().clone()
+/// The entries `query` lists (up to 200).
+async fn entries(crm: &Client<'_>, query: &str) -> Vec<AuditEntry> {
+    crm.audit(&format!("limit=200&{query}"))
+        .await
+        .context(query)
+        .expect(StatusCode::OK)
+        .items
+}
+
+/// Grace (created, then made an admiral) and the company Navy; answers Grace's id.
+async fn given_grace_and_navy(crm: &Client<'_>) -> Uuid {
+    let grace = crm
+        .contacts()
+        .create(&json!({"first_name": "Grace"}))
+        .await
+        .expect(StatusCode::CREATED);
+    crm.contacts()
+        .update(grace.id, &json!({"job_title": "Admiral"}))
+        .await
+        .expect(StatusCode::OK);
+    crm.companies()
+        .create(&json!({"name": "Navy"}))
+        .await
+        .expect(StatusCode::CREATED);
+    grace.id
 }
 
 #[tokio::test]
-async fn filters_narrow_the_trail_and_old_events_are_asked_for() {
+async fn filters_narrow_the_trail() {
     let app = spawn_app().await;
     let a = app.signup("audit-filter").await;
-    let (_, c) = app
-        .post("/v1/contacts", &a.token, json!({"first_name": "Grace"}))
-        .await;
-    let contact = str_of(&c["id"]);
-    app.patch(
-        &format!("/v1/contacts/{contact}"),
-        &a.token,
-        json!({"job_title": "Admiral"}),
-    )
-    .await;
-    app.post("/v1/companies", &a.token, json!({"name": "Navy"}))
-        .await;
+    let crm = app.as_(&a);
+    let grace = given_grace_and_navy(&crm).await;
 
-    let all = entries(&app, &a.token, "").await;
+    let all = entries(&crm, "").await;
     assert!(all.len() >= 4, "{all:?}");
-    let contacts = entries(&app, &a.token, "entity_type=Contact").await;
+    let contacts = entries(&crm, "entity_type=Contact").await;
     assert_eq!(contacts.len(), 2);
-    assert!(contacts.iter().all(|e| e["entity_type"] == "Contact"));
-    let one = entries(&app, &a.token, &format!("entity_id={contact}")).await;
+    assert!(contacts.iter().all(|e| e.entity_type == "Contact"));
+    let one = entries(&crm, &format!("entity_id={grace}")).await;
     assert_eq!(one.len(), 2);
-    assert!(one.iter().all(|e| e["entity_id"] == json!(contact)));
-    let updates = entries(&app, &a.token, "event_type=ContactUpdated").await;
+    assert!(one.iter().all(|e| e.entity_id == grace.to_string()));
+    let updates = entries(&crm, "event_type=ContactUpdated").await;
     assert_eq!(updates.len(), 1);
-    assert_eq!(
-        updates[0]["payload"]["ContactUpdated"]["job_title"],
-        "Admiral"
-    );
-    let mine = entries(&app, &a.token, &format!("actor={}", a.owner)).await;
+    assert_eq!(updates[0].payload["ContactUpdated"]["job_title"], "Admiral");
+    let mine = entries(&crm, &format!("actor={}", a.owner)).await;
     assert!(mine.len() >= 3);
-    let nobody = entries(&app, &a.token, &format!("actor={}", uuid::Uuid::new_v4())).await;
+    let nobody = entries(&crm, &format!("actor={}", Uuid::new_v4())).await;
     assert!(nobody.is_empty());
-    assert!(entries(&app, &a.token, "to=2000-01-01T00:00:00Z")
-        .await
-        .is_empty());
+    assert!(entries(&crm, "to=2000-01-01T00:00:00Z").await.is_empty());
+}
 
-    // An event older than 12 months (backdated as the superuser) leaves the default
-    // window but is still in the store and listed when asked for.
+#[tokio::test]
+async fn an_event_older_than_12_months_is_listed_only_when_asked_for() {
+    let app = spawn_app().await;
+    let a = app.signup("audit-window").await;
+    let crm = app.as_(&a);
+    given_grace_and_navy(&crm).await;
+    let all = entries(&crm, "").await;
+
+    // Backdated as the superuser: out of the default window, still in the store.
     let owner = app.pool_as(None).await;
     let mut tx = owner.begin().await.unwrap();
     sqlx::query("SET LOCAL session_replication_role = replica")
@@ -70,19 +84,21 @@ async fn filters_narrow_the_trail_and_old_events_are_asked_for() {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let recent = entries(&app, &a.token, "").await;
-    assert_eq!(recent.len(), all.len() - 1);
-    assert!(recent.iter().all(|e| e["event_type"] != "CompanyCreated"));
-    let old = entries(
-        &app,
-        &a.token,
-        "from=2000-01-01T00:00:00Z&entity_type=Company",
-    )
-    .await;
-    assert_eq!(old.len(), 1);
-    assert_eq!(old[0]["event_type"], "CompanyCreated");
 
-    // Bad filters are refused.
+    let recent = entries(&crm, "").await;
+    assert_eq!(recent.len(), all.len() - 1);
+    assert!(recent.iter().all(|e| e.event_type != "CompanyCreated"));
+    let old = entries(&crm, "from=2000-01-01T00:00:00Z&entity_type=Company").await;
+    assert_eq!(old.len(), 1);
+    assert_eq!(old[0].event_type, "CompanyCreated");
+}
+
+#[tokio::test]
+async fn bad_audit_filters_are_refused() {
+    let app = spawn_app().await;
+    let a = app.signup("audit-bad").await;
+    let crm = app.as_(&a);
+
     for bad in [
         "entity_type=Spaceship",
         "entity_id=42",
@@ -91,79 +107,97 @@ async fn filters_narrow_the_trail_and_old_events_are_asked_for() {
         "format=csv",
         "colour=blue",
     ] {
-        let (status, _) = app.get(&format!("/v1/audit?{bad}"), &a.token).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        crm.audit(bad)
+            .await
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
     }
-    // Another workspace's entity id finds nothing here.
-    let b = app.signup("audit-filter-b").await;
-    assert!(entries(&app, &b.token, &format!("entity_id={contact}"))
-        .await
-        .is_empty());
-}
-
-async fn export(app: &TestApp, token: &str, query: &str) -> (StatusCode, String, String) {
-    let res = app
-        .request(
-            Method::GET,
-            &format!("/v1/audit/export?{query}"),
-            Some(token),
-            None,
-        )
-        .await;
-    let status = res.status();
-    let kind = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, kind, res.text().await.unwrap())
 }
 
 #[tokio::test]
-async fn the_trail_exports_as_ndjson_and_csv_with_the_same_filters() {
+async fn another_workspaces_entity_id_finds_nothing() {
+    let app = spawn_app().await;
+    let a = app.signup("audit-iso").await;
+    let b = app.signup("audit-iso-b").await;
+    let grace = given_grace_and_navy(&app.as_(&a)).await;
+
+    let found = entries(&app.as_(&b), &format!("entity_id={grace}")).await;
+
+    assert!(found.is_empty(), "{found:?}");
+}
+
+/// `GET /v1/audit/export?query`.
+async fn export(crm: &Client<'_>, query: &str) -> Response<Value> {
+    crm.get(&format!("/v1/audit/export?{query}")).await
+}
+
+/// Three contacts whose names look like formulas.
+async fn given_three_contacts(crm: &Client<'_>) {
+    for i in 0..3 {
+        crm.contacts()
+            .create(&json!({"first_name": format!("=HYPERLINK({i})")}))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+}
+
+#[tokio::test]
+async fn the_trail_exports_as_ndjson_line_for_entry() {
     let app = spawn_app().await;
     let a = app.signup("audit-export").await;
-    for i in 0..3 {
-        app.post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": format!("=HYPERLINK({i})")}),
-        )
-        .await;
-    }
-    let listed = entries(&app, &a.token, "").await;
+    let crm = app.as_(&a);
+    given_three_contacts(&crm).await;
+    let listed = entries(&crm, "").await;
 
-    let (status, kind, body) = export(&app, &a.token, "").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(kind, "application/x-ndjson");
-    let lines: Vec<Value> = body
+    let answer = export(&crm, "").await.expect_status(StatusCode::OK);
+
+    assert_eq!(answer.header("content-type"), Some("application/x-ndjson"));
+    let lines: Vec<AuditEntry> = answer
+        .text()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     assert_eq!(lines.len(), listed.len());
-    assert_eq!(lines[0]["position"], listed[0]["position"]);
+    assert_eq!(lines[0].position, listed[0].position);
+}
 
-    let (status, kind, body) = export(&app, &a.token, "format=csv&entity_type=Contact").await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(kind.starts_with("text/csv"), "{kind}");
-    let mut reader = csv::Reader::from_reader(body.as_bytes());
-    assert_eq!(&reader.headers().unwrap()[6], "event_type");
-    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 3);
-    assert!(rows.iter().all(|r| &r[3] == "Contact"));
+#[tokio::test]
+async fn the_trail_exports_as_csv_with_the_same_filters_and_no_formula() {
+    let app = spawn_app().await;
+    let a = app.signup("audit-csv").await;
+    let crm = app.as_(&a);
+    given_three_contacts(&crm).await;
+
+    let table = export(&crm, "format=csv&entity_type=Contact")
+        .await
+        .expect_csv(StatusCode::OK);
+
+    assert_eq!(&table.header[6], "event_type");
+    assert_eq!(table.rows.len(), 3);
+    assert!(table.rows.iter().all(|r| &r[3] == "Contact"));
     // The payload is JSON text and never starts a formula.
-    assert!(rows.iter().all(|r| r[16].starts_with('{')), "{rows:?}");
+    assert!(
+        table.rows.iter().all(|r| r[16].starts_with('{')),
+        "{:?}",
+        table.rows
+    );
+}
 
+#[tokio::test]
+async fn the_export_is_not_for_members_and_checks_its_parameters() {
+    let app = spawn_app().await;
+    let a = app.signup("audit-export-bad").await;
     let member = app
         .token_for(a.tenant, a.owner, crm_domain::Role::Member)
         .await;
-    assert_eq!(export(&app, &member, "").await.0, StatusCode::FORBIDDEN);
-    assert_eq!(
-        export(&app, &a.token, "format=xml").await.0,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
-    assert_eq!(
-        export(&app, &a.token, "limit=5").await.0,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
+    let crm = app.as_(&a);
+
+    export(&app.as_(&member), "")
+        .await
+        .expect_problem(StatusCode::FORBIDDEN);
+    export(&crm, "format=xml")
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    export(&crm, "limit=5")
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
 }

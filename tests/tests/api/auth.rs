@@ -1,131 +1,131 @@
 //! Sign-up, login, tokens: the unhappy paths first.
 
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, str_of, JWT_SECRET, PASSWORD};
+use crate::helpers::{spawn_app, JWT_SECRET, PASSWORD};
 
-#[tokio::test]
-async fn signup_refuses_bad_input_and_taken_names_writing_nothing() {
-    let app = spawn_app().await;
-    let good = json!({"workspace_name": "Acme", "workspace_slug": "acme", "email": "o@acme.example", "password": PASSWORD, "display_name": "O"});
-    let with = |key: &str, value: serde_json::Value| {
-        let mut body = good.clone();
-        body[key] = value;
-        body
-    };
-    for (field, body) in [
-        ("password", with("password", json!("short"))),
-        ("password", with("password", json!("x".repeat(129)))),
-        ("slug", with("workspace_slug", json!("Not A Slug"))),
-        ("email", with("email", json!("nobody"))),
-        ("name", with("workspace_name", json!("   "))),
-    ] {
-        let (status, problem) = app
-            .call(Method::POST, "/v1/auth/signup", None, Some(body))
-            .await;
-        assert_eq!(
-            status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{field}: {problem}"
-        );
-        assert_eq!(problem["status"], 422);
-        assert!(
-            problem["errors"][0]["field"]
-                .as_str()
-                .unwrap()
-                .contains(field.split('_').next().unwrap()),
-            "{problem}"
-        );
-    }
-    assert_eq!(app.event_count().await, 0);
+/// A valid sign-up body for workspace "acme".
+fn good_signup() -> Value {
+    json!({"workspace_name": "Acme", "workspace_slug": "acme", "email": "o@acme.example", "password": PASSWORD, "display_name": "O"})
+}
 
-    let (status, _) = app
-        .call(Method::POST, "/v1/auth/signup", None, Some(good.clone()))
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let events = app.event_count().await;
-    assert_eq!(events, 3, "a workspace, its owner and its default pipeline");
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/signup",
-            None,
-            Some(with("email", json!("other@acme.example"))),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "taken slug");
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/signup",
-            None,
-            Some(with("workspace_slug", json!("acme-two"))),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "taken email");
-    assert_eq!(app.event_count().await, events);
-    // The refused second sign-up left no reservation behind: its slug is still free.
-    let (status, _) = app
-        .call(Method::POST, "/v1/auth/signup", None, Some(json!({"workspace_name": "Two", "workspace_slug": "acme-two", "email": "two@acme.example", "password": PASSWORD, "display_name": "T"})))
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+/// `good_signup()` with `key` set to `value`.
+fn signup_with(key: &str, value: Value) -> Value {
+    let mut body = good_signup();
+    body[key] = value;
+    body
 }
 
 #[tokio::test]
-async fn login_works_and_fails_without_saying_why() {
+async fn signup_refuses_bad_input_naming_the_field_and_writes_nothing() {
+    let app = spawn_app().await;
+    let auth = app.anonymous();
+
+    for (field, body) in [
+        ("password", signup_with("password", json!("short"))),
+        ("password", signup_with("password", json!("x".repeat(129)))),
+        ("slug", signup_with("workspace_slug", json!("Not A Slug"))),
+        ("email", signup_with("email", json!("nobody"))),
+        ("name", signup_with("workspace_name", json!("   "))),
+    ] {
+        let problem = auth
+            .auth()
+            .signup(&body)
+            .await
+            .context(field)
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(problem.field().contains(field), "{field}: {problem:?}");
+    }
+
+    assert_eq!(app.event_count().await, 0);
+}
+
+#[tokio::test]
+async fn signup_writes_a_workspace_its_owner_and_a_pipeline_and_refuses_taken_names() {
+    let app = spawn_app().await;
+    let auth = app.anonymous();
+    auth.auth()
+        .signup(&good_signup())
+        .await
+        .expect(StatusCode::CREATED);
+    let events = app.event_count().await;
+    assert_eq!(events, 3, "a workspace, its owner and its default pipeline");
+
+    auth.auth()
+        .signup(&signup_with("email", json!("other@acme.example")))
+        .await
+        .context("taken slug")
+        .expect_problem(StatusCode::CONFLICT);
+    auth.auth()
+        .signup(&signup_with("workspace_slug", json!("acme-two")))
+        .await
+        .context("taken email")
+        .expect_problem(StatusCode::CONFLICT);
+
+    assert_eq!(app.event_count().await, events);
+}
+
+#[tokio::test]
+async fn a_refused_signup_leaves_no_reservation_behind() {
+    let app = spawn_app().await;
+    let auth = app.anonymous();
+    auth.auth()
+        .signup(&good_signup())
+        .await
+        .expect(StatusCode::CREATED);
+    auth.auth()
+        .signup(&signup_with("workspace_slug", json!("acme-two")))
+        .await
+        .context("taken email")
+        .expect_problem(StatusCode::CONFLICT);
+
+    // Its slug is still free.
+    auth.auth()
+        .signup(&json!({"workspace_name": "Two", "workspace_slug": "acme-two", "email": "two@acme.example", "password": PASSWORD, "display_name": "T"}))
+        .await
+        .expect(StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn login_ignores_the_emails_case_and_hands_out_a_short_bearer_token() {
     let app = spawn_app().await;
     let a = app.signup("login").await;
-    let (status, token) = app
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": a.email.to_uppercase(), "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{token}");
-    assert_eq!(token["token_type"], "Bearer");
-    assert!(token["expires_in"].as_i64().unwrap() <= 900);
-    let (status, me) = app.get("/v1/me", &str_of(&token["access_token"])).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(me["user"]["role"], "owner");
-    assert_eq!(me["workspace"]["slug"], "login");
 
-    let (s1, wrong_password) = app
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": a.email, "password": "not the password at all"})),
-        )
-        .await;
-    let (s2, unknown_email) = app
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": "nobody@nowhere.example", "password": PASSWORD})),
-        )
-        .await;
-    let (s3, malformed_email) = app
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": "nobody", "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(
-        (s1, s2, s3),
-        (
-            StatusCode::UNAUTHORIZED,
-            StatusCode::UNAUTHORIZED,
-            StatusCode::UNAUTHORIZED
-        )
-    );
-    assert_eq!(wrong_password, unknown_email);
-    assert_eq!(unknown_email, malformed_email);
+    let tokens = app
+        .anonymous()
+        .auth()
+        .login(&a.email.to_uppercase(), PASSWORD)
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!(tokens.token_type, "Bearer");
+    assert!(tokens.expires_in <= 900);
+    let me = app
+        .as_(&tokens.access_token)
+        .me()
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(me.user.role, "owner");
+    assert_eq!(me.workspace.map(|w| w.slug).as_deref(), Some("login"));
+}
+
+#[tokio::test]
+async fn a_failed_login_does_not_say_why() {
+    let app = spawn_app().await;
+    let a = app.signup("login-fails").await;
+    let auth = app.anonymous();
+    let auth = auth.auth();
+
+    let wrong_password = auth.login(&a.email, "not the password at all").await;
+    let unknown_email = auth.login("nobody@nowhere.example", PASSWORD).await;
+    let malformed_email = auth.login("nobody", PASSWORD).await;
+
+    let wrong_password = wrong_password.expect_status(StatusCode::UNAUTHORIZED);
+    let unknown_email = unknown_email.expect_status(StatusCode::UNAUTHORIZED);
+    let malformed_email = malformed_email.expect_status(StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong_password.text(), unknown_email.text());
+    assert_eq!(unknown_email.text(), malformed_email.text());
 }
 
 #[tokio::test]
@@ -170,23 +170,27 @@ async fn bad_tokens_are_refused() {
         ("alg none", forged_none),
         ("garbage", format!("{header}.garbage.x")),
     ] {
-        let (status, problem) = app.get("/v1/me", &token).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {problem}");
+        app.as_(&token)
+            .me()
+            .await
+            .context(what)
+            .expect_problem(StatusCode::UNAUTHORIZED);
     }
-    let res = app.request(Method::GET, "/v1/companies", None, None).await;
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        res.headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok()),
-        Some("Bearer")
-    );
-    assert_eq!(
-        res.headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("application/problem+json")
-    );
+}
+
+#[tokio::test]
+async fn no_token_is_a_401_problem_with_a_bearer_challenge() {
+    let app = spawn_app().await;
+
+    let refused = app
+        .anonymous()
+        .companies()
+        .list("")
+        .await
+        .expect_status(StatusCode::UNAUTHORIZED);
+
+    assert_eq!(refused.header("www-authenticate"), Some("Bearer"));
+    refused.expect_problem(StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -217,89 +221,95 @@ async fn passwords_are_argon2id_hashed_and_never_in_events() {
 }
 
 #[tokio::test]
-async fn password_change_needs_the_current_password_and_records_only_the_fact() {
+async fn a_password_change_needs_the_current_password_and_a_good_new_one() {
     let app = spawn_app().await;
     let a = app.signup("passwords").await;
+    let crm = app.as_(&a);
     let events = app.event_count().await;
-    let (status, problem) = app.post("/v1/me/password", &a.token, json!({"current_password": "wrong wrong wrong", "new_password": "a brand new passphrase"})).await;
-    assert_eq!(
-        (status, problem["errors"][0]["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("current_password"))
-    );
-    let (status, _) = app
-        .post(
-            "/v1/me/password",
-            &a.token,
-            json!({"current_password": PASSWORD, "new_password": "short"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.event_count().await, events);
 
-    let (status, _) = app
-        .post(
-            "/v1/me/password",
-            &a.token,
-            json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let old = app
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": a.email, "password": PASSWORD})),
-        )
+    let problem = crm
+        .change_password(&json!({"current_password": "wrong wrong wrong", "new_password": "a brand new passphrase"}))
         .await
-        .0;
-    let new = app
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": a.email, "password": "a brand new passphrase"})),
-        )
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem.field(), "current_password");
+    crm.change_password(&json!({"current_password": PASSWORD, "new_password": "short"}))
         .await
-        .0;
-    assert_eq!((old, new), (StatusCode::UNAUTHORIZED, StatusCode::OK));
-    let (_, audit) = app.get("/v1/audit?limit=5", &a.token).await;
-    let types: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["event_type"].as_str())
-        .collect();
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+
+    assert_eq!(app.event_count().await, events);
+}
+
+#[tokio::test]
+async fn a_changed_password_replaces_the_old_one_and_the_trail_records_only_the_fact() {
+    let app = spawn_app().await;
+    let a = app.signup("passwords-new").await;
+    let crm = app.as_(&a);
+
+    crm.change_password(
+        &json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+
+    let auth = app.anonymous();
+    auth.auth()
+        .login(&a.email, PASSWORD)
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    auth.auth()
+        .login(&a.email, "a brand new passphrase")
+        .await
+        .expect(StatusCode::OK);
+    let audit = crm.audit("limit=5").await.expect(StatusCode::OK);
+    let types = audit.map(|e| e.event_type.clone());
     assert_eq!(
         types[..3],
         ["LoginSucceeded", "LoginFailed", "PasswordChanged"],
         "{types:?}"
     );
-    assert_eq!(audit["items"][2]["payload"], json!("PasswordChanged"));
+    assert_eq!(audit.items[2].payload, json!("PasswordChanged"));
 }
 
 #[tokio::test]
-async fn workspace_rename_is_for_owners_and_admins() {
+async fn a_member_cannot_rename_the_workspace() {
     let app = spawn_app().await;
-    let a = app.signup("renamed").await;
+    let a = app.signup("renamed-member").await;
     let member = app
         .token_for(a.tenant, a.owner, crm_domain::Role::Member)
         .await;
-    let (status, _) = app
-        .patch("/v1/workspace", &member, json!({"name": "Hijacked"}))
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = app
-        .patch("/v1/workspace", &a.token, json!({"name": " "}))
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, ws) = app
-        .patch("/v1/workspace", &a.token, json!({"name": "Renamed Inc"}))
-        .await;
+
+    app.as_(&member)
+        .rename_workspace(&json!({"name": "Hijacked"}))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_blank_workspace_name_is_refused() {
+    let app = spawn_app().await;
+    let a = app.signup("renamed-blank").await;
+
+    app.as_(&a)
+        .rename_workspace(&json!({"name": " "}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_owner_renames_the_workspace_and_its_slug_stays() {
+    let app = spawn_app().await;
+    let a = app.signup("renamed").await;
+    let crm = app.as_(&a);
+
+    let ws = crm
+        .rename_workspace(&json!({"name": "Renamed Inc"}))
+        .await
+        .expect(StatusCode::OK);
+
     assert_eq!(
-        (status, ws["name"].as_str(), ws["slug"].as_str()),
-        (StatusCode::OK, Some("Renamed Inc"), Some("renamed"))
+        (ws.name.as_str(), ws.slug.as_str()),
+        ("Renamed Inc", "renamed")
     );
-    let (_, me) = app.get("/v1/me", &a.token).await;
-    assert_eq!(me["workspace"]["name"], "Renamed Inc");
+    let me = crm.me().await.expect(StatusCode::OK);
+    assert_eq!(me.workspace.map(|w| w.name).as_deref(), Some("Renamed Inc"));
 }

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{fresh_database, spawn_app, str_of, test_settings, TestApp};
+use crate::helpers::{fresh_database, spawn_app, str_of, test_settings, TestApp, Workspace};
 use crm_api::cli::{execute, CliError, Command};
 
 const QUERIES: [&str; 6] = [
@@ -22,9 +22,7 @@ async fn answers(app: &TestApp, token: &str, extra: &[String]) -> Vec<Value> {
         .map(|p| (*p).to_owned())
         .chain(extra.iter().cloned())
     {
-        let (status, body) = app.get(&path, token).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {body}");
-        out.push(body);
+        out.push(app.as_(token).get(&path).await.expect(StatusCode::OK));
     }
     out
 }
@@ -48,61 +46,70 @@ async fn events_in(db_name: &str) -> i64 {
     app.event_count().await
 }
 
-#[tokio::test]
-async fn a_round_trip_gives_identical_answers_and_damage_is_refused() {
-    let app = spawn_app().await;
+/// Workspace "backup-src" (a company with revenue, a deleted one, Ada with a job, a deal
+/// and a task) beside another workspace's contact; exported to a temporary file.
+struct Backup {
+    a: Workspace,
+    /// Paths about Ada asked besides `QUERIES`.
+    extra: Vec<String>,
+    /// The answers to `QUERIES` and `extra` before the export.
+    before: Vec<Value>,
+    file: std::path::PathBuf,
+}
+
+impl Drop for Backup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+async fn given_a_backup(app: &TestApp) -> Backup {
     let a = app.signup("backup-src").await;
     let other = app.signup("backup-other").await;
-    app.post(
-        "/v1/contacts",
-        &other.token,
-        json!({"first_name": "Not exported"}),
-    )
-    .await;
-    let (_, co) = app
-        .post(
-            "/v1/companies",
-            &a.token,
-            json!({"name": "Acme", "annual_revenue": {"amount_minor": 25_000_000, "currency": "USD"}}),
-        )
-        .await;
-    let (_, gone) = app
-        .post("/v1/companies", &a.token, json!({"name": "Gone Ltd"}))
-        .await;
-    app.delete(&format!("/v1/companies/{}", str_of(&gone["id"])), &a.token)
-        .await;
-    let (_, ada) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@acme.example", "company_id": co["id"]}),
-        )
-        .await;
-    let ada_id = str_of(&ada["id"]);
-    app.patch(
-        &format!("/v1/contacts/{ada_id}"),
-        &a.token,
-        json!({"job_title": "Analyst"}),
-    )
-    .await;
-    app.post(
-        "/v1/deals",
-        &a.token,
-        json!({"name": "Engines", "contact_ids": [ada_id], "amount": {"amount_minor": 99_999, "currency": "EUR"}}),
-    )
-    .await;
-    app.post(
-        "/v1/activities",
-        &a.token,
-        json!({"kind": "task", "title": "Call Ada", "due_at": "2026-12-01T09:00:00Z", "assignee_id": a.owner, "contact_ids": [ada_id]}),
-    )
-    .await;
+    let created = StatusCode::CREATED;
+    app.as_(&other)
+        .contacts()
+        .create(&json!({"first_name": "Not exported"}))
+        .await
+        .expect(created);
+    let crm = app.as_(&a);
+    let co = crm
+        .companies()
+        .create(&json!({"name": "Acme", "annual_revenue": {"amount_minor": 25_000_000, "currency": "USD"}}))
+        .await
+        .expect(created);
+    let gone = crm
+        .companies()
+        .create(&json!({"name": "Gone Ltd"}))
+        .await
+        .expect(created);
+    crm.companies()
+        .delete(gone.id)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let ada = crm
+        .contacts()
+        .create(&json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@acme.example", "company_id": co.id}))
+        .await
+        .expect(created);
+    crm.contacts()
+        .update(ada.id, &json!({"job_title": "Analyst"}))
+        .await
+        .expect(StatusCode::OK);
+    crm.deals()
+        .create(&json!({"name": "Engines", "contact_ids": [ada.id], "amount": {"amount_minor": 99_999, "currency": "EUR"}}))
+        .await
+        .expect(created);
+    crm.activities()
+        .create(&json!({"kind": "task", "title": "Call Ada", "due_at": "2026-12-01T09:00:00Z", "assignee_id": a.owner, "contact_ids": [ada.id]}))
+        .await
+        .expect(created);
     let extra = vec![
-        format!("/v1/contacts/{ada_id}"),
-        format!("/v1/contacts/{ada_id}/timeline"),
+        format!("/v1/contacts/{}", ada.id),
+        format!("/v1/contacts/{}/timeline", ada.id),
         "/v1/companies?q=acme".to_owned(),
     ];
-    let before = answers(&app, &a.token, &extra).await;
+    let before = answers(app, &a.token, &extra).await;
     assert_eq!(before[0]["items"].as_array().map(Vec::len), Some(2));
     assert_eq!(before[1]["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(before[2]["items"].as_array().map(Vec::len), Some(1));
@@ -118,53 +125,90 @@ async fn a_round_trip_gives_identical_answers_and_damage_is_refused() {
     )
     .await
     .unwrap();
-    let text = std::fs::read_to_string(&file).unwrap();
-    assert!(!text.contains("Not exported"), "another workspace leaked");
-    let lines: Vec<&str> = text.lines().collect();
+    Backup {
+        a,
+        extra,
+        before,
+        file,
+    }
+}
 
-    // Restore into an empty database, then ask the same questions.
+/// Restores `file` into a fresh database; answers the database's name.
+async fn restored_from(file: &std::path::Path) -> String {
     let target = fresh_database().await;
     execute(
         test_settings(&target),
         Command::ImportWorkspace {
-            file: file.clone(),
+            file: file.to_owned(),
             allow_unsigned: false,
         },
     )
     .await
     .unwrap();
+    target
+}
+
+#[tokio::test]
+async fn a_round_trip_gives_identical_answers_a_whole_trail_and_the_same_claims() {
+    let app = spawn_app().await;
+    let backup = given_a_backup(&app).await;
+    let text = std::fs::read_to_string(&backup.file).unwrap();
+    assert!(!text.contains("Not exported"), "another workspace leaked");
+    let lines: Vec<&str> = text.lines().collect();
+
+    // Restore into an empty database, then ask the same questions.
+    let target = restored_from(&backup.file).await;
+
     let keys = lines
         .iter()
         .filter(|l| l.contains("\"contact_key\""))
         .count();
     assert_eq!(keys, 1, "Ada's data key travels with the backup");
     assert_eq!(events_in(&target).await, (lines.len() - 2 - keys) as i64);
-    let restored = server_over(target.clone()).await;
+    let restored = server_over(target).await;
+    let (tenant, owner) = (backup.a.tenant, backup.a.owner);
     let token = restored
-        .token_for(a.tenant, a.owner, crm_domain::Role::Owner)
+        .token_for(tenant, owner, crm_domain::Role::Owner)
         .await;
-    let after = answers(&restored, &token, &extra).await;
-    for (i, (b, r)) in before.iter().zip(&after).enumerate() {
+    let after = answers(&restored, &token, &backup.extra).await;
+    for (i, (b, r)) in backup.before.iter().zip(&after).enumerate() {
         assert_eq!(b, r, "answer {i} differs after the round trip");
     }
-    let (_, report) = restored.get("/v1/audit/verify", &token).await;
-    assert_eq!(report["intact"], true, "{report}");
+    let crm = restored.as_(&token);
+    let report = crm.audit_verify().await.expect(StatusCode::OK);
+    assert!(report.intact, "{report:?}");
     // Uniqueness claims came back with the data.
-    let (status, _) = restored
-        .post("/v1/contacts", &token, json!({"email": "ADA@acme.example"}))
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    // A second restore of the same workspace is refused.
+    crm.contacts()
+        .create(&json!({"email": "ADA@acme.example"}))
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_second_restore_of_the_same_workspace_is_refused() {
+    let app = spawn_app().await;
+    let backup = given_a_backup(&app).await;
+    let target = restored_from(&backup.file).await;
+
     let err = execute(
         test_settings(&target),
         Command::ImportWorkspace {
-            file: file.clone(),
+            file: backup.file.clone(),
             allow_unsigned: false,
         },
     )
     .await
     .unwrap_err();
+
     assert!(matches!(err, CliError::WorkspaceExists(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_damaged_backup_is_refused_at_its_line_and_writes_nothing() {
+    let app = spawn_app().await;
+    let backup = given_a_backup(&app).await;
+    let text = std::fs::read_to_string(&backup.file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
 
     // Damage: an edited payload, a cut file, a line from nowhere. Each is refused with its
     // line, and nothing is written.
@@ -189,7 +233,7 @@ async fn a_round_trip_gives_identical_answers_and_damage_is_refused() {
     // An event moved into another workspace's stream.
     let mut foreign: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
     foreign[2] = foreign[2].replace(
-        &format!("\"aggregate_id\":\"{}:", a.tenant),
+        &format!("\"aggregate_id\":\"{}:", backup.a.tenant),
         &format!("\"aggregate_id\":\"{}:", uuid::Uuid::new_v4()),
     );
     assert_ne!(foreign[2], lines[2]);
@@ -219,7 +263,6 @@ async fn a_round_trip_gives_identical_answers_and_damage_is_refused() {
         assert_eq!(events_in(&empty).await, 0, "{name} wrote events");
         let _ = std::fs::remove_file(damaged);
     }
-    let _ = std::fs::remove_file(file);
 }
 
 async fn import(
@@ -241,8 +284,11 @@ async fn import(
 async fn a_backup_is_signed_and_a_forged_or_unsigned_file_is_refused() {
     let app = spawn_app().await;
     let a = app.signup("backup-signed").await;
-    app.post("/v1/companies", &a.token, json!({"name": "Signed Co"}))
-        .await;
+    app.as_(&a)
+        .companies()
+        .create(&json!({"name": "Signed Co"}))
+        .await
+        .expect(StatusCode::CREATED);
     let file = std::env::temp_dir().join(format!("crm-signed-{}.ndjson", uuid::Uuid::new_v4()));
     execute(
         test_settings(&app.db_name),

@@ -2,9 +2,10 @@
 //! transaction commits late.
 
 use crm_projections::catchup::CatchUp;
+use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{keyring, spawn_app_with, uuid_of};
+use crate::helpers::{keyring, spawn_app_with};
 
 /// Runs the projector until it has read `want` events (or 20 s pass): transaction ids are
 /// cluster-wide, so a transaction open in another test's database holds the horizon back
@@ -32,20 +33,17 @@ async fn spawn() -> crate::helpers::TestApp {
 async fn a_lost_read_row_comes_back_from_the_events() {
     let app = spawn().await;
     let a = app.signup("durable").await;
-    let (_, c) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "Lost", "email": "lost@x.example"}),
-        )
-        .await;
-    let id = uuid_of(&c["id"]);
-    app.patch(
-        &format!("/v1/contacts/{id}"),
-        &a.token,
-        json!({"job_title": "CTO"}),
-    )
-    .await;
+    let crm = app.as_(&a);
+    let id = crm
+        .contacts()
+        .create(&json!({"first_name": "Lost", "email": "lost@x.example"}))
+        .await
+        .expect(StatusCode::CREATED)
+        .id;
+    crm.contacts()
+        .update(id, &json!({"job_title": "CTO"}))
+        .await
+        .expect(StatusCode::OK);
 
     // Wipe the row and the checkpoint, as if the inline projection had never run.
     let owner = app.pool_as(None).await;
@@ -65,10 +63,9 @@ async fn a_lost_read_row_comes_back_from_the_events() {
         .unwrap();
     let (_, applied) = drain(&catch_up, total as u64).await;
     assert_eq!(applied, 2, "the contact's two events, nothing else");
-    let (status, back) = app.get(&format!("/v1/contacts/{id}"), &a.token).await;
-    assert_eq!(status, reqwest::StatusCode::OK);
-    assert_eq!(back["job_title"], "CTO");
-    assert_eq!(back["version"], 2);
+    let back = crm.contacts().get(id).await.expect(StatusCode::OK);
+    assert_eq!(back.job_title.as_deref(), Some("CTO"));
+    assert_eq!(back.version, 2);
     // Applying everything again changes nothing (idempotent by version).
     sqlx::query("UPDATE projector_checkpoints SET last_transaction_id = '0', last_position = 0")
         .execute(&owner)
@@ -121,12 +118,11 @@ async fn an_event_that_commits_late_is_not_skipped() {
     t1.commit().await.unwrap();
     assert_eq!(drain(&catch_up, 2).await, (2, 2));
 
-    let (_, page) = app.get("/v1/companies", &a.token).await;
-    let names: Vec<&str> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
-    assert_eq!(names, ["Early", "Later"]);
+    let page = app
+        .as_(&a)
+        .companies()
+        .list("")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(page.map(|c| c.name.clone()), ["Early", "Later"]);
 }

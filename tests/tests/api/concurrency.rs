@@ -1,148 +1,129 @@
 //! Safe concurrent edits: `ETag` is the version, `If-Match` guards writes (412).
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, uuid_of};
+use crate::client::{Client, Contact};
+use crate::helpers::spawn_app;
+
+/// A contact "Tab" at version 2 (its job title set to "One" with `If-Match: "1"`).
+async fn given_a_contact_at_version_2(crm: &Client<'_>) -> Contact {
+    let tab = crm
+        .contacts()
+        .create(&json!({"first_name": "Tab"}))
+        .await
+        .expect(StatusCode::CREATED);
+    crm.if_match("\"1\"")
+        .contacts()
+        .update(tab.id, &json!({"job_title": "One"}))
+        .await
+        .expect(StatusCode::OK)
+}
 
 #[tokio::test]
-async fn two_tabs_cannot_overwrite_each_other() {
+async fn a_record_carries_its_version_as_its_etag() {
     let app = spawn_app().await;
-    let a = app.signup("tabs").await;
-    let (_, c) = app
-        .post("/v1/contacts", &a.token, json!({"first_name": "Tab"}))
-        .await;
-    let id = uuid_of(&c["id"]);
-    let url = format!("{}/v1/contacts/{id}", app.address);
-    let res = app
-        .client
-        .get(&url)
-        .bearer_auth(&a.token)
-        .send()
+    let ws = app.signup("tabs").await;
+    let crm = app.as_(&ws);
+    let tab = crm
+        .contacts()
+        .create(&json!({"first_name": "Tab"}))
         .await
-        .unwrap();
-    assert_eq!(
-        res.headers().get("etag").and_then(|v| v.to_str().ok()),
-        Some("\"1\"")
-    );
+        .expect(StatusCode::CREATED);
+
+    let read = crm
+        .contacts()
+        .get(tab.id)
+        .await
+        .expect_status(StatusCode::OK);
+    assert_eq!(read.etag(), Some("\"1\""));
 
     // Tab one saves with the version it read.
-    let res = app
-        .client
-        .patch(&url)
-        .bearer_auth(&a.token)
-        .header("if-match", "\"1\"")
-        .json(&json!({"job_title": "One"}))
-        .send()
+    let saved = crm
+        .if_match("\"1\"")
+        .contacts()
+        .update(tab.id, &json!({"job_title": "One"}))
         .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        res.headers().get("etag").and_then(|v| v.to_str().ok()),
-        Some("\"2\"")
-    );
+        .expect_status(StatusCode::OK);
+    assert_eq!(saved.etag(), Some("\"2\""));
+}
+
+#[tokio::test]
+async fn a_stale_or_weak_if_match_is_refused_and_writes_nothing() {
+    let app = spawn_app().await;
+    let ws = app.signup("tabs-stale").await;
+    let crm = app.as_(&ws);
+    let tab = given_a_contact_at_version_2(&crm).await;
     let events = app.event_count().await;
 
     // Tab two saves with the version it read earlier: refused, nothing written.
-    for (method, body) in [
-        (Method::PATCH, Some(json!({"job_title": "Two"}))),
-        (Method::DELETE, None),
-    ] {
-        let mut req = app
-            .client
-            .request(method.clone(), &url)
-            .bearer_auth(&a.token)
-            .header("if-match", "\"1\"");
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let res = req.send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED, "{method}");
-        assert_eq!(
-            res.headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok()),
-            Some("application/problem+json")
-        );
-    }
-    let res = app
-        .client
-        .patch(&url)
-        .bearer_auth(&a.token)
-        .header("if-match", "W/\"2\"")
-        .json(&json!({"job_title": "Weak"}))
-        .send()
+    let tab_two = crm.if_match("\"1\"");
+    tab_two
+        .contacts()
+        .update(tab.id, &json!({"job_title": "Two"}))
         .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::PRECONDITION_FAILED,
-        "weak tags never match"
-    );
-    assert_eq!(app.event_count().await, events);
-    let (_, now) = app.get(&format!("/v1/contacts/{id}"), &a.token).await;
-    assert_eq!(
-        (now["job_title"].as_str(), now["version"].as_i64()),
-        (Some("One"), Some(2))
-    );
+        .expect_problem(StatusCode::PRECONDITION_FAILED);
+    tab_two
+        .contacts()
+        .delete(tab.id)
+        .await
+        .expect_problem(StatusCode::PRECONDITION_FAILED);
+    crm.if_match("W/\"2\"")
+        .contacts()
+        .update(tab.id, &json!({"job_title": "Weak"}))
+        .await
+        .context("weak tags never match")
+        .expect_problem(StatusCode::PRECONDITION_FAILED);
 
-    // `*` and no header at all are unconditional.
-    let res = app
-        .client
-        .patch(&url)
-        .bearer_auth(&a.token)
-        .header("if-match", "*")
-        .json(&json!({"job_title": "Star"}))
-        .send()
+    assert_eq!(app.event_count().await, events);
+    let now = crm.contacts().get(tab.id).await.expect(StatusCode::OK);
+    assert_eq!((now.job_title.as_deref(), now.version), (Some("One"), 2));
+}
+
+#[tokio::test]
+async fn a_star_or_no_if_match_is_unconditional() {
+    let app = spawn_app().await;
+    let ws = app.signup("tabs-star").await;
+    let crm = app.as_(&ws);
+    let tab = given_a_contact_at_version_2(&crm).await;
+
+    crm.if_match("*")
+        .contacts()
+        .update(tab.id, &json!({"job_title": "Star"}))
         .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let (status, _) = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/contacts/{id}"),
-            Some(&a.token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let res = app
-        .client
-        .post(format!("{url}/restore"))
-        .bearer_auth(&a.token)
-        .header("if-match", "\"4\"")
-        .send()
+        .expect(StatusCode::OK);
+    crm.contacts()
+        .delete(tab.id)
         .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+        .expect(StatusCode::NO_CONTENT);
+    crm.if_match("\"4\"")
+        .contacts()
+        .restore(tab.id)
+        .await
+        .expect(StatusCode::OK);
 }
 
 #[tokio::test]
 async fn companies_honour_if_match_too() {
     let app = spawn_app().await;
-    let a = app.signup("co-tabs").await;
-    let (_, c) = app
-        .post("/v1/companies", &a.token, json!({"name": "Tabbed"}))
-        .await;
-    let url = format!("{}/v1/companies/{}", app.address, uuid_of(&c["id"]));
-    let stale = app
-        .client
-        .delete(&url)
-        .bearer_auth(&a.token)
-        .header("if-match", "\"7\"")
-        .send()
+    let ws = app.signup("co-tabs").await;
+    let crm = app.as_(&ws);
+    let tabbed = crm
+        .companies()
+        .create(&json!({"name": "Tabbed"}))
         .await
-        .unwrap();
-    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
-    let fresh = app
-        .client
-        .delete(&url)
-        .bearer_auth(&a.token)
-        .header("if-match", "\"1\"")
-        .send()
+        .expect(StatusCode::CREATED);
+
+    crm.if_match("\"7\"")
+        .companies()
+        .delete(tabbed.id)
         .await
-        .unwrap();
-    assert_eq!(fresh.status(), StatusCode::NO_CONTENT);
+        .expect_problem(StatusCode::PRECONDITION_FAILED);
+    crm.if_match("\"1\"")
+        .companies()
+        .delete(tabbed.id)
+        .await
+        .expect(StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
@@ -150,59 +131,43 @@ async fn deal_commands_honour_if_match_and_foreign_ids_stay_404() {
     let app = spawn_app().await;
     let a = app.signup("deal-tabs").await;
     let b = app.signup("deal-tabs-b").await;
-    let (_, d) = app
-        .post("/v1/deals", &a.token, json!({"name": "Guarded"}))
-        .await;
-    let url = format!("{}/v1/deals/{}", app.address, d["id"].as_str().unwrap());
+    let as_a = app.as_(&a);
+    let deal = as_a
+        .deals()
+        .create(&json!({"name": "Guarded"}))
+        .await
+        .expect(StatusCode::CREATED);
     let events = app.event_count().await;
-    for (method, path, body) in [
-        (Method::PATCH, url.clone(), json!({"name": "x"})),
-        (Method::POST, format!("{url}/win"), json!({})),
-        (Method::POST, format!("{url}/lose"), json!({"reason": "x"})),
-        (
-            Method::PUT,
-            format!("{url}/line-items"),
-            json!({"items": []}),
-        ),
+
+    let stale = as_a.if_match("\"9\"");
+    let foreign = app.as_(&b).if_match("\"1\"");
+    for (client, expected) in [
+        (&stale, StatusCode::PRECONDITION_FAILED),
+        (&foreign, StatusCode::NOT_FOUND),
     ] {
-        let stale = app
-            .client
-            .request(method.clone(), &path)
-            .bearer_auth(&a.token)
-            .header("if-match", "\"9\"")
-            .json(&body)
-            .send()
+        let deals = client.deals();
+        deals
+            .update(deal.id, &json!({"name": "x"}))
             .await
-            .unwrap();
-        assert_eq!(
-            stale.status(),
-            StatusCode::PRECONDITION_FAILED,
-            "{method} {path}"
-        );
-        let foreign = app
-            .client
-            .request(method.clone(), &path)
-            .bearer_auth(&b.token)
-            .header("if-match", "\"1\"")
-            .json(&body)
-            .send()
+            .expect_problem(expected);
+        deals
+            .win(deal.id, &json!({}))
             .await
-            .unwrap();
-        assert_eq!(
-            foreign.status(),
-            StatusCode::NOT_FOUND,
-            "{method} {path} from another workspace"
-        );
+            .expect_problem(expected);
+        deals
+            .lose(deal.id, &json!({"reason": "x"}))
+            .await
+            .expect_problem(expected);
+        deals
+            .set_line_items(deal.id, &json!({"items": []}))
+            .await
+            .expect_problem(expected);
     }
     assert_eq!(app.event_count().await, events);
-    let fresh = app
-        .client
-        .post(format!("{url}/win"))
-        .bearer_auth(&a.token)
-        .header("if-match", "\"1\"")
-        .json(&json!({}))
-        .send()
+
+    as_a.if_match("\"1\"")
+        .deals()
+        .win(deal.id, &json!({}))
         .await
-        .unwrap();
-    assert_eq!(fresh.status(), StatusCode::OK);
+        .expect(StatusCode::OK);
 }

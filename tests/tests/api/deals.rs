@@ -1,146 +1,191 @@
 //! Pipelines and deals: stages, closing rules, line items, the summary, isolation.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, str_of, uuid_of, TestApp, Workspace};
+use crate::client::{Client, Deal, Money, Pipeline};
+use crate::helpers::spawn_app;
 
-async fn default_pipeline(app: &TestApp, ws: &Workspace) -> Value {
-    let (status, list) = app.get("/v1/pipelines", &ws.token).await;
-    assert_eq!(status, StatusCode::OK, "{list}");
-    list["items"][0].clone()
+/// A deal created with `body`, checked to be 201.
+async fn given_a_deal(crm: &Client<'_>, body: Value) -> Deal {
+    crm.deals().create(&body).await.expect(StatusCode::CREATED)
 }
 
-fn stage_id(pipeline: &Value, name: &str) -> String {
-    pipeline["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .map(|s| str_of(&s["id"]))
-        .unwrap_or_else(|| panic!("no stage {name}"))
+/// The names of the deals `query` lists.
+async fn deal_names(crm: &Client<'_>, query: &str) -> Vec<String> {
+    crm.deals()
+        .list(query)
+        .await
+        .expect(StatusCode::OK)
+        .map(|d| d.name.clone())
 }
 
 #[tokio::test]
-async fn a_deal_moves_is_lost_reopened_and_won_by_the_rules() {
+async fn a_workspace_starts_with_a_seven_stage_pipeline() {
     let app = spawn_app().await;
-    let a = app.signup("deals").await;
-    let pipeline = default_pipeline(&app, &a).await;
-    assert_eq!(pipeline["stages"].as_array().unwrap().len(), 7);
-    assert_eq!(pipeline["stages"][0]["probability"], "20");
+    let ws = app.signup("pipes").await;
 
-    let (status, deal) = app.post("/v1/deals", &a.token, json!({"name": "Fleet renewal", "amount": {"amount_minor": 1_250_000, "currency": "EUR"}})).await;
-    assert_eq!(status, StatusCode::CREATED, "{deal}");
+    let pipeline = app.as_(&ws).pipelines().default_pipeline().await;
+
+    assert_eq!(pipeline.stages.len(), 7);
+    assert_eq!(pipeline.stages[0].probability, "20");
+}
+
+#[tokio::test]
+async fn a_new_deal_starts_open_in_the_first_stage_owned_by_its_creator() {
+    let app = spawn_app().await;
+    let ws = app.signup("deals").await;
+    let crm = app.as_(&ws);
+    let pipeline = crm.pipelines().default_pipeline().await;
+
+    let deal = given_a_deal(
+        &crm,
+        json!({"name": "Fleet renewal", "amount": {"amount_minor": 1_250_000, "currency": "EUR"}}),
+    )
+    .await;
+
     assert_eq!(
-        deal["stage_id"], pipeline["stages"][0]["id"],
+        deal.stage_id, pipeline.stages[0].id,
         "starts in the first open stage"
     );
     assert_eq!(
-        deal["owner_id"],
-        json!(a.owner.to_string()),
+        deal.owner_id,
+        Some(ws.owner),
         "the caller owns it by default"
     );
-    assert_eq!(deal["status"], "open");
-    let id = uuid_of(&deal["id"]);
+    assert_eq!(deal.status, "open");
+}
 
-    let qualified = stage_id(&pipeline, "Qualified to buy");
-    let (status, moved) = app
-        .post(
-            &format!("/v1/deals/{id}/move"),
-            &a.token,
-            json!({"stage_id": qualified}),
-        )
-        .await;
-    assert_eq!(
-        (status, moved["stage_id"].as_str()),
-        (StatusCode::OK, Some(qualified.as_str()))
-    );
+#[tokio::test]
+async fn a_deal_moves_between_open_stages_but_is_not_won_by_moving() {
+    let app = spawn_app().await;
+    let ws = app.signup("deal-move").await;
+    let crm = app.as_(&ws);
+    let pipeline = crm.pipelines().default_pipeline().await;
+    let deal = given_a_deal(&crm, json!({"name": "Fleet renewal"})).await;
+    let qualified = pipeline.stage("Qualified to buy").id;
+
+    let moved = crm
+        .deals()
+        .move_to(deal.id, qualified)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(moved.stage_id, qualified);
+
     // Moving into a won stage is not how a deal is won.
-    let (status, _) = app
-        .post(
-            &format!("/v1/deals/{id}/move"),
-            &a.token,
-            json!({"stage_id": stage_id(&pipeline, "Closed won")}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    crm.deals()
+        .move_to(deal.id, pipeline.stage("Closed won").id)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
 
-    // Losing needs a reason; a lost deal cannot move until reopened.
-    let (status, _) = app
-        .post(&format!("/v1/deals/{id}/lose"), &a.token, json!({}))
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, lost) = app
-        .post(
-            &format!("/v1/deals/{id}/lose"),
-            &a.token,
-            json!({"reason": "Chose a competitor"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{lost}");
-    assert_eq!(
-        (lost["status"].as_str(), lost["close_reason"].as_str()),
-        (Some("lost"), Some("Chose a competitor"))
-    );
-    assert!(lost["closed_at"].is_string());
-    let (status, _) = app
-        .post(
-            &format!("/v1/deals/{id}/move"),
-            &a.token,
-            json!({"stage_id": qualified}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    let (status, reopened) = app
-        .post(&format!("/v1/deals/{id}/reopen"), &a.token, json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        (reopened["status"].as_str(), &reopened["closed_at"]),
-        (Some("open"), &Value::Null)
-    );
+#[tokio::test]
+async fn a_lost_deal_needs_a_reason_and_moves_only_once_reopened() {
+    let app = spawn_app().await;
+    let ws = app.signup("deal-lost").await;
+    let crm = app.as_(&ws);
+    let pipeline = crm.pipelines().default_pipeline().await;
+    let deal = given_a_deal(&crm, json!({"name": "Fleet renewal"})).await;
+    let qualified = pipeline.stage("Qualified to buy").id;
 
-    // Won: the closing time stays through edits, and a second win is refused.
-    let (status, won) = app
-        .post(
-            &format!("/v1/deals/{id}/win"),
-            &a.token,
-            json!({"reason": "Best fit"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(won["stage_id"], json!(stage_id(&pipeline, "Closed won")));
-    let closed_at = won["closed_at"].clone();
-    let (status, edited) = app
-        .patch(
-            &format!("/v1/deals/{id}"),
-            &a.token,
-            json!({"name": "Fleet renewal 2027"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(edited["closed_at"], closed_at);
-    let (status, _) = app
-        .post(&format!("/v1/deals/{id}/win"), &a.token, json!({}))
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = app
-        .post(
-            &format!("/v1/deals/{id}/lose"),
-            &a.token,
-            json!({"reason": "x"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    crm.deals()
+        .lose(deal.id, &json!({}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let lost = crm
+        .deals()
+        .lose(deal.id, &json!({"reason": "Chose a competitor"}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(lost.status, "lost");
+    assert_eq!(lost.close_reason.as_deref(), Some("Chose a competitor"));
+    assert!(lost.closed_at.is_some());
 
-    // The trail has every step.
-    let (_, audit) = app.get("/v1/audit?limit=20", &a.token).await;
-    let types: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
+    crm.deals()
+        .move_to(deal.id, qualified)
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+
+    let reopened = crm
+        .deals()
+        .reopen(deal.id, &json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(reopened.status, "open");
+    assert_eq!(reopened.closed_at, None);
+    crm.deals()
+        .move_to(deal.id, qualified)
+        .await
+        .expect(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_won_deal_keeps_its_closing_time_and_closes_only_once() {
+    let app = spawn_app().await;
+    let ws = app.signup("deal-won").await;
+    let crm = app.as_(&ws);
+    let pipeline = crm.pipelines().default_pipeline().await;
+    let deal = given_a_deal(&crm, json!({"name": "Fleet renewal"})).await;
+
+    let won = crm
+        .deals()
+        .win(deal.id, &json!({"reason": "Best fit"}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(won.stage_id, pipeline.stage("Closed won").id);
+    assert!(won.closed_at.is_some());
+
+    let edited = crm
+        .deals()
+        .update(deal.id, &json!({"name": "Fleet renewal 2027"}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(edited.closed_at, won.closed_at);
+
+    crm.deals()
+        .win(deal.id, &json!({}))
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+    crm.deals()
+        .lose(deal.id, &json!({"reason": "x"}))
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn every_step_of_a_deal_is_in_the_trail() {
+    let app = spawn_app().await;
+    let ws = app.signup("deal-trail").await;
+    let crm = app.as_(&ws);
+    let pipeline = crm.pipelines().default_pipeline().await;
+    let deal = given_a_deal(&crm, json!({"name": "Fleet renewal"})).await;
+    let deals = crm.deals();
+    let ok = StatusCode::OK;
+    deals
+        .move_to(deal.id, pipeline.stage("Qualified to buy").id)
+        .await
+        .expect(ok);
+    deals
+        .lose(deal.id, &json!({"reason": "budget"}))
+        .await
+        .expect(ok);
+    deals.reopen(deal.id, &json!({})).await.expect(ok);
+    deals
+        .win(deal.id, &json!({"reason": "Best fit"}))
+        .await
+        .expect(ok);
+    deals
+        .update(deal.id, &json!({"name": "Renamed"}))
+        .await
+        .expect(ok);
+
+    let audit = crm.audit("limit=20").await.expect(ok);
+
+    let types: Vec<&str> = audit
+        .items
         .iter()
-        .filter(|e| e["entity_id"] == json!(id.to_string()))
-        .filter_map(|e| e["event_type"].as_str())
+        .filter(|e| e.entity_id == deal.id.to_string())
+        .map(|e| e.event_type.as_str())
         .collect();
     assert_eq!(
         types,
@@ -155,32 +200,45 @@ async fn a_deal_moves_is_lost_reopened_and_won_by_the_rules() {
     );
 }
 
-#[tokio::test]
-async fn line_items_price_the_deal_exactly() {
-    let app = spawn_app().await;
-    let a = app.signup("lines").await;
-    let (_, deal) = app
-        .post("/v1/deals", &a.token, json!({"name": "Parts"}))
-        .await;
-    let id = uuid_of(&deal["id"]);
-    let url = format!("/v1/deals/{id}/line-items");
-    let put = |body: Value| app.call(Method::PUT, &url, Some(&a.token), Some(body));
-
-    let (status, priced) = put(json!({"items": [
+/// Two line items in EUR, each discounted by half.
+fn two_half_price_items() -> Value {
+    json!({"items": [
         {"product": "Bolt", "quantity": 3, "unit_price": {"amount_minor": 25, "currency": "EUR"}, "discount_percent": "50"},
         {"product": "Nut", "quantity": 1, "unit_price": {"amount_minor": 101, "currency": "EUR"}, "discount_percent": "50"}
-    ]}))
-    .await;
-    assert_eq!(status, StatusCode::OK, "{priced}");
+    ]})
+}
+
+#[tokio::test]
+async fn line_items_price_the_deal_half_to_even() {
+    let app = spawn_app().await;
+    let ws = app.signup("lines").await;
+    let crm = app.as_(&ws);
+    let deal = given_a_deal(&crm, json!({"name": "Parts"})).await;
+
+    let priced = crm
+        .deals()
+        .set_line_items(deal.id, &two_half_price_items())
+        .await
+        .expect(StatusCode::OK);
+
     assert_eq!(
-        priced["amount"],
-        json!({"amount_minor": 88, "currency": "EUR"}),
+        priced.amount,
+        Some(Money::new(88, "EUR")),
         "38 + 50, each half to even"
     );
-    assert_eq!(
-        priced["line_items"][0]["total"],
-        json!({"amount_minor": 38, "currency": "EUR"})
-    );
+    assert_eq!(priced.line_items[0].total, Money::new(38, "EUR"));
+}
+
+#[tokio::test]
+async fn bad_line_items_are_refused_and_write_nothing() {
+    let app = spawn_app().await;
+    let ws = app.signup("lines-bad").await;
+    let crm = app.as_(&ws);
+    let deal = given_a_deal(&crm, json!({"name": "Parts"})).await;
+    crm.deals()
+        .set_line_items(deal.id, &two_half_price_items())
+        .await
+        .expect(StatusCode::OK);
     let events = app.event_count().await;
 
     for (bad, what) in [
@@ -209,25 +267,21 @@ async fn line_items_price_the_deal_exactly() {
             "an unknown currency",
         ),
     ] {
-        let (status, problem) = put(bad).await;
-        assert_eq!(
-            status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{what}: {problem}"
-        );
+        crm.deals()
+            .set_line_items(deal.id, &bad)
+            .await
+            .context(what)
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let (status, _) = app
-        .patch(
-            &format!("/v1/deals/{id}"),
-            &a.token,
-            json!({"amount": {"amount_minor": 5, "currency": "EUR"}}),
+    crm.deals()
+        .update(
+            deal.id,
+            &json!({"amount": {"amount_minor": 5, "currency": "EUR"}}),
         )
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "the amount follows the line items"
-    );
+        .await
+        .context("the amount follows the line items")
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+
     assert_eq!(
         app.event_count().await,
         events,
@@ -238,341 +292,302 @@ async fn line_items_price_the_deal_exactly() {
 #[tokio::test]
 async fn the_summary_never_adds_currencies_and_weights_half_even() {
     let app = spawn_app().await;
-    let a = app.signup("summary").await;
-    let (status, p) = app
-        .post(
-            "/v1/pipelines",
-            &a.token,
-            json!({"name": "Half", "stages": [
-                {"name": "Coin flip", "probability": "50", "kind": "open"},
-                {"name": "Won", "probability": "100", "kind": "won"},
-                {"name": "Lost", "probability": "0", "kind": "lost"}
-            ]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{p}");
-    let pid = str_of(&p["id"]);
+    let ws = app.signup("summary").await;
+    let crm = app.as_(&ws);
+    let pipeline = crm
+        .pipelines()
+        .create(&json!({"name": "Half", "stages": [
+            {"name": "Coin flip", "probability": "50", "kind": "open"},
+            {"name": "Won", "probability": "100", "kind": "won"},
+            {"name": "Lost", "probability": "0", "kind": "lost"}
+        ]}))
+        .await
+        .expect(StatusCode::CREATED);
     for (name, amount) in [
         ("a", json!({"amount_minor": 25, "currency": "EUR"})),
         ("b", json!({"amount_minor": 10, "currency": "EUR"})),
         ("c", json!({"amount_minor": 3, "currency": "JPY"})),
         ("d", Value::Null),
     ] {
-        let (status, d) = app
-            .post(
-                "/v1/deals",
-                &a.token,
-                json!({"name": name, "pipeline_id": pid, "amount": amount}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{d}");
-    }
-    let (status, summary) = app
-        .get(&format!("/v1/pipelines/{pid}/summary"), &a.token)
+        given_a_deal(
+            &crm,
+            json!({"name": name, "pipeline_id": pipeline.id, "amount": amount}),
+        )
         .await;
-    assert_eq!(status, StatusCode::OK, "{summary}");
-    let flip = &summary["stages"][0];
+    }
+
+    let summary = crm
+        .pipelines()
+        .summary(pipeline.id)
+        .await
+        .expect(StatusCode::OK);
+
+    let flip = &summary.stages[0];
     assert_eq!(
-        (
-            flip["name"].as_str(),
-            flip["deals"].as_i64(),
-            flip["deals_without_amount"].as_i64()
-        ),
-        (Some("Coin flip"), Some(4), Some(1))
-    );
-    let totals = flip["totals"].as_array().unwrap();
-    assert_eq!(totals.len(), 2, "one row per currency: {totals:?}");
-    assert_eq!(
-        totals[0]["total"],
-        json!({"amount_minor": 35, "currency": "EUR"})
+        (flip.name.as_str(), flip.deals, flip.deals_without_amount),
+        ("Coin flip", 4, 1)
     );
     assert_eq!(
-        totals[0]["weighted"],
-        json!({"amount_minor": 18, "currency": "EUR"}),
+        flip.totals.len(),
+        2,
+        "one row per currency: {:?}",
+        flip.totals
+    );
+    assert_eq!(flip.totals[0].total, Money::new(35, "EUR"));
+    assert_eq!(
+        flip.totals[0].weighted,
+        Money::new(18, "EUR"),
         "17.5 to even is 18"
     );
+    assert_eq!(flip.totals[1].total, Money::new(3, "JPY"));
     assert_eq!(
-        totals[1]["total"],
-        json!({"amount_minor": 3, "currency": "JPY"})
-    );
-    assert_eq!(
-        totals[1]["weighted"],
-        json!({"amount_minor": 2, "currency": "JPY"}),
+        flip.totals[1].weighted,
+        Money::new(2, "JPY"),
         "1.5 to even is 2"
     );
-    assert_eq!(summary["stages"][1]["deals"], 0);
+    assert_eq!(summary.stages[1].deals, 0);
 }
 
 #[tokio::test]
-async fn stages_are_managed_and_a_busy_stage_is_not_retired() {
+async fn a_busy_stage_is_not_retired_and_a_retired_one_takes_no_deals() {
     let app = spawn_app().await;
-    let a = app.signup("stages").await;
-    let p = default_pipeline(&app, &a).await;
-    let pid = str_of(&p["id"]);
-    let first = stage_id(&p, "Appointment scheduled");
-    let (_, deal) = app
-        .post("/v1/deals", &a.token, json!({"name": "Busy"}))
-        .await;
+    let ws = app.signup("stages").await;
+    let crm = app.as_(&ws);
+    let p = crm.pipelines().default_pipeline().await;
+    let first = p.stage("Appointment scheduled").id;
+    let deal = given_a_deal(&crm, json!({"name": "Busy"})).await;
 
-    let (status, problem) = app
-        .delete(&format!("/v1/pipelines/{pid}/stages/{first}"), &a.token)
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    app.post(
-        &format!("/v1/deals/{}/move", str_of(&deal["id"])),
-        &a.token,
-        json!({"stage_id": stage_id(&p, "Contract sent")}),
-    )
-    .await;
-    let (status, after) = app
-        .delete(&format!("/v1/pipelines/{pid}/stages/{first}"), &a.token)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{after}");
-    assert_eq!(after["stages"][0]["name"], "Qualified to buy");
-    assert_eq!(
-        after["stages"].as_array().unwrap().last().unwrap()["retired"],
-        true
-    );
-    // A retired stage takes no deals.
-    let (status, _) = app
-        .post(
-            "/v1/deals",
-            &a.token,
-            json!({"name": "Late", "stage_id": first}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    crm.pipelines()
+        .remove_stage(p.id, first)
+        .await
+        .expect_problem(StatusCode::CONFLICT);
 
-    let (status, added) = app
-        .post(
-            &format!("/v1/pipelines/{pid}/stages"),
-            &a.token,
-            json!({"name": "Demo", "probability": "33.5", "kind": "open", "position": 0}),
+    crm.deals()
+        .move_to(deal.id, p.stage("Contract sent").id)
+        .await
+        .expect(StatusCode::OK);
+    let after = crm
+        .pipelines()
+        .remove_stage(p.id, first)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(after.stages[0].name, "Qualified to buy");
+    let last = after.stages.last().unwrap();
+    assert!(last.retired, "{last:?}");
+
+    crm.deals()
+        .create(&json!({"name": "Late", "stage_id": first}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_stage_is_added_with_a_decimal_string_probability_up_to_100() {
+    let app = spawn_app().await;
+    let ws = app.signup("stage-add").await;
+    let crm = app.as_(&ws);
+    let p = crm.pipelines().default_pipeline().await;
+
+    let added = crm
+        .pipelines()
+        .add_stage(
+            p.id,
+            &json!({"name": "Demo", "probability": "33.5", "kind": "open", "position": 0}),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{added}");
+        .await
+        .expect(StatusCode::CREATED);
     assert_eq!(
         (
-            added["stages"][0]["name"].as_str(),
-            added["stages"][0]["probability"].as_str()
+            added.stages[0].name.as_str(),
+            added.stages[0].probability.as_str()
         ),
-        (Some("Demo"), Some("33.5"))
+        ("Demo", "33.5")
     );
-    let (status, _) = app
-        .post(
-            &format!("/v1/pipelines/{pid}/stages"),
-            &a.token,
-            json!({"name": "Float", "probability": 33.5, "kind": "open"}),
-        )
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "a float probability"
-    );
-    let (status, _) = app
-        .post(
-            &format!("/v1/pipelines/{pid}/stages"),
-            &a.token,
-            json!({"name": "Too sure", "probability": "101", "kind": "open"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let mut ids: Vec<String> = added["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["retired"] == false)
-        .map(|s| str_of(&s["id"]))
-        .collect();
-    ids.reverse();
-    let (status, reordered) = app
-        .call(
-            Method::PUT,
-            &format!("/v1/pipelines/{pid}/stages"),
-            Some(&a.token),
-            Some(json!({"stage_ids": ids})),
+    crm.pipelines()
+        .add_stage(
+            p.id,
+            &json!({"name": "Float", "probability": 33.5, "kind": "open"}),
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{reordered}");
-    assert_eq!(reordered["stages"][0]["id"], json!(ids[0]));
-    let (status, _) = app
-        .call(
-            Method::PUT,
-            &format!("/v1/pipelines/{pid}/stages"),
-            Some(&a.token),
-            Some(json!({"stage_ids": &ids[1..]})),
+        .await
+        .context("a float probability")
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    crm.pipelines()
+        .add_stage(
+            p.id,
+            &json!({"name": "Too sure", "probability": "101", "kind": "open"}),
         )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a partial order");
-
-    let member = app
-        .token_for(a.tenant, a.owner, crm_domain::Role::Member)
-        .await;
-    let (status, _) = app
-        .patch(
-            &format!("/v1/pipelines/{pid}"),
-            &member,
-            json!({"name": "Mine"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[tokio::test]
-async fn deals_and_pipelines_are_isolated_by_workspace() {
+async fn stages_are_reordered_only_all_at_once() {
+    let app = spawn_app().await;
+    let ws = app.signup("stage-order").await;
+    let crm = app.as_(&ws);
+    let p = crm.pipelines().default_pipeline().await;
+    let mut ids: Vec<String> = p
+        .stages
+        .iter()
+        .filter(|s| !s.retired)
+        .map(|s| s.id.to_string())
+        .collect();
+    ids.reverse();
+
+    let reordered: Pipeline = crm
+        .pipelines()
+        .reorder_stages(p.id, &json!({"stage_ids": ids}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(reordered.stages[0].id.to_string(), ids[0]);
+
+    crm.pipelines()
+        .reorder_stages(p.id, &json!({"stage_ids": &ids[1..]}))
+        .await
+        .context("a partial order")
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_member_cannot_rename_a_pipeline() {
+    let app = spawn_app().await;
+    let ws = app.signup("stage-member").await;
+    let p = app.as_(&ws).pipelines().default_pipeline().await;
+    let member = app
+        .token_for(ws.tenant, ws.owner, crm_domain::Role::Member)
+        .await;
+
+    app.as_(&member)
+        .pipelines()
+        .update(p.id, &json!({"name": "Mine"}))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn another_workspace_reaches_no_deal_or_pipeline_of_ours() {
     let app = spawn_app().await;
     let a = app.signup("deal-a").await;
     let b = app.signup("deal-b").await;
-    let pa = default_pipeline(&app, &a).await;
-    let pid = str_of(&pa["id"]);
-    let (_, company) = app
-        .post("/v1/companies", &a.token, json!({"name": "A Co"}))
-        .await;
-    let (_, deal) = app
-        .post(
-            "/v1/deals",
-            &a.token,
-            json!({"name": "Secret deal", "company_id": company["id"]}),
-        )
-        .await;
-    let id = str_of(&deal["id"]);
+    let as_a = app.as_(&a);
+    let pa = as_a.pipelines().default_pipeline().await;
+    let contract_sent = pa.stage("Contract sent").id;
+    let company = as_a
+        .companies()
+        .create(&json!({"name": "A Co"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let deal = given_a_deal(
+        &as_a,
+        json!({"name": "Secret deal", "company_id": company.id}),
+    )
+    .await;
     let events = app.event_count().await;
-    for (method, path, body) in [
-        (Method::GET, format!("/v1/deals/{id}"), None),
-        (
-            Method::PATCH,
-            format!("/v1/deals/{id}"),
-            Some(json!({"name": "x"})),
-        ),
-        (Method::DELETE, format!("/v1/deals/{id}"), None),
-        (
-            Method::POST,
-            format!("/v1/deals/{id}/move"),
-            Some(json!({"stage_id": stage_id(&pa, "Contract sent")})),
-        ),
-        (Method::POST, format!("/v1/deals/{id}/win"), Some(json!({}))),
-        (Method::POST, format!("/v1/deals/{id}/restore"), None),
-        (
-            Method::PUT,
-            format!("/v1/deals/{id}/line-items"),
-            Some(json!({"items": []})),
-        ),
-        (Method::GET, format!("/v1/pipelines/{pid}"), None),
-        (Method::GET, format!("/v1/pipelines/{pid}/summary"), None),
-        (
-            Method::PATCH,
-            format!("/v1/pipelines/{pid}"),
-            Some(json!({"name": "x"})),
-        ),
-        (
-            Method::DELETE,
-            format!(
-                "/v1/pipelines/{pid}/stages/{}",
-                stage_id(&pa, "Contract sent")
-            ),
-            None,
-        ),
-    ] {
-        let (status, body) = app.call(method.clone(), &path, Some(&b.token), body).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {body}");
-    }
+
+    // Every route with A's ids answers B as if they did not exist.
+    let as_b = app.as_(&b);
+    let (deals, pipes) = (as_b.deals(), as_b.pipelines());
+    let id = deal.id;
+    let not_found = StatusCode::NOT_FOUND;
+    deals.get(id).await.expect_problem(not_found);
+    deals
+        .update(id, &json!({"name": "x"}))
+        .await
+        .expect_problem(not_found);
+    deals.delete(id).await.expect_problem(not_found);
+    deals
+        .move_to(id, contract_sent)
+        .await
+        .expect_problem(not_found);
+    deals.win(id, &json!({})).await.expect_problem(not_found);
+    deals.restore(id).await.expect_problem(not_found);
+    deals
+        .set_line_items(id, &json!({"items": []}))
+        .await
+        .expect_problem(not_found);
+    pipes.get(pa.id).await.expect_problem(not_found);
+    pipes.summary(pa.id).await.expect_problem(not_found);
+    pipes
+        .update(pa.id, &json!({"name": "x"}))
+        .await
+        .expect_problem(not_found);
+    pipes
+        .remove_stage(pa.id, contract_sent)
+        .await
+        .expect_problem(not_found);
+
     // B cannot put its deal in A's stage or link A's company.
-    let (status, _) = app
-        .post(
-            "/v1/deals",
-            &b.token,
-            json!({"name": "x", "stage_id": stage_id(&pa, "Contract sent")}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = app
-        .post(
-            "/v1/deals",
-            &b.token,
-            json!({"name": "x", "company_id": company["id"]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    deals
+        .create(&json!({"name": "x", "stage_id": contract_sent}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    deals
+        .create(&json!({"name": "x", "company_id": company.id}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.event_count().await, events);
-    for path in [
-        "/v1/deals",
-        "/v1/deals?q=secret",
-        &format!("/v1/deals?pipeline_id={pid}"),
-    ] {
-        let (_, page) = app.get(path, &b.token).await;
-        assert!(
-            page["items"].as_array().unwrap().is_empty(),
-            "{path}: {page}"
-        );
+
+    // B's lists show none of it.
+    for query in ["", "q=secret", &format!("pipeline_id={}", pa.id)] {
+        let page = deals.list(query).await.expect(StatusCode::OK);
+        assert!(page.items.is_empty(), "{query}: {page:?}");
     }
-    let (_, pipes) = app.get("/v1/pipelines", &b.token).await;
-    assert!(pipes["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|p| p["id"] != json!(pid)));
+    let b_pipes = pipes.list().await.expect(StatusCode::OK);
+    assert!(b_pipes.items.iter().all(|p| p.id != pa.id));
 }
 
 #[tokio::test]
-async fn deal_lists_filter_and_check_their_parameters() {
+async fn deal_lists_filter_by_amount_status_owner_stage_and_close_date() {
     let app = spawn_app().await;
-    let a = app.signup("deal-list").await;
-    let p = default_pipeline(&app, &a).await;
+    let ws = app.signup("deal-list").await;
+    let crm = app.as_(&ws);
+    let p = crm.pipelines().default_pipeline().await;
     for (name, minor, code) in [
         ("Small", 1_000, "EUR"),
         ("Large", 90_000, "EUR"),
         ("Dollar", 50_000, "USD"),
     ] {
-        app.post("/v1/deals", &a.token, json!({"name": name, "amount": {"amount_minor": minor, "currency": code}, "expected_close_date": "2026-12-31"})).await;
+        given_a_deal(&crm, json!({"name": name, "amount": {"amount_minor": minor, "currency": code}, "expected_close_date": "2026-12-31"})).await;
     }
-    let (_, lost) = app
-        .post("/v1/deals", &a.token, json!({"name": "Gone"}))
-        .await;
-    app.post(
-        &format!("/v1/deals/{}/lose", str_of(&lost["id"])),
-        &a.token,
-        json!({"reason": "budget"}),
-    )
-    .await;
+    let gone = given_a_deal(&crm, json!({"name": "Gone"})).await;
+    crm.deals()
+        .lose(gone.id, &json!({"reason": "budget"}))
+        .await
+        .expect(StatusCode::OK);
 
-    let names = |page: &Value| -> Vec<String> {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| str_of(&d["name"]))
-            .collect()
-    };
-    let (_, page) = app
-        .get("/v1/deals?currency=EUR&amount_min=5000", &a.token)
-        .await;
-    assert_eq!(names(&page), ["Large"]);
-    let (_, page) = app.get("/v1/deals?status=lost", &a.token).await;
-    assert_eq!(names(&page), ["Gone"]);
-    let (_, page) = app
-        .get("/v1/deals?owner=me&status=open&sort=-name", &a.token)
-        .await;
-    assert_eq!(names(&page), ["Small", "Large", "Dollar"]);
-    let (_, page) = app
-        .get(
-            &format!(
-                "/v1/deals?stage_id={}&close_before=2026-12-31&close_after=2026-12-01",
-                stage_id(&p, "Appointment scheduled")
-            ),
-            &a.token,
-        )
-        .await;
-    assert_eq!(names(&page).len(), 3);
+    assert_eq!(
+        deal_names(&crm, "currency=EUR&amount_min=5000").await,
+        ["Large"]
+    );
+    assert_eq!(deal_names(&crm, "status=lost").await, ["Gone"]);
+    assert_eq!(
+        deal_names(&crm, "owner=me&status=open&sort=-name").await,
+        ["Small", "Large", "Dollar"]
+    );
+    let in_stage = format!(
+        "stage_id={}&close_before=2026-12-31&close_after=2026-12-01",
+        p.stage("Appointment scheduled").id
+    );
+    assert_eq!(deal_names(&crm, &in_stage).await.len(), 3);
+}
+
+#[tokio::test]
+async fn bad_deal_list_parameters_are_refused() {
+    let app = spawn_app().await;
+    let ws = app.signup("deal-list-bad").await;
+    let crm = app.as_(&ws);
+
     for bad in [
-        "/v1/deals?amount_min=5",
-        "/v1/deals?status=maybe",
-        "/v1/deals?owner=someone",
-        "/v1/deals?close_before=31/12/2026",
-        "/v1/deals?currency=EURO",
+        "amount_min=5",
+        "status=maybe",
+        "owner=someone",
+        "close_before=31/12/2026",
+        "currency=EURO",
     ] {
-        let (status, problem) = app.get(bad, &a.token).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");
+        crm.deals()
+            .list(bad)
+            .await
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

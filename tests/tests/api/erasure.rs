@@ -4,8 +4,10 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use uuid::Uuid;
 
-use crate::helpers::{fresh_database, keyring, spawn_app, str_of, test_settings, TestApp};
+use crate::client::Client;
+use crate::helpers::{fresh_database, keyring, spawn_app, test_settings, TestApp};
 use crm_api::cli::{execute, CliError, Command};
 
 /// Distinctive pieces of the erased person's data: none may be found anywhere afterwards.
@@ -16,17 +18,6 @@ fn contains_secret(text: &str) -> Option<&'static str> {
     SECRETS
         .into_iter()
         .find(|s| lower.contains(&s.to_lowercase()))
-}
-
-async fn text_of(app: &TestApp, path: &str, token: &str) -> (StatusCode, String) {
-    let res = app
-        .client
-        .get(format!("{}{path}", app.address))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.text().await.unwrap())
 }
 
 /// Every row of every table of the database, as text (bytea columns decoded as UTF-8
@@ -66,70 +57,80 @@ async fn rows_holding(owner: &PgPool, needle: &str) -> Vec<(String, i64)> {
     found
 }
 
+/// The erased person (created with an Idempotency-Key, then edited, so at version 2) and
+/// a control contact that must stay readable.
 struct Subject {
-    id: String,
-    control: String,
+    id: Uuid,
+    control: Uuid,
 }
 
-/// A workspace with the subject (created with an Idempotency-Key, then edited) and a
-/// control contact that must stay readable.
-async fn seed(app: &TestApp, token: &str) -> Subject {
-    let (_, company) = app
-        .post("/v1/companies", token, json!({"name": "Menagerie Ltd"}))
-        .await;
-    let res = app
-        .client
-        .post(format!("{}/v1/contacts", app.address))
-        .bearer_auth(token)
-        .header("idempotency-key", "create-subject")
-        .json(&json!({
+async fn seed(crm: &Client<'_>) -> Subject {
+    let company = crm
+        .companies()
+        .create(&json!({"name": "Menagerie Ltd"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let subject = crm
+        .with_header("idempotency-key", "create-subject")
+        .contacts()
+        .create(&json!({
             "first_name": "Zebulon", "last_name": "Quillfeather",
             "email": "z.quillfeather@erasure.example", "phone": "+44 20 7946 0123",
-            "company_id": company["id"], "tags": ["vip"]
+            "company_id": company.id, "tags": ["vip"]
         }))
-        .send()
         .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let subject: Value = res.json().await.unwrap();
-    let id = str_of(&subject["id"]);
-    let (status, _) = app
-        .patch(
-            &format!("/v1/contacts/{id}"),
-            token,
-            json!({"job_title": "Chief Zoologist"}),
+        .expect(StatusCode::CREATED);
+    crm.contacts()
+        .update(subject.id, &json!({"job_title": "Chief Zoologist"}))
+        .await
+        .expect(StatusCode::OK);
+    let control = crm
+        .contacts()
+        .create(
+            &json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@erasure.example"}),
         )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (_, control) = app
-        .post(
-            "/v1/contacts",
-            token,
-            json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@erasure.example"}),
-        )
-        .await;
+        .await
+        .expect(StatusCode::CREATED);
     Subject {
-        id,
-        control: str_of(&control["id"]),
+        id: subject.id,
+        control: control.id,
     }
 }
 
+/// The seeded subject, erased for "DSR-2026-0042", the projections settled.
+async fn given_an_erased_subject(app: &TestApp, crm: &Client<'_>) -> Subject {
+    let s = seed(crm).await;
+    crm.contacts()
+        .erase(s.id, &json!({"reason": "DSR-2026-0042"}))
+        .await
+        .expect(StatusCode::OK);
+    app.settle().await;
+    s
+}
+
 #[tokio::test]
-async fn an_erased_contact_is_unreadable_everywhere_and_its_chain_still_verifies() {
+async fn personal_data_reads_through_the_api_but_is_never_stored_in_clear() {
     let app = spawn_app().await;
     let a = app.signup("erasure").await;
-    let t = &a.token;
-    let s = seed(&app, t).await;
+    let crm = app.as_(&a);
+    let s = seed(&crm).await;
     let owner = app.pool_as(None).await;
 
-    // Before: readable through the API, but never stored in clear in the events.
-    let (_, before) = app.get(&format!("/v1/contacts/{}", s.id), t).await;
-    assert_eq!(before["last_name"], "Quillfeather");
-    assert_eq!(before["erased_at"], Value::Null);
-    let (_, history) = text_of(&app, &format!("/v1/contacts/{}/history", s.id), t).await;
+    let before = crm.contacts().get(s.id).await.expect(StatusCode::OK);
+    assert_eq!(before.last_name.as_deref(), Some("Quillfeather"));
+    assert_eq!(before.erased_at, None);
+    let history = crm
+        .contacts()
+        .history(s.id)
+        .await
+        .expect_text(StatusCode::OK);
     assert!(history.contains("Chief Zoologist"), "{history}");
-    let (_, audit) = text_of(&app, "/v1/audit?entity_type=Contact", t).await;
+    let audit = crm
+        .audit("entity_type=Contact")
+        .await
+        .expect_text(StatusCode::OK);
     assert!(audit.contains("Quillfeather"), "{audit}");
+
     let raw: Vec<String> =
         sqlx::query_scalar("SELECT payload::text FROM events WHERE aggregate_type = 'Contact'")
             .fetch_all(&owner)
@@ -140,74 +141,99 @@ async fn an_erased_contact_is_unreadable_everywhere_and_its_chain_still_verifies
         assert_eq!(contains_secret(payload), None, "stored in clear: {payload}");
         assert!(!payload.contains("Lovelace"), "stored in clear: {payload}");
     }
-    // The stored idempotent answer does hold the data (so the scan below means something).
+    // The stored idempotent answer does hold the data (so the scans after an erasure
+    // mean something).
     assert!(rows_holding(&owner, "Quillfeather")
         .await
         .iter()
         .any(|(t, _)| t == "idempotency_keys.body"));
+}
 
-    // Who may erase, and with what.
-    let erase = format!("/v1/contacts/{}/erase", s.id);
+#[tokio::test]
+async fn only_an_owner_erases_with_a_reason_at_the_current_version() {
+    let app = spawn_app().await;
+    let a = app.signup("erasure-who").await;
+    let crm = app.as_(&a);
+    let s = seed(&crm).await;
     let admin = app
-        .token_for(a.tenant, uuid::Uuid::now_v7(), crm_domain::Role::Admin)
+        .token_for(a.tenant, Uuid::now_v7(), crm_domain::Role::Admin)
         .await;
     let other = app.signup("erasure-other").await;
     let events = app.event_count().await;
-    let (status, _) = app.post(&erase, &admin, json!({"reason": "DSR-1"})).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = app.post(&erase, t, json!({"reason": "  "})).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = app.post(&erase, t, json!({"why": "DSR-1"})).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an unknown field");
-    let (status, _) = app
-        .post(&erase, &other.token, json!({"reason": "DSR-1"}))
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "another workspace's contact");
-    assert_eq!(app.event_count().await, events, "a refused erasure wrote");
+    let dsr = json!({"reason": "DSR-1"});
 
-    // A stale If-Match (the contact is at version 2) is a 412 and erases nothing.
-    let res = app
-        .client
-        .post(format!("{}{erase}", app.address))
-        .bearer_auth(t)
-        .header("if-match", "\"1\"")
-        .json(&json!({"reason": "DSR-stale"}))
-        .send()
+    app.as_(&admin)
+        .contacts()
+        .erase(s.id, &dsr)
         .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
-    assert_eq!(app.event_count().await, events, "a stale erasure wrote");
-    let (status, erased) = app
-        .post(&erase, t, json!({"reason": "DSR-2026-0042"}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{erased}");
-    assert_ne!(erased["erased_at"], Value::Null);
-    for field in ["first_name", "last_name", "email", "phone", "job_title"] {
-        assert_eq!(erased[field], Value::Null, "{field}");
-    }
-    assert_eq!(
-        erased["tags"],
-        json!(["vip"]),
-        "the workspace's own data stays"
-    );
-    let (status, _) = app.post(&erase, t, json!({"reason": "again"})).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = app
-        .patch(
-            &format!("/v1/contacts/{}", s.id),
-            t,
-            json!({"first_name": "Zebulon"}),
-        )
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::CONFLICT,
-        "personal data cannot come back"
-    );
-    app.settle().await;
+        .expect_problem(StatusCode::FORBIDDEN);
+    crm.contacts()
+        .erase(s.id, &json!({"reason": "  "}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    crm.contacts()
+        .erase(s.id, &json!({"why": "DSR-1"}))
+        .await
+        .context("an unknown field")
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.as_(&other)
+        .contacts()
+        .erase(s.id, &dsr)
+        .await
+        .context("another workspace's contact")
+        .expect_problem(StatusCode::NOT_FOUND);
+    // The contact is at version 2.
+    crm.if_version(1)
+        .contacts()
+        .erase(s.id, &json!({"reason": "DSR-stale"}))
+        .await
+        .expect_problem(StatusCode::PRECONDITION_FAILED);
 
-    // After: nowhere in the API.
-    let paths = [
+    assert_eq!(app.event_count().await, events, "a refused erasure wrote");
+}
+
+#[tokio::test]
+async fn an_erased_contact_keeps_only_the_workspaces_own_data_for_good() {
+    let app = spawn_app().await;
+    let a = app.signup("erasure-fields").await;
+    let crm = app.as_(&a);
+    let s = seed(&crm).await;
+
+    let erased = crm
+        .contacts()
+        .erase(s.id, &json!({"reason": "DSR-2026-0042"}))
+        .await
+        .expect(StatusCode::OK);
+
+    assert!(erased.erased_at.is_some());
+    let personal = [
+        &erased.first_name,
+        &erased.last_name,
+        &erased.email,
+        &erased.phone,
+        &erased.job_title,
+    ];
+    assert!(personal.iter().all(|f| f.is_none()), "{erased:?}");
+    assert_eq!(erased.tags, ["vip"], "the workspace's own data stays");
+    crm.contacts()
+        .erase(s.id, &json!({"reason": "again"}))
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+    crm.contacts()
+        .update(s.id, &json!({"first_name": "Zebulon"}))
+        .await
+        .context("personal data cannot come back")
+        .expect_problem(StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn an_erased_contact_is_unreadable_everywhere_in_the_api() {
+    let app = spawn_app().await;
+    let a = app.signup("erasure-api").await;
+    let crm = app.as_(&a);
+    let s = given_an_erased_subject(&app, &crm).await;
+
+    for path in [
         format!("/v1/contacts/{}", s.id),
         format!("/v1/contacts/{}?version=2", s.id),
         format!("/v1/contacts/{}/history", s.id),
@@ -218,38 +244,60 @@ async fn an_erased_contact_is_unreadable_everywhere_and_its_chain_still_verifies
         "/v1/audit/export?format=ndjson".to_owned(),
         "/v1/audit/export?format=csv".to_owned(),
         "/v1/exports/contacts".to_owned(),
-    ];
-    for path in &paths {
-        let (status, body) = text_of(&app, path, t).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    ] {
+        let body = crm.get::<Value>(&path).await.expect_text(StatusCode::OK);
         assert_eq!(
             contains_secret(&body),
             None,
             "{path} shows erased data: {body}"
         );
     }
-    let (_, found) = app.get("/v1/contacts?q=quillfeather", t).await;
-    assert_eq!(found["items"], json!([]));
-    let (_, history) = app.get(&format!("/v1/contacts/{}/history", s.id), t).await;
-    let versions = history["items"].as_array().unwrap();
-    let last = versions.last().unwrap();
-    assert_eq!(last["event_type"], "ContactErased");
-    assert_eq!(last["reason"], "erasure: DSR-2026-0042");
-    assert_eq!(versions[0]["personal_data"], "erased");
-    let (_, audit) = app.get(&format!("/v1/audit?entity_id={}", s.id), t).await;
-    let created = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["event_type"] == "ContactCreated")
-        .unwrap();
-    assert_eq!(
-        created["payload"]["ContactCreated"]["personal_data"],
-        "erased"
-    );
-    assert_eq!(created["payload"]["ContactCreated"]["tags"], json!(["vip"]));
+    let found = crm
+        .contacts()
+        .list("q=quillfeather")
+        .await
+        .expect(StatusCode::OK);
+    assert!(found.items.is_empty(), "{found:?}");
+}
 
-    // Nowhere in the database, in any table.
+#[tokio::test]
+async fn the_history_and_the_trail_record_the_erasure_and_hide_what_was_erased() {
+    let app = spawn_app().await;
+    let a = app.signup("erasure-trail").await;
+    let crm = app.as_(&a);
+    let s = given_an_erased_subject(&app, &crm).await;
+
+    let history = crm.contacts().history(s.id).await.expect(StatusCode::OK);
+    let last = history.items.last().unwrap();
+    assert_eq!(last.event_type, "ContactErased");
+    assert_eq!(last.reason.as_deref(), Some("erasure: DSR-2026-0042"));
+    assert_eq!(history.items[0].personal_data.as_deref(), Some("erased"));
+
+    let audit = crm
+        .audit(&format!("entity_id={}", s.id))
+        .await
+        .expect(StatusCode::OK);
+    let created = audit
+        .items
+        .iter()
+        .find(|e| e.event_type == "ContactCreated")
+        .unwrap_or_else(|| panic!("no ContactCreated in {audit:?}"));
+    assert_eq!(created.payload["ContactCreated"]["personal_data"], "erased");
+    assert_eq!(created.payload["ContactCreated"]["tags"], json!(["vip"]));
+
+    // The erasure is an event, and the chain still verifies.
+    let report = crm.audit_verify().await.expect(StatusCode::OK);
+    assert!(report.intact, "{report:?}");
+}
+
+#[tokio::test]
+async fn an_erased_contact_is_nowhere_in_the_database_and_its_key_is_destroyed() {
+    let app = spawn_app().await;
+    let a = app.signup("erasure-db").await;
+    let crm = app.as_(&a);
+    let s = given_an_erased_subject(&app, &crm).await;
+    let owner = app.pool_as(None).await;
+
     for secret in SECRETS {
         assert_eq!(
             rows_holding(&owner, secret).await,
@@ -258,46 +306,35 @@ async fn an_erased_contact_is_unreadable_everywhere_and_its_chain_still_verifies
         );
     }
     let (tombstone,): (Option<Vec<u8>>,) =
-        sqlx::query_as("SELECT wrapped FROM contact_keys WHERE contact_id = $1::uuid")
-            .bind(&s.id)
+        sqlx::query_as("SELECT wrapped FROM contact_keys WHERE contact_id = $1")
+            .bind(s.id)
             .fetch_one(&owner)
             .await
             .unwrap();
     assert_eq!(tombstone, None, "the data key is destroyed");
-
-    // The trail is whole: the erasure is an event, and the chain still verifies.
-    let (status, report) = app.get("/v1/audit/verify", t).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(report["intact"], true, "{report}");
-
-    // The control contact is untouched, and the erased email is free again.
-    let (_, ada) = app.get(&format!("/v1/contacts/{}", s.control), t).await;
-    assert_eq!(ada["last_name"], "Lovelace");
-    let (status, _) = app
-        .post(
-            "/v1/contacts",
-            t,
-            json!({"first_name": "New", "email": "z.quillfeather@erasure.example"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
 }
 
 #[tokio::test]
-async fn erasure_survives_a_rebuild_and_a_backup_and_restore() {
+async fn an_erasure_leaves_other_contacts_alone_and_frees_the_email() {
     let app = spawn_app().await;
-    let a = app.signup("erasure-backup").await;
-    let t = &a.token;
-    let s = seed(&app, t).await;
-    let (status, _) = app
-        .post(
-            &format!("/v1/contacts/{}/erase", s.id),
-            t,
-            json!({"reason": "DSR-7"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    app.settle().await;
+    let a = app.signup("erasure-control").await;
+    let crm = app.as_(&a);
+    let s = given_an_erased_subject(&app, &crm).await;
+
+    let ada = crm.contacts().get(s.control).await.expect(StatusCode::OK);
+    assert_eq!(ada.last_name.as_deref(), Some("Lovelace"));
+    crm.contacts()
+        .create(&json!({"first_name": "New", "email": "z.quillfeather@erasure.example"}))
+        .await
+        .expect(StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn erasure_survives_a_full_rebuild() {
+    let app = spawn_app().await;
+    let a = app.signup("erasure-rebuild").await;
+    let crm = app.as_(&a);
+    let s = given_an_erased_subject(&app, &crm).await;
 
     // A full rebuild replays the sealed events: the subject stays erased, the control
     // contact's data comes back from its key.
@@ -305,23 +342,37 @@ async fn erasure_survives_a_rebuild_and_a_backup_and_restore() {
         .await
         .unwrap();
     app.settle().await;
-    let (_, subject) = app.get(&format!("/v1/contacts/{}", s.id), t).await;
-    assert_eq!(subject["last_name"], Value::Null);
-    assert_ne!(subject["erased_at"], Value::Null);
-    let (_, ada) = app.get(&format!("/v1/contacts/{}", s.control), t).await;
-    assert_eq!(ada["email"], "ada@erasure.example");
 
-    // A backup holds the control's wrapped key but nothing of the subject.
-    let file = std::env::temp_dir().join(format!("crm-erasure-{}.ndjson", uuid::Uuid::new_v4()));
+    let subject = crm.contacts().get(s.id).await.expect(StatusCode::OK);
+    assert_eq!(subject.last_name, None);
+    assert!(subject.erased_at.is_some());
+    let ada = crm.contacts().get(s.control).await.expect(StatusCode::OK);
+    assert_eq!(ada.email.as_deref(), Some("ada@erasure.example"));
+}
+
+/// Exports workspace `slug` to a fresh temporary file and answers its path.
+async fn backup(app: &TestApp, slug: &str) -> std::path::PathBuf {
+    let file = std::env::temp_dir().join(format!("crm-erasure-{}.ndjson", Uuid::new_v4()));
     execute(
         test_settings(&app.db_name),
         Command::ExportWorkspace {
-            slug: "erasure-backup".into(),
+            slug: slug.into(),
             file: file.clone(),
         },
     )
     .await
     .unwrap();
+    file
+}
+
+#[tokio::test]
+async fn a_backup_holds_nothing_of_an_erased_contact_and_needs_the_same_master_key() {
+    let app = spawn_app().await;
+    let a = app.signup("erasure-backup").await;
+    given_an_erased_subject(&app, &app.as_(&a)).await;
+
+    // A backup holds the control's wrapped key but nothing of the subject.
+    let file = backup(&app, "erasure-backup").await;
     let text = std::fs::read_to_string(&file).unwrap();
     assert_eq!(contains_secret(&text), None, "the backup holds erased data");
     assert!(
@@ -352,6 +403,15 @@ async fn erasure_survives_a_rebuild_and_a_backup_and_restore() {
         client: reqwest::Client::new(),
     };
     assert_eq!(elsewhere_app.event_count().await, 0);
+    let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test]
+async fn a_restored_backup_keeps_the_erased_contact_erased() {
+    let app = spawn_app().await;
+    let a = app.signup("erasure-restore").await;
+    let s = given_an_erased_subject(&app, &app.as_(&a)).await;
+    let file = backup(&app, "erasure-restore").await;
 
     // Restored under the same master key: the control reads, the subject stays erased.
     let target = fresh_database().await;
@@ -374,17 +434,15 @@ async fn erasure_survives_a_rebuild_and_a_backup_and_restore() {
     let token = restored
         .token_for(a.tenant, a.owner, crm_domain::Role::Owner)
         .await;
-    let (_, subject) = restored
-        .get(&format!("/v1/contacts/{}", s.id), &token)
-        .await;
-    assert_eq!(subject["first_name"], Value::Null);
-    assert_ne!(subject["erased_at"], Value::Null);
-    let (_, ada) = restored
-        .get(&format!("/v1/contacts/{}", s.control), &token)
-        .await;
-    assert_eq!(ada["last_name"], "Lovelace");
-    let (_, report) = restored.get("/v1/audit/verify", &token).await;
-    assert_eq!(report["intact"], true, "{report}");
+    let crm = restored.as_(&token);
+
+    let subject = crm.contacts().get(s.id).await.expect(StatusCode::OK);
+    assert_eq!(subject.first_name, None);
+    assert!(subject.erased_at.is_some());
+    let ada = crm.contacts().get(s.control).await.expect(StatusCode::OK);
+    assert_eq!(ada.last_name.as_deref(), Some("Lovelace"));
+    let report = crm.audit_verify().await.expect(StatusCode::OK);
+    assert!(report.intact, "{report:?}");
     let _ = std::fs::remove_file(file);
 }
 
@@ -392,14 +450,16 @@ async fn erasure_survives_a_rebuild_and_a_backup_and_restore() {
 async fn data_written_in_clear_before_sealing_existed_is_hidden_once_erased() {
     let app = spawn_app().await;
     let a = app.signup("erasure-legacy").await;
-    let t = &a.token;
-    let (_, company) = app
-        .post("/v1/companies", t, json!({"name": "Legacy Ltd"}))
-        .await;
+    let crm = app.as_(&a);
+    let company = crm
+        .companies()
+        .create(&json!({"name": "Legacy Ltd"}))
+        .await
+        .expect(StatusCode::CREATED);
     // A contact stream as a store without sealing wrote it: the fields in clear (the
     // metadata is borrowed from the company's creation).
     let owner = app.pool_as(None).await;
-    let contact = uuid::Uuid::now_v7();
+    let contact = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
          SELECT 'Contact', $1, 1, 'ContactCreated', '1.0', $2, metadata FROM events
@@ -407,31 +467,31 @@ async fn data_written_in_clear_before_sealing_existed_is_hidden_once_erased() {
     )
     .bind(format!("{}:{contact}", a.tenant))
     .bind(json!({"ContactCreated": {"first_name": "Zebulon", "last_name": "Quillfeather", "email": null, "phone": null, "job_title": null, "company_id": null, "tags": []}}))
-    .bind(format!("{}:{}", a.tenant, str_of(&company["id"])))
+    .bind(format!("{}:{}", a.tenant, company.id))
     .execute(&owner)
     .await
     .unwrap();
     app.settle().await;
-    let (_, before) = app.get(&format!("/v1/contacts/{contact}"), t).await;
-    assert_eq!(before["last_name"], "Quillfeather", "readable until erased");
+    let before = crm.contacts().get(contact).await.expect(StatusCode::OK);
+    assert_eq!(
+        before.last_name.as_deref(),
+        Some("Quillfeather"),
+        "readable until erased"
+    );
 
-    let (status, body) = app
-        .post(
-            &format!("/v1/contacts/{contact}/erase"),
-            t,
-            json!({"reason": "DSR-legacy"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    crm.contacts()
+        .erase(contact, &json!({"reason": "DSR-legacy"}))
+        .await
+        .expect(StatusCode::OK);
     app.settle().await;
+
     for path in [
         format!("/v1/contacts/{contact}"),
         format!("/v1/contacts/{contact}/history"),
         format!("/v1/contacts/{contact}?version=1"),
         "/v1/audit/export?format=ndjson".to_owned(),
     ] {
-        let (status, text) = text_of(&app, &path, t).await;
-        assert_eq!(status, StatusCode::OK, "{path}");
+        let text = crm.get::<Value>(&path).await.expect_text(StatusCode::OK);
         assert_eq!(contains_secret(&text), None, "{path}: {text}");
     }
     // A rebuild does not bring it back either.
@@ -439,8 +499,8 @@ async fn data_written_in_clear_before_sealing_existed_is_hidden_once_erased() {
         .await
         .unwrap();
     app.settle().await;
-    let (_, after) = app.get(&format!("/v1/contacts/{contact}"), t).await;
-    assert_eq!(after["last_name"], Value::Null);
+    let after = crm.contacts().get(contact).await.expect(StatusCode::OK);
+    assert_eq!(after.last_name, None);
 }
 
 #[tokio::test]

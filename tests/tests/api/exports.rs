@@ -1,127 +1,157 @@
 //! CSV exports: every row of the filtered list, streamed, defused, tenant-scoped.
 
 use reqwest::StatusCode;
+use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::helpers::{csv_rows, data_file, spawn_app, TestApp};
-
-async fn export(app: &TestApp, token: &str, path: &str) -> (StatusCode, Option<String>, String) {
-    let res = app
-        .client
-        .get(format!("{}{}", app.address, path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let ctype = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    (res.status(), ctype, res.text().await.unwrap())
-}
-
-fn records(text: &str) -> Vec<csv::StringRecord> {
-    csv::Reader::from_reader(text.as_bytes())
-        .records()
-        .map(|r| r.unwrap())
-        .collect()
-}
+use crate::helpers::{csv_rows, data_file, spawn_app};
 
 #[tokio::test]
-async fn exports_stream_every_filtered_row_exactly() {
+async fn a_company_export_holds_every_row_of_the_workspace_across_pages() {
     let app = spawn_app().await;
     let a = app.signup("export").await;
     let b = app.signup("export-b").await;
+    let crm = app.as_(&a);
     let companies = data_file("companies.csv");
-    app.post_csv("/v1/imports/companies", &a.token, companies.clone())
-        .await;
-    app.post("/v1/companies", &b.token, json!({"name": "B only"}))
-        .await;
+    crm.import("companies", "", &companies)
+        .await
+        .expect(StatusCode::OK);
+    app.as_(&b)
+        .companies()
+        .create(&json!({"name": "B only"}))
+        .await
+        .expect(StatusCode::CREATED);
 
-    let (status, ctype, text) = export(&app, &a.token, "/v1/exports/companies").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(ctype.as_deref(), Some("text/csv; charset=utf-8"));
-    let rows = records(&text);
+    let answer = crm
+        .export("companies", "")
+        .await
+        .expect_status(StatusCode::OK);
+
     assert_eq!(
-        rows.len() as u64,
+        answer.header("content-type"),
+        Some("text/csv; charset=utf-8")
+    );
+    let table = answer.expect_csv(StatusCode::OK);
+    assert_eq!(
+        table.rows.len() as u64,
         csv_rows(&companies),
         "every company, across many pages"
     );
-    let header = csv::Reader::from_reader(text.as_bytes())
-        .headers()
-        .unwrap()
-        .clone();
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let name = table.col("name");
     assert!(
-        rows.iter().all(|r| &r[col("name")] != "B only"),
+        table.rows.iter().all(|r| &r[name] != "B only"),
         "another workspace's row"
     );
-    let ericsson = rows.iter().find(|r| &r[col("name")] == "Ericsson").unwrap();
+    let ericsson = table
+        .rows
+        .iter()
+        .find(|r| &r[name] == "Ericsson")
+        .unwrap_or_else(|| panic!("no Ericsson row"));
     assert_eq!(
-        &ericsson[col("annual_revenue_text")],
+        &ericsson[table.col("annual_revenue_text")],
         "247.880 billion kr (2024)"
     );
-    let exact = rows
+    let (minor_col, major_col) = (
+        table.col("annual_revenue_minor"),
+        table.col("annual_revenue"),
+    );
+    let exact = table
+        .rows
         .iter()
-        .find(|r| !r[col("annual_revenue_minor")].is_empty())
-        .unwrap();
-    let minor: i64 = exact[col("annual_revenue_minor")].parse().unwrap();
-    let major: rust_decimal::Decimal = exact[col("annual_revenue")].parse().unwrap();
+        .find(|r| !r[minor_col].is_empty())
+        .unwrap_or_else(|| panic!("no exact revenue in the export"));
+    let minor: i64 = exact[minor_col].parse().unwrap();
+    let major: Decimal = exact[major_col].parse().unwrap();
     assert_eq!(
-        major * rust_decimal::Decimal::from(100),
-        rust_decimal::Decimal::from(minor),
+        major * Decimal::from(100),
+        Decimal::from(minor),
         "major and minor agree exactly"
     );
-
-    let (_, _, filtered) = export(&app, &a.token, "/v1/exports/companies?q=ericsson").await;
-    assert!(records(&filtered)
-        .iter()
-        .all(|r| r[col("name")].to_lowercase().contains("ericsson")));
-    assert!(!records(&filtered).is_empty());
 }
 
 #[tokio::test]
-async fn exports_defuse_formulas_and_check_roles_and_parameters() {
+async fn an_export_follows_the_list_filters() {
+    let app = spawn_app().await;
+    let a = app.signup("export-filter").await;
+    let crm = app.as_(&a);
+    for name in ["Ericsson", "Ericsson Labs", "Nokia"] {
+        crm.companies()
+            .create(&json!({ "name": name }))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+
+    let filtered = crm
+        .export("companies", "q=ericsson")
+        .await
+        .expect_csv(StatusCode::OK);
+
+    let names = filtered.column("name");
+    assert!(!names.is_empty());
+    assert!(
+        names.iter().all(|n| n.to_lowercase().contains("ericsson")),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn exports_defuse_formulas() {
     let app = spawn_app().await;
     let a = app.signup("export-safe").await;
-    app.post("/v1/contacts", &a.token, json!({"first_name": "=HYPERLINK(\"http://evil\")", "last_name": "-1+1", "email": "x@y.example"})).await;
-    let (_, deal) = app
-        .post(
-            "/v1/deals",
-            &a.token,
-            json!({"name": "Sized", "amount": {"amount_minor": 1250, "currency": "EUR"}}),
-        )
-        .await;
-    let (status, _, text) = export(&app, &a.token, "/v1/exports/contacts").await;
-    assert_eq!(status, StatusCode::OK);
-    let row = &records(&text)[0];
+    let crm = app.as_(&a);
+    crm.contacts()
+        .create(&json!({"first_name": "=HYPERLINK(\"http://evil\")", "last_name": "-1+1", "email": "x@y.example"}))
+        .await
+        .expect(StatusCode::CREATED);
+
+    let table = crm.export("contacts", "").await.expect_csv(StatusCode::OK);
+
+    let row = &table.rows[0];
     assert_eq!(&row[1], "'=HYPERLINK(\"http://evil\")");
     assert_eq!(&row[2], "'-1+1");
-    let (_, _, deals) = export(&app, &a.token, "/v1/exports/deals?status=open").await;
-    let row = &records(&deals)[0];
+}
+
+#[tokio::test]
+async fn a_deal_export_shows_money_in_major_and_minor_units() {
+    let app = spawn_app().await;
+    let a = app.signup("export-deals").await;
+    let crm = app.as_(&a);
+    let deal = crm
+        .deals()
+        .create(&json!({"name": "Sized", "amount": {"amount_minor": 1250, "currency": "EUR"}}))
+        .await
+        .expect(StatusCode::CREATED);
+
+    let table = crm
+        .export("deals", "status=open")
+        .await
+        .expect_csv(StatusCode::OK);
+
+    let row = &table.rows[0];
+    let id = deal.id.to_string();
     assert_eq!(
         (&row[0], &row[2], &row[3], &row[4]),
-        (deal["id"].as_str().unwrap(), "12.50", "1250", "EUR")
+        (id.as_str(), "12.50", "1250", "EUR")
     );
+}
 
+#[tokio::test]
+async fn exports_are_not_for_members_and_check_their_parameters() {
+    let app = spawn_app().await;
+    let a = app.signup("export-params").await;
     let member = app
         .token_for(a.tenant, a.owner, crm_domain::Role::Member)
         .await;
-    assert_eq!(
-        export(&app, &member, "/v1/exports/contacts").await.0,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        export(&app, &a.token, "/v1/exports/contacts?limit=5")
-            .await
-            .0,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
-    assert_eq!(
-        export(&app, &a.token, "/v1/exports/deals?amount_min=1")
-            .await
-            .0,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
+
+    app.as_(&member)
+        .export("contacts", "")
+        .await
+        .expect_problem(StatusCode::FORBIDDEN);
+    let crm = app.as_(&a);
+    crm.export("contacts", "limit=5")
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    crm.export("deals", "amount_min=1")
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -1,167 +1,165 @@
 //! HTTP hardening: security headers on every response, errors included; CORS for the
 //! configured origins only.
 
+use std::sync::Arc;
+
+use crm_app::clock::ManualClock;
 use reqwest::{Method, StatusCode};
+use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::client::{Body, Response};
+use crate::helpers::{spawn_app, spawn_app_with_clock};
 
-fn assert_hardened(res: &reqwest::Response, what: &str) {
-    let h = |name: &str| {
-        res.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+#[track_caller]
+fn assert_hardened<T>(res: &Response<T>, what: &str) {
     assert_eq!(
-        h("content-security-policy").as_deref(),
+        res.header("content-security-policy"),
         Some("default-src 'none'; frame-ancestors 'none'"),
         "{what}"
     );
     assert!(
-        h("strict-transport-security").is_some_and(|v| v.starts_with("max-age=")),
+        res.header("strict-transport-security")
+            .is_some_and(|v| v.starts_with("max-age=")),
         "{what}"
     );
-    assert_eq!(h("x-frame-options").as_deref(), Some("DENY"), "{what}");
+    assert_eq!(res.header("x-frame-options"), Some("DENY"), "{what}");
     assert_eq!(
-        h("x-content-type-options").as_deref(),
+        res.header("x-content-type-options"),
         Some("nosniff"),
         "{what}"
     );
-    assert_eq!(
-        h("referrer-policy").as_deref(),
-        Some("no-referrer"),
-        "{what}"
-    );
-    assert!(h("server").is_none(), "{what}: a server banner");
-    assert!(h("x-request-id").is_some(), "{what}");
+    assert_eq!(res.header("referrer-policy"), Some("no-referrer"), "{what}");
+    assert!(res.header("server").is_none(), "{what}: a server banner");
+    assert!(res.header("x-request-id").is_some(), "{what}");
 }
 
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
     let app = spawn_app().await;
     let a = app.signup("headers").await;
-    assert_hardened(
-        &app.request(Method::GET, "/health", None, None).await,
-        "200",
-    );
-    let not_found = app
-        .request(Method::GET, "/v1/nothing", Some(&a.token), None)
-        .await;
-    assert_eq!(not_found.status(), StatusCode::NOT_FOUND);
-    assert_hardened(&not_found, "404");
-    assert_hardened(&app.request(Method::GET, "/v1/me", None, None).await, "401");
 
-    // A 500: the read table is gone under the server's feet.
+    let ok = app
+        .anonymous()
+        .get::<Value>("/health")
+        .await
+        .expect_status(StatusCode::OK);
+    let not_found = app
+        .as_(&a)
+        .get::<Value>("/v1/nothing")
+        .await
+        .expect_status(StatusCode::NOT_FOUND);
+    let unauthorized = app
+        .anonymous()
+        .me()
+        .await
+        .expect_status(StatusCode::UNAUTHORIZED);
+
+    assert_hardened(&ok, "200");
+    assert_hardened(&not_found, "404");
+    assert_hardened(&unauthorized, "401");
+}
+
+#[tokio::test]
+async fn a_500_is_hardened_quotes_its_request_id_and_keeps_its_cause_in_the_log() {
+    let app = spawn_app().await;
+    let a = app.signup("headers-500").await;
+    // The read table is gone under the server's feet.
     let owner = app.pool_as(None).await;
     sqlx::query("DROP TABLE companies CASCADE")
         .execute(&owner)
         .await
         .unwrap();
+
     let res = app
-        .request(Method::GET, "/v1/companies", Some(&a.token), None)
-        .await;
-    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        .as_(&a)
+        .companies()
+        .list("")
+        .await
+        .expect_status(StatusCode::INTERNAL_SERVER_ERROR);
+
     assert_hardened(&res, "500");
     let id = res
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
+        .header("x-request-id")
+        .unwrap_or_else(|| panic!("a 500 without a request id"))
         .to_owned();
-    let body: serde_json::Value = res.json().await.unwrap();
+    let problem = res.expect_problem(StatusCode::INTERNAL_SERVER_ERROR);
     assert!(
-        body["detail"].as_str().unwrap().contains(&id),
-        "the 500 quotes its request id: {body}"
+        problem.detail.contains(&id),
+        "the 500 quotes its request id: {problem:?}"
     );
     assert!(
-        !body.to_string().contains("companies"),
-        "the cause stays in the log: {body}"
+        !format!("{problem:?}").contains("companies"),
+        "the cause stays in the log: {problem:?}"
     );
+}
+
+/// A CORS preflight of `POST /v1/companies` from `origin`.
+async fn preflight(app: &crate::helpers::TestApp, origin: &str) -> Response<Value> {
+    app.anonymous()
+        .with_header("origin", origin)
+        .with_header("access-control-request-method", "POST")
+        .with_header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send(Method::OPTIONS, "/v1/companies", Body::Empty)
+        .await
 }
 
 #[tokio::test]
 async fn cors_allows_only_the_configured_origins() {
     let app = spawn_app().await;
-    let preflight = |origin: &'static str| {
-        app.client
-            .request(Method::OPTIONS, format!("{}/v1/companies", app.address))
-            .header("origin", origin)
-            .header("access-control-request-method", "POST")
-            .header(
-                "access-control-request-headers",
-                "authorization, content-type",
-            )
-            .send()
-    };
-    let allowed = preflight("https://app.example.com").await.unwrap();
-    assert!(allowed.status().is_success(), "{}", allowed.status());
+
+    let allowed = preflight(&app, "https://app.example.com")
+        .await
+        .expect_status(StatusCode::OK);
+    let refused = preflight(&app, "https://evil.example")
+        .await
+        .expect_status(StatusCode::BAD_REQUEST);
+    let simple = app
+        .anonymous()
+        .with_header("origin", "https://evil.example")
+        .get::<Value>("/health")
+        .await
+        .expect_status(StatusCode::OK);
+
     assert_eq!(
-        allowed
-            .headers()
-            .get("access-control-allow-origin")
-            .and_then(|v| v.to_str().ok()),
+        allowed.header("access-control-allow-origin"),
         Some("https://app.example.com")
     );
-    let refused = preflight("https://evil.example").await.unwrap();
-    assert!(!refused.status().is_success(), "{}", refused.status());
-    assert!(refused
-        .headers()
-        .get("access-control-allow-origin")
-        .is_none());
-    let simple = app
-        .client
-        .get(format!("{}/health", app.address))
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert!(simple
-        .headers()
-        .get("access-control-allow-origin")
-        .is_none());
+    assert!(refused.header("access-control-allow-origin").is_none());
+    assert!(simple.header("access-control-allow-origin").is_none());
 }
 
 #[tokio::test]
 async fn each_workspace_has_a_request_budget_per_minute() {
-    let app = crate::helpers::spawn_app_with(|s| s.server.workspace_requests_per_minute = 5).await;
+    // On a clock that stands still, all twelve requests fall in one calendar minute.
+    let clock = Arc::new(ManualClock::default());
+    let app = spawn_app_with_clock(|s| s.server.workspace_requests_per_minute = 5, clock).await;
     let a = app.signup("budget").await;
     let b = app.signup("budget-b").await;
-    let mut statuses = Vec::new();
-    // Twelve requests span at most two calendar minutes, which allow ten together.
+    let crm = app.as_(&a);
+
+    let mut answers = Vec::new();
     for _ in 0..12 {
-        statuses.push(
-            app.request(Method::GET, "/v1/contacts", Some(&a.token), None)
-                .await,
-        );
+        answers.push(crm.contacts().list("").await);
     }
-    let limited = statuses
-        .iter()
-        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
-        .count();
-    assert!(
-        limited >= 2,
-        "{:?}",
-        statuses
-            .iter()
-            .map(reqwest::Response::status)
-            .collect::<Vec<_>>()
-    );
-    let last = statuses
-        .iter()
-        .find(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
-        .unwrap();
-    let retry: u64 = last
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
+
+    let statuses: Vec<StatusCode> = answers.iter().map(|r| r.status).collect();
+    let mut expected = vec![StatusCode::OK; 5];
+    expected.extend([StatusCode::TOO_MANY_REQUESTS; 7]);
+    assert_eq!(statuses, expected);
+    let limited = answers.pop().unwrap();
+    let retry: u64 = limited
+        .header("retry-after")
         .and_then(|v| v.parse().ok())
-        .unwrap();
-    assert!((1..=60).contains(&retry));
-    assert_eq!(
-        app.request(Method::GET, "/v1/contacts", Some(&b.token), None)
-            .await
-            .status(),
-        StatusCode::OK,
-        "another workspace's budget"
-    );
+        .unwrap_or_else(|| panic!("no Retry-After in seconds: {limited:?}"));
+    assert!((1..=60).contains(&retry), "{retry}");
+    limited.expect_problem(StatusCode::TOO_MANY_REQUESTS);
+    app.as_(&b)
+        .contacts()
+        .list("")
+        .await
+        .context("another workspace's budget")
+        .expect(StatusCode::OK);
 }

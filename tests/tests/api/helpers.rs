@@ -353,7 +353,8 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("request {path}: {e}"))
     }
 
-    /// Sends a request and returns its status and JSON body (`Null` when empty).
+    /// Sends a request and returns its status and JSON body (`Null` when empty); panics
+    /// when the body is not JSON. New tests use the typed client (`app.as_(..)`).
     pub async fn call(
         &self,
         method: Method,
@@ -361,13 +362,18 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        let what = format!("{method} {path}");
         let res = self.request(method, path, token, body).await;
         let status = res.status();
-        let text = res.text().await.unwrap_or_default();
+        let text = res
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: reading the body: {e}"));
         let json = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{what} -> {status}: the body is not JSON: {e}\n{text}"))
         };
         (status, json)
     }
@@ -388,11 +394,6 @@ impl TestApp {
             .await
     }
 
-    /// DELETE with a token.
-    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(Method::DELETE, path, Some(token), None).await
-    }
-
     /// POST a CSV body with a token.
     pub async fn post_csv(&self, path: &str, token: &str, csv: Vec<u8>) -> (StatusCode, Value) {
         let res = self
@@ -405,10 +406,17 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
+        let text = res
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: reading the body: {e}"));
+        let json = serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!("POST {path} -> {status}: the body is not JSON: {e}\n{text}")
+        });
+        (status, json)
     }
 
-    /// Signs up a workspace with the given slug.
+    /// Signs up a workspace with the given slug (checked to be 201).
     pub async fn signup(&self, slug: &str) -> Workspace {
         let email = format!("owner@{slug}.example.com");
         let (status, body) = self
@@ -419,11 +427,16 @@ impl TestApp {
                 Some(json!({"workspace_name": format!("Workspace {slug}"), "workspace_slug": slug, "email": email, "password": PASSWORD, "display_name": "Owner"})),
             )
             .await;
-        assert_eq!(status, StatusCode::CREATED, "signup failed: {body}");
+        assert_eq!(status, StatusCode::CREATED, "signing up {slug}: {body}");
+        let uuid = |v: &Value| {
+            v.as_str()
+                .and_then(|s| Uuid::parse_str(s).ok())
+                .unwrap_or_else(|| panic!("signing up {slug}: not a uuid: {v} in {body}"))
+        };
         Workspace {
             token: str_of(&body["access_token"]),
-            tenant: uuid_of(&body["workspace"]["id"]),
-            owner: uuid_of(&body["user"]["id"]),
+            tenant: uuid(&body["workspace"]["id"]),
+            owner: uuid(&body["user"]["id"]),
             email,
         }
     }
@@ -529,11 +542,6 @@ pub fn str_of(v: &Value) -> String {
     v.as_str()
         .unwrap_or_else(|| panic!("expected a JSON string, got {v}"))
         .to_owned()
-}
-
-/// A JSON string value as `Uuid` (panics when not one).
-pub fn uuid_of(v: &Value) -> Uuid {
-    Uuid::parse_str(v.as_str().unwrap_or_default()).unwrap_or_else(|_| panic!("not a uuid: {v}"))
 }
 
 /// The shared data folder (`../shared/data` beside the repository).

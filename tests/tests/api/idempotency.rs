@@ -3,94 +3,126 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::client::{Client, Contact, Response};
 use crate::helpers::spawn_app;
 
+fn once() -> Value {
+    json!({"first_name": "Once", "email": "once@x.example"})
+}
+
+/// `POST /v1/contacts` with `Idempotency-Key: key`.
+async fn post_with_key(crm: &Client<'_>, key: &str, body: &Value) -> Response<Contact> {
+    crm.with_header("idempotency-key", key)
+        .contacts()
+        .create(body)
+        .await
+}
+
+/// The first `POST` of `once()` with `key-1`, checked to be 201.
+async fn given_a_first_post(crm: &Client<'_>) -> Contact {
+    post_with_key(crm, "key-1", &once())
+        .await
+        .expect(StatusCode::CREATED)
+}
+
 #[tokio::test]
-async fn a_retried_post_replays_the_first_response() {
+async fn a_retried_post_replays_the_first_answer_and_writes_nothing() {
     let app = spawn_app().await;
     let a = app.signup("retry").await;
-    let b = app.signup("retry-b").await;
-    let post = |token: String, key: &'static str, body: Value| {
-        let client = app.client.clone();
-        let url = format!("{}/v1/contacts", app.address);
-        async move {
-            client
-                .post(url)
-                .bearer_auth(token)
-                .header("idempotency-key", key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let body = json!({"first_name": "Once", "email": "once@x.example"});
-    let first = post(a.token.clone(), "key-1", body.clone()).await;
-    assert_eq!(first.status(), StatusCode::CREATED);
-    let location = first.headers().get("location").cloned();
-    let first: Value = first.json().await.unwrap();
+    let crm = app.as_(&a);
+    let first = post_with_key(&crm, "key-1", &once())
+        .await
+        .expect_status(StatusCode::CREATED);
     let events = app.event_count().await;
 
-    let again = post(a.token.clone(), "key-1", body.clone()).await;
-    assert_eq!(again.status(), StatusCode::CREATED);
-    assert_eq!(
-        again
-            .headers()
-            .get("idempotent-replayed")
-            .and_then(|v| v.to_str().ok()),
-        Some("true")
-    );
-    assert_eq!(again.headers().get("location").cloned(), location);
-    assert_eq!(
-        again.headers().get("etag").and_then(|v| v.to_str().ok()),
-        Some("\"1\"")
-    );
-    let again: Value = again.json().await.unwrap();
-    assert_eq!(again, first);
+    let again = post_with_key(&crm, "key-1", &once())
+        .await
+        .expect_status(StatusCode::CREATED);
+
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.location(), first.location());
+    assert_eq!(again.etag(), Some("\"1\""));
+    assert_eq!(again.json(), first.json());
     assert_eq!(
         app.event_count().await,
         events,
         "a replay appended an event"
     );
+}
 
-    // The same key with another body is refused; another key runs anew (and meets the
-    // duplicate email).
-    let other = post(a.token.clone(), "key-1", json!({"first_name": "Twice"})).await;
-    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let fresh = post(a.token.clone(), "key-2", body.clone()).await;
-    assert_eq!(fresh.status(), StatusCode::CONFLICT);
+#[tokio::test]
+async fn the_same_key_with_another_body_is_refused() {
+    let app = spawn_app().await;
+    let a = app.signup("retry-other").await;
+    let crm = app.as_(&a);
+    given_a_first_post(&crm).await;
+
+    post_with_key(&crm, "key-1", &json!({"first_name": "Twice"}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn another_key_runs_anew_and_its_refusal_is_remembered() {
+    let app = spawn_app().await;
+    let a = app.signup("retry-fresh").await;
+    let crm = app.as_(&a);
+    given_a_first_post(&crm).await;
+
+    // Another key runs anew, and meets the duplicate email.
+    let fresh = post_with_key(&crm, "key-2", &once())
+        .await
+        .expect_status(StatusCode::CONFLICT);
+    assert!(fresh.header("idempotent-replayed").is_none());
     // A refusal is remembered too: the retry gets the same 409 without running.
-    let fresh_again = post(a.token.clone(), "key-2", body.clone()).await;
-    assert_eq!(fresh_again.status(), StatusCode::CONFLICT);
-    assert!(fresh_again.headers().get("idempotent-replayed").is_some());
+    let fresh_again = post_with_key(&crm, "key-2", &once())
+        .await
+        .expect_status(StatusCode::CONFLICT);
+    assert!(fresh_again.header("idempotent-replayed").is_some());
+}
 
-    // Keys belong to a workspace: B's "key-1" is its own.
-    let theirs = post(b.token.clone(), "key-1", body.clone()).await;
-    assert_eq!(theirs.status(), StatusCode::CREATED);
-    assert!(theirs.headers().get("idempotent-replayed").is_none());
-    let theirs: Value = theirs.json().await.unwrap();
-    assert_ne!(theirs["id"], first["id"]);
+#[tokio::test]
+async fn keys_belong_to_a_workspace() {
+    let app = spawn_app().await;
+    let a = app.signup("retry-a").await;
+    let b = app.signup("retry-b").await;
+    let first = given_a_first_post(&app.as_(&a)).await;
 
-    // Keys belong to a user too: a read-only colleague reusing the owner's key and body is
-    // not handed the owner's stored answer; its own request runs, and is refused.
+    let theirs = post_with_key(&app.as_(&b), "key-1", &once())
+        .await
+        .expect_status(StatusCode::CREATED);
+
+    assert!(theirs.header("idempotent-replayed").is_none());
+    assert_ne!(theirs.body().id, first.id);
+}
+
+#[tokio::test]
+async fn keys_belong_to_a_user_too() {
+    let app = spawn_app().await;
+    let a = app.signup("retry-user").await;
+    given_a_first_post(&app.as_(&a)).await;
     let colleague = app
         .token_for(a.tenant, uuid::Uuid::now_v7(), crm_domain::Role::ReadOnly)
         .await;
-    let theirs = post(colleague, "key-1", body.clone()).await;
-    assert_eq!(theirs.status(), StatusCode::FORBIDDEN);
-    assert!(theirs.headers().get("idempotent-replayed").is_none());
 
-    // A malformed key is refused before anything runs.
-    let events = app.event_count().await;
-    let bad = app
-        .client
-        .post(format!("{}/v1/contacts", app.address))
-        .bearer_auth(&a.token)
-        .header("idempotency-key", "has space")
-        .json(&json!({"first_name": "X"}))
-        .send()
+    // A read-only colleague reusing the owner's key and body is not handed the owner's
+    // stored answer; its own request runs, and is refused.
+    let theirs = post_with_key(&app.as_(&colleague), "key-1", &once())
         .await
-        .unwrap();
-    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        .expect_status(StatusCode::FORBIDDEN);
+
+    assert!(theirs.header("idempotent-replayed").is_none());
+}
+
+#[tokio::test]
+async fn a_malformed_key_is_refused_before_anything_runs() {
+    let app = spawn_app().await;
+    let a = app.signup("retry-bad").await;
+    let events = app.event_count().await;
+
+    post_with_key(&app.as_(&a), "has space", &json!({"first_name": "X"}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+
     assert_eq!(app.event_count().await, events);
 }

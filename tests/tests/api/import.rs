@@ -1,194 +1,214 @@
 //! Importing the shared real files, and messy input.
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::json;
 
+use crate::client::{Client, Deal, ImportReport, Money};
 use crate::helpers::{csv_rows, data_file, spawn_app};
 
-fn accounted(report: &Value) {
-    let n = |k: &str| report[k].as_u64().unwrap();
+/// Every row read is created, skipped as a duplicate or failed, and each skip or failure
+/// is listed.
+#[track_caller]
+fn assert_accounted(report: &ImportReport) {
     assert_eq!(
-        n("rows_read"),
-        n("created") + n("skipped_duplicates") + n("failed"),
-        "a row is unaccounted for: {report}"
+        report.rows_read,
+        report.created + report.skipped_duplicates + report.failed,
+        "a row is unaccounted for: {report:?}"
     );
+    assert_eq!(report.failed as usize, report.errors.len(), "{report:?}");
     assert_eq!(
-        n("failed") as usize,
-        report["errors"].as_array().unwrap().len()
-    );
-    assert_eq!(
-        n("skipped_duplicates") as usize,
-        report["duplicates"].as_array().unwrap().len()
+        report.skipped_duplicates as usize,
+        report.duplicates.len(),
+        "{report:?}"
     );
 }
 
+/// Imports `csv` as `kind` and checks the report accounts for every row.
+async fn import(crm: &Client<'_>, kind: &str, query: &str, csv: &[u8]) -> ImportReport {
+    let report = crm.import(kind, query, csv).await.expect(StatusCode::OK);
+    assert_accounted(&report);
+    report
+}
+
+fn warned_rows(report: &ImportReport) -> Vec<u64> {
+    report.warnings.iter().map(|w| w.row).collect()
+}
+
 #[tokio::test]
-async fn the_shared_files_import_fully_and_a_rerun_creates_nothing() {
+async fn the_shared_companies_file_imports_fully_with_revenue_exact_or_kept_as_text() {
     let app = spawn_app().await;
     let a = app.signup("importer").await;
+    let crm = app.as_(&a);
     let companies = data_file("companies.csv");
-    let contacts = data_file("contacts.csv");
 
-    let (status, report) = app
-        .post_csv("/v1/imports/companies", &a.token, companies.clone())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    accounted(&report);
-    assert_eq!(report["rows_read"].as_u64(), Some(csv_rows(&companies)));
+    let report = import(&crm, "companies", "", &companies).await;
+
+    assert_eq!(report.rows_read, csv_rows(&companies));
+    assert_eq!(report.created, csv_rows(&companies), "{:?}", report.errors);
     assert_eq!(
-        report["created"].as_u64(),
-        Some(csv_rows(&companies)),
-        "{}",
-        report["errors"]
+        report.ignored_columns,
+        ["Headquarters", "Founded", "ISIN", "Ticker"]
     );
-    assert_eq!(
-        report["ignored_columns"],
-        serde_json::json!(["Headquarters", "Founded", "ISIN", "Ticker"])
-    );
-    let warnings = report["warnings"].as_array().unwrap();
-    assert!(warnings
+    assert!(report
+        .warnings
         .iter()
-        .any(|w| w["message"].as_str().unwrap().contains("kept as text")));
-    assert!(warnings.iter().all(|w| w["row"].as_u64().unwrap() >= 1));
-
-    let (status, report) = app
-        .post_csv("/v1/imports/contacts", &a.token, contacts.clone())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    accounted(&report);
-    assert_eq!(report["rows_read"].as_u64(), Some(csv_rows(&contacts)));
-    // The file names two executives twice at the same company.
-    assert_eq!(
-        report["skipped_duplicates"].as_u64(),
-        Some(2),
-        "{}",
-        report["duplicates"]
-    );
-    assert_eq!(report["created"].as_u64(), Some(csv_rows(&contacts) - 2));
+        .any(|w| w.message.contains("kept as text")));
+    assert!(report.warnings.iter().all(|w| w.row >= 1));
 
     // Exact money from revenue text: Ericsson's "247.880 billion kr" is ambiguous (its
     // listing currency is EUR), a "US$ … billion" is exact.
-    let (_, page) = app.get("/v1/companies?q=ericsson", &a.token).await;
-    let ericsson = &page["items"][0];
-    assert_eq!(ericsson["annual_revenue"], Value::Null);
-    assert_eq!(ericsson["annual_revenue_text"], "247.880 billion kr (2024)");
-    assert_eq!(ericsson["employee_count"], 94_000);
-    assert_eq!(ericsson["domain"], "ericsson.com");
-    let (_, all) = app.get("/v1/companies?limit=200", &a.token).await;
-    let exact = all["items"]
-        .as_array()
-        .unwrap()
+    let page = crm
+        .companies()
+        .list("q=ericsson")
+        .await
+        .expect(StatusCode::OK);
+    let ericsson = &page.items[0];
+    assert_eq!(ericsson.annual_revenue, None);
+    assert_eq!(
+        ericsson.annual_revenue_text.as_deref(),
+        Some("247.880 billion kr (2024)")
+    );
+    assert_eq!(ericsson.employee_count, Some(94_000));
+    assert_eq!(ericsson.domain.as_deref(), Some("ericsson.com"));
+    let all = crm
+        .companies()
+        .list("limit=200")
+        .await
+        .expect(StatusCode::OK);
+    let exact = all
+        .items
         .iter()
-        .filter(|c| c["annual_revenue"]["amount_minor"].is_i64())
+        .filter(|c| c.annual_revenue.is_some())
         .count();
     assert!(exact > 100, "{exact}");
+}
 
+#[tokio::test]
+async fn the_shared_contacts_file_links_people_by_company_name_and_a_rerun_creates_nothing() {
+    let app = spawn_app().await;
+    let a = app.signup("importer-people").await;
+    let crm = app.as_(&a);
+    let companies = data_file("companies.csv");
+    let contacts = data_file("contacts.csv");
+    import(&crm, "companies", "", &companies).await;
+
+    let report = import(&crm, "contacts", "", &contacts).await;
+
+    assert_eq!(report.rows_read, csv_rows(&contacts));
+    // The file names two executives twice at the same company.
+    assert_eq!(report.skipped_duplicates, 2, "{:?}", report.duplicates);
+    assert_eq!(report.created, csv_rows(&contacts) - 2);
     // Contacts are linked to their company by name.
-    let (_, people) = app
-        .get(
-            &format!(
-                "/v1/contacts?company_id={}",
-                ericsson["id"].as_str().unwrap()
-            ),
-            &a.token,
-        )
-        .await;
-    let names: Vec<&str> = people["items"]
-        .as_array()
-        .unwrap()
+    let ericsson = crm
+        .companies()
+        .list("q=ericsson")
+        .await
+        .expect(StatusCode::OK)
+        .items
+        .remove(0);
+    let people = crm
+        .contacts()
+        .list(&format!("company_id={}", ericsson.id))
+        .await
+        .expect(StatusCode::OK);
+    let names: Vec<_> = people
+        .items
         .iter()
-        .filter_map(|p| p["last_name"].as_str())
+        .filter_map(|p| p.last_name.as_deref())
         .collect();
     assert!(names.contains(&"Ekholm"), "{names:?}");
 
     // A re-run creates nothing and writes no event.
     let events = app.event_count().await;
-    for (path, file) in [
-        ("/v1/imports/companies", &companies),
-        ("/v1/imports/contacts", &contacts),
-    ] {
-        let (status, report) = app.post_csv(path, &a.token, file.clone()).await;
-        assert_eq!(status, StatusCode::OK);
-        accounted(&report);
-        assert_eq!(report["created"], 0, "{path}");
-        assert_eq!(report["skipped_duplicates"].as_u64(), Some(csv_rows(file)));
+    for (kind, file) in [("companies", &companies), ("contacts", &contacts)] {
+        let again = import(&crm, kind, "", file).await;
+        assert_eq!(again.created, 0, "{kind}");
+        assert_eq!(again.skipped_duplicates, csv_rows(file), "{kind}");
     }
     assert_eq!(app.event_count().await, events);
 }
 
+const MESSY: &str =
+    "Company name,Company Domain Name,Currency,Number of Employees,Annual Revenue\n\
+     Good Co,good.example,USD,\"1,200 (2024)\",US$ 1.5 billion (2024)\n\
+     ,nameless.example,USD,,\n\
+     Yen Co,yen.example,GBP,lots,¥ 12 billion (2023)\n\
+     Bad Domain,not a domain,XXX,,\n\
+     good co,other.example,USD,,\n";
+
 #[tokio::test]
-async fn messy_rows_are_reported_and_bad_files_refused() {
+async fn messy_rows_are_reported_row_by_row_and_the_rest_imported() {
     let app = spawn_app().await;
     let a = app.signup("messy").await;
-    let csv = "Company name,Company Domain Name,Currency,Number of Employees,Annual Revenue\n\
-               Good Co,good.example,USD,\"1,200 (2024)\",US$ 1.5 billion (2024)\n\
-               ,nameless.example,USD,,\n\
-               Yen Co,yen.example,GBP,lots,¥ 12 billion (2023)\n\
-               Bad Domain,not a domain,XXX,,\n\
-               good co,other.example,USD,,\n";
-    let (status, report) = app
-        .post_csv("/v1/imports/companies", &a.token, csv.as_bytes().to_vec())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    accounted(&report);
+    let crm = app.as_(&a);
+
+    let report = import(&crm, "companies", "", MESSY.as_bytes()).await;
+
     assert_eq!(
         (
-            report["rows_read"].as_u64(),
-            report["created"].as_u64(),
-            report["failed"].as_u64(),
-            report["skipped_duplicates"].as_u64()
+            report.rows_read,
+            report.created,
+            report.failed,
+            report.skipped_duplicates
         ),
-        (Some(5), Some(3), Some(1), Some(1))
+        (5, 3, 1, 1)
     );
-    assert_eq!(report["errors"][0]["row"], 2);
-    assert_eq!(report["duplicates"][0]["row"], 5);
-    let warned_rows: Vec<u64> = report["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|w| w["row"].as_u64())
-        .collect();
-    assert!(
-        warned_rows.contains(&3) && warned_rows.contains(&4),
-        "{warned_rows:?}"
-    );
-
-    let (_, page) = app.get("/v1/companies?q=good", &a.token).await;
+    assert_eq!(report.errors[0].row, 2);
+    assert_eq!(report.duplicates[0].row, 5);
+    let warned = warned_rows(&report);
+    assert!(warned.contains(&3) && warned.contains(&4), "{warned:?}");
+    let good = crm.companies().list("q=good").await.expect(StatusCode::OK);
     assert_eq!(
-        page["items"][0]["annual_revenue"],
-        serde_json::json!({"amount_minor": 150_000_000_000_i64, "currency": "USD"})
+        good.items[0].annual_revenue,
+        Some(Money::new(150_000_000_000, "USD"))
     );
-    assert_eq!(page["items"][0]["employee_count"], 1200);
-    let (_, page) = app.get("/v1/companies?q=yen", &a.token).await;
+    assert_eq!(good.items[0].employee_count, Some(1200));
+    let yen = crm.companies().list("q=yen").await.expect(StatusCode::OK);
     assert_eq!(
-        page["items"][0]["annual_revenue_text"],
-        "¥ 12 billion (2023)"
+        yen.items[0].annual_revenue_text.as_deref(),
+        Some("¥ 12 billion (2023)")
     );
+}
 
-    // A file without the name column changes nothing.
+#[tokio::test]
+async fn a_file_without_the_name_column_changes_nothing() {
+    let app = spawn_app().await;
+    let a = app.signup("messy-columns").await;
     let events = app.event_count().await;
-    let (status, problem) = app
-        .post_csv(
-            "/v1/imports/companies",
-            &a.token,
-            b"Domain,Industry\nx.example,Retail\n".to_vec(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+
+    app.as_(&a)
+        .import("companies", "", b"Domain,Industry\nx.example,Retail\n")
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+
     assert_eq!(app.event_count().await, events);
-    // A JSON body is not a CSV.
-    let (status, _) = app
-        .post("/v1/imports/companies", &a.token, serde_json::json!({}))
-        .await;
-    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    // A read-only user may not import.
+}
+
+#[tokio::test]
+async fn a_json_body_is_not_a_csv() {
+    let app = spawn_app().await;
+    let a = app.signup("messy-json").await;
+
+    app.as_(&a)
+        .post::<serde_json::Value>("/v1/imports/companies", &json!({}))
+        .await
+        .expect_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn a_read_only_user_may_not_import() {
+    let app = spawn_app().await;
+    let a = app.signup("messy-reader").await;
     let reader = app
         .token_for(a.tenant, a.owner, crm_domain::Role::ReadOnly)
         .await;
-    let (status, _) = app
-        .post_csv("/v1/imports/companies", &reader, csv.as_bytes().to_vec())
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let events = app.event_count().await;
+
+    app.as_(&reader)
+        .import("companies", "", MESSY.as_bytes())
+        .await
+        .expect_problem(StatusCode::FORBIDDEN);
+
     assert_eq!(app.event_count().await, events);
 }
 
@@ -196,125 +216,118 @@ async fn messy_rows_are_reported_and_bad_files_refused() {
 async fn a_dry_run_reports_everything_and_writes_nothing() {
     let app = spawn_app().await;
     let a = app.signup("dry").await;
+    let crm = app.as_(&a);
     let companies = data_file("companies.csv");
     let events = app.event_count().await;
-    let (status, report) = app
-        .post_csv(
-            "/v1/imports/companies?dry_run=true",
-            &a.token,
-            companies.clone(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    accounted(&report);
-    assert_eq!(report["dry_run"], true);
-    assert_eq!(report["created"].as_u64(), Some(csv_rows(&companies)));
+
+    let report = import(&crm, "companies", "dry_run=true", &companies).await;
+
+    assert!(report.dry_run);
+    assert_eq!(report.created, csv_rows(&companies));
     assert_eq!(app.event_count().await, events, "a dry run wrote");
-    let (_, page) = app.get("/v1/companies", &a.token).await;
-    assert!(page["items"].as_array().unwrap().is_empty());
-    let (status, _) = app
-        .post_csv("/v1/imports/companies?dry_run=maybe", &a.token, companies)
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let page = crm.companies().list("").await.expect(StatusCode::OK);
+    assert!(page.items.is_empty(), "{page:?}");
+}
+
+#[tokio::test]
+async fn a_dry_run_flag_is_true_or_false() {
+    let app = spawn_app().await;
+    let a = app.signup("dry-flag").await;
+
+    app.as_(&a)
+        .import("companies", "dry_run=maybe", MESSY.as_bytes())
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+const DEALS: &str = "Deal Name,Amount,Currency,Pipeline,Deal Stage,Close Date,Company name\n\
+                     Renewal,\"1,250.50\",EUR,Sales pipeline,Contract sent,2026-12-31,Globex\n\
+                     Upsell,900,EUR,,Closed won,2026-10-01,Globex\n\
+                     Pilot,100,EUR,,Closed lost,,\n\
+                     Odd,12.345,USD,Nope,Nowhere,31/12/2026,Initech\n\
+                     No money,500,,,,,\n\
+                     ,1,EUR,,,,\n";
+
+/// A workspace with the company Globex, which `DEALS` names.
+async fn given_globex(crm: &Client<'_>) {
+    crm.companies()
+        .create(&json!({"name": "Globex"}))
+        .await
+        .expect(StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_dry_run_of_deals_counts_them_and_writes_nothing() {
+    let app = spawn_app().await;
+    let a = app.signup("deal-import-dry").await;
+    let crm = app.as_(&a);
+    given_globex(&crm).await;
+    let events = app.event_count().await;
+
+    let dry = import(&crm, "deals", "dry_run=true", DEALS.as_bytes()).await;
+
+    assert_eq!((dry.created, dry.failed), (5, 1), "{dry:?}");
+    assert_eq!(app.event_count().await, events);
+    let deals = crm.deals().list("").await.expect(StatusCode::OK);
+    assert_eq!(deals.items.len(), 0);
 }
 
 #[tokio::test]
 async fn deals_import_with_stages_money_and_links() {
     let app = spawn_app().await;
     let a = app.signup("deal-import").await;
-    app.post(
-        "/v1/companies",
-        &a.token,
-        serde_json::json!({"name": "Globex"}),
-    )
-    .await;
-    let csv = "Deal Name,Amount,Currency,Pipeline,Deal Stage,Close Date,Company name\n\
-               Renewal,\"1,250.50\",EUR,Sales pipeline,Contract sent,2026-12-31,Globex\n\
-               Upsell,900,EUR,,Closed won,2026-10-01,Globex\n\
-               Pilot,100,EUR,,Closed lost,,\n\
-               Odd,12.345,USD,Nope,Nowhere,31/12/2026,Initech\n\
-               No money,500,,,,,\n\
-               ,1,EUR,,,,\n";
-    let dry = app
-        .post_csv(
-            "/v1/imports/deals?dry_run=true",
-            &a.token,
-            csv.as_bytes().to_vec(),
-        )
-        .await
-        .1;
-    accounted(&dry);
-    assert_eq!(
-        (dry["created"].as_u64(), dry["failed"].as_u64()),
-        (Some(5), Some(1)),
-        "{dry}"
-    );
+    let crm = app.as_(&a);
+    given_globex(&crm).await;
     let events = app.event_count().await;
-    assert_eq!(
-        app.get("/v1/deals", &a.token).await.1["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
 
-    let (status, report) = app
-        .post_csv("/v1/imports/deals", &a.token, csv.as_bytes().to_vec())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    accounted(&report);
-    assert_eq!(
-        (report["created"].as_u64(), report["failed"].as_u64()),
-        (Some(5), Some(1)),
-        "{report}"
-    );
+    let report = import(&crm, "deals", "", DEALS.as_bytes()).await;
+
+    assert_eq!((report.created, report.failed), (5, 1), "{report:?}");
     assert!(app.event_count().await > events);
-    let warned: Vec<u64> = report["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|w| w["row"].as_u64())
-        .collect();
+    let warned = warned_rows(&report);
     assert!(warned.contains(&4) && warned.contains(&5), "{warned:?}");
-
-    let (_, page) = app.get("/v1/deals?sort=name&limit=200", &a.token).await;
-    let by_name = |n: &str| {
-        page["items"]
-            .as_array()
-            .unwrap()
+    let page = crm
+        .deals()
+        .list("sort=name&limit=200")
+        .await
+        .expect(StatusCode::OK);
+    let by_name = |n: &str| -> &Deal {
+        page.items
             .iter()
-            .find(|d| d["name"] == n)
-            .cloned()
-            .unwrap_or_default()
+            .find(|d| d.name == n)
+            .unwrap_or_else(|| panic!("no deal {n}: {page:?}"))
     };
+    let renewal = by_name("Renewal");
+    assert_eq!(renewal.amount, Some(Money::new(125_050, "EUR")));
     assert_eq!(
-        by_name("Renewal")["amount"],
-        serde_json::json!({"amount_minor": 125_050, "currency": "EUR"})
+        renewal.expected_close_date,
+        Some(chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap())
     );
-    assert_eq!(by_name("Renewal")["expected_close_date"], "2026-12-31");
-    assert!(by_name("Renewal")["company_id"].is_string());
-    assert_eq!(by_name("Upsell")["status"], "won");
-    assert_eq!(by_name("Upsell")["closed_at"], "2026-10-01T00:00:00Z");
-    assert_eq!(by_name("Pilot")["status"], "lost");
+    assert!(renewal.company_id.is_some());
+    let upsell = by_name("Upsell");
+    assert_eq!(upsell.status, "won");
     assert_eq!(
-        by_name("Odd")["amount"],
-        Value::Null,
-        "USD 12.345 has too many decimals"
+        upsell.closed_at,
+        Some("2026-10-01T00:00:00Z".parse().unwrap())
     );
-    assert_eq!(by_name("Odd")["status"], "open");
-    assert_eq!(by_name("No money")["amount"], Value::Null);
+    assert_eq!(by_name("Pilot").status, "lost");
+    let odd = by_name("Odd");
+    assert_eq!(odd.amount, None, "USD 12.345 has too many decimals");
+    assert_eq!(odd.status, "open");
+    assert_eq!(by_name("No money").amount, None);
+}
 
-    // Imported deals name their import and the import actor; a re-run adds nothing.
-    let (_, audit) = app.get("/v1/audit?limit=1", &a.token).await;
-    assert_eq!(audit["items"][0]["import_id"], report["import_id"]);
-    let (_, again) = app
-        .post_csv("/v1/imports/deals", &a.token, csv.as_bytes().to_vec())
-        .await;
-    assert_eq!(
-        (
-            again["created"].as_u64(),
-            again["skipped_duplicates"].as_u64()
-        ),
-        (Some(0), Some(5))
-    );
+#[tokio::test]
+async fn imported_deals_name_their_import_and_a_rerun_adds_nothing() {
+    let app = spawn_app().await;
+    let a = app.signup("deal-import-again").await;
+    let crm = app.as_(&a);
+    given_globex(&crm).await;
+    let report = import(&crm, "deals", "", DEALS.as_bytes()).await;
+
+    let audit = crm.audit("limit=1").await.expect(StatusCode::OK);
+    assert_eq!(audit.items[0].import_id, Some(report.import_id.to_string()));
+
+    let again = import(&crm, "deals", "", DEALS.as_bytes()).await;
+    assert_eq!((again.created, again.skipped_duplicates), (0, 5));
 }

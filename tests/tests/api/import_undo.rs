@@ -3,119 +3,147 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
-use crate::helpers::{spawn_app, str_of};
+use crate::client::{Client, Company};
+use crate::helpers::spawn_app;
 
-fn names(page: &Value) -> Vec<String> {
-    let mut names: Vec<String> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| str_of(&c["name"]))
-        .collect();
-    names.sort();
-    names
+/// A company made by hand, and an import of Alpha, Beta and Gamma, after which Alpha was
+/// edited and Gamma deleted.
+struct Imported {
+    import_id: Uuid,
+    kept: Company,
+    alpha: Uuid,
+    beta: Uuid,
+}
+
+async fn given_an_import_edited_since(crm: &Client<'_>) -> Imported {
+    let kept = crm
+        .companies()
+        .create(&json!({"name": "Made By Hand"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let csv = "Company name,Company Domain Name\n\
+               Alpha,alpha.example\nBeta,beta.example\nGamma,gamma.example\n";
+    let report = crm
+        .import("companies", "", csv.as_bytes())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(report.created, 3, "{report:?}");
+    let list = crm
+        .companies()
+        .list("sort=name")
+        .await
+        .expect(StatusCode::OK);
+    let id_of = |name: &str| {
+        list.items
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("{name} was not imported: {list:?}"))
+            .id
+    };
+    let (alpha, beta, gamma) = (id_of("Alpha"), id_of("Beta"), id_of("Gamma"));
+    crm.companies()
+        .update(alpha, &json!({"industry": "Software"}))
+        .await
+        .expect(StatusCode::OK);
+    crm.companies()
+        .delete(gamma)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    Imported {
+        import_id: report.import_id,
+        kept,
+        alpha,
+        beta,
+    }
+}
+
+fn wrong_file() -> Value {
+    json!({"reason": "wrong file"})
 }
 
 #[tokio::test]
-async fn undo_deletes_what_one_import_created_and_nothing_else() {
+async fn an_undo_is_refused_to_members_other_workspaces_unknown_imports_and_without_reason() {
     let app = spawn_app().await;
     let a = app.signup("undo-a").await;
-    let (_, kept) = app
-        .post("/v1/companies", &a.token, json!({"name": "Made By Hand"}))
-        .await;
-    let csv = "Company name,Company Domain Name\n\
-               Alpha,alpha.example\nBeta,beta.example\nGamma,gamma.example\n";
-    let (status, report) = app
-        .post_csv("/v1/imports/companies", &a.token, csv.as_bytes().to_vec())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["created"], 3);
-    let import_id = str_of(&report["import_id"]);
-    let (_, list) = app.get("/v1/companies?sort=name", &a.token).await;
-    let ids: Vec<(String, String)> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (str_of(&c["name"]), str_of(&c["id"])))
-        .collect();
-    let id_of = |n: &str| ids.iter().find(|(name, _)| name == n).unwrap().1.clone();
-    // One imported record edited since, one already deleted.
-    app.patch(
-        &format!("/v1/companies/{}", id_of("Alpha")),
-        &a.token,
-        json!({"industry": "Software"}),
-    )
-    .await;
-    app.delete(&format!("/v1/companies/{}", id_of("Gamma")), &a.token)
-        .await;
-    let undo = format!("/v1/imports/{import_id}/undo");
-    let body = json!({"reason": "wrong file"});
-
-    // Unhappy paths write nothing.
     let b = app.signup("undo-b").await;
-    let events = app.event_count().await;
+    let crm = app.as_(&a);
+    let imported = given_an_import_edited_since(&crm).await;
     let member = app
         .token_for(a.tenant, a.owner, crm_domain::Role::Member)
         .await;
-    assert_eq!(
-        app.post(&undo, &member, body.clone()).await.0,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        app.post(&undo, &b.token, body.clone()).await.0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.post(
-            &format!("/v1/imports/{}/undo", uuid::Uuid::new_v4()),
-            &a.token,
-            body.clone()
-        )
+    let events = app.event_count().await;
+
+    app.as_(&member)
+        .undo_import(imported.import_id, &wrong_file())
         .await
-        .0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.post(&undo, &a.token, json!({"reason": ""})).await.0,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
+        .expect_problem(StatusCode::FORBIDDEN);
+    app.as_(&b)
+        .undo_import(imported.import_id, &wrong_file())
+        .await
+        .expect_problem(StatusCode::NOT_FOUND);
+    crm.undo_import(Uuid::new_v4(), &wrong_file())
+        .await
+        .expect_problem(StatusCode::NOT_FOUND);
+    crm.undo_import(imported.import_id, &json!({"reason": ""}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+
     assert_eq!(app.event_count().await, events);
+}
 
-    let (status, result) = app.post(&undo, &a.token, body.clone()).await;
-    assert_eq!(status, StatusCode::OK, "{result}");
-    assert_eq!(result["deleted"], 2);
-    assert_eq!(result["already_deleted"], 1);
+#[tokio::test]
+async fn an_undo_deletes_what_the_import_created_with_its_reason_and_nothing_else() {
+    let app = spawn_app().await;
+    let a = app.signup("undo-ok").await;
+    let crm = app.as_(&a);
+    let imported = given_an_import_edited_since(&crm).await;
+    let events = app.event_count().await;
+
+    let result = crm
+        .undo_import(imported.import_id, &wrong_file())
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!((result.deleted, result.already_deleted), (2, 1));
     assert_eq!(app.event_count().await, events + 2);
-
-    let (_, list) = app.get("/v1/companies", &a.token).await;
-    assert_eq!(names(&list), ["Made By Hand"]);
-    assert_eq!(str_of(&list["items"][0]["id"]), str_of(&kept["id"]));
-    let (_, history) = app
-        .get(
-            &format!("/v1/companies/{}/history", id_of("Alpha")),
-            &a.token,
-        )
-        .await;
-    let items = history["items"].as_array().unwrap();
-    assert_eq!(items.len(), 3, "created, edited, deleted: {history}");
-    assert_eq!(items[0]["import_id"], json!(import_id));
-    assert_eq!(items[2]["event_type"], "CompanyDeleted");
+    let list = crm.companies().list("").await.expect(StatusCode::OK);
+    assert_eq!(list.map(|c| c.name.clone()), ["Made By Hand"]);
+    assert_eq!(list.items[0].id, imported.kept.id);
+    let history = crm
+        .companies()
+        .history(imported.alpha)
+        .await
+        .expect(StatusCode::OK);
+    let items = &history.items;
+    assert_eq!(items.len(), 3, "created, edited, deleted: {history:?}");
+    assert_eq!(items[0].import_id, Some(imported.import_id.to_string()));
+    assert_eq!(items[2].event_type, "CompanyDeleted");
     assert_eq!(
-        items[2]["reason"],
-        json!(format!("undo import {import_id}: wrong file"))
+        items[2].reason,
+        Some(format!("undo import {}: wrong file", imported.import_id))
     );
-    // The deleted records can still be restored one by one; a second undo changes nothing.
-    let (status, again) = app.post(&undo, &a.token, body).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(again["deleted"], 0);
-    assert_eq!(again["already_deleted"], 3);
-    let (status, _) = app
-        .post(
-            &format!("/v1/companies/{}/restore", id_of("Beta")),
-            &a.token,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_second_undo_changes_nothing_and_undone_records_can_be_restored() {
+    let app = spawn_app().await;
+    let a = app.signup("undo-again").await;
+    let crm = app.as_(&a);
+    let imported = given_an_import_edited_since(&crm).await;
+    crm.undo_import(imported.import_id, &wrong_file())
+        .await
+        .expect(StatusCode::OK);
+
+    let again = crm
+        .undo_import(imported.import_id, &wrong_file())
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!((again.deleted, again.already_deleted), (0, 3));
+    crm.companies()
+        .restore(imported.beta)
+        .await
+        .expect(StatusCode::OK);
 }

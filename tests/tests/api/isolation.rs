@@ -1,165 +1,209 @@
 //! Tenant isolation: a second workspace's token on every route with the first's ids, and
 //! row-level security underneath.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, str_of, uuid_of};
+use crate::client::{Company, Contact};
+use crate::helpers::{spawn_app, TestApp, Workspace};
 
-#[tokio::test]
-async fn another_workspace_sees_404_or_nothing_on_every_route() {
-    let app = spawn_app().await;
+/// Workspace A with a company "Secret Corp", a contact "Hidden" of it and a deleted
+/// contact "Gone"; workspace B with rows of its own that match the same searches (so an
+/// empty list cannot pass for an isolated one).
+struct TwoWorkspaces {
+    a: Workspace,
+    b: Workspace,
+    company: Company,
+    contact: Contact,
+    deleted: Contact,
+    b_ids: [Uuid; 2],
+}
+
+impl TwoWorkspaces {
+    fn a_ids(&self) -> [Uuid; 3] {
+        [self.company.id, self.contact.id, self.deleted.id]
+    }
+}
+
+async fn given_two_workspaces(app: &TestApp) -> TwoWorkspaces {
     let a = app.signup("alpha").await;
     let b = app.signup("beta").await;
-    let (status, company) = app
-        .post(
-            "/v1/companies",
-            &a.token,
-            json!({"name": "Secret Corp", "domain": "secret.example"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{company}");
-    let company = uuid_of(&company["id"]);
-    let (status, contact) = app.post("/v1/contacts", &a.token, json!({"first_name": "Hidden", "email": "hidden@secret.example", "company_id": company})).await;
-    assert_eq!(status, StatusCode::CREATED, "{contact}");
-    let contact = uuid_of(&contact["id"]);
-    let (status, deleted) = app
-        .post("/v1/contacts", &a.token, json!({"first_name": "Gone"}))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{deleted}");
-    let deleted = uuid_of(&deleted["id"]);
-    // B's own rows that every list below must show (so an empty answer cannot pass), each
-    // matching the same filters as A's.
-    let (status, b_company) = app
-        .post("/v1/companies", &b.token, json!({"name": "Secret Beta"}))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{b_company}");
-    let (status, b_contact) = app
-        .post(
-            "/v1/contacts",
-            &b.token,
-            json!({"first_name": "Hidden", "last_name": "Gone"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{b_contact}");
-    let b_ids = [str_of(&b_company["id"]), str_of(&b_contact["id"])];
-    assert_eq!(
-        app.delete(&format!("/v1/contacts/{deleted}"), &a.token)
-            .await
-            .0,
-        StatusCode::NO_CONTENT
-    );
-    let events_before = app.event_count().await;
+    let (as_a, as_b) = (app.as_(&a), app.as_(&b));
+    let created = StatusCode::CREATED;
+    let company = as_a
+        .companies()
+        .create(&json!({"name": "Secret Corp", "domain": "secret.example"}))
+        .await
+        .expect(created);
+    let contact = as_a
+        .contacts()
+        .create(&json!({"first_name": "Hidden", "email": "hidden@secret.example", "company_id": company.id}))
+        .await
+        .expect(created);
+    let deleted = as_a
+        .contacts()
+        .create(&json!({"first_name": "Gone"}))
+        .await
+        .expect(created);
+    as_a.contacts()
+        .delete(deleted.id)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let b_company = as_b
+        .companies()
+        .create(&json!({"name": "Secret Beta"}))
+        .await
+        .expect(created);
+    let b_contact = as_b
+        .contacts()
+        .create(&json!({"first_name": "Hidden", "last_name": "Gone"}))
+        .await
+        .expect(created);
+    TwoWorkspaces {
+        a,
+        b,
+        company,
+        contact,
+        deleted,
+        b_ids: [b_company.id, b_contact.id],
+    }
+}
 
-    let body = Some(json!({"first_name": "Mallory"}));
-    let company_body = Some(json!({"name": "Mallory"}));
-    let cases: Vec<(Method, String, Option<serde_json::Value>)> = vec![
-        (Method::GET, format!("/v1/companies/{company}"), None),
-        (
-            Method::PATCH,
-            format!("/v1/companies/{company}"),
-            company_body.clone(),
-        ),
-        (Method::DELETE, format!("/v1/companies/{company}"), None),
-        (
-            Method::POST,
-            format!("/v1/companies/{company}/restore"),
-            None,
-        ),
-        (Method::GET, format!("/v1/contacts/{contact}"), None),
-        (
-            Method::PATCH,
-            format!("/v1/contacts/{contact}"),
-            body.clone(),
-        ),
-        (Method::DELETE, format!("/v1/contacts/{contact}"), None),
-        (
-            Method::POST,
-            format!("/v1/contacts/{deleted}/restore"),
-            None,
-        ),
-        (Method::GET, format!("/v1/contacts/{deleted}"), None),
+#[tokio::test]
+async fn another_workspace_gets_404_on_every_record_route_and_changes_nothing() {
+    let app = spawn_app().await;
+    let w = given_two_workspaces(&app).await;
+    let events_before = app.event_count().await;
+    let as_b = app.as_(&w.b);
+    let (companies, contacts) = (as_b.companies(), as_b.contacts());
+    let (company, contact, deleted) = (w.company.id, w.contact.id, w.deleted.id);
+
+    let answers = [
+        companies.get(company).await.untyped(),
+        companies
+            .update(company, &json!({"name": "Mallory"}))
+            .await
+            .untyped(),
+        companies.delete(company).await.untyped(),
+        companies.restore(company).await.untyped(),
+        contacts.get(contact).await.untyped(),
+        contacts
+            .update(contact, &json!({"first_name": "Mallory"}))
+            .await
+            .untyped(),
+        contacts.delete(contact).await.untyped(),
+        contacts.restore(deleted).await.untyped(),
+        contacts.get(deleted).await.untyped(),
     ];
-    for (method, path, body) in cases {
-        let (status, response) = app.call(method.clone(), &path, Some(&b.token), body).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {response}");
+
+    for answer in answers {
+        let text = answer.text().to_owned();
+        answer.expect_problem(StatusCode::NOT_FOUND);
         assert!(
-            !response.to_string().contains("Secret Corp")
-                && !response.to_string().contains("Hidden")
+            !text.contains("Secret Corp") && !text.contains("Hidden"),
+            "a 404 leaked data: {text}"
         );
     }
-    // A 404 for another tenant's id is byte-for-byte the 404 of an id that never existed.
-    let (_, theirs) = app.get(&format!("/v1/contacts/{contact}"), &b.token).await;
-    let (_, nobodys) = app
-        .get(&format!("/v1/contacts/{}", Uuid::now_v7()), &b.token)
-        .await;
-    assert_eq!(theirs, nobodys);
+    assert_eq!(app.event_count().await, events_before);
+    let still = app
+        .as_(&w.a)
+        .contacts()
+        .get(contact)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(still.first_name.as_deref(), Some("Hidden"));
+    assert_eq!(still.version, 1);
+}
+
+#[tokio::test]
+async fn another_workspace_gets_the_very_404_of_an_id_that_never_existed() {
+    let app = spawn_app().await;
+    let w = given_two_workspaces(&app).await;
+    let as_b = app.as_(&w.b);
+    let contacts = as_b.contacts();
+
+    let theirs = contacts
+        .get(w.contact.id)
+        .await
+        .expect_status(StatusCode::NOT_FOUND);
+    let nobodys = contacts
+        .get(Uuid::now_v7())
+        .await
+        .expect_status(StatusCode::NOT_FOUND);
+
+    assert_eq!(theirs.text(), nobodys.text(), "byte for byte");
+}
+
+#[tokio::test]
+async fn another_workspace_cannot_link_our_company_but_may_reuse_our_contacts_email() {
+    let app = spawn_app().await;
+    let w = given_two_workspaces(&app).await;
+    let as_b = app.as_(&w.b);
 
     // Linking B's contact to A's company is refused as if the company did not exist.
-    let (status, _) = app
-        .post(
-            "/v1/contacts",
-            &b.token,
-            json!({"first_name": "M", "company_id": company}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    as_b.contacts()
+        .create(&json!({"first_name": "M", "company_id": w.company.id}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
     // The same email in another workspace is not a duplicate.
-    let (status, _) = app
-        .post(
-            "/v1/contacts",
-            &b.token,
-            json!({"first_name": "Twin", "email": "hidden@secret.example"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    as_b.contacts()
+        .create(&json!({"first_name": "Twin", "email": "hidden@secret.example"}))
+        .await
+        .expect(StatusCode::CREATED);
+}
 
-    // Lists, filters, deleted records and the audit trail show B nothing of A.
-    for path in [
-        "/v1/companies",
-        "/v1/companies?q=secret",
-        "/v1/companies?include_deleted=true",
-        "/v1/contacts?q=hidden",
-        "/v1/contacts?include_deleted=true&q=gone",
-        &format!("/v1/contacts?company_id={company}"),
-    ] {
-        let (status, page) = app.get(path, &b.token).await;
-        assert_eq!(status, StatusCode::OK, "{path}");
-        if !path.contains("company_id") {
-            assert!(
-                page["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|item| b_ids.contains(&str_of(&item["id"]))),
-                "{path} does not show B's own row: {page}"
-            );
-        }
-        let a_ids = [
-            company.to_string(),
-            contact.to_string(),
-            deleted.to_string(),
-        ];
-        for item in page["items"].as_array().unwrap() {
-            assert!(
-                !a_ids.contains(&item["id"].as_str().unwrap().to_owned()),
-                "{path} shows A's row: {page}"
-            );
-        }
+#[tokio::test]
+async fn another_workspace_lists_only_its_own_rows_whatever_the_filter() {
+    let app = spawn_app().await;
+    let w = given_two_workspaces(&app).await;
+    let as_b = app.as_(&w.b);
+
+    let mut listed: Vec<(String, Vec<Uuid>)> = Vec::new();
+    for query in ["", "q=secret", "include_deleted=true"] {
+        let page = as_b.companies().list(query).await.expect(StatusCode::OK);
+        listed.push((format!("companies?{query}"), page.map(|c| c.id)));
     }
-    let (status, audit) = app.get("/v1/audit?limit=200", &b.token).await;
-    assert_eq!(status, StatusCode::OK);
-    for entry in audit["items"].as_array().unwrap() {
-        assert_ne!(entry["entity_id"], json!(company.to_string()));
-        assert_ne!(entry["entity_id"], json!(contact.to_string()));
-        assert_ne!(entry["actor"], json!(a.owner.to_string()));
+    for query in ["q=hidden", "include_deleted=true&q=gone"] {
+        let page = as_b.contacts().list(query).await.expect(StatusCode::OK);
+        listed.push((format!("contacts?{query}"), page.map(|c| c.id)));
     }
-    // B's attempts changed nothing of A's (B created one contact after the count).
-    assert_eq!(app.event_count().await, events_before + 1);
-    let (_, still) = app.get(&format!("/v1/contacts/{contact}"), &a.token).await;
-    assert_eq!(still["first_name"], "Hidden");
-    assert_eq!(still["version"], 1);
+    let by_a_company = as_b
+        .contacts()
+        .list(&format!("company_id={}", w.company.id))
+        .await
+        .expect(StatusCode::OK);
+
+    for (list, ids) in &listed {
+        assert!(
+            ids.iter().any(|id| w.b_ids.contains(id)),
+            "{list} does not show B's own row: {ids:?}"
+        );
+        assert!(
+            ids.iter().all(|id| !w.a_ids().contains(id)),
+            "{list} shows A's row: {ids:?}"
+        );
+    }
+    assert!(by_a_company.items.is_empty(), "{by_a_company:?}");
+}
+
+#[tokio::test]
+async fn another_workspace_reads_none_of_our_audit_trail() {
+    let app = spawn_app().await;
+    let w = given_two_workspaces(&app).await;
+
+    let audit = app
+        .as_(&w.b)
+        .audit("limit=200")
+        .await
+        .expect(StatusCode::OK);
+
+    assert!(!audit.items.is_empty(), "B's own events are missing");
+    for entry in &audit.items {
+        assert_ne!(entry.entity_id, w.company.id.to_string());
+        assert_ne!(entry.entity_id, w.contact.id.to_string());
+        assert_ne!(entry.actor, Some(w.a.owner.to_string()));
+    }
 }
 
 #[tokio::test]
@@ -167,14 +211,13 @@ async fn row_level_security_hides_other_tenants_rows_from_the_app_role() {
     let app = spawn_app().await;
     let a = app.signup("rls-a").await;
     let b = app.signup("rls-b").await;
-    let (status, _) = app
-        .post("/v1/companies", &a.token, json!({"name": "A Corp"}))
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let (status, _) = app
-        .post("/v1/companies", &b.token, json!({"name": "B Corp"}))
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    for (ws, name) in [(&a, "A Corp"), (&b, "B Corp")] {
+        app.as_(ws)
+            .companies()
+            .create(&json!({ "name": name }))
+            .await
+            .expect(StatusCode::CREATED);
+    }
     let pool = app.pool_as(Some("crm_app")).await;
 
     // No tenant set: nothing at all, not even with an explicit filter.
@@ -233,7 +276,6 @@ async fn row_level_security_hides_other_tenants_rows_from_the_app_role() {
             .await
             .unwrap();
     assert_eq!(owns, 0);
-    let _ = a;
 }
 
 #[tokio::test]
@@ -241,12 +283,11 @@ async fn registries_are_row_level_secured_too() {
     let app = spawn_app().await;
     let a = app.signup("reg-a").await;
     let b = app.signup("reg-b").await;
-    app.post(
-        "/v1/contacts",
-        &a.token,
-        json!({"first_name": "Claimed", "email": "claimed@a.example"}),
-    )
-    .await;
+    app.as_(&a)
+        .contacts()
+        .create(&json!({"first_name": "Claimed", "email": "claimed@a.example"}))
+        .await
+        .expect(StatusCode::CREATED);
     let pool = app.pool_as(Some("crm_app")).await;
     let mut tx = pool.begin().await.unwrap();
     sqlx::query("SELECT set_config('app.tenant_id', $1, true)")

@@ -12,6 +12,7 @@ mod backup;
 mod batch;
 mod catchup;
 mod cli;
+mod client;
 mod concurrency;
 mod contract;
 mod data_requests;

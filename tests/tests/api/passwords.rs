@@ -4,110 +4,127 @@ use std::sync::Arc;
 
 use crm_app::clock::ManualClock;
 use crm_app::mailer::MemoryMailer;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_full, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_full, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn common_and_repetitive_passwords_are_refused() {
     let app = spawn_app().await;
+
     for weak in [
         "Password1234",
         "QWERTY123456",
         "aaaaaaaaaaaaaaa",
         "correct horse battery staple",
     ] {
-        let (status, problem) = app
-            .call(Method::POST, "/v1/auth/signup", None, Some(json!({"workspace_name": "W", "workspace_slug": "weak", "email": "w@weak.example", "password": weak, "display_name": "W"})))
-            .await;
-        assert_eq!(
-            (status, problem["errors"][0]["field"].as_str()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("password")),
-            "{weak}"
-        );
+        let problem = app
+            .anonymous()
+            .auth()
+            .signup(&json!({"workspace_name": "W", "workspace_slug": "weak", "email": "w@weak.example", "password": weak, "display_name": "W"}))
+            .await
+            .context(weak)
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(problem.field(), "password", "{weak}");
     }
 }
 
-#[tokio::test]
-async fn a_reset_token_works_once_within_30_minutes_and_ends_every_session() {
+/// A server on a manual clock whose mail can be read back.
+async fn app_with_mail() -> (TestApp, Arc<ManualClock>, Arc<MemoryMailer>) {
     let clock = Arc::new(ManualClock::default());
     let mailer = Arc::new(MemoryMailer::default());
     let app = spawn_app_full(|_| {}, clock.clone(), mailer.clone()).await;
-    let a = app.signup("reset").await;
-    let ask = |email: &str| {
-        app.call(
-            Method::POST,
-            "/v1/auth/password-reset",
-            None,
-            Some(json!({"email": email})),
-        )
-    };
-    let (s1, known) = ask(&a.email).await;
-    let (s2, unknown) = ask("nobody@nowhere.example").await;
-    assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
-    assert_eq!(known, unknown, "the answer tells whether the email exists");
+    (app, clock, mailer)
+}
+
+/// Asks for a reset of `email` (202) and answers the mailed token.
+async fn given_a_reset_token(app: &TestApp, mailer: &MemoryMailer, email: &str) -> String {
+    app.anonymous()
+        .auth()
+        .request_password_reset(email)
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    mailer.last_token_for(email).unwrap()
+}
+
+#[tokio::test]
+async fn a_reset_request_does_not_tell_whether_the_email_exists() {
+    let (app, _, mailer) = app_with_mail().await;
+    let a = app.signup("reset-ask").await;
+    let auth = app.anonymous();
+
+    let known = auth
+        .auth()
+        .request_password_reset(&a.email)
+        .await
+        .expect_status(StatusCode::ACCEPTED);
+    let unknown = auth
+        .auth()
+        .request_password_reset("nobody@nowhere.example")
+        .await
+        .expect_status(StatusCode::ACCEPTED);
+
+    assert_eq!(
+        known.text(),
+        unknown.text(),
+        "the answer tells whether the email exists"
+    );
     assert_eq!(mailer.count(), 1, "mail went to an unknown address");
-    let token = mailer.last_token_for(&a.email).unwrap();
+    assert!(mailer.last_token_for(&a.email).is_some());
+}
 
-    let confirm = |token: String, password: &'static str| {
-        app.call(
-            Method::POST,
-            "/v1/auth/password-reset/confirm",
-            None,
-            Some(json!({"token": token, "new_password": password})),
-        )
-    };
-    assert_eq!(
-        confirm(token.clone(), "password1234").await.0,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
-    assert_eq!(
-        confirm(token.clone(), "a fresh long passphrase").await.0,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        app.get("/v1/me", &a.token).await.0,
-        StatusCode::UNAUTHORIZED,
-        "a session survived the reset"
-    );
-    assert_eq!(
-        confirm(token, "another fresh passphrase").await.0,
-        StatusCode::UNAUTHORIZED,
-        "a reset token works once"
-    );
-    let login = |password: &'static str| {
-        app.call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": a.email, "password": password})),
-        )
-    };
-    assert_eq!(login(PASSWORD).await.0, StatusCode::UNAUTHORIZED);
-    let (status, signed_in) = login("a fresh long passphrase").await;
-    assert_eq!(status, StatusCode::OK);
+#[tokio::test]
+async fn a_reset_sets_a_good_new_password_once_and_ends_every_session() {
+    let (app, _, mailer) = app_with_mail().await;
+    let a = app.signup("reset").await;
+    let token = given_a_reset_token(&app, &mailer, &a.email).await;
+    let auth = app.anonymous();
+    let auth = auth.auth();
 
-    let (_, audit) = app
-        .get(
-            "/v1/audit?limit=5",
-            signed_in["access_token"].as_str().unwrap(),
-        )
-        .await;
-    let types: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["event_type"].as_str())
-        .collect();
-    assert!(types.contains(&"PasswordReset"), "{types:?}");
+    auth.confirm_password_reset(&token, "password1234")
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    auth.confirm_password_reset(&token, "a fresh long passphrase")
+        .await
+        .expect(StatusCode::NO_CONTENT);
 
-    // A second token expires after 30 minutes.
-    ask(&a.email).await;
-    let late = mailer.last_token_for(&a.email).unwrap();
+    app.as_(&a)
+        .me()
+        .await
+        .context("a session survived the reset")
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    auth.confirm_password_reset(&token, "another fresh passphrase")
+        .await
+        .context("a reset token works once")
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    auth.login(&a.email, PASSWORD)
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    let signed_in = auth
+        .login(&a.email, "a fresh long passphrase")
+        .await
+        .expect(StatusCode::OK);
+    let audit = app
+        .as_(&signed_in.access_token)
+        .audit("limit=5")
+        .await
+        .expect(StatusCode::OK);
+    let types = audit.map(|e| e.event_type.clone());
+    assert!(types.iter().any(|t| t == "PasswordReset"), "{types:?}");
+}
+
+#[tokio::test]
+async fn a_reset_token_expires_after_30_minutes() {
+    let (app, clock, mailer) = app_with_mail().await;
+    let a = app.signup("reset-late").await;
+    let late = given_a_reset_token(&app, &mailer, &a.email).await;
+
     clock.advance(chrono::Duration::minutes(31));
-    assert_eq!(
-        confirm(late, "yet another passphrase").await.0,
-        StatusCode::UNAUTHORIZED
-    );
+
+    app.anonymous()
+        .auth()
+        .confirm_password_reset(&late, "yet another passphrase")
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
 }

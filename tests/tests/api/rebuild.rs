@@ -1,9 +1,10 @@
 //! Rebuilding the read tables from events gives the same tables, row for row.
 
+use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{data_file, keyring, spawn_app, uuid_of};
+use crate::helpers::{data_file, keyring, spawn_app};
 
 /// Every read table as text, in key order.
 async fn snapshot(pool: &PgPool) -> Vec<String> {
@@ -25,100 +26,81 @@ async fn rebuilt_tables_equal_the_live_ones_row_for_row() {
     let app = spawn_app().await;
     let a = app.signup("rebuild").await;
     let b = app.signup("rebuild-b").await;
-    app.post_csv(
-        "/v1/imports/companies",
-        &a.token,
-        data_file("companies.csv"),
-    )
-    .await;
-    let (_, c) = app
-        .post(
-            "/v1/companies",
-            &b.token,
-            json!({"name": "B Co", "annual_revenue": {"amount_minor": 150, "currency": "BHD"}}),
+    app.as_(&a)
+        .import("companies", "", &data_file("companies.csv"))
+        .await
+        .expect(StatusCode::OK);
+    let crm = app.as_(&b);
+    let (ok, created) = (StatusCode::OK, StatusCode::CREATED);
+    let c = crm
+        .companies()
+        .create(
+            &json!({"name": "B Co", "annual_revenue": {"amount_minor": 150, "currency": "BHD"}}),
         )
-        .await;
-    let c = uuid_of(&c["id"]);
-    app.patch(
-        &format!("/v1/companies/{c}"),
-        &b.token,
-        json!({"industry": "Retail", "domain": "https://www.b.example/x"}),
-    )
-    .await;
-    app.delete(&format!("/v1/companies/{c}"), &b.token).await;
-    let (_, p) = app
-        .post(
-            "/v1/contacts",
-            &b.token,
-            json!({"first_name": "P", "email": "p@b.example"}),
+        .await
+        .expect(created)
+        .id;
+    crm.companies()
+        .update(
+            c,
+            &json!({"industry": "Retail", "domain": "https://www.b.example/x"}),
         )
-        .await;
-    let p = uuid_of(&p["id"]);
-    app.patch(
-        &format!("/v1/contacts/{p}"),
-        &b.token,
-        json!({"email": null, "last_name": "Q"}),
-    )
-    .await;
+        .await
+        .expect(ok);
+    crm.companies()
+        .delete(c)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let p = crm
+        .contacts()
+        .create(&json!({"first_name": "P", "email": "p@b.example"}))
+        .await
+        .expect(created)
+        .id;
+    crm.contacts()
+        .update(p, &json!({"email": null, "last_name": "Q"}))
+        .await
+        .expect(ok);
 
     // Deals and pipelines: stage changes, line items, closing.
-    let (_, pipes) = app.get("/v1/pipelines", &b.token).await;
-    let pid = pipes["items"][0]["id"].as_str().unwrap().to_owned();
-    let first = pipes["items"][0]["stages"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.post(
-        &format!("/v1/pipelines/{pid}/stages"),
-        &b.token,
-        json!({"name": "Demo", "probability": "45", "kind": "open", "position": 1}),
-    )
-    .await;
-    let (_, d) = app
-        .post(
-            "/v1/deals",
-            &b.token,
-            json!({"name": "Rebuilt deal", "contact_ids": [p]}),
+    let pipeline = crm.pipelines().default_pipeline().await;
+    let (pid, first) = (pipeline.id, pipeline.stages[0].id);
+    crm.pipelines()
+        .add_stage(
+            pid,
+            &json!({"name": "Demo", "probability": "45", "kind": "open", "position": 1}),
         )
-        .await;
-    let d = uuid_of(&d["id"]);
-    app.call(
-        reqwest::Method::PUT,
-        &format!("/v1/deals/{d}/line-items"),
-        Some(&b.token),
-        Some(json!({"items": [{"product": "X", "quantity": 2, "unit_price": {"amount_minor": 999, "currency": "USD"}, "discount_percent": "12.5"}]})),
-    )
-    .await;
-    app.post(
-        &format!("/v1/deals/{d}/win"),
-        &b.token,
-        json!({"reason": "fit"}),
-    )
-    .await;
-    let (status, _) = app
-        .delete(&format!("/v1/pipelines/{pid}/stages/{first}"), &b.token)
-        .await;
-    assert_eq!(status, reqwest::StatusCode::OK);
+        .await
+        .expect(created);
+    let d = crm
+        .deals()
+        .create(&json!({"name": "Rebuilt deal", "contact_ids": [p]}))
+        .await
+        .expect(created)
+        .id;
+    crm.deals()
+        .set_line_items(d, &json!({"items": [{"product": "X", "quantity": 2, "unit_price": {"amount_minor": 999, "currency": "USD"}, "discount_percent": "12.5"}]}))
+        .await
+        .expect(ok);
+    crm.deals()
+        .win(d, &json!({"reason": "fit"}))
+        .await
+        .expect(ok);
+    crm.pipelines().remove_stage(pid, first).await.expect(ok);
 
-    let (_, other) = app
-        .post("/v1/companies", &b.token, json!({"name": "Linked Co"}))
-        .await;
-    app.call(
-        reqwest::Method::PUT,
-        &format!(
-            "/v1/contacts/{p}/companies/{}",
-            other["id"].as_str().unwrap()
-        ),
-        Some(&b.token),
-        Some(json!({"role": "Buyer"})),
-    )
-    .await;
-    app.post(
-        "/v1/activities",
-        &b.token,
-        json!({"kind": "note", "body": "rebuilt", "contact_ids": [p]}),
-    )
-    .await;
+    let other = crm
+        .companies()
+        .create(&json!({"name": "Linked Co"}))
+        .await
+        .expect(created);
+    crm.contacts()
+        .link_company(p, other.id, &json!({"role": "Buyer"}))
+        .await
+        .expect(ok);
+    crm.activities()
+        .create(&json!({"kind": "note", "body": "rebuilt", "contact_ids": [p]}))
+        .await
+        .expect(created);
 
     let owner = app.pool_as(None).await;
     app.settle().await;
@@ -165,12 +147,11 @@ async fn one_workspace_rebuilds_under_concurrent_writes_and_others_are_untouched
     let b = app.signup("rebuild-two").await;
     for ws in [&a, &b] {
         for i in 0..5 {
-            app.post(
-                "/v1/contacts",
-                &ws.token,
-                json!({"first_name": format!("Person {i}")}),
-            )
-            .await;
+            app.as_(ws)
+                .contacts()
+                .create(&json!({"first_name": format!("Person {i}")}))
+                .await
+                .expect(StatusCode::CREATED);
         }
     }
     // Damage both workspaces' read rows behind the projector's back.
@@ -181,29 +162,22 @@ async fn one_workspace_rebuilds_under_concurrent_writes_and_others_are_untouched
         .unwrap();
 
     // Writes to the workspace keep coming while it rebuilds.
-    let writer = {
-        let (client, address, token) = (app.client.clone(), app.address.clone(), a.token.clone());
-        tokio::spawn(async move {
-            for i in 0..20 {
-                let res = client
-                    .post(format!("{address}/v1/contacts"))
-                    .bearer_auth(&token)
-                    .json(&json!({"first_name": format!("Late {i}")}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(res.status(), reqwest::StatusCode::CREATED);
-            }
-        })
+    let writer = async {
+        for i in 0..20 {
+            app.as_(&a)
+                .contacts()
+                .create(&json!({"first_name": format!("Late {i}")}))
+                .await
+                .expect(StatusCode::CREATED);
+        }
     };
     let mut reports = Vec::new();
     let scope = crm_store::TenantScope::for_system(crm_domain::TenantId(a.tenant));
-    crm_projections::rebuild::rebuild_tenant(&app.projector_db().await, &keyring(), &scope, |p| {
-        reports.push(p)
-    })
-    .await
-    .unwrap();
-    writer.await.unwrap();
+    let (projector, keys) = (app.projector_db().await, keyring());
+    let rebuild =
+        crm_projections::rebuild::rebuild_tenant(&projector, &keys, &scope, |p| reports.push(p));
+    let ((), rebuilt) = tokio::join!(writer, rebuild);
+    rebuilt.unwrap();
     app.settle().await;
     let last = reports.last().copied().unwrap();
     assert_eq!(last.replayed, last.total);
@@ -232,8 +206,13 @@ async fn one_workspace_rebuilds_under_concurrent_writes_and_others_are_untouched
         5,
         "the other workspace is untouched"
     );
-    let (_, list) = app.get("/v1/contacts?limit=200", &a.token).await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 25);
+    let list = app
+        .as_(&a)
+        .contacts()
+        .list("limit=200")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(list.items.len(), 25);
 
     // Equal, row for row, to a fresh rebuild of everything.
     app.settle().await;
@@ -282,12 +261,10 @@ async fn a_full_rebuild_serves_from_the_live_tables_resumes_after_an_interruptio
     use crm_projections::rebuild::{prepare, rebuild_all_with, step, READ_TABLES};
     let app = spawn_app().await;
     let a = app.signup("shadow").await;
-    app.post_csv(
-        "/v1/imports/companies",
-        &a.token,
-        data_file("companies.csv"),
-    )
-    .await;
+    let crm = app.as_(&a);
+    crm.import("companies", "", &data_file("companies.csv"))
+        .await
+        .expect(StatusCode::OK);
     let owner = app.pool_as(None).await;
     let names: Vec<String> = sqlx::query_scalar("SELECT unnest(crm_read_tables())")
         .fetch_all(&owner)
@@ -320,16 +297,16 @@ async fn a_full_rebuild_serves_from_the_live_tables_resumes_after_an_interruptio
         "{shadow} companies in the shadow"
     );
     // Meanwhile the live tables serve and take writes.
-    let (_, page) = app.get("/v1/companies?limit=200", &a.token).await;
-    assert_eq!(page["items"].as_array().map(Vec::len), Some(200));
-    let (status, _) = app
-        .post(
-            "/v1/companies",
-            &a.token,
-            json!({"name": "Written during the rebuild"}),
-        )
-        .await;
-    assert_eq!(status, reqwest::StatusCode::CREATED);
+    let page = crm
+        .companies()
+        .list("limit=200")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(page.items.len(), 200);
+    crm.companies()
+        .create(&json!({"name": "Written during the rebuild"}))
+        .await
+        .expect(StatusCode::CREATED);
     app.settle().await;
     let live = snapshot(&owner).await;
 
@@ -368,8 +345,13 @@ async fn a_full_rebuild_serves_from_the_live_tables_resumes_after_an_interruptio
     assert!(!leftover, "the shadow schema is gone");
     // Tenancy still holds on the switched-in tables.
     let other = app.signup("shadow-other").await;
-    let (_, none) = app.get("/v1/companies", &other.token).await;
-    assert_eq!(none["items"], json!([]));
+    let none = app
+        .as_(&other)
+        .companies()
+        .list("")
+        .await
+        .expect(StatusCode::OK);
+    assert!(none.items.is_empty(), "{none:?}");
 }
 
 #[tokio::test]
@@ -377,8 +359,11 @@ async fn a_rebuild_whose_copies_no_longer_match_the_live_tables_is_refused_and_c
     use crm_projections::rebuild::{discard, prepare, rebuild_all, step};
     let app = spawn_app().await;
     let a = app.signup("shadow-drift").await;
-    app.post("/v1/companies", &a.token, json!({"name": "Drift Co"}))
-        .await;
+    let crm = app.as_(&a);
+    crm.companies()
+        .create(&json!({"name": "Drift Co"}))
+        .await
+        .expect(StatusCode::CREATED);
     app.settle().await;
     let db = app.projector_db().await;
     let k = keyring();
@@ -392,16 +377,16 @@ async fn a_rebuild_whose_copies_no_longer_match_the_live_tables_is_refused_and_c
         .unwrap();
     let err = rebuild_all(&db, &k).await.unwrap_err();
     assert!(err.to_string().contains("no longer match"), "{err}");
-    let (_, page) = app.get("/v1/companies", &a.token).await;
+    let page = crm.companies().list("").await.expect(StatusCode::OK);
     assert_eq!(
-        page["items"][0]["name"], "Drift Co",
+        page.items[0].name, "Drift Co",
         "the live tables still serve"
     );
     discard(&db).await.unwrap();
     rebuild_all(&db, &k).await.unwrap();
     app.settle().await;
-    let (_, page) = app.get("/v1/companies", &a.token).await;
-    assert_eq!(page["items"][0]["name"], "Drift Co");
+    let page = crm.companies().list("").await.expect(StatusCode::OK);
+    assert_eq!(page.items[0].name, "Drift Co");
     let kept: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM information_schema.columns WHERE table_name = 'companies' AND column_name = 'added_later'",
     )

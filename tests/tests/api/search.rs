@@ -1,181 +1,220 @@
 //! Search by words and prefixes, tags, and date ranges on lists.
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::helpers::{spawn_app, str_of};
+use crate::client::resources::time_param;
+use crate::client::Client;
+use crate::helpers::spawn_app;
 
-fn names(page: &Value, field: &str) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap_or(&vec![])
-        .iter()
-        .map(|i| str_of(&i[field]))
-        .collect()
+/// The names of the companies `q` finds.
+async fn companies_found(crm: &Client<'_>, q: &str) -> Vec<String> {
+    crm.companies()
+        .list(&format!("q={q}"))
+        .await
+        .expect(StatusCode::OK)
+        .map(|c| c.name.clone())
+}
+
+/// The last names of the contacts `q` finds.
+async fn contacts_found(crm: &Client<'_>, q: &str) -> Vec<String> {
+    crm.contacts()
+        .list(&format!("q={q}"))
+        .await
+        .expect(StatusCode::OK)
+        .map(|c| {
+            c.last_name
+                .clone()
+                .unwrap_or_else(|| panic!("a contact without a last name: {c:?}"))
+        })
 }
 
 #[tokio::test]
-async fn search_matches_words_and_prefixes_across_fields() {
+async fn company_search_matches_every_word_as_a_prefix_of_the_name_or_domain() {
     let app = spawn_app().await;
     let a = app.signup("search").await;
     let b = app.signup("search-b").await;
+    let crm = app.as_(&a);
     for (name, domain) in [
         ("Acme Corporation", "https://shop.acme-corp.com"),
         ("Acme Labs", "acmelabs.io"),
         ("Zenith", "zenith.example"),
     ] {
-        let (status, _) = app
-            .post(
-                "/v1/companies",
-                &a.token,
-                json!({"name": name, "domain": domain}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
+        crm.companies()
+            .create(&json!({"name": name, "domain": domain}))
+            .await
+            .expect(StatusCode::CREATED);
     }
-    app.post("/v1/companies", &b.token, json!({"name": "Acme Impostor"}))
-        .await;
-    let search = |q: &str| {
-        let url = format!("/v1/companies?q={q}");
-        let (app, token) = (&app, a.token.clone());
-        async move { app.get(&url, &token).await }
-    };
+    app.as_(&b)
+        .companies()
+        .create(&json!({"name": "Acme Impostor"}))
+        .await
+        .expect(StatusCode::CREATED);
+
     assert_eq!(
-        names(&search("acm").await.1, "name"),
+        companies_found(&crm, "acm").await,
         ["Acme Corporation", "Acme Labs"]
     );
     assert_eq!(
-        names(&search("lab%20acm").await.1, "name"),
+        companies_found(&crm, "lab%20acm").await,
         ["Acme Labs"],
         "every word, any order"
     );
     assert_eq!(
-        names(&search("shop").await.1, "name"),
+        companies_found(&crm, "shop").await,
         ["Acme Corporation"],
         "a domain label"
     );
-    assert_eq!(names(&search("corp").await.1, "name"), ["Acme Corporation"]);
+    assert_eq!(companies_found(&crm, "corp").await, ["Acme Corporation"]);
     assert!(
-        names(&search("cme").await.1, "name").is_empty(),
+        companies_found(&crm, "cme").await.is_empty(),
         "prefixes, not infixes"
     );
     assert_eq!(
-        names(&search("%25%25").await.1, "name").len(),
+        companies_found(&crm, "%25%25").await.len(),
         3,
         "no word: no filter"
     );
+}
 
-    app.post("/v1/contacts", &a.token, json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada.l@engines.example", "job_title": "Chief Revenue Officer"})).await;
-    app.post(
-        "/v1/contacts",
-        &a.token,
+#[tokio::test]
+async fn contact_search_matches_names_email_domain_and_job_title() {
+    let app = spawn_app().await;
+    let a = app.signup("search-people").await;
+    let crm = app.as_(&a);
+    for body in [
+        json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada.l@engines.example", "job_title": "Chief Revenue Officer"}),
         json!({"first_name": "Charles", "last_name": "Babbage", "job_title": "Engineer"}),
-    )
-    .await;
-    let people = |q: &str| {
-        let url = format!("/v1/contacts?q={q}");
-        let (app, token) = (&app, a.token.clone());
-        async move { app.get(&url, &token).await }
-    };
-    assert_eq!(names(&people("love").await.1, "last_name"), ["Lovelace"]);
+    ] {
+        crm.contacts()
+            .create(&body)
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    assert_eq!(contacts_found(&crm, "love").await, ["Lovelace"]);
     assert_eq!(
-        names(&people("engines").await.1, "last_name"),
+        contacts_found(&crm, "engines").await,
         ["Lovelace"],
         "the email's domain"
     );
     assert_eq!(
-        names(&people("chief%20rev").await.1, "last_name"),
+        contacts_found(&crm, "chief%20rev").await,
         ["Lovelace"],
         "the job title"
     );
     assert_eq!(
-        names(&people("engine").await.1, "last_name"),
+        contacts_found(&crm, "engine").await,
         ["Lovelace", "Babbage"]
     );
 }
 
 #[tokio::test]
-async fn tags_and_creation_ranges_filter_every_list() {
+async fn tags_are_lowercased_once_each_and_filter_companies() {
     let app = spawn_app().await;
     let a = app.signup("tags").await;
-    let (status, vip) = app
-        .post(
-            "/v1/companies",
-            &a.token,
-            json!({"name": "Big", "tags": ["VIP", " vip", "Partner"]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{vip}");
-    assert_eq!(vip["tags"], json!(["vip", "partner"]));
-    app.post(
-        "/v1/companies",
-        &a.token,
-        json!({"name": "Small", "tags": ["prospect"]}),
-    )
-    .await;
-    let (_, page) = app.get("/v1/companies?tag=VIP", &a.token).await;
-    assert_eq!(names(&page, "name"), ["Big"]);
-    let (status, retagged) = app
-        .patch(
-            &format!("/v1/companies/{}", str_of(&vip["id"])),
-            &a.token,
-            json!({"tags": ["former"]}),
-        )
-        .await;
-    assert_eq!(
-        (status, &retagged["tags"]),
-        (StatusCode::OK, &json!(["former"]))
-    );
-    let (_, page) = app.get("/v1/companies?tag=vip", &a.token).await;
-    assert!(names(&page, "name").is_empty());
-    let (status, _) = app
-        .post(
-            "/v1/companies",
-            &a.token,
-            json!({"name": "Bad", "tags": ["a,b"]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let crm = app.as_(&a);
+    let vip = crm
+        .companies()
+        .create(&json!({"name": "Big", "tags": ["VIP", " vip", "Partner"]}))
+        .await
+        .expect(StatusCode::CREATED);
+    crm.companies()
+        .create(&json!({"name": "Small", "tags": ["prospect"]}))
+        .await
+        .expect(StatusCode::CREATED);
+    let tagged = |tag: &'static str| {
+        let crm = &crm;
+        async move {
+            crm.companies()
+                .list(&format!("tag={tag}"))
+                .await
+                .expect(StatusCode::OK)
+                .map(|c| c.name.clone())
+        }
+    };
 
-    let (_, c) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "T", "tags": ["newsletter"]}),
-        )
-        .await;
-    let (_, page) = app.get("/v1/contacts?tag=newsletter", &a.token).await;
-    assert_eq!(names(&page, "id"), [str_of(&c["id"])]);
-    let (_, d) = app
-        .post(
-            "/v1/deals",
-            &a.token,
-            json!({"name": "Tagged deal", "tags": ["q4"]}),
-        )
-        .await;
-    let (_, page) = app.get("/v1/deals?tag=q4&q=tagg", &a.token).await;
-    assert_eq!(names(&page, "id"), [str_of(&d["id"])]);
+    assert_eq!(vip.tags, ["vip", "partner"]);
+    assert_eq!(tagged("VIP").await, ["Big"]);
 
-    let created = c["created_at"].as_str().unwrap().to_owned();
-    let (_, after) = app
-        .get(
-            &format!("/v1/contacts?created_after={}", created.replace('+', "%2B")),
-            &a.token,
-        )
-        .await;
-    assert_eq!(names(&after, "id"), [str_of(&c["id"])]);
-    let (_, before) = app
-        .get(
-            &format!(
-                "/v1/contacts?created_before={}",
-                created.replace('+', "%2B")
-            ),
-            &a.token,
-        )
-        .await;
-    assert!(names(&before, "id").is_empty());
-    let (status, _) = app
-        .get("/v1/contacts?created_after=yesterday", &a.token)
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let retagged = crm
+        .companies()
+        .update(vip.id, &json!({"tags": ["former"]}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(retagged.tags, ["former"]);
+    assert!(tagged("vip").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_tag_with_a_comma_is_refused() {
+    let app = spawn_app().await;
+    let a = app.signup("tags-bad").await;
+
+    app.as_(&a)
+        .companies()
+        .create(&json!({"name": "Bad", "tags": ["a,b"]}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn tags_filter_contacts_and_deals_too() {
+    let app = spawn_app().await;
+    let a = app.signup("tags-more").await;
+    let crm = app.as_(&a);
+    let c = crm
+        .contacts()
+        .create(&json!({"first_name": "T", "tags": ["newsletter"]}))
+        .await
+        .expect(StatusCode::CREATED);
+    let d = crm
+        .deals()
+        .create(&json!({"name": "Tagged deal", "tags": ["q4"]}))
+        .await
+        .expect(StatusCode::CREATED);
+
+    let contacts = crm
+        .contacts()
+        .list("tag=newsletter")
+        .await
+        .expect(StatusCode::OK);
+    let deals = crm
+        .deals()
+        .list("tag=q4&q=tagg")
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!(contacts.map(|c| c.id), [c.id]);
+    assert_eq!(deals.map(|d| d.id), [d.id]);
+}
+
+#[tokio::test]
+async fn creation_ranges_filter_lists() {
+    let app = spawn_app().await;
+    let a = app.signup("ranges").await;
+    let crm = app.as_(&a);
+    let c = crm
+        .contacts()
+        .create(&json!({"first_name": "T"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let created = time_param(c.created_at);
+
+    let after = crm
+        .contacts()
+        .list(&format!("created_after={created}"))
+        .await
+        .expect(StatusCode::OK);
+    let before = crm
+        .contacts()
+        .list(&format!("created_before={created}"))
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!(after.map(|c| c.id), [c.id]);
+    assert!(before.items.is_empty(), "{before:?}");
+    crm.contacts()
+        .list("created_after=yesterday")
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -4,126 +4,156 @@
 use std::sync::Arc;
 
 use crm_app::clock::ManualClock;
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use reqwest::StatusCode;
 
-use crate::helpers::{spawn_app, spawn_app_with_clock, str_of, PASSWORD};
+use crate::client::Tokens;
+use crate::helpers::{spawn_app, spawn_app_with_clock, TestApp, PASSWORD};
 
-async fn login(app: &crate::helpers::TestApp, email: &str, password: &str) -> (StatusCode, Value) {
-    app.call(
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(json!({"email": email, "password": password})),
-    )
-    .await
+/// A sign-in of `email` with the test password, checked to be 200.
+async fn signed_in(app: &TestApp, email: &str) -> Tokens {
+    app.anonymous()
+        .auth()
+        .login(email, PASSWORD)
+        .await
+        .expect(StatusCode::OK)
+}
+
+/// A session refreshed once: its first and its second tokens.
+async fn given_a_refreshed_session(app: &TestApp, email: &str) -> (Tokens, Tokens) {
+    let first = signed_in(app, email).await;
+    let second = app
+        .anonymous()
+        .auth()
+        .refresh(&first.refresh_token)
+        .await
+        .expect(StatusCode::OK);
+    (first, second)
+}
+
+#[tokio::test]
+async fn a_refresh_rotates_the_refresh_token_within_the_session() {
+    let app = spawn_app().await;
+    let a = app.signup("refresh").await;
+
+    let (first, second) = given_a_refreshed_session(&app, &a.email).await;
+
+    assert_eq!(second.session_id, first.session_id);
+    assert_ne!(second.refresh_token, first.refresh_token, "rotated");
+    app.as_(&second.access_token)
+        .me()
+        .await
+        .expect(StatusCode::OK);
 }
 
 #[tokio::test]
 async fn a_reused_refresh_token_revokes_the_whole_session() {
     let app = spawn_app().await;
-    let a = app.signup("refresh").await;
-    let (status, first) = login(&app, &a.email, PASSWORD).await;
-    assert_eq!(status, StatusCode::OK, "{first}");
-    let r1 = str_of(&first["refresh_token"]);
-
-    let refresh = |token: String| {
-        app.call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": token})),
-        )
-    };
-    let (status, second) = refresh(r1.clone()).await;
-    assert_eq!(status, StatusCode::OK, "{second}");
-    assert_eq!(second["session_id"], first["session_id"]);
-    let (r2, access2) = (
-        str_of(&second["refresh_token"]),
-        str_of(&second["access_token"]),
-    );
-    assert_ne!(r2, r1, "rotated");
-    assert_eq!(app.get("/v1/me", &access2).await.0, StatusCode::OK);
+    let a = app.signup("refresh-reuse").await;
+    let (first, second) = given_a_refreshed_session(&app, &a.email).await;
+    let auth = app.anonymous();
+    let auth = auth.auth();
 
     // The old token comes back (stolen): refused, and the whole session dies with it.
-    let (status, _) = refresh(r1).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        app.get("/v1/me", &access2).await.0,
-        StatusCode::UNAUTHORIZED,
-        "the session's access token still works"
-    );
-    assert_eq!(
-        refresh(r2).await.0,
-        StatusCode::UNAUTHORIZED,
-        "the newest refresh token still works"
-    );
-    assert_eq!(refresh("garbage".into()).await.0, StatusCode::UNAUTHORIZED);
+    auth.refresh(&first.refresh_token)
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
 
-    let (_, audit) = app.get("/v1/audit?limit=5", &a.token).await;
-    let types: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["event_type"].as_str())
-        .collect();
+    app.as_(&second.access_token)
+        .me()
+        .await
+        .context("the session's access token still works")
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    auth.refresh(&second.refresh_token)
+        .await
+        .context("the newest refresh token still works")
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    let audit = app.as_(&a).audit("limit=5").await.expect(StatusCode::OK);
+    let types = audit.map(|e| e.event_type.clone());
     assert_eq!(types[0], "RefreshTokenReuseDetected", "{types:?}");
-    assert!(types.contains(&"LoginSucceeded"));
+    assert!(types.iter().any(|t| t == "LoginSucceeded"), "{types:?}");
 }
 
 #[tokio::test]
-async fn logout_ends_a_session_at_once_and_logout_all_ends_every_one() {
+async fn a_made_up_refresh_token_is_refused() {
+    let app = spawn_app().await;
+
+    app.anonymous()
+        .auth()
+        .refresh("garbage")
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sessions_list_every_sign_in_from_its_address_marking_the_current_one() {
+    let app = spawn_app().await;
+    let a = app.signup("sessions").await;
+    let one = signed_in(&app, &a.email).await;
+    signed_in(&app, &a.email).await;
+
+    let list = app
+        .as_(&one.access_token)
+        .auth()
+        .sessions()
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!(list.items.len(), 3, "sign-up and two sign-ins");
+    assert_eq!(list.items.iter().filter(|s| s.current).count(), 1);
+    assert!(list
+        .items
+        .iter()
+        .all(|s| s.ip.as_deref() == Some("127.0.0.1")));
+}
+
+#[tokio::test]
+async fn logout_ends_its_session_at_once_and_no_other() {
     let app = spawn_app().await;
     let a = app.signup("logout").await;
-    let (_, one) = login(&app, &a.email, PASSWORD).await;
-    let (_, two) = login(&app, &a.email, PASSWORD).await;
-    let (t1, t2) = (str_of(&one["access_token"]), str_of(&two["access_token"]));
+    let one = signed_in(&app, &a.email).await;
+    let two = signed_in(&app, &a.email).await;
 
-    let (status, list) = app.get("/v1/auth/sessions", &t1).await;
-    assert_eq!(status, StatusCode::OK);
-    let items = list["items"].as_array().unwrap();
-    assert_eq!(items.len(), 3, "sign-up and two sign-ins");
-    assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
-    assert!(items.iter().all(|s| s["ip"] == "127.0.0.1"));
+    app.as_(&one.access_token)
+        .auth()
+        .logout()
+        .await
+        .expect(StatusCode::NO_CONTENT);
 
-    assert_eq!(
-        app.call(Method::POST, "/v1/auth/logout", Some(&t1), None)
-            .await
-            .0,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        app.get("/v1/me", &t1).await.0,
-        StatusCode::UNAUTHORIZED,
-        "a signed-out token still works"
-    );
-    assert_eq!(app.get("/v1/me", &t2).await.0, StatusCode::OK);
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": one["refresh_token"]})),
-        )
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::UNAUTHORIZED,
-        "a signed-out session refreshes"
-    );
+    app.as_(&one.access_token)
+        .me()
+        .await
+        .context("a signed-out token still works")
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    app.anonymous()
+        .auth()
+        .refresh(&one.refresh_token)
+        .await
+        .context("a signed-out session refreshes")
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    app.as_(&two.access_token).me().await.expect(StatusCode::OK);
+}
 
-    assert_eq!(
-        app.call(Method::POST, "/v1/auth/logout-all", Some(&t2), None)
-            .await
-            .0,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(app.get("/v1/me", &t2).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        app.get("/v1/me", &a.token).await.0,
-        StatusCode::UNAUTHORIZED,
-        "the sign-up session too"
-    );
+#[tokio::test]
+async fn logout_all_ends_every_session_of_the_user() {
+    let app = spawn_app().await;
+    let a = app.signup("logout-all").await;
+    let two = signed_in(&app, &a.email).await;
+
+    app.as_(&two.access_token)
+        .auth()
+        .logout_all()
+        .await
+        .expect(StatusCode::NO_CONTENT);
+
+    app.as_(&two.access_token)
+        .me()
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    app.as_(&a)
+        .me()
+        .await
+        .context("the sign-up session too")
+        .expect_problem(StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -137,78 +167,81 @@ async fn sign_in_is_rate_limited_across_processes_without_sleeping() {
     let app = spawn_app_with_clock(limits, clock.clone()).await;
     let other = app.second_server(limits, clock.clone()).await;
     let a = app.signup("limits").await;
+    let (here, there) = (app.anonymous(), other.anonymous());
 
     // Three failures, spread over two server processes, lock the account.
-    assert_eq!(
-        login(&app, &a.email, "wrong password one").await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        login(&other, &a.email, "wrong password two").await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        login(&app, &a.email, "wrong password three").await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    let res = other
-        .request(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": a.email, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(
-        res.status(),
-        StatusCode::TOO_MANY_REQUESTS,
-        "even the right password waits"
-    );
-    let retry: u64 = res
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
+    for (server, password) in [
+        (&here, "wrong password one"),
+        (&there, "wrong password two"),
+        (&here, "wrong password three"),
+    ] {
+        server
+            .auth()
+            .login(&a.email, password)
+            .await
+            .expect_problem(StatusCode::UNAUTHORIZED);
+    }
+    let locked = there
+        .auth()
+        .login(&a.email, PASSWORD)
+        .await
+        .context("even the right password waits")
+        .expect_status(StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = locked
+        .header("retry-after")
         .and_then(|v| v.parse().ok())
-        .unwrap();
+        .unwrap_or_else(|| panic!("no Retry-After in seconds: {locked:?}"));
     assert!((1..=600).contains(&retry), "{retry}");
 
     // The window passes (on the clock, not in the test's time): the account opens again.
     clock.advance(chrono::Duration::seconds(601));
-    assert_eq!(login(&app, &a.email, PASSWORD).await.0, StatusCode::OK);
+    here.auth()
+        .login(&a.email, PASSWORD)
+        .await
+        .expect(StatusCode::OK);
 
-    // Per address: every attempt counts, whatever the email.
+    // Per address: every attempt counts, whatever the email. The sign-in above was the
+    // first of the new window, so seven more pass and the ninth is refused.
     for i in 0..8 {
-        let (status, _) = login(&other, &format!("nobody{i}@nowhere.example"), PASSWORD).await;
-        assert!(
-            status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS,
-            "{status}"
-        );
+        let expected = if i < 7 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        there
+            .auth()
+            .login(&format!("nobody{i}@nowhere.example"), PASSWORD)
+            .await
+            .context(format!("attempt {i}"))
+            .expect_problem(expected);
     }
-    assert_eq!(
-        login(&app, "someone@nowhere.example", PASSWORD).await.0,
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    here.auth()
+        .login("someone@nowhere.example", PASSWORD)
+        .await
+        .expect_problem(StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
 async fn failed_sign_ins_are_in_the_trail_or_the_security_log() {
     let app = spawn_app().await;
     let a = app.signup("trail").await;
-    assert_eq!(
-        login(&app, &a.email, "not the password").await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        login(&app, "stranger@nowhere.example", PASSWORD).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    let (_, audit) = app.get("/v1/audit?limit=1", &a.token).await;
+    let auth = app.anonymous();
+    auth.auth()
+        .login(&a.email, "not the password")
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    auth.auth()
+        .login("stranger@nowhere.example", PASSWORD)
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
+
+    let audit = app.as_(&a).audit("limit=1").await.expect(StatusCode::OK);
     assert_eq!(
         (
-            audit["items"][0]["event_type"].as_str(),
-            audit["items"][0]["ip"].as_str()
+            audit.items[0].event_type.as_str(),
+            audit.items[0].ip.as_deref()
         ),
-        (Some("LoginFailed"), Some("127.0.0.1"))
+        ("LoginFailed", Some("127.0.0.1"))
     );
     let owner = app.pool_as(None).await;
     let (kind, ip, subject): (String, Option<String>, Option<String>) =
@@ -221,7 +254,7 @@ async fn failed_sign_ins_are_in_the_trail_or_the_security_log() {
         ("login_failed_unknown_email", Some("127.0.0.1"))
     );
     assert!(
-        !subject.unwrap_or_default().contains("stranger"),
+        subject.as_deref().is_none_or(|s| !s.contains("stranger")),
         "the email is kept hashed"
     );
     let events: Vec<String> =

@@ -3,17 +3,19 @@
 use std::sync::Arc;
 
 use crm_app::clock::ManualClock;
-use reqwest::{Method, StatusCode};
-use serde_json::json;
-
 use crm_app::mailer::MemoryMailer;
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
 
-use crate::helpers::{spawn_app, spawn_app_full, str_of, PASSWORD};
+use crate::client::{Response, Tokens};
+use crate::helpers::{spawn_app, spawn_app_full, TestApp, Workspace};
 
 const NEW_PASSWORD: &str = "another long passphrase";
+const MIA: &str = "mia@team.example";
 
-#[tokio::test]
-async fn an_invitee_joins_once_and_roles_and_deactivation_take_effect_at_once() {
+/// A server whose mail can be read back.
+async fn app_with_mailer() -> (TestApp, Arc<MemoryMailer>) {
     let mailer = Arc::new(MemoryMailer::default());
     let app = spawn_app_full(
         |_| {},
@@ -21,145 +23,207 @@ async fn an_invitee_joins_once_and_roles_and_deactivation_take_effect_at_once() 
         mailer.clone(),
     )
     .await;
-    let a = app.signup("team").await;
-    let (status, invited) = app
-        .post(
-            "/v1/users/invitations",
-            &a.token,
-            json!({"email": "Mia@Team.example", "role": "member"}),
+    (app, mailer)
+}
+
+/// Mia invited as a member (her email written in capitals); answers her id.
+async fn given_mia_invited(app: &TestApp, owner: &Workspace) -> Uuid {
+    app.as_(owner)
+        .users()
+        .invite(&json!({"email": "Mia@Team.example", "role": "member"}))
+        .await
+        .expect(StatusCode::CREATED)
+        .user
+        .id
+}
+
+/// Accepts the invitation of `token` as Mia.
+async fn accept(app: &TestApp, token: &str) -> Response<Tokens> {
+    app.anonymous()
+        .auth()
+        .accept_invitation(
+            &json!({"token": token, "display_name": "Mia", "password": NEW_PASSWORD}),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{invited}");
-    assert_eq!(
-        (
-            invited["user"]["status"].as_str(),
-            invited["user"]["email"].as_str()
-        ),
-        (Some("invited"), Some("mia@team.example"))
-    );
-    let mia = str_of(&invited["user"]["id"]);
+        .await
+}
+
+/// Mia invited and joined; answers her id and her access token.
+async fn given_mia_joined(
+    app: &TestApp,
+    owner: &Workspace,
+    mailer: &MemoryMailer,
+) -> (Uuid, String) {
+    let mia = given_mia_invited(app, owner).await;
+    let token = mailer.last_token_for(MIA).unwrap();
+    let joined = accept(app, &token).await.expect(StatusCode::OK);
+    (mia, joined.access_token)
+}
+
+async fn mia_signs_in(app: &TestApp) -> Response<Tokens> {
+    app.anonymous().auth().login(MIA, NEW_PASSWORD).await
+}
+
+#[tokio::test]
+async fn an_invitation_is_mailed_and_its_token_never_shown_to_the_inviter() {
+    let (app, mailer) = app_with_mailer().await;
+    let a = app.signup("team").await;
+
+    let invited = app
+        .as_(&a)
+        .users()
+        .invite(&json!({"email": "Mia@Team.example", "role": "member"}))
+        .await
+        .expect_status(StatusCode::CREATED);
+
     assert!(
-        invited.get("invitation_token").is_none(),
+        invited.json().get("invitation_token").is_none(),
         "the inviter saw the invitee's token"
     );
-    let token = mailer.last_token_for("mia@team.example").unwrap();
-    // Not a member until accepted: no sign-in.
-    let login = |email: &'static str, password: &'static str| {
-        app.call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-    };
-    assert_eq!(
-        login("mia@team.example", NEW_PASSWORD).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    let accept = |token: String| {
-        app.call(
-            Method::POST,
-            "/v1/auth/accept-invitation",
-            None,
-            Some(json!({"token": token, "display_name": "Mia", "password": NEW_PASSWORD})),
-        )
-    };
-    let (status, joined) = accept(token.clone()).await;
-    assert_eq!(status, StatusCode::OK, "{joined}");
-    assert_eq!(
-        accept(token).await.0,
-        StatusCode::UNAUTHORIZED,
-        "an invitation works once"
-    );
-    let member = str_of(&joined["access_token"]);
-    let (_, me) = app.get("/v1/me", &member).await;
+    let invitation = invited.expect(StatusCode::CREATED);
     assert_eq!(
         (
-            me["user"]["role"].as_str(),
-            me["user"]["display_name"].as_str()
+            invitation.user.status.as_str(),
+            invitation.user.email.as_str()
         ),
-        (Some("member"), Some("Mia"))
+        ("invited", MIA)
     );
-    assert_eq!(
-        app.post(
-            "/v1/users/invitations",
-            &member,
-            json!({"email": "x@team.example", "role": "member"})
-        )
-        .await
-        .0,
-        StatusCode::FORBIDDEN
-    );
+    assert!(mailer.last_token_for(MIA).is_some());
+}
 
-    // Promotion ends Mia's sessions; her next sign-in carries the new role.
-    let (status, promoted) = app
-        .call(
-            Method::PATCH,
-            &format!("/v1/users/{mia}/role"),
-            Some(&a.token),
-            Some(json!({"role": "admin"})),
-        )
-        .await;
-    assert_eq!(
-        (status, promoted["role"].as_str()),
-        (StatusCode::OK, Some("admin"))
-    );
-    assert_eq!(app.get("/v1/me", &member).await.0, StatusCode::UNAUTHORIZED);
-    let (_, again) = login("mia@team.example", NEW_PASSWORD).await;
-    let admin = str_of(&again["access_token"]);
-    // An admin grants no role above her own, and touches no owner.
-    assert_eq!(
-        app.post(
-            "/v1/users/invitations",
-            &admin,
-            json!({"email": "boss@team.example", "role": "owner"})
-        )
-        .await
-        .0,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        app.post(
-            &format!("/v1/users/{}/deactivate", a.owner),
-            &admin,
-            json!({})
-        )
-        .await
-        .0,
-        StatusCode::FORBIDDEN
-    );
+#[tokio::test]
+async fn an_invitee_signs_in_only_once_joined_and_joins_once() {
+    let (app, mailer) = app_with_mailer().await;
+    let a = app.signup("team-join").await;
+    given_mia_invited(&app, &a).await;
+    let token = mailer.last_token_for(MIA).unwrap();
 
-    // Deactivation ends her sessions at once and keeps her out; reactivation lets her in.
-    let (status, off) = app
-        .post(&format!("/v1/users/{mia}/deactivate"), &a.token, json!({}))
-        .await;
-    assert_eq!(
-        (status, off["status"].as_str()),
-        (StatusCode::OK, Some("deactivated"))
-    );
-    assert_eq!(app.get("/v1/me", &admin).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        login("mia@team.example", NEW_PASSWORD).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.post(&format!("/v1/users/{mia}/reactivate"), &a.token, json!({}))
-            .await
-            .0,
-        StatusCode::OK
-    );
-    assert_eq!(
-        login("mia@team.example", NEW_PASSWORD).await.0,
-        StatusCode::OK
-    );
+    mia_signs_in(&app)
+        .await
+        .context("not a member until accepted")
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    let joined = accept(&app, &token).await.expect(StatusCode::OK);
+    accept(&app, &token)
+        .await
+        .context("an invitation works once")
+        .expect_problem(StatusCode::UNAUTHORIZED);
 
-    let (_, audit) = app.get("/v1/audit?limit=20", &a.token).await;
-    let types: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
+    let me = app
+        .as_(&joined.access_token)
+        .me()
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (me.user.role.as_str(), me.user.display_name.as_str()),
+        ("member", "Mia")
+    );
+}
+
+#[tokio::test]
+async fn a_member_cannot_invite() {
+    let (app, mailer) = app_with_mailer().await;
+    let a = app.signup("team-member").await;
+    let (_, member) = given_mia_joined(&app, &a, &mailer).await;
+
+    app.as_(&member)
+        .users()
+        .invite(&json!({"email": "x@team.example", "role": "member"}))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_promotion_ends_the_sessions_and_the_next_sign_in_carries_the_new_role() {
+    let (app, mailer) = app_with_mailer().await;
+    let a = app.signup("team-promote").await;
+    let (mia, member) = given_mia_joined(&app, &a, &mailer).await;
+
+    let promoted = app
+        .as_(&a)
+        .users()
+        .set_role(mia, "admin")
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!(promoted.role, "admin");
+    app.as_(&member)
+        .me()
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    let again = mia_signs_in(&app).await.expect(StatusCode::OK);
+    let me = app
+        .as_(&again.access_token)
+        .me()
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(me.user.role, "admin");
+}
+
+#[tokio::test]
+async fn an_admin_grants_no_role_above_her_own_and_touches_no_owner() {
+    let (app, mailer) = app_with_mailer().await;
+    let a = app.signup("team-admin").await;
+    let (mia, _) = given_mia_joined(&app, &a, &mailer).await;
+    app.as_(&a)
+        .users()
+        .set_role(mia, "admin")
+        .await
+        .expect(StatusCode::OK);
+    let admin = mia_signs_in(&app).await.expect(StatusCode::OK).access_token;
+    let as_admin = app.as_(&admin);
+
+    as_admin
+        .users()
+        .invite(&json!({"email": "boss@team.example", "role": "owner"}))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN);
+    as_admin
+        .users()
+        .deactivate(a.owner)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn deactivation_ends_the_sessions_at_once_and_keeps_out_until_reactivation() {
+    let (app, mailer) = app_with_mailer().await;
+    let a = app.signup("team-off").await;
+    let (mia, member) = given_mia_joined(&app, &a, &mailer).await;
+    let crm = app.as_(&a);
+    let users = crm.users();
+
+    let off = users.deactivate(mia).await.expect(StatusCode::OK);
+
+    assert_eq!(off.status, "deactivated");
+    app.as_(&member)
+        .me()
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    mia_signs_in(&app)
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
+    users.reactivate(mia).await.expect(StatusCode::OK);
+    mia_signs_in(&app).await.expect(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_users_joining_role_changes_and_deactivation_are_in_the_trail() {
+    let (app, mailer) = app_with_mailer().await;
+    let a = app.signup("team-trail").await;
+    let (mia, _) = given_mia_joined(&app, &a, &mailer).await;
+    let crm = app.as_(&a);
+    let users = crm.users();
+    users.set_role(mia, "admin").await.expect(StatusCode::OK);
+    users.deactivate(mia).await.expect(StatusCode::OK);
+    users.reactivate(mia).await.expect(StatusCode::OK);
+    mia_signs_in(&app).await.expect(StatusCode::OK);
+
+    let audit = crm.audit("limit=20").await.expect(StatusCode::OK);
+
+    let types: Vec<&str> = audit
+        .items
         .iter()
-        .filter(|e| e["entity_id"] == json!(mia))
-        .filter_map(|e| e["event_type"].as_str())
+        .filter(|e| e.entity_id == mia.to_string())
+        .map(|e| e.event_type.as_str())
         .collect();
     for t in [
         "UserInvited",
@@ -174,74 +238,56 @@ async fn an_invitee_joins_once_and_roles_and_deactivation_take_effect_at_once() 
 }
 
 #[tokio::test]
-async fn the_last_owner_stays_and_other_workspaces_cannot_touch_users() {
+async fn the_last_owner_is_neither_demoted_nor_deactivated() {
     let app = spawn_app().await;
     let a = app.signup("owners").await;
+    let crm = app.as_(&a);
+
+    crm.users()
+        .set_role(a.owner, "admin")
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+    crm.users()
+        .deactivate(a.owner)
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+
+    crm.me()
+        .await
+        .context("a refused change ended the session")
+        .expect(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn another_workspace_cannot_touch_or_list_our_users() {
+    let app = spawn_app().await;
+    let a = app.signup("owners-a").await;
     let b = app.signup("owners-b").await;
-    let owner = a.owner.to_string();
-    let (status, _) = app
-        .call(
-            Method::PATCH,
-            &format!("/v1/users/{owner}/role"),
-            Some(&a.token),
-            Some(json!({"role": "admin"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(
-        app.post(
-            &format!("/v1/users/{owner}/deactivate"),
-            &a.token,
-            json!({})
-        )
+    let as_b = app.as_(&b);
+
+    as_b.users()
+        .set_role(a.owner, "member")
         .await
-        .0,
-        StatusCode::CONFLICT
-    );
-    assert_eq!(
-        app.get("/v1/me", &a.token).await.0,
-        StatusCode::OK,
-        "a refused change ended the session"
-    );
-    assert_eq!(
-        app.call(
-            Method::PATCH,
-            &format!("/v1/users/{owner}/role"),
-            Some(&b.token),
-            Some(json!({"role": "member"}))
-        )
+        .expect_problem(StatusCode::NOT_FOUND);
+    as_b.users()
+        .deactivate(a.owner)
         .await
-        .0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.post(
-            &format!("/v1/users/{owner}/deactivate"),
-            &b.token,
-            json!({})
-        )
+        .expect_problem(StatusCode::NOT_FOUND);
+    let list = as_b.users().list().await.expect(StatusCode::OK);
+    assert!(list.items.iter().all(|u| u.id != a.owner), "{list:?}");
+}
+
+#[tokio::test]
+async fn an_email_with_an_account_cannot_be_invited_again_anywhere() {
+    let app = spawn_app().await;
+    let a = app.signup("owners-email").await;
+    let b = app.signup("owners-email-b").await;
+
+    app.as_(&b)
+        .users()
+        .invite(&json!({"email": a.email, "role": "member"}))
         .await
-        .0,
-        StatusCode::NOT_FOUND
-    );
-    let (_, list) = app.get("/v1/users", &b.token).await;
-    assert!(list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|u| u["id"] != json!(owner)));
-    // An email with an account cannot be invited again, anywhere.
-    assert_eq!(
-        app.post(
-            "/v1/users/invitations",
-            &b.token,
-            json!({"email": a.email, "role": "member"})
-        )
-        .await
-        .0,
-        StatusCode::CONFLICT
-    );
-    let _ = PASSWORD;
+        .expect_problem(StatusCode::CONFLICT);
 }
 
 #[tokio::test]
@@ -250,17 +296,17 @@ async fn an_invitation_expires_after_72_hours() {
     let mailer = Arc::new(MemoryMailer::default());
     let app = spawn_app_full(|_| {}, clock.clone(), mailer.clone()).await;
     let a = app.signup("expiry").await;
-    let (status, _) = app
-        .post(
-            "/v1/users/invitations",
-            &a.token,
-            json!({"email": "late@expiry.example", "role": "read_only"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    app.as_(&a)
+        .users()
+        .invite(&json!({"email": "late@expiry.example", "role": "read_only"}))
+        .await
+        .expect(StatusCode::CREATED);
+
     clock.advance(chrono::Duration::hours(73));
-    let (status, _) = app
-        .call(Method::POST, "/v1/auth/accept-invitation", None, Some(json!({"token": mailer.last_token_for("late@expiry.example").unwrap(), "display_name": "Late", "password": NEW_PASSWORD})))
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    app.anonymous()
+        .auth()
+        .accept_invitation(&json!({"token": mailer.last_token_for("late@expiry.example").unwrap(), "display_name": "Late", "password": NEW_PASSWORD}))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED);
 }

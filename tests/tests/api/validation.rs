@@ -1,16 +1,19 @@
 //! Bad input gets a clear problem and changes nothing; roles are enforced.
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, spawn_app_with, uuid_of};
+use crate::client::{Body, Client, Contact};
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
-async fn malformed_bodies_are_refused_with_the_failing_field() {
+async fn malformed_company_bodies_are_refused_naming_the_field() {
     let app = spawn_app().await;
-    let a = app.signup("strict").await;
+    let ws = app.signup("strict").await;
+    let crm = app.as_(&ws);
     let events = app.event_count().await;
+
     for (body, field) in [
         (
             json!({"name": "X", "annual_revenue": {"amount_minor": 1.5, "currency": "EUR"}}),
@@ -38,56 +41,62 @@ async fn malformed_bodies_are_refused_with_the_failing_field() {
         (json!({"name": ""}), "name"),
         (json!({"domain": "x.example"}), "name"),
     ] {
-        let (status, problem) = app.post("/v1/companies", &a.token, body.clone()).await;
-        assert_eq!(
-            status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {problem}"
-        );
-        let reported = problem["errors"][0]["field"].as_str().unwrap_or_default();
+        let problem = crm
+            .companies()
+            .create(&body)
+            .await
+            .context(&body)
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+        let reported = problem.field();
         assert!(
             reported == field || reported.starts_with(field),
-            "{body}: expected {field}, got {problem}"
+            "{body}: expected {field}, got {problem:?}"
         );
     }
-    let (status, problem) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "X", "email": "not-an-email"}),
-        )
-        .await;
-    assert_eq!(
-        (status, problem["errors"][0]["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("email"))
-    );
 
-    // Syntax, media type and size.
-    let raw = |body: &'static str, ctype: &'static str| {
-        app.client
-            .post(format!("{}/v1/companies", app.address))
-            .bearer_auth(&a.token)
-            .header("content-type", ctype)
-            .body(body)
-            .send()
+    assert_eq!(app.event_count().await, events);
+}
+
+#[tokio::test]
+async fn a_bad_contact_email_is_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let ws = app.signup("strict-email").await;
+
+    let problem = app
+        .as_(&ws)
+        .contacts()
+        .create(&json!({"first_name": "X", "email": "not-an-email"}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+
+    assert_eq!(problem.field(), "email");
+}
+
+#[tokio::test]
+async fn broken_json_other_media_types_and_huge_bodies_are_refused() {
+    let app = spawn_app().await;
+    let ws = app.signup("strict-raw").await;
+    let crm = app.as_(&ws);
+    let events = app.event_count().await;
+    let post_raw = |content_type: &str, bytes: &str| {
+        crm.send::<Value>(
+            Method::POST,
+            "/v1/companies",
+            Body::raw(content_type, bytes),
+        )
     };
-    assert_eq!(
-        raw("{\"name\": ", "application/json")
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        raw("name=x", "application/x-www-form-urlencoded")
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE
-    );
-    let huge = json!({"name": "x".repeat(70_000)});
-    let (status, _) = app.post("/v1/companies", &a.token, huge).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    post_raw("application/json", "{\"name\": ")
+        .await
+        .expect_problem(StatusCode::BAD_REQUEST);
+    post_raw("application/x-www-form-urlencoded", "name=x")
+        .await
+        .expect_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    crm.companies()
+        .create(&json!({"name": "x".repeat(70_000)}))
+        .await
+        .expect_problem(StatusCode::PAYLOAD_TOO_LARGE);
+
     assert_eq!(
         app.event_count().await,
         events,
@@ -95,324 +104,343 @@ async fn malformed_bodies_are_refused_with_the_failing_field() {
     );
 }
 
-#[tokio::test]
-async fn lifecycle_conflicts_and_bad_parameters() {
-    let app = spawn_app().await;
-    let a = app.signup("rules").await;
-    let (_, c) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "Ann", "email": "ann@x.example"}),
-        )
-        .await;
-    let id = uuid_of(&c["id"]);
-    let events = app.event_count().await;
-
-    // Duplicate email in the workspace (case-insensitive), restore of a live record.
-    let (status, _) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "Twin", "email": "ANN@x.example"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = app
-        .post(&format!("/v1/contacts/{id}/restore"), &a.token, json!({}))
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    // A PATCH that changes nothing writes nothing.
-    let (status, same) = app
-        .patch(
-            &format!("/v1/contacts/{id}"),
-            &a.token,
-            json!({"first_name": "Ann"}),
-        )
-        .await;
-    assert_eq!(
-        (status, same["version"].as_i64()),
-        (StatusCode::OK, Some(1))
-    );
-    assert_eq!(app.event_count().await, events);
-
-    // Update or delete of a deleted record.
-    assert_eq!(
-        app.delete(&format!("/v1/contacts/{id}"), &a.token).await.0,
-        StatusCode::NO_CONTENT
-    );
-    let (status, _) = app
-        .patch(
-            &format!("/v1/contacts/{id}"),
-            &a.token,
-            json!({"first_name": "Zed"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = app.delete(&format!("/v1/contacts/{id}"), &a.token).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    // A deleted contact keeps its email: a new contact cannot take it.
-    let (status, _) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "Other", "email": "ann@x.example"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    // Moving an email frees the old one.
-    app.post(&format!("/v1/contacts/{id}/restore"), &a.token, json!({}))
-        .await;
-    let (status, _) = app
-        .patch(
-            &format!("/v1/contacts/{id}"),
-            &a.token,
-            json!({"email": "ann@new.example"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "Other", "email": "ann@x.example"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-
-    // Unknown ids, malformed ids, unknown routes.
-    assert_eq!(
-        app.get(&format!("/v1/contacts/{}", Uuid::now_v7()), &a.token)
-            .await
-            .0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.get("/v1/contacts/not-a-uuid", &a.token).await.0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.get("/v1/nothing-here", &a.token).await.0,
-        StatusCode::NOT_FOUND
-    );
-    // Bad list parameters.
-    for path in [
-        "/v1/contacts?limit=0",
-        "/v1/contacts?limit=201",
-        "/v1/contacts?sort=email",
-        "/v1/contacts?cursor=xyz",
-        "/v1/contacts?colour=red",
-        "/v1/audit?cursor=abc",
-    ] {
-        let (status, problem) = app.get(path, &a.token).await;
-        assert_eq!(
-            status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{path}: {problem}"
-        );
-    }
-    // A cursor of one sort order is refused for another.
-    for i in 0..3 {
-        app.post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": format!("P{i}")}),
-        )
-        .await;
-    }
-    let (_, page) = app.get("/v1/contacts?limit=1&sort=name", &a.token).await;
-    let cursor = page["next_cursor"].as_str().unwrap();
-    let (status, _) = app
-        .get(
-            &format!("/v1/contacts?limit=1&sort=-created_at&cursor={cursor}"),
-            &a.token,
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+/// Ann, ann@x.example.
+async fn given_ann(crm: &Client<'_>) -> Contact {
+    crm.contacts()
+        .create(&json!({"first_name": "Ann", "email": "ann@x.example"}))
+        .await
+        .expect(StatusCode::CREATED)
 }
 
 #[tokio::test]
-async fn roles_are_enforced_on_the_server() {
+async fn a_duplicate_email_and_restoring_a_live_contact_conflict_and_write_nothing() {
     let app = spawn_app().await;
-    let a = app.signup("roles").await;
-    let (_, c) = app
-        .post("/v1/companies", &a.token, json!({"name": "Target"}))
-        .await;
-    let id = uuid_of(&c["id"]);
+    let ws = app.signup("rules").await;
+    let crm = app.as_(&ws);
+    let ann = given_ann(&crm).await;
+    let events = app.event_count().await;
+
+    crm.contacts()
+        .create(&json!({"first_name": "Twin", "email": "ANN@x.example"}))
+        .await
+        .context("the same email, in capitals")
+        .expect_problem(StatusCode::CONFLICT);
+    crm.contacts()
+        .restore(ann.id)
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+
+    assert_eq!(app.event_count().await, events);
+}
+
+#[tokio::test]
+async fn a_patch_that_changes_nothing_writes_nothing() {
+    let app = spawn_app().await;
+    let ws = app.signup("rules-same").await;
+    let crm = app.as_(&ws);
+    let ann = given_ann(&crm).await;
+    let events = app.event_count().await;
+
+    let same = crm
+        .contacts()
+        .update(ann.id, &json!({"first_name": "Ann"}))
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!(same.version, 1);
+    assert_eq!(app.event_count().await, events);
+}
+
+#[tokio::test]
+async fn a_deleted_contact_is_not_changed_or_deleted_again_and_keeps_its_email() {
+    let app = spawn_app().await;
+    let ws = app.signup("rules-deleted").await;
+    let crm = app.as_(&ws);
+    let ann = given_ann(&crm).await;
+
+    crm.contacts()
+        .delete(ann.id)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+
+    crm.contacts()
+        .update(ann.id, &json!({"first_name": "Zed"}))
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+    crm.contacts()
+        .delete(ann.id)
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+    crm.contacts()
+        .create(&json!({"first_name": "Other", "email": "ann@x.example"}))
+        .await
+        .context("a deleted contact keeps its email")
+        .expect_problem(StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn moving_an_email_frees_the_old_one() {
+    let app = spawn_app().await;
+    let ws = app.signup("rules-move").await;
+    let crm = app.as_(&ws);
+    let ann = given_ann(&crm).await;
+    crm.contacts()
+        .delete(ann.id)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    crm.contacts().restore(ann.id).await.expect(StatusCode::OK);
+
+    crm.contacts()
+        .update(ann.id, &json!({"email": "ann@new.example"}))
+        .await
+        .expect(StatusCode::OK);
+
+    crm.contacts()
+        .create(&json!({"first_name": "Other", "email": "ann@x.example"}))
+        .await
+        .expect(StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn unknown_ids_malformed_ids_and_unknown_routes_are_404() {
+    let app = spawn_app().await;
+    let ws = app.signup("rules-404").await;
+    let crm = app.as_(&ws);
+
+    crm.contacts()
+        .get(Uuid::now_v7())
+        .await
+        .expect_problem(StatusCode::NOT_FOUND);
+    crm.contacts()
+        .get("not-a-uuid")
+        .await
+        .expect_problem(StatusCode::NOT_FOUND);
+    crm.get::<Value>("/v1/nothing-here")
+        .await
+        .expect_problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_list_parameters_are_refused() {
+    let app = spawn_app().await;
+    let ws = app.signup("rules-params").await;
+    let crm = app.as_(&ws);
+
+    for query in [
+        "limit=0",
+        "limit=201",
+        "sort=email",
+        "cursor=xyz",
+        "colour=red",
+    ] {
+        crm.contacts()
+            .list(query)
+            .await
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    crm.audit("cursor=abc")
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_cursor_of_one_sort_order_is_refused_for_another() {
+    let app = spawn_app().await;
+    let ws = app.signup("rules-cursor").await;
+    let crm = app.as_(&ws);
+    for i in 0..3 {
+        crm.contacts()
+            .create(&json!({"first_name": format!("P{i}")}))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    let by_name = crm
+        .contacts()
+        .list("limit=1&sort=name")
+        .await
+        .expect(StatusCode::OK);
+
+    crm.contacts()
+        .list(&format!(
+            "limit=1&sort=-created_at&cursor={}",
+            by_name.cursor()
+        ))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn roles_are_enforced_on_the_server_and_a_403_leaks_nothing() {
+    let app = spawn_app().await;
+    let ws = app.signup("roles").await;
+    let target = app
+        .as_(&ws)
+        .companies()
+        .create(&json!({"name": "Target"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let id = target.id;
     let events = app.event_count().await;
     let reader = app
-        .token_for(a.tenant, a.owner, crm_domain::Role::ReadOnly)
+        .token_for(ws.tenant, ws.owner, crm_domain::Role::ReadOnly)
         .await;
     let member = app
-        .token_for(a.tenant, a.owner, crm_domain::Role::Member)
+        .token_for(ws.tenant, ws.owner, crm_domain::Role::Member)
         .await;
-    for (token, method, path, body) in [
-        (
-            &reader,
-            Method::POST,
-            "/v1/companies".to_owned(),
-            Some(json!({"name": "No"})),
-        ),
-        (
-            &reader,
-            Method::PATCH,
-            format!("/v1/companies/{id}"),
-            Some(json!({"name": "No"})),
-        ),
-        (&reader, Method::DELETE, format!("/v1/companies/{id}"), None),
-        (&member, Method::GET, "/v1/audit".to_owned(), None),
-        (
-            &member,
-            Method::GET,
-            "/v1/companies?include_deleted=true".to_owned(),
-            None,
-        ),
-        (
-            &member,
-            Method::POST,
-            format!("/v1/companies/{id}/restore"),
-            None,
-        ),
-    ] {
-        let (status, problem) = app.call(method.clone(), &path, Some(token), body).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
-        assert!(
-            !problem.to_string().contains("Target"),
-            "a 403 leaked data: {problem}"
-        );
+    let (as_reader, as_member) = (app.as_(&reader), app.as_(&member));
+
+    let answers = [
+        as_reader
+            .companies()
+            .create(&json!({"name": "No"}))
+            .await
+            .untyped(),
+        as_reader
+            .companies()
+            .update(id, &json!({"name": "No"}))
+            .await
+            .untyped(),
+        as_reader.companies().delete(id).await.untyped(),
+        as_member.audit("").await.untyped(),
+        as_member
+            .companies()
+            .list("include_deleted=true")
+            .await
+            .untyped(),
+        as_member.companies().restore(id).await.untyped(),
+    ];
+
+    for answer in answers {
+        let text = answer.text().to_owned();
+        answer.expect_problem(StatusCode::FORBIDDEN);
+        assert!(!text.contains("Target"), "a 403 leaked data: {text}");
     }
     assert_eq!(app.event_count().await, events);
     // Reading is allowed to every role.
-    assert_eq!(
-        app.get(&format!("/v1/companies/{id}"), &reader).await.0,
-        StatusCode::OK
-    );
+    as_reader.companies().get(id).await.expect(StatusCode::OK);
 }
 
 #[tokio::test]
-async fn health_ready_and_headers() {
+async fn health_and_ready_answer_with_a_request_id_and_nosniff() {
     let app = spawn_app().await;
-    let res = app.request(Method::GET, "/health", None, None).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers().get("x-request-id").is_some());
-    assert_eq!(
-        res.headers()
-            .get("x-content-type-options")
-            .and_then(|v| v.to_str().ok()),
-        Some("nosniff")
-    );
-    assert_eq!(
-        app.call(Method::GET, "/ready", None, None).await.0,
-        StatusCode::OK
-    );
+    let anonymous = app.anonymous();
+
+    let health = anonymous
+        .get::<Value>("/health")
+        .await
+        .expect_status(StatusCode::OK);
+
+    assert!(health.header("x-request-id").is_some());
+    assert_eq!(health.header("x-content-type-options"), Some("nosniff"));
+    anonymous
+        .get::<Value>("/ready")
+        .await
+        .assert_status(StatusCode::OK);
+}
+
+/// A contact with `email`.
+async fn given_a_contact_with(crm: &Client<'_>, first_name: &str, email: &str) -> Contact {
+    crm.contacts()
+        .create(&json!({"first_name": first_name, "email": email}))
+        .await
+        .expect(StatusCode::CREATED)
 }
 
 #[tokio::test]
-async fn email_claims_follow_clearing_and_company_links_must_be_live() {
+async fn clearing_an_email_with_blank_text_frees_it_at_once() {
     let app = spawn_app().await;
-    let a = app.signup("claims").await;
-    let (_, c) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "Cleo", "email": "cleo@x.example"}),
-        )
-        .await;
-    let id = uuid_of(&c["id"]);
-    // Clearing with blank text frees the address at once.
-    let (status, cleared) = app
-        .patch(
-            &format!("/v1/contacts/{id}"),
-            &a.token,
-            json!({"email": "  "}),
-        )
-        .await;
-    assert_eq!(
-        (status, &cleared["email"]),
-        (StatusCode::OK, &serde_json::Value::Null)
-    );
-    let (status, _) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "Next", "email": "cleo@x.example"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    // Setting the email a contact already has, in a patch that fails, keeps the claim.
-    let (_, d) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "Dora", "email": "dora@x.example"}),
-        )
-        .await;
-    let d = uuid_of(&d["id"]);
-    let (status, _) = app
-        .patch(
-            &format!("/v1/contacts/{d}"),
-            &a.token,
-            json!({"email": "dora@x.example", "phone": "no digits"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "Copy", "email": "dora@x.example"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    // A new email whose command fails is released again.
-    let (status, _) = app
-        .patch(
-            &format!("/v1/contacts/{d}"),
-            &a.token,
-            json!({"email": "new@x.example", "phone": "no digits"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "Taker", "email": "new@x.example"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    let ws = app.signup("claims").await;
+    let crm = app.as_(&ws);
+    let cleo = given_a_contact_with(&crm, "Cleo", "cleo@x.example").await;
 
-    // A deleted company cannot be linked.
-    let (_, co) = app
-        .post("/v1/companies", &a.token, json!({"name": "Gone Ltd"}))
-        .await;
-    let co = uuid_of(&co["id"]);
-    app.delete(&format!("/v1/companies/{co}"), &a.token).await;
-    let (status, problem) = app
-        .post(
-            "/v1/contacts",
-            &a.token,
-            json!({"first_name": "L", "company_id": co}),
+    let cleared = crm
+        .contacts()
+        .update(cleo.id, &json!({"email": "  "}))
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!(cleared.email, None);
+    given_a_contact_with(&crm, "Next", "cleo@x.example").await;
+}
+
+#[tokio::test]
+async fn a_failed_patch_keeps_the_email_the_contact_already_had() {
+    let app = spawn_app().await;
+    let ws = app.signup("claims-keep").await;
+    let crm = app.as_(&ws);
+    let dora = given_a_contact_with(&crm, "Dora", "dora@x.example").await;
+
+    crm.contacts()
+        .update(
+            dora.id,
+            &json!({"email": "dora@x.example", "phone": "no digits"}),
         )
-        .await;
-    assert_eq!(
-        (status, problem["errors"][0]["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("company_id"))
-    );
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+
+    crm.contacts()
+        .create(&json!({"first_name": "Copy", "email": "dora@x.example"}))
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_new_email_whose_patch_fails_is_released_again() {
+    let app = spawn_app().await;
+    let ws = app.signup("claims-release").await;
+    let crm = app.as_(&ws);
+    let dora = given_a_contact_with(&crm, "Dora", "dora@x.example").await;
+
+    crm.contacts()
+        .update(
+            dora.id,
+            &json!({"email": "new@x.example", "phone": "no digits"}),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+
+    given_a_contact_with(&crm, "Taker", "new@x.example").await;
+}
+
+#[tokio::test]
+async fn a_deleted_company_cannot_be_linked() {
+    let app = spawn_app().await;
+    let ws = app.signup("claims-company").await;
+    let crm = app.as_(&ws);
+    let gone = crm
+        .companies()
+        .create(&json!({"name": "Gone Ltd"}))
+        .await
+        .expect(StatusCode::CREATED);
+    crm.companies()
+        .delete(gone.id)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+
+    let problem = crm
+        .contacts()
+        .create(&json!({"first_name": "L", "company_id": gone.id}))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+
+    assert_eq!(problem.field(), "company_id");
 }
 
 #[tokio::test]
 async fn an_oversized_csv_is_refused_and_writes_nothing() {
     let app = spawn_app_with(|s| s.server.import_limit_bytes = 1_024).await;
-    let a = app.signup("big-csv").await;
+    let ws = app.signup("big-csv").await;
     let events = app.event_count().await;
     let mut csv = String::from("Company name\n");
     for i in 0..200 {
         csv.push_str(&format!("Company number {i}\n"));
     }
-    let (status, _) = app
-        .post_csv("/v1/imports/companies", &a.token, csv.into_bytes())
-        .await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A problem body, as the contract documents for every 413.
+    app.as_(&ws)
+        .import("companies", "", csv.as_bytes())
+        .await
+        .expect_problem(StatusCode::PAYLOAD_TOO_LARGE);
+
     assert_eq!(app.event_count().await, events);
 }
