@@ -47,20 +47,8 @@ async fn check_second_factor(
     let now = state.clock.now();
     // Every check of a factor counts against the account, wherever it comes from (sign-in,
     // confirm, disable), so six digits cannot be brute-forced.
-    let window = i64::try_from(state.settings.auth.login_window_seconds).unwrap_or(900);
-    let (tries, ends) =
-        rate_limits::hit(&state.pools.app, &format!("2fa-check:{user}"), now, window).await?;
-    if u64::try_from(tries).unwrap_or(u64::MAX)
-        > state
-            .settings
-            .auth
-            .login_max_failures_per_account
-            .saturating_mul(2)
-    {
-        return Err(ApiError::TooManyRequests(
-            u64::try_from((ends - now).num_seconds().max(1)).unwrap_or(1),
-        ));
-    }
+    let limit = state.settings.auth.login_max_failures_per_account;
+    super::sessions::limit(state, &format!("2fa-check:{user}"), limit.saturating_mul(2)).await?;
     if let Some(code) = code {
         let secret =
             state
@@ -350,14 +338,12 @@ pub async fn verify(
     let (tenant, user) = (TenantId(claims.tid), claims.sub);
     let scope = TenantScope::for_credential(Credential::SignIn(tenant));
     let key = format!("2fa-account:{user}");
-    let window = i64::try_from(state.settings.auth.login_window_seconds).unwrap_or(900);
-    let (hits, ends) = rate_limits::hit(&state.pools.app, &key, now, window).await?;
-    if u64::try_from(hits).unwrap_or(u64::MAX) > state.settings.auth.login_max_failures_per_account
-    {
-        return Err(ApiError::TooManyRequests(
-            u64::try_from((ends - now).num_seconds().max(1)).unwrap_or(1),
-        ));
-    }
+    super::sessions::limit(
+        &state,
+        &key,
+        state.settings.auth.login_max_failures_per_account,
+    )
+    .await?;
     let member = users::get_user(&state.pools.app, &scope, user)
         .await?
         .filter(|u| u.status == "active")
