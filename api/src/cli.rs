@@ -240,7 +240,7 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
                 CliError::Api("set CRM_SUPPORT_PASSWORD to the new password".into())
             })?;
             let (pools, _) = startup::connect(&settings).await?;
-            let totp_box = crate::auth::totp::SecretBox::new(settings.auth.totp_key());
+            let totp_box = crm_app::totp::SecretBox::new(settings.auth.totp_key());
             let account = crate::support::create_account(
                 &pools.app,
                 &totp_box,

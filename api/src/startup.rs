@@ -137,7 +137,7 @@ impl Application {
         clock: std::sync::Arc<dyn crm_app::clock::Clock>,
         mailer: std::sync::Arc<dyn crm_app::mailer::Mailer>,
     ) -> Result<Self, StartupError> {
-        let totp_box = crate::auth::totp::SecretBox::new(settings.auth.totp_key());
+        let totp_box = crm_app::totp::SecretBox::new(settings.auth.totp_key());
         let checkpoint_key = crm_app::audit_chain::CheckpointKey::new(settings.audit.key());
         let common_passwords = std::sync::Arc::new(
             crm_app::password::load_common(settings.auth.common_passwords_file.as_deref())

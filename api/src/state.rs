@@ -23,7 +23,7 @@ pub struct AppState {
     /// The checkpoint signing key of the audit trail.
     pub checkpoint_key: crm_app::audit_chain::CheckpointKey,
     /// The key box of TOTP secrets.
-    pub totp_box: crate::auth::totp::SecretBox,
+    pub totp_box: crm_app::totp::SecretBox,
     /// The API contract and the route table read from it.
     pub contract: crate::openapi::Contract,
     /// Passwords refused as too common, lowercased.

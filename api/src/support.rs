@@ -22,11 +22,11 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::auth::context::{client_ip, workspace_rate_limit};
-use crate::auth::totp::{self, SecretBox};
 use crate::auth::{AuthContext, Caller, SupportAccess};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crm_app::password;
+use crm_app::totp::{self, SecretBox};
 
 /// The prefix of support tokens, so they are told from JWTs and API keys at a glance.
 pub const TOKEN_PREFIX: &str = "crms_";

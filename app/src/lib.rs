@@ -13,7 +13,8 @@
 //! - [`signup`]: a new workspace and its Owner; [`sign_in`]: the password step of a
 //!   sign-in, with its limits; [`password`]: the password policy and
 //!   argon2id hashing;
-//! - [`support_grants`]: an Owner's grants to support staff;
+//! - [`support_grants`]: an Owner's grants to support staff; [`totp`]: RFC 6238 codes and
+//!   their sealed secrets; [`two_factor`]: checking a second factor;
 //! - [`import`]: CSV imports; [`history`]: history, past states and snapshots;
 //! - [`audit_chain`]: signed checkpoints of the hash-chained trail; [`backup`]: tenant
 //!   backup and restore;
@@ -38,5 +39,7 @@ pub mod sealed_store;
 pub mod sign_in;
 pub mod signup;
 pub mod support_grants;
+pub mod totp;
+pub mod two_factor;
 
 pub use error::{AppError, FieldError};

@@ -168,3 +168,61 @@ pub async fn password_step(
         two_factor,
     })
 }
+
+/// The answer to a wrong or missing second factor.
+pub const BAD_SECOND_FACTOR: AppError = AppError::Unauthenticated("invalid two-factor code");
+
+/// Checks the second factor of a sign-in whose password step passed (the caller has
+/// verified the challenge that names `tenant` and `user`). Failures count against the
+/// account like passwords (a success clears them) and are `LoginFailed` events; a
+/// recovery code used is a `RecoveryCodeUsed` event. `meta_for` gives those events'
+/// metadata for the user's role. Returns the role and that metadata, for the session.
+///
+/// # Errors
+/// [`BAD_SECOND_FACTOR`] for a wrong factor or a user no longer active;
+/// [`AppError::RateLimited`] past a limit; the store's errors.
+#[allow(clippy::too_many_arguments)]
+pub async fn second_factor_step(
+    s: Services<'_>,
+    key_box: &crate::totp::SecretBox,
+    limits: Limits,
+    at: DateTime<Utc>,
+    tenant: TenantId,
+    user: UserId,
+    code: Option<&str>,
+    recovery_code: Option<&str>,
+    meta_for: impl FnOnce(Role) -> EventMetadata,
+) -> Result<(Role, EventMetadata), AppError> {
+    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
+    let key = format!("2fa-account:{}", user.0);
+    count(
+        s,
+        &key,
+        limits.max_failures_per_account,
+        limits.window_seconds,
+        at,
+    )
+    .await?;
+    let member = users::get_user(s.db, &scope, user.0)
+        .await?
+        .filter(|u| u.status == "active")
+        .ok_or(BAD_SECOND_FACTOR)?;
+    let role: Role = member.role.parse().map_err(AppError::internal)?;
+    let meta = meta_for(role);
+    let checked =
+        crate::two_factor::check(s, key_box, limits, at, &scope, user.0, code, recovery_code)
+            .await?;
+    let Some(recovered) = checked else {
+        s.commands
+            .user(EntityId(user.0), UserCommand::RecordLoginFailure, &meta)
+            .await?;
+        return Err(BAD_SECOND_FACTOR);
+    };
+    rate_limits::clear(s.db, &key).await?;
+    if recovered {
+        s.commands
+            .user(EntityId(user.0), UserCommand::RecordRecoveryCodeUsed, &meta)
+            .await?;
+    }
+    Ok((role, meta))
+}

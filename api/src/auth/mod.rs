@@ -4,6 +4,5 @@
 pub mod context;
 pub mod session;
 pub mod token;
-pub mod totp;
 
 pub use context::{AuthContext, Caller, CommandContext, SupportAccess};

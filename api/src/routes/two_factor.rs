@@ -8,32 +8,25 @@
 
 use actix_web::post;
 use actix_web::{web, HttpRequest, HttpResponse};
-use crm_access::{rate_limits, two_factor};
+use crm_access::two_factor;
 use crm_domain::user::UserCommand;
-use crm_domain::{EntityId, Role, TenantId, UserId};
-use crm_projections::queries::users;
-use crm_store::{Credential, TenantScope};
+use crm_domain::{EntityId, TenantId, UserId};
+use crm_store::TenantScope;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::context::{client_ip, user_agent};
-use crate::auth::{session, totp, AuthContext, CommandContext};
+use crate::auth::{session, AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::openapi::Problem;
 use crate::state::AppState;
+use crm_app::totp;
 
 use super::sessions::Tokens;
 
-async fn account(state: &AppState, scope: &TenantScope, user: Uuid) -> Result<String, ApiError> {
-    Ok(users::get_user(&state.pools.app, scope, user)
-        .await?
-        .ok_or(ApiError::NotFound)?
-        .email)
-}
-
-/// Checks `code` (TOTP) or `recovery_code` for `user`; a TOTP step or a recovery code is
-/// spent on success. Returns whether a recovery code was used.
+/// Checks a second factor for `user` through the application layer, with the server's
+/// key box, limits and clock.
 async fn check_second_factor(
     state: &AppState,
     scope: &TenantScope,
@@ -41,43 +34,27 @@ async fn check_second_factor(
     code: Option<&str>,
     recovery: Option<&str>,
 ) -> Result<Option<bool>, ApiError> {
-    let Some(stored) = two_factor::secret(&state.pools.app, scope, user).await? else {
-        return Ok(None);
-    };
-    let now = state.clock.now();
-    // Every check of a factor counts against the account, wherever it comes from (sign-in,
-    // confirm, disable), so six digits cannot be brute-forced.
-    let limit = state.settings.auth.login_max_failures_per_account;
-    super::sessions::limit(state, &format!("2fa-check:{user}"), limit.saturating_mul(2)).await?;
-    if let Some(code) = code {
-        let secret =
-            state
-                .totp_box
-                .open(scope.tenant().0, user, &stored.ciphertext, &stored.nonce)?;
-        let generator = totp::totp(secret, &account(state, scope, user).await?)?;
-        let at = u64::try_from(now.timestamp()).unwrap_or(0);
-        if let Some(step) = totp::matching_step(&generator, code, at) {
-            if two_factor::accept_step(&state.pools.app, scope, user, step).await? {
-                return Ok(Some(false));
-            }
-        }
-        return Ok(None);
+    Ok(crm_app::two_factor::check(
+        state.services(),
+        &state.totp_box,
+        limits(state),
+        state.clock.now(),
+        scope,
+        user,
+        code,
+        recovery,
+    )
+    .await?)
+}
+
+/// The sign-in limits of the server's settings.
+fn limits(state: &AppState) -> crm_app::sign_in::Limits {
+    let auth = &state.settings.auth;
+    crm_app::sign_in::Limits {
+        window_seconds: i64::try_from(auth.login_window_seconds).unwrap_or(900),
+        max_per_ip: auth.login_max_per_ip,
+        max_failures_per_account: auth.login_max_failures_per_account,
     }
-    if let Some(recovery) = recovery {
-        if stored.confirmed_at.is_some()
-            && two_factor::use_recovery_code(
-                &state.pools.app,
-                scope,
-                user,
-                totp::recovery_hash(recovery),
-                now,
-            )
-            .await?
-        {
-            return Ok(Some(true));
-        }
-    }
-    Ok(None)
 }
 
 /// A new two-factor secret, shown once.
@@ -114,7 +91,7 @@ pub async fn enroll(
     let secret = totp::new_secret();
     let generator = totp::totp(
         secret.clone(),
-        &account(&state, &auth.scope, auth.user.0).await?,
+        &crm_app::two_factor::account(state.services(), &auth.scope, auth.user.0).await?,
     )?;
     let (ciphertext, nonce) = state.totp_box.seal(auth.tenant.0, auth.user.0, &secret)?;
     if !two_factor::put_pending(
@@ -322,7 +299,6 @@ pub async fn verify(
     state: web::Data<AppState>,
     Json(body): Json<VerifyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    const BAD: ApiError = ApiError::Unauthorized("invalid two-factor code");
     let ip = client_ip(&req).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     super::sessions::limit(
         &state,
@@ -335,55 +311,34 @@ pub async fn verify(
         .tokens
         .verify_challenge(&body.challenge_token, now)
         .ok_or(ApiError::Unauthorized("invalid or expired challenge"))?;
-    let (tenant, user) = (TenantId(claims.tid), claims.sub);
-    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
-    let key = format!("2fa-account:{user}");
-    super::sessions::limit(
-        &state,
-        &key,
-        state.settings.auth.login_max_failures_per_account,
-    )
-    .await?;
-    let member = users::get_user(&state.pools.app, &scope, user)
-        .await?
-        .filter(|u| u.status == "active")
-        .ok_or(BAD)?;
-    let role: Role = member.role.parse().map_err(ApiError::internal)?;
-    let mut meta = crm_domain::EventMetadata::for_user(
+    let (tenant, user) = (TenantId(claims.tid), UserId(claims.sub));
+    let (role, meta) = crm_app::sign_in::second_factor_step(
+        state.services(),
+        &state.totp_box,
+        limits(&state),
+        now,
         tenant,
-        UserId(user),
-        role,
-        crate::auth::context::request_id(&req),
-    );
-    meta.ip = client_ip(&req);
-    meta.user_agent = user_agent(&req);
-    meta.occurred_at = now;
-    let Some(recovered) = check_second_factor(
-        &state,
-        &scope,
         user,
         body.code.as_deref(),
         body.recovery_code.as_deref(),
+        |role| {
+            let mut meta = crm_domain::EventMetadata::for_user(
+                tenant,
+                user,
+                role,
+                crate::auth::context::request_id(&req),
+            );
+            meta.ip = client_ip(&req);
+            meta.user_agent = user_agent(&req);
+            meta.occurred_at = now;
+            meta
+        },
     )
-    .await?
-    else {
-        state
-            .commands
-            .user(EntityId(user), UserCommand::RecordLoginFailure, &meta)
-            .await?;
-        return Err(BAD);
-    };
-    rate_limits::clear(&state.pools.app, &key).await?;
-    if recovered {
-        state
-            .commands
-            .user(EntityId(user), UserCommand::RecordRecoveryCodeUsed, &meta)
-            .await?;
-    }
+    .await?;
     let tokens = session::open(
         &state,
         tenant,
-        UserId(user),
+        user,
         role,
         meta.ip.map(|ip| ip.to_string()),
         meta.user_agent.clone(),
@@ -392,7 +347,7 @@ pub async fn verify(
     state
         .commands
         .user(
-            EntityId(user),
+            EntityId(user.0),
             UserCommand::RecordLogin {
                 session_id: EntityId(tokens.session_id),
             },

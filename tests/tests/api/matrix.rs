@@ -794,7 +794,7 @@ async fn support_account(app: &TestApp) {
         sea_orm::Database::connect(secrecy::ExposeSecret::expose_secret(&settings.database.url))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-    let totp_box = crm_api::auth::totp::SecretBox::new(settings.auth.totp_key());
+    let totp_box = crm_app::totp::SecretBox::new(settings.auth.totp_key());
     crm_api::support::create_account(
         &db,
         &totp_box,

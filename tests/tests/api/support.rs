@@ -21,7 +21,7 @@ async fn support_account(app: &TestApp, email: &str) -> (Uuid, Vec<u8>) {
         sea_orm::Database::connect(secrecy::ExposeSecret::expose_secret(&settings.database.url))
             .await
             .unwrap();
-    let totp_box = crm_api::auth::totp::SecretBox::new(settings.auth.totp_key());
+    let totp_box = crm_app::totp::SecretBox::new(settings.auth.totp_key());
     let account = crm_api::support::create_account(
         &db,
         &totp_box,

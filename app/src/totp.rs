@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use totp_rs::{Algorithm, TOTP};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::AppError;
 
 /// Seconds per TOTP step (RFC 6238 §5.2 recommends 30).
 pub const STEP: u64 = 30;
@@ -48,7 +48,7 @@ impl SecretBox {
         tenant: Uuid,
         user: Uuid,
         secret: &[u8],
-    ) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
+    ) -> Result<(Vec<u8>, Vec<u8>), AppError> {
         let mut nonce = [0_u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = Self::aad(tenant, user);
@@ -60,7 +60,7 @@ impl SecretBox {
                     aad: &aad,
                 },
             )
-            .map_err(|_| ApiError::Internal("encryption failed".into()))?;
+            .map_err(|_| AppError::Internal("encryption failed".into()))?;
         Ok((sealed, nonce.to_vec()))
     }
 
@@ -74,10 +74,10 @@ impl SecretBox {
         user: Uuid,
         ciphertext: &[u8],
         nonce: &[u8],
-    ) -> Result<Vec<u8>, ApiError> {
+    ) -> Result<Vec<u8>, AppError> {
         let nonce: [u8; 12] = nonce
             .try_into()
-            .map_err(|_| ApiError::Internal("bad nonce".into()))?;
+            .map_err(|_| AppError::Internal("bad nonce".into()))?;
         let aad = Self::aad(tenant, user);
         Aes256Gcm::new(&self.0)
             .decrypt(
@@ -87,7 +87,7 @@ impl SecretBox {
                     aad: &aad,
                 },
             )
-            .map_err(|_| ApiError::Internal("a two-factor secret does not decrypt".into()))
+            .map_err(|_| AppError::Internal("a two-factor secret does not decrypt".into()))
     }
 }
 
@@ -95,7 +95,7 @@ impl SecretBox {
 ///
 /// # Errors
 /// 500 for a secret the RFC refuses (shorter than 128 bits).
-pub fn totp(secret: Vec<u8>, account: &str) -> Result<TOTP, ApiError> {
+pub fn totp(secret: Vec<u8>, account: &str) -> Result<TOTP, AppError> {
     TOTP::new(
         Algorithm::SHA1,
         6,
@@ -105,7 +105,7 @@ pub fn totp(secret: Vec<u8>, account: &str) -> Result<TOTP, ApiError> {
         Some("CRM".to_owned()),
         account.to_owned(),
     )
-    .map_err(|e| ApiError::Internal(e.to_string().into()))
+    .map_err(|e| AppError::Internal(e.to_string().into()))
 }
 
 /// The time step at which `code` is valid around `now` (Unix seconds), allowing one step
