@@ -131,7 +131,7 @@ pub async fn sign_in(
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     );
     let expires_at = now + Duration::seconds(SESSION_SECONDS);
-    support::open_session(db, crate::auth::session::hash(&token), id, now, expires_at).await?;
+    support::open_session(db, crm_app::opaque_token::hash(&token), id, now, expires_at).await?;
     Ok((token, expires_at))
 }
 
@@ -147,7 +147,7 @@ pub(crate) async fn authenticate(
     now: DateTime<Utc>,
 ) -> Result<AuthContext, ApiError> {
     let account =
-        support::session_account(&state.pools.app, crate::auth::session::hash(token), now)
+        support::session_account(&state.pools.app, crm_app::opaque_token::hash(token), now)
             .await?
             .ok_or(ApiError::Unauthorized("invalid or expired support token"))?;
     let tenant = req

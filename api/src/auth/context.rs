@@ -177,12 +177,12 @@ async fn authenticate_key(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<AuthContext, ApiError> {
     const BAD: ApiError = ApiError::Unauthorized("invalid, revoked or expired API key");
-    let tenant = crate::auth::session::tenant_of(&token[API_KEY_PREFIX.len()..]).ok_or(BAD)?;
+    let tenant = crm_app::opaque_token::tenant_of(&token[API_KEY_PREFIX.len()..]).ok_or(BAD)?;
     let scope = TenantScope::for_credential(Credential::ApiKey(tenant));
     let key = crm_access::api_keys::authenticate(
         &state.pools.app,
         &scope,
-        crate::auth::session::hash(token),
+        crm_app::opaque_token::hash(token),
         now,
     )
     .await?

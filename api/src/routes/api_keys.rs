@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::context::API_KEY_PREFIX;
-use crate::auth::{session, AuthContext, CommandContext};
+use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
 use crate::openapi::Problem;
@@ -73,7 +73,7 @@ pub async fn create(
         return Err(ApiError::invalid("expires_at", "must be in the future"));
     }
     let id = EntityId::new();
-    let (secret, _) = session::new_refresh_token(ctx.auth.tenant);
+    let (secret, _) = crm_app::opaque_token::new(ctx.auth.tenant);
     let key = format!("{API_KEY_PREFIX}{secret}");
     let name = crm_domain::text::required("name", &body.name, 200)
         .map_err(crm_domain::DomainError::from)?;
@@ -82,7 +82,7 @@ pub async fn create(
         &ctx.auth.scope,
         id.0,
         &name,
-        session::hash(&key),
+        crm_app::opaque_token::hash(&key),
         body.role.as_str(),
         ctx.auth.user.0,
         now,

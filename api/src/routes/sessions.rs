@@ -230,14 +230,14 @@ pub async fn refresh(
     use secrecy::ExposeSecret;
     const INVALID: ApiError = ApiError::Unauthorized("invalid refresh token");
     let token = body.refresh_token.expose_secret();
-    let tenant = session::tenant_of(token).ok_or(INVALID)?;
+    let tenant = crm_app::opaque_token::tenant_of(token).ok_or(INVALID)?;
     let scope = TenantScope::for_credential(Credential::SignIn(tenant));
-    let (next, next_hash) = session::new_refresh_token(tenant);
+    let (next, next_hash) = crm_app::opaque_token::new(tenant);
     let now = state.clock.now();
     match sessions::rotate(
         &state.pools.app,
         &scope,
-        session::hash(token),
+        crm_app::opaque_token::hash(token),
         next_hash,
         now,
     )
@@ -459,7 +459,7 @@ pub async fn request_reset(
                 .await?
                 .is_some_and(|u| u.status == "active");
             if active {
-                let (token, hash) = session::new_refresh_token(tenant);
+                let (token, hash) = crm_app::opaque_token::new(tenant);
                 let now = state.clock.now();
                 credentials::create_reset(
                     &state.pools.app,
@@ -518,13 +518,19 @@ pub async fn confirm_reset(
     const INVALID: ApiError = ApiError::Unauthorized("invalid or expired reset token");
     password::check_policy(&body.new_password, &state.common_passwords)?;
     let token = body.token.expose_secret();
-    let tenant = session::tenant_of(token).ok_or(INVALID)?;
+    let tenant = crm_app::opaque_token::tenant_of(token).ok_or(INVALID)?;
     let scope = TenantScope::for_credential(Credential::SignIn(tenant));
     let hashed = password::hash(body.new_password).await?;
     let now = state.clock.now();
-    let user = credentials::use_reset(&state.pools.app, &scope, session::hash(token), &hashed, now)
-        .await?
-        .ok_or(INVALID)?;
+    let user = credentials::use_reset(
+        &state.pools.app,
+        &scope,
+        crm_app::opaque_token::hash(token),
+        &hashed,
+        now,
+    )
+    .await?
+    .ok_or(INVALID)?;
     sessions::revoke(&state.pools.app, &scope, user, None, "password reset", now).await?;
     let role = users::get_user(&state.pools.app, &scope, user)
         .await?

@@ -123,7 +123,7 @@ pub async fn logout(
         .map(str::trim)
         .filter(|t| t.starts_with(crate::support::TOKEN_PREFIX))
         .ok_or(ApiError::Unauthorized("missing support token"))?;
-    if !support::end_session(&state.pools.app, crate::auth::session::hash(token)).await? {
+    if !support::end_session(&state.pools.app, crm_app::opaque_token::hash(token)).await? {
         return Err(ApiError::Unauthorized("invalid or expired support token"));
     }
     Ok(HttpResponse::NoContent().finish())

@@ -11,13 +11,11 @@ use actix_web::http::StatusCode;
 use actix_web::{get, patch, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use crm_access::{credentials, sessions};
+use crm_access::sessions;
 use crm_domain::user::UserCommand;
-use crm_domain::{Email, EntityId, Role, UserId};
+use crm_domain::{EntityId, Role};
 use crm_projections::entities::user;
 use crm_projections::queries::users;
-use crm_store::{Credential, TenantScope};
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -27,12 +25,9 @@ use crate::error::ApiError;
 use crate::extract::Json;
 use crate::openapi::{IdempotencyKey, Problem};
 use crate::state::AppState;
-use crm_app::password;
+use crm_app::invitations::{self, AcceptBody, InviteBody};
 
 use super::sessions::Tokens;
-
-/// How long an invitation stays valid: 72 hours.
-pub const INVITATION_HOURS: i64 = 72;
 
 /// A member or invitee of the workspace.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -88,25 +83,6 @@ pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpR
     }))
 }
 
-/// Refuses to grant `role` above the caller's own (roles are ordered Owner first).
-fn check_grant(auth: &AuthContext, role: Role) -> Result<(), ApiError> {
-    if role < auth.role {
-        return Err(ApiError::Forbidden);
-    }
-    Ok(())
-}
-
-/// `POST /v1/users/invitations` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"email": "grace@acme.example", "role": "member"}))]
-pub struct InviteBody {
-    /// Their email.
-    pub email: String,
-    /// Their role, no higher than the inviter's.
-    pub role: Role,
-}
-
 /// A new invitation.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Invitation {
@@ -139,63 +115,19 @@ pub async fn invite(
     ctx: CommandContext,
     Json(body): Json<InviteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    check_grant(&ctx.auth, body.role)?;
-    let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
-    let id = EntityId::new();
-    let (token, hash) = session::new_refresh_token(ctx.auth.tenant);
-    let now = state.clock.now();
-    let expires_at = now + chrono::Duration::hours(INVITATION_HOURS);
-    if !credentials::create_invitation(
-        &state.pools.app,
-        &ctx.auth.scope,
-        id.0,
-        email.as_str(),
-        hash,
-        now,
-        expires_at,
+    let (invitee, expires_at) = invitations::invite(
+        state.services(),
+        &ctx.auth,
+        &ctx.metadata,
+        state.mailer.as_ref(),
+        state.clock.now(),
+        body,
     )
-    .await?
-    {
-        return Err(ApiError::Conflict(
-            "an account with this email exists".into(),
-        ));
-    }
-    state
-        .commands
-        .user(
-            id,
-            UserCommand::Invite {
-                email: email.to_string(),
-                role: body.role,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    let invitee = users::get_user(&state.pools.app, &ctx.auth.scope, id.0)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    // The token goes to the invitee only: an inviter who saw it could join in their place.
-    state.mailer.invitation(email.as_str(), &token);
+    .await?;
     Ok(HttpResponse::Created().json(Invitation {
         user: invitee.into(),
         expires_at,
     }))
-}
-
-/// `POST /v1/auth/accept-invitation` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"token": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v",
-    "display_name": "Grace Hopper", "password": "violet harbour compass 77"}))]
-pub struct AcceptBody {
-    /// The mailed invitation token.
-    #[schema(value_type = String, format = Password)]
-    pub token: SecretString,
-    /// Display name.
-    pub display_name: String,
-    /// Password, 12 to 128 characters, not a common one.
-    #[schema(value_type = String, format = Password)]
-    pub password: SecretString,
 }
 
 /// Accepts an invitation: sets the invitee's password and signs them in.
@@ -217,54 +149,29 @@ pub async fn accept(
     state: web::Data<AppState>,
     Json(body): Json<AcceptBody>,
 ) -> Result<HttpResponse, ApiError> {
-    use secrecy::ExposeSecret;
-    const INVALID: ApiError = ApiError::Unauthorized("invalid or expired invitation");
-    password::check_policy(&body.password, &state.common_passwords)?;
-    crm_domain::text::required(
-        "display_name",
-        &body.display_name,
-        crm_domain::user::DISPLAY_NAME_MAX,
-    )
-    .map_err(crm_domain::DomainError::from)?;
-    let token = body.token.expose_secret();
-    let tenant = session::tenant_of(token).ok_or(INVALID)?;
-    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
-    let hashed = password::hash(body.password).await?;
-    let user_id = credentials::accept_invitation(
-        &state.pools.app,
-        &scope,
-        session::hash(token),
-        &hashed,
+    let accepted = invitations::accept(
+        state.services(),
+        &state.common_passwords,
         state.clock.now(),
+        body,
+        |tenant, user, role| {
+            let mut meta = crm_domain::EventMetadata::for_user(
+                tenant,
+                user,
+                role,
+                crate::auth::context::request_id(&req),
+            );
+            meta.ip = client_ip(&req);
+            meta.user_agent = user_agent(&req);
+            meta
+        },
     )
-    .await?
-    .ok_or(INVALID)?;
-    let invitee = users::get_user(&state.pools.app, &scope, user_id)
-        .await?
-        .ok_or(INVALID)?;
-    let role: Role = invitee.role.parse().map_err(ApiError::internal)?;
-    let mut meta = crm_domain::EventMetadata::for_user(
-        tenant,
-        UserId(user_id),
-        role,
-        crate::auth::context::request_id(&req),
-    );
-    meta.ip = client_ip(&req);
-    meta.user_agent = user_agent(&req);
-    state
-        .commands
-        .user(
-            EntityId(user_id),
-            UserCommand::AcceptInvitation {
-                display_name: body.display_name,
-            },
-            &meta,
-        )
-        .await?;
+    .await?;
+    let (tenant, role, meta) = (accepted.tenant, accepted.role, &accepted.meta);
     let tokens = session::open(
         &state,
         tenant,
-        UserId(user_id),
+        accepted.user,
         role,
         meta.ip.map(|ip| ip.to_string()),
         meta.user_agent.clone(),
@@ -288,7 +195,7 @@ async fn target(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<user::
         .ok_or(ApiError::NotFound)?;
     // Nobody changes a user who outranks them.
     let role: Role = found.role.parse().map_err(ApiError::internal)?;
-    check_grant(auth, role)?;
+    invitations::check_grant(auth, role)?;
     Ok(found)
 }
 
@@ -314,7 +221,7 @@ pub async fn change_role(
     Json(body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     target(&state, &ctx.auth, *id).await?;
-    check_grant(&ctx.auth, body.role)?;
+    invitations::check_grant(&ctx.auth, body.role)?;
     let owners_lock = users::lock_owners(&state.pools.app, &ctx.auth.scope).await?;
     let other_owners = users::other_active_owners(&state.pools.app, &ctx.auth.scope, *id).await?;
     state
