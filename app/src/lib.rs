@@ -13,7 +13,8 @@
 //! - [`signup`]: a new workspace and its Owner; [`sign_in`]: the password step of a
 //!   sign-in, with its limits; [`password`]: the password policy and
 //!   argon2id hashing;
-//! - [`invitations`]: inviting people into a workspace and accepting;
+//! - [`invitations`]: inviting people into a workspace and accepting; [`members`]: role
+//!   changes, deactivation and reactivation;
 //! - [`support_grants`]: an Owner's grants to support staff; [`totp`]: RFC 6238 codes and
 //!   their sealed secrets; [`two_factor`]: checking a second factor;
 //! - [`import`]: CSV imports; [`history`]: history, past states and snapshots;
@@ -34,6 +35,7 @@ pub mod history;
 pub mod import;
 pub mod invitations;
 pub mod mailer;
+pub mod members;
 pub mod opaque_token;
 pub mod password;
 pub mod private_cluster;

@@ -11,9 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, patch, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use crm_access::sessions;
-use crm_domain::user::UserCommand;
-use crm_domain::{EntityId, Role};
+use crm_domain::Role;
 use crm_projections::entities::user;
 use crm_projections::queries::users;
 use serde::{Deserialize, Serialize};
@@ -26,6 +24,7 @@ use crate::extract::Json;
 use crate::openapi::{IdempotencyKey, Problem};
 use crate::state::AppState;
 use crm_app::invitations::{self, AcceptBody, InviteBody};
+use crm_app::members;
 
 use super::sessions::Tokens;
 
@@ -189,16 +188,6 @@ pub struct RoleBody {
     pub role: Role,
 }
 
-async fn target(state: &AppState, auth: &AuthContext, id: Uuid) -> Result<user::Model, ApiError> {
-    let found = users::get_user(&state.pools.app, &auth.scope, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    // Nobody changes a user who outranks them.
-    let role: Role = found.role.parse().map_err(ApiError::internal)?;
-    invitations::check_grant(auth, role)?;
-    Ok(found)
-}
-
 /// Changes a user's role (Owner, Admin); the user's sessions end.
 ///
 /// # Errors
@@ -220,34 +209,15 @@ pub async fn change_role(
     id: web::Path<Uuid>,
     Json(body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
-    target(&state, &ctx.auth, *id).await?;
-    invitations::check_grant(&ctx.auth, body.role)?;
-    let owners_lock = users::lock_owners(&state.pools.app, &ctx.auth.scope).await?;
-    let other_owners = users::other_active_owners(&state.pools.app, &ctx.auth.scope, *id).await?;
-    state
-        .commands
-        .user(
-            EntityId(*id),
-            UserCommand::ChangeRole {
-                role: body.role,
-                other_owners,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    owners_lock.commit().await?;
-    sessions::revoke(
-        &state.pools.app,
-        &ctx.auth.scope,
-        *id,
-        None,
-        "role changed",
+    let changed = members::change_role(
+        state.services(),
+        &ctx.auth,
+        &ctx.metadata,
         state.clock.now(),
+        *id,
+        body.role,
     )
     .await?;
-    let changed = users::get_user(&state.pools.app, &ctx.auth.scope, *id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::build(StatusCode::OK).json(UserView::from(changed)))
 }
 
@@ -271,30 +241,14 @@ pub async fn deactivate(
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    target(&state, &ctx.auth, *id).await?;
-    let owners_lock = users::lock_owners(&state.pools.app, &ctx.auth.scope).await?;
-    let other_owners = users::other_active_owners(&state.pools.app, &ctx.auth.scope, *id).await?;
-    state
-        .commands
-        .user(
-            EntityId(*id),
-            UserCommand::Deactivate { other_owners },
-            &ctx.metadata,
-        )
-        .await?;
-    owners_lock.commit().await?;
-    sessions::revoke(
-        &state.pools.app,
-        &ctx.auth.scope,
-        *id,
-        None,
-        "deactivated",
+    let changed = members::deactivate(
+        state.services(),
+        &ctx.auth,
+        &ctx.metadata,
         state.clock.now(),
+        *id,
     )
     .await?;
-    let changed = users::get_user(&state.pools.app, &ctx.auth.scope, *id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(UserView::from(changed)))
 }
 
@@ -317,14 +271,7 @@ pub async fn reactivate(
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    target(&state, &ctx.auth, *id).await?;
-    state
-        .commands
-        .user(EntityId(*id), UserCommand::Reactivate, &ctx.metadata)
-        .await?;
-    let changed = users::get_user(&state.pools.app, &ctx.auth.scope, *id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let changed = members::reactivate(state.services(), &ctx.auth, &ctx.metadata, *id).await?;
     Ok(HttpResponse::Ok().json(UserView::from(changed)))
 }
 
