@@ -13,10 +13,10 @@ use actix_web::{web, App, HttpMessage, HttpServer};
 use crm_projections::catchup::CatchUp;
 use tracing_actix_web::{RequestId, TracingLogger};
 
-use crate::auth::token::TokenKeys;
 use crate::error::{problem, ApiError};
 use crate::routes;
 use crate::state::AppState;
+use crm_app::access_token::TokenKeys;
 use crm_app::commands::Commands;
 use crm_app::config::Settings;
 use crm_app::db::{self, DbError, Pools};
@@ -150,7 +150,8 @@ impl Application {
         let tokens = TokenKeys::new(
             settings.auth.jwt_secret.as_ref(),
             settings.auth.access_token_ttl_seconds,
-        );
+        )
+        .with_refresh_ttl(settings.auth.refresh_token_ttl_seconds);
         let (shutdown, watch) = tokio::sync::watch::channel(false);
         let projector = settings.projector.enabled.then(|| {
             let catch_up = CatchUp::new(pools.projector.clone(), commands.keyring().clone());

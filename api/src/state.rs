@@ -1,6 +1,6 @@
 //! What every handler shares.
 
-use crate::auth::token::TokenKeys;
+use crm_app::access_token::TokenKeys;
 use crm_app::commands::Commands;
 use crm_app::config::Settings;
 use crm_app::db::Pools;

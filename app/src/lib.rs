@@ -8,10 +8,13 @@
 //! - [`commands`]: the write side (cqrs-es frameworks, the rules that span streams:
 //!   contact email uniqueness, a contact's company in the same workspace) over the
 //!   [`sealed_store`] that seals contacts' personal data;
+//! - [`pipelines`]: pipelines, stages and the weighted summary;
 //! - [`records`]: the record use cases (create, update, delete, restore, revert, and each
 //!   type's own) and the rules that span streams;
+//! - [`api_keys`]: keys for programs;
 //! - [`signup`]: a new workspace and its Owner; [`sign_in`]: the password step of a
-//!   sign-in, with its limits; [`password`]: the password policy and
+//!   sign-in, with its limits; [`sessions`]: opening, refreshing and ending sessions, and
+//!   password resets; [`access_token`]: the JWTs a session hands out; [`password`]: the password policy and
 //!   argon2id hashing;
 //! - [`invitations`]: inviting people into a workspace and accepting; [`members`]: role
 //!   changes, deactivation and reactivation;
@@ -23,6 +26,8 @@
 //! - [`config`]: layered settings; [`db`]: pools, migrations and the
 //!   [`private_cluster`] fallback; [`clock`] and [`mailer`]: the outside world.
 
+pub mod access_token;
+pub mod api_keys;
 pub mod audit_chain;
 pub mod backup;
 pub mod caller;
@@ -38,9 +43,11 @@ pub mod mailer;
 pub mod members;
 pub mod opaque_token;
 pub mod password;
+pub mod pipelines;
 pub mod private_cluster;
 pub mod records;
 pub mod sealed_store;
+pub mod sessions;
 pub mod sign_in;
 pub mod signup;
 pub mod support_grants;

@@ -91,7 +91,7 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
     if token.starts_with(crate::support::TOKEN_PREFIX) {
         return crate::support::authenticate(req, &state, token, now).await;
     }
-    if token.starts_with(API_KEY_PREFIX) {
+    if token.starts_with(crm_app::api_keys::PREFIX) {
         return authenticate_key(req, &state, token, now).await;
     }
     let claims = state
@@ -129,9 +129,6 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         support: None,
     }))
 }
-
-/// The prefix of API keys (`crm_…`), so a key is told from a JWT at a glance.
-pub const API_KEY_PREFIX: &str = "crm_";
 
 /// Marks a request made with an API key (for the request log).
 #[derive(Debug, Clone, Copy)]
@@ -177,7 +174,7 @@ async fn authenticate_key(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<AuthContext, ApiError> {
     const BAD: ApiError = ApiError::Unauthorized("invalid, revoked or expired API key");
-    let tenant = crm_app::opaque_token::tenant_of(&token[API_KEY_PREFIX.len()..]).ok_or(BAD)?;
+    let tenant = crm_app::api_keys::tenant_of(token).ok_or(BAD)?;
     let scope = TenantScope::for_credential(Credential::ApiKey(tenant));
     let key = crm_access::api_keys::authenticate(
         &state.pools.app,

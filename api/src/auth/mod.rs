@@ -2,7 +2,5 @@
 //! bearer token into an [`AuthContext`].
 
 pub mod context;
-pub mod session;
-pub mod token;
 
 pub use context::{AuthContext, Caller, CommandContext, SupportAccess};

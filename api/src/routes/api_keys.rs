@@ -6,47 +6,16 @@
 use actix_web::{delete, get, post};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use crm_access::api_keys::{self, KeyRow};
-use crm_domain::workspace::WorkspaceCommand;
-use crm_domain::{EntityId, Role};
+use crm_access::api_keys::KeyRow;
+use crm_app::api_keys::{self, CreateKey, NewKey};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::auth::context::API_KEY_PREFIX;
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
 use crate::openapi::Problem;
 use crate::state::AppState;
-
-/// `POST /v1/api-keys` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Nightly sync", "role": "member"}))]
-pub struct CreateKey {
-    /// A name to recognise it by.
-    pub name: String,
-    /// Its role, no higher than the creator's.
-    pub role: Role,
-    /// When it stops working (RFC 3339), if ever.
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-/// A new API key, with the key itself (shown this once).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct NewKey {
-    /// The key's id.
-    pub id: Uuid,
-    /// Its name.
-    pub name: String,
-    /// Its role.
-    pub role: Role,
-    /// When it stops working, if ever.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// The key (`crm_…`), sent as `Authorization: Bearer …`. Only its hash is stored:
-    /// it cannot be shown again.
-    pub key: String,
-}
 
 /// Creates an API key (Owner, Admin; not with an API key): the key is shown this once.
 ///
@@ -64,49 +33,9 @@ pub async fn create(
     ctx: CommandContext,
     Json(body): Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require_person()?;
-    if body.role < ctx.auth.role {
-        return Err(ApiError::Forbidden);
-    }
     let now = state.clock.now();
-    if body.expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::invalid("expires_at", "must be in the future"));
-    }
-    let id = EntityId::new();
-    let (secret, _) = crm_app::opaque_token::new(ctx.auth.tenant);
-    let key = format!("{API_KEY_PREFIX}{secret}");
-    let name = crm_domain::text::required("name", &body.name, 200)
-        .map_err(crm_domain::DomainError::from)?;
-    api_keys::create(
-        &state.pools.app,
-        &ctx.auth.scope,
-        id.0,
-        &name,
-        crm_app::opaque_token::hash(&key),
-        body.role.as_str(),
-        ctx.auth.user.0,
-        now,
-        body.expires_at,
-    )
-    .await?;
-    state
-        .commands
-        .workspace(
-            WorkspaceCommand::RecordApiKeyCreated {
-                key_id: id,
-                name: name.clone(),
-                role: body.role,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    Ok(HttpResponse::Created().json(NewKey {
-        id: id.0,
-        name,
-        role: body.role,
-        expires_at: body.expires_at,
-        key,
-    }))
+    let key = api_keys::create(state.services(), &ctx.auth, &ctx.metadata, now, body).await?;
+    Ok(HttpResponse::Created().json(key))
 }
 
 /// The workspace's API keys.
@@ -127,8 +56,7 @@ pub struct KeyList {
 )]
 #[get("/api-keys")]
 pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
-    auth.require_person()?;
-    let items = api_keys::list(&state.pools.app, &auth.scope).await?;
+    let items = api_keys::list(state.services(), &auth).await?;
     Ok(HttpResponse::Ok().json(KeyList { items }))
 }
 
@@ -151,23 +79,9 @@ pub async fn revoke(
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require_person()?;
-    match api_keys::revoke(&state.pools.app, &ctx.auth.scope, *id, state.clock.now()).await? {
-        None => Err(ApiError::NotFound),
-        Some(false) => Err(ApiError::Conflict("the key is revoked already".into())),
-        Some(true) => {
-            state
-                .commands
-                .workspace(
-                    WorkspaceCommand::RecordApiKeyRevoked {
-                        key_id: EntityId(*id),
-                    },
-                    &ctx.metadata,
-                )
-                .await?;
-            Ok(HttpResponse::NoContent().finish())
-        }
-    }
+    let now = state.clock.now();
+    api_keys::revoke(state.services(), &ctx.auth, &ctx.metadata, now, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// `GET /v1/api-keys/requests` query.
@@ -229,7 +143,7 @@ pub async fn requests(
     }
     .limit()?
     .unwrap_or(50);
-    let items = api_keys::requests(&state.pools.app, &auth.scope, q.key_id, limit)
+    let items = crm_access::api_keys::requests(&state.pools.app, &auth.scope, q.key_id, limit)
         .await?
         .into_iter()
         .map(serde_json::from_value)

@@ -20,7 +20,7 @@ use crate::state::AppState;
 use crm_app::password;
 use crm_app::signup::SignupBody;
 
-use super::sessions::Tokens;
+use crm_app::sessions::Tokens;
 
 /// A workspace's id and slug.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -86,13 +86,11 @@ pub async fn signup(
     )
     .await?;
     let (tenant, user, meta) = (founded.tenant, founded.user, &founded.meta);
-    let tokens = crate::auth::session::open(
-        &state,
-        tenant,
-        user,
-        Role::Owner,
-        meta.ip.map(|ip| ip.to_string()),
-        meta.user_agent.clone(),
+    let tokens = crm_app::sessions::open(
+        state.services(),
+        &state.tokens,
+        (tenant, user, Role::Owner),
+        meta,
     )
     .await?;
     Ok(HttpResponse::Created().json(SignupAnswer {
@@ -105,7 +103,7 @@ pub async fn signup(
             email: founded.email.to_string(),
             role: Role::Owner,
         },
-        tokens: tokens.into(),
+        tokens,
     }))
 }
 

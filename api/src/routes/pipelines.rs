@@ -1,12 +1,14 @@
-//! `/v1/pipelines`: pipelines, their stages, and the per-stage summary.
+//! `/v1/pipelines`: pipelines, their stages, and the per-stage summary. The use cases
+//! are [`crm_app::pipelines`]'s; this module adds the routes, `ETag`, `If-Match` and
+//! `Location`.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
-use crm_domain::pipeline::{PipelineCommand, StageInput, StageKind};
-use crm_domain::{Currency, EntityId, Guarded, Money};
-use crm_projections::entities::{pipeline, pipeline_stage};
-use crm_projections::queries::pipelines;
-use rust_decimal::{Decimal, RoundingStrategy};
+use crm_app::pipelines::{
+    self, CreatePipeline, PipelineSummary, PipelineView, StageBody, UpdateStage,
+};
+use crm_domain::pipeline::PipelineCommand;
+use crm_domain::EntityId;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -16,51 +18,6 @@ use crate::error::ApiError;
 use crate::extract::{Json, Query};
 use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
-use crm_app::records::MoneyView;
-
-/// A stage as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct StageView {
-    /// Id.
-    pub id: Uuid,
-    /// Name.
-    pub name: String,
-    /// Win probability in percent, as a decimal string (e.g. `"33.5"`).
-    #[schema(example = "33.5")]
-    pub probability: String,
-    /// `open`, `won` or `lost`.
-    pub kind: String,
-    /// Position among active stages, from 0.
-    pub position: i32,
-    /// Retired stages take no deals.
-    pub retired: bool,
-}
-
-impl From<pipeline_stage::Model> for StageView {
-    fn from(s: pipeline_stage::Model) -> Self {
-        Self {
-            id: s.id,
-            name: s.name,
-            probability: s.probability.normalize().to_string(),
-            kind: s.kind,
-            position: s.position,
-            retired: s.retired,
-        }
-    }
-}
-
-/// A pipeline as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PipelineView {
-    /// Id.
-    pub id: Uuid,
-    /// Name.
-    pub name: String,
-    /// Stages: active ones in order, then retired ones.
-    pub stages: Vec<StageView>,
-    /// Aggregate version (also the `ETag`).
-    pub version: i64,
-}
 
 /// `GET /v1/pipelines` answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -69,74 +26,8 @@ pub struct PipelineList {
     pub items: Vec<PipelineView>,
 }
 
-fn view((p, stages): (pipeline::Model, Vec<pipeline_stage::Model>)) -> PipelineView {
-    PipelineView {
-        id: p.id,
-        name: p.name,
-        stages: stages.into_iter().map(StageView::from).collect(),
-        version: p.version,
-    }
-}
-
-/// A stage in a request. `probability` is a decimal string from `"0"` to `"100"` (a JSON
-/// number is refused: no float reaches a rule that prices money).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Negotiation", "probability": "60", "kind": "open", "position": 1}))]
-pub struct StageBody {
-    /// Name.
-    pub name: String,
-    /// Win probability in percent, `"0"` to `"100"`, as a decimal string.
-    #[serde(with = "rust_decimal::serde::str")]
-    #[schema(value_type = String, example = "60")]
-    pub probability: Decimal,
-    /// `open`, `won` or `lost`.
-    pub kind: StageKind,
-    /// Where to insert (adding a stage only): 0-based, the end when absent.
-    #[serde(default)]
-    pub position: Option<usize>,
-}
-
-impl StageBody {
-    fn input(self) -> StageInput {
-        StageInput {
-            id: EntityId::new(),
-            name: self.name,
-            probability: self.probability,
-            kind: self.kind,
-        }
-    }
-}
-
-/// `POST /v1/pipelines` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Enterprise", "stages": [
-    {"name": "Qualified", "probability": "20", "kind": "open"},
-    {"name": "Proposal", "probability": "50", "kind": "open"},
-    {"name": "Won", "probability": "100", "kind": "won"},
-    {"name": "Lost", "probability": "0", "kind": "lost"}
-]}))]
-pub struct CreatePipeline {
-    /// Name.
-    pub name: String,
-    /// Stages in order (`position` is not used here); at least one of each kind.
-    pub stages: Vec<StageBody>,
-}
-
-async fn load(
-    state: &AppState,
-    auth: &AuthContext,
-    id: Uuid,
-) -> Result<(pipeline::Model, Vec<pipeline_stage::Model>), ApiError> {
-    pipelines::get(&state.pools.app, &auth.scope, id)
-        .await?
-        .ok_or(ApiError::NotFound)
-}
-
-fn ok(status: StatusCode, p: (pipeline::Model, Vec<pipeline_stage::Model>)) -> HttpResponse {
-    let v = view(p);
-    record(status, v.version, &v)
+fn ok(status: StatusCode, v: &PipelineView) -> HttpResponse {
+    record(status, v.version, v)
 }
 
 /// Lists every pipeline with its stages.
@@ -150,11 +41,7 @@ fn ok(status: StatusCode, p: (pipeline::Model, Vec<pipeline_stage::Model>)) -> H
 )]
 #[get("/pipelines")]
 pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
-    let items: Vec<PipelineView> = pipelines::list(&state.pools.app, &auth.scope)
-        .await?
-        .into_iter()
-        .map(view)
-        .collect();
+    let items = pipelines::list(state.services(), &auth).await?;
     Ok(HttpResponse::Ok().json(PipelineList { items }))
 }
 
@@ -189,7 +76,10 @@ pub async fn get(
         )
         .await;
     }
-    Ok(ok(StatusCode::OK, load(&state, &auth, *id).await?))
+    Ok(ok(
+        StatusCode::OK,
+        &pipelines::get(state.services(), &auth, *id).await?,
+    ))
 }
 
 /// Creates a pipeline with its stages (Owner, Admin, Manager): 201 with `Location` and
@@ -213,21 +103,9 @@ pub async fn create(
     ctx: CommandContext,
     Json(body): Json<CreatePipeline>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = EntityId::new();
-    let stages = body.stages.into_iter().map(StageBody::input).collect();
-    state
-        .commands
-        .pipeline(
-            id,
-            PipelineCommand::Create {
-                name: body.name,
-                stages,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    let mut res = ok(StatusCode::CREATED, load(&state, &ctx.auth, id.0).await?);
-    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/pipelines/{}", id.0)) {
+    let created = pipelines::create(state.services(), &ctx.auth, &ctx.metadata, body).await?;
+    let mut res = ok(StatusCode::CREATED, &created);
+    if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/pipelines/{}", created.id)) {
         res.headers_mut().insert(header::LOCATION, location);
     }
     Ok(res)
@@ -265,15 +143,18 @@ pub async fn rename(
     id: web::Path<Uuid>,
     Json(body): Json<RenamePipeline>,
 ) -> Result<HttpResponse, ApiError> {
-    let command = Guarded {
-        if_version: if_match(&req)?,
-        command: PipelineCommand::Rename { name: body.name },
-    };
-    state
-        .commands
-        .pipeline(EntityId(*id), command, &ctx.metadata)
-        .await?;
-    Ok(ok(StatusCode::OK, load(&state, &ctx.auth, *id).await?))
+    let command = PipelineCommand::Rename { name: body.name };
+    let (if_version, id) = (if_match(&req)?, *id);
+    let changed = pipelines::run(
+        state.services(),
+        &ctx.auth,
+        &ctx.metadata,
+        id,
+        if_version,
+        command,
+    )
+    .await?;
+    Ok(ok(StatusCode::OK, &changed))
 }
 
 /// Adds a stage to a pipeline: 201 with the pipeline.
@@ -299,32 +180,18 @@ pub async fn add_stage(
     id: web::Path<Uuid>,
     Json(body): Json<StageBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let position = body.position;
-    let command = Guarded {
-        if_version: if_match(&req)?,
-        command: PipelineCommand::AddStage {
-            stage: body.input(),
-            position,
-        },
-    };
-    state
-        .commands
-        .pipeline(EntityId(*id), command, &ctx.metadata)
-        .await?;
-    Ok(ok(StatusCode::CREATED, load(&state, &ctx.auth, *id).await?))
-}
-
-/// `PATCH /v1/pipelines/{id}/stages/{stage_id}` body: absent fields stay.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Proposal sent", "probability": "45.5"}))]
-pub struct UpdateStage {
-    /// New name.
-    pub name: Option<String>,
-    /// New win probability in percent, `"0"` to `"100"`, a decimal string.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>, example = "45.5")]
-    pub probability: Option<Decimal>,
+    let command = pipelines::add_stage(body);
+    let (if_version, id) = (if_match(&req)?, *id);
+    let changed = pipelines::run(
+        state.services(),
+        &ctx.auth,
+        &ctx.metadata,
+        id,
+        if_version,
+        command,
+    )
+    .await?;
+    Ok(ok(StatusCode::CREATED, &changed))
 }
 
 /// Renames a stage or changes its probability: 200 with the pipeline.
@@ -355,23 +222,18 @@ pub async fn update_stage(
     Json(body): Json<UpdateStage>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, stage_id) = *path;
-    let command = PipelineCommand::UpdateStage {
-        stage_id: EntityId(stage_id),
-        name: body.name,
-        probability: body.probability,
-    };
-    state
-        .commands
-        .pipeline(
-            EntityId(id),
-            Guarded {
-                if_version: if_match(&req)?,
-                command,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    Ok(ok(StatusCode::OK, load(&state, &ctx.auth, id).await?))
+    let command = pipelines::update_stage(stage_id, body);
+    let if_version = if_match(&req)?;
+    let changed = pipelines::run(
+        state.services(),
+        &ctx.auth,
+        &ctx.metadata,
+        id,
+        if_version,
+        command,
+    )
+    .await?;
+    Ok(ok(StatusCode::OK, &changed))
 }
 
 /// `PUT /v1/pipelines/{id}/stages` body.
@@ -408,15 +270,18 @@ pub async fn reorder(
     Json(body): Json<ReorderStages>,
 ) -> Result<HttpResponse, ApiError> {
     let order = body.stage_ids.into_iter().map(EntityId).collect();
-    let command = Guarded {
-        if_version: if_match(&req)?,
-        command: PipelineCommand::ReorderStages { order },
-    };
-    state
-        .commands
-        .pipeline(EntityId(*id), command, &ctx.metadata)
-        .await?;
-    Ok(ok(StatusCode::OK, load(&state, &ctx.auth, *id).await?))
+    let command = PipelineCommand::ReorderStages { order };
+    let (if_version, id) = (if_match(&req)?, *id);
+    let changed = pipelines::run(
+        state.services(),
+        &ctx.auth,
+        &ctx.metadata,
+        id,
+        if_version,
+        command,
+    )
+    .await?;
+    Ok(ok(StatusCode::OK, &changed))
 }
 
 /// Retires a stage (409 while it holds open deals, or when it is the last of its kind):
@@ -447,68 +312,17 @@ pub async fn retire_stage(
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, stage_id) = *path;
-    let open_deals =
-        pipelines::open_deals_in_stage(&state.pools.app, &ctx.auth.scope, stage_id).await?;
-    let command = PipelineCommand::RetireStage {
-        stage_id: EntityId(stage_id),
-        open_deals,
-    };
-    state
-        .commands
-        .pipeline(
-            EntityId(id),
-            Guarded {
-                if_version: if_match(&req)?,
-                command,
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    Ok(ok(StatusCode::OK, load(&state, &ctx.auth, id).await?))
-}
-
-/// `GET /v1/pipelines/{id}/summary` answer.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PipelineSummary {
-    /// The pipeline.
-    pub pipeline_id: Uuid,
-    /// Its stages in order (retired ones only while they hold deals).
-    pub stages: Vec<StageSummary>,
-}
-
-/// One stage of a pipeline summary.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct StageSummary {
-    /// The stage.
-    pub stage_id: Uuid,
-    /// Its name.
-    pub name: String,
-    /// `open`, `won` or `lost`.
-    pub kind: String,
-    /// Whether it is retired.
-    pub retired: bool,
-    /// Win probability in percent, as a decimal string.
-    #[schema(example = "33.5")]
-    pub probability: String,
-    /// Live deals in the stage.
-    pub deals: i64,
-    /// Of them, those without an amount.
-    pub deals_without_amount: i64,
-    /// Per currency: the deals with an amount in it and their totals.
-    pub totals: Vec<CurrencyTotal>,
-}
-
-/// The deals of one currency in one stage.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CurrencyTotal {
-    /// ISO 4217 code.
-    pub currency: String,
-    /// Live deals with an amount in this currency.
-    pub deals: i64,
-    /// The sum of their amounts.
-    pub total: MoneyView,
-    /// `total × probability / 100`, rounded half to even to minor units.
-    pub weighted: MoneyView,
+    let if_version = if_match(&req)?;
+    let changed = pipelines::retire_stage(
+        state.services(),
+        &ctx.auth,
+        &ctx.metadata,
+        id,
+        stage_id,
+        if_version,
+    )
+    .await?;
+    Ok(ok(StatusCode::OK, &changed))
 }
 
 /// The pipeline's summary: per stage, and per currency inside it, the number of live
@@ -532,63 +346,7 @@ pub async fn summary(
     auth: AuthContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    load(&state, &auth, *id).await?;
-    let rows = pipelines::summary(&state.pools.app, &auth.scope, *id).await?;
-    let mut stages: Vec<StageSummary> = Vec::new();
-    for row in rows {
-        if stages.last().is_none_or(|s| s.stage_id != row.stage_id) {
-            stages.push(StageSummary {
-                stage_id: row.stage_id,
-                name: row.name.clone(),
-                kind: row.kind.clone(),
-                retired: row.retired,
-                probability: row.probability.normalize().to_string(),
-                deals: 0,
-                deals_without_amount: 0,
-                totals: Vec::new(),
-            });
-        }
-        let Some(stage) = stages.last_mut() else {
-            continue;
-        };
-        stage.deals += row.deals;
-        match (row.currency, row.total_minor) {
-            (Some(code), Some(total)) => {
-                let currency = Currency::from_code(&code).map_err(ApiError::internal)?;
-                let too_big = || {
-                    ApiError::invalid(
-                        "summary",
-                        "a stage total exceeds the largest representable amount",
-                    )
-                };
-                let total_minor = i64::try_from(total).map_err(|_| too_big())?;
-                let weighted = total
-                    .checked_mul(row.probability)
-                    .and_then(|w| w.checked_div(Decimal::ONE_HUNDRED))
-                    .ok_or_else(too_big)?
-                    .round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven);
-                let weighted =
-                    Money::new(i64::try_from(weighted).map_err(|_| too_big())?, currency);
-                stage.totals.push(CurrencyTotal {
-                    currency: code.clone(),
-                    deals: row.deals,
-                    total: MoneyView {
-                        amount_minor: total_minor,
-                        currency: code.clone(),
-                    },
-                    weighted: MoneyView {
-                        amount_minor: weighted.amount_minor,
-                        currency: code,
-                    },
-                });
-            }
-            _ => stage.deals_without_amount = row.deals,
-        }
-    }
-    Ok(HttpResponse::Ok().json(PipelineSummary {
-        pipeline_id: *id,
-        stages,
-    }))
+    Ok(HttpResponse::Ok().json(pipelines::summary(state.services(), &auth, *id).await?))
 }
 
 /// Registers this module's routes (under `/v1`).

@@ -10,24 +10,17 @@
 
 use actix_web::{get, post};
 use actix_web::{web, HttpRequest, HttpResponse};
-use crm_access::credentials;
-use crm_access::sessions::{self, Refresh, SessionRow};
-use crm_domain::user::UserCommand;
-use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
-use crm_projections::queries::users;
-use crm_store::{Credential, TenantScope};
+use crm_app::sessions::{self, SessionView, Tokens};
+use crm_domain::{EventMetadata, TenantId, UserId};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::auth::context::{client_ip, request_id, user_agent};
-use crate::auth::session::{self, TokenPair};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::openapi::Problem;
 use crate::state::AppState;
-use crm_app::password;
 
 /// `POST /v1/auth/login` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -39,42 +32,6 @@ pub struct LoginBody {
     /// Password.
     #[schema(value_type = String, format = Password)]
     pub password: SecretString,
-}
-
-/// The tokens a sign-in or refresh hands out: a short-lived bearer access token and the
-/// refresh token that renews it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Tokens {
-    /// The JWT access token (at most 15 minutes), sent as `Authorization: Bearer …`.
-    pub access_token: String,
-    /// Always `Bearer`.
-    #[schema(value_type = String, example = "Bearer")]
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: i64,
-    /// The single-use refresh token (`POST /v1/auth/refresh`).
-    pub refresh_token: String,
-    /// The session both belong to.
-    pub session_id: Uuid,
-}
-
-impl From<TokenPair> for Tokens {
-    fn from(tokens: TokenPair) -> Self {
-        let TokenPair {
-            access_token,
-            token_type,
-            expires_in,
-            refresh_token,
-            session_id,
-        } = tokens;
-        Self {
-            access_token,
-            token_type,
-            expires_in,
-            refresh_token,
-            session_id,
-        }
-    }
 }
 
 /// The password step passed for an account with two-factor sign-in on: the session opens
@@ -96,6 +53,16 @@ pub enum LoginAnswer {
     Tokens(Tokens),
     /// The second factor is needed first.
     TwoFactor(TwoFactorChallenge),
+}
+
+/// The sign-in limits of the `auth` settings.
+pub(crate) fn limits(state: &AppState) -> crm_app::sign_in::Limits {
+    let auth = &state.settings.auth;
+    crm_app::sign_in::Limits {
+        window_seconds: i64::try_from(auth.login_window_seconds).unwrap_or(900),
+        max_per_ip: auth.login_max_per_ip,
+        max_failures_per_account: auth.login_max_failures_per_account,
+    }
 }
 
 /// Counts a hit on `key` and refuses past `limit` with the seconds left in the window.
@@ -146,12 +113,7 @@ pub async fn login(
     state: web::Data<AppState>,
     Json(body): Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let auth = &state.settings.auth;
-    let limits = crm_app::sign_in::Limits {
-        window_seconds: i64::try_from(auth.login_window_seconds).unwrap_or(900),
-        max_per_ip: auth.login_max_per_ip,
-        max_failures_per_account: auth.login_max_failures_per_account,
-    };
+    let limits = limits(&state);
     let attempt = crm_app::sign_in::Attempt {
         ip: client_ip(&req).map(|ip| ip.to_string()),
         user_agent: user_agent(&req),
@@ -181,18 +143,9 @@ pub async fn login(
         );
     }
     let meta = system_meta(&req, &state, tenant, user, role.as_str());
-    let tokens = session::open(&state, tenant, user, role, attempt.ip, attempt.user_agent).await?;
-    state
-        .commands
-        .user(
-            EntityId(user.0),
-            UserCommand::RecordLogin {
-                session_id: EntityId(tokens.session_id),
-            },
-            &meta,
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(LoginAnswer::Tokens(tokens.into())))
+    let tokens =
+        sessions::sign_in(state.services(), &state.tokens, (tenant, user, role), &meta).await?;
+    Ok(HttpResponse::Ok().json(LoginAnswer::Tokens(tokens)))
 }
 
 /// `POST /v1/auth/refresh` body.
@@ -227,61 +180,16 @@ pub async fn refresh(
     state: web::Data<AppState>,
     Json(body): Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    use secrecy::ExposeSecret;
-    const INVALID: ApiError = ApiError::Unauthorized("invalid refresh token");
-    let token = body.refresh_token.expose_secret();
-    let tenant = crm_app::opaque_token::tenant_of(token).ok_or(INVALID)?;
-    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
-    let (next, next_hash) = crm_app::opaque_token::new(tenant);
     let now = state.clock.now();
-    match sessions::rotate(
-        &state.pools.app,
-        &scope,
-        crm_app::opaque_token::hash(token),
-        next_hash,
+    let tokens = sessions::refresh(
+        state.services(),
+        &state.tokens,
+        &body.refresh_token,
         now,
+        |tenant, user, role| system_meta(&req, &state, tenant, user, role),
     )
-    .await?
-    {
-        Refresh::Invalid => Err(INVALID),
-        Refresh::Reused { session: sid, user } => {
-            let role = users::get_user(&state.pools.app, &scope, user)
-                .await?
-                .map_or_else(|| "unknown".to_owned(), |u| u.role);
-            let meta = system_meta(&req, &state, tenant, UserId(user), &role);
-            state
-                .commands
-                .user(
-                    EntityId(user),
-                    UserCommand::RecordRefreshReuse {
-                        session_id: EntityId(sid),
-                    },
-                    &meta,
-                )
-                .await?;
-            Err(ApiError::Unauthorized(
-                "refresh token reused: the session is revoked; sign in again",
-            ))
-        }
-        Refresh::Rotated { session: sid, user } => {
-            let user = users::get_user(&state.pools.app, &scope, user)
-                .await?
-                .filter(|u| u.status == "active")
-                .ok_or(INVALID)?;
-            let role: Role = user.role.parse().map_err(ApiError::internal)?;
-            let access = state
-                .tokens
-                .issue(tenant, UserId(user.id), role, sid, now)
-                .map_err(ApiError::internal)?;
-            Ok(HttpResponse::Ok().json(Tokens::from(TokenPair {
-                access_token: access.access_token,
-                token_type: access.token_type,
-                expires_in: access.expires_in,
-                refresh_token: next,
-                session_id: sid,
-            })))
-        }
-    }
+    .await?;
+    Ok(HttpResponse::Ok().json(tokens))
 }
 
 /// Signs out: ends the caller's session; its tokens stop working at once.
@@ -298,24 +206,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     ctx: CommandContext,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require_person()?;
-    let now = state.clock.now();
-    sessions::revoke(
-        &state.pools.app,
-        &ctx.auth.scope,
-        ctx.auth.user.0,
-        Some(ctx.auth.session),
-        "signed out",
-        now,
-    )
-    .await?;
-    let command = UserCommand::RecordLogout {
-        session_id: Some(EntityId(ctx.auth.session)),
-    };
-    state
-        .commands
-        .user(EntityId(ctx.auth.user.0), command, &ctx.metadata)
-        .await?;
+    sessions::sign_out(state.services(), &ctx.auth, &ctx.metadata, false).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -332,36 +223,8 @@ pub async fn logout_all(
     state: web::Data<AppState>,
     ctx: CommandContext,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require_person()?;
-    let now = state.clock.now();
-    sessions::revoke(
-        &state.pools.app,
-        &ctx.auth.scope,
-        ctx.auth.user.0,
-        None,
-        "signed out everywhere",
-        now,
-    )
-    .await?;
-    state
-        .commands
-        .user(
-            EntityId(ctx.auth.user.0),
-            UserCommand::RecordLogout { session_id: None },
-            &ctx.metadata,
-        )
-        .await?;
+    sessions::sign_out(state.services(), &ctx.auth, &ctx.metadata, true).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// One of the caller's sessions.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SessionView {
-    /// The session.
-    #[serde(flatten)]
-    pub session: SessionRow,
-    /// Whether the request came with this session's token.
-    pub current: bool,
 }
 
 /// The caller's sessions.
@@ -381,20 +244,9 @@ pub struct SessionList {
 )]
 #[get("/auth/sessions")]
 pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
-    auth.require_person()?;
-    let rows = sessions::list(&state.pools.app, &auth.scope, auth.user.0).await?;
-    let items = rows
-        .into_iter()
-        .map(|session| SessionView {
-            current: session.id == auth.session,
-            session,
-        })
-        .collect();
+    let items = sessions::list(state.services(), &auth).await?;
     Ok(HttpResponse::Ok().json(SessionList { items }))
 }
-
-/// How long a password-reset token stays valid: 30 minutes.
-pub const RESET_MINUTES: i64 = 30;
 
 /// `POST /v1/auth/password-reset` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -437,43 +289,15 @@ pub async fn request_reset(
     Json(body): Json<ResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req).map(|ip| ip.to_string());
-    let auth = &state.settings.auth;
-    limit(
-        &state,
-        &format!("reset-ip:{}", ip.as_deref().unwrap_or("unknown")),
-        auth.login_max_per_ip,
+    sessions::request_reset(
+        state.services(),
+        state.mailer.as_ref(),
+        limits(&state),
+        &body.email,
+        ip.as_deref(),
+        state.clock.now(),
     )
     .await?;
-    let email = Email::parse(&body.email).ok();
-    limit(
-        &state,
-        &format!("reset-account:{}", body.email.trim().to_lowercase()),
-        auth.login_max_failures_per_account,
-    )
-    .await?;
-    if let Some(email) = email {
-        if let Some(record) = credentials::find_login(&state.pools.app, email.as_str()).await? {
-            let tenant = TenantId(record.tenant_id);
-            let scope = TenantScope::for_credential(Credential::SignIn(tenant));
-            let active = users::get_user(&state.pools.app, &scope, record.user_id)
-                .await?
-                .is_some_and(|u| u.status == "active");
-            if active {
-                let (token, hash) = crm_app::opaque_token::new(tenant);
-                let now = state.clock.now();
-                credentials::create_reset(
-                    &state.pools.app,
-                    &scope,
-                    record.user_id,
-                    hash,
-                    now,
-                    now + chrono::Duration::minutes(RESET_MINUTES),
-                )
-                .await?;
-                state.mailer.password_reset(email.as_str(), &token);
-            }
-        }
-    }
     Ok(HttpResponse::Accepted().json(ResetAccepted {
         detail: "if this email has an account, a reset link is on its way",
     }))
@@ -514,32 +338,15 @@ pub async fn confirm_reset(
     state: web::Data<AppState>,
     Json(body): Json<ResetConfirm>,
 ) -> Result<HttpResponse, ApiError> {
-    use secrecy::ExposeSecret;
-    const INVALID: ApiError = ApiError::Unauthorized("invalid or expired reset token");
-    password::check_policy(&body.new_password, &state.common_passwords)?;
-    let token = body.token.expose_secret();
-    let tenant = crm_app::opaque_token::tenant_of(token).ok_or(INVALID)?;
-    let scope = TenantScope::for_credential(Credential::SignIn(tenant));
-    let hashed = password::hash(body.new_password).await?;
-    let now = state.clock.now();
-    let user = credentials::use_reset(
-        &state.pools.app,
-        &scope,
-        crm_app::opaque_token::hash(token),
-        &hashed,
-        now,
+    sessions::confirm_reset(
+        state.services(),
+        &state.common_passwords,
+        &body.token,
+        body.new_password,
+        state.clock.now(),
+        |tenant, user, role| system_meta(&req, &state, tenant, user, role),
     )
-    .await?
-    .ok_or(INVALID)?;
-    sessions::revoke(&state.pools.app, &scope, user, None, "password reset", now).await?;
-    let role = users::get_user(&state.pools.app, &scope, user)
-        .await?
-        .map_or_else(|| "unknown".to_owned(), |u| u.role);
-    let meta = system_meta(&req, &state, tenant, UserId(user), &role);
-    state
-        .commands
-        .user(EntityId(user), UserCommand::RecordPasswordReset, &meta)
-        .await?;
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

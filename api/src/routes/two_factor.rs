@@ -8,63 +8,26 @@
 
 use actix_web::post;
 use actix_web::{web, HttpRequest, HttpResponse};
-use crm_access::two_factor;
-use crm_domain::user::UserCommand;
-use crm_domain::{EntityId, TenantId, UserId};
-use crm_store::TenantScope;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use crm_app::sessions::{self, Tokens};
+use crm_app::two_factor::{self, Enrolment, FactorBody, RecoveryCodes};
+use crm_domain::{TenantId, UserId};
+use serde::Deserialize;
 
+use super::sessions::limits;
 use crate::auth::context::{client_ip, user_agent};
-use crate::auth::{session, AuthContext, CommandContext};
+use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::openapi::Problem;
 use crate::state::AppState;
-use crm_app::totp;
 
-use super::sessions::Tokens;
-
-/// Checks a second factor for `user` through the application layer, with the server's
-/// key box, limits and clock.
-async fn check_second_factor(
-    state: &AppState,
-    scope: &TenantScope,
-    user: Uuid,
-    code: Option<&str>,
-    recovery: Option<&str>,
-) -> Result<Option<bool>, ApiError> {
-    Ok(crm_app::two_factor::check(
-        state.services(),
-        &state.totp_box,
-        limits(state),
-        state.clock.now(),
-        scope,
-        user,
-        code,
-        recovery,
-    )
-    .await?)
-}
-
-/// The sign-in limits of the server's settings.
-fn limits(state: &AppState) -> crm_app::sign_in::Limits {
-    let auth = &state.settings.auth;
-    crm_app::sign_in::Limits {
-        window_seconds: i64::try_from(auth.login_window_seconds).unwrap_or(900),
-        max_per_ip: auth.login_max_per_ip,
-        max_failures_per_account: auth.login_max_failures_per_account,
+/// What checking a factor needs: the server's key box, limits and clock.
+fn checker(state: &AppState) -> crm_app::two_factor::Checker<'_> {
+    crm_app::two_factor::Checker {
+        key_box: &state.totp_box,
+        limits: limits(state),
+        now: state.clock.now(),
     }
-}
-
-/// A new two-factor secret, shown once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Enrolment {
-    /// The TOTP secret, base32 (RFC 4648), for typing into an authenticator.
-    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
-    pub secret: String,
-    /// The same as an `otpauth://totp/…` URI, for a QR code.
-    pub otpauth_uri: String,
 }
 
 /// Starts two-factor enrolment: a new secret and its `otpauth://` URI.
@@ -87,48 +50,8 @@ pub async fn enroll(
     state: web::Data<AppState>,
     auth: AuthContext,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require_person()?;
-    let secret = totp::new_secret();
-    let generator = totp::totp(
-        secret.clone(),
-        &crm_app::two_factor::account(state.services(), &auth.scope, auth.user.0).await?,
-    )?;
-    let (ciphertext, nonce) = state.totp_box.seal(auth.tenant.0, auth.user.0, &secret)?;
-    if !two_factor::put_pending(
-        &state.pools.app,
-        &auth.scope,
-        auth.user.0,
-        ciphertext,
-        nonce,
-    )
-    .await?
-    {
-        return Err(ApiError::Conflict(
-            "two-factor sign-in is on already; disable it first".into(),
-        ));
-    }
-    Ok(HttpResponse::Ok().json(Enrolment {
-        secret: generator.get_secret_base32(),
-        otpauth_uri: generator.get_url(),
-    }))
-}
-
-/// A second factor: a TOTP `code` or a `recovery_code`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"code": "123456"}))]
-pub struct FactorBody {
-    /// Six digits from the authenticator.
-    pub code: Option<String>,
-    /// One of the recovery codes.
-    pub recovery_code: Option<String>,
-}
-
-/// The recovery codes of a newly confirmed two-factor sign-in, shown once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RecoveryCodes {
-    /// Ten single-use codes, each accepted instead of a TOTP code once.
-    pub recovery_codes: Vec<String>,
+    let enrolment = two_factor::enroll(state.services(), &state.totp_box, &auth).await?;
+    Ok(HttpResponse::Ok().json(enrolment))
 }
 
 /// Confirms two-factor enrolment with a code, which turns two-factor sign-in on.
@@ -154,47 +77,16 @@ pub async fn confirm(
     ctx: CommandContext,
     Json(body): Json<FactorBody>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require_person()?;
-    let scope = ctx.auth.scope;
-    let user = ctx.auth.user.0;
-    let stored = two_factor::secret(&state.pools.app, &scope, user)
-        .await?
-        .ok_or_else(|| ApiError::Conflict("enrol first".into()))?;
-    if stored.confirmed_at.is_some() {
-        return Err(ApiError::Conflict(
-            "two-factor sign-in is on already".into(),
-        ));
-    }
-    let code = body
-        .code
-        .as_deref()
-        .ok_or_else(|| ApiError::invalid("code", "is required"))?;
-    if check_second_factor(&state, &scope, user, Some(code), None)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::invalid("code", "does not match"));
-    }
-    let codes = totp::new_recovery_codes();
-    two_factor::confirm(
-        &state.pools.app,
-        &scope,
-        user,
-        state.clock.now(),
-        codes.iter().map(|(_, h)| h.clone()).collect(),
+    let code = body.code.as_deref();
+    let codes = two_factor::confirm(
+        state.services(),
+        checker(&state),
+        &ctx.auth,
+        &ctx.metadata,
+        code,
     )
     .await?;
-    state
-        .commands
-        .user(
-            EntityId(user),
-            UserCommand::RecordTwoFactorEnabled,
-            &ctx.metadata,
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(RecoveryCodes {
-        recovery_codes: codes.into_iter().map(|(c, _)| c).collect(),
-    }))
+    Ok(HttpResponse::Ok().json(codes))
 }
 
 /// Turns two-factor sign-in off, with a code or a recovery code.
@@ -215,54 +107,15 @@ pub async fn disable(
     ctx: CommandContext,
     Json(body): Json<FactorBody>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require_person()?;
-    let scope = ctx.auth.scope;
-    let user = ctx.auth.user.0;
-    let stored = two_factor::secret(&state.pools.app, &scope, user).await?;
-    if stored.is_none_or(|s| s.confirmed_at.is_none()) {
-        return Err(ApiError::Conflict("two-factor sign-in is off".into()));
-    }
-    let Some(recovered) = check_second_factor(
-        &state,
-        &scope,
-        user,
-        body.code.as_deref(),
-        body.recovery_code.as_deref(),
+    two_factor::disable(
+        state.services(),
+        checker(&state),
+        &ctx.auth,
+        &ctx.metadata,
+        &body,
     )
-    .await?
-    else {
-        return Err(ApiError::invalid("code", "does not match"));
-    };
-    if recovered {
-        state
-            .commands
-            .user(
-                EntityId(user),
-                UserCommand::RecordRecoveryCodeUsed,
-                &ctx.metadata,
-            )
-            .await?;
-    }
-    two_factor::remove(&state.pools.app, &scope, user).await?;
-    state
-        .commands
-        .user(
-            EntityId(user),
-            UserCommand::RecordTwoFactorDisabled,
-            &ctx.metadata,
-        )
-        .await?;
+    .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Whether `user` must pass the second step (two-factor confirmed).
-///
-/// # Errors
-/// Any database error.
-pub async fn required(state: &AppState, scope: &TenantScope, user: Uuid) -> Result<bool, ApiError> {
-    Ok(two_factor::secret(&state.pools.app, scope, user)
-        .await?
-        .is_some_and(|s| s.confirmed_at.is_some()))
 }
 
 /// `POST /v1/auth/2fa/verify` body.
@@ -335,26 +188,9 @@ pub async fn verify(
         },
     )
     .await?;
-    let tokens = session::open(
-        &state,
-        tenant,
-        user,
-        role,
-        meta.ip.map(|ip| ip.to_string()),
-        meta.user_agent.clone(),
-    )
-    .await?;
-    state
-        .commands
-        .user(
-            EntityId(user.0),
-            UserCommand::RecordLogin {
-                session_id: EntityId(tokens.session_id),
-            },
-            &meta,
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(Tokens::from(tokens)))
+    let tokens =
+        sessions::sign_in(state.services(), &state.tokens, (tenant, user, role), &meta).await?;
+    Ok(HttpResponse::Ok().json(tokens))
 }
 
 /// Registers this module's routes (under `/v1`).

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::context::{client_ip, user_agent};
-use crate::auth::{session, AuthContext, CommandContext};
+use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::openapi::{IdempotencyKey, Problem};
@@ -26,7 +26,7 @@ use crate::state::AppState;
 use crm_app::invitations::{self, AcceptBody, InviteBody};
 use crm_app::members;
 
-use super::sessions::Tokens;
+use crm_app::sessions::{self, Tokens};
 
 /// A member or invitee of the workspace.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -167,16 +167,14 @@ pub async fn accept(
     )
     .await?;
     let (tenant, role, meta) = (accepted.tenant, accepted.role, &accepted.meta);
-    let tokens = session::open(
-        &state,
-        tenant,
-        accepted.user,
-        role,
-        meta.ip.map(|ip| ip.to_string()),
-        meta.user_agent.clone(),
+    let tokens = sessions::open(
+        state.services(),
+        &state.tokens,
+        (tenant, accepted.user, role),
+        meta,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(Tokens::from(tokens)))
+    Ok(HttpResponse::Ok().json(tokens))
 }
 
 /// `PATCH /v1/users/{id}/role` body.

@@ -134,7 +134,7 @@ async fn bad_tokens_are_refused() {
     let a = app.signup("tokens").await;
     let claims = |exp_offset: i64, secret: &str| {
         let now = chrono::Utc::now().timestamp();
-        let claims = crm_api::auth::token::Claims {
+        let claims = crm_app::access_token::Claims {
             sub: a.owner,
             tid: a.tenant,
             role: crm_domain::Role::Owner,
@@ -142,7 +142,7 @@ async fn bad_tokens_are_refused() {
             exp: now + exp_offset,
             jti: uuid::Uuid::now_v7(),
             sid: uuid::Uuid::now_v7(),
-            aud: crm_api::auth::token::AUDIENCE.into(),
+            aud: crm_app::access_token::AUDIENCE.into(),
         };
         jsonwebtoken::encode(
             &jsonwebtoken::Header::default(),

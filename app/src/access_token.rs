@@ -1,4 +1,6 @@
-//! Access tokens: HS256 JWTs (RFC 7519) of at most 15 minutes.
+//! Access tokens: HS256 JWTs (RFC 7519) of at most 15 minutes, and the two-factor
+//! challenge tokens of a sign-in's second step. The lifetime of refresh tokens is kept
+//! with the keys, so whoever opens a session has both.
 
 use chrono::Utc;
 use crm_domain::{Role, TenantId, UserId};
@@ -37,6 +39,7 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     ttl_seconds: i64,
+    refresh_ttl: chrono::Duration,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -75,7 +78,20 @@ impl TokenKeys {
             encoding: EncodingKey::from_secret(&bytes),
             decoding: DecodingKey::from_secret(&bytes),
             ttl_seconds: i64::try_from(ttl_seconds).unwrap_or(900),
+            refresh_ttl: chrono::Duration::days(30),
         }
+    }
+
+    /// The same keys, with refresh tokens living `seconds` (30 days unless set).
+    #[must_use]
+    pub fn with_refresh_ttl(mut self, seconds: u64) -> Self {
+        self.refresh_ttl = chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(2_592_000));
+        self
+    }
+
+    /// How long a refresh token lives.
+    pub fn refresh_ttl(&self) -> chrono::Duration {
+        self.refresh_ttl
     }
 
     /// Issues a token for `user` of `tenant` with `role` in session `sid`, at `now`.
