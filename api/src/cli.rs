@@ -241,7 +241,7 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             })?;
             let (pools, _) = startup::connect(&settings).await?;
             let totp_box = crm_app::totp::SecretBox::new(settings.auth.totp_key());
-            let account = crate::support::create_account(
+            let account = crm_app::support_accounts::create_account(
                 &pools.app,
                 &totp_box,
                 &email,

@@ -8,18 +8,22 @@
 //! - [`commands`]: the write side (cqrs-es frameworks, the rules that span streams:
 //!   contact email uniqueness, a contact's company in the same workspace) over the
 //!   [`sealed_store`] that seals contacts' personal data;
-//! - [`pipelines`]: pipelines, stages and the weighted summary;
 //! - [`records`]: the record use cases (create, update, delete, restore, revert, and each
-//!   type's own) and the rules that span streams;
-//! - [`api_keys`]: keys for programs;
+//!   type's own) and the rules that span streams; [`pipelines`]: pipelines, stages and
+//!   the weighted summary;
 //! - [`signup`]: a new workspace and its Owner; [`sign_in`]: the password step of a
 //!   sign-in, with its limits; [`sessions`]: opening, refreshing and ending sessions, and
-//!   password resets; [`access_token`]: the JWTs a session hands out; [`password`]: the password policy and
-//!   argon2id hashing;
+//!   password resets; [`access_token`]: the JWTs a session hands out; [`password`]: the
+//!   password policy and argon2id hashing;
+//! - [`two_factor`]: enrolling and checking a second factor; [`totp`]: RFC 6238 codes
+//!   and their sealed secrets;
+//! - [`account`]: the caller's profile and password; [`workspace`]: a workspace's
+//!   settings; [`api_keys`]: keys for programs;
 //! - [`invitations`]: inviting people into a workspace and accepting; [`members`]: role
 //!   changes, deactivation and reactivation;
-//! - [`support_grants`]: an Owner's grants to support staff; [`totp`]: RFC 6238 codes and
-//!   their sealed secrets; [`two_factor`]: checking a second factor;
+//! - [`support_accounts`]: support staff's accounts and sign-in; [`support_grants`]: an
+//!   Owner's grants to them;
+//! - [`data_requests`]: a contact's data-subject access export (GDPR art. 15);
 //! - [`import`]: CSV imports; [`history`]: history, past states and snapshots;
 //! - [`audit_chain`]: signed checkpoints of the hash-chained trail; [`backup`]: tenant
 //!   backup and restore;
@@ -27,6 +31,7 @@
 //!   [`private_cluster`] fallback; [`clock`] and [`mailer`]: the outside world.
 
 pub mod access_token;
+pub mod account;
 pub mod api_keys;
 pub mod audit_chain;
 pub mod backup;
@@ -34,6 +39,7 @@ pub mod caller;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod data_requests;
 pub mod db;
 pub mod error;
 pub mod history;
@@ -50,8 +56,10 @@ pub mod sealed_store;
 pub mod sessions;
 pub mod sign_in;
 pub mod signup;
+pub mod support_accounts;
 pub mod support_grants;
 pub mod totp;
 pub mod two_factor;
+pub mod workspace;
 
 pub use error::{AppError, FieldError};

@@ -88,7 +88,7 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         ))?;
     let now = state.clock.now();
     let token = token.trim();
-    if token.starts_with(crate::support::TOKEN_PREFIX) {
+    if token.starts_with(crm_app::support_accounts::TOKEN_PREFIX) {
         return crate::support::authenticate(req, &state, token, now).await;
     }
     if token.starts_with(crm_app::api_keys::PREFIX) {

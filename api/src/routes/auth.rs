@@ -1,14 +1,12 @@
-//! Sign-up, login and the caller's own profile.
+//! Sign-up, the caller's own profile and password, and the workspace's settings. The use
+//! cases are [`crm_app::signup`], [`crm_app::account`] and [`crm_app::workspace`].
 
 use actix_web::{get, patch, post};
 use actix_web::{web, HttpRequest, HttpResponse};
-use crm_access::credentials::{self};
-use crm_domain::user::UserCommand;
-use crm_domain::workspace::WorkspaceCommand;
-use crm_domain::{EntityId, EventMetadata, Role};
-use crm_projections::queries::users::{self};
-use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use crm_app::account::{self, ChangePassword, MeAnswer};
+use crm_app::workspace::{self, RenameWorkspace, SecurityPolicy, WorkspaceView};
+use crm_domain::{EventMetadata, Role};
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::auth::context::{client_ip, request_id, user_agent};
@@ -17,7 +15,6 @@ use crate::error::ApiError;
 use crate::extract::Json;
 use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
-use crm_app::password;
 use crm_app::signup::SignupBody;
 
 use crm_app::sessions::Tokens;
@@ -107,49 +104,6 @@ pub async fn signup(
     }))
 }
 
-/// The caller as `GET /v1/me` shows them.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MeUser {
-    /// The user's id (for an API key: its creator's).
-    pub id: Uuid,
-    /// Login email.
-    pub email: String,
-    /// Display name.
-    pub display_name: String,
-    /// `owner`, `admin`, `manager`, `member` or `read_only`.
-    pub role: String,
-}
-
-/// A workspace's id, slug and display name.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WorkspaceView {
-    /// The workspace's id (the tenant).
-    pub id: Uuid,
-    /// Its slug.
-    pub slug: String,
-    /// Its display name.
-    pub name: String,
-}
-
-impl From<crm_projections::entities::workspace::Model> for WorkspaceView {
-    fn from(w: crm_projections::entities::workspace::Model) -> Self {
-        Self {
-            id: w.tenant_id,
-            slug: w.slug,
-            name: w.name,
-        }
-    }
-}
-
-/// The caller and their workspace.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MeAnswer {
-    /// The caller.
-    pub user: MeUser,
-    /// The caller's workspace (`null` only while it is being created).
-    pub workspace: Option<WorkspaceView>,
-}
-
 /// Shows the caller and their workspace.
 ///
 /// # Errors
@@ -164,28 +118,7 @@ pub struct MeAnswer {
 )]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
-    let user = users::get_user(&state.pools.app, &auth.scope, auth.user.0)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let workspace = users::get_workspace(&state.pools.app, &auth.scope).await?;
-    Ok(HttpResponse::Ok().json(MeAnswer {
-        user: MeUser {
-            id: user.id,
-            email: user.email,
-            display_name: user.display_name,
-            role: user.role,
-        },
-        workspace: workspace.map(WorkspaceView::from),
-    }))
-}
-
-/// `PATCH /v1/workspace` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Acme Europe"}))]
-pub struct RenameWorkspace {
-    /// The new display name, 1 to 200 characters.
-    pub name: String,
+    Ok(HttpResponse::Ok().json(account::me(state.services(), &auth).await?))
 }
 
 /// Renames the caller's workspace (Owner, Admin).
@@ -210,37 +143,14 @@ pub async fn rename_workspace(
     ctx: CommandContext,
     Json(body): Json<RenameWorkspace>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .commands
-        .workspace(
-            crm_domain::Guarded {
-                if_version: super::if_match(&req)?,
-                command: WorkspaceCommand::Rename { name: body.name },
-            },
-            &ctx.metadata,
-        )
-        .await?;
-    let workspace = users::get_workspace(&state.pools.app, &ctx.auth.scope)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let if_version = super::if_match(&req)?;
+    let renamed =
+        workspace::rename(state.services(), &ctx.auth, &ctx.metadata, if_version, body).await?;
     Ok(super::record(
         actix_web::http::StatusCode::OK,
-        workspace.version,
-        &WorkspaceView::from(workspace),
+        renamed.version,
+        &WorkspaceView::from(renamed),
     ))
-}
-
-/// `POST /v1/me/password` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"current_password": "tangerine orbit lantern 42", "new_password": "violet harbour compass 77"}))]
-pub struct ChangePassword {
-    /// The password in use now.
-    #[schema(value_type = String, format = Password)]
-    pub current_password: SecretString,
-    /// The new password, 12 to 128 characters, not a common one.
-    #[schema(value_type = String, format = Password)]
-    pub new_password: SecretString,
 }
 
 /// Changes the caller's password after checking the current one.
@@ -263,48 +173,9 @@ pub async fn change_password(
     ctx: CommandContext,
     Json(body): Json<ChangePassword>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.auth.require_person()?;
-    let scope = ctx.auth.scope;
-    let user = ctx.auth.user.0;
-    password::check_policy(&body.new_password, &state.common_passwords).map_err(|e| match e {
-        crm_app::AppError::Validation(mut fields) => {
-            for f in &mut fields {
-                f.field = "new_password".into();
-            }
-            crm_app::AppError::Validation(fields)
-        }
-        other => other,
-    })?;
-    let old = credentials::password_hash(&state.pools.app, &scope, user).await?;
-    if !password::verify(body.current_password, old.clone()).await? {
-        return Err(ApiError::invalid("current_password", "does not match"));
-    }
-    let new = password::hash(body.new_password).await?;
-    credentials::set_password_hash(&state.pools.app, &scope, user, &new).await?;
-    if let Err(err) = state
-        .commands
-        .user(
-            EntityId(user),
-            UserCommand::RecordPasswordChange,
-            &ctx.metadata,
-        )
-        .await
-    {
-        if let Some(old) = old {
-            credentials::set_password_hash(&state.pools.app, &scope, user, &old).await?;
-        }
-        return Err(err.into());
-    }
+    let common = &state.common_passwords;
+    account::change_password(state.services(), common, &ctx.auth, &ctx.metadata, body).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// `PATCH /v1/workspace/security` body, and its answer.
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"require_two_factor": true}))]
-pub struct SecurityPolicy {
-    /// Owners and admins must turn two-factor sign-in on before they can act.
-    pub require_two_factor: bool,
 }
 
 /// Sets the workspace's two-factor policy (Owner, Admin).
@@ -323,13 +194,8 @@ pub async fn set_security(
     ctx: CommandContext,
     Json(body): Json<SecurityPolicy>,
 ) -> Result<HttpResponse, ApiError> {
-    let command = crm_domain::workspace::WorkspaceCommand::SetTwoFactorPolicy {
-        required: body.require_two_factor,
-    };
-    state.commands.workspace(command, &ctx.metadata).await?;
-    Ok(HttpResponse::Ok().json(SecurityPolicy {
-        require_two_factor: body.require_two_factor,
-    }))
+    let policy = workspace::set_security(state.services(), &ctx.metadata, body).await?;
+    Ok(HttpResponse::Ok().json(policy))
 }
 
 /// Registers this module's routes (under `/v1`).

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::extract::Json;
 use crate::openapi::{IdempotencyKey, Problem};
 use crate::state::AppState;
+use crm_app::support_accounts;
 use crm_app::support_grants::{self, GrantBody};
 
 /// `POST /v1/auth/support/login` body.
@@ -70,30 +71,18 @@ pub async fn login(
     Json(body): Json<SupportLogin>,
 ) -> Result<HttpResponse, ApiError> {
     let ip = client_ip(&req).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    super::sessions::limit(
-        &state,
-        &format!("support-login-ip:{ip}"),
-        state.settings.auth.login_max_per_ip,
-    )
-    .await?;
-    let account_key = format!("support-login-account:{}", body.email.trim().to_lowercase());
-    super::sessions::limit(
-        &state,
-        &account_key,
-        state.settings.auth.login_max_failures_per_account,
-    )
-    .await?;
     let now = state.clock.now();
-    let (token, expires_at) = crate::support::sign_in(
-        &state.pools.app,
+    let (token, expires_at) = support_accounts::sign_in_limited(
+        state.services(),
         &state.totp_box,
+        super::sessions::limits(&state),
+        &ip,
         &body.email,
         body.password,
         &body.code,
         now,
     )
     .await?;
-    crm_access::rate_limits::clear(&state.pools.app, &account_key).await?;
     Ok(HttpResponse::Ok().json(SupportToken {
         access_token: token,
         token_type: "Bearer",
@@ -121,11 +110,9 @@ pub async fn logout(
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|t| t.starts_with(crate::support::TOKEN_PREFIX))
+        .filter(|t| t.starts_with(support_accounts::TOKEN_PREFIX))
         .ok_or(ApiError::Unauthorized("missing support token"))?;
-    if !support::end_session(&state.pools.app, crm_app::opaque_token::hash(token)).await? {
-        return Err(ApiError::Unauthorized("invalid or expired support token"));
-    }
+    support_accounts::sign_out(state.services(), token).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -485,7 +485,8 @@ impl TestApp {
             .execute(&owner)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let keys = crm_app::access_token::TokenKeys::new(Some(&SecretString::from(JWT_SECRET)), 900);
+        let keys =
+            crm_app::access_token::TokenKeys::new(Some(&SecretString::from(JWT_SECRET)), 900);
         keys.issue(
             crm_domain::TenantId(tenant),
             crm_domain::UserId(user),

@@ -795,7 +795,7 @@ async fn support_account(app: &TestApp) {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     let totp_box = crm_app::totp::SecretBox::new(settings.auth.totp_key());
-    crm_api::support::create_account(
+    crm_app::support_accounts::create_account(
         &db,
         &totp_box,
         SUPPORT_EMAIL,

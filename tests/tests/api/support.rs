@@ -22,7 +22,7 @@ async fn support_account(app: &TestApp, email: &str) -> (Uuid, Vec<u8>) {
             .await
             .unwrap();
     let totp_box = crm_app::totp::SecretBox::new(settings.auth.totp_key());
-    let account = crm_api::support::create_account(
+    let account = crm_app::support_accounts::create_account(
         &db,
         &totp_box,
         email,
