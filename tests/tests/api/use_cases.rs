@@ -1,12 +1,15 @@
 //! The application layer called directly, with no HTTP: the rules that span streams
-//! (links within a workspace, unique emails, ownership, revert) hold in `crm_app` itself,
+//! (links within a workspace, unique emails, ownership, revert, a stage's open deals, a
+//! key's role) hold in `crm_app` itself,
 //! whatever calls it.
 
 use std::collections::HashSet;
 
+use crm_app::api_keys::{self, CreateKey};
 use crm_app::caller::Caller;
 use crm_app::commands::Commands;
 use crm_app::db::Pools;
+use crm_app::pipelines;
 use crm_app::records::companies::{Companies, CreateCompany, PatchCompany};
 use crm_app::records::contacts::{Contacts, CreateContact};
 use crm_app::records::deals::{CreateDeal, Deals};
@@ -237,4 +240,93 @@ async fn a_taken_slug_or_email_is_refused_and_claims_nothing() {
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(founded.slug, "uc-h");
     assert_eq!(founded.email.as_str(), "someone@else.example");
+}
+
+#[tokio::test]
+async fn a_stage_holding_an_open_deal_is_retired_only_once_the_deal_is_gone() {
+    let world = World::new().await;
+    let (a, b) = (world.workspace("uc-i").await, world.workspace("uc-j").await);
+    let s = world.services();
+    let body: CreateDeal = serde_json::from_value(serde_json::json!({ "name": "Renewal" }))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let (deal, row) = records::create::<Deals>(s, &a, &meta(&a), body)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let (pipeline, stage) = (row.pipeline_id, row.stage_id);
+    let before = pipelines::get(s, &a, pipeline)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+
+    let held = pipelines::retire_stage(s, &a, &meta(&a), pipeline, stage, None).await;
+    assert!(
+        matches!(held, Err(AppError::Conflict(_))),
+        "a stage with an open deal was retired: {held:?}"
+    );
+    // Another workspace sees neither the pipeline nor a way to retire its stage.
+    let theirs = pipelines::get(s, &b, pipeline).await;
+    assert!(matches!(theirs, Err(AppError::NotFound)), "{theirs:?}");
+    let foreign = pipelines::retire_stage(s, &b, &meta(&b), pipeline, stage, None).await;
+    assert!(matches!(foreign, Err(AppError::NotFound)), "{foreign:?}");
+    let unchanged = pipelines::get(s, &a, pipeline)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        unchanged.version, before.version,
+        "a refusal wrote an event"
+    );
+
+    records::delete::<Deals>(s, &a, &meta(&a), deal, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let retired = pipelines::retire_stage(s, &a, &meta(&a), pipeline, stage, None)
+        .await
+        .unwrap_or_else(|e| panic!("with its deal deleted the stage retires: {e:?}"));
+    let view = retired
+        .stages
+        .iter()
+        .find(|st| st.id == stage)
+        .unwrap_or_else(|| panic!("the retired stage is still listed"));
+    assert!(view.retired);
+    assert_eq!(retired.version, before.version + 1);
+}
+
+#[tokio::test]
+async fn an_api_key_never_outranks_its_creator_and_is_revoked_once() {
+    let world = World::new().await;
+    let owner = world.workspace("uc-k").await;
+    let admin = Caller {
+        role: Role::Admin,
+        ..owner.clone()
+    };
+    let s = world.services();
+    let now = chrono::Utc::now();
+    let key = |role: &str| -> CreateKey {
+        serde_json::from_value(serde_json::json!({ "name": "sync", "role": role }))
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    let above = api_keys::create(s, &admin, &meta(&admin), now, key("owner")).await;
+    assert!(matches!(above, Err(AppError::Forbidden)), "{above:?}");
+    let as_a_key = Caller {
+        api_key: Some(Uuid::now_v7()),
+        ..owner.clone()
+    };
+    let by_key = api_keys::create(s, &as_a_key, &meta(&owner), now, key("member")).await;
+    assert!(matches!(by_key, Err(AppError::Forbidden)), "{by_key:?}");
+    let listed = api_keys::list(s, &owner)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(listed.is_empty(), "a refused key was stored: {listed:?}");
+
+    let made = api_keys::create(s, &admin, &meta(&admin), now, key("member"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(made.key.starts_with(api_keys::PREFIX));
+    assert_eq!(api_keys::tenant_of(&made.key), Some(owner.tenant));
+    api_keys::revoke(s, &owner, &meta(&owner), now, made.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let again = api_keys::revoke(s, &owner, &meta(&owner), now, made.id).await;
+    assert!(matches!(again, Err(AppError::Conflict(_))), "{again:?}");
+    let unknown = api_keys::revoke(s, &owner, &meta(&owner), now, Uuid::now_v7()).await;
+    assert!(matches!(unknown, Err(AppError::NotFound)), "{unknown:?}");
 }
