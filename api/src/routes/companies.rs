@@ -3,7 +3,7 @@
 use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
 use crm_domain::Action;
-use crm_projections::queries::companies::{self, CompanyFilter};
+use crm_projections::queries::companies::CompanyFilter;
 use crm_store::page::Page;
 
 use super::ListQuery;
@@ -65,11 +65,9 @@ pub async fn list(
         limit: query.limit()?,
         cursor: query.cursor.clone(),
     };
-    let page = companies::list(&state.pools.app, &auth.scope, &filter).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        items: page.items.into_iter().map(CompanyView::from).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    let page =
+        crm_app::records::listing::list::<Companies>(&state.pools.app, &auth, &filter).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Registers this module's routes (under `/v1`).

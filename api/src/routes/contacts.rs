@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, put};
 use actix_web::{web, HttpRequest, HttpResponse};
 use crm_domain::Action;
-use crm_projections::queries::contacts::{self, ContactFilter};
+use crm_projections::queries::contacts::ContactFilter;
 use crm_store::page::Page;
 use uuid::Uuid;
 
@@ -71,11 +71,9 @@ pub async fn list(
         limit: query.limit()?,
         cursor: query.cursor.clone(),
     };
-    let page = contacts::list(&state.pools.app, &auth.scope, &filter).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        items: page.items.into_iter().map(ContactView::from).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    let page =
+        crm_app::records::listing::list::<Contacts>(&state.pools.app, &auth, &filter).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// `POST /v1/contacts/{id}/erase` (Owner): erases the contact's personal data for good

@@ -5,7 +5,7 @@ use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::pipeline::StageKind;
 use crm_domain::Action;
-use crm_projections::queries::deals::{self, DealFilter};
+use crm_projections::queries::deals::DealFilter;
 use crm_store::page::Page;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -185,11 +185,8 @@ pub async fn list(
     Query(q): Query<DealQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = filter(&auth, q)?;
-    let page = deals::list(&state.pools.app, &auth.scope, &filter).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        items: page.items.into_iter().map(DealView::from).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    let page = crm_app::records::listing::list::<Deals>(&state.pools.app, &auth, &filter).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Moves an open deal to another open stage: 200 with the deal.

@@ -4,10 +4,14 @@ use chrono::{DateTime, Utc};
 use crm_domain::company::{Amount, CompanyCommand, CompanyInput, CompanyPatch};
 use crm_domain::{EntityId, EventMetadata, Guarded, Money};
 use crm_projections::entities::company::{self, Model};
+use crm_projections::queries::companies;
+use crm_store::page::{ListError, Page};
 use crm_store::TenantScope;
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::listing::{major, opt, text, Column, Listed};
 use super::{MoneyView, Record, Services};
 use crate::caller::Caller;
 use crate::error::AppError;
@@ -209,5 +213,87 @@ impl Record for Companies {
 
     fn restore_command() -> CompanyCommand {
         CompanyCommand::Restore
+    }
+}
+
+impl Listed for Companies {
+    type Filter = companies::CompanyFilter;
+    const COLUMNS: &'static [Column<Model>] = &[
+        Column {
+            name: "id",
+            cell: |c| c.id.to_string(),
+        },
+        Column {
+            name: "name",
+            cell: |c| text(Some(&c.name)),
+        },
+        Column {
+            name: "domain",
+            cell: |c| text(c.domain.as_deref()),
+        },
+        Column {
+            name: "industry",
+            cell: |c| text(c.industry.as_deref()),
+        },
+        Column {
+            name: "country",
+            cell: |c| text(c.country.as_deref()),
+        },
+        Column {
+            name: "currency",
+            cell: |c| opt(c.currency.as_ref()),
+        },
+        Column {
+            name: "employee_count",
+            cell: |c| opt(c.employee_count),
+        },
+        Column {
+            name: "annual_revenue",
+            cell: |c| major(c.annual_revenue_minor, c.annual_revenue_currency.as_deref()),
+        },
+        Column {
+            name: "annual_revenue_minor",
+            cell: |c| opt(c.annual_revenue_minor),
+        },
+        Column {
+            name: "annual_revenue_currency",
+            cell: |c| opt(c.annual_revenue_currency.as_ref()),
+        },
+        Column {
+            name: "annual_revenue_text",
+            cell: |c| text(c.annual_revenue_text.as_deref()),
+        },
+        Column {
+            name: "tags",
+            cell: |c| text(Some(&c.tags.join(";"))),
+        },
+        Column {
+            name: "deleted",
+            cell: |c| c.deleted.to_string(),
+        },
+        Column {
+            name: "created_at",
+            cell: |c| c.created_at.to_rfc3339(),
+        },
+        Column {
+            name: "updated_at",
+            cell: |c| c.updated_at.to_rfc3339(),
+        },
+    ];
+
+    async fn page(
+        db: &DatabaseConnection,
+        scope: &TenantScope,
+        filter: &Self::Filter,
+    ) -> Result<Page<Model>, ListError> {
+        companies::list(db, scope, filter).await
+    }
+
+    fn paged(filter: &Self::Filter, limit: u64, cursor: Option<String>) -> Self::Filter {
+        companies::CompanyFilter {
+            limit: Some(limit),
+            cursor,
+            ..filter.clone()
+        }
     }
 }

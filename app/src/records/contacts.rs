@@ -5,10 +5,13 @@ use crm_domain::contact::{ContactCommand, ContactInput, ContactPatch};
 use crm_domain::{EntityId, EventMetadata, Guarded};
 use crm_projections::entities::contact::{self, Model};
 use crm_projections::queries::contacts;
+use crm_store::page::{ListError, Page};
 use crm_store::TenantScope;
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::listing::{opt, text, Column, Listed};
 use super::{Record, Services};
 use crate::caller::Caller;
 use crate::error::AppError;
@@ -314,4 +317,70 @@ pub async fn unlink_company(
         company_id: EntityId(company_id),
     };
     super::run::<Contacts>(s, caller, meta, id, if_version, command).await
+}
+
+impl Listed for Contacts {
+    type Filter = contacts::ContactFilter;
+    const COLUMNS: &'static [Column<Model>] = &[
+        Column {
+            name: "id",
+            cell: |c| c.id.to_string(),
+        },
+        Column {
+            name: "first_name",
+            cell: |c| text(c.first_name.as_deref()),
+        },
+        Column {
+            name: "last_name",
+            cell: |c| text(c.last_name.as_deref()),
+        },
+        Column {
+            name: "email",
+            cell: |c| text(c.email.as_deref()),
+        },
+        Column {
+            name: "phone",
+            cell: |c| text(c.phone.as_deref()),
+        },
+        Column {
+            name: "job_title",
+            cell: |c| text(c.job_title.as_deref()),
+        },
+        Column {
+            name: "company_id",
+            cell: |c| opt(c.company_id),
+        },
+        Column {
+            name: "tags",
+            cell: |c| text(Some(&c.tags.join(";"))),
+        },
+        Column {
+            name: "deleted",
+            cell: |c| c.deleted.to_string(),
+        },
+        Column {
+            name: "created_at",
+            cell: |c| c.created_at.to_rfc3339(),
+        },
+        Column {
+            name: "updated_at",
+            cell: |c| c.updated_at.to_rfc3339(),
+        },
+    ];
+
+    async fn page(
+        db: &DatabaseConnection,
+        scope: &TenantScope,
+        filter: &Self::Filter,
+    ) -> Result<Page<Model>, ListError> {
+        contacts::list(db, scope, filter).await
+    }
+
+    fn paged(filter: &Self::Filter, limit: u64, cursor: Option<String>) -> Self::Filter {
+        contacts::ContactFilter {
+            limit: Some(limit),
+            cursor,
+            ..filter.clone()
+        }
+    }
 }

@@ -7,14 +7,17 @@ use crm_domain::deal::{DealCommand, DealInput, DealPatch, LineItemInput, StageRe
 use crm_domain::pipeline::StageKind;
 use crm_domain::{EntityId, EventMetadata, Guarded, Money, UserId};
 use crm_projections::entities::deal::{self, Model};
-use crm_projections::queries::{pipelines, users};
+use crm_projections::queries::{deals, pipelines, users};
+use crm_store::page::{ListError, Page};
 use crm_store::TenantScope;
 use rust_decimal::Decimal;
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::companies::Companies;
 use super::contacts::Contacts;
+use super::listing::{joined, major, opt, text, Column, Listed};
 use super::{MoneyView, Record, Services};
 use crate::caller::Caller;
 use crate::error::AppError;
@@ -511,4 +514,98 @@ pub async fn set_line_items(
         DealCommand::SetLineItems(items),
     )
     .await
+}
+
+impl Listed for Deals {
+    type Filter = deals::DealFilter;
+    const COLUMNS: &'static [Column<Model>] = &[
+        Column {
+            name: "id",
+            cell: |d| d.id.to_string(),
+        },
+        Column {
+            name: "name",
+            cell: |d| text(Some(&d.name)),
+        },
+        Column {
+            name: "amount",
+            cell: |d| major(d.amount_minor, d.currency.as_deref()),
+        },
+        Column {
+            name: "amount_minor",
+            cell: |d| opt(d.amount_minor),
+        },
+        Column {
+            name: "currency",
+            cell: |d| opt(d.currency.as_ref()),
+        },
+        Column {
+            name: "pipeline_id",
+            cell: |d| d.pipeline_id.to_string(),
+        },
+        Column {
+            name: "stage_id",
+            cell: |d| d.stage_id.to_string(),
+        },
+        Column {
+            name: "status",
+            cell: |d| d.status.clone(),
+        },
+        Column {
+            name: "owner_id",
+            cell: |d| opt(d.owner_id),
+        },
+        Column {
+            name: "company_id",
+            cell: |d| opt(d.company_id),
+        },
+        Column {
+            name: "contact_ids",
+            cell: |d| joined(&d.contact_ids),
+        },
+        Column {
+            name: "expected_close_date",
+            cell: |d| opt(d.expected_close_date),
+        },
+        Column {
+            name: "close_reason",
+            cell: |d| text(d.close_reason.as_deref()),
+        },
+        Column {
+            name: "closed_at",
+            cell: |d| opt(d.closed_at.map(|t| t.to_rfc3339())),
+        },
+        Column {
+            name: "tags",
+            cell: |d| text(Some(&d.tags.join(";"))),
+        },
+        Column {
+            name: "deleted",
+            cell: |d| d.deleted.to_string(),
+        },
+        Column {
+            name: "created_at",
+            cell: |d| d.created_at.to_rfc3339(),
+        },
+        Column {
+            name: "updated_at",
+            cell: |d| d.updated_at.to_rfc3339(),
+        },
+    ];
+
+    async fn page(
+        db: &DatabaseConnection,
+        scope: &TenantScope,
+        filter: &Self::Filter,
+    ) -> Result<Page<Model>, ListError> {
+        deals::list(db, scope, filter).await
+    }
+
+    fn paged(filter: &Self::Filter, limit: u64, cursor: Option<String>) -> Self::Filter {
+        deals::DealFilter {
+            limit: Some(limit),
+            cursor,
+            ..filter.clone()
+        }
+    }
 }

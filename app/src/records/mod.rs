@@ -6,13 +6,15 @@
 //! command after the checks that span streams (a deal's stage and links, an activity's
 //! links and kind). The functions of this module are then its use cases: [`find`],
 //! [`create`], [`update`], [`delete`], [`restore`], [`run`] for the type's own commands,
-//! and [`revert`]. The HTTP layer (`crm_api::routes::records`) adds only what is HTTP:
+//! and [`revert`]; with [`listing::Listed`] (its filter and export columns) it also gets
+//! a list and a CSV export. The HTTP layer (`crm_api::routes::records`) adds only what is HTTP:
 //! `ETag`, `If-Match`, `Location` and statuses.
 
 pub mod activities;
 pub mod companies;
 pub mod contacts;
 pub mod deals;
+pub mod listing;
 
 use crm_domain::{Action, EntityId, EventMetadata, Guarded, Role};
 use crm_projections::entities::RecordRow;
