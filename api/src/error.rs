@@ -50,7 +50,8 @@ pub enum ApiError {
     /// RFC 9110 §10.2.3).
     #[error("too many attempts; retry in {0} seconds")]
     TooManyRequests(u64),
-    /// 503: a dependency is down.
+    /// 503: a dependency is down; sent with `Retry-After` ([`RETRY_AFTER_UNAVAILABLE`]
+    /// seconds) and never stored for an `Idempotency-Key`.
     #[error("{0}")]
     Unavailable(String),
     /// 500: a fault of ours; the cause is logged, never sent.
@@ -67,9 +68,10 @@ impl ApiError {
         }])
     }
 
-    /// A 500 from any error.
+    /// The error for a failure of ours or of a dependency: 503 when the database cannot
+    /// be reached, else 500 (see [`crm_app::AppError::internal`]).
     pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Internal(Box::new(err))
+        crm_app::AppError::internal(err).into()
     }
 }
 
@@ -85,6 +87,10 @@ impl From<crm_app::AppError> for ApiError {
             AppError::ConcurrentWrite(m) => Self::ConcurrentWrite(m),
             AppError::PreconditionFailed(m) => Self::PreconditionFailed(m),
             AppError::Validation(errors) => Self::Validation(errors),
+            AppError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unreachable");
+                Self::Unavailable("the database cannot be reached now; retry shortly".into())
+            }
             AppError::Internal(cause) => Self::Internal(cause),
         }
     }
@@ -98,9 +104,12 @@ impl From<DomainError> for ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::internal(err)
+        crm_app::AppError::from(err).into()
     }
 }
+
+/// Seconds a client is asked to wait before retrying after a 503.
+pub const RETRY_AFTER_UNAVAILABLE: u64 = 2;
 
 impl From<crm_store::page::ListError> for ApiError {
     fn from(err: crm_store::page::ListError) -> Self {
@@ -209,6 +218,15 @@ impl ResponseError for ApiError {
             }
             Self::ConcurrentWrite(_) => {
                 let mut response = problem(status, self.to_string(), None);
+                response.extensions_mut().insert(Retryable);
+                response
+            }
+            Self::Unavailable(_) => {
+                let mut response = problem(status, self.to_string(), None);
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from(RETRY_AFTER_UNAVAILABLE),
+                );
                 response.extensions_mut().insert(Retryable);
                 response
             }

@@ -1,4 +1,10 @@
 //! Request body and query extractors whose failures are problem details naming the field.
+//!
+//! Both are the boundary where text is checked once for every route: a string anywhere in
+//! a body or a query (keys too) that holds a control character other than tab and line
+//! breaks ([`crm_domain::text::forbidden_char`]: NUL, which PostgreSQL cannot store,
+//! among them), or that reads as a date or time outside the years RFC 3339 writes
+//! ([`crm_domain::time`]), is refused with a 422 naming the field before any handler runs.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,6 +56,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 /// # Errors
 /// 400 for syntax, 422 for shape.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Text first, so a control character is refused alike wherever it is (an unknown
+    // member's name included).
+    let tree: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    check_tree(&tree, &mut String::new())?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -74,6 +85,64 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     de.end()
         .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// Checks one string of a request (see the module's documentation); `field` names it.
+///
+/// # Errors
+/// 422 naming `field`.
+pub fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
+    let field = if field.is_empty() { "body" } else { field };
+    if let Some(c) = crm_domain::text::forbidden_char(text) {
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "must not contain control characters (found U+{:04X})",
+                u32::from(c)
+            ),
+        ));
+    }
+    if crm_domain::time::out_of_range(text) {
+        return Err(ApiError::invalid(
+            field,
+            "dates and times must lie in the years 0000 to 9999 (RFC 3339)",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks every string and key of a JSON body; `path` is the member path so far
+/// (`stages[1].name`).
+fn check_tree(value: &serde_json::Value, path: &mut String) -> Result<(), ApiError> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => check_text(path, text),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                check_tree(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(members) => {
+            for (key, item) in members {
+                if crm_domain::text::forbidden_char(key).is_some() {
+                    return check_text(if path.is_empty() { "body" } else { path }, key);
+                }
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                check_tree(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
 }
 
 /// Drops serde_json's " at line L column C" suffix, which means nothing to an API user.
@@ -108,9 +177,14 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
-            req.query_string().as_bytes(),
-        ));
+        let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+        for (name, value) in pairs {
+            let checked = check_text("query", &name).and_then(|()| check_text(&name, &value));
+            if let Err(err) = checked {
+                return std::future::ready(Err(err));
+            }
+        }
+        let de = serde_urlencoded::Deserializer::new(pairs);
         std::future::ready(
             serde_path_to_error::deserialize(de)
                 .map(Query)

@@ -215,7 +215,10 @@ impl Modify for ProblemResponses {
                     "500",
                     "A fault of ours; quote the `X-Request-Id` response header.",
                 );
-                add("503", "The database is unavailable; try again later.");
+                add(
+                    "503",
+                    "The database cannot be reached now; `Retry-After` says when to try again.",
+                );
             }
         }
     }

@@ -205,6 +205,9 @@ impl Application {
     }
 }
 
+/// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+pub const SHUTDOWN_SECONDS: u64 = 20;
+
 /// CORS for the configured origins only; with none configured, every cross-origin request
 /// (preflight or not) is refused.
 fn cors(origins: &[String]) -> actix_cors::Cors {
@@ -282,6 +285,8 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
             .wrap(TracingLogger::default())
     })
     .listen(listener)?
+    // On SIGTERM or SIGINT: stop accepting, give in-flight requests this long, then exit.
+    .shutdown_timeout(SHUTDOWN_SECONDS)
     .run();
     Ok(server)
 }

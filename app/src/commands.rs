@@ -68,7 +68,10 @@ fn map_error(err: AggregateError<DomainError>, guarded: bool) -> AppError {
         AggregateError::AggregateConflict => AppError::ConcurrentWrite(
             "the record was changed by another request at the same time; retry".into(),
         ),
-        other => AppError::Internal(other.to_string().into()),
+        AggregateError::DatabaseConnectionError(cause) => AppError::Unavailable(cause),
+        AggregateError::UnexpectedError(cause) | AggregateError::DeserializationError(cause) => {
+            AppError::from_boxed(cause)
+        }
     }
 }
 

@@ -177,6 +177,10 @@ pub struct DatabaseSettings {
     pub role_password: Option<SecretString>,
     /// Connections per pool. Default 10.
     pub max_connections: u32,
+    /// How long a request waits for a connection (milliseconds) before it is answered
+    /// 503 with `Retry-After`: when PostgreSQL is down, or every connection is busy.
+    /// Default 1,500, so an outage is told within 2 s.
+    pub acquire_timeout_ms: u64,
     /// Create the database when it does not exist. Default true.
     pub create_if_missing: bool,
     /// When nothing answers at a loopback `url` and PostgreSQL's binaries are installed,
@@ -253,6 +257,7 @@ impl Settings {
             .set_default("server.workspace_requests_per_minute", 6_000)?
             .set_default("database.url", DEFAULT_DATABASE_URL)?
             .set_default("database.max_connections", 10)?
+            .set_default("database.acquire_timeout_ms", 1_500)?
             .set_default("database.create_if_missing", true)?
             .set_default("database.private_cluster_dir", ".data/postgres")?
             .set_default("auth.access_token_ttl_seconds", 900)?
@@ -307,6 +312,11 @@ impl Settings {
                     "auth.totp_encryption_key must be 32 bytes".into(),
                 ));
             }
+        }
+        if self.database.acquire_timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "database.acquire_timeout_ms must be at least 1".into(),
+            ));
         }
         if self.database.max_connections == 0 {
             return Err(ConfigError::Invalid(

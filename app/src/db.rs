@@ -149,7 +149,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Pools, DbError> {
     let pool = |role: &str| -> Result<_, DbError> {
         Ok(PgPoolOptions::new()
             .max_connections(settings.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
             .connect_lazy_with(settings.role_options(role)?))
     };
     let store = pool(roles::STORE)?;

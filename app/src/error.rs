@@ -45,9 +45,71 @@ pub enum AppError {
     /// The input fails validation; each failing field says why.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// The database cannot be reached now (refused or lost connections, no connection
+    /// free within the pool's acquire timeout, a server shutting down); the same request
+    /// may succeed later. The cause is for the log.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A fault of ours or of a dependency; the cause is for the log, not the caller.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What a failure of the database says about the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// The database cannot be reached now.
+    Unreachable,
+    /// PostgreSQL refused a value (SQLSTATE class 22, "data exception"): input the
+    /// boundary should have refused.
+    Data,
+}
+
+/// Classifies `err` by the first database error in its chain of sources: a connection
+/// that cannot be had or was lost (sqlx's pool timeout, I/O and TLS errors; SQLSTATE
+/// classes 08 "connection exception", 53 "insufficient resources" and 57P "operator
+/// intervention") is [`Fault::Unreachable`]; class 22 is [`Fault::Data`] (PostgreSQL
+/// documentation, appendix A, "PostgreSQL Error Codes").
+fn classify(err: &(dyn std::error::Error + 'static)) -> Option<Fault> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(db) = e.downcast_ref::<sea_orm::DbErr>() {
+            use sea_orm::{DbErr, RuntimeErr};
+            match db {
+                DbErr::ConnectionAcquire(_) => return Some(Fault::Unreachable),
+                DbErr::Conn(RuntimeErr::SqlxError(x))
+                | DbErr::Exec(RuntimeErr::SqlxError(x))
+                | DbErr::Query(RuntimeErr::SqlxError(x)) => return classify_sqlx(x),
+                _ => {}
+            }
+        }
+        if let Some(x) = e.downcast_ref::<sqlx::Error>() {
+            return classify_sqlx(x);
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn classify_sqlx(err: &sqlx::Error) -> Option<Fault> {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => Some(Fault::Unreachable),
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") {
+                Some(Fault::Unreachable)
+            } else if code.starts_with("22") {
+                Some(Fault::Data)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
 }
 
 impl AppError {
@@ -59,9 +121,23 @@ impl AppError {
         }])
     }
 
-    /// A fault from any error.
+    /// The error for a failure of ours or of a dependency: [`AppError::Unavailable`] when
+    /// the database cannot be reached, a validation error when PostgreSQL refused a value
+    /// of the request, [`AppError::Internal`] otherwise.
     pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Internal(Box::new(err))
+        Self::from_boxed(Box::new(err))
+    }
+
+    /// As [`AppError::internal`], for a boxed error.
+    pub fn from_boxed(err: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        match classify(err.as_ref()) {
+            Some(Fault::Unreachable) => Self::Unavailable(err),
+            Some(Fault::Data) => {
+                tracing::warn!(error = %err, "PostgreSQL refused a value of a request");
+                Self::invalid("body", "a value of the request cannot be stored")
+            }
+            None => Self::Internal(err),
+        }
     }
 }
 

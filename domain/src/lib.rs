@@ -27,6 +27,7 @@ pub mod pipeline;
 pub mod role;
 pub mod tags;
 pub mod text;
+pub mod time;
 pub mod user;
 pub mod web_domain;
 pub mod workspace;

@@ -44,6 +44,16 @@ pub fn optional(field: &'static str, value: &str, max: usize) -> Result<Option<S
     bounded(field, value, max).map(Some)
 }
 
+/// The first character of `value` that no text of the API accepts: NUL (which
+/// PostgreSQL's `text` and `jsonb` cannot hold) and every other control character
+/// (Unicode category Cc) except tab, line feed and carriage return. Fields that are one
+/// line refuse those three as well ([`required`], [`optional`]).
+pub fn forbidden_char(value: &str) -> Option<char> {
+    value
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
 fn bounded(field: &'static str, value: &str, max: usize) -> Result<String, TextError> {
     if value.chars().count() > max {
         return Err(TextError::TooLong { field, max });
@@ -71,5 +81,9 @@ mod tests {
             Err(TextError::Control("name"))
         );
         assert_eq!(optional("phone", " ", 10), Ok(None));
+        assert_eq!(forbidden_char("a\u{0}b"), Some('\u{0}'));
+        assert_eq!(forbidden_char("bell\u{7}"), Some('\u{7}'));
+        assert_eq!(forbidden_char("c1\u{85}"), Some('\u{85}'));
+        assert_eq!(forbidden_char("two\nlines\tand a tab\r\n"), None);
     }
 }

@@ -26,8 +26,11 @@ pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+/// How long `/ready` waits for the database before it answers 503.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(800);
+
 /// Readiness: 200 when the database answers and every migration is applied; 503
-/// otherwise.
+/// otherwise, within a second.
 ///
 /// # Errors
 /// 503 with the reason.
@@ -38,11 +41,16 @@ pub async fn health() -> HttpResponse {
 )]
 #[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match crm_app::db::migrations_applied(&state.pools.app).await {
-        Ok(true) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
-        Ok(false) => Err(ApiError::Unavailable("migrations pending".into())),
-        Err(err) => {
+    let check = crm_app::db::migrations_applied(&state.pools.app);
+    match tokio::time::timeout(READY_WITHIN, check).await {
+        Ok(Ok(true)) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
+        Ok(Ok(false)) => Err(ApiError::Unavailable("migrations pending".into())),
+        Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness: database unreachable");
+            Err(ApiError::Unavailable("database unreachable".into()))
+        }
+        Err(_) => {
+            tracing::warn!("readiness: the database did not answer in time");
             Err(ApiError::Unavailable("database unreachable".into()))
         }
     }

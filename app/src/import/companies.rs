@@ -60,6 +60,10 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
             }
         };
         let row = report.rows_read;
+        if let Err(why) = columns.check(&record) {
+            report.fail(row, why);
+            continue;
+        }
         let Some(name) = columns.get(&record, NAME) else {
             report.fail(row, "no company name".into());
             continue;
@@ -156,7 +160,7 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
                     by_domain.insert(domain.to_string(), id.to_string());
                 }
             }
-            Err(AppError::Internal(cause)) => {
+            Err(AppError::Internal(cause) | AppError::Unavailable(cause)) => {
                 report.abort(row, cause.as_ref());
                 break;
             }

@@ -75,6 +75,10 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
             }
         };
         let row = report.rows_read;
+        if let Err(why) = columns.check(&record) {
+            report.fail(row, why);
+            continue;
+        }
         let first = columns.get(&record, FIRST);
         let last = columns.get(&record, LAST);
         let company = match columns.get(&record, COMPANY) {
@@ -128,7 +132,7 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
                 existing.insert(k);
             }
             Err(AppError::Conflict(message)) => report.duplicate(row, message),
-            Err(AppError::Internal(cause)) => {
+            Err(AppError::Internal(cause) | AppError::Unavailable(cause)) => {
                 report.abort(row, cause.as_ref());
                 break;
             }

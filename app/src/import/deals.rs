@@ -97,6 +97,10 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
                 continue;
             }
         };
+        if let Err(why) = columns.check(&record) {
+            report.fail(row, why);
+            continue;
+        }
         let Some(name) = columns.get(&record, NAME) else {
             report.fail(row, "no deal name".into());
             continue;
@@ -250,7 +254,7 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
                 report.created += 1;
                 existing.insert(key);
             }
-            Err(AppError::Internal(cause)) => {
+            Err(AppError::Internal(cause) | AppError::Unavailable(cause)) => {
                 report.abort(row, cause.as_ref());
                 break;
             }

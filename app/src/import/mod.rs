@@ -159,6 +159,27 @@ impl Columns {
             .filter(|v| !v.is_empty())
     }
 
+    /// Refuses a row with a cell no text of the API accepts (a control character other
+    /// than tab and line breaks, or a date outside the years 0000 to 9999), naming the
+    /// column; the same rule the JSON and query boundary applies.
+    fn check(&self, record: &csv::StringRecord) -> Result<(), String> {
+        for (i, cell) in record.iter().enumerate() {
+            let column = self.names.get(i).map_or("(extra)", String::as_str);
+            if let Some(c) = crm_domain::text::forbidden_char(cell) {
+                return Err(format!(
+                    "column {column:?} holds a control character (U+{:04X})",
+                    u32::from(c)
+                ));
+            }
+            if crm_domain::time::out_of_range(cell) {
+                return Err(format!(
+                    "column {column:?} holds a date outside the years 0000 to 9999"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn has(&self, names: &[&str]) -> bool {
         names
             .iter()
@@ -192,6 +213,15 @@ fn open<'d>(
         .headers()
         .map_err(|e| AppError::invalid("file", format!("not a CSV file: {e}")))?
         .clone();
+    if let Some(c) = headers.iter().find_map(crm_domain::text::forbidden_char) {
+        return Err(AppError::invalid(
+            "file",
+            format!(
+                "the header holds a control character (U+{:04X})",
+                u32::from(c)
+            ),
+        ));
+    }
     let columns = Columns::new(&headers);
     for aliases in required {
         if !columns.has(aliases) {

@@ -98,6 +98,13 @@ impl Cursor {
             .decode(text)
             .map_err(|_| CursorError::Malformed)?;
         let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| CursorError::Malformed)?;
+        // A key this server wrote holds no NUL or other control character, and no time
+        // PostgreSQL cannot compare with.
+        if crm_domain::text::forbidden_char(&cursor.k).is_some()
+            || crm_domain::time::out_of_range(&cursor.k)
+        {
+            return Err(CursorError::Malformed);
+        }
         if cursor.s != sort.as_str() {
             return Err(CursorError::WrongSort);
         }
@@ -123,6 +130,18 @@ mod tests {
             Err(CursorError::WrongSort)
         );
         assert_eq!(Cursor::decode("!!!", sort), Err(CursorError::Malformed));
+        for key in ["a\u{0}b", "-262143-01-01T00:00:00Z"] {
+            let forged = Cursor {
+                s: sort.as_str().into(),
+                k: key.into(),
+                i: Uuid::nil(),
+            };
+            assert_eq!(
+                Cursor::decode(&forged.encode(), sort),
+                Err(CursorError::Malformed),
+                "{key:?}"
+            );
+        }
         assert!(Sort::parse("email").is_err());
     }
 }

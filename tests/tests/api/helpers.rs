@@ -203,6 +203,8 @@ pub fn test_settings(db_name: &str) -> Settings {
             url: SecretString::from(url),
             role_password: None,
             max_connections: 5,
+            // Generous: the whole suite runs in parallel on two cores.
+            acquire_timeout_ms: 10_000,
             create_if_missing: false,
             private_cluster_dir: String::new(),
         },

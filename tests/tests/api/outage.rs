@@ -1,0 +1,143 @@
+//! With PostgreSQL unreachable the API answers 503 with `Retry-After` quickly, and it
+//! recovers without a restart once PostgreSQL is back. The outage is a private cluster
+//! that this test starts and stops, never the shared one.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::postgres::PgConnectOptions;
+
+use crate::client::Company;
+use crate::helpers::{test_settings, TestApp};
+
+/// A private cluster on a free port, stopped and removed when dropped.
+struct Cluster {
+    dir: String,
+    options: PgConnectOptions,
+    url: String,
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap_or_else(|e| panic!("no free port: {e}"))
+            .port();
+        let dir = format!(
+            "{}/../target/outage-test-{port}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let url = format!("postgres://postgres@127.0.0.1:{port}/crm_outage");
+        let options: PgConnectOptions =
+            url.parse().unwrap_or_else(|e| panic!("bad url {url}: {e}"));
+        crm_app::private_cluster::start(&options, &dir)
+            .unwrap_or_else(|why| panic!("the private cluster did not start: {why}"));
+        Self { dir, options, url }
+    }
+
+    fn stop(&self) {
+        crm_app::private_cluster::stop(&self.dir)
+            .unwrap_or_else(|why| panic!("the private cluster did not stop: {why}"));
+    }
+
+    fn restart(&self) {
+        crm_app::private_cluster::start(&self.options, &self.dir)
+            .unwrap_or_else(|why| panic!("the private cluster did not start again: {why}"));
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = crm_app::private_cluster::stop(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn an_outage_is_a_quick_503_and_the_server_recovers_without_a_restart() {
+    let cluster = Cluster::start();
+    let mut settings = test_settings("crm_outage");
+    settings.database.url = cluster.url.clone().into();
+    settings.database.create_if_missing = true;
+    settings.database.acquire_timeout_ms = 1_500;
+    let server = crm_api::startup::Application::build(settings)
+        .await
+        .unwrap_or_else(|e| panic!("server failed to start: {e}"));
+    let app = TestApp {
+        address: format!("http://127.0.0.1:{}", server.port()),
+        db_name: "crm_outage".into(),
+        client: reqwest::Client::new(),
+    };
+    tokio::spawn(server.run_until_stopped());
+    let owner = app.signup("outage").await;
+    let crm = app.as_(&owner);
+    crm.companies()
+        .create(&json!({"name": "Before"}))
+        .await
+        .expect(StatusCode::CREATED);
+
+    cluster.stop();
+
+    let started = Instant::now();
+    let res = crm.companies().list("").await;
+    let waited = started.elapsed();
+    res.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.header("retry-after"), Some("2"));
+    assert_eq!(res.header("content-type"), Some("application/problem+json"));
+    assert!(
+        waited < Duration::from_secs(3),
+        "the 503 took {waited:?} (acquire timeout 1.5 s)"
+    );
+
+    let create = crm
+        .with_header("idempotency-key", "outage-create-1")
+        .companies()
+        .create(&json!({"name": "During"}))
+        .await;
+    create.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+
+    let started = Instant::now();
+    let ready = app.anonymous().get::<Value>("/ready").await;
+    let waited = started.elapsed();
+    ready.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(waited < Duration::from_secs(2), "/ready took {waited:?}");
+
+    cluster.restart();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let res = crm.companies().list("").await;
+        if res.status == StatusCode::OK {
+            break;
+        }
+        res.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            Instant::now() < deadline,
+            "the server did not recover within 20 s of PostgreSQL's return"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.anonymous()
+        .get::<Value>("/ready")
+        .await
+        .assert_status(StatusCode::OK);
+    // The create answered 503 was not stored under its key: sent again, it runs.
+    let made: Company = crm
+        .with_header("idempotency-key", "outage-create-1")
+        .companies()
+        .create(&json!({"name": "During"}))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(made.name, "During");
+    let names: Vec<String> = crm
+        .companies()
+        .list("sort=name")
+        .await
+        .expect(StatusCode::OK)
+        .items
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["Before", "During"]);
+}
