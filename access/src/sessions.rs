@@ -65,28 +65,81 @@ pub async fn create(
     txn.commit().await
 }
 
-/// Whether `session` of `user` exists, is not revoked, has not expired at `now`, and its
-/// user is an active member.
+/// What a request with an access token may do, as [`authorize`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authorized {
+    /// The session is live (not revoked, not expired) and its user active.
+    pub active: bool,
+    /// The workspace requires two-factor sign-in and the user has not turned it on (only
+    /// asked for when the caller's role is bound by that rule).
+    pub lacks_two_factor: bool,
+    /// The workspace's request count in the current window (counted only for a live
+    /// session), when a limit applies.
+    pub hits: Option<i64>,
+}
+
+/// Checks a request's session, in one statement and one transaction: that session
+/// `session` of `user` is live and the user active; when `two_factor_rule`, whether the
+/// workspace requires a second factor the user lacks; and when `rate_key` is given, counts
+/// the request in that per-minute window of `rate_limits` (only when the session is live,
+/// so a revoked token cannot use up a workspace's allowance).
 ///
 /// # Errors
 /// Any database error.
-pub async fn is_active(
+pub async fn authorize(
     db: &DatabaseConnection,
     scope: &TenantScope,
     session: Uuid,
     user: Uuid,
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+    two_factor_rule: bool,
+    rate_key: Option<&str>,
+) -> Result<Authorized, DbErr> {
     let txn = scope.begin(db).await?;
     let row = txn
         .query_one(stmt(
-            "SELECT 1 AS ok FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
-              WHERE s.tenant_id = $1 AND s.id = $2 AND s.user_id = $3 AND s.revoked_at IS NULL AND s.expires_at > $4 AND u.status = 'active'",
-            vec![scope.tenant().0.into(), session.into(), user.into(), now.into()],
+            "WITH live AS (
+                 SELECT EXISTS (
+                     SELECT 1 FROM sessions s
+                       JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
+                      WHERE s.tenant_id = $1 AND s.id = $2 AND s.user_id = $3
+                        AND s.revoked_at IS NULL AND s.expires_at > $4 AND u.status = 'active'
+                 ) AS active
+             ),
+             hit AS (
+                 INSERT INTO rate_limits AS r (key, window_start, hits)
+                 SELECT $6, $4, 1 FROM live WHERE live.active AND $6::text IS NOT NULL
+                 ON CONFLICT (key) DO UPDATE SET
+                   window_start = CASE WHEN r.window_start + interval '60 seconds' <= $4 THEN $4 ELSE r.window_start END,
+                   hits = CASE WHEN r.window_start + interval '60 seconds' <= $4 THEN 1 ELSE r.hits + 1 END
+                 RETURNING hits
+             )
+             SELECT live.active,
+                    $5 AND COALESCE((
+                        SELECT w.require_two_factor AND NOT EXISTS (
+                                   SELECT 1 FROM totp_secrets t
+                                    WHERE t.tenant_id = w.tenant_id AND t.user_id = $3
+                                      AND t.confirmed_at IS NOT NULL)
+                          FROM workspaces w WHERE w.tenant_id = $1), false) AS lacks_two_factor,
+                    (SELECT hits FROM hit) AS hits
+               FROM live",
+            vec![
+                scope.tenant().0.into(),
+                session.into(),
+                user.into(),
+                now.into(),
+                two_factor_rule.into(),
+                rate_key.map(str::to_owned).into(),
+            ],
         ))
-        .await?;
+        .await?
+        .ok_or_else(|| DbErr::Custom("the session check returned no row".into()))?;
     txn.commit().await?;
-    Ok(row.is_some())
+    Ok(Authorized {
+        active: row.try_get("", "active")?,
+        lacks_two_factor: row.try_get("", "lacks_two_factor")?,
+        hits: row.try_get::<Option<i32>>("", "hits")?.map(i64::from),
+    })
 }
 
 /// What presenting a refresh token did.

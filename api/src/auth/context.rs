@@ -100,25 +100,33 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
     let tenant = TenantId(claims.tid);
     let scope = TenantScope::for_credential(Credential::AccessToken(tenant));
-    if !sessions::is_active(&state.pools.app, &scope, claims.sid, claims.sub, now).await? {
+    // A workspace may require two-factor sign-in of owners and admins: until they turn it
+    // on they may only do that (and read who they are, or sign out).
+    let two_factor_rule = matches!(claims.role, Role::Owner | Role::Admin)
+        && !route_meta(req, &state).is_some_and(|r| r.two_factor_exempt);
+    let limit = state.settings.server.workspace_requests_per_minute;
+    let rate_key = (limit > 0).then(|| workspace_window(tenant, now));
+    let found = sessions::authorize(
+        &state.pools.app,
+        &scope,
+        claims.sid,
+        claims.sub,
+        now,
+        two_factor_rule,
+        rate_key.as_deref(),
+    )
+    .await?;
+    if !found.active {
         return Err(ApiError::Unauthorized(
             "the session has ended; sign in again",
         ));
     }
-    // A workspace may require two-factor sign-in of owners and admins: until they turn it
-    // on they may only do that (and read who they are, or sign out).
-    if matches!(claims.role, Role::Owner | Role::Admin)
-        && !route_meta(req, &state).is_some_and(|r| r.two_factor_exempt)
-        && crm_projections::queries::users::lacks_required_two_factor(
-            &state.pools.app,
-            &scope,
-            claims.sub,
-        )
-        .await?
-    {
+    if found.lacks_two_factor {
         return Err(ApiError::TwoFactorRequired);
     }
-    workspace_rate_limit(&state, tenant, now).await?;
+    if let Some(hits) = found.hits {
+        over_limit(hits, limit, now)?;
+    }
     Ok(AuthContext(Caller {
         tenant,
         user: UserId(claims.sub),
@@ -150,14 +158,18 @@ pub(crate) async fn workspace_rate_limit(
     if limit == 0 {
         return Ok(());
     }
-    let minute = now.timestamp().div_euclid(60);
-    let (hits, _) = rate_limits::hit(
-        &state.pools.app,
-        &format!("workspace:{tenant}:{minute}"),
-        now,
-        60,
-    )
-    .await?;
+    let (hits, _) =
+        rate_limits::hit(&state.pools.app, &workspace_window(tenant, now), now, 60).await?;
+    over_limit(hits, limit, now)
+}
+
+/// The counter of `tenant`'s requests in the calendar minute of `now`.
+fn workspace_window(tenant: TenantId, now: chrono::DateTime<chrono::Utc>) -> String {
+    format!("workspace:{tenant}:{}", now.timestamp().div_euclid(60))
+}
+
+/// 429 when `hits` passed `limit`, retrying at the next minute.
+fn over_limit(hits: i64, limit: u64, now: chrono::DateTime<chrono::Utc>) -> Result<(), ApiError> {
     if u64::try_from(hits).unwrap_or(u64::MAX) > limit {
         let wait = 60 - now.timestamp().rem_euclid(60);
         return Err(ApiError::TooManyRequests(

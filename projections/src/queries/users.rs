@@ -82,32 +82,6 @@ pub async fn other_active_owners(
     Ok(n)
 }
 
-/// Whether the workspace requires two-factor sign-in and `user` has not turned it on.
-///
-/// # Errors
-/// Any database error.
-pub async fn lacks_required_two_factor(
-    db: &DatabaseConnection,
-    scope: &TenantScope,
-    user: Uuid,
-) -> Result<bool, DbErr> {
-    let txn = scope.begin(db).await?;
-    let row = txn
-        .query_one(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT w.require_two_factor AND NOT EXISTS (
-                      SELECT 1 FROM totp_secrets t WHERE t.tenant_id = w.tenant_id AND t.user_id = $2 AND t.confirmed_at IS NOT NULL) AS blocked
-               FROM workspaces w WHERE w.tenant_id = $1",
-            [scope.tenant().0.into(), user.into()],
-        ))
-        .await?;
-    txn.commit().await?;
-    Ok(row
-        .map(|r| r.try_get::<bool>("", "blocked"))
-        .transpose()?
-        .unwrap_or(false))
-}
-
 /// Serialises changes of owners in a workspace (role changes and deactivations), so two
 /// owners demoting each other at once cannot leave it with none: hold the returned
 /// transaction until the change is done.
