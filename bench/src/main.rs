@@ -1,0 +1,320 @@
+//! `crm-bench`: how close the API comes to what the machine's PostgreSQL can do.
+//!
+//! Against a scratch database on the configured PostgreSQL (created, then dropped), it
+//! runs back to back, at each concurrency of `--connections` (default 1, 8, 32), for
+//! `--seconds` each:
+//!
+//! 1. **insert limit**: single-row `INSERT`s, each its own transaction, one connection per
+//!    worker (what `pgbench` measures with a one-statement custom script);
+//! 2. **create company**: `POST /v1/companies` through an in-process server (the release
+//!    build when run with `--release`), one keep-alive HTTP connection per worker;
+//! 3. **get company**: `GET /v1/companies/{id}` the same way.
+//!
+//! It prints requests per second, p50 and p99 latency, and the ratio of each API rate to
+//! the insert limit at the same concurrency. Run it on a quiet machine:
+//! `cargo run --release -p crm-bench`.
+
+#![allow(clippy::print_stdout)] // the report on standard output is what this command is for
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::{json, Value};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, Executor, PgConnection};
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(about = "Measure the API against PostgreSQL's single-row insert limit")]
+struct Options {
+    /// The PostgreSQL server, as an owner's URL; its database part, if any, is replaced
+    /// by the scratch database's.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    database_url: String,
+    /// Concurrencies to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    connections: Vec<usize>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Connections per pool of the server under test (`database.max_connections`).
+    #[arg(long, default_value_t = 10)]
+    max_connections: u32,
+}
+
+/// What one measurement saw.
+struct Run {
+    ops: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&mut self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        self.latencies.sort_unstable();
+        let rank = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[rank.min(self.latencies.len() - 1)]
+    }
+}
+
+/// Runs `workers` copies of `op` for `seconds`; each worker gets its own state from
+/// `setup`.
+async fn measure<S, Fut, Op, OpFut>(workers: usize, seconds: u64, setup: Fut, op: Op) -> Run
+where
+    S: Send + 'static,
+    Fut: Fn(usize) -> OpFut + Clone,
+    OpFut: std::future::Future<Output = S>,
+    Op: Fn(&mut S, usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>>
+        + Send
+        + Sync
+        + Copy
+        + 'static,
+{
+    let mut states = Vec::with_capacity(workers);
+    for w in 0..workers {
+        states.push(setup(w).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = states
+        .into_iter()
+        .enumerate()
+        .map(|(w, mut state)| {
+            tokio::spawn(async move {
+                let (mut ok, mut failed, mut latencies) = (0_usize, 0_usize, Vec::new());
+                let mut i = 0_usize;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    if op(&mut state, w * 1_000_000_000 + i).await {
+                        ok += 1;
+                        latencies.push(t.elapsed());
+                    } else {
+                        failed += 1;
+                    }
+                    i += 1;
+                }
+                (ok, failed, latencies)
+            })
+        })
+        .collect();
+    let mut run = Run {
+        ops: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+    };
+    for (ok, failed, latencies) in futures::future::join_all(tasks).await.into_iter().flatten() {
+        run.ops += ok;
+        run.errors += failed;
+        run.latencies.extend(latencies);
+    }
+    run.elapsed = started.elapsed();
+    run
+}
+
+fn fail(what: &str, err: impl std::fmt::Display) -> ! {
+    eprintln!("crm-bench: {what}: {err}");
+    std::process::exit(1)
+}
+
+#[tokio::main]
+async fn main() {
+    let options = Options::parse();
+    let base = server_part(&options.database_url);
+    let name = format!("crm_bench_{}", std::process::id());
+    let mut admin = PgConnection::connect(&format!("{base}/postgres"))
+        .await
+        .unwrap_or_else(|e| fail("connecting to PostgreSQL", e));
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap_or_else(|e| fail("creating the scratch database", e));
+    let url = format!("{base}/{name}");
+    let result = bench(&options, &url).await;
+    let _ = admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await;
+    if let Err(why) = result {
+        fail("benchmark", why);
+    }
+}
+
+/// `scheme://user@host:port` of a PostgreSQL URL, without its database and parameters.
+fn server_part(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| after_scheme + i);
+    url[..end].to_owned()
+}
+
+async fn bench(options: &Options, url: &str) -> Result<(), String> {
+    // The server under test, in this process, over the scratch database.
+    let mut settings = crm_app::config::Settings::load().map_err(|e| e.to_string())?;
+    settings.database.url = secrecy::SecretString::from(url.to_owned());
+    settings.database.max_connections = options.max_connections;
+    settings.database.private_cluster_dir = String::new();
+    settings.server.port = 0;
+    // The per-workspace limit (6,000 a minute by default) would cap the measurement.
+    settings.server.workspace_requests_per_minute = 0;
+    let server = crm_api::startup::Application::build(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let address = format!("http://127.0.0.1:{}", server.port());
+    tokio::spawn(server.run_until_stopped());
+
+    let client = reqwest::Client::new();
+    let signup: Value = client
+        .post(format!("{address}/v1/auth/signup"))
+        .json(
+            &json!({"workspace_name": "Bench", "workspace_slug": "bench",
+            "email": "owner@bench.example", "password": "violet harbour engine 42",
+            "display_name": "Bench"}),
+        )
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = signup["access_token"]
+        .as_str()
+        .ok_or_else(|| format!("signup failed: {signup}"))?
+        .to_owned();
+    let company: Value = client
+        .post(format!("{address}/v1/companies"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Target"}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let company_path = format!(
+        "{address}/v1/companies/{}",
+        company["id"].as_str().ok_or("no company id")?
+    );
+
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    sqlx::query(
+        "CREATE TABLE bench_rows (id uuid PRIMARY KEY, tenant_id uuid NOT NULL, name text NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    pool.close().await;
+
+    println!(
+        "{:<16} {:>5} {:>10} {:>9} {:>9} {:>7} {:>8}",
+        "path", "conns", "ops/s", "p50 ms", "p99 ms", "errors", "÷ insert"
+    );
+    let seconds = options.seconds;
+    for &conns in &options.connections {
+        let url = url.to_owned();
+        let mut insert = measure(
+            conns,
+            seconds,
+            move |_| {
+                let url = url.clone();
+                async move {
+                    PgConnection::connect(&url)
+                        .await
+                        .unwrap_or_else(|e| fail("connecting", e))
+                }
+            },
+            |conn: &mut PgConnection, _| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO bench_rows VALUES ($1, $2, 'bench')")
+                        .bind(uuid::Uuid::now_v7())
+                        .bind(uuid::Uuid::nil())
+                        .execute(&mut *conn)
+                        .await
+                        .is_ok()
+                })
+            },
+        )
+        .await;
+        let limit = insert.rate();
+        report("insert limit", conns, &mut insert, limit);
+
+        let made = (address.clone(), token.clone());
+        let mut create = measure(
+            conns,
+            seconds,
+            move |_| {
+                let (address, token) = made.clone();
+                async move { (reqwest::Client::new(), address, token) }
+            },
+            |(client, address, token): &mut (reqwest::Client, String, String), i| {
+                Box::pin(async move {
+                    client
+                        .post(format!("{address}/v1/companies"))
+                        .bearer_auth(&*token)
+                        .json(&json!({ "name": format!("Company {i}") }))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().as_u16() == 201)
+                })
+            },
+        )
+        .await;
+        report("create company", conns, &mut create, limit);
+
+        let target = (company_path.clone(), token.clone());
+        let mut get = measure(
+            conns,
+            seconds,
+            move |_| {
+                let (path, token) = target.clone();
+                async move { (reqwest::Client::new(), path, token) }
+            },
+            |(client, path, token): &mut (reqwest::Client, String, String), _| {
+                Box::pin(async move {
+                    client
+                        .get(&*path)
+                        .bearer_auth(&*token)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().as_u16() == 200)
+                })
+            },
+        )
+        .await;
+        report("get company", conns, &mut get, limit);
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)] // the report is this command's output
+fn report(path: &str, conns: usize, run: &mut Run, limit: f64) {
+    let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
+    let (p50, p99) = (run.percentile(0.50), run.percentile(0.99));
+    let ratio = if limit > 0.0 { run.rate() / limit } else { 0.0 };
+    println!(
+        "{:<16} {:>5} {:>10.0} {:>9.2} {:>9.2} {:>7} {:>8.3}",
+        path,
+        conns,
+        run.rate(),
+        ms(p50),
+        ms(p99),
+        run.errors,
+        ratio
+    );
+}
