@@ -28,8 +28,13 @@ pub struct StoredResponse {
 /// What a key says about a new request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyState {
-    /// The key is new: this request runs, and must [`complete`] or [`abandon`] it.
-    Started,
+    /// This request runs, and must [`complete`] or [`abandon`] the key: the key is new,
+    /// or an earlier request with it failed or died before it finished. A record this
+    /// request creates takes the key's `reserved` id, the same on every such retry.
+    Started {
+        /// The id reserved for the record the request creates.
+        reserved: Uuid,
+    },
     /// The first request with this key and this request hash has finished: replay it.
     Done(StoredResponse),
     /// The first request with this key is still running.
@@ -39,8 +44,9 @@ pub enum KeyState {
 }
 
 /// Claims `key` of `user` for a request whose hash is `hash`, or reports what the key
-/// holds. A key older than [`RETENTION_HOURS`] is forgotten first, and so is a claim still
-/// unfinished after [`LEASE_SECONDS`] (its request died: a retry may run).
+/// holds. A key older than [`RETENTION_HOURS`] is forgotten first. A key whose request
+/// failed ([`abandon`]) or still holds no answer after [`LEASE_SECONDS`] (its server
+/// died) is taken over by this request, with the same reserved id.
 ///
 /// # Errors
 /// Any database error.
@@ -56,26 +62,36 @@ pub async fn begin(
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key = $3
-            AND (created_at < now() - make_interval(hours => $4) OR (status IS NULL AND created_at < now() - make_interval(secs => $5)))",
-        [tenant.into(), user.into(), key.into(), (RETENTION_HOURS as i32).into(), (LEASE_SECONDS as f64).into()],
+            AND created_at < now() - make_interval(hours => $4)",
+        [
+            tenant.into(),
+            user.into(),
+            key.into(),
+            (RETENTION_HOURS as i32).into(),
+        ],
     ))
     .await?;
+    let fresh = Uuid::now_v7();
     let inserted = txn
         .execute(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "INSERT INTO idempotency_keys (tenant_id, user_id, key, request_hash) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            [tenant.into(), user.into(), key.into(), hash.into()],
+            "INSERT INTO idempotency_keys (tenant_id, user_id, key, request_hash, reserved_id, leased_at)
+             VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT DO NOTHING",
+            [tenant.into(), user.into(), key.into(), hash.into(), fresh.into()],
         ))
         .await?
         .rows_affected();
     let state = if inserted == 1 {
-        KeyState::Started
+        KeyState::Started { reserved: fresh }
     } else {
         let row = txn
             .query_one(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "SELECT request_hash, status, content_type, location, etag, body FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
-                [tenant.into(), user.into(), key.into()],
+                "SELECT request_hash, status, content_type, location, etag, body, reserved_id,
+                        leased_at IS NOT NULL AND leased_at > now() - make_interval(secs => $4) AS leased
+                   FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key = $3
+                    FOR UPDATE",
+                [tenant.into(), user.into(), key.into(), (LEASE_SECONDS as f64).into()],
             ))
             .await?
             .ok_or_else(|| DbErr::RecordNotFound("idempotency key vanished".into()))?;
@@ -83,7 +99,18 @@ pub async fn begin(
         let status: Option<i16> = row.try_get("", "status")?;
         match status {
             _ if stored_hash != hash => KeyState::Mismatch,
-            None => KeyState::InProgress,
+            None if row.try_get::<bool>("", "leased")? => KeyState::InProgress,
+            None => {
+                txn.execute(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "UPDATE idempotency_keys SET leased_at = now() WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
+                    [tenant.into(), user.into(), key.into()],
+                ))
+                .await?;
+                KeyState::Started {
+                    reserved: row.try_get("", "reserved_id")?,
+                }
+            }
             Some(status) => KeyState::Done(StoredResponse {
                 status: u16::try_from(status).unwrap_or(500),
                 content_type: row.try_get("", "content_type")?,
@@ -129,7 +156,9 @@ pub async fn complete(
     txn.commit().await
 }
 
-/// Forgets `key` (its request failed on the server's side, so a retry may run again).
+/// Releases `key` (its request failed on the server's side, so a retry may run again),
+/// keeping its reserved id: if the request had in fact written its record, the retry
+/// finds it instead of creating another.
 ///
 /// # Errors
 /// Any database error.
@@ -142,7 +171,7 @@ pub async fn abandon(
     let txn = scope.begin(db).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND status IS NULL",
+        "UPDATE idempotency_keys SET leased_at = NULL WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND status IS NULL",
         [scope.tenant().0.into(), user.into(), key.into()],
     ))
     .await?;

@@ -6,9 +6,11 @@
 //! by SHA-256) replays the stored status, body, `Content-Type`, `Location` and `ETag`, with
 //! `Idempotent-Replayed: true`; the same key with a different request is a 422; a key whose
 //! first request is still running is a 409, until that request finishes or its 60-second
-//! lease lapses. A 5xx is not stored, so a retry after a server fault runs again (known
-//! limit: a fault after the command committed lets a retry run it again). Sign-up and
-//! login (`/v1/auth/…`) are never stored: their answers hold tokens.
+//! lease lapses. A 5xx is not stored, so a retry after a server fault runs again; a key
+//! reserves the id of the record its request creates ([`ReservedId`]), so when the failed
+//! attempt had in fact created it, the retry answers that record instead of creating a
+//! second one (a batch or an import is not covered yet). Sign-up and login
+//! (`/v1/auth/…`) are never stored: their answers hold tokens.
 
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -30,6 +32,12 @@ pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";
 /// Longest key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 255;
+
+/// The id an idempotent request's key reserves for the record it creates (in the
+/// request's extensions): the same on every retry with the key, so a create that did
+/// commit before its answer was lost is found again, never made twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservedId(pub uuid::Uuid);
 
 /// The middleware (register with `actix_web::middleware::from_fn`).
 ///
@@ -128,7 +136,8 @@ pub async fn middleware(
             Ok(req.into_response(err.error_response()))
         }
         Ok(KeyState::Done(stored)) => Ok(req.into_response(replay(&stored))),
-        Ok(KeyState::Started) => {
+        Ok(KeyState::Started { reserved }) => {
+            req.extensions_mut().insert(ReservedId(reserved));
             let res = next.call(req).await?;
             let (http_req, response) = res.into_parts();
             let status = response.status();

@@ -10,12 +10,14 @@
 //! - [`auth`]: tokens, sessions, TOTP, the [`auth::AuthContext`] and [`auth::CommandContext`]
 //!   extractors; [`extract`]: strict JSON and query extractors; [`idempotency`]: the
 //!   `Idempotency-Key` middleware; [`support`]: support staff's sign-in;
-//! - [`error`]: [`error::ApiError`], the one mapping of every failure to RFC 9457.
+//! - [`error`]: [`error::ApiError`], the one mapping of every failure to RFC 9457;
+//!   [`faults`]: fault injection, in test builds only.
 
 pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod extract;
+pub mod faults;
 pub mod idempotency;
 pub mod openapi;
 pub mod routes;

@@ -5,6 +5,9 @@
 use crm_domain::DomainError;
 use serde::Serialize;
 
+/// The conflict of a create whose record exists already.
+pub const ALREADY_EXISTS: &str = "the record already exists";
+
 /// One failing field of a request.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
@@ -145,7 +148,7 @@ impl From<DomainError> for AppError {
     fn from(err: DomainError) -> Self {
         match err {
             DomainError::NotFound => Self::NotFound,
-            DomainError::AlreadyExists => Self::Conflict("the record already exists".into()),
+            DomainError::AlreadyExists => Self::Conflict(ALREADY_EXISTS.into()),
             DomainError::Deleted | DomainError::NotDeleted | DomainError::Conflict(_) => {
                 Self::Conflict(err.to_string())
             }

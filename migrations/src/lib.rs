@@ -36,6 +36,7 @@ mod m20261121_000020_personal_data_keys;
 mod m20261121_000021_shadow_rebuild;
 mod m20261121_000022_record_snapshots;
 mod m20261121_000023_support_two_factor;
+mod m20261204_000024_idempotency_reserved_id;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -48,7 +49,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 46] = [
+const SQL: [&str; 48] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -95,6 +96,8 @@ const SQL: [&str; 46] = [
     include_str!("sql/000022_record_snapshots.down.sql"),
     include_str!("sql/000023_support_two_factor.up.sql"),
     include_str!("sql/000023_support_two_factor.down.sql"),
+    include_str!("sql/000024_idempotency_reserved_id.up.sql"),
+    include_str!("sql/000024_idempotency_reserved_id.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -138,6 +141,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000021_shadow_rebuild::Migration),
             Box::new(m20261121_000022_record_snapshots::Migration),
             Box::new(m20261121_000023_support_two_factor::Migration),
+            Box::new(m20261204_000024_idempotency_reserved_id::Migration),
         ]
     }
 }

@@ -124,7 +124,8 @@ pub(crate) async fn create_all<R: Record>(
         let outcome = async {
             let body = item::<R::Create>(value)?;
             let (_, row) =
-                records::create::<R>(state.services(), &ctx.auth, &ctx.metadata, body).await?;
+                records::create::<R>(state.services(), &ctx.auth, &ctx.metadata, body, None)
+                    .await?;
             Ok((201, json!(R::View::from(row))))
         }
         .await;

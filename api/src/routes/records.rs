@@ -48,12 +48,18 @@ pub(crate) async fn get<R: Record>(
 /// # Errors
 /// 409, 422 and the store's errors.
 pub(crate) async fn create<R: Record>(
+    req: &HttpRequest,
     state: &AppState,
     ctx: &CommandContext,
     body: R::Create,
 ) -> Result<HttpResponse, ApiError> {
+    let reserved = actix_web::HttpMessage::extensions(req)
+        .get::<crate::idempotency::ReservedId>()
+        .map(|r| r.0);
     let (id, row) =
-        crm_app::records::create::<R>(state.services(), &ctx.auth, &ctx.metadata, body).await?;
+        crm_app::records::create::<R>(state.services(), &ctx.auth, &ctx.metadata, body, reserved)
+            .await?;
+    crate::faults::after_commit(req)?;
     let mut response = answer::<R>(StatusCode::CREATED, row);
     let location = format!("/v1/{}/{id}", R::TYPE.segment());
     if let Ok(location) = header::HeaderValue::from_str(&location) {
@@ -168,11 +174,12 @@ macro_rules! record_routes {
         )]
         #[post($collection)]
         pub async fn create(
+            req: actix_web::HttpRequest,
             state: actix_web::web::Data<$crate::state::AppState>,
             ctx: $crate::auth::CommandContext,
             $crate::extract::Json(body): $crate::extract::Json<$create>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::routes::records::create::<$record>(&state, &ctx, body).await
+            $crate::routes::records::create::<$record>(&req, &state, &ctx, body).await
         }
 
         /// One record. With `?as_of=<RFC 3339>` or `?version=N` (Owner, Admin): the record

@@ -216,7 +216,10 @@ pub async fn ensure_owner<R: Record>(
     }
 }
 
-/// Creates a record; returns its id and row.
+/// Creates a record; returns its id and row. With `reserved` (the id an `Idempotency-Key`
+/// reserves, the same on every retry with that key), the record takes that id, and when
+/// a record with it exists already (an earlier attempt committed, then its answer was
+/// lost) that record is the answer: a retry never creates a second one.
 ///
 /// # Errors
 /// Conflicts (a unique value taken), validation errors, and the store's errors.
@@ -225,10 +228,27 @@ pub async fn create<R: Record>(
     caller: &Caller,
     meta: &EventMetadata,
     body: R::Create,
+    reserved: Option<Uuid>,
 ) -> Result<(Uuid, R::Row), AppError> {
+    if let Some(id) = reserved {
+        if let Some(row) = R::find(s, &caller.scope, id).await? {
+            return Ok((id, row));
+        }
+    }
     let command = R::create_command(s, caller, body).await?;
-    let id = EntityId::new();
-    R::execute(s, id, Guarded::from(command), meta).await?;
+    let id = reserved.map_or_else(EntityId::new, EntityId);
+    match R::execute(s, id, Guarded::from(command), meta).await {
+        Ok(()) => {}
+        // The earlier attempt's events are stored, its read row not yet projected.
+        Err(AppError::Conflict(why))
+            if reserved.is_some() && why == crate::error::ALREADY_EXISTS =>
+        {
+            return Err(AppError::Unavailable(
+                "the record is being created by an earlier attempt with this key".into(),
+            ));
+        }
+        Err(err) => return Err(err),
+    }
     Ok((id.0, load::<R>(s, caller, id.0).await?))
 }
 

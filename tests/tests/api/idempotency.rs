@@ -126,3 +126,64 @@ async fn a_malformed_key_is_refused_before_anything_runs() {
 
     assert_eq!(app.event_count().await, events);
 }
+
+#[tokio::test]
+async fn a_retry_after_a_fault_past_the_commit_creates_nothing_twice() {
+    let app = spawn_app().await;
+    let a = app.signup("fault").await;
+    let crm = app.as_(&a);
+    // The contact is written, then the answer is lost to a server fault: a 500.
+    let lost = crm
+        .with_header("idempotency-key", "key-f")
+        .with_header("x-test-fault", "after-commit")
+        .contacts()
+        .create(&once())
+        .await
+        .expect_problem(StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(lost.status, 500);
+    let written = app.event_count().await;
+
+    // The client cannot know; it retries with the same key and gets the contact that was
+    // written, under the same id, and nothing is written again (the email claim of that
+    // very contact is no conflict either).
+    let retried = post_with_key(&crm, "key-f", &once())
+        .await
+        .expect_status(StatusCode::CREATED);
+    let contact = retried.body();
+    assert_eq!(contact.email.as_deref(), Some("once@x.example"));
+    assert_eq!(app.event_count().await, written, "the retry wrote again");
+    let listed = crm.contacts().list("").await.expect(StatusCode::OK);
+    assert_eq!(
+        listed.items.len(),
+        1,
+        "two contacts from one key: {listed:?}"
+    );
+    assert_eq!(listed.items[0].id, contact.id);
+
+    // From now on the key replays that answer.
+    let replayed = post_with_key(&crm, "key-f", &once())
+        .await
+        .expect_status(StatusCode::CREATED);
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replayed.body().id, contact.id);
+
+    // Another key is another contact: here the email is taken.
+    post_with_key(&crm, "key-g", &once())
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_fault_without_a_key_is_a_plain_500_and_the_write_stands() {
+    let app = spawn_app().await;
+    let a = app.signup("fault-nokey").await;
+    let crm = app.as_(&a);
+    crm.with_header("x-test-fault", "after-commit")
+        .companies()
+        .create(&json!({"name": "Kept"}))
+        .await
+        .expect_problem(StatusCode::INTERNAL_SERVER_ERROR);
+    let listed = crm.companies().list("").await.expect(StatusCode::OK);
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].name, "Kept");
+}

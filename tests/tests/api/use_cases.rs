@@ -94,14 +94,14 @@ async fn a_deal_cannot_name_a_company_of_another_workspace() {
     let world = World::new().await;
     let (a, b) = (world.workspace("uc-a").await, world.workspace("uc-b").await);
     let (theirs, _) =
-        records::create::<Companies>(world.services(), &a, &meta(&a), company("A Corp"))
+        records::create::<Companies>(world.services(), &a, &meta(&a), company("A Corp"), None)
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
     let body: CreateDeal = serde_json::from_value(serde_json::json!({
         "name": "Poach", "company_id": theirs
     }))
     .unwrap_or_else(|e| panic!("{e:?}"));
-    let refused = records::create::<Deals>(world.services(), &b, &meta(&b), body).await;
+    let refused = records::create::<Deals>(world.services(), &b, &meta(&b), body, None).await;
     match refused {
         Err(AppError::Validation(fields)) => {
             assert_eq!(fields.len(), 1);
@@ -124,17 +124,19 @@ async fn contact_emails_are_unique_within_a_workspace_only() {
     let world = World::new().await;
     let (a, b) = (world.workspace("uc-c").await, world.workspace("uc-d").await);
     let s = world.services();
-    records::create::<Contacts>(s, &a, &meta(&a), contact("ada@example.com"))
+    records::create::<Contacts>(s, &a, &meta(&a), contact("ada@example.com"), None)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let again = records::create::<Contacts>(s, &a, &meta(&a), contact("ADA@example.com")).await;
+    let again =
+        records::create::<Contacts>(s, &a, &meta(&a), contact("ADA@example.com"), None).await;
     assert!(
         matches!(again, Err(AppError::Conflict(_))),
         "a second contact with the same email (other case) was not refused: {again:?}"
     );
-    let (_, other) = records::create::<Contacts>(s, &b, &meta(&b), contact("ada@example.com"))
-        .await
-        .unwrap_or_else(|e| panic!("another workspace may use the email: {e:?}"));
+    let (_, other) =
+        records::create::<Contacts>(s, &b, &meta(&b), contact("ada@example.com"), None)
+            .await
+            .unwrap_or_else(|e| panic!("another workspace may use the email: {e:?}"));
     assert_eq!(other.email.as_deref(), Some("ada@example.com"));
 }
 
@@ -144,9 +146,10 @@ async fn a_member_changes_only_what_they_own() {
     let owner = world.workspace("uc-e").await;
     let member = caller(owner.tenant, Uuid::now_v7(), Role::Member);
     let s = world.services();
-    let (owners, _) = records::create::<Companies>(s, &owner, &meta(&owner), company("Owned"))
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let (owners, _) =
+        records::create::<Companies>(s, &owner, &meta(&owner), company("Owned"), None)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
     let patch = || -> PatchCompany {
         serde_json::from_value(serde_json::json!({"industry": "Retail"}))
             .unwrap_or_else(|e| panic!("{e:?}"))
@@ -160,7 +163,7 @@ async fn a_member_changes_only_what_they_own() {
     let deleted = records::delete::<Companies>(s, &member, &meta(&member), owners, None).await;
     assert!(matches!(deleted, Err(AppError::Forbidden)), "{deleted:?}");
 
-    let (mine, _) = records::create::<Companies>(s, &member, &meta(&member), company("Mine"))
+    let (mine, _) = records::create::<Companies>(s, &member, &meta(&member), company("Mine"), None)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     let changed = records::update::<Companies>(s, &member, &meta(&member), mine, None, patch())
@@ -175,9 +178,10 @@ async fn a_revert_sets_back_the_fields_of_the_patch_body() {
     let world = World::new().await;
     let owner = world.workspace("uc-f").await;
     let s = world.services();
-    let (id, _) = records::create::<Companies>(s, &owner, &meta(&owner), company("First name"))
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let (id, _) =
+        records::create::<Companies>(s, &owner, &meta(&owner), company("First name"), None)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
     let rename: PatchCompany =
         serde_json::from_value(serde_json::json!({"name": "Second name", "tags": ["x"]}))
             .unwrap_or_else(|e| panic!("{e:?}"));
@@ -249,7 +253,7 @@ async fn a_stage_holding_an_open_deal_is_retired_only_once_the_deal_is_gone() {
     let s = world.services();
     let body: CreateDeal = serde_json::from_value(serde_json::json!({ "name": "Renewal" }))
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let (deal, row) = records::create::<Deals>(s, &a, &meta(&a), body)
+    let (deal, row) = records::create::<Deals>(s, &a, &meta(&a), body, None)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     let (pipeline, stage) = (row.pipeline_id, row.stage_id);

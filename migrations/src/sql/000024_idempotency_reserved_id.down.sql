@@ -1,0 +1,2 @@
+ALTER TABLE idempotency_keys DROP COLUMN leased_at;
+ALTER TABLE idempotency_keys DROP COLUMN reserved_id;
