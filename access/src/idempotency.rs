@@ -34,6 +34,8 @@ pub enum KeyState {
     Started {
         /// The id reserved for the record the request creates.
         reserved: Uuid,
+        /// This attempt's lease, which [`complete`] and [`abandon`] name.
+        lease: Uuid,
     },
     /// The first request with this key and this request hash has finished: replay it.
     Done(StoredResponse),
@@ -71,18 +73,21 @@ pub async fn begin(
         ],
     ))
     .await?;
-    let fresh = Uuid::now_v7();
+    let (fresh, lease) = (Uuid::now_v7(), Uuid::new_v4());
     let inserted = txn
         .execute(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "INSERT INTO idempotency_keys (tenant_id, user_id, key, request_hash, reserved_id, leased_at)
-             VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT DO NOTHING",
-            [tenant.into(), user.into(), key.into(), hash.into(), fresh.into()],
+            "INSERT INTO idempotency_keys (tenant_id, user_id, key, request_hash, reserved_id, leased_at, lease_id)
+             VALUES ($1, $2, $3, $4, $5, now(), $6) ON CONFLICT DO NOTHING",
+            [tenant.into(), user.into(), key.into(), hash.into(), fresh.into(), lease.into()],
         ))
         .await?
         .rows_affected();
     let state = if inserted == 1 {
-        KeyState::Started { reserved: fresh }
+        KeyState::Started {
+            reserved: fresh,
+            lease,
+        }
     } else {
         let row = txn
             .query_one(Statement::from_sql_and_values(
@@ -103,12 +108,13 @@ pub async fn begin(
             None => {
                 txn.execute(Statement::from_sql_and_values(
                     DbBackend::Postgres,
-                    "UPDATE idempotency_keys SET leased_at = now() WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
-                    [tenant.into(), user.into(), key.into()],
+                    "UPDATE idempotency_keys SET leased_at = now(), lease_id = $4 WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
+                    [tenant.into(), user.into(), key.into(), lease.into()],
                 ))
                 .await?;
                 KeyState::Started {
                     reserved: row.try_get("", "reserved_id")?,
+                    lease,
                 }
             }
             Some(status) => KeyState::Done(StoredResponse {
@@ -126,7 +132,8 @@ pub async fn begin(
     Ok(state)
 }
 
-/// Stores the response of the request that holds `key`.
+/// Stores the response of the attempt that holds `key` under `lease` (nothing, when
+/// another attempt has taken the lease over).
 ///
 /// # Errors
 /// Any database error.
@@ -135,12 +142,14 @@ pub async fn complete(
     scope: &TenantScope,
     user: Uuid,
     key: &str,
+    lease: Uuid,
     response: &StoredResponse,
 ) -> Result<(), DbErr> {
     let txn = scope.begin(db).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "UPDATE idempotency_keys SET status = $4, content_type = $5, location = $6, etag = $7, body = $8 WHERE tenant_id = $1 AND user_id = $2 AND key = $3",
+        "UPDATE idempotency_keys SET status = $4, content_type = $5, location = $6, etag = $7, body = $8, leased_at = NULL
+          WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND lease_id = $9 AND status IS NULL",
         [
             scope.tenant().0.into(),
             user.into(),
@@ -150,6 +159,7 @@ pub async fn complete(
             response.location.clone().into(),
             response.etag.clone().into(),
             response.body.clone().into(),
+            lease.into(),
         ],
     ))
     .await?;
@@ -167,12 +177,19 @@ pub async fn abandon(
     scope: &TenantScope,
     user: Uuid,
     key: &str,
+    lease: Uuid,
 ) -> Result<(), DbErr> {
     let txn = scope.begin(db).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "UPDATE idempotency_keys SET leased_at = NULL WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND status IS NULL",
-        [scope.tenant().0.into(), user.into(), key.into()],
+        "UPDATE idempotency_keys SET leased_at = NULL
+          WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND lease_id = $4 AND status IS NULL",
+        [
+            scope.tenant().0.into(),
+            user.into(),
+            key.into(),
+            lease.into(),
+        ],
     ))
     .await?;
     txn.commit().await

@@ -116,6 +116,17 @@ pub fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
 fn check_tree(value: &serde_json::Value, path: &mut String) -> Result<(), ApiError> {
     use serde_json::Value;
     match value {
+        // A secret is checked for NUL only: it is hashed, never stored as text, and an
+        // existing password may hold any other character.
+        Value::String(text) if path.ends_with("password") => {
+            if text.contains('\0') {
+                return Err(ApiError::invalid(
+                    path.as_str(),
+                    "must not contain NUL (U+0000)",
+                ));
+            }
+            Ok(())
+        }
         Value::String(text) => check_text(path, text),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {

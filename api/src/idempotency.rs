@@ -77,15 +77,24 @@ pub async fn middleware(
         );
         return Ok(req.into_response(err.error_response()));
     };
-    // Unauthenticated requests pass through: the handler answers 401.
-    let (Ok(auth), Some(state)) = (
-        authenticate(req.request().clone()).await,
-        req.app_data::<web::Data<AppState>>().cloned(),
-    ) else {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_boxed_body);
+    };
+    let auth = match authenticate(req.request().clone()).await {
+        Ok(auth) => auth,
+        // Unauthenticated requests pass through: the handler answers 401.
+        Err(ApiError::Unauthorized(_)) => {
+            return next
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_boxed_body)
+        }
+        // Anything else (an outage, a rate limit, a refused permission) is the answer: the
+        // handler must never run without the key's protection.
+        Err(err) => return Ok(req.into_response(err.error_response())),
     };
 
     let limit = state
@@ -136,7 +145,7 @@ pub async fn middleware(
             Ok(req.into_response(err.error_response()))
         }
         Ok(KeyState::Done(stored)) => Ok(req.into_response(replay(&stored))),
-        Ok(KeyState::Started { reserved }) => {
+        Ok(KeyState::Started { reserved, lease }) => {
             req.extensions_mut().insert(ReservedId(reserved));
             let res = next.call(req).await?;
             let (http_req, response) = res.into_parts();
@@ -147,7 +156,7 @@ pub async fn middleware(
                 .is_some();
             let headers = response.headers().clone();
             let Ok(bytes) = to_bytes(response.into_body()).await else {
-                if let Err(err) = idempotency::abandon(db, &auth.scope, user, &key).await {
+                if let Err(err) = idempotency::abandon(db, &auth.scope, user, &key, lease).await {
                     tracing::error!(error = %err, "could not release an idempotency key");
                 }
                 return Ok(ServiceResponse::new(
@@ -165,9 +174,9 @@ pub async fn middleware(
             let outcome =
                 if status.is_server_error() || retryable || status == StatusCode::TOO_MANY_REQUESTS
                 {
-                    idempotency::abandon(db, &auth.scope, user, &key).await
+                    idempotency::abandon(db, &auth.scope, user, &key, lease).await
                 } else {
-                    idempotency::complete(db, &auth.scope, user, &key, &stored).await
+                    idempotency::complete(db, &auth.scope, user, &key, lease, &stored).await
                 };
             if let Err(err) = outcome {
                 tracing::error!(error = %err, "could not record an idempotency key");

@@ -330,6 +330,9 @@ impl Commands {
         )
         .await;
         match &result {
+            // Another attempt with this contact id (a retry under the same Idempotency-Key)
+            // wrote the contact: the claim is that contact's now.
+            Err(AppError::Conflict(why)) if why == crate::error::ALREADY_EXISTS => {}
             Err(_) => {
                 if let Some(email) = claimed {
                     claims::release_contact_email(&self.app, &scope, email.as_str(), contact.0)

@@ -48,6 +48,11 @@ pub enum AppError {
     /// The input fails validation; each failing field says why.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// The request's effect is saved, or being saved by an earlier attempt, but the answer
+    /// cannot be built yet (its read model lags); the same request sent again shortly
+    /// gets it. The text says what to do.
+    #[error("{0}")]
+    Pending(String),
     /// The database cannot be reached now (refused or lost connections, no connection
     /// free within the pool's acquire timeout, a server shutting down); the same request
     /// may succeed later. The cause is for the log.
@@ -70,8 +75,8 @@ enum Fault {
 
 /// Classifies `err` by the first database error in its chain of sources: a connection
 /// that cannot be had or was lost (sqlx's pool timeout, I/O and TLS errors; SQLSTATE
-/// classes 08 "connection exception", 53 "insufficient resources" and 57P "operator
-/// intervention") is [`Fault::Unreachable`]; class 22 is [`Fault::Data`] (PostgreSQL
+/// classes 08 "connection exception" and 57P "operator intervention", and 53300
+/// "too many connections") is [`Fault::Unreachable`]; class 22 is [`Fault::Data`] (PostgreSQL
 /// documentation, appendix A, "PostgreSQL Error Codes").
 fn classify(err: &(dyn std::error::Error + 'static)) -> Option<Fault> {
     let mut current = Some(err);
@@ -103,7 +108,7 @@ fn classify_sqlx(err: &sqlx::Error) -> Option<Fault> {
         | sqlx::Error::WorkerCrashed => Some(Fault::Unreachable),
         sqlx::Error::Database(db) => {
             let code = db.code()?;
-            if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") {
+            if code.starts_with("08") || code == "53300" || code.starts_with("57P") {
                 Some(Fault::Unreachable)
             } else if code.starts_with("22") {
                 Some(Fault::Data)
@@ -136,8 +141,9 @@ impl AppError {
         match classify(err.as_ref()) {
             Some(Fault::Unreachable) => Self::Unavailable(err),
             Some(Fault::Data) => {
-                tracing::warn!(error = %err, "PostgreSQL refused a value of a request");
-                Self::invalid("body", "a value of the request cannot be stored")
+                // Input the boundary should have refused: a bug to fix, told as one.
+                tracing::error!(error = %err, "PostgreSQL refused a value (SQLSTATE class 22)");
+                Self::invalid("request", "a value of the request cannot be stored")
             }
             None => Self::Internal(err),
         }

@@ -21,7 +21,14 @@ pub fn storable_date(day: &NaiveDate) -> bool {
 /// Whether `text` reads as a date-time or a date (as chrono reads them from JSON or a
 /// query string) outside [`YEARS`]. Text that is no date at all is not outside.
 pub fn out_of_range(text: &str) -> bool {
+    // Only what has a date's shape: an optional sign, digits, `-`, with no space (chrono
+    // also reads "-5 - 3 - 1" as a date).
     let text = text.trim();
+    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let year_digits = body.bytes().take_while(u8::is_ascii_digit).count();
+    if year_digits < 4 || body.as_bytes().get(year_digits) != Some(&b'-') || text.contains(' ') {
+        return false;
+    }
     if let Ok(at) = text.parse::<DateTime<Utc>>() {
         return !storable(&at);
     }
@@ -49,5 +56,7 @@ mod tests {
         assert!(!out_of_range("9999-12-31"));
         assert!(!out_of_range("Acme Corp"));
         assert!(!out_of_range("-5"));
+        assert!(!out_of_range("-5 - 3 - 1"));
+        assert!(!out_of_range("12-06-07"));
     }
 }

@@ -31,7 +31,7 @@ const REVENUE: &[&str] = &["Annual Revenue"];
 pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::for_command(meta);
-    let (mut reader, columns) = open(data, &[NAME])?;
+    let (mut reader, mut columns) = open(data, &[NAME])?;
     let guard = lock(app, &scope, "companies").await?;
     let mut report = ImportReport::new("companies", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;

@@ -41,7 +41,7 @@ fn key(first: Option<&str>, last: Option<&str>, company: Option<Uuid>) -> Key {
 pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::for_command(meta);
-    let (mut reader, columns) = open(data, &[])?;
+    let (mut reader, mut columns) = open(data, &[])?;
     if !columns.has(FIRST) && !columns.has(LAST) && !columns.has(EMAIL) {
         return Err(AppError::invalid(
             "file",

@@ -133,6 +133,8 @@ impl ImportReport {
 struct Columns {
     index: HashMap<String, usize>,
     names: Vec<String>,
+    /// Whether a field takes the column (all, until [`Columns::ignored`] says).
+    used: Vec<bool>,
 }
 
 impl Columns {
@@ -146,7 +148,8 @@ impl Columns {
             .enumerate()
             .map(|(i, h)| (h.to_lowercase(), i))
             .collect();
-        Self { index, names }
+        let used = vec![true; names.len()];
+        Self { index, names, used }
     }
 
     /// The trimmed, non-empty value of the first present column among `names`.
@@ -161,9 +164,13 @@ impl Columns {
 
     /// Refuses a row with a cell no text of the API accepts (a control character other
     /// than tab and line breaks, or a date outside the years 0000 to 9999), naming the
-    /// column; the same rule the JSON and query boundary applies.
+    /// column; the same rule the JSON and query boundary applies. Columns no field
+    /// takes are not read, so not checked.
     fn check(&self, record: &csv::StringRecord) -> Result<(), String> {
         for (i, cell) in record.iter().enumerate() {
+            if !self.used.get(i).copied().unwrap_or(false) {
+                continue;
+            }
             let column = self.names.get(i).map_or("(extra)", String::as_str);
             if let Some(c) = crm_domain::text::forbidden_char(cell) {
                 return Err(format!(
@@ -186,15 +193,18 @@ impl Columns {
             .any(|n| self.index.contains_key(&n.to_lowercase()))
     }
 
-    /// Columns not in `known` (each an alias list).
-    fn ignored(&self, known: &[&[&str]]) -> Vec<String> {
+    /// Columns not in `known` (each an alias list); from now on [`Columns::check`] skips
+    /// them.
+    fn ignored(&mut self, known: &[&[&str]]) -> Vec<String> {
+        let takes = |name: &String| {
+            known
+                .iter()
+                .any(|aliases| aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+        };
+        self.used = self.names.iter().map(takes).collect();
         self.names
             .iter()
-            .filter(|name| {
-                !known
-                    .iter()
-                    .any(|aliases| aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
-            })
+            .filter(|name| !takes(name))
             .cloned()
             .collect()
     }

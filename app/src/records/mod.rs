@@ -243,13 +243,23 @@ pub async fn create<R: Record>(
         Err(AppError::Conflict(why))
             if reserved.is_some() && why == crate::error::ALREADY_EXISTS =>
         {
-            return Err(AppError::Unavailable(
-                "the record is being created by an earlier attempt with this key".into(),
+            return Err(AppError::Pending(
+                "an earlier attempt with this Idempotency-Key created the record; it will be \
+                 readable shortly: send the request again"
+                    .into(),
             ));
         }
         Err(err) => return Err(err),
     }
-    Ok((id.0, load::<R>(s, caller, id.0).await?))
+    // The events are committed: a missing read row is lag, never "not found".
+    match load::<R>(s, caller, id.0).await {
+        Ok(row) => Ok((id.0, row)),
+        Err(AppError::NotFound) => Err(AppError::Pending(format!(
+            "the record {} is saved; it will be readable shortly",
+            id.0
+        ))),
+        Err(err) => Err(err),
+    }
 }
 
 /// Applies one patch to record `id`, guarded by `if_version`; returns its row.

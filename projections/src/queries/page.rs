@@ -101,7 +101,7 @@ impl Cursor {
         // A key this server wrote holds no NUL or other control character, and no time
         // PostgreSQL cannot compare with.
         if crm_domain::text::forbidden_char(&cursor.k).is_some()
-            || crm_domain::time::out_of_range(&cursor.k)
+            || (sort.field == SortField::CreatedAt && crm_domain::time::out_of_range(&cursor.k))
         {
             return Err(CursorError::Malformed);
         }

@@ -226,6 +226,15 @@ async fn a_csv_row_with_a_nul_fails_alone_and_the_rest_imports() {
         .collect();
     assert_eq!(names, ["Good One", "Good Two"]);
 
+    // A column no field takes is not read, so its content does not matter.
+    let extra = b"name,notes\nThird,\x0c form feed\n";
+    let report = crm
+        .import("companies", "", extra)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!((report.created, report.failed), (1, 0));
+    assert_eq!(report.ignored_columns, ["notes"]);
+
     let header_nul = b"na\x00me\nAcme\n";
     let problem = crm
         .import("companies", "", header_nul)
