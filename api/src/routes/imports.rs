@@ -84,7 +84,14 @@ async fn run(
         Kind::Contacts => import::contacts::import(&run, &body).await?,
         Kind::Deals => import::deals::import(&run, &body).await?,
     };
-    Ok(HttpResponse::Ok().json(report))
+    let aborted = report.aborted.is_some();
+    let mut response = HttpResponse::Ok().json(report);
+    if aborted {
+        // A fault stopped it: a retry with the same Idempotency-Key resumes (the rows
+        // already imported are skipped as duplicates) instead of replaying this report.
+        response.extensions_mut().insert(crate::error::Retryable);
+    }
+    Ok(response)
 }
 
 /// Imports companies from a `text/csv` body of at most `server.import_limit_bytes`: 200

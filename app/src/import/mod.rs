@@ -94,9 +94,13 @@ impl ImportReport {
     /// Records a server fault at `row` and marks the import aborted.
     fn abort(&mut self, row: u64, cause: &(dyn std::error::Error + Send + Sync)) {
         tracing::error!(import_id = %self.import_id, row, error = %cause, "import aborted");
-        self.fail(row, "internal error; the import stopped here".into());
+        self.fail(
+            row,
+            "a fault of the server or the database; the import stopped here".into(),
+        );
         self.aborted = Some(format!(
-            "stopped at row {row} by an internal error; rows before it are imported"
+            "stopped at row {row} by a fault of the server or the database; rows before it \
+             are imported, and running the import again imports the rest"
         ));
     }
 
