@@ -26,8 +26,11 @@ pub enum Claim {
 /// Claims `email` for `contact_id` in the scope's tenant.
 ///
 /// A claim left behind by a request that died between claiming and committing is taken
-/// over once it is older than five minutes and the holder's read row does not carry the
-/// email.
+/// over once it is older than one minute and its holder has no event at all (it was never
+/// created: the request died before its append), or once it is older than five minutes
+/// and the holder's read row does not carry the email (an update that died before its
+/// append). A request between its claim and its append takes milliseconds, so a live one
+/// is never overtaken.
 ///
 /// # Errors
 /// Any database error.
@@ -46,6 +49,9 @@ pub async fn claim_contact_email(
              INSERT INTO contact_emails AS ce (tenant_id, email, contact_id) VALUES ($1, $2, $3)
              ON CONFLICT (tenant_id, email) DO UPDATE SET contact_id = EXCLUDED.contact_id, claimed_at = now()
               WHERE ce.contact_id = EXCLUDED.contact_id
+                 OR (ce.claimed_at < now() - interval '1 minute'
+                     AND NOT EXISTS (SELECT 1 FROM events e
+                                      WHERE e.aggregate_id = ce.tenant_id::text || ':' || ce.contact_id::text))
                  OR (ce.claimed_at < now() - interval '5 minutes'
                      AND NOT EXISTS (SELECT 1 FROM contacts c
                                       WHERE c.tenant_id = ce.tenant_id AND c.id = ce.contact_id AND c.email = ce.email))

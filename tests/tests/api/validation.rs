@@ -444,3 +444,51 @@ async fn an_oversized_csv_is_refused_and_writes_nothing() {
 
     assert_eq!(app.event_count().await, events);
 }
+
+#[tokio::test]
+async fn an_email_claim_left_by_a_create_that_died_is_taken_over_after_a_minute() {
+    let app = spawn_app().await;
+    let owner = app.signup("orphan-claim").await;
+    let crm = app.as_(&owner);
+    // Claims a create took and then died before appending: no contact has these ids.
+    let db = app.pool_as(None).await;
+    for (email, age) in [
+        ("old@orphan.example", "2 minutes"),
+        ("new@orphan.example", "0 seconds"),
+    ] {
+        sqlx::query(&format!(
+            "INSERT INTO contact_emails (tenant_id, email, contact_id, claimed_at)
+             VALUES ($1, $2, $3, now() - interval '{age}')"
+        ))
+        .bind(owner.tenant)
+        .bind(email)
+        .bind(uuid::Uuid::now_v7())
+        .execute(&db)
+        .await
+        .unwrap_or_else(|e| panic!("seeding the claim of {email}: {e}"));
+    }
+    // Older than a minute, with no event behind it: the retry of that create succeeds.
+    let made = crm
+        .contacts()
+        .create(&json!({"first_name": "Ada", "email": "old@orphan.example"}))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(made.email.as_deref(), Some("old@orphan.example"));
+    // A fresh claim may be a create still in flight: it holds.
+    crm.contacts()
+        .create(&json!({"first_name": "Bob", "email": "new@orphan.example"}))
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+    // A claim of a contact that exists is never taken over, however old.
+    sqlx::query(
+        "UPDATE contact_emails SET claimed_at = now() - interval '1 hour' WHERE tenant_id = $1",
+    )
+    .bind(owner.tenant)
+    .execute(&db)
+    .await
+    .unwrap_or_else(|e| panic!("ageing the claims: {e}"));
+    crm.contacts()
+        .create(&json!({"first_name": "Eve", "email": "old@orphan.example"}))
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+}
