@@ -30,6 +30,22 @@ fn ok(status: StatusCode, v: &PipelineView) -> HttpResponse {
     record(status, v.version, v)
 }
 
+/// Runs `command` on pipeline `id`, guarded by the request's `If-Match`, and answers the
+/// pipeline with `status`.
+async fn change(
+    req: &HttpRequest,
+    state: &AppState,
+    ctx: &CommandContext,
+    id: Uuid,
+    command: PipelineCommand,
+    status: StatusCode,
+) -> Result<HttpResponse, ApiError> {
+    let if_version = if_match(req)?;
+    let (s, caller, meta) = (state.services(), &ctx.auth, &ctx.metadata);
+    let changed = pipelines::run(s, caller, meta, id, if_version, command).await?;
+    Ok(ok(status, &changed))
+}
+
 /// Lists every pipeline with its stages.
 ///
 /// # Errors
@@ -144,17 +160,7 @@ pub async fn rename(
     Json(body): Json<RenamePipeline>,
 ) -> Result<HttpResponse, ApiError> {
     let command = PipelineCommand::Rename { name: body.name };
-    let (if_version, id) = (if_match(&req)?, *id);
-    let changed = pipelines::run(
-        state.services(),
-        &ctx.auth,
-        &ctx.metadata,
-        id,
-        if_version,
-        command,
-    )
-    .await?;
-    Ok(ok(StatusCode::OK, &changed))
+    change(&req, &state, &ctx, *id, command, StatusCode::OK).await
 }
 
 /// Adds a stage to a pipeline: 201 with the pipeline.
@@ -181,17 +187,7 @@ pub async fn add_stage(
     Json(body): Json<StageBody>,
 ) -> Result<HttpResponse, ApiError> {
     let command = pipelines::add_stage(body);
-    let (if_version, id) = (if_match(&req)?, *id);
-    let changed = pipelines::run(
-        state.services(),
-        &ctx.auth,
-        &ctx.metadata,
-        id,
-        if_version,
-        command,
-    )
-    .await?;
-    Ok(ok(StatusCode::CREATED, &changed))
+    change(&req, &state, &ctx, *id, command, StatusCode::CREATED).await
 }
 
 /// Renames a stage or changes its probability: 200 with the pipeline.
@@ -223,17 +219,7 @@ pub async fn update_stage(
 ) -> Result<HttpResponse, ApiError> {
     let (id, stage_id) = *path;
     let command = pipelines::update_stage(stage_id, body);
-    let if_version = if_match(&req)?;
-    let changed = pipelines::run(
-        state.services(),
-        &ctx.auth,
-        &ctx.metadata,
-        id,
-        if_version,
-        command,
-    )
-    .await?;
-    Ok(ok(StatusCode::OK, &changed))
+    change(&req, &state, &ctx, id, command, StatusCode::OK).await
 }
 
 /// `PUT /v1/pipelines/{id}/stages` body.
@@ -271,17 +257,7 @@ pub async fn reorder(
 ) -> Result<HttpResponse, ApiError> {
     let order = body.stage_ids.into_iter().map(EntityId).collect();
     let command = PipelineCommand::ReorderStages { order };
-    let (if_version, id) = (if_match(&req)?, *id);
-    let changed = pipelines::run(
-        state.services(),
-        &ctx.auth,
-        &ctx.metadata,
-        id,
-        if_version,
-        command,
-    )
-    .await?;
-    Ok(ok(StatusCode::OK, &changed))
+    change(&req, &state, &ctx, *id, command, StatusCode::OK).await
 }
 
 /// Retires a stage (409 while it holds open deals, or when it is the last of its kind):
