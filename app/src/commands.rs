@@ -2,10 +2,7 @@
 //! enforces the rules that span streams (contact email uniqueness, a contact's company
 //! existing in the same tenant) before a command runs.
 
-use std::sync::Arc;
-
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
+use cqrs_es::Aggregate;
 use crm_domain::activity::{Activity, ActivityCommand};
 use crm_domain::company::{Company, CompanyCommand};
 use crm_domain::contact::{Contact, ContactCommand, ContactInput, ContactPatch};
@@ -15,89 +12,29 @@ use crm_domain::user::{User, UserCommand};
 use crm_domain::workspace::{Workspace, WorkspaceCommand};
 use crm_domain::{DomainError, Email, EntityId, EventMetadata, Guarded, StreamId};
 use crm_projections::entities::{company, contact};
-use crm_projections::inline::InlineProjector;
 use crm_store::claims::{self, Claim};
+use crm_store::event::AnyEvent;
 use crm_store::personal_data::Keyring;
 use crm_store::TenantScope;
-use postgres_es::{PostgresCqrs, PostgresEventRepository};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait};
 
 use crate::db::Pools;
 use crate::error::AppError;
-use crate::sealed_store::SealedRepository;
+use crate::unit_of_work::UnitOfWork;
 
-/// The contact's framework: its events go through [`SealedRepository`].
-type SealedCqrs<A> = CqrsFramework<A, PersistedEventStore<SealedRepository, A>>;
-
-/// The command frameworks of every aggregate, each with the inline projector attached.
+/// The write side: every command runs in one [`UnitOfWork`] of the `crm_command` pool.
 #[derive(Clone)]
 pub struct Commands {
-    workspace: Arc<PostgresCqrs<Workspace>>,
-    user: Arc<PostgresCqrs<User>>,
-    company: Arc<PostgresCqrs<Company>>,
-    contact: Arc<SealedCqrs<Contact>>,
-    pipeline: Arc<PostgresCqrs<Pipeline>>,
-    deal: Arc<PostgresCqrs<Deal>>,
-    activity: Arc<PostgresCqrs<Activity>>,
-    app: DatabaseConnection,
+    db: DatabaseConnection,
     keyring: Keyring,
 }
 
-fn framework<A>(pools: &Pools) -> Arc<PostgresCqrs<A>>
-where
-    A: Aggregate<Services = ()>,
-    A::Event: Into<crm_store::AnyEvent>,
-{
-    let projector = InlineProjector::new(pools.projector.clone());
-    Arc::new(postgres_es::postgres_cqrs(
-        pools.store.clone(),
-        vec![Box::new(projector)],
-        (),
-    ))
-}
-
-/// Maps cqrs-es's error: a domain refusal keeps its meaning; a lost optimistic-concurrency
-/// race is a 412 when the caller named a version (that version is stale now), else a
-/// retryable 409; the rest is ours.
-fn map_error(err: AggregateError<DomainError>, guarded: bool) -> AppError {
-    match err {
-        AggregateError::UserError(e) => e.into(),
-        AggregateError::AggregateConflict if guarded => AppError::PreconditionFailed(
-            "the record changed while this request ran; reload it and retry".into(),
-        ),
-        AggregateError::AggregateConflict => AppError::ConcurrentWrite(
-            "the record was changed by another request at the same time; retry".into(),
-        ),
-        AggregateError::DatabaseConnectionError(cause) => AppError::Unavailable(cause),
-        AggregateError::UnexpectedError(cause) | AggregateError::DeserializationError(cause) => {
-            AppError::from_boxed(cause)
-        }
-    }
-}
-
 impl Commands {
-    /// Frameworks over the store pool, projecting inline through the projector pool; the
-    /// contact's seals its personal data with `keyring`.
+    /// The write side over the command pool; contacts' personal data is sealed with
+    /// `keyring`.
     pub fn new(pools: &Pools, keyring: Keyring) -> Self {
-        let repo = SealedRepository::new(
-            PostgresEventRepository::new(pools.store.clone()),
-            sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pools.store.clone()),
-            keyring.clone(),
-        );
-        let contact = Arc::new(CqrsFramework::new(
-            PersistedEventStore::new_event_store(repo),
-            vec![Box::new(InlineProjector::new(pools.projector.clone()))],
-            (),
-        ));
         Self {
-            workspace: framework(pools),
-            user: framework(pools),
-            company: framework(pools),
-            contact,
-            pipeline: framework(pools),
-            deal: framework(pools),
-            activity: framework(pools),
-            app: pools.app.clone(),
+            db: pools.command.clone(),
             keyring,
         }
     }
@@ -107,24 +44,22 @@ impl Commands {
         &self.keyring
     }
 
-    async fn run<A, C, ES>(
-        cqrs: &CqrsFramework<A, ES>,
+    /// Runs one command of aggregate `A` on `stream` in its own transaction.
+    async fn run<A, C>(
+        &self,
         stream: StreamId,
         command: Guarded<C>,
         meta: &EventMetadata,
     ) -> Result<(), AppError>
     where
-        A: Aggregate<Error = DomainError, Command = Guarded<C>>,
-        ES: EventStore<A>,
+        A: Aggregate<Error = DomainError, Command = Guarded<C>, Services = ()>,
+        A::Event: Into<AnyEvent>,
     {
         let guarded = command.if_version.is_some();
-        if stream.tenant != meta.tenant_id {
-            // A stream of another tenant is never addressed; the database would refuse too.
-            return Err(AppError::NotFound);
-        }
-        cqrs.execute_with_metadata(&stream.to_string(), command, meta.to_map())
-            .await
-            .map_err(|e| map_error(e, guarded))
+        let uow = UnitOfWork::begin(&self.db, meta).await?;
+        uow.execute::<A>(&self.keyring, stream, command, meta, guarded)
+            .await?;
+        uow.commit().await
     }
 
     /// Runs a workspace command (the stream is `<tenant>:<tenant>`).
@@ -137,7 +72,7 @@ impl Commands {
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
         let stream = StreamId::new(meta.tenant_id, EntityId(meta.tenant_id.0));
-        Self::run(&self.workspace, stream, command.into(), meta).await
+        self.run::<Workspace, _>(stream, command.into(), meta).await
     }
 
     /// Runs a user command.
@@ -150,13 +85,8 @@ impl Commands {
         command: UserCommand,
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
-        Self::run(
-            &self.user,
-            StreamId::new(meta.tenant_id, user),
-            command.into(),
-            meta,
-        )
-        .await
+        self.run::<User, _>(StreamId::new(meta.tenant_id, user), command.into(), meta)
+            .await
     }
 
     /// Runs a company command.
@@ -169,13 +99,8 @@ impl Commands {
         command: impl Into<Guarded<CompanyCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
-        Self::run(
-            &self.company,
-            StreamId::new(meta.tenant_id, company),
-            command.into(),
-            meta,
-        )
-        .await
+        self.run::<Company, _>(StreamId::new(meta.tenant_id, company), command.into(), meta)
+            .await
     }
 
     /// Runs a pipeline command.
@@ -188,8 +113,7 @@ impl Commands {
         command: impl Into<Guarded<PipelineCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
-        Self::run(
-            &self.pipeline,
+        self.run::<Pipeline, _>(
             StreamId::new(meta.tenant_id, pipeline),
             command.into(),
             meta,
@@ -207,13 +131,8 @@ impl Commands {
         command: impl Into<Guarded<DealCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
-        Self::run(
-            &self.deal,
-            StreamId::new(meta.tenant_id, deal),
-            command.into(),
-            meta,
-        )
-        .await
+        self.run::<Deal, _>(StreamId::new(meta.tenant_id, deal), command.into(), meta)
+            .await
     }
 
     /// Runs an activity command (the caller has checked its links).
@@ -226,8 +145,7 @@ impl Commands {
         command: impl Into<Guarded<ActivityCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
-        Self::run(
-            &self.activity,
+        self.run::<Activity, _>(
             StreamId::new(meta.tenant_id, activity),
             command.into(),
             meta,
@@ -235,11 +153,13 @@ impl Commands {
         .await
     }
 
-    /// Runs a contact command, first checking what spans streams: the linked company
-    /// exists (live) in the tenant, and a new email is not another contact's (409).
+    /// Runs a contact command with what spans streams, all in one transaction: the linked
+    /// company exists (live) in the tenant, and a new email is claimed for this contact
+    /// (409 when another contact holds it); the email it replaces or clears is released.
     ///
     /// # Errors
-    /// 409 for a duplicate email, 422 for a missing company, and the aggregate's errors.
+    /// 404 for a contact the workspace does not have, 409 for a duplicate email, 422 for a
+    /// missing company, and the aggregate's errors.
     pub async fn contact(
         &self,
         contact: EntityId,
@@ -251,12 +171,15 @@ impl Commands {
             command,
         } = command.into();
         let scope = TenantScope::for_command(meta);
+        let tenant = meta.tenant_id.0;
+        let uow = UnitOfWork::begin(&self.db, meta).await?;
         // Another tenant's contact id is a 404 before anything else is checked, exactly as
         // an id that does not exist.
         let current = match &command {
             ContactCommand::Create(_) => None,
             _ => Some(
-                crm_projections::queries::row::<contact::Entity>(&self.app, &scope, contact.0)
+                contact::Entity::find_by_id((tenant, contact.0))
+                    .one(uow.connection())
                     .await?
                     .ok_or(AppError::NotFound)?,
             ),
@@ -275,9 +198,9 @@ impl Commands {
             | ContactCommand::UnlinkCompany { .. } => (None, None),
         };
         if let Some(company) = company {
-            let row =
-                crm_projections::queries::row::<company::Entity>(&self.app, &scope, company.0)
-                    .await?;
+            let row = company::Entity::find_by_id((tenant, company.0))
+                .one(uow.connection())
+                .await?;
             if row.is_none_or(|c| c.deleted) {
                 return Err(AppError::invalid(
                     "company_id",
@@ -299,53 +222,39 @@ impl Commands {
             ContactCommand::Update(_) => current.and_then(|c| c.email),
             _ => None,
         };
-        let claimed = match &new_email {
-            Some(email) if old_email.as_deref() != Some(email.as_str()) => {
-                match claims::claim_contact_email(&self.app, &scope, email.as_str(), contact.0)
-                    .await?
-                {
-                    Claim::Claimed { new } => new.then(|| email.clone()),
-                    Claim::Taken { by } => {
-                        return Err(AppError::Conflict(format!(
-                            "another contact ({by}) of this workspace has this email"
-                        )));
-                    }
-                }
-            }
-            _ => None,
-        };
         // A patch that names the email and leaves it blank or null clears it.
         let clears_email = matches!(&command, ContactCommand::Update(ContactPatch { email: Some(e), .. }) if e.as_deref().is_none_or(|e| e.trim().is_empty()));
         let changes_email = new_email
             .as_ref()
             .is_some_and(|e| old_email.as_deref() != Some(e.as_str()));
-        let result = Self::run(
-            &self.contact,
+        let guarded = if_version.is_some();
+        uow.execute::<Contact>(
+            &self.keyring,
             StreamId::new(meta.tenant_id, contact),
             Guarded {
                 if_version,
                 command,
             },
             meta,
+            guarded,
         )
-        .await;
-        match &result {
-            // Another attempt with this contact id (a retry under the same Idempotency-Key)
-            // wrote the contact: the claim is that contact's now.
-            Err(AppError::Conflict(why)) if why == crate::error::ALREADY_EXISTS => {}
-            Err(_) => {
-                if let Some(email) = claimed {
-                    claims::release_contact_email(&self.app, &scope, email.as_str(), contact.0)
-                        .await?;
-                }
+        .await?;
+        // The command was accepted: its claims commit with its events or not at all.
+        if let Some(email) = new_email.as_ref().filter(|_| changes_email) {
+            if let Claim::Taken { by } =
+                claims::claim_contact_email(uow.connection(), &scope, email.as_str(), contact.0)
+                    .await?
+            {
+                return Err(AppError::Conflict(format!(
+                    "another contact ({by}) of this workspace has this email"
+                )));
             }
-            Ok(()) if changes_email || clears_email => {
-                if let Some(old) = old_email {
-                    claims::release_contact_email(&self.app, &scope, &old, contact.0).await?;
-                }
-            }
-            Ok(()) => {}
         }
-        result
+        if changes_email || clears_email {
+            if let Some(old) = old_email {
+                claims::release_contact_email(uow.connection(), &scope, &old, contact.0).await?;
+            }
+        }
+        uow.commit().await
     }
 }

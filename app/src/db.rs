@@ -1,4 +1,4 @@
-//! Database connections: the owner (migrations), and the server's three roles.
+//! Database connections: the owner (migrations), and the server's four roles.
 
 use std::time::Duration;
 
@@ -31,8 +31,12 @@ pub enum DbError {
 /// The pools of the server's roles.
 #[derive(Clone, Debug)]
 pub struct Pools {
-    /// `crm_store`: postgres-es appends and loads events through it.
+    /// `crm_store`: appends and reads events of any tenant (backup and restore) and
+    /// checks the master key.
     pub store: PgPool,
+    /// `crm_command`: every command's one transaction ([`crate::unit_of_work`]), under
+    /// row-level security.
+    pub command: DatabaseConnection,
     /// `crm_app`: request handlers read through it, under row-level security.
     pub app: DatabaseConnection,
     /// `crm_projector`: the projectors write read models through it.
@@ -71,7 +75,7 @@ async fn set_role_passwords(owner: PgConnectOptions, password: &str) -> Result<(
     let mut conn = owner.connect().await?;
     // ALTER ROLE takes no bind parameters: quote the literal (standard_conforming_strings).
     let literal = format!("'{}'", password.replace('\'', "''"));
-    for role in [roles::STORE, roles::APP, roles::PROJECTOR] {
+    for role in [roles::STORE, roles::APP, roles::PROJECTOR, roles::COMMAND] {
         sqlx::query(&format!("ALTER ROLE {role} PASSWORD {literal}"))
             .execute(&mut conn)
             .await?;
@@ -141,7 +145,7 @@ async fn ensure_database(
     }
 }
 
-/// Connects the pools of the three server roles.
+/// Connects the pools of the four server roles.
 ///
 /// # Errors
 /// [`DbError`].
@@ -155,14 +159,16 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Pools, DbError> {
     let store = pool(roles::STORE)?;
     let app = pool(roles::APP)?;
     let projector = pool(roles::PROJECTOR)?;
+    let command = pool(roles::COMMAND)?;
     // Fail fast on bad credentials or a missing role.
-    for p in [&store, &app, &projector] {
+    for p in [&store, &app, &projector, &command] {
         sqlx::query("SELECT 1").execute(p).await?;
     }
     Ok(Pools {
         store,
         app: SqlxPostgresConnector::from_sqlx_postgres_pool(app),
         projector: SqlxPostgresConnector::from_sqlx_postgres_pool(projector),
+        command: SqlxPostgresConnector::from_sqlx_postgres_pool(command),
     })
 }
 

@@ -5,9 +5,9 @@
 //! context and return [`error::AppError`]; `crm-api` maps that to HTTP in one place.
 //!
 //! - [`caller`]: who a use case acts for and what they may do;
-//! - [`commands`]: the write side (cqrs-es frameworks, the rules that span streams:
-//!   contact email uniqueness, a contact's company in the same workspace) over the
-//!   [`sealed_store`] that seals contacts' personal data;
+//! - [`commands`]: the write side (each command in one [`unit_of_work`]: its events,
+//!   claims, contact data key and inline read rows commit together; the rules that span
+//!   streams: contact email uniqueness, a contact's company in the same workspace);
 //! - [`records`]: the record use cases (create, update, delete, restore, revert, and each
 //!   type's own) and the rules that span streams; [`pipelines`]: pipelines, stages and
 //!   the weighted summary;
@@ -52,7 +52,6 @@ pub mod password;
 pub mod pipelines;
 pub mod private_cluster;
 pub mod records;
-pub mod sealed_store;
 pub mod sessions;
 pub mod sign_in;
 pub mod signup;
@@ -60,6 +59,7 @@ pub mod support_accounts;
 pub mod support_grants;
 pub mod totp;
 pub mod two_factor;
+pub mod unit_of_work;
 pub mod workspace;
 
 pub use error::{AppError, FieldError};

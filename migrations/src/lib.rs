@@ -10,6 +10,8 @@
 //! - `crm_app`: what request handlers query as; owns nothing, has no `BYPASSRLS`, sees only
 //!   the rows of the tenant set by `set_config('app.tenant_id', …, true)`;
 //! - `crm_projector`: writes the read models of every tenant; reads every event.
+//! - `crm_command`: runs a command in one transaction (its events, claims, data key,
+//!   inline read rows, idempotency mark), under row-level security like `crm_app`.
 
 use sea_orm_migration::prelude::*;
 
@@ -37,6 +39,7 @@ mod m20261121_000021_shadow_rebuild;
 mod m20261121_000022_record_snapshots;
 mod m20261121_000023_support_two_factor;
 mod m20261204_000024_idempotency_reserved_id;
+mod m20261204_000025_command_role;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -46,10 +49,13 @@ pub mod roles {
     pub const APP: &str = "crm_app";
     /// The projector's role: writes every tenant's read models.
     pub const PROJECTOR: &str = "crm_projector";
+    /// The command role: one tenant's events, claims, data keys, inline read rows and
+    /// idempotency marks, in one transaction per command; row-level security applies.
+    pub const COMMAND: &str = "crm_command";
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 48] = [
+const SQL: [&str; 50] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -98,6 +104,8 @@ const SQL: [&str; 48] = [
     include_str!("sql/000023_support_two_factor.down.sql"),
     include_str!("sql/000024_idempotency_reserved_id.up.sql"),
     include_str!("sql/000024_idempotency_reserved_id.down.sql"),
+    include_str!("sql/000025_command_role.up.sql"),
+    include_str!("sql/000025_command_role.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -142,6 +150,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000022_record_snapshots::Migration),
             Box::new(m20261121_000023_support_two_factor::Migration),
             Box::new(m20261204_000024_idempotency_reserved_id::Migration),
+            Box::new(m20261204_000025_command_role::Migration),
         ]
     }
 }

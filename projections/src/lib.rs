@@ -1,8 +1,8 @@
 //! # crm-projections
 //!
 //! The read side: sea-orm entities of the read tables ([`entities`]), the projector that
-//! turns events into rows ([`apply`], fed inline by [`inline::InlineProjector`] after each
-//! commit and by the durable [`catchup`] projector that tails `events`), full rebuilds
+//! turns events into rows ([`apply`], called inline inside each command's transaction by
+//! `crm_app::unit_of_work` and by the durable [`catchup`] projector that tails `events`), full rebuilds
 //! ([`rebuild`]) and the tenant-scoped queries of the read models ([`queries`], each
 //! taking a [`crm_store::TenantScope`]).
 //!
@@ -14,6 +14,5 @@ mod apply_activities;
 mod apply_deals;
 pub mod catchup;
 pub mod entities;
-pub mod inline;
 pub mod queries;
 pub mod rebuild;

@@ -1,7 +1,8 @@
-//! Contact email claims: one contact per email per tenant, enforced before the command
-//! runs (uniqueness across streams cannot be a rule of one aggregate).
+//! Contact email claims: one contact per email per tenant (uniqueness across streams cannot
+//! be a rule of one aggregate). A claim is taken and released inside the command's own
+//! transaction, so it commits with the command's events or not at all.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use uuid::Uuid;
 
 use crate::TenantScope;
@@ -23,24 +24,23 @@ pub enum Claim {
     },
 }
 
-/// Claims `email` for `contact_id` in the scope's tenant.
+/// Claims `email` for `contact_id` in the scope's tenant, through `txn` (the command's
+/// transaction, with the scope's tenant set). A concurrent claim of the same email waits
+/// for this transaction and then sees its outcome.
 ///
-/// A claim left behind by a request that died between claiming and committing is taken
-/// over once it is older than one minute and its holder has no event at all (it was never
-/// created: the request died before its append), or once it is older than five minutes
-/// and the holder's read row does not carry the email (an update that died before its
-/// append). A request between its claim and its append takes milliseconds, so a live one
-/// is never overtaken.
+/// Claims committed by servers before a command was one transaction could outlive a
+/// request that died between claiming and appending; such a claim is still taken over once
+/// it is older than one minute and its holder has no event at all, or older than five
+/// minutes and the holder's read row does not carry the email.
 ///
 /// # Errors
 /// Any database error.
-pub async fn claim_contact_email(
-    db: &DatabaseConnection,
+pub async fn claim_contact_email<C: ConnectionTrait>(
+    txn: &C,
     scope: &TenantScope,
     email: &str,
     contact_id: Uuid,
 ) -> Result<Claim, DbErr> {
-    let txn = scope.begin(db).await?;
     let tenant = scope.tenant().0;
     let claimed = txn
         .query_one(Statement::from_sql_and_values(
@@ -77,26 +77,24 @@ pub async fn claim_contact_email(
             by: holder.unwrap_or_default(),
         }
     };
-    txn.commit().await?;
     Ok(outcome)
 }
 
-/// Releases `email` if `contact_id` holds it.
+/// Releases `email` if `contact_id` holds it, through `txn` (the command's transaction).
 ///
 /// # Errors
 /// Any database error.
-pub async fn release_contact_email(
-    db: &DatabaseConnection,
+pub async fn release_contact_email<C: ConnectionTrait>(
+    txn: &C,
     scope: &TenantScope,
     email: &str,
     contact_id: Uuid,
 ) -> Result<(), DbErr> {
-    let txn = scope.begin(db).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "DELETE FROM contact_emails WHERE tenant_id = $1 AND email = $2 AND contact_id = $3",
         [scope.tenant().0.into(), email.into(), contact_id.into()],
     ))
     .await?;
-    txn.commit().await
+    Ok(())
 }

@@ -1,0 +1,252 @@
+//! One command, one transaction: the event store of the write side.
+//!
+//! cqrs-es's `CqrsFramework` commits a command's events through postgres-es and then hands
+//! them to its queries, each on its own connection, so claims, events, inline read rows and
+//! idempotency records used to commit separately (issue 10). A [`UnitOfWork`] is one
+//! transaction of the `crm_command` role with the command's tenant set for row-level
+//! security. In it, [`UnitOfWork::execute`] loads the stream, runs cqrs-es's
+//! `Aggregate::handle`, seals the contact's personal data (its data key is made in the same
+//! transaction), appends the events in one multi-row `INSERT` into postgres-es's table with
+//! postgres-es's serialization (`event_type`, `event_version`, `payload`, `metadata` as
+//! cqrs-es's `SerializedEvent` writes them, so the catch-up projector, history and
+//! backups read them unchanged), and applies them to the read tables. The caller adds
+//! what else must commit with them (claims, the mark on its `Idempotency-Key`) and
+//! commits; dropping the unit of work rolls everything back.
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use crm_domain::contact::Contact;
+use crm_domain::{DomainError, EventMetadata, StreamId};
+use crm_store::event::{AnyEvent, StoredEvent};
+use crm_store::personal_data::{Keyring, PersonalDataError, Show};
+use crm_store::TenantScope;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqlErr, Statement,
+    Value as SqlValue,
+};
+use serde_json::Value;
+
+use crate::error::AppError;
+
+/// An open command transaction (role `crm_command`, `app.tenant_id` set to the command's
+/// tenant). Commit with [`UnitOfWork::commit`]; dropped uncommitted, it rolls back.
+pub struct UnitOfWork {
+    txn: DatabaseTransaction,
+    tenant: crm_domain::TenantId,
+}
+
+/// What [`UnitOfWork::execute`] appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The stream's version after the command: the sequence of its last event (the
+    /// `ETag` of the record).
+    pub version: u64,
+    /// How many events the command appended (0 when it changed nothing).
+    pub events: usize,
+}
+
+impl UnitOfWork {
+    /// Begins a command transaction for `meta`'s tenant on `db` (the `crm_command` pool):
+    /// two statements, `BEGIN` and the tenant's `set_config`.
+    ///
+    /// # Errors
+    /// [`AppError::Unavailable`] when no connection can be had; other database errors.
+    pub async fn begin(db: &DatabaseConnection, meta: &EventMetadata) -> Result<Self, AppError> {
+        let txn = TenantScope::for_command(meta).begin(db).await?;
+        Ok(Self {
+            txn,
+            tenant: meta.tenant_id,
+        })
+    }
+
+    /// The transaction, for the reads and writes that must commit with the command
+    /// (claims, the idempotency mark, the checks that span streams).
+    pub fn connection(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// Commits everything the unit of work wrote.
+    ///
+    /// # Errors
+    /// [`AppError::Unavailable`] when the connection is lost: the outcome is then unknown,
+    /// which is why a create reserves its id under an `Idempotency-Key`.
+    pub async fn commit(self) -> Result<(), AppError> {
+        Ok(self.txn.commit().await?)
+    }
+
+    /// Runs `command` on `stream` of aggregate `A`: loads the stream (opening a contact's
+    /// sealed fields), handles the command, appends the events it decided (sealed) and
+    /// projects them into the read tables, all inside this transaction.
+    ///
+    /// # Errors
+    /// The aggregate's refusal ([`DomainError`] as [`AppError`]); a stream of another
+    /// tenant is [`AppError::NotFound`]; losing a race for the stream's next sequence is
+    /// [`AppError::PreconditionFailed`] when the command was guarded by a version
+    /// (`guarded`), else [`AppError::ConcurrentWrite`]; personal fields for an erased
+    /// contact are a conflict; database errors.
+    pub async fn execute<A>(
+        &self,
+        keyring: &Keyring,
+        stream: StreamId,
+        command: A::Command,
+        meta: &EventMetadata,
+        guarded: bool,
+    ) -> Result<(A, Appended), AppError>
+    where
+        A: Aggregate<Error = DomainError, Services = ()>,
+        A::Event: Into<AnyEvent>,
+    {
+        if stream.tenant != self.tenant || meta.tenant_id != self.tenant {
+            // A stream of another tenant is never addressed; row-level security would
+            // hide it anyway.
+            return Err(AppError::NotFound);
+        }
+        let aggregate_id = stream.to_string();
+        let (mut aggregate, version) = self.load::<A>(keyring, &aggregate_id).await?;
+        let sink = EventSink::default();
+        aggregate.handle(command, &(), &sink).await?;
+        let events = sink.collect().await;
+        if events.is_empty() {
+            return Ok((aggregate, Appended { version, events: 0 }));
+        }
+        self.append::<A>(keyring, &aggregate_id, version, &events, meta, guarded)
+            .await?;
+        let count = events.len();
+        for (i, event) in events.into_iter().enumerate() {
+            let stored = StoredEvent {
+                stream,
+                sequence: sequence(version, i),
+                metadata: meta.clone(),
+                event: event.into(),
+            };
+            crm_projections::apply::apply(&self.txn, &stored).await?;
+        }
+        Ok((
+            aggregate,
+            Appended {
+                version: version + count as u64,
+                events: count,
+            },
+        ))
+    }
+
+    /// The aggregate folded from its stream, and the stream's version. One statement
+    /// (postgres-es's `select_events`), plus the data keys of a contact with sealed events.
+    async fn load<A>(&self, keyring: &Keyring, aggregate_id: &str) -> Result<(A, u64), AppError>
+    where
+        A: Aggregate,
+    {
+        let rows = self
+            .txn
+            .query_all(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT payload FROM events
+                  WHERE aggregate_type = $1 AND aggregate_id = $2
+                  ORDER BY sequence",
+                [A::TYPE.into(), aggregate_id.into()],
+            ))
+            .await?;
+        let mut payloads = rows
+            .iter()
+            .map(|row| row.try_get::<Value>("", "payload"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if A::TYPE == Contact::TYPE {
+            let mut refs: Vec<(&str, &str, &mut Value)> = payloads
+                .iter_mut()
+                .map(|p| (A::TYPE, aggregate_id, p))
+                .collect();
+            keyring
+                .open_all(&self.txn, &mut refs, Show::Domain)
+                .await
+                .map_err(personal_data)?;
+        }
+        let version = payloads.len() as u64;
+        let mut aggregate = A::default();
+        for payload in payloads {
+            aggregate.apply(serde_json::from_value(payload).map_err(AppError::internal)?);
+        }
+        Ok((aggregate, version))
+    }
+
+    /// Appends `events` after `version` in one multi-row `INSERT` (the database's trigger
+    /// stamps tenant, transaction, time and hash; a contact's personal fields are sealed
+    /// first).
+    async fn append<A: Aggregate>(
+        &self,
+        keyring: &Keyring,
+        aggregate_id: &str,
+        version: u64,
+        events: &[A::Event],
+        meta: &EventMetadata,
+        guarded: bool,
+    ) -> Result<(), AppError> {
+        let metadata = serde_json::to_value(meta.to_map()).map_err(AppError::internal)?;
+        let mut sql = String::from(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) VALUES ",
+        );
+        let mut values: Vec<SqlValue> = vec![A::TYPE.into(), aggregate_id.into(), metadata.into()];
+        for (i, event) in events.iter().enumerate() {
+            let mut payload = serde_json::to_value(event).map_err(AppError::internal)?;
+            keyring
+                .seal(&self.txn, A::TYPE, aggregate_id, &mut payload)
+                .await
+                .map_err(personal_data)?;
+            let n = values.len();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "($1, $2, ${}, ${}, ${}, ${}, $3)",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4
+            ));
+            values.push(sequence(version, i).into());
+            values.push(event.event_type().into());
+            values.push(event.event_version().into());
+            values.push(payload.into());
+        }
+        match self
+            .txn
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                values,
+            ))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Another command took the next sequence of this stream first (it commits, we
+            // wait on its row and then collide): the optimistic-concurrency rule.
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(if guarded {
+                    AppError::PreconditionFailed(
+                        "the record changed while this request ran; reload it and retry".into(),
+                    )
+                } else {
+                    AppError::ConcurrentWrite(
+                        "the record was changed by another request at the same time; retry".into(),
+                    )
+                })
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// The sequence of the `i`-th new event of a stream at `version`.
+fn sequence(version: u64, i: usize) -> i64 {
+    i64::try_from(version + i as u64 + 1).unwrap_or(i64::MAX)
+}
+
+fn personal_data(err: PersonalDataError) -> AppError {
+    match err {
+        PersonalDataError::Db(e) => e.into(),
+        PersonalDataError::Erased(_) => {
+            AppError::Conflict("the contact's personal data was erased".into())
+        }
+        other => AppError::internal(other),
+    }
+}
