@@ -16,7 +16,8 @@ use crm_store::claims::{self, Claim};
 use crm_store::event::AnyEvent;
 use crm_store::personal_data::Keyring;
 use crm_store::TenantScope;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, PrimaryKeyTrait};
+use uuid::Uuid;
 
 use crate::db::Pools;
 use crate::error::AppError;
@@ -60,6 +61,38 @@ impl Commands {
         uow.execute::<A>(&self.keyring, stream, command, meta, guarded)
             .await?;
         uow.commit().await
+    }
+
+    /// Runs one command of aggregate `A` on record `id` and reads the record's row of `E`
+    /// back in the same transaction: the answer to a record command is its own result.
+    ///
+    /// # Errors
+    /// As the aggregate's command; `None` only when the read row lags the stream (events
+    /// written by another path and not yet projected).
+    pub async fn record<A, C, E>(
+        &self,
+        id: EntityId,
+        command: Guarded<C>,
+        meta: &EventMetadata,
+    ) -> Result<Option<E::Model>, AppError>
+    where
+        A: Aggregate<Error = DomainError, Command = Guarded<C>, Services = ()>,
+        A::Event: Into<AnyEvent>,
+        E: EntityTrait<PrimaryKey: PrimaryKeyTrait<ValueType = (Uuid, Uuid)>>,
+    {
+        let guarded = command.if_version.is_some();
+        let uow = UnitOfWork::begin(&self.db, meta).await?;
+        uow.execute::<A>(
+            &self.keyring,
+            StreamId::new(meta.tenant_id, id),
+            command,
+            meta,
+            guarded,
+        )
+        .await?;
+        let row = uow.row::<E>(id.0).await?;
+        uow.commit().await?;
+        Ok(row)
     }
 
     /// Runs a workspace command (the stream is `<tenant>:<tenant>`).
@@ -166,10 +199,39 @@ impl Commands {
         command: impl Into<Guarded<ContactCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
+        self.contact_uow(contact, command.into(), meta)
+            .await?
+            .commit()
+            .await
+    }
+
+    /// As [`Commands::contact`], reading the contact's row back in the same transaction.
+    ///
+    /// # Errors
+    /// As [`Commands::contact`].
+    pub async fn contact_record(
+        &self,
+        contact: EntityId,
+        command: Guarded<ContactCommand>,
+        meta: &EventMetadata,
+    ) -> Result<Option<contact::Model>, AppError> {
+        let uow = self.contact_uow(contact, command, meta).await?;
+        let row = uow.row::<contact::Entity>(contact.0).await?;
+        uow.commit().await?;
+        Ok(row)
+    }
+
+    /// A contact command and its claims, uncommitted.
+    async fn contact_uow(
+        &self,
+        contact: EntityId,
+        command: Guarded<ContactCommand>,
+        meta: &EventMetadata,
+    ) -> Result<UnitOfWork, AppError> {
         let Guarded {
             if_version,
             command,
-        } = command.into();
+        } = command;
         let scope = TenantScope::for_command(meta);
         let tenant = meta.tenant_id.0;
         let uow = UnitOfWork::begin(&self.db, meta).await?;
@@ -255,6 +317,6 @@ impl Commands {
                 claims::release_contact_email(uow.connection(), &scope, &old, contact.0).await?;
             }
         }
-        uow.commit().await
+        Ok(uow)
     }
 }

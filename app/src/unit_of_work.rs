@@ -21,8 +21,8 @@ use crm_store::event::{AnyEvent, StoredEvent};
 use crm_store::personal_data::{Keyring, PersonalDataError, Show};
 use crm_store::TenantScope;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqlErr, Statement,
-    Value as SqlValue,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    PrimaryKeyTrait, SqlErr, Statement, Value as SqlValue,
 };
 use serde_json::Value;
 
@@ -63,6 +63,18 @@ impl UnitOfWork {
     /// (claims, the idempotency mark, the checks that span streams).
     pub fn connection(&self) -> &DatabaseTransaction {
         &self.txn
+    }
+
+    /// The read row of `id` in table `E` of this tenant as this transaction sees it: the
+    /// command's own result, projected inline, so the answer never waits for a projector.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn row<E>(&self, id: uuid::Uuid) -> Result<Option<E::Model>, AppError>
+    where
+        E: EntityTrait<PrimaryKey: PrimaryKeyTrait<ValueType = (uuid::Uuid, uuid::Uuid)>>,
+    {
+        Ok(E::find_by_id((self.tenant.0, id)).one(&self.txn).await?)
     }
 
     /// Commits everything the unit of work wrote.

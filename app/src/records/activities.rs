@@ -369,8 +369,10 @@ impl Record for Activities {
         id: EntityId,
         command: Guarded<ActivityCommand>,
         meta: &EventMetadata,
-    ) -> Result<(), AppError> {
-        s.commands.activity(id, command, meta).await
+    ) -> Result<Option<Model>, AppError> {
+        s.commands
+            .record::<crm_domain::activity::Activity, _, activity::Entity>(id, command, meta)
+            .await
     }
 
     async fn create_command(

@@ -158,8 +158,10 @@ impl Record for Companies {
         id: EntityId,
         command: Guarded<CompanyCommand>,
         meta: &EventMetadata,
-    ) -> Result<(), AppError> {
-        s.commands.company(id, command, meta).await
+    ) -> Result<Option<Model>, AppError> {
+        s.commands
+            .record::<crm_domain::company::Company, _, company::Entity>(id, command, meta)
+            .await
     }
 
     async fn create_command(

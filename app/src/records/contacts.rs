@@ -140,8 +140,8 @@ impl Record for Contacts {
         id: EntityId,
         command: Guarded<ContactCommand>,
         meta: &EventMetadata,
-    ) -> Result<(), AppError> {
-        s.commands.contact(id, command, meta).await
+    ) -> Result<Option<Model>, AppError> {
+        s.commands.contact_record(id, command, meta).await
     }
 
     async fn create_command(

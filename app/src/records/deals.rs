@@ -249,8 +249,10 @@ impl Record for Deals {
         id: EntityId,
         command: Guarded<DealCommand>,
         meta: &EventMetadata,
-    ) -> Result<(), AppError> {
-        s.commands.deal(id, command, meta).await
+    ) -> Result<Option<Model>, AppError> {
+        s.commands
+            .record::<crm_domain::deal::Deal, _, deal::Entity>(id, command, meta)
+            .await
     }
 
     async fn create_command(

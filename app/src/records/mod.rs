@@ -83,13 +83,14 @@ pub trait Record: Sized + 'static {
         Ok(crm_projections::queries::row::<Self::Table>(s.db, scope, id).await?)
     }
 
-    /// Runs `command` on the record's stream.
+    /// Runs `command` on the record's stream; returns the record's row as the command's
+    /// transaction left it (`None` only when the row lags events of another path).
     async fn execute(
         s: Services<'_>,
         id: EntityId,
         command: Guarded<Self::Command>,
         meta: &EventMetadata,
-    ) -> Result<(), AppError>;
+    ) -> Result<Option<Self::Row>, AppError>;
 
     /// The create command for `body`, after the checks that span streams.
     async fn create_command(
@@ -238,28 +239,25 @@ pub async fn create<R: Record>(
     let command = R::create_command(s, caller, body).await?;
     let id = reserved.map_or_else(EntityId::new, EntityId);
     match R::execute(s, id, Guarded::from(command), meta).await {
-        Ok(()) => {}
-        // The earlier attempt's events are stored, its read row not yet projected.
+        Ok(row) => Ok((id.0, committed(id.0, row)?)),
+        // An earlier attempt with the key committed the record after this one looked.
         Err(AppError::Conflict(why))
             if reserved.is_some() && why == crate::error::ALREADY_EXISTS =>
         {
-            return Err(AppError::Pending(
-                "an earlier attempt with this Idempotency-Key created the record; it will be \
-                 readable shortly: send the request again"
-                    .into(),
-            ));
+            Ok((id.0, load::<R>(s, caller, id.0).await?))
         }
-        Err(err) => return Err(err),
-    }
-    // The events are committed: a missing read row is lag, never "not found".
-    match load::<R>(s, caller, id.0).await {
-        Ok(row) => Ok((id.0, row)),
-        Err(AppError::NotFound) => Err(AppError::Pending(format!(
-            "the record {} is saved; it will be readable shortly",
-            id.0
-        ))),
         Err(err) => Err(err),
     }
+}
+
+/// The row a committed command read back: a missing one is lag (events of another path
+/// not yet projected), never "not found".
+fn committed<Row>(id: Uuid, row: Option<Row>) -> Result<Row, AppError> {
+    row.ok_or_else(|| {
+        AppError::Pending(format!(
+            "the record {id} is saved; it will be readable shortly"
+        ))
+    })
 }
 
 /// Applies one patch to record `id`, guarded by `if_version`; returns its row.
@@ -277,8 +275,7 @@ pub async fn update<R: Record>(
 ) -> Result<R::Row, AppError> {
     ensure_owner::<R>(s, caller, id).await?;
     let command = R::update_command(s, caller, id, if_version, body).await?;
-    R::execute(s, EntityId(id), command, meta).await?;
-    load::<R>(s, caller, id).await
+    committed(id, R::execute(s, EntityId(id), command, meta).await?)
 }
 
 /// Runs `command` on record `id`, guarded by `if_version`, for a caller who may change
@@ -299,8 +296,7 @@ pub async fn run<R: Record>(
         if_version,
         command,
     };
-    R::execute(s, EntityId(id), command, meta).await?;
-    load::<R>(s, caller, id).await
+    committed(id, R::execute(s, EntityId(id), command, meta).await?)
 }
 
 /// Soft-deletes record `id`.
@@ -319,7 +315,7 @@ pub async fn delete<R: Record>(
         if_version,
         command: R::delete_command(),
     };
-    R::execute(s, EntityId(id), command, meta).await
+    R::execute(s, EntityId(id), command, meta).await.map(drop)
 }
 
 /// Restores soft-deleted record `id`; returns its row.

@@ -1,3 +1,4 @@
+ALTER TABLE idempotency_keys DROP COLUMN committed;
 DO $$
 DECLARE t text;
 BEGIN

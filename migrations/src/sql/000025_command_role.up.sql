@@ -46,3 +46,9 @@ BEGIN
     EXECUTE format('CREATE POLICY %I ON %I FOR ALL TO crm_command USING (tenant_id = crm_current_tenant()) WITH CHECK (tenant_id = crm_current_tenant())', t || '_command', t);
   END LOOP;
 END $$;
+
+-- Exactly once under an Idempotency-Key: each command a keyed request runs adds its
+-- stream to `committed` in the command's own transaction. A retry after an unknown
+-- outcome (the answer lost after the commit) finds the stream there and does not run
+-- that command again; it answers from the record as it is.
+ALTER TABLE idempotency_keys ADD COLUMN committed text[] NOT NULL DEFAULT '{}';
