@@ -147,7 +147,8 @@ pub async fn middleware(
         Ok(KeyState::Done(stored)) => Ok(req.into_response(replay(&stored))),
         Ok(KeyState::Started { reserved, lease }) => {
             req.extensions_mut().insert(ReservedId(reserved));
-            let res = next.call(req).await?;
+            let attempt = crm_app::unit_of_work::KeyedAttempt::new(user, key.clone(), lease);
+            let res = crm_app::unit_of_work::under_key(attempt, next.call(req)).await?;
             let (http_req, response) = res.into_parts();
             let status = response.status();
             let retryable = response

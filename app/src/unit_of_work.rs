@@ -33,6 +33,56 @@ use crate::error::AppError;
 pub struct UnitOfWork {
     txn: DatabaseTransaction,
     tenant: crm_domain::TenantId,
+    /// Streams this unit marked on the request's `Idempotency-Key`, counted into the
+    /// attempt once it commits.
+    marked: std::sync::Mutex<Vec<String>>,
+}
+
+/// The `Idempotency-Key` attempt a request runs under (see [`under_key`]).
+///
+/// Each command the request runs adds its stream to the key's `committed` list in the
+/// command's own transaction. When a retry of the request (the answer of an earlier attempt
+/// was lost: a timeout, a 5xx, a cut connection, a killed server) reaches the n-th command
+/// on a stream and the list holds that stream n times already, the command is not run
+/// again: the use case goes on from the stream as it is, so the retry answers as the first
+/// attempt would have, and nothing is applied twice.
+#[derive(Debug)]
+pub struct KeyedAttempt {
+    user: uuid::Uuid,
+    key: String,
+    lease: uuid::Uuid,
+    /// Commands committed by this attempt, per stream.
+    done: std::sync::Mutex<std::collections::HashMap<String, i32>>,
+}
+
+impl KeyedAttempt {
+    /// The attempt holding `lease` on `key` of `user` (the key's principal).
+    pub fn new(user: uuid::Uuid, key: String, lease: uuid::Uuid) -> Self {
+        Self {
+            user,
+            key,
+            lease,
+            done: std::sync::Mutex::default(),
+        }
+    }
+}
+
+tokio::task_local! {
+    static ATTEMPT: KeyedAttempt;
+}
+
+/// Runs `work` (a request's handler) as `attempt`: every command it runs is marked on the
+/// key, and skipped when an earlier attempt committed it.
+pub async fn under_key<F: std::future::Future>(attempt: KeyedAttempt, work: F) -> F::Output {
+    ATTEMPT.scope(attempt, work).await
+}
+
+/// What the key says of a command.
+enum Mark {
+    /// No key, or this command is new under it: run it.
+    Run,
+    /// An earlier attempt with the key committed it.
+    Done,
 }
 
 /// What [`UnitOfWork::execute`] appended.
@@ -56,6 +106,7 @@ impl UnitOfWork {
         Ok(Self {
             txn,
             tenant: meta.tenant_id,
+            marked: std::sync::Mutex::default(),
         })
     }
 
@@ -83,7 +134,75 @@ impl UnitOfWork {
     /// [`AppError::Unavailable`] when the connection is lost: the outcome is then unknown,
     /// which is why a create reserves its id under an `Idempotency-Key`.
     pub async fn commit(self) -> Result<(), AppError> {
-        Ok(self.txn.commit().await?)
+        self.txn.commit().await?;
+        let marked = std::mem::take(&mut *lock(&self.marked));
+        let _ = ATTEMPT.try_with(|attempt| {
+            let mut done = lock(&attempt.done);
+            for stream in marked {
+                *done.entry(stream).or_insert(0) += 1;
+            }
+        });
+        Ok(())
+    }
+
+    /// Marks the command on `stream` on the request's key, if it has one (one statement,
+    /// which also locks the key's row until this transaction ends).
+    ///
+    /// # Errors
+    /// [`AppError::Conflict`] when a retry took the key's lease over (this attempt must
+    /// not write); database errors.
+    async fn mark(&self, stream: &str) -> Result<Mark, AppError> {
+        let Ok((user, key, lease, nth)) = ATTEMPT.try_with(|a| {
+            let before = lock(&a.done).get(stream).copied().unwrap_or(0);
+            let pending = lock(&self.marked).iter().filter(|s| *s == stream).count();
+            let nth = before + i32::try_from(pending).unwrap_or(i32::MAX) + 1;
+            (a.user, a.key.clone(), a.lease, nth)
+        }) else {
+            return Ok(Mark::Run);
+        };
+        let row = self
+            .txn
+            .query_one(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "WITH k AS (
+                     SELECT lease_id = $4 AS ours,
+                            coalesce(cardinality(array_positions(committed, $5::text)), 0) >= $6 AS done
+                       FROM idempotency_keys
+                      WHERE tenant_id = $1 AND user_id = $2 AND key = $3
+                        FOR UPDATE
+                 ), marked AS (
+                     UPDATE idempotency_keys SET committed = committed || $5::text
+                       FROM k
+                      WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND k.ours AND NOT k.done
+                 )
+                 SELECT ours, done FROM k",
+                [
+                    self.tenant.0.into(),
+                    user.into(),
+                    key.into(),
+                    lease.into(),
+                    stream.into(),
+                    nth.into(),
+                ],
+            ))
+            .await?;
+        let (ours, done) = match row {
+            Some(row) => (
+                row.try_get::<bool>("", "ours")?,
+                row.try_get::<bool>("", "done")?,
+            ),
+            None => (false, false),
+        };
+        if !ours {
+            return Err(AppError::Conflict(
+                "a retry with this Idempotency-Key took this request over; it wrote nothing".into(),
+            ));
+        }
+        if done {
+            return Ok(Mark::Done);
+        }
+        lock(&self.marked).push(stream.to_owned());
+        Ok(Mark::Run)
     }
 
     /// Runs `command` on `stream` of aggregate `A`: loads the stream (opening a contact's
@@ -114,7 +233,11 @@ impl UnitOfWork {
             return Err(AppError::NotFound);
         }
         let aggregate_id = stream.to_string();
+        let mark = self.mark(&aggregate_id).await?;
         let (mut aggregate, version) = self.load::<A>(keyring, &aggregate_id).await?;
+        if let Mark::Done = mark {
+            return Ok((aggregate, Appended { version, events: 0 }));
+        }
         let sink = EventSink::default();
         aggregate.handle(command, &(), &sink).await?;
         let events = sink.collect().await;
@@ -246,6 +369,14 @@ impl UnitOfWork {
             Err(err) => Err(err.into()),
         }
     }
+}
+
+/// Locks `mutex`, taking the data of a poisoned one (a panic elsewhere leaves a plain
+/// list or map, never a broken invariant).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The sequence of the `i`-th new event of a stream at `version`.

@@ -47,6 +47,7 @@ async fn command(
         command,
     )
     .await?;
+    crate::faults::after_commit(&req)?;
     Ok(records::answer::<Activities>(StatusCode::OK, row))
 }
 

@@ -22,7 +22,7 @@ pub const PASSWORD: &str = "violet harbour engine 42";
 
 /// The server's admin URL: `CRM_TEST_DATABASE_URL`, else `DATABASE_URL`, else the local
 /// default. Tests create databases next to the one it names.
-fn admin_options() -> PgConnectOptions {
+pub fn admin_options() -> PgConnectOptions {
     let url = std::env::var("CRM_TEST_DATABASE_URL")
         .or_else(|_| std::env::var("DATABASE_URL"))
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());

@@ -187,3 +187,59 @@ async fn a_fault_without_a_key_is_a_plain_500_and_the_write_stands() {
     assert_eq!(listed.items.len(), 1);
     assert_eq!(listed.items[0].name, "Kept");
 }
+
+#[tokio::test]
+async fn a_command_whose_answer_was_lost_is_not_run_again_by_its_retry() {
+    let app = spawn_app().await;
+    let a = app.signup("lost-answer").await;
+    let crm = app.as_(&a);
+    let task = crm
+        .activities()
+        .create(&json!({"kind": "task", "title": "Call back"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let before = app.event_count().await;
+
+    // The task is completed and committed, then the answer is lost to a server fault.
+    crm.with_header("idempotency-key", "done-1")
+        .with_header("x-test-fault", "after-commit")
+        .activities()
+        .complete(task.id)
+        .await
+        .expect_problem(StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        app.event_count().await,
+        before + 1,
+        "the completion was not saved"
+    );
+
+    // Run again, the command would be refused (the task is completed already): the retry
+    // instead answers as the first attempt would have, and writes nothing.
+    let retried = crm
+        .with_header("idempotency-key", "done-1")
+        .activities()
+        .complete(task.id)
+        .await
+        .expect_status(StatusCode::OK);
+    assert_eq!(retried.body().status.as_deref(), Some("completed"));
+    assert_eq!(retried.etag(), Some("\"2\""));
+    assert_eq!(
+        app.event_count().await,
+        before + 1,
+        "the retry ran the command again"
+    );
+
+    // Without the key, completing again is the conflict it always was.
+    crm.activities()
+        .complete(task.id)
+        .await
+        .expect_problem(StatusCode::CONFLICT);
+    // And the key now replays the retry's answer.
+    let replayed = crm
+        .with_header("idempotency-key", "done-1")
+        .activities()
+        .complete(task.id)
+        .await
+        .expect_status(StatusCode::OK);
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+}

@@ -20,22 +20,49 @@ use crm_domain::{EventMetadata, Role, TenantId, UserId};
 use crm_store::{Credential, TenantScope};
 use uuid::Uuid;
 
-use crate::helpers::{fresh_database, keyring, test_settings};
+use crate::helpers::{admin_options, fresh_database, keyring, test_settings};
 
 /// The application's pools and write side over a fresh database.
 struct World {
     pools: Pools,
     commands: Commands,
+    database: String,
 }
 
 impl World {
     async fn new() -> Self {
-        let settings = test_settings(&fresh_database().await);
+        let database = fresh_database().await;
+        let settings = test_settings(&database);
         let pools = crm_app::db::connect(&settings.database)
             .await
             .unwrap_or_else(|e| panic!("connecting: {e}"));
         let commands = Commands::new(&pools, keyring());
-        Self { pools, commands }
+        Self {
+            pools,
+            commands,
+            database,
+        }
+    }
+
+    /// A connection to the world's database as its owner (no row-level security).
+    async fn owner(&self) -> sqlx::PgConnection {
+        use sqlx::ConnectOptions;
+        admin_options()
+            .database(&self.database)
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connecting as the owner: {e}"))
+    }
+
+    /// Rows of `table` of `tenant`'s workspace, counted as the owner.
+    async fn rows(&self, table: &str, tenant: TenantId) -> i64 {
+        sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE tenant_id = $1"
+        ))
+        .bind(tenant.0)
+        .fetch_one(&mut self.owner().await)
+        .await
+        .unwrap_or_else(|e| panic!("counting {table}: {e}"))
     }
 
     fn services(&self) -> Services<'_> {
@@ -333,4 +360,97 @@ async fn an_api_key_never_outranks_its_creator_and_is_revoked_once() {
     assert!(matches!(again, Err(AppError::Conflict(_))), "{again:?}");
     let unknown = api_keys::revoke(s, &owner, &meta(&owner), now, Uuid::now_v7()).await;
     assert!(matches!(unknown, Err(AppError::NotFound)), "{unknown:?}");
+}
+
+/// What a contact create writes besides its events: its read row, its email claim and its
+/// personal-data key, all counted in `tenant`'s workspace.
+async fn contact_writes(world: &World, tenant: TenantId) -> [i64; 4] {
+    let mut counts = [0; 4];
+    for (n, table) in ["events", "contacts", "contact_emails", "contact_keys"]
+        .into_iter()
+        .enumerate()
+    {
+        counts[n] = world.rows(table, tenant).await;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn a_command_that_fails_at_its_commit_leaves_no_claim_key_event_or_row() {
+    let world = World::new().await;
+    let owner = world.workspace("uc-atomic").await;
+    let s = world.services();
+    // Whatever aborts the commit (a lost connection, a killed server, a constraint checked
+    // at commit) aborts the whole command: here a deferred trigger that refuses one
+    // email's claim when the transaction commits, after the events, the read row, the data
+    // key and the claim were all written in it.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_doomed() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'the commit fails' USING ERRCODE = 'P0001'; END $$;
+         CREATE CONSTRAINT TRIGGER doomed AFTER INSERT ON contact_emails
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+           WHEN (NEW.email = 'doomed@example.com') EXECUTE FUNCTION refuse_doomed();",
+    )
+    .execute(&mut world.owner().await)
+    .await
+    .unwrap_or_else(|e| panic!("installing the fault: {e}"));
+    let before = contact_writes(&world, owner.tenant).await;
+    assert_eq!(before[1..], [0, 0, 0], "a new workspace has no contact yet");
+
+    let failed = records::create::<Contacts>(
+        s,
+        &owner,
+        &meta(&owner),
+        contact("doomed@example.com"),
+        None,
+    )
+    .await;
+    assert!(failed.is_err(), "the commit was to fail: {failed:?}");
+    assert_eq!(
+        contact_writes(&world, owner.tenant).await,
+        before,
+        "a command that did not commit left something behind"
+    );
+
+    // Once the fault is gone, the retry succeeds at once: no claim of the failed attempt
+    // stands in its way, and it writes each of the four once.
+    sqlx::query("DROP TRIGGER doomed ON contact_emails")
+        .execute(&mut world.owner().await)
+        .await
+        .unwrap_or_else(|e| panic!("removing the fault: {e}"));
+    let (_, made) = records::create::<Contacts>(
+        s,
+        &owner,
+        &meta(&owner),
+        contact("doomed@example.com"),
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(made.email.as_deref(), Some("doomed@example.com"));
+    assert_eq!(
+        contact_writes(&world, owner.tenant).await,
+        [before[0] + 1, 1, 1, 1]
+    );
+}
+
+#[tokio::test]
+async fn a_create_refused_at_its_claim_writes_nothing() {
+    let world = World::new().await;
+    let owner = world.workspace("uc-claim").await;
+    let s = world.services();
+    records::create::<Contacts>(s, &owner, &meta(&owner), contact("ada@example.com"), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let before = contact_writes(&world, owner.tenant).await;
+    let refused =
+        records::create::<Contacts>(s, &owner, &meta(&owner), contact("ada@example.com"), None)
+            .await;
+    assert!(
+        matches!(refused, Err(AppError::Conflict(_))),
+        "a taken email was not refused: {refused:?}"
+    );
+    // The refused create had appended its event, projected its row and made its data key
+    // before its claim failed: all of it rolled back.
+    assert_eq!(contact_writes(&world, owner.tenant).await, before);
 }
