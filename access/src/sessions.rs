@@ -95,34 +95,11 @@ pub async fn authorize(
     two_factor_rule: bool,
     rate_key: Option<&str>,
 ) -> Result<Authorized, DbErr> {
-    let txn = scope.begin(db).await?;
-    let row = txn
+    // One autocommit statement: `crm_authorize` sets the scope's tenant for its own
+    // transaction, then reads (migration 000025).
+    let row = db
         .query_one(stmt(
-            "WITH live AS (
-                 SELECT EXISTS (
-                     SELECT 1 FROM sessions s
-                       JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
-                      WHERE s.tenant_id = $1 AND s.id = $2 AND s.user_id = $3
-                        AND s.revoked_at IS NULL AND s.expires_at > $4 AND u.status = 'active'
-                 ) AS active
-             ),
-             hit AS (
-                 INSERT INTO rate_limits AS r (key, window_start, hits)
-                 SELECT $6, $4, 1 FROM live WHERE live.active AND $6::text IS NOT NULL
-                 ON CONFLICT (key) DO UPDATE SET
-                   window_start = CASE WHEN r.window_start + interval '60 seconds' <= $4 THEN $4 ELSE r.window_start END,
-                   hits = CASE WHEN r.window_start + interval '60 seconds' <= $4 THEN 1 ELSE r.hits + 1 END
-                 RETURNING hits
-             )
-             SELECT live.active,
-                    $5 AND COALESCE((
-                        SELECT w.require_two_factor AND NOT EXISTS (
-                                   SELECT 1 FROM totp_secrets t
-                                    WHERE t.tenant_id = w.tenant_id AND t.user_id = $3
-                                      AND t.confirmed_at IS NOT NULL)
-                          FROM workspaces w WHERE w.tenant_id = $1), false) AS lacks_two_factor,
-                    (SELECT hits FROM hit) AS hits
-               FROM live",
+            "SELECT active, lacks_two_factor, hits FROM crm_authorize($1, $2, $3, $4, $5, $6)",
             vec![
                 scope.tenant().0.into(),
                 session.into(),
@@ -134,7 +111,6 @@ pub async fn authorize(
         ))
         .await?
         .ok_or_else(|| DbErr::Custom("the session check returned no row".into()))?;
-    txn.commit().await?;
     Ok(Authorized {
         active: row.try_get("", "active")?,
         lacks_two_factor: row.try_get("", "lacks_two_factor")?,

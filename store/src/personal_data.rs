@@ -247,12 +247,27 @@ impl Keyring {
         tenant: Uuid,
         contact: Uuid,
     ) -> Result<Key<Aes256Gcm>, PersonalDataError> {
-        for attempt in 0..2 {
+        // One statement: a new key is offered and kept unless the contact has one (or a
+        // tombstone); whichever stands is read back. A concurrent writer's new key is not
+        // visible to this statement's snapshot once its insert made ours lose: the second
+        // round reads it.
+        for _ in 0..2 {
+            let mut raw = [0_u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut raw);
+            let offered = encrypt(&self.master, &Self::wrap_aad(tenant, contact), &raw)?;
             let row = conn
                 .query_one(Statement::from_sql_and_values(
                     DbBackend::Postgres,
-                    "SELECT wrapped FROM contact_keys WHERE tenant_id = $1 AND contact_id = $2",
-                    [tenant.into(), contact.into()],
+                    "WITH made AS (
+                         INSERT INTO contact_keys (tenant_id, contact_id, wrapped) VALUES ($1, $2, $3)
+                         ON CONFLICT (tenant_id, contact_id) DO NOTHING
+                         RETURNING wrapped
+                     )
+                     SELECT wrapped FROM made
+                     UNION ALL
+                     SELECT wrapped FROM contact_keys WHERE tenant_id = $1 AND contact_id = $2
+                     LIMIT 1",
+                    [tenant.into(), contact.into(), offered.into()],
                 ))
                 .await?;
             if let Some(row) = row {
@@ -261,19 +276,6 @@ impl Keyring {
                     Some(wrapped) => self.unwrap_key(tenant, contact, &wrapped),
                     None => Err(PersonalDataError::Erased(contact)),
                 };
-            }
-            if attempt == 0 {
-                let mut raw = [0_u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut raw);
-                let wrapped = encrypt(&self.master, &Self::wrap_aad(tenant, contact), &raw)?;
-                // A concurrent writer may make the key first: then its key is the one.
-                conn.execute(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "INSERT INTO contact_keys (tenant_id, contact_id, wrapped) VALUES ($1, $2, $3)
-                     ON CONFLICT (tenant_id, contact_id) DO NOTHING",
-                    [tenant.into(), contact.into(), wrapped.into()],
-                ))
-                .await?;
             }
         }
         Err(PersonalDataError::Db(DbErr::Custom(format!(

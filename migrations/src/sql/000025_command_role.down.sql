@@ -1,3 +1,4 @@
+DROP FUNCTION IF EXISTS crm_authorize(uuid, uuid, uuid, timestamptz, boolean, text);
 ALTER TABLE idempotency_keys DROP COLUMN committed;
 DO $$
 DECLARE t text;

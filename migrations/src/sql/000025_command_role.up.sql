@@ -52,3 +52,46 @@ END $$;
 -- outcome (the answer lost after the commit) finds the stream there and does not run
 -- that command again; it answers from the record as it is.
 ALTER TABLE idempotency_keys ADD COLUMN committed text[] NOT NULL DEFAULT '{}';
+
+-- A request's authorization in one statement, so a read is that statement plus its own
+-- transaction (issue 10: session, two-factor policy and rate limit were a transaction of
+-- four statements). Run as an autocommit statement: the tenant it sets for row-level
+-- security is local to that statement's transaction and never outlives it. It runs as its
+-- caller (crm_app), under every policy; inside a function its statements run in order,
+-- so the tenant is set before the first row is read.
+CREATE FUNCTION crm_authorize(p_tenant uuid, p_session uuid, p_user uuid, p_now timestamptz,
+                              p_two_factor_rule boolean, p_rate_key text)
+  RETURNS TABLE (active boolean, lacks_two_factor boolean, hits integer)
+  LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = public, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+  PERFORM set_config('app.tenant_id', p_tenant::text, true);
+  RETURN QUERY
+  WITH live AS (
+      SELECT EXISTS (
+          SELECT 1 FROM sessions s
+            JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
+           WHERE s.tenant_id = p_tenant AND s.id = p_session AND s.user_id = p_user
+             AND s.revoked_at IS NULL AND s.expires_at > p_now AND u.status = 'active'
+      ) AS active
+  ),
+  hit AS (
+      INSERT INTO rate_limits AS r (key, window_start, hits)
+      SELECT p_rate_key, p_now, 1 FROM live WHERE live.active AND p_rate_key IS NOT NULL
+      ON CONFLICT (key) DO UPDATE SET
+        window_start = CASE WHEN r.window_start + interval '60 seconds' <= p_now THEN p_now ELSE r.window_start END,
+        hits = CASE WHEN r.window_start + interval '60 seconds' <= p_now THEN 1 ELSE r.hits + 1 END
+      RETURNING r.hits
+  )
+  SELECT live.active,
+         p_two_factor_rule AND COALESCE((
+             SELECT w.require_two_factor AND NOT EXISTS (
+                        SELECT 1 FROM totp_secrets t
+                         WHERE t.tenant_id = w.tenant_id AND t.user_id = p_user
+                           AND t.confirmed_at IS NOT NULL)
+               FROM workspaces w WHERE w.tenant_id = p_tenant), false),
+         (SELECT hit.hits FROM hit)
+    FROM live;
+END $$;
+REVOKE ALL ON FUNCTION crm_authorize(uuid, uuid, uuid, timestamptz, boolean, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm_authorize(uuid, uuid, uuid, timestamptz, boolean, text) TO crm_app;
