@@ -6,7 +6,7 @@
 //!
 //! Roles (created once per cluster, idempotently):
 //! - the *owner*: whoever runs the migrations (the `DATABASE_URL` user); owns every table;
-//! - `crm_store`: what postgres-es connects as; reads and appends `events` of any tenant;
+//! - `crm_store`: reads and appends `events` of any tenant (backup and restore);
 //! - `crm_app`: what request handlers query as; owns nothing, has no `BYPASSRLS`, sees only
 //!   the rows of the tenant set by `set_config('app.tenant_id', …, true)`;
 //! - `crm_projector`: writes the read models of every tenant; reads every event.
@@ -43,7 +43,7 @@ mod m20261204_000025_command_role;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
-    /// postgres-es's role: `SELECT, INSERT` on `events`, every tenant.
+    /// Backup and restore: `SELECT, INSERT` on `events`, every tenant.
     pub const STORE: &str = "crm_store";
     /// The request handlers' role: row-level security applies.
     pub const APP: &str = "crm_app";

@@ -454,3 +454,50 @@ async fn a_create_refused_at_its_claim_writes_nothing() {
     // before its claim failed: all of it rolled back.
     assert_eq!(contact_writes(&world, owner.tenant).await, before);
 }
+
+#[tokio::test]
+async fn postgres_es_reads_the_events_the_unit_of_work_writes() {
+    use cqrs_es::persist::PersistedEventRepository;
+    use cqrs_es::{Aggregate, DomainEvent, EventEnvelope};
+    use crm_domain::company::Company;
+
+    let world = World::new().await;
+    let owner = world.workspace("uc-format").await;
+    let s = world.services();
+    let (id, _) = records::create::<Companies>(s, &owner, &meta(&owner), company("Format"), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let patch: PatchCompany = serde_json::from_value(serde_json::json!({"industry": "Retail"}))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    records::update::<Companies>(s, &owner, &meta(&owner), id, Some(1), patch)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+
+    // postgres-es's own repository (as the store role) loads the stream, and cqrs-es
+    // deserialises each event and its metadata: the table and serialization are theirs.
+    let repo = postgres_es::PostgresEventRepository::new(world.pools.store.clone());
+    let stream = format!("{}:{id}", owner.tenant.0);
+    let serialized = repo
+        .get_events::<Company>(&stream)
+        .await
+        .unwrap_or_else(|e| panic!("postgres-es cannot load the stream: {e}"));
+    assert_eq!(serialized.len(), 2);
+    let mut company = Company::default();
+    for (n, event) in serialized.into_iter().enumerate() {
+        let (kind, version) = (event.event_type.clone(), event.event_version.clone());
+        let envelope = EventEnvelope::<Company>::try_from(event)
+            .unwrap_or_else(|e| panic!("cqrs-es cannot read event {n}: {e}"));
+        assert_eq!(envelope.sequence, n + 1);
+        assert_eq!(envelope.payload.event_type(), kind);
+        assert_eq!(envelope.payload.event_version(), version);
+        assert_eq!(
+            envelope.metadata.get("tenant_id").map(String::as_str),
+            Some(owner.tenant.0.to_string().as_str())
+        );
+        company.apply(envelope.payload);
+    }
+    let state = serde_json::to_value(&company).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(state["version"], 2, "{state}");
+    assert_eq!(state["fields"]["name"], "Format", "{state}");
+    assert_eq!(state["fields"]["industry"], "Retail", "{state}");
+}
