@@ -92,6 +92,26 @@ fn item<T: DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
     parse_json(&text)
 }
 
+/// The id item `index` of a keyed batch create reserves: the same on every retry with the
+/// key (a name-based UUID, RFC 9562 §5.5, of the key's reserved id and the index), so a
+/// retry answers the records an earlier attempt created instead of making them again.
+fn item_id(reserved: Uuid, index: usize) -> Uuid {
+    Uuid::new_v5(&reserved, &(index as u64).to_be_bytes())
+}
+
+/// A batch's answer: 200 with every result; when an item met a server fault or an outage
+/// (a 5xx: its outcome unknown to the client), it is marked retryable, so an
+/// `Idempotency-Key` does not keep it and a retry with the key runs the batch again, each
+/// committed item answered from what it wrote.
+fn answer(results: Vec<ItemResult>) -> HttpResponse {
+    let failed = results.iter().any(|r| r.status >= 500);
+    let mut response = HttpResponse::Ok().json(BatchResults { results });
+    if failed {
+        response.extensions_mut().insert(crate::error::Retryable);
+    }
+    response
+}
+
 fn result(index: usize, outcome: Result<(u16, Value), ApiError>) -> ItemResult {
     match outcome {
         Ok((status, record)) => ItemResult {
@@ -114,24 +134,34 @@ fn result(index: usize, outcome: Result<(u16, Value), ApiError>) -> ItemResult {
 /// # Errors
 /// 422 for an empty or oversized batch (item errors are in the results).
 pub(crate) async fn create_all<R: Record>(
+    req: &actix_web::HttpRequest,
     state: &AppState,
     ctx: &CommandContext,
     batch: &Batch,
 ) -> Result<HttpResponse, ApiError> {
     check(batch)?;
+    let reserved = actix_web::HttpMessage::extensions(req)
+        .get::<crate::idempotency::ReservedId>()
+        .map(|r| r.0);
     let mut results = Vec::with_capacity(batch.items.len());
     for (i, value) in batch.items.iter().enumerate() {
         let outcome = async {
             let body = item::<R::Create>(value)?;
-            let (_, row) =
-                records::create::<R>(state.services(), &ctx.auth, &ctx.metadata, body, None)
-                    .await?;
+            let (_, row) = records::create::<R>(
+                state.services(),
+                &ctx.auth,
+                &ctx.metadata,
+                body,
+                reserved.map(|key| item_id(key, i)),
+            )
+            .await?;
             Ok((201, json!(R::View::from(row))))
         }
         .await;
         results.push(result(i, outcome));
     }
-    Ok(HttpResponse::Ok().json(BatchResults { results }))
+    crate::faults::after_commit(req)?;
+    Ok(answer(results))
 }
 
 /// Applies every update item as its own command, in order.
@@ -162,7 +192,7 @@ pub(crate) async fn update_all<R: Record>(
         .await;
         results.push(result(i, outcome));
     }
-    Ok(HttpResponse::Ok().json(BatchResults { results }))
+    Ok(answer(results))
 }
 
 /// Declares a record type's batch routes: `batch_create` and `batch_update` handlers with
@@ -192,11 +222,12 @@ macro_rules! batch_routes {
         )]
         #[post($create_path)]
         pub async fn batch_create(
+            req: actix_web::HttpRequest,
             state: actix_web::web::Data<$crate::state::AppState>,
             ctx: $crate::auth::CommandContext,
             $crate::extract::Json(batch): $crate::extract::Json<$crate::routes::batch::Batch>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
-            $crate::routes::batch::create_all::<$record>(&state, &ctx, &batch).await
+            $crate::routes::batch::create_all::<$record>(&req, &state, &ctx, &batch).await
         }
 
         /// Changes up to 100 records, each as its own command: 200 with one result per

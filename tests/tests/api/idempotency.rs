@@ -243,3 +243,50 @@ async fn a_command_whose_answer_was_lost_is_not_run_again_by_its_retry() {
         .expect_status(StatusCode::OK);
     assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
 }
+
+#[tokio::test]
+async fn a_keyed_batch_whose_answer_was_lost_creates_nothing_twice() {
+    let app = spawn_app().await;
+    let a = app.signup("lost-batch").await;
+    let crm = app.as_(&a);
+    let body = json!({"items": [{"name": "One"}, {"name": "Two"}, {"name": ""}]});
+    let before = app.event_count().await;
+    crm.with_header("idempotency-key", "batch-1")
+        .with_header("x-test-fault", "after-commit")
+        .companies()
+        .batch_create(&body)
+        .await
+        .expect_problem(StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        app.event_count().await,
+        before + 2,
+        "the two good items were not saved"
+    );
+
+    // The retry answers the two companies the lost attempt made (the same ids), refuses
+    // the bad item again, and writes nothing.
+    let retried = crm
+        .with_header("idempotency-key", "batch-1")
+        .companies()
+        .batch_create(&body)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(retried.statuses(), [201, 201, 422]);
+    assert_eq!(
+        app.event_count().await,
+        before + 2,
+        "the retry created again"
+    );
+    let listed = crm.companies().list("").await.expect(StatusCode::OK);
+    let mut names: Vec<_> = listed.items.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["One", "Two"]);
+    let ids: Vec<_> = retried
+        .results
+        .iter()
+        .filter_map(|r| r.record.as_ref().map(|c| c.id))
+        .collect();
+    for company in &listed.items {
+        assert!(ids.contains(&company.id), "{} was not answered", company.id);
+    }
+}
