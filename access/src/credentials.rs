@@ -65,20 +65,20 @@ pub enum Registration {
     EmailTaken,
 }
 
-/// Reserves a new workspace's slug and stores its founder's credentials, in one
-/// transaction of the new tenant's scope: either both or neither.
+/// Reserves a new workspace's slug and stores its founder's credentials through `txn` (the
+/// sign-up's one transaction, in the new tenant's scope): both commit with the workspace's
+/// first events, or none of it does. On a refusal the caller rolls back.
 ///
 /// # Errors
 /// Any database error other than the two unique violations reported as [`Registration`].
-pub async fn reserve_signup(
-    db: &DatabaseConnection,
+pub async fn reserve_signup<C: ConnectionTrait>(
+    txn: &C,
     scope: &TenantScope,
     slug: &str,
     user_id: Uuid,
     email: &str,
     password_hash: &str,
 ) -> Result<Registration, DbErr> {
-    let txn = scope.begin(db).await?;
     let tenant = scope.tenant().0;
     let slug_insert = txn
         .execute(Statement::from_sql_and_values(
@@ -100,35 +100,7 @@ pub async fn reserve_signup(
     if cred_insert.rows_affected() == 0 {
         return Ok(Registration::EmailTaken);
     }
-    txn.commit().await?;
     Ok(Registration::Reserved)
-}
-
-/// Undoes [`reserve_signup`] when the workspace's commands failed after it.
-///
-/// # Errors
-/// Any database error.
-pub async fn release_signup(
-    db: &DatabaseConnection,
-    scope: &TenantScope,
-    slug: &str,
-    user_id: Uuid,
-) -> Result<(), DbErr> {
-    let txn = scope.begin(db).await?;
-    let tenant = scope.tenant().0;
-    txn.execute(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "DELETE FROM workspace_slugs WHERE slug = $1 AND tenant_id = $2",
-        [slug.into(), tenant.into()],
-    ))
-    .await?;
-    txn.execute(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "DELETE FROM credentials WHERE tenant_id = $1 AND user_id = $2",
-        [tenant.into(), user_id.into()],
-    ))
-    .await?;
-    txn.commit().await
 }
 
 /// The tenant of a workspace slug (for the command line, which runs as the projector role).

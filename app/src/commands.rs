@@ -63,6 +63,44 @@ impl Commands {
         uow.commit().await
     }
 
+    /// Opens a unit of work for commands of `meta`'s tenant that must commit together (a
+    /// sign-up's workspace, Owner and pipeline).
+    ///
+    /// # Errors
+    /// [`AppError::Unavailable`] when no connection can be had.
+    pub async fn unit(&self, meta: &EventMetadata) -> Result<UnitOfWork, AppError> {
+        UnitOfWork::begin(&self.db, meta).await
+    }
+
+    /// Runs one command of aggregate `A` on entity `id` of `meta`'s tenant inside `uow`,
+    /// uncommitted.
+    ///
+    /// # Errors
+    /// As the aggregate's command.
+    pub async fn run_in<A, C>(
+        &self,
+        uow: &UnitOfWork,
+        id: EntityId,
+        command: impl Into<Guarded<C>>,
+        meta: &EventMetadata,
+    ) -> Result<(), AppError>
+    where
+        A: Aggregate<Error = DomainError, Command = Guarded<C>, Services = ()>,
+        A::Event: Into<AnyEvent>,
+    {
+        let command = command.into();
+        let guarded = command.if_version.is_some();
+        uow.execute::<A>(
+            &self.keyring,
+            StreamId::new(meta.tenant_id, id),
+            command,
+            meta,
+            guarded,
+        )
+        .await
+        .map(drop)
+    }
+
     /// Runs one command of aggregate `A` on record `id` and reads the record's row of `E`
     /// back in the same transaction: the answer to a record command is its own result.
     ///

@@ -3,8 +3,9 @@
 use std::collections::HashSet;
 
 use crm_access::credentials::{self, Registration};
-use crm_domain::user::UserCommand;
-use crm_domain::workspace::{self, WorkspaceCommand};
+use crm_domain::pipeline::Pipeline;
+use crm_domain::user::{User, UserCommand};
+use crm_domain::workspace::{self, Workspace, WorkspaceCommand};
 use crm_domain::{Email, EntityId, EventMetadata, Role, TenantId, UserId};
 use crm_store::{Credential, TenantScope};
 use secrecy::SecretString;
@@ -73,8 +74,13 @@ pub async fn signup(
     let tenant = TenantId::new();
     let user = EntityId::new();
     let scope = TenantScope::for_credential(Credential::SignIn(tenant));
+    let meta = meta_for(tenant, UserId(user.0));
+    // One transaction: the slug, the credentials, the workspace, its Owner and its first
+    // pipeline commit together or not at all, so no crash leaves a slug or an email
+    // claimed by a workspace that does not exist.
+    let uow = s.commands.unit(&meta).await?;
     match credentials::reserve_signup(
-        s.db,
+        uow.connection(),
         &scope,
         &body.workspace_slug,
         user.0,
@@ -93,39 +99,29 @@ pub async fn signup(
             ))
         }
     }
-    let meta = meta_for(tenant, UserId(user.0));
-    let created = async {
-        s.commands
-            .workspace(
-                WorkspaceCommand::Create {
-                    name: body.workspace_name,
-                    slug: body.workspace_slug.clone(),
-                },
-                &meta,
-            )
-            .await?;
-        s.commands
-            .user(
-                user,
-                UserCommand::Register {
-                    email: email.to_string(),
-                    display_name: body.display_name,
-                    role: Role::Owner,
-                },
-                &meta,
-            )
-            .await?;
-        let create = crm_domain::pipeline::PipelineCommand::Create {
-            name: "Sales pipeline".into(),
-            stages: crm_domain::pipeline::default_stages(),
-        };
-        s.commands.pipeline(EntityId::new(), create, &meta).await
-    }
-    .await;
-    if let Err(err) = created {
-        credentials::release_signup(s.db, &scope, &body.workspace_slug, user.0).await?;
-        return Err(err);
-    }
+    let workspace = WorkspaceCommand::Create {
+        name: body.workspace_name,
+        slug: body.workspace_slug.clone(),
+    };
+    s.commands
+        .run_in::<Workspace, _>(&uow, EntityId(tenant.0), workspace, &meta)
+        .await?;
+    let register = UserCommand::Register {
+        email: email.to_string(),
+        display_name: body.display_name,
+        role: Role::Owner,
+    };
+    s.commands
+        .run_in::<User, _>(&uow, user, register, &meta)
+        .await?;
+    let create = crm_domain::pipeline::PipelineCommand::Create {
+        name: "Sales pipeline".into(),
+        stages: crm_domain::pipeline::default_stages(),
+    };
+    s.commands
+        .run_in::<Pipeline, _>(&uow, EntityId::new(), create, &meta)
+        .await?;
+    uow.commit().await?;
     Ok(Founded {
         tenant,
         slug: body.workspace_slug,

@@ -99,3 +99,11 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION crm_authorize(uuid, uuid, uuid, timestamptz, boolean, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crm_authorize(uuid, uuid, uuid, timestamptz, boolean, text) TO crm_app;
+
+-- A sign-up is one unit of work too: the workspace's slug and its founder's credentials
+-- are written with the workspace's first events, in the new tenant's scope.
+GRANT SELECT, INSERT ON workspace_slugs, credentials TO crm_command;
+CREATE POLICY workspace_slugs_command ON workspace_slugs FOR ALL TO crm_command
+  USING (tenant_id = crm_current_tenant()) WITH CHECK (tenant_id = crm_current_tenant());
+CREATE POLICY credentials_command ON credentials FOR ALL TO crm_command
+  USING (tenant_id = crm_current_tenant()) WITH CHECK (tenant_id = crm_current_tenant());

@@ -501,3 +501,53 @@ async fn postgres_es_reads_the_events_the_unit_of_work_writes() {
     assert_eq!(state["fields"]["name"], "Format", "{state}");
     assert_eq!(state["fields"]["industry"], "Retail", "{state}");
 }
+
+#[tokio::test]
+async fn a_sign_up_that_fails_at_its_commit_claims_no_slug_or_email() {
+    let world = World::new().await;
+    let mut owner = world.owner().await;
+    // A fault at the commit, after the slug, the credentials and the workspace's events
+    // were all written in the sign-up's one transaction.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_doomed() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'the commit fails' USING ERRCODE = 'P0001'; END $$;
+         CREATE CONSTRAINT TRIGGER doomed AFTER INSERT ON workspace_slugs
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+           WHEN (NEW.slug = 'uc-doomed') EXECUTE FUNCTION refuse_doomed();",
+    )
+    .execute(&mut owner)
+    .await
+    .unwrap_or_else(|e| panic!("installing the fault: {e}"));
+    let body = || SignupBody {
+        workspace_name: "Doomed".into(),
+        workspace_slug: "uc-doomed".into(),
+        email: "owner@uc-doomed.example".into(),
+        password: "violet harbour engine 42".to_owned().into(),
+        display_name: "Owner".into(),
+    };
+    let meta = |t, u| EventMetadata::for_user(t, u, Role::Owner, Uuid::now_v7());
+    let failed = signup(world.services(), &HashSet::new(), body(), meta).await;
+    assert!(failed.is_err(), "the commit was to fail: {failed:?}");
+    for (table, filter) in [
+        ("workspace_slugs", "slug = 'uc-doomed'"),
+        ("credentials", "email = 'owner@uc-doomed.example'"),
+        ("events", "true"),
+        ("workspaces", "true"),
+    ] {
+        let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE {filter}"))
+            .fetch_one(&mut owner)
+            .await
+            .unwrap_or_else(|e| panic!("counting {table}: {e}"));
+        assert_eq!(left, 0, "the failed sign-up left rows in {table}");
+    }
+    // The same sign-up succeeds once the fault is gone: nothing of the first one claims
+    // its slug or its email.
+    sqlx::query("DROP TRIGGER doomed ON workspace_slugs")
+        .execute(&mut owner)
+        .await
+        .unwrap_or_else(|e| panic!("removing the fault: {e}"));
+    let founded = signup(world.services(), &HashSet::new(), body(), meta)
+        .await
+        .unwrap_or_else(|e| panic!("signing up again: {e:?}"));
+    assert_eq!(founded.slug, "uc-doomed");
+}
