@@ -87,7 +87,7 @@ impl From<crm_app::AppError> for ApiError {
             AppError::ConcurrentWrite(m) => Self::ConcurrentWrite(m),
             AppError::PreconditionFailed(m) => Self::PreconditionFailed(m),
             AppError::Validation(errors) => Self::Validation(errors),
-            AppError::Pending(message) => Self::Unavailable(message),
+            AppError::Pending(message) | AppError::Busy(message) => Self::Unavailable(message),
             AppError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unreachable");
                 Self::Unavailable("the database cannot be reached now; retry shortly".into())

@@ -53,6 +53,10 @@ pub enum AppError {
     /// gets it. The text says what to do.
     #[error("{0}")]
     Pending(String),
+    /// The server is at capacity for this kind of work (password hashing) and waited as
+    /// long as it may; the same request may succeed in a moment. The text says which.
+    #[error("{0}")]
+    Busy(String),
     /// The database cannot be reached now (refused or lost connections, no connection
     /// free within the pool's acquire timeout, a server shutting down); the same request
     /// may succeed later. The cause is for the log.
