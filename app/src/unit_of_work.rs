@@ -51,6 +51,8 @@ pub struct KeyedAttempt {
     user: uuid::Uuid,
     key: String,
     lease: uuid::Uuid,
+    /// Whether commands mark the key (see [`unkeyed`]).
+    marks: bool,
     /// Commands committed by this attempt, per stream.
     done: std::sync::Mutex<std::collections::HashMap<String, i32>>,
 }
@@ -62,6 +64,7 @@ impl KeyedAttempt {
             user,
             key,
             lease,
+            marks: true,
             done: std::sync::Mutex::default(),
         }
     }
@@ -75,6 +78,20 @@ tokio::task_local! {
 /// key, and skipped when an earlier attempt committed it.
 pub async fn under_key<F: std::future::Future>(attempt: KeyedAttempt, work: F) -> F::Output {
     ATTEMPT.scope(attempt, work).await
+}
+
+/// Runs `work` with no command marking a key: for requests that may run thousands of
+/// commands (imports and their undo), which are idempotent by their own rule instead (a
+/// re-run skips what exists), so a key's list would only grow with every row.
+pub async fn unkeyed<F: std::future::Future>(work: F) -> F::Output {
+    let none = KeyedAttempt {
+        user: uuid::Uuid::nil(),
+        key: String::new(),
+        lease: uuid::Uuid::nil(),
+        marks: false,
+        done: std::sync::Mutex::default(),
+    };
+    ATTEMPT.scope(none, work).await
 }
 
 /// What the key says of a command.
@@ -152,11 +169,14 @@ impl UnitOfWork {
     /// [`AppError::Conflict`] when a retry took the key's lease over (this attempt must
     /// not write); database errors.
     async fn mark(&self, stream: &str) -> Result<Mark, AppError> {
-        let Ok((user, key, lease, nth)) = ATTEMPT.try_with(|a| {
+        let Ok(Some((user, key, lease, nth))) = ATTEMPT.try_with(|a| {
+            if !a.marks {
+                return None;
+            }
             let before = lock(&a.done).get(stream).copied().unwrap_or(0);
             let pending = lock(&self.marked).iter().filter(|s| *s == stream).count();
             let nth = before + i32::try_from(pending).unwrap_or(i32::MAX) + 1;
-            (a.user, a.key.clone(), a.lease, nth)
+            Some((a.user, a.key.clone(), a.lease, nth))
         }) else {
             return Ok(Mark::Run);
         };

@@ -172,16 +172,7 @@ pub struct UndoBody {
     pub reason: String,
 }
 
-/// What an undo did.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct UndoReport {
-    /// The import undone.
-    pub import_id: Uuid,
-    /// Records the undo deleted.
-    pub deleted: u64,
-    /// Records the import created that were already deleted (left as they were).
-    pub already_deleted: u64,
-}
+pub use crm_app::import::UndoReport;
 
 /// Undoes an import (Owner, Admin): deletes, by new events, every
 /// company, contact and deal that the import created (records it only updated keep their
@@ -206,59 +197,17 @@ pub async fn undo(
     import_id: web::Path<Uuid>,
     crate::extract::Json(body): crate::extract::Json<UndoBody>,
 ) -> Result<HttpResponse, ApiError> {
-    use crm_domain::company::CompanyCommand;
-    use crm_domain::contact::ContactCommand;
-    use crm_domain::deal::DealCommand;
-    use crm_domain::{EntityId, Guarded};
-
     ctx.auth.require(Action::DeleteRecords)?;
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
-    }
-    let import_id = import_id.into_inner();
-    let created =
-        crm_store::history::created_by_import(&state.pools.app, &ctx.auth.scope, import_id).await?;
-    if created.is_empty() {
-        return Err(ApiError::NotFound);
-    }
-    let mut meta = ctx.metadata.clone();
-    meta.reason = Some(format!("undo import {import_id}: {reason}"));
-    let (mut deleted, mut already) = (0_u64, 0_u64);
-    for (kind, id) in created {
-        let id = EntityId(id);
-        let result = match kind.as_str() {
-            "Company" => {
-                state
-                    .commands
-                    .company(id, Guarded::from(CompanyCommand::Delete), &meta)
-                    .await
-            }
-            "Contact" => {
-                state
-                    .commands
-                    .contact(id, Guarded::from(ContactCommand::Delete), &meta)
-                    .await
-            }
-            "Deal" => {
-                state
-                    .commands
-                    .deal(id, Guarded::from(DealCommand::Delete), &meta)
-                    .await
-            }
-            _ => continue,
-        };
-        match result {
-            Ok(()) => deleted += 1,
-            Err(crm_app::AppError::Conflict(_)) => already += 1,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Ok(HttpResponse::Ok().json(UndoReport {
-        import_id,
-        deleted,
-        already_deleted: already,
-    }))
+    let report = crm_app::import::undo(
+        &state.commands,
+        &state.pools.app,
+        &ctx.auth,
+        &ctx.metadata,
+        import_id.into_inner(),
+        &body.reason,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 /// Registers this module's routes (under `/v1/imports`); CSV bodies up to

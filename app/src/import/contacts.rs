@@ -39,6 +39,11 @@ fn key(first: Option<&str>, last: Option<&str>, company: Option<Uuid>) -> Key {
 /// # Errors
 /// 422 for a file with neither name column; 500 for database failures.
 pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
+    // Re-runs skip what exists; no row marks the request's Idempotency-Key.
+    crate::unit_of_work::unkeyed(rows(run, data)).await
+}
+
+async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::for_command(meta);
     let (mut reader, mut columns) = open(data, &[])?;

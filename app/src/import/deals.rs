@@ -50,6 +50,11 @@ fn stage_ref(stage: &pipeline_stage::Model) -> StageRef {
 /// 422 for a file without a `Deal Name` column, or a workspace without a pipeline; 500 for
 /// database failures.
 pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
+    // Re-runs skip what exists; no row marks the request's Idempotency-Key.
+    crate::unit_of_work::unkeyed(rows(run, data)).await
+}
+
+async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::for_command(meta);
     let (mut reader, mut columns) = open(data, &[NAME])?;

@@ -279,3 +279,83 @@ fn row_metadata(template: &EventMetadata) -> EventMetadata {
     meta.occurred_at = Utc::now();
     meta
 }
+
+/// What an undo did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UndoReport {
+    /// The import undone.
+    pub import_id: Uuid,
+    /// Records the undo deleted.
+    pub deleted: u64,
+    /// Records the import created that were already deleted (left as they were).
+    pub already_deleted: u64,
+}
+
+/// Undoes import `import_id` of the caller's workspace: deletes, by new events carrying
+/// `"undo import <id>: <reason>"`, every company, contact and deal it created. Records
+/// deleted since are counted, not touched again, so a second undo changes nothing (which
+/// is also why no delete marks the request's `Idempotency-Key`).
+///
+/// # Errors
+/// A validation error for a reason that is not 1 to 500 characters; [`AppError::NotFound`]
+/// when the workspace has no such import; the store's errors.
+pub async fn undo(
+    commands: &Commands,
+    app: &sea_orm::DatabaseConnection,
+    caller: &crate::caller::Caller,
+    meta: &EventMetadata,
+    import_id: Uuid,
+    reason: &str,
+) -> Result<UndoReport, AppError> {
+    use crm_domain::company::CompanyCommand;
+    use crm_domain::contact::ContactCommand;
+    use crm_domain::deal::DealCommand;
+    use crm_domain::{EntityId, Guarded};
+
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(AppError::invalid("reason", "must be 1 to 500 characters"));
+    }
+    let created = crm_store::history::created_by_import(app, &caller.scope, import_id).await?;
+    if created.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    let mut meta = meta.clone();
+    meta.reason = Some(format!("undo import {import_id}: {reason}"));
+    let meta = &meta;
+    crate::unit_of_work::unkeyed(async move {
+        let (mut deleted, mut already) = (0_u64, 0_u64);
+        for (kind, id) in created {
+            let id = EntityId(id);
+            let result = match kind.as_str() {
+                "Company" => {
+                    commands
+                        .company(id, Guarded::from(CompanyCommand::Delete), meta)
+                        .await
+                }
+                "Contact" => {
+                    commands
+                        .contact(id, Guarded::from(ContactCommand::Delete), meta)
+                        .await
+                }
+                "Deal" => {
+                    commands
+                        .deal(id, Guarded::from(DealCommand::Delete), meta)
+                        .await
+                }
+                _ => continue,
+            };
+            match result {
+                Ok(()) => deleted += 1,
+                Err(AppError::Conflict(_)) => already += 1,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(UndoReport {
+            import_id,
+            deleted,
+            already_deleted: already,
+        })
+    })
+    .await
+}

@@ -290,3 +290,37 @@ async fn a_keyed_batch_whose_answer_was_lost_creates_nothing_twice() {
         assert!(ids.contains(&company.id), "{} was not answered", company.id);
     }
 }
+
+#[tokio::test]
+async fn a_keyed_import_and_its_undo_leave_the_keys_list_of_commands_empty() {
+    let app = spawn_app().await;
+    let a = app.signup("keyed-import").await;
+    let crm = app.as_(&a);
+    let csv = b"Company name,Domain\nAlpha,alpha.example\nBeta,beta.example\nGamma,gamma.example\n";
+    let report = crm
+        .with_header("idempotency-key", "import-1")
+        .import("companies", "", csv)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(report.created, 3);
+    let undone = crm
+        .with_header("idempotency-key", "undo-1")
+        .undo_import(report.import_id, &json!({"reason": "wrong file"}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(undone.deleted, 3);
+    // Imports are idempotent by their duplicate check, undos by skipping what is deleted:
+    // their thousands of commands do not each grow the key's list.
+    let owner = app.pool_as(None).await;
+    let marks: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT key, cardinality(committed) FROM idempotency_keys WHERE tenant_id = $1 ORDER BY key",
+    )
+    .bind(a.tenant)
+    .fetch_all(&owner)
+    .await
+    .unwrap_or_else(|e| panic!("reading the keys: {e}"));
+    assert_eq!(
+        marks,
+        [("import-1".to_owned(), 0), ("undo-1".to_owned(), 0)]
+    );
+}
