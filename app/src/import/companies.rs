@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
-use crm_domain::company::{Amount, CompanyCommand, CompanyFields, CompanyInput};
+use crm_domain::company::{Amount, Company, CompanyCommand, CompanyFields, CompanyInput};
 use crm_domain::{Currency, EntityId, Money, WebDomain};
 use crm_projections::queries::companies;
 use crm_store::TenantScope;
 
 use super::revenue::{parse_employees, parse_revenue, RevenueText};
-use super::{lock, open, row_metadata, ImportReport, ImportRun};
+use super::{lock, open, row_metadata, ImportReport, ImportRun, RowBatch};
 use crate::error::AppError;
 
 const NAME: &[&str] = &["Company name", "Name"];
@@ -44,6 +44,7 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
         NAME, DOMAIN, COUNTRY, INDUSTRY, CURRENCY, EMPLOYEES, REVENUE,
     ]);
 
+    let mut batch = RowBatch::new(commands);
     let mut by_name: HashMap<String, String> = HashMap::new();
     let mut by_domain: HashMap<String, String> = HashMap::new();
     for (id, name, domain, _) in companies::index(app, &scope).await? {
@@ -153,9 +154,15 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
                 .map(drop)
                 .map_err(AppError::from)
         } else {
-            commands
-                .company(id, CompanyCommand::Create(input), &row_metadata(meta))
-                .await
+            let row_meta = row_metadata(meta);
+            match batch.unit(&row_meta).await {
+                Ok(unit) => {
+                    commands
+                        .run_in::<Company, _>(unit, id, CompanyCommand::Create(input), &row_meta)
+                        .await
+                }
+                Err(err) => Err(err),
+            }
         };
         match outcome {
             Ok(()) => {
@@ -164,12 +171,25 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
                 if let Some(domain) = domain {
                     by_domain.insert(domain.to_string(), id.to_string());
                 }
+                if !run.dry_run {
+                    // A full batch commits here: any failure of it is a fault.
+                    if let Err(err) = batch.written(row).await {
+                        batch.abort(&mut report, row, &err);
+                        break;
+                    }
+                }
             }
             Err(AppError::Internal(cause) | AppError::Unavailable(cause)) => {
-                report.abort(row, cause.as_ref());
+                batch.abort(&mut report, row, cause.as_ref());
                 break;
             }
             Err(e) => report.fail(row, describe(&e)),
+        }
+    }
+    if report.aborted.is_none() {
+        if let Err(err) = batch.commit().await {
+            let last = report.rows_read;
+            batch.abort(&mut report, last, &err);
         }
     }
     guard.commit().await?;

@@ -274,6 +274,76 @@ async fn lock(
 }
 
 /// Metadata of one row's command: the import's, stamped now.
+/// Rows an import writes per transaction.
+pub const BATCH_ROWS: usize = 500;
+
+/// The open transaction of an import's current batch of rows: up to [`BATCH_ROWS`] row
+/// commands commit together, instead of a commit per row. A row refused by its aggregate
+/// writes nothing and leaves the batch usable; a fault of the database ends the import
+/// (the batch's rows are then not imported, and the report says from which row).
+pub(crate) struct RowBatch<'a> {
+    commands: &'a Commands,
+    unit: Option<crate::unit_of_work::UnitOfWork>,
+    /// The rows written in the open transaction.
+    pending: Vec<u64>,
+}
+
+impl<'a> RowBatch<'a> {
+    pub(crate) fn new(commands: &'a Commands) -> Self {
+        Self {
+            commands,
+            unit: None,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The open transaction, begun for `meta`'s tenant if none is.
+    pub(crate) async fn unit(
+        &mut self,
+        meta: &EventMetadata,
+    ) -> Result<&crate::unit_of_work::UnitOfWork, AppError> {
+        if self.unit.is_none() {
+            self.unit = Some(self.commands.unit(meta).await?);
+        }
+        self.unit
+            .as_ref()
+            .ok_or_else(|| AppError::Internal("no open batch".into()))
+    }
+
+    /// Counts `row` as written in the open transaction; commits when the batch is full.
+    pub(crate) async fn written(&mut self, row: u64) -> Result<(), AppError> {
+        self.pending.push(row);
+        if self.pending.len() >= BATCH_ROWS {
+            self.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction.
+    pub(crate) async fn commit(&mut self) -> Result<(), AppError> {
+        if let Some(unit) = self.unit.take() {
+            unit.commit().await?;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Ends the import at a fault: the open transaction rolls back, so its rows are
+    /// taken off the report's count and the report stops at the first of them.
+    pub(crate) fn abort(
+        &mut self,
+        report: &mut ImportReport,
+        row: u64,
+        cause: &(dyn std::error::Error + Send + Sync),
+    ) {
+        self.unit = None;
+        let first = self.pending.first().copied().unwrap_or(row);
+        report.created -= self.pending.len() as u64;
+        self.pending.clear();
+        report.abort(first, cause);
+    }
+}
+
 fn row_metadata(template: &EventMetadata) -> EventMetadata {
     let mut meta = template.clone();
     meta.occurred_at = Utc::now();
