@@ -266,13 +266,29 @@ impl Commands {
         command: Guarded<ContactCommand>,
         meta: &EventMetadata,
     ) -> Result<UnitOfWork, AppError> {
+        let uow = UnitOfWork::begin(&self.db, meta).await?;
+        self.contact_in(&uow, contact, command, meta).await?;
+        Ok(uow)
+    }
+
+    /// A contact command and its claims inside `uow`, uncommitted (an import runs each
+    /// row in a savepoint of its batch's unit).
+    ///
+    /// # Errors
+    /// As [`Commands::contact`].
+    pub async fn contact_in(
+        &self,
+        uow: &UnitOfWork,
+        contact: EntityId,
+        command: Guarded<ContactCommand>,
+        meta: &EventMetadata,
+    ) -> Result<(), AppError> {
         let Guarded {
             if_version,
             command,
         } = command;
         let scope = TenantScope::for_command(meta);
         let tenant = meta.tenant_id.0;
-        let uow = UnitOfWork::begin(&self.db, meta).await?;
         // Another tenant's contact id is a 404 before anything else is checked, exactly as
         // an id that does not exist.
         let current = match &command {
@@ -355,6 +371,6 @@ impl Commands {
                 claims::release_contact_email(uow.connection(), &scope, &old, contact.0).await?;
             }
         }
-        Ok(uow)
+        Ok(())
     }
 }

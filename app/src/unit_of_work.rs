@@ -145,6 +145,30 @@ impl UnitOfWork {
         Ok(E::find_by_id((self.tenant.0, id)).one(&self.txn).await?)
     }
 
+    /// A unit nested in this one (a savepoint): what it writes is undone alone by
+    /// [`UnitOfWork::rollback`], or kept by [`UnitOfWork::commit`] until this one commits.
+    /// An import runs each row in one, so a row refused after it wrote (a contact whose
+    /// email claim fails) leaves the rest of its batch intact.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn savepoint(&self) -> Result<Self, AppError> {
+        use sea_orm::TransactionTrait;
+        Ok(Self {
+            txn: self.txn.begin().await?,
+            tenant: self.tenant,
+            marked: std::sync::Mutex::default(),
+        })
+    }
+
+    /// Undoes everything the unit wrote (for a savepoint, back to where it began).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn rollback(self) -> Result<(), AppError> {
+        Ok(self.txn.rollback().await?)
+    }
+
     /// Commits everything the unit of work wrote.
     ///
     /// # Errors

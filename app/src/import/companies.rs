@@ -186,12 +186,7 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
             Err(e) => report.fail(row, describe(&e)),
         }
     }
-    if report.aborted.is_none() {
-        if let Err(err) = batch.commit().await {
-            let last = report.rows_read;
-            batch.abort(&mut report, last, &err);
-        }
-    }
+    batch.finish(&mut report).await;
     guard.commit().await?;
     Ok(report)
 }

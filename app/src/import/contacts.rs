@@ -10,7 +10,7 @@ use crm_store::TenantScope;
 use uuid::Uuid;
 
 use super::companies::describe;
-use super::{lock, open, row_metadata, ImportReport, ImportRun};
+use super::{lock, open, row_metadata, ImportReport, ImportRun, RowBatch};
 use crate::error::AppError;
 
 const FIRST: &[&str] = &["First Name"];
@@ -64,6 +64,7 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
         .filter(|(_, _, _, deleted)| !deleted)
         .map(|(id, name, _, _)| (name.to_lowercase(), id))
         .collect();
+    let mut batch = RowBatch::new(commands);
     let mut existing: HashSet<Key> = contacts::index(app, &scope)
         .await?
         .into_iter()
@@ -123,27 +124,41 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
                 .map(drop)
                 .map_err(AppError::from)
         } else {
-            commands
-                .contact(
-                    EntityId::new(),
-                    ContactCommand::Create(input),
-                    &row_metadata(meta),
-                )
+            let row_meta = row_metadata(meta);
+            batch
+                .row(&row_meta, async |unit| {
+                    commands
+                        .contact_in(
+                            unit,
+                            EntityId::new(),
+                            ContactCommand::Create(input).into(),
+                            &row_meta,
+                        )
+                        .await
+                })
                 .await
         };
         match outcome {
             Ok(()) => {
                 report.created += 1;
                 existing.insert(k);
+                if !run.dry_run {
+                    // A full batch commits here: any failure of it is a fault.
+                    if let Err(err) = batch.written(row).await {
+                        batch.abort(&mut report, row, &err);
+                        break;
+                    }
+                }
             }
             Err(AppError::Conflict(message)) => report.duplicate(row, message),
             Err(AppError::Internal(cause) | AppError::Unavailable(cause)) => {
-                report.abort(row, cause.as_ref());
+                batch.abort(&mut report, row, cause.as_ref());
                 break;
             }
             Err(e) => report.fail(row, describe(&e)),
         }
     }
+    batch.finish(&mut report).await;
     guard.commit().await?;
     Ok(report)
 }

@@ -310,6 +310,34 @@ impl<'a> RowBatch<'a> {
             .ok_or_else(|| AppError::Internal("no open batch".into()))
     }
 
+    /// Runs one row's `work` in a savepoint of the open transaction: kept when it
+    /// succeeds, undone alone when it fails.
+    pub(crate) async fn row(
+        &mut self,
+        meta: &EventMetadata,
+        work: impl AsyncFnOnce(&crate::unit_of_work::UnitOfWork) -> Result<(), AppError>,
+    ) -> Result<(), AppError> {
+        let unit = self.unit(meta).await?.savepoint().await?;
+        match work(&unit).await {
+            Ok(()) => unit.commit().await,
+            Err(err) => {
+                unit.rollback().await?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Commits what is open at the end of an import that did not stop at a fault; a
+    /// failure of that commit is one.
+    pub(crate) async fn finish(&mut self, report: &mut ImportReport) {
+        if report.aborted.is_none() {
+            if let Err(err) = self.commit().await {
+                let last = report.rows_read;
+                self.abort(report, last, &err);
+            }
+        }
+    }
+
     /// Counts `row` as written in the open transaction; commits when the batch is full.
     pub(crate) async fn written(&mut self, row: u64) -> Result<(), AppError> {
         self.pending.push(row);

@@ -331,3 +331,42 @@ async fn imported_deals_name_their_import_and_a_rerun_adds_nothing() {
     let again = import(&crm, "deals", "", DEALS.as_bytes()).await;
     assert_eq!((again.created, again.skipped_duplicates), (0, 5));
 }
+
+#[tokio::test]
+async fn a_contact_row_refused_at_its_email_claim_leaves_the_rest_of_its_batch() {
+    let app = spawn_app().await;
+    let a = app.signup("import-claims").await;
+    let crm = app.as_(&a);
+    // One transaction holds all three rows; the second is refused only after its event
+    // and read row were written (its email claim fails), and is undone alone.
+    let csv = b"First Name,Last Name,Email\nAda,One,ada@claims.example\nBob,Two,ada@claims.example\nCy,Three,cy@claims.example\n";
+    let report = import(&crm, "contacts", "", csv).await;
+    assert_eq!(
+        (report.created, report.skipped_duplicates),
+        (2, 1),
+        "{report:?}"
+    );
+    assert_eq!(report.duplicates[0].row, 2, "{report:?}");
+    let listed = crm.contacts().list("").await.expect(StatusCode::OK);
+    let mut names: Vec<_> = listed
+        .items
+        .iter()
+        .map(|c| c.first_name.clone().unwrap_or_default())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Ada", "Cy"]);
+    let owner = app.pool_as(None).await;
+    let (events, claims): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events WHERE tenant_id = $1 AND aggregate_type = 'Contact'),
+                (SELECT count(*) FROM contact_emails WHERE tenant_id = $1)",
+    )
+    .bind(a.tenant)
+    .fetch_one(&owner)
+    .await
+    .unwrap_or_else(|e| panic!("counting: {e}"));
+    assert_eq!(
+        (events, claims),
+        (2, 2),
+        "the refused row left an event or a claim"
+    );
+}
