@@ -75,13 +75,17 @@ enum Fault {
     /// PostgreSQL refused a value (SQLSTATE class 22, "data exception"): input the
     /// boundary should have refused.
     Data,
+    /// PostgreSQL rolled the transaction back to resolve a conflict with another one
+    /// (SQLSTATE class 40: a deadlock, a serialization failure): nothing was written, and
+    /// the same request sent again normally succeeds.
+    Rollback,
 }
 
 /// Classifies `err` by the first database error in its chain of sources: a connection
 /// that cannot be had or was lost (sqlx's pool timeout, I/O and TLS errors; SQLSTATE
 /// classes 08 "connection exception" and 57P "operator intervention", and 53300
-/// "too many connections") is [`Fault::Unreachable`]; class 22 is [`Fault::Data`] (PostgreSQL
-/// documentation, appendix A, "PostgreSQL Error Codes").
+/// "too many connections") is [`Fault::Unreachable`]; class 22 is [`Fault::Data`]; class 40
+/// is [`Fault::Rollback`] (PostgreSQL documentation, appendix A, "PostgreSQL Error Codes").
 fn classify(err: &(dyn std::error::Error + 'static)) -> Option<Fault> {
     let mut current = Some(err);
     while let Some(e) = current {
@@ -116,6 +120,8 @@ fn classify_sqlx(err: &sqlx::Error) -> Option<Fault> {
                 Some(Fault::Unreachable)
             } else if code.starts_with("22") {
                 Some(Fault::Data)
+            } else if code.starts_with("40") {
+                Some(Fault::Rollback)
             } else {
                 None
             }
@@ -148,6 +154,14 @@ impl AppError {
                 // Input the boundary should have refused: a bug to fix, told as one.
                 tracing::error!(error = %err, "PostgreSQL refused a value (SQLSTATE class 22)");
                 Self::invalid("request", "a value of the request cannot be stored")
+            }
+            Some(Fault::Rollback) => {
+                tracing::warn!(error = %err, "PostgreSQL rolled a command back (SQLSTATE class 40)");
+                Self::ConcurrentWrite(
+                    "the database stopped this request to resolve a conflict with another; \
+                     nothing was written: retry"
+                        .into(),
+                )
             }
             None => Self::Internal(err),
         }

@@ -551,3 +551,24 @@ async fn a_sign_up_that_fails_at_its_commit_claims_no_slug_or_email() {
         .unwrap_or_else(|e| panic!("signing up again: {e:?}"));
     assert_eq!(founded.slug, "uc-doomed");
 }
+
+#[tokio::test]
+async fn a_deadlock_or_serialization_failure_is_a_retryable_conflict_not_a_fault() {
+    use sea_orm::ConnectionTrait;
+    let world = World::new().await;
+    for code in ["40P01", "40001"] {
+        let err = world
+            .pools
+            .app
+            .execute_unprepared(&format!(
+                "DO $$ BEGIN RAISE EXCEPTION 'resolved' USING ERRCODE = '{code}'; END $$"
+            ))
+            .await
+            .map(drop)
+            .map_err(AppError::from);
+        assert!(
+            matches!(err, Err(AppError::ConcurrentWrite(_))),
+            "SQLSTATE {code} became {err:?}"
+        );
+    }
+}
