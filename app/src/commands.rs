@@ -45,10 +45,11 @@ impl Commands {
         &self.keyring
     }
 
-    /// Runs one command of aggregate `A` on `stream` in its own transaction.
+    /// Runs one command of aggregate `A` on entity `id` of `meta`'s tenant in its own
+    /// transaction.
     async fn run<A, C>(
         &self,
-        stream: StreamId,
+        id: EntityId,
         command: Guarded<C>,
         meta: &EventMetadata,
     ) -> Result<(), AppError>
@@ -56,10 +57,8 @@ impl Commands {
         A: Aggregate<Error = DomainError, Command = Guarded<C>, Services = ()>,
         A::Event: Into<AnyEvent>,
     {
-        let guarded = command.if_version.is_some();
-        let uow = UnitOfWork::begin(&self.db, meta).await?;
-        uow.execute::<A>(&self.keyring, stream, command, meta, guarded)
-            .await?;
+        let uow = self.unit(meta).await?;
+        self.run_in::<A, C>(&uow, id, command, meta).await?;
         uow.commit().await
     }
 
@@ -118,16 +117,8 @@ impl Commands {
         A::Event: Into<AnyEvent>,
         E: EntityTrait<PrimaryKey: PrimaryKeyTrait<ValueType = (Uuid, Uuid)>>,
     {
-        let guarded = command.if_version.is_some();
-        let uow = UnitOfWork::begin(&self.db, meta).await?;
-        uow.execute::<A>(
-            &self.keyring,
-            StreamId::new(meta.tenant_id, id),
-            command,
-            meta,
-            guarded,
-        )
-        .await?;
+        let uow = self.unit(meta).await?;
+        self.run_in::<A, C>(&uow, id, command, meta).await?;
         let row = uow.row::<E>(id.0).await?;
         uow.commit().await?;
         Ok(row)
@@ -142,8 +133,8 @@ impl Commands {
         command: impl Into<Guarded<WorkspaceCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
-        let stream = StreamId::new(meta.tenant_id, EntityId(meta.tenant_id.0));
-        self.run::<Workspace, _>(stream, command.into(), meta).await
+        self.run::<Workspace, _>(EntityId(meta.tenant_id.0), command.into(), meta)
+            .await
     }
 
     /// Runs a user command.
@@ -156,8 +147,7 @@ impl Commands {
         command: UserCommand,
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
-        self.run::<User, _>(StreamId::new(meta.tenant_id, user), command.into(), meta)
-            .await
+        self.run::<User, _>(user, command.into(), meta).await
     }
 
     /// Runs a company command.
@@ -170,8 +160,7 @@ impl Commands {
         command: impl Into<Guarded<CompanyCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
-        self.run::<Company, _>(StreamId::new(meta.tenant_id, company), command.into(), meta)
-            .await
+        self.run::<Company, _>(company, command.into(), meta).await
     }
 
     /// Runs a pipeline command.
@@ -184,12 +173,8 @@ impl Commands {
         command: impl Into<Guarded<PipelineCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
-        self.run::<Pipeline, _>(
-            StreamId::new(meta.tenant_id, pipeline),
-            command.into(),
-            meta,
-        )
-        .await
+        self.run::<Pipeline, _>(pipeline, command.into(), meta)
+            .await
     }
 
     /// Runs a deal command (the caller has resolved its stages and checked its links).
@@ -202,8 +187,7 @@ impl Commands {
         command: impl Into<Guarded<DealCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
-        self.run::<Deal, _>(StreamId::new(meta.tenant_id, deal), command.into(), meta)
-            .await
+        self.run::<Deal, _>(deal, command.into(), meta).await
     }
 
     /// Runs an activity command (the caller has checked its links).
@@ -216,12 +200,8 @@ impl Commands {
         command: impl Into<Guarded<ActivityCommand>>,
         meta: &EventMetadata,
     ) -> Result<(), AppError> {
-        self.run::<Activity, _>(
-            StreamId::new(meta.tenant_id, activity),
-            command.into(),
-            meta,
-        )
-        .await
+        self.run::<Activity, _>(activity, command.into(), meta)
+            .await
     }
 
     /// Runs a contact command with what spans streams, all in one transaction: the linked

@@ -54,6 +54,30 @@ impl World {
             .unwrap_or_else(|e| panic!("connecting as the owner: {e}"))
     }
 
+    /// Makes every commit fail whose transaction inserted a row of `table` matching
+    /// `when` (a deferred constraint trigger, checked at `COMMIT`, after everything else
+    /// of the transaction was written): a fault at the last moment.
+    async fn fail_commits(&self, table: &str, when: &str) {
+        sqlx::raw_sql(&format!(
+            "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'the commit fails' USING ERRCODE = 'P0001'; END $$;
+             CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON {table}
+               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+               WHEN ({when}) EXECUTE FUNCTION refuse_commit();"
+        ))
+        .execute(&mut self.owner().await)
+        .await
+        .unwrap_or_else(|e| panic!("installing the fault: {e}"));
+    }
+
+    /// Removes the fault [`World::fail_commits`] installed on `table`.
+    async fn heal(&self, table: &str) {
+        sqlx::query(&format!("DROP TRIGGER refuse_commit ON {table}"))
+            .execute(&mut self.owner().await)
+            .await
+            .unwrap_or_else(|e| panic!("removing the fault: {e}"));
+    }
+
     /// Rows of `table` of `tenant`'s workspace, counted as the owner.
     async fn rows(&self, table: &str, tenant: TenantId) -> i64 {
         sqlx::query_scalar(&format!(
@@ -381,19 +405,11 @@ async fn a_command_that_fails_at_its_commit_leaves_no_claim_key_event_or_row() {
     let owner = world.workspace("uc-atomic").await;
     let s = world.services();
     // Whatever aborts the commit (a lost connection, a killed server, a constraint checked
-    // at commit) aborts the whole command: here a deferred trigger that refuses one
-    // email's claim when the transaction commits, after the events, the read row, the data
-    // key and the claim were all written in it.
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse_doomed() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN RAISE EXCEPTION 'the commit fails' USING ERRCODE = 'P0001'; END $$;
-         CREATE CONSTRAINT TRIGGER doomed AFTER INSERT ON contact_emails
-           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-           WHEN (NEW.email = 'doomed@example.com') EXECUTE FUNCTION refuse_doomed();",
-    )
-    .execute(&mut world.owner().await)
-    .await
-    .unwrap_or_else(|e| panic!("installing the fault: {e}"));
+    // at commit) aborts the whole command: here a fault at the commit, after the events,
+    // the read row, the data key and the claim were all written in it.
+    world
+        .fail_commits("contact_emails", "NEW.email = 'doomed@example.com'")
+        .await;
     let before = contact_writes(&world, owner.tenant).await;
     assert_eq!(before[1..], [0, 0, 0], "a new workspace has no contact yet");
 
@@ -414,10 +430,7 @@ async fn a_command_that_fails_at_its_commit_leaves_no_claim_key_event_or_row() {
 
     // Once the fault is gone, the retry succeeds at once: no claim of the failed attempt
     // stands in its way, and it writes each of the four once.
-    sqlx::query("DROP TRIGGER doomed ON contact_emails")
-        .execute(&mut world.owner().await)
-        .await
-        .unwrap_or_else(|e| panic!("removing the fault: {e}"));
+    world.heal("contact_emails").await;
     let (_, made) = records::create::<Contacts>(
         s,
         &owner,
@@ -505,19 +518,12 @@ async fn postgres_es_reads_the_events_the_unit_of_work_writes() {
 #[tokio::test]
 async fn a_sign_up_that_fails_at_its_commit_claims_no_slug_or_email() {
     let world = World::new().await;
-    let mut owner = world.owner().await;
     // A fault at the commit, after the slug, the credentials and the workspace's events
     // were all written in the sign-up's one transaction.
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse_doomed() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN RAISE EXCEPTION 'the commit fails' USING ERRCODE = 'P0001'; END $$;
-         CREATE CONSTRAINT TRIGGER doomed AFTER INSERT ON workspace_slugs
-           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-           WHEN (NEW.slug = 'uc-doomed') EXECUTE FUNCTION refuse_doomed();",
-    )
-    .execute(&mut owner)
-    .await
-    .unwrap_or_else(|e| panic!("installing the fault: {e}"));
+    world
+        .fail_commits("workspace_slugs", "NEW.slug = 'uc-doomed'")
+        .await;
+    let mut owner = world.owner().await;
     let body = || SignupBody {
         workspace_name: "Doomed".into(),
         workspace_slug: "uc-doomed".into(),
@@ -542,10 +548,7 @@ async fn a_sign_up_that_fails_at_its_commit_claims_no_slug_or_email() {
     }
     // The same sign-up succeeds once the fault is gone: nothing of the first one claims
     // its slug or its email.
-    sqlx::query("DROP TRIGGER doomed ON workspace_slugs")
-        .execute(&mut owner)
-        .await
-        .unwrap_or_else(|e| panic!("removing the fault: {e}"));
+    world.heal("workspace_slugs").await;
     let founded = signup(world.services(), &HashSet::new(), body(), meta)
         .await
         .unwrap_or_else(|e| panic!("signing up again: {e:?}"));
