@@ -198,19 +198,19 @@ pub async fn create_invitation(
     Ok(true)
 }
 
-/// Uses an invitation token once: sets the invited user's password hash and returns the
-/// user, or `None` when the token is unknown, used or expired at `now`.
+/// Uses an invitation token once, through `txn` (the acceptance's unit of work, in the
+/// token's tenant): sets the invited user's password hash and returns the user, or `None`
+/// when the token is unknown, used or expired at `now`.
 ///
 /// # Errors
 /// Any database error.
-pub async fn accept_invitation(
-    db: &DatabaseConnection,
+pub async fn accept_invitation<C: ConnectionTrait>(
+    txn: &C,
     scope: &TenantScope,
     token_hash: Vec<u8>,
     password_hash: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Uuid>, DbErr> {
-    let txn = scope.begin(db).await?;
     let tenant = scope.tenant().0;
     let row = txn
         .query_one(Statement::from_sql_and_values(
@@ -220,7 +220,6 @@ pub async fn accept_invitation(
         ))
         .await?;
     let Some(row) = row else {
-        txn.commit().await?;
         return Ok(None);
     };
     let user: Uuid = row.try_get("", "user_id")?;
@@ -230,7 +229,6 @@ pub async fn accept_invitation(
         [tenant.into(), user.into(), password_hash.into()],
     ))
     .await?;
-    txn.commit().await?;
     Ok(Some(user))
 }
 
@@ -256,19 +254,19 @@ pub async fn create_reset(
     txn.commit().await
 }
 
-/// Uses a reset token once: stores the new password hash and returns the user, or `None`
-/// for an unknown, used or expired token.
+/// Uses a reset token once, through `txn` (the reset's unit of work, in the token's
+/// tenant): stores the new password hash and returns the user, or `None` for an unknown,
+/// used or expired token.
 ///
 /// # Errors
 /// Any database error.
-pub async fn use_reset(
-    db: &DatabaseConnection,
+pub async fn use_reset<C: ConnectionTrait>(
+    txn: &C,
     scope: &TenantScope,
     token_hash: Vec<u8>,
     password_hash: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Uuid>, DbErr> {
-    let txn = scope.begin(db).await?;
     let tenant = scope.tenant().0;
     let row = txn
         .query_one(Statement::from_sql_and_values(
@@ -278,7 +276,6 @@ pub async fn use_reset(
         ))
         .await?;
     let Some(row) = row else {
-        txn.commit().await?;
         return Ok(None);
     };
     let user: Uuid = row.try_get("", "user_id")?;
@@ -295,6 +292,5 @@ pub async fn use_reset(
         [tenant.into(), user.into(), now.into()],
     ))
     .await?;
-    txn.commit().await?;
     Ok(Some(user))
 }

@@ -218,6 +218,24 @@ pub async fn revoke(
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     let txn = scope.begin(db).await?;
+    let done = revoke_in(&txn, scope, user, session, reason, now).await?;
+    txn.commit().await?;
+    Ok(done)
+}
+
+/// As [`revoke`], through `txn` (a transaction of the scope's tenant that commits it with
+/// other writes, such as a password reset's).
+///
+/// # Errors
+/// Any database error.
+pub async fn revoke_in<C: ConnectionTrait>(
+    txn: &C,
+    scope: &TenantScope,
+    user: Uuid,
+    session: Option<Uuid>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
     let done = txn
         .execute(stmt(
             "UPDATE sessions SET revoked_at = $4, revoked_reason = $5
@@ -225,7 +243,6 @@ pub async fn revoke(
             vec![scope.tenant().0.into(), user.into(), session.into(), now.into(), reason.into()],
         ))
         .await?;
-    txn.commit().await?;
     Ok(done.rows_affected())
 }
 

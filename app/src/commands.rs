@@ -71,6 +71,15 @@ impl Commands {
         UnitOfWork::begin(&self.db, meta).await
     }
 
+    /// Opens a unit of work in `scope`'s tenant, for flows that learn their actor inside
+    /// it (an invitation or a reset token names its user).
+    ///
+    /// # Errors
+    /// [`AppError::Unavailable`] when no connection can be had.
+    pub async fn unit_in(&self, scope: &TenantScope) -> Result<UnitOfWork, AppError> {
+        UnitOfWork::begin_in(&self.db, scope).await
+    }
+
     /// Runs one command of aggregate `A` on entity `id` of `meta`'s tenant inside `uow`,
     /// uncommitted.
     ///

@@ -152,24 +152,31 @@ pub async fn accept(
     let tenant = opaque_token::tenant_of(token).ok_or(INVALID)?;
     let scope = TenantScope::for_credential(Credential::SignIn(tenant));
     let hashed = password::hash(body.password).await?;
-    let user_id =
-        credentials::accept_invitation(s.db, &scope, opaque_token::hash(token), &hashed, now)
-            .await?
-            .ok_or(INVALID)?;
-    let invitee = users::get_user(s.db, &scope, user_id)
+    // One transaction: the token is spent, the password set and the user joins together,
+    // so no crash leaves an invitee with a spent token who never joined.
+    let uow = s.commands.unit_in(&scope).await?;
+    let user_id = credentials::accept_invitation(
+        uow.connection(),
+        &scope,
+        opaque_token::hash(token),
+        &hashed,
+        now,
+    )
+    .await?
+    .ok_or(INVALID)?;
+    let invitee = uow
+        .row::<crm_projections::entities::user::Entity>(user_id)
         .await?
         .ok_or(INVALID)?;
     let role: Role = invitee.role.parse().map_err(AppError::internal)?;
     let meta = meta_for(tenant, UserId(user_id), role);
+    let joined = UserCommand::AcceptInvitation {
+        display_name: body.display_name,
+    };
     s.commands
-        .user(
-            EntityId(user_id),
-            UserCommand::AcceptInvitation {
-                display_name: body.display_name,
-            },
-            &meta,
-        )
+        .run_in::<crm_domain::user::User, _>(&uow, EntityId(user_id), joined, &meta)
         .await?;
+    uow.commit().await?;
     Ok(Accepted {
         tenant,
         user: UserId(user_id),

@@ -280,14 +280,27 @@ pub async fn confirm_reset(
     let tenant = opaque_token::tenant_of(token).ok_or(INVALID)?;
     let scope = TenantScope::for_credential(Credential::SignIn(tenant));
     let hashed = password::hash(new_password).await?;
-    let user = credentials::use_reset(s.db, &scope, opaque_token::hash(token), &hashed, now)
-        .await?
-        .ok_or(INVALID)?;
-    sessions::revoke(s.db, &scope, user, None, "password reset", now).await?;
-    let role = users::get_user(s.db, &scope, user)
+    // One transaction: the token is spent, the password set, the sessions ended and the
+    // reset recorded in the trail together.
+    let uow = s.commands.unit_in(&scope).await?;
+    let user = credentials::use_reset(
+        uow.connection(),
+        &scope,
+        opaque_token::hash(token),
+        &hashed,
+        now,
+    )
+    .await?
+    .ok_or(INVALID)?;
+    sessions::revoke_in(uow.connection(), &scope, user, None, "password reset", now).await?;
+    let role = uow
+        .row::<crm_projections::entities::user::Entity>(user)
         .await?
         .map_or_else(|| "unknown".to_owned(), |u| u.role);
     let meta = meta_for(tenant, UserId(user), &role);
     let command = UserCommand::RecordPasswordReset;
-    s.commands.user(EntityId(user), command, &meta).await
+    s.commands
+        .run_in::<crm_domain::user::User, _>(&uow, EntityId(user), command, &meta)
+        .await?;
+    uow.commit().await
 }

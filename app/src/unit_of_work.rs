@@ -127,6 +127,19 @@ impl UnitOfWork {
         })
     }
 
+    /// Begins a command transaction for `scope`'s tenant; its commands' metadata must
+    /// name that tenant.
+    ///
+    /// # Errors
+    /// As [`UnitOfWork::begin`].
+    pub async fn begin_in(db: &DatabaseConnection, scope: &TenantScope) -> Result<Self, AppError> {
+        Ok(Self {
+            txn: scope.begin(db).await?,
+            tenant: scope.tenant(),
+            marked: std::sync::Mutex::default(),
+        })
+    }
+
     /// The transaction, for the reads and writes that must commit with the command
     /// (claims, the idempotency mark, the checks that span streams).
     pub fn connection(&self) -> &DatabaseTransaction {

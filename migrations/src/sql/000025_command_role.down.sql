@@ -3,7 +3,8 @@ ALTER TABLE idempotency_keys DROP COLUMN committed;
 DO $$
 DECLARE t text;
 BEGIN
-  FOREACH t IN ARRAY ARRAY['events', 'contact_keys', 'workspace_slugs', 'credentials', 'workspaces', 'users', 'companies',
+  FOREACH t IN ARRAY ARRAY['events', 'contact_keys', 'workspace_slugs', 'credentials',
+                           'invitations', 'password_resets', 'sessions', 'workspaces', 'users', 'companies',
                            'contacts', 'pipelines', 'pipeline_stages', 'deals', 'activities',
                            'contact_companies', 'contact_emails', 'idempotency_keys'] LOOP
     EXECUTE format('DROP POLICY IF EXISTS %I ON %I', t || '_command', t);

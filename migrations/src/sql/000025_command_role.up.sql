@@ -107,3 +107,16 @@ CREATE POLICY workspace_slugs_command ON workspace_slugs FOR ALL TO crm_command
   USING (tenant_id = crm_current_tenant()) WITH CHECK (tenant_id = crm_current_tenant());
 CREATE POLICY credentials_command ON credentials FOR ALL TO crm_command
   USING (tenant_id = crm_current_tenant()) WITH CHECK (tenant_id = crm_current_tenant());
+
+-- Accepting an invitation and confirming a password reset are units of work too: the
+-- token is spent, the password set (and, for a reset, the sessions ended) with the user's
+-- event, or not at all.
+GRANT SELECT, UPDATE ON invitations, password_resets, sessions TO crm_command;
+GRANT UPDATE ON credentials TO crm_command;
+DO $$
+DECLARE t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['invitations', 'password_resets', 'sessions'] LOOP
+    EXECUTE format('CREATE POLICY %I ON %I FOR ALL TO crm_command USING (tenant_id = crm_current_tenant()) WITH CHECK (tenant_id = crm_current_tenant())', t || '_command', t);
+  END LOOP;
+END $$;

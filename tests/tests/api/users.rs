@@ -310,3 +310,52 @@ async fn an_invitation_expires_after_72_hours() {
         .await
         .expect_problem(StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_acceptance_that_fails_at_its_commit_leaves_the_invitation_usable() {
+    let (app, mailer) = app_with_mailer().await;
+    let a = app.signup("team-fault").await;
+    given_mia_invited(&app, &a).await;
+    let token = mailer.last_token_for(MIA).unwrap();
+    // A fault at the commit, after the token was spent, the password set and the
+    // acceptance appended, all in one transaction.
+    let owner = app.pool_as(None).await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'the commit fails' USING ERRCODE = 'P0001'; END $$;
+         CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON events
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+           WHEN (NEW.event_type = 'InvitationAccepted') EXECUTE FUNCTION refuse_commit();",
+    )
+    .execute(&owner)
+    .await
+    .unwrap_or_else(|e| panic!("installing the fault: {e}"));
+    accept(&app, &token)
+        .await
+        .context("the commit fails")
+        .expect_problem(StatusCode::INTERNAL_SERVER_ERROR);
+    mia_signs_in(&app)
+        .await
+        .context("nothing of the failed acceptance stands")
+        .expect_problem(StatusCode::UNAUTHORIZED);
+
+    sqlx::query("DROP TRIGGER refuse_commit ON events")
+        .execute(&owner)
+        .await
+        .unwrap_or_else(|e| panic!("removing the fault: {e}"));
+    let joined = accept(&app, &token)
+        .await
+        .context("the token was not spent by the failed attempt")
+        .expect(StatusCode::OK);
+    let signed_in = mia_signs_in(&app)
+        .await
+        .context("joined")
+        .expect(StatusCode::OK);
+    assert_ne!(signed_in.session_id, joined.session_id, "a sign-in opens its own session");
+    let me = app
+        .as_(&signed_in.access_token)
+        .me()
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(me.user.display_name, "Mia");
+}
