@@ -34,13 +34,15 @@ fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
-/// A new session for `user` with its first refresh token (stored as `token_hash`).
+/// A new session for `user` with its first refresh token (stored as `token_hash`), through
+/// `txn` (a transaction of the scope's tenant; a sign-in's commits it with its
+/// `LoginSucceeded` event).
 ///
 /// # Errors
 /// Any database error.
 #[allow(clippy::too_many_arguments)]
-pub async fn create(
-    db: &DatabaseConnection,
+pub async fn create<C: ConnectionTrait>(
+    txn: &C,
     scope: &TenantScope,
     session: Uuid,
     user: Uuid,
@@ -50,7 +52,6 @@ pub async fn create(
     user_agent: Option<String>,
     token_hash: Vec<u8>,
 ) -> Result<(), DbErr> {
-    let txn = scope.begin(db).await?;
     let tenant = scope.tenant().0;
     txn.execute(stmt(
         "INSERT INTO sessions (tenant_id, id, user_id, created_at, last_used_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
@@ -62,7 +63,7 @@ pub async fn create(
         vec![tenant.into(), token_hash.into(), session.into(), now.into()],
     ))
     .await?;
-    txn.commit().await
+    Ok(())
 }
 
 /// What a request with an access token may do, as [`authorize`] found it.

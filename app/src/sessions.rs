@@ -78,12 +78,27 @@ pub async fn open(
     user: (TenantId, UserId, Role),
     meta: &EventMetadata,
 ) -> Result<Tokens, AppError> {
+    let scope = TenantScope::for_credential(Credential::SignIn(user.0));
+    let txn = scope.begin(s.db).await?;
+    let tokens = open_in(&txn, &scope, keys, user, meta).await?;
+    txn.commit().await?;
+    Ok(tokens)
+}
+
+/// [`open`] through `conn`, uncommitted.
+async fn open_in<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    scope: &TenantScope,
+    keys: &TokenKeys,
+    user: (TenantId, UserId, Role),
+    meta: &EventMetadata,
+) -> Result<Tokens, AppError> {
     let (tenant, now) = (user.0, meta.occurred_at);
     let session = Uuid::now_v7();
     let (refresh, refresh_hash) = opaque_token::new(tenant);
     sessions::create(
-        s.db,
-        &TenantScope::for_credential(Credential::SignIn(tenant)),
+        conn,
+        scope,
         session,
         user.1 .0,
         now,
@@ -97,7 +112,8 @@ pub async fn open(
 }
 
 /// Completes a sign-in (after the password step, and the second factor when one is on):
-/// opens the session and records `LoginSucceeded` on the user's stream.
+/// opens the session and records `LoginSucceeded` on the user's stream, in one
+/// transaction (a sign-in that loses a race on the user's stream opens no session).
 ///
 /// # Errors
 /// The store's errors.
@@ -107,11 +123,16 @@ pub async fn sign_in(
     user: (TenantId, UserId, Role),
     meta: &EventMetadata,
 ) -> Result<Tokens, AppError> {
-    let tokens = open(s, keys, user, meta).await?;
+    let scope = TenantScope::for_credential(Credential::SignIn(user.0));
+    let uow = s.commands.unit_in(&scope).await?;
+    let tokens = open_in(uow.connection(), &scope, keys, user, meta).await?;
     let command = UserCommand::RecordLogin {
         session_id: EntityId(tokens.session_id),
     };
-    s.commands.user(EntityId(user.1 .0), command, meta).await?;
+    s.commands
+        .run_in::<crm_domain::user::User, _>(&uow, EntityId(user.1 .0), command, meta)
+        .await?;
+    uow.commit().await?;
     Ok(tokens)
 }
 
@@ -178,11 +199,24 @@ pub async fn sign_out(
         (Some(caller.session), "signed out")
     };
     let user = caller.user.0;
-    sessions::revoke(s.db, &caller.scope, user, which, why, meta.occurred_at).await?;
+    // One transaction: the sessions end and `LoggedOut` is recorded together.
+    let uow = s.commands.unit_in(&caller.scope).await?;
+    sessions::revoke_in(
+        uow.connection(),
+        &caller.scope,
+        user,
+        which,
+        why,
+        meta.occurred_at,
+    )
+    .await?;
     let command = UserCommand::RecordLogout {
         session_id: which.map(EntityId),
     };
-    s.commands.user(EntityId(user), command, meta).await
+    s.commands
+        .run_in::<crm_domain::user::User, _>(&uow, EntityId(user), command, meta)
+        .await?;
+    uow.commit().await
 }
 
 /// One of the caller's sessions.

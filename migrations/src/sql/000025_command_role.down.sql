@@ -4,7 +4,8 @@ DO $$
 DECLARE t text;
 BEGIN
   FOREACH t IN ARRAY ARRAY['events', 'contact_keys', 'workspace_slugs', 'credentials',
-                           'invitations', 'password_resets', 'sessions', 'workspaces', 'users', 'companies',
+                           'invitations', 'password_resets', 'sessions', 'refresh_tokens',
+                           'workspaces', 'users', 'companies',
                            'contacts', 'pipelines', 'pipeline_stages', 'deals', 'activities',
                            'contact_companies', 'contact_emails', 'idempotency_keys'] LOOP
     EXECUTE format('DROP POLICY IF EXISTS %I ON %I', t || '_command', t);

@@ -120,3 +120,9 @@ BEGIN
     EXECUTE format('CREATE POLICY %I ON %I FOR ALL TO crm_command USING (tenant_id = crm_current_tenant()) WITH CHECK (tenant_id = crm_current_tenant())', t || '_command', t);
   END LOOP;
 END $$;
+
+-- A sign-in opens its session with its `LoginSucceeded` event, a sign-out ends sessions
+-- with its `LoggedOut` event, each in one transaction.
+GRANT INSERT ON sessions, refresh_tokens TO crm_command;
+CREATE POLICY refresh_tokens_command ON refresh_tokens FOR ALL TO crm_command
+  USING (tenant_id = crm_current_tenant()) WITH CHECK (tenant_id = crm_current_tenant());

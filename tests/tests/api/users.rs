@@ -351,7 +351,10 @@ async fn an_acceptance_that_fails_at_its_commit_leaves_the_invitation_usable() {
         .await
         .context("joined")
         .expect(StatusCode::OK);
-    assert_ne!(signed_in.session_id, joined.session_id, "a sign-in opens its own session");
+    assert_ne!(
+        signed_in.session_id, joined.session_id,
+        "a sign-in opens its own session"
+    );
     let me = app
         .as_(&signed_in.access_token)
         .me()
