@@ -8,11 +8,13 @@
 //!    worker (what `pgbench` measures with a one-statement custom script);
 //! 2. **create company**: `POST /v1/companies` through an in-process server (the release
 //!    build when run with `--release`), one keep-alive HTTP connection per worker;
-//! 3. **get company**: `GET /v1/companies/{id}` the same way.
+//! 3. **get company**: `GET /v1/companies/{id}` the same way;
+//! 4. **list companies**: `GET /v1/companies?limit=20` (a first page of the companies
+//!    the run created).
 //!
 //! It prints requests per second, p50 and p99 latency, and the ratio of each API rate to
-//! the insert limit at the same concurrency. Run it on a quiet machine:
-//! `cargo run --release -p crm-bench`.
+//! the insert limit at the same concurrency, then the process's peak resident memory.
+//! Run it on a quiet machine: `cargo run --release -p crm-bench`.
 
 #![allow(clippy::print_stdout)] // the report on standard output is what this command is for
 
@@ -298,8 +300,46 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
         )
         .await;
         report("get company", conns, &mut get, limit);
+
+        let listing = (format!("{address}/v1/companies?limit=20"), token.clone());
+        let mut list = measure(
+            conns,
+            seconds,
+            move |_| {
+                let (path, token) = listing.clone();
+                async move { (reqwest::Client::new(), path, token) }
+            },
+            |(client, path, token): &mut (reqwest::Client, String, String), _| {
+                Box::pin(async move {
+                    client
+                        .get(&*path)
+                        .bearer_auth(&*token)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().as_u16() == 200)
+                })
+            },
+        )
+        .await;
+        report("list companies", conns, &mut list, limit);
+    }
+    if let Some(peak) = peak_rss_kib() {
+        println!(
+            "peak RSS of this process (server and load together): {:.0} MiB",
+            peak as f64 / 1024.0
+        );
     }
     Ok(())
+}
+
+/// The process's resident-set high-water mark in KiB (`VmHWM` of `/proc/self/status`,
+/// Linux only; `None` elsewhere).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 #[allow(clippy::print_stdout)] // the report is this command's output
