@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use crm_domain::deal::{DealCommand, DealInput, StageRef};
+use crm_domain::deal::{Deal, DealCommand, DealInput, StageRef};
 use crm_domain::pipeline::StageKind;
 use crm_domain::{Currency, DomainError, EntityId, Money};
 use crm_projections::entities::pipeline_stage;
@@ -16,7 +16,7 @@ use crm_store::TenantScope;
 use uuid::Uuid;
 
 use super::companies::describe;
-use super::{lock, open, row_metadata, ImportReport, ImportRun};
+use super::{lock, open, row_metadata, ImportReport, ImportRun, RowBatch};
 use crate::error::AppError;
 
 const NAME: &[&str] = &["Deal Name", "Name"];
@@ -86,6 +86,7 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
         .filter(|(_, _, _, deleted)| !deleted)
         .map(|(id, name, _, _)| (name.to_lowercase(), id))
         .collect();
+    let mut batch = RowBatch::new(commands);
     let mut existing: HashSet<(String, Option<Uuid>)> = deals::index(app, &scope)
         .await?
         .into_iter()
@@ -235,37 +236,58 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
         let outcome = if run.dry_run {
             validate(&input)
         } else {
-            match commands
-                .deal(id, DealCommand::Create(input), &row_meta)
-                .await
-            {
-                Ok(()) => {
+            let mut not_closed = None;
+            let written = batch
+                .row(&row_meta, async |unit| {
+                    commands
+                        .run_in::<Deal, _>(unit, id, DealCommand::Create(input), &row_meta)
+                        .await?;
                     if let Some(close) = closing {
-                        // The deal exists now: a failed close is a warning on a created row.
-                        if let Err(e) = commands.deal(id, close, &row_meta).await {
-                            report.warn(
-                                row,
-                                format!("created open, but not closed: {}", describe(&e)),
-                            );
+                        // The deal exists now: a refused close is a warning on a created
+                        // row, undone alone (its own savepoint).
+                        let inner = unit.savepoint().await?;
+                        match commands
+                            .run_in::<Deal, _>(&inner, id, close, &row_meta)
+                            .await
+                        {
+                            Ok(()) => inner.commit().await?,
+                            Err(e @ (AppError::Internal(_) | AppError::Unavailable(_))) => {
+                                return Err(e)
+                            }
+                            Err(e) => {
+                                inner.rollback().await?;
+                                not_closed = Some(describe(&e));
+                            }
                         }
                     }
                     Ok(())
-                }
-                Err(e) => Err(e),
+                })
+                .await;
+            if let Some(why) = not_closed {
+                report.warn(row, format!("created open, but not closed: {why}"));
             }
+            written
         };
         match outcome {
             Ok(()) => {
                 report.created += 1;
                 existing.insert(key);
+                if !run.dry_run {
+                    // A full batch commits here: any failure of it is a fault.
+                    if let Err(err) = batch.written(row).await {
+                        batch.abort(&mut report, row, &err);
+                        break;
+                    }
+                }
             }
             Err(AppError::Internal(cause) | AppError::Unavailable(cause)) => {
-                report.abort(row, cause.as_ref());
+                batch.abort(&mut report, row, cause.as_ref());
                 break;
             }
             Err(e) => report.fail(row, describe(&e)),
         }
     }
+    batch.finish(&mut report).await;
     guard.commit().await?;
     Ok(report)
 }
