@@ -109,8 +109,37 @@ impl Commands {
         .map(drop)
     }
 
+    /// Runs a create command of aggregate `A` on the new stream of entity `id` (an id this
+    /// request made up, or one an `Idempotency-Key` reserved) inside `uow`, without
+    /// loading it ([`UnitOfWork::create`]).
+    ///
+    /// # Errors
+    /// As the aggregate's command; an "already exists" conflict when the stream exists.
+    pub async fn create_in<A, C>(
+        &self,
+        uow: &UnitOfWork,
+        id: EntityId,
+        command: impl Into<Guarded<C>>,
+        meta: &EventMetadata,
+    ) -> Result<(), AppError>
+    where
+        A: Aggregate<Error = DomainError, Command = Guarded<C>, Services = ()>,
+        A::Event: Into<AnyEvent>,
+    {
+        uow.create::<A>(
+            &self.keyring,
+            StreamId::new(meta.tenant_id, id),
+            command.into(),
+            meta,
+        )
+        .await
+        .map(drop)
+    }
+
     /// Runs one command of aggregate `A` on record `id` and reads the record's row of `E`
     /// back in the same transaction: the answer to a record command is its own result.
+    /// `new`: the command creates the record on a stream whose id this request made up
+    /// (see [`Commands::create_in`]).
     ///
     /// # Errors
     /// As the aggregate's command; `None` only when the read row lags the stream (events
@@ -120,6 +149,7 @@ impl Commands {
         id: EntityId,
         command: Guarded<C>,
         meta: &EventMetadata,
+        new: bool,
     ) -> Result<Option<E::Model>, AppError>
     where
         A: Aggregate<Error = DomainError, Command = Guarded<C>, Services = ()>,
@@ -127,7 +157,11 @@ impl Commands {
         E: EntityTrait<PrimaryKey: PrimaryKeyTrait<ValueType = (Uuid, Uuid)>>,
     {
         let uow = self.unit(meta).await?;
-        self.run_in::<A, C>(&uow, id, command, meta).await?;
+        if new {
+            self.create_in::<A, C>(&uow, id, command, meta).await?;
+        } else {
+            self.run_in::<A, C>(&uow, id, command, meta).await?;
+        }
         let row = uow.row::<E>(id.0).await?;
         uow.commit().await?;
         Ok(row)
@@ -333,17 +367,21 @@ impl Commands {
             .as_ref()
             .is_some_and(|e| old_email.as_deref() != Some(e.as_str()));
         let guarded = if_version.is_some();
-        uow.execute::<Contact>(
-            &self.keyring,
+        let creates = matches!(command, ContactCommand::Create(_));
+        let (stream, command) = (
             StreamId::new(meta.tenant_id, contact),
             Guarded {
                 if_version,
                 command,
             },
-            meta,
-            guarded,
-        )
-        .await?;
+        );
+        if creates {
+            uow.create::<Contact>(&self.keyring, stream, command, meta)
+                .await?;
+        } else {
+            uow.execute::<Contact>(&self.keyring, stream, command, meta, guarded)
+                .await?;
+        }
         // The command was accepted: its claims commit with its events or not at all.
         if let Some(email) = new_email.as_ref().filter(|_| changes_email) {
             if let Claim::Taken { by } =

@@ -104,7 +104,7 @@ pub async fn signup(
         slug: body.workspace_slug.clone(),
     };
     s.commands
-        .run_in::<Workspace, _>(&uow, EntityId(tenant.0), workspace, &meta)
+        .create_in::<Workspace, _>(&uow, EntityId(tenant.0), workspace, &meta)
         .await?;
     let register = UserCommand::Register {
         email: email.to_string(),
@@ -112,14 +112,14 @@ pub async fn signup(
         role: Role::Owner,
     };
     s.commands
-        .run_in::<User, _>(&uow, user, register, &meta)
+        .create_in::<User, _>(&uow, user, register, &meta)
         .await?;
     let create = crm_domain::pipeline::PipelineCommand::Create {
         name: "Sales pipeline".into(),
         stages: crm_domain::pipeline::default_stages(),
     };
     s.commands
-        .run_in::<Pipeline, _>(&uow, EntityId::new(), create, &meta)
+        .create_in::<Pipeline, _>(&uow, EntityId::new(), create, &meta)
         .await?;
     uow.commit().await?;
     Ok(Founded {

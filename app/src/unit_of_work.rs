@@ -94,6 +94,15 @@ pub async fn unkeyed<F: std::future::Future>(work: F) -> F::Output {
     ATTEMPT.scope(none, work).await
 }
 
+/// What losing the race for a stream's next sequence means to the caller.
+#[derive(Debug, Clone, Copy)]
+enum Race {
+    /// The caller named the version it expected (`If-Match`): that version is stale.
+    Stale,
+    /// Another request wrote the record at the same time: retry.
+    Concurrent,
+}
+
 /// What the key says of a command.
 enum Mark {
     /// No key, or this command is new under it: run it.
@@ -284,6 +293,51 @@ impl UnitOfWork {
         A: Aggregate<Error = DomainError, Services = ()>,
         A::Event: Into<AnyEvent>,
     {
+        let on_race = if guarded {
+            Race::Stale
+        } else {
+            Race::Concurrent
+        };
+        self.run::<A>(keyring, stream, command, meta, Some(on_race))
+            .await
+    }
+
+    /// As [`UnitOfWork::execute`], for a create on a stream whose id this request made up
+    /// (a new UUIDv7, or the id an `Idempotency-Key` reserved): the stream is not loaded,
+    /// since a create can only apply to an empty one. If it does exist (an earlier attempt
+    /// under the same key committed it), the append's unique key refuses the events and
+    /// the answer is the aggregate's own "already exists" conflict.
+    ///
+    /// # Errors
+    /// As [`UnitOfWork::execute`].
+    pub async fn create<A>(
+        &self,
+        keyring: &Keyring,
+        stream: StreamId,
+        command: A::Command,
+        meta: &EventMetadata,
+    ) -> Result<(A, Appended), AppError>
+    where
+        A: Aggregate<Error = DomainError, Services = ()>,
+        A::Event: Into<AnyEvent>,
+    {
+        self.run::<A>(keyring, stream, command, meta, None).await
+    }
+
+    /// [`UnitOfWork::execute`] (`race` says what losing the race for the next sequence
+    /// means) or, with `race` `None`, [`UnitOfWork::create`].
+    async fn run<A>(
+        &self,
+        keyring: &Keyring,
+        stream: StreamId,
+        command: A::Command,
+        meta: &EventMetadata,
+        race: Option<Race>,
+    ) -> Result<(A, Appended), AppError>
+    where
+        A: Aggregate<Error = DomainError, Services = ()>,
+        A::Event: Into<AnyEvent>,
+    {
         if stream.tenant != self.tenant || meta.tenant_id != self.tenant {
             // A stream of another tenant is never addressed; row-level security would
             // hide it anyway.
@@ -291,9 +345,22 @@ impl UnitOfWork {
         }
         let aggregate_id = stream.to_string();
         let mark = self.mark(&aggregate_id).await?;
-        let (mut aggregate, version) = self.load::<A>(keyring, &aggregate_id).await?;
+        let (mut aggregate, version) = match race {
+            Some(_) => self.load::<A>(keyring, &aggregate_id).await?,
+            None => (A::default(), 0),
+        };
         if let Mark::Done = mark {
-            return Ok((aggregate, Appended { version, events: 0 }));
+            let state = match race {
+                Some(_) => (aggregate, version),
+                None => self.load::<A>(keyring, &aggregate_id).await?,
+            };
+            return Ok((
+                state.0,
+                Appended {
+                    version: state.1,
+                    events: 0,
+                },
+            ));
         }
         let sink = EventSink::default();
         aggregate.handle(command, &(), &sink).await?;
@@ -301,7 +368,7 @@ impl UnitOfWork {
         if events.is_empty() {
             return Ok((aggregate, Appended { version, events: 0 }));
         }
-        self.append::<A>(keyring, &aggregate_id, version, &events, meta, guarded)
+        self.append::<A>(keyring, &aggregate_id, version, &events, meta, race)
             .await?;
         let count = events.len();
         for (i, event) in events.into_iter().enumerate() {
@@ -370,7 +437,7 @@ impl UnitOfWork {
         version: u64,
         events: &[A::Event],
         meta: &EventMetadata,
-        guarded: bool,
+        race: Option<Race>,
     ) -> Result<(), AppError> {
         let metadata = serde_json::to_value(meta.to_map()).map_err(AppError::internal)?;
         let mut sql = String::from(
@@ -411,16 +478,17 @@ impl UnitOfWork {
         {
             Ok(_) => Ok(()),
             // Another command took the next sequence of this stream first (it commits, we
-            // wait on its row and then collide): the optimistic-concurrency rule.
+            // wait on its row and then collide): the optimistic-concurrency rule; for a
+            // create, the stream exists already.
             Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Err(if guarded {
-                    AppError::PreconditionFailed(
+                Err(match race {
+                    Some(Race::Stale) => AppError::PreconditionFailed(
                         "the record changed while this request ran; reload it and retry".into(),
-                    )
-                } else {
-                    AppError::ConcurrentWrite(
+                    ),
+                    Some(Race::Concurrent) => AppError::ConcurrentWrite(
                         "the record was changed by another request at the same time; retry".into(),
-                    )
+                    ),
+                    None => DomainError::AlreadyExists.into(),
                 })
             }
             Err(err) => Err(err.into()),

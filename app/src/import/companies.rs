@@ -158,7 +158,7 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
             match batch.unit(&row_meta).await {
                 Ok(unit) => {
                     commands
-                        .run_in::<Company, _>(unit, id, CompanyCommand::Create(input), &row_meta)
+                        .create_in::<Company, _>(unit, id, CompanyCommand::Create(input), &row_meta)
                         .await
                 }
                 Err(err) => Err(err),

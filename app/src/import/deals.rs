@@ -240,7 +240,7 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
             let written = batch
                 .row(&row_meta, async |unit| {
                     commands
-                        .run_in::<Deal, _>(unit, id, DealCommand::Create(input), &row_meta)
+                        .create_in::<Deal, _>(unit, id, DealCommand::Create(input), &row_meta)
                         .await?;
                     if let Some(close) = closing {
                         // The deal exists now: a refused close is a warning on a created

@@ -369,9 +369,10 @@ impl Record for Activities {
         id: EntityId,
         command: Guarded<ActivityCommand>,
         meta: &EventMetadata,
+        new: bool,
     ) -> Result<Option<Model>, AppError> {
         s.commands
-            .record::<crm_domain::activity::Activity, _, activity::Entity>(id, command, meta)
+            .record::<crm_domain::activity::Activity, _, activity::Entity>(id, command, meta, new)
             .await
     }
 

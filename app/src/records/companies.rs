@@ -158,9 +158,10 @@ impl Record for Companies {
         id: EntityId,
         command: Guarded<CompanyCommand>,
         meta: &EventMetadata,
+        new: bool,
     ) -> Result<Option<Model>, AppError> {
         s.commands
-            .record::<crm_domain::company::Company, _, company::Entity>(id, command, meta)
+            .record::<crm_domain::company::Company, _, company::Entity>(id, command, meta, new)
             .await
     }
 

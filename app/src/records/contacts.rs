@@ -140,7 +140,9 @@ impl Record for Contacts {
         id: EntityId,
         command: Guarded<ContactCommand>,
         meta: &EventMetadata,
+        _new: bool,
     ) -> Result<Option<Model>, AppError> {
+        // A contact's create never loads its stream anyway (`Commands::contact_in`).
         s.commands.contact_record(id, command, meta).await
     }
 

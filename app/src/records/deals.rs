@@ -249,9 +249,10 @@ impl Record for Deals {
         id: EntityId,
         command: Guarded<DealCommand>,
         meta: &EventMetadata,
+        new: bool,
     ) -> Result<Option<Model>, AppError> {
         s.commands
-            .record::<crm_domain::deal::Deal, _, deal::Entity>(id, command, meta)
+            .record::<crm_domain::deal::Deal, _, deal::Entity>(id, command, meta, new)
             .await
     }
 

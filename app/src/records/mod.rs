@@ -83,13 +83,15 @@ pub trait Record: Sized + 'static {
         Ok(crm_projections::queries::row::<Self::Table>(s.db, scope, id).await?)
     }
 
-    /// Runs `command` on the record's stream; returns the record's row as the command's
+    /// Runs `command` on the record's stream (`new`: a create on a stream whose id this
+    /// request made up, which is not loaded); returns the record's row as the command's
     /// transaction left it (`None` only when the row lags events of another path).
     async fn execute(
         s: Services<'_>,
         id: EntityId,
         command: Guarded<Self::Command>,
         meta: &EventMetadata,
+        new: bool,
     ) -> Result<Option<Self::Row>, AppError>;
 
     /// The create command for `body`, after the checks that span streams.
@@ -238,7 +240,7 @@ pub async fn create<R: Record>(
     }
     let command = R::create_command(s, caller, body).await?;
     let id = reserved.map_or_else(EntityId::new, EntityId);
-    match R::execute(s, id, Guarded::from(command), meta).await {
+    match R::execute(s, id, Guarded::from(command), meta, true).await {
         Ok(row) => Ok((id.0, committed(id.0, row)?)),
         // An earlier attempt with the key committed the record after this one looked.
         Err(AppError::Conflict(why))
@@ -275,7 +277,7 @@ pub async fn update<R: Record>(
 ) -> Result<R::Row, AppError> {
     ensure_owner::<R>(s, caller, id).await?;
     let command = R::update_command(s, caller, id, if_version, body).await?;
-    committed(id, R::execute(s, EntityId(id), command, meta).await?)
+    committed(id, R::execute(s, EntityId(id), command, meta, false).await?)
 }
 
 /// Runs `command` on record `id`, guarded by `if_version`, for a caller who may change
@@ -296,7 +298,7 @@ pub async fn run<R: Record>(
         if_version,
         command,
     };
-    committed(id, R::execute(s, EntityId(id), command, meta).await?)
+    committed(id, R::execute(s, EntityId(id), command, meta, false).await?)
 }
 
 /// Soft-deletes record `id`.
@@ -315,7 +317,9 @@ pub async fn delete<R: Record>(
         if_version,
         command: R::delete_command(),
     };
-    R::execute(s, EntityId(id), command, meta).await.map(drop)
+    R::execute(s, EntityId(id), command, meta, false)
+        .await
+        .map(drop)
 }
 
 /// Restores soft-deleted record `id`; returns its row.

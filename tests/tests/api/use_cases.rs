@@ -575,3 +575,38 @@ async fn a_deadlock_or_serialization_failure_is_a_retryable_conflict_not_a_fault
         );
     }
 }
+
+#[tokio::test]
+async fn a_create_on_a_stream_that_exists_is_already_exists_and_writes_nothing() {
+    use crm_domain::company::{Company, CompanyCommand, CompanyInput};
+    use crm_domain::{EntityId, Guarded};
+    use crm_projections::entities::company;
+
+    let world = World::new().await;
+    let owner = world.workspace("uc-twice").await;
+    let id = EntityId::new();
+    let create = || {
+        Guarded::from(CompanyCommand::Create(CompanyInput {
+            name: "Once".into(),
+            ..CompanyInput::default()
+        }))
+    };
+    // A create does not load its stream; the second one on the same id meets the first's
+    // events at its append.
+    let first = world
+        .commands
+        .record::<Company, _, company::Entity>(id, create(), &meta(&owner), true)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(first.map(|row| row.name), Some("Once".to_owned()));
+    let events = world.rows("events", owner.tenant).await;
+    let again = world
+        .commands
+        .record::<Company, _, company::Entity>(id, create(), &meta(&owner), true)
+        .await;
+    assert!(
+        matches!(&again, Err(AppError::Conflict(why)) if why == crm_app::error::ALREADY_EXISTS),
+        "{again:?}"
+    );
+    assert_eq!(world.rows("events", owner.tenant).await, events);
+}
