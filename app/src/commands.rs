@@ -96,17 +96,8 @@ impl Commands {
         A: Aggregate<Error = DomainError, Command = Guarded<C>, Services = ()>,
         A::Event: Into<AnyEvent>,
     {
-        let command = command.into();
-        let guarded = command.if_version.is_some();
-        uow.execute::<A>(
-            &self.keyring,
-            StreamId::new(meta.tenant_id, id),
-            command,
-            meta,
-            guarded,
-        )
-        .await
-        .map(drop)
+        self.in_unit::<A, C>(uow, id, command.into(), meta, false)
+            .await
     }
 
     /// Runs a create command of aggregate `A` on the new stream of entity `id` (an id this
@@ -126,14 +117,32 @@ impl Commands {
         A: Aggregate<Error = DomainError, Command = Guarded<C>, Services = ()>,
         A::Event: Into<AnyEvent>,
     {
-        uow.create::<A>(
-            &self.keyring,
-            StreamId::new(meta.tenant_id, id),
-            command.into(),
-            meta,
-        )
-        .await
-        .map(drop)
+        self.in_unit::<A, C>(uow, id, command.into(), meta, true)
+            .await
+    }
+
+    /// [`Commands::create_in`] when `new`, else [`Commands::run_in`].
+    async fn in_unit<A, C>(
+        &self,
+        uow: &UnitOfWork,
+        id: EntityId,
+        command: Guarded<C>,
+        meta: &EventMetadata,
+        new: bool,
+    ) -> Result<(), AppError>
+    where
+        A: Aggregate<Error = DomainError, Command = Guarded<C>, Services = ()>,
+        A::Event: Into<AnyEvent>,
+    {
+        let stream = StreamId::new(meta.tenant_id, id);
+        let done = if new {
+            uow.create::<A>(&self.keyring, stream, command, meta).await
+        } else {
+            let guarded = command.if_version.is_some();
+            uow.execute::<A>(&self.keyring, stream, command, meta, guarded)
+                .await
+        };
+        done.map(drop)
     }
 
     /// Runs one command of aggregate `A` on record `id` and reads the record's row of `E`
@@ -157,11 +166,7 @@ impl Commands {
         E: EntityTrait<PrimaryKey: PrimaryKeyTrait<ValueType = (Uuid, Uuid)>>,
     {
         let uow = self.unit(meta).await?;
-        if new {
-            self.create_in::<A, C>(&uow, id, command, meta).await?;
-        } else {
-            self.run_in::<A, C>(&uow, id, command, meta).await?;
-        }
+        self.in_unit::<A, C>(&uow, id, command, meta, new).await?;
         let row = uow.row::<E>(id.0).await?;
         uow.commit().await?;
         Ok(row)

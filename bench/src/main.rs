@@ -279,48 +279,10 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
         .await;
         report("create company", conns, &mut create, limit);
 
-        let target = (company_path.clone(), token.clone());
-        let mut get = measure(
-            conns,
-            seconds,
-            move |_| {
-                let (path, token) = target.clone();
-                async move { (reqwest::Client::new(), path, token) }
-            },
-            |(client, path, token): &mut (reqwest::Client, String, String), _| {
-                Box::pin(async move {
-                    client
-                        .get(&*path)
-                        .bearer_auth(&*token)
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().as_u16() == 200)
-                })
-            },
-        )
-        .await;
+        let mut get = measure_get(conns, seconds, &company_path, &token).await;
         report("get company", conns, &mut get, limit);
-
-        let listing = (format!("{address}/v1/companies?limit=20"), token.clone());
-        let mut list = measure(
-            conns,
-            seconds,
-            move |_| {
-                let (path, token) = listing.clone();
-                async move { (reqwest::Client::new(), path, token) }
-            },
-            |(client, path, token): &mut (reqwest::Client, String, String), _| {
-                Box::pin(async move {
-                    client
-                        .get(&*path)
-                        .bearer_auth(&*token)
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().as_u16() == 200)
-                })
-            },
-        )
-        .await;
+        let first_page = format!("{address}/v1/companies?limit=20");
+        let mut list = measure_get(conns, seconds, &first_page, &token).await;
         report("list companies", conns, &mut list, limit);
     }
     if let Some(peak) = peak_rss_kib() {
@@ -330,6 +292,30 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// `GET path` with `token` from `conns` workers for `seconds`; a 200 counts as done.
+async fn measure_get(conns: usize, seconds: u64, path: &str, token: &str) -> Run {
+    let target = (path.to_owned(), token.to_owned());
+    measure(
+        conns,
+        seconds,
+        move |_| {
+            let (path, token) = target.clone();
+            async move { (reqwest::Client::new(), path, token) }
+        },
+        |(client, path, token): &mut (reqwest::Client, String, String), _| {
+            Box::pin(async move {
+                client
+                    .get(&*path)
+                    .bearer_auth(&*token)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().as_u16() == 200)
+            })
+        },
+    )
+    .await
 }
 
 /// The process's resident-set high-water mark in KiB (`VmHWM` of `/proc/self/status`,
