@@ -195,22 +195,26 @@ pub(crate) async fn read_after<C: ConnectionTrait>(
     below: Option<&str>,
     limit: u64,
 ) -> Result<Vec<(Position, Option<StoredEvent>)>, DbErr> {
-    read_after_for(conn, keyring, from, below, None, limit).await
+    read_after_for(conn, keyring, from, below, None, None, limit).await
 }
 
-/// [`read_after`], only the events of `tenant` when given.
+/// [`read_after`], only the events of `tenant` when given, and only those of transactions
+/// visible in `snapshot` (a `pg_snapshot` as text) when given instead of `below`.
 pub(crate) async fn read_after_for<C: ConnectionTrait>(
     conn: &C,
     keyring: &Keyring,
     from: &Position,
     below: Option<&str>,
+    snapshot: Option<&str>,
     tenant: Option<uuid::Uuid>,
     limit: u64,
 ) -> Result<Vec<(Position, Option<StoredEvent>)>, DbErr> {
     let sql = "SELECT aggregate_type, aggregate_id, sequence, payload, metadata, transaction_id::text AS tx, global_position
            FROM events
           WHERE (transaction_id, global_position) > ($1::xid8, $2)
-            AND transaction_id < coalesce($4::xid8, pg_snapshot_xmin(pg_current_snapshot()))
+            AND transaction_id < coalesce(pg_snapshot_xmax($6::pg_snapshot), $4::xid8,
+                                          pg_snapshot_xmin(pg_current_snapshot()))
+            AND ($6::pg_snapshot IS NULL OR pg_visible_in_snapshot(transaction_id, $6::pg_snapshot))
             AND ($5::uuid IS NULL OR tenant_id = $5)
           ORDER BY transaction_id, global_position
           LIMIT $3";
@@ -220,6 +224,7 @@ pub(crate) async fn read_after_for<C: ConnectionTrait>(
         (limit as i64).into(),
         below.map(str::to_owned).into(),
         tenant.into(),
+        snapshot.map(str::to_owned).into(),
     ];
     let rows = conn
         .query_all(Statement::from_sql_and_values(

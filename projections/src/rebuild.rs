@@ -317,23 +317,6 @@ pub async fn rebuild_tenant(
         [READ_MODELS.into()],
     ))
     .await?;
-    let horizon: String = txn
-        .query_one(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS h",
-        ))
-        .await?
-        .ok_or_else(|| DbErr::Custom("no snapshot".into()))?
-        .try_get("", "h")?;
-    let total: i64 = txn
-        .query_one(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT count(*) AS n FROM events WHERE tenant_id = $1 AND transaction_id < $2::xid8",
-            [tenant.into(), horizon.clone().into()],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::Custom("no count".into()))?
-        .try_get("", "n")?;
     for table in READ_TABLES {
         txn.execute(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -342,6 +325,33 @@ pub async fn rebuild_tenant(
         ))
         .await?;
     }
+    // Every event whose transaction committed before the deletes is replayed here: those
+    // visible in a snapshot taken after them, not only those below the cluster's oldest
+    // running transaction (`xmin`), which a long transaction anywhere holds back. With
+    // `xmin`, rows of events above it stayed deleted until the catch-up projector, held
+    // back by the same transaction, reached them: the workspace's users vanished and its
+    // sessions answered 401 meanwhile. Events of transactions still running then are not
+    // replayed: their own unit of work wrote their rows, which the deletes (seeing only
+    // committed rows) left in place, and the catch-up projector applies them again (a
+    // no-op by version).
+    let snapshot: String = txn
+        .query_one(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_current_snapshot()::text AS s",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no snapshot".into()))?
+        .try_get("", "s")?;
+    let total: i64 = txn
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM events
+              WHERE tenant_id = $1 AND pg_visible_in_snapshot(transaction_id, $2::pg_snapshot)",
+            [tenant.into(), snapshot.clone().into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no count".into()))?
+        .try_get("", "n")?;
     let mut position = Position {
         transaction_id: "0".into(),
         global_position: 0,
@@ -352,7 +362,8 @@ pub async fn rebuild_tenant(
             &txn,
             keyring,
             &position,
-            Some(&horizon),
+            None,
+            Some(&snapshot),
             Some(tenant),
             BATCH,
         )

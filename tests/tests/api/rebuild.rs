@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{data_file, keyring, spawn_app};
+use crate::helpers::{data_file, keyring, spawn_app, PASSWORD};
 
 /// Every read table as text, in key order.
 async fn snapshot(pool: &PgPool) -> Vec<String> {
@@ -223,6 +223,59 @@ async fn one_workspace_rebuilds_under_concurrent_writes_and_others_are_untouched
     app.settle().await;
     assert_eq!(tenant_rows(&owner, a.tenant).await, rebuilt_one);
     assert_eq!(corrupt(b.tenant).await, 0);
+}
+
+#[tokio::test]
+async fn a_workspace_rebuilt_behind_a_long_transaction_keeps_every_row_and_session() {
+    let app = spawn_app().await;
+    let owner = app.pool_as(None).await;
+    // A transaction left open (a backup, a report, another database of the cluster)
+    // holds the cluster's oldest running transaction back, and the catch-up projector
+    // with it: nothing written from here on, the workspace itself included, is below
+    // its horizon.
+    let mut held = owner.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let a = app.signup("rebuild-held").await;
+    let crm = app.as_(&a);
+    for i in 0..3 {
+        crm.contacts()
+            .create(&json!({"first_name": format!("After {i}")}))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    // A second session, signed in after the held transaction began too.
+    let again = app
+        .anonymous()
+        .auth()
+        .login(&a.email, PASSWORD)
+        .await
+        .expect(StatusCode::OK)
+        .access_token;
+    let scope = crm_store::TenantScope::for_system(crm_domain::TenantId(a.tenant));
+    let replayed = crm_projections::rebuild::rebuild_tenant(
+        &app.projector_db().await,
+        &keyring(),
+        &scope,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(replayed >= 3, "the new events are replayed ({replayed})");
+
+    // No waiting for the catch-up projector: the rows are there at once, and the
+    // workspace's sessions still let their users in.
+    let list = app
+        .as_(&again)
+        .contacts()
+        .list("limit=50")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(list.items.len(), 3);
+    crm.contacts().list("limit=50").await.expect(StatusCode::OK);
+    held.rollback().await.unwrap();
 }
 
 /// The shape of the read tables: columns, indexes (by name), policies, grants and
