@@ -38,6 +38,28 @@ pub async fn hit(
     ))
 }
 
+/// Counts one request against a workspace's minute `key` (`workspace:<tenant>:<minute>`)
+/// and returns the minute's requests so far. The count is spread over 16 rows, one per
+/// database connection (`crm_count_request`, migration 000026), so that a read request's
+/// transaction, which counts itself first, does not make the next request wait for it.
+///
+/// # Errors
+/// Any database error.
+pub async fn count_request<C: ConnectionTrait>(
+    db: &C,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, DbErr> {
+    let row = db
+        .query_one(stmt(
+            "SELECT crm_count_request($1, $2) AS hits",
+            vec![key.into(), now.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("the request count returned no row".into()))?;
+    Ok(i64::from(row.try_get::<i32>("", "hits")?))
+}
+
 /// The hits of `key` in its window at `now` (0 when it has none or it ended), and when the
 /// window ends.
 ///

@@ -87,8 +87,8 @@ pub struct Authorized {
 ///
 /// # Errors
 /// Any database error.
-pub async fn authorize(
-    db: &DatabaseConnection,
+pub async fn authorize<C: ConnectionTrait>(
+    db: &C,
     scope: &TenantScope,
     session: Uuid,
     user: Uuid,
@@ -96,8 +96,9 @@ pub async fn authorize(
     two_factor_rule: bool,
     rate_key: Option<&str>,
 ) -> Result<Authorized, DbErr> {
-    // One autocommit statement: `crm_authorize` sets the scope's tenant for its own
-    // transaction, then reads (migration 000025).
+    // One statement: `crm_authorize` sets the scope's tenant for the transaction it runs
+    // in (its own, or a read request's, which then goes on to its query), then reads
+    // (migrations 000025 and 000026).
     let row = db
         .query_one(stmt(
             "SELECT active, lacks_two_factor, hits FROM crm_authorize($1, $2, $3, $4, $5, $6)",

@@ -4,11 +4,13 @@
 use std::net::IpAddr;
 
 use actix_web::dev::Payload;
+use actix_web::http::Method;
 use actix_web::{web, FromRequest, HttpRequest};
 use crm_access::{rate_limits, sessions};
 pub use crm_app::caller::{Caller, SupportAccess};
 use crm_domain::{EventMetadata, Role, TenantId, UserId};
-use crm_store::{Credential, TenantScope};
+use crm_store::{request_read, Credential, TenantScope};
+use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -106,16 +108,37 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         && !route_meta(req, &state).is_some_and(|r| r.two_factor_exempt);
     let limit = state.settings.server.workspace_requests_per_minute;
     let rate_key = (limit > 0).then(|| workspace_window(tenant, now));
-    let found = sessions::authorize(
-        &state.pools.app,
-        &scope,
-        claims.sid,
-        claims.sub,
-        now,
-        two_factor_rule,
-        rate_key.as_deref(),
-    )
-    .await?;
+    // A read's check opens the transaction its query goes on in (`request_read`): the
+    // check, the two-factor policy and the query then commit together.
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let found = if read {
+        let txn = state.pools.app.begin().await?;
+        let found = sessions::authorize(
+            &txn,
+            &scope,
+            claims.sid,
+            claims.sub,
+            now,
+            two_factor_rule,
+            rate_key.as_deref(),
+        )
+        .await?;
+        if let Err(txn) = request_read::offer(tenant, txn) {
+            txn.commit().await?;
+        }
+        found
+    } else {
+        sessions::authorize(
+            &state.pools.app,
+            &scope,
+            claims.sid,
+            claims.sub,
+            now,
+            two_factor_rule,
+            rate_key.as_deref(),
+        )
+        .await?
+    };
     if !found.active {
         return Err(ApiError::Unauthorized(
             "the session has ended; sign in again",
@@ -158,8 +181,8 @@ pub(crate) async fn workspace_rate_limit(
     if limit == 0 {
         return Ok(());
     }
-    let (hits, _) =
-        rate_limits::hit(&state.pools.app, &workspace_window(tenant, now), now, 60).await?;
+    let hits =
+        rate_limits::count_request(&state.pools.app, &workspace_window(tenant, now), now).await?;
     over_limit(hits, limit, now)
 }
 

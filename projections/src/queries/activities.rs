@@ -35,7 +35,7 @@ pub async fn timeline(
     cursor: Option<&str>,
     limit: Option<u64>,
 ) -> Result<Page<activity::Model>, ListError> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let column = match subject {
         Subject::Contact => A::ContactIds,
         Subject::Company => A::CompanyIds,
@@ -92,7 +92,7 @@ pub async fn tasks(
     scope: &TenantScope,
     f: &TaskFilter,
 ) -> Result<Page<activity::Model>, ListError> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let mut select = activity::Entity::find()
         .filter(A::TenantId.eq(scope.tenant().0))
         .filter(A::Kind.eq("task"))

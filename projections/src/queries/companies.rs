@@ -32,7 +32,7 @@ pub async fn list(
     scope: &TenantScope,
     filter: &CompanyFilter,
 ) -> Result<Page<company::Model>, ListError> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let mut select = company::Entity::find().filter(C::TenantId.eq(scope.tenant().0));
     if !filter.include_deleted {
         select = select.filter(C::Deleted.eq(false));
@@ -60,7 +60,7 @@ pub async fn index(
     db: &DatabaseConnection,
     scope: &TenantScope,
 ) -> Result<Vec<(Uuid, String, Option<String>, bool)>, DbErr> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let rows: Vec<(Uuid, String, Option<String>, bool)> = company::Entity::find()
         .select_only()
         .columns([C::Id, C::Name, C::Domain, C::Deleted])

@@ -34,7 +34,7 @@ pub async fn list(
     scope: &TenantScope,
     filter: &ContactFilter,
 ) -> Result<Page<contact::Model>, ListError> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let mut select = contact::Entity::find().filter(C::TenantId.eq(scope.tenant().0));
     if !filter.include_deleted {
         select = select.filter(C::Deleted.eq(false));
@@ -70,7 +70,7 @@ pub async fn index(
     db: &DatabaseConnection,
     scope: &TenantScope,
 ) -> Result<Vec<(Option<String>, Option<String>, Option<Uuid>)>, DbErr> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let rows = contact::Entity::find()
         .select_only()
         .columns([C::FirstName, C::LastName, C::CompanyId])
@@ -93,7 +93,7 @@ pub async fn companies_of(
     contact_id: Uuid,
 ) -> Result<Vec<(Uuid, Option<String>)>, DbErr> {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let rows = txn
         .query_all(Statement::from_sql_and_values(
             DbBackend::Postgres,

@@ -57,7 +57,7 @@ pub async fn list(
     scope: &TenantScope,
     f: &DealFilter,
 ) -> Result<Page<deal::Model>, ListError> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let mut select = deal::Entity::find().filter(D::TenantId.eq(scope.tenant().0));
     if !f.include_deleted {
         select = select.filter(D::Deleted.eq(false));
@@ -122,7 +122,7 @@ pub async fn index(
     scope: &TenantScope,
 ) -> Result<Vec<(String, Option<Uuid>)>, DbErr> {
     use sea_orm::QuerySelect;
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let rows = deal::Entity::find()
         .select_only()
         .columns([D::Name, D::CompanyId])

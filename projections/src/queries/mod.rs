@@ -28,7 +28,7 @@ pub async fn row<E>(
 where
     E: EntityTrait<PrimaryKey: PrimaryKeyTrait<ValueType = (Uuid, Uuid)>>,
 {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let row = E::find_by_id((scope.tenant().0, id)).one(&txn).await?;
     txn.commit().await?;
     Ok(row)

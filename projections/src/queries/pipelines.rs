@@ -35,7 +35,7 @@ pub async fn list(
     db: &DatabaseConnection,
     scope: &TenantScope,
 ) -> Result<Vec<PipelineWithStages>, DbErr> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let tenant = scope.tenant().0;
     let pipelines = pipeline::Entity::find()
         .filter(pipeline::Column::TenantId.eq(tenant))
@@ -61,7 +61,7 @@ pub async fn get(
     scope: &TenantScope,
     id: Uuid,
 ) -> Result<Option<PipelineWithStages>, DbErr> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let tenant = scope.tenant().0;
     let Some(p) = pipeline::Entity::find_by_id((tenant, id)).one(&txn).await? else {
         return Ok(None);
@@ -80,7 +80,7 @@ pub async fn stage(
     scope: &TenantScope,
     stage_id: Uuid,
 ) -> Result<Option<pipeline_stage::Model>, DbErr> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let row = pipeline_stage::Entity::find_by_id((scope.tenant().0, stage_id))
         .one(&txn)
         .await?;
@@ -98,7 +98,7 @@ pub async fn first_stage(
     pipeline_id: Uuid,
     kind: &str,
 ) -> Result<Option<pipeline_stage::Model>, DbErr> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let row = pipeline_stage::Entity::find()
         .filter(pipeline_stage::Column::TenantId.eq(scope.tenant().0))
         .filter(pipeline_stage::Column::PipelineId.eq(pipeline_id))
@@ -120,7 +120,7 @@ pub async fn open_deals_in_stage(
     scope: &TenantScope,
     stage_id: Uuid,
 ) -> Result<u64, DbErr> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let n = deal::Entity::find()
         .filter(deal::Column::TenantId.eq(scope.tenant().0))
         .filter(deal::Column::StageId.eq(stage_id))
@@ -164,7 +164,7 @@ pub async fn summary(
     scope: &TenantScope,
     pipeline_id: Uuid,
 ) -> Result<Vec<SummaryRow>, DbErr> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let rows = txn
         .query_all(Statement::from_sql_and_values(
             DbBackend::Postgres,

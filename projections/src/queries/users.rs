@@ -17,7 +17,7 @@ pub async fn get_user(
     scope: &TenantScope,
     id: Uuid,
 ) -> Result<Option<user::Model>, DbErr> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let row = user::Entity::find_by_id((scope.tenant().0, id))
         .one(&txn)
         .await?;
@@ -33,7 +33,7 @@ pub async fn get_workspace(
     db: &DatabaseConnection,
     scope: &TenantScope,
 ) -> Result<Option<workspace::Model>, DbErr> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let row = workspace::Entity::find_by_id(scope.tenant().0)
         .one(&txn)
         .await?;
@@ -50,7 +50,7 @@ pub async fn list_users(
     scope: &TenantScope,
 ) -> Result<Vec<user::Model>, DbErr> {
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let rows = user::Entity::find()
         .filter(user::Column::TenantId.eq(scope.tenant().0))
         .order_by_asc(user::Column::Email)
@@ -70,7 +70,7 @@ pub async fn other_active_owners(
     except: Uuid,
 ) -> Result<u64, DbErr> {
     use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     let n = user::Entity::find()
         .filter(user::Column::TenantId.eq(scope.tenant().0))
         .filter(user::Column::Role.eq("owner"))
@@ -92,7 +92,7 @@ pub async fn lock_owners(
     db: &DatabaseConnection,
     scope: &TenantScope,
 ) -> Result<sea_orm::DatabaseTransaction, DbErr> {
-    let txn = scope.begin(db).await?;
+    let txn = scope.read(db).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT pg_advisory_xact_lock(hashtext('crm-owners:' || $1))",

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crm_app::clock::ManualClock;
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::client::{Body, Response};
 use crate::helpers::{spawn_app, spawn_app_with_clock};
@@ -140,16 +140,32 @@ async fn each_workspace_has_a_request_budget_per_minute() {
     let b = app.signup("budget-b").await;
     let crm = app.as_(&a);
 
-    let mut answers = Vec::new();
-    for _ in 0..12 {
-        answers.push(crm.contacts().list("").await);
+    // Reads (whose session check shares their query's transaction) and writes (whose
+    // check commits on its own) draw on the same budget, whichever pooled connection
+    // each lands on.
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        statuses.push(if i % 3 == 1 {
+            crm.contacts()
+                .create(&json!({"first_name": format!("Budget {i}")}))
+                .await
+                .status
+        } else {
+            crm.contacts().list("").await.status
+        });
     }
+    let limited = crm.contacts().list("").await;
+    statuses.push(limited.status);
 
-    let statuses: Vec<StatusCode> = answers.iter().map(|r| r.status).collect();
-    let mut expected = vec![StatusCode::OK; 5];
+    let mut expected = vec![
+        StatusCode::OK,
+        StatusCode::CREATED,
+        StatusCode::OK,
+        StatusCode::OK,
+        StatusCode::CREATED,
+    ];
     expected.extend([StatusCode::TOO_MANY_REQUESTS; 7]);
     assert_eq!(statuses, expected);
-    let limited = answers.pop().unwrap();
     let retry: u64 = limited
         .header("retry-after")
         .and_then(|v| v.parse().ok())
