@@ -31,6 +31,7 @@ mod matrix;
 mod outage;
 mod passwords;
 mod private_cluster;
+mod query_plans;
 mod rebuild;
 mod search;
 mod sessions;
