@@ -7,7 +7,7 @@ use crm_app::mailer::MemoryMailer;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_full, TestApp, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_full, spawn_app_with, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn common_and_repetitive_passwords_are_refused() {
@@ -127,4 +127,44 @@ async fn a_reset_token_expires_after_30_minutes() {
         .confirm_password_reset(&late, "yet another passphrase")
         .await
         .expect_problem(StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_login_storm_hashes_at_most_one_password_per_core_at_once() {
+    // The per-account attempt limit would stop the storm before it hashes anything.
+    let app = spawn_app_with(|s| s.auth.login_max_failures_per_account = 1_000).await;
+    let a = app.signup("storm").await;
+    // 64 sign-ins at once: each argon2id verification takes 19 MiB, so they queue for a
+    // permit (one per core) instead of all running on the blocking pool.
+    let mut storm = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let (client, url) = (
+            reqwest::Client::new(),
+            format!("{}/v1/auth/login", app.address),
+        );
+        let body = json!({"email": a.email, "password": PASSWORD});
+        storm.spawn(async move {
+            let answer = client.post(url).json(&body).send().await.unwrap();
+            let retry = answer.headers().get("retry-after").is_some();
+            (answer.status(), retry)
+        });
+    }
+    let mut signed_in = 0;
+    while let Some(answer) = storm.join_next().await {
+        match answer.unwrap() {
+            (StatusCode::OK, _) => signed_in += 1,
+            // Waited longer than the bound for a permit: told to come back.
+            (StatusCode::SERVICE_UNAVAILABLE, true) => {}
+            other => panic!("a sign-in of the storm answered {other:?}"),
+        }
+    }
+    assert!(signed_in > 0, "no sign-in of the storm got through");
+    let (peak, permits) = (
+        crm_app::password::peak_hashing(),
+        crm_app::password::hashing_permits(),
+    );
+    assert!(
+        (1..=permits).contains(&peak),
+        "{peak} hashes ran at once with {permits} permits"
+    );
 }
