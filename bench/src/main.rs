@@ -13,7 +13,11 @@
 //!    the run created).
 //!
 //! It prints requests per second, p50 and p99 latency, and the ratio of each API rate to
-//! the insert limit at the same concurrency, then the process's peak resident memory.
+//! the insert limit at the same concurrency. Then it seeds `--workspaces` × `--records`
+//! company streams through the store's trigger and prints the rate of a full rebuild of
+//! the read tables beside the in-database projection limit (one `INSERT … SELECT` of the
+//! same events into a table shaped like `companies`), and last the process's peak
+//! resident memory.
 //! Run it on a quiet machine: `cargo run --release -p crm-bench`.
 
 #![allow(clippy::print_stdout)] // the report on standard output is what this command is for
@@ -46,6 +50,12 @@ struct Options {
     /// Connections per pool of the server under test (`database.max_connections`).
     #[arg(long, default_value_t = 10)]
     max_connections: u32,
+    /// Workspaces the rebuild measurement seeds (0 skips it).
+    #[arg(long, default_value_t = 100)]
+    workspaces: u32,
+    /// Company streams per seeded workspace.
+    #[arg(long, default_value_t = 1_000)]
+    records: u32,
 }
 
 /// What one measurement saw.
@@ -171,6 +181,9 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
     settings.server.port = 0;
     // The per-workspace limit (6,000 a minute by default) would cap the measurement.
     settings.server.workspace_requests_per_minute = 0;
+    // The catch-up projector would replay the seeded events behind the measurements.
+    settings.projector.enabled = false;
+    let rebuild_settings = settings.clone();
     let server = crm_api::startup::Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;
@@ -285,11 +298,125 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
         let mut list = measure_get(conns, seconds, &first_page, &token).await;
         report("list companies", conns, &mut list, limit);
     }
+    if options.workspaces > 0 {
+        rebuild(options, url, &rebuild_settings).await?;
+    }
     if let Some(peak) = peak_rss_kib() {
         println!(
             "peak RSS of this process (server and load together): {:.0} MiB",
             peak as f64 / 1024.0
         );
+    }
+    Ok(())
+}
+
+/// Seeds `--workspaces` × `--records` company streams through the store's insert trigger
+/// (copies of the run's first `CompanyCreated`, under new workspaces, ids and names), then
+/// measures, one after the other: the reference, one `INSERT … SELECT` projecting those
+/// events into an empty copy of `companies` with all its indexes (the in-database
+/// projection limit); and a full `rebuild_all` of every read table from every event.
+async fn rebuild(
+    options: &Options,
+    url: &str,
+    settings: &crm_app::config::Settings,
+) -> Result<(), String> {
+    let err = |e: sqlx::Error| e.to_string();
+    let owner = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .map_err(err)?;
+    let started = Instant::now();
+    let seeded = sqlx::query(
+        "INSERT INTO events (tenant_id, aggregate_type, aggregate_id, sequence, event_type,
+                             event_version, payload, metadata, hash)
+         SELECT t.tenant, e.aggregate_type, t.tenant || ':' || gen_random_uuid(), 1, e.event_type,
+                e.event_version,
+                jsonb_set(e.payload, ARRAY[e.event_type, 'name'], to_jsonb('Seeded company ' || r)),
+                jsonb_set(e.metadata, '{tenant_id}', to_jsonb(t.tenant::text)), ''::bytea
+           FROM (SELECT * FROM events WHERE event_type = 'CompanyCreated'
+                  ORDER BY global_position LIMIT 1) e,
+                (SELECT md5('bench workspace ' || w)::uuid AS tenant
+                   FROM generate_series(1, $1) w) t,
+                generate_series(1, $2) r",
+    )
+    .bind(i64::from(options.workspaces))
+    .bind(i64::from(options.records))
+    .execute(&owner)
+    .await
+    .map_err(err)?
+    .rows_affected();
+    let seed_seconds = started.elapsed().as_secs_f64();
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&owner)
+        .await
+        .map_err(err)?;
+    let companies: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'CompanyCreated'")
+            .fetch_one(&owner)
+            .await
+            .map_err(err)?;
+
+    sqlx::query("CREATE TABLE bench_companies (LIKE companies INCLUDING ALL)")
+        .execute(&owner)
+        .await
+        .map_err(err)?;
+    let started = Instant::now();
+    sqlx::query(
+        "INSERT INTO bench_companies (tenant_id, id, name, version, created_at, updated_at,
+                                      created_by, updated_by)
+         SELECT tenant_id, split_part(aggregate_id, ':', 2)::uuid,
+                payload -> event_type ->> 'name', sequence, recorded_at, recorded_at,
+                coalesce(metadata ->> 'user_id', 'system'), coalesce(metadata ->> 'user_id', 'system')
+           FROM events WHERE event_type = 'CompanyCreated'",
+    )
+    .execute(&owner)
+    .await
+    .map_err(err)?;
+    let reference = companies as f64 / started.elapsed().as_secs_f64();
+    owner.close().await;
+
+    let (pools, commands) = crm_api::startup::connect(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let replayed = crm_projections::rebuild::rebuild_all(&pools.projector, commands.keyring())
+        .await
+        .map_err(|e| e.to_string())?;
+    let rebuild_seconds = started.elapsed().as_secs_f64();
+    let ours = replayed as f64 / rebuild_seconds;
+
+    println!();
+    println!(
+        "{:<36} {:>10} {:>9} {:>10} {:>9}",
+        "rebuild", "events", "seconds", "events/s", "÷ ref"
+    );
+    println!(
+        "{:<36} {:>10} {:>9.1} {:>10.0} {:>9}",
+        "seed: SQL append through triggers",
+        seeded,
+        seed_seconds,
+        seeded as f64 / seed_seconds,
+        "-"
+    );
+    println!(
+        "{:<36} {:>10} {:>9.1} {:>10.0} {:>9.3}",
+        "reference: INSERT … SELECT (companies)",
+        companies,
+        companies as f64 / reference,
+        reference,
+        1.0
+    );
+    println!(
+        "{:<36} {:>10} {:>9.1} {:>10.0} {:>9.3}",
+        "rebuild_all (every read table)",
+        replayed,
+        rebuild_seconds,
+        ours,
+        ours / reference
+    );
+    if u64::try_from(total).unwrap_or(0) != replayed {
+        return Err(format!("the rebuild replayed {replayed} of {total} events"));
     }
     Ok(())
 }
