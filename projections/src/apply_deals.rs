@@ -170,6 +170,54 @@ pub(crate) async fn apply_pipeline<C: ConnectionTrait + TransactionTrait>(
     Ok(affected)
 }
 
+/// The `deals` row a deal's `DealCreated` (its first event) makes.
+pub(crate) fn deal_row(ev: &StoredEvent, fields: &DealFields) -> deal::ActiveModel {
+    let by = ev.metadata.actor.id();
+    let money = |m: Option<crm_domain::Money>| {
+        (
+            m.map(|m| m.amount_minor),
+            m.map(|m| m.currency.code().to_owned()),
+        )
+    };
+    let DealFields {
+        name,
+        amount,
+        pipeline_id,
+        stage_id,
+        owner_id,
+        company_id,
+        contact_ids,
+        expected_close_date,
+        tags,
+    } = fields.clone();
+    let (amount_minor, currency) = money(amount);
+    deal::ActiveModel {
+        tenant_id: Set(ev.stream.tenant.0),
+        id: Set(ev.stream.entity.0),
+        name: Set(name),
+        amount_minor: Set(amount_minor),
+        currency: Set(currency),
+        pipeline_id: Set(pipeline_id.0),
+        stage_id: Set(stage_id.0),
+        status: Set("open".to_owned()),
+        owner_id: Set(owner_id.map(|u| u.0)),
+        company_id: Set(company_id.map(|c| c.0)),
+        contact_ids: Set(contact_ids.into_iter().map(|c| c.0).collect()),
+        expected_close_date: Set(expected_close_date),
+        close_reason: Set(None),
+        closed_at: Set(None),
+        line_items: Set(serde_json::json!([])),
+        tags: Set(tags),
+        deleted: Set(false),
+        version: Set(1),
+        created_at: Set(ev.metadata.occurred_at),
+        updated_at: Set(ev.metadata.occurred_at),
+        created_by: Set(by.clone()),
+        updated_by: Set(by),
+        sort_name: sea_orm::ActiveValue::NotSet,
+    }
+}
+
 pub(crate) async fn apply_deal<C: ConnectionTrait>(
     conn: &C,
     ev: &StoredEvent,
@@ -188,44 +236,7 @@ pub(crate) async fn apply_deal<C: ConnectionTrait>(
             if ev.sequence != 1 {
                 return Ok(0);
             }
-            let DealFields {
-                name,
-                amount,
-                pipeline_id,
-                stage_id,
-                owner_id,
-                company_id,
-                contact_ids,
-                expected_close_date,
-                tags,
-            } = fields.clone();
-            let (amount_minor, currency) = money(amount);
-            let row = deal::ActiveModel {
-                tenant_id: Set(ev.stream.tenant.0),
-                id: Set(ev.stream.entity.0),
-                name: Set(name),
-                amount_minor: Set(amount_minor),
-                currency: Set(currency),
-                pipeline_id: Set(pipeline_id.0),
-                stage_id: Set(stage_id.0),
-                status: Set("open".to_owned()),
-                owner_id: Set(owner_id.map(|u| u.0)),
-                company_id: Set(company_id.map(|c| c.0)),
-                contact_ids: Set(contact_ids.into_iter().map(|c| c.0).collect()),
-                expected_close_date: Set(expected_close_date),
-                close_reason: Set(None),
-                closed_at: Set(None),
-                line_items: Set(serde_json::json!([])),
-                tags: Set(tags),
-                deleted: Set(false),
-                version: Set(1),
-                created_at: Set(ev.metadata.occurred_at),
-                updated_at: Set(ev.metadata.occurred_at),
-                created_by: Set(by.clone()),
-                updated_by: Set(by),
-                sort_name: sea_orm::ActiveValue::NotSet,
-            };
-            insert_first(conn, row, [D::TenantId, D::Id]).await
+            insert_first(conn, deal_row(ev, fields), [D::TenantId, D::Id]).await
         }
         DealEvent::DealUpdated(changes) => {
             let DealChanges {

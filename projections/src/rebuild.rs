@@ -6,7 +6,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use crate::apply::apply;
+use crate::apply::apply_batch;
 use crate::catchup::{
     read_after, read_after_for, save_checkpoint, Position, LOCK_SQL, READ_MODELS,
 };
@@ -194,11 +194,7 @@ async fn replay_batch(
         return Ok(0);
     };
     let last = last.clone();
-    for (_, event) in &batch {
-        if let Some(event) = event {
-            apply(txn, event).await?;
-        }
-    }
+    apply_batch(txn, batch.iter().filter_map(|(_, e)| e.as_ref())).await?;
     save_checkpoint(txn, REBUILD, &last).await?;
     Ok(batch.len() as u64)
 }
@@ -257,11 +253,7 @@ async fn switch_once(db: &DatabaseConnection, keyring: &Keyring) -> Result<u64, 
         let batch = read_after(&txn, keyring, &position, Some(&visible), BATCH).await?;
         let Some((last, _)) = batch.last() else { break };
         let last = last.clone();
-        for (_, event) in &batch {
-            if let Some(event) = event {
-                apply(&txn, event).await?;
-            }
-        }
+        apply_batch(&txn, batch.iter().filter_map(|(_, e)| e.as_ref())).await?;
         position = last;
     }
     txn.execute_unprepared("SELECT crm_rebuild_switch()")
@@ -370,12 +362,8 @@ pub async fn rebuild_tenant(
         .await?;
         let Some((last, _)) = batch.last() else { break };
         let last = last.clone();
-        for (_, event) in &batch {
-            if let Some(event) = event {
-                apply(&txn, event).await?;
-            }
-            replayed += 1;
-        }
+        apply_batch(&txn, batch.iter().filter_map(|(_, e)| e.as_ref())).await?;
+        replayed += batch.len() as u64;
         position = last;
         let seconds = started.elapsed().as_secs_f64().max(1e-9);
         progress(Progress {
