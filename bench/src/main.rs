@@ -386,6 +386,23 @@ async fn rebuild(
     let rebuild_seconds = started.elapsed().as_secs_f64();
     let ours = replayed as f64 / rebuild_seconds;
 
+    // One workspace's rows, rebuilt in place in one transaction.
+    let first = sqlx::query_scalar::<_, uuid::Uuid>("SELECT md5('bench workspace 1')::uuid")
+        .fetch_one(&pools.store)
+        .await
+        .map_err(err)?;
+    let scope = crm_store::TenantScope::for_system(crm_domain::TenantId(first));
+    let started = Instant::now();
+    let one = crm_projections::rebuild::rebuild_tenant(
+        &pools.projector,
+        commands.keyring(),
+        &scope,
+        |_| {},
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let one_seconds = started.elapsed().as_secs_f64();
+
     println!();
     println!(
         "{:<36} {:>10} {:>9} {:>10} {:>9}",
@@ -414,6 +431,14 @@ async fn rebuild(
         rebuild_seconds,
         ours,
         ours / reference
+    );
+    println!(
+        "{:<36} {:>10} {:>9.1} {:>10.0} {:>9.3}",
+        "rebuild_tenant (one workspace)",
+        one,
+        one_seconds,
+        one as f64 / one_seconds,
+        one as f64 / one_seconds / reference
     );
     if u64::try_from(total).unwrap_or(0) != replayed {
         return Err(format!("the rebuild replayed {replayed} of {total} events"));
