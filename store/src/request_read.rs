@@ -8,49 +8,101 @@
 //! transaction ([`TenantScope::begin`]) commits a waiting one first, so a request never
 //! holds two pooled connections at once; whatever is still waiting when the handler is
 //! done is committed by [`serve`].
+//!
+//! The check also counts the request against its workspace's budget, in the same
+//! transaction. A read that fails after it took the transaction (a malformed cursor, a
+//! lost connection) rolls the count back with it; so that failing requests still count,
+//! [`serve`] counts again, in a statement of its own, any request whose counting
+//! transaction did not commit.
 
 use std::cell::RefCell;
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
 use crm_domain::TenantId;
-use sea_orm::{DatabaseTransaction, DbErr};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, Statement,
+};
 
 use crate::TenantScope;
 
+/// What a request's slot holds.
+#[derive(Default)]
+struct Slot {
+    /// The transaction the session check left, and its tenant.
+    waiting: Option<(TenantId, DatabaseTransaction)>,
+    /// The request count the check made in that transaction, until it commits.
+    count: Option<Count>,
+}
+
+/// A request count to make again (`crm_count_request`) if its transaction rolls back.
+#[derive(Debug, Clone)]
+pub struct Count {
+    /// The connection pool to count through (the application role's).
+    pub db: DatabaseConnection,
+    /// The workspace's minute (`workspace:<tenant>:<minute>`).
+    pub key: String,
+    /// The request's time.
+    pub now: DateTime<Utc>,
+}
+
 tokio::task_local! {
-    static WAITING: RefCell<Option<(TenantId, DatabaseTransaction)>>;
+    static SLOT: RefCell<Slot>;
 }
 
 /// Runs `request` (a request's whole handling) with a slot for its read transaction, then
-/// commits the transaction if nothing took it (its session check may have counted the
-/// request against the workspace's rate limit, which must stay counted).
+/// commits the transaction if nothing took it, and counts the request again if its count
+/// was rolled back (see the module).
 ///
 /// # Errors
-/// The request's own output; a failed final commit is logged, not returned (the request's
-/// answer does not depend on it).
+/// The request's own output; failures of the closing statements are logged, not returned
+/// (the request's answer does not depend on them).
 pub async fn serve<F: Future>(request: F) -> F::Output {
-    WAITING
-        .scope(RefCell::new(None), async {
-            let out = request.await;
-            if let Some(Err(err)) = settle().await {
-                tracing::warn!(error = %err, "a request's read transaction did not commit");
+    SLOT.scope(RefCell::new(Slot::default()), async {
+        let out = request.await;
+        if let Some(Err(err)) = settle().await {
+            tracing::warn!(error = %err, "a request's read transaction did not commit");
+        }
+        let lost = SLOT
+            .try_with(|slot| slot.borrow_mut().count.take())
+            .ok()
+            .flatten();
+        if let Some(count) = lost {
+            let again = count
+                .db
+                .query_one(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT crm_count_request($1, $2)",
+                    [count.key.into(), count.now.into()],
+                ))
+                .await;
+            if let Err(err) = again {
+                tracing::warn!(error = %err, "a request could not be counted");
             }
-            out
-        })
-        .await
+        }
+        out
+    })
+    .await
 }
 
-/// Leaves `txn`, which has set `tenant` as `app.tenant_id` for itself, for the request's
-/// first read. Outside [`serve`] (or when a transaction already waits) it is handed back.
+/// Leaves `txn`, which has set `tenant` as `app.tenant_id` for itself (and made `count`,
+/// if any), for the request's first read. Outside [`serve`] (or when a transaction already
+/// waits) it is handed back.
 ///
 /// # Errors
 /// `txn` itself, when there is no free slot.
-pub fn offer(tenant: TenantId, txn: DatabaseTransaction) -> Result<(), DatabaseTransaction> {
+pub fn offer(
+    tenant: TenantId,
+    txn: DatabaseTransaction,
+    count: Option<Count>,
+) -> Result<(), DatabaseTransaction> {
     let mut txn = Some(txn);
-    let _ = WAITING.try_with(|slot| {
+    let _ = SLOT.try_with(|slot| {
         let mut slot = slot.borrow_mut();
-        if slot.is_none() {
-            *slot = txn.take().map(|t| (tenant, t));
+        if slot.waiting.is_none() {
+            slot.waiting = txn.take().map(|t| (tenant, t));
+            slot.count = count;
         }
     });
     match txn {
@@ -60,31 +112,82 @@ pub fn offer(tenant: TenantId, txn: DatabaseTransaction) -> Result<(), DatabaseT
 }
 
 /// The waiting transaction, when it is `tenant`'s.
-pub(crate) fn take(tenant: TenantId) -> Option<DatabaseTransaction> {
-    WAITING
-        .try_with(|slot| {
-            let mut slot = slot.borrow_mut();
-            match slot.take() {
-                Some((t, txn)) if t == tenant => Some(txn),
-                other => {
-                    *slot = other;
-                    None
-                }
+fn take(tenant: TenantId) -> Option<DatabaseTransaction> {
+    SLOT.try_with(|slot| {
+        let mut slot = slot.borrow_mut();
+        match slot.waiting.take() {
+            Some((t, txn)) if t == tenant => Some(txn),
+            other => {
+                slot.waiting = other;
+                None
             }
-        })
-        .ok()
-        .flatten()
+        }
+    })
+    .ok()
+    .flatten()
+}
+
+/// The request's count is committed: nothing to count again.
+fn kept() {
+    let _ = SLOT.try_with(|slot| slot.borrow_mut().count = None);
 }
 
 /// Commits the waiting transaction, if any (`None` when there was none).
 pub(crate) async fn settle() -> Option<Result<(), DbErr>> {
-    let waiting = WAITING
-        .try_with(|slot| slot.borrow_mut().take())
+    let waiting = SLOT
+        .try_with(|slot| slot.borrow_mut().waiting.take())
         .ok()
         .flatten();
-    match waiting {
-        Some((_, txn)) => Some(txn.commit().await),
-        None => None,
+    let (_, txn) = waiting?;
+    let done = txn.commit().await;
+    if done.is_ok() {
+        kept();
+    }
+    Some(done)
+}
+
+/// A transaction of [`TenantScope::read`]: a [`DatabaseTransaction`] that, when it is the
+/// one the request's session check opened, records at its commit that the request's count
+/// is kept. Dropped without a commit, it rolls back.
+pub struct ReadTxn {
+    txn: DatabaseTransaction,
+    counts: bool,
+}
+
+impl ReadTxn {
+    /// Commits the transaction.
+    ///
+    /// # Errors
+    /// Any database error.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await?;
+        if self.counts {
+            kept();
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for ReadTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one(stmt).await
+    }
+
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all(stmt).await
     }
 }
 
@@ -94,13 +197,13 @@ impl TenantScope {
     ///
     /// # Errors
     /// Any database error.
-    pub async fn read(
-        &self,
-        db: &sea_orm::DatabaseConnection,
-    ) -> Result<DatabaseTransaction, DbErr> {
-        match take(self.tenant()) {
-            Some(txn) => Ok(txn),
-            None => self.begin(db).await,
-        }
+    pub async fn read(&self, db: &DatabaseConnection) -> Result<ReadTxn, DbErr> {
+        Ok(match take(self.tenant()) {
+            Some(txn) => ReadTxn { txn, counts: true },
+            None => ReadTxn {
+                txn: self.begin(db).await?,
+                counts: false,
+            },
+        })
     }
 }

@@ -123,7 +123,12 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
             rate_key.as_deref(),
         )
         .await?;
-        if let Err(txn) = request_read::offer(tenant, txn) {
+        let count = rate_key.clone().map(|key| request_read::Count {
+            db: state.pools.app.clone(),
+            key,
+            now,
+        });
+        if let Err(txn) = request_read::offer(tenant, txn, count) {
             txn.commit().await?;
         }
         found

@@ -92,7 +92,7 @@ pub async fn lock_owners(
     db: &DatabaseConnection,
     scope: &TenantScope,
 ) -> Result<sea_orm::DatabaseTransaction, DbErr> {
-    let txn = scope.read(db).await?;
+    let txn = scope.begin(db).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT pg_advisory_xact_lock(hashtext('crm-owners:' || $1))",

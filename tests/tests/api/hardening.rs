@@ -142,16 +142,18 @@ async fn each_workspace_has_a_request_budget_per_minute() {
 
     // Reads (whose session check shares their query's transaction) and writes (whose
     // check commits on its own) draw on the same budget, whichever pooled connection
-    // each lands on.
+    // each lands on; a read refused after its check (a malformed cursor) counts too.
     let mut statuses = Vec::new();
     for i in 0..11 {
-        statuses.push(if i % 3 == 1 {
-            crm.contacts()
-                .create(&json!({"first_name": format!("Budget {i}")}))
-                .await
-                .status
-        } else {
-            crm.contacts().list("").await.status
+        statuses.push(match i {
+            1 | 4 | 7 | 10 => {
+                crm.contacts()
+                    .create(&json!({"first_name": format!("Budget {i}")}))
+                    .await
+                    .status
+            }
+            2 => crm.contacts().list("cursor=xyz").await.status,
+            _ => crm.contacts().list("").await.status,
         });
     }
     let limited = crm.contacts().list("").await;
@@ -160,7 +162,7 @@ async fn each_workspace_has_a_request_budget_per_minute() {
     let mut expected = vec![
         StatusCode::OK,
         StatusCode::CREATED,
-        StatusCode::OK,
+        StatusCode::UNPROCESSABLE_ENTITY,
         StatusCode::OK,
         StatusCode::CREATED,
     ];
