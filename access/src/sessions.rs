@@ -79,14 +79,17 @@ pub struct Authorized {
     pub hits: Option<i64>,
 }
 
-/// Checks a request's session, in one statement and one transaction: that session
-/// `session` of `user` is live and the user active; when `two_factor_rule`, whether the
-/// workspace requires a second factor the user lacks; and when `rate_key` is given, counts
-/// the request in that per-minute window of `rate_limits` (only when the session is live,
-/// so a revoked token cannot use up a workspace's allowance).
+/// Checks a request's session, in one statement, in `db`'s transaction (setting the
+/// scope's tenant for it): that session `session` of `user` is live and the user active;
+/// when `two_factor_rule`, whether the workspace requires a second factor the user lacks;
+/// and when `rate_key` is given, counts the request in that per-minute window (only when
+/// the session is live, so a revoked token cannot use up a workspace's allowance). Unless
+/// `durable`, the transaction's commit does not wait for the WAL to reach the disk (for a
+/// read, whose only write is the count).
 ///
 /// # Errors
 /// Any database error.
+#[allow(clippy::too_many_arguments)] // one per argument of `crm_authorize`
 pub async fn authorize<C: ConnectionTrait>(
     db: &C,
     scope: &TenantScope,
@@ -95,13 +98,14 @@ pub async fn authorize<C: ConnectionTrait>(
     now: DateTime<Utc>,
     two_factor_rule: bool,
     rate_key: Option<&str>,
+    durable: bool,
 ) -> Result<Authorized, DbErr> {
     // One statement: `crm_authorize` sets the scope's tenant for the transaction it runs
     // in (its own, or a read request's, which then goes on to its query), then reads
     // (migrations 000025 and 000026).
     let row = db
         .query_one(stmt(
-            "SELECT active, lacks_two_factor, hits FROM crm_authorize($1, $2, $3, $4, $5, $6)",
+            "SELECT active, lacks_two_factor, hits FROM crm_authorize($1, $2, $3, $4, $5, $6, $7)",
             vec![
                 scope.tenant().0.into(),
                 session.into(),
@@ -109,6 +113,7 @@ pub async fn authorize<C: ConnectionTrait>(
                 now.into(),
                 two_factor_rule.into(),
                 rate_key.map(str::to_owned).into(),
+                durable.into(),
             ],
         ))
         .await?

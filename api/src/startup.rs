@@ -273,7 +273,7 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
             ))
             .wrap_fn(|req, srv| {
                 use actix_web::dev::Service;
-                let fut = crm_store::request_read::serve(srv.call(req));
+                let fut = crm_store::request_txn::serve(srv.call(req));
                 async move {
                     let res = fut.await?;
                     log_api_key_request(&res);

@@ -46,7 +46,8 @@ impl Commands {
     }
 
     /// Runs one command of aggregate `A` on entity `id` of `meta`'s tenant in its own
-    /// transaction.
+    /// transaction, again when an unguarded command loses a race
+    /// ([`crate::unit_of_work::again`]).
     async fn run<A, C>(
         &self,
         id: EntityId,
@@ -56,10 +57,14 @@ impl Commands {
     where
         A: Aggregate<Error = DomainError, Command = Guarded<C>, Services = ()>,
         A::Event: Into<AnyEvent>,
+        C: Clone,
     {
-        let uow = self.unit(meta).await?;
-        self.run_in::<A, C>(&uow, id, command, meta).await?;
-        uow.commit().await
+        crate::unit_of_work::again(|| async {
+            let uow = self.unit(meta).await?;
+            self.run_in::<A, C>(&uow, id, command.clone(), meta).await?;
+            uow.commit().await
+        })
+        .await
     }
 
     /// Opens a unit of work for commands of `meta`'s tenant that must commit together (a

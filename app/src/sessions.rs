@@ -113,7 +113,8 @@ async fn open_in<C: sea_orm::ConnectionTrait>(
 
 /// Completes a sign-in (after the password step, and the second factor when one is on):
 /// opens the session and records `LoginSucceeded` on the user's stream, in one
-/// transaction (a sign-in that loses a race on the user's stream opens no session).
+/// transaction (a sign-in that loses a race on the user's stream opens no session, and is
+/// tried again).
 ///
 /// # Errors
 /// The store's errors.
@@ -124,16 +125,21 @@ pub async fn sign_in(
     meta: &EventMetadata,
 ) -> Result<Tokens, AppError> {
     let scope = TenantScope::for_credential(Credential::SignIn(user.0));
-    let uow = s.commands.unit_in(&scope).await?;
-    let tokens = open_in(uow.connection(), &scope, keys, user, meta).await?;
-    let command = UserCommand::RecordLogin {
-        session_id: EntityId(tokens.session_id),
-    };
-    s.commands
-        .run_in::<crm_domain::user::User, _>(&uow, EntityId(user.1 .0), command, meta)
-        .await?;
-    uow.commit().await?;
-    Ok(tokens)
+    // Two sign-ins of one user at once race for the user's stream: the loser opens its
+    // session again rather than answer 409.
+    crate::unit_of_work::again(|| async {
+        let uow = s.commands.unit_in(&scope).await?;
+        let tokens = open_in(uow.connection(), &scope, keys, user, meta).await?;
+        let command = UserCommand::RecordLogin {
+            session_id: EntityId(tokens.session_id),
+        };
+        s.commands
+            .run_in::<crm_domain::user::User, _>(&uow, EntityId(user.1 .0), command, meta)
+            .await?;
+        uow.commit().await?;
+        Ok(tokens)
+    })
+    .await
 }
 
 /// Trades refresh token `token` for new tokens of the same session; the old one is used

@@ -36,6 +36,9 @@ pub struct UnitOfWork {
     /// Streams this unit marked on the request's `Idempotency-Key`, counted into the
     /// attempt once it commits.
     marked: std::sync::Mutex<Vec<String>>,
+    /// Whether this is the transaction the request's session check opened (and counted
+    /// the request in): see `crm_store::request_txn`.
+    counts: bool,
 }
 
 /// The `Idempotency-Key` attempt a request runs under (see [`under_key`]).
@@ -94,6 +97,37 @@ pub async fn unkeyed<F: std::future::Future>(work: F) -> F::Output {
     ATTEMPT.scope(none, work).await
 }
 
+/// Attempts [`again`] makes of a unit that lost a race.
+const ATTEMPTS: u32 = 5;
+
+/// Runs `unit` (a whole unit of work, from its begin to its commit) again when it loses
+/// the race for a stream to another request ([`AppError::ConcurrentWrite`]: only an
+/// unguarded command does), up to [`ATTEMPTS`] times in all, after 5, 10, 20 and 40 ms
+/// each with up to as much again of random jitter (exponential backoff, so that racers
+/// spread out). For units whose commands hold no version the caller chose: a sign-in's
+/// `LoginSucceeded`, a failed sign-in's count, a workspace's or user's own command.
+///
+/// # Errors
+/// The last attempt's error.
+pub async fn again<T, F, Fut>(mut unit: F) -> Result<T, AppError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AppError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match unit().await {
+            Err(AppError::ConcurrentWrite(_)) if attempt < ATTEMPTS => {
+                let base = 5_u64 << (attempt - 1);
+                let jitter = rand::random::<u64>() % (base + 1);
+                tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// What losing the race for a stream's next sequence means to the caller.
 #[derive(Debug, Clone, Copy)]
 enum Race {
@@ -123,17 +157,14 @@ pub struct Appended {
 
 impl UnitOfWork {
     /// Begins a command transaction for `meta`'s tenant on `db` (the `crm_command` pool):
-    /// two statements, `BEGIN` and the tenant's `set_config`.
+    /// the one the request's session check opened, when it left one for this tenant
+    /// (`crm_store::request_txn`: no statement), else `BEGIN` and the tenant's
+    /// `set_config`.
     ///
     /// # Errors
     /// [`AppError::Unavailable`] when no connection can be had; other database errors.
     pub async fn begin(db: &DatabaseConnection, meta: &EventMetadata) -> Result<Self, AppError> {
-        let txn = TenantScope::for_command(meta).begin(db).await?;
-        Ok(Self {
-            txn,
-            tenant: meta.tenant_id,
-            marked: std::sync::Mutex::default(),
-        })
+        Self::begin_in(db, &TenantScope::for_command(meta)).await
     }
 
     /// Begins a command transaction for `scope`'s tenant; its commands' metadata must
@@ -142,10 +173,15 @@ impl UnitOfWork {
     /// # Errors
     /// As [`UnitOfWork::begin`].
     pub async fn begin_in(db: &DatabaseConnection, scope: &TenantScope) -> Result<Self, AppError> {
+        let (txn, counts) = match crm_store::request_txn::take_command(scope.tenant()) {
+            Some(txn) => (txn, true),
+            None => (scope.begin(db).await?, false),
+        };
         Ok(Self {
-            txn: scope.begin(db).await?,
+            txn,
             tenant: scope.tenant(),
             marked: std::sync::Mutex::default(),
+            counts,
         })
     }
 
@@ -180,6 +216,7 @@ impl UnitOfWork {
             txn: self.txn.begin().await?,
             tenant: self.tenant,
             marked: std::sync::Mutex::default(),
+            counts: false,
         })
     }
 
@@ -198,6 +235,9 @@ impl UnitOfWork {
     /// which is why a create reserves its id under an `Idempotency-Key`.
     pub async fn commit(self) -> Result<(), AppError> {
         self.txn.commit().await?;
+        if self.counts {
+            crm_store::request_txn::kept();
+        }
         let marked = std::mem::take(&mut *lock(&self.marked));
         let _ = ATTEMPT.try_with(|attempt| {
             let mut done = lock(&attempt.done);

@@ -4,7 +4,7 @@
 //! `events` table itself rather than from the read models.
 //!
 //! - [`scope`]: [`TenantScope`], the one way to open a tenant-scoped transaction (row-level
-//!   security), and the only constructors there are for it; [`request_read`], the read
+//!   security), and the only constructors there are for it; [`request_txn`], the read
 //!   transaction a `GET`'s session check opens and its query goes on in.
 //! - [`event`]: events of any aggregate as stored ([`AnyEvent`], [`StoredEvent`]), decoded
 //!   from cqrs-es envelopes or rows of `events`.
@@ -26,7 +26,7 @@ pub mod event;
 pub mod history;
 pub mod page;
 pub mod personal_data;
-pub mod request_read;
+pub mod request_txn;
 pub mod scope;
 pub mod snapshots;
 

@@ -110,13 +110,13 @@ impl TenantScope {
     /// Begins a transaction with `app.tenant_id` set for this transaction only
     /// (`set_config(…, true)`), so a pooled connection never carries the tenant further.
     /// A read transaction the request's session check left waiting
-    /// ([`crate::request_read`]) is committed first, so a request holds one pooled
+    /// ([`crate::request_txn`]) is committed first, so a request holds one pooled
     /// connection at a time.
     ///
     /// # Errors
     /// Any database error.
     pub async fn begin(&self, db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-        if let Some(done) = crate::request_read::settle().await {
+        if let Some(done) = crate::request_txn::settle().await {
             done?;
         }
         let txn = db.begin().await?;

@@ -9,7 +9,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use crm_access::{rate_limits, sessions};
 pub use crm_app::caller::{Caller, SupportAccess};
 use crm_domain::{EventMetadata, Role, TenantId, UserId};
-use crm_store::{request_read, Credential, TenantScope};
+use crm_store::{request_txn, Credential, TenantScope};
 use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
@@ -108,42 +108,35 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         && !route_meta(req, &state).is_some_and(|r| r.two_factor_exempt);
     let limit = state.settings.server.workspace_requests_per_minute;
     let rate_key = (limit > 0).then(|| workspace_window(tenant, now));
-    // A read's check opens the transaction its query goes on in (`request_read`): the
-    // check, the two-factor policy and the query then commit together.
+    // The check opens the request's transaction (`request_txn`): a read's query, or a
+    // write's first command, goes on in it, so the check, the two-factor policy and the
+    // work commit together.
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
-    let found = if read {
-        let txn = state.pools.app.begin().await?;
-        let found = sessions::authorize(
-            &txn,
-            &scope,
-            claims.sid,
-            claims.sub,
-            now,
-            two_factor_rule,
-            rate_key.as_deref(),
-        )
-        .await?;
-        let count = rate_key.clone().map(|key| request_read::Count {
-            db: state.pools.app.clone(),
-            key,
-            now,
-        });
-        if let Err(txn) = request_read::offer(tenant, txn, count) {
-            txn.commit().await?;
-        }
-        found
+    let (pool, purpose) = if read {
+        (&state.pools.app, request_txn::Purpose::Read)
     } else {
-        sessions::authorize(
-            &state.pools.app,
-            &scope,
-            claims.sid,
-            claims.sub,
-            now,
-            two_factor_rule,
-            rate_key.as_deref(),
-        )
-        .await?
+        (&state.pools.command, request_txn::Purpose::Command)
     };
+    let txn = pool.begin().await?;
+    let found = sessions::authorize(
+        &txn,
+        &scope,
+        claims.sid,
+        claims.sub,
+        now,
+        two_factor_rule,
+        rate_key.as_deref(),
+        !read,
+    )
+    .await?;
+    let count = rate_key.map(|key| request_txn::Count {
+        db: state.pools.app.clone(),
+        key,
+        now,
+    });
+    if let Err(txn) = request_txn::offer(tenant, purpose, txn, count) {
+        txn.commit().await?;
+    }
     if !found.active {
         return Err(ApiError::Unauthorized(
             "the session has ended; sign in again",

@@ -1,5 +1,9 @@
+REVOKE SELECT, INSERT, UPDATE ON rate_limits FROM crm_command;
+DROP POLICY IF EXISTS totp_secrets_command ON totp_secrets;
+REVOKE SELECT ON totp_secrets FROM crm_command;
+DROP FUNCTION IF EXISTS crm_authorize(uuid, uuid, uuid, timestamptz, boolean, text, boolean);
 -- crm_authorize as migration 000025 made it: one counter row per workspace and minute.
-CREATE OR REPLACE FUNCTION crm_authorize(p_tenant uuid, p_session uuid, p_user uuid, p_now timestamptz,
+CREATE FUNCTION crm_authorize(p_tenant uuid, p_session uuid, p_user uuid, p_now timestamptz,
                               p_two_factor_rule boolean, p_rate_key text)
   RETURNS TABLE (active boolean, lacks_two_factor boolean, hits integer)
   LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = public, pg_temp AS $$
@@ -37,4 +41,6 @@ BEGIN
          (SELECT hit.hits FROM hit)
     FROM live;
 END $$;
+REVOKE ALL ON FUNCTION crm_authorize(uuid, uuid, uuid, timestamptz, boolean, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm_authorize(uuid, uuid, uuid, timestamptz, boolean, text) TO crm_app;
 DROP FUNCTION IF EXISTS crm_count_request(text, timestamptz);

@@ -1,5 +1,5 @@
--- A read request is one transaction: its session check (`crm_authorize`) and its query
--- commit together. The check counts the request against its workspace's per-minute budget,
+-- A request is one transaction: its session check (`crm_authorize`) commits with its
+-- query (a read, as `crm_app`) or its command (a write, as `crm_command`). The check counts the request against its workspace's per-minute budget,
 -- and a single counter row per workspace would then stay locked for the whole read, so
 -- every read of a workspace would wait for the one before it. The count is spread over 16
 -- rows per workspace and minute instead, one picked by the database connection
@@ -26,8 +26,13 @@ $$;
 REVOKE ALL ON FUNCTION crm_count_request(text, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crm_count_request(text, timestamptz) TO crm_app;
 
-CREATE OR REPLACE FUNCTION crm_authorize(p_tenant uuid, p_session uuid, p_user uuid, p_now timestamptz,
-                                         p_two_factor_rule boolean, p_rate_key text)
+-- The check itself, now callable by the command role too, and told whether the
+-- transaction it opens must be durable: a read's only write is the request count, whose
+-- last fraction of a second a crash may lose, so its commit does not wait for the WAL to
+-- reach the disk; a write's commit always does.
+DROP FUNCTION crm_authorize(uuid, uuid, uuid, timestamptz, boolean, text);
+CREATE FUNCTION crm_authorize(p_tenant uuid, p_session uuid, p_user uuid, p_now timestamptz,
+                              p_two_factor_rule boolean, p_rate_key text, p_durable boolean)
   RETURNS TABLE (active boolean, lacks_two_factor boolean, hits integer)
   LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = public, pg_temp AS $$
 #variable_conflict use_column
@@ -35,10 +40,9 @@ DECLARE
   v_active boolean;
 BEGIN
   PERFORM set_config('app.tenant_id', p_tenant::text, true);
-  -- The only write here is the request count: a crash may lose the last fraction of a
-  -- second of counts, which no one relies on, so this transaction does not wait for its
-  -- WAL to reach the disk (every other transaction still does).
-  PERFORM set_config('synchronous_commit', 'off', true);
+  IF NOT p_durable THEN
+    PERFORM set_config('synchronous_commit', 'off', true);
+  END IF;
   SELECT EXISTS (
       SELECT 1 FROM sessions s
         JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
@@ -56,3 +60,14 @@ BEGIN
          CASE WHEN v_active AND p_rate_key IS NOT NULL
               THEN crm_count_request(p_rate_key, p_now) END;
 END $$;
+REVOKE ALL ON FUNCTION crm_authorize(uuid, uuid, uuid, timestamptz, boolean, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm_authorize(uuid, uuid, uuid, timestamptz, boolean, text, boolean)
+  TO crm_app, crm_command;
+
+-- What the check reads and counts, for the command role: its own tenant's two-factor
+-- secrets (whether one is confirmed) and the global request counters.
+GRANT EXECUTE ON FUNCTION crm_count_request(text, timestamptz) TO crm_command;
+GRANT SELECT ON totp_secrets TO crm_command;
+CREATE POLICY totp_secrets_command ON totp_secrets FOR SELECT TO crm_command
+  USING (tenant_id = crm_current_tenant());
+GRANT SELECT, INSERT, UPDATE ON rate_limits TO crm_command;

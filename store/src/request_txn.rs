@@ -1,7 +1,9 @@
-//! A read request's one transaction: the session check of a `GET` opens it and leaves it
-//! here, and the request's first tenant read ([`TenantScope::read`]) goes on in it, so
-//! authentication, the two-factor policy and the query commit together (one transaction
-//! and four statements per read: `BEGIN`, the check, the query, `COMMIT`).
+//! A request's one transaction: the session check opens it and leaves it here, and the
+//! request's first use of the database goes on in it, so authentication, the two-factor
+//! policy and the work commit together. A read (`GET`, `HEAD`) opens it as `crm_app` and
+//! its first tenant read ([`TenantScope::read`]) takes it: `BEGIN`, the check, the query,
+//! `COMMIT`. A write opens it as `crm_command` and its first command's unit of work takes
+//! it ([`take_command`]): `BEGIN`, the check, the command's statements, `COMMIT`.
 //!
 //! The slot lives for one request (a Tokio task-local set by [`serve`]), holds at most one
 //! transaction, and only ever the authenticated tenant's. Anything that begins another
@@ -10,10 +12,10 @@
 //! done is committed by [`serve`].
 //!
 //! The check also counts the request against its workspace's budget, in the same
-//! transaction. A read that fails after it took the transaction (a malformed cursor, a
-//! lost connection) rolls the count back with it; so that failing requests still count,
-//! [`serve`] counts again, in a statement of its own, any request whose counting
-//! transaction did not commit.
+//! transaction. Work that fails after it took the transaction (a malformed cursor, a
+//! refused command, a lost connection) rolls the count back with it; so that failing
+//! requests still count, [`serve`] counts again, in a statement of its own, any request
+//! whose counting transaction did not commit.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -27,11 +29,20 @@ use sea_orm::{
 
 use crate::TenantScope;
 
+/// What a waiting transaction is for, which says the role it runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A read, as `crm_app`.
+    Read,
+    /// A command, as `crm_command`.
+    Command,
+}
+
 /// What a request's slot holds.
 #[derive(Default)]
 struct Slot {
-    /// The transaction the session check left, and its tenant.
-    waiting: Option<(TenantId, DatabaseTransaction)>,
+    /// The transaction the session check left, its tenant and what it is for.
+    waiting: Option<(TenantId, Purpose, DatabaseTransaction)>,
     /// The request count the check made in that transaction, until it commits.
     count: Option<Count>,
 }
@@ -87,13 +98,14 @@ pub async fn serve<F: Future>(request: F) -> F::Output {
 }
 
 /// Leaves `txn`, which has set `tenant` as `app.tenant_id` for itself (and made `count`,
-/// if any), for the request's first read. Outside [`serve`] (or when a transaction already
-/// waits) it is handed back.
+/// if any), for the request's first read or command, as `purpose` says. Outside [`serve`]
+/// (or when a transaction already waits) it is handed back.
 ///
 /// # Errors
 /// `txn` itself, when there is no free slot.
 pub fn offer(
     tenant: TenantId,
+    purpose: Purpose,
     txn: DatabaseTransaction,
     count: Option<Count>,
 ) -> Result<(), DatabaseTransaction> {
@@ -101,7 +113,7 @@ pub fn offer(
     let _ = SLOT.try_with(|slot| {
         let mut slot = slot.borrow_mut();
         if slot.waiting.is_none() {
-            slot.waiting = txn.take().map(|t| (tenant, t));
+            slot.waiting = txn.take().map(|t| (tenant, purpose, t));
             slot.count = count;
         }
     });
@@ -111,12 +123,12 @@ pub fn offer(
     }
 }
 
-/// The waiting transaction, when it is `tenant`'s.
-fn take(tenant: TenantId) -> Option<DatabaseTransaction> {
+/// The waiting transaction, when it is `tenant`'s and for `purpose`.
+fn take(tenant: TenantId, purpose: Purpose) -> Option<DatabaseTransaction> {
     SLOT.try_with(|slot| {
         let mut slot = slot.borrow_mut();
         match slot.waiting.take() {
-            Some((t, txn)) if t == tenant => Some(txn),
+            Some((t, p, txn)) if t == tenant && p == purpose => Some(txn),
             other => {
                 slot.waiting = other;
                 None
@@ -127,8 +139,16 @@ fn take(tenant: TenantId) -> Option<DatabaseTransaction> {
     .flatten()
 }
 
-/// The request's count is committed: nothing to count again.
-fn kept() {
+/// The transaction a write's session check left for `tenant`'s first command (on the
+/// `crm_command` pool, the tenant set), if any. Whoever takes it calls [`kept`] once it
+/// commits.
+pub fn take_command(tenant: TenantId) -> Option<DatabaseTransaction> {
+    take(tenant, Purpose::Command)
+}
+
+/// Records that the transaction the request's count was made in has committed: nothing
+/// to count again.
+pub fn kept() {
     let _ = SLOT.try_with(|slot| slot.borrow_mut().count = None);
 }
 
@@ -138,7 +158,7 @@ pub(crate) async fn settle() -> Option<Result<(), DbErr>> {
         .try_with(|slot| slot.borrow_mut().waiting.take())
         .ok()
         .flatten();
-    let (_, txn) = waiting?;
+    let (_, _, txn) = waiting?;
     let done = txn.commit().await;
     if done.is_ok() {
         kept();
@@ -198,7 +218,7 @@ impl TenantScope {
     /// # Errors
     /// Any database error.
     pub async fn read(&self, db: &DatabaseConnection) -> Result<ReadTxn, DbErr> {
-        Ok(match take(self.tenant()) {
+        Ok(match take(self.tenant(), Purpose::Read) {
             Some(txn) => ReadTxn { txn, counts: true },
             None => ReadTxn {
                 txn: self.begin(db).await?,
