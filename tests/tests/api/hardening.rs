@@ -142,11 +142,18 @@ async fn each_workspace_has_a_request_budget_per_minute() {
 
     // Reads (whose session check shares their query's transaction) and writes (whose
     // check commits on its own) draw on the same budget, whichever pooled connection
-    // each lands on; a read refused after its check (a malformed cursor) counts too.
+    // each lands on; a read or a write refused after its check (a malformed cursor, an
+    // invalid email) counts too.
     let mut statuses = Vec::new();
     for i in 0..11 {
         statuses.push(match i {
-            1 | 4 | 7 | 10 => {
+            4 => {
+                crm.contacts()
+                    .create(&json!({"first_name": "Refused", "email": "not an email"}))
+                    .await
+                    .status
+            }
+            1 | 7 | 10 => {
                 crm.contacts()
                     .create(&json!({"first_name": format!("Budget {i}")}))
                     .await
@@ -164,7 +171,7 @@ async fn each_workspace_has_a_request_budget_per_minute() {
         StatusCode::CREATED,
         StatusCode::UNPROCESSABLE_ENTITY,
         StatusCode::OK,
-        StatusCode::CREATED,
+        StatusCode::UNPROCESSABLE_ENTITY,
     ];
     expected.extend([StatusCode::TOO_MANY_REQUESTS; 7]);
     assert_eq!(statuses, expected);
