@@ -90,7 +90,7 @@ pub struct Authorized {
 /// # Errors
 /// Any database error.
 #[allow(clippy::too_many_arguments)] // one per argument of `crm_authorize`
-pub async fn authorize<C: ConnectionTrait>(
+pub async fn authorize<C: ConnectionTrait + ?Sized>(
     db: &C,
     scope: &TenantScope,
     session: Uuid,

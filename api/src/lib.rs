@@ -14,6 +14,7 @@
 //!   [`faults`]: fault injection, in test builds only.
 
 pub mod auth;
+pub mod body_first;
 pub mod cli;
 pub mod error;
 pub mod extract;

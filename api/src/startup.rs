@@ -271,6 +271,9 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
             .wrap(actix_web::middleware::from_fn(
                 crate::idempotency::middleware,
             ))
+            .wrap(actix_web::middleware::from_fn(
+                crate::body_first::middleware,
+            ))
             .wrap_fn(|req, srv| {
                 use actix_web::dev::Service;
                 let fut = crm_store::request_txn::serve(srv.call(req));

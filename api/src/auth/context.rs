@@ -110,32 +110,50 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
     let rate_key = (limit > 0).then(|| workspace_window(tenant, now));
     // The check opens the request's transaction (`request_txn`): a read's query, or a
     // write's first command, goes on in it, so the check, the two-factor policy and the
-    // work commit together.
+    // work commit together. A write does so only once its body is in memory
+    // (`body_first`): otherwise its check commits on its own.
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
-    let (pool, purpose) = if read {
-        (&state.pools.app, request_txn::Purpose::Read)
+    let purpose = if read {
+        Some((&state.pools.app, request_txn::Purpose::Read))
+    } else if req
+        .extensions()
+        .get::<crate::body_first::BodyReceived>()
+        .is_some()
+    {
+        Some((&state.pools.command, request_txn::Purpose::Command))
     } else {
-        (&state.pools.command, request_txn::Purpose::Command)
+        None
     };
-    let txn = pool.begin().await?;
+    // A write whose body is still coming checks in one autocommit statement.
+    let txn = match purpose {
+        Some((pool, _)) => Some(pool.begin().await?),
+        None => None,
+    };
+    let db: &dyn sea_orm::ConnectionTrait = match &txn {
+        Some(txn) => txn,
+        None => &state.pools.app,
+    };
     let found = sessions::authorize(
-        &txn,
+        db,
         &scope,
         claims.sid,
         claims.sub,
         now,
         two_factor_rule,
         rate_key.as_deref(),
-        !read,
+        // Only a command's transaction must be durable; a check alone writes a count.
+        matches!(purpose, Some((_, request_txn::Purpose::Command))),
     )
     .await?;
-    let count = rate_key.map(|key| request_txn::Count {
-        db: state.pools.app.clone(),
-        key,
-        now,
-    });
-    if let Err(txn) = request_txn::offer(tenant, purpose, txn, count) {
-        txn.commit().await?;
+    if let (Some(txn), Some((_, purpose))) = (txn, purpose) {
+        let count = rate_key.map(|key| request_txn::Count {
+            db: state.pools.app.clone(),
+            key,
+            now,
+        });
+        if let Err(txn) = request_txn::offer(tenant, purpose, txn, count) {
+            txn.commit().await?;
+        }
     }
     if !found.active {
         return Err(ApiError::Unauthorized(
