@@ -340,12 +340,19 @@ pub async fn import_file(
         meta,
         dry_run,
     };
-    match kind {
-        ImportKind::Companies => import::companies::import(&run, &data).await,
-        ImportKind::Contacts => import::contacts::import(&run, &data).await,
-        ImportKind::Deals => import::deals::import(&run, &data).await,
-    }
-    .map_err(|e| CliError::Import(import::companies::describe(&e)))
+    let kind = match kind {
+        ImportKind::Companies => import::ImportKind::Companies,
+        ImportKind::Contacts => import::ImportKind::Contacts,
+        ImportKind::Deals => import::ImportKind::Deals,
+    };
+    import::jobs::check(kind, &data)
+        .map_err(|e| CliError::Import(import::companies::describe(&e)))?;
+    import::jobs::open(&run, kind, None)
+        .await
+        .map_err(|e| CliError::Import(import::companies::describe(&e)))?;
+    import::jobs::execute(&run, kind, &data)
+        .await
+        .map_err(|e| CliError::Import(import::companies::describe(&e)))
 }
 
 /// Logs a rebuild's progress: events replayed, of how many, percent, events per second.

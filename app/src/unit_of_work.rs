@@ -155,6 +155,35 @@ pub struct Appended {
     pub events: usize,
 }
 
+/// Streams [`UnitOfWork::create_many`] appends per statement (each event takes 6 bind
+/// parameters; PostgreSQL allows 65,535 per statement).
+pub const STREAMS_PER_APPEND: usize = 1_000;
+
+/// A new stream's first events, decided in memory ([`decide_create`]), and their metadata.
+#[derive(Debug)]
+pub struct NewStream<E> {
+    /// The stream: a new id of the unit's tenant.
+    pub stream: StreamId,
+    /// The events the create decided, in order.
+    pub events: Vec<E>,
+    /// Who, when, from where (the `import_id` of an import).
+    pub meta: EventMetadata,
+}
+
+/// The events `command` makes on a new, empty stream of `A`: the aggregate's own rules,
+/// run in memory with no statement (a create needs no stream loaded).
+///
+/// # Errors
+/// The aggregate's refusal.
+pub async fn decide_create<A>(command: A::Command) -> Result<Vec<A::Event>, AppError>
+where
+    A: Aggregate<Error = DomainError, Services = ()>,
+{
+    let sink = EventSink::default();
+    A::default().handle(command, &(), &sink).await?;
+    Ok(sink.collect().await)
+}
+
 impl UnitOfWork {
     /// Begins a command transaction for `meta`'s tenant on `db` (the `crm_command` pool):
     /// the one the request's session check opened, when it left one for this tenant
@@ -183,6 +212,11 @@ impl UnitOfWork {
             marked: std::sync::Mutex::default(),
             counts,
         })
+    }
+
+    /// The tenant the unit writes for.
+    pub fn tenant(&self) -> crm_domain::TenantId {
+        self.tenant
     }
 
     /// The transaction, for the reads and writes that must commit with the command
@@ -427,6 +461,102 @@ impl UnitOfWork {
                 events: count,
             },
         ))
+    }
+
+    /// Appends the first events of many new streams of `A` at once, and projects them:
+    /// one multi-row `INSERT` into `events` per [`STREAMS_PER_APPEND`] streams, then the
+    /// read rows many to a statement (`crm_projections::apply::apply_batch`). For imports,
+    /// whose rows are creates decided in memory by [`decide_create`] (each stream's id new,
+    /// so nothing needs loading), instead of a command and a savepoint per row.
+    ///
+    /// # Errors
+    /// A stream of another tenant is [`AppError::NotFound`]; a stream that exists already
+    /// (never, for new ids) is the aggregate's "already exists" conflict; database errors.
+    /// On any error nothing of the batch may be committed: the caller rolls back.
+    pub async fn create_many<A>(
+        &self,
+        keyring: &Keyring,
+        streams: Vec<NewStream<A::Event>>,
+    ) -> Result<(), AppError>
+    where
+        A: Aggregate,
+        A::Event: Into<AnyEvent>,
+    {
+        if streams
+            .iter()
+            .any(|s| s.stream.tenant != self.tenant || s.meta.tenant_id != self.tenant)
+        {
+            return Err(AppError::NotFound);
+        }
+        for chunk in streams.chunks(STREAMS_PER_APPEND) {
+            let mut sql = String::from(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata) VALUES ",
+            );
+            let mut values: Vec<SqlValue> = vec![A::TYPE.into()];
+            for new in chunk {
+                let aggregate_id = new.stream.to_string();
+                let metadata =
+                    serde_json::to_value(new.meta.to_map()).map_err(AppError::internal)?;
+                for (i, event) in new.events.iter().enumerate() {
+                    let mut payload = serde_json::to_value(event).map_err(AppError::internal)?;
+                    keyring
+                        .seal(&self.txn, A::TYPE, &aggregate_id, &mut payload)
+                        .await
+                        .map_err(personal_data)?;
+                    let n = values.len();
+                    if n > 1 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!(
+                        "($1, ${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6
+                    ));
+                    values.push(aggregate_id.clone().into());
+                    values.push(sequence(0, i).into());
+                    values.push(event.event_type().into());
+                    values.push(event.event_version().into());
+                    values.push(payload.into());
+                    values.push(metadata.clone().into());
+                }
+            }
+            if values.len() == 1 {
+                continue;
+            }
+            self.txn
+                .execute(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    sql,
+                    values,
+                ))
+                .await
+                .map_err(|err| match err.sql_err() {
+                    Some(SqlErr::UniqueConstraintViolation(_)) => DomainError::AlreadyExists.into(),
+                    _ => AppError::from(err),
+                })?;
+        }
+        let stored: Vec<StoredEvent> = streams
+            .into_iter()
+            .flat_map(|new| {
+                let (stream, meta) = (new.stream, new.meta);
+                new.events
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(i, event)| StoredEvent {
+                        stream,
+                        sequence: sequence(0, i),
+                        metadata: meta.clone(),
+                        event: event.into(),
+                    })
+            })
+            .collect();
+        crm_projections::apply::apply_batch(&self.txn, &stored).await?;
+        Ok(())
     }
 
     /// The aggregate folded from its stream, and the stream's version. One statement

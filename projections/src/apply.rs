@@ -556,6 +556,24 @@ async fn forget_answers_about<C: ConnectionTrait>(conn: &C, ev: &StoredEvent) ->
         ],
     ))
     .await?;
+    // Import reports (kept as long as the workspace) keep their counts and row numbers;
+    // the contact's email and name are blanked out of their notes (`crm_blank_out`).
+    conn.execute(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "WITH subject AS (
+           SELECT array_remove(ARRAY[email,
+                    CASE WHEN first_name IS NOT NULL AND last_name IS NOT NULL
+                         THEN first_name || ' ' || last_name END], NULL) AS needles
+             FROM contacts WHERE tenant_id = $1 AND id = $2
+         )
+         UPDATE import_jobs j SET report = crm_blank_out(j.report, subject.needles)
+           FROM subject
+          WHERE j.tenant_id = $1 AND j.report IS NOT NULL
+            AND EXISTS (SELECT FROM unnest(subject.needles) n
+                         WHERE n <> '' AND position(n IN j.report::text) > 0)",
+        [ev.stream.tenant.0.into(), ev.stream.entity.0.into()],
+    ))
+    .await?;
     Ok(())
 }
 

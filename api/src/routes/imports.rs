@@ -1,7 +1,9 @@
 //! `POST /v1/imports/{companies,contacts,deals}`: a CSV body in, the import report out.
-//! `?dry_run=true` reads and checks every row and writes nothing.
+//! `?dry_run=true` reads and checks every row and writes nothing. With
+//! `Prefer: respond-async` (RFC 7240) the import runs as a background job: `202 Accepted`
+//! at once, with `Location: /v1/imports/{import_id}` to follow it.
 
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use crm_domain::{Action, EventMetadata};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -11,7 +13,7 @@ use crate::error::ApiError;
 use crate::extract::Query;
 use crate::openapi::IdempotencyKey;
 use crate::state::AppState;
-use crm_app::import::{self, ImportReport, ImportRun};
+use crm_app::import::{self, ImportJob, ImportKind, ImportReport, ImportRun};
 
 /// The query of an import.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -49,12 +51,18 @@ fn import_metadata(ctx: &CommandContext) -> EventMetadata {
     meta
 }
 
-/// Which import.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Companies,
-    Contacts,
-    Deals,
+/// Whether the request asks for the background job (`Prefer: respond-async`, RFC 7240
+/// section 4.1; other preferences in the header are ignored).
+fn wants_async(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| {
+            p.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("respond-async"))
+        })
 }
 
 async fn run(
@@ -63,7 +71,7 @@ async fn run(
     ctx: CommandContext,
     body: web::Payload,
     query: ImportQuery,
-    kind: Kind,
+    kind: ImportKind,
 ) -> Result<HttpResponse, ApiError> {
     check_csv(&req)?;
     // Read here, not by the `Bytes` extractor, so an oversized file is a problem+json
@@ -73,17 +81,44 @@ async fn run(
         .await
         .map_err(|_| ApiError::PayloadTooLarge)?
         .map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+    let meta = import_metadata(&ctx);
+    let dry_run = query.dry_run.unwrap_or(false);
     let run = ImportRun {
         commands: &state.commands,
         app: &state.pools.app,
-        meta: import_metadata(&ctx),
-        dry_run: query.dry_run.unwrap_or(false),
+        meta: meta.clone(),
+        dry_run,
     };
-    let report = match kind {
-        Kind::Companies => import::companies::import(&run, &body).await?,
-        Kind::Contacts => import::contacts::import(&run, &body).await?,
-        Kind::Deals => import::deals::import(&run, &body).await?,
-    };
+    let background = wants_async(&req);
+    if background {
+        import::jobs::check(kind, &body)?;
+    }
+    let id = import::jobs::open(&run, kind, Some(ctx.auth.user.0)).await?;
+    if background {
+        let job_state = state.clone();
+        // A task of this worker's runtime, outliving the request; if the process ends
+        // first, the job turns `interrupted` (see `crm_app::import::jobs`).
+        actix_web::rt::spawn(async move {
+            let run = ImportRun {
+                commands: &job_state.commands,
+                app: &job_state.pools.app,
+                meta,
+                dry_run,
+            };
+            if let Err(err) = import::jobs::execute(&run, kind, &body).await {
+                tracing::info!(import_id = %id, error = %err, "background import refused");
+            }
+        });
+        let started = import::jobs::find(&state.pools.app, &ctx.auth.scope, id).await?;
+        return Ok(HttpResponse::Accepted()
+            .insert_header((
+                actix_web::http::header::LOCATION,
+                format!("/v1/imports/{id}"),
+            ))
+            .insert_header(("Preference-Applied", "respond-async"))
+            .json(started));
+    }
+    let report = import::jobs::execute(&run, kind, &body).await?;
     let aborted = report.aborted.is_some();
     let mut response = HttpResponse::Ok().json(report);
     if aborted {
@@ -104,7 +139,13 @@ async fn run(
     params(ImportQuery, IdempotencyKey),
     request_body(content = String, content_type = "text/csv",
         description = "CSV (RFC 4180) with a header row; a `Company name` column is required."),
-    responses((status = 200, description = "The import report.", body = ImportReport)),
+    responses(
+        (status = 200, description = "The import report.", body = ImportReport),
+        (status = 202, description = "With `Prefer: respond-async`: the job, started; follow `Location`.",
+            body = ImportJob,
+            headers(("Location" = String, description = "`/v1/imports/{import_id}`."),
+                    ("Preference-Applied" = String, description = "`respond-async`."))),
+    ),
     extensions(("x-permission" = json!("import_records"))),
 )]
 #[post("/companies")]
@@ -115,7 +156,7 @@ pub async fn companies(
     Query(q): Query<ImportQuery>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    run(req, state, ctx, body, q, Kind::Companies).await
+    run(req, state, ctx, body, q, ImportKind::Companies).await
 }
 
 /// Imports contacts from a CSV body: 200 with the report.
@@ -127,7 +168,13 @@ pub async fn companies(
     params(ImportQuery, IdempotencyKey),
     request_body(content = String, content_type = "text/csv",
         description = "CSV (RFC 4180) with a header row; a name or email column is required."),
-    responses((status = 200, description = "The import report.", body = ImportReport)),
+    responses(
+        (status = 200, description = "The import report.", body = ImportReport),
+        (status = 202, description = "With `Prefer: respond-async`: the job, started; follow `Location`.",
+            body = ImportJob,
+            headers(("Location" = String, description = "`/v1/imports/{import_id}`."),
+                    ("Preference-Applied" = String, description = "`respond-async`."))),
+    ),
     extensions(("x-permission" = json!("import_records"))),
 )]
 #[post("/contacts")]
@@ -138,7 +185,7 @@ pub async fn contacts(
     Query(q): Query<ImportQuery>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    run(req, state, ctx, body, q, Kind::Contacts).await
+    run(req, state, ctx, body, q, ImportKind::Contacts).await
 }
 
 /// Imports deals from a CSV body: 200 with the report.
@@ -150,7 +197,13 @@ pub async fn contacts(
     params(ImportQuery, IdempotencyKey),
     request_body(content = String, content_type = "text/csv",
         description = "CSV (RFC 4180) with a header row; `Deal name` and `Amount` columns are required."),
-    responses((status = 200, description = "The import report.", body = ImportReport)),
+    responses(
+        (status = 200, description = "The import report.", body = ImportReport),
+        (status = 202, description = "With `Prefer: respond-async`: the job, started; follow `Location`.",
+            body = ImportJob,
+            headers(("Location" = String, description = "`/v1/imports/{import_id}`."),
+                    ("Preference-Applied" = String, description = "`respond-async`."))),
+    ),
     extensions(("x-permission" = json!("import_records"))),
 )]
 #[post("/deals")]
@@ -161,7 +214,7 @@ pub async fn deals(
     Query(q): Query<ImportQuery>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    run(req, state, ctx, body, q, Kind::Deals).await
+    run(req, state, ctx, body, q, ImportKind::Deals).await
 }
 
 /// `POST /v1/imports/{import_id}/undo` body.
@@ -210,6 +263,28 @@ pub async fn undo(
     Ok(HttpResponse::Ok().json(report))
 }
 
+/// An import job (Owner, Admin, Manager: whoever may import): its state and counts while
+/// it runs (as of its last committed batch of rows), and its report once it ended. Every
+/// import has one, whether it ran in the background or not. 200 with an [`ImportJob`].
+///
+/// # Errors
+/// 403 for other roles; 404 when the workspace has no import with that id.
+#[utoipa::path(
+    tag = "imports",
+    params(("import_id" = Uuid, Path, description = "The `import_id` of the import.")),
+    responses((status = 200, description = "The job.", body = ImportJob)),
+    extensions(("x-permission" = json!("import_records"))),
+)]
+#[get("/{import_id}")]
+pub async fn import_job(
+    state: web::Data<AppState>,
+    auth: crate::auth::AuthContext,
+    import_id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let job = import::jobs::find(&state.pools.app, &auth.scope, import_id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(job))
+}
+
 /// Registers this module's routes (under `/v1/imports`); CSV bodies up to
 /// `import_limit_bytes`.
 pub fn routes(
@@ -222,6 +297,7 @@ pub fn routes(
             .service(companies)
             .service(contacts)
             .service(deals)
+            .service(import_job)
             .service(undo),
     );
 }

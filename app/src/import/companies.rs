@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 
 use crm_domain::company::{Amount, Company, CompanyCommand, CompanyFields, CompanyInput};
-use crm_domain::{Currency, EntityId, Money, WebDomain};
+use crm_domain::{Currency, EntityId, Guarded, Money, StreamId, WebDomain};
 use crm_projections::queries::companies;
 use crm_store::TenantScope;
 
 use super::revenue::{parse_employees, parse_revenue, RevenueText};
-use super::{lock, open, row_metadata, ImportReport, ImportRun, RowBatch};
+use super::{lock, open, row_metadata, CreateBatch, ImportReport, ImportRun};
 use crate::error::AppError;
+use crate::unit_of_work::{decide_create, NewStream};
 
 const NAME: &[&str] = &["Company name", "Name"];
 const DOMAIN: &[&str] = &["Company Domain Name", "Domain", "Website URL"];
@@ -33,10 +34,18 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
     crate::unit_of_work::unkeyed(rows(run, data)).await
 }
 
+/// The file's reader past its header, and the header.
+///
+/// # Errors
+/// 422 when the file has no header or no a `Company name` column.
+pub(super) fn header(data: &[u8]) -> Result<(csv::Reader<&[u8]>, super::Columns), AppError> {
+    open(data, &[NAME])
+}
+
 async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::for_command(meta);
-    let (mut reader, mut columns) = open(data, &[NAME])?;
+    let (mut reader, mut columns) = header(data)?;
     let guard = lock(app, &scope, "companies").await?;
     let mut report = ImportReport::new("companies", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;
@@ -44,7 +53,7 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
         NAME, DOMAIN, COUNTRY, INDUSTRY, CURRENCY, EMPLOYEES, REVENUE,
     ]);
 
-    let mut batch = RowBatch::new(commands);
+    let mut batch = CreateBatch::<Company>::new(commands);
     let mut by_name: HashMap<String, String> = HashMap::new();
     let mut by_domain: HashMap<String, String> = HashMap::new();
     for (id, name, domain, _) in companies::index(app, &scope).await? {
@@ -149,39 +158,32 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
             tags: vec![],
         };
         let id = EntityId::new();
-        let outcome = if run.dry_run {
+        let decided = if run.dry_run {
             CompanyFields::validate(input)
-                .map(drop)
+                .map(|_| Vec::new())
                 .map_err(AppError::from)
         } else {
-            let row_meta = row_metadata(meta);
-            match batch.unit(&row_meta).await {
-                Ok(unit) => {
-                    commands
-                        .create_in::<Company, _>(unit, id, CompanyCommand::Create(input), &row_meta)
-                        .await
-                }
-                Err(err) => Err(err),
-            }
+            decide_create::<Company>(Guarded::from(CompanyCommand::Create(input))).await
         };
-        match outcome {
-            Ok(()) => {
+        match decided {
+            Ok(events) => {
                 report.created += 1;
                 by_name.insert(name_key, id.to_string());
                 if let Some(domain) = domain {
                     by_domain.insert(domain.to_string(), id.to_string());
                 }
                 if !run.dry_run {
-                    // A full batch commits here: any failure of it is a fault.
-                    if let Err(err) = batch.written(row).await {
+                    let new = NewStream {
+                        stream: StreamId::new(meta.tenant_id, id),
+                        events,
+                        meta: row_metadata(meta),
+                    };
+                    // A full batch is written here: any failure of it is a fault.
+                    if let Err(err) = batch.stage(row, new, &report).await {
                         batch.abort(&mut report, row, &err);
                         break;
                     }
                 }
-            }
-            Err(AppError::Internal(cause) | AppError::Unavailable(cause)) => {
-                batch.abort(&mut report, row, cause.as_ref());
-                break;
             }
             Err(e) => report.fail(row, describe(&e)),
         }

@@ -43,16 +43,25 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
     crate::unit_of_work::unkeyed(rows(run, data)).await
 }
 
-async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
-    let (commands, app, meta) = (run.commands, run.app, &run.meta);
-    let scope = TenantScope::for_command(meta);
-    let (mut reader, mut columns) = open(data, &[])?;
+/// The file's reader past its header, and the header.
+///
+/// # Errors
+/// 422 when the file has no header, or none of `First Name`, `Last Name` and `Email`.
+pub(super) fn header(data: &[u8]) -> Result<(csv::Reader<&[u8]>, super::Columns), AppError> {
+    let (reader, columns) = open(data, &[])?;
     if !columns.has(FIRST) && !columns.has(LAST) && !columns.has(EMAIL) {
         return Err(AppError::invalid(
             "file",
             "missing column \"First Name\", \"Last Name\" or \"Email\"",
         ));
     }
+    Ok((reader, columns))
+}
+
+async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
+    let (commands, app, meta) = (run.commands, run.app, &run.meta);
+    let scope = TenantScope::for_command(meta);
+    let (mut reader, mut columns) = header(data)?;
     let guard = lock(app, &scope, "contacts").await?;
     let mut report = ImportReport::new("contacts", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;
@@ -144,7 +153,7 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
                 existing.insert(k);
                 if !run.dry_run {
                     // A full batch commits here: any failure of it is a fault.
-                    if let Err(err) = batch.written(row).await {
+                    if let Err(err) = batch.written(row, &report).await {
                         batch.abort(&mut report, row, &err);
                         break;
                     }

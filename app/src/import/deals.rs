@@ -54,10 +54,18 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
     crate::unit_of_work::unkeyed(rows(run, data)).await
 }
 
+/// The file's reader past its header, and the header.
+///
+/// # Errors
+/// 422 when the file has no header or no a `Deal name` column.
+pub(super) fn header(data: &[u8]) -> Result<(csv::Reader<&[u8]>, super::Columns), AppError> {
+    open(data, &[NAME])
+}
+
 async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::for_command(meta);
-    let (mut reader, mut columns) = open(data, &[NAME])?;
+    let (mut reader, mut columns) = header(data)?;
     let guard = lock(app, &scope, "deals").await?;
     let mut report = ImportReport::new("deals", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;
@@ -274,7 +282,7 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
                 existing.insert(key);
                 if !run.dry_run {
                     // A full batch commits here: any failure of it is a fault.
-                    if let Err(err) = batch.written(row).await {
+                    if let Err(err) = batch.written(row, &report).await {
                         batch.abort(&mut report, row, &err);
                         break;
                     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use crm_domain::EventMetadata;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::commands::Commands;
@@ -15,7 +15,10 @@ use crate::error::AppError;
 pub mod companies;
 pub mod contacts;
 pub mod deals;
+pub mod jobs;
 pub mod revenue;
+
+pub use jobs::{ImportJob, ImportKind, JobState};
 
 /// One import run: where commands go, under which metadata (its `import_id` set), and
 /// whether it only reports (`dry_run`: every row is read, validated by the same rules the
@@ -33,7 +36,7 @@ pub struct ImportRun<'a> {
 
 /// A note about one row. `row` counts data records from 1 (the header is not a row;
 /// a quoted field may span lines, so this is the record's number, not its line).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RowNote {
     /// Record number, from 1.
     pub row: u64,
@@ -42,13 +45,12 @@ pub struct RowNote {
 }
 
 /// The outcome of an import.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Recorded as `import_id` in the metadata of every event the import wrote.
     pub import_id: Uuid,
     /// `companies`, `contacts` or `deals`.
-    #[schema(value_type = String)]
-    pub kind: &'static str,
+    pub kind: String,
     /// Data rows read (the header not counted).
     pub rows_read: u64,
     /// Rows that created a record.
@@ -77,7 +79,7 @@ impl ImportReport {
     fn new(kind: &'static str, import_id: Uuid) -> Self {
         Self {
             import_id,
-            kind,
+            kind: kind.to_owned(),
             rows_read: 0,
             created: 0,
             skipped_duplicates: 0,
@@ -134,7 +136,7 @@ impl ImportReport {
 }
 
 /// A CSV file's header, looked up by name case-insensitively.
-struct Columns {
+pub(crate) struct Columns {
     index: HashMap<String, usize>,
     names: Vec<String>,
     /// Whether a field takes the column (all, until [`Columns::ignored`] says).
@@ -331,7 +333,7 @@ impl<'a> RowBatch<'a> {
     /// failure of that commit is one.
     pub(crate) async fn finish(&mut self, report: &mut ImportReport) {
         if report.aborted.is_none() {
-            if let Err(err) = self.commit().await {
+            if let Err(err) = self.commit(report).await {
                 let last = report.rows_read;
                 self.abort(report, last, &err);
             }
@@ -339,17 +341,23 @@ impl<'a> RowBatch<'a> {
     }
 
     /// Counts `row` as written in the open transaction; commits when the batch is full.
-    pub(crate) async fn written(&mut self, row: u64) -> Result<(), AppError> {
+    pub(crate) async fn written(
+        &mut self,
+        row: u64,
+        report: &ImportReport,
+    ) -> Result<(), AppError> {
         self.pending.push(row);
         if self.pending.len() >= BATCH_ROWS {
-            self.commit().await?;
+            self.commit(report).await?;
         }
         Ok(())
     }
 
-    /// Commits the open transaction.
-    pub(crate) async fn commit(&mut self) -> Result<(), AppError> {
+    /// Commits the open transaction, and with it the job's counts as `report` has them
+    /// (see [`jobs`]).
+    pub(crate) async fn commit(&mut self, report: &ImportReport) -> Result<(), AppError> {
         if let Some(unit) = self.unit.take() {
+            jobs::progress(unit.connection(), unit.tenant(), report).await?;
             unit.commit().await?;
         }
         self.pending.clear();
@@ -368,6 +376,91 @@ impl<'a> RowBatch<'a> {
         let first = self.pending.first().copied().unwrap_or(row);
         report.created -= self.pending.len() as u64;
         self.pending.clear();
+        report.abort(first, cause);
+    }
+}
+
+/// An import's batch of new records decided in memory: up to [`BATCH_ROWS`] creates of
+/// aggregate `A` are appended in one statement, projected many rows to a statement and
+/// committed together with the job's counts ([`crate::unit_of_work::UnitOfWork::create_many`]),
+/// instead of a savepoint, an append and a read-row insert per row. For records whose
+/// create no database rule can refuse (companies: the name and domain checks are made
+/// against the workspace's index in memory, under the import's lock); a fault ends the
+/// import, and the batch's rows are then not imported (the report says from which row).
+pub(crate) struct CreateBatch<'a, A: cqrs_es::Aggregate> {
+    commands: &'a Commands,
+    staged: Vec<crate::unit_of_work::NewStream<A::Event>>,
+    /// The rows staged, in order.
+    rows: Vec<u64>,
+}
+
+impl<'a, A> CreateBatch<'a, A>
+where
+    A: cqrs_es::Aggregate,
+    A::Event: Into<crm_store::event::AnyEvent>,
+{
+    pub(crate) fn new(commands: &'a Commands) -> Self {
+        Self {
+            commands,
+            staged: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Stages `row`'s new stream; writes the batch when it is full (`report` counting the
+    /// row already).
+    pub(crate) async fn stage(
+        &mut self,
+        row: u64,
+        new: crate::unit_of_work::NewStream<A::Event>,
+        report: &ImportReport,
+    ) -> Result<(), AppError> {
+        self.staged.push(new);
+        self.rows.push(row);
+        if self.staged.len() >= BATCH_ROWS {
+            self.commit(report).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes and commits what is staged, with the job's counts as `report` has them.
+    pub(crate) async fn commit(&mut self, report: &ImportReport) -> Result<(), AppError> {
+        let Some(first) = self.staged.first() else {
+            return Ok(());
+        };
+        let unit = self.commands.unit(&first.meta).await?;
+        let staged = std::mem::take(&mut self.staged);
+        unit.create_many::<A>(self.commands.keyring(), staged)
+            .await?;
+        jobs::progress(unit.connection(), unit.tenant(), report).await?;
+        unit.commit().await?;
+        self.rows.clear();
+        Ok(())
+    }
+
+    /// Commits what is staged at the end of an import that did not stop at a fault; a
+    /// failure of that commit is one.
+    pub(crate) async fn finish(&mut self, report: &mut ImportReport) {
+        if report.aborted.is_none() {
+            if let Err(err) = self.commit(report).await {
+                let last = report.rows_read;
+                self.abort(report, last, &err);
+            }
+        }
+    }
+
+    /// Ends the import at a fault: the staged rows are not imported, so they are taken
+    /// off the report's count and the report stops at the first of them.
+    pub(crate) fn abort(
+        &mut self,
+        report: &mut ImportReport,
+        row: u64,
+        cause: &(dyn std::error::Error + Send + Sync),
+    ) {
+        self.staged.clear();
+        let first = self.rows.first().copied().unwrap_or(row);
+        report.created -= self.rows.len() as u64;
+        self.rows.clear();
         report.abort(first, cause);
     }
 }

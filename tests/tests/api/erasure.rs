@@ -315,6 +315,57 @@ async fn an_erased_contact_is_nowhere_in_the_database_and_its_key_is_destroyed()
 }
 
 #[tokio::test]
+async fn an_erasure_blanks_the_contact_out_of_stored_import_reports() {
+    let app = spawn_app().await;
+    let a = app.signup("erasure-import").await;
+    let crm = app.as_(&a);
+    let s = seed(&crm).await;
+    let report = crm
+        .import(
+            "contacts",
+            "",
+            b"First Name,Last Name,Company name\nZebulon,Quillfeather,Menagerie Ltd\n",
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(report.skipped_duplicates, 1, "{report:?}");
+    let before = crm
+        .import_job(report.import_id)
+        .await
+        .expect(StatusCode::OK);
+    let note = &before.report.expect("a report").duplicates[0];
+    assert!(note.message.contains("Zebulon Quillfeather"), "{note:?}");
+
+    crm.contacts()
+        .erase(s.id, &json!({"reason": "DSR-2026-0043"}))
+        .await
+        .expect(StatusCode::OK);
+    app.settle().await;
+
+    let after = crm
+        .import_job(report.import_id)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(after.skipped_duplicates, 1);
+    let kept = after.report.expect("the report stays");
+    assert_eq!(kept.duplicates.len(), 1);
+    assert_eq!(kept.duplicates[0].row, 1);
+    assert!(
+        kept.duplicates[0].message.contains("[erased]"),
+        "{:?}",
+        kept.duplicates[0]
+    );
+    let owner = app.pool_as(None).await;
+    for secret in SECRETS {
+        assert_eq!(
+            rows_holding(&owner, secret).await,
+            vec![],
+            "{secret} is still stored"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_erasure_leaves_other_contacts_alone_and_frees_the_email() {
     let app = spawn_app().await;
     let a = app.signup("erasure-control").await;

@@ -25,6 +25,7 @@ mod history;
 mod hostile_input;
 mod idempotency;
 mod import;
+mod import_jobs;
 mod import_undo;
 mod isolation;
 mod matrix;

@@ -596,6 +596,7 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
         get("/v1/api-keys/requests"),
         get("/v1/support-grants"),
         get(format!("/v1/support-grants/{grant}/access")),
+        get(format!("/v1/imports/{import}")),
         // Creates.
         with(
             M::POST,

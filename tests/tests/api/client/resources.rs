@@ -134,6 +134,25 @@ impl Client<'_> {
             .await
     }
 
+    /// `POST /v1/imports/{kind}?query` with `Prefer: respond-async`: the job, started in
+    /// the background.
+    pub async fn import_in_background(
+        &self,
+        kind: &str,
+        query: &str,
+        csv: &[u8],
+    ) -> Response<ImportJob> {
+        let path = with_query(&format!("/v1/imports/{kind}"), query);
+        self.with_header("prefer", "respond-async")
+            .send(Method::POST, &path, Body::raw("text/csv", csv))
+            .await
+    }
+
+    /// `GET /v1/imports/{import_id}`.
+    pub async fn import_job(&self, import_id: impl Display) -> Response<ImportJob> {
+        self.get(&format!("/v1/imports/{import_id}")).await
+    }
+
     /// `POST /v1/imports/{import_id}/undo`.
     pub async fn undo_import(&self, import_id: impl Display, body: &Value) -> Response<UndoReport> {
         self.post(&format!("/v1/imports/{import_id}/undo"), body)

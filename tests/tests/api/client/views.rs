@@ -488,6 +488,25 @@ pub struct ImportReport {
     pub aborted: Option<String>,
 }
 
+/// An import job (`GET /v1/imports/{id}`, or the `202` of a background import).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ImportJob {
+    pub import_id: Uuid,
+    pub kind: String,
+    /// `running`, `completed`, `aborted`, `failed` or `interrupted`.
+    pub state: String,
+    pub dry_run: bool,
+    pub rows_read: u64,
+    pub created: u64,
+    pub skipped_duplicates: u64,
+    pub failed: u64,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub report: Option<ImportReport>,
+    pub error: Option<String>,
+}
+
 /// What an import's undo did.
 #[derive(Debug, Clone, Deserialize)]
 pub struct UndoReport {

@@ -1,0 +1,2 @@
+DROP FUNCTION crm_blank_out(jsonb, text[]);
+DROP TABLE import_jobs;
