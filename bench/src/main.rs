@@ -13,11 +13,16 @@
 //!    the run created).
 //!
 //! It prints requests per second, p50 and p99 latency, and the ratio of each API rate to
-//! the insert limit at the same concurrency. Then it seeds `--workspaces` × `--records`
-//! company streams through the store's trigger and prints the rate of a full rebuild of
-//! the read tables beside the in-database projection limit (one `INSERT … SELECT` of the
-//! same events into a table shaped like `companies`), and last the process's peak
-//! resident memory.
+//! the insert limit at the same concurrency. Then, for each size of `--import-rows`, it
+//! imports a generated companies file over HTTP and `COPY`s the same bytes into a table of
+//! the file's columns, and prints both rates and the resident memory after the import.
+//! Then it reads the bench workspace (list, search, get at 8 connections) alone in the
+//! database, seeds `--workspaces` × `--records` company streams through the store's
+//! trigger, prints the rate of a full rebuild of the read tables beside the in-database
+//! projection limit (one `INSERT … SELECT` of the same events into a table shaped like
+//! `companies`) and of a one-workspace rebuild, reads the bench workspace again among the
+//! seeded ones (p99 ratio to the first reads), and last prints the process's peak resident
+//! memory.
 //! Run it on a quiet machine: `cargo run --release -p crm-bench`.
 
 #![allow(clippy::print_stdout)] // the report on standard output is what this command is for
@@ -56,6 +61,9 @@ struct Options {
     /// Company streams per seeded workspace.
     #[arg(long, default_value_t = 1_000)]
     records: u32,
+    /// Sizes of the generated companies files to import, comma-separated (0 skips).
+    #[arg(long, value_delimiter = ',', default_value = "20000,200000")]
+    import_rows: Vec<u64>,
 }
 
 /// What one measurement saw.
@@ -181,6 +189,8 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
     settings.server.port = 0;
     // The per-workspace limit (6,000 a minute by default) would cap the measurement.
     settings.server.workspace_requests_per_minute = 0;
+    // A 200,000-row file is about 20 MB.
+    settings.server.import_limit_bytes = 256 * 1024 * 1024;
     // The catch-up projector would replay the seeded events behind the measurements.
     settings.projector.enabled = false;
     let rebuild_settings = settings.clone();
@@ -298,8 +308,41 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
         let mut list = measure_get(conns, seconds, &first_page, &token).await;
         report("list companies", conns, &mut list, limit);
     }
+    for &rows in options.import_rows.iter().filter(|&&n| n > 0) {
+        import(&address, &token, url, rows).await?;
+    }
+    // Reads of the bench workspace, first with it alone in the database, then with
+    // `--workspaces` × `--records` more companies around it (after the rebuild).
+    let reads = [
+        ("list companies", format!("{address}/v1/companies?limit=20")),
+        (
+            "search companies",
+            format!("{address}/v1/companies?q=Company%2042&limit=20"),
+        ),
+        ("get company", company_path.clone()),
+    ];
+    let mut alone = Vec::new();
     if options.workspaces > 0 {
+        println!();
+        println!("reads of one workspace, alone in the database (8 connections):");
+        for (name, path) in &reads {
+            let mut run = measure_get(8, seconds, path, &token).await;
+            report(name, 8, &mut run, 0.0);
+            alone.push(run);
+        }
         rebuild(options, url, &rebuild_settings).await?;
+        println!();
+        println!(
+            "the same reads among {} workspaces ({} more companies); last column: p99 ÷ p99 alone:",
+            options.workspaces + 1,
+            u64::from(options.workspaces) * u64::from(options.records)
+        );
+        for ((name, path), before) in reads.iter().zip(&mut alone) {
+            let mut run = measure_get(8, seconds, path, &token).await;
+            let ratio = run.percentile(0.99).as_secs_f64() / before.percentile(0.99).as_secs_f64();
+            report(name, 8, &mut run, 0.0);
+            println!("{:<16} p99 ratio {ratio:.2}", "");
+        }
     }
     if let Some(peak) = peak_rss_kib() {
         println!(
@@ -446,6 +489,88 @@ async fn rebuild(
     Ok(())
 }
 
+/// A companies file of `rows` rows with every column the import reads, each row a new
+/// company (`Imported <tag> <i>`, its own domain, exact revenue).
+fn companies_file(rows: u64, tag: &str) -> Vec<u8> {
+    let mut csv = String::from(
+        "Company name,Company Domain Name,Industry,Country/Region,Currency,Number of Employees,Annual Revenue\n",
+    );
+    for i in 1..=rows {
+        csv.push_str(&format!(
+            "Imported {tag} {i},i{i}.{tag}.example,Retail,Sweden,EUR,{},\"€ {}.5 million\"\n",
+            i % 5_000,
+            i % 900
+        ));
+    }
+    csv.into_bytes()
+}
+
+/// Imports a generated file of `rows` companies over HTTP (one request, answered with the
+/// report), then `COPY`s the same bytes into a table of the file's columns, and prints
+/// both rates, their ratio and the process's resident memory after the import.
+async fn import(address: &str, token: &str, url: &str, rows: u64) -> Result<(), String> {
+    let tag = format!("r{rows}");
+    let file = companies_file(rows, &tag);
+    let started = Instant::now();
+    let report: Value = reqwest::Client::new()
+        .post(format!("{address}/v1/imports/companies"))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(file.clone())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let api_seconds = started.elapsed().as_secs_f64();
+    if report["created"].as_u64() != Some(rows) {
+        return Err(format!("the import did not create every row: {report}"));
+    }
+    let rss_after = current_rss_kib();
+
+    let mut conn = PgConnection::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let table = format!("copy_reference_{rows}");
+    conn.execute(
+        format!(
+            "CREATE TABLE {table} (name text, domain text, industry text, country text, \
+             currency text, employees text, revenue text)"
+        )
+        .as_str(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut copy = conn
+        .copy_in_raw(&format!(
+            "COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)"
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    copy.send(file).await.map_err(|e| e.to_string())?;
+    let copied = copy.finish().await.map_err(|e| e.to_string())?;
+    let copy_seconds = started.elapsed().as_secs_f64();
+    if copied != rows {
+        return Err(format!("COPY loaded {copied} of {rows} rows"));
+    }
+    let (api, reference) = (rows as f64 / api_seconds, rows as f64 / copy_seconds);
+    println!();
+    println!(
+        "import of {rows} companies over HTTP: {api:.0} rows/s ({api_seconds:.1} s); \
+         COPY of the same file: {reference:.0} rows/s; ratio {:.3}; RSS after the import: {}",
+        api / reference,
+        rss_after.map_or("-".into(), |kib| format!("{:.0} MiB", kib as f64 / 1024.0))
+    );
+    Ok(())
+}
+
+/// The process's resident set now, in KiB (`VmRSS`).
+fn current_rss_kib() -> Option<u64> {
+    proc_status_kib("VmRSS:")
+}
+
 /// `GET path` with `token` from `conns` workers for `seconds`; a 200 counts as done.
 async fn measure_get(conns: usize, seconds: u64, path: &str, token: &str) -> Run {
     let target = (path.to_owned(), token.to_owned());
@@ -473,10 +598,15 @@ async fn measure_get(conns: usize, seconds: u64, path: &str, token: &str) -> Run
 /// The process's resident-set high-water mark in KiB (`VmHWM` of `/proc/self/status`,
 /// Linux only; `None` elsewhere).
 fn peak_rss_kib() -> Option<u64> {
+    proc_status_kib("VmHWM:")
+}
+
+/// A `kB` line of `/proc/self/status`.
+fn proc_status_kib(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(key))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 

@@ -3,15 +3,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crm_domain::contact::{ContactCommand, ContactFields, ContactInput};
-use crm_domain::EntityId;
+use crm_domain::contact::{Contact, ContactCommand, ContactFields, ContactInput};
+use crm_domain::{Email, EntityId, Guarded, StreamId};
 use crm_projections::queries::{companies, contacts};
+use crm_store::claims::{self, Claim};
 use crm_store::TenantScope;
 use uuid::Uuid;
 
 use super::companies::describe;
-use super::{lock, open, row_metadata, ImportReport, ImportRun, RowBatch};
+use super::{lock, open, row_metadata, CreateBatch, ImportReport, ImportRun};
 use crate::error::AppError;
+use crate::unit_of_work::{decide_create, NewStream};
 
 const FIRST: &[&str] = &["First Name"];
 const LAST: &[&str] = &["Last Name"];
@@ -73,7 +75,7 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
         .filter(|(_, _, _, deleted)| !deleted)
         .map(|(id, name, _, _)| (name.to_lowercase(), id))
         .collect();
-    let mut batch = RowBatch::new(commands);
+    let mut batch = CreateBatch::<Contact>::new(commands);
     let mut existing: HashSet<Key> = contacts::index(app, &scope)
         .await?
         .into_iter()
@@ -128,43 +130,78 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
             company_id: company.map(EntityId),
             tags: vec![],
         };
-        let outcome = if run.dry_run {
+        let email = match input
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            None => None,
+            Some(text) => match Email::parse(text) {
+                Ok(email) => Some(email),
+                Err(e) => {
+                    report.fail(row, format!("email: {e}"));
+                    continue;
+                }
+            },
+        };
+        let decided = if run.dry_run {
             ContactFields::validate(input)
-                .map(drop)
+                .map(|_| Vec::new())
                 .map_err(AppError::from)
         } else {
-            let row_meta = row_metadata(meta);
-            batch
-                .row(&row_meta, async |unit| {
-                    commands
-                        .contact_in(
-                            unit,
-                            EntityId::new(),
-                            ContactCommand::Create(input).into(),
-                            &row_meta,
-                        )
-                        .await
-                })
-                .await
+            decide_create::<Contact>(Guarded::from(ContactCommand::Create(input))).await
         };
-        match outcome {
-            Ok(()) => {
-                report.created += 1;
-                existing.insert(k);
-                if !run.dry_run {
-                    // A full batch commits here: any failure of it is a fault.
-                    if let Err(err) = batch.written(row, &report).await {
-                        batch.abort(&mut report, row, &err);
-                        break;
-                    }
+        let events = match decided {
+            Ok(events) => events,
+            Err(e) => {
+                report.fail(row, describe(&e));
+                continue;
+            }
+        };
+        if !run.dry_run {
+            let id = EntityId::new();
+            let row_meta = row_metadata(meta);
+            // The email claim refuses without an error (nothing is written), so a taken
+            // email leaves the batch's transaction as it was.
+            let claimed = match (email, batch.unit(&row_meta).await) {
+                (_, Err(err)) => Err(err),
+                (None, Ok(_)) => Ok(Claim::Claimed { new: true }),
+                (Some(email), Ok(unit)) => {
+                    claims::claim_contact_email(unit.connection(), &scope, email.as_str(), id.0)
+                        .await
+                        .map_err(AppError::from)
+                }
+            };
+            match claimed {
+                Ok(Claim::Claimed { .. }) => {}
+                Ok(Claim::Taken { by }) => {
+                    report.duplicate(
+                        row,
+                        format!("another contact ({by}) of this workspace has this email"),
+                    );
+                    continue;
+                }
+                Err(err) => {
+                    batch.abort(&mut report, row, &err);
+                    break;
                 }
             }
-            Err(AppError::Conflict(message)) => report.duplicate(row, message),
-            Err(AppError::Internal(cause) | AppError::Unavailable(cause)) => {
-                batch.abort(&mut report, row, cause.as_ref());
+            report.created += 1;
+            existing.insert(k);
+            let new = NewStream {
+                stream: StreamId::new(meta.tenant_id, id),
+                events,
+                meta: row_meta,
+            };
+            // A full batch is written here: any failure of it is a fault.
+            if let Err(err) = batch.stage(row, new, &report).await {
+                batch.abort(&mut report, row, &err);
                 break;
             }
-            Err(e) => report.fail(row, describe(&e)),
+        } else {
+            report.created += 1;
+            existing.insert(k);
         }
     }
     batch.finish(&mut report).await;

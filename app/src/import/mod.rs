@@ -382,13 +382,17 @@ impl<'a> RowBatch<'a> {
 
 /// An import's batch of new records decided in memory: up to [`BATCH_ROWS`] creates of
 /// aggregate `A` are appended in one statement, projected many rows to a statement and
-/// committed together with the job's counts ([`crate::unit_of_work::UnitOfWork::create_many`]),
-/// instead of a savepoint, an append and a read-row insert per row. For records whose
-/// create no database rule can refuse (companies: the name and domain checks are made
-/// against the workspace's index in memory, under the import's lock); a fault ends the
-/// import, and the batch's rows are then not imported (the report says from which row).
+/// committed together with their claims and the job's counts
+/// ([`crate::unit_of_work::UnitOfWork::create_many`]), instead of a savepoint, an append
+/// and a read-row insert per row. A row is checked before it is staged: by its aggregate
+/// in memory ([`crate::unit_of_work::decide_create`]), against the workspace's index in
+/// memory (taken under the import's lock), and by claims that refuse without an error
+/// (a contact's email, in [`CreateBatch::unit`]'s transaction), so a refused row has
+/// written nothing and needs no savepoint. A fault ends the import, and the batch's rows
+/// are then not imported (the report says from which row).
 pub(crate) struct CreateBatch<'a, A: cqrs_es::Aggregate> {
     commands: &'a Commands,
+    unit: Option<crate::unit_of_work::UnitOfWork>,
     staged: Vec<crate::unit_of_work::NewStream<A::Event>>,
     /// The rows staged, in order.
     rows: Vec<u64>,
@@ -402,9 +406,24 @@ where
     pub(crate) fn new(commands: &'a Commands) -> Self {
         Self {
             commands,
+            unit: None,
             staged: Vec::new(),
             rows: Vec::new(),
         }
+    }
+
+    /// The batch's open transaction, begun for `meta`'s tenant if none is: for the claims
+    /// a row takes before it is staged.
+    pub(crate) async fn unit(
+        &mut self,
+        meta: &EventMetadata,
+    ) -> Result<&crate::unit_of_work::UnitOfWork, AppError> {
+        if self.unit.is_none() {
+            self.unit = Some(self.commands.unit(meta).await?);
+        }
+        self.unit
+            .as_ref()
+            .ok_or_else(|| AppError::Internal("no open batch".into()))
     }
 
     /// Stages `row`'s new stream; writes the batch when it is full (`report` counting the
@@ -428,7 +447,12 @@ where
         let Some(first) = self.staged.first() else {
             return Ok(());
         };
-        let unit = self.commands.unit(&first.meta).await?;
+        let meta = first.meta.clone();
+        self.unit(&meta).await?;
+        let unit = self
+            .unit
+            .take()
+            .ok_or_else(|| AppError::Internal("no open batch".into()))?;
         let staged = std::mem::take(&mut self.staged);
         unit.create_many::<A>(self.commands.keyring(), staged)
             .await?;
@@ -449,14 +473,15 @@ where
         }
     }
 
-    /// Ends the import at a fault: the staged rows are not imported, so they are taken
-    /// off the report's count and the report stops at the first of them.
+    /// Ends the import at a fault: the open transaction rolls back, so the staged rows are
+    /// taken off the report's count and the report stops at the first of them.
     pub(crate) fn abort(
         &mut self,
         report: &mut ImportReport,
         row: u64,
         cause: &(dyn std::error::Error + Send + Sync),
     ) {
+        self.unit = None;
         self.staged.clear();
         let first = self.rows.first().copied().unwrap_or(row);
         report.created -= self.rows.len() as u64;
