@@ -39,6 +39,9 @@ pub struct UnitOfWork {
     /// Whether this is the transaction the request's session check opened (and counted
     /// the request in): see `crm_store::request_txn`.
     counts: bool,
+    /// The read rows this unit's commands wrote, as the writes returned them
+    /// (`crm_projections::apply::returning`): [`UnitOfWork::row`] answers from them.
+    returned: std::sync::Mutex<crm_projections::apply::Returned>,
 }
 
 /// The `Idempotency-Key` attempt a request runs under (see [`under_key`]).
@@ -211,6 +214,7 @@ impl UnitOfWork {
             tenant: scope.tenant(),
             marked: std::sync::Mutex::default(),
             counts,
+            returned: std::sync::Mutex::default(),
         })
     }
 
@@ -227,6 +231,8 @@ impl UnitOfWork {
 
     /// The read row of `id` in table `E` of this tenant as this transaction sees it: the
     /// command's own result, projected inline, so the answer never waits for a projector.
+    /// The row as this unit's last write of it returned it, when it wrote it; else one
+    /// `SELECT`.
     ///
     /// # Errors
     /// Database errors.
@@ -234,6 +240,14 @@ impl UnitOfWork {
     where
         E: EntityTrait<PrimaryKey: PrimaryKeyTrait<ValueType = (uuid::Uuid, uuid::Uuid)>>,
     {
+        let key = (E::default().table_name().to_owned(), id);
+        let written = lock(&self.returned)
+            .get(&key)
+            .and_then(|row| row.downcast_ref::<E::Model>())
+            .cloned();
+        if written.is_some() {
+            return Ok(written);
+        }
         Ok(E::find_by_id((self.tenant.0, id)).one(&self.txn).await?)
     }
 
@@ -246,11 +260,14 @@ impl UnitOfWork {
     /// Database errors.
     pub async fn savepoint(&self) -> Result<Self, AppError> {
         use sea_orm::TransactionTrait;
+        // What the nested unit writes, this one has not seen returned.
+        lock(&self.returned).clear();
         Ok(Self {
             txn: self.txn.begin().await?,
             tenant: self.tenant,
             marked: std::sync::Mutex::default(),
             counts: false,
+            returned: std::sync::Mutex::default(),
         })
     }
 
@@ -445,15 +462,21 @@ impl UnitOfWork {
         self.append::<A>(keyring, &aggregate_id, version, &events, meta, race)
             .await?;
         let count = events.len();
-        for (i, event) in events.into_iter().enumerate() {
-            let stored = StoredEvent {
-                stream,
-                sequence: sequence(version, i),
-                metadata: meta.clone(),
-                event: event.into(),
-            };
-            crm_projections::apply::apply(&self.txn, &stored).await?;
-        }
+        let (applied, rows) = crm_projections::apply::returning(async {
+            for (i, event) in events.into_iter().enumerate() {
+                let stored = StoredEvent {
+                    stream,
+                    sequence: sequence(version, i),
+                    metadata: meta.clone(),
+                    event: event.into(),
+                };
+                crm_projections::apply::apply(&self.txn, &stored).await?;
+            }
+            Ok::<_, sea_orm::DbErr>(())
+        })
+        .await;
+        applied?;
+        lock(&self.returned).extend(rows);
         Ok((
             aggregate,
             Appended {

@@ -244,6 +244,10 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
     .execute(&pool)
     .await
     .map_err(|e| e.to_string())?;
+    sqlx::query("CREATE TABLE bench_sql_companies (LIKE companies INCLUDING ALL)")
+        .execute(&pool)
+        .await
+        .map_err(|e| e.to_string())?;
     pool.close().await;
 
     println!(
@@ -252,6 +256,7 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
     );
     let seconds = options.seconds;
     for &conns in &options.connections {
+        let url_sql = url.to_owned();
         let url = url.to_owned();
         let mut insert = measure(
             conns,
@@ -301,6 +306,25 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
         )
         .await;
         report("create company", conns, &mut create, limit);
+
+        // The create's own writes by SQL alone, one transaction each: its event through
+        // the store's trigger (tenant check, hash chain) and its row in a copy of
+        // `companies` with all its indexes. What no server in front could beat.
+        let mut sql_create = measure(
+            conns,
+            seconds,
+            move |_| {
+                let url = url_sql.clone();
+                async move {
+                    SqlCreate::connect(&url)
+                        .await
+                        .unwrap_or_else(|e| fail("connecting", e))
+                }
+            },
+            |this: &mut SqlCreate, _| Box::pin(async move { create_by_sql(this).await.is_ok() }),
+        )
+        .await;
+        report("create by SQL", conns, &mut sql_create, limit);
 
         let mut get = measure_get(conns, seconds, &company_path, &token).await;
         report("get company", conns, &mut get, limit);
@@ -487,6 +511,62 @@ async fn rebuild(
         return Err(format!("the rebuild replayed {replayed} of {total} events"));
     }
     Ok(())
+}
+
+/// What [`create_by_sql`] copies: the run's first `CompanyCreated` (its workspace,
+/// payload and metadata), on its own connection.
+struct SqlCreate {
+    conn: PgConnection,
+    tenant: uuid::Uuid,
+    payload: Value,
+    metadata: Value,
+}
+
+impl SqlCreate {
+    async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        let mut conn = PgConnection::connect(url).await?;
+        let (tenant, payload, metadata): (uuid::Uuid, Value, Value) = sqlx::query_as(
+            "SELECT tenant_id, payload, metadata FROM events
+              WHERE event_type = 'CompanyCreated' ORDER BY global_position LIMIT 1",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        Ok(Self {
+            conn,
+            tenant,
+            payload,
+            metadata,
+        })
+    }
+}
+
+/// One company created by SQL alone, in one transaction: a copy of the run's first
+/// `CompanyCreated` on a new stream of the same workspace, appended through the store's
+/// trigger, and its row in `bench_sql_companies`, returned as the API's create returns it.
+async fn create_by_sql(this: &mut SqlCreate) -> Result<(), sqlx::Error> {
+    let mut txn = this.conn.begin().await?;
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ('Company', $1, 1, 'CompanyCreated', '1.0', $2, $3)",
+    )
+    .bind(format!("{}:{id}", this.tenant))
+    .bind(&this.payload)
+    .bind(&this.metadata)
+    .execute(&mut *txn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO bench_sql_companies (tenant_id, id, name, version, created_at, updated_at,
+                                          created_by, updated_by)
+         VALUES ($1, $2, 'Company by SQL', 1, now(), now(), 'bench', 'bench')
+         RETURNING *",
+    )
+    .bind(this.tenant)
+    .bind(id)
+    .fetch_one(&mut *txn)
+    .await?;
+    txn.commit().await
 }
 
 /// A companies file of `rows` rows with every column the import reads, each row a new

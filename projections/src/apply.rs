@@ -19,6 +19,45 @@ use sea_orm::{
 use crate::entities::{company, contact, deal, user, workspace};
 use crm_store::event::{AnyEvent, StoredEvent};
 
+/// The read rows a [`returning`] scope's writes left, as those writes returned them
+/// (`RETURNING *`): keyed by table and entity id, the latest write of each row last.
+pub type Returned = std::collections::HashMap<(String, uuid::Uuid), Box<dyn std::any::Any + Send>>;
+
+tokio::task_local! {
+    static RETURNED: std::cell::RefCell<Returned>;
+}
+
+/// Runs `work` (applies of a command's events) so that every write of a record's read row
+/// (all go through the conditional update and the first insert below) returns the row as
+/// written, and hands those rows back with `work`'s output: the command's answer is then
+/// built from them with no statement to read the row again (issue 10). Outside such a
+/// scope (rebuilds, the catch-up projector) nothing is returned.
+pub async fn returning<F: std::future::Future>(work: F) -> (F::Output, Returned) {
+    RETURNED
+        .scope(std::cell::RefCell::new(Returned::new()), async move {
+            let output = work.await;
+            let rows = RETURNED.with(|r| std::mem::take(&mut *r.borrow_mut()));
+            (output, rows)
+        })
+        .await
+}
+
+/// Whether a [`returning`] scope is collecting.
+fn collecting() -> bool {
+    RETURNED.try_with(|_| ()).is_ok()
+}
+
+/// Keeps `model`, the row of entity `id` in `E`'s table as a write returned it.
+fn keep<E: EntityTrait>(id: uuid::Uuid, model: E::Model)
+where
+    E::Model: Send + 'static,
+{
+    let table = E::default().table_name().to_owned();
+    let _ = RETURNED.try_with(|r| {
+        r.borrow_mut().insert((table, id), Box::new(model));
+    });
+}
+
 /// Whether an event changed a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -230,6 +269,14 @@ where
     for (column, value) in sets {
         update = update.col_expr(column, value);
     }
+    if collecting() {
+        let rows = update.exec_with_returning(conn).await?;
+        let affected = rows.len() as u64;
+        if let Some(row) = rows.into_iter().next() {
+            keep::<E>(event.stream.entity.0, row);
+        }
+        return Ok(affected);
+    }
     Ok(update.exec(conn).await?.rows_affected)
 }
 
@@ -242,8 +289,10 @@ fn id_column<E: EntityTrait>() -> &'static str {
     }
 }
 
+/// Inserts `model`, the first row of entity `id`, unless the row exists.
 pub(crate) async fn insert_first<C, A>(
     conn: &C,
+    id: uuid::Uuid,
     model: A,
     pk: [<A::Entity as EntityTrait>::Column; 2],
 ) -> Result<u64, DbErr>
@@ -252,11 +301,20 @@ where
     A: sea_orm::ActiveModelTrait + Send,
     <A::Entity as EntityTrait>::Model: sea_orm::IntoActiveModel<A>,
 {
-    let result = <A::Entity as EntityTrait>::insert(model)
-        .on_conflict(OnConflict::columns(pk).do_nothing().to_owned())
-        .exec_without_returning(conn)
-        .await?;
-    Ok(result)
+    let insert = <A::Entity as EntityTrait>::insert(model)
+        .on_conflict(OnConflict::columns(pk).do_nothing().to_owned());
+    if collecting() {
+        return match insert.exec_with_returning(conn).await {
+            Ok(row) => {
+                keep::<A::Entity>(id, row);
+                Ok(1)
+            }
+            // The row exists (ON CONFLICT DO NOTHING returned nothing).
+            Err(DbErr::RecordNotInserted) => Ok(0),
+            Err(err) => Err(err),
+        };
+    }
+    insert.exec_without_returning(conn).await
 }
 
 async fn apply_workspace<C: ConnectionTrait>(
@@ -338,7 +396,13 @@ async fn apply_user<C: ConnectionTrait>(
                 created_at: Set(ev.metadata.occurred_at),
                 updated_at: Set(ev.metadata.occurred_at),
             };
-            insert_first(conn, model, [user::Column::TenantId, user::Column::Id]).await
+            insert_first(
+                conn,
+                ev.stream.entity.0,
+                model,
+                [user::Column::TenantId, user::Column::Id],
+            )
+            .await
         }
         UserEvent::UserInvited { email, role } => {
             if ev.sequence != 1 {
@@ -355,7 +419,13 @@ async fn apply_user<C: ConnectionTrait>(
                 created_at: Set(ev.metadata.occurred_at),
                 updated_at: Set(ev.metadata.occurred_at),
             };
-            insert_first(conn, model, [user::Column::TenantId, user::Column::Id]).await
+            insert_first(
+                conn,
+                ev.stream.entity.0,
+                model,
+                [user::Column::TenantId, user::Column::Id],
+            )
+            .await
         }
         UserEvent::InvitationAccepted { display_name } => {
             let sets = vec![
@@ -484,7 +554,13 @@ async fn apply_company<C: ConnectionTrait>(
             if ev.sequence != 1 {
                 return Ok(0);
             }
-            insert_first(conn, company_row(ev, fields), [C::TenantId, C::Id]).await
+            insert_first(
+                conn,
+                ev.stream.entity.0,
+                company_row(ev, fields),
+                [C::TenantId, C::Id],
+            )
+            .await
         }
         CompanyEvent::CompanyUpdated(changes) => {
             let CompanyChanges {
@@ -589,7 +665,13 @@ async fn apply_contact<C: ConnectionTrait>(
             if ev.sequence != 1 {
                 return Ok(0);
             }
-            insert_first(conn, contact_row(ev, fields), [C::TenantId, C::Id]).await
+            insert_first(
+                conn,
+                ev.stream.entity.0,
+                contact_row(ev, fields),
+                [C::TenantId, C::Id],
+            )
+            .await
         }
         ContactEvent::ContactUpdated(changes) => {
             let ContactChanges {

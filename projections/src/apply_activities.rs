@@ -116,7 +116,7 @@ pub(crate) async fn apply_activity<C: ConnectionTrait>(
                 created_by: Set(by.clone()),
                 updated_by: Set(by),
             };
-            return insert_first(conn, row, [A::TenantId, A::Id]).await;
+            return insert_first(conn, ev.stream.entity.0, row, [A::TenantId, A::Id]).await;
         }
         ActivityEvent::ActivityEdited { kind } => {
             let mut sets = kind_columns(kind);

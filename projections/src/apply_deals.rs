@@ -76,6 +76,7 @@ pub(crate) async fn apply_pipeline<C: ConnectionTrait + TransactionTrait>(
             };
             let inserted = insert_first(
                 &txn,
+                ev.stream.entity.0,
                 row,
                 [pipeline::Column::TenantId, pipeline::Column::Id],
             )
@@ -85,6 +86,7 @@ pub(crate) async fn apply_pipeline<C: ConnectionTrait + TransactionTrait>(
                     let position = i32::try_from(i).unwrap_or(i32::MAX);
                     insert_first(
                         &txn,
+                        stage.id.0,
                         stage_row(ev, stage, position),
                         [pipeline_stage::Column::TenantId, pipeline_stage::Column::Id],
                     )
@@ -113,6 +115,7 @@ pub(crate) async fn apply_pipeline<C: ConnectionTrait + TransactionTrait>(
                 .await?;
                 insert_first(
                     &txn,
+                    stage.id.0,
                     stage_row(ev, stage, position),
                     [pipeline_stage::Column::TenantId, pipeline_stage::Column::Id],
                 )
@@ -236,7 +239,13 @@ pub(crate) async fn apply_deal<C: ConnectionTrait>(
             if ev.sequence != 1 {
                 return Ok(0);
             }
-            insert_first(conn, deal_row(ev, fields), [D::TenantId, D::Id]).await
+            insert_first(
+                conn,
+                ev.stream.entity.0,
+                deal_row(ev, fields),
+                [D::TenantId, D::Id],
+            )
+            .await
         }
         DealEvent::DealUpdated(changes) => {
             let DealChanges {
