@@ -159,7 +159,7 @@ pub struct Appended {
 }
 
 /// Streams [`UnitOfWork::create_many`] appends per statement (each event takes 6 bind
-/// parameters; PostgreSQL allows 65,535 per statement).
+/// parameters and each contact's data key 3; PostgreSQL allows 65,535 per statement).
 pub const STREAMS_PER_APPEND: usize = 1_000;
 
 /// A new stream's first events, decided in memory ([`decide_create`]), and their metadata.
@@ -487,7 +487,8 @@ impl UnitOfWork {
     }
 
     /// Appends the first events of many new streams of `A` at once, and projects them:
-    /// one multi-row `INSERT` into `events` per [`STREAMS_PER_APPEND`] streams, then the
+    /// one multi-row `INSERT` into `events` per [`STREAMS_PER_APPEND`] streams (new
+    /// contacts' data keys made in memory and stored by the same statement), then the
     /// read rows many to a statement (`crm_projections::apply::apply_batch`). For imports,
     /// whose rows are creates decided in memory by [`decide_create`] (each stream's id new,
     /// so nothing needs loading), instead of a command and a savepoint per row.
@@ -512,26 +513,33 @@ impl UnitOfWork {
             return Err(AppError::NotFound);
         }
         for chunk in streams.chunks(STREAMS_PER_APPEND) {
-            let mut sql = String::from(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-                 event_version, payload, metadata) VALUES ",
-            );
+            let mut keys = String::new();
+            let mut rows = String::new();
             let mut values: Vec<SqlValue> = vec![A::TYPE.into()];
             for new in chunk {
                 let aggregate_id = new.stream.to_string();
                 let metadata =
                     serde_json::to_value(new.meta.to_map()).map_err(AppError::internal)?;
-                for (i, event) in new.events.iter().enumerate() {
-                    let mut payload = serde_json::to_value(event).map_err(AppError::internal)?;
-                    keyring
-                        .seal(&self.txn, A::TYPE, &aggregate_id, &mut payload)
-                        .await
-                        .map_err(personal_data)?;
+                let mut payloads = new
+                    .events
+                    .iter()
+                    .map(serde_json::to_value)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(AppError::internal)?;
+                // A new contact's data key, made here and stored by the same statement.
+                if let Some((tenant, contact, wrapped)) = keyring
+                    .seal_new(A::TYPE, &aggregate_id, &mut payloads)
+                    .map_err(personal_data)?
+                {
                     let n = values.len();
-                    if n > 1 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&format!(
+                    keys.push_str(if keys.is_empty() { "" } else { ", " });
+                    keys.push_str(&format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
+                    values.extend([tenant.into(), contact.into(), wrapped.into()]);
+                }
+                for (i, (event, payload)) in new.events.iter().zip(payloads).enumerate() {
+                    let n = values.len();
+                    rows.push_str(if rows.is_empty() { "" } else { ", " });
+                    rows.push_str(&format!(
                         "($1, ${}, ${}, ${}, ${}, ${}, ${})",
                         n + 1,
                         n + 2,
@@ -548,9 +556,20 @@ impl UnitOfWork {
                     values.push(metadata.clone().into());
                 }
             }
-            if values.len() == 1 {
+            if rows.is_empty() {
                 continue;
             }
+            let mut sql = String::new();
+            if !keys.is_empty() {
+                sql.push_str(&format!(
+                    "WITH data_keys AS (INSERT INTO contact_keys (tenant_id, contact_id, wrapped) \
+                     VALUES {keys}) "
+                ));
+            }
+            sql.push_str(&format!(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata) VALUES {rows}"
+            ));
             self.txn
                 .execute(Statement::from_sql_and_values(
                     DbBackend::Postgres,
@@ -633,17 +652,38 @@ impl UnitOfWork {
         race: Option<Race>,
     ) -> Result<(), AppError> {
         let metadata = serde_json::to_value(meta.to_map()).map_err(AppError::internal)?;
-        let mut sql = String::from(
+        let mut payloads = events
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(AppError::internal)?;
+        let mut sql = String::new();
+        let mut values: Vec<SqlValue> = vec![A::TYPE.into(), aggregate_id.into(), metadata.into()];
+        if race.is_none() {
+            // A create: a new contact's data key is made here and stored by this statement.
+            if let Some((tenant, contact, wrapped)) = keyring
+                .seal_new(A::TYPE, aggregate_id, &mut payloads)
+                .map_err(personal_data)?
+            {
+                sql.push_str(
+                    "WITH data_key AS (INSERT INTO contact_keys (tenant_id, contact_id, wrapped) \
+                     VALUES ($4, $5, $6)) ",
+                );
+                values.extend([tenant.into(), contact.into(), wrapped.into()]);
+            }
+        } else {
+            for payload in &mut payloads {
+                keyring
+                    .seal(&self.txn, A::TYPE, aggregate_id, payload)
+                    .await
+                    .map_err(personal_data)?;
+            }
+        }
+        sql.push_str(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
              event_version, payload, metadata) VALUES ",
         );
-        let mut values: Vec<SqlValue> = vec![A::TYPE.into(), aggregate_id.into(), metadata.into()];
-        for (i, event) in events.iter().enumerate() {
-            let mut payload = serde_json::to_value(event).map_err(AppError::internal)?;
-            keyring
-                .seal(&self.txn, A::TYPE, aggregate_id, &mut payload)
-                .await
-                .map_err(personal_data)?;
+        for (i, (event, payload)) in events.iter().zip(payloads).enumerate() {
             let n = values.len();
             if i > 0 {
                 sql.push_str(", ");

@@ -213,6 +213,38 @@ impl Keyring {
         self.unwrap_key(tenant, contact, wrapped).is_ok()
     }
 
+    /// Seals the personal fields of a new contact stream's first events in place
+    /// (`payloads`, of stream `aggregate_id`), with a data key made now, in memory: for a
+    /// create, whose contact has no key yet. Returns the contact's tenant and id and the
+    /// key wrapped under the master key, for the caller to store in `contact_keys` in the
+    /// same statement as the events (so the key costs no statement of its own); `None`
+    /// when no payload holds a personal field (no key is needed), or the stream is not a
+    /// contact's.
+    ///
+    /// # Errors
+    /// Encryption errors.
+    pub fn seal_new(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        payloads: &mut [Value],
+    ) -> Result<Option<(Uuid, Uuid, Vec<u8>)>, PersonalDataError> {
+        if aggregate_type != CONTACT || !payloads.iter().any(has_personal) {
+            return Ok(None);
+        }
+        let Some((tenant, contact)) = ids(aggregate_id) else {
+            return Ok(None);
+        };
+        let mut raw = [0_u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let wrapped = encrypt(&self.master, &Self::wrap_aad(tenant, contact), &raw)?;
+        let key = Key::<Aes256Gcm>::from(raw);
+        for payload in payloads.iter_mut().filter(|p| has_personal(p)) {
+            seal_with(&key, aggregate_id, payload)?;
+        }
+        Ok(Some((tenant, contact, wrapped)))
+    }
+
     /// Seals the personal fields of one `Contact` event's payload in place, making the
     /// contact's data key when it has none. A payload of another aggregate type, or with
     /// no personal field, is left as it is.
