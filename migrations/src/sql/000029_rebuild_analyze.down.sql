@@ -1,0 +1,1 @@
+DROP FUNCTION crm_rebuild_analyze();
