@@ -391,11 +391,9 @@ impl<'a> RowBatch<'a> {
 /// written nothing and needs no savepoint. A fault ends the import, and the batch's rows
 /// are then not imported (the report says from which row).
 pub(crate) struct CreateBatch<'a, A: cqrs_es::Aggregate> {
-    commands: &'a Commands,
-    unit: Option<crate::unit_of_work::UnitOfWork>,
+    /// The open transaction (for claims) and the rows staged, in order.
+    batch: RowBatch<'a>,
     staged: Vec<crate::unit_of_work::NewStream<A::Event>>,
-    /// The rows staged, in order.
-    rows: Vec<u64>,
 }
 
 impl<'a, A> CreateBatch<'a, A>
@@ -405,10 +403,8 @@ where
 {
     pub(crate) fn new(commands: &'a Commands) -> Self {
         Self {
-            commands,
-            unit: None,
+            batch: RowBatch::new(commands),
             staged: Vec::new(),
-            rows: Vec::new(),
         }
     }
 
@@ -418,12 +414,7 @@ where
         &mut self,
         meta: &EventMetadata,
     ) -> Result<&crate::unit_of_work::UnitOfWork, AppError> {
-        if self.unit.is_none() {
-            self.unit = Some(self.commands.unit(meta).await?);
-        }
-        self.unit
-            .as_ref()
-            .ok_or_else(|| AppError::Internal("no open batch".into()))
+        self.batch.unit(meta).await
     }
 
     /// Stages `row`'s new stream; writes the batch when it is full (`report` counting the
@@ -435,31 +426,28 @@ where
         report: &ImportReport,
     ) -> Result<(), AppError> {
         self.staged.push(new);
-        self.rows.push(row);
+        self.batch.pending.push(row);
         if self.staged.len() >= BATCH_ROWS {
             self.commit(report).await?;
         }
         Ok(())
     }
 
-    /// Writes and commits what is staged, with the job's counts as `report` has them.
+    /// Writes what is staged and commits it with the claims and the job's counts as
+    /// `report` has them.
     pub(crate) async fn commit(&mut self, report: &ImportReport) -> Result<(), AppError> {
-        let Some(first) = self.staged.first() else {
-            return Ok(());
-        };
-        let meta = first.meta.clone();
-        self.unit(&meta).await?;
-        let unit = self
-            .unit
-            .take()
-            .ok_or_else(|| AppError::Internal("no open batch".into()))?;
-        let staged = std::mem::take(&mut self.staged);
-        unit.create_many::<A>(self.commands.keyring(), staged)
-            .await?;
-        jobs::progress(unit.connection(), unit.tenant(), report).await?;
-        unit.commit().await?;
-        self.rows.clear();
-        Ok(())
+        if let Some(first) = self.staged.first() {
+            let meta = first.meta.clone();
+            let staged = std::mem::take(&mut self.staged);
+            let commands = self.batch.commands;
+            let keyring = commands.keyring();
+            self.batch
+                .unit(&meta)
+                .await?
+                .create_many::<A>(keyring, staged)
+                .await?;
+        }
+        self.batch.commit(report).await
     }
 
     /// Commits what is staged at the end of an import that did not stop at a fault; a
@@ -481,12 +469,8 @@ where
         row: u64,
         cause: &(dyn std::error::Error + Send + Sync),
     ) {
-        self.unit = None;
         self.staged.clear();
-        let first = self.rows.first().copied().unwrap_or(row);
-        report.created -= self.rows.len() as u64;
-        self.rows.clear();
-        report.abort(first, cause);
+        self.batch.abort(report, row, cause);
     }
 }
 
