@@ -310,7 +310,7 @@ where
                 Ok(1)
             }
             // The row exists (ON CONFLICT DO NOTHING returned nothing).
-            Err(DbErr::RecordNotInserted) => Ok(0),
+            Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => Ok(0),
             Err(err) => Err(err),
         };
     }
@@ -639,14 +639,15 @@ async fn forget_answers_about<C: ConnectionTrait>(conn: &C, ev: &StoredEvent) ->
         "WITH subject AS (
            SELECT array_remove(ARRAY[email,
                     CASE WHEN first_name IS NOT NULL AND last_name IS NOT NULL
-                         THEN first_name || ' ' || last_name END], NULL) AS needles
+                         THEN first_name || ' ' || last_name
+                         ELSE coalesce(first_name, last_name) END], NULL) AS needles
              FROM contacts WHERE tenant_id = $1 AND id = $2
          )
          UPDATE import_jobs j SET report = crm_blank_out(j.report, subject.needles)
            FROM subject
           WHERE j.tenant_id = $1 AND j.report IS NOT NULL
             AND EXISTS (SELECT FROM unnest(subject.needles) n
-                         WHERE n <> '' AND position(n IN j.report::text) > 0)",
+                         WHERE n <> '' AND position(lower(n) IN lower(j.report::text)) > 0)",
         [ev.stream.tenant.0.into(), ev.stream.entity.0.into()],
     ))
     .await?;

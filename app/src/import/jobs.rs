@@ -161,6 +161,13 @@ pub async fn execute(
     let (state, report, error) = match &outcome {
         Ok(report) if report.aborted.is_some() => (JobState::Aborted, Some(report), None),
         Ok(report) => (JobState::Completed, Some(report), None),
+        // A fault after some batches committed: their rows stay, and the job keeps the
+        // counts of its last committed batch; the cause is logged, not served.
+        Err(AppError::Internal(_) | AppError::Unavailable(_)) => (
+            JobState::Aborted,
+            None,
+            Some("stopped by a fault of the server or the database; rows of committed batches are imported, and running the import again imports the rest".to_owned()),
+        ),
         Err(err) => (
             JobState::Failed,
             None,
@@ -187,15 +194,17 @@ async fn close(
         .map(serde_json::to_value)
         .transpose()
         .map_err(AppError::internal)?;
-    let counts = report.map_or([0; 4], |r| {
-        [r.rows_read, r.created, r.skipped_duplicates, r.failed].map(as_i64)
+    // Without a report, the counts of the last committed batch stay.
+    let counts = report.map_or([None; 4], |r| {
+        [r.rows_read, r.created, r.skipped_duplicates, r.failed].map(|n| Some(as_i64(n)))
     });
     let txn = scope.begin(run.app).await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "UPDATE import_jobs
-            SET state = $3, report = $4, rows_read = $5, created = $6, skipped = $7,
-                failed = $8, heartbeat_at = now(), finished_at = now()
+            SET state = $3, report = $4, rows_read = coalesce($5, rows_read),
+                created = coalesce($6, created), skipped = coalesce($7, skipped),
+                failed = coalesce($8, failed), heartbeat_at = now(), finished_at = now()
           WHERE tenant_id = $1 AND id = $2",
         [
             scope.tenant().0.into(),
@@ -289,7 +298,9 @@ pub async fn find(
     };
     let document: Option<serde_json::Value> = row.try_get("", "report")?;
     let (report, error) = match (state, document) {
-        (JobState::Failed, Some(doc)) => (None, doc["error"].as_str().map(str::to_owned)),
+        (_, Some(doc)) if doc.get("error").is_some() => {
+            (None, doc["error"].as_str().map(str::to_owned))
+        }
         (_, Some(doc)) => (
             Some(serde_json::from_value(doc).map_err(AppError::internal)?),
             None,

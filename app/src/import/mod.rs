@@ -93,9 +93,18 @@ impl ImportReport {
         }
     }
 
-    /// Records a server fault at `row` and marks the import aborted.
+    /// Records a server fault at `row` and marks the import aborted. The report then ends
+    /// at `row`: rows after it (read, but in the batch the fault rolled back) are taken
+    /// out of every count and note, so `rows_read = created + skipped + failed` holds
+    /// (the caller has already taken the rolled-back rows off `created`).
     fn abort(&mut self, row: u64, cause: &(dyn std::error::Error + Send + Sync)) {
         tracing::error!(import_id = %self.import_id, row, error = %cause, "import aborted");
+        for notes in [&mut self.duplicates, &mut self.warnings, &mut self.errors] {
+            notes.retain(|n| n.row < row);
+        }
+        self.skipped_duplicates = self.duplicates.len() as u64;
+        self.failed = self.errors.len() as u64;
+        self.rows_read = row;
         self.fail(
             row,
             "a fault of the server or the database; the import stopped here".into(),

@@ -42,19 +42,39 @@ CREATE POLICY import_jobs_command ON import_jobs FOR ALL TO crm_command
 CREATE POLICY import_jobs_projector ON import_jobs FOR ALL TO crm_projector
   USING (true) WITH CHECK (true);
 
--- `doc` with every occurrence of each of `needles` inside its strings replaced by
--- `[erased]`. A needle JSON would escape (a quote, a backslash, a control character) is
--- not in the document's text as written and is left out, so the result is always valid.
+-- `doc` with every occurrence of each of `needles` inside its string values (not its keys)
+-- replaced by `[erased]`, matched case-insensitively; the document is rebuilt value by
+-- value, so the result is always valid JSON whatever the needles hold.
 CREATE FUNCTION crm_blank_out(doc jsonb, needles text[]) RETURNS jsonb
   LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-  t text := doc::text;
+  s text;
   n text;
+  i integer;
+  pos integer;
 BEGIN
-  FOREACH n IN ARRAY needles LOOP
-    IF n <> '' AND n !~ '["\\[:cntrl:]]' THEN
-      t := replace(t, n, '[erased]');
-    END IF;
-  END LOOP;
-  RETURN t::jsonb;
+  CASE jsonb_typeof(doc)
+  WHEN 'string' THEN
+    s := doc #>> '{}';
+    FOREACH n IN ARRAY needles LOOP
+      CONTINUE WHEN n IS NULL OR n = '';
+      pos := 1;
+      LOOP
+        i := position(lower(n) IN lower(substr(s, pos)));
+        EXIT WHEN i = 0;
+        i := pos + i - 1;
+        s := overlay(s PLACING '[erased]' FROM i FOR length(n));
+        pos := i + length('[erased]');
+      END LOOP;
+    END LOOP;
+    RETURN to_jsonb(s);
+  WHEN 'object' THEN
+    RETURN (SELECT coalesce(jsonb_object_agg(key, crm_blank_out(value, needles)), '{}'::jsonb)
+              FROM jsonb_each(doc));
+  WHEN 'array' THEN
+    RETURN (SELECT coalesce(jsonb_agg(crm_blank_out(value, needles) ORDER BY ord), '[]'::jsonb)
+              FROM jsonb_array_elements(doc) WITH ORDINALITY AS e(value, ord));
+  ELSE
+    RETURN doc;
+  END CASE;
 END $$;

@@ -366,6 +366,26 @@ async fn an_erasure_blanks_the_contact_out_of_stored_import_reports() {
 }
 
 #[tokio::test]
+async fn blanking_a_report_keeps_it_valid_json_whatever_the_needle() {
+    let app = spawn_app().await;
+    let owner = app.pool_as(None).await;
+    // A tab is written `\t` in JSON's text, so "tom Lee" would match inside the escape if
+    // the text were edited (and leave `\[erased]`, not JSON); ':' and '0,' would match
+    // its structure. Only string values are searched, case-insensitively.
+    let (blanked,): (Value,) = sqlx::query_as(
+        "SELECT crm_blank_out($1, ARRAY['tom Lee', ':', '0,'])",
+    )
+    .bind(json!({"notes": ["X\tom Lee", {"message": "TOM LEE exists", "row": 10}], "count": 0}))
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        blanked,
+        json!({"notes": ["X\tom Lee", {"message": "[erased] exists", "row": 10}], "count": 0})
+    );
+}
+
+#[tokio::test]
 async fn an_erasure_leaves_other_contacts_alone_and_frees_the_email() {
     let app = spawn_app().await;
     let a = app.signup("erasure-control").await;
