@@ -93,7 +93,8 @@ async fn run(
     if background {
         import::jobs::check(kind, &body)?;
     }
-    let id = import::jobs::open(&run, kind, Some(ctx.auth.user.0)).await?;
+    let started = import::jobs::open(&run, kind, Some(ctx.auth.user.0)).await?;
+    let id = started.import_id;
     if background {
         let job_state = state.clone();
         // A task of this worker's runtime, outliving the request; if the process ends
@@ -109,7 +110,6 @@ async fn run(
                 tracing::info!(import_id = %id, error = %err, "background import refused");
             }
         });
-        let started = import::jobs::find(&state.pools.app, &ctx.auth.scope, id).await?;
         return Ok(HttpResponse::Accepted()
             .insert_header((
                 actix_web::http::header::LOCATION,

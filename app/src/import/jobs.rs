@@ -111,8 +111,9 @@ pub fn check(kind: ImportKind, data: &[u8]) -> Result<(), AppError> {
 }
 
 /// Records that the import `run` (its `meta.import_id`) of `kind` started, asked for by
-/// `requested_by` (none for the command line). One autocommit transaction on the
-/// application pool, so the job is visible at once.
+/// `requested_by` (none for the command line), and returns the job as it now stands (the
+/// answer to a background import, with no second read). One transaction on the
+/// application pool, committed at once so the job is visible.
 ///
 /// # Errors
 /// [`AppError::Internal`] when `run.meta` has no `import_id`; database errors.
@@ -120,25 +121,43 @@ pub async fn open(
     run: &ImportRun<'_>,
     kind: ImportKind,
     requested_by: Option<Uuid>,
-) -> Result<Uuid, AppError> {
+) -> Result<ImportJob, AppError> {
     let id = job_id(run)?;
     let scope = TenantScope::for_command(&run.meta);
     let txn = scope.begin(run.app).await?;
-    txn.execute(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "INSERT INTO import_jobs (tenant_id, id, kind, dry_run, requested_by, state)
-         VALUES ($1, $2, $3, $4, $5, 'running')",
-        [
-            scope.tenant().0.into(),
-            id.into(),
-            kind.as_str().into(),
-            run.dry_run.into(),
-            requested_by.into(),
-        ],
-    ))
-    .await?;
+    let started: DateTime<Utc> = txn
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO import_jobs (tenant_id, id, kind, dry_run, requested_by, state)
+             VALUES ($1, $2, $3, $4, $5, 'running')
+             RETURNING started_at",
+            [
+                scope.tenant().0.into(),
+                id.into(),
+                kind.as_str().into(),
+                run.dry_run.into(),
+                requested_by.into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| AppError::Internal("the new import job was not returned".into()))?
+        .try_get("", "started_at")?;
     txn.commit().await?;
-    Ok(id)
+    Ok(ImportJob {
+        import_id: id,
+        kind: kind.as_str().to_owned(),
+        state: JobState::Running,
+        dry_run: run.dry_run,
+        rows_read: 0,
+        created: 0,
+        skipped_duplicates: 0,
+        failed: 0,
+        started_at: started,
+        updated_at: started,
+        finished_at: None,
+        report: None,
+        error: None,
+    })
 }
 
 /// Runs the import `run` of `kind` over `data`, whose job [`open`] recorded, and records

@@ -127,10 +127,15 @@ async fn twenty_thousand_messy_rows_import_in_the_background_each_row_accounted_
     let (file, expect) = messy_file(20_000);
     let events = app.event_count().await;
 
-    let started = crm
-        .import_in_background("companies", "", &file)
-        .await
-        .expect(StatusCode::ACCEPTED);
+    let answer = crm.import_in_background("companies", "", &file).await;
+    let location = answer.header("location").map(str::to_owned);
+    assert_eq!(answer.header("preference-applied"), Some("respond-async"));
+    let started = answer.expect(StatusCode::ACCEPTED);
+    assert_eq!(
+        location.as_deref(),
+        Some(format!("/v1/imports/{}", started.import_id).as_str())
+    );
+    assert_eq!((started.state.as_str(), started.rows_read), ("running", 0));
     let job = follow(&crm, started.import_id).await;
 
     assert_eq!(job.state, "completed", "{:?}", job.error);
