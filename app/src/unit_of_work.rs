@@ -101,11 +101,11 @@ pub async fn unkeyed<F: std::future::Future>(work: F) -> F::Output {
 }
 
 /// Attempts [`again`] makes of a unit that lost a race.
-const ATTEMPTS: u32 = 5;
+const ATTEMPTS: u32 = 8;
 
 /// Runs `unit` (a whole unit of work, from its begin to its commit) again when it loses
 /// the race for a stream to another request ([`AppError::ConcurrentWrite`]: only an
-/// unguarded command does), up to [`ATTEMPTS`] times in all, after 5, 10, 20 and 40 ms
+/// unguarded command does), up to [`ATTEMPTS`] times in all, after 5, 10, 20 … 320 ms
 /// each with up to as much again of random jitter (exponential backoff, so that racers
 /// spread out). For units whose commands hold no version the caller chose: a sign-in's
 /// `LoginSucceeded`, a failed sign-in's count, a workspace's or user's own command.
