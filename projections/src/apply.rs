@@ -5,8 +5,8 @@
 //! out of order, changes nothing, and the inline and catch-up projectors may race freely:
 //! the catch-up projector, reading in commit order, fills any gap the inline one left.
 
-use crm_domain::company::{CompanyChanges, CompanyEvent, CompanyFields};
-use crm_domain::contact::{ContactChanges, ContactEvent, ContactFields};
+use crm_domain::company::CompanyEvent;
+use crm_domain::contact::{ContactEvent, ContactFields};
 use crm_domain::deal::DealEvent;
 use crm_domain::user::UserEvent;
 use crm_domain::workspace::WorkspaceEvent;
@@ -16,6 +16,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use crate::entities::table::sets_of;
 use crate::entities::{company, contact, deal, user, workspace};
 use crm_store::event::{AnyEvent, StoredEvent};
 
@@ -121,10 +122,10 @@ impl NewRows {
         }
         match &ev.event {
             AnyEvent::Company(CompanyEvent::CompanyCreated(f)) => {
-                self.companies.push(company_row(ev, f));
+                self.companies.push(company::ActiveModel::created(ev, f.clone()));
             }
             AnyEvent::Contact(ContactEvent::ContactCreated(f)) => {
-                self.contacts.push(contact_row(ev, f));
+                self.contacts.push(contact_row(ev, f.clone()));
             }
             AnyEvent::Deal(DealEvent::DealCreated(f)) => {
                 self.deals.push(crate::apply_deals::deal_row(ev, f));
@@ -207,18 +208,6 @@ fn stamp(event: &StoredEvent) -> Vec<(&'static str, SimpleExpr)> {
         ("version", Expr::value(event.sequence)),
         ("updated_at", Expr::value(event.metadata.occurred_at)),
     ]
-}
-
-/// Adds `column = value` to an update's `sets` when the event carries the field (a
-/// present member of a JSON merge patch, RFC 7396; `Some(None)` clears it).
-pub(crate) fn changed<Col, V: Into<sea_orm::Value>>(
-    sets: &mut Vec<(Col, SimpleExpr)>,
-    column: Col,
-    value: Option<V>,
-) {
-    if let Some(v) = value {
-        sets.push((column, Expr::value(v)));
-    }
 }
 
 /// Soft-deletes (`deleted`) or restores the row of `event`'s stream in `E`, stamped
@@ -472,73 +461,12 @@ async fn apply_user<C: ConnectionTrait>(
     }
 }
 
-/// The `companies` row a company's `CompanyCreated` (its first event) makes.
-fn company_row(ev: &StoredEvent, fields: &CompanyFields) -> company::ActiveModel {
-    let by = ev.metadata.actor.id();
-    let CompanyFields {
-        name,
-        domain,
-        industry,
-        country,
-        currency,
-        employee_count,
-        annual_revenue,
-        annual_revenue_text,
-        tags,
-    } = fields.clone();
-    company::ActiveModel {
-        tenant_id: Set(ev.stream.tenant.0),
-        id: Set(ev.stream.entity.0),
-        name: Set(name),
-        domain: Set(domain.map(String::from)),
-        industry: Set(industry),
-        country: Set(country),
-        currency: Set(currency.map(String::from)),
-        employee_count: Set(employee_count),
-        annual_revenue_minor: Set(annual_revenue.map(|m| m.amount_minor)),
-        annual_revenue_currency: Set(annual_revenue.map(|m| m.currency.code().to_owned())),
-        annual_revenue_text: Set(annual_revenue_text),
-        tags: Set(tags),
-        deleted: Set(false),
-        version: Set(1),
-        created_at: Set(ev.metadata.occurred_at),
-        updated_at: Set(ev.metadata.occurred_at),
-        created_by: Set(by.clone()),
-        updated_by: Set(by),
-        sort_name: sea_orm::ActiveValue::NotSet,
-    }
-}
-
-/// The `contacts` row a contact's `ContactCreated` (its first event) makes.
-fn contact_row(ev: &StoredEvent, fields: &ContactFields) -> contact::ActiveModel {
-    let by = ev.metadata.actor.id();
-    let ContactFields {
-        first_name,
-        last_name,
-        email,
-        phone,
-        job_title,
-        company_id,
-        tags,
-    } = fields.clone();
+/// The `contacts` row a contact's `ContactCreated` (its first event) makes: its
+/// declared columns, and not erased.
+fn contact_row(ev: &StoredEvent, fields: ContactFields) -> contact::ActiveModel {
     contact::ActiveModel {
-        tenant_id: Set(ev.stream.tenant.0),
-        id: Set(ev.stream.entity.0),
-        first_name: Set(first_name),
-        last_name: Set(last_name),
-        email: Set(email.map(String::from)),
-        phone: Set(phone),
-        job_title: Set(job_title),
-        company_id: Set(company_id.map(|c| c.0)),
-        tags: Set(tags),
-        deleted: Set(false),
-        version: Set(1),
-        created_at: Set(ev.metadata.occurred_at),
-        updated_at: Set(ev.metadata.occurred_at),
-        created_by: Set(by.clone()),
-        updated_by: Set(by),
-        sort_name: sea_orm::ActiveValue::NotSet,
         erased_at: Set(None),
+        ..contact::ActiveModel::created(ev, fields)
     }
 }
 
@@ -557,46 +485,14 @@ async fn apply_company<C: ConnectionTrait>(
             insert_first(
                 conn,
                 ev.stream.entity.0,
-                company_row(ev, fields),
+                company::ActiveModel::created(ev, fields.clone()),
                 [C::TenantId, C::Id],
             )
             .await
         }
         CompanyEvent::CompanyUpdated(changes) => {
-            let CompanyChanges {
-                name,
-                domain,
-                industry,
-                country,
-                currency,
-                employee_count,
-                annual_revenue,
-                annual_revenue_text,
-                tags,
-            } = changes.clone();
-            let mut sets = vec![(C::UpdatedBy, Expr::value(by))];
-            changed(&mut sets, C::Name, name);
-            changed(&mut sets, C::Domain, domain.map(|v| v.map(String::from)));
-            changed(&mut sets, C::Industry, industry);
-            changed(&mut sets, C::Country, country);
-            changed(
-                &mut sets,
-                C::Currency,
-                currency.map(|v| v.map(String::from)),
-            );
-            changed(&mut sets, C::EmployeeCount, employee_count);
-            if let Some(v) = annual_revenue {
-                sets.push((
-                    C::AnnualRevenueMinor,
-                    Expr::value(v.map(|m| m.amount_minor)),
-                ));
-                sets.push((
-                    C::AnnualRevenueCurrency,
-                    Expr::value(v.map(|m| m.currency.code().to_owned())),
-                ));
-            }
-            changed(&mut sets, C::AnnualRevenueText, annual_revenue_text);
-            changed(&mut sets, C::Tags, tags);
+            let mut sets = sets_of(&company::ActiveModel::changed(changes.clone()));
+            sets.push((C::UpdatedBy, Expr::value(by)));
             update_next::<_, company::Entity>(conn, ev, sets).await
         }
         CompanyEvent::CompanyDeleted | CompanyEvent::CompanyRestored => {
@@ -669,29 +565,14 @@ async fn apply_contact<C: ConnectionTrait>(
             insert_first(
                 conn,
                 ev.stream.entity.0,
-                contact_row(ev, fields),
+                contact_row(ev, fields.clone()),
                 [C::TenantId, C::Id],
             )
             .await
         }
         ContactEvent::ContactUpdated(changes) => {
-            let ContactChanges {
-                first_name,
-                last_name,
-                email,
-                phone,
-                job_title,
-                company_id,
-                tags,
-            } = changes.clone();
-            let mut sets = vec![(C::UpdatedBy, Expr::value(by))];
-            changed(&mut sets, C::FirstName, first_name);
-            changed(&mut sets, C::LastName, last_name);
-            changed(&mut sets, C::Email, email.map(|v| v.map(String::from)));
-            changed(&mut sets, C::Phone, phone);
-            changed(&mut sets, C::JobTitle, job_title);
-            changed(&mut sets, C::CompanyId, company_id.map(|v| v.map(|c| c.0)));
-            changed(&mut sets, C::Tags, tags);
+            let mut sets = sets_of(&contact::ActiveModel::changed(changes.clone()));
+            sets.push((C::UpdatedBy, Expr::value(by)));
             update_next::<_, contact::Entity>(conn, ev, sets).await
         }
         ContactEvent::ContactCompanyLinked { .. } | ContactEvent::ContactCompanyUnlinked { .. } => {

@@ -1,6 +1,5 @@
 //! Contacts: the view, the bodies, the record type, and erasure and company links.
 
-use chrono::{DateTime, Utc};
 use crm_domain::contact::{ContactCommand, ContactInput, ContactPatch};
 use crm_domain::{EntityId, EventMetadata, Guarded};
 use crm_projections::entities::contact::{self, Model};
@@ -11,116 +10,18 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::listing::{opt, text, Column, Listed};
+use super::listing::{Column, Listed};
 use super::{Record, Services};
 use crate::caller::Caller;
 use crate::error::AppError;
 use crate::history::RecordType;
 
-/// A contact as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ContactView {
-    /// Id.
-    pub id: Uuid,
-    /// Given name.
-    pub first_name: Option<String>,
-    /// Family name.
-    pub last_name: Option<String>,
-    /// Normalised email.
-    pub email: Option<String>,
-    /// Phone as written.
-    pub phone: Option<String>,
-    /// Job title.
-    pub job_title: Option<String>,
-    /// The company the contact works for.
-    pub company_id: Option<Uuid>,
-    /// Tags (lowercase).
-    pub tags: Vec<String>,
-    /// Soft-deleted.
-    pub deleted: bool,
-    /// Aggregate version (also the `ETag`).
-    pub version: i64,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Last change time.
-    pub updated_at: DateTime<Utc>,
-    /// Creating actor.
-    pub created_by: String,
-    /// Last changing actor.
-    pub updated_by: String,
-    /// When the contact's personal data was erased; `null` while it is not. An erased
-    /// contact has its names, email, phone and job title `null` for good.
-    pub erased_at: Option<DateTime<Utc>>,
-}
+crm_projections::contact_table!(crate::records::view::record_view);
 
-impl From<Model> for ContactView {
-    fn from(m: Model) -> Self {
-        Self {
-            id: m.id,
-            first_name: m.first_name,
-            last_name: m.last_name,
-            email: m.email,
-            phone: m.phone,
-            job_title: m.job_title,
-            company_id: m.company_id,
-            tags: m.tags,
-            deleted: m.deleted,
-            version: m.version,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-            created_by: m.created_by,
-            updated_by: m.updated_by,
-            erased_at: m.erased_at,
-        }
-    }
-}
-
-/// `POST /v1/contacts` body. A contact needs a first name, a last name or an email.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateContact {
-    /// Given name, up to 100 characters.
-    pub first_name: Option<String>,
-    /// Family name, up to 100 characters.
-    pub last_name: Option<String>,
-    /// Email, unique in the workspace (409 otherwise).
-    pub email: Option<String>,
-    /// Phone number.
-    pub phone: Option<String>,
-    /// Job title.
-    pub job_title: Option<String>,
-    /// A company of the workspace.
-    pub company_id: Option<Uuid>,
-    /// Tags.
-    #[serde(default)]
-    pub tags: Vec<String>,
-}
-
-/// `PATCH /v1/contacts/{id}` body: absent fields stay, `null` clears (RFC 7396).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchContact {
-    /// New given name or null.
-    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
-    pub first_name: Option<Option<String>>,
-    /// New family name or null.
-    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
-    pub last_name: Option<Option<String>>,
-    /// New email or null.
-    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
-    pub email: Option<Option<String>>,
-    /// New phone or null.
-    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
-    pub phone: Option<Option<String>>,
-    /// New job title or null.
-    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
-    pub job_title: Option<Option<String>>,
-    /// New company or null.
-    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
-    pub company_id: Option<Option<Uuid>>,
-    /// New tag list (replaces the old one).
-    pub tags: Option<Vec<String>>,
-}
+/// `POST /v1/contacts` body: the command's input.
+pub type CreateContact = ContactInput;
+/// `PATCH /v1/contacts/{id}` body: the command's patch.
+pub type PatchContact = ContactPatch;
 
 /// Contacts in the record machinery.
 pub struct Contacts;
@@ -151,15 +52,7 @@ impl Record for Contacts {
         _: &Caller,
         body: CreateContact,
     ) -> Result<ContactCommand, AppError> {
-        Ok(ContactCommand::Create(ContactInput {
-            first_name: body.first_name,
-            last_name: body.last_name,
-            email: body.email,
-            phone: body.phone,
-            job_title: body.job_title,
-            company_id: body.company_id.map(EntityId),
-            tags: body.tags,
-        }))
+        Ok(ContactCommand::Create(body))
     }
 
     async fn update_command(
@@ -171,15 +64,7 @@ impl Record for Contacts {
     ) -> Result<Guarded<ContactCommand>, AppError> {
         Ok(Guarded {
             if_version,
-            command: ContactCommand::Update(ContactPatch {
-                first_name: body.first_name,
-                last_name: body.last_name,
-                email: body.email,
-                phone: body.phone,
-                job_title: body.job_title,
-                company_id: body.company_id.map(|o| o.map(EntityId)),
-                tags: body.tags,
-            }),
+            command: ContactCommand::Update(body),
         })
     }
 
@@ -323,52 +208,7 @@ pub async fn unlink_company(
 
 impl Listed for Contacts {
     type Filter = contacts::ContactFilter;
-    const COLUMNS: &'static [Column<Model>] = &[
-        Column {
-            name: "id",
-            cell: |c| c.id.to_string(),
-        },
-        Column {
-            name: "first_name",
-            cell: |c| text(c.first_name.as_deref()),
-        },
-        Column {
-            name: "last_name",
-            cell: |c| text(c.last_name.as_deref()),
-        },
-        Column {
-            name: "email",
-            cell: |c| text(c.email.as_deref()),
-        },
-        Column {
-            name: "phone",
-            cell: |c| text(c.phone.as_deref()),
-        },
-        Column {
-            name: "job_title",
-            cell: |c| text(c.job_title.as_deref()),
-        },
-        Column {
-            name: "company_id",
-            cell: |c| opt(c.company_id),
-        },
-        Column {
-            name: "tags",
-            cell: |c| text(Some(&c.tags.join(";"))),
-        },
-        Column {
-            name: "deleted",
-            cell: |c| c.deleted.to_string(),
-        },
-        Column {
-            name: "created_at",
-            cell: |c| c.created_at.to_rfc3339(),
-        },
-        Column {
-            name: "updated_at",
-            cell: |c| c.updated_at.to_rfc3339(),
-        },
-    ];
+    const COLUMNS: &'static [Column<Model>] = EXPORT;
 
     async fn page(
         db: &DatabaseConnection,

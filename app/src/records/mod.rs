@@ -15,6 +15,7 @@ pub mod companies;
 pub mod contacts;
 pub mod deals;
 pub mod listing;
+pub mod view;
 
 use crm_domain::{Action, EntityId, EventMetadata, Guarded, Role};
 use crm_projections::entities::RecordRow;

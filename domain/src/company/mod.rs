@@ -24,8 +24,9 @@ pub const COUNTRY_MAX: usize = 100;
 /// Longest unparsed revenue text kept from an import, in characters.
 pub const REVENUE_TEXT_MAX: usize = 500;
 
-/// An amount as a command gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An amount as a command gives it. JSON bodies give it as [`Money`] (minor units).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "Money")]
 pub enum Amount {
     /// Already in minor units (the JSON API's form).
     Minor(Money),
@@ -39,12 +40,23 @@ pub enum Amount {
     },
 }
 
-/// A company's fields as a command gives them (unvalidated).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+impl From<Money> for Amount {
+    fn from(m: Money) -> Self {
+        Self::Minor(m)
+    }
+}
+
+/// A company's fields as a command gives them (unvalidated); also the
+/// `POST /v1/companies` body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CreateCompany, example = json!({"name": "Acme Corp", "domain": "acme.example",
+    "industry": "Manufacturing", "annual_revenue": {"amount_minor": 125000000, "currency": "EUR"},
+    "tags": ["customer"]}))]
 pub struct CompanyInput {
     /// Name, 1 to 200 characters.
     pub name: String,
-    /// Web domain or URL; normalised to a domain ([`WebDomain`]).
+    /// Web domain or URL; normalised to a domain.
     pub domain: Option<String>,
     /// Industry, up to 500 characters.
     pub industry: Option<String>,
@@ -55,33 +67,47 @@ pub struct CompanyInput {
     /// Number of employees, at least 0.
     pub employee_count: Option<i64>,
     /// Annual revenue, at least 0.
+    #[schema(value_type = Option<Money>)]
     pub annual_revenue: Option<Amount>,
-    /// Annual revenue as text, when it could not be made exact (kept as the source had it).
+    /// Annual revenue as text, when it could not be made exact (kept as the source had
+    /// it), up to 500 characters.
     pub annual_revenue_text: Option<String>,
-    /// Tags (see [`crate::tags::normalize`]).
+    /// Tags: trimmed, lowercased, deduplicated.
+    #[serde(default)]
     pub tags: Vec<String>,
 }
 
-/// A partial update: `None` leaves a field alone, `Some(None)` clears it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A partial update, also the `PATCH /v1/companies/{id}` body (JSON merge patch, RFC
+/// 7396): an absent field (`None`) stays, `null` (`Some(None)`) clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PatchCompany, example = json!({"industry": "Logistics", "employee_count": null}))]
 pub struct CompanyPatch {
-    /// New name.
+    /// New name (cannot be cleared).
     pub name: Option<String>,
-    /// New domain, or clear.
+    /// New domain, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub domain: Option<Option<String>>,
-    /// New industry, or clear.
+    /// New industry, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub industry: Option<Option<String>>,
-    /// New country, or clear.
+    /// New country, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub country: Option<Option<String>>,
-    /// New currency, or clear.
+    /// New currency, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub currency: Option<Option<String>>,
-    /// New employee count, or clear.
+    /// New employee count, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub employee_count: Option<Option<i64>>,
-    /// New annual revenue, or clear.
+    /// New annual revenue, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
+    #[schema(value_type = Option<Option<Money>>)]
     pub annual_revenue: Option<Option<Amount>>,
-    /// New revenue text, or clear.
+    /// New revenue text, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub annual_revenue_text: Option<Option<String>>,
-    /// New tag list.
+    /// New tag list (replaces the old one).
     pub tags: Option<Vec<String>>,
 }
 

@@ -22,41 +22,57 @@ pub const JOB_TITLE_MAX: usize = 200;
 /// Longest phone number text, in characters.
 pub const PHONE_MAX: usize = 32;
 
-/// A contact's fields as a command gives them (unvalidated).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A contact's fields as a command gives them (unvalidated); also the `POST /v1/contacts`
+/// body. A contact needs a first name, a last name or an email.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CreateContact)]
 pub struct ContactInput {
     /// Given name, up to 100 characters.
     pub first_name: Option<String>,
     /// Family name, up to 100 characters.
     pub last_name: Option<String>,
-    /// Email address; validated and normalised ([`Email`]).
+    /// Email address, unique in the workspace (409 otherwise); validated and normalised.
     pub email: Option<String>,
-    /// Phone number: see [`validate_phone`].
+    /// Phone number: 3 to 32 characters of digits, spaces and `+ - ( ) . /`, at least 3
+    /// digits, `+` only first (ITU-T E.123 written forms, loosely; see [`validate_phone`]).
     pub phone: Option<String>,
     /// Job title, up to 200 characters.
     pub job_title: Option<String>,
-    /// The company the contact works for (checked to exist in the tenant by the caller).
+    /// The company the contact works for, a company of the workspace.
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub company_id: Option<EntityId>,
-    /// Tags (see [`crate::tags::normalize`]).
+    /// Tags: trimmed, lowercased, deduplicated.
+    #[serde(default)]
     pub tags: Vec<String>,
 }
 
-/// A partial update: `None` leaves a field alone, `Some(None)` clears it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A partial update, also the `PATCH /v1/contacts/{id}` body (JSON merge patch, RFC 7396):
+/// an absent field (`None`) stays, `null` (`Some(None)`) clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PatchContact)]
 pub struct ContactPatch {
-    /// New given name, or clear.
+    /// New given name, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub first_name: Option<Option<String>>,
-    /// New family name, or clear.
+    /// New family name, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub last_name: Option<Option<String>>,
-    /// New email, or clear.
+    /// New email, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub email: Option<Option<String>>,
-    /// New phone, or clear.
+    /// New phone, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub phone: Option<Option<String>>,
-    /// New job title, or clear.
+    /// New job title, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub job_title: Option<Option<String>>,
-    /// New company, or clear.
+    /// New company, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
+    #[schema(value_type = Option<Option<uuid::Uuid>>)]
     pub company_id: Option<Option<EntityId>>,
-    /// New tag list.
+    /// New tag list (replaces the old one).
     pub tags: Option<Vec<String>>,
 }
 

@@ -1,6 +1,7 @@
 //! sea-orm entities of the read tables (see `migrations/src/sql/000004_read_models.up.sql`).
 
 pub mod activity;
+pub mod table;
 pub mod company;
 pub mod contact;
 pub mod deal;
