@@ -122,7 +122,8 @@ impl NewRows {
         }
         match &ev.event {
             AnyEvent::Company(CompanyEvent::CompanyCreated(f)) => {
-                self.companies.push(company::ActiveModel::created(ev, f.clone()));
+                self.companies
+                    .push(company::ActiveModel::created(ev, f.clone()));
             }
             AnyEvent::Contact(ContactEvent::ContactCreated(f)) => {
                 self.contacts.push(contact_row(ev, f.clone()));

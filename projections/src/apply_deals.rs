@@ -3,12 +3,13 @@
 //! (a savepoint inside the catch-up projector's), so the version and the stages move
 //! together.
 
-use crm_domain::deal::{DealChanges, DealEvent, DealFields};
+use crm_domain::deal::{DealEvent, DealFields};
 use crm_domain::pipeline::{PipelineEvent, Stage};
-use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, DbErr, Statement, TransactionTrait};
 
 use crate::apply::{insert_first, set_deleted, update_next};
+use crate::entities::table::sets_of;
 use crate::entities::{deal, pipeline, pipeline_stage};
 use crm_store::event::StoredEvent;
 
@@ -175,49 +176,14 @@ pub(crate) async fn apply_pipeline<C: ConnectionTrait + TransactionTrait>(
 
 /// The `deals` row a deal's `DealCreated` (its first event) makes.
 pub(crate) fn deal_row(ev: &StoredEvent, fields: &DealFields) -> deal::ActiveModel {
-    let by = ev.metadata.actor.id();
-    let money = |m: Option<crm_domain::Money>| {
-        (
-            m.map(|m| m.amount_minor),
-            m.map(|m| m.currency.code().to_owned()),
-        )
-    };
-    let DealFields {
-        name,
-        amount,
-        pipeline_id,
-        stage_id,
-        owner_id,
-        company_id,
-        contact_ids,
-        expected_close_date,
-        tags,
-    } = fields.clone();
-    let (amount_minor, currency) = money(amount);
     deal::ActiveModel {
-        tenant_id: Set(ev.stream.tenant.0),
-        id: Set(ev.stream.entity.0),
-        name: Set(name),
-        amount_minor: Set(amount_minor),
-        currency: Set(currency),
-        pipeline_id: Set(pipeline_id.0),
-        stage_id: Set(stage_id.0),
+        pipeline_id: Set(fields.pipeline_id.0),
+        stage_id: Set(fields.stage_id.0),
         status: Set("open".to_owned()),
-        owner_id: Set(owner_id.map(|u| u.0)),
-        company_id: Set(company_id.map(|c| c.0)),
-        contact_ids: Set(contact_ids.into_iter().map(|c| c.0).collect()),
-        expected_close_date: Set(expected_close_date),
         close_reason: Set(None),
         closed_at: Set(None),
         line_items: Set(serde_json::json!([])),
-        tags: Set(tags),
-        deleted: Set(false),
-        version: Set(1),
-        created_at: Set(ev.metadata.occurred_at),
-        updated_at: Set(ev.metadata.occurred_at),
-        created_by: Set(by.clone()),
-        updated_by: Set(by),
-        sort_name: sea_orm::ActiveValue::NotSet,
+        ..deal::ActiveModel::created(ev, fields.clone())
     }
 }
 
@@ -248,40 +214,8 @@ pub(crate) async fn apply_deal<C: ConnectionTrait>(
             .await
         }
         DealEvent::DealUpdated(changes) => {
-            let DealChanges {
-                name,
-                amount,
-                owner_id,
-                company_id,
-                contact_ids,
-                expected_close_date,
-                tags,
-            } = changes.clone();
-            let mut sets: Vec<(D, SimpleExpr)> = vec![(D::UpdatedBy, Expr::value(by))];
-            if let Some(v) = name {
-                sets.push((D::Name, Expr::value(v)));
-            }
-            if let Some(v) = amount {
-                let (minor, currency) = money(v);
-                sets.push((D::AmountMinor, Expr::value(minor)));
-                sets.push((D::Currency, Expr::value(currency)));
-            }
-            if let Some(v) = owner_id {
-                sets.push((D::OwnerId, Expr::value(v.map(|u| u.0))));
-            }
-            if let Some(v) = company_id {
-                sets.push((D::CompanyId, Expr::value(v.map(|c| c.0))));
-            }
-            if let Some(v) = contact_ids {
-                let ids: Vec<uuid::Uuid> = v.into_iter().map(|c| c.0).collect();
-                sets.push((D::ContactIds, Expr::value(ids)));
-            }
-            if let Some(v) = expected_close_date {
-                sets.push((D::ExpectedCloseDate, Expr::value(v)));
-            }
-            if let Some(v) = tags {
-                sets.push((D::Tags, Expr::value(v)));
-            }
+            let mut sets = sets_of(&deal::ActiveModel::changed(changes.clone()));
+            sets.push((D::UpdatedBy, Expr::value(by)));
             update_next::<_, deal::Entity>(conn, ev, sets).await
         }
         DealEvent::DealStageChanged {

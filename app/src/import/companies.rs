@@ -155,7 +155,7 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
             employee_count,
             annual_revenue,
             annual_revenue_text,
-            tags: vec![],
+            ..CompanyInput::default()
         };
         let id = EntityId::new();
         let decided = if run.dry_run {

@@ -128,7 +128,7 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
             phone: columns.get(&record, PHONE).map(str::to_owned),
             job_title: columns.get(&record, TITLE).map(str::to_owned),
             company_id: company.map(EntityId),
-            tags: vec![],
+            ..ContactInput::default()
         };
         let email = match input
             .email

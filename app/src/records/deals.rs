@@ -2,7 +2,7 @@
 //! A deal's stage is resolved, and its owner, company and contacts checked, in the
 //! caller's workspace before a command runs.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use crm_domain::deal::{DealCommand, DealInput, DealPatch, LineItemInput, StageRef};
 use crm_domain::pipeline::StageKind;
 use crm_domain::{EntityId, EventMetadata, Guarded, Money, UserId};
@@ -12,62 +12,18 @@ use crm_store::page::{ListError, Page};
 use crm_store::TenantScope;
 use rust_decimal::Decimal;
 use sea_orm::DatabaseConnection;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::companies::Companies;
 use super::contacts::Contacts;
-use super::listing::{joined, major, opt, text, Column, Listed};
-use super::{MoneyView, Record, Services};
+use super::listing::{Column, Listed};
+use super::{Record, Services};
 use crate::caller::Caller;
 use crate::error::AppError;
 use crate::history::RecordType;
 
-/// A deal as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DealView {
-    /// Id.
-    pub id: Uuid,
-    /// Name.
-    pub name: String,
-    /// Amount, or null.
-    pub amount: Option<MoneyView>,
-    /// Pipeline.
-    pub pipeline_id: Uuid,
-    /// Stage.
-    pub stage_id: Uuid,
-    /// `open`, `won` or `lost`.
-    pub status: String,
-    /// Owning user.
-    pub owner_id: Option<Uuid>,
-    /// Company.
-    pub company_id: Option<Uuid>,
-    /// Contacts.
-    pub contact_ids: Vec<Uuid>,
-    /// Expected close date (ISO 8601 date).
-    pub expected_close_date: Option<NaiveDate>,
-    /// Why it was won or lost.
-    pub close_reason: Option<String>,
-    /// When it was won or lost.
-    pub closed_at: Option<DateTime<Utc>>,
-    /// Line items with their totals (empty when the deal has none).
-    #[schema(value_type = Vec<LineItemView>)]
-    pub line_items: serde_json::Value,
-    /// Tags (lowercase).
-    pub tags: Vec<String>,
-    /// Soft-deleted.
-    pub deleted: bool,
-    /// Aggregate version (also the `ETag`).
-    pub version: i64,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Last change time.
-    pub updated_at: DateTime<Utc>,
-    /// Creating actor.
-    pub created_by: String,
-    /// Last changing actor.
-    pub updated_by: String,
-}
+crm_projections::deal_table!(crate::records::view::record_view);
 
 /// A line item as a deal shows it, as its events record it.
 #[derive(Debug, utoipa::ToSchema)]
@@ -84,39 +40,6 @@ pub struct LineItemView {
     pub discount_percent: String,
     /// `unit_price × quantity × (100 − discount) / 100`, rounded half to even to minor units.
     pub total: Money,
-}
-
-impl From<Model> for DealView {
-    fn from(m: Model) -> Self {
-        Self {
-            id: m.id,
-            name: m.name,
-            amount: m
-                .amount_minor
-                .zip(m.currency)
-                .map(|(amount_minor, currency)| MoneyView {
-                    amount_minor,
-                    currency,
-                }),
-            pipeline_id: m.pipeline_id,
-            stage_id: m.stage_id,
-            status: m.status,
-            owner_id: m.owner_id,
-            company_id: m.company_id,
-            contact_ids: m.contact_ids,
-            expected_close_date: m.expected_close_date,
-            close_reason: m.close_reason,
-            closed_at: m.closed_at,
-            line_items: m.line_items,
-            tags: m.tags,
-            deleted: m.deleted,
-            version: m.version,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-            created_by: m.created_by,
-            updated_by: m.updated_by,
-        }
-    }
 }
 
 fn kind_of(kind: &str) -> StageKind {
@@ -301,27 +224,18 @@ impl Record for Deals {
     ) -> Result<Guarded<DealCommand>, AppError> {
         // Another workspace's deal is a 404 before its links are looked at.
         super::load::<Self>(s, caller, id).await?;
+        let contacts: Vec<Uuid> = body.contact_ids.iter().flatten().map(|c| c.0).collect();
         check_links(
             s,
             caller,
-            body.owner_id.flatten(),
-            body.company_id.flatten(),
-            body.contact_ids.as_deref().unwrap_or_default(),
+            body.owner_id.flatten().map(|u| u.0),
+            body.company_id.flatten().map(|c| c.0),
+            &contacts,
         )
         .await?;
         Ok(Guarded {
             if_version,
-            command: DealCommand::Update(DealPatch {
-                name: body.name,
-                amount: body.amount,
-                owner_id: body.owner_id.map(|o| o.map(UserId)),
-                company_id: body.company_id.map(|o| o.map(EntityId)),
-                contact_ids: body
-                    .contact_ids
-                    .map(|v| v.into_iter().map(EntityId).collect()),
-                expected_close_date: body.expected_close_date,
-                tags: body.tags,
-            }),
+            command: DealCommand::Update(body),
         })
     }
 
@@ -343,31 +257,8 @@ impl Record for Deals {
     }
 }
 
-/// `PATCH /v1/deals/{id}` body: absent fields stay, `null` clears (RFC 7396).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Acme renewal 2025 (3 years)", "expected_close_date": null,
-    "tags": ["renewal", "multi-year"]}))]
-pub struct PatchDeal {
-    /// New name.
-    pub name: Option<String>,
-    /// New amount or null (refused while the deal has line items).
-    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
-    pub amount: Option<Option<Money>>,
-    /// New owner or null.
-    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
-    pub owner_id: Option<Option<Uuid>>,
-    /// New company or null.
-    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
-    pub company_id: Option<Option<Uuid>>,
-    /// New contact list.
-    pub contact_ids: Option<Vec<Uuid>>,
-    /// New expected close date or null.
-    #[serde(default, deserialize_with = "crm_domain::patch::double_option")]
-    pub expected_close_date: Option<Option<NaiveDate>>,
-    /// New tag list (replaces the old one).
-    pub tags: Option<Vec<String>>,
-}
+/// `PATCH /v1/deals/{id}` body: the command's patch.
+pub type PatchDeal = DealPatch;
 
 /// `POST /v1/deals/{id}/move` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -521,80 +412,7 @@ pub async fn set_line_items(
 
 impl Listed for Deals {
     type Filter = deals::DealFilter;
-    const COLUMNS: &'static [Column<Model>] = &[
-        Column {
-            name: "id",
-            cell: |d| d.id.to_string(),
-        },
-        Column {
-            name: "name",
-            cell: |d| text(Some(&d.name)),
-        },
-        Column {
-            name: "amount",
-            cell: |d| major(d.amount_minor, d.currency.as_deref()),
-        },
-        Column {
-            name: "amount_minor",
-            cell: |d| opt(d.amount_minor),
-        },
-        Column {
-            name: "currency",
-            cell: |d| opt(d.currency.as_ref()),
-        },
-        Column {
-            name: "pipeline_id",
-            cell: |d| d.pipeline_id.to_string(),
-        },
-        Column {
-            name: "stage_id",
-            cell: |d| d.stage_id.to_string(),
-        },
-        Column {
-            name: "status",
-            cell: |d| d.status.clone(),
-        },
-        Column {
-            name: "owner_id",
-            cell: |d| opt(d.owner_id),
-        },
-        Column {
-            name: "company_id",
-            cell: |d| opt(d.company_id),
-        },
-        Column {
-            name: "contact_ids",
-            cell: |d| joined(&d.contact_ids),
-        },
-        Column {
-            name: "expected_close_date",
-            cell: |d| opt(d.expected_close_date),
-        },
-        Column {
-            name: "close_reason",
-            cell: |d| text(d.close_reason.as_deref()),
-        },
-        Column {
-            name: "closed_at",
-            cell: |d| opt(d.closed_at.map(|t| t.to_rfc3339())),
-        },
-        Column {
-            name: "tags",
-            cell: |d| text(Some(&d.tags.join(";"))),
-        },
-        Column {
-            name: "deleted",
-            cell: |d| d.deleted.to_string(),
-        },
-        Column {
-            name: "created_at",
-            cell: |d| d.created_at.to_rfc3339(),
-        },
-        Column {
-            name: "updated_at",
-            cell: |d| d.updated_at.to_rfc3339(),
-        },
-    ];
+    const COLUMNS: &'static [Column<Model>] = EXPORT;
 
     async fn page(
         db: &DatabaseConnection,

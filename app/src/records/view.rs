@@ -52,6 +52,13 @@ macro_rules! cell_as_display {
 
 cell_as_display!(i64, bool, Uuid, NaiveDate);
 
+/// JSON text (a list or object never reads as a formula).
+impl Cell for serde_json::Value {
+    fn cell(&self) -> String {
+        self.to_string()
+    }
+}
+
 impl<T: Cell> Cell for Option<T> {
     fn cell(&self) -> String {
         self.as_ref().map(Cell::cell).unwrap_or_default()
@@ -73,7 +80,7 @@ macro_rules! record_view {
         view $view:ident;
         fields { $( $(#[$f_doc:meta])* $f:ident : $f_ty:ty, )* }
         money { $( $(#[$m_doc:meta])* $m:ident => $minor:ident, $currency:ident; )* }
-        own { $( $(#[$o_doc:meta])* $o:ident : $o_ty:ty, )* }
+        own { $( $(#[$o_doc:meta])* $o:ident : $o_ty:ty $(as $o_schema:ty)?, )* }
         hidden { $( $(#[$h_doc:meta])* $h:ident : $h_ty:ty, )* }
     ) => {
         pub use declared::*;
@@ -82,6 +89,8 @@ macro_rules! record_view {
         mod declared {
             #[allow(unused_imports)]
             use chrono::{DateTime, NaiveDate, Utc};
+            #[allow(unused_imports)]
+            use super::*;
             #[allow(unused_imports)]
             use sea_orm::prelude::{Json, Uuid};
             #[allow(unused_imports)]
@@ -100,7 +109,7 @@ macro_rules! record_view {
                 pub id: Uuid,
                 $( $(#[$f_doc])* pub $f: $f_ty, )*
                 $( $(#[$m_doc])* pub $m: Option<MoneyView>, )*
-                $( $(#[$o_doc])* pub $o: $o_ty, )*
+                $( $(#[$o_doc])* $(#[schema(value_type = $o_schema)])? pub $o: $o_ty, )*
                 /// Soft-deleted.
                 pub deleted: bool,
                 /// Aggregate version (also the `ETag`).

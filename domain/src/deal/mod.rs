@@ -88,22 +88,34 @@ pub struct DealInput {
     pub tags: Vec<String>,
 }
 
-/// A partial update: `None` leaves a field alone, `Some(None)` clears it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A partial update, also the `PATCH /v1/deals/{id}` body (JSON merge patch, RFC 7396):
+/// an absent field (`None`) stays, `null` (`Some(None)`) clears it. The application
+/// checks the owner, company and contacts in the caller's workspace first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PatchDeal, example = json!({"name": "Acme renewal 2025 (3 years)",
+    "expected_close_date": null, "tags": ["renewal", "multi-year"]}))]
 pub struct DealPatch {
     /// New name.
     pub name: Option<String>,
-    /// New amount (refused while the deal has line items).
+    /// New amount, or null (refused while the deal has line items).
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub amount: Option<Option<Money>>,
-    /// New owner.
+    /// New owner, a user of the workspace, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
+    #[schema(value_type = Option<Option<uuid::Uuid>>)]
     pub owner_id: Option<Option<UserId>>,
-    /// New company.
+    /// New company, or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
+    #[schema(value_type = Option<Option<uuid::Uuid>>)]
     pub company_id: Option<Option<EntityId>>,
     /// New contact list.
+    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
     pub contact_ids: Option<Vec<EntityId>>,
-    /// New expected close date.
+    /// New expected close date (ISO 8601 date), or null.
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     pub expected_close_date: Option<Option<NaiveDate>>,
-    /// New tag list.
+    /// New tag list (replaces the old one).
     pub tags: Option<Vec<String>>,
 }
 

@@ -1,12 +1,12 @@
 //! sea-orm entities of the read tables (see `migrations/src/sql/000004_read_models.up.sql`).
 
 pub mod activity;
-pub mod table;
 pub mod company;
 pub mod contact;
 pub mod deal;
 pub mod pipeline;
 pub mod pipeline_stage;
+pub mod table;
 pub mod user;
 pub mod workspace;
 

@@ -24,7 +24,7 @@
 //! `created_at`, `updated_at`, `created_by` and `updated_by`.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use crm_domain::{Currency, Email, EntityId, WebDomain};
+use crm_domain::{Currency, Email, EntityId, UserId, WebDomain};
 use uuid::Uuid;
 
 /// A domain value as its read-table column stores it (the column's Rust type is
@@ -69,6 +69,13 @@ impl IntoColumn for EntityId {
     }
 }
 
+impl IntoColumn for UserId {
+    type Column = Uuid;
+    fn into_column(self) -> Uuid {
+        self.0
+    }
+}
+
 impl<T: IntoColumn> IntoColumn for Option<T> {
     type Column = Option<T::Column>;
     fn into_column(self) -> Self::Column {
@@ -84,7 +91,12 @@ impl<T: IntoColumn> IntoColumn for Vec<T> {
 }
 
 /// The `SET`s of an update: every column `row` has set, with its value.
-pub fn sets_of<A>(row: &A) -> Vec<(<A::Entity as sea_orm::EntityTrait>::Column, sea_orm::sea_query::SimpleExpr)>
+pub fn sets_of<A>(
+    row: &A,
+) -> Vec<(
+    <A::Entity as sea_orm::EntityTrait>::Column,
+    sea_orm::sea_query::SimpleExpr,
+)>
 where
     A: sea_orm::ActiveModelTrait,
 {
@@ -110,7 +122,7 @@ macro_rules! read_table {
         view $view:ident;
         fields { $( $(#[$f_doc:meta])* $f:ident : $f_ty:ty, )* }
         money { $( $(#[$m_doc:meta])* $m:ident => $minor:ident, $currency:ident; )* }
-        own { $( $(#[$o_doc:meta])* $o:ident : $o_ty:ty, )* }
+        own { $( $(#[$o_doc:meta])* $o:ident : $o_ty:ty $(as $o_schema:ty)?, )* }
         hidden { $( $(#[$h_doc:meta])* $h:ident : $h_ty:ty, )* }
     ) => {
         use sea_orm::entity::prelude::*;

@@ -17,6 +17,7 @@ mod concurrency;
 mod contract;
 mod data_requests;
 mod deals;
+mod declared_tables;
 mod erasure;
 mod exports;
 mod hardening;
