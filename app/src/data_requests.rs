@@ -6,7 +6,7 @@ use crm_domain::Action;
 use crm_projections::entities::{company as company_table, contact as contact_table};
 use crm_projections::queries::activities::{self, Subject};
 use crm_projections::queries::contacts;
-use crm_projections::queries::deals::{self, DealFilter};
+use crm_projections::queries::deals::{self, DealConditions, DealFilter};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -101,7 +101,10 @@ pub async fn contact(
     }
     let mut deal_views = Vec::new();
     let mut filter = DealFilter {
-        contact_id: Some(id),
+        own: DealConditions {
+            contact_id: Some(id),
+            ..DealConditions::default()
+        },
         include_deleted: true,
         limit: Some(PAGE),
         ..DealFilter::default()

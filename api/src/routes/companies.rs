@@ -60,6 +60,7 @@ pub async fn list(
     }
     let filter = CompanyFilter {
         common: query.common(),
+        own: (),
         include_deleted,
         sort: query.sort()?,
         limit: query.limit()?,

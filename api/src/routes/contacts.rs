@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, put};
 use actix_web::{web, HttpRequest, HttpResponse};
 use crm_domain::Action;
-use crm_projections::queries::contacts::ContactFilter;
+use crm_projections::queries::contacts::{ContactConditions, ContactFilter};
 use crm_store::page::Page;
 use uuid::Uuid;
 
@@ -65,7 +65,9 @@ pub async fn list(
     }
     let filter = ContactFilter {
         common: query.common(),
-        company_id: query.company_id,
+        own: ContactConditions {
+            company_id: query.company_id,
+        },
         include_deleted,
         sort: query.sort()?,
         limit: query.limit()?,

@@ -5,7 +5,7 @@ use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::pipeline::StageKind;
 use crm_domain::Action;
-use crm_projections::queries::deals::DealFilter;
+use crm_projections::queries::deals::{DealConditions, DealFilter};
 use crm_store::page::Page;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -149,17 +149,19 @@ pub fn filter(auth: &AuthContext, q: DealQuery) -> Result<DealFilter, ApiError> 
             created_after: q.created_after,
             created_before: q.created_before,
         },
-        pipeline_id: q.pipeline_id,
-        stage_id: q.stage_id,
-        status: q.status,
-        owner_id,
-        company_id: q.company_id,
-        contact_id: q.contact_id,
-        currency,
-        amount_min: q.amount_min,
-        amount_max: q.amount_max,
-        close_after: q.close_after,
-        close_before: q.close_before,
+        own: DealConditions {
+            pipeline_id: q.pipeline_id,
+            stage_id: q.stage_id,
+            status: q.status,
+            owner_id,
+            company_id: q.company_id,
+            contact_id: q.contact_id,
+            currency,
+            amount_min: q.amount_min,
+            amount_max: q.amount_max,
+            close_after: q.close_after,
+            close_before: q.close_before,
+        },
         include_deleted,
         sort: paging.sort()?,
         limit: paging.limit()?,

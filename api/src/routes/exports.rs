@@ -12,7 +12,7 @@ use crm_app::records::deals::Deals;
 use crm_app::records::listing::{self, Listed};
 use crm_domain::Action;
 use crm_projections::queries::companies::CompanyFilter;
-use crm_projections::queries::contacts::ContactFilter;
+use crm_projections::queries::contacts::{ContactConditions, ContactFilter};
 use futures::StreamExt;
 
 use super::ListQuery;
@@ -25,7 +25,7 @@ use crate::state::AppState;
 fn csv<R: Listed>(
     state: &AppState,
     auth: &AuthContext,
-    filter: R::Filter,
+    filter: crm_app::records::listing::Filter<R>,
     name: &str,
 ) -> HttpResponse {
     let chunks = listing::csv::<R>(state.pools.app.clone(), auth.scope, filter)
@@ -78,6 +78,7 @@ pub async fn companies_csv(
     check(&auth, &query)?;
     let filter = CompanyFilter {
         common: query.common(),
+        own: (),
         include_deleted: query.include_deleted.unwrap_or(false),
         sort: query.sort()?,
         limit: None,
@@ -107,7 +108,9 @@ pub async fn contacts_csv(
     check(&auth, &query)?;
     let filter = ContactFilter {
         common: query.common(),
-        company_id: query.company_id,
+        own: ContactConditions {
+            company_id: query.company_id,
+        },
         include_deleted: query.include_deleted.unwrap_or(false),
         sort: query.sort()?,
         limit: None,

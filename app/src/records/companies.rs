@@ -3,10 +3,7 @@
 use crm_domain::company::{CompanyCommand, CompanyInput, CompanyPatch};
 use crm_domain::{EntityId, EventMetadata, Guarded};
 use crm_projections::entities::company::{self, Model};
-use crm_projections::queries::companies;
-use crm_store::page::{ListError, Page};
 use crm_store::TenantScope;
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::listing::{Column, Listed};
@@ -82,22 +79,6 @@ impl Record for Companies {
 }
 
 impl Listed for Companies {
-    type Filter = companies::CompanyFilter;
+    type Conditions = ();
     const COLUMNS: &'static [Column<Model>] = EXPORT;
-
-    async fn page(
-        db: &DatabaseConnection,
-        scope: &TenantScope,
-        filter: &Self::Filter,
-    ) -> Result<Page<Model>, ListError> {
-        companies::list(db, scope, filter).await
-    }
-
-    fn paged(filter: &Self::Filter, limit: u64, cursor: Option<String>) -> Self::Filter {
-        companies::CompanyFilter {
-            limit: Some(limit),
-            cursor,
-            ..filter.clone()
-        }
-    }
 }

@@ -4,9 +4,7 @@ use crm_domain::contact::{ContactCommand, ContactInput, ContactPatch};
 use crm_domain::{EntityId, EventMetadata, Guarded};
 use crm_projections::entities::contact::{self, Model};
 use crm_projections::queries::contacts;
-use crm_store::page::{ListError, Page};
 use crm_store::TenantScope;
-use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -207,22 +205,6 @@ pub async fn unlink_company(
 }
 
 impl Listed for Contacts {
-    type Filter = contacts::ContactFilter;
+    type Conditions = contacts::ContactConditions;
     const COLUMNS: &'static [Column<Model>] = EXPORT;
-
-    async fn page(
-        db: &DatabaseConnection,
-        scope: &TenantScope,
-        filter: &Self::Filter,
-    ) -> Result<Page<Model>, ListError> {
-        contacts::list(db, scope, filter).await
-    }
-
-    fn paged(filter: &Self::Filter, limit: u64, cursor: Option<String>) -> Self::Filter {
-        contacts::ContactFilter {
-            limit: Some(limit),
-            cursor,
-            ..filter.clone()
-        }
-    }
 }

@@ -8,10 +8,8 @@ use crm_domain::pipeline::StageKind;
 use crm_domain::{EntityId, EventMetadata, Guarded, Money, UserId};
 use crm_projections::entities::deal::{self, Model};
 use crm_projections::queries::{deals, pipelines, users};
-use crm_store::page::{ListError, Page};
 use crm_store::TenantScope;
 use rust_decimal::Decimal;
-use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -411,22 +409,6 @@ pub async fn set_line_items(
 }
 
 impl Listed for Deals {
-    type Filter = deals::DealFilter;
+    type Conditions = deals::DealConditions;
     const COLUMNS: &'static [Column<Model>] = EXPORT;
-
-    async fn page(
-        db: &DatabaseConnection,
-        scope: &TenantScope,
-        filter: &Self::Filter,
-    ) -> Result<Page<Model>, ListError> {
-        deals::list(db, scope, filter).await
-    }
-
-    fn paged(filter: &Self::Filter, limit: u64, cursor: Option<String>) -> Self::Filter {
-        deals::DealFilter {
-            limit: Some(limit),
-            cursor,
-            ..filter.clone()
-        }
-    }
 }

@@ -9,6 +9,7 @@
 //! return) are prefixed with `'`, as OWASP's "CSV Injection" advice says.
 
 use crm_domain::{Currency, Money};
+use crm_projections::queries::records::{self, Conditions, RecordFilter, SortedByName};
 use crm_store::page::{ListError, Page};
 use crm_store::TenantScope;
 use futures::stream::{self, Stream};
@@ -29,23 +30,25 @@ pub struct Column<Row> {
     pub cell: fn(&Row) -> String,
 }
 
-/// A record type with a list and an export.
-#[allow(async_fn_in_trait)]
-pub trait Listed: Record {
-    /// What its list asks for (conditions, sort, page size, cursor).
-    type Filter: Clone + 'static;
+/// A record type with a list and an export: its table is listed by name, with the
+/// conditions every record list has and its own.
+pub trait Listed: Record<Table: SortedByName> {
+    /// Its list's own conditions.
+    type Conditions: Conditions<Self::Table> + Clone + Default + 'static;
     /// Its export's columns, in order.
     const COLUMNS: &'static [Column<Self::Row>];
+}
 
-    /// One page of the rows `filter` selects, in the scope's workspace.
-    async fn page(
-        db: &DatabaseConnection,
-        scope: &TenantScope,
-        filter: &Self::Filter,
-    ) -> Result<Page<Self::Row>, ListError>;
+/// What a list of `R` asks for.
+pub type Filter<R> = RecordFilter<<R as Listed>::Conditions>;
 
-    /// `filter` at page size `limit`, from `cursor`.
-    fn paged(filter: &Self::Filter, limit: u64, cursor: Option<String>) -> Self::Filter;
+/// One page of the rows `filter` selects, in the scope's workspace.
+async fn page<R: Listed>(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    filter: &Filter<R>,
+) -> Result<Page<R::Row>, ListError> {
+    records::list::<R::Table, R::Conditions>(db, scope, filter).await
 }
 
 /// A page of the caller's records as views.
@@ -55,9 +58,9 @@ pub trait Listed: Record {
 pub async fn list<R: Listed>(
     db: &DatabaseConnection,
     caller: &Caller,
-    filter: &R::Filter,
+    filter: &Filter<R>,
 ) -> Result<Page<R::View>, AppError> {
-    let page = R::page(db, &caller.scope, filter).await?;
+    let page = page::<R>(db, &caller.scope, filter).await?;
     Ok(Page {
         items: page.items.into_iter().map(R::View::from).collect(),
         next_cursor: page.next_cursor,
@@ -114,7 +117,7 @@ fn lines(rows: &[Vec<String>]) -> Result<Vec<u8>, AppError> {
 pub fn csv<R: Listed>(
     db: DatabaseConnection,
     scope: TenantScope,
-    filter: R::Filter,
+    filter: Filter<R>,
 ) -> impl Stream<Item = Result<Vec<u8>, AppError>> + 'static {
     let header: Vec<String> = R::COLUMNS.iter().map(|c| c.name.to_owned()).collect();
     let first = lines(&[header]);
@@ -123,8 +126,8 @@ pub fn csv<R: Listed>(
         let (db, filter) = (db.clone(), filter.clone());
         async move {
             let cursor = cursor?;
-            let filter = R::paged(&filter, EXPORT_PAGE, cursor);
-            match R::page(&db, &scope, &filter).await {
+            let filter = filter.paged(EXPORT_PAGE, cursor);
+            match page::<R>(&db, &scope, &filter).await {
                 Ok(page) => {
                     let rows: Vec<Vec<String>> = page
                         .items

@@ -38,3 +38,25 @@ macro_rules! record_row {
 }
 
 record_row!(activity, company, contact, deal);
+
+/// Record tables listed by name: keyed by `(sort_name, created_at, id)`.
+macro_rules! sorted_by_name {
+    ($($module:ident),*) => {$(
+        impl crate::queries::records::SortedByName for $module::Entity {
+            fn tenant_column() -> $module::Column {
+                $module::Column::TenantId
+            }
+            fn deleted_column() -> $module::Column {
+                $module::Column::Deleted
+            }
+            fn key_columns() -> ($module::Column, $module::Column, $module::Column) {
+                ($module::Column::SortName, $module::Column::CreatedAt, $module::Column::Id)
+            }
+            fn key(row: &$module::Model) -> (String, chrono::DateTime<chrono::Utc>, uuid::Uuid) {
+                (row.sort_name.clone(), row.created_at, row.id)
+            }
+        }
+    )*};
+}
+
+sorted_by_name!(company, contact, deal);

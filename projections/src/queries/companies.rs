@@ -3,25 +3,13 @@
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::page::{keyset_page, CommonFilter, Sort};
+use super::records::RecordFilter;
 use crate::entities::company::{self, Column as C};
 use crm_store::page::{ListError, Page};
 use crm_store::TenantScope;
 
-/// What a company list asks for.
-#[derive(Debug, Clone, Default)]
-pub struct CompanyFilter {
-    /// Search, tag and creation-time conditions.
-    pub common: CommonFilter,
-    /// Include soft-deleted companies.
-    pub include_deleted: bool,
-    /// Sort order.
-    pub sort: Sort,
-    /// Page size (clamped to 1..=200).
-    pub limit: Option<u64>,
-    /// Cursor from the previous page.
-    pub cursor: Option<String>,
-}
+/// What a company list asks for: no conditions of its own.
+pub type CompanyFilter = RecordFilter<()>;
 
 /// A page of the tenant's companies.
 ///
@@ -32,24 +20,7 @@ pub async fn list(
     scope: &TenantScope,
     filter: &CompanyFilter,
 ) -> Result<Page<company::Model>, ListError> {
-    let txn = scope.read(db).await?;
-    let mut select = company::Entity::find().filter(C::TenantId.eq(scope.tenant().0));
-    if !filter.include_deleted {
-        select = select.filter(C::Deleted.eq(false));
-    }
-    select = filter.common.apply(select);
-    let page = keyset_page(
-        &txn,
-        select,
-        filter.sort,
-        filter.cursor.as_deref(),
-        filter.limit,
-        (C::SortName, C::CreatedAt, C::Id),
-        |row| (row.sort_name.clone(), row.created_at, row.id),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(page)
+    super::records::list::<company::Entity, _>(db, scope, filter).await
 }
 
 /// A light index of the tenant's companies for an import: (id, name, domain, deleted).

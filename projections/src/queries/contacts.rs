@@ -1,28 +1,37 @@
 //! Reads of the `contacts` table.
 
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Select,
+};
 use uuid::Uuid;
 
-use super::page::{keyset_page, CommonFilter, Sort};
+use super::records::{Conditions, RecordFilter};
 use crate::entities::contact::{self, Column as C};
 use crm_store::page::{ListError, Page};
 use crm_store::TenantScope;
 
 /// What a contact list asks for.
+pub type ContactFilter = RecordFilter<ContactConditions>;
+
+/// A contact list's own conditions.
 #[derive(Debug, Clone, Default)]
-pub struct ContactFilter {
-    /// Search, tag and creation-time conditions.
-    pub common: CommonFilter,
+pub struct ContactConditions {
     /// Only contacts of this company: their primary company, or an associated one.
     pub company_id: Option<Uuid>,
-    /// Include soft-deleted contacts.
-    pub include_deleted: bool,
-    /// Sort order.
-    pub sort: Sort,
-    /// Page size (clamped to 1..=200).
-    pub limit: Option<u64>,
-    /// Cursor from the previous page.
-    pub cursor: Option<String>,
+}
+
+impl Conditions<contact::Entity> for ContactConditions {
+    fn apply(&self, select: Select<contact::Entity>) -> Select<contact::Entity> {
+        match self.company_id {
+            // The primary company, or any associated one.
+            Some(company) => select.filter(sea_orm::sea_query::Expr::cust_with_values(
+                "(contacts.company_id = $1 OR EXISTS (SELECT 1 FROM contact_companies cc
+                   WHERE cc.tenant_id = contacts.tenant_id AND cc.contact_id = contacts.id AND cc.company_id = $2))",
+                [company, company],
+            )),
+            None => select,
+        }
+    }
 }
 
 /// A page of the tenant's contacts.
@@ -34,32 +43,7 @@ pub async fn list(
     scope: &TenantScope,
     filter: &ContactFilter,
 ) -> Result<Page<contact::Model>, ListError> {
-    let txn = scope.read(db).await?;
-    let mut select = contact::Entity::find().filter(C::TenantId.eq(scope.tenant().0));
-    if !filter.include_deleted {
-        select = select.filter(C::Deleted.eq(false));
-    }
-    if let Some(company) = filter.company_id {
-        // The primary company, or any associated one.
-        select = select.filter(sea_orm::sea_query::Expr::cust_with_values(
-            "(contacts.company_id = $1 OR EXISTS (SELECT 1 FROM contact_companies cc
-               WHERE cc.tenant_id = contacts.tenant_id AND cc.contact_id = contacts.id AND cc.company_id = $2))",
-            [company, company],
-        ));
-    }
-    select = filter.common.apply(select);
-    let page = keyset_page(
-        &txn,
-        select,
-        filter.sort,
-        filter.cursor.as_deref(),
-        filter.limit,
-        (C::SortName, C::CreatedAt, C::Id),
-        |row| (row.sort_name.clone(), row.created_at, row.id),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(page)
+    super::records::list::<contact::Entity, _>(db, scope, filter).await
 }
 
 /// A light index of the tenant's contacts for an import: (first name, last name, company).

@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod deals;
 pub mod page;
 pub mod pipelines;
+pub mod records;
 pub mod users;
 
 pub use page::{Cursor, Sort, SortField};

@@ -312,7 +312,9 @@ async fn every_list_search_and_get_reads_through_an_index_that_starts_with_the_t
         (
             "contacts of a company",
             contacts::ContactFilter {
-                company_id: Some(id),
+                own: contacts::ContactConditions {
+                    company_id: Some(id),
+                },
                 ..Default::default()
             },
         ),
@@ -350,14 +352,20 @@ async fn every_list_search_and_get_reads_through_an_index_that_starts_with_the_t
         (
             "deals of a company",
             deals::DealFilter {
-                company_id: Some(id),
+                own: deals::DealConditions {
+                    company_id: Some(id),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         ),
         (
             "deals of an owner",
             deals::DealFilter {
-                owner_id: Some(id),
+                own: deals::DealConditions {
+                    owner_id: Some(id),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         ),
