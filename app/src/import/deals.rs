@@ -212,12 +212,11 @@ async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError
         let input = DealInput {
             name: name.to_owned(),
             amount,
-            stage: stage_ref(start),
+            stage: Some(stage_ref(start)),
             owner_id: meta.initiated_by,
             company_id: company.map(EntityId),
-            contact_ids: vec![],
             expected_close_date: close,
-            tags: vec![],
+            ..DealInput::default()
         };
         let id = EntityId::new();
         let row_meta = row_metadata(meta);

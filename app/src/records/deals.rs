@@ -2,10 +2,9 @@
 //! A deal's stage is resolved, and its owner, company and contacts checked, in the
 //! caller's workspace before a command runs.
 
-use chrono::NaiveDate;
 use crm_domain::deal::{DealCommand, DealInput, DealPatch, LineItemInput, StageRef};
 use crm_domain::pipeline::StageKind;
-use crm_domain::{EntityId, EventMetadata, Guarded, Money, UserId};
+use crm_domain::{EntityId, EventMetadata, Guarded, Money};
 use crm_projections::entities::deal::{self, Model};
 use crm_projections::queries::{deals, pipelines, users};
 use crm_store::TenantScope;
@@ -119,37 +118,8 @@ async fn check_links(
     Ok(())
 }
 
-/// `POST /v1/deals` body. Without `stage_id`, the deal starts in the first open stage of
-/// `pipeline_id` (default: the workspace's oldest pipeline); without `owner_id`, the caller
-/// owns it.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Acme renewal 2025",
-    "amount": {"amount_minor": 1250000, "currency": "EUR"},
-    "expected_close_date": "2025-06-30", "tags": ["renewal"]}))]
-pub struct CreateDeal {
-    /// Name, 1 to 200 characters.
-    pub name: String,
-    /// Amount `{"amount_minor": …, "currency": "EUR"}`.
-    pub amount: Option<Money>,
-    /// Pipeline (default: the workspace's oldest).
-    pub pipeline_id: Option<Uuid>,
-    /// An active stage (of `pipeline_id` when given); default: the pipeline's first open
-    /// stage.
-    pub stage_id: Option<Uuid>,
-    /// A user of the workspace; default: the caller.
-    pub owner_id: Option<Uuid>,
-    /// A company of the workspace.
-    pub company_id: Option<Uuid>,
-    /// Contacts of the workspace.
-    #[serde(default)]
-    pub contact_ids: Vec<Uuid>,
-    /// ISO 8601 date.
-    pub expected_close_date: Option<NaiveDate>,
-    /// Tags.
-    #[serde(default)]
-    pub tags: Vec<String>,
-}
+/// `POST /v1/deals` body: the command's input, its stage not yet resolved.
+pub type CreateDeal = DealInput;
 
 /// Deals in the record machinery: a new deal's stage is resolved and its owner, company
 /// and contacts checked in the caller's workspace before the command runs.
@@ -180,9 +150,10 @@ impl Record for Deals {
     async fn create_command(
         s: Services<'_>,
         caller: &Caller,
-        body: CreateDeal,
+        mut body: CreateDeal,
     ) -> Result<DealCommand, AppError> {
-        let stage = match (body.stage_id, body.pipeline_id) {
+        let (stage, pipeline) = (body.stage_id.map(|e| e.0), body.pipeline_id.map(|e| e.0));
+        let stage = match (stage, pipeline) {
             (Some(stage), pipeline) => resolve_stage(s, caller, stage, pipeline).await?,
             (None, Some(pipeline)) => first_stage(s, caller, pipeline, StageKind::Open).await?,
             (None, None) => {
@@ -199,18 +170,12 @@ impl Record for Deals {
                 first_stage(s, caller, pipeline, StageKind::Open).await?
             }
         };
-        let owner = body.owner_id.unwrap_or(caller.user.0);
-        check_links(s, caller, Some(owner), body.company_id, &body.contact_ids).await?;
-        Ok(DealCommand::Create(DealInput {
-            name: body.name,
-            amount: body.amount,
-            stage,
-            owner_id: Some(UserId(owner)),
-            company_id: body.company_id.map(EntityId),
-            contact_ids: body.contact_ids.into_iter().map(EntityId).collect(),
-            expected_close_date: body.expected_close_date,
-            tags: body.tags,
-        }))
+        let owner = *body.owner_id.get_or_insert(caller.user);
+        let contacts: Vec<Uuid> = body.contact_ids.iter().map(|c| c.0).collect();
+        let company = body.company_id.map(|c| c.0);
+        check_links(s, caller, Some(owner.0), company, &contacts).await?;
+        body.stage = Some(stage);
+        Ok(DealCommand::Create(body))
     }
 
     async fn update_command(

@@ -67,24 +67,47 @@ impl DealStatus {
     }
 }
 
-/// A deal's fields as a create command gives them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A deal's fields as a create command gives them; also the `POST /v1/deals` body.
+/// Without `stage_id`, the deal starts in the first open stage of `pipeline_id` (default:
+/// the workspace's oldest pipeline); without `owner_id`, the caller owns it. The
+/// application resolves the stage and checks the owner, company and contacts in the
+/// caller's workspace before the command runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CreateDeal, example = json!({"name": "Acme renewal 2025",
+    "amount": {"amount_minor": 1250000, "currency": "EUR"},
+    "expected_close_date": "2025-06-30", "tags": ["renewal"]}))]
 pub struct DealInput {
     /// Name, 1 to 200 characters.
     pub name: String,
-    /// Amount, at least 0.
+    /// Amount `{"amount_minor": …, "currency": "EUR"}`, at least 0.
     pub amount: Option<Money>,
-    /// The open stage it starts in.
-    pub stage: StageRef,
-    /// The user who owns it.
+    /// Pipeline (default: the workspace's oldest).
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub pipeline_id: Option<EntityId>,
+    /// An active stage (of `pipeline_id` when given); default: the pipeline's first open
+    /// stage.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub stage_id: Option<EntityId>,
+    /// The open stage it starts in, as the application resolved `pipeline_id` and
+    /// `stage_id` (never part of a body); a create without one is refused.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub stage: Option<StageRef>,
+    /// A user of the workspace; default: the caller.
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub owner_id: Option<UserId>,
-    /// Its company.
+    /// A company of the workspace.
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub company_id: Option<EntityId>,
-    /// Its contacts (duplicates are dropped), at most 100.
+    /// Contacts of the workspace (duplicates are dropped), at most 100.
+    #[serde(default)]
+    #[schema(value_type = Vec<uuid::Uuid>)]
     pub contact_ids: Vec<EntityId>,
-    /// Expected close date.
+    /// Expected close date (ISO 8601 date).
     pub expected_close_date: Option<NaiveDate>,
-    /// Tags (see [`crate::tags::normalize`]).
+    /// Tags: trimmed, lowercased, deduplicated.
+    #[serde(default)]
     pub tags: Vec<String>,
 }
 
@@ -475,12 +498,15 @@ impl Aggregate for Deal {
                 if self.exists {
                     return Err(DomainError::AlreadyExists);
                 }
-                require_kind(&input.stage, StageKind::Open)?;
+                let stage = input
+                    .stage
+                    .ok_or_else(|| DomainError::invalid("stage_id", "no stage was resolved"))?;
+                require_kind(&stage, StageKind::Open)?;
                 DealEvent::DealCreated(DealFields {
                     name: text::required("name", &input.name, NAME_MAX)?,
                     amount: validate_amount(input.amount)?,
-                    pipeline_id: input.stage.pipeline_id,
-                    stage_id: input.stage.stage_id,
+                    pipeline_id: stage.pipeline_id,
+                    stage_id: stage.stage_id,
                     owner_id: input.owner_id,
                     company_id: input.company_id,
                     contact_ids: dedupe(input.contact_ids)?,

@@ -48,12 +48,8 @@ fn input(ids: &Ids) -> DealInput {
     DealInput {
         name: "Big order".into(),
         amount: Some(Money::new(1_000_000, cur("EUR"))),
-        stage: at(ids, ids.open),
-        owner_id: None,
-        company_id: None,
-        contact_ids: vec![],
-        expected_close_date: None,
-        tags: vec![],
+        stage: Some(at(ids, ids.open)),
+        ..DealInput::default()
     }
 }
 
@@ -99,10 +95,32 @@ fn a_deal_starts_in_an_open_stage() {
         .when(DealCommand::Create(input(&ids)).into())
         .then_expect_events(vec![created(&ids)]);
     let mut in_won = input(&ids);
-    in_won.stage = at(&ids, ids.won);
+    in_won.stage = Some(at(&ids, ids.won));
     let r = Given::with(())
         .given_no_previous_events()
         .when(DealCommand::Create(in_won).into())
+        .inspect_result();
+    assert!(
+        matches!(
+            r,
+            Err(DomainError::Invalid {
+                field: "stage_id",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_create_without_a_resolved_stage_is_refused() {
+    let ids = ids();
+    let mut unresolved = input(&ids);
+    unresolved.stage = None;
+    unresolved.stage_id = Some(ids.open);
+    let r = Given::with(())
+        .given_no_previous_events()
+        .when(DealCommand::Create(unresolved).into())
         .inspect_result();
     assert!(
         matches!(
