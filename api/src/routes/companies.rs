@@ -2,8 +2,6 @@
 
 use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
-use crm_domain::Action;
-use crm_projections::queries::companies::CompanyFilter;
 use crm_store::page::Page;
 
 use super::ListQuery;
@@ -51,21 +49,10 @@ pub async fn list(
     auth: AuthContext,
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let include_deleted = query.include_deleted.unwrap_or(false);
-    if include_deleted {
-        auth.require(Action::ViewDeleted)?;
-    }
     if query.company_id.is_some() {
         return Err(ApiError::invalid("company_id", "not a filter of companies"));
     }
-    let filter = CompanyFilter {
-        common: query.common(),
-        own: (),
-        include_deleted,
-        sort: query.sort()?,
-        limit: query.limit()?,
-        cursor: query.cursor.clone(),
-    };
+    let filter = query.filter(&auth, ())?;
     let page =
         crm_app::records::listing::list::<Companies>(&state.pools.app, &auth, &filter).await?;
     Ok(HttpResponse::Ok().json(page))

@@ -3,8 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, put};
 use actix_web::{web, HttpRequest, HttpResponse};
-use crm_domain::Action;
-use crm_projections::queries::contacts::{ContactConditions, ContactFilter};
+use crm_projections::queries::contacts::ContactConditions;
 use crm_store::page::Page;
 use uuid::Uuid;
 
@@ -59,20 +58,10 @@ pub async fn list(
     auth: AuthContext,
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let include_deleted = query.include_deleted.unwrap_or(false);
-    if include_deleted {
-        auth.require(Action::ViewDeleted)?;
-    }
-    let filter = ContactFilter {
-        common: query.common(),
-        own: ContactConditions {
-            company_id: query.company_id,
-        },
-        include_deleted,
-        sort: query.sort()?,
-        limit: query.limit()?,
-        cursor: query.cursor.clone(),
+    let own = ContactConditions {
+        company_id: query.company_id,
     };
+    let filter = query.filter(&auth, own)?;
     let page =
         crm_app::records::listing::list::<Contacts>(&state.pools.app, &auth, &filter).await?;
     Ok(HttpResponse::Ok().json(page))

@@ -4,7 +4,6 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::pipeline::StageKind;
-use crm_domain::Action;
 use crm_projections::queries::deals::{DealConditions, DealFilter};
 use crm_store::page::Page;
 use serde::Deserialize;
@@ -106,15 +105,18 @@ pub struct DealQuery {
 /// # Errors
 /// 403 for `include_deleted` without the right; 422 for bad parameters.
 pub fn filter(auth: &AuthContext, q: DealQuery) -> Result<DealFilter, ApiError> {
-    let include_deleted = q.include_deleted.unwrap_or(false);
-    if include_deleted {
-        auth.require(Action::ViewDeleted)?;
-    }
-    let paging = super::ListQuery {
+    let paged = super::ListQuery {
         limit: q.limit,
+        cursor: q.cursor.clone(),
+        q: q.q.clone(),
         sort: q.sort.clone(),
-        ..Default::default()
-    };
+        include_deleted: q.include_deleted,
+        company_id: None,
+        tag: q.tag.clone(),
+        created_after: q.created_after,
+        created_before: q.created_before,
+    }
+    .filter(auth, ())?;
     if let Some(status) = &q.status {
         if !matches!(status.as_str(), "open" | "won" | "lost") {
             return Err(ApiError::invalid("status", "must be open, won or lost"));
@@ -142,32 +144,20 @@ pub fn filter(auth: &AuthContext, q: DealQuery) -> Result<DealFilter, ApiError> 
             "an amount range needs a currency: amounts of different currencies do not compare",
         ));
     }
-    let filter = DealFilter {
-        common: crm_projections::queries::page::CommonFilter {
-            q: q.q,
-            tag: q.tag,
-            created_after: q.created_after,
-            created_before: q.created_before,
-        },
-        own: DealConditions {
-            pipeline_id: q.pipeline_id,
-            stage_id: q.stage_id,
-            status: q.status,
-            owner_id,
-            company_id: q.company_id,
-            contact_id: q.contact_id,
-            currency,
-            amount_min: q.amount_min,
-            amount_max: q.amount_max,
-            close_after: q.close_after,
-            close_before: q.close_before,
-        },
-        include_deleted,
-        sort: paging.sort()?,
-        limit: paging.limit()?,
-        cursor: q.cursor,
+    let own = DealConditions {
+        pipeline_id: q.pipeline_id,
+        stage_id: q.stage_id,
+        status: q.status,
+        owner_id,
+        company_id: q.company_id,
+        contact_id: q.contact_id,
+        currency,
+        amount_min: q.amount_min,
+        amount_max: q.amount_max,
+        close_after: q.close_after,
+        close_before: q.close_before,
     };
-    Ok(filter)
+    Ok(paged.with(own))
 }
 
 /// A page of deals: filtered, sorted, keyset-paginated.

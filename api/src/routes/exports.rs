@@ -10,9 +10,7 @@ use crm_app::records::companies::Companies;
 use crm_app::records::contacts::Contacts;
 use crm_app::records::deals::Deals;
 use crm_app::records::listing::{self, Listed};
-use crm_domain::Action;
-use crm_projections::queries::companies::CompanyFilter;
-use crm_projections::queries::contacts::{ContactConditions, ContactFilter};
+use crm_projections::queries::contacts::ContactConditions;
 use futures::StreamExt;
 
 use super::ListQuery;
@@ -50,10 +48,7 @@ fn unpaged(cursor: Option<&String>, limit: Option<u64>) -> Result<(), ApiError> 
     Ok(())
 }
 
-fn check(auth: &AuthContext, query: &ListQuery) -> Result<(), ApiError> {
-    if query.include_deleted == Some(true) {
-        auth.require(Action::ViewDeleted)?;
-    }
+fn check(query: &ListQuery) -> Result<(), ApiError> {
     unpaged(query.cursor.as_ref(), query.limit)
 }
 
@@ -75,15 +70,8 @@ pub async fn companies_csv(
     auth: AuthContext,
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&auth, &query)?;
-    let filter = CompanyFilter {
-        common: query.common(),
-        own: (),
-        include_deleted: query.include_deleted.unwrap_or(false),
-        sort: query.sort()?,
-        limit: None,
-        cursor: None,
-    };
+    check(&query)?;
+    let filter = query.filter(&auth, ())?;
     Ok(csv::<Companies>(&state, &auth, filter, "companies"))
 }
 
@@ -105,17 +93,11 @@ pub async fn contacts_csv(
     auth: AuthContext,
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&auth, &query)?;
-    let filter = ContactFilter {
-        common: query.common(),
-        own: ContactConditions {
-            company_id: query.company_id,
-        },
-        include_deleted: query.include_deleted.unwrap_or(false),
-        sort: query.sort()?,
-        limit: None,
-        cursor: None,
+    check(&query)?;
+    let own = ContactConditions {
+        company_id: query.company_id,
     };
+    let filter = query.filter(&auth, own)?;
     Ok(csv::<Contacts>(&state, &auth, filter, "contacts"))
 }
 

@@ -137,6 +137,30 @@ impl ListQuery {
             )
             .map_err(|e| crate::error::ApiError::invalid("sort", e.to_string()))
     }
+
+    /// The record list this query asks for, with the type's `own` conditions.
+    ///
+    /// # Errors
+    /// 403 for `include_deleted` without [`crm_domain::Action::ViewDeleted`]; 422 for a
+    /// bad limit or sort.
+    pub fn filter<X>(
+        &self,
+        auth: &crate::auth::AuthContext,
+        own: X,
+    ) -> Result<crm_projections::queries::records::RecordFilter<X>, crate::error::ApiError> {
+        let include_deleted = self.include_deleted.unwrap_or(false);
+        if include_deleted {
+            auth.require(crm_domain::Action::ViewDeleted)?;
+        }
+        Ok(crm_projections::queries::records::RecordFilter {
+            common: self.common(),
+            own,
+            include_deleted,
+            sort: self.sort()?,
+            limit: self.limit()?,
+            cursor: self.cursor.clone(),
+        })
+    }
 }
 
 /// A single-record response: the body, `ETag` = the aggregate version (RFC 9110 §8.8.3).

@@ -25,6 +25,20 @@ pub struct RecordFilter<X> {
     pub cursor: Option<String>,
 }
 
+impl<X> RecordFilter<X> {
+    /// The same list with the type's own conditions `own`.
+    pub fn with<Y>(self, own: Y) -> RecordFilter<Y> {
+        RecordFilter {
+            common: self.common,
+            own,
+            include_deleted: self.include_deleted,
+            sort: self.sort,
+            limit: self.limit,
+            cursor: self.cursor,
+        }
+    }
+}
+
 impl<X: Clone> RecordFilter<X> {
     /// The same filter at page size `limit`, from `cursor`.
     pub fn paged(&self, limit: u64, cursor: Option<String>) -> Self {
