@@ -96,8 +96,6 @@ pub(crate) async fn apply_activity<C: ConnectionTrait>(
                 _ => (None, None, None),
             };
             let row = activity::ActiveModel {
-                tenant_id: Set(ev.stream.tenant.0),
-                id: Set(ev.stream.entity.0),
                 kind: Set(kind.name().to_owned()),
                 title: Set(title(kind)),
                 details: Set(serde_json::to_value(kind).unwrap_or_default()),
@@ -109,12 +107,7 @@ pub(crate) async fn apply_activity<C: ConnectionTrait>(
                 assignee_id: Set(assignee_id),
                 priority: Set(prio),
                 completed_at: Set(None),
-                deleted: Set(false),
-                version: Set(1),
-                created_at: Set(at),
-                updated_at: Set(at),
-                created_by: Set(by.clone()),
-                updated_by: Set(by),
+                ..activity::ActiveModel::created(ev, ())
             };
             return insert_first(conn, ev.stream.entity.0, row, [A::TenantId, A::Id]).await;
         }

@@ -8,7 +8,7 @@ use crm_domain::{Email, EntityId, EventMetadata, Guarded, UserId};
 use crm_projections::entities::activity::{self, Model};
 use crm_projections::queries::users;
 use crm_store::TenantScope;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::companies::Companies;
@@ -18,83 +18,7 @@ use super::{Record, Services};
 use crate::caller::Caller;
 use crate::error::AppError;
 use crate::history::RecordType;
-/// An activity as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ActivityView {
-    /// Id.
-    pub id: Uuid,
-    /// `note`, `call`, `meeting`, `email` or `task`.
-    pub kind: String,
-    /// Subject, title, or a note's first line.
-    pub title: String,
-    /// The kind's own fields, with `kind` (e.g. a call's `direction`,
-    /// `duration_seconds`, `outcome`, `body`).
-    pub details: serde_json::Value,
-    /// When it happened (timeline order).
-    pub occurred_at: DateTime<Utc>,
-    /// Linked contacts.
-    pub contact_ids: Vec<Uuid>,
-    /// Linked companies.
-    pub company_ids: Vec<Uuid>,
-    /// Linked deals.
-    pub deal_ids: Vec<Uuid>,
-    /// Tasks: due time.
-    pub due_at: Option<DateTime<Utc>>,
-    /// Tasks: assignee.
-    pub assignee_id: Option<Uuid>,
-    /// Tasks: priority (`low`, `normal` or `high`).
-    pub priority: Option<String>,
-    /// Tasks: `open` or `completed`; null for other kinds.
-    #[schema(value_type = Option<String>)]
-    pub status: Option<&'static str>,
-    /// Tasks: when completed.
-    pub completed_at: Option<DateTime<Utc>>,
-    /// Soft-deleted.
-    pub deleted: bool,
-    /// Aggregate version (also the `ETag`).
-    pub version: i64,
-    /// Logging time.
-    pub created_at: DateTime<Utc>,
-    /// Who logged it (user id or system actor).
-    pub created_by: String,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-    /// Last changing actor.
-    pub updated_by: String,
-}
-
-impl From<Model> for ActivityView {
-    fn from(m: Model) -> Self {
-        let status = (m.kind == "task").then(|| {
-            if m.completed_at.is_some() {
-                "completed"
-            } else {
-                "open"
-            }
-        });
-        Self {
-            id: m.id,
-            kind: m.kind,
-            title: m.title,
-            details: m.details,
-            occurred_at: m.occurred_at,
-            contact_ids: m.contact_ids,
-            company_ids: m.company_ids,
-            deal_ids: m.deal_ids,
-            due_at: m.due_at,
-            assignee_id: m.assignee_id,
-            priority: m.priority,
-            status,
-            completed_at: m.completed_at,
-            deleted: m.deleted,
-            version: m.version,
-            created_at: m.created_at,
-            created_by: m.created_by,
-            updated_at: m.updated_at,
-            updated_by: m.updated_by,
-        }
-    }
-}
+crm_projections::activity_table!(crate::records::view::record_view);
 
 /// `POST /v1/activities` and `PATCH /v1/activities/{id}` body: `kind` and the fields of
 /// that kind, plus links. Fields of another kind are refused.

@@ -81,6 +81,7 @@ macro_rules! record_view {
         fields { $( $(#[$f_doc:meta])* $f:ident : $f_ty:ty, )* }
         money { $( $(#[$m_doc:meta])* $m:ident => $minor:ident, $currency:ident; )* }
         own { $( $(#[$o_doc:meta])* $o:ident : $o_ty:ty $(as $o_schema:ty)?, )* }
+        derived { $( $(#[$d_doc:meta])* $d:ident : $d_ty:ty $(as $d_schema:ty)? = $d_fn:expr, )* }
         hidden { $( $(#[$h_doc:meta])* $h:ident : $h_ty:ty, )* }
     ) => {
         pub use declared::*;
@@ -110,6 +111,7 @@ macro_rules! record_view {
                 $( $(#[$f_doc])* pub $f: $f_ty, )*
                 $( $(#[$m_doc])* pub $m: Option<MoneyView>, )*
                 $( $(#[$o_doc])* $(#[schema(value_type = $o_schema)])? pub $o: $o_ty, )*
+                $( $(#[$d_doc])* $(#[schema(value_type = $d_schema)])? pub $d: $d_ty, )*
                 /// Soft-deleted.
                 pub deleted: bool,
                 /// Aggregate version (also the `ETag`).
@@ -126,6 +128,7 @@ macro_rules! record_view {
 
             impl From<Row> for $view {
                 fn from(row: Row) -> Self {
+                    $( let $d = ($d_fn)(&row); )*
                     Self {
                         id: row.id,
                         $( $f: row.$f, )*
@@ -135,6 +138,7 @@ macro_rules! record_view {
                             }),
                         )*
                         $( $o: row.$o, )*
+                        $( $d, )*
                         deleted: row.deleted,
                         version: row.version,
                         created_at: row.created_at,

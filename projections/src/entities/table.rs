@@ -17,7 +17,9 @@
 //! - `money`: a domain `Option<Money>` field, stored as minor units and ISO 4217 code
 //!   columns, shown as `{amount_minor, currency}`;
 //! - `own`: columns shown and exported, set by the type's own projector code (not by the
-//!   created or updated event's fields);
+//!   created or updated event's fields); `as T` names the schema of a JSON column;
+//! - `derived`: not columns but view fields computed from the row, each by a function
+//!   of `&Model`;
 //! - `hidden`: columns the database fills (generated sort keys), never shown.
 //!
 //! Every table also has `tenant_id` and `id` (its key), `deleted`, `version`,
@@ -123,6 +125,7 @@ macro_rules! read_table {
         fields { $( $(#[$f_doc:meta])* $f:ident : $f_ty:ty, )* }
         money { $( $(#[$m_doc:meta])* $m:ident => $minor:ident, $currency:ident; )* }
         own { $( $(#[$o_doc:meta])* $o:ident : $o_ty:ty $(as $o_schema:ty)?, )* }
+        derived { $( $(#[$d_doc:meta])* $d:ident : $d_ty:ty $(as $d_schema:ty)? = $d_fn:expr, )* }
         hidden { $( $(#[$h_doc:meta])* $h:ident : $h_ty:ty, )* }
     ) => {
         use sea_orm::entity::prelude::*;
@@ -162,9 +165,11 @@ macro_rules! read_table {
             /// and last changed by the event's actor at its time. `own` columns are left
             /// for the type's projector to set.
             pub fn created(ev: &crm_store::event::StoredEvent, fields: $fields_ty) -> Self {
+                #[allow(unused_imports)]
                 use $crate::entities::table::IntoColumn as _;
                 use sea_orm::ActiveValue::Set;
                 let by = ev.metadata.actor.id();
+                let _ = &fields;
                 Self {
                     tenant_id: Set(ev.stream.tenant.0),
                     id: Set(ev.stream.entity.0),
@@ -190,6 +195,7 @@ macro_rules! read_table {
                 use $crate::entities::table::IntoColumn as _;
                 #[allow(unused_mut)]
                 let mut row = <Self as ::core::default::Default>::default();
+                let _ = &changes;
                 $(
                     if let Some(v) = changes.$f {
                         row.$f = sea_orm::ActiveValue::Set(v.into_column());

@@ -5,7 +5,7 @@
 //! the database generates (sort keys, search vectors) are left out: a declaration names
 //! one only to read it.
 
-use crm_projections::entities::{company, contact, deal};
+use crm_projections::entities::{activity, company, contact, deal};
 use sea_orm::{ColumnTrait, EntityName, EntityTrait, IdenStatic, Iterable};
 use sqlx::PgPool;
 
@@ -46,6 +46,10 @@ async fn every_record_table_is_declared_as_migrated() {
         (company::Entity.table_name(), declared::<company::Entity>()),
         (contact::Entity.table_name(), declared::<contact::Entity>()),
         (deal::Entity.table_name(), declared::<deal::Entity>()),
+        (
+            activity::Entity.table_name(),
+            declared::<activity::Entity>(),
+        ),
     ] {
         let migrated = migrated(&pool, table).await;
         assert!(migrated.len() > 10, "{table} has no columns: {migrated:?}");
