@@ -44,6 +44,7 @@ mod m20261204_000026_request_counts_per_connection;
 mod m20261204_000027_import_jobs;
 mod m20261204_000028_search_under_row_security;
 mod m20261204_000029_rebuild_analyze;
+mod m20261204_000030_search_lexemes_per_workspace;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -59,7 +60,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 58] = [
+const SQL: [&str; 60] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -118,6 +119,8 @@ const SQL: [&str; 58] = [
     include_str!("sql/000028_search_under_row_security.down.sql"),
     include_str!("sql/000029_rebuild_analyze.up.sql"),
     include_str!("sql/000029_rebuild_analyze.down.sql"),
+    include_str!("sql/000030_search_lexemes_per_workspace.up.sql"),
+    include_str!("sql/000030_search_lexemes_per_workspace.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -167,6 +170,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000027_import_jobs::Migration),
             Box::new(m20261204_000028_search_under_row_security::Migration),
             Box::new(m20261204_000029_rebuild_analyze::Migration),
+            Box::new(m20261204_000030_search_lexemes_per_workspace::Migration),
         ]
     }
 }

@@ -226,17 +226,17 @@ where
     Ok(Page { items, next_cursor })
 }
 
-/// A PostgreSQL `tsquery` text matching every word of `q` as a prefix (`acm:* & corp:*`),
-/// or `None` when `q` has no word. Words are runs of letters and digits (any script), so
-/// the text needs no escaping; lowercased to match the `simple` configuration.
-pub fn prefix_query(q: &str) -> Option<String> {
+/// The words of `q` (runs of letters and digits, any script, at most 16), lowercased and
+/// joined by spaces, or `None` when `q` has none. The text needs no escaping; each word is
+/// then matched as a prefix of a word of the record (`crm_tenant_query`, migration 000030).
+pub fn search_words(q: &str) -> Option<String> {
     let words: Vec<String> = q
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(16)
-        .map(|w| format!("{}:*", w.to_lowercase()))
+        .map(str::to_lowercase)
         .collect();
-    (!words.is_empty()).then(|| words.join(" & "))
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// The conditions every record list shares: full-text `q`, a tag, a creation-time range.
@@ -253,23 +253,27 @@ pub struct CommonFilter {
 }
 
 impl CommonFilter {
-    /// Adds the conditions to `select` (a table with `search`, `tags` and `created_at`).
+    /// Adds the conditions to `select` (a table with `search`, `tags` and `created_at`) of
+    /// a list in workspace `tenant` (whose lexemes its search names).
     pub fn apply<E: sea_orm::EntityTrait>(
         &self,
         mut select: sea_orm::Select<E>,
+        tenant: Uuid,
     ) -> sea_orm::Select<E> {
         use sea_orm::sea_query::Expr;
         use sea_orm::QueryFilter;
-        if let Some(query) = self.q.as_deref().and_then(prefix_query) {
-            // The query text is written into the SQL, not bound: a prepared statement's
+        if let Some(words) = self.q.as_deref().and_then(search_words) {
+            // The words are written into the SQL, not bound: a prepared statement's
             // generic plan cannot see how many rows a bound tsquery matches, and after five
             // runs PostgreSQL may keep one that walks the whole workspace in name order
             // for a rare word (100 ms at 215,000 rows, against 7 ms planned for the
-            // words). Each distinct search is planned for its own words. The text is
-            // words of letters and digits (`prefix_query`), quoted all the same.
+            // words). With constant arguments, the immutable `crm_tenant_query` is
+            // evaluated while planning, so each distinct search is planned for its own
+            // words. The text is words of letters and digits (`search_words`) and a UUID,
+            // quoted all the same.
             select = select.filter(Expr::cust(format!(
-                "search @@ to_tsquery('simple', '{}')",
-                query.replace('\'', "''")
+                "search @@ crm_tenant_query('{tenant}', '{}')",
+                words.replace('\'', "''")
             )));
         }
         if let Some(tag) = &self.tag {
@@ -294,11 +298,11 @@ mod prefix_tests {
     use super::*;
 
     #[test]
-    fn prefix_queries_keep_only_words() {
-        assert_eq!(prefix_query("Acme  Corp!"), Some("acme:* & corp:*".into()));
-        assert_eq!(prefix_query("Börje ekh"), Some("börje:* & ekh:*".into()));
-        assert_eq!(prefix_query("'); DROP --"), Some("drop:*".into()));
-        assert_eq!(prefix_query(" %% "), None);
+    fn searches_keep_only_words() {
+        assert_eq!(search_words("Acme  Corp!"), Some("acme corp".into()));
+        assert_eq!(search_words("Börje ekh"), Some("börje ekh".into()));
+        assert_eq!(search_words("'); DROP --"), Some("drop".into()));
+        assert_eq!(search_words(" %% "), None);
     }
 }
 
@@ -314,12 +318,15 @@ mod common_filter_tests {
             tag: Some(" VIP ".into()),
             ..Default::default()
         };
+        let tenant = Uuid::from_u128(42);
         let sql = f
-            .apply(crate::entities::company::Entity::find())
+            .apply(crate::entities::company::Entity::find(), tenant)
             .build(DbBackend::Postgres)
             .to_string();
         assert!(
-            sql.contains("search @@ to_tsquery('simple', 'acme:* & corp:*')"),
+            sql.contains(
+                "search @@ crm_tenant_query('00000000-0000-0000-0000-00000000002a', 'acme corp')"
+            ),
             "{sql}"
         );
         assert!(sql.contains("tags @> ARRAY ['vip']"), "{sql}");

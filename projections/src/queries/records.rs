@@ -93,7 +93,7 @@ where
     if !filter.include_deleted {
         select = select.filter(E::deleted_column().eq(false));
     }
-    select = filter.common.apply(select);
+    select = filter.common.apply(select, scope.tenant().0);
     select = filter.own.apply(select);
     let page = keyset_page(
         &txn,

@@ -283,7 +283,11 @@ async fn a_workspace_rebuilt_behind_a_long_transaction_keeps_every_row_and_sessi
 async fn catalog(pool: &PgPool) -> Vec<String> {
     sqlx::query_scalar(
         "SELECT x FROM (
-           SELECT 'column ' || table_name || ' ' || ordinal_position || ' ' || column_name || ' '
+           -- The column's place among the table's columns (a dropped column leaves a gap
+           -- in ordinal_position that a table made anew does not have).
+           SELECT 'column ' || table_name || ' '
+                  || row_number() OVER (PARTITION BY table_name ORDER BY ordinal_position)
+                  || ' ' || column_name || ' '
                   || data_type || ' ' || coalesce(generation_expression, '') || coalesce(column_default, '') AS x
              FROM information_schema.columns
             WHERE table_schema = 'public' AND table_name = ANY (crm_read_tables())
