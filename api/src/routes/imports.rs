@@ -65,6 +65,38 @@ fn wants_async(req: &HttpRequest) -> bool {
         })
 }
 
+/// Starts `kind`'s import of `body` as a background job, a task of this worker's runtime
+/// that outlives the request (if the process ends first, the job turns `interrupted`, see
+/// `crm_app::import::jobs`), and answers `202` with the job and where to follow it.
+fn in_background(
+    state: web::Data<AppState>,
+    meta: EventMetadata,
+    dry_run: bool,
+    kind: ImportKind,
+    body: web::Bytes,
+    started: ImportJob,
+) -> HttpResponse {
+    let id = started.import_id;
+    actix_web::rt::spawn(async move {
+        let run = ImportRun {
+            commands: &state.commands,
+            app: &state.pools.app,
+            meta,
+            dry_run,
+        };
+        if let Err(err) = import::jobs::execute(&run, kind, &body).await {
+            tracing::info!(import_id = %id, error = %err, "background import refused");
+        }
+    });
+    HttpResponse::Accepted()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/v1/imports/{id}"),
+        ))
+        .insert_header(("Preference-Applied", "respond-async"))
+        .json(started)
+}
+
 async fn run(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -94,29 +126,9 @@ async fn run(
         import::jobs::check(kind, &body)?;
     }
     let started = import::jobs::open(&run, kind, Some(ctx.auth.user.0)).await?;
-    let id = started.import_id;
     if background {
-        let job_state = state.clone();
-        // A task of this worker's runtime, outliving the request; if the process ends
-        // first, the job turns `interrupted` (see `crm_app::import::jobs`).
-        actix_web::rt::spawn(async move {
-            let run = ImportRun {
-                commands: &job_state.commands,
-                app: &job_state.pools.app,
-                meta,
-                dry_run,
-            };
-            if let Err(err) = import::jobs::execute(&run, kind, &body).await {
-                tracing::info!(import_id = %id, error = %err, "background import refused");
-            }
-        });
-        return Ok(HttpResponse::Accepted()
-            .insert_header((
-                actix_web::http::header::LOCATION,
-                format!("/v1/imports/{id}"),
-            ))
-            .insert_header(("Preference-Applied", "respond-async"))
-            .json(started));
+        let state = state.clone();
+        return Ok(in_background(state, meta, dry_run, kind, body, started));
     }
     let report = import::jobs::execute(&run, kind, &body).await?;
     let aborted = report.aborted.is_some();
