@@ -48,10 +48,6 @@ fn unpaged(cursor: Option<&String>, limit: Option<u64>) -> Result<(), ApiError> 
     Ok(())
 }
 
-fn check(query: &ListQuery) -> Result<(), ApiError> {
-    unpaged(query.cursor.as_ref(), query.limit)
-}
-
 /// `GET /v1/exports/companies` (Owner, Admin, Manager): companies as CSV.
 ///
 /// # Errors
@@ -70,8 +66,8 @@ pub async fn companies_csv(
     auth: AuthContext,
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&query)?;
     let filter = query.filter(&auth, ())?;
+    unpaged(query.cursor.as_ref(), query.limit)?;
     Ok(csv::<Companies>(&state, &auth, filter, "companies"))
 }
 
@@ -93,11 +89,11 @@ pub async fn contacts_csv(
     auth: AuthContext,
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&query)?;
     let own = ContactConditions {
         company_id: query.company_id,
     };
     let filter = query.filter(&auth, own)?;
+    unpaged(query.cursor.as_ref(), query.limit)?;
     Ok(csv::<Contacts>(&state, &auth, filter, "contacts"))
 }
 
@@ -120,8 +116,9 @@ pub async fn deals_csv(
     auth: AuthContext,
     query: Query<super::deals::DealQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    unpaged(query.0.cursor.as_ref(), query.0.limit)?;
+    let (cursor, limit) = (query.0.cursor.clone(), query.0.limit);
     let filter = super::deals::filter(&auth, query.0)?;
+    unpaged(cursor.as_ref(), limit)?;
     Ok(csv::<Deals>(&state, &auth, filter, "deals"))
 }
 
