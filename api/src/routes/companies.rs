@@ -49,10 +49,10 @@ pub async fn list(
     auth: AuthContext,
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let filter = query.filter(&auth, ())?;
     if query.company_id.is_some() {
         return Err(ApiError::invalid("company_id", "not a filter of companies"));
     }
-    let filter = query.filter(&auth, ())?;
     let page =
         crm_app::records::listing::list::<Companies>(&state.pools.app, &auth, &filter).await?;
     Ok(HttpResponse::Ok().json(page))

@@ -157,6 +157,10 @@ macro_rules! read_table {
         #[allow(missing_docs)]
         pub enum Relation {}
 
+        /// The created event's fields this declaration stores (its `fields` and `money`);
+        /// a test checks that no other field of the event goes unstored.
+        pub const DECLARED_FIELDS: &[&str] = &[$(stringify!($f),)* $(stringify!($m),)*];
+
         impl ActiveModelBehavior for ActiveModel {}
 
         impl ActiveModel {
@@ -212,4 +216,65 @@ macro_rules! read_table {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::entities::{company, contact, deal};
+    use crm_domain::company::CompanyFields;
+    use crm_domain::contact::ContactFields;
+    use crm_domain::deal::DealFields;
+
+    /// A table, its created event's fields, its declared ones, and those its projector
+    /// sets itself.
+    type Checked = (
+        &'static str,
+        Vec<String>,
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+
+    /// The member names of `T::default()` as JSON.
+    fn members<T: Default + serde::Serialize>() -> Vec<String> {
+        match serde_json::to_value(T::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            other => panic!("not an object: {other:?}"),
+        }
+    }
+
+    /// A field added to a created event but not to its table's declaration would be kept
+    /// in the events and never reach the read row.
+    #[test]
+    fn every_field_of_a_created_event_has_a_column() {
+        let tables: [Checked; 3] = [
+            (
+                "companies",
+                members::<CompanyFields>(),
+                company::DECLARED_FIELDS,
+                &[],
+            ),
+            (
+                "contacts",
+                members::<ContactFields>(),
+                contact::DECLARED_FIELDS,
+                &[],
+            ),
+            // A deal's projector sets its stage from the event itself.
+            (
+                "deals",
+                members::<DealFields>(),
+                deal::DECLARED_FIELDS,
+                &["pipeline_id", "stage_id"],
+            ),
+        ];
+        for (table, fields, declared, own) in tables {
+            assert!(fields.len() > 3, "{table}: {fields:?}");
+            for field in fields {
+                assert!(
+                    declared.contains(&field.as_str()) || own.contains(&field.as_str()),
+                    "{table}: the created event's `{field}` has no declared column"
+                );
+            }
+        }
+    }
 }

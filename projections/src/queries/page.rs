@@ -226,15 +226,25 @@ where
     Ok(Page { items, next_cursor })
 }
 
-/// The words of `q` (runs of letters and digits, any script, at most 16), lowercased and
-/// joined by spaces, or `None` when `q` has none. The text needs no escaping; each word is
-/// then matched as a prefix of a word of the record (`crm_tenant_query`, migration 000030).
+/// Longest search word kept, in characters: a longer one is cut to this prefix (a record's
+/// longest text is 500 characters; a tsquery lexeme holds at most 2,047 bytes).
+pub const SEARCH_WORD_MAX: usize = 200;
+
+/// The words of `q` (runs of letters and digits, any script, at most 16, each cut to
+/// [`SEARCH_WORD_MAX`] characters), lowercased and joined by spaces, or `None` when `q` has
+/// none. The text needs no escaping; each word is then matched as a prefix of a word of
+/// the record (`crm_tenant_query`, migration 000030).
 pub fn search_words(q: &str) -> Option<String> {
     let words: Vec<String> = q
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(16)
-        .map(str::to_lowercase)
+        .map(|w| {
+            w.chars()
+                .take(SEARCH_WORD_MAX)
+                .collect::<String>()
+                .to_lowercase()
+        })
         .collect();
     (!words.is_empty()).then(|| words.join(" "))
 }
@@ -303,6 +313,11 @@ mod prefix_tests {
         assert_eq!(search_words("Börje ekh"), Some("börje ekh".into()));
         assert_eq!(search_words("'); DROP --"), Some("drop".into()));
         assert_eq!(search_words(" %% "), None);
+        let long = "ж".repeat(3_000);
+        assert_eq!(
+            search_words(&long).map(|w| w.chars().count()),
+            Some(SEARCH_WORD_MAX)
+        );
     }
 }
 

@@ -165,3 +165,77 @@ async fn exports_are_not_for_members_and_check_their_parameters() {
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn export_headers_name_every_declared_column_in_order() {
+    let app = spawn_app().await;
+    let a = app.signup("export-headers").await;
+    let crm = app.as_(&a);
+    let header = |table: &crate::client::CsvTable| -> Vec<String> {
+        table.header.iter().map(str::to_owned).collect()
+    };
+    let companies = crm.export("companies", "").await.expect_csv(StatusCode::OK);
+    assert_eq!(
+        header(&companies),
+        [
+            "id",
+            "name",
+            "domain",
+            "industry",
+            "country",
+            "currency",
+            "employee_count",
+            "annual_revenue_text",
+            "tags",
+            "annual_revenue",
+            "annual_revenue_minor",
+            "annual_revenue_currency",
+            "deleted",
+            "created_at",
+            "updated_at",
+        ]
+    );
+    let contacts = crm.export("contacts", "").await.expect_csv(StatusCode::OK);
+    assert_eq!(
+        header(&contacts),
+        [
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "job_title",
+            "company_id",
+            "tags",
+            "erased_at",
+            "deleted",
+            "created_at",
+            "updated_at",
+        ]
+    );
+    let deals = crm.export("deals", "").await.expect_csv(StatusCode::OK);
+    assert_eq!(
+        header(&deals),
+        [
+            "id",
+            "name",
+            "owner_id",
+            "company_id",
+            "contact_ids",
+            "expected_close_date",
+            "tags",
+            "amount",
+            "amount_minor",
+            "currency",
+            "pipeline_id",
+            "stage_id",
+            "status",
+            "close_reason",
+            "closed_at",
+            "line_items",
+            "deleted",
+            "created_at",
+            "updated_at",
+        ]
+    );
+}

@@ -75,6 +75,12 @@ async fn company_search_matches_every_word_as_a_prefix_of_the_name_or_domain() {
         3,
         "no word: no filter"
     );
+    // A word longer than any lexeme PostgreSQL holds (2,047 bytes) is cut to its first
+    // 200 characters, not refused by the database.
+    let long = format!("acme{}", "x".repeat(3_000));
+    assert!(companies_found(&crm, &long).await.is_empty());
+    let multibyte = format!("acme{}", "ж".repeat(1_100));
+    assert!(companies_found(&crm, &multibyte).await.is_empty());
 }
 
 #[tokio::test]
