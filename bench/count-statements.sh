@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Counts the SQL statements and transactions PostgreSQL runs for one request of each kind
-# (create company, create contact, PATCH, GET, list), by logging every statement of a
+# (create company, create contact, PATCH, GET, list, a create with an Idempotency-Key and
+# its replay), by logging every statement of a
 # scratch database (ALTER DATABASE … SET log_min_duration_statement = 0) and reading the
 # server's log. A transaction is a COMMIT, or a statement outside BEGIN…COMMIT.
 #
@@ -63,3 +64,5 @@ measure "create contact" -H "$H" -H "$A" localhost:$PORT/v1/contacts -d '{"first
 measure "PATCH company" -X PATCH -H "$H" -H "$A" localhost:$PORT/v1/companies/$CID -d '{"industry":"Retail"}'
 measure "GET company" -H "$A" localhost:$PORT/v1/companies/$CID
 measure "list companies" -H "$A" "localhost:$PORT/v1/companies?limit=20"
+measure "keyed create" -H "$H" -H "$A" -H "Idempotency-Key: count-1" localhost:$PORT/v1/companies -d '{"name":"Keyed"}'
+measure "keyed replay" -H "$H" -H "$A" -H "Idempotency-Key: count-1" localhost:$PORT/v1/companies -d '{"name":"Keyed"}'

@@ -331,7 +331,8 @@ pub async fn import_file(
     let tenant = tenant_of_slug(&pools.projector, workspace)
         .await?
         .ok_or_else(|| CliError::UnknownWorkspace(workspace.to_owned()))?;
-    let data = std::fs::read(file)?;
+    // Read as the rows go, twice (the header first): memory does not grow with the file.
+    let data = || std::fs::File::open(file);
     let mut meta = EventMetadata::for_system(TenantId(tenant), "import");
     meta.import_id = Some(Uuid::now_v7());
     let run = import::ImportRun {
@@ -345,12 +346,12 @@ pub async fn import_file(
         ImportKind::Contacts => import::ImportKind::Contacts,
         ImportKind::Deals => import::ImportKind::Deals,
     };
-    import::jobs::check(kind, &data)
+    import::jobs::check(kind, data()?)
         .map_err(|e| CliError::Import(import::companies::describe(&e)))?;
     import::jobs::open(&run, kind, None)
         .await
         .map_err(|e| CliError::Import(import::companies::describe(&e)))?;
-    import::jobs::execute(&run, kind, &data)
+    import::jobs::execute(&run, kind, data()?)
         .await
         .map_err(|e| CliError::Import(import::companies::describe(&e)))
 }

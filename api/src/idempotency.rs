@@ -4,13 +4,23 @@
 //! Keys belong to the user who sent them, in their workspace, and are kept at least 24
 //! hours. The same key with the same request (method, path, query, content type and body,
 //! by SHA-256) replays the stored status, body, `Content-Type`, `Location` and `ETag`, with
-//! `Idempotent-Replayed: true`; the same key with a different request is a 422; a key whose
-//! first request is still running is a 409, until that request finishes or its 60-second
-//! lease lapses. A 5xx is not stored, so a retry after a server fault runs again; a key
-//! reserves the id of the record its request creates ([`ReservedId`]), so when the failed
-//! attempt had in fact created it, the retry answers that record instead of creating a
-//! second one (a batch or an import is not covered yet). Sign-up and login
-//! (`/v1/auth/…`) are never stored: their answers hold tokens.
+//! `Idempotent-Replayed: true`; the same key with a different request is a 422.
+//!
+//! One transaction: the key is claimed in the transaction the request's session check
+//! opened for its command, the command goes on in it, and the answer is stored in it
+//! before it commits (`crm_store::request_txn::Purpose::Answer`), so the claim, the
+//! command's events and read rows and the stored answer commit together or not at all: a
+//! request that dies before its commit leaves no claim, and one whose commit fails is
+//! answered 5xx, never its 2xx. A second request with the key while the first runs waits
+//! for the first's commit and replays its answer (or, if the first rolled back, runs). A
+//! 409 is left for a request that committed part of its work and still runs (a batch
+//! whose first items committed), until it finishes or its 60-second lease lapses.
+//!
+//! A 5xx is not stored, so a retry after a server fault runs again; the commands the
+//! failed attempt committed are marked on the key in their own transactions, so the retry
+//! does not run them twice, and a key reserves the id of the record its request creates
+//! ([`ReservedId`]), so the retry answers that record instead of creating a second one.
+//! Sign-up and login (`/v1/auth/…`) are never stored: their answers hold tokens.
 
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -19,11 +29,13 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use crm_access::idempotency::{self, KeyState, StoredResponse};
+use crm_store::request_txn;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::auth::context::authenticate;
+use crate::auth::context::{authenticate, AuthContext};
 use crate::error::ApiError;
+use crate::spool::SpooledBody;
 use crate::state::AppState;
 
 /// The request header.
@@ -97,40 +109,62 @@ pub async fn middleware(
         Err(err) => return Ok(req.into_response(err.error_response())),
     };
 
-    let limit = state
-        .settings
-        .server
-        .import_limit_bytes
-        .max(state.settings.server.json_limit_bytes);
-    let mut body = web::BytesMut::new();
-    let mut payload = req.take_payload();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > limit {
-            return Ok(req.into_response(ApiError::PayloadTooLarge.error_response()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let body = body.freeze();
+    // The request's hash: method, path and query, content type, then the body, which is
+    // handed on as it came (a CSV import's, on disk: see `crate::spool`).
     let mut hasher = Sha256::new();
     hasher.update(req.method().as_str());
     hasher.update([0]);
     hasher.update(req.uri().path_and_query().map_or("", |p| p.as_str()));
     hasher.update([0]);
-    hasher.update(
-        req.headers()
-            .get(header::CONTENT_TYPE)
-            .map_or(&b""[..], |v| v.as_bytes()),
-    );
+    let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+    hasher.update(content_type.as_ref().map_or(&b""[..], |v| v.as_bytes()));
     hasher.update([0]);
-    hasher.update(&body);
+    let csv = content_type
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
+    let mut payload = req.take_payload();
+    if csv {
+        let limit = state.settings.server.import_limit_bytes;
+        match SpooledBody::receive(&mut payload, limit, Some(&mut hasher)).await {
+            Ok(body) => {
+                req.extensions_mut().insert(body);
+            }
+            Err(err) => return Ok(req.into_response(err.error_response())),
+        }
+    } else {
+        let limit = state.settings.server.json_limit_bytes;
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk?;
+            if body.len() + chunk.len() > limit {
+                return Ok(req.into_response(ApiError::PayloadTooLarge.error_response()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        hasher.update(&body);
+        req.set_payload(actix_web::dev::Payload::from(body.freeze()));
+    }
     let hash = hex::encode(hasher.finalize());
-    req.set_payload(actix_web::dev::Payload::from(body));
 
-    let db = &state.pools.app;
     let user = auth.principal();
-    match idempotency::begin(db, &auth.scope, user, &key, &hash).await {
-        Err(err) => Ok(req.into_response(ApiError::internal(err).error_response())),
+    let tenant = auth.scope.tenant();
+    // The key is claimed in the transaction the session check left for the request's
+    // first command (else one begun here and left the same way), so the claim commits
+    // with the command: a request that dies before its commit leaves no claim behind.
+    let claimed = async {
+        let txn = match request_txn::take_command(tenant) {
+            Some(txn) => txn,
+            None => auth.scope.begin(&state.pools.command).await?,
+        };
+        let state = idempotency::begin(&txn, &auth.scope, user, &key, &hash).await?;
+        if let Err(txn) = request_txn::resume(tenant, txn) {
+            txn.commit().await?;
+        }
+        Ok::<_, sea_orm::DbErr>(state)
+    };
+    match claimed.await {
+        Err(err) => Ok(req.into_response(ApiError::from(err).error_response())),
         Ok(KeyState::Mismatch) => {
             let err = ApiError::invalid(
                 "Idempotency-Key",
@@ -145,9 +179,9 @@ pub async fn middleware(
             Ok(req.into_response(err.error_response()))
         }
         Ok(KeyState::Done(stored)) => Ok(req.into_response(replay(&stored))),
-        Ok(KeyState::Started { reserved, lease }) => {
-            req.extensions_mut().insert(ReservedId(reserved));
-            let attempt = crm_app::unit_of_work::KeyedAttempt::new(user, key.clone(), lease);
+        Ok(KeyState::Started(claim)) => {
+            req.extensions_mut().insert(ReservedId(claim.reserved));
+            let attempt = crm_app::unit_of_work::KeyedAttempt::new(user, key.clone(), claim.lease);
             let res = crm_app::unit_of_work::under_key(attempt, next.call(req)).await?;
             let (http_req, response) = res.into_parts();
             let status = response.status();
@@ -156,38 +190,75 @@ pub async fn middleware(
                 .get::<crate::error::Retryable>()
                 .is_some();
             let headers = response.headers().clone();
-            let Ok(bytes) = to_bytes(response.into_body()).await else {
-                if let Err(err) = idempotency::abandon(db, &auth.scope, user, &key, lease).await {
-                    tracing::error!(error = %err, "could not release an idempotency key");
-                }
-                return Ok(ServiceResponse::new(
-                    http_req,
-                    ApiError::Internal("response body unreadable".into()).error_response(),
-                ));
-            };
-            let stored = StoredResponse {
+            let bytes = to_bytes(response.into_body()).await.ok();
+            let keep = bytes.as_ref().filter(|_| {
+                !(status.is_server_error() || retryable || status == StatusCode::TOO_MANY_REQUESTS)
+            });
+            let stored = keep.map(|bytes| StoredResponse {
                 status: status.as_u16(),
                 content_type: text(&headers, header::CONTENT_TYPE),
                 location: text(&headers, header::LOCATION),
                 etag: text(&headers, header::ETAG),
                 body: bytes.to_vec(),
+            });
+            let answer = Answer {
+                state: &state,
+                auth: &auth,
+                claim: &claim,
             };
-            let outcome =
-                if status.is_server_error() || retryable || status == StatusCode::TOO_MANY_REQUESTS
-                {
-                    idempotency::abandon(db, &auth.scope, user, &key, lease).await
-                } else {
-                    idempotency::complete(db, &auth.scope, user, &key, lease, &stored).await
-                };
-            if let Err(err) = outcome {
-                tracing::error!(error = %err, "could not record an idempotency key");
+            if let Err(err) = answer.record(stored.as_ref()).await {
+                // The command's commit (when it was still open) failed or its outcome is
+                // unknown: the client must not take the answer as final, and its retry with
+                // the key replays or runs the request, never twice.
+                tracing::error!(error = %err, "could not commit a keyed request");
+                let err = ApiError::from(err);
+                return Ok(ServiceResponse::new(http_req, err.error_response()));
             }
+            let Some(bytes) = bytes else {
+                let err = ApiError::Internal("response body unreadable".into());
+                return Ok(ServiceResponse::new(http_req, err.error_response()));
+            };
             let mut rebuilt = HttpResponse::build(status).body(bytes);
             for (name, value) in &headers {
                 rebuilt.headers_mut().append(name.clone(), value.clone());
             }
             Ok(ServiceResponse::new(http_req, rebuilt))
         }
+    }
+}
+
+/// The end of a keyed request: its answer to store, or its key to release.
+struct Answer<'a> {
+    state: &'a AppState,
+    auth: &'a AuthContext,
+    claim: &'a idempotency::Claim,
+}
+
+impl Answer<'_> {
+    /// Stores `stored` on the key (`None`: releases the key for a retry, after a server
+    /// fault), in the request's command transaction when it is still open, and commits
+    /// it: the command and its answer commit together. When the request has committed its
+    /// work already (a later statement needed the database), in a transaction of its own.
+    ///
+    /// # Errors
+    /// Database errors, the commit's among them.
+    async fn record(&self, stored: Option<&StoredResponse>) -> Result<(), sea_orm::DbErr> {
+        let scope = &self.auth.scope;
+        let (txn, pending) = match request_txn::take_unfinished(scope.tenant()) {
+            Some(txn) => (txn, true),
+            None => (scope.begin(&self.state.pools.command).await?, false),
+        };
+        match stored {
+            Some(stored) => {
+                idempotency::complete(&txn, scope, self.claim, stored).await?;
+            }
+            None => idempotency::abandon(&txn, scope, self.claim).await?,
+        }
+        txn.commit().await?;
+        if pending {
+            request_txn::kept();
+        }
+        Ok(())
     }
 }
 

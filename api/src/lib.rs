@@ -9,7 +9,8 @@
 //! - [`startup`]: [`startup::Application`]; [`cli`]: the command line;
 //! - [`auth`]: tokens, sessions, TOTP, the [`auth::AuthContext`] and [`auth::CommandContext`]
 //!   extractors; [`extract`]: strict JSON and query extractors; [`idempotency`]: the
-//!   `Idempotency-Key` middleware; [`support`]: support staff's sign-in;
+//!   `Idempotency-Key` middleware; [`spool`]: large bodies received to a temporary file;
+//!   [`support`]: support staff's sign-in;
 //! - [`error`]: [`error::ApiError`], the one mapping of every failure to RFC 9457;
 //!   [`faults`]: fault injection, in test builds only.
 
@@ -22,6 +23,7 @@ pub mod faults;
 pub mod idempotency;
 pub mod openapi;
 pub mod routes;
+pub mod spool;
 pub mod startup;
 pub mod state;
 pub mod support;

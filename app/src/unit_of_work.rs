@@ -42,6 +42,8 @@ pub struct UnitOfWork {
     /// The read rows this unit's commands wrote, as the writes returned them
     /// (`crm_projections::apply::returning`): [`UnitOfWork::row`] answers from them.
     returned: std::sync::Mutex<crm_projections::apply::Returned>,
+    /// Whether this unit is a savepoint of another ([`UnitOfWork::savepoint`]).
+    nested: bool,
 }
 
 /// The `Idempotency-Key` attempt a request runs under (see [`under_key`]).
@@ -215,6 +217,7 @@ impl UnitOfWork {
             marked: std::sync::Mutex::default(),
             counts,
             returned: std::sync::Mutex::default(),
+            nested: false,
         })
     }
 
@@ -268,6 +271,7 @@ impl UnitOfWork {
             marked: std::sync::Mutex::default(),
             counts: false,
             returned: std::sync::Mutex::default(),
+            nested: true,
         })
     }
 
@@ -279,15 +283,29 @@ impl UnitOfWork {
         Ok(self.txn.rollback().await?)
     }
 
-    /// Commits everything the unit of work wrote.
+    /// Commits everything the unit of work wrote. Under an `Idempotency-Key` (see
+    /// [`under_key`]) the transaction is left for the request's answer to be recorded in
+    /// first, and commits when the key's middleware has done so, or as soon as the request
+    /// needs the database again: the command and its stored answer commit together.
     ///
     /// # Errors
     /// [`AppError::Unavailable`] when the connection is lost: the outcome is then unknown,
     /// which is why a create reserves its id under an `Idempotency-Key`.
     pub async fn commit(self) -> Result<(), AppError> {
-        self.txn.commit().await?;
-        if self.counts {
-            crm_store::request_txn::kept();
+        let keyed = ATTEMPT.try_with(|a| a.marks).unwrap_or(false);
+        let parked = if keyed && !self.nested {
+            // Under an `Idempotency-Key` the request's answer is recorded in this
+            // transaction before it commits (`crm_store::request_txn::Purpose::Answer`):
+            // whatever the request does next with the database commits it first.
+            crm_store::request_txn::park(self.tenant, self.txn)
+        } else {
+            Err(self.txn)
+        };
+        if let Err(txn) = parked {
+            txn.commit().await?;
+            if self.counts {
+                crm_store::request_txn::kept();
+            }
         }
         let marked = std::mem::take(&mut *lock(&self.marked));
         let _ = ATTEMPT.try_with(|attempt| {

@@ -45,6 +45,7 @@ mod m20261204_000027_import_jobs;
 mod m20261204_000028_search_under_row_security;
 mod m20261204_000029_rebuild_analyze;
 mod m20261204_000030_search_lexemes_per_workspace;
+mod m20261204_000031_idempotency_claim_with_command;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -60,7 +61,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 60] = [
+const SQL: [&str; 62] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -121,6 +122,8 @@ const SQL: [&str; 60] = [
     include_str!("sql/000029_rebuild_analyze.down.sql"),
     include_str!("sql/000030_search_lexemes_per_workspace.up.sql"),
     include_str!("sql/000030_search_lexemes_per_workspace.down.sql"),
+    include_str!("sql/000031_idempotency_claim_with_command.up.sql"),
+    include_str!("sql/000031_idempotency_claim_with_command.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -171,6 +174,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000028_search_under_row_security::Migration),
             Box::new(m20261204_000029_rebuild_analyze::Migration),
             Box::new(m20261204_000030_search_lexemes_per_workspace::Migration),
+            Box::new(m20261204_000031_idempotency_claim_with_command::Migration),
         ]
     }
 }

@@ -3,7 +3,10 @@
 //! policy and the work commit together. A read (`GET`, `HEAD`) opens it as `crm_app` and
 //! its first tenant read ([`TenantScope::read`]) takes it: `BEGIN`, the check, the query,
 //! `COMMIT`. A write opens it as `crm_command` and its first command's unit of work takes
-//! it ([`take_command`]): `BEGIN`, the check, the command's statements, `COMMIT`.
+//! it ([`take_command`]): `BEGIN`, the check, the command's statements, `COMMIT`. Under an
+//! `Idempotency-Key` the key is claimed in that transaction before the command
+//! ([`resume`]), and the command's unit of work leaves it uncommitted ([`park`]) for the
+//! key's answer to be stored in before the `COMMIT` ([`take_unfinished`]).
 //!
 //! The slot lives for one request (a Tokio task-local set by [`serve`]), holds at most one
 //! transaction, and only ever the authenticated tenant's. Anything that begins another
@@ -36,6 +39,11 @@ pub enum Purpose {
     Read,
     /// A command, as `crm_command`.
     Command,
+    /// A command's transaction whose work is done, as `crm_command`, left ([`park`]) for
+    /// the request's `Idempotency-Key` to record the answer in before it commits, so the
+    /// command and its stored answer commit together. Anything else that needs the
+    /// database commits it first, like any waiting transaction.
+    Answer,
 }
 
 /// What a request's slot holds.
@@ -109,18 +117,28 @@ pub fn offer(
     txn: DatabaseTransaction,
     count: Option<Count>,
 ) -> Result<(), DatabaseTransaction> {
+    put(tenant, purpose, txn, Some(count))
+}
+
+/// Leaves `txn` in the slot for `purpose`, with `count` when it is `Some`; hands it back
+/// when the slot is taken or there is none.
+fn put(
+    tenant: TenantId,
+    purpose: Purpose,
+    txn: DatabaseTransaction,
+    count: Option<Option<Count>>,
+) -> Result<(), DatabaseTransaction> {
     let mut txn = Some(txn);
     let _ = SLOT.try_with(|slot| {
         let mut slot = slot.borrow_mut();
         if slot.waiting.is_none() {
             slot.waiting = txn.take().map(|t| (tenant, purpose, t));
-            slot.count = count;
+            if let Some(count) = count {
+                slot.count = count;
+            }
         }
     });
-    match txn {
-        None => Ok(()),
-        Some(txn) => Err(txn),
-    }
+    txn.map_or(Ok(()), Err)
 }
 
 /// The waiting transaction, when it is `tenant`'s and for `purpose`.
@@ -144,6 +162,35 @@ fn take(tenant: TenantId, purpose: Purpose) -> Option<DatabaseTransaction> {
 /// commits.
 pub fn take_command(tenant: TenantId) -> Option<DatabaseTransaction> {
     take(tenant, Purpose::Command)
+}
+
+/// Puts back the transaction a request took with [`take_command`] after running its own
+/// statements in it (the `Idempotency-Key`'s claim), for the request's first command, with
+/// the request's count as it was. Outside [`serve`] (or when a transaction already waits)
+/// it is handed back.
+///
+/// # Errors
+/// `txn` itself, when there is no free slot.
+pub fn resume(tenant: TenantId, txn: DatabaseTransaction) -> Result<(), DatabaseTransaction> {
+    put(tenant, Purpose::Command, txn, None)
+}
+
+/// Leaves a command's finished transaction uncommitted (see [`Purpose::Answer`]); the
+/// caller counts it as committed. Outside [`serve`] (or when a transaction already waits)
+/// it is handed back, to commit at once.
+///
+/// # Errors
+/// `txn` itself, when there is no free slot.
+pub fn park(tenant: TenantId, txn: DatabaseTransaction) -> Result<(), DatabaseTransaction> {
+    put(tenant, Purpose::Answer, txn, None)
+}
+
+/// The request's last command transaction, still uncommitted ([`park`]), or else the
+/// command transaction its session check left and nothing took: the transaction the
+/// request's answer may still be recorded in. Whoever takes it commits it and then calls
+/// [`kept`].
+pub fn take_unfinished(tenant: TenantId) -> Option<DatabaseTransaction> {
+    take(tenant, Purpose::Answer).or_else(|| take(tenant, Purpose::Command))
 }
 
 /// Records that the transaction the request's count was made in has committed: nothing

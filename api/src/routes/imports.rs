@@ -12,6 +12,7 @@ use crate::auth::CommandContext;
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::openapi::IdempotencyKey;
+use crate::spool::SpooledBody;
 use crate::state::AppState;
 use crm_app::import::{self, ImportJob, ImportKind, ImportReport, ImportRun};
 
@@ -73,7 +74,7 @@ fn in_background(
     meta: EventMetadata,
     dry_run: bool,
     kind: ImportKind,
-    body: web::Bytes,
+    body: SpooledBody,
     started: ImportJob,
 ) -> HttpResponse {
     let id = started.import_id;
@@ -84,7 +85,14 @@ fn in_background(
             meta,
             dry_run,
         };
-        if let Err(err) = import::jobs::execute(&run, kind, &body).await {
+        let outcome = match body.reader() {
+            Ok(data) => import::jobs::execute(&run, kind, data)
+                .await
+                .map(drop)
+                .map_err(ApiError::from),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = outcome {
             tracing::info!(import_id = %id, error = %err, "background import refused");
         }
     });
@@ -106,13 +114,16 @@ async fn run(
     kind: ImportKind,
 ) -> Result<HttpResponse, ApiError> {
     check_csv(&req)?;
-    // Read here, not by the `Bytes` extractor, so an oversized file is a problem+json
-    // 413 like every other refusal.
-    let body = body
-        .to_bytes_limited(state.settings.server.import_limit_bytes)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge)?
-        .map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+    // Received to a temporary file (by the Idempotency-Key's middleware, when the request
+    // has one), read as the rows go: memory does not grow with the file. An oversized
+    // file is a problem+json 413 like every other refusal.
+    let body = match SpooledBody::take(&req) {
+        Some(body) => body,
+        None => {
+            let limit = state.settings.server.import_limit_bytes;
+            SpooledBody::receive(&mut body.into_inner(), limit, None).await?
+        }
+    };
     let meta = import_metadata(&ctx);
     let dry_run = query.dry_run.unwrap_or(false);
     let run = ImportRun {
@@ -123,14 +134,14 @@ async fn run(
     };
     let background = wants_async(&req);
     if background {
-        import::jobs::check(kind, &body)?;
+        import::jobs::check(kind, body.reader()?)?;
     }
     let started = import::jobs::open(&run, kind, Some(ctx.auth.user.0)).await?;
     if background {
         let state = state.clone();
         return Ok(in_background(state, meta, dry_run, kind, body, started));
     }
-    let report = import::jobs::execute(&run, kind, &body).await?;
+    let report = import::jobs::execute(&run, kind, body.reader()?).await?;
     let aborted = report.aborted.is_some();
     let mut response = HttpResponse::Ok().json(report);
     if aborted {

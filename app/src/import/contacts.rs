@@ -40,7 +40,10 @@ fn key(first: Option<&str>, last: Option<&str>, company: Option<Uuid>) -> Key {
 ///
 /// # Errors
 /// 422 for a file with neither name column; 500 for database failures.
-pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
+pub async fn import(
+    run: &ImportRun<'_>,
+    data: impl std::io::Read + Send,
+) -> Result<ImportReport, AppError> {
     // Re-runs skip what exists; no row marks the request's Idempotency-Key.
     crate::unit_of_work::unkeyed(rows(run, data)).await
 }
@@ -49,7 +52,9 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
 ///
 /// # Errors
 /// 422 when the file has no header, or none of `First Name`, `Last Name` and `Email`.
-pub(super) fn header(data: &[u8]) -> Result<(csv::Reader<&[u8]>, super::Columns), AppError> {
+pub(super) fn header<R: std::io::Read>(
+    data: R,
+) -> Result<(csv::Reader<R>, super::Columns), AppError> {
     let (reader, columns) = open(data, &[])?;
     if !columns.has(FIRST) && !columns.has(LAST) && !columns.has(EMAIL) {
         return Err(AppError::invalid(
@@ -60,7 +65,10 @@ pub(super) fn header(data: &[u8]) -> Result<(csv::Reader<&[u8]>, super::Columns)
     Ok((reader, columns))
 }
 
-async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
+async fn rows(
+    run: &ImportRun<'_>,
+    data: impl std::io::Read + Send,
+) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::for_command(meta);
     let (mut reader, mut columns) = header(data)?;

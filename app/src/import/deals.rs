@@ -49,7 +49,10 @@ fn stage_ref(stage: &pipeline_stage::Model) -> StageRef {
 /// # Errors
 /// 422 for a file without a `Deal Name` column, or a workspace without a pipeline; 500 for
 /// database failures.
-pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
+pub async fn import(
+    run: &ImportRun<'_>,
+    data: impl std::io::Read + Send,
+) -> Result<ImportReport, AppError> {
     // Re-runs skip what exists; no row marks the request's Idempotency-Key.
     crate::unit_of_work::unkeyed(rows(run, data)).await
 }
@@ -58,11 +61,16 @@ pub async fn import(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, Ap
 ///
 /// # Errors
 /// 422 when the file has no header or no a `Deal name` column.
-pub(super) fn header(data: &[u8]) -> Result<(csv::Reader<&[u8]>, super::Columns), AppError> {
+pub(super) fn header<R: std::io::Read>(
+    data: R,
+) -> Result<(csv::Reader<R>, super::Columns), AppError> {
     open(data, &[NAME])
 }
 
-async fn rows(run: &ImportRun<'_>, data: &[u8]) -> Result<ImportReport, AppError> {
+async fn rows(
+    run: &ImportRun<'_>,
+    data: impl std::io::Read + Send,
+) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::for_command(meta);
     let (mut reader, mut columns) = header(data)?;

@@ -102,7 +102,7 @@ pub struct ImportJob {
 ///
 /// # Errors
 /// 422 when the file has no header or lacks a required column.
-pub fn check(kind: ImportKind, data: &[u8]) -> Result<(), AppError> {
+pub fn check(kind: ImportKind, data: impl std::io::Read) -> Result<(), AppError> {
     match kind {
         ImportKind::Companies => super::companies::header(data).map(drop),
         ImportKind::Contacts => super::contacts::header(data).map(drop),
@@ -160,7 +160,8 @@ pub async fn open(
     })
 }
 
-/// Runs the import `run` of `kind` over `data`, whose job [`open`] recorded, and records
+/// Runs the import `run` of `kind` over `data` (read as the rows go: a file, a spooled
+/// request body, or bytes in memory), whose job [`open`] recorded, and records
 /// how it ended: `completed` or `aborted` with the report, or `failed` with the reason
 /// the file was refused.
 ///
@@ -170,7 +171,7 @@ pub async fn open(
 pub async fn execute(
     run: &ImportRun<'_>,
     kind: ImportKind,
-    data: &[u8],
+    data: impl std::io::Read + Send,
 ) -> Result<ImportReport, AppError> {
     let outcome = match kind {
         ImportKind::Companies => super::companies::import(run, data).await,

@@ -229,10 +229,10 @@ impl Columns {
 ///
 /// # Errors
 /// 422 when the file has no header or lacks every alias of a required column.
-fn open<'d>(
-    data: &'d [u8],
+fn open<R: std::io::Read>(
+    data: R,
     required: &[&[&str]],
-) -> Result<(csv::Reader<&'d [u8]>, Columns), AppError> {
+) -> Result<(csv::Reader<R>, Columns), AppError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(data);
     let headers = reader
         .headers()

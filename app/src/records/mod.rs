@@ -223,7 +223,9 @@ pub async fn ensure_owner<R: Record>(
 /// Creates a record; returns its id and row. With `reserved` (the id an `Idempotency-Key`
 /// reserves, the same on every retry with that key), the record takes that id, and when
 /// a record with it exists already (an earlier attempt committed, then its answer was
-/// lost) that record is the answer: a retry never creates a second one.
+/// lost) that record is the answer: a retry never creates a second one. The key's mark
+/// on the stream (`crate::unit_of_work`) tells the command was committed, in the
+/// command's own transaction, so nothing is read before it.
 ///
 /// # Errors
 /// Conflicts (a unique value taken), validation errors, and the store's errors.
@@ -234,11 +236,6 @@ pub async fn create<R: Record>(
     body: R::Create,
     reserved: Option<Uuid>,
 ) -> Result<(Uuid, R::Row), AppError> {
-    if let Some(id) = reserved {
-        if let Some(row) = R::find(s, &caller.scope, id).await? {
-            return Ok((id, row));
-        }
-    }
     let command = R::create_command(s, caller, body).await?;
     let id = reserved.map_or_else(EntityId::new, EntityId);
     match R::execute(s, id, Guarded::from(command), meta, true).await {

@@ -324,3 +324,96 @@ async fn a_keyed_import_and_its_undo_leave_the_keys_list_of_commands_empty() {
         [("import-1".to_owned(), 0), ("undo-1".to_owned(), 0)]
     );
 }
+
+#[tokio::test]
+async fn requests_sent_at_once_with_one_key_run_once_and_all_get_its_answer() {
+    let app = spawn_app().await;
+    let a = app.signup("at-once").await;
+    let crm = app.as_(&a);
+    let before = app.event_count().await;
+
+    // Four clients (or one impatient one) send the same request with the same key at
+    // once: the first claim holds the key until its command commits, the others wait on
+    // it and then replay its answer; none is refused and nothing runs twice.
+    let body = once();
+    let (one, two, three, four) = tokio::join!(
+        post_with_key(&crm, "burst", &body),
+        post_with_key(&crm, "burst", &body),
+        post_with_key(&crm, "burst", &body),
+        post_with_key(&crm, "burst", &body),
+    );
+    let mut ids = Vec::new();
+    let mut replayed = 0;
+    for answer in [one, two, three, four] {
+        let answer = answer.expect_status(StatusCode::CREATED);
+        replayed += usize::from(answer.header("idempotent-replayed") == Some("true"));
+        ids.push(answer.body().id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one key made several contacts: {ids:?}");
+    assert_eq!(replayed, 3, "all but the first answer are replays");
+    assert_eq!(app.event_count().await, before + 1, "the key ran twice");
+}
+
+#[tokio::test]
+async fn a_keyed_request_whose_commit_fails_leaves_no_claim_and_its_retry_runs() {
+    let app = spawn_app().await;
+    let a = app.signup("doomed-key").await;
+    let crm = app.as_(&a);
+    let owner = app.pool_as(None).await;
+    // The commit of any transaction that writes the read row of a company named
+    // "Doomed" fails (a deferred trigger, checked at COMMIT after everything else).
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'the commit fails' USING ERRCODE = 'P0001'; END $$;
+         CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON companies
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+           WHEN (NEW.name = 'Doomed') EXECUTE FUNCTION refuse_commit();",
+    )
+    .execute(&owner)
+    .await
+    .unwrap_or_else(|e| panic!("installing the fault: {e}"));
+    let keys = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM idempotency_keys WHERE key = 'doomed'")
+            .fetch_one(&owner)
+            .await
+            .unwrap_or_else(|e| panic!("counting keys: {e}"))
+    };
+    let before = app.event_count().await;
+
+    let keyed = crm.with_header("idempotency-key", "doomed");
+    keyed
+        .companies()
+        .create(&json!({"name": "Doomed"}))
+        .await
+        .expect_problem(StatusCode::INTERNAL_SERVER_ERROR);
+    // The claim, the events, the read row and the answer were one transaction: nothing
+    // of them stands.
+    assert_eq!(keys().await, 0, "the failed request left its key claimed");
+    assert_eq!(
+        app.event_count().await,
+        before,
+        "the failed request left events"
+    );
+
+    // Once the fault is gone the retry with the key runs at once, and is then replayed.
+    sqlx::raw_sql("DROP TRIGGER refuse_commit ON companies")
+        .execute(&owner)
+        .await
+        .unwrap_or_else(|e| panic!("removing the fault: {e}"));
+    let made = keyed
+        .companies()
+        .create(&json!({"name": "Doomed"}))
+        .await
+        .expect_status(StatusCode::CREATED);
+    assert_eq!(made.header("idempotent-replayed"), None);
+    let again = keyed
+        .companies()
+        .create(&json!({"name": "Doomed"}))
+        .await
+        .expect_status(StatusCode::CREATED);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body().id, made.body().id);
+    assert_eq!(keys().await, 1);
+    assert_eq!(app.event_count().await, before + 1);
+}

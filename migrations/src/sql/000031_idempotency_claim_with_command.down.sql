@@ -1,0 +1,1 @@
+REVOKE INSERT ON idempotency_keys FROM crm_command;
