@@ -46,6 +46,7 @@ mod m20261204_000028_search_under_row_security;
 mod m20261204_000029_rebuild_analyze;
 mod m20261204_000030_search_lexemes_per_workspace;
 mod m20261204_000031_idempotency_claim_with_command;
+mod m20261204_000032_search_prefix_last;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -61,7 +62,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 62] = [
+const SQL: [&str; 64] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -124,6 +125,8 @@ const SQL: [&str; 62] = [
     include_str!("sql/000030_search_lexemes_per_workspace.down.sql"),
     include_str!("sql/000031_idempotency_claim_with_command.up.sql"),
     include_str!("sql/000031_idempotency_claim_with_command.down.sql"),
+    include_str!("sql/000032_search_prefix_last.up.sql"),
+    include_str!("sql/000032_search_prefix_last.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -175,6 +178,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000029_rebuild_analyze::Migration),
             Box::new(m20261204_000030_search_lexemes_per_workspace::Migration),
             Box::new(m20261204_000031_idempotency_claim_with_command::Migration),
+            Box::new(m20261204_000032_search_prefix_last::Migration),
         ]
     }
 }

@@ -63,7 +63,7 @@ pub struct DealQuery {
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Search: every word starts a word of the name.
+    /// Search: every word is a word of the name, and the last may be the start of one.
     pub q: Option<String>,
     /// `name`, `-name`, `created_at` or `-created_at`; default `name`.
     #[param(pattern = "^-?(name|created_at)$")]

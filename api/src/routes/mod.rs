@@ -82,8 +82,9 @@ pub struct ListQuery {
     pub limit: Option<u64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Search: every word must start a word of the record's names, email, domain or job
-    /// title.
+    /// Search: every word must be a word of the record's names, email, domain or job
+    /// title, and the last may be the start of one (`acme corp` finds "Acme
+    /// Corporation").
     pub q: Option<String>,
     /// `name`, `-name`, `created_at` or `-created_at`; default `name`.
     #[param(pattern = "^-?(name|created_at)$")]

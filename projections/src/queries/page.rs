@@ -232,8 +232,9 @@ pub const SEARCH_WORD_MAX: usize = 200;
 
 /// The words of `q` (runs of letters and digits, any script, at most 16, each cut to
 /// [`SEARCH_WORD_MAX`] characters), lowercased and joined by spaces, or `None` when `q` has
-/// none. The text needs no escaping; each word is then matched as a prefix of a word of
-/// the record (`crm_tenant_query`, migration 000030).
+/// none. The text needs no escaping; each word then matches a whole word of the record,
+/// and the last one the start of a word too (`crm_tenant_query`, migrations 000030 and
+/// 000032: Algolia's `prefixLast`).
 pub fn search_words(q: &str) -> Option<String> {
     let words: Vec<String> = q
         .split(|c: char| !c.is_alphanumeric())
@@ -252,7 +253,8 @@ pub fn search_words(q: &str) -> Option<String> {
 /// The conditions every record list shares: full-text `q`, a tag, a creation-time range.
 #[derive(Debug, Clone, Default)]
 pub struct CommonFilter {
-    /// Words, each matched as a prefix of a word of the record's searchable text.
+    /// Words, each matched as a word of the record's searchable text, the last as a
+    /// prefix of one.
     pub q: Option<String>,
     /// Has this tag (tags are lowercase).
     pub tag: Option<String>,

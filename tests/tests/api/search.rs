@@ -30,7 +30,7 @@ async fn contacts_found(crm: &Client<'_>, q: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn company_search_matches_every_word_as_a_prefix_of_the_name_or_domain() {
+async fn company_search_matches_whole_words_and_the_last_as_a_prefix_of_the_name_or_domain() {
     let app = spawn_app().await;
     let a = app.signup("search").await;
     let b = app.signup("search-b").await;
@@ -56,9 +56,18 @@ async fn company_search_matches_every_word_as_a_prefix_of_the_name_or_domain() {
         ["Acme Corporation", "Acme Labs"]
     );
     assert_eq!(
-        companies_found(&crm, "lab%20acm").await,
+        companies_found(&crm, "labs%20acm").await,
         ["Acme Labs"],
         "every word, any order"
+    );
+    assert!(
+        companies_found(&crm, "lab%20acm").await.is_empty(),
+        "a word before the last is a whole word, not a prefix"
+    );
+    assert_eq!(
+        companies_found(&crm, "acme%20corpo").await,
+        ["Acme Corporation"],
+        "the last word as typed so far"
     );
     assert_eq!(
         companies_found(&crm, "shop").await,
