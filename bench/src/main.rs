@@ -15,7 +15,8 @@
 //! It prints requests per second, p50 and p99 latency, and the ratio of each API rate to
 //! the insert limit at the same concurrency. Then, for each size of `--import-rows`, it
 //! imports a generated companies file over HTTP and `COPY`s the same bytes into a table of
-//! the file's columns, and prints both rates and the resident memory after the import.
+//! the file's columns, and prints both rates, the resident memory after the import and
+//! what the import added to it at its peak (the file's own size beside it).
 //! Then it reads the bench workspace (list, search, get at 8 connections) alone in the
 //! database, seeds `--workspaces` × `--records` company streams through the store's
 //! trigger, prints the rate of a full rebuild of the read tables beside the in-database
@@ -27,6 +28,7 @@
 
 #![allow(clippy::print_stdout)] // the report on standard output is what this command is for
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -587,10 +589,14 @@ fn companies_file(rows: u64, tag: &str) -> Vec<u8> {
 
 /// Imports a generated file of `rows` companies over HTTP (one request, answered with the
 /// report), then `COPY`s the same bytes into a table of the file's columns, and prints
-/// both rates, their ratio and the process's resident memory after the import.
+/// both rates, their ratio, the process's resident memory after the import and the most
+/// the import added to it.
 async fn import(address: &str, token: &str, url: &str, rows: u64) -> Result<(), String> {
     let tag = format!("r{rows}");
     let file = companies_file(rows, &tag);
+    let file_mib = file.len() as f64 / 1_048_576.0;
+    let rss_before = current_rss_kib();
+    let peak_reset = reset_peak();
     let started = Instant::now();
     let report: Value = reqwest::Client::new()
         .post(format!("{address}/v1/imports/companies"))
@@ -608,6 +614,14 @@ async fn import(address: &str, token: &str, url: &str, rows: u64) -> Result<(), 
         return Err(format!("the import did not create every row: {report}"));
     }
     let rss_after = current_rss_kib();
+    // What the import (its request, the server's handling of it) added to the process at
+    // its peak, over the resident set before it (the file was made already).
+    let import_peak = match (peak_reset, rss_before, proc_status_kib("VmHWM:")) {
+        (true, Some(before), Some(peak)) => {
+            format!("{:.0} MiB", peak.saturating_sub(before) as f64 / 1024.0)
+        }
+        _ => "-".into(),
+    };
 
     let mut conn = PgConnection::connect(url)
         .await
@@ -683,6 +697,9 @@ async fn import(address: &str, token: &str, url: &str, rows: u64) -> Result<(), 
         rss_after.map_or("-".into(), |kib| format!("{:.0} MiB", kib as f64 / 1024.0))
     );
     println!(
+        "  the file: {file_mib:.1} MiB; the import's peak over the resident set before it: {import_peak}"
+    );
+    println!(
         "  COPY of the same file into a table of its columns: {reference:.0} rows/s; ratio {:.3}",
         api / reference
     );
@@ -724,9 +741,22 @@ async fn measure_get(conns: usize, seconds: u64, path: &str, token: &str) -> Run
 }
 
 /// The process's resident-set high-water mark in KiB (`VmHWM` of `/proc/self/status`,
-/// Linux only; `None` elsewhere).
+/// Linux only; `None` elsewhere), across every [`reset_peak`].
 fn peak_rss_kib() -> Option<u64> {
-    proc_status_kib("VmHWM:")
+    proc_status_kib("VmHWM:").map(|peak| peak.max(EARLIER_PEAK.load(Ordering::Relaxed)))
+}
+
+/// The high-water mark before the last [`reset_peak`], in KiB.
+static EARLIER_PEAK: AtomicU64 = AtomicU64::new(0);
+
+/// Resets the kernel's resident-set high-water mark to the resident set now (`5` into
+/// `/proc/self/clear_refs`, Linux 4.0+), keeping the mark so far for [`peak_rss_kib`];
+/// false when the kernel refuses.
+fn reset_peak() -> bool {
+    if let Some(peak) = proc_status_kib("VmHWM:") {
+        EARLIER_PEAK.fetch_max(peak, Ordering::Relaxed);
+    }
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// A `kB` line of `/proc/self/status`.

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::client::{Client, Deal, ImportReport, Money};
-use crate::helpers::{csv_rows, data_file, spawn_app};
+use crate::helpers::{csv_rows, data_file, spawn_app, spawn_app_with};
 
 /// Every row read is created, skipped as a duplicate or failed, and each skip or failure
 /// is listed.
@@ -369,4 +369,73 @@ async fn a_contact_row_refused_at_its_email_claim_leaves_the_rest_of_its_batch()
         (2, 2),
         "the refused row left an event or a claim"
     );
+}
+
+#[tokio::test]
+async fn a_file_larger_than_a_json_body_is_received_to_disk_with_or_without_a_key() {
+    // Bodies up to `json_limit_bytes` are read into memory before the session check; a
+    // larger CSV is received into a temporary file, by the import itself or, under an
+    // Idempotency-Key, by the key's middleware (which hashes it on the way).
+    let app = spawn_app_with(|s| s.server.json_limit_bytes = 256).await;
+    let a = app.signup("spooled").await;
+    let crm = app.as_(&a);
+    let csv = |tag: &str| {
+        let mut csv = String::from("Company name,Company Domain Name\n");
+        for i in 0..300 {
+            csv.push_str(&format!("Spooled {tag} {i},s{i}.{tag}.example\n"));
+        }
+        csv.into_bytes()
+    };
+    let (plain, keyed) = (csv("plain"), csv("keyed"));
+    assert!(
+        plain.len() > 4_096,
+        "the file must exceed the JSON limit well"
+    );
+
+    let report = import(&crm, "companies", "", &plain).await;
+    assert_eq!((report.rows_read, report.created), (300, 300));
+
+    let with_key = crm.with_header("idempotency-key", "spooled-1");
+    let first = with_key
+        .import("companies", "", &keyed)
+        .await
+        .expect_status(StatusCode::OK);
+    let first = first.body();
+    assert_accounted(&first);
+    assert_eq!((first.rows_read, first.created), (300, 300));
+    // The retry is recognised by the spooled body's hash, and replayed.
+    let events = app.event_count().await;
+    let replayed = with_key
+        .import("companies", "", &keyed)
+        .await
+        .expect_status(StatusCode::OK);
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replayed.body().import_id, first.import_id);
+    assert_eq!(app.event_count().await, events);
+    // Another file with the same key is another request.
+    with_key
+        .import("companies", "", &plain)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_oversized_file_under_a_key_is_refused_as_it_arrives() {
+    let app = spawn_app_with(|s| {
+        s.server.json_limit_bytes = 256;
+        s.server.import_limit_bytes = 2_048;
+    })
+    .await;
+    let a = app.signup("spooled-big").await;
+    let crm = app.as_(&a);
+    let events = app.event_count().await;
+    let mut csv = String::from("Company name\n");
+    for i in 0..300 {
+        csv.push_str(&format!("Company number {i}\n"));
+    }
+    crm.with_header("idempotency-key", "too-big")
+        .import("companies", "", csv.as_bytes())
+        .await
+        .expect_problem(StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.event_count().await, events);
 }
