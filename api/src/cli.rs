@@ -315,7 +315,7 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
 }
 
 /// `crm import KIND FILE --workspace SLUG [--dry-run]`: imports as the `import` system actor under a
-/// new import id and returns the report.
+/// new import id, with a progress bar on a terminal, and returns the report.
 ///
 /// # Errors
 /// [`CliError::UnknownWorkspace`], [`CliError::Io`] for an unreadable file,
@@ -351,9 +351,19 @@ pub async fn import_file(
     import::jobs::open(&run, kind, None)
         .await
         .map_err(|e| CliError::Import(import::companies::describe(&e)))?;
-    import::jobs::execute(&run, kind, data()?)
+    // A progress bar on standard error, in bytes of the file read (rows are read as they
+    // go, so their number is known only at the end); drawn only on a terminal.
+    let bar = indicatif::ProgressBar::new(std::fs::metadata(file)?.len());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} read, {bytes_per_sec}, {eta} left",
+    ) {
+        bar.set_style(style);
+    }
+    let report = import::jobs::execute(&run, kind, bar.wrap_read(data()?))
         .await
-        .map_err(|e| CliError::Import(import::companies::describe(&e)))
+        .map_err(|e| CliError::Import(import::companies::describe(&e)));
+    bar.finish_and_clear();
+    report
 }
 
 /// Logs a rebuild's progress: events replayed, of how many, percent, events per second.

@@ -9,7 +9,9 @@ use crm_projections::queries::companies;
 use crm_store::TenantScope;
 
 use super::revenue::{parse_employees, parse_revenue, RevenueText};
-use super::{lock, open, row_metadata, CreateBatch, ImportReport, ImportRun};
+use super::{
+    lock, next_chunk, open, row_metadata, CreateBatch, ImportReport, ImportRun, BATCH_ROWS,
+};
 use crate::error::AppError;
 use crate::unit_of_work::{decide_create, NewStream};
 
@@ -53,7 +55,7 @@ async fn rows(
 ) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::for_command(meta);
-    let (mut reader, mut columns) = header(data)?;
+    let (reader, mut columns) = header(data)?;
     let guard = lock(app, &scope, "companies").await?;
     let mut report = ImportReport::new("companies", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;
@@ -62,143 +64,208 @@ async fn rows(
     ]);
 
     let mut batch = CreateBatch::<Company>::new(commands);
-    let mut by_name: HashMap<String, String> = HashMap::new();
-    let mut by_domain: HashMap<String, String> = HashMap::new();
-    for (id, name, domain, _) in companies::index(app, &scope).await? {
-        // Lowercased here, as the file's names are: the database's lower() follows its
-        // collation, which may fold fewer letters.
-        by_name.insert(name.to_lowercase(), id.to_string());
-        if let Some(domain) = domain {
-            by_domain.insert(domain, id.to_string());
-        }
-    }
-
-    for record in reader.records() {
-        report.rows_read += 1;
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                report.fail(report.rows_read, format!("unreadable row: {e}"));
+    // A dry run writes nothing, so the rows it would create are remembered to find later
+    // rows' duplicates; an import finds its own earlier batches in the database.
+    let mut planned = Known::default();
+    let mut records = reader.into_records();
+    let mut chunk = Vec::with_capacity(BATCH_ROWS);
+    'file: while next_chunk(&mut records, &mut report, &mut chunk) {
+        // The workspace's companies that the batch's names and domains could duplicate.
+        let mut known = Known::of(app, &scope, &columns, &chunk).await?;
+        for (row, record) in chunk.drain(..) {
+            if let Err(why) = columns.check(&record) {
+                report.fail(row, why);
                 continue;
             }
-        };
-        let row = report.rows_read;
-        if let Err(why) = columns.check(&record) {
-            report.fail(row, why);
-            continue;
-        }
-        let Some(name) = columns.get(&record, NAME) else {
-            report.fail(row, "no company name".into());
-            continue;
-        };
-        let name_key = name.to_lowercase();
-        if let Some(existing) = by_name.get(&name_key) {
-            report.duplicate(row, format!("a company named {name:?} exists ({existing})"));
-            continue;
-        }
-        let domain = match columns.get(&record, DOMAIN).map(WebDomain::parse) {
-            Some(Ok(d)) => Some(d),
-            Some(Err(e)) => {
-                report.warn(row, format!("domain dropped: {e}"));
-                None
+            let Some(name) = columns.get(&record, NAME) else {
+                report.fail(row, "no company name".into());
+                continue;
+            };
+            let name_key = name.to_lowercase();
+            if let Some(existing) = known.name(&name_key).or_else(|| planned.name(&name_key)) {
+                report.duplicate(row, format!("a company named {name:?} exists ({existing})"));
+                continue;
             }
-            None => None,
-        };
-        if let Some(existing) = domain.as_ref().and_then(|d| by_domain.get(d.as_str())) {
-            report.duplicate(
-                row,
-                format!(
-                    "a company with domain {} exists ({existing})",
-                    domain.as_ref().map(WebDomain::as_str).unwrap_or_default()
-                ),
-            );
-            continue;
-        }
-        let currency = match columns.get(&record, CURRENCY).map(Currency::from_code) {
-            Some(Ok(c)) => Some(c),
-            Some(Err(e)) => {
-                report.warn(row, format!("currency dropped: {e}"));
-                None
+            let domain = match columns.get(&record, DOMAIN).map(WebDomain::parse) {
+                Some(Ok(d)) => Some(d),
+                Some(Err(e)) => {
+                    report.warn(row, format!("domain dropped: {e}"));
+                    None
+                }
+                None => None,
+            };
+            if let Some(existing) = domain.as_ref().and_then(|d| {
+                known
+                    .domain(d.as_str())
+                    .or_else(|| planned.domain(d.as_str()))
+            }) {
+                report.duplicate(
+                    row,
+                    format!(
+                        "a company with domain {} exists ({existing})",
+                        domain.as_ref().map(WebDomain::as_str).unwrap_or_default()
+                    ),
+                );
+                continue;
             }
-            None => None,
-        };
-        let employee_count = match columns
-            .get(&record, EMPLOYEES)
-            .map(|t| (t, parse_employees(t)))
-        {
-            Some((_, Ok(n))) => n,
-            Some((text, Err(reason))) => {
-                report.warn(row, format!("employee count {text:?} dropped: {reason}"));
-                None
-            }
-            None => None,
-        };
-        let (annual_revenue, annual_revenue_text) = match columns.get(&record, REVENUE) {
-            None => (None, None),
-            Some(text) => match parse_revenue(text, currency.map(Currency::iso)) {
-                RevenueText::Empty => (None, None),
-                RevenueText::Exact {
-                    amount, currency, ..
-                } => match Currency::try_from(currency)
-                    .and_then(|c| Money::from_major_exact(amount, c).map(|_| c))
-                {
-                    Ok(currency) => (Some(Amount::Major { amount, currency }), None),
-                    Err(e) => {
-                        report.warn(row, format!("revenue {text:?} kept as text: {e}"));
+            let currency = match columns.get(&record, CURRENCY).map(Currency::from_code) {
+                Some(Ok(c)) => Some(c),
+                Some(Err(e)) => {
+                    report.warn(row, format!("currency dropped: {e}"));
+                    None
+                }
+                None => None,
+            };
+            let employee_count = match columns
+                .get(&record, EMPLOYEES)
+                .map(|t| (t, parse_employees(t)))
+            {
+                Some((_, Ok(n))) => n,
+                Some((text, Err(reason))) => {
+                    report.warn(row, format!("employee count {text:?} dropped: {reason}"));
+                    None
+                }
+                None => None,
+            };
+            let (annual_revenue, annual_revenue_text) = match columns.get(&record, REVENUE) {
+                None => (None, None),
+                Some(text) => match parse_revenue(text, currency.map(Currency::iso)) {
+                    RevenueText::Empty => (None, None),
+                    RevenueText::Exact {
+                        amount, currency, ..
+                    } => match Currency::try_from(currency)
+                        .and_then(|c| Money::from_major_exact(amount, c).map(|_| c))
+                    {
+                        Ok(currency) => (Some(Amount::Major { amount, currency }), None),
+                        Err(e) => {
+                            report.warn(row, format!("revenue {text:?} kept as text: {e}"));
+                            (None, Some(text.to_owned()))
+                        }
+                    },
+                    RevenueText::Ambiguous { reason } => {
+                        report.warn(row, format!("revenue {text:?} kept as text: {reason}"));
                         (None, Some(text.to_owned()))
                     }
                 },
-                RevenueText::Ambiguous { reason } => {
-                    report.warn(row, format!("revenue {text:?} kept as text: {reason}"));
-                    (None, Some(text.to_owned()))
-                }
-            },
-        };
-        let input = CompanyInput {
-            name: name.to_owned(),
-            domain: domain.as_ref().map(ToString::to_string),
-            industry: columns.get(&record, INDUSTRY).map(str::to_owned),
-            country: columns.get(&record, COUNTRY).map(str::to_owned),
-            currency: currency.map(|c| c.code().to_owned()),
-            employee_count,
-            annual_revenue,
-            annual_revenue_text,
-            ..CompanyInput::default()
-        };
-        let id = EntityId::new();
-        let decided = if run.dry_run {
-            CompanyFields::validate(input)
-                .map(|_| Vec::new())
-                .map_err(AppError::from)
-        } else {
-            decide_create::<Company>(Guarded::from(CompanyCommand::Create(input))).await
-        };
-        match decided {
-            Ok(events) => {
-                report.created += 1;
-                by_name.insert(name_key, id.to_string());
-                if let Some(domain) = domain {
-                    by_domain.insert(domain.to_string(), id.to_string());
-                }
-                if !run.dry_run {
-                    let new = NewStream {
-                        stream: StreamId::new(meta.tenant_id, id),
-                        events,
-                        meta: row_metadata(meta),
-                    };
-                    // A full batch is written here: any failure of it is a fault.
-                    if let Err(err) = batch.stage(row, new, &report).await {
-                        batch.abort(&mut report, row, &err);
-                        break;
+            };
+            let input = CompanyInput {
+                name: name.to_owned(),
+                domain: domain.as_ref().map(ToString::to_string),
+                industry: columns.get(&record, INDUSTRY).map(str::to_owned),
+                country: columns.get(&record, COUNTRY).map(str::to_owned),
+                currency: currency.map(|c| c.code().to_owned()),
+                employee_count,
+                annual_revenue,
+                annual_revenue_text,
+                ..CompanyInput::default()
+            };
+            let id = EntityId::new();
+            let decided = if run.dry_run {
+                CompanyFields::validate(input)
+                    .map(|_| Vec::new())
+                    .map_err(AppError::from)
+            } else {
+                decide_create::<Company>(Guarded::from(CompanyCommand::Create(input))).await
+            };
+            match decided {
+                Ok(events) => {
+                    report.created += 1;
+                    let domain = domain.map(|d| d.to_string());
+                    if run.dry_run {
+                        planned.insert(name_key.clone(), domain.clone(), id);
+                    }
+                    known.insert(name_key, domain, id);
+                    if !run.dry_run {
+                        let new = NewStream {
+                            stream: StreamId::new(meta.tenant_id, id),
+                            events,
+                            meta: row_metadata(meta),
+                        };
+                        // A full batch is written here: any failure of it is a fault.
+                        if let Err(err) = batch.stage(row, new, &report).await {
+                            batch.abort(&mut report, row, &err);
+                            break 'file;
+                        }
                     }
                 }
+                Err(e) => report.fail(row, describe(&e)),
             }
-            Err(e) => report.fail(row, describe(&e)),
+        }
+        if report.aborted.is_some() {
+            break;
+        }
+        // The batch is committed before the next one is checked, which then sees it.
+        if let Err(err) = batch.commit(&report).await {
+            let last = report.rows_read;
+            batch.abort(&mut report, last, &err);
+            break;
         }
     }
     batch.finish(&mut report).await;
     guard.commit().await?;
     Ok(report)
+}
+
+/// Companies by lowercased name and by domain, with their ids: those of the workspace
+/// that a batch of rows could duplicate, and the rows created so far.
+#[derive(Debug, Default)]
+struct Known {
+    by_name: HashMap<String, String>,
+    by_domain: HashMap<String, String>,
+}
+
+impl Known {
+    /// The workspace's companies (deleted ones too) whose name or domain is one of
+    /// `chunk`'s rows': one query, two index lookups.
+    async fn of(
+        app: &sea_orm::DatabaseConnection,
+        scope: &TenantScope,
+        columns: &super::Columns,
+        chunk: &[(u64, csv::StringRecord)],
+    ) -> Result<Self, AppError> {
+        let mut known = Self::default();
+        // Rows refused as a whole (a control character) are not looked up.
+        let rows: Vec<&csv::StringRecord> = chunk
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| columns.check(r).is_ok())
+            .collect();
+        let names: Vec<String> = rows
+            .iter()
+            .filter_map(|r| columns.get(r, NAME))
+            .map(str::to_owned)
+            .collect();
+        let domains: Vec<String> = rows
+            .iter()
+            .filter_map(|r| columns.get(r, DOMAIN))
+            .filter_map(|d| WebDomain::parse(d).ok())
+            .map(|d| d.to_string())
+            .collect();
+        if names.is_empty() && domains.is_empty() {
+            return Ok(known);
+        }
+        for (id, name, domain) in companies::matching(app, scope, names, domains).await? {
+            // Lowercased here, as the file's names are: the database's lower() follows
+            // its collation, which may fold fewer letters.
+            known.insert(name.to_lowercase(), domain, EntityId(id));
+        }
+        Ok(known)
+    }
+
+    fn name(&self, key: &str) -> Option<&String> {
+        self.by_name.get(key)
+    }
+
+    fn domain(&self, domain: &str) -> Option<&String> {
+        self.by_domain.get(domain)
+    }
+
+    fn insert(&mut self, name_key: String, domain: Option<String>, id: EntityId) {
+        self.by_name.insert(name_key, id.to_string());
+        if let Some(domain) = domain {
+            self.by_domain.insert(domain, id.to_string());
+        }
+    }
 }
 
 /// A row-level refusal as one sentence.

@@ -284,7 +284,31 @@ async fn lock(
     Ok(txn)
 }
 
-/// Metadata of one row's command: the import's, stamped now.
+/// Reads the file's next rows, up to [`BATCH_ROWS`], into `chunk` (emptied first), each
+/// with its number (counted in `report`; an unreadable row is failed there instead).
+/// False when the file had no row left. An import checks a batch of rows against the
+/// workspace at once and then forgets it, so its memory does not grow with the file.
+fn next_chunk<R: std::io::Read>(
+    records: &mut csv::StringRecordsIntoIter<R>,
+    report: &mut ImportReport,
+    chunk: &mut Vec<(u64, csv::StringRecord)>,
+) -> bool {
+    chunk.clear();
+    let mut read = false;
+    while chunk.len() < BATCH_ROWS {
+        let Some(record) = records.next() else {
+            break;
+        };
+        read = true;
+        report.rows_read += 1;
+        match record {
+            Ok(record) => chunk.push((report.rows_read, record)),
+            Err(e) => report.fail(report.rows_read, format!("unreadable row: {e}")),
+        }
+    }
+    read
+}
+
 /// Rows an import writes per transaction.
 pub const BATCH_ROWS: usize = 500;
 
@@ -483,6 +507,7 @@ where
     }
 }
 
+/// Metadata of one row's command: the import's, stamped now.
 fn row_metadata(template: &EventMetadata) -> EventMetadata {
     let mut meta = template.clone();
     meta.occurred_at = Utc::now();

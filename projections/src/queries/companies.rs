@@ -23,6 +23,44 @@ pub async fn list(
     super::records::list::<company::Entity, _>(db, scope, filter).await
 }
 
+/// The tenant's companies, deleted ones too, whose name is one of `names` (compared as
+/// the database lowercases both) or whose domain is one of `domains`: `(id, name,
+/// domain)`. Two index lookups (`companies_by_name`, `companies_by_domain`), so an
+/// import checks a batch of rows against the workspace without holding its whole index
+/// in memory.
+///
+/// # Errors
+/// Any database error.
+pub async fn matching(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    names: Vec<String>,
+    domains: Vec<String>,
+) -> Result<Vec<(Uuid, String, Option<String>)>, DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let txn = scope.read(db).await?;
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id, name, domain FROM companies
+              WHERE tenant_id = $1
+                AND (sort_name = ANY (ARRAY(SELECT lower(n) FROM unnest($2::text[]) AS n))
+                     OR domain = ANY ($3::text[]))",
+            [scope.tenant().0.into(), names.into(), domains.into()],
+        ))
+        .await?;
+    txn.commit().await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("", "id")?,
+                row.try_get("", "name")?,
+                row.try_get("", "domain")?,
+            ))
+        })
+        .collect()
+}
+
 /// A light index of the tenant's companies for an import: (id, name, domain, deleted).
 ///
 /// # Errors

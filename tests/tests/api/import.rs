@@ -439,3 +439,31 @@ async fn an_oversized_file_under_a_key_is_refused_as_it_arrives() {
         .expect_problem(StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(app.event_count().await, events);
 }
+
+#[tokio::test]
+async fn a_duplicate_of_a_row_in_an_earlier_batch_is_found_in_a_dry_run_and_an_import() {
+    // Rows are checked against the workspace a batch (500 rows) at a time: a later
+    // batch's row that repeats an earlier batch's name or domain is a duplicate all the
+    // same, whether the earlier rows were written (an import) or not (a dry run).
+    let app = spawn_app().await;
+    let a = app.signup("batches").await;
+    let crm = app.as_(&a);
+    let mut csv = String::from("Company name,Company Domain Name\n");
+    for i in 1..=600 {
+        match i {
+            550 => csv.push_str("ROW 3,elsewhere.example\n"),
+            560 => csv.push_str("Another name,row4.example\n"),
+            _ => csv.push_str(&format!("Row {i},row{i}.example\n")),
+        }
+    }
+    for query in ["dry_run=true", ""] {
+        let report = import(&crm, "companies", query, csv.as_bytes()).await;
+        assert_eq!(report.rows_read, 600, "{query}");
+        assert_eq!(report.created, 598, "{query}");
+        let rows: Vec<u64> = report.duplicates.iter().map(|d| d.row).collect();
+        assert_eq!(rows, [550, 560], "{query}: {:?}", report.duplicates);
+    }
+    // Run again, every row is a duplicate of what the import wrote.
+    let again = import(&crm, "companies", "", csv.as_bytes()).await;
+    assert_eq!((again.created, again.skipped_duplicates), (0, 600));
+}
