@@ -25,9 +25,9 @@ pub async fn list(
 
 /// The tenant's companies, deleted ones too, whose name is one of `names` (compared as
 /// the database lowercases both) or whose domain is one of `domains`: `(id, name,
-/// domain)`. Two index lookups (`companies_by_name`, `companies_by_domain`), so an
-/// import checks a batch of rows against the workspace without holding its whole index
-/// in memory.
+/// domain)`, at most 1,000 per name or domain. An index lookup per name
+/// (`companies_by_name`) and per domain (`companies_by_domain`), so an import checks a
+/// batch of rows against the workspace without holding its whole index in memory.
 ///
 /// # Errors
 /// Any database error.
@@ -39,13 +39,27 @@ pub async fn matching(
 ) -> Result<Vec<(Uuid, String, Option<String>)>, DbErr> {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let txn = scope.read(db).await?;
+    // One index lookup per name and per domain, whatever the statistics say: each
+    // lookup is its own subquery (its LIMIT keeps the planner from merging it into a join),
+    // and the names are lowercased before, so the comparison is a plain `=` that
+    // row-level security lets into the index condition (`lower()` is not leakproof).
+    // Planned as one query, a batch was checked by scanning every row of the workspace
+    // whenever the statistics were older than the import (1.4 s a batch at 200,000 rows,
+    // against about 3 ms).
     let rows = txn
         .query_all(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT id, name, domain FROM companies
-              WHERE tenant_id = $1
-                AND (sort_name = ANY (ARRAY(SELECT lower(n) FROM unnest($2::text[]) AS n))
-                     OR domain = ANY ($3::text[]))",
+            "SELECT c.id, c.name, c.domain
+               FROM unnest(ARRAY(SELECT lower(n) FROM unnest($2::text[]) AS n)) AS k(key)
+              CROSS JOIN LATERAL (SELECT id, name, domain FROM companies
+                                   WHERE tenant_id = $1 AND sort_name = k.key
+                                   LIMIT 1000) AS c
+             UNION ALL
+             SELECT c.id, c.name, c.domain
+               FROM unnest($3::text[]) AS k(domain)
+              CROSS JOIN LATERAL (SELECT id, name, domain FROM companies
+                                   WHERE tenant_id = $1 AND domain = k.domain
+                                   LIMIT 1000) AS c",
             [scope.tenant().0.into(), names.into(), domains.into()],
         ))
         .await?;
