@@ -16,7 +16,7 @@ use crm_store::TenantScope;
 use uuid::Uuid;
 
 use super::companies::describe;
-use super::{lock, open, row_metadata, ImportReport, ImportRun, RowBatch};
+use super::{lock, next_chunk, open, row_metadata, ImportReport, ImportRun, RowBatch, BATCH_ROWS};
 use crate::error::AppError;
 
 const NAME: &[&str] = &["Deal Name", "Name"];
@@ -73,7 +73,7 @@ async fn rows(
 ) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::for_command(meta);
-    let (mut reader, mut columns) = header(data)?;
+    let (reader, mut columns) = header(data)?;
     let guard = lock(app, &scope, "deals").await?;
     let mut report = ImportReport::new("deals", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;
@@ -96,215 +96,258 @@ async fn rows(
             .flat_map(|(_, s)| s.iter().filter(|s| !s.retired))
             .collect()
     };
-    let company_ids: HashMap<String, Uuid> = companies::index(app, &scope)
-        .await?
-        .into_iter()
-        .filter(|(_, _, _, deleted)| !deleted)
-        .map(|(id, name, _, _)| (name.to_lowercase(), id))
-        .collect();
     let mut batch = RowBatch::new(commands);
-    let mut existing: HashSet<(String, Option<Uuid>)> = deals::index(app, &scope)
-        .await?
-        .into_iter()
-        .map(|(n, c)| (n.to_lowercase(), c))
-        .collect();
-
-    for record in reader.records() {
-        report.rows_read += 1;
-        let row = report.rows_read;
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                report.fail(row, format!("unreadable row: {e}"));
+    // A dry run writes nothing, so the deals it would create are remembered to find later
+    // rows' duplicates; an import finds its own earlier batches in the database.
+    let mut planned: HashSet<(String, Option<Uuid>)> = HashSet::new();
+    let mut records = reader.into_records();
+    let mut chunk = Vec::with_capacity(BATCH_ROWS);
+    'file: while next_chunk(&mut records, &mut report, &mut chunk) {
+        // The workspace's companies the batch names, and its deals of the batch's names.
+        let (company_ids, mut existing) = known(app, &scope, &columns, &chunk).await?;
+        for (row, record) in chunk.drain(..) {
+            if let Err(why) = columns.check(&record) {
+                report.fail(row, why);
                 continue;
             }
-        };
-        if let Err(why) = columns.check(&record) {
-            report.fail(row, why);
-            continue;
-        }
-        let Some(name) = columns.get(&record, NAME) else {
-            report.fail(row, "no deal name".into());
-            continue;
-        };
-        let company = match columns.get(&record, COMPANY) {
-            Some(c) => match company_ids.get(&c.to_lowercase()) {
-                Some(id) => Some(*id),
-                None => {
-                    report.warn(
-                        row,
-                        format!("no company named {c:?}: deal created without a company"),
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
-        let key = (name.to_lowercase(), company);
-        if existing.contains(&key) {
-            report.duplicate(
-                row,
-                format!("a deal named {name:?} exists for the same company"),
-            );
-            continue;
-        }
-        let amount = match (columns.get(&record, AMOUNT), columns.get(&record, CURRENCY)) {
-            (None, _) => None,
-            (Some(text), None) => {
-                report.warn(row, format!("amount {text:?} dropped: no currency"));
-                None
+            let Some(name) = columns.get(&record, NAME) else {
+                report.fail(row, "no deal name".into());
+                continue;
+            };
+            let company = match columns.get(&record, COMPANY) {
+                Some(c) => match company_ids.get(&c.to_lowercase()) {
+                    Some(id) => Some(*id),
+                    None => {
+                        report.warn(
+                            row,
+                            format!("no company named {c:?}: deal created without a company"),
+                        );
+                        None
+                    }
+                },
+                None => None,
+            };
+            let key = (name.to_lowercase(), company);
+            if existing.contains(&key) || planned.contains(&key) {
+                report.duplicate(
+                    row,
+                    format!("a deal named {name:?} exists for the same company"),
+                );
+                continue;
             }
-            (Some(text), Some(code)) => match Currency::from_code(code).and_then(|c| {
-                let plain = ungroup(text)
-                    .ok_or_else(|| crm_domain::MoneyError::NotANumber(text.to_owned()))?;
-                Money::parse_major(&plain, c)
-            }) {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    report.warn(row, format!("amount {text:?} {code} dropped: {e}"));
+            let amount = match (columns.get(&record, AMOUNT), columns.get(&record, CURRENCY)) {
+                (None, _) => None,
+                (Some(text), None) => {
+                    report.warn(row, format!("amount {text:?} dropped: no currency"));
                     None
                 }
-            },
-        };
-        let pipeline = match columns.get(&record, PIPELINE) {
-            Some(p) => pipeline_by_name
-                .get(&p.to_lowercase())
-                .copied()
-                .unwrap_or_else(|| {
-                    report.warn(
-                        row,
-                        format!("no pipeline named {p:?}: the default pipeline is used"),
-                    );
-                    default_pipeline
-                }),
-            None => default_pipeline,
-        };
-        let stages = active(pipeline);
-        let first_open = stages.iter().find(|s| s.kind == "open").copied();
-        let target = match columns.get(&record, STAGE) {
-            Some(s) => stages
-                .iter()
-                .find(|st| st.name.eq_ignore_ascii_case(s))
-                .copied()
-                .or_else(|| {
-                    report.warn(
-                        row,
-                        format!("no stage named {s:?}: the first open stage is used"),
-                    );
-                    first_open
-                }),
-            None => first_open,
-        };
-        let (Some(open_stage), Some(target)) = (first_open, target) else {
-            report.fail(row, "the pipeline has no open stage".into());
-            continue;
-        };
-        let close = match columns.get(&record, CLOSE) {
-            Some(text) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-                Ok(d) => Some(d),
-                Err(_) => {
-                    report.warn(
-                        row,
-                        format!("close date {text:?} dropped: expected YYYY-MM-DD"),
-                    );
-                    None
+                (Some(text), Some(code)) => match Currency::from_code(code).and_then(|c| {
+                    let plain = ungroup(text)
+                        .ok_or_else(|| crm_domain::MoneyError::NotANumber(text.to_owned()))?;
+                    Money::parse_major(&plain, c)
+                }) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        report.warn(row, format!("amount {text:?} {code} dropped: {e}"));
+                        None
+                    }
+                },
+            };
+            let pipeline = match columns.get(&record, PIPELINE) {
+                Some(p) => pipeline_by_name
+                    .get(&p.to_lowercase())
+                    .copied()
+                    .unwrap_or_else(|| {
+                        report.warn(
+                            row,
+                            format!("no pipeline named {p:?}: the default pipeline is used"),
+                        );
+                        default_pipeline
+                    }),
+                None => default_pipeline,
+            };
+            let stages = active(pipeline);
+            let first_open = stages.iter().find(|s| s.kind == "open").copied();
+            let target = match columns.get(&record, STAGE) {
+                Some(s) => stages
+                    .iter()
+                    .find(|st| st.name.eq_ignore_ascii_case(s))
+                    .copied()
+                    .or_else(|| {
+                        report.warn(
+                            row,
+                            format!("no stage named {s:?}: the first open stage is used"),
+                        );
+                        first_open
+                    }),
+                None => first_open,
+            };
+            let (Some(open_stage), Some(target)) = (first_open, target) else {
+                report.fail(row, "the pipeline has no open stage".into());
+                continue;
+            };
+            let close = match columns.get(&record, CLOSE) {
+                Some(text) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+                    Ok(d) => Some(d),
+                    Err(_) => {
+                        report.warn(
+                            row,
+                            format!("close date {text:?} dropped: expected YYYY-MM-DD"),
+                        );
+                        None
+                    }
+                },
+                None => None,
+            };
+            let start = if kind(target) == StageKind::Open {
+                target
+            } else {
+                open_stage
+            };
+            let input = DealInput {
+                name: name.to_owned(),
+                amount,
+                stage: Some(stage_ref(start)),
+                owner_id: meta.initiated_by,
+                company_id: company.map(EntityId),
+                expected_close_date: close,
+                ..DealInput::default()
+            };
+            let id = EntityId::new();
+            let row_meta = row_metadata(meta);
+            let closing = match kind(target) {
+                StageKind::Open => None,
+                k => {
+                    let at = close
+                        .and_then(|d| d.and_hms_opt(0, 0, 0))
+                        .map_or(row_meta.occurred_at, |t| Utc.from_utc_datetime(&t));
+                    Some(match k {
+                        StageKind::Won => DealCommand::Win {
+                            stage: stage_ref(target),
+                            reason: Some("imported as won".into()),
+                            at,
+                        },
+                        _ => DealCommand::Lose {
+                            stage: stage_ref(target),
+                            reason: "imported as lost".into(),
+                            at,
+                        },
+                    })
                 }
-            },
-            None => None,
-        };
-        let start = if kind(target) == StageKind::Open {
-            target
-        } else {
-            open_stage
-        };
-        let input = DealInput {
-            name: name.to_owned(),
-            amount,
-            stage: Some(stage_ref(start)),
-            owner_id: meta.initiated_by,
-            company_id: company.map(EntityId),
-            expected_close_date: close,
-            ..DealInput::default()
-        };
-        let id = EntityId::new();
-        let row_meta = row_metadata(meta);
-        let closing = match kind(target) {
-            StageKind::Open => None,
-            k => {
-                let at = close
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-                    .map_or(row_meta.occurred_at, |t| Utc.from_utc_datetime(&t));
-                Some(match k {
-                    StageKind::Won => DealCommand::Win {
-                        stage: stage_ref(target),
-                        reason: Some("imported as won".into()),
-                        at,
-                    },
-                    _ => DealCommand::Lose {
-                        stage: stage_ref(target),
-                        reason: "imported as lost".into(),
-                        at,
-                    },
-                })
-            }
-        };
-        let outcome = if run.dry_run {
-            validate(&input)
-        } else {
-            let mut not_closed = None;
-            let written = batch
-                .row(&row_meta, async |unit| {
-                    commands
-                        .create_in::<Deal, _>(unit, id, DealCommand::Create(input), &row_meta)
-                        .await?;
-                    if let Some(close) = closing {
-                        // The deal exists now: a refused close is a warning on a created
-                        // row, undone alone (its own savepoint).
-                        let inner = unit.savepoint().await?;
-                        match commands
-                            .run_in::<Deal, _>(&inner, id, close, &row_meta)
-                            .await
-                        {
-                            Ok(()) => inner.commit().await?,
-                            Err(e @ (AppError::Internal(_) | AppError::Unavailable(_))) => {
-                                return Err(e)
-                            }
-                            Err(e) => {
-                                inner.rollback().await?;
-                                not_closed = Some(describe(&e));
+            };
+            let outcome = if run.dry_run {
+                validate(&input)
+            } else {
+                let mut not_closed = None;
+                let written = batch
+                    .row(&row_meta, async |unit| {
+                        commands
+                            .create_in::<Deal, _>(unit, id, DealCommand::Create(input), &row_meta)
+                            .await?;
+                        if let Some(close) = closing {
+                            // The deal exists now: a refused close is a warning on a created
+                            // row, undone alone (its own savepoint).
+                            let inner = unit.savepoint().await?;
+                            match commands
+                                .run_in::<Deal, _>(&inner, id, close, &row_meta)
+                                .await
+                            {
+                                Ok(()) => inner.commit().await?,
+                                Err(e @ (AppError::Internal(_) | AppError::Unavailable(_))) => {
+                                    return Err(e)
+                                }
+                                Err(e) => {
+                                    inner.rollback().await?;
+                                    not_closed = Some(describe(&e));
+                                }
                             }
                         }
+                        Ok(())
+                    })
+                    .await;
+                if let Some(why) = not_closed {
+                    report.warn(row, format!("created open, but not closed: {why}"));
+                }
+                written
+            };
+            match outcome {
+                Ok(()) => {
+                    report.created += 1;
+                    if run.dry_run {
+                        planned.insert(key.clone());
                     }
-                    Ok(())
-                })
-                .await;
-            if let Some(why) = not_closed {
-                report.warn(row, format!("created open, but not closed: {why}"));
-            }
-            written
-        };
-        match outcome {
-            Ok(()) => {
-                report.created += 1;
-                existing.insert(key);
-                if !run.dry_run {
-                    // A full batch commits here: any failure of it is a fault.
-                    if let Err(err) = batch.written(row, &report).await {
-                        batch.abort(&mut report, row, &err);
-                        break;
+                    existing.insert(key);
+                    if !run.dry_run {
+                        // A full batch commits here: any failure of it is a fault.
+                        if let Err(err) = batch.written(row, &report).await {
+                            batch.abort(&mut report, row, &err);
+                            break 'file;
+                        }
                     }
                 }
+                Err(AppError::Internal(cause) | AppError::Unavailable(cause)) => {
+                    batch.abort(&mut report, row, cause.as_ref());
+                    break 'file;
+                }
+                Err(e) => report.fail(row, describe(&e)),
             }
-            Err(AppError::Internal(cause) | AppError::Unavailable(cause)) => {
-                batch.abort(&mut report, row, cause.as_ref());
-                break;
-            }
-            Err(e) => report.fail(row, describe(&e)),
+        }
+        if report.aborted.is_some() {
+            break;
+        }
+        // The batch is committed before the next one is checked, which then sees it.
+        if let Err(err) = batch.commit(&report).await {
+            let last = report.rows_read;
+            batch.abort(&mut report, last, &err);
+            break;
         }
     }
     batch.finish(&mut report).await;
     guard.commit().await?;
     Ok(report)
+}
+
+/// The live companies of the workspace that `chunk`'s rows name (by lowercased name) and
+/// the deals of the workspace named as its rows are (lowercased name and company): two
+/// queries of an index lookup per name.
+async fn known(
+    app: &sea_orm::DatabaseConnection,
+    scope: &TenantScope,
+    columns: &super::Columns,
+    chunk: &[(u64, csv::StringRecord)],
+) -> Result<(HashMap<String, Uuid>, HashSet<(String, Option<Uuid>)>), AppError> {
+    // Rows refused as a whole (a control character) are not looked up.
+    let rows: Vec<&csv::StringRecord> = chunk
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| columns.check(r).is_ok())
+        .collect();
+    let names = |column: &[&str]| -> Vec<String> {
+        rows.iter()
+            .filter_map(|r| columns.get(r, column))
+            .map(str::to_owned)
+            .collect()
+    };
+    let (company_names, deal_names) = (names(COMPANY), names(NAME));
+    let company_ids = if company_names.is_empty() {
+        HashMap::new()
+    } else {
+        companies::live_named(app, scope, company_names)
+            .await?
+            .into_iter()
+            .map(|(id, name)| (name.to_lowercase(), id))
+            .collect()
+    };
+    let existing = if deal_names.is_empty() {
+        HashSet::new()
+    } else {
+        deals::named(app, scope, deal_names)
+            .await?
+            .into_iter()
+            .map(|(name, company)| (name.to_lowercase(), company))
+            .collect()
+    };
+    Ok((company_ids, existing))
 }
 
 /// The deal aggregate's field rules, without writing (for a dry run).

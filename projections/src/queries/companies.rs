@@ -75,6 +75,36 @@ pub async fn matching(
         .collect()
 }
 
+/// The tenant's live (not deleted) companies whose name is one of `names` (compared as
+/// the database lowercases both), at most 1,000 per name: `(id, name)`. One index
+/// lookup per name, as [`matching`], for an import that links its rows to companies.
+///
+/// # Errors
+/// Any database error.
+pub async fn live_named(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    names: Vec<String>,
+) -> Result<Vec<(Uuid, String)>, DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let txn = scope.read(db).await?;
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT c.id, c.name
+               FROM unnest(ARRAY(SELECT lower(n) FROM unnest($2::text[]) AS n)) AS k(key)
+              CROSS JOIN LATERAL (SELECT id, name FROM companies
+                                   WHERE tenant_id = $1 AND sort_name = k.key AND NOT deleted
+                                   LIMIT 1000) AS c",
+            [scope.tenant().0.into(), names.into()],
+        ))
+        .await?;
+    txn.commit().await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "name")?)))
+        .collect()
+}
+
 /// A light index of the tenant's companies for an import: (id, name, domain, deleted).
 ///
 /// # Errors

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use sea_orm::sea_query::extension::postgres::PgBinOper;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Select};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, QueryFilter, Select};
 use uuid::Uuid;
 
 use super::records::{Conditions, RecordFilter};
@@ -95,23 +95,33 @@ pub async fn list(
     super::records::list::<deal::Entity, _>(db, scope, filter).await
 }
 
-/// A light index of the tenant's deals for an import: (name, company).
+/// The tenant's deals whose name is one of `names` (compared as the database lowercases
+/// both), at most 1,000 per name: `(name, company)`. One index lookup per name
+/// (`deals_by_name`), so an import checks a batch of rows without holding every deal of
+/// the workspace in memory (see `companies::matching` for the query's shape).
 ///
 /// # Errors
 /// Any database error.
-pub async fn index(
+pub async fn named(
     db: &DatabaseConnection,
     scope: &TenantScope,
+    names: Vec<String>,
 ) -> Result<Vec<(String, Option<Uuid>)>, DbErr> {
-    use sea_orm::QuerySelect;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let txn = scope.read(db).await?;
-    let rows = deal::Entity::find()
-        .select_only()
-        .columns([D::Name, D::CompanyId])
-        .filter(D::TenantId.eq(scope.tenant().0))
-        .into_tuple()
-        .all(&txn)
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT d.name, d.company_id
+               FROM unnest(ARRAY(SELECT lower(n) FROM unnest($2::text[]) AS n)) AS k(key)
+              CROSS JOIN LATERAL (SELECT name, company_id FROM deals
+                                   WHERE tenant_id = $1 AND sort_name = k.key
+                                   LIMIT 1000) AS d",
+            [scope.tenant().0.into(), names.into()],
+        ))
         .await?;
     txn.commit().await?;
-    Ok(rows)
+    rows.iter()
+        .map(|row| Ok((row.try_get("", "name")?, row.try_get("", "company_id")?)))
+        .collect()
 }

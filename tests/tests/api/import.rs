@@ -467,3 +467,26 @@ async fn a_duplicate_of_a_row_in_an_earlier_batch_is_found_in_a_dry_run_and_an_i
     let again = import(&crm, "companies", "", csv.as_bytes()).await;
     assert_eq!((again.created, again.skipped_duplicates), (0, 600));
 }
+
+#[tokio::test]
+async fn a_deal_repeating_one_of_an_earlier_batch_is_a_duplicate_in_a_dry_run_and_an_import() {
+    let app = spawn_app().await;
+    let a = app.signup("deal-batches").await;
+    let crm = app.as_(&a);
+    let mut csv = String::from("Deal Name\n");
+    for i in 1..=600 {
+        if i == 550 {
+            csv.push_str("DEAL 3\n");
+        } else {
+            csv.push_str(&format!("Deal {i}\n"));
+        }
+    }
+    for query in ["dry_run=true", ""] {
+        let report = import(&crm, "deals", query, csv.as_bytes()).await;
+        assert_eq!((report.rows_read, report.created), (600, 599), "{query}");
+        let rows: Vec<u64> = report.duplicates.iter().map(|d| d.row).collect();
+        assert_eq!(rows, [550], "{query}: {:?}", report.duplicates);
+    }
+    let again = import(&crm, "deals", "", csv.as_bytes()).await;
+    assert_eq!((again.created, again.skipped_duplicates), (0, 600));
+}
