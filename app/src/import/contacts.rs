@@ -11,7 +11,9 @@ use crm_store::TenantScope;
 use uuid::Uuid;
 
 use super::companies::describe;
-use super::{lock, open, row_metadata, CreateBatch, ImportReport, ImportRun};
+use super::{
+    lock, next_chunk, open, row_metadata, CreateBatch, ImportReport, ImportRun, BATCH_ROWS,
+};
 use crate::error::AppError;
 use crate::unit_of_work::{decide_create, NewStream};
 
@@ -71,148 +73,196 @@ async fn rows(
 ) -> Result<ImportReport, AppError> {
     let (commands, app, meta) = (run.commands, run.app, &run.meta);
     let scope = TenantScope::for_command(meta);
-    let (mut reader, mut columns) = header(data)?;
+    let (reader, mut columns) = header(data)?;
     let guard = lock(app, &scope, "contacts").await?;
     let mut report = ImportReport::new("contacts", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;
     report.ignored_columns = columns.ignored(&[FIRST, LAST, TITLE, COMPANY, EMAIL, PHONE]);
 
-    let company_ids: HashMap<String, Uuid> = companies::index(app, &scope)
-        .await?
-        .into_iter()
-        .filter(|(_, _, _, deleted)| !deleted)
-        .map(|(id, name, _, _)| (name.to_lowercase(), id))
-        .collect();
     let mut batch = CreateBatch::<Contact>::new(commands);
-    let mut existing: HashSet<Key> = contacts::index(app, &scope)
-        .await?
-        .into_iter()
-        .map(|(f, l, c)| key(f.as_deref(), l.as_deref(), c))
-        .collect();
-
-    for record in reader.records() {
-        report.rows_read += 1;
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                report.fail(report.rows_read, format!("unreadable row: {e}"));
+    // A dry run writes nothing, so the contacts it would create are remembered to find
+    // later rows' duplicates; an import finds its own earlier batches in the database.
+    let mut planned: HashSet<Key> = HashSet::new();
+    let mut records = reader.into_records();
+    let mut chunk = Vec::with_capacity(BATCH_ROWS);
+    'file: while next_chunk(&mut records, &mut report, &mut chunk) {
+        // The workspace's companies the batch names, and its contacts of the batch's names.
+        let (company_ids, mut existing) = known(app, &scope, &columns, &chunk).await?;
+        for (row, record) in chunk.drain(..) {
+            if let Err(why) = columns.check(&record) {
+                report.fail(row, why);
                 continue;
             }
-        };
-        let row = report.rows_read;
-        if let Err(why) = columns.check(&record) {
-            report.fail(row, why);
-            continue;
-        }
-        let first = columns.get(&record, FIRST);
-        let last = columns.get(&record, LAST);
-        let company = match columns.get(&record, COMPANY) {
-            Some(name) => match company_ids.get(&name.to_lowercase()) {
-                Some(id) => Some(*id),
-                None => {
-                    report.warn(
-                        row,
-                        format!("no company named {name:?}: contact created without a company"),
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
-        let k = key(first, last, company);
-        if (first.is_some() || last.is_some()) && existing.contains(&k) {
-            let who = [first, last]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            report.duplicate(row, format!("{who} exists at the same company"));
-            continue;
-        }
-        let input = ContactInput {
-            first_name: first.map(str::to_owned),
-            last_name: last.map(str::to_owned),
-            email: columns.get(&record, EMAIL).map(str::to_owned),
-            phone: columns.get(&record, PHONE).map(str::to_owned),
-            job_title: columns.get(&record, TITLE).map(str::to_owned),
-            company_id: company.map(EntityId),
-            ..ContactInput::default()
-        };
-        let email = match input
-            .email
-            .as_deref()
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-        {
-            None => None,
-            Some(text) => match Email::parse(text) {
-                Ok(email) => Some(email),
+            let first = columns.get(&record, FIRST);
+            let last = columns.get(&record, LAST);
+            let company = match columns.get(&record, COMPANY) {
+                Some(name) => match company_ids.get(&name.to_lowercase()) {
+                    Some(id) => Some(*id),
+                    None => {
+                        report.warn(
+                            row,
+                            format!("no company named {name:?}: contact created without a company"),
+                        );
+                        None
+                    }
+                },
+                None => None,
+            };
+            let k = key(first, last, company);
+            if (first.is_some() || last.is_some())
+                && (existing.contains(&k) || planned.contains(&k))
+            {
+                let who = [first, last]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                report.duplicate(row, format!("{who} exists at the same company"));
+                continue;
+            }
+            let input = ContactInput {
+                first_name: first.map(str::to_owned),
+                last_name: last.map(str::to_owned),
+                email: columns.get(&record, EMAIL).map(str::to_owned),
+                phone: columns.get(&record, PHONE).map(str::to_owned),
+                job_title: columns.get(&record, TITLE).map(str::to_owned),
+                company_id: company.map(EntityId),
+                ..ContactInput::default()
+            };
+            let email = match input
+                .email
+                .as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+            {
+                None => None,
+                Some(text) => match Email::parse(text) {
+                    Ok(email) => Some(email),
+                    Err(e) => {
+                        report.fail(row, format!("email: {e}"));
+                        continue;
+                    }
+                },
+            };
+            let decided = if run.dry_run {
+                ContactFields::validate(input)
+                    .map(|_| Vec::new())
+                    .map_err(AppError::from)
+            } else {
+                decide_create::<Contact>(Guarded::from(ContactCommand::Create(input))).await
+            };
+            let events = match decided {
+                Ok(events) => events,
                 Err(e) => {
-                    report.fail(row, format!("email: {e}"));
+                    report.fail(row, describe(&e));
                     continue;
-                }
-            },
-        };
-        let decided = if run.dry_run {
-            ContactFields::validate(input)
-                .map(|_| Vec::new())
-                .map_err(AppError::from)
-        } else {
-            decide_create::<Contact>(Guarded::from(ContactCommand::Create(input))).await
-        };
-        let events = match decided {
-            Ok(events) => events,
-            Err(e) => {
-                report.fail(row, describe(&e));
-                continue;
-            }
-        };
-        if !run.dry_run {
-            let id = EntityId::new();
-            let row_meta = row_metadata(meta);
-            // The email claim refuses without an error (nothing is written), so a taken
-            // email leaves the batch's transaction as it was.
-            let claimed = match (email, batch.unit(&row_meta).await) {
-                (_, Err(err)) => Err(err),
-                (None, Ok(_)) => Ok(Claim::Claimed { new: true }),
-                (Some(email), Ok(unit)) => {
-                    claims::claim_contact_email(unit.connection(), &scope, email.as_str(), id.0)
-                        .await
-                        .map_err(AppError::from)
                 }
             };
-            match claimed {
-                Ok(Claim::Claimed { .. }) => {}
-                Ok(Claim::Taken { by }) => {
-                    report.duplicate(
-                        row,
-                        format!("another contact ({by}) of this workspace has this email"),
-                    );
-                    continue;
+            if !run.dry_run {
+                let id = EntityId::new();
+                let row_meta = row_metadata(meta);
+                // The email claim refuses without an error (nothing is written), so a taken
+                // email leaves the batch's transaction as it was.
+                let claimed = match (email, batch.unit(&row_meta).await) {
+                    (_, Err(err)) => Err(err),
+                    (None, Ok(_)) => Ok(Claim::Claimed { new: true }),
+                    (Some(email), Ok(unit)) => {
+                        claims::claim_contact_email(unit.connection(), &scope, email.as_str(), id.0)
+                            .await
+                            .map_err(AppError::from)
+                    }
+                };
+                match claimed {
+                    Ok(Claim::Claimed { .. }) => {}
+                    Ok(Claim::Taken { by }) => {
+                        report.duplicate(
+                            row,
+                            format!("another contact ({by}) of this workspace has this email"),
+                        );
+                        continue;
+                    }
+                    Err(err) => {
+                        batch.abort(&mut report, row, &err);
+                        break 'file;
+                    }
                 }
-                Err(err) => {
+                report.created += 1;
+                existing.insert(k);
+                let new = NewStream {
+                    stream: StreamId::new(meta.tenant_id, id),
+                    events,
+                    meta: row_meta,
+                };
+                // A full batch is written here: any failure of it is a fault.
+                if let Err(err) = batch.stage(row, new, &report).await {
                     batch.abort(&mut report, row, &err);
-                    break;
+                    break 'file;
                 }
+            } else {
+                report.created += 1;
+                planned.insert(k);
             }
-            report.created += 1;
-            existing.insert(k);
-            let new = NewStream {
-                stream: StreamId::new(meta.tenant_id, id),
-                events,
-                meta: row_meta,
-            };
-            // A full batch is written here: any failure of it is a fault.
-            if let Err(err) = batch.stage(row, new, &report).await {
-                batch.abort(&mut report, row, &err);
-                break;
-            }
-        } else {
-            report.created += 1;
-            existing.insert(k);
+        }
+        if report.aborted.is_some() {
+            break;
+        }
+        // The batch is committed before the next one is checked, which then sees it.
+        if let Err(err) = batch.commit(&report).await {
+            let last = report.rows_read;
+            batch.abort(&mut report, last, &err);
+            break;
         }
     }
     batch.finish(&mut report).await;
     guard.commit().await?;
     Ok(report)
+}
+
+/// The live companies of the workspace that `chunk`'s rows name (by lowercased name) and
+/// the keys of the workspace's contacts named as its rows are: two queries of an index
+/// lookup per name.
+async fn known(
+    app: &sea_orm::DatabaseConnection,
+    scope: &TenantScope,
+    columns: &super::Columns,
+    chunk: &[(u64, csv::StringRecord)],
+) -> Result<(HashMap<String, Uuid>, HashSet<Key>), AppError> {
+    // Rows refused as a whole (a control character) are not looked up.
+    let rows: Vec<&csv::StringRecord> = chunk
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| columns.check(r).is_ok())
+        .collect();
+    let company_names: Vec<String> = rows
+        .iter()
+        .filter_map(|r| columns.get(r, COMPANY))
+        .map(str::to_owned)
+        .collect();
+    let people: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let (first, last) = (columns.get(r, FIRST), columns.get(r, LAST));
+            (first.is_some() || last.is_some())
+                .then(|| format!("{} {}", first.unwrap_or_default(), last.unwrap_or_default()))
+        })
+        .collect();
+    let company_ids = if company_names.is_empty() {
+        HashMap::new()
+    } else {
+        companies::live_named(app, scope, company_names)
+            .await?
+            .into_iter()
+            .map(|(id, name)| (name.to_lowercase(), id))
+            .collect()
+    };
+    let existing = if people.is_empty() {
+        HashSet::new()
+    } else {
+        contacts::named(app, scope, people)
+            .await?
+            .into_iter()
+            .map(|(f, l, c)| key(f.as_deref(), l.as_deref(), c))
+            .collect()
+    };
+    Ok((company_ids, existing))
 }

@@ -1,10 +1,10 @@
 //! Reads of the `companies` table.
 
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
 use super::records::RecordFilter;
-use crate::entities::company::{self, Column as C};
+use crate::entities::company;
 use crm_store::page::{ListError, Page};
 use crm_store::TenantScope;
 
@@ -25,7 +25,7 @@ pub async fn list(
 
 /// The tenant's companies, deleted ones too, whose name is one of `names` (compared as
 /// the database lowercases both) or whose domain is one of `domains`: `(id, name,
-/// domain)`, at most 1,000 per name or domain. An index lookup per name
+/// domain)`. An index lookup per name
 /// (`companies_by_name`) and per domain (`companies_by_domain`), so an import checks a
 /// batch of rows against the workspace without holding its whole index in memory.
 ///
@@ -40,7 +40,7 @@ pub async fn matching(
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let txn = scope.read(db).await?;
     // One index lookup per name and per domain, whatever the statistics say: each
-    // lookup is its own subquery (its LIMIT keeps the planner from merging it into a join),
+    // lookup is its own subquery (`OFFSET 0` keeps the planner from merging it into a join),
     // and the names are lowercased before, so the comparison is a plain `=` that
     // row-level security lets into the index condition (`lower()` is not leakproof).
     // Planned as one query, a batch was checked by scanning every row of the workspace
@@ -53,13 +53,13 @@ pub async fn matching(
                FROM unnest(ARRAY(SELECT lower(n) FROM unnest($2::text[]) AS n)) AS k(key)
               CROSS JOIN LATERAL (SELECT id, name, domain FROM companies
                                    WHERE tenant_id = $1 AND sort_name = k.key
-                                   LIMIT 1000) AS c
+                                   OFFSET 0) AS c
              UNION ALL
              SELECT c.id, c.name, c.domain
                FROM unnest($3::text[]) AS k(domain)
               CROSS JOIN LATERAL (SELECT id, name, domain FROM companies
                                    WHERE tenant_id = $1 AND domain = k.domain
-                                   LIMIT 1000) AS c",
+                                   OFFSET 0) AS c",
             [scope.tenant().0.into(), names.into(), domains.into()],
         ))
         .await?;
@@ -76,7 +76,7 @@ pub async fn matching(
 }
 
 /// The tenant's live (not deleted) companies whose name is one of `names` (compared as
-/// the database lowercases both), at most 1,000 per name: `(id, name)`. One index
+/// the database lowercases both): `(id, name)`. One index
 /// lookup per name, as [`matching`], for an import that links its rows to companies.
 ///
 /// # Errors
@@ -95,7 +95,7 @@ pub async fn live_named(
                FROM unnest(ARRAY(SELECT lower(n) FROM unnest($2::text[]) AS n)) AS k(key)
               CROSS JOIN LATERAL (SELECT id, name FROM companies
                                    WHERE tenant_id = $1 AND sort_name = k.key AND NOT deleted
-                                   LIMIT 1000) AS c",
+                                   OFFSET 0) AS c",
             [scope.tenant().0.into(), names.into()],
         ))
         .await?;
@@ -103,24 +103,4 @@ pub async fn live_named(
     rows.iter()
         .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "name")?)))
         .collect()
-}
-
-/// A light index of the tenant's companies for an import: (id, name, domain, deleted).
-///
-/// # Errors
-/// Any database error.
-pub async fn index(
-    db: &DatabaseConnection,
-    scope: &TenantScope,
-) -> Result<Vec<(Uuid, String, Option<String>, bool)>, DbErr> {
-    let txn = scope.read(db).await?;
-    let rows: Vec<(Uuid, String, Option<String>, bool)> = company::Entity::find()
-        .select_only()
-        .columns([C::Id, C::Name, C::Domain, C::Deleted])
-        .filter(C::TenantId.eq(scope.tenant().0))
-        .into_tuple()
-        .all(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(rows)
 }

@@ -1,12 +1,10 @@
 //! Reads of the `contacts` table.
 
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Select,
-};
+use sea_orm::{DatabaseConnection, DbErr, QueryFilter, Select};
 use uuid::Uuid;
 
 use super::records::{Conditions, RecordFilter};
-use crate::entities::contact::{self, Column as C};
+use crate::entities::contact;
 use crm_store::page::{ListError, Page};
 use crm_store::TenantScope;
 
@@ -46,24 +44,47 @@ pub async fn list(
     super::records::list::<contact::Entity, _>(db, scope, filter).await
 }
 
-/// A light index of the tenant's contacts for an import: (first name, last name, company).
+/// The tenant's contacts whose sort name starts with one of `names` (each a "first last"
+/// text, compared as the database lowercases and trims both):
+/// `(first name, last name, company)`. A superset of the contacts of those names, which
+/// the caller compares exactly. One index range per name (`contacts_by_name`, whose sort
+/// name is "first last email"), so an import checks a batch of rows without holding
+/// every contact of the workspace in memory. The bounds are computed before the lookup,
+/// so row-level security lets the leakproof `>=` and `<` into the index condition.
 ///
 /// # Errors
 /// Any database error.
-pub async fn index(
+pub async fn named(
     db: &DatabaseConnection,
     scope: &TenantScope,
+    names: Vec<String>,
 ) -> Result<Vec<(Option<String>, Option<String>, Option<Uuid>)>, DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let txn = scope.read(db).await?;
-    let rows = contact::Entity::find()
-        .select_only()
-        .columns([C::FirstName, C::LastName, C::CompanyId])
-        .filter(C::TenantId.eq(scope.tenant().0))
-        .into_tuple()
-        .all(&txn)
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT c.first_name, c.last_name, c.company_id
+               FROM unnest(ARRAY(SELECT lower(btrim(n)) FROM unnest($2::text[]) AS n),
+                           ARRAY(SELECT lower(btrim(n)) || chr(1114111)
+                                   FROM unnest($2::text[]) AS n)) AS k(lo, hi)
+              CROSS JOIN LATERAL (SELECT first_name, last_name, company_id FROM contacts
+                                   WHERE tenant_id = $1 AND sort_name >= k.lo
+                                     AND sort_name < k.hi
+                                   OFFSET 0) AS c",
+            [scope.tenant().0.into(), names.into()],
+        ))
         .await?;
     txn.commit().await?;
-    Ok(rows)
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("", "first_name")?,
+                row.try_get("", "last_name")?,
+                row.try_get("", "company_id")?,
+            ))
+        })
+        .collect()
 }
 
 /// The companies a contact is associated with, and its role at each, oldest link first

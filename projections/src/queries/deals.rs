@@ -96,7 +96,7 @@ pub async fn list(
 }
 
 /// The tenant's deals whose name is one of `names` (compared as the database lowercases
-/// both), at most 1,000 per name: `(name, company)`. One index lookup per name
+/// both): `(name, company)`. One index lookup per name
 /// (`deals_by_name`), so an import checks a batch of rows without holding every deal of
 /// the workspace in memory (see `companies::matching` for the query's shape).
 ///
@@ -116,7 +116,7 @@ pub async fn named(
                FROM unnest(ARRAY(SELECT lower(n) FROM unnest($2::text[]) AS n)) AS k(key)
               CROSS JOIN LATERAL (SELECT name, company_id FROM deals
                                    WHERE tenant_id = $1 AND sort_name = k.key
-                                   LIMIT 1000) AS d",
+                                   OFFSET 0) AS d",
             [scope.tenant().0.into(), names.into()],
         ))
         .await?;

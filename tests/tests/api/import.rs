@@ -490,3 +490,27 @@ async fn a_deal_repeating_one_of_an_earlier_batch_is_a_duplicate_in_a_dry_run_an
     let again = import(&crm, "deals", "", csv.as_bytes()).await;
     assert_eq!((again.created, again.skipped_duplicates), (0, 600));
 }
+
+#[tokio::test]
+async fn a_contact_repeating_one_of_an_earlier_batch_is_a_duplicate_in_a_dry_run_and_an_import() {
+    let app = spawn_app().await;
+    let a = app.signup("contact-batches").await;
+    let crm = app.as_(&a);
+    let mut csv = String::from("First Name,Last Name\n");
+    for i in 1..=600 {
+        match i {
+            10 => csv.push_str("Solo,\n"),
+            550 => csv.push_str("FIRST 3,last 3\n"),
+            560 => csv.push_str("solo,\n"),
+            _ => csv.push_str(&format!("First {i},Last {i}\n")),
+        }
+    }
+    for query in ["dry_run=true", ""] {
+        let report = import(&crm, "contacts", query, csv.as_bytes()).await;
+        assert_eq!((report.rows_read, report.created), (600, 598), "{query}");
+        let rows: Vec<u64> = report.duplicates.iter().map(|d| d.row).collect();
+        assert_eq!(rows, [550, 560], "{query}: {:?}", report.duplicates);
+    }
+    let again = import(&crm, "contacts", "", csv.as_bytes()).await;
+    assert_eq!((again.created, again.skipped_duplicates), (0, 600));
+}
