@@ -418,8 +418,9 @@ impl<'a> RowBatch<'a> {
 /// committed together with their claims and the job's counts
 /// ([`crate::unit_of_work::UnitOfWork::create_many`]), instead of a savepoint, an append
 /// and a read-row insert per row. A row is checked before it is staged: by its aggregate
-/// in memory ([`crate::unit_of_work::decide_create`]), against the workspace's index in
-/// memory (taken under the import's lock), and by claims that refuse without an error
+/// in memory ([`crate::unit_of_work::decide_create`]), against the workspace's records
+/// of the batch's names (looked up per batch, under the import's lock), and by claims
+/// that refuse without an error
 /// (a contact's email, in [`CreateBatch::unit`]'s transaction), so a refused row has
 /// written nothing and needs no savepoint. A fault ends the import, and the batch's rows
 /// are then not imported (the report says from which row).
