@@ -19,6 +19,7 @@ pub mod contact;
 pub mod deal;
 pub mod email;
 pub mod error;
+pub mod fields;
 pub mod ids;
 pub mod metadata;
 pub mod money;

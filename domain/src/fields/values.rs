@@ -1,0 +1,307 @@
+//! Custom values: as a body gives them (keyed by API key), and as record events keep
+//! them (keyed by field id, in the form [`FieldKind`] gives for each type).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::{FieldDefinition, FieldKind, FieldSchema, RecordKind, LONG_TEXT_MAX};
+use crate::{DomainError, Email, Money};
+
+/// A record's custom values, keyed by field id: what its created event holds.
+pub type CustomValues = BTreeMap<Uuid, Value>;
+
+/// The custom values a command changes, keyed by field id: `None` clears one.
+pub type CustomChanges = BTreeMap<Uuid, Option<Value>>;
+
+/// Longest URL, in characters (what browsers and most servers accept).
+pub const URL_MAX: usize = 2048;
+
+/// Custom values as a body gives them, under `custom`: an object keyed by API key
+/// (`null` clears a value). The application checks them against its workspace's schema
+/// ([`FieldSchema::check`]) before the command runs; a command with values given and not
+/// checked is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "Map<String, Value>")]
+pub struct CustomInput {
+    given: Map<String, Value>,
+    checked: Option<CustomChanges>,
+}
+
+impl From<Map<String, Value>> for CustomInput {
+    fn from(given: Map<String, Value>) -> Self {
+        Self {
+            given,
+            checked: None,
+        }
+    }
+}
+
+impl CustomInput {
+    /// Values already checked and keyed by field id (as a revert or an import gives
+    /// them).
+    pub fn checked(changes: CustomChanges) -> Self {
+        Self {
+            given: Map::new(),
+            checked: Some(changes),
+        }
+    }
+
+    /// Whether no value is given.
+    pub fn is_empty(&self) -> bool {
+        self.given.is_empty() && self.checked.as_ref().is_none_or(BTreeMap::is_empty)
+    }
+
+    /// The checked changes.
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] when values were given and not checked.
+    pub fn changes(&self) -> Result<CustomChanges, DomainError> {
+        match &self.checked {
+            Some(changes) => Ok(changes.clone()),
+            None if self.given.is_empty() => Ok(CustomChanges::new()),
+            None => Err(DomainError::invalid(
+                "custom",
+                "the values were not checked against the workspace's fields",
+            )),
+        }
+    }
+}
+
+impl FieldSchema {
+    /// Checks `input`'s values for a record of `record` and keys them by field id:
+    /// every key names a live field of the type, every value has its field's type and
+    /// limits, no required field is cleared, and on a create (`create`) every required
+    /// field has a value. Returns the references to check against the workspace.
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] on `custom`, naming the key and what is wrong.
+    pub fn check(
+        &self,
+        record: RecordKind,
+        input: &mut CustomInput,
+        create: bool,
+    ) -> Result<Vec<(String, RecordKind, Uuid)>, DomainError> {
+        let mut changes = input.checked.take().unwrap_or_default();
+        let mut references = Vec::new();
+        for (key, value) in std::mem::take(&mut input.given) {
+            let invalid = |message: String| DomainError::invalid("custom", format!("{key}: {message}"));
+            let field = self
+                .by_key(record, &key)
+                .ok_or_else(|| invalid(format!("the workspace has no {} field with this key", record.as_str())))?;
+            if field.archived {
+                return Err(invalid("the field is archived: restore it to set its value".into()));
+            }
+            let value = normalize(field, value).map_err(invalid)?;
+            if value.is_none() && field.required {
+                return Err(invalid("is required".into()));
+            }
+            if let (Some(Value::String(id)), Some(to)) = (&value, field.references) {
+                let id = Uuid::parse_str(id).map_err(|_| invalid("not a record id".into()))?;
+                references.push((key.clone(), to, id));
+            }
+            changes.insert(field.id, value);
+        }
+        if create {
+            if let Some(missing) = self
+                .live(record)
+                .find(|f| f.required && !matches!(changes.get(&f.id), Some(Some(_))))
+            {
+                return Err(DomainError::invalid(
+                    "custom",
+                    format!("{}: is required", missing.key),
+                ));
+            }
+            changes.retain(|_, v| v.is_some());
+        }
+        input.checked = Some(changes);
+        Ok(references)
+    }
+
+    /// `values` (keyed by field id) keyed by API key, in the order the fields were
+    /// defined, without archived fields and values of no known field: a record's
+    /// `custom` as views show it.
+    pub fn present(&self, record: RecordKind, values: &Map<String, Value>) -> Map<String, Value> {
+        self.live(record)
+            .filter_map(|f| {
+                values
+                    .get(&f.id.to_string())
+                    .map(|v| (f.key.clone(), v.clone()))
+            })
+            .collect()
+    }
+}
+
+/// The value a JSON value is for `field`, in its stored form; `None` clears the field
+/// (`null`, or an empty text or list).
+fn normalize(field: &FieldDefinition, value: Value) -> Result<Option<Value>, String> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let string = |v: &Value| -> Result<String, String> {
+        v.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| "must be a string".to_owned())
+    };
+    let stored = match field.kind {
+        FieldKind::Text => {
+            let text = string(&value)?;
+            let text = text.trim();
+            let max = field.max_length.unwrap_or(super::TEXT_DEFAULT) as usize;
+            if text.chars().any(char::is_control) {
+                return Err("contains a control character".into());
+            }
+            if text.chars().count() > max {
+                return Err(format!("is longer than {max} characters"));
+            }
+            (!text.is_empty()).then(|| Value::String(text.to_owned()))
+        }
+        FieldKind::LongText => {
+            let text = string(&value)?;
+            if crate::text::forbidden_char(&text).is_some() {
+                return Err("contains a control character other than tab and line breaks".into());
+            }
+            if text.chars().count() > LONG_TEXT_MAX {
+                return Err(format!("is longer than {LONG_TEXT_MAX} characters"));
+            }
+            (!text.trim().is_empty()).then_some(Value::String(text))
+        }
+        FieldKind::Integer => match value.as_i64() {
+            Some(n) => Some(Value::from(n)),
+            None => return Err("must be a whole number from -2^63 to 2^63-1".into()),
+        },
+        FieldKind::Decimal => {
+            let text = match &value {
+                Value::String(s) => s.trim().to_owned(),
+                Value::Number(n) => n.to_string(),
+                _ => return Err("must be a decimal number, as a string".into()),
+            };
+            let mut d = Decimal::from_str_exact(&text)
+                .map_err(|_| "must be a decimal number such as \"12.50\"".to_owned())?;
+            let scale = field.scale.unwrap_or(2);
+            if d.normalize().scale() > scale {
+                return Err(format!("has more than {scale} digits after the point"));
+            }
+            d.rescale(scale);
+            Some(Value::String(d.to_string()))
+        }
+        FieldKind::Money => {
+            let money: Money = serde_json::from_value(value).map_err(|e| {
+                format!("must be {{\"amount_minor\": integer, \"currency\": ISO 4217 code}}: {e}")
+            })?;
+            Some(serde_json::to_value(money).map_err(|e| e.to_string())?)
+        }
+        FieldKind::Date => {
+            let text = string(&value)?;
+            let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+                .map_err(|_| "must be a date, YYYY-MM-DD".to_owned())?;
+            Some(Value::String(date.format("%Y-%m-%d").to_string()))
+        }
+        FieldKind::DateTime => {
+            let text = string(&value)?;
+            let at = DateTime::parse_from_rfc3339(text.trim())
+                .map_err(|_| "must be an RFC 3339 date and time with an offset".to_owned())?;
+            Some(Value::String(
+                at.with_timezone(&Utc)
+                    .to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            ))
+        }
+        FieldKind::Boolean => match value {
+            Value::Bool(b) => Some(Value::Bool(b)),
+            _ => return Err("must be true or false".into()),
+        },
+        FieldKind::SingleSelect => {
+            let id = option(field, &string(&value)?)?;
+            Some(Value::String(id.to_string()))
+        }
+        FieldKind::MultiSelect => {
+            let Value::Array(items) = value else {
+                return Err("must be a list of option ids".into());
+            };
+            let mut ids: Vec<Value> = Vec::with_capacity(items.len());
+            for item in &items {
+                let id = Value::String(option(field, &string(item)?)?.to_string());
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            (!ids.is_empty()).then_some(Value::Array(ids))
+        }
+        FieldKind::Url => {
+            let text = string(&value)?;
+            let text = text.trim();
+            Some(Value::String(url(text)?.to_owned()))
+        }
+        FieldKind::Email => {
+            let text = string(&value)?;
+            let email = Email::parse(text.trim()).map_err(|e| e.to_string())?;
+            Some(Value::String(email.as_str().to_owned()))
+        }
+        FieldKind::Phone => {
+            let text = string(&value)?;
+            Some(Value::String(phone(text.trim())?.to_owned()))
+        }
+        FieldKind::Reference => {
+            let text = string(&value)?;
+            let id = Uuid::parse_str(text.trim()).map_err(|_| "must be a record id".to_owned())?;
+            Some(Value::String(id.to_string()))
+        }
+    };
+    Ok(stored)
+}
+
+/// The id of a live option of `field` that `text` names.
+fn option(field: &FieldDefinition, text: &str) -> Result<Uuid, String> {
+    let id = Uuid::parse_str(text.trim()).map_err(|_| format!("{text:?} is not an option id"))?;
+    match field.options.iter().find(|o| o.id == id) {
+        Some(o) if o.archived => Err(format!("option {id} ({:?}) is archived", o.label)),
+        Some(_) => Ok(id),
+        None => Err(format!("the field has no option {id}")),
+    }
+}
+
+/// `text` if it is an absolute `http`/`https` URL with a host, at most [`URL_MAX`]
+/// characters, without white space or control characters.
+fn url(text: &str) -> Result<&str, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| "must be an http or https URL".to_owned())?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit('@').next().unwrap_or_default();
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !host_ok {
+        return Err("must have a host name".into());
+    }
+    if text.chars().count() > URL_MAX {
+        return Err(format!("is longer than {URL_MAX} characters"));
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain white space or control characters".into());
+    }
+    Ok(text)
+}
+
+/// `text` if it is a telephone number: an optional leading `+`, then digits, spaces and
+/// `-().`, with 3 to 20 digits (E.164 numbers have at most 15, extensions add some).
+fn phone(text: &str) -> Result<&str, String> {
+    let body = text.strip_prefix('+').unwrap_or(text);
+    let digits = body.chars().filter(char::is_ascii_digit).count();
+    let shape = body
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.'));
+    if !shape || !(3..=20).contains(&digits) {
+        return Err(
+            "must be a telephone number: an optional +, then 3 to 20 digits with spaces, -, ( ) or ."
+                .into(),
+        );
+    }
+    Ok(text)
+}
