@@ -190,6 +190,24 @@ impl Commands {
             .await
     }
 
+    /// Runs a command of the workspace's custom field schema (the stream is
+    /// `<tenant>:<tenant>`).
+    ///
+    /// # Errors
+    /// [`AppError`] from the aggregate or the store.
+    pub async fn schema(
+        &self,
+        command: impl Into<Guarded<crm_domain::fields::FieldSchemaCommand>>,
+        meta: &EventMetadata,
+    ) -> Result<(), AppError> {
+        self.run::<crm_domain::fields::FieldSchema, _>(
+            EntityId(meta.tenant_id.0),
+            command.into(),
+            meta,
+        )
+        .await
+    }
+
     /// Runs a user command.
     ///
     /// # Errors

@@ -58,6 +58,8 @@ pub enum Action {
     ManageWorkspace,
     /// Create pipelines and change their stages.
     ManagePipelines,
+    /// Define, rename, archive and restore custom fields.
+    ManageFields,
     /// Export records as CSV (all of a list at once).
     ExportRecords,
     /// Invite users, change their roles, deactivate and reactivate them.
@@ -119,6 +121,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = {
         (Action::ReadAudit, &[Owner, Admin]),
         (Action::ManageWorkspace, &[Owner, Admin]),
         (Action::ManagePipelines, &[Owner, Admin, Manager]),
+        (Action::ManageFields, &[Owner, Admin]),
         (Action::ExportRecords, &[Owner, Admin, Manager]),
         (Action::ManageUsers, &[Owner, Admin]),
         (Action::ManageApiKeys, &[Owner, Admin]),

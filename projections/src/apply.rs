@@ -8,6 +8,7 @@
 use crm_domain::company::CompanyEvent;
 use crm_domain::contact::{ContactEvent, ContactFields};
 use crm_domain::deal::DealEvent;
+use crm_domain::fields::{CustomValues, FieldSchemaEvent, RecordKind};
 use crm_domain::user::UserEvent;
 use crm_domain::workspace::WorkspaceEvent;
 use sea_orm::sea_query::{Expr, OnConflict, SimpleExpr};
@@ -44,12 +45,12 @@ pub async fn returning<F: std::future::Future>(work: F) -> (F::Output, Returned)
 }
 
 /// Whether a [`returning`] scope is collecting.
-fn collecting() -> bool {
+pub(crate) fn collecting() -> bool {
     RETURNED.try_with(|_| ()).is_ok()
 }
 
 /// Keeps `model`, the row of entity `id` in `E`'s table as a write returned it.
-fn keep<E: EntityTrait>(id: uuid::Uuid, model: E::Model)
+pub(crate) fn keep<E: EntityTrait>(id: uuid::Uuid, model: E::Model)
 where
     E::Model: Send + 'static,
 {
@@ -93,6 +94,15 @@ pub async fn apply<C: ConnectionTrait + TransactionTrait>(
         AnyEvent::Pipeline(e) => crate::apply_deals::apply_pipeline(conn, event, e).await?,
         AnyEvent::Deal(e) => crate::apply_deals::apply_deal(conn, event, e).await?,
         AnyEvent::Activity(e) => crate::apply_activities::apply_activity(conn, event, e).await?,
+        // A workspace's schema is read from its stream (`crm_app::fields`); values are
+        // projected with their records.
+        AnyEvent::FieldSchema(FieldSchemaEvent::FieldArchived { id }) => {
+            crate::custom::archive(conn, event.stream.tenant.0, *id).await?
+        }
+        AnyEvent::FieldSchema(FieldSchemaEvent::FieldRestored { id }) => {
+            crate::custom::restore(conn, event.stream.tenant.0, *id).await?
+        }
+        AnyEvent::FieldSchema(_) => 0,
     };
     Ok(if affected > 0 {
         Applied::Yes
@@ -111,6 +121,8 @@ struct NewRows {
     companies: Vec<company::ActiveModel>,
     contacts: Vec<contact::ActiveModel>,
     deals: Vec<deal::ActiveModel>,
+    /// The new rows with custom values, to key by API key once inserted.
+    custom: Vec<(RecordKind, uuid::Uuid)>,
 }
 
 impl NewRows {
@@ -122,18 +134,27 @@ impl NewRows {
         }
         match &ev.event {
             AnyEvent::Company(CompanyEvent::CompanyCreated(f)) => {
-                self.companies
-                    .push(company::ActiveModel::created(ev, f.clone()));
+                self.keyed(RecordKind::Company, ev, &f.custom);
+                self.companies.push(company_row(ev, f));
             }
             AnyEvent::Contact(ContactEvent::ContactCreated(f)) => {
+                self.keyed(RecordKind::Contact, ev, &f.custom);
                 self.contacts.push(contact_row(ev, f.clone()));
             }
             AnyEvent::Deal(DealEvent::DealCreated(f)) => {
+                self.keyed(RecordKind::Deal, ev, &f.custom);
                 self.deals.push(crate::apply_deals::deal_row(ev, f));
             }
             _ => return false,
         }
         true
+    }
+
+    /// Notes a new row whose values must be keyed by API key once inserted.
+    fn keyed(&mut self, record: RecordKind, ev: &StoredEvent, values: &CustomValues) {
+        if !values.is_empty() {
+            self.custom.push((record, ev.stream.entity.0));
+        }
     }
 
     /// Inserts every waiting row, `ROWS_PER_INSERT` to a statement.
@@ -153,7 +174,22 @@ impl NewRows {
             [Ct::TenantId, Ct::Id],
         )
         .await?;
-        insert_all(conn, std::mem::take(&mut self.deals), [D::TenantId, D::Id]).await
+        insert_all(conn, std::mem::take(&mut self.deals), [D::TenantId, D::Id]).await?;
+        for (record, table) in [
+            (RecordKind::Company, "companies"),
+            (RecordKind::Contact, "contacts"),
+            (RecordKind::Deal, "deals"),
+        ] {
+            let ids = self
+                .custom
+                .iter()
+                .filter(|(r, _)| *r == record)
+                .map(|(_, id)| *id)
+                .collect();
+            crate::custom::key_many(conn, record, table, ids).await?;
+        }
+        self.custom.clear();
+        Ok(())
     }
 }
 
@@ -305,6 +341,28 @@ where
         };
     }
     insert.exec_without_returning(conn).await
+}
+
+/// Inserts a record's first row ([`insert_first`]; its custom values keyed by field id),
+/// then keys those values by API key ([`crate::custom::key`]) when it has any.
+pub(crate) async fn insert_record<C, A>(
+    conn: &C,
+    ev: &StoredEvent,
+    model: A,
+    pk: [<A::Entity as EntityTrait>::Column; 2],
+    (record, values): (RecordKind, &CustomValues),
+) -> Result<u64, DbErr>
+where
+    C: ConnectionTrait,
+    A: sea_orm::ActiveModelTrait + Send,
+    <A::Entity as EntityTrait>::Model: sea_orm::IntoActiveModel<A> + Send + 'static,
+{
+    let inserted = insert_first(conn, ev.stream.entity.0, model, pk).await?;
+    if inserted > 0 && !values.is_empty() {
+        crate::custom::key::<C, A::Entity>(conn, record, ev.stream.tenant.0, ev.stream.entity.0)
+            .await?;
+    }
+    Ok(inserted)
 }
 
 async fn apply_workspace<C: ConnectionTrait>(
@@ -467,6 +525,7 @@ async fn apply_user<C: ConnectionTrait>(
 fn contact_row(ev: &StoredEvent, fields: ContactFields) -> contact::ActiveModel {
     contact::ActiveModel {
         erased_at: Set(None),
+        custom: Set(crate::custom::column(&fields.custom)),
         ..contact::ActiveModel::created(ev, fields)
     }
 }
@@ -483,17 +542,24 @@ async fn apply_company<C: ConnectionTrait>(
             if ev.sequence != 1 {
                 return Ok(0);
             }
-            insert_first(
+            insert_record(
                 conn,
-                ev.stream.entity.0,
-                company::ActiveModel::created(ev, fields.clone()),
+                ev,
+                company_row(ev, fields),
                 [C::TenantId, C::Id],
+                (RecordKind::Company, &fields.custom),
             )
             .await
         }
         CompanyEvent::CompanyUpdated(changes) => {
             let mut sets = sets_of(&company::ActiveModel::changed(changes.clone()));
             sets.push((C::UpdatedBy, Expr::value(by)));
+            if !changes.custom.is_empty() {
+                sets.push((
+                    C::Custom,
+                    crate::custom::merge(RecordKind::Company, &changes.custom),
+                ));
+            }
             update_next::<_, company::Entity>(conn, ev, sets).await
         }
         CompanyEvent::CompanyDeleted | CompanyEvent::CompanyRestored => {
@@ -563,17 +629,24 @@ async fn apply_contact<C: ConnectionTrait>(
             if ev.sequence != 1 {
                 return Ok(0);
             }
-            insert_first(
+            insert_record(
                 conn,
-                ev.stream.entity.0,
+                ev,
                 contact_row(ev, fields.clone()),
                 [C::TenantId, C::Id],
+                (RecordKind::Contact, &fields.custom),
             )
             .await
         }
         ContactEvent::ContactUpdated(changes) => {
             let mut sets = sets_of(&contact::ActiveModel::changed(changes.clone()));
             sets.push((C::UpdatedBy, Expr::value(by)));
+            if !changes.custom.is_empty() {
+                sets.push((
+                    C::Custom,
+                    crate::custom::merge(RecordKind::Contact, &changes.custom),
+                ));
+            }
             update_next::<_, contact::Entity>(conn, ev, sets).await
         }
         ContactEvent::ContactCompanyLinked { .. } | ContactEvent::ContactCompanyUnlinked { .. } => {
@@ -610,5 +683,16 @@ async fn apply_contact<C: ConnectionTrait>(
             let deleted = matches!(e, ContactEvent::ContactDeleted);
             set_deleted::<_, contact::Entity>(conn, ev, deleted).await
         }
+    }
+}
+
+/// The row a company's created event makes, its custom values keyed by field id.
+fn company_row(
+    ev: &StoredEvent,
+    fields: &crm_domain::company::CompanyFields,
+) -> company::ActiveModel {
+    company::ActiveModel {
+        custom: sea_orm::ActiveValue::Set(crate::custom::column(&fields.custom)),
+        ..company::ActiveModel::created(ev, fields.clone())
     }
 }

@@ -183,6 +183,7 @@ pub(crate) fn deal_row(ev: &StoredEvent, fields: &DealFields) -> deal::ActiveMod
         close_reason: Set(None),
         closed_at: Set(None),
         line_items: Set(serde_json::json!([])),
+        custom: Set(crate::custom::column(&fields.custom)),
         ..deal::ActiveModel::created(ev, fields.clone())
     }
 }
@@ -205,17 +206,24 @@ pub(crate) async fn apply_deal<C: ConnectionTrait>(
             if ev.sequence != 1 {
                 return Ok(0);
             }
-            insert_first(
+            crate::apply::insert_record(
                 conn,
-                ev.stream.entity.0,
+                ev,
                 deal_row(ev, fields),
                 [D::TenantId, D::Id],
+                (crm_domain::fields::RecordKind::Deal, &fields.custom),
             )
             .await
         }
         DealEvent::DealUpdated(changes) => {
             let mut sets = sets_of(&deal::ActiveModel::changed(changes.clone()));
             sets.push((D::UpdatedBy, Expr::value(by)));
+            if !changes.custom.is_empty() {
+                sets.push((
+                    D::Custom,
+                    crate::custom::merge(crm_domain::fields::RecordKind::Deal, &changes.custom),
+                ));
+            }
             update_next::<_, deal::Entity>(conn, ev, sets).await
         }
         DealEvent::DealStageChanged {

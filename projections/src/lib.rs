@@ -13,6 +13,7 @@ pub mod apply;
 mod apply_activities;
 mod apply_deals;
 pub mod catchup;
+pub mod custom;
 pub mod entities;
 pub mod queries;
 pub mod rebuild;

@@ -8,6 +8,7 @@ use crm_domain::activity::{Activity, ActivityEvent};
 use crm_domain::company::{Company, CompanyEvent};
 use crm_domain::contact::{Contact, ContactEvent};
 use crm_domain::deal::{Deal, DealEvent};
+use crm_domain::fields::{FieldSchema, FieldSchemaEvent};
 use crm_domain::pipeline::{Pipeline, PipelineEvent};
 use crm_domain::user::{User, UserEvent};
 use crm_domain::workspace::{Workspace, WorkspaceEvent};
@@ -30,6 +31,14 @@ pub enum AnyEvent {
     Deal(DealEvent),
     /// An activity event.
     Activity(ActivityEvent),
+    /// A workspace's custom field schema event.
+    FieldSchema(FieldSchemaEvent),
+}
+
+impl From<FieldSchemaEvent> for AnyEvent {
+    fn from(e: FieldSchemaEvent) -> Self {
+        Self::FieldSchema(e)
+    }
 }
 impl From<ActivityEvent> for AnyEvent {
     fn from(e: ActivityEvent) -> Self {
@@ -136,6 +145,7 @@ impl StoredEvent {
             Pipeline::TYPE => AnyEvent::Pipeline(serde_json::from_value(payload)?),
             Deal::TYPE => AnyEvent::Deal(serde_json::from_value(payload)?),
             Activity::TYPE => AnyEvent::Activity(serde_json::from_value(payload)?),
+            FieldSchema::TYPE => AnyEvent::FieldSchema(serde_json::from_value(payload)?),
             other => return Err(EventDecodeError::UnknownAggregate(other.to_owned())),
         };
         let metadata: HashMap<String, String> = serde_json::from_value(metadata)?;

@@ -20,21 +20,22 @@ use crate::extract::Query;
 use crate::state::AppState;
 
 /// The export of `R`'s rows that `filter` selects, as the attachment `<name>.csv`.
-fn csv<R: Listed>(
+async fn csv<R: Listed>(
     state: &AppState,
     auth: &AuthContext,
     filter: crm_app::records::listing::Filter<R>,
     name: &str,
-) -> HttpResponse {
-    let chunks = listing::csv::<R>(state.pools.app.clone(), auth.scope, filter)
+) -> Result<HttpResponse, ApiError> {
+    let custom = listing::custom_columns::<R>(state.services(), auth).await?;
+    let chunks = listing::csv::<R>(state.pools.app.clone(), auth.scope, filter, custom)
         .map(|chunk| chunk.map(web::Bytes::from).map_err(ApiError::from));
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
         .insert_header((
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{name}.csv\""),
         ))
-        .streaming(chunks)
+        .streaming(chunks))
 }
 
 /// Refuses paging parameters: an export is the whole list.
@@ -68,7 +69,7 @@ pub async fn companies_csv(
 ) -> Result<HttpResponse, ApiError> {
     let filter = query.filter(&auth, ())?;
     unpaged(query.cursor.as_ref(), query.limit)?;
-    Ok(csv::<Companies>(&state, &auth, filter, "companies"))
+    csv::<Companies>(&state, &auth, filter, "companies").await
 }
 
 /// `GET /v1/exports/contacts` (Owner, Admin, Manager): contacts as CSV.
@@ -94,7 +95,7 @@ pub async fn contacts_csv(
     };
     let filter = query.filter(&auth, own)?;
     unpaged(query.cursor.as_ref(), query.limit)?;
-    Ok(csv::<Contacts>(&state, &auth, filter, "contacts"))
+    csv::<Contacts>(&state, &auth, filter, "contacts").await
 }
 
 /// `GET /v1/exports/deals` (Owner, Admin, Manager): deals as CSV, with the deal list's
@@ -119,7 +120,7 @@ pub async fn deals_csv(
     let (cursor, limit) = (query.0.cursor.clone(), query.0.limit);
     let filter = super::deals::filter(&auth, query.0)?;
     unpaged(cursor.as_ref(), limit)?;
-    Ok(csv::<Deals>(&state, &auth, filter, "deals"))
+    csv::<Deals>(&state, &auth, filter, "deals").await
 }
 
 /// Registers this module's routes (under `/v1`).

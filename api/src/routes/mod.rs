@@ -8,6 +8,7 @@
 //! | `/v1/companies…` | [`companies`] |
 //! | `/v1/contacts…` (`POST /v1/contacts/{id}/erase` too) | [`contacts`] |
 //! | `/v1/pipelines…` (stages, summary) | [`pipelines`] |
+//! | `GET /v1/schema`, `/v1/schema/fields…` (custom fields) | [`schema`] |
 //! | `/v1/deals…` (move, win, lose, reopen, line items) | [`deals`] |
 //! | `/v1/activities…`, `GET /v1/tasks`, `GET /v1/{contacts,companies,deals}/{id}/timeline` | [`activities`] |
 //! | `GET /v1/exports/{companies,contacts,deals}` | [`exports`] |
@@ -41,6 +42,7 @@ pub mod history;
 pub mod imports;
 pub mod pipelines;
 pub mod records;
+pub mod schema;
 pub mod sessions;
 pub mod support;
 pub mod two_factor;
@@ -63,6 +65,7 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit_bytes: usize) {
         companies::routes(v1);
         contacts::routes(v1);
         pipelines::routes(v1);
+        schema::routes(v1);
         activities::routes(v1);
         exports::routes(v1);
         deals::routes(v1);

@@ -69,6 +69,24 @@ impl Record for Companies {
         Ok(row.into())
     }
 
+    fn create_custom(
+        body: &mut Self::Create,
+    ) -> Option<(
+        crm_domain::fields::RecordKind,
+        &mut crm_domain::fields::CustomInput,
+    )> {
+        Some((crm_domain::fields::RecordKind::Company, &mut body.custom))
+    }
+
+    fn patch_custom(
+        body: &mut Self::Patch,
+    ) -> Option<(
+        crm_domain::fields::RecordKind,
+        &mut crm_domain::fields::CustomInput,
+    )> {
+        Some((crm_domain::fields::RecordKind::Company, &mut body.custom))
+    }
+
     fn delete_command() -> CompanyCommand {
         CompanyCommand::Delete
     }
@@ -81,4 +99,9 @@ impl Record for Companies {
 impl Listed for Companies {
     type Conditions = ();
     const COLUMNS: &'static [Column<Model>] = EXPORT;
+    const FIELDS: Option<crm_domain::fields::RecordKind> =
+        Some(crm_domain::fields::RecordKind::Company);
+    fn custom(row: &Model) -> Option<&serde_json::Value> {
+        Some(&row.custom)
+    }
 }

@@ -66,6 +66,24 @@ impl Record for Contacts {
         })
     }
 
+    fn create_custom(
+        body: &mut Self::Create,
+    ) -> Option<(
+        crm_domain::fields::RecordKind,
+        &mut crm_domain::fields::CustomInput,
+    )> {
+        Some((crm_domain::fields::RecordKind::Contact, &mut body.custom))
+    }
+
+    fn patch_custom(
+        body: &mut Self::Patch,
+    ) -> Option<(
+        crm_domain::fields::RecordKind,
+        &mut crm_domain::fields::CustomInput,
+    )> {
+        Some((crm_domain::fields::RecordKind::Contact, &mut body.custom))
+    }
+
     fn delete_command() -> ContactCommand {
         ContactCommand::Delete
     }
@@ -207,4 +225,9 @@ pub async fn unlink_company(
 impl Listed for Contacts {
     type Conditions = contacts::ContactConditions;
     const COLUMNS: &'static [Column<Model>] = EXPORT;
+    const FIELDS: Option<crm_domain::fields::RecordKind> =
+        Some(crm_domain::fields::RecordKind::Contact);
+    fn custom(row: &Model) -> Option<&serde_json::Value> {
+        Some(&row.custom)
+    }
 }

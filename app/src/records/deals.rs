@@ -206,6 +206,24 @@ impl Record for Deals {
         Ok(row.into())
     }
 
+    fn create_custom(
+        body: &mut Self::Create,
+    ) -> Option<(
+        crm_domain::fields::RecordKind,
+        &mut crm_domain::fields::CustomInput,
+    )> {
+        Some((crm_domain::fields::RecordKind::Deal, &mut body.custom))
+    }
+
+    fn patch_custom(
+        body: &mut Self::Patch,
+    ) -> Option<(
+        crm_domain::fields::RecordKind,
+        &mut crm_domain::fields::CustomInput,
+    )> {
+        Some((crm_domain::fields::RecordKind::Deal, &mut body.custom))
+    }
+
     fn delete_command() -> DealCommand {
         DealCommand::Delete
     }
@@ -376,4 +394,9 @@ pub async fn set_line_items(
 impl Listed for Deals {
     type Conditions = deals::DealConditions;
     const COLUMNS: &'static [Column<Model>] = EXPORT;
+    const FIELDS: Option<crm_domain::fields::RecordKind> =
+        Some(crm_domain::fields::RecordKind::Deal);
+    fn custom(row: &Model) -> Option<&serde_json::Value> {
+        Some(&row.custom)
+    }
 }

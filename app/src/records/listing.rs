@@ -37,6 +37,48 @@ pub trait Listed: Record<Table: SortedByName> {
     type Conditions: Conditions<Self::Table> + Clone + Default + 'static;
     /// Its export's columns, in order.
     const COLUMNS: &'static [Column<Self::Row>];
+    /// Its record type for custom fields (`None`: it has none).
+    const FIELDS: Option<crm_domain::fields::RecordKind> = None;
+    /// A row's custom values, keyed by API key.
+    fn custom(_row: &Self::Row) -> Option<&serde_json::Value> {
+        None
+    }
+}
+
+/// The export columns of `R`'s custom fields in the caller's workspace: the API keys of
+/// its live fields, in the order they were defined (each exported as `custom.<key>`).
+///
+/// # Errors
+/// Database errors.
+pub async fn custom_columns<R: Listed>(
+    s: super::Services<'_>,
+    caller: &Caller,
+) -> Result<Vec<String>, AppError> {
+    let Some(kind) = R::FIELDS else {
+        return Ok(Vec::new());
+    };
+    let schema = crate::fields::schema(s, &caller.scope).await?;
+    Ok(schema.live(kind).map(|f| f.key.clone()).collect())
+}
+
+/// The cells of `row`: its declared columns (its `custom` object aside), then one per
+/// custom field of `keys` (text as it is, defused against formulas; other values as JSON).
+fn cells<R: Listed>(row: &R::Row, keys: &[String]) -> Vec<String> {
+    let mut cells: Vec<String> = R::COLUMNS
+        .iter()
+        .filter(|c| c.name != "custom")
+        .map(|c| (c.cell)(row))
+        .collect();
+    let custom = R::custom(row);
+    cells.extend(
+        keys.iter()
+            .map(|key| match custom.and_then(|c| c.get(key)) {
+                Some(serde_json::Value::String(s)) => text(Some(s)),
+                Some(serde_json::Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            }),
+    );
+    cells
 }
 
 /// What a list of `R` asks for.
@@ -114,16 +156,24 @@ fn lines(rows: &[Vec<String>]) -> Result<Vec<u8>, AppError> {
 /// cursor are ignored): the header, then one chunk of CSV per page. A page that fails
 /// ends the stream with its error (the caller must not present what came before as
 /// complete).
+/// `custom` names the custom fields exported, each as a column `custom.<key>` after the
+/// declared ones ([`custom_columns`]).
 pub fn csv<R: Listed>(
     db: DatabaseConnection,
     scope: TenantScope,
     filter: Filter<R>,
+    custom: Vec<String>,
 ) -> impl Stream<Item = Result<Vec<u8>, AppError>> + 'static {
-    let header: Vec<String> = R::COLUMNS.iter().map(|c| c.name.to_owned()).collect();
+    let header: Vec<String> = R::COLUMNS
+        .iter()
+        .filter(|c| c.name != "custom")
+        .map(|c| c.name.to_owned())
+        .chain(custom.iter().map(|k| format!("custom.{k}")))
+        .collect();
     let first = lines(&[header]);
     let start = stream::once(async move { first });
     let pages = stream::unfold(Some(None::<String>), move |cursor| {
-        let (db, filter) = (db.clone(), filter.clone());
+        let (db, filter, custom) = (db.clone(), filter.clone(), custom.clone());
         async move {
             let cursor = cursor?;
             let filter = filter.paged(EXPORT_PAGE, cursor);
@@ -132,7 +182,7 @@ pub fn csv<R: Listed>(
                     let rows: Vec<Vec<String>> = page
                         .items
                         .iter()
-                        .map(|row| R::COLUMNS.iter().map(|c| (c.cell)(row)).collect())
+                        .map(|row| cells::<R>(row, &custom))
                         .collect();
                     Some((lines(&rows), page.next_cursor.map(Some)))
                 }

@@ -17,6 +17,7 @@ pub mod deals;
 pub mod listing;
 pub mod view;
 
+use crm_domain::fields::{CustomInput, RecordKind};
 use crm_domain::{Action, EntityId, EventMetadata, Guarded, Role};
 use crm_projections::entities::RecordRow;
 use crm_store::TenantScope;
@@ -111,6 +112,17 @@ pub trait Record: Sized + 'static {
         if_version: Option<u64>,
         body: Self::Patch,
     ) -> Result<Guarded<Self::Command>, AppError>;
+
+    /// The custom values of a create body, with the record type they are checked for
+    /// (`None`: the type has no custom fields).
+    fn create_custom(_body: &mut Self::Create) -> Option<(RecordKind, &mut CustomInput)> {
+        None
+    }
+
+    /// The custom values of a patch body, as [`Record::create_custom`].
+    fn patch_custom(_body: &mut Self::Patch) -> Option<(RecordKind, &mut CustomInput)> {
+        None
+    }
 
     /// The soft-delete command.
     fn delete_command() -> Self::Command;
@@ -233,9 +245,12 @@ pub async fn create<R: Record>(
     s: Services<'_>,
     caller: &Caller,
     meta: &EventMetadata,
-    body: R::Create,
+    mut body: R::Create,
     reserved: Option<Uuid>,
 ) -> Result<(Uuid, R::Row), AppError> {
+    if let Some((kind, custom)) = R::create_custom(&mut body) {
+        crate::fields::check(s, caller, kind, custom, true).await?;
+    }
     let command = R::create_command(s, caller, body).await?;
     let id = reserved.map_or_else(EntityId::new, EntityId);
     match R::execute(s, id, Guarded::from(command), meta, true).await {
@@ -271,9 +286,12 @@ pub async fn update<R: Record>(
     meta: &EventMetadata,
     id: Uuid,
     if_version: Option<u64>,
-    body: R::Patch,
+    mut body: R::Patch,
 ) -> Result<R::Row, AppError> {
     ensure_owner::<R>(s, caller, id).await?;
+    if let Some((kind, custom)) = R::patch_custom(&mut body) {
+        crate::fields::check(s, caller, kind, custom, false).await?;
+    }
     let command = R::update_command(s, caller, id, if_version, body).await?;
     committed(id, R::execute(s, EntityId(id), command, meta, false).await?)
 }
@@ -346,6 +364,24 @@ pub fn patch_fields<R: Record>() -> Vec<String> {
     }
 }
 
+/// The `custom` of a patch that sets values `now` (keyed by field id, as a past state
+/// holds them) back to `old`: each that differs, `null` for one `old` did not have;
+/// `None` when they are equal.
+fn custom_back(old: &serde_json::Value, now: &serde_json::Value) -> Option<serde_json::Value> {
+    let empty = serde_json::Map::new();
+    let old = old.as_object().unwrap_or(&empty);
+    let now = now.as_object().unwrap_or(&empty);
+    let mut back: serde_json::Map<String, serde_json::Value> = old
+        .iter()
+        .filter(|(k, v)| now.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for k in now.keys().filter(|k| !old.contains_key(*k)) {
+        back.insert(k.clone(), serde_json::Value::Null);
+    }
+    (!back.is_empty()).then_some(serde_json::Value::Object(back))
+}
+
 /// Reverts record `id` to the fields of version `to_version`: a new update event, with
 /// `"revert to version N: <reason>"` in its metadata; past events are never changed.
 /// Guarded by `if_version` when given, otherwise by the version the revert was computed
@@ -393,6 +429,9 @@ pub async fn revert<R: Record>(
         .filter_map(|f| {
             let old = target.record.get(&f).cloned().unwrap_or_default();
             let now = current.record.get(&f).cloned().unwrap_or_default();
+            if f == "custom" {
+                return custom_back(&old, &now).map(|c| (f, c));
+            }
             (old != now).then_some((f, old))
         })
         .collect();

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::check_version;
 use crate::error::{changed, ensure_live};
+use crate::fields::{self, CustomChanges, CustomInput, CustomValues};
 use crate::{text, Currency, DomainError, Guarded, Money, WebDomain};
 
 #[cfg(test)]
@@ -75,6 +76,11 @@ pub struct CompanyInput {
     /// Tags: trimmed, lowercased, deduplicated.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Custom values keyed by API key (`GET /v1/schema` lists the fields); each is
+    /// checked against its field's type.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: CustomInput,
 }
 
 /// A partial update, also the `PATCH /v1/companies/{id}` body (JSON merge patch, RFC
@@ -109,6 +115,11 @@ pub struct CompanyPatch {
     pub annual_revenue_text: Option<Option<String>>,
     /// New tag list (replaces the old one).
     pub tags: Option<Vec<String>>,
+    /// Custom values to change, keyed by API key: a key given sets its value, `null`
+    /// clears it, a key left out stays.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: CustomInput,
 }
 
 /// A company's validated fields, as `CompanyCreated` records them.
@@ -133,6 +144,9 @@ pub struct CompanyFields {
     /// Tags, normalised.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Custom values keyed by field id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub custom: CustomValues,
 }
 
 /// The fields an update changed, and only those; `null` means cleared.
@@ -194,6 +208,9 @@ pub struct CompanyChanges {
     /// New tag list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// Custom values that changed, keyed by field id (`null`: cleared).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub custom: CustomChanges,
 }
 
 impl CompanyChanges {
@@ -317,6 +334,7 @@ impl CompanyFields {
             employee_count: input.employee_count,
             annual_revenue,
             tags: crate::tags::normalize(input.tags)?,
+            custom: fields::values::created(&input.custom)?,
             annual_revenue_text: opt(
                 "annual_revenue_text",
                 input.annual_revenue_text,
@@ -326,9 +344,10 @@ impl CompanyFields {
     }
 
     /// These fields as command input, with `patch` laid over them.
-    fn patched(&self, patch: CompanyPatch) -> CompanyInput {
+    fn patched(&self, patch: CompanyPatch) -> Result<CompanyInput, DomainError> {
         let keep = |p: Option<Option<String>>, cur: Option<String>| p.unwrap_or(cur);
-        CompanyInput {
+        Ok(CompanyInput {
+            custom: fields::values::patched(&self.custom, &patch.custom)?,
             name: patch.name.unwrap_or_else(|| self.name.clone()),
             domain: keep(patch.domain, self.domain.as_ref().map(ToString::to_string)),
             industry: keep(patch.industry, self.industry.clone()),
@@ -340,7 +359,7 @@ impl CompanyFields {
                 .unwrap_or(self.annual_revenue.map(Amount::Minor)),
             annual_revenue_text: keep(patch.annual_revenue_text, self.annual_revenue_text.clone()),
             tags: patch.tags.unwrap_or_else(|| self.tags.clone()),
-        }
+        })
     }
 
     /// The fields that differ from `self` in `new`.
@@ -355,6 +374,7 @@ impl CompanyFields {
             annual_revenue: changed(&self.annual_revenue, Some(new.annual_revenue)),
             annual_revenue_text: changed(&self.annual_revenue_text, Some(new.annual_revenue_text)),
             tags: changed(&self.tags, Some(new.tags)),
+            custom: fields::diff(&self.custom, &new.custom),
         }
     }
 
@@ -370,7 +390,9 @@ impl CompanyFields {
             annual_revenue,
             annual_revenue_text,
             tags,
+            custom,
         } = changes;
+        fields::values::apply(&mut self.custom, custom);
         if let Some(v) = name {
             self.name = v;
         }
@@ -429,7 +451,7 @@ impl Aggregate for Company {
             }
             CompanyCommand::Update(patch) => {
                 ensure_live(self.exists, self.deleted)?;
-                let new = CompanyFields::validate(self.fields.patched(patch))?;
+                let new = CompanyFields::validate(self.fields.patched(patch)?)?;
                 let changes = self.fields.diff(new);
                 if changes.is_empty() {
                     return Ok(());

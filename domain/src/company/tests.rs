@@ -24,6 +24,7 @@ fn input() -> CompanyInput {
         }),
         annual_revenue_text: None,
         tags: vec![],
+        custom: Default::default(),
     }
 }
 
@@ -316,4 +317,80 @@ fn a_guarded_command_on_an_empty_stream_is_not_found() {
         .given_no_previous_events()
         .when(Guarded::at(3, CompanyCommand::Delete))
         .then_expect_error(DomainError::NotFound);
+}
+
+mod custom_values {
+    use super::*;
+    use crate::fields::{CustomChanges, CustomInput};
+    use serde_json::json;
+    use uuid::Uuid;
+
+    const TICKER: Uuid = Uuid::from_u128(7);
+    const FOUNDED: Uuid = Uuid::from_u128(8);
+
+    fn with(values: CustomChanges) -> CompanyInput {
+        CompanyInput {
+            custom: CustomInput::checked(values),
+            ..input()
+        }
+    }
+
+    fn created_with(values: CustomChanges) -> CompanyEvent {
+        CompanyEvent::CompanyCreated(
+            CompanyFields::validate(with(values)).unwrap_or_else(|e| panic!("{e}")),
+        )
+    }
+
+    #[test]
+    fn checked_values_ride_in_the_created_event_keyed_by_field_id() {
+        let values: CustomChanges = [(TICKER, Some(json!("ERIC")))].into();
+        let event = created_with(values);
+        match &event {
+            CompanyEvent::CompanyCreated(f) => {
+                assert_eq!(f.custom.get(&TICKER), Some(&json!("ERIC")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn values_not_checked_against_the_schema_are_refused() {
+        let unchecked: CustomInput = match json!({"ticker": "ERIC"}) {
+            serde_json::Value::Object(m) => m.into(),
+            _ => unreachable!(),
+        };
+        Given::with(())
+            .given_no_previous_events()
+            .when(
+                CompanyCommand::Create(CompanyInput {
+                    custom: unchecked,
+                    ..input()
+                })
+                .into(),
+            )
+            .then_expect_error(DomainError::invalid(
+                "custom",
+                "the values were not checked against the workspace's fields",
+            ));
+    }
+
+    #[test]
+    fn an_update_records_only_the_values_it_changes_and_clears() {
+        let before: CustomChanges = [
+            (TICKER, Some(json!("ERIC"))),
+            (FOUNDED, Some(json!("1876-04-01"))),
+        ]
+        .into();
+        let patch = CompanyPatch {
+            custom: CustomInput::checked([(TICKER, Some(json!("ERIC"))), (FOUNDED, None)].into()),
+            ..CompanyPatch::default()
+        };
+        Given::with(())
+            .given(vec![created_with(before)])
+            .when(CompanyCommand::Update(patch).into())
+            .then_expect_events(vec![CompanyEvent::CompanyUpdated(CompanyChanges {
+                custom: [(FOUNDED, None)].into(),
+                ..CompanyChanges::default()
+            })]);
+    }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::check_version;
 use crate::error::{changed, ensure_live};
+use crate::fields::{self, CustomChanges, CustomInput, CustomValues};
 use crate::{text, DomainError, Email, EntityId, Guarded};
 
 #[cfg(test)]
@@ -45,6 +46,11 @@ pub struct ContactInput {
     /// Tags: trimmed, lowercased, deduplicated.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Custom values keyed by API key (`GET /v1/schema` lists the fields); each is
+    /// checked against its field's type.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: CustomInput,
 }
 
 /// A partial update, also the `PATCH /v1/contacts/{id}` body (JSON merge patch, RFC 7396):
@@ -74,6 +80,11 @@ pub struct ContactPatch {
     pub company_id: Option<Option<EntityId>>,
     /// New tag list (replaces the old one).
     pub tags: Option<Vec<String>>,
+    /// Custom values to change, keyed by API key: a key given sets its value, `null`
+    /// clears it, a key left out stays.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: CustomInput,
 }
 
 /// A contact's validated fields, as `ContactCreated` records them.
@@ -94,6 +105,9 @@ pub struct ContactFields {
     /// Tags, normalised.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Custom values keyed by field id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub custom: CustomValues,
 }
 
 /// The fields an update changed, and only those; `null` means cleared.
@@ -145,6 +159,9 @@ pub struct ContactChanges {
     /// New tag list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// Custom values that changed, keyed by field id (`null`: cleared).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub custom: CustomChanges,
 }
 
 impl ContactChanges {
@@ -324,6 +341,7 @@ impl ContactFields {
             job_title: opt("job_title", input.job_title, JOB_TITLE_MAX)?,
             company_id: input.company_id,
             tags: crate::tags::normalize(input.tags)?,
+            custom: fields::values::created(&input.custom)?,
         };
         if fields.first_name.is_none() && fields.last_name.is_none() && fields.email.is_none() {
             return Err(DomainError::invalid(
@@ -334,8 +352,9 @@ impl ContactFields {
         Ok(fields)
     }
 
-    fn patched(&self, patch: ContactPatch) -> ContactInput {
-        ContactInput {
+    fn patched(&self, patch: ContactPatch) -> Result<ContactInput, DomainError> {
+        Ok(ContactInput {
+            custom: fields::values::patched(&self.custom, &patch.custom)?,
             first_name: patch.first_name.unwrap_or_else(|| self.first_name.clone()),
             last_name: patch.last_name.unwrap_or_else(|| self.last_name.clone()),
             email: patch
@@ -345,7 +364,7 @@ impl ContactFields {
             job_title: patch.job_title.unwrap_or_else(|| self.job_title.clone()),
             company_id: patch.company_id.unwrap_or(self.company_id),
             tags: patch.tags.unwrap_or_else(|| self.tags.clone()),
-        }
+        })
     }
 
     fn diff(&self, new: Self) -> ContactChanges {
@@ -357,6 +376,7 @@ impl ContactFields {
             job_title: changed(&self.job_title, Some(new.job_title)),
             company_id: changed(&self.company_id, Some(new.company_id)),
             tags: changed(&self.tags, Some(new.tags)),
+            custom: fields::diff(&self.custom, &new.custom),
         }
     }
 
@@ -370,7 +390,9 @@ impl ContactFields {
             job_title,
             company_id,
             tags,
+            custom,
         } = changes;
+        fields::values::apply(&mut self.custom, custom);
         if let Some(v) = first_name {
             self.first_name = v;
         }
@@ -428,7 +450,7 @@ impl Aggregate for Contact {
                         "the contact's personal data was erased; it cannot be changed".into(),
                     ));
                 }
-                let new = ContactFields::validate(self.fields.patched(patch))?;
+                let new = ContactFields::validate(self.fields.patched(patch)?)?;
                 let changes = self.fields.diff(new);
                 if changes.is_empty() {
                     return Ok(());

@@ -14,6 +14,7 @@ fn input() -> ContactInput {
         job_title: Some("President & CEO".into()),
         company_id: None,
         tags: vec![],
+        custom: Default::default(),
     }
 }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::check_version;
 use crate::error::{changed, ensure_live};
+use crate::fields::{self, CustomChanges, CustomInput, CustomValues};
 use crate::pipeline::StageKind;
 use crate::{text, DomainError, EntityId, Guarded, Money, MoneyError, UserId};
 
@@ -109,6 +110,11 @@ pub struct DealInput {
     /// Tags: trimmed, lowercased, deduplicated.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Custom values keyed by API key (`GET /v1/schema` lists the fields); each is
+    /// checked against its field's type.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: CustomInput,
 }
 
 /// A partial update, also the `PATCH /v1/deals/{id}` body (JSON merge patch, RFC 7396):
@@ -140,6 +146,11 @@ pub struct DealPatch {
     pub expected_close_date: Option<Option<NaiveDate>>,
     /// New tag list (replaces the old one).
     pub tags: Option<Vec<String>>,
+    /// Custom values to change, keyed by API key: a key given sets its value, `null`
+    /// clears it, a key left out stays.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: CustomInput,
 }
 
 /// A line item as a command gives it.
@@ -193,6 +204,9 @@ pub struct DealFields {
     /// Tags, normalised.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Custom values keyed by field id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub custom: CustomValues,
 }
 
 /// The fields an update changed, and only those; `null` means cleared.
@@ -235,6 +249,9 @@ pub struct DealChanges {
     /// New tag list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// Custom values that changed, keyed by field id (`null`: cleared).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub custom: CustomChanges,
 }
 
 impl DealChanges {
@@ -512,6 +529,7 @@ impl Aggregate for Deal {
                     contact_ids: dedupe(input.contact_ids)?,
                     expected_close_date: input.expected_close_date,
                     tags: crate::tags::normalize(input.tags)?,
+                    custom: fields::values::created(&input.custom)?,
                 })
             }
             DealCommand::Update(patch) => {
@@ -540,6 +558,13 @@ impl Aggregate for Deal {
                     ),
                     expected_close_date: changed(&f.expected_close_date, patch.expected_close_date),
                     tags: changed(&f.tags, patch.tags.map(crate::tags::normalize).transpose()?),
+                    custom: fields::diff(
+                        &f.custom,
+                        &fields::values::created(&fields::values::patched(
+                            &f.custom,
+                            &patch.custom,
+                        )?)?,
+                    ),
                 };
                 if changes.is_empty() {
                     return Ok(());
@@ -662,6 +687,7 @@ impl Aggregate for Deal {
                 if let Some(v) = c.tags {
                     f.tags = v;
                 }
+                fields::values::apply(&mut f.custom, c.custom);
             }
             DealEvent::DealStageChanged {
                 pipeline_id,

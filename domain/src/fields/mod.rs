@@ -78,17 +78,7 @@ impl RecordKind {
 }
 
 /// A field's type: what its values are and how they are written in JSON.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
     /// One line of text, at most the field's `max_length` characters.
@@ -317,10 +307,7 @@ pub struct FieldSchema {
 impl FieldSchema {
     /// A schema of these definitions (as the read model holds them).
     pub fn of(fields: Vec<FieldDefinition>) -> Self {
-        Self {
-            version: 0,
-            fields,
-        }
+        Self { version: 0, fields }
     }
 
     /// Every field, archived ones included.
@@ -357,9 +344,9 @@ impl FieldSchema {
         label: &str,
         except: Option<Uuid>,
     ) -> Result<(), DomainError> {
-        let taken = self.live(record).any(|f| {
-            Some(f.id) != except && f.label.to_lowercase() == label.to_lowercase()
-        });
+        let taken = self
+            .live(record)
+            .any(|f| Some(f.id) != except && f.label.to_lowercase() == label.to_lowercase());
         if taken {
             return Err(DomainError::Conflict(format!(
                 "a {} field is labelled {label:?} already",
@@ -394,13 +381,26 @@ impl FieldSchema {
         let kind = input.kind;
         let only = |field: &'static str, set: bool, for_kind: bool, which: &str| {
             if set && !for_kind {
-                Err(DomainError::invalid(field, format!("is for {which} fields only")))
+                Err(DomainError::invalid(
+                    field,
+                    format!("is for {which} fields only"),
+                ))
             } else {
                 Ok(())
             }
         };
-        only("max_length", input.max_length.is_some(), kind == FieldKind::Text, "text")?;
-        only("scale", input.scale.is_some(), kind == FieldKind::Decimal, "decimal")?;
+        only(
+            "max_length",
+            input.max_length.is_some(),
+            kind == FieldKind::Text,
+            "text",
+        )?;
+        only(
+            "scale",
+            input.scale.is_some(),
+            kind == FieldKind::Decimal,
+            "decimal",
+        )?;
         only(
             "references",
             input.references.is_some(),
@@ -586,7 +586,10 @@ impl Aggregate for FieldSchema {
                 self.ensure_label_free(field.record, &label, Some(id))?;
                 FieldSchemaEvent::FieldRenamed { id, label }
             }
-            FieldSchemaCommand::ChangeOptions { id, options: wanted } => {
+            FieldSchemaCommand::ChangeOptions {
+                id,
+                options: wanted,
+            } => {
                 let field = self.existing(id)?;
                 if !field.kind.is_select() {
                     return Err(DomainError::invalid(
@@ -602,7 +605,9 @@ impl Aggregate for FieldSchema {
             }
             FieldSchemaCommand::Archive { id } => {
                 if self.existing(id)?.archived {
-                    return Err(DomainError::Conflict("the field is archived already".into()));
+                    return Err(DomainError::Conflict(
+                        "the field is archived already".into(),
+                    ));
                 }
                 FieldSchemaEvent::FieldArchived { id }
             }

@@ -53,7 +53,10 @@ fn invalid_on(field: &'static str, result: Result<Vec<FieldSchemaEvent>, DomainE
     }
 }
 
-fn run(given: Vec<FieldSchemaEvent>, command: Guarded<FieldSchemaCommand>) -> Result<Vec<FieldSchemaEvent>, DomainError> {
+fn run(
+    given: Vec<FieldSchemaEvent>,
+    command: Guarded<FieldSchemaCommand>,
+) -> Result<Vec<FieldSchemaEvent>, DomainError> {
     Given::with(()).given(given).when(command).inspect_result()
 }
 
@@ -79,7 +82,10 @@ fn a_text_field_is_defined_with_its_default_length() {
 
 #[test]
 fn a_key_is_never_reused_in_a_record_type_even_archived() {
-    let archived = vec![defined("ticker", FieldKind::Text), FieldSchemaEvent::FieldArchived { id: FIELD }];
+    let archived = vec![
+        defined("ticker", FieldKind::Text),
+        FieldSchemaEvent::FieldArchived { id: FIELD },
+    ];
     match run(archived, define(OTHER, input("ticker", FieldKind::Integer))) {
         Err(DomainError::Conflict(why)) => assert!(why.contains("ticker"), "{why}"),
         other => panic!("{other:?}"),
@@ -87,15 +93,35 @@ fn a_key_is_never_reused_in_a_record_type_even_archived() {
     // Another record type may use it.
     let mut contact = input("ticker", FieldKind::Text);
     contact.record = RecordKind::Contact;
-    assert!(run(vec![defined("ticker", FieldKind::Text)], define(OTHER, contact)).is_ok());
+    assert!(run(
+        vec![defined("ticker", FieldKind::Text)],
+        define(OTHER, contact)
+    )
+    .is_ok());
 }
 
 #[test]
 fn keys_have_one_shape() {
-    for bad in ["", "Ticker", "1st", "_x", "has-dash", "has space", &"a".repeat(64), "é"] {
-        invalid_on("key", run(vec![], define(FIELD, input(bad, FieldKind::Text))));
+    for bad in [
+        "",
+        "Ticker",
+        "1st",
+        "_x",
+        "has-dash",
+        "has space",
+        &"a".repeat(64),
+        "é",
+    ] {
+        invalid_on(
+            "key",
+            run(vec![], define(FIELD, input(bad, FieldKind::Text))),
+        );
     }
-    assert!(run(vec![], define(FIELD, input(&"a".repeat(63), FieldKind::Text))).is_ok());
+    assert!(run(
+        vec![],
+        define(FIELD, input(&"a".repeat(63), FieldKind::Text))
+    )
+    .is_ok());
 }
 
 #[test]
@@ -125,12 +151,18 @@ fn type_settings_belong_to_their_type() {
 
 #[test]
 fn an_option_is_archived_never_removed() {
-    let FieldSchemaEvent::FieldDefined(def) = stage_field() else { unreachable!() };
+    let FieldSchemaEvent::FieldDefined(def) = stage_field() else {
+        unreachable!()
+    };
     let gold = def.options[0].id;
     // Leaving Silver out is refused, even though no value may name it.
     let only_gold = FieldSchemaCommand::ChangeOptions {
         id: FIELD,
-        options: vec![OptionInput { id: Some(gold), label: "Gold".into(), archived: false }],
+        options: vec![OptionInput {
+            id: Some(gold),
+            label: "Gold".into(),
+            archived: false,
+        }],
     };
     invalid_on("options", run(vec![stage_field()], only_gold.into()));
     // Archiving it, and adding Bronze, is one event with the whole list.
@@ -138,9 +170,21 @@ fn an_option_is_archived_never_removed() {
     let change = FieldSchemaCommand::ChangeOptions {
         id: FIELD,
         options: vec![
-            OptionInput { id: Some(gold), label: "Gold".into(), archived: false },
-            OptionInput { id: Some(silver), label: "Silver".into(), archived: true },
-            OptionInput { id: None, label: "Bronze".into(), archived: false },
+            OptionInput {
+                id: Some(gold),
+                label: "Gold".into(),
+                archived: false,
+            },
+            OptionInput {
+                id: Some(silver),
+                label: "Silver".into(),
+                archived: true,
+            },
+            OptionInput {
+                id: None,
+                label: "Bronze".into(),
+                archived: false,
+            },
         ],
     };
     match run(vec![stage_field()], change.into()) {
@@ -158,21 +202,41 @@ fn an_option_is_archived_never_removed() {
 
 #[test]
 fn options_of_a_non_select_field_are_refused() {
-    let change = FieldSchemaCommand::ChangeOptions { id: FIELD, options: vec![] };
-    invalid_on("options", run(vec![defined("ticker", FieldKind::Text)], change.into()));
+    let change = FieldSchemaCommand::ChangeOptions {
+        id: FIELD,
+        options: vec![],
+    };
+    invalid_on(
+        "options",
+        run(vec![defined("ticker", FieldKind::Text)], change.into()),
+    );
 }
 
 #[test]
 fn rename_archive_and_restore() {
     Given::with(())
         .given(vec![defined("ticker", FieldKind::Text)])
-        .when(FieldSchemaCommand::Rename { id: FIELD, label: " Stock symbol ".into() }.into())
-        .then_expect_events(vec![FieldSchemaEvent::FieldRenamed { id: FIELD, label: "Stock symbol".into() }]);
-    let archived = vec![defined("ticker", FieldKind::Text), FieldSchemaEvent::FieldArchived { id: FIELD }];
+        .when(
+            FieldSchemaCommand::Rename {
+                id: FIELD,
+                label: " Stock symbol ".into(),
+            }
+            .into(),
+        )
+        .then_expect_events(vec![FieldSchemaEvent::FieldRenamed {
+            id: FIELD,
+            label: "Stock symbol".into(),
+        }]);
+    let archived = vec![
+        defined("ticker", FieldKind::Text),
+        FieldSchemaEvent::FieldArchived { id: FIELD },
+    ];
     Given::with(())
         .given(archived.clone())
         .when(FieldSchemaCommand::Archive { id: FIELD }.into())
-        .then_expect_error(DomainError::Conflict("the field is archived already".into()));
+        .then_expect_error(DomainError::Conflict(
+            "the field is archived already".into(),
+        ));
     Given::with(())
         .given(archived)
         .when(FieldSchemaCommand::Restore { id: FIELD }.into())
@@ -187,11 +251,17 @@ fn rename_archive_and_restore() {
 fn labels_are_unique_among_live_fields() {
     let mut second = input("symbol", FieldKind::Text);
     second.label = "ticker".into();
-    match run(vec![defined("ticker", FieldKind::Text)], define(OTHER, second.clone())) {
+    match run(
+        vec![defined("ticker", FieldKind::Text)],
+        define(OTHER, second.clone()),
+    ) {
         Err(DomainError::Conflict(_)) => {}
         other => panic!("{other:?}"),
     }
-    let archived = vec![defined("ticker", FieldKind::Text), FieldSchemaEvent::FieldArchived { id: FIELD }];
+    let archived = vec![
+        defined("ticker", FieldKind::Text),
+        FieldSchemaEvent::FieldArchived { id: FIELD },
+    ];
     assert!(run(archived, define(OTHER, second)).is_ok());
 }
 
@@ -210,7 +280,10 @@ fn given(values: serde_json::Value) -> CustomInput {
     }
 }
 
-fn check_one(kind: FieldKind, value: serde_json::Value) -> Result<Option<serde_json::Value>, DomainError> {
+fn check_one(
+    kind: FieldKind,
+    value: serde_json::Value,
+) -> Result<Option<serde_json::Value>, DomainError> {
     let s = schema(vec![defined("f", kind)]);
     let mut i = given(json!({ "f": value }));
     s.check(RecordKind::Company, &mut i, false)?;
@@ -227,13 +300,33 @@ fn values_are_checked_and_kept_in_one_form_per_type() {
     ok(Integer, json!(-42), Some(json!(-42)));
     ok(Decimal, json!("12.5"), Some(json!("12.50")));
     ok(Decimal, json!(3), Some(json!("3.00")));
-    ok(Money, json!({"amount_minor": 1250, "currency": "EUR"}), Some(json!({"amount_minor": 1250, "currency": "EUR"})));
+    ok(
+        Money,
+        json!({"amount_minor": 1250, "currency": "EUR"}),
+        Some(json!({"amount_minor": 1250, "currency": "EUR"})),
+    );
     ok(Date, json!("1976-04-01"), Some(json!("1976-04-01")));
-    ok(DateTime, json!("2026-12-05T10:00:00+02:00"), Some(json!("2026-12-05T08:00:00Z")));
+    ok(
+        DateTime,
+        json!("2026-12-05T10:00:00+02:00"),
+        Some(json!("2026-12-05T08:00:00Z")),
+    );
     ok(Boolean, json!(false), Some(json!(false)));
-    ok(Url, json!("https://acme.example/about"), Some(json!("https://acme.example/about")));
-    ok(Email, json!("Ir@Acme.example"), Some(json!("ir@acme.example")));
-    ok(Phone, json!("+1 (408) 996-1010"), Some(json!("+1 (408) 996-1010")));
+    ok(
+        Url,
+        json!("https://acme.example/about"),
+        Some(json!("https://acme.example/about")),
+    );
+    ok(
+        Email,
+        json!("Ir@Acme.example"),
+        Some(json!("ir@acme.example")),
+    );
+    ok(
+        Phone,
+        json!("+1 (408) 996-1010"),
+        Some(json!("+1 (408) 996-1010")),
+    );
     ok(Text, json!(null), None);
 }
 
@@ -241,7 +334,10 @@ fn values_are_checked_and_kept_in_one_form_per_type() {
 fn values_of_the_wrong_type_or_beyond_limits_are_refused() {
     use FieldKind::*;
     let bad = |kind, value: serde_json::Value| match check_one(kind, value.clone()) {
-        Err(DomainError::Invalid { field: "custom", message }) => assert!(message.starts_with("f: "), "{message}"),
+        Err(DomainError::Invalid {
+            field: "custom",
+            message,
+        }) => assert!(message.starts_with("f: "), "{message}"),
         other => panic!("{kind:?} {value}: {other:?}"),
     };
     bad(Text, json!(12));
@@ -271,10 +367,19 @@ fn values_of_the_wrong_type_or_beyond_limits_are_refused() {
 
 #[test]
 fn archived_unknown_and_required_fields() {
-    let s = schema(vec![defined("f", FieldKind::Text), FieldSchemaEvent::FieldArchived { id: FIELD }]);
-    assert!(s.check(RecordKind::Company, &mut given(json!({"f": "x"})), false).is_err());
-    assert!(s.check(RecordKind::Company, &mut given(json!({"nope": "x"})), false).is_err());
-    assert!(s.check(RecordKind::Contact, &mut given(json!({"f": "x"})), false).is_err());
+    let s = schema(vec![
+        defined("f", FieldKind::Text),
+        FieldSchemaEvent::FieldArchived { id: FIELD },
+    ]);
+    assert!(s
+        .check(RecordKind::Company, &mut given(json!({"f": "x"})), false)
+        .is_err());
+    assert!(s
+        .check(RecordKind::Company, &mut given(json!({"nope": "x"})), false)
+        .is_err());
+    assert!(s
+        .check(RecordKind::Contact, &mut given(json!({"f": "x"})), false)
+        .is_err());
 
     let mut required = input("f", FieldKind::Text);
     required.required = true;
@@ -283,24 +388,52 @@ fn archived_unknown_and_required_fields() {
         Err(e) => panic!("{e}"),
     };
     let s = schema(vec![FieldSchemaEvent::FieldDefined(def)]);
-    assert!(s.check(RecordKind::Company, &mut given(json!({})), true).is_err());
-    assert!(s.check(RecordKind::Company, &mut given(json!({"f": null})), false).is_err());
-    assert!(s.check(RecordKind::Company, &mut given(json!({"f": "x"})), true).is_ok());
+    assert!(s
+        .check(RecordKind::Company, &mut given(json!({})), true)
+        .is_err());
+    assert!(s
+        .check(RecordKind::Company, &mut given(json!({"f": null})), false)
+        .is_err());
+    assert!(s
+        .check(RecordKind::Company, &mut given(json!({"f": "x"})), true)
+        .is_ok());
     // An update that leaves it alone passes.
-    assert!(s.check(RecordKind::Company, &mut given(json!({})), false).is_ok());
+    assert!(s
+        .check(RecordKind::Company, &mut given(json!({})), false)
+        .is_ok());
 }
 
 #[test]
 fn selects_take_live_option_ids_and_references_are_returned_to_check() {
-    let FieldSchemaEvent::FieldDefined(def) = stage_field() else { unreachable!() };
+    let FieldSchemaEvent::FieldDefined(def) = stage_field() else {
+        unreachable!()
+    };
     let (gold, silver) = (def.options[0].id, def.options[1].id);
     let archived_silver = FieldSchemaEvent::FieldOptionsChanged {
         id: FIELD,
-        options: vec![def.options[0].clone(), SelectOption { archived: true, ..def.options[1].clone() }],
+        options: vec![
+            def.options[0].clone(),
+            SelectOption {
+                archived: true,
+                ..def.options[1].clone()
+            },
+        ],
     };
     let s = schema(vec![stage_field(), archived_silver]);
-    assert!(s.check(RecordKind::Company, &mut given(json!({"tier": gold.to_string()})), false).is_ok());
-    assert!(s.check(RecordKind::Company, &mut given(json!({"tier": silver.to_string()})), false).is_err());
+    assert!(s
+        .check(
+            RecordKind::Company,
+            &mut given(json!({"tier": gold.to_string()})),
+            false
+        )
+        .is_ok());
+    assert!(s
+        .check(
+            RecordKind::Company,
+            &mut given(json!({"tier": silver.to_string()})),
+            false
+        )
+        .is_err());
 
     let mut r = input("parent", FieldKind::Reference);
     r.references = Some(RecordKind::Company);
@@ -310,8 +443,15 @@ fn selects_take_live_option_ids_and_references_are_returned_to_check() {
     };
     let s = schema(vec![FieldSchemaEvent::FieldDefined(def)]);
     let target = Uuid::from_u128(77);
-    let refs = s.check(RecordKind::Company, &mut given(json!({"parent": target.to_string()})), false);
-    assert_eq!(refs, Ok(vec![("parent".to_owned(), RecordKind::Company, target)]));
+    let refs = s.check(
+        RecordKind::Company,
+        &mut given(json!({"parent": target.to_string()})),
+        false,
+    );
+    assert_eq!(
+        refs,
+        Ok(vec![("parent".to_owned(), RecordKind::Company, target)])
+    );
 }
 
 #[test]

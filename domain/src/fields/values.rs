@@ -74,7 +74,7 @@ impl CustomInput {
 
 impl FieldSchema {
     /// Checks `input`'s values for a record of `record` and keys them by field id:
-    /// every key names a live field of the type, every value has its field's type and
+    /// every key (an API key, or a field id) names a live field of the type, every value has its field's type and
     /// limits, no required field is cleared, and on a create (`create`) every required
     /// field has a value. Returns the references to check against the workspace.
     ///
@@ -89,12 +89,27 @@ impl FieldSchema {
         let mut changes = input.checked.take().unwrap_or_default();
         let mut references = Vec::new();
         for (key, value) in std::mem::take(&mut input.given) {
-            let invalid = |message: String| DomainError::invalid("custom", format!("{key}: {message}"));
+            let invalid =
+                |message: String| DomainError::invalid("custom", format!("{key}: {message}"));
+            // A field id names its field too (a revert gives values as events keep them).
             let field = self
                 .by_key(record, &key)
-                .ok_or_else(|| invalid(format!("the workspace has no {} field with this key", record.as_str())))?;
+                .or_else(|| {
+                    Uuid::parse_str(&key)
+                        .ok()
+                        .and_then(|id| self.field(id))
+                        .filter(|f| f.record == record)
+                })
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "the workspace has no {} field with this key",
+                        record.as_str()
+                    ))
+                })?;
             if field.archived {
-                return Err(invalid("the field is archived: restore it to set its value".into()));
+                return Err(invalid(
+                    "the field is archived: restore it to set its value".into(),
+                ));
             }
             let value = normalize(field, value).map_err(invalid)?;
             if value.is_none() && field.required {
@@ -304,4 +319,38 @@ fn phone(text: &str) -> Result<&str, String> {
         );
     }
     Ok(text)
+}
+
+/// `values` with `changes` laid over them (a `None` removes a value).
+pub fn apply(values: &mut CustomValues, changes: CustomChanges) {
+    for (id, value) in changes {
+        match value {
+            Some(v) => values.insert(id, v),
+            None => values.remove(&id),
+        };
+    }
+}
+
+/// The values a checked create input holds (its cleared ones dropped).
+///
+/// # Errors
+/// As [`CustomInput::changes`].
+pub fn created(input: &CustomInput) -> Result<CustomValues, DomainError> {
+    Ok(input
+        .changes()?
+        .into_iter()
+        .filter_map(|(id, v)| v.map(|v| (id, v)))
+        .collect())
+}
+
+/// A patch's checked changes laid over `current`, as a create input of the whole result.
+///
+/// # Errors
+/// As [`CustomInput::changes`].
+pub fn patched(current: &CustomValues, patch: &CustomInput) -> Result<CustomInput, DomainError> {
+    let mut values = current.clone();
+    apply(&mut values, patch.changes()?);
+    Ok(CustomInput::checked(
+        values.into_iter().map(|(id, v)| (id, Some(v))).collect(),
+    ))
 }

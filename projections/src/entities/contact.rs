@@ -28,6 +28,9 @@ macro_rules! contact_table {
         }
         money {}
         own {
+            /// Custom values keyed by API key (`GET /v1/schema` lists the fields),
+            /// without archived fields.
+            custom: Json as Object,
             /// When the contact's personal data was erased; `null` while it is not. An
             /// erased contact has its names, email, phone and job title `null` for good.
             erased_at: Option<DateTime<Utc>>,

@@ -31,6 +31,9 @@ macro_rules! deal_table {
             amount => amount_minor, currency;
         }
         own {
+            /// Custom values keyed by API key (`GET /v1/schema` lists the fields),
+            /// without archived fields.
+            custom: Json as Object,
             /// Pipeline.
             pipeline_id: Uuid,
             /// Stage.

@@ -15,6 +15,7 @@ mod cli;
 mod client;
 mod concurrency;
 mod contract;
+mod custom_fields;
 mod data_requests;
 mod deals;
 mod declared_tables;

@@ -331,6 +331,9 @@ struct Fixtures {
     colleague: String,
     grant: String,
     import: String,
+    /// A company field; and one archived (to restore).
+    field: String,
+    archived_field: String,
 }
 
 impl Fixtures {
@@ -349,6 +352,8 @@ impl Fixtures {
             self.colleague.as_str(),
             self.grant.as_str(),
             self.import.as_str(),
+            self.field.as_str(),
+            self.archived_field.as_str(),
         ];
         ids.extend(self.stages.iter().map(String::as_str));
         ids
@@ -523,7 +528,37 @@ async fn fixtures(app: &TestApp, owner: &str, tag: &str) -> Fixtures {
         .await,
     );
     assert_eq!(import["created"], 1, "setup: import: {import}");
+    let key = tag.replace('-', "_");
+    let mut fields = Vec::new();
+    for which in ["live", "archived"] {
+        let field = made(
+            "custom field",
+            created,
+            app.post(
+                "/v1/schema/fields",
+                owner,
+                json!({"record": "company", "key": format!("matrix_{which}_{key}"),
+                       "label": format!("Matrix {which} {tag}"), "type": "text"}),
+            )
+            .await,
+        );
+        fields.push(id_in("custom field", &field["id"]));
+    }
+    let archived_field = fields.pop().unwrap_or_default();
+    let field = fields.pop().unwrap_or_default();
+    made(
+        "archived field",
+        StatusCode::OK,
+        app.post(
+            &format!("/v1/schema/fields/{archived_field}/archive"),
+            owner,
+            json!({}),
+        )
+        .await,
+    );
     Fixtures {
+        field,
+        archived_field,
         company: id_in("company", &company["id"]),
         contact: id_in("contact", &contact["id"]),
         erasable: id_in("erasable contact", &erasable["id"]),
@@ -559,6 +594,8 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
         colleague,
         grant,
         import,
+        field,
+        archived_field,
     } = f;
     let (open_one, open_two, won, lost) = (&stages[0], &stages[1], &stages[2], &stages[3]);
     use Method as M;
@@ -597,6 +634,7 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
         get("/v1/support-grants"),
         get(format!("/v1/support-grants/{grant}/access")),
         get(format!("/v1/imports/{import}")),
+        get("/v1/schema"),
         // Creates.
         with(
             M::POST,
@@ -726,6 +764,22 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
         ),
         bare(M::POST, format!("/v1/activities/{tk}/complete")),
         bare(M::POST, format!("/v1/activities/{tk}/reopen")),
+        with(
+            M::POST,
+            "/v1/schema/fields",
+            json!({"record": "deal", "key": format!("matrix_new_{}", tag.replace('-', "_")),
+                   "label": format!("Matrix new {tag}"), "type": "integer"}),
+        ),
+        with(
+            M::PATCH,
+            format!("/v1/schema/fields/{field}"),
+            json!({"label": format!("Matrix renamed {tag}")}),
+        ),
+        bare(M::POST, format!("/v1/schema/fields/{field}/archive")),
+        bare(
+            M::POST,
+            format!("/v1/schema/fields/{archived_field}/restore"),
+        ),
         with(
             M::PATCH,
             format!("/v1/pipelines/{pl}"),

@@ -1,0 +1,222 @@
+//! Custom fields: the workspace's schema (its `FieldSchema` stream) and the use cases that
+//! change it, and the check of a record's custom values against it before its command.
+
+use cqrs_es::Aggregate;
+use crm_domain::fields::{
+    CustomInput, FieldDefinition, FieldInput, FieldSchema, FieldSchemaCommand, FieldSchemaEvent,
+    OptionInput, RecordKind,
+};
+use crm_domain::{Action, EntityId, EventMetadata, Guarded};
+use crm_store::request_txn;
+use crm_store::TenantScope;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::caller::Caller;
+use crate::error::AppError;
+use crate::records::Services;
+
+/// `PATCH /v1/schema/fields/{id}` body: a new label, a new option list, or both.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"label": "Stock symbol"}))]
+pub struct FieldPatch {
+    /// New label, 1 to 100 characters, unique among the record type's live fields.
+    pub label: Option<String>,
+    /// Select fields: the whole new option list. Every existing option must be in it by
+    /// its `id` (archive one rather than leaving it out); new ones have no `id`.
+    pub options: Option<Vec<OptionInput>>,
+}
+
+/// `GET /v1/schema` answer: every field of the workspace, archived ones included, in the
+/// order they were defined.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SchemaView {
+    /// The fields.
+    pub fields: Vec<FieldDefinition>,
+}
+
+const SCHEMA_EVENTS: &str = "SELECT payload FROM events
+  WHERE tenant_id = $1 AND aggregate_type = 'FieldSchema' AND aggregate_id = $2
+  ORDER BY sequence";
+
+/// The workspace's schema, folded from its stream's events through `conn`.
+async fn fold<C: ConnectionTrait>(conn: &C, scope: &TenantScope) -> Result<FieldSchema, AppError> {
+    let tenant = scope.tenant().0;
+    let rows = conn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            SCHEMA_EVENTS,
+            [tenant.into(), format!("{tenant}:{tenant}").into()],
+        ))
+        .await?;
+    let mut schema = FieldSchema::default();
+    for row in rows {
+        let payload: serde_json::Value = row.try_get("", "payload")?;
+        let event: FieldSchemaEvent =
+            serde_json::from_value(payload).map_err(AppError::internal)?;
+        schema.apply(event);
+    }
+    Ok(schema)
+}
+
+/// The schema of the scope's workspace: read in the transaction the request's session
+/// check left for its command when there is one (so a write stays one transaction),
+/// else in a read of its own.
+///
+/// # Errors
+/// Database errors.
+pub async fn schema(s: Services<'_>, scope: &TenantScope) -> Result<FieldSchema, AppError> {
+    let tenant = scope.tenant();
+    if let Some(txn) = request_txn::take_command(tenant) {
+        let schema = fold(&txn, scope).await;
+        if let Err(txn) = request_txn::resume(tenant, txn) {
+            txn.commit().await?;
+        }
+        return schema;
+    }
+    let txn = scope.read(s.db).await?;
+    let schema = fold(&txn, scope).await?;
+    txn.commit().await?;
+    Ok(schema)
+}
+
+/// Checks `custom`'s values for a record of `kind` against the caller's workspace's
+/// schema (on a create, `create`, that every required field has one), keys them by field
+/// id, and checks that each reference names a live record of its type in the workspace.
+/// Loads the schema only when values are given or on a create.
+///
+/// # Errors
+/// [`AppError`] 422 on `custom`; database errors.
+pub async fn check(
+    s: Services<'_>,
+    caller: &Caller,
+    kind: RecordKind,
+    custom: &mut CustomInput,
+    create: bool,
+) -> Result<(), AppError> {
+    if custom.is_empty() && !create {
+        return Ok(());
+    }
+    let schema = schema(s, &caller.scope).await?;
+    if custom.is_empty() && !schema.live(kind).any(|f| f.required) {
+        return Ok(());
+    }
+    for (key, to, id) in schema.check(kind, custom, create)? {
+        use crate::records::{activities::Activities, companies::Companies};
+        use crate::records::{contacts::Contacts, deals::Deals};
+        let live = match to {
+            RecordKind::Company => live::<Companies>(s, caller, id).await?,
+            RecordKind::Contact => live::<Contacts>(s, caller, id).await?,
+            RecordKind::Deal => live::<Deals>(s, caller, id).await?,
+            RecordKind::Activity => live::<Activities>(s, caller, id).await?,
+        };
+        if !live {
+            return Err(AppError::invalid(
+                "custom",
+                format!("{key}: no such {} in this workspace: {id}", to.as_str()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `id` is a live record of `R` in the caller's workspace.
+async fn live<R: crate::records::Record>(
+    s: Services<'_>,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<bool, AppError> {
+    use crm_projections::entities::RecordRow;
+    Ok(R::find(s, &caller.scope, id)
+        .await?
+        .is_some_and(|row| !row.deleted()))
+}
+
+/// `GET /v1/schema`: the workspace's fields. Anyone who reads records may read them.
+///
+/// # Errors
+/// Forbidden without the read right; database errors.
+pub async fn list(s: Services<'_>, caller: &Caller) -> Result<SchemaView, AppError> {
+    caller.require(Action::ReadRecords)?;
+    Ok(SchemaView {
+        fields: schema(s, &caller.scope).await?.fields().to_vec(),
+    })
+}
+
+/// The field `id` as the schema now has it.
+async fn field(s: Services<'_>, caller: &Caller, id: Uuid) -> Result<FieldDefinition, AppError> {
+    schema(s, &caller.scope)
+        .await?
+        .field(id)
+        .cloned()
+        .ok_or(AppError::NotFound)
+}
+
+/// Defines a field; returns it.
+///
+/// # Errors
+/// Forbidden (Owner and Admin manage fields); 409 for a key or label taken; 422.
+pub async fn define(
+    s: Services<'_>,
+    caller: &Caller,
+    meta: &EventMetadata,
+    input: FieldInput,
+) -> Result<FieldDefinition, AppError> {
+    caller.require(Action::ManageFields)?;
+    let id = EntityId::new().0;
+    s.commands
+        .schema(FieldSchemaCommand::Define { id, input }, meta)
+        .await?;
+    field(s, caller, id).await
+}
+
+/// Renames field `id` and/or replaces its options; returns it.
+///
+/// # Errors
+/// Forbidden; 404; 409 for a label taken; 422.
+pub async fn change(
+    s: Services<'_>,
+    caller: &Caller,
+    meta: &EventMetadata,
+    id: Uuid,
+    patch: FieldPatch,
+) -> Result<FieldDefinition, AppError> {
+    caller.require(Action::ManageFields)?;
+    if patch.label.is_none() && patch.options.is_none() {
+        return Err(AppError::invalid("label", "give a label, options, or both"));
+    }
+    if let Some(label) = patch.label {
+        s.commands
+            .schema(FieldSchemaCommand::Rename { id, label }, meta)
+            .await?;
+    }
+    if let Some(options) = patch.options {
+        s.commands
+            .schema(FieldSchemaCommand::ChangeOptions { id, options }, meta)
+            .await?;
+    }
+    field(s, caller, id).await
+}
+
+/// Archives (`archive`) or restores field `id`; returns it.
+///
+/// # Errors
+/// Forbidden; 404; 409 when it is archived already (or not archived, to restore).
+pub async fn set_archived(
+    s: Services<'_>,
+    caller: &Caller,
+    meta: &EventMetadata,
+    id: Uuid,
+    archive: bool,
+) -> Result<FieldDefinition, AppError> {
+    caller.require(Action::ManageFields)?;
+    let command = if archive {
+        FieldSchemaCommand::Archive { id }
+    } else {
+        FieldSchemaCommand::Restore { id }
+    };
+    s.commands.schema(Guarded::from(command), meta).await?;
+    field(s, caller, id).await
+}

@@ -1,0 +1,753 @@
+//! Custom fields: the schema's routes and rules, values on companies, contacts and deals
+//! by API key, archive and restore, rename, revert, rebuild, and isolation.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::helpers::{spawn_app, str_of, TestApp, Workspace};
+
+/// Defines a field as `ws`'s owner; returns it, checked to be 201.
+async fn define(app: &TestApp, ws: &Workspace, body: Value) -> Value {
+    let (status, field) = app.post("/v1/schema/fields", &ws.token, body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body} -> {field}");
+    field
+}
+
+/// A company created with `custom`, checked to be 201.
+async fn company(app: &TestApp, ws: &Workspace, custom: Value) -> Value {
+    let (status, body) = app
+        .post(
+            "/v1/companies",
+            &ws.token,
+            json!({"name": "Ericsson", "custom": custom}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+/// The `errors[0].field` and `detail`-ish message of a 422 answer.
+fn refused_on(status: StatusCode, body: &Value) -> (String, String) {
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let error = &body["errors"][0];
+    (str_of(&error["field"]), error["message"].to_string())
+}
+
+async fn company_count(app: &TestApp, ws: &Workspace) -> usize {
+    let (status, list) = app.get("/v1/companies?limit=200", &ws.token).await;
+    assert_eq!(status, StatusCode::OK);
+    list["items"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn owners_define_fields_every_reader_sees_them_and_members_may_not_define() {
+    let app = spawn_app().await;
+    let ws = app.signup("schema").await;
+    let field = define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text", "max_length": 12}),
+    )
+    .await;
+    assert_eq!(field["key"], "ticker");
+    assert_eq!(field["max_length"], 12);
+    assert_eq!(field["archived"], false);
+
+    let member = app
+        .token_for(ws.tenant, Uuid::now_v7(), crm_domain::Role::Member)
+        .await;
+    let (status, schema) = app.get("/v1/schema", &member).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(schema["fields"].as_array().map(Vec::len), Some(1));
+    assert_eq!(schema["fields"][0]["id"], field["id"]);
+
+    let (status, _) = app
+        .post(
+            "/v1/schema/fields",
+            &member,
+            json!({"record": "company", "key": "isin", "label": "ISIN", "type": "text"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let id = str_of(&field["id"]);
+    let (status, _) = app
+        .post(
+            &format!("/v1/schema/fields/{id}/archive"),
+            &member,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, schema) = app.get("/v1/schema", &ws.token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(schema["fields"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn bad_definitions_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let ws = app.signup("schema-bad").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text"}),
+    )
+    .await;
+    for (body, status) in [
+        (
+            json!({"record": "company", "key": "ticker", "label": "Other", "type": "integer"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"record": "company", "key": "isin", "label": "ticker", "type": "text"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"record": "company", "key": "Ticker2", "label": "T2", "type": "text"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"record": "company", "key": "a\u{0}b", "label": "T2", "type": "text"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"record": "company", "key": "t2", "label": "T\u{0}2", "type": "text"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"record": "company", "key": "t2", "label": "T2", "type": "colour"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"record": "planet", "key": "t2", "label": "T2", "type": "text"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"record": "company", "key": "t2", "label": "T2", "type": "integer", "max_length": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"record": "company", "key": "t2", "label": "T2", "type": "reference"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"record": "company", "key": "t2", "label": "T2", "type": "text", "extra": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (got, answer) = app.post("/v1/schema/fields", &ws.token, body.clone()).await;
+        assert_eq!(got, status, "{body} -> {answer}");
+    }
+    let (status, schema) = app.get("/v1/schema", &ws.token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(schema["fields"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn values_are_set_read_changed_and_cleared_by_api_key() {
+    let app = spawn_app().await;
+    let ws = app.signup("values").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text"}),
+    )
+    .await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "founded", "label": "Founded", "type": "date"}),
+    )
+    .await;
+    let tier = define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "tier", "label": "Tier", "type": "single_select", "options": ["Gold", "Silver"]}),
+    )
+    .await;
+    let gold = str_of(&tier["options"][0]["id"]);
+
+    let created = company(
+        &app,
+        &ws,
+        json!({"ticker": " ERIC ", "founded": "1876-04-01", "tier": gold}),
+    )
+    .await;
+    assert_eq!(
+        created["custom"],
+        json!({"ticker": "ERIC", "founded": "1876-04-01", "tier": gold})
+    );
+    let id = str_of(&created["id"]);
+
+    let (status, got) = app.get(&format!("/v1/companies/{id}"), &ws.token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["custom"], created["custom"]);
+
+    let (status, patched) = app
+        .patch(
+            &format!("/v1/companies/{id}"),
+            &ws.token,
+            json!({"custom": {"founded": null}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["custom"], json!({"ticker": "ERIC", "tier": gold}));
+    assert_eq!(patched["version"], 2);
+
+    let (status, list) = app.get("/v1/companies", &ws.token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["items"][0]["custom"], patched["custom"]);
+
+    // The event keeps the value by field id; the history shows the change.
+    let (status, history) = app
+        .get(&format!("/v1/companies/{id}/history"), &ws.token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    assert!(history.to_string().contains("1876-04-01"), "{history}");
+}
+
+#[tokio::test]
+async fn each_type_keeps_one_form_and_refuses_what_is_not_of_it() {
+    let app = spawn_app().await;
+    let ws = app.signup("types").await;
+    let (status, other) = app
+        .post("/v1/companies", &ws.token, json!({"name": "Parent"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let parent = str_of(&other["id"]);
+    let multi = define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "regions", "label": "Regions", "type": "multi_select", "options": ["EU", "US"]}),
+    )
+    .await;
+    let (eu, us) = (
+        str_of(&multi["options"][0]["id"]),
+        str_of(&multi["options"][1]["id"]),
+    );
+    for (key, kind, extra) in [
+        ("notes", "long_text", json!({})),
+        ("employees", "integer", json!({})),
+        ("share", "decimal", json!({"scale": 2})),
+        ("capital", "money", json!({})),
+        ("listed_at", "date_time", json!({})),
+        ("public", "boolean", json!({})),
+        ("site", "url", json!({})),
+        ("ir_email", "email", json!({})),
+        ("switchboard", "phone", json!({})),
+        ("parent", "reference", json!({"references": "company"})),
+    ] {
+        let mut body = json!({"record": "company", "key": key, "label": key, "type": kind});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        define(&app, &ws, body).await;
+    }
+    let good = json!({
+        "notes": "line one\nline two",
+        "employees": 94000,
+        "share": "12.5",
+        "capital": {"amount_minor": 125_000, "currency": "SEK"},
+        "listed_at": "1976-04-01T10:00:00+02:00",
+        "public": true,
+        "site": "https://www.ericsson.com/en",
+        "ir_email": "IR@Ericsson.com",
+        "switchboard": "+46 10 719 00 00",
+        "parent": parent,
+        "regions": [us, eu, us],
+    });
+    let created = company(&app, &ws, good).await;
+    assert_eq!(
+        created["custom"],
+        json!({
+            "notes": "line one\nline two",
+            "employees": 94000,
+            "share": "12.50",
+            "capital": {"amount_minor": 125_000, "currency": "SEK"},
+            "listed_at": "1976-04-01T08:00:00Z",
+            "public": true,
+            "site": "https://www.ericsson.com/en",
+            "ir_email": "ir@ericsson.com",
+            "switchboard": "+46 10 719 00 00",
+            "parent": parent,
+            "regions": [us, eu],
+        })
+    );
+    let before = company_count(&app, &ws).await;
+    let (status, other_ws) = (StatusCode::CREATED, app.signup("types-other").await);
+    let (s2, foreign) = app
+        .post("/v1/companies", &other_ws.token, json!({"name": "Theirs"}))
+        .await;
+    assert_eq!((s2, status), (StatusCode::CREATED, StatusCode::CREATED));
+    for bad in [
+        json!({"employees": "94000"}),
+        json!({"employees": 1.5}),
+        json!({"employees": 18_446_744_073_709_551_615u64}),
+        json!({"share": "1.234"}),
+        json!({"capital": {"amount_minor": 1, "currency": "XXQ"}}),
+        json!({"capital": {"amount_minor": 9_223_372_036_854_775_808u64, "currency": "SEK"}}),
+        json!({"listed_at": "-262143-01-01T00:00:00Z"}),
+        json!({"public": "yes"}),
+        json!({"site": "javascript:alert(1)"}),
+        json!({"ir_email": "nobody"}),
+        json!({"switchboard": "call us"}),
+        json!({"parent": Uuid::now_v7().to_string()}),
+        json!({"parent": foreign["id"]}),
+        json!({"regions": [Uuid::now_v7().to_string()]}),
+        json!({"notes": "a\u{0}b"}),
+        json!({"no_such_field": 1}),
+    ] {
+        let (status, body) = app
+            .post(
+                "/v1/companies",
+                &ws.token,
+                json!({"name": "Bad", "custom": bad}),
+            )
+            .await;
+        let (field, _) = refused_on(status, &body);
+        assert!(field.starts_with("custom"), "{bad} -> {body}");
+    }
+    assert_eq!(
+        company_count(&app, &ws).await,
+        before,
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn a_required_field_is_needed_on_create_and_cannot_be_cleared() {
+    let app = spawn_app().await;
+    let ws = app.signup("required").await;
+    let plain = company(&app, &ws, json!({})).await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text", "required": true}),
+    )
+    .await;
+    let (status, body) = app
+        .post("/v1/companies", &ws.token, json!({"name": "No ticker"}))
+        .await;
+    let (field, message) = refused_on(status, &body);
+    assert_eq!(field, "custom");
+    assert!(message.contains("ticker"), "{message}");
+
+    let created = company(&app, &ws, json!({"ticker": "ERIC"})).await;
+    let (status, body) = app
+        .patch(
+            &format!("/v1/companies/{}", str_of(&created["id"])),
+            &ws.token,
+            json!({"custom": {"ticker": null}}),
+        )
+        .await;
+    refused_on(status, &body);
+    // A record older than the field may still change its other fields.
+    let (status, body) = app
+        .patch(
+            &format!("/v1/companies/{}", str_of(&plain["id"])),
+            &ws.token,
+            json!({"industry": "Telecom"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_rename_changes_no_record_and_archiving_hides_values_until_restored() {
+    let app = spawn_app().await;
+    let ws = app.signup("archive").await;
+    let field = define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text"}),
+    )
+    .await;
+    let fid = str_of(&field["id"]);
+    let first = company(&app, &ws, json!({"ticker": "ERIC"})).await;
+    let id = str_of(&first["id"]);
+    let (status, _) = app
+        .patch(
+            &format!("/v1/companies/{id}"),
+            &ws.token,
+            json!({"custom": {"ticker": "ERIC B"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let events = app.event_count().await;
+    let (status, renamed) = app
+        .patch(
+            &format!("/v1/schema/fields/{fid}"),
+            &ws.token,
+            json!({"label": "Stock symbol"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["label"], "Stock symbol");
+    assert_eq!(
+        app.event_count().await,
+        events + 1,
+        "one schema event, no record event"
+    );
+    let (_, got) = app.get(&format!("/v1/companies/{id}"), &ws.token).await;
+    assert_eq!(got["custom"], json!({"ticker": "ERIC B"}));
+    assert_eq!(got["version"], 2);
+
+    let (status, archived) = app
+        .post(
+            &format!("/v1/schema/fields/{fid}/archive"),
+            &ws.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{archived}");
+    assert_eq!(archived["archived"], true);
+    let (_, got) = app.get(&format!("/v1/companies/{id}"), &ws.token).await;
+    assert_eq!(got["custom"], json!({}));
+    let (status, body) = app
+        .patch(
+            &format!("/v1/companies/{id}"),
+            &ws.token,
+            json!({"custom": {"ticker": "X"}}),
+        )
+        .await;
+    refused_on(status, &body);
+    let (status, _) = app
+        .post(
+            &format!("/v1/schema/fields/{fid}/archive"),
+            &ws.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (status, _) = app
+        .post(
+            &format!("/v1/schema/fields/{fid}/restore"),
+            &ws.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, got) = app.get(&format!("/v1/companies/{id}"), &ws.token).await;
+    assert_eq!(
+        got["custom"],
+        json!({"ticker": "ERIC B"}),
+        "the latest value is back"
+    );
+}
+
+#[tokio::test]
+async fn options_are_archived_never_removed() {
+    let app = spawn_app().await;
+    let ws = app.signup("options").await;
+    let tier = define(
+        &app,
+        &ws,
+        json!({"record": "deal", "key": "tier", "label": "Tier", "type": "single_select", "options": ["Gold", "Silver"]}),
+    )
+    .await;
+    let (fid, gold, silver) = (
+        str_of(&tier["id"]),
+        str_of(&tier["options"][0]["id"]),
+        str_of(&tier["options"][1]["id"]),
+    );
+    let path = format!("/v1/schema/fields/{fid}");
+    let (status, body) = app
+        .patch(
+            &path,
+            &ws.token,
+            json!({"options": [{"id": gold, "label": "Gold"}]}),
+        )
+        .await;
+    refused_on(status, &body);
+    let (status, changed) = app
+        .patch(
+            &path,
+            &ws.token,
+            json!({"options": [{"id": gold, "label": "Gold"}, {"id": silver, "label": "Silver", "archived": true}, {"label": "Bronze"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["options"][1]["archived"], true);
+    assert_eq!(changed["options"][2]["label"], "Bronze");
+
+    let (status, body) = app
+        .post(
+            "/v1/deals",
+            &ws.token,
+            json!({"name": "Silver deal", "custom": {"tier": silver}}),
+        )
+        .await;
+    refused_on(status, &body);
+    let (status, deal) = app
+        .post(
+            "/v1/deals",
+            &ws.token,
+            json!({"name": "Gold deal", "custom": {"tier": gold}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{deal}");
+    assert_eq!(deal["custom"], json!({"tier": gold}));
+}
+
+#[tokio::test]
+async fn contacts_carry_their_own_fields() {
+    let app = spawn_app().await;
+    let ws = app.signup("contact-fields").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "contact", "key": "linkedin", "label": "LinkedIn", "type": "url"}),
+    )
+    .await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text"}),
+    )
+    .await;
+    let (status, contact) = app
+        .post(
+            "/v1/contacts",
+            &ws.token,
+            json!({"first_name": "Börje", "custom": {"linkedin": "https://linkedin.example/in/borje"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{contact}");
+    assert_eq!(
+        contact["custom"],
+        json!({"linkedin": "https://linkedin.example/in/borje"})
+    );
+    // A company's field is not a contact's.
+    let (status, body) = app
+        .post(
+            "/v1/contacts",
+            &ws.token,
+            json!({"first_name": "B", "custom": {"ticker": "X"}}),
+        )
+        .await;
+    refused_on(status, &body);
+}
+
+#[tokio::test]
+async fn another_workspaces_fields_and_ids_are_not_found_or_refused() {
+    let app = spawn_app().await;
+    let a = app.signup("fields-a").await;
+    let b = app.signup("fields-b").await;
+    let theirs = define(
+        &app,
+        &b,
+        json!({"record": "company", "key": "tier", "label": "Tier", "type": "single_select", "options": ["Gold"]}),
+    )
+    .await;
+    let (fid, gold) = (str_of(&theirs["id"]), str_of(&theirs["options"][0]["id"]));
+    let (status, _) = app
+        .patch(
+            &format!("/v1/schema/fields/{fid}"),
+            &a.token,
+            json!({"label": "Mine"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .post(
+            &format!("/v1/schema/fields/{fid}/archive"),
+            &a.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, schema) = app.get("/v1/schema", &a.token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(schema["fields"], json!([]));
+
+    // A's own field of the same key does not take B's option ids, nor B's field id.
+    define(
+        &app,
+        &a,
+        json!({"record": "company", "key": "tier", "label": "Tier", "type": "single_select", "options": ["Gold"]}),
+    )
+    .await;
+    let (status, body) = app
+        .post(
+            "/v1/companies",
+            &a.token,
+            json!({"name": "X", "custom": {"tier": gold}}),
+        )
+        .await;
+    refused_on(status, &body);
+    let (status, body) = app
+        .post(
+            "/v1/companies",
+            &a.token,
+            json!({"name": "X", "custom": {fid: gold}}),
+        )
+        .await;
+    refused_on(status, &body);
+    let (_, theirs_still) = app.get("/v1/schema", &b.token).await;
+    assert_eq!(theirs_still["fields"][0]["label"], "Tier");
+}
+
+#[tokio::test]
+async fn a_revert_sets_custom_values_back_and_clears_later_ones() {
+    let app = spawn_app().await;
+    let ws = app.signup("revert-custom").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text"}),
+    )
+    .await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "isin", "label": "ISIN", "type": "text"}),
+    )
+    .await;
+    let created = company(&app, &ws, json!({"ticker": "ERIC"})).await;
+    let id = str_of(&created["id"]);
+    let (status, _) = app
+        .patch(
+            &format!("/v1/companies/{id}"),
+            &ws.token,
+            json!({"custom": {"ticker": "ERIC B", "isin": "SE0000108656"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, reverted) = app
+        .post(
+            &format!("/v1/companies/{id}/revert"),
+            &ws.token,
+            json!({"to_version": 1, "reason": "wrong ticker"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reverted}");
+    assert_eq!(reverted["custom"], json!({"ticker": "ERIC"}));
+    assert_eq!(reverted["version"], 3);
+}
+
+#[tokio::test]
+async fn a_rebuild_makes_the_same_custom_values() {
+    let app = spawn_app().await;
+    let ws = app.signup("rebuild-custom").await;
+    let kept = define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text"}),
+    )
+    .await;
+    let gone = define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "isin", "label": "ISIN", "type": "text"}),
+    )
+    .await;
+    for n in 0..5 {
+        let created = company(
+            &app,
+            &ws,
+            json!({"ticker": format!("T{n}"), "isin": format!("I{n}")}),
+        )
+        .await;
+        let (status, _) = app
+            .patch(
+                &format!("/v1/companies/{}", str_of(&created["id"])),
+                &ws.token,
+                json!({"custom": {"ticker": format!("U{n}")}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    for (field, action) in [(&gone, "archive"), (&kept, "archive"), (&kept, "restore")] {
+        let (status, _) = app
+            .post(
+                &format!("/v1/schema/fields/{}/{action}", str_of(&field["id"])),
+                &ws.token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let owner = app.pool_as(None).await;
+    let values = || async {
+        sqlx::query_scalar::<_, String>("SELECT custom::text FROM companies ORDER BY id")
+            .fetch_all(&owner)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    app.settle().await;
+    let live = values().await;
+    assert_eq!(live.len(), 5);
+    assert!(
+        live.iter()
+            .all(|v| v.contains("\"ticker\": \"U") && !v.contains("isin")),
+        "{live:?}"
+    );
+    crm_projections::rebuild::rebuild_all(&app.projector_db().await, &crate::helpers::keyring())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    app.settle().await;
+    assert_eq!(values().await, live);
+}
+
+#[tokio::test]
+async fn exports_add_a_column_per_live_field() {
+    let app = spawn_app().await;
+    let ws = app.signup("export-custom").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text"}),
+    )
+    .await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "employees", "label": "Staff", "type": "integer"}),
+    )
+    .await;
+    let hidden = define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "isin", "label": "ISIN", "type": "text"}),
+    )
+    .await;
+    company(
+        &app,
+        &ws,
+        json!({"ticker": "=HYPERLINK()", "employees": 94000, "isin": "SE0000108656"}),
+    )
+    .await;
+    let (status, _) = app
+        .post(
+            &format!("/v1/schema/fields/{}/archive", str_of(&hidden["id"])),
+            &ws.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let res = app
+        .request(
+            reqwest::Method::GET,
+            "/v1/exports/companies",
+            Some(&ws.token),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.ends_with(",updated_at,custom.ticker,custom.employees"),
+        "{header}"
+    );
+    assert!(!header.contains("isin"), "{header}");
+    let row = lines.next().unwrap_or_default();
+    assert!(
+        row.ends_with(",'=HYPERLINK(),94000"),
+        "a formula is defused: {row}"
+    );
+}
