@@ -67,7 +67,7 @@ pub async fn create<C: ConnectionTrait>(
 }
 
 /// What a request with an access token may do, as [`authorize`] found it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorized {
     /// The session is live (not revoked, not expired) and its user active.
     pub active: bool,
@@ -77,11 +77,15 @@ pub struct Authorized {
     /// The workspace's request count in the current window (counted only for a live
     /// session), when a limit applies.
     pub hits: Option<i64>,
+    /// The payloads of the workspace's `FieldSchema` stream, oldest first, as a JSON
+    /// array (`None` when it has none, or the session is not live).
+    pub field_events: Option<serde_json::Value>,
 }
 
 /// Checks a request's session, in one statement, in `db`'s transaction (setting the
 /// scope's tenant for it): that session `session` of `user` is live and the user active;
 /// when `two_factor_rule`, whether the workspace requires a second factor the user lacks;
+/// the workspace's custom field schema (migration 000034);
 /// and when `rate_key` is given, counts the request in that per-minute window (only when
 /// the session is live, so a revoked token cannot use up a workspace's allowance). Unless
 /// `durable`, the transaction's commit does not wait for the WAL to reach the disk (for a
@@ -105,7 +109,7 @@ pub async fn authorize<C: ConnectionTrait + ?Sized>(
     // (migrations 000025 and 000026).
     let row = db
         .query_one(stmt(
-            "SELECT active, lacks_two_factor, hits FROM crm_authorize($1, $2, $3, $4, $5, $6, $7)",
+            "SELECT active, lacks_two_factor, hits, field_events FROM crm_authorize($1, $2, $3, $4, $5, $6, $7)",
             vec![
                 scope.tenant().0.into(),
                 session.into(),
@@ -122,6 +126,7 @@ pub async fn authorize<C: ConnectionTrait + ?Sized>(
         active: row.try_get("", "active")?,
         lacks_two_factor: row.try_get("", "lacks_two_factor")?,
         hits: row.try_get::<Option<i32>>("", "hits")?.map(i64::from),
+        field_events: row.try_get("", "field_events")?,
     })
 }
 

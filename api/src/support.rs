@@ -71,6 +71,7 @@ pub(crate) async fn authenticate(
         session: Uuid::nil(),
         api_key: None,
         scope,
+        schema: None,
         support: Some(SupportAccess {
             account,
             grant,

@@ -28,6 +28,9 @@ pub struct Caller {
     /// Set when a support account calls under an Owner's grant (then `user` is the
     /// support account and `role` is `read_only`; [`Caller::may`] uses the grant).
     pub support: Option<SupportAccess>,
+    /// The workspace's custom field schema as the session check read it with the
+    /// request's other checks (`None`: not read; [`crate::fields::schema`] reads it).
+    pub schema: Option<std::sync::Arc<crm_domain::fields::FieldSchema>>,
 }
 
 /// A support request's grant.

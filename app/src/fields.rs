@@ -41,6 +41,22 @@ const SCHEMA_EVENTS: &str = "SELECT payload FROM events
   WHERE tenant_id = $1 AND aggregate_type = 'FieldSchema' AND aggregate_id = $2
   ORDER BY sequence";
 
+/// The schema `payloads` (its stream's events' payloads, oldest first) make.
+///
+/// # Errors
+/// [`AppError::Internal`] for a payload that is no schema event.
+pub fn folded(
+    payloads: impl IntoIterator<Item = serde_json::Value>,
+) -> Result<FieldSchema, AppError> {
+    let mut schema = FieldSchema::default();
+    for payload in payloads {
+        let event: FieldSchemaEvent =
+            serde_json::from_value(payload).map_err(AppError::internal)?;
+        schema.apply(event);
+    }
+    Ok(schema)
+}
+
 /// The workspace's schema, folded from its stream's events through `conn`.
 async fn fold<C: ConnectionTrait>(conn: &C, scope: &TenantScope) -> Result<FieldSchema, AppError> {
     let tenant = scope.tenant().0;
@@ -51,23 +67,35 @@ async fn fold<C: ConnectionTrait>(conn: &C, scope: &TenantScope) -> Result<Field
             [tenant.into(), format!("{tenant}:{tenant}").into()],
         ))
         .await?;
-    let mut schema = FieldSchema::default();
-    for row in rows {
-        let payload: serde_json::Value = row.try_get("", "payload")?;
-        let event: FieldSchemaEvent =
-            serde_json::from_value(payload).map_err(AppError::internal)?;
-        schema.apply(event);
-    }
-    Ok(schema)
+    let payloads = rows
+        .into_iter()
+        .map(|row| row.try_get::<serde_json::Value>("", "payload"))
+        .collect::<Result<Vec<_>, _>>()?;
+    folded(payloads)
 }
 
-/// The schema of the scope's workspace: read in the transaction the request's session
-/// check left for its command when there is one (so a write stays one transaction),
-/// else in a read of its own.
+/// The caller's workspace's schema: as the session check read it, or read now
+/// ([`load`]).
 ///
 /// # Errors
 /// Database errors.
-pub async fn schema(s: Services<'_>, scope: &TenantScope) -> Result<FieldSchema, AppError> {
+pub async fn schema(
+    s: Services<'_>,
+    caller: &Caller,
+) -> Result<std::sync::Arc<FieldSchema>, AppError> {
+    match &caller.schema {
+        Some(schema) => Ok(schema.clone()),
+        None => Ok(std::sync::Arc::new(load(s, &caller.scope).await?)),
+    }
+}
+
+/// The schema of the scope's workspace as stored now: read in the transaction the
+/// request's session check left for its command when there is one (so a write stays one
+/// transaction), else in a read of its own.
+///
+/// # Errors
+/// Database errors.
+pub async fn load(s: Services<'_>, scope: &TenantScope) -> Result<FieldSchema, AppError> {
     let tenant = scope.tenant();
     if let Some(txn) = request_txn::take_command(tenant) {
         let schema = fold(&txn, scope).await;
@@ -85,7 +113,8 @@ pub async fn schema(s: Services<'_>, scope: &TenantScope) -> Result<FieldSchema,
 /// Checks `custom`'s values for a record of `kind` against the caller's workspace's
 /// schema (on a create, `create`, that every required field has one), keys them by field
 /// id, and checks that each reference names a live record of its type in the workspace.
-/// Loads the schema only when values are given or on a create.
+/// Needs the schema only when values are given or on a create; the session check reads
+/// it with the request's other checks, so that costs no statement of its own.
 ///
 /// # Errors
 /// [`AppError`] 422 on `custom`; database errors.
@@ -99,7 +128,7 @@ pub async fn check(
     if custom.is_empty() && !create {
         return Ok(());
     }
-    let schema = schema(s, &caller.scope).await?;
+    let schema = schema(s, caller).await?;
     if custom.is_empty() && !schema.live(kind).any(|f| f.required) {
         return Ok(());
     }
@@ -141,13 +170,13 @@ async fn live<R: crate::records::Record>(
 pub async fn list(s: Services<'_>, caller: &Caller) -> Result<SchemaView, AppError> {
     caller.require(Action::ReadRecords)?;
     Ok(SchemaView {
-        fields: schema(s, &caller.scope).await?.fields().to_vec(),
+        fields: schema(s, caller).await?.fields().to_vec(),
     })
 }
 
 /// The field `id` as the schema now has it.
 async fn field(s: Services<'_>, caller: &Caller, id: Uuid) -> Result<FieldDefinition, AppError> {
-    schema(s, &caller.scope)
+    load(s, &caller.scope)
         .await?
         .field(id)
         .cloned()

@@ -48,6 +48,7 @@ mod m20261204_000030_search_lexemes_per_workspace;
 mod m20261204_000031_idempotency_claim_with_command;
 mod m20261204_000032_search_prefix_last;
 mod m20261205_000033_custom_fields;
+mod m20261205_000034_authorize_with_fields;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -63,7 +64,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 66] = [
+const SQL: [&str; 68] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -130,6 +131,8 @@ const SQL: [&str; 66] = [
     include_str!("sql/000032_search_prefix_last.down.sql"),
     include_str!("sql/000033_custom_fields.up.sql"),
     include_str!("sql/000033_custom_fields.down.sql"),
+    include_str!("sql/000034_authorize_with_fields.up.sql"),
+    include_str!("sql/000034_authorize_with_fields.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -183,6 +186,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000031_idempotency_claim_with_command::Migration),
             Box::new(m20261204_000032_search_prefix_last::Migration),
             Box::new(m20261205_000033_custom_fields::Migration),
+            Box::new(m20261205_000034_authorize_with_fields::Migration),
         ]
     }
 }

@@ -166,7 +166,12 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
     if let Some(hits) = found.hits {
         over_limit(hits, limit, now)?;
     }
+    let schema = match found.field_events {
+        Some(serde_json::Value::Array(payloads)) => crm_app::fields::folded(payloads)?,
+        _ => crm_domain::fields::FieldSchema::default(),
+    };
     Ok(AuthContext(Caller {
+        schema: Some(std::sync::Arc::new(schema)),
         tenant,
         user: UserId(claims.sub),
         role: claims.role,
@@ -249,6 +254,7 @@ async fn authenticate_key(
         scope,
         api_key: Some(key.id),
         support: None,
+        schema: None,
     }))
 }
 

@@ -57,7 +57,7 @@ pub async fn custom_columns<R: Listed>(
     let Some(kind) = R::FIELDS else {
         return Ok(Vec::new());
     };
-    let schema = crate::fields::schema(s, &caller.scope).await?;
+    let schema = crate::fields::schema(s, caller).await?;
     Ok(schema.live(kind).map(|f| f.key.clone()).collect())
 }
 

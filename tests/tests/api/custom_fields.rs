@@ -751,3 +751,37 @@ async fn exports_add_a_column_per_live_field() {
         "a formula is defused: {row}"
     );
 }
+
+#[tokio::test]
+async fn an_api_key_sets_values_and_meets_required_fields_too() {
+    let app = spawn_app().await;
+    let ws = app.signup("key-fields").await;
+    let (status, key) = app
+        .post(
+            "/v1/api-keys",
+            &ws.token,
+            json!({"name": "sync", "role": "manager"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let secret = str_of(&key["key"]);
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text", "required": true}),
+    )
+    .await;
+    let (status, body) = app
+        .post("/v1/companies", &secret, json!({"name": "No ticker"}))
+        .await;
+    refused_on(status, &body);
+    let (status, body) = app
+        .post(
+            "/v1/companies",
+            &secret,
+            json!({"name": "Ericsson", "custom": {"ticker": "ERIC"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["custom"], json!({"ticker": "ERIC"}));
+}

@@ -123,6 +123,7 @@ fn caller(tenant: TenantId, user: Uuid, role: Role) -> Caller {
         api_key: None,
         scope: TenantScope::for_credential(Credential::AccessToken(tenant)),
         support: None,
+        schema: None,
     }
 }
 
