@@ -205,3 +205,39 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
         )
     }
 }
+
+/// The query of a record list: `T`, deserialised strictly as [`Query`] does, and the
+/// custom field filters (`cf.<key>=…`, `cf.<key>[gte]=…`) set aside, in order, for the
+/// application to check against the workspace's schema.
+#[derive(Debug)]
+pub struct ListParams<T>(pub T, pub Vec<(String, String)>);
+
+impl<T: DeserializeOwned> FromRequest for ListParams<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let mut custom = Vec::new();
+        let mut rest = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
+            let checked = check_text("query", &name).and_then(|()| check_text(&name, &value));
+            if let Err(err) = checked {
+                return std::future::ready(Err(err));
+            }
+            if name.starts_with("cf.") {
+                custom.push((name.into_owned(), value.into_owned()));
+            } else {
+                rest.append_pair(&name, &value);
+            }
+        }
+        let rest = rest.finish();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(rest.as_bytes()));
+        std::future::ready(
+            serde_path_to_error::deserialize(de)
+                .map(|query| ListParams(query, custom))
+                .map_err(|err| {
+                    ApiError::invalid(err.path().to_string(), err.into_inner().to_string())
+                }),
+        )
+    }
+}

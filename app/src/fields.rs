@@ -249,3 +249,60 @@ pub async fn set_archived(
     s.commands.schema(Guarded::from(command), meta).await?;
     field(s, caller, id).await
 }
+
+/// The conditions the list parameters `params` (`("cf.<key>", value)` or
+/// `("cf.<key>[gte]", value)`, …) make on records of `kind`, checked against the caller's
+/// workspace's schema.
+///
+/// # Errors
+/// [`AppError`] 422 on `cf`: a malformed parameter, a field the workspace does not have
+/// (or has archived), a value not of its type.
+pub async fn conditions(
+    s: Services<'_>,
+    caller: &Caller,
+    kind: RecordKind,
+    params: Vec<(String, String)>,
+) -> Result<Vec<crm_projections::queries::page::CustomCondition>, AppError> {
+    use crm_domain::fields::values::{FieldFilter, FilterOp};
+    use crm_domain::fields::FieldKind;
+    use crm_projections::queries::page::{Compare, CustomCondition, Ordered};
+    if params.is_empty() {
+        return Ok(Vec::new());
+    }
+    let schema = schema(s, caller).await?;
+    params
+        .into_iter()
+        .map(|(name, value)| {
+            let rest = name.strip_prefix("cf.").unwrap_or(&name);
+            let (key, suffix) = match rest.strip_suffix(']').and_then(|r| r.split_once('[')) {
+                Some((key, op)) => (key, Some(op)),
+                None => (rest, None),
+            };
+            let op = FilterOp::parse(suffix).ok_or_else(|| {
+                AppError::invalid(
+                    "cf",
+                    format!("{name}: the comparisons are [gt], [gte], [lt] and [lte]"),
+                )
+            })?;
+            Ok(match schema.filter(kind, key, op, &value)? {
+                FieldFilter::Equals(v) => CustomCondition::Contains(serde_json::json!({ key: v })),
+                FieldFilter::Range { kind, op, bound } => CustomCondition::Compare {
+                    key: key.to_owned(),
+                    as_: match kind {
+                        FieldKind::Money => Ordered::MinorUnits,
+                        FieldKind::Date => Ordered::Date,
+                        FieldKind::DateTime => Ordered::Instant,
+                        _ => Ordered::Number,
+                    },
+                    op: match op {
+                        FilterOp::Gt => Compare::Gt,
+                        FilterOp::Lt => Compare::Lt,
+                        FilterOp::Lte => Compare::Lte,
+                        FilterOp::Gte | FilterOp::Eq => Compare::Gte,
+                    },
+                    value: bound,
+                },
+            })
+        })
+        .collect()
+}

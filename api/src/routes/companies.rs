@@ -2,12 +2,13 @@
 
 use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
+use crm_app::records::listing::custom_conditions;
 use crm_store::page::Page;
 
 use super::ListQuery;
 use crate::auth::AuthContext;
 use crate::error::ApiError;
-use crate::extract::Query;
+use crate::extract::ListParams;
 use crm_app::records::companies::{Companies, CompanyView, CreateCompany, PatchCompany};
 
 use crate::state::AppState;
@@ -34,6 +35,10 @@ crate::record_routes! {
 }
 
 /// A page of companies (keyset pagination; `company_id` is not a filter here).
+/// Custom fields filter too (`GET /v1/schema` lists them): `cf.<key>=<value>` for
+/// equality (an option's id for selects; a multi-select has it), and `cf.<key>[gte]=`,
+/// `[gt]`, `[lte]`, `[lt]` for integer, decimal, money (minor units), date and date-time
+/// fields.
 ///
 /// # Errors
 /// 403 for `include_deleted` without the right; 422 for bad parameters.
@@ -47,9 +52,10 @@ crate::record_routes! {
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthContext,
-    Query(query): Query<ListQuery>,
+    ListParams(query, cf): ListParams<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = query.filter(&auth, ())?;
+    let mut filter = query.filter(&auth, ())?;
+    filter.common.custom = custom_conditions::<Companies>(state.services(), &auth, cf).await?;
     if query.company_id.is_some() {
         return Err(ApiError::invalid("company_id", "not a filter of companies"));
     }

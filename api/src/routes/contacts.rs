@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, put};
 use actix_web::{web, HttpRequest, HttpResponse};
+use crm_app::records::listing::custom_conditions;
 use crm_projections::queries::contacts::ContactConditions;
 use crm_store::page::Page;
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use super::records;
 use super::{if_match, record, ListQuery};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{Json, ListParams};
 use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
 use crm_app::records::contacts::{
@@ -41,6 +42,10 @@ crate::record_routes! {
 }
 
 /// `GET /v1/contacts?limit&cursor&q&sort&include_deleted&company_id`.
+/// Custom fields filter too (`GET /v1/schema` lists them): `cf.<key>=<value>` for
+/// equality (an option's id for selects; a multi-select has it), and `cf.<key>[gte]=`,
+/// `[gt]`, `[lte]`, `[lt]` for integer, decimal, money (minor units), date and date-time
+/// fields.
 ///
 /// # Errors
 /// 403 for `include_deleted` without the right; 422 for bad parameters.
@@ -56,12 +61,13 @@ crate::record_routes! {
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthContext,
-    Query(query): Query<ListQuery>,
+    ListParams(query, cf): ListParams<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let own = ContactConditions {
         company_id: query.company_id,
     };
-    let filter = query.filter(&auth, own)?;
+    let mut filter = query.filter(&auth, own)?;
+    filter.common.custom = custom_conditions::<Contacts>(state.services(), &auth, cf).await?;
     let page =
         crm_app::records::listing::list::<Contacts>(&state.pools.app, &auth, &filter).await?;
     Ok(HttpResponse::Ok().json(page))

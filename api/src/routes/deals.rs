@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
+use crm_app::records::listing::custom_conditions;
 use crm_domain::pipeline::StageKind;
 use crm_projections::queries::deals::{DealConditions, DealFilter};
 use crm_store::page::Page;
@@ -12,7 +13,7 @@ use uuid::Uuid;
 use super::{if_match, records};
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{Json, ListParams};
 use crate::openapi::{IdempotencyKey, IfMatch, Problem};
 use crate::state::AppState;
 use crm_app::records::deals::{
@@ -161,6 +162,10 @@ pub fn filter(auth: &AuthContext, q: DealQuery) -> Result<DealFilter, ApiError> 
 }
 
 /// A page of deals: filtered, sorted, keyset-paginated.
+/// Custom fields filter too (`GET /v1/schema` lists them): `cf.<key>=<value>` for
+/// equality (an option's id for selects; a multi-select has it), and `cf.<key>[gte]=`,
+/// `[gt]`, `[lte]`, `[lt]` for integer, decimal, money (minor units), date and date-time
+/// fields.
 ///
 /// # Errors
 /// 403, 422.
@@ -174,9 +179,10 @@ pub fn filter(auth: &AuthContext, q: DealQuery) -> Result<DealFilter, ApiError> 
 pub async fn list(
     state: web::Data<AppState>,
     auth: AuthContext,
-    Query(q): Query<DealQuery>,
+    ListParams(q, cf): ListParams<DealQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = filter(&auth, q)?;
+    let mut filter = filter(&auth, q)?;
+    filter.common.custom = custom_conditions::<Deals>(state.services(), &auth, cf).await?;
     let page = crm_app::records::listing::list::<Deals>(&state.pools.app, &auth, &filter).await?;
     Ok(HttpResponse::Ok().json(page))
 }

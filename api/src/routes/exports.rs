@@ -9,6 +9,7 @@ use actix_web::{get, web, HttpResponse};
 use crm_app::records::companies::Companies;
 use crm_app::records::contacts::Contacts;
 use crm_app::records::deals::Deals;
+use crm_app::records::listing::custom_conditions;
 use crm_app::records::listing::{self, Listed};
 use crm_projections::queries::contacts::ContactConditions;
 use futures::StreamExt;
@@ -16,7 +17,7 @@ use futures::StreamExt;
 use super::ListQuery;
 use crate::auth::AuthContext;
 use crate::error::ApiError;
-use crate::extract::Query;
+use crate::extract::ListParams;
 use crate::state::AppState;
 
 /// The export of `R`'s rows that `filter` selects, as the attachment `<name>.csv`.
@@ -65,10 +66,11 @@ fn unpaged(cursor: Option<&String>, limit: Option<u64>) -> Result<(), ApiError> 
 pub async fn companies_csv(
     state: web::Data<AppState>,
     auth: AuthContext,
-    Query(query): Query<ListQuery>,
+    ListParams(query, cf): ListParams<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = query.filter(&auth, ())?;
+    let mut filter = query.filter(&auth, ())?;
     unpaged(query.cursor.as_ref(), query.limit)?;
+    filter.common.custom = custom_conditions::<Companies>(state.services(), &auth, cf).await?;
     csv::<Companies>(&state, &auth, filter, "companies").await
 }
 
@@ -88,13 +90,14 @@ pub async fn companies_csv(
 pub async fn contacts_csv(
     state: web::Data<AppState>,
     auth: AuthContext,
-    Query(query): Query<ListQuery>,
+    ListParams(query, cf): ListParams<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let own = ContactConditions {
         company_id: query.company_id,
     };
-    let filter = query.filter(&auth, own)?;
+    let mut filter = query.filter(&auth, own)?;
     unpaged(query.cursor.as_ref(), query.limit)?;
+    filter.common.custom = custom_conditions::<Contacts>(state.services(), &auth, cf).await?;
     csv::<Contacts>(&state, &auth, filter, "contacts").await
 }
 
@@ -115,11 +118,12 @@ pub async fn contacts_csv(
 pub async fn deals_csv(
     state: web::Data<AppState>,
     auth: AuthContext,
-    query: Query<super::deals::DealQuery>,
+    ListParams(query, cf): ListParams<super::deals::DealQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (cursor, limit) = (query.0.cursor.clone(), query.0.limit);
-    let filter = super::deals::filter(&auth, query.0)?;
+    let (cursor, limit) = (query.cursor.clone(), query.limit);
+    let mut filter = super::deals::filter(&auth, query)?;
     unpaged(cursor.as_ref(), limit)?;
+    filter.common.custom = custom_conditions::<Deals>(state.services(), &auth, cf).await?;
     csv::<Deals>(&state, &auth, filter, "deals").await
 }
 

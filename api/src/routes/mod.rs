@@ -125,6 +125,7 @@ impl ListQuery {
             tag: self.tag.clone(),
             created_after: self.created_after,
             created_before: self.created_before,
+            custom: Vec::new(),
         }
     }
 

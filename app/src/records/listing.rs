@@ -61,6 +61,26 @@ pub async fn custom_columns<R: Listed>(
     Ok(schema.live(kind).map(|f| f.key.clone()).collect())
 }
 
+/// The conditions of a list's custom field filters (`cf.<key>…` parameters) on `R`'s
+/// records ([`crate::fields::conditions`]).
+///
+/// # Errors
+/// 422 on `cf` (for a type without custom fields too); database errors.
+pub async fn custom_conditions<R: Listed>(
+    s: super::Services<'_>,
+    caller: &Caller,
+    params: Vec<(String, String)>,
+) -> Result<Vec<crm_projections::queries::page::CustomCondition>, AppError> {
+    match R::FIELDS {
+        Some(kind) => crate::fields::conditions(s, caller, kind, params).await,
+        None if params.is_empty() => Ok(Vec::new()),
+        None => Err(AppError::invalid(
+            "cf",
+            "this record type has no custom fields",
+        )),
+    }
+}
+
 /// The cells of `row`: its declared columns (its `custom` object aside), then one per
 /// custom field of `keys` (text as it is, defused against formulas; other values as JSON).
 fn cells<R: Listed>(row: &R::Row, keys: &[String]) -> Vec<String> {

@@ -354,3 +354,141 @@ pub fn patched(current: &CustomValues, patch: &CustomInput) -> Result<CustomInpu
         values.into_iter().map(|(id, v)| (id, Some(v))).collect(),
     ))
 }
+
+/// A list filter's comparison (`cf.<key>`, `cf.<key>[gte]`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    /// Equal (for a multi-select: has the option).
+    Eq,
+    /// Greater than.
+    Gt,
+    /// Greater than or equal.
+    Gte,
+    /// Less than.
+    Lt,
+    /// Less than or equal.
+    Lte,
+}
+
+impl FilterOp {
+    /// The operator a parameter's suffix names: none, `[gt]`, `[gte]`, `[lt]`, `[lte]`.
+    pub fn parse(suffix: Option<&str>) -> Option<Self> {
+        Some(match suffix {
+            None => Self::Eq,
+            Some("gt") => Self::Gt,
+            Some("gte") => Self::Gte,
+            Some("lt") => Self::Lt,
+            Some("lte") => Self::Lte,
+            Some(_) => return None,
+        })
+    }
+}
+
+/// A filter on a custom field, checked against its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldFilter {
+    /// The value equals this stored form (for a multi-select: `[option id]`, which the
+    /// value must contain).
+    Equals(Value),
+    /// The value compares with this bound: integers and decimals as numbers, money by
+    /// its minor units, dates and date-times as such (the bound is their text).
+    Range {
+        /// The field's type.
+        kind: FieldKind,
+        /// The comparison (never [`FilterOp::Eq`]).
+        op: FilterOp,
+        /// The bound.
+        bound: String,
+    },
+}
+
+impl FieldSchema {
+    /// The filter `cf.<key>` (with `op`) of value `text` on records of `record`: equality
+    /// for every type but money (an option's id for selects), ranges for integers,
+    /// decimals, money (minor units), dates and date-times.
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] on `cf`: no such live field, a range on a type without
+    /// order, equality on money, or a value not of the field's type.
+    pub fn filter(
+        &self,
+        record: RecordKind,
+        key: &str,
+        op: FilterOp,
+        text: &str,
+    ) -> Result<FieldFilter, DomainError> {
+        let invalid = |message: String| DomainError::invalid("cf", format!("{key}: {message}"));
+        let field = self
+            .by_key(record, key)
+            .filter(|f| !f.archived)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "the workspace has no {} field with this key",
+                    record.as_str()
+                ))
+            })?;
+        let text = text.trim();
+        if op != FilterOp::Eq {
+            let bound = match field.kind {
+                FieldKind::Integer | FieldKind::Decimal => Decimal::from_str_exact(text)
+                    .map(|d| d.to_string())
+                    .map_err(|_| invalid("must be a number".into()))?,
+                FieldKind::Money => text
+                    .parse::<i64>()
+                    .map(|n| n.to_string())
+                    .map_err(|_| invalid("must be an amount in minor units".into()))?,
+                FieldKind::Date => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .map(|d| d.to_string())
+                    .map_err(|_| invalid("must be a date, YYYY-MM-DD".into()))?,
+                FieldKind::DateTime => DateTime::parse_from_rfc3339(text)
+                    .map(|t| {
+                        t.with_timezone(&Utc)
+                            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+                    })
+                    .map_err(|_| invalid("must be an RFC 3339 date and time".into()))?,
+                _ => {
+                    return Err(invalid(
+                        "ranges are for integer, decimal, money, date and date_time fields".into(),
+                    ))
+                }
+            };
+            return Ok(FieldFilter::Range {
+                kind: field.kind,
+                op,
+                bound,
+            });
+        }
+        let value = match field.kind {
+            FieldKind::Money => {
+                return Err(invalid(
+                    "compare money by its minor units: [gte], [lte], [gt] or [lt]".into(),
+                ))
+            }
+            FieldKind::Integer => Value::from(
+                text.parse::<i64>()
+                    .map_err(|_| invalid("must be a whole number".into()))?,
+            ),
+            FieldKind::Boolean => match text {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(invalid("must be true or false".into())),
+            },
+            FieldKind::SingleSelect | FieldKind::MultiSelect => {
+                let id = Uuid::parse_str(text)
+                    .ok()
+                    .filter(|id| field.options.iter().any(|o| o.id == *id))
+                    .ok_or_else(|| invalid(format!("the field has no option {text:?}")))?;
+                let id = Value::String(id.to_string());
+                if field.kind == FieldKind::MultiSelect {
+                    Value::Array(vec![id])
+                } else {
+                    id
+                }
+            }
+            _ => normalize(field, Value::String(text.to_owned()))
+                .map_err(invalid)?
+                .ok_or_else(|| invalid("must not be empty".into()))?,
+        };
+        Ok(FieldFilter::Equals(value))
+    }
+}

@@ -262,6 +262,92 @@ pub struct CommonFilter {
     pub created_after: Option<chrono::DateTime<chrono::Utc>>,
     /// Created before.
     pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Conditions on custom values (companies, contacts and deals only).
+    pub custom: Vec<CustomCondition>,
+}
+
+/// A comparison of a range filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Gte,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Lte,
+}
+
+impl Compare {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Gt => ">",
+            Self::Gte => ">=",
+            Self::Lt => "<",
+            Self::Lte => "<=",
+        }
+    }
+}
+
+/// What a range filter compares of a custom value, and as which SQL type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ordered {
+    /// An integer or decimal value, as `numeric`.
+    Number,
+    /// A money value's minor units, as `numeric`.
+    MinorUnits,
+    /// A date, as `date`.
+    Date,
+    /// A date-time, as `timestamptz`.
+    Instant,
+}
+
+/// A condition on a row's custom values (keyed by API key, as the read row holds them).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomCondition {
+    /// The row's `custom` contains this object (`custom @> $1`): equality of a value, an
+    /// option among a multi-select's; served by the `(tenant_id, custom)` GIN index.
+    Contains(serde_json::Value),
+    /// Value `key` compared with `value` (its text, cast to the SQL type of `as_`).
+    Compare {
+        /// The field's API key.
+        key: String,
+        /// What is compared.
+        as_: Ordered,
+        /// The comparison.
+        op: Compare,
+        /// The bound, as text of the SQL type.
+        value: String,
+    },
+}
+
+impl CustomCondition {
+    fn expr(&self) -> sea_orm::sea_query::SimpleExpr {
+        use sea_orm::sea_query::Expr;
+        match self {
+            Self::Contains(object) => {
+                Expr::cust_with_values("custom @> $1::jsonb", [object.clone()])
+            }
+            Self::Compare {
+                key,
+                as_,
+                op,
+                value,
+            } => {
+                let (left, cast) = match as_ {
+                    Ordered::Number => ("(custom->>$1)::numeric", "numeric"),
+                    Ordered::MinorUnits => ("(custom->$1->>'amount_minor')::numeric", "numeric"),
+                    Ordered::Date => ("(custom->>$1)::date", "date"),
+                    Ordered::Instant => ("(custom->>$1)::timestamptz", "timestamptz"),
+                };
+                Expr::cust_with_values(
+                    format!("{left} {} $2::{cast}", op.sql()),
+                    [key.clone(), value.clone()],
+                )
+            }
+        }
+    }
 }
 
 impl CommonFilter {
@@ -300,6 +386,9 @@ impl CommonFilter {
         }
         if let Some(t) = self.created_before {
             select = select.filter(Expr::cust_with_values("created_at < $1", [t]));
+        }
+        for condition in &self.custom {
+            select = select.filter(condition.expr());
         }
         select
     }
@@ -347,5 +436,29 @@ mod common_filter_tests {
             "{sql}"
         );
         assert!(sql.contains("tags @> ARRAY ['vip']"), "{sql}");
+    }
+
+    #[test]
+    fn custom_conditions_bind_their_keys_and_values() {
+        let f = CommonFilter {
+            custom: vec![
+                CustomCondition::Contains(serde_json::json!({"ticker": "ERIC"})),
+                CustomCondition::Compare {
+                    key: "staff'; --".into(),
+                    as_: Ordered::Number,
+                    op: Compare::Gte,
+                    value: "100".into(),
+                },
+            ],
+            ..Default::default()
+        };
+        let statement = f
+            .apply(crate::entities::company::Entity::find(), Uuid::from_u128(1))
+            .build(DbBackend::Postgres);
+        let (sql, values) = (statement.sql, statement.values.map_or(0, |v| v.0.len()));
+        assert!(sql.contains("custom @> $"), "{sql}");
+        assert!(sql.contains("(custom->>$"), "{sql}");
+        assert!(!sql.contains("staff"), "keys are bound: {sql}");
+        assert_eq!(values, 3);
     }
 }

@@ -785,3 +785,142 @@ async fn an_api_key_sets_values_and_meets_required_fields_too() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["custom"], json!({"ticker": "ERIC"}));
 }
+
+/// The names of the companies `query` lists, checked to be 200.
+async fn names(app: &TestApp, ws: &Workspace, query: &str) -> Vec<String> {
+    let (status, page) = app.get(&format!("/v1/companies?{query}"), &ws.token).await;
+    assert_eq!(status, StatusCode::OK, "{query}: {page}");
+    let mut names: Vec<String> = page["items"]
+        .as_array()
+        .map(|items| items.iter().map(|c| str_of(&c["name"])).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn lists_filter_on_custom_values_by_equality_and_range() {
+    let app = spawn_app().await;
+    let ws = app.signup("filters").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text"}),
+    )
+    .await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "staff", "label": "Staff", "type": "integer"}),
+    )
+    .await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "founded", "label": "Founded", "type": "date"}),
+    )
+    .await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "capital", "label": "Capital", "type": "money"}),
+    )
+    .await;
+    let regions = define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "regions", "label": "Regions", "type": "multi_select", "options": ["EU", "US"]}),
+    )
+    .await;
+    let (eu, us) = (
+        str_of(&regions["options"][0]["id"]),
+        str_of(&regions["options"][1]["id"]),
+    );
+    for (name, custom) in [
+        (
+            "Ericsson",
+            json!({"ticker": "ERIC", "staff": 94000, "founded": "1876-04-01", "capital": {"amount_minor": 500, "currency": "SEK"}, "regions": [eu]}),
+        ),
+        (
+            "Nokia",
+            json!({"ticker": "NOK", "staff": 78000, "founded": "1865-05-12", "capital": {"amount_minor": 900, "currency": "EUR"}, "regions": [eu, us]}),
+        ),
+        ("Startup", json!({"staff": 12})),
+    ] {
+        let (status, body) = app
+            .post(
+                "/v1/companies",
+                &ws.token,
+                json!({"name": name, "custom": custom}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    assert_eq!(names(&app, &ws, "cf.ticker=ERIC").await, ["Ericsson"]);
+    assert_eq!(
+        names(&app, &ws, "cf.staff[gte]=78000").await,
+        ["Ericsson", "Nokia"]
+    );
+    assert_eq!(
+        names(&app, &ws, "cf.staff[gt]=78000&cf.staff[lt]=100000").await,
+        ["Ericsson"]
+    );
+    assert_eq!(names(&app, &ws, "cf.staff=12").await, ["Startup"]);
+    assert_eq!(
+        names(&app, &ws, "cf.founded[lt]=1870-01-01").await,
+        ["Nokia"]
+    );
+    assert_eq!(names(&app, &ws, "cf.capital[lte]=500").await, ["Ericsson"]);
+    assert_eq!(
+        names(&app, &ws, &format!("cf.regions={us}")).await,
+        ["Nokia"]
+    );
+    assert_eq!(
+        names(&app, &ws, &format!("cf.regions={eu}&q=nokia")).await,
+        ["Nokia"]
+    );
+
+    for bad in [
+        "cf.nope=1",
+        "cf.ticker[gte]=A",
+        "cf.staff=many",
+        "cf.staff[between]=1",
+        "cf.capital=500",
+        "cf.founded[gte]=1876-13-01",
+        "cf.regions=00000000-0000-0000-0000-000000000000",
+        "cf.ticker=%00",
+    ] {
+        let (status, body) = app.get(&format!("/v1/companies?{bad}"), &ws.token).await;
+        let (field, _) = refused_on(status, &body);
+        assert!(field.starts_with("cf") || field == "query", "{bad}: {body}");
+    }
+    // Contacts have none of the companies' fields; activities no custom fields at all.
+    let (status, body) = app.get("/v1/contacts?cf.ticker=ERIC", &ws.token).await;
+    refused_on(status, &body);
+    let (status, _) = app.get("/v1/tasks?cf.ticker=ERIC", &ws.token).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // An export takes the same filters.
+    let res = app
+        .request(
+            reqwest::Method::GET,
+            "/v1/exports/companies?cf.ticker=NOK",
+            Some(&ws.token),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains("Nokia"), "{text}");
+
+    // Another workspace's filter finds nothing of this one's.
+    let other = app.signup("filters-other").await;
+    define(
+        &app,
+        &other,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text"}),
+    )
+    .await;
+    assert!(names(&app, &other, "cf.ticker=ERIC").await.is_empty());
+}

@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use crm_domain::TenantId;
 use crm_projections::entities::{activity, company, contact, deal, user};
 use crm_projections::queries::{
-    self, activities, companies, contacts, deals, page::CommonFilter, pipelines, users, Cursor,
-    Sort,
+    self, activities, companies, contacts, deals,
+    page::{CommonFilter, Compare, CustomCondition, Ordered},
+    pipelines, users, Cursor, Sort,
 };
 use crm_store::TenantScope;
 use sea_orm::{
@@ -140,6 +141,7 @@ async fn seed(app: &TestApp, a: &Workspace) {
                     .to_owned(),
                 "id" | "contact_id" => "gen_random_uuid()".to_owned(),
                 c if c == named => "'Word' || g || ' ' || md5(g::text)".to_owned(),
+                "custom" => "jsonb_build_object('n', g)".to_owned(),
                 c => format!("src.{c}"),
             })
             .collect();
@@ -231,6 +233,18 @@ async fn every_list_search_and_get_reads_through_an_index_that_starts_with_the_t
         tag: Some("vip".into()),
         ..CommonFilter::default()
     };
+    let by_custom = CommonFilter {
+        custom: vec![
+            CustomCondition::Contains(json!({"n": 42})),
+            CustomCondition::Compare {
+                key: "n".into(),
+                as_: Ordered::Number,
+                op: Compare::Gte,
+                value: "40".into(),
+            },
+        ],
+        ..CommonFilter::default()
+    };
     let by_created = Sort::parse("-created_at").unwrap();
     let deep = |sort: Sort, key: &str| {
         Some(
@@ -292,6 +306,13 @@ async fn every_list_search_and_get_reads_through_an_index_that_starts_with_the_t
             },
         ),
         (
+            "companies by a custom value",
+            companies::CompanyFilter {
+                common: by_custom.clone(),
+                ..Default::default()
+            },
+        ),
+        (
             "companies, a deep page by creation",
             companies::CompanyFilter {
                 sort: by_created,
@@ -327,6 +348,13 @@ async fn every_list_search_and_get_reads_through_an_index_that_starts_with_the_t
             "contacts by tag",
             contacts::ContactFilter {
                 common: tagged.clone(),
+                ..Default::default()
+            },
+        ),
+        (
+            "contacts by a custom value",
+            contacts::ContactFilter {
+                common: by_custom.clone(),
                 ..Default::default()
             },
         ),
@@ -367,6 +395,13 @@ async fn every_list_search_and_get_reads_through_an_index_that_starts_with_the_t
             "deals by tag",
             deals::DealFilter {
                 common: tagged.clone(),
+                ..Default::default()
+            },
+        ),
+        (
+            "deals by a custom value",
+            deals::DealFilter {
+                common: by_custom.clone(),
                 ..Default::default()
             },
         ),
@@ -508,8 +543,19 @@ async fn every_list_search_and_get_reads_through_an_index_that_starts_with_the_t
     // LEAKPROOF) the policy keeps them out of every index condition.
     let owner = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(app.pool_as(None).await);
     let mut walks = Vec::new();
-    for (name, read) in reads.iter().filter(|(name, _)| name.starts_with("search ")) {
-        let table = name.trim_start_matches("search ");
+    // The same holds for an equality filter on custom values and the table's
+    // `(tenant_id, custom)` GIN index (migration 000033, `jsonb_contains` LEAKPROOF).
+    let narrowing = |name: &str| -> Option<(String, &'static str, &'static str)> {
+        if let Some(table) = name.strip_prefix("search ") {
+            return Some((table.to_owned(), "search", "search @@"));
+        }
+        name.strip_suffix(" by a custom value")
+            .map(|table| (table.to_owned(), "custom", "custom @>"))
+    };
+    for (name, read) in reads.iter() {
+        let Some((table, kept, condition)) = narrowing(name) else {
+            continue;
+        };
         let txn = owner.begin().await.unwrap();
         txn.execute_unprepared(&format!(
             "DO $$ DECLARE i record; BEGIN
@@ -518,7 +564,7 @@ async fn every_list_search_and_get_reads_through_an_index_that_starts_with_the_t
                  EXECUTE format('ALTER TABLE {table} DROP CONSTRAINT %I CASCADE', i.conname);
                END LOOP;
                FOR i IN SELECT indexname FROM pg_indexes
-                         WHERE tablename = '{table}' AND indexname <> '{table}_search' LOOP
+                         WHERE tablename = '{table}' AND indexname <> '{table}_{kept}' LOOP
                  EXECUTE format('DROP INDEX %I', i.indexname);
                END LOOP;
              END $$"
@@ -548,13 +594,13 @@ async fn every_list_search_and_get_reads_through_an_index_that_starts_with_the_t
         txn.rollback().await.unwrap();
         let mut found = Vec::new();
         scans(&plan[0]["Plan"], &mut found);
-        if !found.iter().any(|s| s.condition.contains("search @@")) {
+        if !found.iter().any(|s| s.condition.contains(condition)) {
             walks.push(format!("{name}: {found:?}"));
         }
     }
     assert!(
         walks.is_empty(),
-        "searches whose words cannot be an index condition:\n{}",
+        "searches and filters that cannot be an index condition:\n{}",
         walks.join("\n")
     );
 }
