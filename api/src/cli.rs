@@ -49,6 +49,10 @@ pub enum Command {
         /// Read and check every row, write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Map a column to a custom field of the record type: `--map 'Ticker=ticker'`
+        /// (repeatable).
+        #[arg(long = "map", value_parser = mapping)]
+        map: Vec<(String, String)>,
     },
     /// Rebuild the read tables from the event store, logging progress after every batch.
     /// Every workspace's: into shadow tables while the live ones serve, then a switch in
@@ -203,8 +207,9 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             file,
             workspace,
             dry_run,
+            map,
         } => {
-            let report = import_file(&settings, kind, &file, &workspace, dry_run).await?;
+            let report = import_file(&settings, kind, &file, &workspace, dry_run, map).await?;
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other)?;
             writeln!(out)?;
@@ -314,7 +319,14 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
     Ok(())
 }
 
-/// `crm import KIND FILE --workspace SLUG [--dry-run]`: imports as the `import` system actor under a
+/// `COLUMN=KEY` of `--map`.
+fn mapping(text: &str) -> Result<(String, String), String> {
+    text.rsplit_once('=')
+        .map(|(column, key)| (column.to_owned(), key.to_owned()))
+        .ok_or_else(|| format!("{text:?}: expected COLUMN=KEY"))
+}
+
+/// `crm import KIND FILE --workspace SLUG [--dry-run] [--map COLUMN=KEY]…`: imports as the `import` system actor under a
 /// new import id, with a progress bar on a terminal, and returns the report.
 ///
 /// # Errors
@@ -326,6 +338,7 @@ pub async fn import_file(
     file: &std::path::Path,
     workspace: &str,
     dry_run: bool,
+    mapping: Vec<(String, String)>,
 ) -> Result<import::ImportReport, CliError> {
     let (pools, commands) = startup::connect(settings).await?;
     let tenant = tenant_of_slug(&pools.projector, workspace)
@@ -340,6 +353,7 @@ pub async fn import_file(
         app: &pools.app,
         meta,
         dry_run,
+        mapping,
     };
     let kind = match kind {
         ImportKind::Companies => import::ImportKind::Companies,

@@ -212,32 +212,57 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
 #[derive(Debug)]
 pub struct ListParams<T>(pub T, pub Vec<(String, String)>);
 
+/// `T` from the query string strictly, with the parameters named `<prefix>…` set aside
+/// (their names without the prefix, in order).
+fn split_query<T: DeserializeOwned>(
+    req: &HttpRequest,
+    prefix: &str,
+) -> Result<(T, Vec<(String, String)>), ApiError> {
+    let mut aside = Vec::new();
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        check_text("query", &name).and_then(|()| check_text(&name, &value))?;
+        match name.strip_prefix(prefix) {
+            Some(named) => aside.push((named.to_owned(), value.into_owned())),
+            None => {
+                rest.append_pair(&name, &value);
+            }
+        }
+    }
+    let rest = rest.finish();
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(rest.as_bytes()));
+    let query = serde_path_to_error::deserialize(de)
+        .map_err(|err| ApiError::invalid(err.path().to_string(), err.into_inner().to_string()))?;
+    Ok((query, aside))
+}
+
 impl<T: DeserializeOwned> FromRequest for ListParams<T> {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let mut custom = Vec::new();
-        let mut rest = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
-            let checked = check_text("query", &name).and_then(|()| check_text(&name, &value));
-            if let Err(err) = checked {
-                return std::future::ready(Err(err));
-            }
-            if name.starts_with("cf.") {
-                custom.push((name.into_owned(), value.into_owned()));
-            } else {
-                rest.append_pair(&name, &value);
-            }
-        }
-        let rest = rest.finish();
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(rest.as_bytes()));
+        std::future::ready(split_query(req, "cf.").map(|(query, custom)| {
+            let custom = custom
+                .into_iter()
+                .map(|(name, value)| (format!("cf.{name}"), value))
+                .collect();
+            ListParams(query, custom)
+        }))
+    }
+}
+
+/// The query of an import: `T`, deserialised strictly as [`Query`] does, and the columns
+/// mapped to custom fields (`map.<column>=<field key>`), in order.
+#[derive(Debug)]
+pub struct ImportParams<T>(pub T, pub Vec<(String, String)>);
+
+impl<T: DeserializeOwned> FromRequest for ImportParams<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(
-            serde_path_to_error::deserialize(de)
-                .map(|query| ListParams(query, custom))
-                .map_err(|err| {
-                    ApiError::invalid(err.path().to_string(), err.into_inner().to_string())
-                }),
+            split_query(req, "map.").map(|(query, mapping)| ImportParams(query, mapping)),
         )
     }
 }

@@ -136,7 +136,10 @@ pub(crate) async fn key_many<C: ConnectionTrait>(
 }
 
 /// Takes archived field `field`'s values out of its record type's read rows of `tenant`;
-/// returns the rows changed.
+/// returns the rows changed. Only while the field is archived now (as [`restore`] only
+/// while it is live): the catch-up projector may apply a field's events again, in their
+/// order but after later ones were applied inline, and each then leaves the rows as the
+/// field's state now has them.
 ///
 /// # Errors
 /// Any database error.
@@ -153,7 +156,7 @@ pub(crate) async fn archive<C: ConnectionTrait>(
                 format!(
                     "UPDATE {table} r SET custom = r.custom - f.key
                        FROM crm_custom_fields($1) f
-                      WHERE f.id = $2 AND f.record = $3
+                      WHERE f.id = $2 AND f.record = $3 AND f.archived
                         AND r.tenant_id = $1 AND r.custom ? f.key"
                 ),
                 [tenant.into(), field.into(), record.as_str().into()],

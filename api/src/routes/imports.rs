@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::CommandContext;
 use crate::error::ApiError;
-use crate::extract::Query;
+use crate::extract::ImportParams;
 use crate::openapi::IdempotencyKey;
 use crate::spool::SpooledBody;
 use crate::state::AppState;
@@ -71,8 +71,7 @@ fn wants_async(req: &HttpRequest) -> bool {
 /// `crm_app::import::jobs`), and answers `202` with the job and where to follow it.
 fn in_background(
     state: web::Data<AppState>,
-    meta: EventMetadata,
-    dry_run: bool,
+    (meta, dry_run, mapping): (EventMetadata, bool, Vec<(String, String)>),
     kind: ImportKind,
     body: SpooledBody,
     started: ImportJob,
@@ -84,6 +83,7 @@ fn in_background(
             app: &state.pools.app,
             meta,
             dry_run,
+            mapping,
         };
         let outcome = match body.reader() {
             Ok(data) => import::jobs::execute(&run, kind, data)
@@ -110,7 +110,7 @@ async fn run(
     state: web::Data<AppState>,
     ctx: CommandContext,
     body: web::Payload,
-    query: ImportQuery,
+    (query, mapping): (ImportQuery, Vec<(String, String)>),
     kind: ImportKind,
 ) -> Result<HttpResponse, ApiError> {
     check_csv(&req)?;
@@ -131,6 +131,7 @@ async fn run(
         app: &state.pools.app,
         meta: meta.clone(),
         dry_run,
+        mapping: mapping.clone(),
     };
     let background = wants_async(&req);
     if background {
@@ -139,7 +140,13 @@ async fn run(
     let started = import::jobs::open(&run, kind, Some(ctx.auth.user.0)).await?;
     if background {
         let state = state.clone();
-        return Ok(in_background(state, meta, dry_run, kind, body, started));
+        return Ok(in_background(
+            state,
+            (meta, dry_run, mapping),
+            kind,
+            body,
+            started,
+        ));
     }
     let report = import::jobs::execute(&run, kind, body.reader()?).await?;
     let aborted = report.aborted.is_some();
@@ -176,10 +183,10 @@ pub async fn companies(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
-    Query(q): Query<ImportQuery>,
+    ImportParams(q, mapping): ImportParams<ImportQuery>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    run(req, state, ctx, body, q, ImportKind::Companies).await
+    run(req, state, ctx, body, (q, mapping), ImportKind::Companies).await
 }
 
 /// Imports contacts from a CSV body: 200 with the report.
@@ -205,10 +212,10 @@ pub async fn contacts(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
-    Query(q): Query<ImportQuery>,
+    ImportParams(q, mapping): ImportParams<ImportQuery>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    run(req, state, ctx, body, q, ImportKind::Contacts).await
+    run(req, state, ctx, body, (q, mapping), ImportKind::Contacts).await
 }
 
 /// Imports deals from a CSV body: 200 with the report.
@@ -234,10 +241,10 @@ pub async fn deals(
     req: HttpRequest,
     state: web::Data<AppState>,
     ctx: CommandContext,
-    Query(q): Query<ImportQuery>,
+    ImportParams(q, mapping): ImportParams<ImportQuery>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    run(req, state, ctx, body, q, ImportKind::Deals).await
+    run(req, state, ctx, body, (q, mapping), ImportKind::Deals).await
 }
 
 /// `POST /v1/imports/{import_id}/undo` body.

@@ -8,12 +8,14 @@ use crm_domain::{Currency, EntityId, Guarded, Money, StreamId, WebDomain};
 use crm_projections::queries::companies;
 use crm_store::TenantScope;
 
+use super::custom::{Mapped, Proposals};
 use super::revenue::{parse_employees, parse_revenue, RevenueText};
 use super::{
     lock, next_chunk, open, row_metadata, CreateBatch, ImportReport, ImportRun, BATCH_ROWS,
 };
 use crate::error::AppError;
 use crate::unit_of_work::{decide_create, NewStream};
+use crm_domain::fields::RecordKind;
 
 const NAME: &[&str] = &["Company name", "Name"];
 const DOMAIN: &[&str] = &["Company Domain Name", "Domain", "Website URL"];
@@ -59,9 +61,18 @@ async fn rows(
     let guard = lock(app, &scope, "companies").await?;
     let mut report = ImportReport::new("companies", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;
+    let mapped = Mapped::resolve(run, RecordKind::Company, &columns).await?;
     report.ignored_columns = columns.ignored(&[
-        NAME, DOMAIN, COUNTRY, INDUSTRY, CURRENCY, EMPLOYEES, REVENUE,
+        NAME,
+        DOMAIN,
+        COUNTRY,
+        INDUSTRY,
+        CURRENCY,
+        EMPLOYEES,
+        REVENUE,
+        &mapped.names(),
     ]);
+    let mut proposals = Proposals::new(&columns, &report.ignored_columns);
 
     let mut batch = CreateBatch::<Company>::new(commands);
     // A dry run writes nothing, so the rows it would create are remembered to find later
@@ -73,6 +84,7 @@ async fn rows(
         // The workspace's companies that the batch's names and domains could duplicate.
         let mut known = Known::of(app, &scope, &columns, &chunk).await?;
         for (row, record) in chunk.drain(..) {
+            proposals.observe(&record);
             if let Err(why) = columns.check(&record) {
                 report.fail(row, why);
                 continue;
@@ -148,7 +160,15 @@ async fn rows(
                     }
                 },
             };
+            let custom = match mapped.values(&record, row, &mut report) {
+                Ok(custom) => custom,
+                Err(why) => {
+                    report.fail(row, why);
+                    continue;
+                }
+            };
             let input = CompanyInput {
+                custom,
                 name: name.to_owned(),
                 domain: domain.as_ref().map(ToString::to_string),
                 industry: columns.get(&record, INDUSTRY).map(str::to_owned),
@@ -203,6 +223,7 @@ async fn rows(
     }
     batch.finish(&mut report).await;
     guard.commit().await?;
+    report.proposed_fields = proposals.finish();
     Ok(report)
 }
 

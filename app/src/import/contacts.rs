@@ -11,11 +11,13 @@ use crm_store::TenantScope;
 use uuid::Uuid;
 
 use super::companies::describe;
+use super::custom::{Mapped, Proposals};
 use super::{
     lock, next_chunk, open, row_metadata, CreateBatch, ImportReport, ImportRun, BATCH_ROWS,
 };
 use crate::error::AppError;
 use crate::unit_of_work::{decide_create, NewStream};
+use crm_domain::fields::RecordKind;
 
 const FIRST: &[&str] = &["First Name"];
 const LAST: &[&str] = &["Last Name"];
@@ -77,7 +79,10 @@ async fn rows(
     let guard = lock(app, &scope, "contacts").await?;
     let mut report = ImportReport::new("contacts", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;
-    report.ignored_columns = columns.ignored(&[FIRST, LAST, TITLE, COMPANY, EMAIL, PHONE]);
+    let mapped = Mapped::resolve(run, RecordKind::Contact, &columns).await?;
+    report.ignored_columns =
+        columns.ignored(&[FIRST, LAST, TITLE, COMPANY, EMAIL, PHONE, &mapped.names()]);
+    let mut proposals = Proposals::new(&columns, &report.ignored_columns);
 
     let mut batch = CreateBatch::<Contact>::new(commands);
     // A dry run writes nothing, so the contacts it would create are remembered to find
@@ -89,6 +94,7 @@ async fn rows(
         // The workspace's companies the batch names, and its contacts of the batch's names.
         let (company_ids, mut existing) = known(app, &scope, &columns, &chunk).await?;
         for (row, record) in chunk.drain(..) {
+            proposals.observe(&record);
             if let Err(why) = columns.check(&record) {
                 report.fail(row, why);
                 continue;
@@ -120,7 +126,15 @@ async fn rows(
                 report.duplicate(row, format!("{who} exists at the same company"));
                 continue;
             }
+            let custom = match mapped.values(&record, row, &mut report) {
+                Ok(custom) => custom,
+                Err(why) => {
+                    report.fail(row, why);
+                    continue;
+                }
+            };
             let input = ContactInput {
+                custom,
                 first_name: first.map(str::to_owned),
                 last_name: last.map(str::to_owned),
                 email: columns.get(&record, EMAIL).map(str::to_owned),
@@ -215,6 +229,7 @@ async fn rows(
     }
     batch.finish(&mut report).await;
     guard.commit().await?;
+    report.proposed_fields = proposals.finish();
     Ok(report)
 }
 

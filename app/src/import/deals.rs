@@ -16,8 +16,10 @@ use crm_store::TenantScope;
 use uuid::Uuid;
 
 use super::companies::describe;
+use super::custom::{Mapped, Proposals};
 use super::{lock, next_chunk, open, row_metadata, ImportReport, ImportRun, RowBatch, BATCH_ROWS};
 use crate::error::AppError;
+use crm_domain::fields::RecordKind;
 
 const NAME: &[&str] = &["Deal Name", "Name"];
 const AMOUNT: &[&str] = &["Amount"];
@@ -77,8 +79,18 @@ async fn rows(
     let guard = lock(app, &scope, "deals").await?;
     let mut report = ImportReport::new("deals", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;
-    report.ignored_columns =
-        columns.ignored(&[NAME, AMOUNT, CURRENCY, PIPELINE, STAGE, CLOSE, COMPANY]);
+    let mapped = Mapped::resolve(run, RecordKind::Deal, &columns).await?;
+    report.ignored_columns = columns.ignored(&[
+        NAME,
+        AMOUNT,
+        CURRENCY,
+        PIPELINE,
+        STAGE,
+        CLOSE,
+        COMPANY,
+        &mapped.names(),
+    ]);
+    let mut proposals = Proposals::new(&columns, &report.ignored_columns);
 
     let pipelines = pipelines::list(app, &scope).await?;
     let Some((default_pipeline, _)) = pipelines.first() else {
@@ -106,6 +118,7 @@ async fn rows(
         // The workspace's companies the batch names, and its deals of the batch's names.
         let (company_ids, mut existing) = known(app, &scope, &columns, &chunk).await?;
         for (row, record) in chunk.drain(..) {
+            proposals.observe(&record);
             if let Err(why) = columns.check(&record) {
                 report.fail(row, why);
                 continue;
@@ -204,7 +217,15 @@ async fn rows(
             } else {
                 open_stage
             };
+            let custom = match mapped.values(&record, row, &mut report) {
+                Ok(custom) => custom,
+                Err(why) => {
+                    report.fail(row, why);
+                    continue;
+                }
+            };
             let input = DealInput {
+                custom,
                 name: name.to_owned(),
                 amount,
                 stage: Some(stage_ref(start)),
@@ -304,6 +325,7 @@ async fn rows(
     }
     batch.finish(&mut report).await;
     guard.commit().await?;
+    report.proposed_fields = proposals.finish();
     Ok(report)
 }
 

@@ -14,6 +14,7 @@ use crate::error::AppError;
 
 pub mod companies;
 pub mod contacts;
+pub mod custom;
 pub mod deals;
 pub mod jobs;
 pub mod revenue;
@@ -32,6 +33,8 @@ pub struct ImportRun<'a> {
     pub meta: EventMetadata,
     /// Report without writing.
     pub dry_run: bool,
+    /// Columns of the file mapped to custom fields: `(column, field key)`.
+    pub mapping: Vec<(String, String)>,
 }
 
 /// A note about one row. `row` counts data records from 1 (the header is not a row;
@@ -67,6 +70,9 @@ pub struct ImportReport {
     pub errors: Vec<RowNote>,
     /// Columns of the file that no field takes.
     pub ignored_columns: Vec<String>,
+    /// For each ignored column, the custom field it could become (its values' type).
+    #[serde(default)]
+    pub proposed_fields: Vec<custom::ProposedField>,
     /// True when nothing was written: `created` then counts rows that would be created.
     pub dry_run: bool,
     /// Set when a fault of the server stopped the import: the rows before it stay
@@ -88,6 +94,7 @@ impl ImportReport {
             warnings: Vec::new(),
             errors: Vec::new(),
             ignored_columns: Vec::new(),
+            proposed_fields: Vec::new(),
             aborted: None,
             dry_run: false,
         }
@@ -165,6 +172,11 @@ impl Columns {
             .collect();
         let used = vec![true; names.len()];
         Self { index, names, used }
+    }
+
+    /// The index of column `name` (case-insensitive).
+    fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(&name.trim().to_lowercase()).copied()
     }
 
     /// The trimmed, non-empty value of the first present column among `names`.

@@ -467,3 +467,48 @@ fn diff_names_changed_and_cleared_fields_only() {
     let changes = diff(&old, &new);
     assert_eq!(changes, [(FIELD, Some(json!(2))), (OTHER, None)].into());
 }
+
+#[test]
+fn cells_of_an_import_become_values_and_columns_suggest_types() {
+    use super::values::{from_text, key_of, TypeGuess};
+    let def = |kind| match FieldSchema::default().define(FIELD, input("f", kind)) {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(
+        from_text(&def(FieldKind::Integer), "94,000"),
+        Ok(Some(json!(94000)))
+    );
+    assert!(from_text(&def(FieldKind::Integer), "94,000 (2024)").is_err());
+    assert_eq!(
+        from_text(&def(FieldKind::Boolean), "Yes"),
+        Ok(Some(json!(true)))
+    );
+    assert_eq!(
+        from_text(&def(FieldKind::Money), "12.50 EUR"),
+        Ok(Some(json!({"amount_minor": 1250, "currency": "EUR"})))
+    );
+    assert_eq!(from_text(&def(FieldKind::Text), "  "), Ok(None));
+    let FieldSchemaEvent::FieldDefined(tier) = stage_field() else {
+        unreachable!()
+    };
+    assert_eq!(
+        from_text(&tier, "gold"),
+        Ok(Some(json!(tier.options[0].id.to_string())))
+    );
+    assert!(from_text(&tier, "Platinum").is_err());
+
+    let guess = |cells: &[&str]| {
+        let mut g = TypeGuess::default();
+        cells.iter().for_each(|c| g.observe(c));
+        g.kind()
+    };
+    assert_eq!(guess(&["1876", "1865", ""]), FieldKind::Integer);
+    assert_eq!(guess(&["SE0000108649", "US0378331005"]), FieldKind::Text);
+    assert_eq!(guess(&["1976-04-01"]), FieldKind::Date);
+    assert_eq!(guess(&["https://a.example"]), FieldKind::Url);
+    assert_eq!(guess(&[&"x".repeat(300)]), FieldKind::LongText);
+    assert_eq!(key_of("Company Domain Name"), "company_domain_name");
+    assert_eq!(key_of("2nd phone #"), "f_2nd_phone");
+    assert_eq!(key_of("ISIN"), "isin");
+}

@@ -492,3 +492,155 @@ impl FieldSchema {
         Ok(FieldFilter::Equals(value))
     }
 }
+
+/// The stored value a CSV cell's `text` is for `field` (an import's form): whole numbers
+/// may group digits with `,` or spaces; decimals as text; money as `<amount> <ISO 4217
+/// code>` in major units (exact, or refused); booleans as `true`/`false`, `yes`/`no` or
+/// `1`/`0`; a select's options by label (case-insensitive) or id, a multi-select's
+/// separated by `;`; everything else as [`FieldSchema::check`] takes a JSON string.
+/// `None` for an empty cell.
+///
+/// # Errors
+/// What is wrong with the text, for the import's report.
+pub fn from_text(field: &FieldDefinition, text: &str) -> Result<Option<Value>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match field.kind {
+        FieldKind::Integer => text
+            .replace([',', ' ', '_'], "")
+            .parse::<i64>()
+            .map(|n| Some(Value::from(n)))
+            .map_err(|_| format!("{text:?} is not a whole number")),
+        FieldKind::Boolean => match text.to_lowercase().as_str() {
+            "true" | "yes" | "1" => Ok(Some(Value::Bool(true))),
+            "false" | "no" | "0" => Ok(Some(Value::Bool(false))),
+            _ => Err(format!("{text:?} is not true or false")),
+        },
+        FieldKind::Money => {
+            let parts: Vec<&str> = text.split_whitespace().collect();
+            let (amount, code) = match parts.as_slice() {
+                [a, c] if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_alphabetic()) => (*a, *c),
+                [c, a] if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_alphabetic()) => (*a, *c),
+                _ => return Err(format!("{text:?} is not an amount and an ISO 4217 code")),
+            };
+            let currency = crate::Currency::from_code(code).map_err(|e| e.to_string())?;
+            let money = Money::parse_major(amount, currency).map_err(|e| e.to_string())?;
+            serde_json::to_value(money)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        }
+        FieldKind::SingleSelect => option_by_label(field, text).map(|id| Some(Value::String(id))),
+        FieldKind::MultiSelect => {
+            let mut ids: Vec<Value> = Vec::new();
+            for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                let id = Value::String(option_by_label(field, part)?);
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            Ok((!ids.is_empty()).then_some(Value::Array(ids)))
+        }
+        _ => normalize(field, Value::String(text.to_owned())),
+    }
+}
+
+/// The id of the live option of `field` labelled (or identified by) `text`.
+fn option_by_label(field: &FieldDefinition, text: &str) -> Result<String, String> {
+    let found = field
+        .options
+        .iter()
+        .find(|o| o.label.to_lowercase() == text.to_lowercase() || o.id.to_string() == text);
+    match found {
+        Some(o) if o.archived => Err(format!("option {:?} is archived", o.label)),
+        Some(o) => Ok(o.id.to_string()),
+        None => Err(format!("{text:?} is no option of the field")),
+    }
+}
+
+/// What the values of a column suggest its field's type is: the narrowest of integer,
+/// decimal, boolean, date, date-time, URL, email, text (a line of at most 255
+/// characters) and long text that takes every non-empty value seen.
+#[derive(Debug, Clone)]
+pub struct TypeGuess {
+    candidates: Vec<FieldKind>,
+    seen: u64,
+}
+
+impl Default for TypeGuess {
+    fn default() -> Self {
+        Self {
+            candidates: vec![
+                FieldKind::Integer,
+                FieldKind::Decimal,
+                FieldKind::Boolean,
+                FieldKind::Date,
+                FieldKind::DateTime,
+                FieldKind::Url,
+                FieldKind::Email,
+                FieldKind::Text,
+                FieldKind::LongText,
+            ],
+            seen: 0,
+        }
+    }
+}
+
+impl TypeGuess {
+    /// Narrows the guess by one cell's text.
+    pub fn observe(&mut self, text: &str) {
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        self.seen += 1;
+        self.candidates.retain(|kind| {
+            let probe = FieldDefinition {
+                id: Uuid::nil(),
+                record: RecordKind::Company,
+                key: String::new(),
+                label: String::new(),
+                kind: *kind,
+                max_length: (*kind == FieldKind::Text).then_some(super::TEXT_DEFAULT),
+                scale: (*kind == FieldKind::Decimal).then_some(super::SCALE_MAX),
+                references: None,
+                options: Vec::new(),
+                required: false,
+                archived: false,
+            };
+            from_text(&probe, text).is_ok()
+        });
+    }
+
+    /// The guess (`text` when no value was seen).
+    pub fn kind(&self) -> FieldKind {
+        if self.seen == 0 {
+            return FieldKind::Text;
+        }
+        self.candidates
+            .first()
+            .copied()
+            .unwrap_or(FieldKind::LongText)
+    }
+}
+
+/// An API key made of a column's name: lowercase letters, digits and `_`, starting with
+/// a letter (`f_` is put before one that does not), at most 63 characters.
+pub fn key_of(column: &str) -> String {
+    let mut key = String::new();
+    for c in column.trim().to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            key.push(c);
+        } else if !key.ends_with('_') && !key.is_empty() {
+            key.push('_');
+        }
+    }
+    let key = key.trim_end_matches('_').to_owned();
+    let key = if key.starts_with(|c: char| c.is_ascii_lowercase()) {
+        key
+    } else {
+        format!("f_{key}")
+    };
+    key.chars().take(63).collect()
+}

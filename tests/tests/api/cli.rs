@@ -21,6 +21,7 @@ async fn cli_import_uses_the_import_actor_and_rebuild_keeps_answers() {
         &companies,
         "no-such-workspace",
         false,
+        Vec::new(),
     )
     .await
     .unwrap_err();
@@ -31,15 +32,31 @@ async fn cli_import_uses_the_import_actor_and_rebuild_keeps_answers() {
         std::path::Path::new("/nonexistent.csv"),
         "cli",
         false,
+        Vec::new(),
     )
     .await
     .unwrap_err();
     assert!(matches!(err, CliError::Io(_)), "{err}");
     assert_eq!(app.event_count().await, events);
 
-    let report = cli::import_file(&settings, ImportKind::Companies, &companies, "cli", false)
-        .await
-        .unwrap();
+    let (status, field) = app
+        .post(
+            "/v1/schema/fields",
+            &a.token,
+            serde_json::json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{field}");
+    let report = cli::import_file(
+        &settings,
+        ImportKind::Companies,
+        &companies,
+        "cli",
+        false,
+        vec![("Ticker".into(), "ticker".into())],
+    )
+    .await
+    .unwrap();
     assert_eq!(report.rows_read, csv_rows(&data_file("companies.csv")));
     assert_eq!(report.created, report.rows_read);
     let crm = app.as_(&a);

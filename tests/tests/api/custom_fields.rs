@@ -924,3 +924,128 @@ async fn lists_filter_on_custom_values_by_equality_and_range() {
     .await;
     assert!(names(&app, &other, "cf.ticker=ERIC").await.is_empty());
 }
+
+/// Imports `csv` as companies with `query`; the status and the report.
+async fn import(app: &TestApp, ws: &Workspace, query: &str, csv: &[u8]) -> (StatusCode, Value) {
+    app.post_csv(
+        &format!("/v1/imports/companies?{query}"),
+        &ws.token,
+        csv.to_vec(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_real_companies_file_keeps_its_four_extra_columns_as_fields() {
+    let app = spawn_app().await;
+    let ws = app.signup("import-fields").await;
+    let data = crate::helpers::data_file("companies.csv");
+
+    // A dry run proposes a field for each column nothing takes.
+    let (status, report) = import(&app, &ws, "dry_run=true", &data).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        report["ignored_columns"],
+        json!(["Headquarters", "Founded", "ISIN", "Ticker"])
+    );
+    let proposed: Vec<(String, String)> = report["proposed_fields"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .map(|f| (str_of(&f["key"]), str_of(&f["type"])))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(proposed.len(), 4, "{report}");
+    assert_eq!(proposed[2], ("isin".to_owned(), "text".to_owned()));
+
+    for (key, label) in [
+        ("headquarters", "Headquarters"),
+        ("founded", "Founded"),
+        ("isin", "ISIN"),
+        ("ticker", "Ticker"),
+    ] {
+        define(
+            &app,
+            &ws,
+            json!({"record": "company", "key": key, "label": label, "type": "long_text"}),
+        )
+        .await;
+    }
+    let (status, report) = import(
+        &app,
+        &ws,
+        "map.Headquarters=headquarters&map.Founded=founded&map.ISIN=isin&map.Ticker=ticker",
+        &data,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["ignored_columns"], json!([]));
+    assert_eq!(report["created"], report["rows_read"], "{report}");
+    let (status, found) = app
+        .get("/v1/companies?cf.ticker=ERIC-B.ST", &ws.token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["items"][0]["name"], "Ericsson", "{found}");
+    assert_eq!(found["items"][0]["custom"]["isin"], "SE0000108649");
+    assert_eq!(
+        found["items"][0]["custom"]["headquarters"],
+        "Kista , Stockholm, Sweden"
+    );
+}
+
+#[tokio::test]
+async fn a_mapping_is_checked_before_any_row_and_bad_cells_are_reported() {
+    let app = spawn_app().await;
+    let ws = app.signup("import-map").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "staff", "label": "Staff", "type": "integer"}),
+    )
+    .await;
+    let csv = b"Company name,Staff,Other\nAcme,\"1,200\",x\nBeta,many,y\n";
+    for bad in [
+        "map.Staff=nope",
+        "map.Missing=staff",
+        "map.Staff=staff&map.Other=staff",
+    ] {
+        let (status, body) = import(&app, &ws, bad, csv).await;
+        let (field, _) = refused_on(status, &body);
+        assert_eq!(field, "map", "{bad}: {body}");
+    }
+    assert_eq!(company_count(&app, &ws).await, 0);
+
+    let (status, report) = import(&app, &ws, "map.Staff=staff", csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["created"], 2);
+    assert_eq!(report["warnings"][0]["row"], 2, "{report}");
+    assert!(
+        str_of(&report["warnings"][0]["message"]).contains("custom.staff"),
+        "{report}"
+    );
+    assert_eq!(names(&app, &ws, "cf.staff=1200").await, ["Acme"]);
+
+    // A required field no column is mapped to would fail every row: refused at once.
+    define(&app, &ws, json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text", "required": true})).await;
+    let (status, body) = import(
+        &app,
+        &ws,
+        "map.Staff=staff",
+        b"Company name,Staff\nGamma,1\n",
+    )
+    .await;
+    let (field, message) = refused_on(status, &body);
+    assert_eq!(field, "map");
+    assert!(message.contains("ticker"), "{message}");
+    let (status, report) = import(
+        &app,
+        &ws,
+        "map.T=ticker",
+        b"Company name,T\nGamma,GAM\nDelta,\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["created"], 1);
+    assert_eq!(report["errors"][0]["row"], 2, "{report}");
+}
