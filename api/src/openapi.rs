@@ -494,3 +494,90 @@ pub fn to_json(doc: &Document) -> Result<String, serde_json::Error> {
         s
     })
 }
+
+/// Describes `schema`'s live fields in `document` (the served OpenAPI document): the
+/// `custom` object of each record's view, create and patch bodies gets a property per
+/// field, by API key, with its type (a patch's may be `null`), and refuses others.
+pub fn with_fields(document: &mut serde_json::Value, schema: &crm_domain::fields::FieldSchema) {
+    use crm_domain::fields::RecordKind;
+    use serde_json::{json, Map, Value};
+    for (kind, names) in [
+        (
+            RecordKind::Company,
+            ["CompanyView", "CreateCompany", "PatchCompany"],
+        ),
+        (
+            RecordKind::Contact,
+            ["ContactView", "CreateContact", "PatchContact"],
+        ),
+        (RecordKind::Deal, ["DealView", "CreateDeal", "PatchDeal"]),
+    ] {
+        for name in names {
+            let patch = name.starts_with("Patch");
+            let properties: Map<String, Value> = schema
+                .live(kind)
+                .map(|field| {
+                    let mut property = field_schema(field);
+                    if let Some(p) = property.as_object_mut() {
+                        p.insert("title".into(), Value::String(field.label.clone()));
+                    }
+                    if patch {
+                        property = json!({"oneOf": [property, {"type": "null"}]});
+                    }
+                    (field.key.clone(), property)
+                })
+                .collect();
+            let required: Vec<Value> = schema
+                .live(kind)
+                .filter(|f| f.required && name.starts_with("Create"))
+                .map(|f| Value::String(f.key.clone()))
+                .collect();
+            let Some(custom) = document
+                .pointer_mut(&format!("/components/schemas/{name}/properties/custom"))
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            custom.insert("properties".into(), Value::Object(properties));
+            custom.insert("additionalProperties".into(), Value::Bool(false));
+            if !required.is_empty() {
+                custom.insert("required".into(), Value::Array(required));
+            }
+        }
+    }
+}
+
+/// The JSON Schema of a field's values.
+fn field_schema(field: &crm_domain::fields::FieldDefinition) -> serde_json::Value {
+    use crm_domain::fields::FieldKind;
+    use serde_json::json;
+    let option_ids = || {
+        field
+            .options
+            .iter()
+            .filter(|o| !o.archived)
+            .map(|o| o.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    match field.kind {
+        FieldKind::Text => json!({"type": "string", "maxLength": field.max_length}),
+        FieldKind::LongText | FieldKind::Phone => json!({"type": "string"}),
+        FieldKind::Integer => json!({"type": "integer", "format": "int64"}),
+        FieldKind::Decimal => json!({"type": "string", "format": "decimal",
+            "description": format!("At most {} digits after the point.", field.scale.unwrap_or(2))}),
+        FieldKind::Money => json!({"$ref": "#/components/schemas/Money"}),
+        FieldKind::Date => json!({"type": "string", "format": "date"}),
+        FieldKind::DateTime => json!({"type": "string", "format": "date-time"}),
+        FieldKind::Boolean => json!({"type": "boolean"}),
+        FieldKind::SingleSelect => {
+            json!({"type": "string", "format": "uuid", "enum": option_ids()})
+        }
+        FieldKind::MultiSelect => json!({"type": "array",
+            "items": {"type": "string", "format": "uuid", "enum": option_ids()}}),
+        FieldKind::Url => json!({"type": "string", "format": "uri"}),
+        FieldKind::Email => json!({"type": "string", "format": "email"}),
+        FieldKind::Reference => json!({"type": "string", "format": "uuid",
+            "description": format!("The id of a {} of the workspace.",
+                field.references.map_or("record", |r| r.as_str()))}),
+    }
+}

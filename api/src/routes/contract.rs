@@ -46,6 +46,32 @@ pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
         .body(state.contract.json.as_str().to_owned())
 }
 
+/// The OpenAPI 3.1 document as the caller's workspace sees it: the served document with
+/// each record's `custom` object (its view, create and patch bodies) describing that
+/// workspace's live fields, by API key, with their types (what a client generator needs
+/// to type them; as Twenty serves a document per workspace).
+///
+/// # Errors
+/// 401.
+#[utoipa::path(
+    tag = "schema",
+    responses((status = 200, description = "The workspace's OpenAPI 3.1 document.", content_type = "application/json", body = Object)),
+    extensions(("x-permission" = json!("read_records"))),
+)]
+#[get("/openapi.json")]
+pub async fn workspace_openapi_json(
+    state: web::Data<AppState>,
+    auth: crate::auth::AuthContext,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    let schema = crm_app::fields::schema(state.services(), &auth).await?;
+    let mut document: serde_json::Value = serde_json::from_str(&state.contract.json)
+        .map_err(|e| crate::error::ApiError::Internal(e.to_string().into()))?;
+    crate::openapi::with_fields(&mut document, &schema);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+        .json(document))
+}
+
 /// The API reference page (HTML).
 #[utoipa::path(
     tag = "operations",
@@ -73,6 +99,11 @@ pub async fn docs_script() -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
         .body(REDOC_JS)
+}
+
+/// Registers the workspace's document (under `/v1`).
+pub fn workspace_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(workspace_openapi_json);
 }
 
 /// Registers the three routes at the root.

@@ -66,6 +66,7 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit_bytes: usize) {
         contacts::routes(v1);
         pipelines::routes(v1);
         schema::routes(v1);
+        contract::workspace_routes(v1);
         activities::routes(v1);
         exports::routes(v1);
         deals::routes(v1);

@@ -1049,3 +1049,51 @@ async fn a_mapping_is_checked_before_any_row_and_bad_cells_are_reported() {
     assert_eq!(report["created"], 1);
     assert_eq!(report["errors"][0]["row"], 2, "{report}");
 }
+
+#[tokio::test]
+async fn a_workspaces_openapi_document_types_its_fields() {
+    let app = spawn_app().await;
+    let ws = app.signup("doc-fields").await;
+    let other = app.signup("doc-other").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "ticker", "label": "Ticker", "type": "text", "max_length": 12, "required": true}),
+    )
+    .await;
+    let tier = define(
+        &app,
+        &ws,
+        json!({"record": "deal", "key": "tier", "label": "Tier", "type": "single_select", "options": ["Gold"]}),
+    )
+    .await;
+    let (status, doc) = app.get("/v1/openapi.json", &ws.token).await;
+    assert_eq!(status, StatusCode::OK);
+    let custom = |name: &str| doc["components"]["schemas"][name]["properties"]["custom"].clone();
+    assert_eq!(
+        custom("CreateCompany")["properties"]["ticker"]["maxLength"],
+        12
+    );
+    assert_eq!(custom("CreateCompany")["required"], json!(["ticker"]));
+    assert_eq!(custom("CompanyView")["additionalProperties"], false);
+    assert_eq!(
+        custom("PatchCompany")["properties"]["ticker"]["oneOf"][1]["type"],
+        "null"
+    );
+    assert_eq!(
+        custom("CreateDeal")["properties"]["tier"]["enum"],
+        json!([tier["options"][0]["id"]])
+    );
+    assert_eq!(custom("CreateContact")["properties"], json!({}));
+
+    let (status, theirs) = app.get("/v1/openapi.json", &other.token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        theirs["components"]["schemas"]["CreateCompany"]["properties"]["custom"]["properties"],
+        json!({})
+    );
+    let res = app
+        .request(reqwest::Method::GET, "/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}

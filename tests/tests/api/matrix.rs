@@ -635,6 +635,7 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
         get(format!("/v1/support-grants/{grant}/access")),
         get(format!("/v1/imports/{import}")),
         get("/v1/schema"),
+        get("/v1/openapi.json"),
         // Creates.
         with(
             M::POST,
