@@ -138,7 +138,7 @@ impl NewRows {
                 self.companies.push(company_row(ev, f));
             }
             AnyEvent::Contact(ContactEvent::ContactCreated(f)) => {
-                self.keyed(RecordKind::Contact, ev, &f.custom);
+                self.keyed(RecordKind::Contact, ev, &contact_custom(f));
                 self.contacts.push(contact_row(ev, f.clone()));
             }
             AnyEvent::Deal(DealEvent::DealCreated(f)) => {
@@ -343,6 +343,13 @@ where
     insert.exec_without_returning(conn).await
 }
 
+/// A contact's custom values, ordinary and personal, as its read row shows them together.
+fn contact_custom(fields: &ContactFields) -> CustomValues {
+    let mut values = fields.custom.clone();
+    values.extend(fields.personal_custom.clone());
+    values
+}
+
 /// Inserts a record's first row ([`insert_first`]; its custom values keyed by field id),
 /// then keys those values by API key ([`crate::custom::key`]) when it has any.
 pub(crate) async fn insert_record<C, A>(
@@ -525,7 +532,7 @@ async fn apply_user<C: ConnectionTrait>(
 fn contact_row(ev: &StoredEvent, fields: ContactFields) -> contact::ActiveModel {
     contact::ActiveModel {
         erased_at: Set(None),
-        custom: Set(crate::custom::column(&fields.custom)),
+        custom: Set(crate::custom::column(&contact_custom(&fields))),
         ..contact::ActiveModel::created(ev, fields)
     }
 }
@@ -634,17 +641,19 @@ async fn apply_contact<C: ConnectionTrait>(
                 ev,
                 contact_row(ev, fields.clone()),
                 [C::TenantId, C::Id],
-                (RecordKind::Contact, &fields.custom),
+                (RecordKind::Contact, &contact_custom(fields)),
             )
             .await
         }
         ContactEvent::ContactUpdated(changes) => {
             let mut sets = sets_of(&contact::ActiveModel::changed(changes.clone()));
             sets.push((C::UpdatedBy, Expr::value(by)));
-            if !changes.custom.is_empty() {
+            let mut custom = changes.custom.clone();
+            custom.extend(changes.personal_custom.clone());
+            if !custom.is_empty() {
                 sets.push((
                     C::Custom,
-                    crate::custom::merge(RecordKind::Contact, &changes.custom),
+                    crate::custom::merge(RecordKind::Contact, &custom),
                 ));
             }
             update_next::<_, contact::Entity>(conn, ev, sets).await
@@ -666,6 +675,7 @@ async fn apply_contact<C: ConnectionTrait>(
                     (C::Phone, none()),
                     (C::JobTitle, none()),
                     (C::ErasedAt, Expr::value(Some(ev.metadata.occurred_at))),
+                    (C::Custom, crate::custom::without_personal()),
                     (C::UpdatedBy, Expr::value(by)),
                 ],
             )

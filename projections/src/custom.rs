@@ -68,6 +68,15 @@ pub fn merge(record: RecordKind, changes: &CustomChanges) -> SimpleExpr {
     )
 }
 
+/// The `SET` of a contact's erasure: its values of personal data fields go with its
+/// other personal fields.
+pub fn without_personal() -> SimpleExpr {
+    Expr::cust(
+        "custom - ARRAY(SELECT f.key FROM crm_custom_fields(tenant_id) f
+                          WHERE f.record = 'contact' AND f.personal)",
+    )
+}
+
 /// Keys the values of the row of entity `id` of tenant `tenant` in `E`'s table by API key
 /// (after its insert with ids), returning the row to the command's answer as any write
 /// of the projection does.

@@ -110,11 +110,15 @@ impl Mapped {
         report: &mut ImportReport,
     ) -> Result<CustomInput, String> {
         let mut changes = CustomChanges::new();
+        let mut personal = std::collections::BTreeSet::new();
         for (index, field) in &self.fields {
             let cell = record.get(*index).unwrap_or_default();
             match from_text(field, cell) {
                 Ok(Some(value)) => {
                     changes.insert(field.id, Some(value));
+                    if field.personal_data {
+                        personal.insert(field.id);
+                    }
                 }
                 Ok(None) if field.required => {
                     return Err(format!("custom.{}: is required", field.key));
@@ -124,7 +128,7 @@ impl Mapped {
                 Err(why) => report.warn(row, format!("custom.{} dropped: {why}", field.key)),
             }
         }
-        Ok(CustomInput::checked(changes))
+        Ok(CustomInput::checked_with(changes, personal))
     }
 }
 

@@ -430,7 +430,24 @@ pub async fn revert<R: Record>(
             let old = target.record.get(&f).cloned().unwrap_or_default();
             let now = current.record.get(&f).cloned().unwrap_or_default();
             if f == "custom" {
-                return custom_back(&old, &now).map(|c| (f, c));
+                // A contact keeps its personal data fields' values apart.
+                let with_personal = |state: &serde_json::Map<String, serde_json::Value>| {
+                    let mut all = state
+                        .get("custom")
+                        .cloned()
+                        .unwrap_or_else(|| serde_json::json!({}));
+                    if let (Some(all), Some(serde_json::Value::Object(personal))) =
+                        (all.as_object_mut(), state.get("personal_custom"))
+                    {
+                        all.extend(personal.clone());
+                    }
+                    all
+                };
+                return custom_back(
+                    &with_personal(&target.record),
+                    &with_personal(&current.record),
+                )
+                .map(|c| (f, c));
             }
             (old != now).then_some((f, old))
         })

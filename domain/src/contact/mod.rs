@@ -4,6 +4,8 @@
 //! name or an email. Email uniqueness inside a workspace is not a rule of one stream; the
 //! API enforces it with a claim table before it runs the command (409 on a duplicate).
 
+use std::collections::BTreeMap;
+
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
@@ -108,6 +110,10 @@ pub struct ContactFields {
     /// Custom values keyed by field id.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub custom: CustomValues,
+    /// Values of personal data fields, keyed by field id: sealed and erased with the
+    /// other personal fields.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub personal_custom: CustomValues,
 }
 
 /// The fields an update changed, and only those; `null` means cleared.
@@ -162,6 +168,10 @@ pub struct ContactChanges {
     /// Custom values that changed, keyed by field id (`null`: cleared).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub custom: CustomChanges,
+    /// Values of personal data fields that changed (sealed like the other personal
+    /// fields).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub personal_custom: CustomChanges,
 }
 
 impl ContactChanges {
@@ -283,7 +293,14 @@ impl Contact {
 /// The fields of a contact that are personal data, encrypted in its events and destroyed
 /// by erasure: names, email, phone and job title (the contact's company links and tags
 /// are the workspace's own data and stay readable).
-pub const PERSONAL_FIELDS: [&str; 5] = ["first_name", "last_name", "email", "phone", "job_title"];
+pub const PERSONAL_FIELDS: [&str; 6] = [
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "job_title",
+    "personal_custom",
+];
 
 /// Checks a phone number: 3 to 32 characters of digits, spaces and `+ - ( ) . /`, with at
 /// least 3 digits, and `+` only first (the ITU-T E.123 written forms, loosely: CRM users
@@ -341,7 +358,14 @@ impl ContactFields {
             job_title: opt("job_title", input.job_title, JOB_TITLE_MAX)?,
             company_id: input.company_id,
             tags: crate::tags::normalize(input.tags)?,
-            custom: fields::values::created(&input.custom)?,
+            custom: BTreeMap::new(),
+            personal_custom: BTreeMap::new(),
+        };
+        let (custom, personal_custom) = fields::values::created_split(&input.custom)?;
+        let fields = Self {
+            custom,
+            personal_custom,
+            ..fields
         };
         if fields.first_name.is_none() && fields.last_name.is_none() && fields.email.is_none() {
             return Err(DomainError::invalid(
@@ -354,7 +378,11 @@ impl ContactFields {
 
     fn patched(&self, patch: ContactPatch) -> Result<ContactInput, DomainError> {
         Ok(ContactInput {
-            custom: fields::values::patched(&self.custom, &patch.custom)?,
+            custom: fields::values::patched_split(
+                &self.custom,
+                &self.personal_custom,
+                &patch.custom,
+            )?,
             first_name: patch.first_name.unwrap_or_else(|| self.first_name.clone()),
             last_name: patch.last_name.unwrap_or_else(|| self.last_name.clone()),
             email: patch
@@ -377,6 +405,7 @@ impl ContactFields {
             company_id: changed(&self.company_id, Some(new.company_id)),
             tags: changed(&self.tags, Some(new.tags)),
             custom: fields::diff(&self.custom, &new.custom),
+            personal_custom: fields::diff(&self.personal_custom, &new.personal_custom),
         }
     }
 
@@ -391,8 +420,10 @@ impl ContactFields {
             company_id,
             tags,
             custom,
+            personal_custom,
         } = changes;
         fields::values::apply(&mut self.custom, custom);
+        fields::values::apply(&mut self.personal_custom, personal_custom);
         if let Some(v) = first_name {
             self.first_name = v;
         }
@@ -528,11 +559,15 @@ impl Aggregate for Contact {
             ContactEvent::ContactErased => {
                 self.erased = true;
                 let ContactFields {
-                    company_id, tags, ..
+                    company_id,
+                    tags,
+                    custom,
+                    ..
                 } = std::mem::take(&mut self.fields);
                 self.fields = ContactFields {
                     company_id,
                     tags,
+                    custom,
                     ..ContactFields::default()
                 };
             }

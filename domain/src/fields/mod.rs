@@ -163,6 +163,10 @@ pub struct FieldDefinition {
     /// A record of the type must have a value (checked on create and on every change).
     #[serde(default)]
     pub required: bool,
+    /// Contact fields only: its values are personal data, sealed with the contact's data
+    /// key like its names and email, and erased with them.
+    #[serde(default)]
+    pub personal_data: bool,
     /// Whether it is archived: hidden from views and refused in writes, its values kept.
     #[serde(default)]
     pub archived: bool,
@@ -196,6 +200,10 @@ pub struct FieldInput {
     /// Whether every record of the type must have a value.
     #[serde(default)]
     pub required: bool,
+    /// Contact fields only: the values are personal data (sealed with the contact's data
+    /// key, erased with the contact's personal data).
+    #[serde(default)]
+    pub personal_data: bool,
 }
 
 /// An option in `PATCH /v1/schema/fields/{id}`: an existing one by its id, a new one
@@ -439,6 +447,12 @@ impl FieldSchema {
             }
             _ => None,
         };
+        if input.personal_data && record != RecordKind::Contact {
+            return Err(DomainError::invalid(
+                "personal_data",
+                "is for contact fields only",
+            ));
+        }
         if kind == FieldKind::Reference && input.references.is_none() {
             return Err(DomainError::invalid(
                 "references",
@@ -465,6 +479,7 @@ impl FieldSchema {
             references: input.references,
             options: options(id, &[], new_options)?,
             required: input.required,
+            personal_data: input.personal_data,
             archived: false,
         })
     }

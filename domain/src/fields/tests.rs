@@ -19,6 +19,7 @@ fn input(key: &str, kind: FieldKind) -> FieldInput {
         references: (kind == FieldKind::Reference).then_some(RecordKind::Contact),
         options: Vec::new(),
         required: false,
+        personal_data: false,
     }
 }
 
@@ -76,6 +77,7 @@ fn a_text_field_is_defined_with_its_default_length() {
             references: None,
             options: Vec::new(),
             required: false,
+            personal_data: false,
             archived: false,
         })]);
 }
@@ -511,4 +513,33 @@ fn cells_of_an_import_become_values_and_columns_suggest_types() {
     assert_eq!(key_of("Company Domain Name"), "company_domain_name");
     assert_eq!(key_of("2nd phone #"), "f_2nd_phone");
     assert_eq!(key_of("ISIN"), "isin");
+}
+
+#[test]
+fn personal_data_is_for_contact_fields_and_its_values_are_kept_apart() {
+    let mut company = input("secret", FieldKind::Text);
+    company.personal_data = true;
+    invalid_on("personal_data", run(vec![], define(FIELD, company)));
+
+    let mut private = input("birthday", FieldKind::Date);
+    private.record = RecordKind::Contact;
+    private.personal_data = true;
+    let mut public = input("nickname", FieldKind::Text);
+    public.record = RecordKind::Contact;
+    let mut s = FieldSchema::default();
+    for (id, i) in [(FIELD, private), (OTHER, public)] {
+        match s.define(id, i) {
+            Ok(def) => s.apply(FieldSchemaEvent::FieldDefined(def)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let mut values = given(json!({"birthday": "1953-05-04", "nickname": "Börje"}));
+    assert!(s.check(RecordKind::Contact, &mut values, true).is_ok());
+    match super::values::created_split(&values) {
+        Ok((plain, personal)) => {
+            assert_eq!(plain.keys().collect::<Vec<_>>(), [&OTHER]);
+            assert_eq!(personal.get(&FIELD), Some(&json!("1953-05-04")));
+        }
+        Err(e) => panic!("{e}"),
+    }
 }

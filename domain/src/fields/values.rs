@@ -30,6 +30,8 @@ pub const URL_MAX: usize = 2048;
 pub struct CustomInput {
     given: Map<String, Value>,
     checked: Option<CustomChanges>,
+    /// The checked fields whose values are personal data.
+    personal: std::collections::BTreeSet<Uuid>,
 }
 
 impl From<Map<String, Value>> for CustomInput {
@@ -37,6 +39,7 @@ impl From<Map<String, Value>> for CustomInput {
         Self {
             given,
             checked: None,
+            personal: std::collections::BTreeSet::new(),
         }
     }
 }
@@ -45,10 +48,31 @@ impl CustomInput {
     /// Values already checked and keyed by field id (as a revert or an import gives
     /// them).
     pub fn checked(changes: CustomChanges) -> Self {
+        Self::checked_with(changes, std::collections::BTreeSet::new())
+    }
+
+    /// Checked values of which those of the fields `personal` are personal data.
+    pub fn checked_with(
+        changes: CustomChanges,
+        personal: std::collections::BTreeSet<Uuid>,
+    ) -> Self {
         Self {
             given: Map::new(),
             checked: Some(changes),
+            personal,
         }
+    }
+
+    /// The checked changes split into those of ordinary fields and those of personal data
+    /// fields.
+    ///
+    /// # Errors
+    /// As [`CustomInput::changes`].
+    pub fn split(&self) -> Result<(CustomChanges, CustomChanges), DomainError> {
+        Ok(self
+            .changes()?
+            .into_iter()
+            .partition(|(id, _)| !self.personal.contains(id)))
     }
 
     /// Whether no value is given.
@@ -114,6 +138,9 @@ impl FieldSchema {
             let value = normalize(field, value).map_err(invalid)?;
             if value.is_none() && field.required {
                 return Err(invalid("is required".into()));
+            }
+            if field.personal_data {
+                input.personal.insert(field.id);
             }
             if let (Some(Value::String(id)), Some(to)) = (&value, field.references) {
                 let id = Uuid::parse_str(id).map_err(|_| invalid("not a record id".into()))?;
@@ -341,6 +368,42 @@ pub fn created(input: &CustomInput) -> Result<CustomValues, DomainError> {
         .into_iter()
         .filter_map(|(id, v)| v.map(|v| (id, v)))
         .collect())
+}
+
+/// The values of a checked create input, ordinary and personal (cleared ones dropped).
+///
+/// # Errors
+/// As [`CustomInput::changes`].
+pub fn created_split(input: &CustomInput) -> Result<(CustomValues, CustomValues), DomainError> {
+    let keep = |changes: CustomChanges| -> CustomValues {
+        changes
+            .into_iter()
+            .filter_map(|(id, v)| v.map(|v| (id, v)))
+            .collect()
+    };
+    let (plain, personal) = input.split()?;
+    Ok((keep(plain), keep(personal)))
+}
+
+/// [`patched`] for values kept apart as ordinary (`current`) and personal
+/// (`current_personal`): a create input of the whole result that knows which are which.
+///
+/// # Errors
+/// As [`CustomInput::changes`].
+pub fn patched_split(
+    current: &CustomValues,
+    current_personal: &CustomValues,
+    patch: &CustomInput,
+) -> Result<CustomInput, DomainError> {
+    let mut values = current.clone();
+    values.extend(current_personal.clone());
+    apply(&mut values, patch.changes()?);
+    let mut personal = patch.personal.clone();
+    personal.extend(current_personal.keys().copied());
+    Ok(CustomInput::checked_with(
+        values.into_iter().map(|(id, v)| (id, Some(v))).collect(),
+        personal,
+    ))
 }
 
 /// A patch's checked changes laid over `current`, as a create input of the whole result.
@@ -607,6 +670,7 @@ impl TypeGuess {
                 references: None,
                 options: Vec::new(),
                 required: false,
+                personal_data: false,
                 archived: false,
             };
             from_text(&probe, text).is_ok()

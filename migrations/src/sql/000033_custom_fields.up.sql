@@ -8,14 +8,16 @@ ALTER TABLE companies ADD COLUMN custom jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE contacts ADD COLUMN custom jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE deals ADD COLUMN custom jsonb NOT NULL DEFAULT '{}';
 
--- The fields of `p_tenant`'s schema: id, record type, API key and whether archived now,
+-- The fields of `p_tenant`'s schema: id, record type, API key, whether its values are
+-- personal data (a contact's, erased with its other personal fields), and whether archived now,
 -- from the stream's events (a field's latest FieldArchived or FieldRestored decides).
 CREATE FUNCTION crm_custom_fields(p_tenant uuid)
-  RETURNS TABLE (id uuid, record text, key text, archived boolean)
+  RETURNS TABLE (id uuid, record text, key text, personal boolean, archived boolean)
   LANGUAGE sql STABLE SECURITY INVOKER SET search_path = public, pg_temp AS $$
   SELECT (d.payload->'FieldDefined'->>'id')::uuid,
          d.payload->'FieldDefined'->>'record',
          d.payload->'FieldDefined'->>'key',
+         COALESCE((d.payload->'FieldDefined'->>'personal_data')::boolean, false),
          COALESCE((SELECT s.event_type = 'FieldArchived'
                      FROM events s
                     WHERE s.tenant_id = p_tenant AND s.aggregate_type = 'FieldSchema'

@@ -1097,3 +1097,98 @@ async fn a_workspaces_openapi_document_types_its_fields() {
         .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_personal_data_field_is_sealed_in_the_events_and_erased_with_its_contact() {
+    let app = spawn_app().await;
+    let ws = app.signup("personal-fields").await;
+    let (status, body) = app
+        .post(
+            "/v1/schema/fields",
+            &ws.token,
+            json!({"record": "company", "key": "secret", "label": "Secret", "type": "text", "personal_data": true}),
+        )
+        .await;
+    refused_on(status, &body);
+    define(
+        &app,
+        &ws,
+        json!({"record": "contact", "key": "birthday", "label": "Birthday", "type": "date", "personal_data": true}),
+    )
+    .await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "contact", "key": "segment", "label": "Segment", "type": "text"}),
+    )
+    .await;
+    let (status, contact) = app
+        .post(
+            "/v1/contacts",
+            &ws.token,
+            json!({"first_name": "Börje", "custom": {"birthday": "1953-05-04", "segment": "Enterprise"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{contact}");
+    assert_eq!(
+        contact["custom"],
+        json!({"birthday": "1953-05-04", "segment": "Enterprise"})
+    );
+    let id = str_of(&contact["id"]);
+    let (status, patched) = app
+        .patch(
+            &format!("/v1/contacts/{id}"),
+            &ws.token,
+            json!({"custom": {"birthday": "1953-05-05"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+
+    let owner = app.pool_as(None).await;
+    let payloads: Vec<String> = sqlx::query_scalar(
+        "SELECT payload::text FROM events WHERE aggregate_type = 'Contact' ORDER BY sequence",
+    )
+    .fetch_all(&owner)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(payloads.len(), 2);
+    assert!(
+        payloads.iter().all(|p| !p.contains("1953")),
+        "sealed: {payloads:?}"
+    );
+    assert!(
+        payloads[0].contains("Enterprise"),
+        "ordinary values stay readable"
+    );
+
+    let (status, erased) = app
+        .post(
+            &format!("/v1/contacts/{id}/erase"),
+            &ws.token,
+            json!({"reason": "DSR-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    let (_, got) = app.get(&format!("/v1/contacts/{id}"), &ws.token).await;
+    assert_eq!(got["custom"], json!({"segment": "Enterprise"}), "{got}");
+    let (status, history) = app
+        .get(&format!("/v1/contacts/{id}/history"), &ws.token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!history.to_string().contains("1953"), "{history}");
+    crm_projections::rebuild::rebuild_all(&app.projector_db().await, &crate::helpers::keyring())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    app.settle().await;
+    let (_, again) = app.get(&format!("/v1/contacts/{id}"), &ws.token).await;
+    assert_eq!(again["custom"], json!({"segment": "Enterprise"}));
+    // The erased contact's personal fields take no new value.
+    let (status, _) = app
+        .patch(
+            &format!("/v1/contacts/{id}"),
+            &ws.token,
+            json!({"custom": {"birthday": "1953-05-04"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
