@@ -184,7 +184,30 @@ impl From<DomainError> for AppError {
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::internal(err)
+        match taken_value(&err) {
+            Some(why) => Self::Conflict(why),
+            None => Self::internal(err),
+        }
+    }
+}
+
+/// SQLSTATE of a unique custom value another record holds (`crm_claim_custom`,
+/// migration 000033): an implementation-defined class, as SQL:2016 allows (classes
+/// starting `I`–`Z`).
+const VALUE_TAKEN: &str = "Z0409";
+
+/// The message of a refused unique custom value (`custom.<key>: another company has this
+/// value (<id>)`), when `err` is one.
+fn taken_value(err: &sea_orm::DbErr) -> Option<String> {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx::Error::Database(db)))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::Database(db)))
+            if db.code().as_deref() == Some(VALUE_TAKEN) =>
+        {
+            Some(db.message().to_owned())
+        }
+        _ => None,
     }
 }
 

@@ -366,10 +366,32 @@ where
 {
     let inserted = insert_first(conn, ev.stream.entity.0, model, pk).await?;
     if inserted > 0 && !values.is_empty() {
-        crate::custom::key::<C, A::Entity>(conn, record, ev.stream.tenant.0, ev.stream.entity.0)
-            .await?;
+        let (tenant, id) = (ev.stream.tenant.0, ev.stream.entity.0);
+        crate::custom::claim(conn, record, tenant, id, crate::custom::column(values)).await?;
+        crate::custom::key::<C, A::Entity>(conn, record, tenant, id).await?;
     }
     Ok(inserted)
+}
+
+/// Applies a record's update event ([`update_next`] with `sets`), then claims or releases
+/// the values of unique fields among its changed `custom` values.
+pub(crate) async fn update_record<C, E>(
+    conn: &C,
+    ev: &StoredEvent,
+    sets: Vec<(E::Column, SimpleExpr)>,
+    (record, custom): (RecordKind, &crm_domain::fields::CustomChanges),
+) -> Result<u64, DbErr>
+where
+    C: ConnectionTrait,
+    E: EntityTrait,
+    E::Column: ColumnTrait,
+{
+    let updated = update_next::<C, E>(conn, ev, sets).await?;
+    if updated > 0 && !custom.is_empty() {
+        let values = crate::custom::changes_json(custom);
+        crate::custom::claim(conn, record, ev.stream.tenant.0, ev.stream.entity.0, values).await?;
+    }
+    Ok(updated)
 }
 
 async fn apply_workspace<C: ConnectionTrait>(
@@ -567,7 +589,8 @@ async fn apply_company<C: ConnectionTrait>(
                     crate::custom::merge(RecordKind::Company, &changes.custom),
                 ));
             }
-            update_next::<_, company::Entity>(conn, ev, sets).await
+            let custom = (RecordKind::Company, &changes.custom);
+            update_record::<_, company::Entity>(conn, ev, sets, custom).await
         }
         CompanyEvent::CompanyDeleted | CompanyEvent::CompanyRestored => {
             let deleted = matches!(e, CompanyEvent::CompanyDeleted);
@@ -656,7 +679,8 @@ async fn apply_contact<C: ConnectionTrait>(
                     crate::custom::merge(RecordKind::Contact, &custom),
                 ));
             }
-            update_next::<_, contact::Entity>(conn, ev, sets).await
+            update_record::<_, contact::Entity>(conn, ev, sets, (RecordKind::Contact, &custom))
+                .await
         }
         ContactEvent::ContactCompanyLinked { .. } | ContactEvent::ContactCompanyUnlinked { .. } => {
             // Applied with their association row by `apply_contact_link`.

@@ -224,7 +224,8 @@ pub(crate) async fn apply_deal<C: ConnectionTrait>(
                     crate::custom::merge(crm_domain::fields::RecordKind::Deal, &changes.custom),
                 ));
             }
-            update_next::<_, deal::Entity>(conn, ev, sets).await
+            let custom = (crm_domain::fields::RecordKind::Deal, &changes.custom);
+            crate::apply::update_record::<_, deal::Entity>(conn, ev, sets, custom).await
         }
         DealEvent::DealStageChanged {
             pipeline_id,

@@ -119,7 +119,45 @@ where
     Ok(())
 }
 
-/// [`key`] for the rows of `ids` in `table` (of record type `record`) inserted together.
+/// Claims the values of unique fields among `values` (keyed by field id; `null` releases
+/// a claim) for record `id` of `tenant` (`crm_claim_custom`, migration 000033).
+///
+/// # Errors
+/// SQLSTATE `Z0409` when another record of the type holds one of the values; any
+/// database error.
+pub(crate) async fn claim<C: ConnectionTrait>(
+    conn: &C,
+    record: RecordKind,
+    tenant: Uuid,
+    id: Uuid,
+    values: serde_json::Value,
+) -> Result<(), DbErr> {
+    conn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT crm_claim_custom($1, $2, $3, $4)",
+        [
+            tenant.into(),
+            record.as_str().into(),
+            id.into(),
+            values.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The changes of an update as [`claim`] takes them.
+pub fn changes_json(changes: &CustomChanges) -> serde_json::Value {
+    serde_json::Value::Object(
+        changes
+            .iter()
+            .map(|(id, v)| (id.to_string(), v.clone().unwrap_or(serde_json::Value::Null)))
+            .collect(),
+    )
+}
+
+/// [`key`] for the rows of `ids` in `table` (of record type `record`) inserted together,
+/// their unique values claimed first ([`claim`]).
 ///
 /// # Errors
 /// Any database error.
@@ -132,6 +170,15 @@ pub(crate) async fn key_many<C: ConnectionTrait>(
     if ids.is_empty() {
         return Ok(());
     }
+    conn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!(
+            "SELECT crm_claim_custom(tenant_id, $1, id, custom) FROM {table}
+              WHERE id = ANY($2) AND custom <> '{{}}'::jsonb"
+        ),
+        [record.as_str().into(), ids.clone().into()],
+    ))
+    .await?;
     conn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!(

@@ -14,7 +14,7 @@ use crm_store::personal_data::Keyring;
 use crm_store::TenantScope;
 
 /// The read tables a rebuild empties and refills.
-pub const READ_TABLES: [&str; 9] = [
+pub const READ_TABLES: [&str; 10] = [
     "workspaces",
     "users",
     "companies",
@@ -24,6 +24,7 @@ pub const READ_TABLES: [&str; 9] = [
     "deals",
     "activities",
     "contact_companies",
+    "custom_claims",
 ];
 
 /// Events replayed per read.

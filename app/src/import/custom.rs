@@ -67,6 +67,15 @@ impl Mapped {
                         ),
                     )
                 })?;
+            if field.unique {
+                return Err(AppError::invalid(
+                    "map",
+                    format!(
+                        "{column}: {key:?} is a unique field; imports do not set unique fields \
+                         yet (a taken value would stop the whole batch): set them through the API"
+                    ),
+                ));
+            }
             if fields.iter().any(|(i, f)| *i == index || f.id == field.id) {
                 return Err(AppError::invalid(
                     "map",

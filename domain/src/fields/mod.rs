@@ -167,6 +167,9 @@ pub struct FieldDefinition {
     /// key like its names and email, and erased with them.
     #[serde(default)]
     pub personal_data: bool,
+    /// No two records of the type may have the same value (compared case-insensitively).
+    #[serde(default)]
+    pub unique: bool,
     /// Whether it is archived: hidden from views and refused in writes, its values kept.
     #[serde(default)]
     pub archived: bool,
@@ -204,6 +207,11 @@ pub struct FieldInput {
     /// key, erased with the contact's personal data).
     #[serde(default)]
     pub personal_data: bool,
+    /// No two records of the type may have the same value (case-insensitive; a value
+    /// taken is a 409). For text, integer, decimal, date, date-time, URL, email, phone,
+    /// single-select and reference fields; not with `personal_data`.
+    #[serde(default)]
+    pub unique: bool,
 }
 
 /// An option in `PATCH /v1/schema/fields/{id}`: an existing one by its id, a new one
@@ -453,6 +461,27 @@ impl FieldSchema {
                 "is for contact fields only",
             ));
         }
+        if input.unique {
+            if matches!(
+                kind,
+                FieldKind::LongText
+                    | FieldKind::Boolean
+                    | FieldKind::MultiSelect
+                    | FieldKind::Money
+            ) {
+                return Err(DomainError::invalid(
+                    "unique",
+                    "is not for long_text, boolean, multi_select or money fields",
+                ));
+            }
+            if input.personal_data {
+                return Err(DomainError::invalid(
+                    "unique",
+                    "a personal data field cannot be unique (its values would be kept outside \
+                     the contact's sealed events)",
+                ));
+            }
+        }
         if kind == FieldKind::Reference && input.references.is_none() {
             return Err(DomainError::invalid(
                 "references",
@@ -480,6 +509,7 @@ impl FieldSchema {
             options: options(id, &[], new_options)?,
             required: input.required,
             personal_data: input.personal_data,
+            unique: input.unique,
             archived: false,
         })
     }

@@ -20,6 +20,7 @@ fn input(key: &str, kind: FieldKind) -> FieldInput {
         options: Vec::new(),
         required: false,
         personal_data: false,
+        unique: false,
     }
 }
 
@@ -78,6 +79,7 @@ fn a_text_field_is_defined_with_its_default_length() {
             options: Vec::new(),
             required: false,
             personal_data: false,
+            unique: false,
             archived: false,
         })]);
 }
@@ -542,4 +544,25 @@ fn personal_data_is_for_contact_fields_and_its_values_are_kept_apart() {
         }
         Err(e) => panic!("{e}"),
     }
+}
+
+#[test]
+fn unique_is_for_comparable_types_and_never_for_personal_data() {
+    for kind in [
+        FieldKind::LongText,
+        FieldKind::Boolean,
+        FieldKind::MultiSelect,
+        FieldKind::Money,
+    ] {
+        let mut i = input("u", kind);
+        i.unique = true;
+        invalid_on("unique", run(vec![], define(FIELD, i)));
+    }
+    let mut i = input("u", FieldKind::Text);
+    i.record = RecordKind::Contact;
+    i.unique = true;
+    i.personal_data = true;
+    invalid_on("unique", run(vec![], define(FIELD, i.clone())));
+    i.personal_data = false;
+    assert!(run(vec![], define(FIELD, i)).is_ok());
 }

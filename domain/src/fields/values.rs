@@ -671,6 +671,7 @@ impl TypeGuess {
                 options: Vec::new(),
                 required: false,
                 personal_data: false,
+                unique: false,
                 archived: false,
             };
             from_text(&probe, text).is_ok()

@@ -1,3 +1,10 @@
+CREATE OR REPLACE FUNCTION crm_read_tables() RETURNS text[]
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT ARRAY['workspaces', 'users', 'companies', 'contacts', 'pipelines',
+               'pipeline_stages', 'deals', 'activities', 'contact_companies']
+$$;
+DROP FUNCTION crm_claim_custom(uuid, text, uuid, jsonb);
+DROP TABLE custom_claims;
 DROP INDEX IF EXISTS deals_custom;
 DROP INDEX IF EXISTS contacts_custom;
 DROP INDEX IF EXISTS companies_custom;

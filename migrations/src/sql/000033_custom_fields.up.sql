@@ -12,12 +12,14 @@ ALTER TABLE deals ADD COLUMN custom jsonb NOT NULL DEFAULT '{}';
 -- personal data (a contact's, erased with its other personal fields), and whether archived now,
 -- from the stream's events (a field's latest FieldArchived or FieldRestored decides).
 CREATE FUNCTION crm_custom_fields(p_tenant uuid)
-  RETURNS TABLE (id uuid, record text, key text, personal boolean, archived boolean)
+  RETURNS TABLE (id uuid, record text, key text, personal boolean, is_unique boolean,
+                 archived boolean)
   LANGUAGE sql STABLE SECURITY INVOKER SET search_path = public, pg_temp AS $$
   SELECT (d.payload->'FieldDefined'->>'id')::uuid,
          d.payload->'FieldDefined'->>'record',
          d.payload->'FieldDefined'->>'key',
          COALESCE((d.payload->'FieldDefined'->>'personal_data')::boolean, false),
+         COALESCE((d.payload->'FieldDefined'->>'unique')::boolean, false),
          COALESCE((SELECT s.event_type = 'FieldArchived'
                      FROM events s
                     WHERE s.tenant_id = p_tenant AND s.aggregate_type = 'FieldSchema'
@@ -72,3 +74,69 @@ BEGIN
     RAISE WARNING 'not a superuser: jsonb_contains stays NOT LEAKPROOF, and custom field filters scan their whole workspace';
   END IF;
 END $$;
+
+-- Unique fields: one record of its type per value (case-insensitive) in a workspace. A
+-- claim is a read row like any other, written by the projection of the record's events
+-- in the command's own transaction (so it commits with them, or not at all) and rebuilt
+-- from the events with the other read tables.
+CREATE TABLE custom_claims (
+  tenant_id uuid NOT NULL,
+  field_id uuid NOT NULL,
+  value text NOT NULL,
+  record_id uuid NOT NULL,
+  PRIMARY KEY (tenant_id, field_id, value)
+);
+CREATE INDEX custom_claims_record ON custom_claims (tenant_id, record_id);
+ALTER TABLE custom_claims ENABLE ROW LEVEL SECURITY;
+ALTER TABLE custom_claims FORCE ROW LEVEL SECURITY;
+CREATE POLICY custom_claims_command ON custom_claims FOR ALL TO crm_command
+  USING (tenant_id = crm_current_tenant()) WITH CHECK (tenant_id = crm_current_tenant());
+CREATE POLICY custom_claims_projector ON custom_claims FOR ALL TO crm_projector
+  USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON custom_claims TO crm_command, crm_projector;
+
+-- Claims the values of `p_values` (keyed by field id; `null` releases) of unique fields
+-- for record `p_id` of type `p_record`: its earlier claim on each such field goes, the new
+-- one is taken. A value another record holds raises SQLSTATE Z0409 ("custom.<key>: …"),
+-- which the application answers with 409. Runs in the caller's schema search path, so a
+-- rebuild claims into its shadow table.
+CREATE FUNCTION crm_claim_custom(p_tenant uuid, p_record text, p_id uuid, p_values jsonb)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE SECURITY INVOKER AS $$
+DECLARE
+  r record;
+  v_text text;
+  v_holder uuid;
+BEGIN
+  IF p_values IS NULL OR p_values = '{}'::jsonb THEN
+    RETURN;
+  END IF;
+  FOR r IN SELECT f.id, f.key, v.value
+             FROM jsonb_each(p_values) v
+             JOIN public.crm_custom_fields(p_tenant) f
+               ON f.id::text = v.key AND f.record = p_record AND f.is_unique LOOP
+    DELETE FROM custom_claims c
+     WHERE c.tenant_id = p_tenant AND c.field_id = r.id AND c.record_id = p_id;
+    CONTINUE WHEN r.value IS NULL OR r.value = 'null'::jsonb;
+    v_text := lower(r.value #>> '{}');
+    INSERT INTO custom_claims (tenant_id, field_id, value, record_id)
+    VALUES (p_tenant, r.id, v_text, p_id)
+    ON CONFLICT (tenant_id, field_id, value) DO NOTHING;
+    IF NOT FOUND THEN
+      SELECT c.record_id INTO v_holder FROM custom_claims c
+       WHERE c.tenant_id = p_tenant AND c.field_id = r.id AND c.value = v_text;
+      IF v_holder IS DISTINCT FROM p_id THEN
+        RAISE EXCEPTION 'custom.%: another % has this value (%)', r.key, p_record, v_holder
+          USING ERRCODE = 'Z0409';
+      END IF;
+    END IF;
+  END LOOP;
+END $$;
+GRANT EXECUTE ON FUNCTION crm_claim_custom(uuid, text, uuid, jsonb) TO crm_command, crm_projector;
+
+-- The claims are a read table: a full rebuild makes them again in its shadow schema.
+CREATE OR REPLACE FUNCTION crm_read_tables() RETURNS text[]
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT ARRAY['workspaces', 'users', 'companies', 'contacts', 'pipelines',
+               'pipeline_stages', 'deals', 'activities', 'contact_companies', 'custom_claims']
+$$;

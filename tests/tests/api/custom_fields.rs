@@ -1192,3 +1192,106 @@ async fn a_personal_data_field_is_sealed_in_the_events_and_erased_with_its_conta
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn a_unique_value_belongs_to_one_record_of_the_workspace() {
+    let app = spawn_app().await;
+    let ws = app.signup("unique-fields").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "erp_id", "label": "ERP id", "type": "text", "unique": true}),
+    )
+    .await;
+    let first = company(&app, &ws, json!({"erp_id": "C-100"})).await;
+    let (status, body) = app
+        .post(
+            "/v1/companies",
+            &ws.token,
+            json!({"name": "Copy", "custom": {"erp_id": "c-100"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("erp_id"), "{body}");
+    assert_eq!(
+        company_count(&app, &ws).await,
+        1,
+        "the refused create wrote nothing"
+    );
+    // With an Idempotency-Key the refusal is answered the same, and replayed.
+    for _ in 0..2 {
+        let res = app
+            .client
+            .post(format!("{}/v1/companies", app.address))
+            .bearer_auth(&ws.token)
+            .header("Idempotency-Key", "unique-conflict-1")
+            .json(&json!({"name": "Copy", "custom": {"erp_id": "C-100"}}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+    }
+
+    // Another record takes it once the holder lets it go; the holder keeps it on other edits.
+    let second = company(&app, &ws, json!({"erp_id": "C-200"})).await;
+    let path = |c: &Value| format!("/v1/companies/{}", str_of(&c["id"]));
+    let (status, _) = app
+        .patch(&path(&first), &ws.token, json!({"industry": "Telecom"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .patch(
+            &path(&second),
+            &ws.token,
+            json!({"custom": {"erp_id": "C-100"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = app
+        .patch(
+            &path(&first),
+            &ws.token,
+            json!({"custom": {"erp_id": "C-101"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, moved) = app
+        .patch(
+            &path(&second),
+            &ws.token,
+            json!({"custom": {"erp_id": "C-100"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+
+    // Other workspaces have their own values; a rebuild makes the same claims.
+    let other = app.signup("unique-other").await;
+    define(
+        &app,
+        &other,
+        json!({"record": "company", "key": "erp_id", "label": "ERP id", "type": "text", "unique": true}),
+    )
+    .await;
+    company(&app, &other, json!({"erp_id": "C-100"})).await;
+    let owner = app.pool_as(None).await;
+    let claims = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT tenant_id::text || ' ' || value || ' ' || record_id::text FROM custom_claims ORDER BY 1",
+        )
+        .fetch_all(&owner)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    app.settle().await;
+    let before = claims().await;
+    assert_eq!(before.len(), 3, "{before:?}");
+    crm_projections::rebuild::rebuild_all(&app.projector_db().await, &crate::helpers::keyring())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    app.settle().await;
+    assert_eq!(claims().await, before);
+    // Imports do not set unique fields yet: the mapping is refused, nothing written.
+    let (status, body) = import(&app, &ws, "map.ERP=erp_id", b"Company name,ERP\nX,C-900\n").await;
+    let (field, _) = refused_on(status, &body);
+    assert_eq!(field, "map");
+}
