@@ -511,9 +511,14 @@ pub fn with_fields(document: &mut serde_json::Value, schema: &crm_domain::fields
             ["ContactView", "CreateContact", "PatchContact"],
         ),
         (RecordKind::Deal, ["DealView", "CreateDeal", "PatchDeal"]),
+        // One body creates and changes an activity: its values may be null.
+        (
+            RecordKind::Activity,
+            ["ActivityView", "ActivityBody", "ActivityBody"],
+        ),
     ] {
         for name in names {
-            let patch = name.starts_with("Patch");
+            let patch = name.starts_with("Patch") || name == "ActivityBody";
             let properties: Map<String, Value> = schema
                 .live(kind)
                 .map(|field| {

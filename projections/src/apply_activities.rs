@@ -5,7 +5,7 @@ use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr};
 use uuid::Uuid;
 
-use crate::apply::{insert_first, update_next};
+use crate::apply::update_next;
 use crate::entities::activity::{self, Column as A};
 use crm_store::event::StoredEvent;
 
@@ -78,7 +78,11 @@ pub(crate) async fn apply_activity<C: ConnectionTrait>(
     let by = ev.metadata.actor.id();
     let at = ev.metadata.occurred_at;
     let sets: Vec<(A, SimpleExpr)> = match e {
-        ActivityEvent::ActivityLogged { kind, links } => {
+        ActivityEvent::ActivityLogged {
+            kind,
+            links,
+            custom,
+        } => {
             if ev.sequence != 1 {
                 return Ok(0);
             }
@@ -107,9 +111,25 @@ pub(crate) async fn apply_activity<C: ConnectionTrait>(
                 assignee_id: Set(assignee_id),
                 priority: Set(prio),
                 completed_at: Set(None),
+                custom: Set(crate::custom::column(custom)),
                 ..activity::ActiveModel::created(ev, ())
             };
-            return insert_first(conn, ev.stream.entity.0, row, [A::TenantId, A::Id]).await;
+            let custom = (crm_domain::fields::RecordKind::Activity, custom);
+            return crate::apply::insert_record(conn, ev, row, [A::TenantId, A::Id], custom).await;
+        }
+        ActivityEvent::ActivityCustomChanged { custom } => {
+            let kind = crm_domain::fields::RecordKind::Activity;
+            let sets = vec![
+                (A::Custom, crate::custom::merge(kind, custom)),
+                (A::UpdatedBy, Expr::value(by)),
+            ];
+            return crate::apply::update_record::<_, activity::Entity>(
+                conn,
+                ev,
+                sets,
+                (kind, custom),
+            )
+            .await;
         }
         ActivityEvent::ActivityEdited { kind } => {
             let mut sets = kind_columns(kind);

@@ -1,4 +1,4 @@
-//! Custom values in the read rows of companies, contacts and deals.
+//! Custom values in the read rows of companies, contacts, deals and activities.
 //!
 //! Record events key their values by field id; a read row keeps them in `custom` keyed by
 //! the field's API key (immutable) without the fields archived now, so a view, a filter
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 /// The record types with custom values: their kind, read table, aggregate type and the
 /// events whose payloads carry values (created, updated).
-const TABLES: [(RecordKind, &str, &str, &str, &str); 3] = [
+const TABLES: [(RecordKind, &str, &str, &str, &str); 4] = [
     (
         RecordKind::Company,
         "companies",
@@ -36,6 +36,13 @@ const TABLES: [(RecordKind, &str, &str, &str, &str); 3] = [
         "Deal",
         "DealCreated",
         "DealUpdated",
+    ),
+    (
+        RecordKind::Activity,
+        "activities",
+        "Activity",
+        "ActivityLogged",
+        "ActivityCustomChanged",
     ),
 ];
 

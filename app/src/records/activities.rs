@@ -72,6 +72,11 @@ pub struct ActivityBody {
     pub company_ids: Option<Vec<Uuid>>,
     /// Linked deals.
     pub deal_ids: Option<Vec<Uuid>>,
+    /// Custom values keyed by API key (`GET /v1/schema` lists the fields); on a change a
+    /// key given sets its value, `null` clears it, a key left out stays.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: crm_domain::fields::CustomInput,
 }
 
 fn required<T>(field: &'static str, value: Option<T>) -> Result<T, AppError> {
@@ -311,9 +316,14 @@ impl Record for Activities {
             body.company_ids.take(),
             body.deal_ids.take(),
         );
+        let custom = std::mem::take(&mut body.custom);
         let kind = body.kind(&kind_name, None)?;
         check_links(s, caller, &links, assignee(&kind)).await?;
-        Ok(ActivityCommand::Log { kind, links })
+        Ok(ActivityCommand::Log {
+            kind,
+            links,
+            custom,
+        })
     }
 
     async fn update_command(
@@ -343,6 +353,7 @@ impl Record for Activities {
         };
         let base: ActivityKind =
             serde_json::from_value(current.details.clone()).map_err(AppError::internal)?;
+        let custom = std::mem::take(&mut body.custom);
         let kind = body.kind(&current.kind, Some(base))?;
         let unchanged = Links::default();
         check_links(
@@ -357,6 +368,7 @@ impl Record for Activities {
             command: ActivityCommand::Edit {
                 kind,
                 links: relink.then_some(links),
+                custom,
             },
         })
     }
@@ -367,6 +379,24 @@ impl Record for Activities {
         row: Model,
     ) -> Result<ActivityView, AppError> {
         Ok(row.into())
+    }
+
+    fn create_custom(
+        body: &mut Self::Create,
+    ) -> Option<(
+        crm_domain::fields::RecordKind,
+        &mut crm_domain::fields::CustomInput,
+    )> {
+        Some((crm_domain::fields::RecordKind::Activity, &mut body.custom))
+    }
+
+    fn patch_custom(
+        body: &mut Self::Patch,
+    ) -> Option<(
+        crm_domain::fields::RecordKind,
+        &mut crm_domain::fields::CustomInput,
+    )> {
+        Some((crm_domain::fields::RecordKind::Activity, &mut body.custom))
     }
 
     fn delete_command() -> ActivityCommand {

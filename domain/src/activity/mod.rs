@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::check_version;
 use crate::error::ensure_live;
+use crate::fields::{CustomChanges, CustomInput, CustomValues};
 use crate::{text, DomainError, Email, EntityId, Guarded, UserId};
 
 #[cfg(test)]
@@ -285,6 +286,8 @@ pub enum ActivityCommand {
         kind: ActivityKind,
         /// About what.
         links: Links,
+        /// Custom values, checked against the workspace's schema.
+        custom: CustomInput,
     },
     /// Replace its fields (the kind stays) and, when given, its links: one command, so both
     /// change or neither does.
@@ -293,6 +296,8 @@ pub enum ActivityCommand {
         kind: ActivityKind,
         /// The new links, if they change.
         links: Option<Links>,
+        /// Custom values to change, checked against the workspace's schema.
+        custom: CustomInput,
     },
     /// Mark a task done at `at`.
     Complete {
@@ -317,6 +322,14 @@ pub enum ActivityEvent {
         kind: ActivityKind,
         /// About what.
         links: Links,
+        /// Custom values keyed by field id.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        custom: CustomValues,
+    },
+    /// Custom values changed (keyed by field id; `null`: cleared).
+    ActivityCustomChanged {
+        /// The changes.
+        custom: CustomChanges,
     },
     /// Fields replaced.
     ActivityEdited {
@@ -347,6 +360,7 @@ impl DomainEvent for ActivityEvent {
         match self {
             Self::ActivityLogged { .. } => "ActivityLogged",
             Self::ActivityEdited { .. } => "ActivityEdited",
+            Self::ActivityCustomChanged { .. } => "ActivityCustomChanged",
             Self::ActivityRelinked { .. } => "ActivityRelinked",
             Self::TaskCompleted { .. } => "TaskCompleted",
             Self::TaskReopened => "TaskReopened",
@@ -369,6 +383,8 @@ pub struct Activity {
     links: Links,
     deleted: bool,
     completed: bool,
+    #[serde(default)]
+    custom: CustomValues,
 }
 
 impl Activity {
@@ -397,7 +413,11 @@ impl Aggregate for Activity {
         )?;
         let exists = self.kind.is_some();
         let event = match guarded.command {
-            ActivityCommand::Log { kind, links } => {
+            ActivityCommand::Log {
+                kind,
+                links,
+                custom,
+            } => {
                 if exists {
                     return Err(DomainError::AlreadyExists);
                 }
@@ -409,9 +429,17 @@ impl Aggregate for Activity {
                         "a note, call, meeting or email must link to a contact, company or deal",
                     ));
                 }
-                ActivityEvent::ActivityLogged { kind, links }
+                ActivityEvent::ActivityLogged {
+                    kind,
+                    links,
+                    custom: crate::fields::values::created(&custom)?,
+                }
             }
-            ActivityCommand::Edit { kind, links } => {
+            ActivityCommand::Edit {
+                kind,
+                links,
+                custom,
+            } => {
                 ensure_live(exists, self.deleted)?;
                 let kind = kind.validate()?;
                 if self.kind.as_ref().map(ActivityKind::name) != Some(kind.name()) {
@@ -437,6 +465,18 @@ impl Aggregate for Activity {
                 if let Some(links) = links {
                     sink.write(ActivityEvent::ActivityRelinked { links }, self)
                         .await;
+                }
+                let new = crate::fields::values::created(&crate::fields::values::patched(
+                    &self.custom,
+                    &custom,
+                )?)?;
+                let changes = crate::fields::diff(&self.custom, &new);
+                if !changes.is_empty() {
+                    sink.write(
+                        ActivityEvent::ActivityCustomChanged { custom: changes },
+                        self,
+                    )
+                    .await;
                 }
                 return Ok(());
             }
@@ -481,9 +521,17 @@ impl Aggregate for Activity {
     fn apply(&mut self, event: Self::Event) {
         self.version += 1;
         match event {
-            ActivityEvent::ActivityLogged { kind, links } => {
+            ActivityEvent::ActivityLogged {
+                kind,
+                links,
+                custom,
+            } => {
                 self.kind = Some(kind);
                 self.links = links;
+                self.custom = custom;
+            }
+            ActivityEvent::ActivityCustomChanged { custom } => {
+                crate::fields::values::apply(&mut self.custom, custom);
             }
             ActivityEvent::ActivityEdited { kind } => self.kind = Some(kind),
             ActivityEvent::ActivityRelinked { links } => self.links = links,

@@ -30,6 +30,7 @@ fn task() -> ActivityKind {
 
 fn logged_task() -> ActivityEvent {
     ActivityEvent::ActivityLogged {
+        custom: Default::default(),
         kind: task(),
         links: Links::default(),
     }
@@ -41,6 +42,7 @@ fn a_note_needs_a_link_and_a_body() {
         .given_no_previous_events()
         .when(
             ActivityCommand::Log {
+                custom: Default::default(),
                 kind: ActivityKind::Note {
                     body: "Called back".into(),
                 },
@@ -57,6 +59,7 @@ fn a_note_needs_a_link_and_a_body() {
         .given_no_previous_events()
         .when(
             ActivityCommand::Log {
+                custom: Default::default(),
                 kind: ActivityKind::Note { body: "  ".into() },
                 links: links(),
             }
@@ -69,6 +72,7 @@ fn a_note_needs_a_link_and_a_body() {
         .given_no_previous_events()
         .when(
             ActivityCommand::Log {
+                custom: Default::default(),
                 kind: ActivityKind::Note {
                     body: " Line one\nline two ".into(),
                 },
@@ -77,6 +81,7 @@ fn a_note_needs_a_link_and_a_body() {
             .into(),
         )
         .then_expect_events(vec![ActivityEvent::ActivityLogged {
+            custom: Default::default(),
             kind: ActivityKind::Note {
                 body: "Line one\nline two".into(),
             },
@@ -90,6 +95,7 @@ fn a_task_may_stand_alone() {
         .given_no_previous_events()
         .when(
             ActivityCommand::Log {
+                custom: Default::default(),
                 kind: task(),
                 links: Links::default(),
             }
@@ -111,6 +117,7 @@ fn a_meeting_ends_after_it_starts_and_calls_are_bounded() {
         .given_no_previous_events()
         .when(
             ActivityCommand::Log {
+                custom: Default::default(),
                 kind: meeting,
                 links: links(),
             }
@@ -134,6 +141,7 @@ fn a_meeting_ends_after_it_starts_and_calls_are_bounded() {
         .given_no_previous_events()
         .when(
             ActivityCommand::Log {
+                custom: Default::default(),
                 kind: call,
                 links: links(),
             }
@@ -183,6 +191,7 @@ fn tasks_complete_once_and_reopen() {
 #[test]
 fn only_tasks_complete_and_kinds_do_not_change() {
     let note = ActivityEvent::ActivityLogged {
+        custom: Default::default(),
         kind: ActivityKind::Note { body: "x".into() },
         links: links(),
     };
@@ -195,6 +204,7 @@ fn only_tasks_complete_and_kinds_do_not_change() {
         .given(vec![note])
         .when(
             ActivityCommand::Edit {
+                custom: Default::default(),
                 kind: task(),
                 links: None,
             }
@@ -233,6 +243,7 @@ fn events_serialise_with_a_kind_tag() {
 fn an_edit_changes_fields_and_links_together_or_not_at_all() {
     let l = links();
     let note = ActivityEvent::ActivityLogged {
+        custom: Default::default(),
         kind: ActivityKind::Note { body: "x".into() },
         links: l.clone(),
     };
@@ -244,6 +255,7 @@ fn an_edit_changes_fields_and_links_together_or_not_at_all() {
         .given(vec![note.clone()])
         .when(
             ActivityCommand::Edit {
+                custom: Default::default(),
                 kind: ActivityKind::Note { body: "y".into() },
                 links: Some(other.clone()),
             }
@@ -259,6 +271,7 @@ fn an_edit_changes_fields_and_links_together_or_not_at_all() {
         .given(vec![note])
         .when(
             ActivityCommand::Edit {
+                custom: Default::default(),
                 kind: ActivityKind::Note { body: "y".into() },
                 links: Some(Links::default()),
             }
@@ -269,4 +282,39 @@ fn an_edit_changes_fields_and_links_together_or_not_at_all() {
         matches!(r, Err(DomainError::Invalid { field: "links", .. })),
         "a refused relink refuses the edit too"
     );
+}
+
+#[test]
+fn an_edit_of_custom_values_alone_records_only_their_changes() {
+    use crate::fields::CustomInput;
+    let field = uuid::Uuid::from_u128(9);
+    let note = ActivityEvent::ActivityLogged {
+        custom: [(field, serde_json::json!(3))].into(),
+        kind: ActivityKind::Note { body: "x".into() },
+        links: links(),
+    };
+    Given::with(())
+        .given(vec![note.clone()])
+        .when(
+            ActivityCommand::Edit {
+                custom: CustomInput::checked([(field, Some(serde_json::json!(5)))].into()),
+                kind: ActivityKind::Note { body: "x".into() },
+                links: None,
+            }
+            .into(),
+        )
+        .then_expect_events(vec![ActivityEvent::ActivityCustomChanged {
+            custom: [(field, Some(serde_json::json!(5)))].into(),
+        }]);
+    Given::with(())
+        .given(vec![note])
+        .when(
+            ActivityCommand::Edit {
+                custom: CustomInput::checked([(field, Some(serde_json::json!(3)))].into()),
+                kind: ActivityKind::Note { body: "x".into() },
+                links: None,
+            }
+            .into(),
+        )
+        .then_expect_events(vec![]);
 }

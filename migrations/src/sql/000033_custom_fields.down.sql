@@ -5,11 +5,13 @@ CREATE OR REPLACE FUNCTION crm_read_tables() RETURNS text[]
 $$;
 DROP FUNCTION crm_claim_custom(uuid, text, uuid, jsonb);
 DROP TABLE custom_claims;
+DROP INDEX IF EXISTS activities_custom;
 DROP INDEX IF EXISTS deals_custom;
 DROP INDEX IF EXISTS contacts_custom;
 DROP INDEX IF EXISTS companies_custom;
 DROP FUNCTION crm_custom_keys(uuid, text, jsonb);
 DROP FUNCTION crm_custom_fields(uuid);
+ALTER TABLE activities DROP COLUMN custom;
 ALTER TABLE deals DROP COLUMN custom;
 ALTER TABLE contacts DROP COLUMN custom;
 ALTER TABLE companies DROP COLUMN custom;

@@ -7,6 +7,7 @@
 ALTER TABLE companies ADD COLUMN custom jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE contacts ADD COLUMN custom jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE deals ADD COLUMN custom jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE activities ADD COLUMN custom jsonb NOT NULL DEFAULT '{}';
 
 -- The fields of `p_tenant`'s schema: id, record type, API key, whether its values are
 -- personal data (a contact's, erased with its other personal fields), and whether archived now,
@@ -61,6 +62,7 @@ GRANT EXECUTE ON FUNCTION crm_custom_keys(uuid, text, jsonb) TO crm_app, crm_pro
 CREATE INDEX companies_custom ON companies USING gin (tenant_id, custom jsonb_path_ops);
 CREATE INDEX contacts_custom ON contacts USING gin (tenant_id, custom jsonb_path_ops);
 CREATE INDEX deals_custom ON deals USING gin (tenant_id, custom jsonb_path_ops);
+CREATE INDEX activities_custom ON activities USING gin (tenant_id, custom jsonb_path_ops);
 
 -- As `ts_match_vq` in migration 000028: under row-level security a condition whose
 -- function is not LEAKPROOF runs after the policy's, so `@>` could not be an index

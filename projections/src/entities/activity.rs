@@ -18,6 +18,9 @@ macro_rules! activity_table {
         fields {}
         money {}
         own {
+            /// Custom values keyed by API key (`GET /v1/schema` lists the fields),
+            /// without archived fields.
+            custom: Json as Object,
             /// `note`, `call`, `meeting`, `email` or `task`.
             kind: String,
             /// Subject, title, or a note's first line.

@@ -1295,3 +1295,61 @@ async fn a_unique_value_belongs_to_one_record_of_the_workspace() {
     let (field, _) = refused_on(status, &body);
     assert_eq!(field, "map");
 }
+
+#[tokio::test]
+async fn activities_carry_custom_values_too() {
+    let app = spawn_app().await;
+    let ws = app.signup("activity-fields").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "activity", "key": "score", "label": "Score", "type": "integer"}),
+    )
+    .await;
+    let (status, contact) = app
+        .post("/v1/contacts", &ws.token, json!({"first_name": "B"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, note) = app
+        .post(
+            "/v1/activities",
+            &ws.token,
+            json!({"kind": "note", "body": "Met", "contact_ids": [contact["id"]], "custom": {"score": 3}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
+    assert_eq!(note["custom"], json!({"score": 3}));
+    let id = str_of(&note["id"]);
+    let (status, changed) = app
+        .patch(
+            &format!("/v1/activities/{id}"),
+            &ws.token,
+            json!({"custom": {"score": 5}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["custom"], json!({"score": 5}));
+    assert_eq!(changed["details"]["body"], "Met", "the kind's fields stay");
+    let (status, body) = app
+        .patch(
+            &format!("/v1/activities/{id}"),
+            &ws.token,
+            json!({"custom": {"score": "high"}}),
+        )
+        .await;
+    refused_on(status, &body);
+    let (status, body) = app
+        .post(
+            "/v1/activities",
+            &ws.token,
+            json!({"kind": "note", "body": "x", "contact_ids": [contact["id"]], "custom": {"ticker": "X"}}),
+        )
+        .await;
+    refused_on(status, &body);
+    let (_, doc) = app.get("/v1/openapi.json", &ws.token).await;
+    assert_eq!(
+        doc["components"]["schemas"]["ActivityView"]["properties"]["custom"]["properties"]["score"]
+            ["type"],
+        "integer"
+    );
+}
