@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::Json;
-use crate::openapi::IdempotencyKey;
+use crate::openapi::{IdempotencyKey, Problem};
 use crate::state::AppState;
 
 /// Every custom field of the workspace (every record type's, archived ones included, in
@@ -38,9 +38,12 @@ pub async fn list(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpR
     tag = "schema",
     request_body = FieldInput,
     params(IdempotencyKey),
-    responses((status = 201, description = "Defined.", body = FieldDefinition, headers(
-        ("Location" = String, description = "`/v1/schema/fields/{id}`."),
-    ))),
+    responses(
+        (status = 201, description = "Defined.", body = FieldDefinition, headers(
+            ("Location" = String, description = "`/v1/schema/fields/{id}`."),
+        )),
+        (status = 409, description = "The key was used before in the record type, or the label is taken.", body = Problem, content_type = "application/problem+json"),
+    ),
     extensions(("x-permission" = json!("manage_fields"))),
 )]
 #[post("/schema/fields")]
@@ -67,7 +70,10 @@ pub async fn define(
     tag = "schema",
     params(("id" = Uuid, Path, description = "The field's id.")),
     request_body = FieldPatch,
-    responses((status = 200, description = "The field.", body = FieldDefinition)),
+    responses(
+        (status = 200, description = "The field.", body = FieldDefinition),
+        (status = 409, description = "The label is taken by another live field.", body = Problem, content_type = "application/problem+json"),
+    ),
     extensions(("x-permission" = json!("manage_fields"))),
 )]
 #[patch("/schema/fields/{id}")]
@@ -89,7 +95,10 @@ pub async fn change(
 #[utoipa::path(
     tag = "schema",
     params(("id" = Uuid, Path, description = "The field's id.")),
-    responses((status = 200, description = "The archived field.", body = FieldDefinition)),
+    responses(
+        (status = 200, description = "The archived field.", body = FieldDefinition),
+        (status = 409, description = "The field is archived already.", body = Problem, content_type = "application/problem+json"),
+    ),
     extensions(("x-permission" = json!("manage_fields"))),
 )]
 #[post("/schema/fields/{id}/archive")]
@@ -110,7 +119,10 @@ pub async fn archive(
 #[utoipa::path(
     tag = "schema",
     params(("id" = Uuid, Path, description = "The field's id.")),
-    responses((status = 200, description = "The restored field.", body = FieldDefinition)),
+    responses(
+        (status = 200, description = "The restored field.", body = FieldDefinition),
+        (status = 409, description = "The field is not archived, or a live field has its label.", body = Problem, content_type = "application/problem+json"),
+    ),
     extensions(("x-permission" = json!("manage_fields"))),
 )]
 #[post("/schema/fields/{id}/restore")]
