@@ -119,10 +119,8 @@ pub async fn middleware(
     let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
     hasher.update(content_type.as_ref().map_or(&b""[..], |v| v.as_bytes()));
     hasher.update([0]);
-    let csv = content_type
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
+    // Only an import's CSV goes to disk: what `routes::imports` accepts, on its routes.
+    let csv = crate::spool::is_csv(content_type.as_ref()) && req.path().starts_with("/v1/imports/");
     let mut payload = req.take_payload();
     if csv {
         let limit = state.settings.server.import_limit_bytes;

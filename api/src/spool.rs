@@ -65,3 +65,13 @@ impl SpooledBody {
         self.file.reopen().map_err(ApiError::internal)
     }
 }
+
+/// Whether a `Content-Type` is a CSV body as the import routes take it: `text/csv` or
+/// `application/csv` (RFC 7111 and its common alias), parameters aside.
+pub(crate) fn is_csv(content_type: Option<&actix_web::http::header::HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| m == "text/csv" || m == "application/csv")
+}

@@ -26,17 +26,12 @@ pub struct ImportQuery {
 }
 
 fn check_csv(req: &HttpRequest) -> Result<(), ApiError> {
-    let mime = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase());
-    match mime.as_deref() {
-        Some("text/csv" | "application/csv") => Ok(()),
-        _ => Err(ApiError::UnsupportedMediaType(
+    if crate::spool::is_csv(req.headers().get(actix_web::http::header::CONTENT_TYPE)) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(
             "expected Content-Type: text/csv".into(),
-        )),
+        ))
     }
 }
 

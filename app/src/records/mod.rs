@@ -237,7 +237,9 @@ pub async fn ensure_owner<R: Record>(
 /// a record with it exists already (an earlier attempt committed, then its answer was
 /// lost) that record is the answer: a retry never creates a second one. The key's mark
 /// on the stream (`crate::unit_of_work`) tells the command was committed, in the
-/// command's own transaction, so nothing is read before it.
+/// command's own transaction, so nothing is read before it; only when the body is
+/// refused is the reserved id looked up, so a retry whose links changed since still
+/// answers the record the first attempt made.
 ///
 /// # Errors
 /// Conflicts (a unique value taken), validation errors, and the store's errors.
@@ -248,10 +250,28 @@ pub async fn create<R: Record>(
     mut body: R::Create,
     reserved: Option<Uuid>,
 ) -> Result<(Uuid, R::Row), AppError> {
-    if let Some((kind, custom)) = R::create_custom(&mut body) {
-        crate::fields::check(s, caller, kind, custom, true).await?;
-    }
-    let command = R::create_command(s, caller, body).await?;
+    let checked = match R::create_custom(&mut body) {
+        Some((kind, custom)) => crate::fields::check(s, caller, kind, custom, true).await,
+        None => Ok(()),
+    };
+    let command = match checked {
+        Ok(()) => R::create_command(s, caller, body).await,
+        Err(err) => Err(err),
+    };
+    let command = match command {
+        Ok(command) => command,
+        // A retry with the key after an earlier attempt committed and lost its answer:
+        // what the body names may have changed since (a linked record deleted, a stage
+        // retired), but the record exists, and it is the answer. Read only on this path.
+        Err(err) => {
+            if let Some(id) = reserved {
+                if let Some(row) = R::find(s, &caller.scope, id).await? {
+                    return Ok((id, row));
+                }
+            }
+            return Err(err);
+        }
+    };
     let id = reserved.map_or_else(EntityId::new, EntityId);
     match R::execute(s, id, Guarded::from(command), meta, true).await {
         Ok(row) => Ok((id.0, committed(id.0, row)?)),

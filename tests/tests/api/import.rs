@@ -417,6 +417,30 @@ async fn a_file_larger_than_a_json_body_is_received_to_disk_with_or_without_a_ke
         .import("companies", "", &plain)
         .await
         .expect_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    // `application/csv`, which the import takes, goes to disk under a key too.
+    let res = app
+        .client
+        .post(format!("{}/v1/imports/companies", app.address))
+        .bearer_auth(&a.token)
+        .header("Idempotency-Key", "spooled-2")
+        .header("Content-Type", "application/csv")
+        .body(csv("application"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.status(), StatusCode::OK);
+    // A keyed JSON route's CSV body is not received to disk: refused as too large first.
+    let res = app
+        .client
+        .post(format!("{}/v1/companies", app.address))
+        .bearer_auth(&a.token)
+        .header("Idempotency-Key", "spooled-3")
+        .header("Content-Type", "text/csv")
+        .body(csv("json-route"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[tokio::test]
