@@ -36,6 +36,7 @@ pub mod contacts;
 pub mod contract;
 pub mod data_requests;
 pub mod deals;
+pub mod duplicates;
 pub mod exports;
 pub mod health;
 pub mod history;
@@ -62,6 +63,7 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit_bytes: usize) {
         users::routes(v1);
         audit::routes(v1);
         api_keys::routes(v1);
+        duplicates::routes(v1);
         companies::routes(v1);
         contacts::routes(v1);
         pipelines::routes(v1);

@@ -14,6 +14,7 @@ pub mod activities;
 pub mod companies;
 pub mod contacts;
 pub mod deals;
+pub mod duplicates;
 pub mod listing;
 pub mod view;
 

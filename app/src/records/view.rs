@@ -104,7 +104,7 @@ macro_rules! record_view {
             type Row = crm_projections::entities::$module::Model;
 
             $(#[$view_doc])*
-            #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+            #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
             pub struct $view {
                 /// Id.
                 pub id: Uuid,

@@ -19,6 +19,8 @@ pub trait RecordRow {
     fn deleted(&self) -> bool;
     /// The principal that created it (a user, API key or system actor id).
     fn created_by(&self) -> &str;
+    /// The record's id.
+    fn id(&self) -> uuid::Uuid;
 }
 
 macro_rules! record_row {
@@ -32,6 +34,9 @@ macro_rules! record_row {
             }
             fn created_by(&self) -> &str {
                 &self.created_by
+            }
+            fn id(&self) -> uuid::Uuid {
+                self.id
             }
         }
     )*};

@@ -19,6 +19,7 @@ mod custom_fields;
 mod data_requests;
 mod deals;
 mod declared_tables;
+mod duplicates;
 mod erasure;
 mod exports;
 mod hardening;

@@ -611,6 +611,8 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
         get("/v1/contacts"),
         get(format!("/v1/contacts/{ct}")),
         get(format!("/v1/contacts/{ct}/timeline")),
+        get("/v1/contacts/duplicates"),
+        get("/v1/companies/duplicates"),
         get("/v1/deals"),
         get(format!("/v1/deals/{dl}")),
         get(format!("/v1/deals/{dl}/timeline")),

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use crm_domain::TenantId;
 use crm_projections::entities::{activity, company, contact, deal, user};
 use crm_projections::queries::{
-    self, activities, companies, contacts, deals,
+    self, activities, companies, contacts, deals, duplicates,
     page::{CommonFilter, Compare, CustomCondition, Ordered},
     pipelines, users, Cursor, Sort,
 };
@@ -464,6 +464,14 @@ async fn every_list_search_and_get_reads_through_an_index_that_starts_with_the_t
         })
         .await,
     );
+    for kind in [duplicates::Kind::Contacts, duplicates::Kind::Companies] {
+        reads.extend(
+            reads_of(&format!("duplicates among {kind:?}"), |db| async move {
+                duplicates::candidates(&db, &scope, kind, None, 50, 0.5).await
+            })
+            .await,
+        );
+    }
     reads.extend(
         reads_of("list pipelines", |db| async move {
             pipelines::list(&db, &scope).await
