@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::db::Pools;
 use crate::error::AppError;
-use crate::unit_of_work::UnitOfWork;
+use crate::unit_of_work::{Appended, UnitOfWork};
 
 /// The write side: every command runs in one [`UnitOfWork`] of the `crm_command` pool.
 #[derive(Clone)]
@@ -333,7 +333,7 @@ impl Commands {
         contact: EntityId,
         command: Guarded<ContactCommand>,
         meta: &EventMetadata,
-    ) -> Result<(), AppError> {
+    ) -> Result<Appended, AppError> {
         let Guarded {
             if_version,
             command,
@@ -359,9 +359,14 @@ impl Commands {
                 company_id, email, ..
             }) => (company_id.flatten(), email.clone().flatten()),
             ContactCommand::LinkCompany { company_id, .. } => (Some(*company_id), None),
+            // A contact back from a merge claims its email again.
+            ContactCommand::Unmerge => (None, current.as_ref().and_then(|c| c.email.clone())),
             ContactCommand::Delete
             | ContactCommand::Restore
             | ContactCommand::Erase
+            | ContactCommand::MergeInto { .. }
+            | ContactCommand::RecordMerge { .. }
+            | ContactCommand::UndoMerge { .. }
             | ContactCommand::UnlinkCompany { .. } => (None, None),
         };
         if let Some(company) = company {
@@ -386,11 +391,15 @@ impl Commands {
             None => None,
         };
         let old_email = match &command {
-            ContactCommand::Update(_) => current.and_then(|c| c.email),
+            ContactCommand::Update(_) | ContactCommand::MergeInto { .. } => {
+                current.and_then(|c| c.email)
+            }
             _ => None,
         };
-        // A patch that names the email and leaves it blank or null clears it.
-        let clears_email = matches!(&command, ContactCommand::Update(ContactPatch { email: Some(e), .. }) if e.as_deref().is_none_or(|e| e.trim().is_empty()));
+        // A patch that names the email and leaves it blank or null clears it; a contact
+        // merged into another gives its email up (the survivor may take it).
+        let clears_email = matches!(&command, ContactCommand::Update(ContactPatch { email: Some(e), .. }) if e.as_deref().is_none_or(|e| e.trim().is_empty()))
+            || matches!(&command, ContactCommand::MergeInto { .. });
         let changes_email = new_email
             .as_ref()
             .is_some_and(|e| old_email.as_deref() != Some(e.as_str()));
@@ -403,13 +412,13 @@ impl Commands {
                 command,
             },
         );
-        if creates {
+        let (_, appended) = if creates {
             uow.create::<Contact>(&self.keyring, stream, command, meta)
-                .await?;
+                .await?
         } else {
             uow.execute::<Contact>(&self.keyring, stream, command, meta, guarded)
-                .await?;
-        }
+                .await?
+        };
         // The command was accepted: its claims commit with its events or not at all.
         if let Some(email) = new_email.as_ref().filter(|_| changes_email) {
             if let Claim::Taken { by } =
@@ -426,6 +435,6 @@ impl Commands {
                 claims::release_contact_email(uow.connection(), &scope, &old, contact.0).await?;
             }
         }
-        Ok(())
+        Ok(appended)
     }
 }

@@ -619,6 +619,23 @@ impl UnitOfWork {
         Ok(())
     }
 
+    /// The aggregate of `stream` as this transaction sees it, and the stream's version (0
+    /// for a stream with no event). For a use case that decides from the state of a
+    /// record (an unmerge reads what its merge moved).
+    ///
+    /// # Errors
+    /// Database errors; an event that does not decode.
+    pub async fn aggregate<A>(
+        &self,
+        keyring: &Keyring,
+        stream: StreamId,
+    ) -> Result<(A, u64), AppError>
+    where
+        A: Aggregate,
+    {
+        self.load::<A>(keyring, &stream.to_string()).await
+    }
+
     /// The aggregate folded from its stream, and the stream's version. One statement
     /// (postgres-es's `select_events`), plus the data keys of a contact with sealed events.
     async fn load<A>(&self, keyring: &Keyring, aggregate_id: &str) -> Result<(A, u64), AppError>

@@ -21,6 +21,7 @@ pub mod email;
 pub mod error;
 pub mod fields;
 pub mod ids;
+pub mod merge;
 pub mod metadata;
 pub mod money;
 pub mod patch;

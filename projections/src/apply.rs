@@ -717,6 +717,33 @@ async fn apply_contact<C: ConnectionTrait>(
             let deleted = matches!(e, ContactEvent::ContactDeleted);
             set_deleted::<_, contact::Entity>(conn, ev, deleted).await
         }
+        ContactEvent::ContactMergedInto { into } => {
+            update_next::<_, contact::Entity>(
+                conn,
+                ev,
+                vec![
+                    (C::Deleted, Expr::value(true)),
+                    (C::MergedInto, Expr::value(Some(into.0))),
+                    (C::UpdatedBy, Expr::value(by)),
+                ],
+            )
+            .await
+        }
+        ContactEvent::ContactUnmerged { .. } => {
+            update_next::<_, contact::Entity>(
+                conn,
+                ev,
+                vec![
+                    (C::Deleted, Expr::value(false)),
+                    (C::MergedInto, Expr::value(Option::<uuid::Uuid>::None)),
+                    (C::UpdatedBy, Expr::value(by)),
+                ],
+            )
+            .await
+        }
+        ContactEvent::ContactMerged(_) | ContactEvent::ContactMergeUndone { .. } => {
+            update_next::<_, contact::Entity>(conn, ev, vec![(C::UpdatedBy, Expr::value(by))]).await
+        }
     }
 }
 

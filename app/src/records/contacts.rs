@@ -84,6 +84,10 @@ impl Record for Contacts {
         Some((crm_domain::fields::RecordKind::Contact, &mut body.custom))
     }
 
+    fn merged_into(row: &Model) -> Option<Uuid> {
+        row.merged_into
+    }
+
     fn delete_command() -> ContactCommand {
         ContactCommand::Delete
     }

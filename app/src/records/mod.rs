@@ -16,6 +16,7 @@ pub mod contacts;
 pub mod deals;
 pub mod duplicates;
 pub mod listing;
+pub mod merge;
 pub mod view;
 
 use crm_domain::fields::{CustomInput, RecordKind};
@@ -125,6 +126,12 @@ pub trait Record: Sized + 'static {
         None
     }
 
+    /// The record a row was merged into, when it is a merge's tombstone (which every
+    /// reader may see, so a client holding its id finds the survivor).
+    fn merged_into(_row: &Self::Row) -> Option<Uuid> {
+        None
+    }
+
     /// The soft-delete command.
     fn delete_command() -> Self::Command;
     /// The restore command.
@@ -169,7 +176,7 @@ pub async fn find<R: Record>(
     id: Uuid,
 ) -> Result<(i64, R::Detail), AppError> {
     let row = load::<R>(s, caller, id).await?;
-    if row.deleted() && !caller.may(Action::ViewDeleted) {
+    if row.deleted() && !caller.may(Action::ViewDeleted) && R::merged_into(&row).is_none() {
         return Err(AppError::NotFound);
     }
     let version = row.version();

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::command::check_version;
 use crate::error::ensure_live;
 use crate::fields::{CustomChanges, CustomInput, CustomValues};
+use crate::merge::{LinkTo, Swap};
 use crate::{text, DomainError, Email, EntityId, Guarded, UserId};
 
 #[cfg(test)]
@@ -299,6 +300,14 @@ pub enum ActivityCommand {
         /// Custom values to change, checked against the workspace's schema.
         custom: CustomInput,
     },
+    /// Change its links to one contact or company (a merge moves them to the survivor,
+    /// an unmerge back): no event when nothing changes.
+    SwapLink {
+        /// Contacts or companies.
+        to: LinkTo,
+        /// The change.
+        swap: Swap,
+    },
     /// Mark a task done at `at`.
     Complete {
         /// When (the command's time).
@@ -479,6 +488,20 @@ impl Aggregate for Activity {
                     .await;
                 }
                 return Ok(());
+            }
+            ActivityCommand::SwapLink { to, swap } => {
+                ensure_live(exists, self.deleted)?;
+                let mut links = self.links.clone();
+                match to {
+                    LinkTo::Contact => links.contact_ids = swap.apply(&links.contact_ids),
+                    LinkTo::Company => links.company_ids = swap.apply(&links.company_ids),
+                }
+                if links == self.links {
+                    return Ok(());
+                }
+                ActivityEvent::ActivityRelinked {
+                    links: links.validate()?,
+                }
             }
             ActivityCommand::Complete { at } => {
                 ensure_live(exists, self.deleted)?;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::command::check_version;
 use crate::error::{changed, ensure_live};
 use crate::fields::{self, CustomChanges, CustomInput, CustomValues};
+use crate::merge::MergeMoves;
 use crate::{text, DomainError, Email, EntityId, Guarded};
 
 #[cfg(test)]
@@ -217,6 +218,44 @@ pub enum ContactCommand {
     /// update could set personal fields again, and its validation needs a name or an
     /// email). The reason travels in the event's metadata.
     Erase,
+    /// Become a tombstone of the contact `into` (the survivor of a merge): deleted, with
+    /// `merged_into` set, its email released; its events and links stay.
+    MergeInto {
+        /// The survivor (the caller checked it is another live contact of the tenant).
+        into: EntityId,
+    },
+    /// Come back from a merge (the survivor undid it).
+    Unmerge,
+    /// Record, on the survivor, that contact `from` was merged into it and what moved.
+    RecordMerge {
+        /// The merged contact.
+        from: EntityId,
+        /// The survivor's version before the merge's events.
+        before: u64,
+        /// The survivor's version after the merge changed its fields (`before` when it
+        /// changed none).
+        updated: u64,
+        /// What moved.
+        moves: MergeMoves,
+    },
+    /// Record, on the survivor, that the merge of `from` was undone.
+    UndoMerge {
+        /// The contact given back.
+        from: EntityId,
+    },
+}
+
+/// A merge a survivor holds (see [`Contact::merge_of`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeRecord {
+    /// The merged contact.
+    pub from: EntityId,
+    /// The survivor's version before the merge.
+    pub before: u64,
+    /// The survivor's version once the merge had changed its fields.
+    pub updated: u64,
+    /// What moved.
+    pub moves: MergeMoves,
 }
 
 /// Events of a contact.
@@ -244,6 +283,23 @@ pub enum ContactEvent {
     ContactRestored,
     /// The contact's personal data was erased (its data key destroyed with this event).
     ContactErased,
+    /// The contact was merged into another (a tombstone from now on).
+    ContactMergedInto {
+        /// The survivor.
+        into: EntityId,
+    },
+    /// The merge into another contact was undone.
+    ContactUnmerged {
+        /// The former survivor.
+        from: EntityId,
+    },
+    /// Another contact was merged into this one.
+    ContactMerged(MergeRecord),
+    /// The merge of another contact into this one was undone.
+    ContactMergeUndone {
+        /// The contact given back.
+        from: EntityId,
+    },
 }
 
 impl DomainEvent for ContactEvent {
@@ -256,6 +312,10 @@ impl DomainEvent for ContactEvent {
             Self::ContactErased => "ContactErased",
             Self::ContactCompanyLinked { .. } => "ContactCompanyLinked",
             Self::ContactCompanyUnlinked { .. } => "ContactCompanyUnlinked",
+            Self::ContactMergedInto { .. } => "ContactMergedInto",
+            Self::ContactUnmerged { .. } => "ContactUnmerged",
+            Self::ContactMerged(_) => "ContactMerged",
+            Self::ContactMergeUndone { .. } => "ContactMergeUndone",
         }
         .to_owned()
     }
@@ -276,6 +336,12 @@ pub struct Contact {
     #[serde(default)]
     erased: bool,
     fields: ContactFields,
+    /// The survivor this contact was merged into.
+    #[serde(default)]
+    merged_into: Option<EntityId>,
+    /// Contacts merged into this one, and not given back.
+    #[serde(default)]
+    merges: Vec<MergeRecord>,
 }
 
 impl Contact {
@@ -287,6 +353,26 @@ impl Contact {
     /// Whether the contact's personal data was erased.
     pub fn erased(&self) -> bool {
         self.erased
+    }
+
+    /// The survivor this contact was merged into, while it is a tombstone.
+    pub fn merged_into(&self) -> Option<EntityId> {
+        self.merged_into
+    }
+
+    /// The merge of `from` into this contact, unless it was undone.
+    pub fn merge_of(&self, from: EntityId) -> Option<&MergeRecord> {
+        self.merges.iter().find(|m| m.from == from)
+    }
+
+    /// The company associations, with their roles.
+    pub fn companies(&self) -> &[(EntityId, Option<String>)] {
+        &self.companies
+    }
+
+    /// The stream's version.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 }
 
@@ -525,6 +611,11 @@ impl Aggregate for Contact {
                 if !self.exists {
                     return Err(DomainError::NotFound);
                 }
+                if let Some(into) = self.merged_into {
+                    return Err(DomainError::Conflict(format!(
+                        "the contact was merged into {into}: unmerge it there instead"
+                    )));
+                }
                 if !self.deleted {
                     return Err(DomainError::NotDeleted);
                 }
@@ -540,6 +631,46 @@ impl Aggregate for Contact {
                     ));
                 }
                 ContactEvent::ContactErased
+            }
+            ContactCommand::MergeInto { into } => {
+                ensure_live(self.exists, self.deleted)?;
+                ContactEvent::ContactMergedInto { into }
+            }
+            ContactCommand::Unmerge => match self.merged_into {
+                Some(from) => ContactEvent::ContactUnmerged { from },
+                None => {
+                    return Err(DomainError::Conflict(
+                        "the contact was not merged into another".into(),
+                    ))
+                }
+            },
+            ContactCommand::RecordMerge {
+                from,
+                before,
+                updated,
+                moves,
+            } => {
+                ensure_live(self.exists, self.deleted)?;
+                if self.merge_of(from).is_some() {
+                    return Err(DomainError::Conflict(format!(
+                        "{from} is merged into this contact already"
+                    )));
+                }
+                ContactEvent::ContactMerged(MergeRecord {
+                    from,
+                    before,
+                    updated,
+                    moves,
+                })
+            }
+            ContactCommand::UndoMerge { from } => {
+                ensure_live(self.exists, self.deleted)?;
+                if self.merge_of(from).is_none() {
+                    return Err(DomainError::Conflict(format!(
+                        "{from} was not merged into this contact, or was given back already"
+                    )));
+                }
+                ContactEvent::ContactMergeUndone { from }
             }
         };
         sink.write(event, self).await;
@@ -580,6 +711,16 @@ impl Aggregate for Contact {
             ContactEvent::ContactCompanyUnlinked { company_id } => {
                 self.companies.retain(|(c, _)| *c != company_id)
             }
+            ContactEvent::ContactMergedInto { into } => {
+                self.deleted = true;
+                self.merged_into = Some(into);
+            }
+            ContactEvent::ContactUnmerged { .. } => {
+                self.deleted = false;
+                self.merged_into = None;
+            }
+            ContactEvent::ContactMerged(record) => self.merges.push(record),
+            ContactEvent::ContactMergeUndone { from } => self.merges.retain(|m| m.from != from),
         }
     }
 }

@@ -326,3 +326,101 @@ fn erasure_clears_the_personal_fields_of_the_state_and_keeps_the_rest() {
     assert_eq!(state["fields"]["company_id"], serde_json::json!(company));
     assert_eq!(state["fields"]["tags"], serde_json::json!(["vip"]));
 }
+
+fn other() -> EntityId {
+    EntityId(uuid::Uuid::from_u128(7))
+}
+
+#[test]
+fn a_merged_contact_is_a_tombstone_that_only_an_unmerge_brings_back() {
+    let merged_into = ContactEvent::ContactMergedInto { into: other() };
+    Given::with(())
+        .given(vec![created()])
+        .when(ContactCommand::MergeInto { into: other() }.into())
+        .then_expect_events(vec![merged_into.clone()]);
+    // A tombstone is neither changed, merged again, nor restored: only unmerged.
+    for command in [
+        ContactCommand::Update(ContactPatch {
+            job_title: Some(Some("CTO".into())),
+            ..ContactPatch::default()
+        }),
+        ContactCommand::MergeInto { into: other() },
+    ] {
+        let result = Given::with(())
+            .given(vec![created(), merged_into.clone()])
+            .when(command.into())
+            .inspect_result();
+        assert_eq!(result, Err(DomainError::Deleted));
+    }
+    let result = Given::with(())
+        .given(vec![created(), merged_into.clone()])
+        .when(ContactCommand::Restore.into())
+        .inspect_result();
+    assert!(
+        matches!(result, Err(DomainError::Conflict(_))),
+        "{result:?}"
+    );
+    Given::with(())
+        .given(vec![created(), merged_into.clone()])
+        .when(ContactCommand::Unmerge.into())
+        .then_expect_events(vec![ContactEvent::ContactUnmerged { from: other() }]);
+    // Only a tombstone is unmerged.
+    let result = Given::with(())
+        .given(vec![created()])
+        .when(ContactCommand::Unmerge.into())
+        .inspect_result();
+    assert!(
+        matches!(result, Err(DomainError::Conflict(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_survivor_records_each_merge_once_and_undoes_only_what_it_holds() {
+    let record = MergeRecord {
+        from: other(),
+        before: 1,
+        updated: 2,
+        moves: MergeMoves::default(),
+    };
+    let merge = || ContactCommand::RecordMerge {
+        from: other(),
+        before: 1,
+        updated: 2,
+        moves: MergeMoves::default(),
+    };
+    Given::with(())
+        .given(vec![created()])
+        .when(merge().into())
+        .then_expect_events(vec![ContactEvent::ContactMerged(record.clone())]);
+    let result = Given::with(())
+        .given(vec![created(), ContactEvent::ContactMerged(record.clone())])
+        .when(merge().into())
+        .inspect_result();
+    assert!(
+        matches!(result, Err(DomainError::Conflict(_))),
+        "{result:?}"
+    );
+    Given::with(())
+        .given(vec![created(), ContactEvent::ContactMerged(record.clone())])
+        .when(ContactCommand::UndoMerge { from: other() }.into())
+        .then_expect_events(vec![ContactEvent::ContactMergeUndone { from: other() }]);
+    let result = Given::with(())
+        .given(vec![
+            created(),
+            ContactEvent::ContactMerged(record.clone()),
+            ContactEvent::ContactMergeUndone { from: other() },
+        ])
+        .when(ContactCommand::UndoMerge { from: other() }.into())
+        .inspect_result();
+    assert!(
+        matches!(result, Err(DomainError::Conflict(_))),
+        "{result:?}"
+    );
+    // A deleted survivor takes no merge.
+    let result = Given::with(())
+        .given(vec![created(), ContactEvent::ContactDeleted])
+        .when(merge().into())
+        .inspect_result();
+    assert_eq!(result, Err(DomainError::Deleted));
+}

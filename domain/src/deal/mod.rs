@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::command::check_version;
 use crate::error::{changed, ensure_live};
 use crate::fields::{self, CustomChanges, CustomInput, CustomValues};
+use crate::merge::{LinkTo, Swap};
 use crate::pipeline::StageKind;
 use crate::{text, DomainError, EntityId, Guarded, Money, MoneyError, UserId};
 
@@ -268,6 +269,14 @@ pub enum DealCommand {
     Create(DealInput),
     /// Change some fields.
     Update(DealPatch),
+    /// Change its links to one contact or its company (a merge moves them to the
+    /// survivor, an unmerge back): no event when nothing changes.
+    SwapLink {
+        /// Contacts or the company.
+        to: LinkTo,
+        /// The change.
+        swap: Swap,
+    },
     /// Move to another open stage (of this or another pipeline).
     MoveStage(StageRef),
     /// Close as won in a won stage.
@@ -565,6 +574,27 @@ impl Aggregate for Deal {
                             &patch.custom,
                         )?)?,
                     ),
+                };
+                if changes.is_empty() {
+                    return Ok(());
+                }
+                DealEvent::DealUpdated(changes)
+            }
+            DealCommand::SwapLink { to, swap } => {
+                ensure_live(self.exists, self.deleted)?;
+                let f = &self.fields;
+                let changes = match to {
+                    LinkTo::Contact => DealChanges {
+                        contact_ids: changed(
+                            &f.contact_ids,
+                            Some(dedupe(swap.apply(&f.contact_ids))?),
+                        ),
+                        ..DealChanges::default()
+                    },
+                    LinkTo::Company => DealChanges {
+                        company_id: changed(&f.company_id, Some(swap.apply_one(f.company_id))),
+                        ..DealChanges::default()
+                    },
                 };
                 if changes.is_empty() {
                     return Ok(());

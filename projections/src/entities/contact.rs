@@ -34,6 +34,10 @@ macro_rules! contact_table {
             /// When the contact's personal data was erased; `null` while it is not. An
             /// erased contact has its names, email, phone and job title `null` for good.
             erased_at: Option<DateTime<Utc>>,
+            /// The contact this one was merged into (`POST /v1/contacts/{id}/merge`):
+            /// a merged contact is a deleted tombstone that names its survivor; `null`
+            /// unless merged.
+            merged_into: Option<Uuid>,
         }
         derived {}
         hidden {

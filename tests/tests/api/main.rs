@@ -32,6 +32,7 @@ mod import_jobs;
 mod import_undo;
 mod isolation;
 mod matrix;
+mod merge;
 mod outage;
 mod passwords;
 mod private_cluster;
