@@ -208,6 +208,7 @@ async fn export_headers_name_every_declared_column_in_order() {
             "company_id",
             "tags",
             "erased_at",
+            "merged_into",
             "deleted",
             "created_at",
             "updated_at",

@@ -317,6 +317,8 @@ struct Fixtures {
     contact: String,
     /// Erased by the Owner: a contact of its own.
     erasable: String,
+    /// Merged into `contact`, then given back.
+    mergeable: String,
     deal: String,
     /// Won, reopened, lost.
     closing_deal: String,
@@ -342,6 +344,7 @@ impl Fixtures {
             self.company.as_str(),
             self.contact.as_str(),
             self.erasable.as_str(),
+            self.mergeable.as_str(),
             self.deal.as_str(),
             self.closing_deal.as_str(),
             self.other_stage.as_str(),
@@ -406,6 +409,16 @@ async fn fixtures(app: &TestApp, owner: &str, tag: &str) -> Fixtures {
             "/v1/contacts",
             owner,
             json!({"first_name": format!("Matrix erasable {tag}")}),
+        )
+        .await,
+    );
+    let mergeable = made(
+        "mergeable contact",
+        created,
+        app.post(
+            "/v1/contacts",
+            owner,
+            json!({"first_name": format!("Matrix mergeable {tag}")}),
         )
         .await,
     );
@@ -562,6 +575,7 @@ async fn fixtures(app: &TestApp, owner: &str, tag: &str) -> Fixtures {
         company: id_in("company", &company["id"]),
         contact: id_in("contact", &contact["id"]),
         erasable: id_in("erasable contact", &erasable["id"]),
+        mergeable: id_in("mergeable contact", &mergeable["id"]),
         deal: id_in("deal", &deal["id"]),
         closing_deal: id_in("second deal", &closing_deal["id"]),
         other_stage,
@@ -583,6 +597,7 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
         company: co,
         contact: ct,
         erasable,
+        mergeable,
         deal: dl,
         closing_deal: d2,
         other_stage,
@@ -764,6 +779,16 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
             M::PATCH,
             format!("/v1/activities/{nt}"),
             json!({"body": "m"}),
+        ),
+        with(
+            M::POST,
+            format!("/v1/contacts/{ct}/merge"),
+            json!({"from": mergeable}),
+        ),
+        with(
+            M::POST,
+            format!("/v1/contacts/{ct}/unmerge"),
+            json!({"from": mergeable}),
         ),
         bare(M::POST, format!("/v1/activities/{tk}/complete")),
         bare(M::POST, format!("/v1/activities/{tk}/reopen")),

@@ -135,7 +135,11 @@ async fn a_merge_moves_values_and_links_to_the_survivor_and_an_unmerge_gives_the
     assert_eq!(after["tags"], json!(["vip", "math"]));
     assert_eq!(after["custom"]["segment"], "enterprise", "kept: set here");
     assert_eq!(after["company_id"], json!(x));
-    assert_eq!(company_ids(&after), vec![y.clone()], "the other's association");
+    assert_eq!(
+        company_ids(&after),
+        vec![y.clone()],
+        "the other's association"
+    );
     assert_eq!(
         ids(&fetch(&app, &ws, &format!("/v1/deals/{only_merged}")).await["contact_ids"]),
         vec![survivor.clone()]

@@ -101,6 +101,40 @@ async fn rebuilt_tables_equal_the_live_ones_row_for_row() {
         .create(&json!({"kind": "note", "body": "rebuilt", "contact_ids": [p]}))
         .await
         .expect(created);
+    // A merge, and a merge undone: tombstones, moved links and claims rebuild too.
+    for undo in [false, true] {
+        let twin = crm
+            .contacts()
+            .create(
+                &json!({"first_name": "P", "last_name": format!("Twin {undo}"),
+                            "email": format!("twin-{undo}@b.example"), "tags": ["twin"]}),
+            )
+            .await
+            .expect(created)
+            .id;
+        crm.activities()
+            .create(&json!({"kind": "note", "body": "twin", "contact_ids": [twin]}))
+            .await
+            .expect(created);
+        let (status, body) = app
+            .post(
+                &format!("/v1/contacts/{p}/merge"),
+                &b.token,
+                json!({"from": twin}),
+            )
+            .await;
+        assert_eq!(status, ok, "{body}");
+        if undo {
+            let (status, body) = app
+                .post(
+                    &format!("/v1/contacts/{p}/unmerge"),
+                    &b.token,
+                    json!({"from": twin}),
+                )
+                .await;
+            assert_eq!(status, ok, "{body}");
+        }
+    }
 
     let owner = app.pool_as(None).await;
     app.settle().await;
