@@ -86,7 +86,7 @@ impl Commands {
     }
 
     /// Runs one command of aggregate `A` on entity `id` of `meta`'s tenant inside `uow`,
-    /// uncommitted.
+    /// uncommitted; returns what it appended.
     ///
     /// # Errors
     /// As the aggregate's command.
@@ -96,7 +96,7 @@ impl Commands {
         id: EntityId,
         command: impl Into<Guarded<C>>,
         meta: &EventMetadata,
-    ) -> Result<(), AppError>
+    ) -> Result<Appended, AppError>
     where
         A: Aggregate<Error = DomainError, Command = Guarded<C>, Services = ()>,
         A::Event: Into<AnyEvent>,
@@ -124,6 +124,7 @@ impl Commands {
     {
         self.in_unit::<A, C>(uow, id, command.into(), meta, true)
             .await
+            .map(drop)
     }
 
     /// [`Commands::create_in`] when `new`, else [`Commands::run_in`].
@@ -134,7 +135,7 @@ impl Commands {
         command: Guarded<C>,
         meta: &EventMetadata,
         new: bool,
-    ) -> Result<(), AppError>
+    ) -> Result<Appended, AppError>
     where
         A: Aggregate<Error = DomainError, Command = Guarded<C>, Services = ()>,
         A::Event: Into<AnyEvent>,
@@ -147,7 +148,7 @@ impl Commands {
             uow.execute::<A>(&self.keyring, stream, command, meta, guarded)
                 .await
         };
-        done.map(drop)
+        done.map(|(_, appended)| appended)
     }
 
     /// Runs one command of aggregate `A` on record `id` and reads the record's row of `E`
@@ -365,6 +366,7 @@ impl Commands {
             | ContactCommand::Restore
             | ContactCommand::Erase
             | ContactCommand::MergeInto { .. }
+            | ContactCommand::SwapCompany(_)
             | ContactCommand::RecordMerge { .. }
             | ContactCommand::UndoMerge { .. }
             | ContactCommand::UnlinkCompany { .. } => (None, None),

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::EntityId;
+use crate::{DomainError, EntityId};
 
 /// A record whose links a merge changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,9 +29,137 @@ pub struct MergeMoves {
     /// Activities that named the merged record.
     #[serde(default)]
     pub activities: Vec<Moved>,
-    /// Companies the survivor was newly associated with (the merged contact's).
+    /// Contacts whose company (`company_id`) was the merged company.
     #[serde(default)]
-    pub companies: Vec<EntityId>,
+    pub contacts: Vec<Moved>,
+    /// Contact–company associations of the merged record moved to the survivor: of a
+    /// merged contact, its companies; of a merged company, its contacts.
+    #[serde(default)]
+    pub associations: Vec<MovedAssociation>,
+}
+
+/// A contact–company association of a merged record, moved to the survivor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovedAssociation {
+    /// The other side: a company of a merged contact, a contact of a merged company.
+    pub id: EntityId,
+    /// The contact's role there.
+    pub role: Option<String>,
+    /// Whether the survivor had that association already (its own role stays).
+    pub shared: bool,
+}
+
+/// An aggregate that can be merged: its [`MergeState`].
+pub trait Merges {
+    /// Its merges: as a tombstone, and as a survivor.
+    fn merges(&self) -> &MergeState;
+}
+
+/// A merge a survivor holds: what [`MergeState::record`] decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeRecord {
+    /// The merged record.
+    pub from: EntityId,
+    /// The survivor's version before the merge.
+    pub before: u64,
+    /// The survivor's version once the merge had changed its fields (`before` when it
+    /// changed none).
+    pub updated: u64,
+    /// What moved.
+    pub moves: MergeMoves,
+}
+
+/// The merge side of a record's state, the same for every mergeable aggregate: whether
+/// it is a tombstone, and which merges into it were not undone. Each aggregate keeps one,
+/// decides its merge commands with it, and applies its merge events to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeState {
+    /// The survivor this record was merged into, while it is a tombstone.
+    #[serde(default)]
+    merged_into: Option<EntityId>,
+    /// Records merged into this one, and not given back.
+    #[serde(default)]
+    merges: Vec<MergeRecord>,
+}
+
+impl MergeState {
+    /// The survivor, while this record is a tombstone.
+    pub fn merged_into(&self) -> Option<EntityId> {
+        self.merged_into
+    }
+
+    /// The merge of `from` into this record, unless it was undone.
+    pub fn merge_of(&self, from: EntityId) -> Option<&MergeRecord> {
+        self.merges.iter().find(|m| m.from == from)
+    }
+
+    /// A tombstone is restored only by an unmerge.
+    ///
+    /// # Errors
+    /// [`DomainError::Conflict`] for a tombstone.
+    pub fn check_restore(&self) -> Result<(), DomainError> {
+        match self.merged_into {
+            Some(into) => Err(DomainError::Conflict(format!(
+                "the record was merged into {into}: unmerge it there instead"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The survivor an unmerge gives this tombstone back from.
+    ///
+    /// # Errors
+    /// [`DomainError::Conflict`] when it is not a tombstone.
+    pub fn check_unmerge(&self) -> Result<EntityId, DomainError> {
+        self.merged_into
+            .ok_or_else(|| DomainError::Conflict("the record was not merged into another".into()))
+    }
+
+    /// A survivor records the merge of `from` once.
+    ///
+    /// # Errors
+    /// [`DomainError::Conflict`] when it holds that merge already.
+    pub fn check_record(&self, from: EntityId) -> Result<(), DomainError> {
+        match self.merge_of(from) {
+            Some(_) => Err(DomainError::Conflict(format!(
+                "{from} is merged into this record already"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// A survivor undoes only a merge it holds.
+    ///
+    /// # Errors
+    /// [`DomainError::Conflict`] otherwise.
+    pub fn check_undo(&self, from: EntityId) -> Result<(), DomainError> {
+        match self.merge_of(from) {
+            Some(_) => Ok(()),
+            None => Err(DomainError::Conflict(format!(
+                "{from} was not merged into this record, or was given back already"
+            ))),
+        }
+    }
+
+    /// Applies "merged into `into`".
+    pub fn merged(&mut self, into: EntityId) {
+        self.merged_into = Some(into);
+    }
+
+    /// Applies "unmerged".
+    pub fn unmerged(&mut self) {
+        self.merged_into = None;
+    }
+
+    /// Applies "`record` was merged into this one".
+    pub fn recorded(&mut self, record: MergeRecord) {
+        self.merges.push(record);
+    }
+
+    /// Applies "the merge of `from` was undone".
+    pub fn undone(&mut self, from: EntityId) {
+        self.merges.retain(|m| m.from != from);
+    }
 }
 
 /// Which links a [`Swap`] changes.

@@ -270,6 +270,30 @@ where
     update_next::<C, E>(conn, event, sets).await
 }
 
+/// A merge's tombstone (`into`: its survivor) or a record back from one (`None`): sets
+/// `deleted` and `merged_into` of the row of `event`'s stream in `E`.
+pub(crate) async fn set_merged<C, E>(
+    conn: &C,
+    event: &StoredEvent,
+    into: Option<uuid::Uuid>,
+) -> Result<u64, DbErr>
+where
+    C: ConnectionTrait,
+    E: EntityTrait,
+    E::Column: ColumnTrait,
+{
+    use std::str::FromStr;
+    let col = |name: &str| {
+        E::Column::from_str(name).map_err(|_| DbErr::Custom(format!("no column {name}")))
+    };
+    let sets = vec![
+        (col("deleted")?, Expr::value(into.is_some())),
+        (col("merged_into")?, Expr::value(into)),
+        (col("updated_by")?, Expr::value(event.metadata.actor.id())),
+    ];
+    update_next::<C, E>(conn, event, sets).await
+}
+
 /// Runs a conditional update of the row of `event`'s stream in `E`, setting `sets`.
 pub(crate) async fn update_next<C, E>(
     conn: &C,
@@ -596,6 +620,15 @@ async fn apply_company<C: ConnectionTrait>(
             let deleted = matches!(e, CompanyEvent::CompanyDeleted);
             set_deleted::<_, company::Entity>(conn, ev, deleted).await
         }
+        CompanyEvent::CompanyMergedInto { into } => {
+            set_merged::<_, company::Entity>(conn, ev, Some(into.0)).await
+        }
+        CompanyEvent::CompanyUnmerged { .. } => {
+            set_merged::<_, company::Entity>(conn, ev, None).await
+        }
+        CompanyEvent::CompanyMerged(_) | CompanyEvent::CompanyMergeUndone { .. } => {
+            update_next::<_, company::Entity>(conn, ev, vec![(C::UpdatedBy, Expr::value(by))]).await
+        }
     }
 }
 
@@ -718,28 +751,10 @@ async fn apply_contact<C: ConnectionTrait>(
             set_deleted::<_, contact::Entity>(conn, ev, deleted).await
         }
         ContactEvent::ContactMergedInto { into } => {
-            update_next::<_, contact::Entity>(
-                conn,
-                ev,
-                vec![
-                    (C::Deleted, Expr::value(true)),
-                    (C::MergedInto, Expr::value(Some(into.0))),
-                    (C::UpdatedBy, Expr::value(by)),
-                ],
-            )
-            .await
+            set_merged::<_, contact::Entity>(conn, ev, Some(into.0)).await
         }
         ContactEvent::ContactUnmerged { .. } => {
-            update_next::<_, contact::Entity>(
-                conn,
-                ev,
-                vec![
-                    (C::Deleted, Expr::value(false)),
-                    (C::MergedInto, Expr::value(Option::<uuid::Uuid>::None)),
-                    (C::UpdatedBy, Expr::value(by)),
-                ],
-            )
-            .await
+            set_merged::<_, contact::Entity>(conn, ev, None).await
         }
         ContactEvent::ContactMerged(_) | ContactEvent::ContactMergeUndone { .. } => {
             update_next::<_, contact::Entity>(conn, ev, vec![(C::UpdatedBy, Expr::value(by))]).await

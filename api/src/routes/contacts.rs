@@ -19,7 +19,6 @@ use crm_app::records::contacts::{
     self as use_cases, ContactDetail, ContactView, Contacts, CreateContact, EraseBody, LinkBody,
     PatchContact,
 };
-use crm_app::records::merge::{self as merging, MergeBody, UnmergeBody};
 
 crate::batch_routes! {
     record: Contacts,
@@ -190,85 +189,6 @@ pub async fn unlink_company(
     Ok(record(StatusCode::OK, version, &detail))
 }
 
-/// `POST /v1/contacts/{id}/merge`: merges contact `from` into this one, in one
-/// transaction. This contact survives with the values chosen field by field (`fields`;
-/// by default its own, or `from`'s where it has none), the union of both's tags, and
-/// `from`'s company associations; every live deal and activity naming `from` names it
-/// instead. `from` becomes a tombstone: deleted, with `merged_into` naming this contact,
-/// shown to every reader of its id, its email free. The trail and both histories show
-/// each change with `merge of <from> into <id>` as the reason. Answers 200 with this
-/// contact.
-///
-/// # Errors
-/// 403 (a Member: only contacts they own); 404 for an `id` the workspace does not have;
-/// 409 when either is deleted or merged already, or this one was erased; 412 for a stale
-/// `If-Match`; 422 for a `from` the workspace does not have, `from` = `id`, an unknown
-/// field, or more than 1,000 deals and activities to move.
-#[utoipa::path(
-    tag = "contacts",
-    params(("id" = Uuid, Path, description = "The surviving contact's id."), IfMatch, IdempotencyKey),
-    request_body = MergeBody,
-    responses(
-        (status = 200, description = "The surviving contact with its companies.", body = ContactDetail,
-            headers(("ETag" = String, description = "The record's new version."))),
-        (status = 409, description = "A contact is deleted, merged already, or erased.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("delete_records"))),
-)]
-#[post("/contacts/{id}/merge")]
-pub async fn merge(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-    Json(body): Json<MergeBody>,
-) -> Result<HttpResponse, ApiError> {
-    let s = state.services();
-    let row = merging::merge(s, &ctx.auth, &ctx.metadata, *id, if_match(&req)?, body).await?;
-    let version = row.version;
-    let detail = use_cases::detail(s, &ctx.auth.scope, row).await?;
-    Ok(record(StatusCode::OK, version, &detail))
-}
-
-/// `POST /v1/contacts/{id}/unmerge`: undoes the merge of contact `from` into this one,
-/// by new events in one transaction: each value the merge gave this contact goes back
-/// to what it was before, unless it changed since (later edits stay); the tags,
-/// associations, deal and activity links the merge moved go back to `from`; `from`
-/// comes back as it was, with its email. Answers 200 with this contact.
-///
-/// # Errors
-/// 403; 404 for an `id` the workspace does not have; 409 when `from` was not merged into
-/// this contact (or was given back already), this one is deleted, or another contact
-/// holds `from`'s email now; 412 for a stale `If-Match`; 422 for a `from` the workspace
-/// does not have.
-#[utoipa::path(
-    tag = "contacts",
-    params(("id" = Uuid, Path, description = "The surviving contact's id."), IfMatch, IdempotencyKey),
-    request_body = UnmergeBody,
-    responses(
-        (status = 200, description = "The contact with its companies.", body = ContactDetail,
-            headers(("ETag" = String, description = "The record's new version."))),
-        (status = 409, description = "Nothing to unmerge, or the email is taken.", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` names another version.", body = Problem, content_type = "application/problem+json"),
-    ),
-    extensions(("x-permission" = json!("delete_records"))),
-)]
-#[post("/contacts/{id}/unmerge")]
-pub async fn unmerge(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    ctx: CommandContext,
-    id: web::Path<Uuid>,
-    Json(body): Json<UnmergeBody>,
-) -> Result<HttpResponse, ApiError> {
-    let s = state.services();
-    let row = merging::unmerge(s, &ctx.auth, &ctx.metadata, *id, if_match(&req)?, body).await?;
-    let version = row.version;
-    let detail = use_cases::detail(s, &ctx.auth.scope, row).await?;
-    Ok(record(StatusCode::OK, version, &detail))
-}
-
 /// Registers this module's routes (under `/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list)
@@ -281,7 +201,5 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(batch_update)
         .service(erase)
         .service(link_company)
-        .service(unlink_company)
-        .service(merge)
-        .service(unmerge);
+        .service(unlink_company);
 }

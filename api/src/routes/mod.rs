@@ -41,6 +41,7 @@ pub mod exports;
 pub mod health;
 pub mod history;
 pub mod imports;
+pub mod merges;
 pub mod pipelines;
 pub mod records;
 pub mod schema;
@@ -66,6 +67,7 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit_bytes: usize) {
         duplicates::routes(v1);
         companies::routes(v1);
         contacts::routes(v1);
+        merges::routes(v1);
         pipelines::routes(v1);
         schema::routes(v1);
         contract::workspace_routes(v1);

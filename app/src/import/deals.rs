@@ -273,7 +273,7 @@ async fn rows(
                                 .run_in::<Deal, _>(&inner, id, close, &row_meta)
                                 .await
                             {
-                                Ok(()) => inner.commit().await?,
+                                Ok(_) => inner.commit().await?,
                                 Err(e @ (AppError::Internal(_) | AppError::Unavailable(_))) => {
                                     return Err(e)
                                 }

@@ -87,6 +87,10 @@ impl Record for Companies {
         Some((crm_domain::fields::RecordKind::Company, &mut body.custom))
     }
 
+    fn merged_into(row: &Model) -> Option<Uuid> {
+        row.merged_into
+    }
+
     fn delete_command() -> CompanyCommand {
         CompanyCommand::Delete
     }

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::command::check_version;
 use crate::error::{changed, ensure_live};
 use crate::fields::{self, CustomChanges, CustomInput, CustomValues};
+use crate::merge::{MergeRecord, MergeState};
+use crate::EntityId;
 use crate::{text, Currency, DomainError, Guarded, Money, WebDomain};
 
 #[cfg(test)]
@@ -231,6 +233,21 @@ pub enum CompanyCommand {
     Delete,
     /// Undo a soft delete.
     Restore,
+    /// Become a tombstone of the company `into` (the survivor of a merge): deleted, with
+    /// `merged_into` set; its events stay.
+    MergeInto {
+        /// The survivor (the caller checked it is another live company of the tenant).
+        into: EntityId,
+    },
+    /// Come back from a merge (the survivor undid it).
+    Unmerge,
+    /// Record, on the survivor, that a company was merged into it and what moved.
+    RecordMerge(MergeRecord),
+    /// Record, on the survivor, that the merge of `from` was undone.
+    UndoMerge {
+        /// The company given back.
+        from: EntityId,
+    },
 }
 
 /// Events of a company.
@@ -244,6 +261,23 @@ pub enum CompanyEvent {
     CompanyDeleted,
     /// The company was restored.
     CompanyRestored,
+    /// The company was merged into another (a tombstone from now on).
+    CompanyMergedInto {
+        /// The survivor.
+        into: EntityId,
+    },
+    /// The merge into another company was undone.
+    CompanyUnmerged {
+        /// The former survivor.
+        from: EntityId,
+    },
+    /// Another company was merged into this one.
+    CompanyMerged(MergeRecord),
+    /// The merge of another company into this one was undone.
+    CompanyMergeUndone {
+        /// The company given back.
+        from: EntityId,
+    },
 }
 
 impl DomainEvent for CompanyEvent {
@@ -253,6 +287,10 @@ impl DomainEvent for CompanyEvent {
             Self::CompanyUpdated(_) => "CompanyUpdated",
             Self::CompanyDeleted => "CompanyDeleted",
             Self::CompanyRestored => "CompanyRestored",
+            Self::CompanyMergedInto { .. } => "CompanyMergedInto",
+            Self::CompanyUnmerged { .. } => "CompanyUnmerged",
+            Self::CompanyMerged(_) => "CompanyMerged",
+            Self::CompanyMergeUndone { .. } => "CompanyMergeUndone",
         }
         .to_owned()
     }
@@ -269,6 +307,9 @@ pub struct Company {
     exists: bool,
     deleted: bool,
     fields: CompanyFields,
+    /// Its merges: as a tombstone, and as a survivor.
+    #[serde(default)]
+    merge: MergeState,
 }
 
 impl CompanyFields {
@@ -423,6 +464,12 @@ impl CompanyFields {
     }
 }
 
+impl crate::merge::Merges for Company {
+    fn merges(&self) -> &MergeState {
+        &self.merge
+    }
+}
+
 impl Aggregate for Company {
     const TYPE: &'static str = "Company";
     type Command = Guarded<CompanyCommand>;
@@ -466,10 +513,28 @@ impl Aggregate for Company {
                 if !self.exists {
                     return Err(DomainError::NotFound);
                 }
+                self.merge.check_restore()?;
                 if !self.deleted {
                     return Err(DomainError::NotDeleted);
                 }
                 CompanyEvent::CompanyRestored
+            }
+            CompanyCommand::MergeInto { into } => {
+                ensure_live(self.exists, self.deleted)?;
+                CompanyEvent::CompanyMergedInto { into }
+            }
+            CompanyCommand::Unmerge => CompanyEvent::CompanyUnmerged {
+                from: self.merge.check_unmerge()?,
+            },
+            CompanyCommand::RecordMerge(record) => {
+                ensure_live(self.exists, self.deleted)?;
+                self.merge.check_record(record.from)?;
+                CompanyEvent::CompanyMerged(record)
+            }
+            CompanyCommand::UndoMerge { from } => {
+                ensure_live(self.exists, self.deleted)?;
+                self.merge.check_undo(from)?;
+                CompanyEvent::CompanyMergeUndone { from }
             }
         };
         sink.write(event, self).await;
@@ -486,6 +551,16 @@ impl Aggregate for Company {
             CompanyEvent::CompanyUpdated(changes) => self.fields.apply(changes),
             CompanyEvent::CompanyDeleted => self.deleted = true,
             CompanyEvent::CompanyRestored => self.deleted = false,
+            CompanyEvent::CompanyMergedInto { into } => {
+                self.deleted = true;
+                self.merge.merged(into);
+            }
+            CompanyEvent::CompanyUnmerged { .. } => {
+                self.deleted = false;
+                self.merge.unmerged();
+            }
+            CompanyEvent::CompanyMerged(record) => self.merge.recorded(record),
+            CompanyEvent::CompanyMergeUndone { from } => self.merge.undone(from),
         }
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::command::check_version;
 use crate::error::{changed, ensure_live};
 use crate::fields::{self, CustomChanges, CustomInput, CustomValues};
-use crate::merge::MergeMoves;
+use crate::merge::{MergeRecord, MergeState, Swap};
 use crate::{text, DomainError, Email, EntityId, Guarded};
 
 #[cfg(test)]
@@ -226,36 +226,17 @@ pub enum ContactCommand {
     },
     /// Come back from a merge (the survivor undid it).
     Unmerge,
-    /// Record, on the survivor, that contact `from` was merged into it and what moved.
-    RecordMerge {
-        /// The merged contact.
-        from: EntityId,
-        /// The survivor's version before the merge's events.
-        before: u64,
-        /// The survivor's version after the merge changed its fields (`before` when it
-        /// changed none).
-        updated: u64,
-        /// What moved.
-        moves: MergeMoves,
-    },
+    /// Change its company (`company_id`) when it is `swap.remove` (a company merge moves
+    /// it to the survivor, an unmerge back); also for an erased contact, whose company is
+    /// not personal data. No event when nothing changes.
+    SwapCompany(Swap),
+    /// Record, on the survivor, that a contact was merged into it and what moved.
+    RecordMerge(MergeRecord),
     /// Record, on the survivor, that the merge of `from` was undone.
     UndoMerge {
         /// The contact given back.
         from: EntityId,
     },
-}
-
-/// A merge a survivor holds (see [`Contact::merge_of`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MergeRecord {
-    /// The merged contact.
-    pub from: EntityId,
-    /// The survivor's version before the merge.
-    pub before: u64,
-    /// The survivor's version once the merge had changed its fields.
-    pub updated: u64,
-    /// What moved.
-    pub moves: MergeMoves,
 }
 
 /// Events of a contact.
@@ -336,12 +317,9 @@ pub struct Contact {
     #[serde(default)]
     erased: bool,
     fields: ContactFields,
-    /// The survivor this contact was merged into.
+    /// Its merges: as a tombstone, and as a survivor.
     #[serde(default)]
-    merged_into: Option<EntityId>,
-    /// Contacts merged into this one, and not given back.
-    #[serde(default)]
-    merges: Vec<MergeRecord>,
+    merge: MergeState,
 }
 
 impl Contact {
@@ -353,16 +331,6 @@ impl Contact {
     /// Whether the contact's personal data was erased.
     pub fn erased(&self) -> bool {
         self.erased
-    }
-
-    /// The survivor this contact was merged into, while it is a tombstone.
-    pub fn merged_into(&self) -> Option<EntityId> {
-        self.merged_into
-    }
-
-    /// The merge of `from` into this contact, unless it was undone.
-    pub fn merge_of(&self, from: EntityId) -> Option<&MergeRecord> {
-        self.merges.iter().find(|m| m.from == from)
     }
 
     /// The company associations, with their roles.
@@ -534,6 +502,12 @@ impl ContactFields {
     }
 }
 
+impl crate::merge::Merges for Contact {
+    fn merges(&self) -> &MergeState {
+        &self.merge
+    }
+}
+
 impl Aggregate for Contact {
     const TYPE: &'static str = "Contact";
     type Command = Guarded<ContactCommand>;
@@ -611,11 +585,7 @@ impl Aggregate for Contact {
                 if !self.exists {
                     return Err(DomainError::NotFound);
                 }
-                if let Some(into) = self.merged_into {
-                    return Err(DomainError::Conflict(format!(
-                        "the contact was merged into {into}: unmerge it there instead"
-                    )));
-                }
+                self.merge.check_restore()?;
                 if !self.deleted {
                     return Err(DomainError::NotDeleted);
                 }
@@ -636,40 +606,28 @@ impl Aggregate for Contact {
                 ensure_live(self.exists, self.deleted)?;
                 ContactEvent::ContactMergedInto { into }
             }
-            ContactCommand::Unmerge => match self.merged_into {
-                Some(from) => ContactEvent::ContactUnmerged { from },
-                None => {
-                    return Err(DomainError::Conflict(
-                        "the contact was not merged into another".into(),
-                    ))
-                }
-            },
-            ContactCommand::RecordMerge {
-                from,
-                before,
-                updated,
-                moves,
-            } => {
+            ContactCommand::SwapCompany(swap) => {
                 ensure_live(self.exists, self.deleted)?;
-                if self.merge_of(from).is_some() {
-                    return Err(DomainError::Conflict(format!(
-                        "{from} is merged into this contact already"
-                    )));
+                let company_id = swap.apply_one(self.fields.company_id);
+                if company_id == self.fields.company_id {
+                    return Ok(());
                 }
-                ContactEvent::ContactMerged(MergeRecord {
-                    from,
-                    before,
-                    updated,
-                    moves,
+                ContactEvent::ContactUpdated(ContactChanges {
+                    company_id: Some(company_id),
+                    ..ContactChanges::default()
                 })
+            }
+            ContactCommand::Unmerge => ContactEvent::ContactUnmerged {
+                from: self.merge.check_unmerge()?,
+            },
+            ContactCommand::RecordMerge(record) => {
+                ensure_live(self.exists, self.deleted)?;
+                self.merge.check_record(record.from)?;
+                ContactEvent::ContactMerged(record)
             }
             ContactCommand::UndoMerge { from } => {
                 ensure_live(self.exists, self.deleted)?;
-                if self.merge_of(from).is_none() {
-                    return Err(DomainError::Conflict(format!(
-                        "{from} was not merged into this contact, or was given back already"
-                    )));
-                }
+                self.merge.check_undo(from)?;
                 ContactEvent::ContactMergeUndone { from }
             }
         };
@@ -713,14 +671,14 @@ impl Aggregate for Contact {
             }
             ContactEvent::ContactMergedInto { into } => {
                 self.deleted = true;
-                self.merged_into = Some(into);
+                self.merge.merged(into);
             }
             ContactEvent::ContactUnmerged { .. } => {
                 self.deleted = false;
-                self.merged_into = None;
+                self.merge.unmerged();
             }
-            ContactEvent::ContactMerged(record) => self.merges.push(record),
-            ContactEvent::ContactMergeUndone { from } => self.merges.retain(|m| m.from != from),
+            ContactEvent::ContactMerged(record) => self.merge.recorded(record),
+            ContactEvent::ContactMergeUndone { from } => self.merge.undone(from),
         }
     }
 }

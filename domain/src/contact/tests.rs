@@ -1,6 +1,7 @@
 use cqrs_es::test::TestFramework;
 
 use super::*;
+use crate::merge::MergeRecord;
 use crate::Guarded;
 
 type Given = TestFramework<Contact>;
@@ -381,14 +382,9 @@ fn a_survivor_records_each_merge_once_and_undoes_only_what_it_holds() {
         from: other(),
         before: 1,
         updated: 2,
-        moves: MergeMoves::default(),
+        moves: crate::merge::MergeMoves::default(),
     };
-    let merge = || ContactCommand::RecordMerge {
-        from: other(),
-        before: 1,
-        updated: 2,
-        moves: MergeMoves::default(),
-    };
+    let merge = || ContactCommand::RecordMerge(record.clone());
     Given::with(())
         .given(vec![created()])
         .when(merge().into())

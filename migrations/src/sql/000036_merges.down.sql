@@ -1,1 +1,2 @@
+ALTER TABLE companies DROP COLUMN merged_into;
 ALTER TABLE contacts DROP COLUMN merged_into;

@@ -37,6 +37,10 @@ macro_rules! company_table {
             /// Custom values keyed by API key (`GET /v1/schema` lists the fields),
             /// without archived fields.
             custom: Json as Object,
+            /// The company this one was merged into (`POST /v1/companies/{id}/merge`):
+            /// a merged company is a deleted tombstone that names its survivor; `null`
+            /// unless merged.
+            merged_into: Option<Uuid>,
         }
         derived {}
         hidden {

@@ -190,6 +190,7 @@ async fn export_headers_name_every_declared_column_in_order() {
             "annual_revenue",
             "annual_revenue_minor",
             "annual_revenue_currency",
+            "merged_into",
             "deleted",
             "created_at",
             "updated_at",

@@ -319,6 +319,8 @@ struct Fixtures {
     erasable: String,
     /// Merged into `contact`, then given back.
     mergeable: String,
+    /// Merged into `company`, then given back.
+    mergeable_company: String,
     deal: String,
     /// Won, reopened, lost.
     closing_deal: String,
@@ -345,6 +347,7 @@ impl Fixtures {
             self.contact.as_str(),
             self.erasable.as_str(),
             self.mergeable.as_str(),
+            self.mergeable_company.as_str(),
             self.deal.as_str(),
             self.closing_deal.as_str(),
             self.other_stage.as_str(),
@@ -419,6 +422,16 @@ async fn fixtures(app: &TestApp, owner: &str, tag: &str) -> Fixtures {
             "/v1/contacts",
             owner,
             json!({"first_name": format!("Matrix mergeable {tag}")}),
+        )
+        .await,
+    );
+    let mergeable_company = made(
+        "mergeable company",
+        created,
+        app.post(
+            "/v1/companies",
+            owner,
+            json!({"name": format!("Matrix mergeable {tag}")}),
         )
         .await,
     );
@@ -576,6 +589,7 @@ async fn fixtures(app: &TestApp, owner: &str, tag: &str) -> Fixtures {
         contact: id_in("contact", &contact["id"]),
         erasable: id_in("erasable contact", &erasable["id"]),
         mergeable: id_in("mergeable contact", &mergeable["id"]),
+        mergeable_company: id_in("mergeable company", &mergeable_company["id"]),
         deal: id_in("deal", &deal["id"]),
         closing_deal: id_in("second deal", &closing_deal["id"]),
         other_stage,
@@ -598,6 +612,7 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
         contact: ct,
         erasable,
         mergeable,
+        mergeable_company,
         deal: dl,
         closing_deal: d2,
         other_stage,
@@ -789,6 +804,16 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
             M::POST,
             format!("/v1/contacts/{ct}/unmerge"),
             json!({"from": mergeable}),
+        ),
+        with(
+            M::POST,
+            format!("/v1/companies/{co}/merge"),
+            json!({"from": mergeable_company}),
+        ),
+        with(
+            M::POST,
+            format!("/v1/companies/{co}/unmerge"),
+            json!({"from": mergeable_company}),
         ),
         bare(M::POST, format!("/v1/activities/{tk}/complete")),
         bare(M::POST, format!("/v1/activities/{tk}/reopen")),

@@ -390,3 +390,142 @@ async fn merges_refuse_other_workspaces_roles_stale_versions_and_bad_bodies() {
     let (status, _) = app.post(&merge(&a), &ws.token, json!({"from": b})).await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn a_company_merge_moves_contacts_associations_deals_and_activities_and_an_unmerge_gives_them_back(
+) {
+    let app = spawn_app().await;
+    let ws = app.signup("company-merge").await;
+    let survivor = created(
+        &app,
+        &ws,
+        "/v1/companies",
+        json!({"name": "Acme, Inc.", "domain": "acme.example", "tags": ["customer"]}),
+    )
+    .await;
+    let merged = created(&app, &ws, "/v1/companies",
+        json!({"name": "ACME Incorporated", "industry": "Anvils", "country": "US", "tags": ["lead"]})).await;
+    // A contact of the merged company; one associated with it; one associated with both.
+    let works_there = created(
+        &app,
+        &ws,
+        "/v1/contacts",
+        json!({"first_name": "Wile", "company_id": merged}),
+    )
+    .await;
+    let associated = created(&app, &ws, "/v1/contacts", json!({"first_name": "Road"})).await;
+    let with_both = created(&app, &ws, "/v1/contacts", json!({"first_name": "Bugs"})).await;
+    for (contact, company, role) in [
+        (&associated, &merged, "buyer"),
+        (&with_both, &merged, "reseller"),
+        (&with_both, &survivor, "partner"),
+    ] {
+        let (status, body) = app
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/contacts/{contact}/companies/{company}"),
+                Some(&ws.token),
+                Some(json!({"role": role})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (stage, pipeline) = {
+        let pipelines = fetch(&app, &ws, "/v1/pipelines").await;
+        let p = &pipelines["items"][0];
+        (str_of(&p["stages"][0]["id"]), str_of(&p["id"]))
+    };
+    let deal = created(
+        &app,
+        &ws,
+        "/v1/deals",
+        json!({"name": "Anvils", "pipeline_id": pipeline,
+        "stage_id": stage, "company_id": merged}),
+    )
+    .await;
+    let note = created(
+        &app,
+        &ws,
+        "/v1/activities",
+        json!({"kind": "note", "body": "crate of anvils", "company_ids": [merged, survivor]}),
+    )
+    .await;
+
+    let (status, after) = app
+        .post(
+            &format!("/v1/companies/{survivor}/merge"),
+            &ws.token,
+            json!({"from": merged}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(after["name"], "Acme, Inc.", "kept");
+    assert_eq!(after["industry"], "Anvils", "empty here: taken");
+    assert_eq!(after["tags"], json!(["customer", "lead"]));
+    let role_at = |contact: &Value, company: &str| {
+        contact["companies"]
+            .as_array()
+            .expect("companies")
+            .iter()
+            .find(|c| c["company_id"] == json!(company))
+            .map(|c| c["role"].clone())
+    };
+    assert_eq!(
+        fetch(&app, &ws, &format!("/v1/contacts/{works_there}")).await["company_id"],
+        json!(survivor)
+    );
+    let road = fetch(&app, &ws, &format!("/v1/contacts/{associated}")).await;
+    assert_eq!(role_at(&road, &survivor), Some(json!("buyer")));
+    assert_eq!(role_at(&road, &merged), None);
+    let bugs = fetch(&app, &ws, &format!("/v1/contacts/{with_both}")).await;
+    assert_eq!(
+        role_at(&bugs, &survivor),
+        Some(json!("partner")),
+        "its own role stays"
+    );
+    assert_eq!(role_at(&bugs, &merged), None);
+    assert_eq!(
+        fetch(&app, &ws, &format!("/v1/deals/{deal}")).await["company_id"],
+        json!(survivor)
+    );
+    assert_eq!(
+        ids(&fetch(&app, &ws, &format!("/v1/activities/{note}")).await["company_ids"]),
+        vec![survivor.clone()]
+    );
+    let tombstone = fetch(&app, &ws, &format!("/v1/companies/{merged}")).await;
+    assert_eq!(tombstone["merged_into"], json!(survivor));
+    assert_eq!(tombstone["deleted"], true);
+
+    let (status, back) = app
+        .post(
+            &format!("/v1/companies/{survivor}/unmerge"),
+            &ws.token,
+            json!({"from": merged}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    assert_eq!(back["industry"], Value::Null);
+    assert_eq!(back["tags"], json!(["customer"]));
+    assert_eq!(
+        fetch(&app, &ws, &format!("/v1/contacts/{works_there}")).await["company_id"],
+        json!(merged)
+    );
+    let road = fetch(&app, &ws, &format!("/v1/contacts/{associated}")).await;
+    assert_eq!(role_at(&road, &merged), Some(json!("buyer")));
+    assert_eq!(role_at(&road, &survivor), None);
+    let bugs = fetch(&app, &ws, &format!("/v1/contacts/{with_both}")).await;
+    assert_eq!(role_at(&bugs, &survivor), Some(json!("partner")));
+    assert_eq!(role_at(&bugs, &merged), Some(json!("reseller")));
+    assert_eq!(
+        fetch(&app, &ws, &format!("/v1/deals/{deal}")).await["company_id"],
+        json!(merged)
+    );
+    assert_eq!(
+        ids(&fetch(&app, &ws, &format!("/v1/activities/{note}")).await["company_ids"]),
+        vec![survivor.clone(), merged.clone()]
+    );
+    let restored = fetch(&app, &ws, &format!("/v1/companies/{merged}")).await;
+    assert_eq!(restored["deleted"], false);
+    assert_eq!(restored["merged_into"], Value::Null);
+    assert_eq!(restored["industry"], "Anvils");
+}

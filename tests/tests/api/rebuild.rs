@@ -135,6 +135,24 @@ async fn rebuilt_tables_equal_the_live_ones_row_for_row() {
             assert_eq!(status, ok, "{body}");
         }
     }
+    let twin_co = crm
+        .companies()
+        .create(&json!({"name": "Linked Co Inc", "industry": "Twins"}))
+        .await
+        .expect(created)
+        .id;
+    crm.contacts()
+        .link_company(p, twin_co, &json!({"role": "Twin"}))
+        .await
+        .expect(ok);
+    let (status, body) = app
+        .post(
+            &format!("/v1/companies/{}/merge", other.id),
+            &b.token,
+            json!({"from": twin_co}),
+        )
+        .await;
+    assert_eq!(status, ok, "{body}");
 
     let owner = app.pool_as(None).await;
     app.settle().await;
