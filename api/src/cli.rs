@@ -49,6 +49,10 @@ pub enum Command {
         /// Read and check every row, write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Update the record a row matches (a contact by email, a company by domain)
+        /// instead of skipping the row as a duplicate.
+        #[arg(long)]
+        upsert: bool,
         /// Map a column to a custom field of the record type: `--map 'Ticker=ticker'`
         /// (repeatable).
         #[arg(long = "map", value_parser = mapping)]
@@ -207,9 +211,11 @@ pub async fn execute(settings: Settings, command: Command) -> Result<(), CliErro
             file,
             workspace,
             dry_run,
+            upsert,
             map,
         } => {
-            let report = import_file(&settings, kind, &file, &workspace, dry_run, map).await?;
+            let report =
+                import_file(&settings, kind, &file, &workspace, dry_run, upsert, map).await?;
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other)?;
             writeln!(out)?;
@@ -338,6 +344,7 @@ pub async fn import_file(
     file: &std::path::Path,
     workspace: &str,
     dry_run: bool,
+    upsert: bool,
     mapping: Vec<(String, String)>,
 ) -> Result<import::ImportReport, CliError> {
     let (pools, commands) = startup::connect(settings).await?;
@@ -354,6 +361,7 @@ pub async fn import_file(
         meta,
         dry_run,
         mapping,
+        upsert,
     };
     let kind = match kind {
         ImportKind::Companies => import::ImportKind::Companies,

@@ -98,3 +98,30 @@ pub async fn release_contact_email<C: ConnectionTrait>(
     .await?;
     Ok(())
 }
+
+/// The contacts holding any of `emails` (as [`claim_contact_email`] takes them:
+/// normalised), by email: one index lookup per email.
+///
+/// # Errors
+/// Any database error.
+pub async fn email_holders(
+    db: &sea_orm::DatabaseConnection,
+    scope: &TenantScope,
+    emails: Vec<String>,
+) -> Result<std::collections::HashMap<String, Uuid>, DbErr> {
+    if emails.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let txn = scope.read(db).await?;
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT email, contact_id FROM contact_emails WHERE tenant_id = $1 AND email = ANY($2)",
+            [scope.tenant().0.into(), emails.into()],
+        ))
+        .await?;
+    txn.commit().await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("", "email")?, row.try_get("", "contact_id")?)))
+        .collect()
+}

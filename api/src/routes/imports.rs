@@ -23,6 +23,22 @@ use crm_app::import::{self, ImportJob, ImportKind, ImportReport, ImportRun};
 pub struct ImportQuery {
     /// Report what would happen, write nothing.
     pub dry_run: Option<bool>,
+    /// `create` (the default): a row that matches a record is skipped as a duplicate.
+    /// `upsert` (companies and contacts): a row that matches a record by its email (a
+    /// contact) or domain (a company) updates it with its non-empty cells, and the report
+    /// names it under `updates`.
+    #[param(inline)]
+    pub mode: Option<ImportMode>,
+}
+
+/// What a row that matches an existing record does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportMode {
+    /// Skip it as a duplicate.
+    Create,
+    /// Update the record.
+    Upsert,
 }
 
 fn check_csv(req: &HttpRequest) -> Result<(), ApiError> {
@@ -66,7 +82,7 @@ fn wants_async(req: &HttpRequest) -> bool {
 /// `crm_app::import::jobs`), and answers `202` with the job and where to follow it.
 fn in_background(
     state: web::Data<AppState>,
-    (meta, dry_run, mapping): (EventMetadata, bool, Vec<(String, String)>),
+    (meta, dry_run, upsert, mapping): (EventMetadata, bool, bool, Vec<(String, String)>),
     kind: ImportKind,
     body: SpooledBody,
     started: ImportJob,
@@ -79,6 +95,7 @@ fn in_background(
             meta,
             dry_run,
             mapping,
+            upsert,
         };
         let outcome = match body.reader() {
             Ok(data) => import::jobs::execute(&run, kind, data)
@@ -121,12 +138,14 @@ async fn run(
     };
     let meta = import_metadata(&ctx);
     let dry_run = query.dry_run.unwrap_or(false);
+    let upsert = query.mode == Some(ImportMode::Upsert);
     let run = ImportRun {
         commands: &state.commands,
         app: &state.pools.app,
         meta: meta.clone(),
         dry_run,
         mapping: mapping.clone(),
+        upsert,
     };
     let background = wants_async(&req);
     if background {
@@ -137,7 +156,7 @@ async fn run(
         let state = state.clone();
         return Ok(in_background(
             state,
-            (meta, dry_run, mapping),
+            (meta, dry_run, upsert, mapping),
             kind,
             body,
             started,

@@ -1,9 +1,11 @@
 //! Importing companies: `Company name` (required), `Company Domain Name`, `Country/Region`,
 //! `Industry`, `Currency`, `Number of Employees`, `Annual Revenue`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use crm_domain::company::{Amount, Company, CompanyCommand, CompanyFields, CompanyInput};
+use crm_domain::company::{
+    Amount, Company, CompanyCommand, CompanyFields, CompanyInput, CompanyPatch,
+};
 use crm_domain::{Currency, EntityId, Guarded, Money, StreamId, WebDomain};
 use crm_projections::queries::companies;
 use crm_store::TenantScope;
@@ -78,6 +80,9 @@ async fn rows(
     // A dry run writes nothing, so the rows it would create are remembered to find later
     // rows' duplicates; an import finds its own earlier batches in the database.
     let mut planned = Known::default();
+    // The companies this import created: an upsert does not update those (they may be
+    // staged, not yet written); a later row of the same domain is a duplicate.
+    let mut made: HashSet<String> = HashSet::new();
     let mut records = reader.into_records();
     let mut chunk = Vec::with_capacity(BATCH_ROWS);
     'file: while next_chunk(&mut records, &mut report, &mut chunk) {
@@ -94,10 +99,6 @@ async fn rows(
                 continue;
             };
             let name_key = name.to_lowercase();
-            if let Some(existing) = known.name(&name_key).or_else(|| planned.name(&name_key)) {
-                report.duplicate(row, format!("a company named {name:?} exists ({existing})"));
-                continue;
-            }
             let domain = match columns.get(&record, DOMAIN).map(WebDomain::parse) {
                 Some(Ok(d)) => Some(d),
                 Some(Err(e)) => {
@@ -106,7 +107,19 @@ async fn rows(
                 }
                 None => None,
             };
-            if let Some(existing) = domain.as_ref().and_then(|d| {
+            // An upsert updates the company of the row's domain, unless this import made it.
+            let target = domain
+                .as_ref()
+                .filter(|_| run.upsert)
+                .and_then(|d| known.domain(d.as_str()))
+                .filter(|id| !made.contains(*id))
+                .cloned();
+            let named = known.name(&name_key).or_else(|| planned.name(&name_key));
+            if let Some(existing) = named.filter(|_| target.is_none()) {
+                report.duplicate(row, format!("a company named {name:?} exists ({existing})"));
+                continue;
+            }
+            if let Some(existing) = domain.as_ref().filter(|_| target.is_none()).and_then(|d| {
                 known
                     .domain(d.as_str())
                     .or_else(|| planned.domain(d.as_str()))
@@ -167,6 +180,49 @@ async fn rows(
                     continue;
                 }
             };
+            if let Some(existing) = target {
+                let patch = CompanyPatch {
+                    name: Some(name.to_owned()),
+                    industry: columns.get(&record, INDUSTRY).map(|v| Some(v.to_owned())),
+                    country: columns.get(&record, COUNTRY).map(|v| Some(v.to_owned())),
+                    currency: currency.map(|c| Some(c.code().to_owned())),
+                    employee_count: employee_count.map(Some),
+                    annual_revenue: annual_revenue.map(Some),
+                    annual_revenue_text: annual_revenue_text.map(Some),
+                    custom,
+                    ..CompanyPatch::default()
+                };
+                let what = format!("company {existing} has this domain");
+                if run.dry_run {
+                    report.update(row, format!("{what}: it would be updated"));
+                    continue;
+                }
+                let Ok(id) = uuid::Uuid::parse_str(&existing) else {
+                    report.fail(row, format!("{what}: not an id"));
+                    continue;
+                };
+                let row_meta = row_metadata(meta);
+                let command = Guarded::from(CompanyCommand::Update(patch));
+                let done = batch
+                    .update(row, &row_meta, async |unit| {
+                        commands
+                            .run_in::<Company, _>(unit, EntityId(id), command, &row_meta)
+                            .await
+                    })
+                    .await;
+                match done {
+                    Ok(appended) if appended.events == 0 => {
+                        report.update(row, format!("{what}: nothing to change"));
+                    }
+                    Ok(_) => report.update(row, format!("{what}: updated")),
+                    Err(err @ (AppError::Internal(_) | AppError::Unavailable(_))) => {
+                        batch.abort(&mut report, row, &err);
+                        break 'file;
+                    }
+                    Err(err) => report.fail(row, format!("{what}: {}", describe(&err))),
+                }
+                continue;
+            }
             let input = CompanyInput {
                 custom,
                 name: name.to_owned(),
@@ -195,6 +251,7 @@ async fn rows(
                         planned.insert(name_key.clone(), domain.clone(), id);
                     }
                     known.insert(name_key, domain, id);
+                    made.insert(id.to_string());
                     if !run.dry_run {
                         let new = NewStream {
                             stream: StreamId::new(meta.tenant_id, id),

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crm_domain::contact::{Contact, ContactCommand, ContactFields, ContactInput};
+use crm_domain::contact::{Contact, ContactCommand, ContactFields, ContactInput, ContactPatch};
 use crm_domain::{Email, EntityId, Guarded, StreamId};
 use crm_projections::queries::{companies, contacts};
 use crm_store::claims::{self, Claim};
@@ -40,7 +40,9 @@ fn key(first: Option<&str>, last: Option<&str>, company: Option<Uuid>) -> Key {
 /// set). A row with the same first and last name (case-insensitively) at the same company
 /// as an existing contact is a duplicate, as is a row whose email another contact has. A
 /// company name that matches no live company of the workspace is a warning; the contact
-/// is created without a company.
+/// is created without a company. With `run.upsert`, a row whose email a contact holds
+/// updates that contact with its non-empty cells instead (an empty cell changes
+/// nothing).
 ///
 /// # Errors
 /// 422 for a file with neither name column; 500 for database failures.
@@ -93,6 +95,17 @@ async fn rows(
     'file: while next_chunk(&mut records, &mut report, &mut chunk) {
         // The workspace's companies the batch names, and its contacts of the batch's names.
         let (company_ids, mut existing) = known(app, &scope, &columns, &chunk).await?;
+        let holders = if run.upsert {
+            let emails = chunk
+                .iter()
+                .filter_map(|(_, r)| columns.get(r, EMAIL))
+                .filter_map(|e| Email::parse(e).ok())
+                .map(|e| e.as_str().to_owned())
+                .collect();
+            claims::email_holders(app, &scope, emails).await?
+        } else {
+            HashMap::new()
+        };
         for (row, record) in chunk.drain(..) {
             proposals.observe(&record);
             if let Err(why) = columns.check(&record) {
@@ -115,6 +128,63 @@ async fn rows(
                 None => None,
             };
             let k = key(first, last, company);
+            // An upsert updates the contact that holds the row's email.
+            let holder = columns
+                .get(&record, EMAIL)
+                .and_then(|e| Email::parse(e).ok())
+                .and_then(|e| holders.get(e.as_str()).copied());
+            if let Some(holder) = holder {
+                let custom = match mapped.values(&record, row, &mut report) {
+                    Ok(custom) => custom,
+                    Err(why) => {
+                        report.fail(row, why);
+                        continue;
+                    }
+                };
+                let some = |v: Option<&str>| v.map(|v| Some(v.to_owned()));
+                let patch = ContactPatch {
+                    first_name: some(first),
+                    last_name: some(last),
+                    phone: some(columns.get(&record, PHONE)),
+                    job_title: some(columns.get(&record, TITLE)),
+                    company_id: company.map(|c| Some(EntityId(c))),
+                    custom,
+                    ..ContactPatch::default()
+                };
+                let holder = EntityId(holder);
+                if run.dry_run {
+                    report.update(
+                        row,
+                        format!("contact {holder} has this email: it would be updated"),
+                    );
+                    continue;
+                }
+                let row_meta = row_metadata(meta);
+                let command = Guarded::from(ContactCommand::Update(patch));
+                let done = batch
+                    .update(row, &row_meta, async |unit| {
+                        commands.contact_in(unit, holder, command, &row_meta).await
+                    })
+                    .await;
+                match done {
+                    Ok(appended) if appended.events == 0 => report.update(
+                        row,
+                        format!("contact {holder} has this email: nothing to change"),
+                    ),
+                    Ok(_) => {
+                        report.update(row, format!("contact {holder} has this email: updated"))
+                    }
+                    Err(err @ (AppError::Internal(_) | AppError::Unavailable(_))) => {
+                        batch.abort(&mut report, row, &err);
+                        break 'file;
+                    }
+                    Err(err) => report.fail(
+                        row,
+                        format!("contact {holder} has this email: {}", describe(&err)),
+                    ),
+                }
+                continue;
+            }
             if (first.is_some() || last.is_some())
                 && (existing.contains(&k) || planned.contains(&k))
             {

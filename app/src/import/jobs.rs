@@ -116,12 +116,19 @@ pub fn check(kind: ImportKind, data: impl std::io::Read) -> Result<(), AppError>
 /// application pool, committed at once so the job is visible.
 ///
 /// # Errors
-/// [`AppError::Internal`] when `run.meta` has no `import_id`; database errors.
+/// A validation error on `mode` for an upsert of deals; [`AppError::Internal`] when
+/// `run.meta` has no `import_id`; database errors.
 pub async fn open(
     run: &ImportRun<'_>,
     kind: ImportKind,
     requested_by: Option<Uuid>,
 ) -> Result<ImportJob, AppError> {
+    if run.upsert && kind == ImportKind::Deals {
+        return Err(AppError::invalid(
+            "mode",
+            "deals are not matched to existing ones: upsert is for companies and contacts",
+        ));
+    }
     let id = job_id(run)?;
     let scope = TenantScope::for_command(&run.meta);
     let txn = scope.begin(run.app).await?;

@@ -35,6 +35,9 @@ pub struct ImportRun<'a> {
     pub dry_run: bool,
     /// Columns of the file mapped to custom fields: `(column, field key)`.
     pub mapping: Vec<(String, String)>,
+    /// Update the record a row matches instead of skipping the row as a duplicate: a
+    /// contact by its email, a company by its domain (companies and contacts only).
+    pub upsert: bool,
 }
 
 /// A note about one row. `row` counts data records from 1 (the header is not a row;
@@ -58,12 +61,20 @@ pub struct ImportReport {
     pub rows_read: u64,
     /// Rows that created a record.
     pub created: u64,
+    /// Rows that matched a record (an upsert: a contact by email, a company by domain)
+    /// and updated it with their non-empty cells; each has an entry in `updates`. Then
+    /// `rows_read = created + updated + skipped_duplicates + failed`.
+    #[serde(default)]
+    pub updated: u64,
     /// Rows skipped because the record exists already.
     pub skipped_duplicates: u64,
     /// Rows that failed; each has an entry in `errors`.
     pub failed: u64,
     /// Which rows were duplicates, of what.
     pub duplicates: Vec<RowNote>,
+    /// Which rows updated which record, and what changed.
+    #[serde(default)]
+    pub updates: Vec<RowNote>,
     /// Rows imported with a value dropped or kept as text.
     pub warnings: Vec<RowNote>,
     /// Rows not imported, and why.
@@ -88,9 +99,11 @@ impl ImportReport {
             kind: kind.to_owned(),
             rows_read: 0,
             created: 0,
+            updated: 0,
             skipped_duplicates: 0,
             failed: 0,
             duplicates: Vec::new(),
+            updates: Vec::new(),
             warnings: Vec::new(),
             errors: Vec::new(),
             ignored_columns: Vec::new(),
@@ -106,10 +119,16 @@ impl ImportReport {
     /// (the caller has already taken the rolled-back rows off `created`).
     fn abort(&mut self, row: u64, cause: &(dyn std::error::Error + Send + Sync)) {
         tracing::error!(import_id = %self.import_id, row, error = %cause, "import aborted");
-        for notes in [&mut self.duplicates, &mut self.warnings, &mut self.errors] {
+        for notes in [
+            &mut self.duplicates,
+            &mut self.updates,
+            &mut self.warnings,
+            &mut self.errors,
+        ] {
             notes.retain(|n| n.row < row);
         }
         self.skipped_duplicates = self.duplicates.len() as u64;
+        self.updated = self.updates.len() as u64;
         self.failed = self.errors.len() as u64;
         self.rows_read = row;
         self.fail(
@@ -127,6 +146,11 @@ impl ImportReport {
         self.duplicates.push(RowNote { row, message });
     }
 
+    fn update(&mut self, row: u64, message: String) {
+        self.updated += 1;
+        self.updates.push(RowNote { row, message });
+    }
+
     fn fail(&mut self, row: u64, message: String) {
         self.failed += 1;
         self.errors.push(RowNote { row, message });
@@ -139,10 +163,11 @@ impl ImportReport {
     /// A one-line summary for the command line.
     pub fn summary(&self) -> String {
         format!(
-            "{}: {} rows read, {} created, {} duplicates skipped, {} failed, {} warnings (import {})",
+            "{}: {} rows read, {} created, {} updated, {} duplicates skipped, {} failed, {} warnings (import {})",
             self.kind,
             self.rows_read,
             self.created,
+            self.updated,
             self.skipped_duplicates,
             self.failed,
             self.warnings.len(),
@@ -333,6 +358,8 @@ pub(crate) struct RowBatch<'a> {
     unit: Option<crate::unit_of_work::UnitOfWork>,
     /// The rows written in the open transaction.
     pending: Vec<u64>,
+    /// How many of them updated a record rather than created one.
+    pending_updates: u64,
 }
 
 impl<'a> RowBatch<'a> {
@@ -341,6 +368,7 @@ impl<'a> RowBatch<'a> {
             commands,
             unit: None,
             pending: Vec::new(),
+            pending_updates: 0,
         }
     }
 
@@ -406,6 +434,7 @@ impl<'a> RowBatch<'a> {
             unit.commit().await?;
         }
         self.pending.clear();
+        self.pending_updates = 0;
         Ok(())
     }
 
@@ -419,8 +448,9 @@ impl<'a> RowBatch<'a> {
     ) {
         self.unit = None;
         let first = self.pending.first().copied().unwrap_or(row);
-        report.created -= self.pending.len() as u64;
+        report.created -= self.pending.len() as u64 - self.pending_updates;
         self.pending.clear();
+        self.pending_updates = 0;
         report.abort(first, cause);
     }
 }
@@ -477,6 +507,29 @@ where
             self.commit(report).await?;
         }
         Ok(())
+    }
+
+    /// Runs row `row`'s update of an existing record (`work`) in a savepoint of the open
+    /// transaction (undone alone when it fails); commits with the batch.
+    pub(crate) async fn update<T>(
+        &mut self,
+        row: u64,
+        meta: &EventMetadata,
+        work: impl AsyncFnOnce(&crate::unit_of_work::UnitOfWork) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let unit = self.batch.unit(meta).await?.savepoint().await?;
+        match work(&unit).await {
+            Ok(done) => {
+                unit.commit().await?;
+                self.batch.pending.push(row);
+                self.batch.pending_updates += 1;
+                Ok(done)
+            }
+            Err(err) => {
+                unit.rollback().await?;
+                Err(err)
+            }
+        }
     }
 
     /// Writes what is staged and commits it with the claims and the job's counts as

@@ -21,6 +21,7 @@ async fn cli_import_uses_the_import_actor_and_rebuild_keeps_answers() {
         &companies,
         "no-such-workspace",
         false,
+        false,
         Vec::new(),
     )
     .await
@@ -31,6 +32,7 @@ async fn cli_import_uses_the_import_actor_and_rebuild_keeps_answers() {
         ImportKind::Companies,
         std::path::Path::new("/nonexistent.csv"),
         "cli",
+        false,
         false,
         Vec::new(),
     )
@@ -52,6 +54,7 @@ async fn cli_import_uses_the_import_actor_and_rebuild_keeps_answers() {
         ImportKind::Companies,
         &companies,
         "cli",
+        false,
         false,
         vec![("Ticker".into(), "ticker".into())],
     )

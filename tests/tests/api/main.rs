@@ -30,6 +30,7 @@ mod idempotency;
 mod import;
 mod import_jobs;
 mod import_undo;
+mod import_upsert;
 mod isolation;
 mod matrix;
 mod merge;

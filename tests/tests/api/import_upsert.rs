@@ -1,0 +1,160 @@
+//! Imports in upsert mode: a row that matches a contact by email or a company by domain
+//! updates it with its non-empty cells, and the report says so row by row.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, str_of};
+
+/// The rows of a report's note list: `(row, message)`.
+fn notes(report: &Value, list: &str) -> Vec<(u64, String)> {
+    report[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list}: {report}"))
+        .iter()
+        .map(|n| (n["row"].as_u64().expect("row"), str_of(&n["message"])))
+        .collect()
+}
+
+#[track_caller]
+fn accounted(report: &Value) {
+    let n = |k: &str| {
+        report[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k}: {report}"))
+    };
+    assert_eq!(
+        n("rows_read"),
+        n("created") + n("updated") + n("skipped_duplicates") + n("failed"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn an_upsert_updates_contacts_by_email_and_companies_by_domain_and_reports_each_row() {
+    let app = spawn_app().await;
+    let ws = app.signup("upserts").await;
+    let (status, ada) = app
+        .post(
+            "/v1/contacts",
+            &ws.token,
+            json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
+                   "phone": "+44 20 7946 0958", "job_title": "Analyst"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ada}");
+    let ada_id = str_of(&ada["id"]);
+    let csv = b"First Name,Last Name,Email,Job Title,Phone Number\n\
+Ada,Lovelace,ADA@example.com,Countess,\n\
+Grace,Hopper,grace@example.com,Admiral,\n\
+Ada,Lovelace,ada@example.com,Countess,\n\
+Ada,King,ada@example.com,,not a phone\n"
+        .to_vec();
+
+    // Without upsert the known email is a duplicate.
+    let (status, plain) = app
+        .post_csv("/v1/imports/contacts?dry_run=true", &ws.token, csv.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plain}");
+    assert_eq!(plain["updated"], 0);
+    assert!(
+        plain["skipped_duplicates"].as_u64().unwrap_or(0) >= 1,
+        "{plain}"
+    );
+    // A dry run of the upsert says what it would update, and changes nothing.
+    let (status, dry) = app
+        .post_csv(
+            "/v1/imports/contacts?dry_run=true&mode=upsert",
+            &ws.token,
+            csv.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{dry}");
+    assert_eq!(dry["updated"], 3, "{dry}");
+    accounted(&dry);
+    let (_, unchanged) = app.get(&format!("/v1/contacts/{ada_id}"), &ws.token).await;
+    assert_eq!(unchanged["job_title"], "Analyst");
+
+    let (status, report) = app
+        .post_csv("/v1/imports/contacts?mode=upsert", &ws.token, csv)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    accounted(&report);
+    assert_eq!(report["created"], 1, "{report}");
+    assert_eq!(report["updated"], 2, "{report}");
+    assert_eq!(report["failed"], 1, "{report}");
+    let updates = notes(&report, "updates");
+    assert_eq!(updates[0].0, 1);
+    assert!(
+        updates[0].1.contains(&ada_id) && updates[0].1.ends_with("updated"),
+        "{updates:?}"
+    );
+    assert_eq!(updates[1].0, 3);
+    assert!(updates[1].1.ends_with("nothing to change"), "{updates:?}");
+    let errors = notes(&report, "errors");
+    assert_eq!(errors[0].0, 4, "{errors:?}");
+    assert!(errors[0].1.contains("phone"), "{errors:?}");
+    let (_, after) = app.get(&format!("/v1/contacts/{ada_id}"), &ws.token).await;
+    assert_eq!(after["job_title"], "Countess");
+    assert_eq!(
+        after["phone"], "+44 20 7946 0958",
+        "an empty cell changes nothing"
+    );
+    assert_eq!(
+        after["last_name"], "Lovelace",
+        "the failed row changed nothing"
+    );
+    // The trail names the import as the author of the update.
+    let (_, history) = app
+        .get(&format!("/v1/contacts/{ada_id}/history"), &ws.token)
+        .await;
+    let versions = history["items"]
+        .as_array()
+        .or(history.as_array())
+        .expect("versions")
+        .clone();
+    assert_eq!(versions.len(), 2, "{history}");
+    assert_eq!(versions[1]["import_id"], report["import_id"]);
+
+    // Companies by domain; a company this import creates is not updated by a later row.
+    let (status, acme) = app
+        .post(
+            "/v1/companies",
+            &ws.token,
+            json!({"name": "Acme", "domain": "acme.example"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{acme}");
+    let acme_id = str_of(&acme["id"]);
+    let companies = b"Company name,Company Domain Name,Industry,Number of Employees\n\
+Acme Corporation,https://www.acme.example/,Anvils,120\n\
+Globex,globex.example,Energy,\n\
+Globex Again,globex.example,Mining,\n"
+        .to_vec();
+    let (status, report) = app
+        .post_csv("/v1/imports/companies?mode=upsert", &ws.token, companies)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    accounted(&report);
+    assert_eq!(report["updated"], 1, "{report}");
+    assert_eq!(report["created"], 1, "{report}");
+    assert_eq!(report["skipped_duplicates"], 1, "{report}");
+    let (_, acme) = app
+        .get(&format!("/v1/companies/{acme_id}"), &ws.token)
+        .await;
+    assert_eq!(acme["name"], "Acme Corporation");
+    assert_eq!(acme["industry"], "Anvils");
+    assert_eq!(acme["employee_count"], 120);
+
+    // Deals have no upsert; an unknown mode is refused.
+    for (path, field) in [
+        ("/v1/imports/deals?mode=upsert", "mode"),
+        ("/v1/imports/contacts?mode=merge", "mode"),
+    ] {
+        let (status, body) = app
+            .post_csv(path, &ws.token, b"Deal Name\nx\n".to_vec())
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+    }
+}
