@@ -1353,3 +1353,57 @@ async fn activities_carry_custom_values_too() {
         "integer"
     );
 }
+
+#[tokio::test]
+async fn search_finds_custom_text_values_of_its_own_workspace_only() {
+    let app = spawn_app().await;
+    let ws = app.signup("cf-search").await;
+    let other = app.signup("cf-search-other").await;
+    for w in [&ws, &other] {
+        define(
+            &app,
+            w,
+            json!({"record": "company", "key": "headquarters", "label": "Headquarters", "type": "text"}),
+        )
+        .await;
+    }
+    let (status, kista) = app
+        .post(
+            "/v1/companies",
+            &ws.token,
+            json!({"name": "Ericsson", "custom": {"headquarters": "Kista, Stockholm"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{kista}");
+    let (status, _) = app
+        .post(
+            "/v1/companies",
+            &other.token,
+            json!({"name": "Other", "custom": {"headquarters": "Kista"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, found) = app.get("/v1/companies?q=kista", &ws.token).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let ids: Vec<String> = found["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| str_of(&c["id"]))
+        .collect();
+    assert_eq!(ids, vec![str_of(&kista["id"])]);
+    // A value changed is found by its new words only.
+    let id = str_of(&kista["id"]);
+    let (status, _) = app
+        .patch(
+            &format!("/v1/companies/{id}"),
+            &ws.token,
+            json!({"custom": {"headquarters": "Stockholm"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, found) = app.get("/v1/companies?q=kista", &ws.token).await;
+    assert_eq!(found["items"], json!([]));
+    let (_, found) = app.get("/v1/companies?q=stockh", &ws.token).await;
+    assert_eq!(found["items"].as_array().map(Vec::len), Some(1));
+}
