@@ -2,7 +2,7 @@
 
 use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
-use crm_app::records::listing::custom_conditions;
+use crm_app::records::listing::{custom_conditions, custom_sort};
 use crm_store::page::Page;
 
 use super::ListQuery;
@@ -56,6 +56,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let mut filter = query.filter(&auth, ())?;
     filter.common.custom = custom_conditions::<Companies>(state.services(), &auth, cf).await?;
+    filter.custom_sort =
+        custom_sort::<Companies>(state.services(), &auth, query.sort.as_deref()).await?;
     if query.company_id.is_some() {
         return Err(ApiError::invalid("company_id", "not a filter of companies"));
     }

@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, put};
 use actix_web::{web, HttpRequest, HttpResponse};
-use crm_app::records::listing::custom_conditions;
+use crm_app::records::listing::{custom_conditions, custom_sort};
 use crm_projections::queries::contacts::ContactConditions;
 use crm_store::page::Page;
 use uuid::Uuid;
@@ -68,6 +68,8 @@ pub async fn list(
     };
     let mut filter = query.filter(&auth, own)?;
     filter.common.custom = custom_conditions::<Contacts>(state.services(), &auth, cf).await?;
+    filter.custom_sort =
+        custom_sort::<Contacts>(state.services(), &auth, query.sort.as_deref()).await?;
     let page =
         crm_app::records::listing::list::<Contacts>(&state.pools.app, &auth, &filter).await?;
     Ok(HttpResponse::Ok().json(page))

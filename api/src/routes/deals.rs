@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
-use crm_app::records::listing::custom_conditions;
+use crm_app::records::listing::{custom_conditions, custom_sort};
 use crm_domain::pipeline::StageKind;
 use crm_projections::queries::deals::{DealConditions, DealFilter};
 use crm_store::page::Page;
@@ -66,8 +66,9 @@ pub struct DealQuery {
     pub cursor: Option<String>,
     /// Search: every word is a word of the name, and the last may be the start of one.
     pub q: Option<String>,
-    /// `name`, `-name`, `created_at` or `-created_at`; default `name`.
-    #[param(pattern = "^-?(name|created_at)$")]
+    /// `name`, `-name`, `created_at` or `-created_at`; default `name`; or a custom
+    /// field, `cf.<key>` or `-cf.<key>`, records without a value last.
+    #[param(pattern = "^-?(name|created_at|cf\\.[a-z][a-z0-9_]{0,62})$")]
     pub sort: Option<String>,
     /// Include soft-deleted deals (Owner and Admin only).
     pub include_deleted: Option<bool>,
@@ -181,8 +182,10 @@ pub async fn list(
     auth: AuthContext,
     ListParams(q, cf): ListParams<DealQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let sort = q.sort.clone();
     let mut filter = filter(&auth, q)?;
     filter.common.custom = custom_conditions::<Deals>(state.services(), &auth, cf).await?;
+    filter.custom_sort = custom_sort::<Deals>(state.services(), &auth, sort.as_deref()).await?;
     let page = crm_app::records::listing::list::<Deals>(&state.pools.app, &auth, &filter).await?;
     Ok(HttpResponse::Ok().json(page))
 }

@@ -9,8 +9,8 @@ use actix_web::{get, web, HttpResponse};
 use crm_app::records::companies::Companies;
 use crm_app::records::contacts::Contacts;
 use crm_app::records::deals::Deals;
-use crm_app::records::listing::custom_conditions;
 use crm_app::records::listing::{self, Listed};
+use crm_app::records::listing::{custom_conditions, custom_sort};
 use crm_projections::queries::contacts::ContactConditions;
 use futures::StreamExt;
 
@@ -71,6 +71,8 @@ pub async fn companies_csv(
     let mut filter = query.filter(&auth, ())?;
     unpaged(query.cursor.as_ref(), query.limit)?;
     filter.common.custom = custom_conditions::<Companies>(state.services(), &auth, cf).await?;
+    filter.custom_sort =
+        custom_sort::<Companies>(state.services(), &auth, query.sort.as_deref()).await?;
     csv::<Companies>(&state, &auth, filter, "companies").await
 }
 
@@ -98,6 +100,8 @@ pub async fn contacts_csv(
     let mut filter = query.filter(&auth, own)?;
     unpaged(query.cursor.as_ref(), query.limit)?;
     filter.common.custom = custom_conditions::<Contacts>(state.services(), &auth, cf).await?;
+    filter.custom_sort =
+        custom_sort::<Contacts>(state.services(), &auth, query.sort.as_deref()).await?;
     csv::<Contacts>(&state, &auth, filter, "contacts").await
 }
 
@@ -120,10 +124,11 @@ pub async fn deals_csv(
     auth: AuthContext,
     ListParams(query, cf): ListParams<super::deals::DealQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (cursor, limit) = (query.cursor.clone(), query.limit);
+    let (cursor, limit, sort) = (query.cursor.clone(), query.limit, query.sort.clone());
     let mut filter = super::deals::filter(&auth, query)?;
     unpaged(cursor.as_ref(), limit)?;
     filter.common.custom = custom_conditions::<Deals>(state.services(), &auth, cf).await?;
+    filter.custom_sort = custom_sort::<Deals>(state.services(), &auth, sort.as_deref()).await?;
     csv::<Deals>(&state, &auth, filter, "deals").await
 }
 

@@ -94,8 +94,11 @@ pub struct ListQuery {
     /// title, and the last may be the start of one (`acme corp` finds "Acme
     /// Corporation").
     pub q: Option<String>,
-    /// `name`, `-name`, `created_at` or `-created_at`; default `name`.
-    #[param(pattern = "^-?(name|created_at)$")]
+    /// `name`, `-name`, `created_at` or `-created_at`; default `name`. Companies,
+    /// contacts and deals also sort by a custom field: `cf.<key>` or `-cf.<key>` (text,
+    /// URL, email, phone, boolean, integer, decimal, money by minor units, date and
+    /// date-time fields), records without a value last.
+    #[param(pattern = "^-?(name|created_at|cf\\.[a-z][a-z0-9_]{0,62})$")]
     pub sort: Option<String>,
     /// Include soft-deleted records (Owner and Admin only).
     pub include_deleted: Option<bool>,
@@ -141,6 +144,8 @@ impl ListQuery {
     pub fn sort(&self) -> Result<crm_projections::queries::Sort, crate::error::ApiError> {
         self.sort
             .as_deref()
+            // A custom field's sort is resolved against the schema (`custom_sort`).
+            .filter(|s| !s.trim_start_matches('-').starts_with("cf."))
             .map_or(
                 Ok(crm_projections::queries::Sort::default()),
                 crm_projections::queries::Sort::parse,
@@ -167,6 +172,7 @@ impl ListQuery {
             own,
             include_deleted,
             sort: self.sort()?,
+            custom_sort: None,
             limit: self.limit()?,
             cursor: self.cursor.clone(),
         })

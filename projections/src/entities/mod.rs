@@ -60,6 +60,9 @@ macro_rules! sorted_by_name {
             fn key(row: &$module::Model) -> (String, chrono::DateTime<chrono::Utc>, uuid::Uuid) {
                 (row.sort_name.clone(), row.created_at, row.id)
             }
+            fn custom(row: &$module::Model) -> (&serde_json::Value, uuid::Uuid) {
+                (&row.custom, row.id)
+            }
         }
     )*};
 }

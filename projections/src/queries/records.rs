@@ -19,6 +19,8 @@ pub struct RecordFilter<X> {
     pub include_deleted: bool,
     /// Sort order.
     pub sort: Sort,
+    /// A sort by a custom value instead of `sort`.
+    pub custom_sort: Option<super::page::CustomSort>,
     /// Page size (clamped to 1..=200).
     pub limit: Option<u64>,
     /// Cursor from the previous page.
@@ -33,6 +35,7 @@ impl<X> RecordFilter<X> {
             own,
             include_deleted: self.include_deleted,
             sort: self.sort,
+            custom_sort: self.custom_sort,
             limit: self.limit,
             cursor: self.cursor,
         }
@@ -60,6 +63,8 @@ pub trait SortedByName: EntityTrait {
     fn key_columns() -> (Self::Column, Self::Column, Self::Column);
     /// A row's `(sort_name, created_at, id)`.
     fn key(row: &Self::Model) -> (String, chrono::DateTime<chrono::Utc>, uuid::Uuid);
+    /// A row's custom values (keyed by API key) and id.
+    fn custom(row: &Self::Model) -> (&serde_json::Value, uuid::Uuid);
 }
 
 /// A record type's own list conditions on its table `E`.
@@ -95,16 +100,32 @@ where
     }
     select = filter.common.apply(select, scope.tenant().0);
     select = filter.own.apply(select);
-    let page = keyset_page(
-        &txn,
-        select,
-        filter.sort,
-        filter.cursor.as_deref(),
-        filter.limit,
-        E::key_columns(),
-        E::key,
-    )
-    .await?;
+    let page = match &filter.custom_sort {
+        Some(sort) => {
+            super::page::custom_keyset_page(
+                &txn,
+                select,
+                sort,
+                filter.cursor.as_deref(),
+                filter.limit,
+                E::key_columns().2,
+                E::custom,
+            )
+            .await?
+        }
+        None => {
+            keyset_page(
+                &txn,
+                select,
+                filter.sort,
+                filter.cursor.as_deref(),
+                filter.limit,
+                E::key_columns(),
+                E::key,
+            )
+            .await?
+        }
+    };
     txn.commit().await?;
     Ok(page)
 }

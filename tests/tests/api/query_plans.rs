@@ -16,7 +16,7 @@ use crm_domain::TenantId;
 use crm_projections::entities::{activity, company, contact, deal, user};
 use crm_projections::queries::{
     self, activities, companies, contacts, deals, duplicates,
-    page::{CommonFilter, Compare, CustomCondition, Ordered},
+    page::{CommonFilter, Compare, CustomCondition, CustomSort, Ordered, SortAs},
     pipelines, users, Cursor, Sort,
 };
 use crm_store::TenantScope;
@@ -309,6 +309,17 @@ async fn every_list_search_and_get_reads_through_an_index_that_starts_with_the_t
             "companies by a custom value",
             companies::CompanyFilter {
                 common: by_custom.clone(),
+                ..Default::default()
+            },
+        ),
+        (
+            "companies in the order of a custom field",
+            companies::CompanyFilter {
+                custom_sort: Some(CustomSort {
+                    key: "n".into(),
+                    as_: SortAs::Number,
+                    descending: true,
+                }),
                 ..Default::default()
             },
         ),
