@@ -216,28 +216,6 @@ pub fn csv<R: Listed>(
     futures::StreamExt::chain(start, pages)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formula_cells_are_defused_and_others_kept() {
-        assert_eq!(text(Some("=1+1")), "'=1+1");
-        assert_eq!(text(Some("-5")), "'-5");
-        assert_eq!(text(Some("@SUM")), "'@SUM");
-        assert_eq!(text(Some("Acme")), "Acme");
-        assert_eq!(text(None), "");
-    }
-
-    #[test]
-    fn money_is_exact_major_units() {
-        assert_eq!(major(Some(123_456), Some("EUR")), "1234.56");
-        assert_eq!(major(Some(5), Some("JPY")), "5");
-        assert_eq!(major(Some(5), None), "");
-        assert_eq!(major(None, Some("EUR")), "");
-    }
-}
-
 /// The sort by a custom value that a list's `sort` names (`cf.<key>`, `-cf.<key>`
 /// descending), checked against the caller's workspace's schema; `None` for a built-in
 /// sort (or none).
@@ -302,4 +280,26 @@ pub async fn custom_sort<R: Listed>(
         as_,
         descending,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_defused_and_others_kept() {
+        assert_eq!(text(Some("=1+1")), "'=1+1");
+        assert_eq!(text(Some("-5")), "'-5");
+        assert_eq!(text(Some("@SUM")), "'@SUM");
+        assert_eq!(text(Some("Acme")), "Acme");
+        assert_eq!(text(None), "");
+    }
+
+    #[test]
+    fn money_is_exact_major_units() {
+        assert_eq!(major(Some(123_456), Some("EUR")), "1234.56");
+        assert_eq!(major(Some(5), Some("JPY")), "5");
+        assert_eq!(major(Some(5), None), "");
+        assert_eq!(major(None, Some("EUR")), "");
+    }
 }
