@@ -83,11 +83,20 @@ async fn rows(
     // The companies this import created: an upsert does not update those (they may be
     // staged, not yet written); a later row of the same domain is a duplicate.
     let mut made: HashSet<String> = HashSet::new();
+    // The unique values this import's rows took, folded as claims fold them.
+    let mut unique_seen = std::collections::HashSet::new();
     let mut records = reader.into_records();
     let mut chunk = Vec::with_capacity(BATCH_ROWS);
     'file: while next_chunk(&mut records, &mut report, &mut chunk) {
         // The workspace's companies that the batch's names and domains could duplicate.
         let mut known = Known::of(app, &scope, &columns, &chunk).await?;
+        // Unique custom values the workspace holds, read in the batch's transaction.
+        let unique = if mapped.has_unique() {
+            let unit = batch.unit(meta).await?;
+            Some(mapped.unique_values(unit, &chunk).await?)
+        } else {
+            None
+        };
         for (row, record) in chunk.drain(..) {
             proposals.observe(&record);
             if let Err(why) = columns.check(&record) {
@@ -243,6 +252,12 @@ async fn rows(
             } else {
                 decide_create::<Company>(Guarded::from(CompanyCommand::Create(input))).await
             };
+            if let (Ok(_), Some(unique)) = (&decided, &unique) {
+                if let Err(why) = mapped.claim_unique(&record, unique, &mut unique_seen) {
+                    report.duplicate(row, why);
+                    continue;
+                }
+            }
             match decided {
                 Ok(events) => {
                     report.created += 1;

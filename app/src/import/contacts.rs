@@ -90,11 +90,20 @@ async fn rows(
     // A dry run writes nothing, so the contacts it would create are remembered to find
     // later rows' duplicates; an import finds its own earlier batches in the database.
     let mut planned: HashSet<Key> = HashSet::new();
+    // The unique values this import's rows took, folded as claims fold them.
+    let mut unique_seen = std::collections::HashSet::new();
     let mut records = reader.into_records();
     let mut chunk = Vec::with_capacity(BATCH_ROWS);
     'file: while next_chunk(&mut records, &mut report, &mut chunk) {
         // The workspace's companies the batch names, and its contacts of the batch's names.
         let (company_ids, mut existing) = known(app, &scope, &columns, &chunk).await?;
+        // Unique custom values the workspace holds, read in the batch's transaction.
+        let unique = if mapped.has_unique() {
+            let unit = batch.unit(meta).await?;
+            Some(mapped.unique_values(unit, &chunk).await?)
+        } else {
+            None
+        };
         let holders = if run.upsert {
             let emails = chunk
                 .iter()
@@ -242,6 +251,12 @@ async fn rows(
                     continue;
                 }
             };
+            if let Some(unique) = &unique {
+                if let Err(why) = mapped.claim_unique(&record, unique, &mut unique_seen) {
+                    report.duplicate(row, why);
+                    continue;
+                }
+            }
             if !run.dry_run {
                 let id = EntityId::new();
                 let row_meta = row_metadata(meta);

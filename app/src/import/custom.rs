@@ -67,15 +67,6 @@ impl Mapped {
                         ),
                     )
                 })?;
-            if field.unique {
-                return Err(AppError::invalid(
-                    "map",
-                    format!(
-                        "{column}: {key:?} is a unique field; imports do not set unique fields \
-                         yet (a taken value would stop the whole batch): set them through the API"
-                    ),
-                ));
-            }
             if fields.iter().any(|(i, f)| *i == index || f.id == field.id) {
                 return Err(AppError::invalid(
                     "map",
@@ -100,6 +91,102 @@ impl Mapped {
             ));
         }
         Ok(Self { fields, names })
+    }
+
+    /// Whether a unique field is mapped.
+    pub(super) fn has_unique(&self) -> bool {
+        self.fields.iter().any(|(_, f)| f.unique)
+    }
+
+    /// Row `record`'s values of unique fields, as their claims take them (the value's
+    /// text, `value #>> '{}'` in SQL): `(field id, text)`.
+    fn unique_cells(&self, record: &csv::StringRecord) -> Vec<(uuid::Uuid, String)> {
+        self.fields
+            .iter()
+            .filter(|(_, f)| f.unique)
+            .filter_map(|(index, field)| {
+                let value = from_text(field, record.get(*index).unwrap_or_default()).ok()??;
+                let text = match value {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                Some((field.id, text))
+            })
+            .collect()
+    }
+
+    /// The unique values of `chunk`'s rows: whether the workspace's records hold each
+    /// already (`custom_claims`, read in `unit`, the batch's command transaction), and
+    /// each folded as the claims fold it (PostgreSQL's `lower`, which a Rust lowercase
+    /// may not equal).
+    pub(super) async fn unique_values(
+        &self,
+        unit: &crate::unit_of_work::UnitOfWork,
+        chunk: &[(u64, csv::StringRecord)],
+    ) -> Result<UniqueValues, AppError> {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let cells: Vec<(uuid::Uuid, String)> = chunk
+            .iter()
+            .flat_map(|(_, record)| self.unique_cells(record))
+            .collect();
+        let mut known = std::collections::HashMap::new();
+        if cells.is_empty() {
+            return Ok(UniqueValues { known });
+        }
+        let (ids, texts): (Vec<uuid::Uuid>, Vec<String>) = cells.into_iter().unzip();
+        let rows = unit
+            .connection()
+            .query_all(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT u.f AS field_id, u.v AS value, lower(u.v) AS folded,
+                        EXISTS (SELECT FROM custom_claims c
+                                 WHERE c.tenant_id = $1 AND c.field_id = u.f
+                                   AND c.value = lower(u.v)) AS taken
+                   FROM unnest($2::uuid[], $3::text[]) AS u(f, v)",
+                [unit.tenant().0.into(), ids.into(), texts.into()],
+            ))
+            .await?;
+        for row in rows {
+            let field: uuid::Uuid = row.try_get("", "field_id")?;
+            let value: String = row.try_get("", "value")?;
+            let folded: String = row.try_get("", "folded")?;
+            let taken: bool = row.try_get("", "taken")?;
+            known.insert((field, value), (folded, taken));
+        }
+        Ok(UniqueValues { known })
+    }
+
+    /// Claims row `record`'s unique values among the import's rows, unless a record of
+    /// the workspace or an earlier row holds one: then why the row is a duplicate.
+    pub(super) fn claim_unique(
+        &self,
+        record: &csv::StringRecord,
+        values: &UniqueValues,
+        seen: &mut std::collections::HashSet<(uuid::Uuid, String)>,
+    ) -> Result<(), String> {
+        let cells = self.unique_cells(record);
+        let mut folded = Vec::with_capacity(cells.len());
+        for (field, text) in cells {
+            let key = self
+                .fields
+                .iter()
+                .find(|(_, f)| f.id == field)
+                .map_or_else(String::new, |(_, f)| f.key.clone());
+            match values.known.get(&(field, text.clone())) {
+                Some((_, true)) => {
+                    return Err(format!(
+                        "custom.{key}: a record of the workspace has {text:?}"
+                    ))
+                }
+                Some((f, false)) if seen.contains(&(field, f.clone())) => {
+                    return Err(format!("custom.{key}: an earlier row has {text:?}"))
+                }
+                Some((f, false)) => folded.push((field, f.clone())),
+                None => {}
+            }
+        }
+        seen.extend(folded);
+        Ok(())
     }
 
     /// The mapped columns' names, as the file has them.
@@ -139,6 +226,12 @@ impl Mapped {
         }
         Ok(CustomInput::checked_with(changes, personal))
     }
+}
+
+/// A batch's unique values as the workspace holds them ([`Mapped::unique_values`]).
+pub(super) struct UniqueValues {
+    /// `(field, text)` → (the text folded as claims fold it, whether a record holds it).
+    known: std::collections::HashMap<(uuid::Uuid, String), (String, bool)>,
 }
 
 /// Type guesses for the columns no field takes.

@@ -1290,10 +1290,17 @@ async fn a_unique_value_belongs_to_one_record_of_the_workspace() {
         .unwrap_or_else(|e| panic!("{e}"));
     app.settle().await;
     assert_eq!(claims().await, before);
-    // Imports do not set unique fields yet: the mapping is refused, nothing written.
-    let (status, body) = import(&app, &ws, "map.ERP=erp_id", b"Company name,ERP\nX,C-900\n").await;
-    let (field, _) = refused_on(status, &body);
-    assert_eq!(field, "map");
+    // An import sets unique fields too, and skips a row whose value is taken.
+    let (status, body) = import(
+        &app,
+        &ws,
+        "map.ERP=erp_id",
+        b"Company name,ERP\nX,C-900\nY,c-101\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["created"], 1, "{body}");
+    assert_eq!(body["skipped_duplicates"], 1, "{body}");
 }
 
 #[tokio::test]
@@ -1517,4 +1524,49 @@ async fn lists_sort_by_custom_values_page_by_page_with_the_records_without_one_l
             "{path}: {status} {body}"
         );
     }
+}
+
+#[tokio::test]
+async fn imports_set_unique_fields_and_skip_rows_whose_value_is_taken() {
+    let app = spawn_app().await;
+    let ws = app.signup("cf-unique-import").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "isin", "label": "ISIN", "type": "text", "unique": true}),
+    )
+    .await;
+    company(&app, &ws, json!({"isin": "SE0000108656"})).await;
+    let csv = b"Company name,ISIN\n\
+Ericsson AB,se0000108656\n\
+Nokia,FI0009000681\n\
+Nokia Copy,fi0009000681\n\
+Saab,\n"
+        .to_vec();
+    let (status, report) = app
+        .post_csv("/v1/imports/companies?map.ISIN=isin", &ws.token, csv)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["created"], 2, "{report}");
+    assert_eq!(report["skipped_duplicates"], 2, "{report}");
+    let duplicates: Vec<(u64, String)> = report["duplicates"]
+        .as_array()
+        .expect("duplicates")
+        .iter()
+        .map(|d| (d["row"].as_u64().unwrap_or(0), str_of(&d["message"])))
+        .collect();
+    assert_eq!(duplicates[0].0, 1);
+    assert!(duplicates[0].1.contains("custom.isin"), "{duplicates:?}");
+    assert_eq!(duplicates[1].0, 3);
+    assert!(duplicates[1].1.contains("earlier row"), "{duplicates:?}");
+    // The value is claimed: the API refuses it for another company.
+    let (status, body) = app
+        .post(
+            "/v1/companies",
+            &ws.token,
+            json!({"name": "Nokia again", "custom": {"isin": "FI0009000681"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(company_count(&app, &ws).await, 3);
 }
