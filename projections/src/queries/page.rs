@@ -332,6 +332,32 @@ impl CustomSort {
         Some((missing, value, cast))
     }
 
+    /// Whether a cursor's value casts to the sort's SQL type without an error (a forged
+    /// cursor must be a 422, not a failed query): a decimal number, a date or an RFC 3339
+    /// time PostgreSQL stores, or `epoch`, the stand-in for no value.
+    fn castable(&self, key: &str) -> bool {
+        use std::str::FromStr;
+        match self.as_ {
+            SortAs::Text => true,
+            SortAs::Number | SortAs::MinorUnits => {
+                key.chars()
+                    .all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
+                    && (rust_decimal::Decimal::from_str(key).is_ok()
+                        || rust_decimal::Decimal::from_scientific(key).is_ok())
+            }
+            SortAs::Date => {
+                key == "epoch"
+                    || (chrono::NaiveDate::parse_from_str(key, "%Y-%m-%d").is_ok()
+                        && !crm_domain::time::out_of_range(key))
+            }
+            SortAs::Instant => {
+                key == "epoch"
+                    || (chrono::DateTime::parse_from_rfc3339(key).is_ok()
+                        && !crm_domain::time::out_of_range(key))
+            }
+        }
+    }
+
     /// A row's `(missing, value as text)` as the SQL expressions compute them.
     fn key_of(&self, custom: &serde_json::Value) -> (bool, String) {
         use serde_json::Value;
@@ -396,7 +422,7 @@ where
         }
         let (was_missing, key): (bool, String) =
             serde_json::from_str(&cursor.k).map_err(|_| CursorError::Malformed)?;
-        if forbidden(&key) {
+        if forbidden(&key) || !sort.castable(&key) {
             return Err(CursorError::Malformed.into());
         }
         let than = if sort.descending { "<" } else { ">" };

@@ -1509,6 +1509,29 @@ async fn lists_sort_by_custom_values_page_by_page_with_the_records_without_one_l
         .get("/v1/companies?sort=cf.rank&limit=1", &ws.token)
         .await;
     let cursor = str_of(&first["next_cursor"]);
+    // Forged cursors whose value is not of the field's type.
+    use base64::Engine as _;
+    let forge = |s: &str, k: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            json!({"s": s, "k": k, "i": "00000000-0000-0000-0000-000000000000"}).to_string(),
+        )
+    };
+    for (sort, k) in [
+        ("cf.rank", "[false,\"abc\"]"),
+        ("cf.rank", "[false,\"1_000\"]"),
+        ("cf.rank", "[false,\"NaN\"]"),
+        ("-cf.revenue", "[false,\"1e99999999\"]"),
+        ("cf.rank", "[false]"),
+        ("cf.ticker", "[false,\"a\\u0000b\"]"),
+    ] {
+        let path = format!("/v1/companies?sort={sort}&cursor={}", forge(sort, k));
+        let (status, body) = app.get(&path, &ws.token).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{sort} {k}: {body}"
+        );
+    }
     for path in [
         format!("/v1/companies?sort=cf.ticker&limit=1&cursor={cursor}"),
         format!("/v1/companies?limit=1&cursor={cursor}"),
