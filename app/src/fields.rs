@@ -250,6 +250,36 @@ pub async fn set_archived(
     field(s, caller, id).await
 }
 
+/// Restores archived field `id` (see [`set_archived`]). The database brings each
+/// record's latest value back from its events, except a contact's personal data field's:
+/// those are sealed in the contacts' events, which only the server can open, so the
+/// workspace's read rows are rebuilt from its events with the keyring
+/// (`crm_projections::rebuild::rebuild_tenant`, on `projector`, the projector's pool: one
+/// transaction, other workspaces untouched).
+///
+/// # Errors
+/// As [`set_archived`]; database errors of the rebuild (the field is restored then, and
+/// a rebuild brings the values back).
+pub async fn restore(
+    s: Services<'_>,
+    caller: &Caller,
+    meta: &EventMetadata,
+    id: Uuid,
+    projector: &sea_orm::DatabaseConnection,
+) -> Result<FieldDefinition, AppError> {
+    let field = set_archived(s, caller, meta, id, false).await?;
+    if field.personal_data {
+        crm_projections::rebuild::rebuild_tenant(
+            projector,
+            s.commands.keyring(),
+            &caller.scope,
+            |_| {},
+        )
+        .await?;
+    }
+    Ok(field)
+}
+
 /// The conditions the list parameters `params` (`("cf.<key>", value)` or
 /// `("cf.<key>[gte]", value)`, …) make on records of `kind`, checked against the caller's
 /// workspace's schema.

@@ -111,8 +111,9 @@ pub async fn archive(
     Ok(HttpResponse::Ok().json(field))
 }
 
-/// Restores an archived field (Owner, Admin): each record's latest value comes back.
-/// 200 with the field.
+/// Restores an archived field (Owner, Admin): each record's latest value comes back (for
+/// a contact's personal data field, by rebuilding the workspace's read rows from its
+/// events). 200 with the field.
 ///
 /// # Errors
 /// 403, 404, 409 (not archived, or its label taken by a live field meanwhile).
@@ -131,8 +132,14 @@ pub async fn restore(
     ctx: CommandContext,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let field =
-        fields::set_archived(state.services(), &ctx.auth, &ctx.metadata, *id, false).await?;
+    let field = fields::restore(
+        state.services(),
+        &ctx.auth,
+        &ctx.metadata,
+        *id,
+        &state.pools.projector,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(field))
 }
 

@@ -1160,6 +1160,38 @@ async fn a_personal_data_field_is_sealed_in_the_events_and_erased_with_its_conta
         payloads[0].contains("Enterprise"),
         "ordinary values stay readable"
     );
+    // Archived, the value leaves the view; restored, it comes back, though only the
+    // server can open it.
+    let birthday = {
+        let (_, schema) = app.get("/v1/schema", &ws.token).await;
+        schema["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .find(|f| f["key"] == "birthday")
+            .map(|f| str_of(&f["id"]))
+            .expect("birthday")
+    };
+    for (action, shown) in [("archive", json!(null)), ("restore", json!("1953-05-05"))] {
+        let (status, body) = app
+            .post(
+                &format!("/v1/schema/fields/{birthday}/{action}"),
+                &ws.token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{action}: {body}");
+        let (_, now) = app.get(&format!("/v1/contacts/{id}"), &ws.token).await;
+        assert_eq!(
+            now["custom"]
+                .get("birthday")
+                .cloned()
+                .unwrap_or(json!(null)),
+            shown,
+            "{action}: {now}"
+        );
+        assert_eq!(now["custom"]["segment"], "Enterprise");
+    }
 
     let (status, erased) = app
         .post(
