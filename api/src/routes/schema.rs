@@ -3,6 +3,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, patch, post, web, HttpResponse};
+use crm_app::field_copy::{CopyBody, CopyReport};
 use crm_app::fields::{self, FieldPatch, SchemaView};
 use crm_domain::fields::{FieldDefinition, FieldInput};
 use uuid::Uuid;
@@ -143,11 +144,43 @@ pub async fn restore(
     Ok(HttpResponse::Ok().json(field))
 }
 
+/// Copies this field's values into another field of the same record type (Owner,
+/// Admin): how a field changes type. Every live record with a value gets the value
+/// converted to the other field's type (as an import converts a cell), by an ordinary
+/// update event with `copy of field <key> to <key>` as its reason; a value that does not
+/// convert, or that the record refuses (a unique value taken), is listed under `skipped`.
+/// Running it again copies nothing new. 200 with the report.
+///
+/// # Errors
+/// 403; 404 for a field the workspace does not have or has archived; 422 on `to` (the
+/// same field, another record type's, or none).
+#[utoipa::path(
+    tag = "schema",
+    params(("id" = Uuid, Path, description = "The field whose values are copied.")),
+    request_body = CopyBody,
+    responses(
+        (status = 200, description = "What was copied.", body = CopyReport),
+    ),
+    extensions(("x-permission" = json!("manage_fields"))),
+)]
+#[post("/schema/fields/{id}/copy")]
+pub async fn copy(
+    state: web::Data<AppState>,
+    ctx: CommandContext,
+    id: web::Path<Uuid>,
+    Json(body): Json<CopyBody>,
+) -> Result<HttpResponse, ApiError> {
+    let report =
+        crm_app::field_copy::copy(state.services(), &ctx.auth, &ctx.metadata, *id, body).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
 /// The schema routes.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list)
         .service(define)
         .service(change)
         .service(archive)
-        .service(restore);
+        .service(restore)
+        .service(copy);
 }

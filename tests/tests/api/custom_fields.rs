@@ -1625,3 +1625,93 @@ Saab,\n"
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(company_count(&app, &ws).await, 3);
 }
+
+#[tokio::test]
+async fn a_type_change_is_a_new_field_and_a_copy_of_the_values() {
+    let app = spawn_app().await;
+    let ws = app.signup("cf-copy").await;
+    let text = define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "founded_text", "label": "Founded (text)", "type": "text"}),
+    )
+    .await;
+    let number = define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "founded", "label": "Founded", "type": "integer"}),
+    )
+    .await;
+    let contact_field = define(
+        &app,
+        &ws,
+        json!({"record": "contact", "key": "since", "label": "Since", "type": "integer"}),
+    )
+    .await;
+    let ericsson = company(&app, &ws, json!({"founded_text": "1876"})).await;
+    let vague = company(&app, &ws, json!({"founded_text": "c. 1900"})).await;
+    company(&app, &ws, json!({})).await;
+    let (from, to) = (str_of(&text["id"]), str_of(&number["id"]));
+    let path = format!("/v1/schema/fields/{from}/copy");
+    let (status, report) = app.post(&path, &ws.token, json!({"to": to})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["copied"], 1, "{report}");
+    assert_eq!(report["unchanged"], 0, "{report}");
+    assert_eq!(report["skipped"][0]["record_id"], vague["id"], "{report}");
+    let id = str_of(&ericsson["id"]);
+    let (_, now) = app.get(&format!("/v1/companies/{id}"), &ws.token).await;
+    assert_eq!(
+        now["custom"],
+        json!({"founded_text": "1876", "founded": 1876})
+    );
+    let (_, history) = app
+        .get(&format!("/v1/companies/{id}/history"), &ws.token)
+        .await;
+    let versions = history["items"]
+        .as_array()
+        .or(history.as_array())
+        .expect("versions")
+        .clone();
+    assert_eq!(
+        versions.last().map(|v| v["reason"].clone()),
+        Some(json!("copy of field founded_text to founded"))
+    );
+    // Again: nothing new.
+    let (status, again) = app.post(&path, &ws.token, json!({"to": to})).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        (again["copied"].clone(), again["unchanged"].clone()),
+        (json!(0), json!(1))
+    );
+    // Refusals: another record type's field, the same field, an unknown one, a Member.
+    for (path, body, expected) in [
+        (
+            path.clone(),
+            json!({"to": str_of(&contact_field["id"])}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            path.clone(),
+            json!({"to": from}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            path.clone(),
+            json!({"to": Uuid::now_v7()}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("/v1/schema/fields/{}/copy", Uuid::now_v7()),
+            json!({"to": to}),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (status, answer) = app.post(&path, &ws.token, body.clone()).await;
+        assert_eq!(status, expected, "{path} {body}: {answer}");
+    }
+    let member = app
+        .token_for(ws.tenant, Uuid::now_v7(), crm_domain::Role::Member)
+        .await;
+    let (status, _) = app.post(&path, &member, json!({"to": to})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

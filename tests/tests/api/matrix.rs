@@ -337,6 +337,8 @@ struct Fixtures {
     import: String,
     /// A company field; and one archived (to restore).
     field: String,
+    /// A company field `field`'s values are copied to.
+    copy_target: String,
     archived_field: String,
 }
 
@@ -359,6 +361,7 @@ impl Fixtures {
             self.grant.as_str(),
             self.import.as_str(),
             self.field.as_str(),
+            self.copy_target.as_str(),
             self.archived_field.as_str(),
         ];
         ids.extend(self.stages.iter().map(String::as_str));
@@ -556,7 +559,7 @@ async fn fixtures(app: &TestApp, owner: &str, tag: &str) -> Fixtures {
     assert_eq!(import["created"], 1, "setup: import: {import}");
     let key = tag.replace('-', "_");
     let mut fields = Vec::new();
-    for which in ["live", "archived"] {
+    for which in ["live", "target", "archived"] {
         let field = made(
             "custom field",
             created,
@@ -571,6 +574,7 @@ async fn fixtures(app: &TestApp, owner: &str, tag: &str) -> Fixtures {
         fields.push(id_in("custom field", &field["id"]));
     }
     let archived_field = fields.pop().unwrap_or_default();
+    let copy_target = fields.pop().unwrap_or_default();
     let field = fields.pop().unwrap_or_default();
     made(
         "archived field",
@@ -584,6 +588,7 @@ async fn fixtures(app: &TestApp, owner: &str, tag: &str) -> Fixtures {
     );
     Fixtures {
         field,
+        copy_target,
         archived_field,
         company: id_in("company", &company["id"]),
         contact: id_in("contact", &contact["id"]),
@@ -625,6 +630,7 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
         grant,
         import,
         field,
+        copy_target,
         archived_field,
     } = f;
     let (open_one, open_two, won, lost) = (&stages[0], &stages[1], &stages[2], &stages[3]);
@@ -827,6 +833,11 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
             M::PATCH,
             format!("/v1/schema/fields/{field}"),
             json!({"label": format!("Matrix renamed {tag}")}),
+        ),
+        with(
+            M::POST,
+            format!("/v1/schema/fields/{field}/copy"),
+            json!({"to": copy_target}),
         ),
         bare(M::POST, format!("/v1/schema/fields/{field}/archive")),
         bare(
