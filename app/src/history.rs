@@ -31,7 +31,7 @@ use crate::error::AppError;
 
 /// The record types with a history, by their URL segment: `companies`, `contacts`,
 /// `deals`, `activities`, `pipelines`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordType {
     /// `/v1/companies/{id}`.
     Company,
@@ -82,7 +82,8 @@ impl RecordType {
         Self::ALL.into_iter().find(|t| t.segment() == segment)
     }
 
-    fn aggregate_type(self) -> &'static str {
+    /// Its aggregate type in the event store (`Company`, …).
+    pub fn aggregate_type(self) -> &'static str {
         match self {
             Self::Company => Company::TYPE,
             Self::Contact => Contact::TYPE,
@@ -163,7 +164,8 @@ pub enum At {
 }
 
 /// The record's state as an object: the aggregate's serialized state with its `fields`
-/// object lifted to the top, bookkeeping (`exists`) dropped, and `id` added.
+/// object lifted to the top, bookkeeping (`exists`) dropped, a merge state shown as its
+/// `merged_into`, and `id` added.
 fn view<A: Aggregate>(id: Uuid, aggregate: &A) -> Result<Map<String, Value>, AppError> {
     let Value::Object(state) = serde_json::to_value(aggregate).map_err(AppError::internal)? else {
         return Ok(Map::new());
@@ -174,6 +176,12 @@ fn view<A: Aggregate>(id: Uuid, aggregate: &A) -> Result<Map<String, Value>, App
         match (key.as_str(), value) {
             ("exists", _) => {}
             ("fields", Value::Object(fields)) => out.extend(fields),
+            // A merge's bookkeeping shows as the read row does: the survivor of a
+            // tombstone (merges into a survivor are in its events).
+            ("merge", Value::Object(merge)) => {
+                let into = merge.get("merged_into").cloned().unwrap_or(Value::Null);
+                out.insert("merged_into".into(), into);
+            }
             (_, value) => {
                 out.insert(key, value);
             }

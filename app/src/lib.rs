@@ -42,6 +42,7 @@ pub mod config;
 pub mod data_requests;
 pub mod db;
 pub mod error;
+pub mod feed;
 pub mod field_copy;
 pub mod fields;
 pub mod history;

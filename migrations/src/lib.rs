@@ -52,6 +52,7 @@ mod m20261205_000034_authorize_with_fields;
 mod m20261205_000035_duplicates;
 mod m20261205_000036_merges;
 mod m20261205_000037_search_custom_values;
+mod m20261205_000038_changes_feed;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -67,7 +68,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 74] = [
+const SQL: [&str; 76] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -142,6 +143,8 @@ const SQL: [&str; 74] = [
     include_str!("sql/000036_merges.down.sql"),
     include_str!("sql/000037_search_custom_values.up.sql"),
     include_str!("sql/000037_search_custom_values.down.sql"),
+    include_str!("sql/000038_changes_feed.up.sql"),
+    include_str!("sql/000038_changes_feed.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -199,6 +202,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000035_duplicates::Migration),
             Box::new(m20261205_000036_merges::Migration),
             Box::new(m20261205_000037_search_custom_values::Migration),
+            Box::new(m20261205_000038_changes_feed::Migration),
         ]
     }
 }

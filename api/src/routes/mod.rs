@@ -37,6 +37,7 @@ pub mod contract;
 pub mod data_requests;
 pub mod deals;
 pub mod duplicates;
+pub mod events;
 pub mod exports;
 pub mod health;
 pub mod history;
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit_bytes: usize) {
         two_factor::routes(v1);
         users::routes(v1);
         audit::routes(v1);
+        events::routes(v1);
         api_keys::routes(v1);
         duplicates::routes(v1);
         companies::routes(v1);

@@ -21,6 +21,7 @@ mod deals;
 mod declared_tables;
 mod duplicates;
 mod erasure;
+mod events_feed;
 mod exports;
 mod hardening;
 mod helpers;

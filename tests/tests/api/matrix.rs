@@ -648,6 +648,7 @@ fn calls(f: &Fixtures, tag: &str) -> Vec<Call> {
         get(format!("/v1/contacts/{ct}")),
         get(format!("/v1/contacts/{ct}/timeline")),
         get("/v1/contacts/duplicates"),
+        get("/v1/events?limit=1"),
         get("/v1/companies/duplicates"),
         get("/v1/deals"),
         get(format!("/v1/deals/{dl}")),
