@@ -42,7 +42,8 @@ pub struct FeedQuery {
     pub entity_type: Option<String>,
     /// Events to scan, 1 to [`MAX_LIMIT`]; default 100.
     pub limit: Option<u64>,
-    /// Seconds to wait for a new event when there is none, up to [`MAX_WAIT`].
+    /// Seconds to wait for a new event after `after` when there is none, up to
+    /// [`MAX_WAIT`].
     pub wait: Option<u64>,
 }
 
@@ -223,6 +224,8 @@ pub async fn page(
             p: 0,
         },
     };
+    // Waiting is for what comes after a cursor: a first page answers at once.
+    let wait = if query.after.is_some() { wait } else { 0 };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
     loop {
         let (items, last) = scan(s, caller, &from, limit, entity, &query.types).await?;

@@ -23,7 +23,8 @@ pub struct EventsQuery {
     /// Events to read, 1 to 500; default 100.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
-    /// Seconds to wait for a new event when there is none (long polling), 0 to 30.
+    /// Seconds to wait for a new event after `after` when there is none (long polling),
+    /// 0 to 30.
     #[param(minimum = 0, maximum = 30)]
     pub wait: Option<u64>,
 }
