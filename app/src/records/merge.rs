@@ -130,7 +130,9 @@ pub struct UnmergeBody {
 /// Merges record `body.from` into record `id` (see the module); returns the survivor's
 /// row. Guarded by `if_version` on the survivor when given, else by the version the
 /// values were chosen from, so a concurrent edit is never overwritten unseen. Needs the
-/// update and delete rights (a Member: on records they own).
+/// update and delete rights (a Member: on records they own). A merge of a record merged
+/// into `id` already changes nothing and answers the survivor (so a retry whose answer
+/// was lost gets it).
 ///
 /// # Errors
 /// 403; 404 for an `id` the workspace does not have; 422 for a `from` it does not have,
@@ -150,6 +152,10 @@ pub async fn merge<R: Mergeable>(
     let from = body.from;
     let this = load::<R>(s, caller, id).await?;
     let other = other_record::<R>(s, caller, id, from).await?;
+    // Merged already: the answer of the merge (a retry whose first answer was lost).
+    if R::merged_into(&other) == Some(id) && !this.deleted() {
+        return Ok(this);
+    }
     if this.deleted() || other.deleted() {
         return Err(AppError::Conflict(match R::merged_into(&other) {
             Some(into) => format!("{from} is merged into {into} already"),

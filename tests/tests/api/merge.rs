@@ -197,6 +197,8 @@ async fn a_merge_moves_values_and_links_to_the_survivor_and_an_unmerge_gives_the
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
+    // Merging it again changes nothing and answers the survivor (a lost answer's retry).
+    let events = app.event_count().await;
     let (status, again) = app
         .post(
             &format!("/v1/contacts/{survivor}/merge"),
@@ -204,7 +206,21 @@ async fn a_merge_moves_values_and_links_to_the_survivor_and_an_unmerge_gives_the
             json!({"from": merged}),
         )
         .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["id"], json!(survivor));
+    assert_eq!(app.event_count().await, events);
+    // Nor into another contact.
+    let (status, elsewhere) = app
+        .post(
+            &format!(
+                "/v1/contacts/{}/merge",
+                created(&app, &ws, "/v1/contacts", json!({"first_name": "C"})).await
+            ),
+            &ws.token,
+            json!({"from": merged}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{elsewhere}");
     // Both histories tell it, with the reason.
     let history = fetch(&app, &ws, &format!("/v1/contacts/{survivor}/history")).await;
     let versions = history["items"]
