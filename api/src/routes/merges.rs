@@ -57,7 +57,8 @@ async fn unmerge<R: Mergeable>(
 ///
 /// # Errors
 /// 403 (a Member: only contacts they own); 404 for an `id` the workspace does not have;
-/// 409 when either is deleted or merged already, or this one was erased; 412 for a stale
+/// 409 when either is deleted or merged into another, or this one was erased (`from`
+/// merged into this one already: 200, nothing changes); 412 for a stale
 /// `If-Match`; 422 for a `from` the workspace does not have, `from` = `id`, an unknown
 /// field, or more than 1,000 records to move.
 #[utoipa::path(
@@ -127,7 +128,8 @@ pub async fn unmerge_contacts(
 ///
 /// # Errors
 /// 403 (a Member: only companies they own); 404 for an `id` the workspace does not have;
-/// 409 when either is deleted or merged already; 412 for a stale `If-Match`; 422 for a
+/// 409 when either is deleted or merged into another (`from` merged into this one
+/// already: 200, nothing changes); 412 for a stale `If-Match`; 422 for a
 /// `from` the workspace does not have, `from` = `id`, an unknown field, or more than
 /// 1,000 records to move.
 #[utoipa::path(
