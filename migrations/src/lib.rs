@@ -53,6 +53,7 @@ mod m20261205_000035_duplicates;
 mod m20261205_000036_merges;
 mod m20261205_000037_search_custom_values;
 mod m20261205_000038_changes_feed;
+mod m20261206_000039_search_document_cap;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -68,7 +69,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 76] = [
+const SQL: [&str; 78] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -145,6 +146,8 @@ const SQL: [&str; 76] = [
     include_str!("sql/000037_search_custom_values.down.sql"),
     include_str!("sql/000038_changes_feed.up.sql"),
     include_str!("sql/000038_changes_feed.down.sql"),
+    include_str!("sql/000039_search_document_cap.up.sql"),
+    include_str!("sql/000039_search_document_cap.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -203,6 +206,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000036_merges::Migration),
             Box::new(m20261205_000037_search_custom_values::Migration),
             Box::new(m20261205_000038_changes_feed::Migration),
+            Box::new(m20261206_000039_search_document_cap::Migration),
         ]
     }
 }

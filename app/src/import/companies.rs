@@ -120,7 +120,7 @@ async fn rows(
             let target = domain
                 .as_ref()
                 .filter(|_| run.upsert)
-                .and_then(|d| known.domain(d.as_str()))
+                .and_then(|d| known.live_domain(d.as_str()))
                 .filter(|id| !made.contains(*id))
                 .cloned();
             let named = known.name(&name_key).or_else(|| planned.name(&name_key));
@@ -189,6 +189,13 @@ async fn rows(
                     continue;
                 }
             };
+            if let (Some(_), Some(unique)) = (&target, &unique) {
+                if let Err(why) = mapped.claim_unique_for_update(&record, unique, &mut unique_seen)
+                {
+                    report.duplicate(row, why);
+                    continue;
+                }
+            }
             if let Some(existing) = target {
                 let patch = CompanyPatch {
                     name: Some(name.to_owned()),
@@ -305,6 +312,9 @@ async fn rows(
 struct Known {
     by_name: HashMap<String, String>,
     by_domain: HashMap<String, String>,
+    /// The live companies by domain: what an upsert may update (a deleted company or a
+    /// merge's tombstone is never updated; its domain still makes a row a duplicate).
+    live_by_domain: HashMap<String, String>,
 }
 
 impl Known {
@@ -337,7 +347,10 @@ impl Known {
         if names.is_empty() && domains.is_empty() {
             return Ok(known);
         }
-        for (id, name, domain) in companies::matching(app, scope, names, domains).await? {
+        for (id, name, domain, live) in companies::matching(app, scope, names, domains).await? {
+            if let Some(domain) = domain.as_ref().filter(|_| live) {
+                known.live_by_domain.insert(domain.clone(), id.to_string());
+            }
             // Lowercased here, as the file's names are: the database's lower() follows
             // its collation, which may fold fewer letters.
             known.insert(name.to_lowercase(), domain, EntityId(id));
@@ -351,6 +364,10 @@ impl Known {
 
     fn domain(&self, domain: &str) -> Option<&String> {
         self.by_domain.get(domain)
+    }
+
+    fn live_domain(&self, domain: &str) -> Option<&String> {
+        self.live_by_domain.get(domain)
     }
 
     fn insert(&mut self, name_key: String, domain: Option<String>, id: EntityId) {

@@ -111,7 +111,12 @@ async fn rows(
                 .filter_map(|e| Email::parse(e).ok())
                 .map(|e| e.as_str().to_owned())
                 .collect();
-            claims::email_holders(app, &scope, emails).await?
+            let mut holders = claims::email_holders(app, &scope, emails).await?;
+            // A deleted contact keeps its email (a restore takes it back): such a row is
+            // no update but a duplicate, as the create path's claim then reports.
+            let live = contacts::live(app, &scope, holders.values().copied().collect()).await?;
+            holders.retain(|_, id| live.contains(id));
+            holders
         } else {
             HashMap::new()
         };
@@ -150,6 +155,14 @@ async fn rows(
                         continue;
                     }
                 };
+                if let Some(unique) = &unique {
+                    if let Err(why) =
+                        mapped.claim_unique_for_update(&record, unique, &mut unique_seen)
+                    {
+                        report.duplicate(row, why);
+                        continue;
+                    }
+                }
                 let some = |v: Option<&str>| v.map(|v| Some(v.to_owned()));
                 let patch = ContactPatch {
                     first_name: some(first),

@@ -189,6 +189,36 @@ impl Mapped {
         Ok(())
     }
 
+    /// Takes row `record`'s unique values for an update of a record the workspace has
+    /// (an upsert): whether another record holds one is the update's own claim to find,
+    /// but a value an earlier row of this import took refuses the row, and a later row
+    /// that wants one of them is a duplicate (the batch's staged creates claim theirs only
+    /// when written, after the update).
+    pub(super) fn claim_unique_for_update(
+        &self,
+        record: &csv::StringRecord,
+        values: &UniqueValues,
+        seen: &mut std::collections::HashSet<(uuid::Uuid, String)>,
+    ) -> Result<(), String> {
+        let mut folded = Vec::new();
+        for (field, text) in self.unique_cells(record) {
+            let Some((f, _)) = values.known.get(&(field, text.clone())) else {
+                continue;
+            };
+            if seen.contains(&(field, f.clone())) {
+                let key = self
+                    .fields
+                    .iter()
+                    .find(|(_, d)| d.id == field)
+                    .map_or_else(String::new, |(_, d)| d.key.clone());
+                return Err(format!("custom.{key}: an earlier row has {text:?}"));
+            }
+            folded.push((field, f.clone()));
+        }
+        seen.extend(folded);
+        Ok(())
+    }
+
     /// The mapped columns' names, as the file has them.
     pub(super) fn names(&self) -> Vec<&str> {
         self.names.iter().map(String::as_str).collect()

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use crm_domain::deal::{Deal, DealCommand, DealInput, StageRef};
 use crm_domain::pipeline::StageKind;
 use crm_domain::{Currency, DomainError, EntityId, Money};
@@ -200,9 +200,9 @@ async fn rows(
                 continue;
             };
             let close = match columns.get(&record, CLOSE) {
-                Some(text) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-                    Ok(d) => Some(d),
-                    Err(_) => {
+                Some(text) => match crm_domain::time::parse_date(text) {
+                    Some(d) => Some(d),
+                    None => {
                         report.warn(
                             row,
                             format!("close date {text:?} dropped: expected YYYY-MM-DD"),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -239,17 +239,17 @@ fn normalize(field: &FieldDefinition, value: Value) -> Result<Option<Value>, Str
         }
         FieldKind::Date => {
             let text = string(&value)?;
-            let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-                .map_err(|_| "must be a date, YYYY-MM-DD".to_owned())?;
+            let date = crate::time::parse_date(text.trim())
+                .ok_or_else(|| "must be a date, YYYY-MM-DD, years 0001 to 9999".to_owned())?;
             Some(Value::String(date.format("%Y-%m-%d").to_string()))
         }
         FieldKind::DateTime => {
             let text = string(&value)?;
-            let at = DateTime::parse_from_rfc3339(text.trim())
-                .map_err(|_| "must be an RFC 3339 date and time with an offset".to_owned())?;
+            let at = crate::time::parse_date_time(text.trim()).ok_or_else(|| {
+                "must be an RFC 3339 date and time with an offset, years 0001 to 9999".to_owned()
+            })?;
             Some(Value::String(
-                at.with_timezone(&Utc)
-                    .to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             ))
         }
         FieldKind::Boolean => match value {
@@ -500,15 +500,16 @@ impl FieldSchema {
                     .parse::<i64>()
                     .map(|n| n.to_string())
                     .map_err(|_| invalid("must be an amount in minor units".into()))?,
-                FieldKind::Date => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                FieldKind::Date => crate::time::parse_date(text)
                     .map(|d| d.to_string())
-                    .map_err(|_| invalid("must be a date, YYYY-MM-DD".into()))?,
-                FieldKind::DateTime => DateTime::parse_from_rfc3339(text)
-                    .map(|t| {
-                        t.with_timezone(&Utc)
-                            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
-                    })
-                    .map_err(|_| invalid("must be an RFC 3339 date and time".into()))?,
+                    .ok_or_else(|| {
+                        invalid("must be a date, YYYY-MM-DD, years 0001 to 9999".into())
+                    })?,
+                FieldKind::DateTime => crate::time::parse_date_time(text)
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+                    .ok_or_else(|| {
+                        invalid("must be an RFC 3339 date and time, years 0001 to 9999".into())
+                    })?,
                 _ => {
                     return Err(invalid(
                         "ranges are for integer, decimal, money, date and date_time fields".into(),

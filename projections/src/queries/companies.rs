@@ -25,7 +25,8 @@ pub async fn list(
 
 /// The tenant's companies, deleted ones too, whose name is one of `names` (compared as
 /// the database lowercases both) or whose domain is one of `domains`: `(id, name,
-/// domain)`. An index lookup per name
+/// domain, live)`, `live` false for a deleted company or a merge's tombstone. An index
+/// lookup per name
 /// (`companies_by_name`) and per domain (`companies_by_domain`), so an import checks a
 /// batch of rows against the workspace without holding its whole index in memory.
 ///
@@ -36,7 +37,7 @@ pub async fn matching(
     scope: &TenantScope,
     names: Vec<String>,
     domains: Vec<String>,
-) -> Result<Vec<(Uuid, String, Option<String>)>, DbErr> {
+) -> Result<Vec<(Uuid, String, Option<String>, bool)>, DbErr> {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let txn = scope.read(db).await?;
     // One index lookup per name and per domain, whatever the statistics say: each
@@ -49,15 +50,15 @@ pub async fn matching(
     let rows = txn
         .query_all(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT c.id, c.name, c.domain
+            "SELECT c.id, c.name, c.domain, NOT c.deleted AS live
                FROM unnest(ARRAY(SELECT lower(n) FROM unnest($2::text[]) AS n)) AS k(key)
-              CROSS JOIN LATERAL (SELECT id, name, domain FROM companies
+              CROSS JOIN LATERAL (SELECT id, name, domain, deleted FROM companies
                                    WHERE tenant_id = $1 AND sort_name = k.key
                                    OFFSET 0) AS c
              UNION ALL
-             SELECT c.id, c.name, c.domain
+             SELECT c.id, c.name, c.domain, NOT c.deleted AS live
                FROM unnest($3::text[]) AS k(domain)
-              CROSS JOIN LATERAL (SELECT id, name, domain FROM companies
+              CROSS JOIN LATERAL (SELECT id, name, domain, deleted FROM companies
                                    WHERE tenant_id = $1 AND domain = k.domain
                                    OFFSET 0) AS c",
             [scope.tenant().0.into(), names.into(), domains.into()],
@@ -70,6 +71,7 @@ pub async fn matching(
                 row.try_get("", "id")?,
                 row.try_get("", "name")?,
                 row.try_get("", "domain")?,
+                row.try_get("", "live")?,
             ))
         })
         .collect()

@@ -87,6 +87,32 @@ pub async fn named(
         .collect()
 }
 
+/// Which of `ids` are the tenant's live contacts (not deleted, no merge's tombstone):
+/// one primary-key lookup each.
+///
+/// # Errors
+/// Any database error.
+pub async fn live(
+    db: &DatabaseConnection,
+    scope: &TenantScope,
+    ids: Vec<Uuid>,
+) -> Result<std::collections::HashSet<Uuid>, DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    if ids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let txn = scope.read(db).await?;
+    let rows = txn
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id FROM contacts WHERE tenant_id = $1 AND id = ANY($2) AND NOT deleted",
+            [scope.tenant().0.into(), ids.into()],
+        ))
+        .await?;
+    txn.commit().await?;
+    rows.iter().map(|row| row.try_get("", "id")).collect()
+}
+
 /// The companies a contact is associated with, and its role at each, oldest link first
 /// is not tracked: ordered by company id for a stable answer.
 ///

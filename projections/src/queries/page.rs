@@ -345,16 +345,8 @@ impl CustomSort {
                     && (rust_decimal::Decimal::from_str(key).is_ok()
                         || rust_decimal::Decimal::from_scientific(key).is_ok())
             }
-            SortAs::Date => {
-                key == "epoch"
-                    || (chrono::NaiveDate::parse_from_str(key, "%Y-%m-%d").is_ok()
-                        && !crm_domain::time::out_of_range(key))
-            }
-            SortAs::Instant => {
-                key == "epoch"
-                    || (chrono::DateTime::parse_from_rfc3339(key).is_ok()
-                        && !crm_domain::time::out_of_range(key))
-            }
+            SortAs::Date => key == "epoch" || crm_domain::time::parse_date(key).is_some(),
+            SortAs::Instant => key == "epoch" || crm_domain::time::parse_date_time(key).is_some(),
         }
     }
 

@@ -288,6 +288,8 @@ async fn each_type_keeps_one_form_and_refuses_what_is_not_of_it() {
         json!({"capital": {"amount_minor": 1, "currency": "XXQ"}}),
         json!({"capital": {"amount_minor": 9_223_372_036_854_775_808u64, "currency": "SEK"}}),
         json!({"listed_at": "-262143-01-01T00:00:00Z"}),
+        json!({"listed_at": "0000-06-01T00:00:00Z"}),
+        json!({"listed_at": "0001-01-01T00:30:00+01:00"}),
         json!({"public": "yes"}),
         json!({"site": "javascript:alert(1)"}),
         json!({"ir_email": "nobody"}),
@@ -1445,6 +1447,78 @@ async fn search_finds_custom_text_values_of_its_own_workspace_only() {
     assert_eq!(found["items"], json!([]));
     let (_, found) = app.get("/v1/companies?q=stockh", &ws.token).await;
     assert_eq!(found["items"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn long_custom_texts_of_any_size_save_and_their_first_words_are_found() {
+    let app = spawn_app().await;
+    let ws = app.signup("cf-search-long").await;
+    for key in ["a", "b", "c", "d", "e"] {
+        define(
+            &app,
+            &ws,
+            json!({"record": "company", "key": key, "label": key, "type": "long_text"}),
+        )
+        .await;
+    }
+    // Five long texts at the 100,000-character limit, each word distinct: their search
+    // document would pass PostgreSQL's 1 MB tsvector limit if it took them whole.
+    let text = |field: u32| -> String {
+        let mut words = format!("needle{field}");
+        let mut n = 0u32;
+        while words.len() < 99_990 {
+            words.push_str(&format!(" w{field}x{n}"));
+            n += 1;
+        }
+        words
+    };
+    // Through an import: a JSON body is capped at 64 KiB, a CSV body is not.
+    let mut csv = String::from("Company name,A,B,C,D,E\nVerbose");
+    for field in 1..=5 {
+        csv.push(',');
+        csv.push_str(&text(field));
+    }
+    csv.push('\n');
+    let (status, report) = app
+        .post_csv(
+            "/v1/imports/companies?map.A=a&map.B=b&map.C=c&map.D=d&map.E=e",
+            &ws.token,
+            csv.into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["created"], 1, "{report}");
+    let (status, found) = app.get("/v1/companies?q=needle1", &ws.token).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["items"][0]["name"], "Verbose", "{found}");
+    // Range filters and sorts on dates meet only stored years (0001 to 9999).
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "founded", "label": "Founded", "type": "date"}),
+    )
+    .await;
+    for bad in ["0000-01-01", "1-01-01", "+2026-01-01"] {
+        let (status, body) = app
+            .post(
+                "/v1/companies",
+                &ws.token,
+                json!({"name": "Old", "custom": {"founded": bad}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad} -> {body}");
+        let (status, body) = app
+            .get(
+                &format!("/v1/companies?cf.founded[gte]={}", bad.replace('+', "%2B")),
+                &ws.token,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad} -> {body}");
+    }
+    let (status, body) = app
+        .get("/v1/companies?cf.founded[gte]=0001-01-01", &ws.token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// Every page of `path` (which has a `limit`), following the cursor: the names, in order.

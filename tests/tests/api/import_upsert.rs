@@ -158,3 +158,116 @@ Globex Again,globex.example,Mining,\n"
         assert_eq!(body["errors"][0]["field"], field, "{body}");
     }
 }
+
+#[tokio::test]
+async fn an_upsert_never_updates_a_deleted_record_and_shares_unique_values_with_creates() {
+    let app = spawn_app().await;
+    let ws = app.signup("upsert-edges").await;
+    let (status, field) = app
+        .post(
+            "/v1/schema/fields",
+            &ws.token,
+            json!({"record": "company", "key": "vat", "label": "VAT", "type": "text", "unique": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{field}");
+    let mut ids = Vec::new();
+    for (name, domain) in [
+        ("Alpha", "alpha.example"),
+        ("Echo", "echo.example"),
+        ("Delta", "delta.example"),
+    ] {
+        let (status, c) = app
+            .post(
+                "/v1/companies",
+                &ws.token,
+                json!({"name": name, "domain": domain}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{c}");
+        ids.push(str_of(&c["id"]));
+    }
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/companies/{}", ids[2]),
+            Some(&ws.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Row 1 updates Alpha with V1, which row 2 then wants for a new company; row 3 creates
+    // with V2, which row 4 then wants for Echo; row 5's domain is a deleted company's.
+    let csv = b"Company name,Domain,VAT\n\
+Alpha,alpha.example,V1\n\
+Bravo,bravo.example,v1\n\
+Charlie,charlie.example,V2\n\
+Echo,echo.example,V2\n\
+Delta Two,delta.example,V3\n"
+        .to_vec();
+    let (status, report) = app
+        .post_csv(
+            "/v1/imports/companies?mode=upsert&map.VAT=vat",
+            &ws.token,
+            csv,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["aborted"], Value::Null, "{report}");
+    assert_eq!(
+        (report["updated"].as_u64(), report["created"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    accounted(&report);
+    let duplicates = notes(&report, "duplicates");
+    let rows: Vec<u64> = duplicates.iter().map(|(row, _)| *row).collect();
+    assert_eq!(rows, vec![2, 4, 5], "{report}");
+    assert!(duplicates[0].1.contains("earlier row"), "{duplicates:?}");
+    assert!(duplicates[1].1.contains("earlier row"), "{duplicates:?}");
+    assert!(duplicates[2].1.contains("delta.example"), "{duplicates:?}");
+    let (status, alpha) = app
+        .get(&format!("/v1/companies/{}", ids[0]), &ws.token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(alpha["custom"]["vat"], "V1", "{alpha}");
+    let (status, echo) = app
+        .get(&format!("/v1/companies/{}", ids[1]), &ws.token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(echo["custom"].get("vat"), None, "{echo}");
+
+    // A contact row whose email a deleted contact keeps is a duplicate, not a failed update.
+    let (status, gone) = app
+        .post(
+            "/v1/contacts",
+            &ws.token,
+            json!({"first_name": "Gone", "email": "gone@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{gone}");
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/contacts/{}", str_of(&gone["id"])),
+            Some(&ws.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, report) = app
+        .post_csv(
+            "/v1/imports/contacts?mode=upsert",
+            &ws.token,
+            b"First Name,Email\nBack,gone@example.com\n".to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        (report["updated"].as_u64(), report["failed"].as_u64()),
+        (Some(0), Some(0)),
+        "{report}"
+    );
+    assert_eq!(notes(&report, "duplicates").len(), 1, "{report}");
+    accounted(&report);
+}
