@@ -44,6 +44,7 @@ pub struct Application {
     server: Server,
     shutdown: tokio::sync::watch::Sender<bool>,
     projector: Option<tokio::task::JoinHandle<()>>,
+    webhook_worker: Option<tokio::task::JoinHandle<()>>,
     janitor: tokio::task::JoinHandle<()>,
 }
 
@@ -157,6 +158,27 @@ impl Application {
             let catch_up = CatchUp::new(pools.projector.clone(), commands.keyring().clone());
             tokio::spawn(catch_up.run(settings.projector.batch, settings.projector.idle(), watch))
         });
+        let webhooks = crm_app::webhooks::Webhooks {
+            secrets: totp_box.clone(),
+            destinations: crm_app::webhooks::destinations::Destinations::new(
+                &settings.webhooks.allow_hosts,
+            ),
+        };
+        let webhook_worker = if settings.webhooks.enabled {
+            let worker = crm_app::webhooks::delivery::Worker::new(
+                pools.projector.clone(),
+                pools.app.clone(),
+                commands.clone(),
+                webhooks.clone(),
+                clock.clone(),
+                settings.webhooks.concurrency,
+            )
+            .map_err(|e| StartupError::Config(format!("webhook client: {e}")))?;
+            let idle = std::time::Duration::from_millis(settings.webhooks.idle_ms);
+            Some(tokio::spawn(worker.run(idle, shutdown.subscribe())))
+        } else {
+            None
+        };
         let janitor = tokio::spawn(janitor(
             pools.projector.clone(),
             checkpoint_key.clone(),
@@ -171,6 +193,7 @@ impl Application {
             mailer,
             common_passwords,
             totp_box,
+            webhooks,
             checkpoint_key,
             contract,
         };
@@ -181,6 +204,7 @@ impl Application {
             server,
             shutdown,
             projector,
+            webhook_worker,
             janitor,
         })
     }
@@ -199,6 +223,9 @@ impl Application {
         let _ = self.shutdown.send(true);
         if let Some(projector) = self.projector {
             let _ = projector.await;
+        }
+        if let Some(worker) = self.webhook_worker {
+            let _ = worker.await;
         }
         let _ = self.janitor.await;
         result

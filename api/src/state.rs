@@ -24,6 +24,8 @@ pub struct AppState {
     pub checkpoint_key: crm_app::audit_chain::CheckpointKey,
     /// The key box of TOTP secrets.
     pub totp_box: crm_app::totp::SecretBox,
+    /// Webhook secrets' key and allowed destinations.
+    pub webhooks: crm_app::webhooks::Webhooks,
     /// The API contract and the route table read from it.
     pub contract: crate::openapi::Contract,
     /// Passwords refused as too common, lowercased.

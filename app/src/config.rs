@@ -25,6 +25,35 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Encryption of contacts' personal data (erasure).
     pub personal_data: PersonalDataSettings,
+    /// Webhook delivery.
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook delivery settings (`[webhooks]`, `CRM_WEBHOOKS__…`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebhookSettings {
+    /// Run the dispatcher and delivery worker in this process. Default true.
+    pub enabled: bool,
+    /// Comma-separated hosts (names or IP addresses) webhooks may reach although they
+    /// are private, loopback or link-local, and over `http`. Default none.
+    pub allow_hosts: String,
+    /// Pause when there is nothing to send, milliseconds. Default 1,000.
+    pub idle_ms: u64,
+    /// Messages sent at once per process. Default 16.
+    pub concurrency: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_hosts: String::new(),
+            idle_ms: 1_000,
+            concurrency: 16,
+        }
+    }
 }
 
 /// Settings of the encryption that makes erasure possible in an append-only store.

@@ -119,6 +119,25 @@ impl Position {
     }
 }
 
+/// A feed cursor's position: `(transaction_id as text, global_position)`.
+///
+/// # Errors
+/// 422 on `field` when it is no cursor of this feed.
+pub fn decode_cursor(text: &str, field: &str) -> Result<(String, i64), AppError> {
+    Position::decode(text)
+        .map(|p| (p.t, p.p))
+        .map_err(|_| AppError::invalid(field, "not a cursor of the changes feed"))
+}
+
+/// The feed cursor of a position.
+pub fn encode_cursor(transaction_id: &str, global_position: i64) -> String {
+    Position {
+        t: transaction_id.to_owned(),
+        p: global_position,
+    }
+    .encode()
+}
+
 /// `<entity>.<what>`: the aggregate type and the event type less its prefix, in snake case
 /// (`ContactCompanyLinked` of a `Contact` is `contact.company_linked`).
 pub fn type_name(aggregate_type: &str, event_type: &str) -> String {
@@ -149,8 +168,37 @@ fn snake(name: &str) -> String {
     out
 }
 
+/// Checks event type filters: each `<entity>.<event>` or `<entity>.*` in lowercase
+/// snake case, at most 50.
+///
+/// # Errors
+/// 422 on `types`.
+pub fn check_types(types: &[String]) -> Result<(), AppError> {
+    for t in types {
+        let shape = t.split_once('.').is_some_and(|(e, w)| {
+            !e.is_empty()
+                && !w.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.' || c == '*')
+        });
+        if !shape || types.len() > 50 {
+            return Err(AppError::invalid(
+                "types",
+                format!("{t:?}: `<entity>.<event>` or `<entity>.*`, at most 50"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The stable id of event `sequence` of stream `aggregate_id` (UUIDv5 of
+/// `<stream>/<sequence>`): the feed's `id` and a webhook message's `webhook-id`.
+pub fn event_id(aggregate_id: &str, sequence: i64) -> Uuid {
+    Uuid::new_v5(&EVENT_IDS, format!("{aggregate_id}/{sequence}").as_bytes())
+}
+
 /// Whether `kind` is among `types` (exact, or `<entity>.*`); every kind when empty.
-fn wanted(types: &[String], kind: &str) -> bool {
+pub fn wanted(types: &[String], kind: &str) -> bool {
     types.is_empty()
         || types.iter().any(|t| match t.strip_suffix(".*") {
             Some(entity) => kind.split_once('.').is_some_and(|(e, _)| e == entity),
@@ -203,20 +251,7 @@ pub async fn page(
                 })?,
         ),
     };
-    for t in &query.types {
-        let shape = t.split_once('.').is_some_and(|(e, w)| {
-            !e.is_empty()
-                && !w.is_empty()
-                && t.chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.' || c == '*')
-        });
-        if !shape || query.types.len() > 50 {
-            return Err(AppError::invalid(
-                "types",
-                format!("{t:?}: `<entity>.<event>` or `<entity>.*`, at most 50"),
-            ));
-        }
-    }
+    check_types(&query.types)?;
     let from = match query.after.as_deref() {
         Some(text) => Position::decode(text)?,
         None => Position {
@@ -288,6 +323,21 @@ async fn scan(
         if !wanted(types, &kind) {
             continue;
         }
+        picked.push(FeedEvent::bare(kind, &aggregate_id, sequence, &metadata));
+    }
+    enrich(s, &caller.scope, &mut picked).await?;
+    Ok((picked, last))
+}
+
+impl FeedEvent {
+    /// The event of stream `aggregate_id` at `sequence`, of type `kind`, with what its
+    /// metadata says, before [`enrich`] adds a record's changes and state.
+    pub fn bare(
+        kind: String,
+        aggregate_id: &str,
+        sequence: i64,
+        metadata: &serde_json::Value,
+    ) -> Self {
         let entity_id = aggregate_id
             .rsplit(':')
             .next()
@@ -299,8 +349,8 @@ async fn scan(
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         };
-        picked.push(FeedEvent {
-            id: Uuid::new_v5(&EVENT_IDS, format!("{aggregate_id}/{sequence}").as_bytes()),
+        Self {
+            id: event_id(aggregate_id, sequence),
             entity_type: kind.split('.').next().unwrap_or_default().to_owned(),
             kind,
             entity_id,
@@ -311,11 +361,23 @@ async fn scan(
             changes: Vec::new(),
             state: None,
             personal_data: None,
-        });
+        }
     }
-    // Records: their changes and state after each event, from their streams.
+}
+
+/// Adds to each event of a record (company, contact, deal, activity, pipeline) of
+/// `scope`'s tenant its field-level changes and the record's state after it, replayed
+/// from its stream (a contact's erased personal data stays out).
+///
+/// # Errors
+/// Database errors.
+pub async fn enrich(
+    s: Services<'_>,
+    scope: &crm_store::TenantScope,
+    picked: &mut [FeedEvent],
+) -> Result<(), AppError> {
     let mut histories: HashMap<(RecordType, Uuid), HashMap<i64, history::Version>> = HashMap::new();
-    for event in &mut picked {
+    for event in picked.iter_mut() {
         let Some(record) = RecordType::ALL
             .into_iter()
             .find(|t| t.noun() == event.entity_type)
@@ -324,14 +386,9 @@ async fn scan(
         };
         let key = (record, event.entity_id);
         if let std::collections::hash_map::Entry::Vacant(entry) = histories.entry(key) {
-            let versions = history::versions(
-                s.db,
-                s.commands.keyring(),
-                &caller.scope,
-                record,
-                event.entity_id,
-            )
-            .await?;
+            let versions =
+                history::versions(s.db, s.commands.keyring(), scope, record, event.entity_id)
+                    .await?;
             entry.insert(versions.into_iter().map(|v| (v.version, v)).collect());
         }
         if let Some(version) = histories.get(&key).and_then(|h| h.get(&event.version)) {
@@ -341,7 +398,7 @@ async fn scan(
         let state = history::state_at(
             s.db,
             s.commands.keyring(),
-            &caller.scope,
+            scope,
             record,
             event.entity_id,
             At::Version(event.version),
@@ -349,7 +406,7 @@ async fn scan(
         .await?;
         event.state = Some(state.record);
     }
-    Ok((picked, last))
+    Ok(())
 }
 
 #[cfg(test)]

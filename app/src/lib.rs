@@ -63,6 +63,7 @@ pub mod support_grants;
 pub mod totp;
 pub mod two_factor;
 pub mod unit_of_work;
+pub mod webhooks;
 pub mod workspace;
 
 pub use error::{AppError, FieldError};

@@ -19,7 +19,8 @@ pub const SECRET_BYTES: usize = 20;
 /// Recovery codes per enrolment.
 pub const RECOVERY_CODES: usize = 10;
 
-/// The AES-256 key that encrypts TOTP secrets.
+/// The AES-256 key that encrypts TOTP secrets and webhook signing secrets (bound to
+/// workspace and user, or workspace and endpoint).
 #[derive(Clone)]
 pub struct SecretBox(Key<Aes256Gcm>);
 
@@ -87,7 +88,7 @@ impl SecretBox {
                     aad: &aad,
                 },
             )
-            .map_err(|_| AppError::Internal("a two-factor secret does not decrypt".into()))
+            .map_err(|_| AppError::Internal("a sealed secret does not decrypt".into()))
     }
 }
 

@@ -72,6 +72,9 @@ pub enum Action {
     GrantSupport,
     /// Erase a contact's personal data for good (GDPR art. 17).
     ErasePersonalData,
+    /// Make, change, rotate, replay and delete webhook endpoints and read their delivery
+    /// log.
+    ManageWebhooks,
 }
 
 impl Role {
@@ -128,6 +131,7 @@ pub const PERMISSIONS: &[(Action, &[Role])] = {
         (Action::VerifyAudit, &[Owner]),
         (Action::GrantSupport, &[Owner]),
         (Action::ErasePersonalData, &[Owner]),
+        (Action::ManageWebhooks, &[Owner, Admin]),
     ]
 };
 

@@ -458,7 +458,12 @@ async fn apply_workspace<C: ConnectionTrait>(
         WorkspaceEvent::ApiKeyCreated { .. }
         | WorkspaceEvent::ApiKeyRevoked { .. }
         | WorkspaceEvent::SupportGranted { .. }
-        | WorkspaceEvent::SupportRevoked { .. } => {
+        | WorkspaceEvent::SupportRevoked { .. }
+        | WorkspaceEvent::WebhookEndpointCreated { .. }
+        | WorkspaceEvent::WebhookEndpointUpdated { .. }
+        | WorkspaceEvent::WebhookSecretRotated { .. }
+        | WorkspaceEvent::WebhookEndpointDisabled { .. }
+        | WorkspaceEvent::WebhookEndpointDeleted { .. } => {
             update_next::<_, workspace::Entity>(conn, ev, vec![]).await
         }
         WorkspaceEvent::WorkspaceRenamed { name } => {

@@ -144,10 +144,7 @@ impl CatchUp {
 }
 
 /// The checkpoint of `name`, created at the start if missing.
-pub(crate) async fn load_checkpoint<C: ConnectionTrait>(
-    conn: &C,
-    name: &str,
-) -> Result<Position, DbErr> {
+pub async fn load_checkpoint<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Position, DbErr> {
     conn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "INSERT INTO projector_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
@@ -169,7 +166,7 @@ pub(crate) async fn load_checkpoint<C: ConnectionTrait>(
 }
 
 /// Stores `position` as the checkpoint of `name`.
-pub(crate) async fn save_checkpoint<C: ConnectionTrait>(
+pub async fn save_checkpoint<C: ConnectionTrait>(
     conn: &C,
     name: &str,
     position: &Position,

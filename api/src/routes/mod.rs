@@ -19,6 +19,8 @@
 //! | `/v1/api-keys…` | [`api_keys`] |
 //! | `GET /v1/audit` | [`audit`] |
 //! | `POST /v1/imports/{companies,contacts,deals}` | [`imports`] |
+//! | `GET /v1/events`, `GET /v1/events/stream` | [`events`] |
+//! | `/v1/webhooks…` (messages, retry, replay, test, rotate-secret) | [`webhooks`] |
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
@@ -50,6 +52,7 @@ pub mod sessions;
 pub mod support;
 pub mod two_factor;
 pub mod users;
+pub mod webhooks;
 
 /// Registers every route: `/health` and `/ready` at the root, the rest under `/v1`, each
 /// module its own ([`crate::openapi`] collects their declarations from the same calls).
@@ -65,6 +68,7 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit_bytes: usize) {
         users::routes(v1);
         audit::routes(v1);
         events::routes(v1);
+        webhooks::routes(v1);
         api_keys::routes(v1);
         duplicates::routes(v1);
         companies::routes(v1);

@@ -69,6 +69,48 @@ pub enum WorkspaceCommand {
         /// The grant.
         grant_id: EntityId,
     },
+    /// Record a change of a webhook endpoint (its row, with the sealed signing secret, is
+    /// the server's; this puts the change in the trail, never a secret).
+    RecordWebhookChange {
+        /// The endpoint.
+        endpoint_id: EntityId,
+        /// What changed.
+        change: WebhookChange,
+    },
+}
+
+/// A change of a webhook endpoint, as the trail records it (never its secret).
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookChange {
+    /// Made, with its first secret.
+    Created {
+        /// Where messages go (`https://…`).
+        url: String,
+        /// What it is for.
+        description: String,
+        /// Event types (`contact.updated`) or families (`contact.*`); empty for all.
+        event_types: Vec<String>,
+    },
+    /// Settings changed; `None` for what stayed.
+    Updated {
+        /// The new URL.
+        url: Option<String>,
+        /// The new description.
+        description: Option<String>,
+        /// The new filter.
+        event_types: Option<Vec<String>>,
+        /// Turned on or off by a person.
+        enabled: Option<bool>,
+    },
+    /// A new signing secret; the old one signs too for 24 hours.
+    SecretRotated,
+    /// Turned off by the server (the receiver answered 410 Gone, or failed for 5 days).
+    Disabled {
+        /// Why, for the workspace's owners.
+        reason: String,
+    },
+    /// Deleted: nothing more is sent to it.
+    Deleted,
 }
 
 /// Events of a workspace.
@@ -123,6 +165,52 @@ pub enum WorkspaceEvent {
         /// The grant.
         grant_id: EntityId,
     },
+    /// A webhook endpoint was made. Carries no secret.
+    WebhookEndpointCreated {
+        /// The endpoint.
+        endpoint_id: EntityId,
+        /// Where messages go.
+        url: String,
+        /// What it is for.
+        description: String,
+        /// Event types or families sent; empty for all.
+        event_types: Vec<String>,
+    },
+    /// A webhook endpoint's settings changed; absent fields stayed.
+    WebhookEndpointUpdated {
+        /// The endpoint.
+        endpoint_id: EntityId,
+        /// The new URL.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// The new description.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        /// The new filter.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_types: Option<Vec<String>>,
+        /// Turned on or off.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        enabled: Option<bool>,
+    },
+    /// A webhook endpoint's signing secret was replaced (the old one signs for 24 hours
+    /// more). Carries no secret.
+    WebhookSecretRotated {
+        /// The endpoint.
+        endpoint_id: EntityId,
+    },
+    /// The server turned a webhook endpoint off.
+    WebhookEndpointDisabled {
+        /// The endpoint.
+        endpoint_id: EntityId,
+        /// Why.
+        reason: String,
+    },
+    /// A webhook endpoint was deleted.
+    WebhookEndpointDeleted {
+        /// The endpoint.
+        endpoint_id: EntityId,
+    },
 }
 
 impl DomainEvent for WorkspaceEvent {
@@ -135,6 +223,11 @@ impl DomainEvent for WorkspaceEvent {
             Self::ApiKeyRevoked { .. } => "ApiKeyRevoked",
             Self::SupportGranted { .. } => "SupportGranted",
             Self::SupportRevoked { .. } => "SupportRevoked",
+            Self::WebhookEndpointCreated { .. } => "WebhookEndpointCreated",
+            Self::WebhookEndpointUpdated { .. } => "WebhookEndpointUpdated",
+            Self::WebhookSecretRotated { .. } => "WebhookSecretRotated",
+            Self::WebhookEndpointDisabled { .. } => "WebhookEndpointDisabled",
+            Self::WebhookEndpointDeleted { .. } => "WebhookEndpointDeleted",
         }
         .to_owned()
     }
@@ -262,6 +355,52 @@ impl Aggregate for Workspace {
                 sink.write(WorkspaceEvent::SupportRevoked { grant_id }, self)
                     .await;
             }
+            WorkspaceCommand::RecordWebhookChange {
+                endpoint_id,
+                change,
+            } => {
+                if !self.created {
+                    return Err(DomainError::NotFound);
+                }
+                let event = match change {
+                    WebhookChange::Created {
+                        url,
+                        description,
+                        event_types,
+                    } => WorkspaceEvent::WebhookEndpointCreated {
+                        endpoint_id,
+                        url,
+                        description,
+                        event_types,
+                    },
+                    WebhookChange::Updated {
+                        url,
+                        description,
+                        event_types,
+                        enabled,
+                    } => WorkspaceEvent::WebhookEndpointUpdated {
+                        endpoint_id,
+                        url,
+                        description,
+                        event_types,
+                        enabled,
+                    },
+                    WebhookChange::SecretRotated => {
+                        WorkspaceEvent::WebhookSecretRotated { endpoint_id }
+                    }
+                    WebhookChange::Disabled { reason } => {
+                        let reason = text::required("reason", &reason, 500)?;
+                        WorkspaceEvent::WebhookEndpointDisabled {
+                            endpoint_id,
+                            reason,
+                        }
+                    }
+                    WebhookChange::Deleted => {
+                        WorkspaceEvent::WebhookEndpointDeleted { endpoint_id }
+                    }
+                };
+                sink.write(event, self).await;
+            }
             WorkspaceCommand::Rename { name } => {
                 if !self.created {
                     return Err(DomainError::NotFound);
@@ -287,7 +426,12 @@ impl Aggregate for Workspace {
             WorkspaceEvent::ApiKeyCreated { .. }
             | WorkspaceEvent::ApiKeyRevoked { .. }
             | WorkspaceEvent::SupportGranted { .. }
-            | WorkspaceEvent::SupportRevoked { .. } => {}
+            | WorkspaceEvent::SupportRevoked { .. }
+            | WorkspaceEvent::WebhookEndpointCreated { .. }
+            | WorkspaceEvent::WebhookEndpointUpdated { .. }
+            | WorkspaceEvent::WebhookSecretRotated { .. }
+            | WorkspaceEvent::WebhookEndpointDisabled { .. }
+            | WorkspaceEvent::WebhookEndpointDeleted { .. } => {}
             WorkspaceEvent::TwoFactorPolicyChanged { required } => {
                 self.require_two_factor = required
             }

@@ -234,6 +234,14 @@ pub fn test_settings(db_name: &str) -> Settings {
             master_key: Some(SecretString::from(MASTER_KEY)),
             master_key_file: String::new(),
         },
+        // Off unless a test turns it on: every server would otherwise poll for messages.
+        // The test receivers listen on loopback, which only an allow-list lets through.
+        webhooks: crm_app::config::WebhookSettings {
+            enabled: false,
+            allow_hosts: "127.0.0.1".into(),
+            idle_ms: 50,
+            concurrency: 8,
+        },
     }
 }
 

@@ -48,3 +48,4 @@ mod use_cases;
 mod users;
 mod validation;
 mod walkthrough;
+mod webhooks;
