@@ -78,6 +78,10 @@ pub struct FeedEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub personal_data: Option<&'static str>,
+    /// The feed cursor just after this event (the Server-Sent Events `id`); empty when
+    /// the event was not read through the feed.
+    #[serde(skip)]
+    pub cursor: String,
 }
 
 /// A page of the feed.
@@ -323,7 +327,9 @@ async fn scan(
         if !wanted(types, &kind) {
             continue;
         }
-        picked.push(FeedEvent::bare(kind, &aggregate_id, sequence, &metadata));
+        let mut event = FeedEvent::bare(kind, &aggregate_id, sequence, &metadata);
+        event.cursor = last.as_ref().map(Position::encode).unwrap_or_default();
+        picked.push(event);
     }
     enrich(s, &caller.scope, &mut picked).await?;
     Ok((picked, last))
@@ -361,6 +367,7 @@ impl FeedEvent {
             changes: Vec::new(),
             state: None,
             personal_data: None,
+            cursor: String::new(),
         }
     }
 }

@@ -170,3 +170,124 @@ async fn the_feed_refuses_other_roles_and_bad_parameters() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
     }
 }
+
+/// Server-Sent Events read from an open stream: `(id, event, data)`.
+struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream {
+    async fn open(
+        app: &TestApp,
+        token: &str,
+        query: &str,
+        last_event_id: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = app
+            .client
+            .get(format!("{}/v1/events/stream{query}", app.address))
+            .bearer_auth(token);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        request.send().await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Reads until `n` events came (comments skipped), within 20 s.
+    async fn next(&mut self, n: usize) -> Vec<(String, String, Value)> {
+        let mut events = Vec::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while events.len() < n {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut kind, mut data) = (String::new(), String::new(), Value::Null);
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        kind = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = serde_json::from_str(v).unwrap_or_else(|e| panic!("{v}: {e}"));
+                    }
+                }
+                if !kind.is_empty() {
+                    events.push((id, kind, data));
+                }
+            }
+            if events.len() >= n {
+                break;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("only {} events came: {events:?}", events.len()))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("the stream ended after {} events", events.len()));
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        events
+    }
+}
+
+#[tokio::test]
+async fn the_stream_serves_the_feed_as_server_sent_events_and_resumes_from_last_event_id() {
+    let app = spawn_app().await;
+    let ws = app.signup("feed-stream").await;
+    for name in ["First", "Second"] {
+        let (status, _) = app
+            .post("/v1/companies", &ws.token, json!({"name": name}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let response = EventStream::open(&app, &ws.token, "?types=company.*", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let mut stream = EventStream {
+        response,
+        buffer: String::new(),
+    };
+    let events = stream.next(2).await;
+    assert_eq!(events[0].1, "company.created");
+    assert_eq!(events[0].2["state"]["name"], "First");
+    assert_eq!(events[1].2["state"]["name"], "Second");
+    // A new event arrives on the open stream.
+    let (status, _) = app
+        .post("/v1/companies", &ws.token, json!({"name": "Third"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let more = stream.next(1).await;
+    assert_eq!(more[0].2["state"]["name"], "Third");
+    // The feed gives the same ids; a reconnect from the first event's id resumes after it.
+    let (_, page) = app.get("/v1/events?types=company.*", &ws.token).await;
+    assert_eq!(page["items"][0]["id"], events[0].2["id"]);
+    let response = EventStream::open(&app, &ws.token, "?types=company.*", Some(&events[0].0)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut resumed = EventStream {
+        response,
+        buffer: String::new(),
+    };
+    let names: Vec<Value> = resumed
+        .next(2)
+        .await
+        .into_iter()
+        .map(|(_, _, data)| data["state"]["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("Second"), json!("Third")]);
+
+    // Refusals come before the stream starts.
+    let member = app
+        .token_for(ws.tenant, Uuid::now_v7(), crm_domain::Role::Member)
+        .await;
+    let refused = EventStream::open(&app, &member, "", None).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let bad = EventStream::open(&app, &ws.token, "", Some("not-a-cursor")).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = EventStream::open(&app, &ws.token, "?types=Company", None).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
