@@ -27,7 +27,8 @@ pub const MAX_LIMIT: u64 = 500;
 /// Longest `wait`, in seconds.
 pub const MAX_WAIT: u64 = 30;
 
-/// The namespace of feed event ids (UUIDv5 of `<stream>/<sequence>`, RFC 9562 §5.5).
+/// The namespace of feed event ids (UUIDv5 of `<type>/<stream>/<sequence>`, RFC 9562
+/// §5.5).
 const EVENT_IDS: Uuid = Uuid::from_u128(0x6c0f_6a3e_9a1d_4e0b_8c55_2f4a_1b7e_0d93);
 
 /// What a feed page asks for.
@@ -50,8 +51,8 @@ pub struct FeedQuery {
 /// One event of the feed.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FeedEvent {
-    /// Stable for the event (UUIDv5 of its stream and sequence): a receiver's
-    /// idempotency key.
+    /// Stable for the event (UUIDv5 of its aggregate type, stream and sequence): a
+    /// receiver's idempotency key.
     pub id: Uuid,
     /// `<entity>.<what>` in snake case, e.g. `contact.updated`, `deal.won`.
     #[serde(rename = "type")]
@@ -195,10 +196,14 @@ pub fn check_types(types: &[String]) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The stable id of event `sequence` of stream `aggregate_id` (UUIDv5 of
-/// `<stream>/<sequence>`): the feed's `id` and a webhook message's `webhook-id`.
-pub fn event_id(aggregate_id: &str, sequence: i64) -> Uuid {
-    Uuid::new_v5(&EVENT_IDS, format!("{aggregate_id}/{sequence}").as_bytes())
+/// The stable id of event `sequence` of aggregate `aggregate_type`'s stream
+/// `aggregate_id` (UUIDv5 of `<type>/<stream>/<sequence>`: the workspace and its field
+/// schema share one stream id): the feed's `id` and a webhook message's `webhook-id`.
+pub fn event_id(aggregate_type: &str, aggregate_id: &str, sequence: i64) -> Uuid {
+    Uuid::new_v5(
+        &EVENT_IDS,
+        format!("{aggregate_type}/{aggregate_id}/{sequence}").as_bytes(),
+    )
 }
 
 /// Whether `kind` is among `types` (exact, or `<entity>.*`); every kind when empty.
@@ -327,7 +332,7 @@ async fn scan(
         if !wanted(types, &kind) {
             continue;
         }
-        let mut event = FeedEvent::bare(kind, &aggregate_id, sequence, &metadata);
+        let mut event = FeedEvent::bare(kind, &aggregate_type, &aggregate_id, sequence, &metadata);
         event.cursor = last.as_ref().map(Position::encode).unwrap_or_default();
         picked.push(event);
     }
@@ -336,10 +341,12 @@ async fn scan(
 }
 
 impl FeedEvent {
-    /// The event of stream `aggregate_id` at `sequence`, of type `kind`, with what its
-    /// metadata says, before [`enrich`] adds a record's changes and state.
+    /// The event of aggregate `aggregate_type`'s stream `aggregate_id` at `sequence`, of
+    /// type `kind`, with what its metadata says, before [`enrich`] adds a record's changes
+    /// and state.
     pub fn bare(
         kind: String,
+        aggregate_type: &str,
         aggregate_id: &str,
         sequence: i64,
         metadata: &serde_json::Value,
@@ -356,7 +363,7 @@ impl FeedEvent {
                 .map(str::to_owned)
         };
         Self {
-            id: event_id(aggregate_id, sequence),
+            id: event_id(aggregate_type, aggregate_id, sequence),
             entity_type: kind.split('.').next().unwrap_or_default().to_owned(),
             kind,
             entity_id,

@@ -304,8 +304,9 @@ async fn swap_links(
     back: bool,
 ) -> Result<(), AppError> {
     let scope = crm_store::TenantScope::for_command(meta);
+    // Every record moved is moved back, deleted ones too (as the merge moved them).
     let live_deals =
-        live::<crm_projections::entities::deal::Entity>(s, &scope, &moves.deals, back).await?;
+        live::<crm_projections::entities::deal::Entity>(s, &scope, &moves.deals, false).await?;
     for moved in &live_deals {
         let command = DealCommand::SwapLink {
             to,
@@ -316,7 +317,7 @@ async fn swap_links(
             .await?;
     }
     let live_activities =
-        live::<crm_projections::entities::activity::Entity>(s, &scope, &moves.activities, back)
+        live::<crm_projections::entities::activity::Entity>(s, &scope, &moves.activities, false)
             .await?;
     for moved in &live_activities {
         let command = ActivityCommand::SwapLink {
@@ -434,9 +435,10 @@ async fn linked(
         (_, LinkTo::Company) => ("company_ids @> ARRAY[$2]::uuid[]", "$3 = ANY(company_ids)"),
         (_, LinkTo::Contact) => ("contact_ids @> ARRAY[$2]::uuid[]", "$3 = ANY(contact_ids)"),
     };
+    // Deleted ones too: one restored later must name the survivor, not a tombstone.
     let sql = format!(
         "SELECT id, {shared} AS shared FROM {table}
-          WHERE tenant_id = $1 AND NOT deleted AND {names}
+          WHERE tenant_id = $1 AND {names}
           ORDER BY id LIMIT $4"
     );
     moved_rows(s, caller, &sql, id, from).await
@@ -793,7 +795,7 @@ impl Mergeable for Companies {
             s,
             caller,
             "SELECT id, false AS shared FROM contacts
-              WHERE tenant_id = $1 AND NOT deleted AND company_id = $2 AND $3::uuid IS NOT NULL
+              WHERE tenant_id = $1 AND company_id = $2 AND $3::uuid IS NOT NULL
               ORDER BY id LIMIT $4",
             id,
             from,
@@ -851,7 +853,7 @@ impl Mergeable for Companies {
         let (id, from) = ids;
         let scope = crm_store::TenantScope::for_command(meta);
         type Contacts = crm_projections::entities::contact::Entity;
-        for moved in live::<Contacts>(s, &scope, &moves.contacts, back).await? {
+        for moved in live::<Contacts>(s, &scope, &moves.contacts, false).await? {
             let command = ContactCommand::SwapCompany(swap(ids, false, back));
             s.commands
                 .contact_in(uow, moved.id, command.into(), meta)
@@ -876,15 +878,7 @@ impl Mergeable for Companies {
             .filter(|a| live_contacts.contains(&a.id))
         {
             let (link, unlink) = if back { (from, id) } else { (id, from) };
-            if back || !moved.shared {
-                let command = ContactCommand::LinkCompany {
-                    company_id: link,
-                    role: moved.role.clone(),
-                };
-                s.commands
-                    .contact_in(uow, moved.id, command.into(), meta)
-                    .await?;
-            }
+            // Unlinked first: a contact at its limit of companies can still move.
             if !back || !moved.shared {
                 let (contact, _) = uow
                     .aggregate::<Contact>(
@@ -898,6 +892,15 @@ impl Mergeable for Companies {
                         .contact_in(uow, moved.id, command.into(), meta)
                         .await?;
                 }
+            }
+            if back || !moved.shared {
+                let command = ContactCommand::LinkCompany {
+                    company_id: link,
+                    role: moved.role.clone(),
+                };
+                s.commands
+                    .contact_in(uow, moved.id, command.into(), meta)
+                    .await?;
             }
         }
         Ok(())

@@ -72,6 +72,7 @@ struct Taken {
     endpoint: Uuid,
     id: Uuid,
     event_type: String,
+    aggregate_type: Option<String>,
     aggregate_id: Option<String>,
     sequence: Option<i64>,
     test_body: Option<serde_json::Value>,
@@ -193,7 +194,8 @@ impl Worker {
                   WHERE m.tenant_id = pick.tenant_id AND m.endpoint_id = pick.endpoint_id
                     AND m.id = pick.id AND m.status = 'pending'
                     AND (m.lease_until IS NULL OR m.lease_until < $1)
-              RETURNING m.tenant_id, m.endpoint_id, m.id, m.event_type, m.aggregate_id, m.sequence,
+              RETURNING m.tenant_id, m.endpoint_id, m.id, m.event_type, m.aggregate_type,
+                        m.aggregate_id, m.sequence,
                         m.test_body, m.attempts, m.round_start",
                 [
                     now.into(),
@@ -210,6 +212,7 @@ impl Worker {
                     endpoint: r.try_get("", "endpoint_id")?,
                     id: r.try_get("", "id")?,
                     event_type: r.try_get("", "event_type")?,
+                    aggregate_type: r.try_get("", "aggregate_type")?,
                     aggregate_id: r.try_get("", "aggregate_id")?,
                     sequence: r.try_get("", "sequence")?,
                     test_body: r.try_get("", "test_body")?,
@@ -330,7 +333,11 @@ impl Worker {
         if let Some(body) = &message.test_body {
             return Ok(serde_json::to_vec(body).unwrap_or_default());
         }
-        let (Some(aggregate_id), Some(sequence)) = (&message.aggregate_id, message.sequence) else {
+        let (Some(aggregate_type), Some(aggregate_id), Some(sequence)) = (
+            &message.aggregate_type,
+            &message.aggregate_id,
+            message.sequence,
+        ) else {
             return Err(AppError::Internal("a message without its event".into()));
         };
         // The worker serves this message's workspace only, named by the message row.
@@ -354,6 +361,7 @@ impl Worker {
             .try_get("", "metadata")?;
         let mut event = [FeedEvent::bare(
             message.event_type.clone(),
+            aggregate_type,
             aggregate_id,
             sequence,
             &metadata,

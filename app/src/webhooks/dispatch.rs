@@ -18,8 +18,32 @@ use crate::feed;
 /// The dispatcher's checkpoint name.
 pub const CHECKPOINT: &str = "webhooks";
 
-/// Messages to queue, column by column: `(webhook-id, event type, stream, sequence)`.
-pub type Batch = (Vec<Uuid>, Vec<String>, Vec<String>, Vec<i64>);
+/// Messages to queue, column by column.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// `webhook-id`s (the feed's event ids).
+    pub ids: Vec<Uuid>,
+    /// Event types (`contact.updated`).
+    pub kinds: Vec<String>,
+    /// The events' aggregate types.
+    pub aggregate_types: Vec<String>,
+    /// The events' streams.
+    pub streams: Vec<String>,
+    /// The events' sequences.
+    pub sequences: Vec<i64>,
+}
+
+impl Batch {
+    /// Adds the message of event `sequence` of `aggregate_type`'s stream `stream`.
+    pub fn push(&mut self, kind: String, aggregate_type: &str, stream: &str, sequence: i64) {
+        self.ids
+            .push(feed::event_id(aggregate_type, stream, sequence));
+        self.kinds.push(kind);
+        self.aggregate_types.push(aggregate_type.to_owned());
+        self.streams.push(stream.to_owned());
+        self.sequences.push(sequence);
+    }
+}
 
 /// Queues `batch`'s messages for `endpoint` of `tenant` in order, due at `now`; a
 /// message made already is queued again with a new round of retries (a replay). Returns
@@ -34,7 +58,7 @@ pub async fn enqueue<C: ConnectionTrait>(
     batch: Batch,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
-    let n = batch.0.len();
+    let n = batch.ids.len();
     insert(conn, vec![tenant; n], vec![endpoint; n], batch, now, true).await
 }
 
@@ -44,11 +68,11 @@ async fn insert<C: ConnectionTrait>(
     conn: &C,
     tenants: Vec<Uuid>,
     endpoints: Vec<Uuid>,
-    (ids, kinds, streams, sequences): Batch,
+    batch: Batch,
     now: DateTime<Utc>,
     requeue: bool,
 ) -> Result<u64, DbErr> {
-    if ids.is_empty() {
+    if batch.ids.is_empty() {
         return Ok(0);
     }
     let conflict = if requeue {
@@ -62,20 +86,23 @@ async fn insert<C: ConnectionTrait>(
             DbBackend::Postgres,
             format!(
                 "INSERT INTO webhook_messages (tenant_id, endpoint_id, id, ordinal, event_type,
-                        aggregate_id, sequence, next_attempt_at, created_at)
-                 SELECT u.t, u.e, u.id, nextval('webhook_message_order'), u.kind, u.stream, u.seq, $7, $7
-                   FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bigint[])
-                        AS u(t, e, id, kind, stream, seq)
+                        aggregate_type, aggregate_id, sequence, next_attempt_at, created_at)
+                 SELECT u.t, u.e, u.id, nextval('webhook_message_order'), u.kind, u.agg, u.stream,
+                        u.seq, $7, $7
+                   FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                               $6::bigint[], $8::text[])
+                        AS u(t, e, id, kind, stream, seq, agg)
                  ON CONFLICT (tenant_id, endpoint_id, id) {conflict}"
             ),
             [
                 tenants.into(),
                 endpoints.into(),
-                ids.into(),
-                kinds.into(),
-                streams.into(),
-                sequences.into(),
+                batch.ids.into(),
+                batch.kinds.into(),
+                batch.streams.into(),
+                batch.sequences.into(),
                 now.into(),
+                batch.aggregate_types.into(),
             ],
         ))
         .await?;
@@ -175,7 +202,7 @@ pub async fn run_once(
             ));
     }
     let (mut ts, mut es) = (Vec::new(), Vec::new());
-    let mut batch: Batch = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut batch = Batch::default();
     if !by_tenant.is_empty() {
         for row in &rows {
             let tenant: Uuid = row.try_get("", "tenant_id")?;
@@ -192,10 +219,7 @@ pub async fn run_once(
                 if *created_at <= recorded_at && feed::wanted(types, &kind) {
                     ts.push(tenant);
                     es.push(*endpoint);
-                    batch.0.push(feed::event_id(&aggregate_id, sequence));
-                    batch.1.push(kind.clone());
-                    batch.2.push(aggregate_id.clone());
-                    batch.3.push(sequence);
+                    batch.push(kind.clone(), &aggregate_type, &aggregate_id, sequence);
                 }
             }
         }

@@ -810,10 +810,7 @@ pub async fn replay(
             ],
         ))
         .await?;
-    let mut ids = Vec::new();
-    let mut kinds = Vec::new();
-    let mut streams = Vec::new();
-    let mut sequences = Vec::new();
+    let mut batch = super::dispatch::Batch::default();
     let mut last = None;
     for row in rows.iter().take(MAX_REPLAY as usize) {
         let aggregate_type: String = row.try_get("", "aggregate_type")?;
@@ -828,19 +825,9 @@ pub async fn replay(
         if !feed::wanted(&endpoint.event_types, &kind) {
             continue;
         }
-        ids.push(feed::event_id(&aggregate_id, sequence));
-        kinds.push(kind);
-        streams.push(aggregate_id);
-        sequences.push(sequence);
+        batch.push(kind, &aggregate_type, &aggregate_id, sequence);
     }
-    let queued = super::dispatch::enqueue(
-        uow.connection(),
-        uow.tenant().0,
-        id,
-        (ids, kinds, streams, sequences),
-        now,
-    )
-    .await?;
+    let queued = super::dispatch::enqueue(uow.connection(), uow.tenant().0, id, batch, now).await?;
     uow.commit().await?;
     let next_cursor = (rows.len() as i64 > MAX_REPLAY)
         .then(|| last.map(|(t, p)| feed::encode_cursor(&t, p)))

@@ -490,7 +490,10 @@ impl Aggregate for Activity {
                 return Ok(());
             }
             ActivityCommand::SwapLink { to, swap } => {
-                ensure_live(exists, self.deleted)?;
+                // A merge re-points deleted activities too (see the deal's).
+                if !exists {
+                    return Err(DomainError::NotFound);
+                }
                 let mut links = self.links.clone();
                 match to {
                     LinkTo::Contact => links.contact_ids = swap.apply(&links.contact_ids),

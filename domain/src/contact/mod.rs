@@ -607,7 +607,10 @@ impl Aggregate for Contact {
                 ContactEvent::ContactMergedInto { into }
             }
             ContactCommand::SwapCompany(swap) => {
-                ensure_live(self.exists, self.deleted)?;
+                // A company merge re-points deleted contacts too (see the deal's SwapLink).
+                if !self.exists {
+                    return Err(DomainError::NotFound);
+                }
                 let company_id = swap.apply_one(self.fields.company_id);
                 if company_id == self.fields.company_id {
                     return Ok(());

@@ -581,7 +581,11 @@ impl Aggregate for Deal {
                 DealEvent::DealUpdated(changes)
             }
             DealCommand::SwapLink { to, swap } => {
-                ensure_live(self.exists, self.deleted)?;
+                // A merge re-points deleted deals too, so one restored later names the
+                // survivor, not a tombstone.
+                if !self.exists {
+                    return Err(DomainError::NotFound);
+                }
                 let f = &self.fields;
                 let changes = match to {
                     LinkTo::Contact => DealChanges {

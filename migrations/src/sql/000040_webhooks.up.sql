@@ -42,7 +42,9 @@ CREATE TABLE webhook_messages (
   -- Event order per endpoint: messages are made in commit order.
   ordinal bigint NOT NULL DEFAULT nextval('webhook_message_order'),
   event_type text NOT NULL,
-  -- The event (`events.aggregate_id`, `sequence`); null for a test message.
+  -- The event (`events.aggregate_type`, `aggregate_id`, `sequence`: the workspace and
+  -- its field schema share a stream id); null for a test message.
+  aggregate_type text,
   aggregate_id text,
   sequence bigint,
   test_body jsonb,

@@ -545,3 +545,51 @@ async fn a_company_merge_moves_contacts_associations_deals_and_activities_and_an
     assert_eq!(restored["merged_into"], Value::Null);
     assert_eq!(restored["industry"], "Anvils");
 }
+
+#[tokio::test]
+async fn a_merge_moves_deleted_records_too_so_a_restore_names_the_survivor() {
+    let app = spawn_app().await;
+    let ws = app.signup("merge-deleted").await;
+    let survivor = created(&app, &ws, "/v1/contacts", json!({"first_name": "Ada"})).await;
+    let merged = created(&app, &ws, "/v1/contacts", json!({"first_name": "Augusta"})).await;
+    let deal = created(
+        &app,
+        &ws,
+        "/v1/deals",
+        json!({"name": "Engine", "contact_ids": [merged]}),
+    )
+    .await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/deals/{deal}"),
+            Some(&ws.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app
+        .post(
+            &format!("/v1/contacts/{survivor}/merge"),
+            &ws.token,
+            json!({"from": merged}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, restored) = app
+        .post(&format!("/v1/deals/{deal}/restore"), &ws.token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{restored}");
+    assert_eq!(ids(&restored["contact_ids"]), vec![survivor.clone()]);
+    // An unmerge gives the deleted-then-restored deal back too.
+    let (status, body) = app
+        .post(
+            &format!("/v1/contacts/{survivor}/unmerge"),
+            &ws.token,
+            json!({"from": merged}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let back = fetch(&app, &ws, &format!("/v1/deals/{deal}")).await;
+    assert_eq!(ids(&back["contact_ids"]), vec![merged]);
+}

@@ -730,3 +730,43 @@ async fn private_addresses_are_refused_and_other_workspaces_and_roles_get_nothin
     let (status, _) = app.get(&format!("/v1/webhooks/{id}"), &ws.token).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn personal_data_erased_before_a_send_never_leaves() {
+    let (app, clock) = app_with_webhooks().await;
+    let ws = app.signup("hooks-erased").await;
+    let receiver = Receiver::start().await;
+    let (id, _) = endpoint(&app, &ws, &receiver.url(), json!(["contact.created"])).await;
+    // The first attempt fails; the contact is erased before the retry.
+    receiver.script(&[(500, None)]);
+    let (status, contact) = app
+        .post(
+            "/v1/contacts",
+            &ws.token,
+            json!({"first_name": "Ingrid", "last_name": "Zyxwvutsson", "email": "ingrid.zyxw@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{contact}");
+    let first = receiver.wait_for(1).await;
+    assert!(String::from_utf8_lossy(&first[0].body).contains("Zyxwvutsson"));
+    message_until(&app, &ws, &id, &first[0].id, |m| {
+        m["attempts"].as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    let (status, erased) = app
+        .post(
+            &format!("/v1/contacts/{}/erase", str_of(&contact["id"])),
+            &ws.token,
+            json!({"reason": "DSR-7"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    clock.advance(chrono::Duration::seconds(6));
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[1].id, first[0].id);
+    let body = String::from_utf8_lossy(&got[1].body).to_string();
+    for piece in ["Ingrid", "Zyxwvutsson", "ingrid.zyxw"] {
+        assert!(!body.contains(piece), "{piece} left after erasure: {body}");
+    }
+    assert_eq!(got[1].json()["data"]["personal_data"], "erased", "{body}");
+}
