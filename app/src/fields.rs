@@ -216,16 +216,25 @@ pub async fn change(
     if patch.label.is_none() && patch.options.is_none() {
         return Err(AppError::invalid("label", "give a label, options, or both"));
     }
-    if let Some(label) = patch.label {
-        s.commands
-            .schema(FieldSchemaCommand::Rename { id, label }, meta)
-            .await?;
-    }
-    if let Some(options) = patch.options {
-        s.commands
-            .schema(FieldSchemaCommand::ChangeOptions { id, options }, meta)
-            .await?;
-    }
+    // Both changes or neither: one unit of work.
+    crate::unit_of_work::again(|| async {
+        let uow = s.commands.unit(meta).await?;
+        let schema = EntityId(meta.tenant_id.0);
+        if let Some(label) = patch.label.clone() {
+            let command = Guarded::from(FieldSchemaCommand::Rename { id, label });
+            s.commands
+                .run_in::<crm_domain::fields::FieldSchema, _>(&uow, schema, command, meta)
+                .await?;
+        }
+        if let Some(options) = patch.options.clone() {
+            let command = Guarded::from(FieldSchemaCommand::ChangeOptions { id, options });
+            s.commands
+                .run_in::<crm_domain::fields::FieldSchema, _>(&uow, schema, command, meta)
+                .await?;
+        }
+        uow.commit().await
+    })
+    .await?;
     field(s, caller, id).await
 }
 

@@ -88,7 +88,12 @@ impl MergeState {
         self.merged_into
     }
 
-    /// The merge of `from` into this record, unless it was undone.
+    /// The merges into this record not undone, oldest first.
+    pub fn held(&self) -> impl Iterator<Item = &MergeRecord> {
+        self.merges.iter()
+    }
+
+    /// The merge of `from` into this record, while held.
     pub fn merge_of(&self, from: EntityId) -> Option<&MergeRecord> {
         self.merges.iter().find(|m| m.from == from)
     }

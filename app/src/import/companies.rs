@@ -63,7 +63,7 @@ async fn rows(
     let guard = lock(app, &scope, "companies").await?;
     let mut report = ImportReport::new("companies", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;
-    let mapped = Mapped::resolve(run, RecordKind::Company, &columns).await?;
+    let mut mapped = Mapped::resolve(run, RecordKind::Company, &columns).await?;
     report.ignored_columns = columns.ignored(&[
         NAME,
         DOMAIN,
@@ -90,6 +90,8 @@ async fn rows(
     'file: while next_chunk(&mut records, &mut report, &mut chunk) {
         // The workspace's companies that the batch's names and domains could duplicate.
         let mut known = Known::of(app, &scope, &columns, &chunk).await?;
+        // The records the batch's reference cells name that the workspace has, live.
+        mapped.load_references(app, &scope, &chunk).await?;
         // Unique custom values the workspace holds, read in the batch's transaction.
         let unique = if mapped.has_unique() {
             let unit = batch.unit(meta).await?;

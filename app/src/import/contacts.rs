@@ -81,7 +81,7 @@ async fn rows(
     let guard = lock(app, &scope, "contacts").await?;
     let mut report = ImportReport::new("contacts", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;
-    let mapped = Mapped::resolve(run, RecordKind::Contact, &columns).await?;
+    let mut mapped = Mapped::resolve(run, RecordKind::Contact, &columns).await?;
     report.ignored_columns =
         columns.ignored(&[FIRST, LAST, TITLE, COMPANY, EMAIL, PHONE, &mapped.names()]);
     let mut proposals = Proposals::new(&columns, &report.ignored_columns);
@@ -97,6 +97,8 @@ async fn rows(
     'file: while next_chunk(&mut records, &mut report, &mut chunk) {
         // The workspace's companies the batch names, and its contacts of the batch's names.
         let (company_ids, mut existing) = known(app, &scope, &columns, &chunk).await?;
+        // The records the batch's reference cells name that the workspace has, live.
+        mapped.load_references(app, &scope, &chunk).await?;
         // Unique custom values the workspace holds, read in the batch's transaction.
         let unique = if mapped.has_unique() {
             let unit = batch.unit(meta).await?;

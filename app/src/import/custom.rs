@@ -28,6 +28,9 @@ pub struct ProposedField {
 pub(super) struct Mapped {
     fields: Vec<(usize, FieldDefinition)>,
     names: Vec<String>,
+    /// The live records of the workspace that the current batch's reference cells name
+    /// ([`Mapped::load_references`]).
+    live_references: std::collections::HashSet<uuid::Uuid>,
 }
 
 impl Mapped {
@@ -90,7 +93,62 @@ impl Mapped {
                 ),
             ));
         }
-        Ok(Self { fields, names })
+        Ok(Self {
+            fields,
+            names,
+            live_references: std::collections::HashSet::new(),
+        })
+    }
+
+    /// Finds which records `chunk`'s reference cells name are live records of their type
+    /// in the workspace (one lookup per referenced type): a cell naming anything else
+    /// (another workspace's id, a deleted record) is then refused as the API refuses it.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub(super) async fn load_references(
+        &mut self,
+        app: &sea_orm::DatabaseConnection,
+        scope: &TenantScope,
+        chunk: &[(u64, csv::StringRecord)],
+    ) -> Result<(), AppError> {
+        use crm_projections::entities::{activity, company, contact, deal, RecordRow};
+        use crm_projections::queries::rows;
+        self.live_references.clear();
+        let mut wanted: std::collections::HashMap<RecordKind, Vec<uuid::Uuid>> =
+            std::collections::HashMap::new();
+        for (index, field) in self
+            .fields
+            .iter()
+            .filter(|(_, f)| f.kind == FieldKind::Reference)
+        {
+            let Some(to) = field.references else { continue };
+            for (_, record) in chunk {
+                if let Ok(Some(serde_json::Value::String(id))) =
+                    from_text(field, record.get(*index).unwrap_or_default())
+                {
+                    if let Ok(id) = uuid::Uuid::parse_str(&id) {
+                        wanted.entry(to).or_default().push(id);
+                    }
+                }
+            }
+        }
+        for (to, ids) in wanted {
+            let live: Vec<uuid::Uuid> = match to {
+                RecordKind::Company => live_of(rows::<company::Entity>(app, scope, ids).await?),
+                RecordKind::Contact => live_of(rows::<contact::Entity>(app, scope, ids).await?),
+                RecordKind::Deal => live_of(rows::<deal::Entity>(app, scope, ids).await?),
+                RecordKind::Activity => live_of(rows::<activity::Entity>(app, scope, ids).await?),
+            };
+            self.live_references.extend(live);
+        }
+        fn live_of<M: RecordRow>(rows: Vec<M>) -> Vec<uuid::Uuid> {
+            rows.into_iter()
+                .filter(|r| !r.deleted())
+                .map(|r| r.id())
+                .collect()
+        }
+        Ok(())
     }
 
     /// Whether a unique field is mapped.
@@ -239,7 +297,17 @@ impl Mapped {
         let mut personal = std::collections::BTreeSet::new();
         for (index, field) in &self.fields {
             let cell = record.get(*index).unwrap_or_default();
-            match from_text(field, cell) {
+            let value = from_text(field, cell).and_then(|value| match (&value, field.references) {
+                (Some(serde_json::Value::String(id)), Some(to))
+                    if field.kind == FieldKind::Reference
+                        && !uuid::Uuid::parse_str(id)
+                            .is_ok_and(|id| self.live_references.contains(&id)) =>
+                {
+                    Err(format!("no such {} in this workspace: {id}", to.as_str()))
+                }
+                _ => Ok(value),
+            });
+            match value {
                 Ok(Some(value)) => {
                     changes.insert(field.id, Some(value));
                     if field.personal_data {

@@ -79,7 +79,7 @@ async fn rows(
     let guard = lock(app, &scope, "deals").await?;
     let mut report = ImportReport::new("deals", meta.import_id.unwrap_or_default());
     report.dry_run = run.dry_run;
-    let mapped = Mapped::resolve(run, RecordKind::Deal, &columns).await?;
+    let mut mapped = Mapped::resolve(run, RecordKind::Deal, &columns).await?;
     report.ignored_columns = columns.ignored(&[
         NAME,
         AMOUNT,
@@ -117,6 +117,8 @@ async fn rows(
     'file: while next_chunk(&mut records, &mut report, &mut chunk) {
         // The workspace's companies the batch names, and its deals of the batch's names.
         let (company_ids, mut existing) = known(app, &scope, &columns, &chunk).await?;
+        // The records the batch's reference cells name that the workspace has, live.
+        mapped.load_references(app, &scope, &chunk).await?;
         for (row, record) in chunk.drain(..) {
             proposals.observe(&record);
             if let Err(why) = columns.check(&record) {

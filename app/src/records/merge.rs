@@ -258,7 +258,13 @@ pub async fn unmerge<R: Mergeable>(
             "the record is at version {version}, not {expected}"
         )));
     }
-    let patch = given_back::<R>(s, caller, id, record.before, record.updated).await?;
+    // What the records still merged into the survivor hold: a value one of them has is
+    // not taken back (it may be what a later merge would have given).
+    let mut others = Vec::new();
+    for held in survivor.merges().held().filter(|m| m.from != ids.1) {
+        others.push(current::<R>(s, caller, held.from.0).await?);
+    }
+    let patch = given_back::<R>(s, caller, id, (record.before, record.updated), &others).await?;
     let update = Guarded {
         if_version: Some(version),
         command: R::update(patch),
@@ -590,13 +596,14 @@ async fn chosen<R: Mergeable>(
 
 /// The survivor's patch of an unmerge: each field the merge changed (between versions
 /// `before` and `updated`) and nobody changed since goes back to its value before the
-/// merge; tags the merge added go, unless they were there before.
+/// merge; tags the merge added go, unless they were there before. A value or tag one of
+/// `others` (the records still merged into the survivor) holds stays.
 async fn given_back<R: Mergeable>(
     s: Services<'_>,
     caller: &Caller,
     id: Uuid,
-    before: u64,
-    updated: u64,
+    (before, updated): (u64, u64),
+    others: &[Map<String, Value>],
 ) -> Result<R::Patch, AppError> {
     if updated <= before {
         return checked::<R>(s, caller, Map::new()).await;
@@ -611,13 +618,15 @@ async fn given_back<R: Mergeable>(
         .filter(|f| *f != "custom" && *f != "tags")
     {
         let (a, b, c) = (pre.get(name), post.get(name), now.get(name));
-        if a != b && c == b {
+        let held = c.is_some_and(|c| !c.is_null() && others.iter().any(|o| o.get(name) == Some(c)));
+        if a != b && c == b && !held {
             patch.insert(name.clone(), a.cloned().unwrap_or(Value::Null));
         }
     }
     let added: Vec<Value> = tags_of(&post)
         .into_iter()
         .filter(|t| !tags_of(&pre).contains(t))
+        .filter(|t| !others.iter().any(|o| tags_of(o).contains(t)))
         .collect();
     let kept: Vec<Value> = tags_of(&now)
         .into_iter()
@@ -637,7 +646,10 @@ async fn given_back<R: Mergeable>(
             post_values.get(&key),
             now_values.get(&key),
         );
-        if a != b && c == b {
+        let held = c.is_some_and(|c| {
+            !c.is_null() && others.iter().any(|o| values_of(o).get(&key) == Some(c))
+        });
+        if a != b && c == b && !held {
             custom.insert(key, a.cloned().unwrap_or(Value::Null));
         }
     }

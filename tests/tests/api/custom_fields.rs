@@ -464,6 +464,25 @@ async fn options_are_archived_never_removed() {
         )
         .await;
     refused_on(status, &body);
+    // A new label with refused options changes neither.
+    let (status, body) = app
+        .patch(
+            &path,
+            &ws.token,
+            json!({"label": "Level", "options": [{"id": gold, "label": "Gold"}]}),
+        )
+        .await;
+    refused_on(status, &body);
+    let (status, schema) = app.get("/v1/schema", &ws.token).await;
+    assert_eq!(status, StatusCode::OK);
+    let labels: Vec<String> = schema["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter(|f| f["id"] == tier["id"])
+        .map(|f| str_of(&f["label"]))
+        .collect();
+    assert_eq!(labels, vec!["Tier".to_owned()], "{schema}");
     let (status, changed) = app
         .patch(
             &path,
@@ -1788,4 +1807,52 @@ async fn a_type_change_is_a_new_field_and_a_copy_of_the_values() {
         .await;
     let (status, _) = app.post(&path, &member, json!({"to": to})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn imported_references_must_name_a_live_record_of_the_workspace() {
+    let app = spawn_app().await;
+    let ws = app.signup("cf-import-refs").await;
+    let other = app.signup("cf-import-refs-other").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "company", "key": "parent", "label": "Parent", "type": "reference", "references": "company"}),
+    )
+    .await;
+    let mine = str_of(&company(&app, &ws, json!({})).await["id"]);
+    let (status, theirs) = app
+        .post("/v1/companies", &other.token, json!({"name": "Theirs"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let theirs = str_of(&theirs["id"]);
+    let csv = format!(
+        "Company name,Parent\nChild one,{mine}\nChild two,{theirs}\nChild three,{}\n",
+        Uuid::now_v7()
+    );
+    let (status, report) = import(&app, &ws, "map.Parent=parent", csv.as_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["created"], 3, "{report}");
+    let warnings: Vec<u64> = report["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter(|w| str_of(&w["message"]).contains("custom.parent dropped"))
+        .map(|w| w["row"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(warnings, vec![2, 3], "{report}");
+    let (status, list) = app.get("/v1/companies?q=child&limit=10", &ws.token).await;
+    assert_eq!(status, StatusCode::OK);
+    let parents: Vec<Value> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| c["custom"]["parent"].clone())
+        .collect();
+    assert_eq!(
+        parents.iter().filter(|p| **p == json!(mine)).count(),
+        1,
+        "{list}"
+    );
+    assert_eq!(parents.iter().filter(|p| p.is_null()).count(), 2, "{list}");
 }

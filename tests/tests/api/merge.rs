@@ -593,3 +593,46 @@ async fn a_merge_moves_deleted_records_too_so_a_restore_names_the_survivor() {
     let back = fetch(&app, &ws, &format!("/v1/deals/{deal}")).await;
     assert_eq!(ids(&back["contact_ids"]), vec![merged]);
 }
+
+#[tokio::test]
+async fn an_unmerge_keeps_what_another_merged_record_also_gave() {
+    let app = spawn_app().await;
+    let ws = app.signup("merge-twice").await;
+    let survivor = created(&app, &ws, "/v1/contacts", json!({"first_name": "Ada"})).await;
+    let mut merged = Vec::new();
+    for name in ["Augusta", "Lady"] {
+        merged.push(
+            created(
+                &app,
+                &ws,
+                "/v1/contacts",
+                json!({"first_name": name, "job_title": "Analyst", "tags": ["vip"]}),
+            )
+            .await,
+        );
+    }
+    for from in &merged {
+        let (status, body) = app
+            .post(
+                &format!("/v1/contacts/{survivor}/merge"),
+                &ws.token,
+                json!({"from": from}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["job_title"], "Analyst");
+    }
+    let (status, after) = app
+        .post(
+            &format!("/v1/contacts/{survivor}/unmerge"),
+            &ws.token,
+            json!({"from": merged[0]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(
+        after["job_title"], "Analyst",
+        "the second merge's value stays: {after}"
+    );
+    assert_eq!(after["tags"], json!(["vip"]), "{after}");
+}
