@@ -212,12 +212,12 @@ async fn rows(
             if (first.is_some() || last.is_some())
                 && (existing.contains(&k) || planned.contains(&k))
             {
-                let who = [first, last]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                report.duplicate(row, format!("{who} exists at the same company"));
+                // No name in the report: it is kept with the import, and a contact's
+                // name is personal data an erasure must not leave behind.
+                report.duplicate(
+                    row,
+                    "a contact of this name exists at the same company".to_owned(),
+                );
                 continue;
             }
             let custom = match mapped.values(&record, row, &mut report) {

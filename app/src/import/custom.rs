@@ -230,14 +230,15 @@ impl Mapped {
                 .iter()
                 .find(|(_, f)| f.id == field)
                 .map_or_else(String::new, |(_, f)| f.key.clone());
+            let shown = self.shown(field, &text);
             match values.known.get(&(field, text.clone())) {
                 Some((_, true)) => {
                     return Err(format!(
-                        "custom.{key}: a record of the workspace has {text:?}"
+                        "custom.{key}: a record of the workspace has {shown}"
                     ))
                 }
                 Some((f, false)) if seen.contains(&(field, f.clone())) => {
-                    return Err(format!("custom.{key}: an earlier row has {text:?}"))
+                    return Err(format!("custom.{key}: an earlier row has {shown}"))
                 }
                 Some((f, false)) => folded.push((field, f.clone())),
                 None => {}
@@ -269,12 +270,29 @@ impl Mapped {
                     .iter()
                     .find(|(_, d)| d.id == field)
                     .map_or_else(String::new, |(_, d)| d.key.clone());
-                return Err(format!("custom.{key}: an earlier row has {text:?}"));
+                return Err(format!(
+                    "custom.{key}: an earlier row has {}",
+                    self.shown(field, &text)
+                ));
             }
             folded.push((field, f.clone()));
         }
         seen.extend(folded);
         Ok(())
+    }
+
+    /// A value as a report quotes it: a personal data field's value is never quoted (the
+    /// report is kept with the import and would outlive an erasure).
+    fn shown(&self, field: uuid::Uuid, text: &str) -> String {
+        let personal = self
+            .fields
+            .iter()
+            .any(|(_, f)| f.id == field && f.personal_data);
+        if personal {
+            "this value".to_owned()
+        } else {
+            format!("{text:?}")
+        }
     }
 
     /// The mapped columns' names, as the file has them.
@@ -318,8 +336,19 @@ impl Mapped {
                     return Err(format!("custom.{}: is required", field.key));
                 }
                 Ok(None) => {}
-                Err(why) if field.required => return Err(format!("custom.{}: {why}", field.key)),
-                Err(why) => report.warn(row, format!("custom.{} dropped: {why}", field.key)),
+                Err(why) => {
+                    // A personal data cell is not quoted: the report outlives an erasure.
+                    let why = if field.personal_data {
+                        "not a value of the field's type (personal data: the cell is not quoted)"
+                            .to_owned()
+                    } else {
+                        why
+                    };
+                    if field.required {
+                        return Err(format!("custom.{}: {why}", field.key));
+                    }
+                    report.warn(row, format!("custom.{} dropped: {why}", field.key));
+                }
             }
         }
         Ok(CustomInput::checked_with(changes, personal))

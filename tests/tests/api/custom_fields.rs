@@ -1856,3 +1856,28 @@ async fn imported_references_must_name_a_live_record_of_the_workspace() {
     );
     assert_eq!(parents.iter().filter(|p| p.is_null()).count(), 2, "{list}");
 }
+
+#[tokio::test]
+async fn an_import_report_never_quotes_personal_data() {
+    let app = spawn_app().await;
+    let ws = app.signup("cf-import-personal").await;
+    define(
+        &app,
+        &ws,
+        json!({"record": "contact", "key": "shoe_size", "label": "Shoe size", "type": "integer", "personal_data": true}),
+    )
+    .await;
+    let csv =
+        b"First Name,Last Name,Shoe\nAda,Qwertyson,forty-two Zxcvb\nAda,Qwertyson,42\n".to_vec();
+    let (status, report) = app
+        .post_csv("/v1/imports/contacts?map.Shoe=shoe_size", &ws.token, csv)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["created"], 1, "{report}");
+    assert_eq!(report["skipped_duplicates"], 1, "{report}");
+    let text = report.to_string();
+    for piece in ["Zxcvb", "Qwertyson"] {
+        assert!(!text.contains(piece), "{piece} quoted: {text}");
+    }
+    assert!(text.contains("custom.shoe_size dropped"), "{text}");
+}
