@@ -5,7 +5,8 @@
 //!
 //! Per endpoint, messages go in event order: only the oldest pending message of an
 //! endpoint is due, so a message waiting for a retry holds back the ones after it until
-//! it is delivered or has spent its retries. A request has 15 s; a 2xx answer is a
+//! it is delivered or has spent its retries; an endpoint that opted out (`ordered:
+//! false`) has every pending message due at once. A request has 15 s; a 2xx answer is a
 //! success; no redirect is followed; at most 1 KiB of the answer is read and kept. A 410
 //! answer turns the endpoint off, and so does a failure five days after the first failure
 //! since the last success; the workspace's trail and the endpoint say why.
@@ -183,12 +184,17 @@ impl Worker {
                 "UPDATE webhook_messages m
                     SET lease_until = $1::timestamptz + $4 * interval '1 second', lease_owner = $2
                    FROM (SELECT h.tenant_id, h.endpoint_id, h.id
-                           FROM (SELECT DISTINCT ON (tenant_id, endpoint_id)
-                                        tenant_id, endpoint_id, id, next_attempt_at, lease_until
-                                   FROM webhook_messages WHERE status = 'pending'
-                                  ORDER BY tenant_id, endpoint_id, ordinal) h
-                           JOIN webhook_endpoints e ON e.tenant_id = h.tenant_id AND e.id = h.endpoint_id
-                          WHERE e.enabled AND NOT e.deleted AND h.next_attempt_at <= $1
+                           FROM (SELECT DISTINCT ON (m.tenant_id, m.endpoint_id,
+                                                     CASE WHEN e.ordered THEN NULL ELSE m.id END)
+                                        m.tenant_id, m.endpoint_id, m.id, m.next_attempt_at,
+                                        m.lease_until
+                                   FROM webhook_messages m
+                                   JOIN webhook_endpoints e
+                                     ON e.tenant_id = m.tenant_id AND e.id = m.endpoint_id
+                                  WHERE m.status = 'pending' AND e.enabled AND NOT e.deleted
+                                  ORDER BY m.tenant_id, m.endpoint_id,
+                                           CASE WHEN e.ordered THEN NULL ELSE m.id END, m.ordinal) h
+                          WHERE h.next_attempt_at <= $1
                             AND (h.lease_until IS NULL OR h.lease_until < $1)
                           LIMIT $3) pick
                   WHERE m.tenant_id = pick.tenant_id AND m.endpoint_id = pick.endpoint_id

@@ -38,6 +38,10 @@ pub struct NewEndpointInput {
     /// all when empty or absent.
     #[serde(default)]
     pub event_types: Option<Vec<String>>,
+    /// `true` (the default): messages go one at a time in event order, a message waiting
+    /// for a retry holding back the later ones; `false`: in parallel, in no set order.
+    #[serde(default)]
+    pub ordered: Option<bool>,
 }
 
 /// `PATCH /v1/webhooks/{id}` body; absent fields stay.
@@ -52,6 +56,8 @@ pub struct EndpointPatch {
     pub event_types: Option<Vec<String>>,
     /// Turn it on (clears a disabling by the server) or off.
     pub enabled: Option<bool>,
+    /// As at creation.
+    pub ordered: Option<bool>,
 }
 
 /// A webhook endpoint, never with its secret.
@@ -67,6 +73,8 @@ pub struct Endpoint {
     pub event_types: Vec<String>,
     /// Whether messages are sent.
     pub enabled: bool,
+    /// Whether messages go one at a time in event order (else in parallel).
+    pub ordered: bool,
     /// Why the server turned it off (410 Gone from the receiver, or five days of
     /// failures); null when on or turned off by a person.
     pub disabled_reason: Option<String>,
@@ -100,7 +108,7 @@ pub struct RotatedSecret {
     pub previous_secret_valid_until: DateTime<Utc>,
 }
 
-const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, enabled, disabled_reason, failing_since, \
+const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, enabled, ordered, disabled_reason, failing_since, \
      CASE WHEN previous_until > now() THEN previous_until END AS previous_until, created_at, updated_at";
 
 fn endpoint_of(row: &QueryResult) -> Result<Endpoint, sea_orm::DbErr> {
@@ -110,6 +118,7 @@ fn endpoint_of(row: &QueryResult) -> Result<Endpoint, sea_orm::DbErr> {
         description: row.try_get("", "description")?,
         event_types: row.try_get("", "event_types")?,
         enabled: row.try_get("", "enabled")?,
+        ordered: row.try_get("", "ordered")?,
         disabled_reason: row.try_get("", "disabled_reason")?,
         failing_since: row.try_get("", "failing_since")?,
         previous_secret_valid_until: row.try_get("", "previous_until")?,
@@ -186,6 +195,7 @@ pub async fn create(
     let url = check_url(hooks, &body.url)?;
     let description = check_description(body.description)?;
     let event_types = check_types(body.event_types)?;
+    let ordered = body.ordered.unwrap_or(true);
     let id = Uuid::now_v7();
     let secret = signing::new_secret();
     let (sealed, nonce) = hooks.secrets.seal(caller.tenant.0, id, &secret)?;
@@ -213,8 +223,8 @@ pub async fn create(
                 DbBackend::Postgres,
                 format!(
                     "INSERT INTO webhook_endpoints (tenant_id, id, url, description, event_types,
-                            secret, secret_nonce, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())
+                            secret, secret_nonce, ordered, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now())
                      RETURNING {ENDPOINT_COLUMNS}"
                 ),
                 [
@@ -225,6 +235,7 @@ pub async fn create(
                     event_types.clone().into(),
                     sealed.clone().into(),
                     nonce.clone().into(),
+                    ordered.into(),
                 ],
             ))
             .await?
@@ -234,6 +245,7 @@ pub async fn create(
             url: url.clone(),
             description: description.clone(),
             event_types: event_types.clone(),
+            ordered,
         };
         record(s, &uow, meta, id, change).await?;
         uow.commit().await?;
@@ -343,7 +355,13 @@ pub async fn update(
         let description = description.clone().filter(|d| *d != before.description);
         let event_types = event_types.clone().filter(|t| *t != before.event_types);
         let enabled = patch.enabled.filter(|e| *e != before.enabled);
-        if url.is_none() && description.is_none() && event_types.is_none() && enabled.is_none() {
+        let ordered = patch.ordered.filter(|o| *o != before.ordered);
+        if url.is_none()
+            && description.is_none()
+            && event_types.is_none()
+            && enabled.is_none()
+            && ordered.is_none()
+        {
             uow.commit().await?;
             return Ok(before);
         }
@@ -357,7 +375,7 @@ pub async fn update(
                             event_types = coalesce($5, event_types), enabled = coalesce($6, enabled),
                             disabled_reason = CASE WHEN $6 IS NULL THEN disabled_reason END,
                             failing_since = CASE WHEN $6 THEN NULL ELSE failing_since END,
-                            updated_at = now()
+                            ordered = coalesce($7, ordered), updated_at = now()
                       WHERE tenant_id = $1 AND id = $2
                   RETURNING {ENDPOINT_COLUMNS}"
                 ),
@@ -368,6 +386,7 @@ pub async fn update(
                     description.clone().into(),
                     event_types.clone().into(),
                     enabled.into(),
+                    ordered.into(),
                 ],
             ))
             .await?
@@ -378,6 +397,7 @@ pub async fn update(
             description,
             event_types,
             enabled,
+            ordered,
         };
         record(s, &uow, meta, id, change).await?;
         uow.commit().await?;

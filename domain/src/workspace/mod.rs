@@ -90,6 +90,8 @@ pub enum WebhookChange {
         description: String,
         /// Event types (`contact.updated`) or families (`contact.*`); empty for all.
         event_types: Vec<String>,
+        /// Messages in event order (else in parallel).
+        ordered: bool,
     },
     /// Settings changed; `None` for what stayed.
     Updated {
@@ -101,6 +103,8 @@ pub enum WebhookChange {
         event_types: Option<Vec<String>>,
         /// Turned on or off by a person.
         enabled: Option<bool>,
+        /// Ordered or parallel delivery.
+        ordered: Option<bool>,
     },
     /// A new signing secret; the old one signs too for 24 hours.
     SecretRotated,
@@ -175,6 +179,9 @@ pub enum WorkspaceEvent {
         description: String,
         /// Event types or families sent; empty for all.
         event_types: Vec<String>,
+        /// Messages in event order (else in parallel).
+        #[serde(default = "in_order")]
+        ordered: bool,
     },
     /// A webhook endpoint's settings changed; absent fields stayed.
     WebhookEndpointUpdated {
@@ -192,6 +199,9 @@ pub enum WorkspaceEvent {
         /// Turned on or off.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         enabled: Option<bool>,
+        /// Ordered or parallel delivery.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ordered: Option<bool>,
     },
     /// A webhook endpoint's signing secret was replaced (the old one signs for 24 hours
     /// more). Carries no secret.
@@ -211,6 +221,11 @@ pub enum WorkspaceEvent {
         /// The endpoint.
         endpoint_id: EntityId,
     },
+}
+
+/// Webhook endpoints deliver in event order unless they say otherwise.
+fn in_order() -> bool {
+    true
 }
 
 impl DomainEvent for WorkspaceEvent {
@@ -367,23 +382,27 @@ impl Aggregate for Workspace {
                         url,
                         description,
                         event_types,
+                        ordered,
                     } => WorkspaceEvent::WebhookEndpointCreated {
                         endpoint_id,
                         url,
                         description,
                         event_types,
+                        ordered,
                     },
                     WebhookChange::Updated {
                         url,
                         description,
                         event_types,
                         enabled,
+                        ordered,
                     } => WorkspaceEvent::WebhookEndpointUpdated {
                         endpoint_id,
                         url,
                         description,
                         event_types,
                         enabled,
+                        ordered,
                     },
                     WebhookChange::SecretRotated => {
                         WorkspaceEvent::WebhookSecretRotated { endpoint_id }

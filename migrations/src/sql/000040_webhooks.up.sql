@@ -15,6 +15,9 @@ CREATE TABLE webhook_endpoints (
   description text NOT NULL DEFAULT '',
   event_types text[] NOT NULL DEFAULT '{}',
   enabled boolean NOT NULL DEFAULT true,
+  -- In event order (a message waiting for a retry holds back the later ones), unless the
+  -- endpoint opted into parallel delivery.
+  ordered boolean NOT NULL DEFAULT true,
   -- Turned off by the server (410 Gone, five days of failures): why, for the owners.
   disabled_reason text,
   secret bytea NOT NULL,

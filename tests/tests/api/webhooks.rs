@@ -657,7 +657,7 @@ async fn private_addresses_are_refused_and_other_workspaces_and_roles_get_nothin
         &app,
         &ws,
         &format!("https://localhost:{}/hook", receiver.port),
-        json!([]),
+        json!(["deal.won"]),
     )
     .await;
     let (status, queued) = app
@@ -769,4 +769,58 @@ async fn personal_data_erased_before_a_send_never_leaves() {
         assert!(!body.contains(piece), "{piece} left after erasure: {body}");
     }
     assert_eq!(got[1].json()["data"]["personal_data"], "erased", "{body}");
+}
+
+#[tokio::test]
+async fn an_endpoint_that_opts_out_of_order_gets_later_messages_while_one_waits() {
+    let (app, clock) = app_with_webhooks().await;
+    let ws = app.signup("hooks-parallel").await;
+    let receiver = Receiver::start().await;
+    let (status, made) = app
+        .post(
+            "/v1/webhooks",
+            &ws.token,
+            json!({"url": receiver.url(), "event_types": ["company.created"], "ordered": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["ordered"], false);
+    receiver.script(&[(500, None)]);
+    for n in 0..3 {
+        let (status, _) = app
+            .post(
+                "/v1/companies",
+                &ws.token,
+                json!({"name": format!("Company {n}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    // The first fails and waits for its retry; the other two do not wait for it.
+    let got = receiver.wait_for(3).await;
+    let mut names: Vec<String> = got
+        .iter()
+        .map(|r| str_of(&r.json()["data"]["state"]["name"]))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Company 0", "Company 1", "Company 2"]);
+    clock.advance(chrono::Duration::seconds(6));
+    let again = receiver.wait_for(4).await;
+    assert_eq!(again[3].id, got[0].id, "the failed one is sent again");
+    // Back to ordered by a patch, in the trail.
+    let id = str_of(&made["id"]);
+    let (status, patched) = app
+        .patch(
+            &format!("/v1/webhooks/{id}"),
+            &ws.token,
+            json!({"ordered": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["ordered"], true);
+    let (_, trail) = app.get("/v1/audit?limit=200", &ws.token).await;
+    assert!(
+        trail.to_string().contains("WebhookEndpointUpdated"),
+        "{trail}"
+    );
 }
