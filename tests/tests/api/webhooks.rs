@@ -56,6 +56,8 @@ type Answer = (u16, Option<&'static str>);
 struct Receiver {
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<Answer>>>,
+    /// How long the next request waits before its answer (once).
+    stall: Arc<Mutex<Option<Duration>>>,
     port: u16,
 }
 
@@ -823,4 +825,115 @@ async fn an_endpoint_that_opts_out_of_order_gets_later_messages_while_one_waits(
         trail.to_string().contains("WebhookEndpointUpdated"),
         "{trail}"
     );
+}
+
+#[tokio::test]
+async fn a_process_that_dies_mid_delivery_leaves_the_message_to_another_with_the_same_id() {
+    // The server that dies: a worker of its own, on the test's clock, stopped (its task
+    // dropped, its connections closed) while the receiver holds its request.
+    let clock = Arc::new(ManualClock::default());
+    let app = spawn_app_with_clock(|_| {}, clock.clone()).await;
+    let ws = app.signup("hooks-killed").await;
+    let receiver = Receiver::start().await;
+    let (id, secret) = endpoint(&app, &ws, &receiver.url(), json!(["deal.won"])).await;
+    let (status, queued) = app
+        .post(&format!("/v1/webhooks/{id}/test"), &ws.token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let message = str_of(&queued["id"]);
+    if let Ok(mut stall) = receiver.stall.lock() {
+        *stall = Some(Duration::from_secs(30));
+    }
+    let settings = crate::helpers::test_settings(&app.db_name);
+    let pools = crm_app::db::connect(&settings.database)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hooks = crm_app::webhooks::Webhooks {
+        secrets: crm_app::totp::SecretBox::new(settings.auth.totp_key()),
+        destinations: crm_app::webhooks::destinations::Destinations::new("127.0.0.1"),
+    };
+    let doomed = crm_app::webhooks::delivery::Worker::new(
+        pools.projector.clone(),
+        pools.app.clone(),
+        crm_app::commands::Commands::new(&pools, crate::helpers::keyring()),
+        hooks,
+        clock.clone(),
+        4,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let task = tokio::spawn(async move { doomed.run_once().await });
+    let first = receiver.wait_for(1).await;
+    task.abort();
+    assert!(task.await.is_err(), "the worker was stopped mid-delivery");
+    assert_eq!(first[0].id, message);
+
+    // Another process takes over: not while the dead one's lease holds, then with the
+    // same webhook-id.
+    let second = app
+        .second_server(|s| s.webhooks.enabled = true, clock.clone())
+        .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(receiver.all().len(), 1, "the lease holds");
+    clock.advance(chrono::Duration::seconds(61));
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[1].id, message);
+    assert!(got[1].verifies_with(&secret));
+    let done = message_until(&second, &ws, &id, &message, |m| m["status"] == "delivered").await;
+    assert_eq!(done["attempts"].as_array().map(Vec::len), Some(1), "{done}");
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_five_days_is_turned_off_and_says_why() {
+    let (app, clock) = app_with_webhooks().await;
+    let ws = app.signup("hooks-five-days").await;
+    let receiver = Receiver::start().await;
+    receiver.script(&[(500, None), (500, None)]);
+    let (id, _) = endpoint(&app, &ws, &receiver.url(), json!(["deal.won"])).await;
+    let (status, queued) = app
+        .post(&format!("/v1/webhooks/{id}/test"), &ws.token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let message = str_of(&queued["id"]);
+    message_until(&app, &ws, &id, &message, |m| {
+        m["attempts"].as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    let (_, shown) = app.get(&format!("/v1/webhooks/{id}"), &ws.token).await;
+    assert!(shown["failing_since"].is_string(), "{shown}");
+    assert_eq!(shown["enabled"], true);
+    // Five days on (the token has expired by then: the database is read directly), the
+    // retry fails again and the endpoint is turned off.
+    clock.advance(chrono::Duration::days(5) + chrono::Duration::minutes(1));
+    let db = app.pool_as(None).await;
+    let endpoint_id = Uuid::parse_str(&id).unwrap_or_default();
+    let mut state: (bool, Option<String>) = (true, None);
+    for _ in 0..400 {
+        state =
+            sqlx::query_as("SELECT enabled, disabled_reason FROM webhook_endpoints WHERE id = $1")
+                .bind(endpoint_id)
+                .fetch_one(&db)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        if !state.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!state.0, "still on");
+    assert!(
+        state
+            .1
+            .as_deref()
+            .unwrap_or_default()
+            .contains("failed since"),
+        "{state:?}"
+    );
+    assert_eq!(receiver.all().len(), 2);
+    let disabled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE event_type = 'WebhookEndpointDisabled' AND metadata->>'actor' = 'webhooks'",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(disabled, 1);
 }
