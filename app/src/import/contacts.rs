@@ -212,12 +212,13 @@ async fn rows(
             if (first.is_some() || last.is_some())
                 && (existing.contains(&k) || planned.contains(&k))
             {
-                // No name in the report: it is kept with the import, and a contact's
-                // name is personal data an erasure must not leave behind.
-                report.duplicate(
-                    row,
-                    "a contact of this name exists at the same company".to_owned(),
-                );
+                // The name is in the stored report; an erasure blanks it out there.
+                let who = [first, last]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                report.duplicate(row, format!("{who} exists at the same company"));
                 continue;
             }
             let custom = match mapped.values(&record, row, &mut report) {
