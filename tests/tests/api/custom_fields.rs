@@ -1876,8 +1876,6 @@ async fn an_import_report_never_quotes_personal_data() {
     assert_eq!(report["created"], 1, "{report}");
     assert_eq!(report["skipped_duplicates"], 1, "{report}");
     let text = report.to_string();
-    for piece in ["Zxcvb"] {
-        assert!(!text.contains(piece), "{piece} quoted: {text}");
-    }
+    assert!(!text.contains("Zxcvb"), "the cell is quoted: {text}");
     assert!(text.contains("custom.shoe_size dropped"), "{text}");
 }
