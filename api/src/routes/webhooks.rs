@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::auth::{AuthContext, CommandContext};
 use crate::error::ApiError;
 use crate::extract::{Json, Query};
+use crate::openapi::Problem;
 use crate::state::AppState;
 
 /// The workspace's endpoints.
@@ -31,7 +32,10 @@ pub struct EndpointList {
 #[utoipa::path(
     tag = "webhooks",
     request_body = NewEndpointInput,
-    responses((status = 201, description = "The endpoint, with its secret shown this once.", body = NewEndpoint)),
+    responses(
+        (status = 201, description = "The endpoint, with its secret shown this once.", body = NewEndpoint),
+        (status = 409, description = "The workspace has 20 endpoints already.", body = Problem, content_type = "application/problem+json"),
+    ),
     extensions(("x-permission" = json!("manage_webhooks"))),
 )]
 #[post("/webhooks")]

@@ -95,6 +95,10 @@ impl Receiver {
                         if let Ok(mut r) = state.received.lock() {
                             r.push(got);
                         }
+                        let stall = state.stall.lock().map(|mut s| s.take()).ok().flatten();
+                        if let Some(stall) = stall {
+                            tokio::time::sleep(stall).await;
+                        }
                         let (status, retry_after) = answer.unwrap_or((200, None));
                         let mut response = actix_web::HttpResponse::build(
                             actix_web::http::StatusCode::from_u16(status)
