@@ -489,8 +489,8 @@ pub struct Message {
     pub event_type: String,
     /// `pending`, `delivered` or `failed` (every retry spent).
     pub status: String,
-    /// Attempts made, all rounds together.
-    pub attempts: i32,
+    /// Attempts made, all rounds together (the detail lists them as `attempts`).
+    pub attempt_count: i32,
     /// When it is next tried (pending only).
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// When it was queued.
@@ -548,7 +548,7 @@ fn message_of(row: &QueryResult) -> Result<Message, sea_orm::DbErr> {
         id: row.try_get("", "id")?,
         event_type: row.try_get("", "event_type")?,
         status: row.try_get("", "status")?,
-        attempts: row.try_get("", "attempts")?,
+        attempt_count: row.try_get("", "attempts")?,
         next_attempt_at: row.try_get("", "next_attempt_at")?,
         created_at: row.try_get("", "created_at")?,
         delivered_at: row.try_get("", "delivered_at")?,

@@ -288,6 +288,7 @@ async fn an_endpoint_gets_signed_messages_of_its_types_in_commit_order_with_chan
     let first = message_until(&app, &ws, &id, &got[0].id, |m| m["status"] == "delivered").await;
     assert_eq!(first["attempts"][0]["status"], 200, "{first}");
     assert_eq!(first["attempts"][0]["response"], "thanks");
+    assert_eq!(first["attempt_count"], 1, "{first}");
     // The secret is shown once: never in the endpoint, its list, or the trail.
     let (_, shown) = app.get(&format!("/v1/webhooks/{id}"), &ws.token).await;
     let (_, listed) = app.get("/v1/webhooks", &ws.token).await;
