@@ -6,8 +6,10 @@
 //!
 //! 1. **insert limit**: single-row `INSERT`s, each its own transaction, one connection per
 //!    worker (what `pgbench` measures with a one-statement custom script);
-//! 2. **create company**: `POST /v1/companies` through an in-process server (the release
-//!    build when run with `--release`), one keep-alive HTTP connection per worker;
+//! 2. **create company**: `POST /v1/companies` through the server, which runs in a
+//!    process of its own (this program again, with `--serve`; the release build when run
+//!    with `--release`), one keep-alive HTTP connection per worker, with the server's
+//!    resident-set peak during the creates;
 //! 3. **get company**: `GET /v1/companies/{id}` the same way;
 //! 4. **list companies**: `GET /v1/companies?limit=20` (a first page of the companies
 //!    the run created).
@@ -22,8 +24,9 @@
 //! trigger, prints the rate of a full rebuild of the read tables beside the in-database
 //! projection limit (one `INSERT … SELECT` of the same events into a table shaped like
 //! `companies`) and of a one-workspace rebuild, reads the bench workspace again among the
-//! seeded ones (p99 ratio to the first reads), and last prints the process's peak resident
-//! memory.
+//! seeded ones (p99 ratio to the first reads), signs in `--storm` times at once (the
+//! server's memory during the storm), and last prints the peak resident memory of the
+//! server and of this process.
 //! Run it on a quiet machine: `cargo run --release -p crm-bench`.
 
 #![allow(clippy::print_stdout)] // the report on standard output is what this command is for
@@ -66,6 +69,13 @@ struct Options {
     /// Sizes of the generated companies files to import, comma-separated (0 skips).
     #[arg(long, value_delimiter = ',', default_value = "20000,200000")]
     import_rows: Vec<u64>,
+    /// Sign-ins of the login storm, all at once (0 skips it).
+    #[arg(long, default_value_t = 64)]
+    storm: usize,
+    /// Internal: run the server under test over this database URL (the bench starts
+    /// itself with it as a child process, so that the server's memory is its own).
+    #[arg(long, hide = true)]
+    serve: Option<String>,
 }
 
 /// What one measurement saw.
@@ -154,6 +164,12 @@ fn fail(what: &str, err: impl std::fmt::Display) -> ! {
 #[tokio::main]
 async fn main() {
     let options = Options::parse();
+    if let Some(url) = &options.serve {
+        if let Err(why) = serve(url, options.max_connections).await {
+            fail("the server under test", why);
+        }
+        return;
+    }
     let base = server_part(&options.database_url);
     let name = format!("crm_bench_{}", std::process::id());
     let mut admin = PgConnection::connect(&format!("{base}/postgres"))
@@ -182,11 +198,12 @@ fn server_part(url: &str) -> String {
     url[..end].to_owned()
 }
 
-async fn bench(options: &Options, url: &str) -> Result<(), String> {
-    // The server under test, in this process, over the scratch database.
+/// The settings of the server under test over `url`: the configured ones, with the
+/// limits that would cap a measurement lifted.
+fn server_settings(url: &str, max_connections: u32) -> Result<crm_app::config::Settings, String> {
     let mut settings = crm_app::config::Settings::load().map_err(|e| e.to_string())?;
     settings.database.url = secrecy::SecretString::from(url.to_owned());
-    settings.database.max_connections = options.max_connections;
+    settings.database.max_connections = max_connections;
     settings.database.private_cluster_dir = String::new();
     settings.server.port = 0;
     // The per-workspace limit (6,000 a minute by default) would cap the measurement.
@@ -195,12 +212,76 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
     settings.server.import_limit_bytes = 256 * 1024 * 1024;
     // The catch-up projector would replay the seeded events behind the measurements.
     settings.projector.enabled = false;
-    let rebuild_settings = settings.clone();
+    // The login storm comes from one address and signs in to one account: the per-address
+    // and per-account limits would answer it before any password is hashed.
+    settings.auth.login_max_per_ip = 1_000_000;
+    settings.auth.login_max_failures_per_account = 1_000_000;
+    settings.webhooks.enabled = false;
+    Ok(settings)
+}
+
+/// The child process: runs the server under test and prints `port <n>` on standard output
+/// once it listens.
+async fn serve(url: &str, max_connections: u32) -> Result<(), String> {
+    use std::io::Write as _;
+    let settings = server_settings(url, max_connections)?;
     let server = crm_api::startup::Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;
-    let address = format!("http://127.0.0.1:{}", server.port());
-    tokio::spawn(server.run_until_stopped());
+    println!("port {}", server.port());
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    server.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+/// The server under test: this program again (`--serve`), a process of its own, killed
+/// when dropped.
+struct Server {
+    _child: tokio::process::Child,
+    pid: u32,
+    address: String,
+}
+
+impl Server {
+    async fn start(url: &str, max_connections: u32) -> Result<Self, String> {
+        use tokio::io::AsyncBufReadExt as _;
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = tokio::process::Command::new(exe)
+            .arg("--serve")
+            .arg(url)
+            .arg("--max-connections")
+            .arg(max_connections.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("starting the server: {e}"))?;
+        let pid = child.id().ok_or("the server exited at once")?;
+        let stdout = child.stdout.take().ok_or("no standard output")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let port = loop {
+            match lines.next_line().await.map_err(|e| e.to_string())? {
+                Some(line) => {
+                    if let Some(port) = line.strip_prefix("port ") {
+                        break port.trim().to_owned();
+                    }
+                }
+                None => return Err("the server stopped before it listened".into()),
+            }
+        };
+        Ok(Self {
+            _child: child,
+            pid,
+            address: format!("http://127.0.0.1:{port}"),
+        })
+    }
+}
+
+async fn bench(options: &Options, url: &str) -> Result<(), String> {
+    // The server under test, in a process of its own, over the scratch database.
+    let rebuild_settings = server_settings(url, options.max_connections)?;
+    let server = Server::start(url, options.max_connections).await?;
+    let memory = Memory::of(server.pid);
+    let address = server.address.clone();
 
     let client = reqwest::Client::new();
     let signup: Value = client
@@ -287,6 +368,7 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
         report("insert limit", conns, &mut insert, limit);
 
         let made = (address.clone(), token.clone());
+        let peak_reset = memory.reset_peak();
         let mut create = measure(
             conns,
             seconds,
@@ -308,6 +390,11 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
         )
         .await;
         report("create company", conns, &mut create, limit);
+        println!(
+            "{:<16} server RSS peak during the creates: {}",
+            "",
+            mib(memory.peak_since_reset_kib().filter(|_| peak_reset))
+        );
 
         // The create's own writes by SQL alone, one transaction each: its event through
         // the store's trigger (tenant check, hash chain) and its row in a copy of
@@ -335,7 +422,7 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
         report("list companies", conns, &mut list, limit);
     }
     for &rows in options.import_rows.iter().filter(|&&n| n > 0) {
-        import(&address, &token, url, rows).await?;
+        import(&address, &token, url, rows, &memory).await?;
     }
     // Reads of the bench workspace, first with it alone in the database, then with
     // `--workspaces` × `--records` more companies around it (after the rebuild).
@@ -370,12 +457,15 @@ async fn bench(options: &Options, url: &str) -> Result<(), String> {
             println!("{:<16} p99 ratio {ratio:.2}", "");
         }
     }
-    if let Some(peak) = peak_rss_kib() {
-        println!(
-            "peak RSS of this process (server and load together): {:.0} MiB",
-            peak as f64 / 1024.0
-        );
+    if options.storm > 0 {
+        storm(&address, options.storm, &memory).await?;
     }
+    println!();
+    println!(
+        "peak RSS: the server {}, the load generator (and rebuild) {}",
+        mib(memory.peak_kib()),
+        mib(Memory::of(std::process::id()).peak_kib())
+    );
     Ok(())
 }
 
@@ -591,12 +681,18 @@ fn companies_file(rows: u64, tag: &str) -> Vec<u8> {
 /// report), then `COPY`s the same bytes into a table of the file's columns, and prints
 /// both rates, their ratio, the process's resident memory after the import and the most
 /// the import added to it.
-async fn import(address: &str, token: &str, url: &str, rows: u64) -> Result<(), String> {
+async fn import(
+    address: &str,
+    token: &str,
+    url: &str,
+    rows: u64,
+    memory: &Memory,
+) -> Result<(), String> {
     let tag = format!("r{rows}");
     let file = companies_file(rows, &tag);
     let file_mib = file.len() as f64 / 1_048_576.0;
-    let rss_before = current_rss_kib();
-    let peak_reset = reset_peak();
+    let rss_before = memory.now_kib();
+    let peak_reset = memory.reset_peak();
     let started = Instant::now();
     let report: Value = reqwest::Client::new()
         .post(format!("{address}/v1/imports/companies"))
@@ -613,13 +709,11 @@ async fn import(address: &str, token: &str, url: &str, rows: u64) -> Result<(), 
     if report["created"].as_u64() != Some(rows) {
         return Err(format!("the import did not create every row: {report}"));
     }
-    let rss_after = current_rss_kib();
-    // What the import (its request, the server's handling of it) added to the process at
-    // its peak, over the resident set before it (the file was made already).
-    let import_peak = match (peak_reset, rss_before, proc_status_kib("VmHWM:")) {
-        (true, Some(before), Some(peak)) => {
-            format!("{:.0} MiB", peak.saturating_sub(before) as f64 / 1024.0)
-        }
+    let rss_after = memory.now_kib();
+    let peak = memory.peak_since_reset_kib().filter(|_| peak_reset);
+    // What the import added to the server at its peak, over its resident set before.
+    let import_peak = match (rss_before, peak) {
+        (Some(before), Some(peak)) => mib(Some(peak.saturating_sub(before))),
         _ => "-".into(),
     };
 
@@ -693,11 +787,12 @@ async fn import(address: &str, token: &str, url: &str, rows: u64) -> Result<(), 
     );
     println!();
     println!(
-        "import of {rows} companies over HTTP: {api:.0} rows/s ({api_seconds:.1} s); RSS after it: {}",
-        rss_after.map_or("-".into(), |kib| format!("{:.0} MiB", kib as f64 / 1024.0))
+        "import of {rows} companies over HTTP: {api:.0} rows/s ({api_seconds:.1} s); server RSS: peak {}, after {}",
+        mib(peak),
+        mib(rss_after)
     );
     println!(
-        "  the file: {file_mib:.1} MiB; the import's peak over the resident set before it: {import_peak}"
+        "  the file: {file_mib:.1} MiB; the import's peak over the server's resident set before it: {import_peak}"
     );
     println!(
         "  COPY of the same file into a table of its columns: {reference:.0} rows/s; ratio {:.3}",
@@ -709,11 +804,6 @@ async fn import(address: &str, token: &str, url: &str, rows: u64) -> Result<(), 
         api / sql
     );
     Ok(())
-}
-
-/// The process's resident set now, in KiB (`VmRSS`).
-fn current_rss_kib() -> Option<u64> {
-    proc_status_kib("VmRSS:")
 }
 
 /// `GET path` with `token` from `conns` workers for `seconds`; a 200 counts as done.
@@ -740,32 +830,106 @@ async fn measure_get(conns: usize, seconds: u64, path: &str, token: &str) -> Run
     .await
 }
 
-/// The process's resident-set high-water mark in KiB (`VmHWM` of `/proc/self/status`,
-/// Linux only; `None` elsewhere), across every [`reset_peak`].
-fn peak_rss_kib() -> Option<u64> {
-    proc_status_kib("VmHWM:").map(|peak| peak.max(EARLIER_PEAK.load(Ordering::Relaxed)))
-}
-
-/// The high-water mark before the last [`reset_peak`], in KiB.
-static EARLIER_PEAK: AtomicU64 = AtomicU64::new(0);
-
-/// Resets the kernel's resident-set high-water mark to the resident set now (`5` into
-/// `/proc/self/clear_refs`, Linux 4.0+), keeping the mark so far for [`peak_rss_kib`];
-/// false when the kernel refuses.
-fn reset_peak() -> bool {
-    if let Some(peak) = proc_status_kib("VmHWM:") {
-        EARLIER_PEAK.fetch_max(peak, Ordering::Relaxed);
+/// Signs in to the bench workspace's owner `n` times at once (each its own connection) and
+/// prints how many got in, how many were told to come back (503), the time the storm took
+/// and the server's resident-set peak during it (each argon2id verification takes 19 MiB;
+/// the server runs one per core at a time).
+async fn storm(address: &str, n: usize, memory: &Memory) -> Result<(), String> {
+    let peak_reset = memory.reset_peak();
+    let before = memory.now_kib();
+    let started = Instant::now();
+    let mut sign_ins = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let url = format!("{address}/v1/auth/login");
+        sign_ins.spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&json!({"email": "owner@bench.example", "password": "violet harbour engine 42"}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        });
     }
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    let (mut ok, mut busy, mut other) = (0, 0, Vec::new());
+    while let Some(answer) = sign_ins.join_next().await {
+        match answer.map_err(|e| e.to_string())? {
+            Ok(200) => ok += 1,
+            Ok(503) => busy += 1,
+            Ok(status) => other.push(status.to_string()),
+            Err(e) => other.push(e.to_string()),
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!();
+    println!(
+        "login storm of {n} at once: {ok} signed in, {busy} told to retry (503), {} otherwise, \
+         in {seconds:.1} s; server RSS before {}, peak during it {}",
+        other.len(),
+        mib(before),
+        mib(memory.peak_since_reset_kib().filter(|_| peak_reset))
+    );
+    if !other.is_empty() {
+        return Err(format!("sign-ins of the storm failed: {other:?}"));
+    }
+    Ok(())
 }
 
-/// A `kB` line of `/proc/self/status`.
-fn proc_status_kib(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(key))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+/// The resident memory of one process, from `/proc/<pid>/status` (Linux; `None`
+/// elsewhere).
+struct Memory {
+    pid: u32,
+    /// The high-water mark before the last [`Memory::reset_peak`], in KiB.
+    earlier_peak: AtomicU64,
+}
+
+impl Memory {
+    fn of(pid: u32) -> Self {
+        Self {
+            pid,
+            earlier_peak: AtomicU64::new(0),
+        }
+    }
+
+    /// The resident set now, in KiB (`VmRSS`).
+    fn now_kib(&self) -> Option<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The resident-set high-water mark since the last [`Memory::reset_peak`], in KiB
+    /// (`VmHWM`).
+    fn peak_since_reset_kib(&self) -> Option<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    /// The high-water mark over the process's life, across every reset, in KiB.
+    fn peak_kib(&self) -> Option<u64> {
+        self.peak_since_reset_kib()
+            .map(|peak| peak.max(self.earlier_peak.load(Ordering::Relaxed)))
+    }
+
+    /// Resets the kernel's high-water mark to the resident set now (`5` into
+    /// `/proc/<pid>/clear_refs`, Linux 4.0+), keeping the mark so far for
+    /// [`Memory::peak_kib`]; false when the kernel refuses.
+    fn reset_peak(&self) -> bool {
+        if let Some(peak) = self.peak_since_reset_kib() {
+            self.earlier_peak.fetch_max(peak, Ordering::Relaxed);
+        }
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5").is_ok()
+    }
+
+    /// A `kB` line of the process's status.
+    fn status_kib(&self, key: &str) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+/// KiB as whole MiB, or `-` when unknown.
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("-".into(), |kib| format!("{:.0} MiB", kib as f64 / 1024.0))
 }
 
 #[allow(clippy::print_stdout)] // the report is this command's output
