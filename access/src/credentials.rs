@@ -1,6 +1,7 @@
 //! Sign-in credentials and the identity registries (non-event state; tenant-scoped under
-//! row-level security): `credentials` (login email -> tenant, user, password hash; a
-//! global directory of emails), `workspace_slugs` (a global directory of slugs),
+//! row-level security): `login_emails` (login email -> tenant, user; a global directory
+//! of emails), `credentials` (tenant, user -> password hash), `workspace_slugs` (a global
+//! directory of slugs),
 //! `invitations` and `password_resets` (token hashes, single use).
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
@@ -19,9 +20,9 @@ pub struct LoginRecord {
     pub password_hash: String,
 }
 
-/// Looks up the credentials of a (normalised) email before any tenant is known. The
-/// transaction names the email in `app.login_email`, which is the only row row-level
-/// security lets it see.
+/// Looks up the credentials of a (normalised) email before any tenant is known: its
+/// registry entry, then its credentials by their key. The transaction names the email in
+/// `app.login_email`, the only row of either table row-level security lets it see.
 ///
 /// # Errors
 /// Any database error.
@@ -39,7 +40,10 @@ pub async fn find_login(
     let row = txn
         .query_one(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT tenant_id, user_id, password_hash FROM credentials WHERE email = $1",
+            "SELECT c.tenant_id, c.user_id, c.password_hash
+               FROM login_emails l
+               JOIN credentials c ON c.tenant_id = l.tenant_id AND c.user_id = l.user_id
+              WHERE l.email = $1",
             [email.into()],
         ))
         .await?;
@@ -90,17 +94,37 @@ pub async fn reserve_signup<C: ConnectionTrait>(
     if slug_insert.rows_affected() == 0 {
         return Ok(Registration::SlugTaken);
     }
-    let cred_insert = txn
-        .execute(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "INSERT INTO credentials (tenant_id, user_id, email, password_hash) VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING",
-            [tenant.into(), user_id.into(), email.into(), password_hash.into()],
-        ))
-        .await?;
-    if cred_insert.rows_affected() == 0 {
+    if !claim_email(txn, tenant, user_id, email).await? {
         return Ok(Registration::EmailTaken);
     }
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO credentials (tenant_id, user_id, email, password_hash) VALUES ($1, $2, $3, $4)",
+        [tenant.into(), user_id.into(), email.into(), password_hash.into()],
+    ))
+    .await?;
     Ok(Registration::Reserved)
+}
+
+/// Enters `email` in the global login-email registry for `user_id` of `tenant`; `false`
+/// when it signs in somewhere already (its unique key, not an error).
+///
+/// # Errors
+/// Any database error.
+async fn claim_email<C: ConnectionTrait>(
+    txn: &C,
+    tenant: Uuid,
+    user_id: Uuid,
+    email: &str,
+) -> Result<bool, DbErr> {
+    let claimed = txn
+        .execute(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO login_emails (email, tenant_id, user_id) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
+            [email.into(), tenant.into(), user_id.into()],
+        ))
+        .await?;
+    Ok(claimed.rows_affected() == 1)
 }
 
 /// The tenant of a workspace slug (for the command line, which runs as the projector role).
@@ -178,16 +202,15 @@ pub async fn create_invitation(
 ) -> Result<bool, DbErr> {
     let txn = scope.begin(db).await?;
     let tenant = scope.tenant().0;
-    let reserved = txn
-        .execute(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "INSERT INTO credentials (tenant_id, user_id, email, password_hash) VALUES ($1, $2, $3, '!invited') ON CONFLICT (email) DO NOTHING",
-            [tenant.into(), user_id.into(), email.into()],
-        ))
-        .await?;
-    if reserved.rows_affected() == 0 {
+    if !claim_email(&txn, tenant, user_id, email).await? {
         return Ok(false);
     }
+    txn.execute(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO credentials (tenant_id, user_id, email, password_hash) VALUES ($1, $2, $3, '!invited')",
+        [tenant.into(), user_id.into(), email.into()],
+    ))
+    .await?;
     txn.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "INSERT INTO invitations (tenant_id, token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",

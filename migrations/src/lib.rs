@@ -55,6 +55,7 @@ mod m20261205_000037_search_custom_values;
 mod m20261205_000038_changes_feed;
 mod m20261206_000039_search_document_cap;
 mod m20261206_000040_webhooks;
+mod m20261206_000041_tenant_keys;
 
 /// The names of the database roles the migrations create and the server connects as.
 pub mod roles {
@@ -70,7 +71,7 @@ pub mod roles {
 }
 
 /// The SQL of every migration, in order (for [`fingerprint`]).
-const SQL: [&str; 80] = [
+const SQL: [&str; 82] = [
     include_str!("sql/000001_roles.up.sql"),
     include_str!("sql/000001_roles.down.sql"),
     include_str!("sql/000002_event_store.up.sql"),
@@ -151,6 +152,8 @@ const SQL: [&str; 80] = [
     include_str!("sql/000039_search_document_cap.down.sql"),
     include_str!("sql/000040_webhooks.up.sql"),
     include_str!("sql/000040_webhooks.down.sql"),
+    include_str!("sql/000041_tenant_keys.up.sql"),
+    include_str!("sql/000041_tenant_keys.down.sql"),
 ];
 
 /// A 64-bit FNV-1a hash of every migration's SQL: changes whenever the schema does. Tests
@@ -211,6 +214,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000038_changes_feed::Migration),
             Box::new(m20261206_000039_search_document_cap::Migration),
             Box::new(m20261206_000040_webhooks::Migration),
+            Box::new(m20261206_000041_tenant_keys::Migration),
         ]
     }
 }

@@ -40,6 +40,7 @@ mod passwords;
 mod private_cluster;
 mod query_plans;
 mod rebuild;
+mod scale_out;
 mod search;
 mod sessions;
 mod support;
