@@ -108,7 +108,10 @@ async fn every_key_of_a_tenant_table_starts_with_tenant_id() {
     .fetch_all(&db)
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(registry_keys, ["login_emails email", "workspace_slugs slug"]);
+    assert_eq!(
+        registry_keys,
+        ["login_emails email", "workspace_slugs slug"]
+    );
 }
 
 #[tokio::test]
