@@ -7,12 +7,14 @@
 //! Each hash or verification holds 19 MiB for its duration, so at most as many run at once
 //! as the machine has cores ([`HASHING`]); more would only queue on the CPU while holding
 //! their memory. The rest wait their turn for up to [`HASH_WAIT`], then get a 503 with
-//! `Retry-After`: a storm of 64 sign-ins costs 2 × 19 MiB on this 2-core machine, not
-//! 64 × 19 MiB.
+//! `Retry-After`. The 19 MiB themselves are allocated once per permit and reused
+//! ([`WorkingMemory`]): freed and allocated again per hash, the allocator kept them
+//! (a storm of 64 sign-ins left the server at 720 MiB); reused, a storm costs 2 × 19 MiB
+//! on this 2-core machine, however long it lasts.
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::AppError;
@@ -54,23 +56,142 @@ async fn hashing<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AppError> {
     use std::sync::atomic::Ordering;
-    let busy = || AppError::Busy("too many sign-ins at once; retry in a moment".into());
-    let permit = tokio::time::timeout(HASH_WAIT, HASHING.acquire())
-        .await
-        .map_err(|_| busy())?
-        .map_err(|_| busy())?;
+    let busy = || {
+        crate::metrics::hash_refused();
+        AppError::Busy("too many sign-ins at once; retry in a moment".into())
+    };
+    crate::metrics::hashes_waiting(1.0);
+    let permit = tokio::time::timeout(HASH_WAIT, HASHING.acquire()).await;
+    crate::metrics::hashes_waiting(-1.0);
+    let permit = permit.map_err(|_| busy())?.map_err(|_| busy())?;
     let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
     PEAK.fetch_max(now, Ordering::SeqCst);
+    crate::metrics::hashes_running(1.0);
     let result = tokio::task::spawn_blocking(work).await;
+    crate::metrics::hashes_running(-1.0);
     RUNNING.fetch_sub(1, Ordering::SeqCst);
     drop(permit);
     result.map_err(AppError::internal)
 }
 
-fn argon2() -> Argon2<'static> {
-    // 19 MiB, 2 passes, 1 lane: constants that `Params::new` accepts.
-    let params = Params::new(19_456, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// The parameters of new hashes: 19 MiB, 2 passes, 1 lane (constants `Params::new`
+/// accepts).
+fn params() -> Params {
+    Params::new(19_456, 2, 1, None).unwrap_or_default()
+}
+
+/// Argon2's working memory, one buffer per hash running at once, kept between hashes.
+/// A hash takes a buffer while it holds its permit, so no more buffers exist than
+/// permits; a stored hash with larger parameters than [`params`] gets a buffer of its
+/// own for that once.
+struct WorkingMemory;
+
+static BUFFERS: std::sync::Mutex<Vec<Vec<Block>>> = std::sync::Mutex::new(Vec::new());
+
+impl WorkingMemory {
+    /// Runs argon2 (`algorithm`, `version`, `params`) over `password` and `salt` into
+    /// `out`, in a kept buffer.
+    fn hash_into(
+        algorithm: Algorithm,
+        version: Version,
+        params: Params,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), argon2::Error> {
+        let needed = params.block_count();
+        let kept = BUFFERS.lock().ok().and_then(|mut b| b.pop());
+        let mut buffer = match kept {
+            Some(buffer) if buffer.len() >= needed => buffer,
+            other => {
+                // Too small (older, larger parameters) or none yet: a new one, of at
+                // least the standard size so that it can be kept.
+                if let Some(small) = other {
+                    Self::keep(small);
+                }
+                vec![Block::default(); needed.max(params_blocks())]
+            }
+        };
+        let result = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+            password,
+            salt,
+            out,
+            &mut buffer[..needed],
+        );
+        if buffer.len() == params_blocks() {
+            Self::keep(buffer);
+        }
+        result
+    }
+
+    fn keep(buffer: Vec<Block>) {
+        if let Ok(mut buffers) = BUFFERS.lock() {
+            if buffers.len() < hashing_permits() {
+                buffers.push(buffer);
+            }
+        }
+    }
+}
+
+/// The blocks of the standard parameters (19,456 of 1 KiB).
+fn params_blocks() -> usize {
+    params().block_count()
+}
+
+/// A new PHC string for `password`: argon2id v19 with [`params`], a random 16-byte salt.
+fn hash_now(password: &[u8]) -> Result<String, AppError> {
+    let internal = |e: &dyn std::fmt::Display| AppError::Internal(e.to_string().into());
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .map_err(|e| internal(&e))?;
+    let params = params();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    WorkingMemory::hash_into(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params.clone(),
+        password,
+        salt_raw,
+        &mut out,
+    )
+    .map_err(|e| internal(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| internal(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| internal(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the PHC string `stored` (any argon2 variant, version and
+/// parameters it names); false when `stored` does not parse. The outputs are compared in
+/// constant time (`password_hash::Output`'s equality).
+fn matches(password: &[u8], stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Version::try_from(parsed.version.unwrap_or(0x13)),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_raw) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    WorkingMemory::hash_into(algorithm, version, params, password, salt_raw, &mut out).is_ok()
+        && Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
 /// The built-in list of refused common passwords (see the file's header).
@@ -126,14 +247,7 @@ pub fn check_policy(
 /// # Errors
 /// [`AppError::Busy`] when no permit frees up in time; 500 if hashing fails.
 pub async fn hash(password: SecretString) -> Result<String, AppError> {
-    hashing(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        argon2()
-            .hash_password(password.expose_secret().as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AppError::Internal(e.to_string().into()))
-    })
-    .await?
+    hashing(move || hash_now(password.expose_secret().as_bytes())).await?
 }
 
 /// A hash of a random password, verified against when an email is unknown so that the
@@ -150,22 +264,10 @@ pub async fn verify(password: SecretString, stored: Option<String>) -> Result<bo
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| {
             DUMMY
-                .get_or_init(|| {
-                    let salt = SaltString::generate(&mut OsRng);
-                    argon2()
-                        .hash_password(b"no such user, no such password", &salt)
-                        .map(|h| h.to_string())
-                        .unwrap_or_default()
-                })
+                .get_or_init(|| hash_now(b"no such user, no such password").unwrap_or_default())
                 .clone()
         });
-        let matched = PasswordHash::new(&stored)
-            .map(|parsed| {
-                argon2()
-                    .verify_password(password.expose_secret().as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false);
+        let matched = matches(password.expose_secret().as_bytes(), &stored);
         known && matched
     })
     .await
@@ -192,5 +294,42 @@ mod tests {
             "{peak} hashes ran at once with {} permits",
             hashing_permits()
         );
+        let kept = BUFFERS.lock().map(|b| b.len()).unwrap_or(usize::MAX);
+        assert!(
+            (1..=hashing_permits()).contains(&kept),
+            "{kept} working buffers kept for {} permits",
+            hashing_permits()
+        );
+    }
+
+    #[test]
+    fn hashes_verify_both_ways_with_the_argon2_crates_own_hasher() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let ours = hash_now(b"correct horse battery staple").unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+        assert!(matches(b"correct horse battery staple", &ours));
+        assert!(!matches(b"correct horse battery stapler", &ours));
+        // What the crate makes (every stored hash before the kept buffers) verifies here,
+        // with other parameters too; what we make verifies there.
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8_192, 3, 1, None).unwrap_or_default(),
+        )
+        .hash_password(b"older hash", &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches(b"older hash", &theirs));
+        assert!(!matches(b"older hasH", &theirs));
+        let parsed = PasswordHash::new(&ours).unwrap_or_else(|e| panic!("{e}"));
+        assert!(Argon2::default()
+            .verify_password(b"correct horse battery staple", &parsed)
+            .is_ok());
+        assert!(!matches(b"anything", "not a phc string"));
+        assert!(!matches(b"anything", ""));
     }
 }
