@@ -21,6 +21,7 @@ pub mod error;
 pub mod extract;
 pub mod faults;
 pub mod idempotency;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod spool;

@@ -282,6 +282,8 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
     let origins = state.settings.server.cors_origins();
     let json_limit = state.settings.server.json_limit_bytes;
     let import_limit = state.settings.server.import_limit_bytes;
+    // Requests are counted only when a scraper can read the counts.
+    let metrics_on = state.settings.metrics.token.is_some() && crate::metrics::handle().is_some();
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -301,11 +303,15 @@ fn server(listener: TcpListener, state: AppState) -> Result<Server, std::io::Err
             .wrap(actix_web::middleware::from_fn(
                 crate::body_first::middleware,
             ))
-            .wrap_fn(|req, srv| {
+            .wrap_fn(move |req, srv| {
                 use actix_web::dev::Service;
+                let started = std::time::Instant::now();
                 let fut = crm_store::request_txn::serve(srv.call(req));
                 async move {
                     let res = fut.await?;
+                    if metrics_on {
+                        crate::metrics::record(&res, started);
+                    }
                     log_api_key_request(&res);
                     Ok(finish_response(res))
                 }

@@ -28,6 +28,19 @@ pub struct Settings {
     /// Webhook delivery.
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// The Prometheus endpoint (`[metrics]`, `CRM_METRICS__…`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// The bearer token a scraper sends to `GET /metrics`, at least 32 characters. When
+    /// absent (the default) the endpoint answers 404: metrics are never public by
+    /// default.
+    pub token: Option<SecretString>,
 }
 
 /// Webhook delivery settings (`[webhooks]`, `CRM_WEBHOOKS__…`).
@@ -339,6 +352,13 @@ impl Settings {
             if bytes.len() != 32 {
                 return Err(ConfigError::Invalid(
                     "auth.totp_encryption_key must be 32 bytes".into(),
+                ));
+            }
+        }
+        if let Some(token) = &self.metrics.token {
+            if token.expose_secret().len() < 32 {
+                return Err(ConfigError::Invalid(
+                    "metrics.token must be at least 32 characters".into(),
                 ));
             }
         }

@@ -50,6 +50,7 @@ pub mod import;
 pub mod invitations;
 pub mod mailer;
 pub mod members;
+pub mod metrics;
 pub mod opaque_token;
 pub mod password;
 pub mod pipelines;

@@ -73,6 +73,11 @@ pub async fn count(
 ) -> Result<(), AppError> {
     let (hits, ends) = rate_limits::hit(s.db, key, now, window_seconds).await?;
     if u64::try_from(hits).unwrap_or(u64::MAX) > limit {
+        crate::metrics::rate_limited(match key.split(':').next() {
+            Some("login-ip") => "login_ip",
+            Some("login-account") => "login_account",
+            _ => "other",
+        });
         let wait = (ends - now).num_seconds().max(1);
         return Err(AppError::RateLimited(u64::try_from(wait).unwrap_or(1)));
     }
@@ -142,6 +147,7 @@ pub async fn password_step(
             now,
         )
         .await?;
+        crate::metrics::sign_in_failed("unknown_account");
         return Err(BAD_CREDENTIALS);
     };
     let tenant = TenantId(record.tenant_id);
@@ -150,6 +156,7 @@ pub async fn password_step(
         s.commands
             .user(EntityId(user.id), UserCommand::RecordLoginFailure, &meta)
             .await?;
+        crate::metrics::sign_in_failed("wrong_password");
         return Err(BAD_CREDENTIALS);
     }
     rate_limits::clear(s.db, &account_key).await?;
@@ -216,6 +223,7 @@ pub async fn second_factor_step(
         s.commands
             .user(EntityId(user.0), UserCommand::RecordLoginFailure, &meta)
             .await?;
+        crate::metrics::sign_in_failed("second_factor");
         return Err(BAD_SECOND_FACTOR);
     };
     rate_limits::clear(s.db, &key).await?;

@@ -126,7 +126,13 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
     };
     // A write whose body is still coming checks in one autocommit statement.
     let txn = match purpose {
-        Some((pool, _)) => Some(pool.begin().await?),
+        Some((pool, purpose)) => {
+            let _waiting = crate::metrics::Waiting::on(match purpose {
+                request_txn::Purpose::Read => "app",
+                _ => "command",
+            });
+            Some(pool.begin().await?)
+        }
         None => None,
     };
     let db: &dyn sea_orm::ConnectionTrait = match &txn {
@@ -215,6 +221,7 @@ fn workspace_window(tenant: TenantId, now: chrono::DateTime<chrono::Utc>) -> Str
 /// 429 when `hits` passed `limit`, retrying at the next minute.
 fn over_limit(hits: i64, limit: u64, now: chrono::DateTime<chrono::Utc>) -> Result<(), ApiError> {
     if u64::try_from(hits).unwrap_or(u64::MAX) > limit {
+        crm_app::metrics::rate_limited("workspace");
         let wait = 60 - now.timestamp().rem_euclid(60);
         return Err(ApiError::TooManyRequests(
             u64::try_from(wait.max(1)).unwrap_or(1),

@@ -3,6 +3,7 @@
 //! | route | module |
 //! |---|---|
 //! | `GET /health`, `GET /ready` | [`health`] |
+//! | `GET /metrics` (Prometheus, for `metrics.token`) | [`metrics`] |
 //! | `POST /v1/auth/{login,refresh,logout,logout-all}`, `GET /v1/auth/sessions` | [`sessions`] |
 //! | `POST /v1/auth/signup`, `GET /v1/me`, `POST /v1/me/password`, `PATCH /v1/workspace` | [`auth`] |
 //! | `/v1/companies…` | [`companies`] |
@@ -45,6 +46,7 @@ pub mod health;
 pub mod history;
 pub mod imports;
 pub mod merges;
+pub mod metrics;
 pub mod pipelines;
 pub mod records;
 pub mod schema;
@@ -59,6 +61,7 @@ pub mod webhooks;
 /// CSV imports accept bodies up to `import_limit_bytes`.
 pub fn configure(cfg: &mut ServiceConfig, import_limit_bytes: usize) {
     health::routes(cfg);
+    metrics::routes(cfg);
     contract::routes(cfg);
     cfg.service(scope("/v1").configure(|v1| {
         auth::routes(v1);

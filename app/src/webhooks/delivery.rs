@@ -468,6 +468,7 @@ impl Worker {
             .transpose()?
             .flatten();
         txn.commit().await?;
+        crate::metrics::webhook_attempt(if success { "delivered" } else { "failed" });
         let reason = if outcome.status == Some(410) {
             Some("the receiver answered 410 Gone".to_owned())
         } else {
@@ -478,6 +479,7 @@ impl Worker {
         if let Some(reason) = reason {
             self.disable(message.tenant, message.endpoint, reason)
                 .await?;
+            crate::metrics::webhook_endpoint_disabled();
         }
         Ok(())
     }

@@ -242,6 +242,7 @@ pub fn test_settings(db_name: &str) -> Settings {
             idle_ms: 50,
             concurrency: 8,
         },
+        metrics: crm_app::config::MetricsSettings::default(),
     }
 }
 

@@ -35,6 +35,7 @@ mod import_upsert;
 mod isolation;
 mod matrix;
 mod merge;
+mod metrics;
 mod outage;
 mod passwords;
 mod private_cluster;

@@ -22,6 +22,11 @@ const OUTSIDE_THE_MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/ready", "readiness probe, open to anyone"),
     (
         "GET",
+        "/metrics",
+        "Prometheus scrape: its own token (metrics.token), not a role",
+    ),
+    (
+        "GET",
         "/openapi.json",
         "the published contract, open to anyone",
     ),
