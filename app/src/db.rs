@@ -150,11 +150,14 @@ async fn ensure_database(
 /// # Errors
 /// [`DbError`].
 pub async fn connect(settings: &DatabaseSettings) -> Result<Pools, DbError> {
+    // Every connection names its process (`pg_stat_activity.application_name`), so that
+    // an operator, or a test, sees which server holds a lock or runs a query.
+    let name = application_name();
     let pool = |role: &str| -> Result<_, DbError> {
         Ok(PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
-            .connect_lazy_with(settings.role_options(role)?))
+            .connect_lazy_with(settings.role_options(role)?.application_name(&name)))
     };
     let store = pool(roles::STORE)?;
     let app = pool(roles::APP)?;
@@ -170,6 +173,11 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Pools, DbError> {
         projector: SqlxPostgresConnector::from_sqlx_postgres_pool(projector),
         command: SqlxPostgresConnector::from_sqlx_postgres_pool(command),
     })
+}
+
+/// The `application_name` of this process's connections: `crm/<pid>`.
+pub fn application_name() -> String {
+    format!("crm/{}", std::process::id())
 }
 
 /// Whether every known migration is applied (read as the application role).

@@ -8,7 +8,9 @@
 //! `(transaction_id, global_position)` order: the pattern of Emmett's PostgreSQL event
 //! store (ARCHITECTURE.md, invariant 5). Each batch applies its events and moves the
 //! checkpoint in one transaction, under a transaction-level advisory lock, so several
-//! server processes may run it and one at a time does the work.
+//! server processes may run it and one at a time does the work. The lock is a lease
+//! ([`LEASE_SECONDS`]): a process that stops answering in the middle of a batch loses its
+//! session, hence the lock, and the batch is rolled back for another to do.
 
 use std::time::Duration;
 
@@ -23,6 +25,17 @@ pub const READ_MODELS: &str = "read_models";
 
 /// Key of the advisory lock that serialises the projector and rebuilds.
 pub(crate) const LOCK_SQL: &str = "hashtext('crm-projector:' || $1)";
+
+/// How long a batch's transaction may wait on its process between statements before
+/// PostgreSQL ends the session (`idle_in_transaction_session_timeout`), and with it the
+/// lock: the lock is a lease that a stuck process (stopped, starved, hung on I/O) loses,
+/// so another process goes on. A killed process's lock goes at once, with its
+/// connection. Seconds.
+pub const LEASE_SECONDS: u64 = 5;
+
+/// How long one statement of a batch may run (`statement_timeout`), so that a batch
+/// stuck in the database gives the lock up too. Seconds.
+pub const STATEMENT_SECONDS: u64 = 60;
 
 /// A position in commit order: `(transaction_id, global_position)`; the transaction id is
 /// an `xid8` carried as its decimal text.
@@ -70,6 +83,11 @@ impl CatchUp {
     /// Any database error; the batch is then rolled back whole.
     pub async fn run_once(&self, limit: u64) -> Result<BatchReport, DbErr> {
         let txn = self.db.begin().await?;
+        txn.execute_unprepared(&format!(
+            "SET LOCAL idle_in_transaction_session_timeout = '{LEASE_SECONDS}s';
+             SET LOCAL statement_timeout = '{STATEMENT_SECONDS}s'"
+        ))
+        .await?;
         let locked = txn
             .query_one(Statement::from_sql_and_values(
                 DbBackend::Postgres,

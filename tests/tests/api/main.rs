@@ -39,6 +39,7 @@ mod metrics;
 mod outage;
 mod passwords;
 mod private_cluster;
+mod processes;
 mod query_plans;
 mod rebuild;
 mod scale_out;
