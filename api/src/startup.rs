@@ -245,12 +245,15 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
             header::CONTENT_TYPE,
             header::IF_MATCH,
             HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("traceparent"),
+            HeaderName::from_static("tracestate"),
         ])
         .expose_headers([
             header::ETAG,
             header::LOCATION,
             HeaderName::from_static("x-request-id"),
             HeaderName::from_static("idempotent-replayed"),
+            HeaderName::from_static("traceparent"),
         ])
         .max_age(600);
     for origin in origins {
@@ -395,7 +398,7 @@ fn log_api_key_request<B>(res: &ServiceResponse<B>) {
     });
 }
 
-/// Adds `X-Request-Id` to every response, and gives a 500 (whatever produced it) an opaque
+/// Adds `X-Request-Id` and `traceparent` to every response, and gives a 500 (whatever produced it) an opaque
 /// problem body that quotes the request id.
 fn finish_response<B: MessageBody + 'static>(res: ServiceResponse<B>) -> ServiceResponse<BoxBody> {
     let id = res
@@ -419,6 +422,17 @@ fn finish_response<B: MessageBody + 'static>(res: ServiceResponse<B>) -> Service
     if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    // The request's span in W3C Trace Context form: the caller's trace id when it sent a
+    // `traceparent`, with this server's span as the parent to name.
+    let traceparent = res
+        .request()
+        .extensions()
+        .get::<tracing_actix_web::RootSpan>()
+        .and_then(|span| crate::telemetry::traceparent(span));
+    if let Some(value) = traceparent.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("traceparent"), value);
     }
     res
 }

@@ -44,6 +44,9 @@ pub struct UnitOfWork {
     returned: std::sync::Mutex<crm_projections::apply::Returned>,
     /// Whether this unit is a savepoint of another ([`UnitOfWork::savepoint`]).
     nested: bool,
+    /// The `transaction` span: from `BEGIN` to the unit's end, the parent of each
+    /// `command` span run in it (a trace's view of what committed together).
+    span: tracing::Span,
 }
 
 /// The `Idempotency-Key` attempt a request runs under (see [`under_key`]).
@@ -218,6 +221,7 @@ impl UnitOfWork {
             counts,
             returned: std::sync::Mutex::default(),
             nested: false,
+            span: tracing::info_span!("transaction", tenant = %scope.tenant().0),
         })
     }
 
@@ -272,6 +276,7 @@ impl UnitOfWork {
             counts: false,
             returned: std::sync::Mutex::default(),
             nested: true,
+            span: tracing::info_span!(parent: &self.span, "savepoint"),
         })
     }
 
@@ -436,6 +441,37 @@ impl UnitOfWork {
     /// [`UnitOfWork::execute`] (`race` says what losing the race for the next sequence
     /// means) or, with `race` `None`, [`UnitOfWork::create`].
     async fn run<A>(
+        &self,
+        keyring: &Keyring,
+        stream: StreamId,
+        command: A::Command,
+        meta: &EventMetadata,
+        race: Option<Race>,
+    ) -> Result<(A, Appended), AppError>
+    where
+        A: Aggregate<Error = DomainError, Services = ()>,
+        A::Event: Into<AnyEvent>,
+    {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!(
+            parent: &self.span,
+            "command",
+            aggregate = A::TYPE,
+            stream = %stream,
+            events = tracing::field::Empty,
+        );
+        let result = self
+            .decide_and_append::<A>(keyring, stream, command, meta, race)
+            .instrument(span.clone())
+            .await;
+        if let Ok((_, appended)) = &result {
+            span.record("events", appended.events);
+        }
+        result
+    }
+
+    /// The body of [`UnitOfWork::run`], in its `command` span.
+    async fn decide_and_append<A>(
         &self,
         keyring: &Keyring,
         stream: StreamId,

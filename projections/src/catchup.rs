@@ -81,6 +81,11 @@ impl CatchUp {
     ///
     /// # Errors
     /// Any database error; the batch is then rolled back whole.
+    #[tracing::instrument(
+        name = "projector_batch",
+        skip_all,
+        fields(checkpoint = %self.name, read = tracing::field::Empty, applied = tracing::field::Empty)
+    )]
     pub async fn run_once(&self, limit: u64) -> Result<BatchReport, DbErr> {
         let txn = self.db.begin().await?;
         txn.execute_unprepared(&format!(
@@ -121,6 +126,9 @@ impl CatchUp {
         }
         save_checkpoint(&txn, &self.name, &last).await?;
         txn.commit().await?;
+        let span = tracing::Span::current();
+        span.record("read", report.read);
+        span.record("applied", report.applied);
         Ok(report)
     }
 

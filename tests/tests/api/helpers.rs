@@ -288,7 +288,7 @@ pub async fn spawn_app_full(
 ) -> TestApp {
     LOGS.get_or_init(|| {
         if std::env::var("TEST_LOG").is_ok() {
-            crm_api::telemetry::init();
+            let _ = crm_api::telemetry::init();
         }
     });
     let db_name = fresh_database().await;

@@ -46,6 +46,7 @@ mod scale_out;
 mod search;
 mod sessions;
 mod support;
+mod traces;
 mod two_factor;
 mod use_cases;
 mod users;

@@ -103,6 +103,7 @@ async fn projector_lock_holder(db: &PgPool) -> Option<u32> {
         "SELECT a.application_name FROM pg_locks l
            JOIN pg_stat_activity a ON a.pid = l.pid
           WHERE l.locktype = 'advisory' AND l.granted
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
             AND l.objid::bigint = (hashtext('crm-projector:read_models')::bigint & 4294967295)",
     )
     .fetch_optional(db)
