@@ -51,7 +51,7 @@ pub fn record<B>(res: &ServiceResponse<B>, started: std::time::Instant) {
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let labels = [
-        ("method", req.method().as_str().to_owned()),
+        ("method", method_label(req.method()).to_owned()),
         ("route", route),
         ("status", res.status().as_str().to_owned()),
     ];
@@ -76,6 +76,22 @@ impl Waiting {
 impl Drop for Waiting {
     fn drop(&mut self) {
         metrics::gauge!("crm_db_pool_waiting", "pool" => self.0).decrement(1.0);
+    }
+}
+
+/// The method as a label: one of RFC 9110's methods, or `other` (a client may send any
+/// token as a method; each would otherwise be series of its own, kept for good).
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
 }
 

@@ -55,23 +55,57 @@ pub fn peak_hashing() -> usize {
 async fn hashing<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AppError> {
-    use std::sync::atomic::Ordering;
     let busy = || {
         crate::metrics::hash_refused();
         AppError::Busy("too many sign-ins at once; retry in a moment".into())
     };
-    crate::metrics::hashes_waiting(1.0);
+    let waiting = Gauge::waiting();
     let permit = tokio::time::timeout(HASH_WAIT, HASHING.acquire()).await;
-    crate::metrics::hashes_waiting(-1.0);
+    drop(waiting);
     let permit = permit.map_err(|_| busy())?.map_err(|_| busy())?;
-    let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
-    PEAK.fetch_max(now, Ordering::SeqCst);
-    crate::metrics::hashes_running(1.0);
-    let result = tokio::task::spawn_blocking(work).await;
-    crate::metrics::hashes_running(-1.0);
-    RUNNING.fetch_sub(1, Ordering::SeqCst);
-    drop(permit);
-    result.map_err(AppError::internal)
+    // The permit and the count go with the hash, not with the request: a request dropped
+    // mid-hash (its client gone) leaves them held until the hash ends.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let _running = Gauge::running();
+        work()
+    })
+    .await
+    .map_err(AppError::internal)
+}
+
+/// A hash waiting for a permit, or running, counted while it lives (in [`RUNNING`],
+/// [`PEAK`] and the metrics), however its future ends.
+enum Gauge {
+    Waiting,
+    Running,
+}
+
+impl Gauge {
+    fn waiting() -> Self {
+        crate::metrics::hashes_waiting(1.0);
+        Self::Waiting
+    }
+
+    fn running() -> Self {
+        use std::sync::atomic::Ordering;
+        let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+        PEAK.fetch_max(now, Ordering::SeqCst);
+        crate::metrics::hashes_running(1.0);
+        Self::Running
+    }
+}
+
+impl Drop for Gauge {
+    fn drop(&mut self) {
+        match self {
+            Self::Waiting => crate::metrics::hashes_waiting(-1.0),
+            Self::Running => {
+                RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                crate::metrics::hashes_running(-1.0);
+            }
+        }
+    }
 }
 
 /// The parameters of new hashes: 19 MiB, 2 passes, 1 lane (constants `Params::new`

@@ -439,39 +439,15 @@ impl UnitOfWork {
     }
 
     /// [`UnitOfWork::execute`] (`race` says what losing the race for the next sequence
-    /// means) or, with `race` `None`, [`UnitOfWork::create`].
+    /// means) or, with `race` `None`, [`UnitOfWork::create`]; in a `command` span under
+    /// the unit's `transaction` span, with the events it appended.
+    #[tracing::instrument(
+        name = "command",
+        parent = &self.span,
+        skip_all,
+        fields(aggregate = A::TYPE, stream = %stream, events = tracing::field::Empty)
+    )]
     async fn run<A>(
-        &self,
-        keyring: &Keyring,
-        stream: StreamId,
-        command: A::Command,
-        meta: &EventMetadata,
-        race: Option<Race>,
-    ) -> Result<(A, Appended), AppError>
-    where
-        A: Aggregate<Error = DomainError, Services = ()>,
-        A::Event: Into<AnyEvent>,
-    {
-        use tracing::Instrument as _;
-        let span = tracing::info_span!(
-            parent: &self.span,
-            "command",
-            aggregate = A::TYPE,
-            stream = %stream,
-            events = tracing::field::Empty,
-        );
-        let result = self
-            .decide_and_append::<A>(keyring, stream, command, meta, race)
-            .instrument(span.clone())
-            .await;
-        if let Ok((_, appended)) = &result {
-            span.record("events", appended.events);
-        }
-        result
-    }
-
-    /// The body of [`UnitOfWork::run`], in its `command` span.
-    async fn decide_and_append<A>(
         &self,
         keyring: &Keyring,
         stream: StreamId,
@@ -531,6 +507,7 @@ impl UnitOfWork {
         .await;
         applied?;
         lock(&self.returned).extend(rows);
+        tracing::Span::current().record("events", count);
         Ok((
             aggregate,
             Appended {

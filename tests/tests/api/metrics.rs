@@ -65,6 +65,17 @@ async fn a_scrape_with_the_token_sees_requests_by_route_sign_in_failures_and_rea
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
 
+    // A method of the client's invention is counted as `other`, not as a series of its own.
+    let brewed = reqwest::Client::new()
+        .request(
+            reqwest::Method::from_bytes(b"BREWCOFFEE").unwrap_or(reqwest::Method::GET),
+            format!("{}/v1/companies", app.address),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(brewed.status(), StatusCode::METHOD_NOT_ALLOWED);
+
     // Without the token, or with another, nothing.
     let anonymous = scrape(&app.address, None).await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
@@ -103,6 +114,11 @@ async fn a_scrape_with_the_token_sees_requests_by_route_sign_in_failures_and_rea
     assert!(
         sample(&text, "crm_http_request_duration_seconds_count", &get_one)
             .is_some_and(|n| n >= 2.0),
+        "{text}"
+    );
+    assert!(!text.contains("BREWCOFFEE"), "{text}");
+    assert!(
+        sample(&text, "crm_http_requests_total", &["method=\"other\""]).is_some_and(|n| n >= 1.0),
         "{text}"
     );
     // Routes by template: no series names a record's id.
