@@ -80,6 +80,10 @@ pub struct Authorized {
     /// The payloads of the workspace's `FieldSchema` stream, oldest first, as a JSON
     /// array (`None` when it has none, or the session is not live).
     pub field_events: Option<serde_json::Value>,
+    /// The primary's WAL flush position (`pg_current_wal_flush_lsn()`, as `pg_lsn` text)
+    /// when the check ran: how far a hot standby must have replayed for this request's
+    /// reads (`crm_app::replica`).
+    pub primary_lsn: Option<String>,
 }
 
 /// Checks a request's session, in one statement, in `db`'s transaction (setting the
@@ -109,7 +113,8 @@ pub async fn authorize<C: ConnectionTrait + ?Sized>(
     // (migrations 000025 and 000026).
     let row = db
         .query_one(stmt(
-            "SELECT active, lacks_two_factor, hits, field_events FROM crm_authorize($1, $2, $3, $4, $5, $6, $7)",
+            "SELECT active, lacks_two_factor, hits, field_events, pg_current_wal_flush_lsn()::text AS lsn
+               FROM crm_authorize($1, $2, $3, $4, $5, $6, $7)",
             vec![
                 scope.tenant().0.into(),
                 session.into(),
@@ -127,6 +132,7 @@ pub async fn authorize<C: ConnectionTrait + ?Sized>(
         lacks_two_factor: row.try_get("", "lacks_two_factor")?,
         hits: row.try_get::<Option<i32>>("", "hits")?.map(i64::from),
         field_events: row.try_get("", "field_events")?,
+        primary_lsn: row.try_get("", "lsn")?,
     })
 }
 

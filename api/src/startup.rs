@@ -184,9 +184,16 @@ impl Application {
             checkpoint_key.clone(),
             shutdown.subscribe(),
         ));
+        let reads = crm_app::replica::Reads::new(
+            pools.app.clone(),
+            pools.replica.clone(),
+            std::time::Duration::from_millis(settings.database.replica_wait_ms),
+            std::time::Duration::from_millis(settings.database.replica_retry_ms),
+        );
         let state = AppState {
             settings,
             pools,
+            reads,
             tokens,
             commands,
             clock,

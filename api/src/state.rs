@@ -12,6 +12,9 @@ pub struct AppState {
     pub settings: Settings,
     /// Database pools.
     pub pools: Pools,
+    /// Where the reads that scan go: the hot standby when one is configured and caught
+    /// up, else the primary.
+    pub reads: crm_app::replica::Reads,
     /// Access-token keys.
     pub tokens: TokenKeys,
     /// The write side.

@@ -72,6 +72,7 @@ pub(crate) async fn authenticate(
         api_key: None,
         scope,
         schema: None,
+        primary_lsn: None,
         support: Some(SupportAccess {
             account,
             grant,

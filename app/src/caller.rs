@@ -31,6 +31,12 @@ pub struct Caller {
     /// The workspace's custom field schema as the session check read it with the
     /// request's other checks (`None`: not read; [`crate::fields::schema`] reads it).
     pub schema: Option<std::sync::Arc<crm_domain::fields::FieldSchema>>,
+    /// The primary's WAL flush position (`pg_lsn` text, e.g. `0/3000148`) when the
+    /// request's session check ran: every write answered before the request lies at or
+    /// before it, so a standby that has replayed it may serve the request's reads
+    /// ([`crate::replica`]). `None` when the check did not read it (API keys, support
+    /// sessions, use cases outside HTTP): it is then read when needed.
+    pub primary_lsn: Option<String>,
 }
 
 /// A support request's grant.

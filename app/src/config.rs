@@ -228,6 +228,20 @@ pub struct DatabaseSettings {
     /// When nothing answers at a loopback `url` and PostgreSQL's binaries are installed,
     /// start a private cluster in this folder. Default `.data/postgres`; empty disables.
     pub private_cluster_dir: String,
+    /// A PostgreSQL hot standby of `url`'s server (streaming replication), as a URL of the
+    /// same form: its host, port and database are used, with the server's roles and
+    /// `role_password` as at `url`. When set, lists, search, exports, audit reads and
+    /// history read there once it has replayed what the primary had flushed when the
+    /// request was authenticated ([`crate::replica`]). Default none: every read goes to
+    /// the primary.
+    #[serde(default)]
+    pub replica_url: Option<SecretString>,
+    /// How long a read waits for the standby to replay up to the request's position
+    /// (milliseconds) before it reads the primary instead. Default 100.
+    pub replica_wait_ms: u64,
+    /// How long reads stay on the primary after the standby failed a check or a read
+    /// (milliseconds), before it is tried again. Default 5,000.
+    pub replica_retry_ms: u64,
 }
 
 /// Authentication settings.
@@ -302,6 +316,8 @@ impl Settings {
             .set_default("database.acquire_timeout_ms", 1_500)?
             .set_default("database.create_if_missing", true)?
             .set_default("database.private_cluster_dir", ".data/postgres")?
+            .set_default("database.replica_wait_ms", 100)?
+            .set_default("database.replica_retry_ms", 5_000)?
             .set_default("auth.access_token_ttl_seconds", 900)?
             .set_default("auth.refresh_token_ttl_seconds", 2_592_000)?
             .set_default("auth.login_window_seconds", 900)?
@@ -372,7 +388,13 @@ impl Settings {
                 "database.max_connections must be at least 1".into(),
             ));
         }
+        if self.database.replica_wait_ms > 10_000 {
+            return Err(ConfigError::Invalid(
+                "database.replica_wait_ms must be at most 10,000".into(),
+            ));
+        }
         self.database.owner_options()?;
+        self.database.replica_options("crm_app")?;
         Ok(())
     }
 }
@@ -398,6 +420,26 @@ impl DatabaseSettings {
             Some(password) => options.password(password.expose_secret()),
             None => options.password(""),
         })
+    }
+
+    /// Connection options for one of the server's roles at the standby
+    /// ([`DatabaseSettings::replica_url`]'s host, port and database, the role's user and
+    /// password as in [`DatabaseSettings::role_options`]); `None` without a standby.
+    ///
+    /// # Errors
+    /// [`ConfigError::DatabaseUrl`] when the URL does not parse.
+    pub fn replica_options(&self, role: &str) -> Result<Option<PgConnectOptions>, ConfigError> {
+        let Some(url) = &self.replica_url else {
+            return Ok(None);
+        };
+        let options = url
+            .expose_secret()
+            .parse::<PgConnectOptions>()?
+            .username(role);
+        Ok(Some(match &self.role_password {
+            Some(password) => options.password(password.expose_secret()),
+            None => options.password(""),
+        }))
     }
 }
 

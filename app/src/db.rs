@@ -41,6 +41,10 @@ pub struct Pools {
     pub app: DatabaseConnection,
     /// `crm_projector`: the projectors write read models through it.
     pub projector: DatabaseConnection,
+    /// `crm_app` at the hot standby (`database.replica_url`), when there is one: the
+    /// reads [`crate::replica::Reads`] sends there. Connected lazily: a standby that is
+    /// down does not keep the server from starting.
+    pub replica: Option<DatabaseConnection>,
 }
 
 /// Key of the advisory lock that serialises migrations across processes.
@@ -167,7 +171,19 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Pools, DbError> {
     for p in [&store, &app, &projector, &command] {
         sqlx::query("SELECT 1").execute(p).await?;
     }
+    // A read gives up on the standby after `replica_wait_ms`, so a connection to it is
+    // not waited for much longer (at least 250 ms: a new connection's handshake).
+    let replica = settings.replica_options(roles::APP)?.map(|options| {
+        let wait = Duration::from_millis(settings.replica_wait_ms.max(250));
+        SqlxPostgresConnector::from_sqlx_postgres_pool(
+            PgPoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(wait)
+                .connect_lazy_with(options.application_name(&name)),
+        )
+    });
     Ok(Pools {
+        replica,
         store,
         app: SqlxPostgresConnector::from_sqlx_postgres_pool(app),
         projector: SqlxPostgresConnector::from_sqlx_postgres_pool(projector),

@@ -28,7 +28,8 @@
 //! - [`audit_chain`]: signed checkpoints of the hash-chained trail; [`backup`]: tenant
 //!   backup and restore;
 //! - [`config`]: layered settings; [`db`]: pools, migrations and the
-//!   [`private_cluster`] fallback; [`clock`] and [`mailer`]: the outside world.
+//!   [`private_cluster`] fallback; [`replica`]: reads from a hot standby, consistent with
+//!   the caller's writes; [`clock`] and [`mailer`]: the outside world.
 
 pub mod access_token;
 pub mod account;
@@ -56,6 +57,7 @@ pub mod password;
 pub mod pipelines;
 pub mod private_cluster;
 pub mod records;
+pub mod replica;
 pub mod sessions;
 pub mod sign_in;
 pub mod signup;

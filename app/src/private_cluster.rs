@@ -53,12 +53,18 @@ pub fn start(owner: &PgConnectOptions, dir: &str) -> Result<(), String> {
             as_nobody,
         )?;
     }
+    tracing::warn!(port, dir = %data.display(), "starting the private PostgreSQL cluster");
+    pg_ctl_start(&bin, &data, port, as_nobody)
+}
+
+/// `pg_ctl start` of the cluster in `data` on `port`, listening on 127.0.0.1 only, its
+/// socket in its own folder; returns once it accepts connections.
+fn pg_ctl_start(bin: &Path, data: &Path, port: u16, as_nobody: bool) -> Result<(), String> {
     let options = format!(
         "-p {port} -c listen_addresses=127.0.0.1 -k {}",
         data.display()
     );
     let log = data.join("server.log");
-    tracing::warn!(port, dir = %data.display(), "starting the private PostgreSQL cluster");
     run(
         &bin.join("pg_ctl"),
         &[
@@ -73,6 +79,61 @@ pub fn start(owner: &PgConnectOptions, dir: &str) -> Result<(), String> {
         ],
         as_nobody,
     )
+}
+
+/// Starts a streaming-replication hot standby of the private cluster at `primary`
+/// (a loopback address; its `pg_hba.conf` must allow replication connections, as
+/// `initdb`'s does), in `dir` and listening on `port`: the first time a copy is taken
+/// with `pg_basebackup -X stream -R` (which writes `standby.signal` and the primary's
+/// address), then the copy is started. For tests (feature `test-support`).
+///
+/// # Errors
+/// A sentence saying what is missing or what failed.
+#[cfg(feature = "test-support")]
+pub fn start_standby(primary: &PgConnectOptions, dir: &str, port: u16) -> Result<(), String> {
+    let bin = find_bin_dir().ok_or("no PostgreSQL binaries")?;
+    let as_nobody = is_root();
+    let data = data_dir(dir, as_nobody)?;
+    if as_nobody {
+        chown_nobody(&data)?;
+    }
+    if !data.join("PG_VERSION").exists() {
+        let primary_port = primary.get_port().to_string();
+        // `initdb` and `pg_ctl` may be links into the version's folder, which holds it.
+        let real = bin.join("pg_ctl").canonicalize().map_err(|e| e.to_string())?;
+        let basebackup = [bin.clone(), real.parent().unwrap_or(&bin).to_path_buf()]
+            .iter()
+            .map(|dir| dir.join("pg_basebackup"))
+            .find(|p| p.is_file())
+            .ok_or("no pg_basebackup beside pg_ctl")?;
+        run(
+            &basebackup,
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-h",
+                primary.get_host(),
+                "-p",
+                &primary_port,
+                "-U",
+                primary.get_username(),
+                "-X",
+                "stream",
+                "-R",
+                "-c",
+                "fast",
+            ],
+            as_nobody,
+        )?;
+    }
+    // PostgreSQL refuses a data folder others may read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("chmod {}: {e}", data.display()))?;
+    }
+    pg_ctl_start(&bin, &data, port, as_nobody)
 }
 
 /// The folder the cluster lives in: `dir`, or, when the cluster runs as `nobody` and a

@@ -199,6 +199,16 @@ pub fn kept() {
     let _ = SLOT.try_with(|slot| slot.borrow_mut().count = None);
 }
 
+/// Commits the request's waiting transaction, if any, so that the request's next read
+/// begins a transaction of its own: for a read that runs on another server (a hot
+/// standby) than the one the session check ran on.
+///
+/// # Errors
+/// The commit's.
+pub async fn release() -> Result<(), DbErr> {
+    settle().await.unwrap_or(Ok(()))
+}
+
 /// Commits the waiting transaction, if any (`None` when there was none).
 pub(crate) async fn settle() -> Option<Result<(), DbErr>> {
     let waiting = SLOT

@@ -185,6 +185,7 @@ async fn authenticate_once(req: &HttpRequest) -> Result<AuthContext, ApiError> {
         scope,
         api_key: None,
         support: None,
+        primary_lsn: found.primary_lsn,
     }))
 }
 
@@ -262,6 +263,7 @@ async fn authenticate_key(
         api_key: Some(key.id),
         support: None,
         schema: None,
+        primary_lsn: None,
     }))
 }
 

@@ -126,23 +126,28 @@ async fn timeline(
         ..Default::default()
     }
     .limit()?;
-    let db = &state.pools.app;
-    let exists = match subject {
-        Subject::Contact => crm_projections::queries::row::<contact::Entity>(db, &auth.scope, id)
-            .await?
-            .is_some(),
-        Subject::Company => crm_projections::queries::row::<company::Entity>(db, &auth.scope, id)
-            .await?
-            .is_some(),
-        Subject::Deal => crm_projections::queries::row::<deal::Entity>(db, &auth.scope, id)
-            .await?
-            .is_some(),
-    };
-    if !exists {
-        return Err(ApiError::NotFound);
-    }
-    let page =
-        activities::timeline(db, &auth.scope, subject, id, q.cursor.as_deref(), limit).await?;
+    let (scope, cursor) = (&auth.scope, q.cursor.as_deref());
+    let page = state
+        .reads
+        .run(&auth, |db| async move {
+            let db = &db;
+            let exists = match subject {
+                Subject::Contact => crm_projections::queries::row::<contact::Entity>(db, scope, id)
+                    .await?
+                    .is_some(),
+                Subject::Company => crm_projections::queries::row::<company::Entity>(db, scope, id)
+                    .await?
+                    .is_some(),
+                Subject::Deal => crm_projections::queries::row::<deal::Entity>(db, scope, id)
+                    .await?
+                    .is_some(),
+            };
+            if !exists {
+                return Err(crm_app::error::AppError::NotFound);
+            }
+            Ok(activities::timeline(db, scope, subject, id, cursor, limit).await?)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(Page {
         items: page.items.into_iter().map(ActivityView::from).collect(),
         next_cursor: page.next_cursor,
@@ -272,7 +277,13 @@ pub async fn tasks(
         limit,
         cursor: q.cursor,
     };
-    let page = activities::tasks(&state.pools.app, &auth.scope, &filter).await?;
+    let (scope, filter) = (&auth.scope, &filter);
+    let page = state
+        .reads
+        .run(&auth, |db| async move {
+            Ok(activities::tasks(&db, scope, filter).await?)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(Page {
         items: page.items.into_iter().map(ActivityView::from).collect(),
         next_cursor: page.next_cursor,

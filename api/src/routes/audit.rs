@@ -108,15 +108,18 @@ pub async fn list(
         return Err(ApiError::invalid("format", "only for /v1/audit/export"));
     }
     let filter = query.filter()?;
-    let page = audit::list(
-        &state.pools.app,
+    let (keyring, scope, filter, cursor) = (
         state.commands.keyring(),
         &auth.scope,
         &filter,
         query.cursor.as_deref(),
-        query.limit,
-    )
-    .await?;
+    );
+    let page = state
+        .reads
+        .run(&auth, |db| async move {
+            Ok(audit::list(&db, keyring, scope, filter, cursor, query.limit).await?)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -245,12 +248,14 @@ pub async fn export(
     };
     let filter = query.filter()?;
     let scope = auth.scope;
+    // The whole export reads where its first page does.
+    let (db, _) = state.reads.pick(&auth).await?;
     let pages = stream::unfold(Some((None::<String>, true)), move |next| {
-        let (state, scope, filter) = (state.clone(), scope, filter.clone());
+        let (state, scope, filter, db) = (state.clone(), scope, filter.clone(), db.clone());
         async move {
             let (cursor, first) = next?;
             match audit::list(
-                &state.pools.app,
+                &db,
                 state.commands.keyring(),
                 &scope,
                 &filter,

@@ -61,8 +61,13 @@ pub async fn list(
     if query.company_id.is_some() {
         return Err(ApiError::invalid("company_id", "not a filter of companies"));
     }
-    let page =
-        crm_app::records::listing::list::<Companies>(&state.pools.app, &auth, &filter).await?;
+    let (caller, filter) = (&*auth, &filter);
+    let page = state
+        .reads
+        .run(caller, |db| async move {
+            crm_app::records::listing::list::<Companies>(&db, caller, filter).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -70,8 +70,13 @@ pub async fn list(
     filter.common.custom = custom_conditions::<Contacts>(state.services(), &auth, cf).await?;
     filter.custom_sort =
         custom_sort::<Contacts>(state.services(), &auth, query.sort.as_deref()).await?;
-    let page =
-        crm_app::records::listing::list::<Contacts>(&state.pools.app, &auth, &filter).await?;
+    let (caller, filter) = (&*auth, &filter);
+    let page = state
+        .reads
+        .run(caller, |db| async move {
+            crm_app::records::listing::list::<Contacts>(&db, caller, filter).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

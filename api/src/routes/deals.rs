@@ -186,7 +186,13 @@ pub async fn list(
     let mut filter = filter(&auth, q)?;
     filter.common.custom = custom_conditions::<Deals>(state.services(), &auth, cf).await?;
     filter.custom_sort = custom_sort::<Deals>(state.services(), &auth, sort.as_deref()).await?;
-    let page = crm_app::records::listing::list::<Deals>(&state.pools.app, &auth, &filter).await?;
+    let (caller, filter) = (&*auth, &filter);
+    let page = state
+        .reads
+        .run(caller, |db| async move {
+            crm_app::records::listing::list::<Deals>(&db, caller, filter).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

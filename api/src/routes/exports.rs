@@ -28,7 +28,8 @@ async fn csv<R: Listed>(
     name: &str,
 ) -> Result<HttpResponse, ApiError> {
     let custom = listing::custom_columns::<R>(state.services(), auth).await?;
-    let chunks = listing::csv::<R>(state.pools.app.clone(), auth.scope, filter, custom)
+    let (db, _) = state.reads.pick(auth).await?;
+    let chunks = listing::csv::<R>(db, auth.scope, filter, custom)
         .map(|chunk| chunk.map(web::Bytes::from).map_err(ApiError::from));
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))

@@ -115,15 +115,13 @@ pub async fn past(
     at: At,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadAudit)?;
-    let past = history::state_at(
-        &state.pools.app,
-        state.commands.keyring(),
-        &auth.scope,
-        kind,
-        id,
-        at,
-    )
-    .await?;
+    let (keyring, scope) = (state.commands.keyring(), &auth.scope);
+    let past = state
+        .reads
+        .run(auth, |db| async move {
+            history::state_at(&db, keyring, scope, kind, id, at).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(past))
 }
 
@@ -151,14 +149,13 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let (segment, id) = path.into_inner();
     let kind = RecordType::from_segment(&segment).ok_or(ApiError::NotFound)?;
-    let items = history::versions(
-        &state.pools.app,
-        state.commands.keyring(),
-        &auth.scope,
-        kind,
-        id,
-    )
-    .await?;
+    let (keyring, scope) = (state.commands.keyring(), &auth.scope);
+    let items = state
+        .reads
+        .run(&auth, |db| async move {
+            history::versions(&db, keyring, scope, kind, id).await
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(VersionList { items }))
 }
 

@@ -207,6 +207,9 @@ pub fn test_settings(db_name: &str) -> Settings {
             acquire_timeout_ms: 10_000,
             create_if_missing: false,
             private_cluster_dir: String::new(),
+            replica_url: None,
+            replica_wait_ms: 100,
+            replica_retry_ms: 5_000,
         },
         auth: AuthSettings {
             jwt_secret: Some(SecretString::from(JWT_SECRET)),

@@ -13,7 +13,7 @@ const TOKEN: &str = "metrics-token-metrics-token-metrics-token";
 
 /// The value of the first sample whose line starts with `name{` and holds every label
 /// of `labels` (`key="value"`), or `None`.
-fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+pub(crate) fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     text.lines()
         .filter(|line| {
             line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
@@ -23,7 +23,7 @@ fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-async fn scrape(address: &str, token: Option<&str>) -> reqwest::Response {
+pub(crate) async fn scrape(address: &str, token: Option<&str>) -> reqwest::Response {
     let mut request = reqwest::Client::new().get(format!("{address}/metrics"));
     if let Some(token) = token {
         request = request.bearer_auth(token);

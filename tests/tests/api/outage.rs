@@ -6,59 +6,16 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sqlx::postgres::PgConnectOptions;
 
 use crate::client::Company;
+use crate::cluster::Cluster;
 use crate::helpers::{test_settings, TestApp};
-
-/// A private cluster on a free port, stopped and removed when dropped.
-struct Cluster {
-    dir: String,
-    options: PgConnectOptions,
-    url: String,
-}
-
-impl Cluster {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap_or_else(|e| panic!("no free port: {e}"))
-            .port();
-        let dir = format!(
-            "{}/../target/outage-test-{port}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let url = format!("postgres://postgres@127.0.0.1:{port}/crm_outage");
-        let options: PgConnectOptions =
-            url.parse().unwrap_or_else(|e| panic!("bad url {url}: {e}"));
-        crm_app::private_cluster::start(&options, &dir)
-            .unwrap_or_else(|why| panic!("the private cluster did not start: {why}"));
-        Self { dir, options, url }
-    }
-
-    fn stop(&self) {
-        crm_app::private_cluster::stop(&self.dir)
-            .unwrap_or_else(|why| panic!("the private cluster did not stop: {why}"));
-    }
-
-    fn restart(&self) {
-        crm_app::private_cluster::start(&self.options, &self.dir)
-            .unwrap_or_else(|why| panic!("the private cluster did not start again: {why}"));
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = crm_app::private_cluster::stop(&self.dir);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 #[tokio::test]
 async fn an_outage_is_a_quick_503_and_the_server_recovers_without_a_restart() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start("outage-test");
     let mut settings = test_settings("crm_outage");
-    settings.database.url = cluster.url.clone().into();
+    settings.database.url = cluster.url("crm_outage").into();
     settings.database.create_if_missing = true;
     settings.database.acquire_timeout_ms = 1_500;
     let server = crm_api::startup::Application::build(settings)

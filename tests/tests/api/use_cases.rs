@@ -124,6 +124,7 @@ fn caller(tenant: TenantId, user: Uuid, role: Role) -> Caller {
         scope: TenantScope::for_credential(Credential::AccessToken(tenant)),
         support: None,
         schema: None,
+        primary_lsn: None,
     }
 }
 

@@ -1,0 +1,247 @@
+//! Reads from a PostgreSQL hot standby, consistent with the caller's own writes.
+//!
+//! With `database.replica_url` set, the reads that scan (lists and search, exports, the
+//! audit trail, history and past states) go to a streaming-replication standby, under
+//! the same role and row-level security as on the primary. A standby replays the
+//! primary's write-ahead log a little behind it, so a read there could miss a write the
+//! caller was just answered for. The rule that prevents it:
+//!
+//! 1. The request's session check, on the primary, reads the primary's WAL *flush*
+//!    position ([`Caller::primary_lsn`]; `pg_current_wal_flush_lsn()`). Every write the
+//!    caller (or anyone) was answered for before the request began has its commit record
+//!    at or before that position, since a command's commit is flushed before its answer
+//!    (`synchronous_commit` on).
+//! 2. The read goes to the standby only once its replay position
+//!    (`pg_last_wal_replay_lsn()`) has reached that position, which the standby is polled
+//!    for up to `database.replica_wait_ms`. Otherwise the primary serves it.
+//! 3. A standby that fails (refused or lost connections, a query cancelled by a recovery
+//!    conflict) is left alone for `database.replica_retry_ms`, and its read is run again
+//!    on the primary.
+//!
+//! So a standby read sees at least what the primary had committed when the request
+//! arrived (read-your-writes, and monotonic reads across requests and processes), never
+//! waits longer than the bound, and a stopped standby costs one failed check per retry
+//! period. The PostgreSQL documentation's "Hot Standby" chapter (§27.4) describes the
+//! replay position and the query conflicts this relies on.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+
+use crate::caller::Caller;
+use crate::error::AppError;
+
+/// Where a read ran, for the metrics and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// The standby, caught up to the request's position.
+    Replica,
+    /// The primary, because no standby is configured.
+    NoReplica,
+    /// The primary, because the standby had not replayed the request's position within
+    /// the wait.
+    Behind,
+    /// The primary, because the standby failed a check or a read, now or within the
+    /// retry period.
+    Down,
+}
+
+impl Served {
+    /// The `reason` label of `crm_replica_fallbacks_total`, or `None` for no fallback.
+    fn fallback(self) -> Option<&'static str> {
+        match self {
+            Self::Replica | Self::NoReplica => None,
+            Self::Behind => Some("behind"),
+            Self::Down => Some("down"),
+        }
+    }
+}
+
+/// The standby and its state.
+#[derive(Debug)]
+struct Standby {
+    db: DatabaseConnection,
+    wait: Duration,
+    retry: Duration,
+    /// When the standby may be tried again: milliseconds since `epoch` (0: now).
+    down_until_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl Standby {
+    fn is_resting(&self) -> bool {
+        self.elapsed_ms() < self.down_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn rest(&self, why: &dyn std::fmt::Display) {
+        let until = self.elapsed_ms().saturating_add(millis(self.retry));
+        self.down_until_ms.store(until, Ordering::Relaxed);
+        tracing::warn!(error = %why, retry_ms = millis(self.retry), "the read replica failed: reads go to the primary for now");
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        millis(self.epoch.elapsed())
+    }
+
+    /// Polls the standby's replay position until it reaches `lsn` or the wait is over.
+    async fn caught_up(&self, lsn: &str) -> Result<bool, DbErr> {
+        let started = Instant::now();
+        let deadline = started + self.wait;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            // NULL (not a standby, or one that has replayed nothing) counts as behind.
+            let row = self
+                .db
+                .query_one(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false) AS ok",
+                    [lsn.into()],
+                ))
+                .await?;
+            let ok = row.map(|r| r.try_get::<bool>("", "ok")).transpose()?;
+            if ok == Some(true) {
+                metrics::histogram!("crm_replica_wait_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(16));
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The read side's choice between the primary and the standby (see the module).
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Reads {
+    primary: DatabaseConnection,
+    standby: Option<Arc<Standby>>,
+}
+
+impl Reads {
+    /// Reads through `primary` (`crm_app`), and through `replica` (`crm_app` at the
+    /// standby) when there is one, waiting up to `wait` for it to catch up and leaving it
+    /// alone for `retry` after it fails.
+    pub fn new(
+        primary: DatabaseConnection,
+        replica: Option<DatabaseConnection>,
+        wait: Duration,
+        retry: Duration,
+    ) -> Self {
+        Self {
+            primary,
+            standby: replica.map(|db| {
+                Arc::new(Standby {
+                    db,
+                    wait,
+                    retry,
+                    down_until_ms: AtomicU64::new(0),
+                    epoch: Instant::now(),
+                })
+            }),
+        }
+    }
+
+    /// The connection for `caller`'s read, and why: the standby once it has replayed the
+    /// primary's position at the request's session check, else the primary. For a read
+    /// that cannot be run twice (a streamed export): a standby failing during it fails
+    /// the stream.
+    ///
+    /// # Errors
+    /// The primary's, when the request's position has to be read there and cannot be.
+    pub async fn pick(&self, caller: &Caller) -> Result<(DatabaseConnection, Served), AppError> {
+        let Some(standby) = self.standby.as_deref() else {
+            return Ok((self.primary.clone(), Served::NoReplica));
+        };
+        let served = if standby.is_resting() {
+            Served::Down
+        } else {
+            // The request's waiting transaction (its session check, on the primary) ends
+            // here: the read runs elsewhere.
+            crm_store::request_txn::release().await?;
+            let lsn = match &caller.primary_lsn {
+                Some(lsn) => lsn.clone(),
+                None => self.primary_position().await?,
+            };
+            match standby.caught_up(&lsn).await {
+                Ok(true) => Served::Replica,
+                Ok(false) => Served::Behind,
+                Err(err) => {
+                    standby.rest(&err);
+                    Served::Down
+                }
+            }
+        };
+        record(served);
+        Ok(match served {
+            Served::Replica => (standby.db.clone(), served),
+            _ => (self.primary.clone(), served),
+        })
+    }
+
+    /// Runs `read` (given the connection to read through) on the standby or the primary
+    /// as [`Reads::pick`] chooses; when it fails on the standby because of the standby
+    /// (it cannot be reached, or PostgreSQL cancelled the query for a recovery conflict:
+    /// [`AppError::Unavailable`], [`AppError::ConcurrentWrite`]), the standby rests and
+    /// `read` runs again on the primary.
+    ///
+    /// # Errors
+    /// `read`'s own, or the primary's as for [`Reads::pick`].
+    pub async fn run<T, F, Fut>(&self, caller: &Caller, read: F) -> Result<T, AppError>
+    where
+        F: Fn(DatabaseConnection) -> Fut,
+        Fut: Future<Output = Result<T, AppError>>,
+    {
+        let (db, served) = self.pick(caller).await?;
+        let result = read(db).await;
+        match (&result, served, self.standby.as_deref()) {
+            (
+                Err(err @ (AppError::Unavailable(_) | AppError::ConcurrentWrite(_))),
+                Served::Replica,
+                Some(standby),
+            ) => {
+                standby.rest(err);
+                metrics::counter!("crm_replica_fallbacks_total", "reason" => "failed")
+                    .increment(1);
+                read(self.primary.clone()).await
+            }
+            _ => result,
+        }
+    }
+
+    /// The primary's WAL flush position now, as `pg_lsn` text.
+    async fn primary_position(&self) -> Result<String, AppError> {
+        let row = self
+            .primary
+            .query_one(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_current_wal_flush_lsn()::text AS lsn",
+            ))
+            .await?
+            .ok_or_else(|| DbErr::Custom("pg_current_wal_flush_lsn() returned no row".into()))?;
+        Ok(row.try_get("", "lsn")?)
+    }
+}
+
+fn record(served: Served) {
+    match served.fallback() {
+        Some(reason) => {
+            metrics::counter!("crm_replica_fallbacks_total", "reason" => reason).increment(1);
+        }
+        None if served == Served::Replica => {
+            metrics::counter!("crm_replica_reads_total").increment(1);
+        }
+        None => {}
+    }
+}
