@@ -100,7 +100,10 @@ pub fn start_standby(primary: &PgConnectOptions, dir: &str, port: u16) -> Result
     if !data.join("PG_VERSION").exists() {
         let primary_port = primary.get_port().to_string();
         // `initdb` and `pg_ctl` may be links into the version's folder, which holds it.
-        let real = bin.join("pg_ctl").canonicalize().map_err(|e| e.to_string())?;
+        let real = bin
+            .join("pg_ctl")
+            .canonicalize()
+            .map_err(|e| e.to_string())?;
         let basebackup = [bin.clone(), real.parent().unwrap_or(&bin).to_path_buf()]
             .iter()
             .map(|dir| dir.join("pg_basebackup"))

@@ -212,8 +212,7 @@ impl Reads {
                 Some(standby),
             ) => {
                 standby.rest(err);
-                metrics::counter!("crm_replica_fallbacks_total", "reason" => "failed")
-                    .increment(1);
+                metrics::counter!("crm_replica_fallbacks_total", "reason" => "failed").increment(1);
                 read(self.primary.clone()).await
             }
             _ => result,

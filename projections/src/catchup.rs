@@ -10,7 +10,10 @@
 //! checkpoint in one transaction, under a transaction-level advisory lock, so several
 //! server processes may run it and one at a time does the work. The lock is a lease
 //! ([`LEASE_SECONDS`]): a process that stops answering in the middle of a batch loses its
-//! session, hence the lock, and the batch is rolled back for another to do.
+//! session, hence the lock, and the batch is rolled back for another to do. A holder that
+//! the lease cannot reach (stopped while PostgreSQL is blocked sending it rows: its session
+//! is then neither idle nor running a statement it can cancel) is ended by the others
+//! once its batch is older than [`OVERDUE_SECONDS`].
 
 use std::time::Duration;
 
@@ -36,6 +39,16 @@ pub const LEASE_SECONDS: u64 = 5;
 /// How long one statement of a batch may run (`statement_timeout`), so that a batch
 /// stuck in the database gives the lock up too. Seconds.
 pub const STATEMENT_SECONDS: u64 = 60;
+
+/// The age of a batch's transaction past which the other processes end its session
+/// (`pg_terminate_backend`, allowed between sessions of one role): longer than any
+/// batch that is making progress takes. Seconds.
+pub const OVERDUE_SECONDS: u64 = 2 * STATEMENT_SECONDS;
+
+/// What a batch's session adds to its `application_name` for the length of the batch,
+/// so that the holder of the lock is known for a batch (and not, say, a rebuild, which
+/// holds the same lock for as long as it needs).
+const BATCH_NAME: &str = " projector-batch";
 
 /// A position in commit order: `(transaction_id, global_position)`; the transaction id is
 /// an `xid8` carried as its decimal text.
@@ -64,6 +77,7 @@ pub struct CatchUp {
     db: DatabaseConnection,
     keyring: Keyring,
     name: String,
+    overdue: Duration,
 }
 
 impl CatchUp {
@@ -74,7 +88,16 @@ impl CatchUp {
             db,
             keyring,
             name: READ_MODELS.to_owned(),
+            overdue: Duration::from_secs(OVERDUE_SECONDS),
         }
+    }
+
+    /// The same projector, ending another process's batch once it is older than
+    /// `overdue` instead of [`OVERDUE_SECONDS`] (for tests).
+    #[must_use]
+    pub fn overdue_after(mut self, overdue: Duration) -> Self {
+        self.overdue = overdue;
+        self
     }
 
     /// Applies up to `limit` events past the checkpoint, in commit order.
@@ -90,7 +113,8 @@ impl CatchUp {
         let txn = self.db.begin().await?;
         txn.execute_unprepared(&format!(
             "SET LOCAL idle_in_transaction_session_timeout = '{LEASE_SECONDS}s';
-             SET LOCAL statement_timeout = '{STATEMENT_SECONDS}s'"
+             SET LOCAL statement_timeout = '{STATEMENT_SECONDS}s';
+             SELECT set_config('application_name', current_setting('application_name') || '{BATCH_NAME}', true)"
         ))
         .await?;
         let locked = txn
@@ -104,6 +128,8 @@ impl CatchUp {
             .transpose()?
             .unwrap_or(false);
         if !locked {
+            drop(txn);
+            self.end_overdue_holder().await?;
             return Ok(BatchReport {
                 busy: true,
                 ..BatchReport::default()
@@ -130,6 +156,37 @@ impl CatchUp {
         span.record("read", report.read);
         span.record("applied", report.applied);
         Ok(report)
+    }
+
+    /// Ends the session of another process whose batch holds the lock and is older than
+    /// the overdue age (see the module); nothing when the holder is not a batch or is
+    /// younger.
+    async fn end_overdue_holder(&self) -> Result<(), DbErr> {
+        let ended = self
+            .db
+            .query_one(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                format!(
+                    "SELECT a.pid, pg_terminate_backend(a.pid) AS ended
+                       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                      WHERE l.locktype = 'advisory' AND l.granted
+                        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                        AND l.objid::bigint = ({LOCK_SQL}::bigint & 4294967295)
+                        AND a.application_name LIKE '%{BATCH_NAME}'
+                        AND a.xact_start < now() - make_interval(secs => $2)"
+                ),
+                [self.name.clone().into(), self.overdue.as_secs_f64().into()],
+            ))
+            .await?;
+        if let Some(row) = ended {
+            let pid: i32 = row.try_get("", "pid")?;
+            tracing::warn!(
+                pid,
+                overdue_s = self.overdue.as_secs_f64(),
+                "ended the session of an overdue projector batch holding the lock"
+            );
+        }
+        Ok(())
     }
 
     /// Runs batches of `batch` events until `shutdown` resolves, sleeping `idle` whenever

@@ -126,3 +126,104 @@ async fn an_event_that_commits_late_is_not_skipped() {
         .expect(StatusCode::OK);
     assert_eq!(page.map(|c| c.name.clone()), ["Early", "Later"]);
 }
+
+#[tokio::test]
+async fn a_batch_holding_the_lock_past_its_age_is_ended_by_another_process() {
+    use std::time::{Duration, Instant};
+    let app = spawn().await;
+    app.signup("overdue").await;
+    // A batch the lease cannot end: a projector session holding the lock, marked as a
+    // batch, inside a statement (not idle) that would run for a minute.
+    let projector = app.pool_as(Some("crm_projector")).await;
+    let mut conn = projector.acquire().await.unwrap();
+    let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let stuck = tokio::spawn(async move {
+        let mut txn = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query(
+            "SELECT set_config('application_name', 'crm/0 projector-batch', true),
+                    pg_advisory_xact_lock(hashtext('crm-projector:read_models'))",
+        )
+        .execute(&mut *txn)
+        .await?;
+        sqlx::query("SELECT pg_sleep(60)").execute(&mut *txn).await
+    });
+    let owner = app.pool_as(None).await;
+    let holds = || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1 AND locktype = 'advisory' AND granted)",
+        )
+        .bind(holder_pid)
+        .fetch_one(&owner)
+        .await
+        .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !holds().await {
+        assert!(
+            Instant::now() < deadline,
+            "the stuck batch never took the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A projector that ends batches older than 1 s: busy at first, then it ends the
+    // holder's session and goes on.
+    let catch_up =
+        CatchUp::new(app.projector_db().await, keyring()).overdue_after(Duration::from_secs(1));
+    let first = catch_up.run_once(1_000).await.unwrap();
+    assert!(
+        first.busy,
+        "the lock was free while the stuck batch held it"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let report = catch_up.run_once(1_000).await.unwrap();
+        if !report.busy {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the overdue holder was not ended within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ended = stuck.await.unwrap();
+    let code = ended
+        .as_ref()
+        .err()
+        .and_then(|e| e.as_database_error())
+        .and_then(|e| e.code().map(|c| c.into_owned()));
+    assert_eq!(code.as_deref(), Some("57P01"), "{ended:?}");
+    assert!(!holds().await);
+}
+
+#[tokio::test]
+async fn a_lock_holder_that_is_not_an_overdue_batch_is_left_alone() {
+    use std::time::Duration;
+    let app = spawn().await;
+    app.signup("not-overdue").await;
+    // A rebuild-like holder: the same lock, without the batch's mark, for longer than the
+    // overdue age.
+    let projector = app.pool_as(Some("crm_projector")).await;
+    let mut txn = projector.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('crm-projector:read_models'))")
+        .execute(&mut *txn)
+        .await
+        .unwrap();
+    let catch_up =
+        CatchUp::new(app.projector_db().await, keyring()).overdue_after(Duration::from_millis(200));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for _ in 0..3 {
+        let report = catch_up.run_once(1_000).await.unwrap();
+        assert!(report.busy, "the lock was taken from an unmarked holder");
+    }
+    let alive: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut *txn)
+        .await
+        .unwrap();
+    assert_eq!(alive, 1);
+    txn.commit().await.unwrap();
+}

@@ -14,6 +14,7 @@ use tokio::io::AsyncBufReadExt;
 use uuid::Uuid;
 
 use crate::helpers::{spawn_app_with, str_of, test_settings, PASSWORD};
+use crate::webhooks::Receiver;
 
 /// The variable that makes [`serve_as_a_child_process`] serve over its database.
 const CHILD_DB: &str = "CRM_TEST_CHILD_DATABASE";
@@ -109,7 +110,11 @@ async fn projector_lock_holder(db: &PgPool) -> Option<u32> {
     .fetch_optional(db)
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    name.and_then(|n| n.strip_prefix("crm/").and_then(|p| p.parse().ok()))
+    // `crm/<pid>`, with ` projector-batch` after it while a batch runs.
+    name.and_then(|n| {
+        let pid = n.strip_prefix("crm/")?.split(' ').next()?;
+        pid.parse().ok()
+    })
 }
 
 /// Appends `n` company streams of `tenant` by SQL (through the store's trigger), copies
@@ -205,6 +210,7 @@ async fn three_processes_share_writes_keys_limits_and_a_dead_or_stuck_projector_
     let client = reqwest::Client::new();
 
     // Writes through each process; each reads them all.
+    let mut companies = Vec::new();
     for (i, child) in children.iter().enumerate() {
         let (status, _, made) = call(
             &client,
@@ -216,6 +222,7 @@ async fn three_processes_share_writes_keys_limits_and_a_dead_or_stuck_projector_
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{made}");
+        companies.push(str_of(&made["id"]));
     }
     for child in &children {
         let (status, _, page) = call(
@@ -282,6 +289,43 @@ async fn three_processes_share_writes_keys_limits_and_a_dead_or_stuck_projector_
         "the limit holds on every process"
     );
 
+    // Webhooks: an endpoint made through one process gets the messages of updates made
+    // through all three, each once, and never one message twice at a time, whichever
+    // process leases it (every request is held 20 ms, so overlaps would show).
+    let receiver = Receiver::start_with(Duration::from_millis(20)).await;
+    let (status, _, endpoint) = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/v1/webhooks", children[0].address),
+        &ws.token,
+        Some(json!({"url": receiver.url(), "description": "processes", "event_types": ["company.updated"]})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+    let update = |n: usize, through: &Child| {
+        call(
+            &client,
+            reqwest::Method::PATCH,
+            format!("{}/v1/companies/{}", through.address, companies[n % 3]),
+            &ws.token,
+            Some(json!({"industry": format!("Industry {n}")})),
+            None,
+        )
+    };
+    for n in 0..12 {
+        let (status, _, body) = update(n, &children[n % 3]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let delivered = |got: &[crate::webhooks::Received]| {
+        let mut ids: Vec<&String> = got.iter().map(|r| &r.id).collect();
+        ids.sort();
+        ids.dedup();
+        ids.len()
+    };
+    let got = receiver.wait_for(12).await;
+    assert_eq!(delivered(&got), 12, "each message once");
+
     // Events appended behind the API: the catch-up projector of some process takes them;
     // that process is killed (SIGKILL) mid-way, another finishes within 5 s.
     let before = companies_of(&db, ws.tenant).await;
@@ -304,16 +348,42 @@ async fn three_processes_share_writes_keys_limits_and_a_dead_or_stuck_projector_
         .map(|(_, c)| c)
         .collect();
 
-    // A stuck holder (SIGSTOP) loses the lock when its lease runs out; another finishes.
-    append_behind_the_api(&db, ws.tenant, 3_000, "Stuck").await;
-    let holder = wait_for_holder(&db).await;
-    let stuck = others
-        .iter()
-        .find(|c| c.pid == holder)
-        .unwrap_or_else(|| panic!("the lock holder {holder} is not a live child"));
-    stuck.signal("STOP");
-    let within = Duration::from_secs(crm_projections::catchup::LEASE_SECONDS + 10);
-    let took = converges(&db, ws.tenant, before + 6_000, within).await;
+    // Deliveries go on through the survivors.
+    for n in 12..18 {
+        let (status, _, body) = update(n, others[n % 2]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let got = receiver.wait_for(18).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.all().len(), 18, "nothing sent twice");
+    assert_eq!(delivered(&got), 18, "each message once");
+    assert_eq!(receiver.overlaps(), 0, "a message was sent twice at once");
+
+    // A stuck holder (SIGSTOP) loses the lock: it is stopped while it holds it, so the
+    // lease (or, when PostgreSQL is blocked sending it rows, the others ending its overdue
+    // batch) must free it; another process finishes.
+    let mut expected = before + 3_000;
+    let mut stuck = None;
+    for _ in 0..20 {
+        append_behind_the_api(&db, ws.tenant, 3_000, "Stuck").await;
+        expected += 3_000;
+        let holder = wait_for_holder(&db).await;
+        let child = others
+            .iter()
+            .find(|c| c.pid == holder)
+            .unwrap_or_else(|| panic!("the lock holder {holder} is not a live child"));
+        child.signal("STOP");
+        if projector_lock_holder(&db).await == Some(holder) {
+            stuck = Some(*child);
+            break;
+        }
+        // It ended its batch just before it stopped: try again.
+        child.signal("CONT");
+    }
+    let stuck = stuck.unwrap_or_else(|| panic!("never stopped a process while it held the lock"));
+    let within = Duration::from_secs(crm_projections::catchup::OVERDUE_SECONDS + 10);
+    let took = converges(&db, ws.tenant, expected, within).await;
+    assert_ne!(projector_lock_holder(&db).await, Some(stuck.pid));
     eprintln!("stopped the holder; converged {took:?} later");
     stuck.signal("CONT");
     // Back, it serves again (its lost database session is replaced; a client's kept-alive

@@ -58,10 +58,7 @@ async fn write_then_read(crm: &Client<'_>, name: &str) -> f64 {
         .await
         .expect(StatusCode::OK);
     assert_eq!(found.items.len(), 1, "search for {name}");
-    let export = crm
-        .export("companies", "")
-        .await
-        .expect_csv(StatusCode::OK);
+    let export = crm.export("companies", "").await.expect_csv(StatusCode::OK);
     assert!(export.column("name").contains(&name), "{name} not exported");
     let history = crm
         .companies()
@@ -149,7 +146,10 @@ async fn reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_or_is_
     let made = write_then_read(&crm, "While paused").await;
     assert_eq!(on_standby(&standby, "While paused").await, 0);
     let (reads_after, behind_after) = counts(&app, "behind").await;
-    assert_eq!(reads_after, reads, "a read went to a standby that was behind");
+    assert_eq!(
+        reads_after, reads,
+        "a read went to a standby that was behind"
+    );
     assert_eq!(behind_after - behind, made);
 
     // Caught up again once replay resumes.
@@ -165,7 +165,10 @@ async fn reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_or_is_
     let (_, down) = counts(&app, "down").await;
     write_then_read(&crm, "While stopped").await;
     let (_, down_after) = counts(&app, "down").await;
-    assert!(down_after > down, "no fallback was counted as the standby being down");
+    assert!(
+        down_after > down,
+        "no fallback was counted as the standby being down"
+    );
 
     // Back: after the retry period the standby serves again.
     standby.restart();

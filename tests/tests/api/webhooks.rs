@@ -3,7 +3,7 @@
 //! it gets and answers as scripted; retries on the schedule with a moved clock, 410,
 //! rotation, ordering, two server processes, leases, refusals and isolation.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,15 +16,15 @@ use crate::helpers::{spawn_app_with_clock, str_of, TestApp, Workspace};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    id: String,
+pub(crate) struct Received {
+    pub(crate) id: String,
     timestamp: String,
     signature: String,
     body: Vec<u8>,
 }
 
 impl Received {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON: {e}"))
     }
 
@@ -53,17 +53,31 @@ type Answer = (u16, Option<&'static str>);
 /// A receiver: records requests and answers each with the next scripted status (and
 /// `Retry-After`), 200 when the script is empty.
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<Answer>>>,
     /// How long the next request waits before its answer (once).
     stall: Arc<Mutex<Option<Duration>>>,
+    /// How long every request waits before its answer.
+    pub(crate) delay: Duration,
+    /// Requests being answered now, by message id.
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    /// Requests that came while another of the same message was being answered.
+    overlaps: Arc<Mutex<usize>>,
     port: u16,
 }
 
 impl Receiver {
-    async fn start() -> Self {
-        let mut receiver = Self::default();
+    pub(crate) async fn start() -> Self {
+        Self::start_with(Duration::ZERO).await
+    }
+
+    /// A receiver that waits `delay` before each answer.
+    pub(crate) async fn start_with(delay: Duration) -> Self {
+        let mut receiver = Self {
+            delay,
+            ..Self::default()
+        };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
         receiver.port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let state = receiver.clone();
@@ -92,12 +106,33 @@ impl Receiver {
                             .map(|mut s| s.pop_front())
                             .ok()
                             .flatten();
+                        let id = got.id.clone();
                         if let Ok(mut r) = state.received.lock() {
                             r.push(got);
+                        }
+                        let overlapping = state
+                            .in_flight
+                            .lock()
+                            .map(|mut f| {
+                                let n = f.entry(id.clone()).or_default();
+                                *n += 1;
+                                *n > 1
+                            })
+                            .unwrap_or(false);
+                        if overlapping {
+                            if let Ok(mut o) = state.overlaps.lock() {
+                                *o += 1;
+                            }
                         }
                         let stall = state.stall.lock().map(|mut s| s.take()).ok().flatten();
                         if let Some(stall) = stall {
                             tokio::time::sleep(stall).await;
+                        }
+                        tokio::time::sleep(state.delay).await;
+                        if let Ok(mut f) = state.in_flight.lock() {
+                            if let Some(n) = f.get_mut(&id) {
+                                *n -= 1;
+                            }
                         }
                         let (status, retry_after) = answer.unwrap_or((200, None));
                         let mut response = actix_web::HttpResponse::build(
@@ -120,7 +155,12 @@ impl Receiver {
         receiver
     }
 
-    fn url(&self) -> String {
+    /// Requests that came while another request of the same message was being answered.
+    pub(crate) fn overlaps(&self) -> usize {
+        self.overlaps.lock().map(|o| *o).unwrap_or(usize::MAX)
+    }
+
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
@@ -130,7 +170,7 @@ impl Receiver {
         }
     }
 
-    fn all(&self) -> Vec<Received> {
+    pub(crate) fn all(&self) -> Vec<Received> {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
@@ -154,7 +194,7 @@ impl Receiver {
     }
 
     /// Waits (up to 20 s) until it has `n` requests; returns them.
-    async fn wait_for(&self, n: usize) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, n: usize) -> Vec<Received> {
         for _ in 0..400 {
             let all = self.all();
             if all.len() >= n {
