@@ -118,6 +118,17 @@ pub async fn render(state: &AppState) -> String {
         metrics::gauge!("crm_db_pool_max_connections", "pool" => name)
             .set(f64::from(pool.options().get_max_connections()));
     }
+    if let Some(replica) = &state.pools.replica {
+        let pool = replica.get_postgres_connection_pool();
+        let (size, idle) = (f64::from(pool.size()), pool.num_idle() as f64);
+        metrics::gauge!("crm_db_pool_connections", "pool" => "replica", "state" => "idle")
+            .set(idle);
+        metrics::gauge!("crm_db_pool_connections", "pool" => "replica", "state" => "in_use")
+            .set(size - idle);
+        metrics::gauge!("crm_db_pool_max_connections", "pool" => "replica")
+            .set(f64::from(pool.options().get_max_connections()));
+    }
+    state.reads.observe().await;
     if let Err(err) = crm_app::metrics::observe_backlogs(&state.pools.projector).await {
         tracing::warn!(error = %err, "metrics: backlog readings failed");
     }

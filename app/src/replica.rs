@@ -219,6 +219,56 @@ impl Reads {
         }
     }
 
+    /// Sets the gauges of the standby, when there is one: `crm_replica_up` (1 when it
+    /// answered now, else 0) and `crm_replica_lag_bytes` (the write-ahead log the primary
+    /// has flushed and the standby has not replayed yet; left at its last value when the
+    /// standby does not answer). For a metrics scrape; failures are logged.
+    pub async fn observe(&self) {
+        let Some(standby) = self.standby.as_deref() else {
+            return;
+        };
+        let replayed = standby
+            .db
+            .query_one(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_last_wal_replay_lsn()::text AS lsn",
+            ))
+            .await
+            .and_then(|row| {
+                row.map(|r| r.try_get::<Option<String>>("", "lsn"))
+                    .transpose()
+                    .map(Option::flatten)
+            });
+        let lsn = match replayed {
+            Ok(Some(lsn)) => lsn,
+            Ok(None) => {
+                metrics::gauge!("crm_replica_up").set(0.0);
+                tracing::warn!("metrics: the read replica is not a standby");
+                return;
+            }
+            Err(err) => {
+                metrics::gauge!("crm_replica_up").set(0.0);
+                tracing::warn!(error = %err, "metrics: the read replica does not answer");
+                return;
+            }
+        };
+        metrics::gauge!("crm_replica_up").set(1.0);
+        let lag = self
+            .primary
+            .query_one(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT greatest(pg_wal_lsn_diff(pg_current_wal_flush_lsn(), $1::pg_lsn), 0)::float8 AS bytes",
+                [lsn.into()],
+            ))
+            .await
+            .and_then(|row| row.map(|r| r.try_get::<f64>("", "bytes")).transpose());
+        match lag {
+            Ok(Some(bytes)) => metrics::gauge!("crm_replica_lag_bytes").set(bytes),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "metrics: the replica's lag reading failed"),
+        }
+    }
+
     /// The primary's WAL flush position now, as `pg_lsn` text.
     async fn primary_position(&self) -> Result<String, AppError> {
         let row = self

@@ -33,6 +33,17 @@ async fn counts(app: &TestApp, reason: &str) -> (f64, f64) {
     )
 }
 
+/// The standby gauges a scrape reads: `crm_replica_up` and `crm_replica_lag_bytes`.
+async fn standby_gauges(app: &TestApp) -> (Option<f64>, Option<f64>) {
+    let res = scrape(&app.address, Some(TOKEN)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap_or_else(|e| panic!("{e}"));
+    (
+        sample(&text, "crm_replica_up", &[]),
+        sample(&text, "crm_replica_lag_bytes", &[]),
+    )
+}
+
 /// Creates a company named `name` and reads it back at once through every kind of read
 /// the standby serves: the list, a search, the export, its history and the audit trail.
 /// Returns how many such reads were made.
@@ -139,12 +150,21 @@ async fn reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_or_is_
         "every read is counted once, at the standby or as a fallback"
     );
 
+    let (up, lag) = standby_gauges(&app).await;
+    assert_eq!(up, Some(1.0));
+    assert!(lag.is_some_and(|bytes| bytes >= 0.0), "lag {lag:?}");
+
     // Behind: with replay paused the standby lacks the new company; the reads after the
     // write go to the primary and see it.
     on_standby_sql(&standby, "SELECT pg_wal_replay_pause()").await;
     let (reads, behind) = counts(&app, "behind").await;
     let made = write_then_read(&crm, "While paused").await;
     assert_eq!(on_standby(&standby, "While paused").await, 0);
+    let (_, lag) = standby_gauges(&app).await;
+    assert!(
+        lag.is_some_and(|bytes| bytes > 0.0),
+        "no lag while paused: {lag:?}"
+    );
     let (reads_after, behind_after) = counts(&app, "behind").await;
     assert_eq!(
         reads_after, reads,
@@ -168,6 +188,11 @@ async fn reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_or_is_
     assert!(
         down_after > down,
         "no fallback was counted as the standby being down"
+    );
+    assert_eq!(
+        standby_gauges(&app).await.0,
+        Some(0.0),
+        "the standby is down"
     );
 
     // Back: after the retry period the standby serves again.
