@@ -36,7 +36,16 @@ pub(crate) async fn get<R: Record>(
     point: &super::history::PointInTime,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(at) = point.at()? {
-        let past = crm_app::records::past(state.services(), auth, R::TYPE, id, at).await?;
+        let past = state
+            .reads
+            .run(auth, |db| async move {
+                let services = crm_app::records::Services {
+                    db: &db,
+                    commands: &state.commands,
+                };
+                crm_app::records::past(services, auth, R::TYPE, id, at).await
+            })
+            .await?;
         return Ok(HttpResponse::Ok().json(past));
     }
     let (version, detail) = crm_app::records::find::<R>(state.services(), auth, id).await?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use secrecy::SecretString;
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::Connection;
 
 use crate::client::{Client, Company};
@@ -45,8 +45,9 @@ async fn standby_gauges(app: &TestApp) -> (Option<f64>, Option<f64>) {
 }
 
 /// Creates a company named `name` and reads it back at once through every kind of read
-/// the standby serves: the list, a search, the export, its history and the audit trail.
-/// Returns how many such reads were made.
+/// the standby serves: the list, a search, the export, its history, the audit trail, its
+/// first version, its timeline, and the lists of deals and tasks. Returns how many such
+/// reads were made.
 async fn write_then_read(crm: &Client<'_>, name: &str) -> f64 {
     let made: Company = crm
         .companies()
@@ -85,7 +86,22 @@ async fn write_then_read(crm: &Client<'_>, name: &str) -> f64 {
             .any(|e| e.entity_id == made.id.to_string() && e.event_type == "CompanyCreated"),
         "the audit trail lacks {name}'s creation"
     );
-    5.0
+    let first = crm
+        .companies()
+        .at_version(made.id, 1)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(first.record["name"], name);
+    let timeline: Value = crm
+        .get(&format!("/v1/companies/{}/timeline", made.id))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(timeline["items"].as_array().map(Vec::len), Some(0));
+    for list in ["/v1/deals", "/v1/tasks"] {
+        let page: Value = crm.get(list).await.expect(StatusCode::OK);
+        assert!(page["items"].is_array(), "{list}: {page}");
+    }
+    9.0
 }
 
 /// How many rows of `companies` the standby holds named `name` (as its superuser, who
