@@ -211,26 +211,28 @@ async fn rows(
                     ..CompanyPatch::default()
                 };
                 let what = format!("company {existing} has this domain");
-                if run.dry_run {
-                    report.update(row, format!("{what}: it would be updated"));
-                    continue;
-                }
                 let Ok(id) = uuid::Uuid::parse_str(&existing) else {
                     report.fail(row, format!("{what}: not an id"));
                     continue;
                 };
                 let row_meta = row_metadata(meta);
                 let command = Guarded::from(CompanyCommand::Update(patch));
-                let done = batch
-                    .update(row, &row_meta, async |unit| {
-                        commands
-                            .run_in::<Company, _>(unit, EntityId(id), command, &row_meta)
-                            .await
-                    })
-                    .await;
+                let work = async |unit: &crate::unit_of_work::UnitOfWork| {
+                    commands
+                        .run_in::<Company, _>(unit, EntityId(id), command, &row_meta)
+                        .await
+                };
+                let done = if run.dry_run {
+                    batch.check_update(&row_meta, work).await
+                } else {
+                    batch.update(row, &row_meta, work).await
+                };
                 match done {
                     Ok(appended) if appended.events == 0 => {
                         report.update(row, format!("{what}: nothing to change"));
+                    }
+                    Ok(_) if run.dry_run => {
+                        report.update(row, format!("{what}: it would be updated"));
                     }
                     Ok(_) => report.update(row, format!("{what}: updated")),
                     Err(err @ (AppError::Internal(_) | AppError::Unavailable(_))) => {

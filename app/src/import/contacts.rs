@@ -176,24 +176,24 @@ async fn rows(
                     ..ContactPatch::default()
                 };
                 let holder = EntityId(holder);
-                if run.dry_run {
-                    report.update(
-                        row,
-                        format!("contact {holder} has this email: it would be updated"),
-                    );
-                    continue;
-                }
                 let row_meta = row_metadata(meta);
                 let command = Guarded::from(ContactCommand::Update(patch));
-                let done = batch
-                    .update(row, &row_meta, async |unit| {
-                        commands.contact_in(unit, holder, command, &row_meta).await
-                    })
-                    .await;
+                let work = async |unit: &crate::unit_of_work::UnitOfWork| {
+                    commands.contact_in(unit, holder, command, &row_meta).await
+                };
+                let done = if run.dry_run {
+                    batch.check_update(&row_meta, work).await
+                } else {
+                    batch.update(row, &row_meta, work).await
+                };
                 match done {
                     Ok(appended) if appended.events == 0 => report.update(
                         row,
                         format!("contact {holder} has this email: nothing to change"),
+                    ),
+                    Ok(_) if run.dry_run => report.update(
+                        row,
+                        format!("contact {holder} has this email: it would be updated"),
                     ),
                     Ok(_) => {
                         report.update(row, format!("contact {holder} has this email: updated"))

@@ -532,6 +532,20 @@ where
         }
     }
 
+    /// Checks row `row`'s update of an existing record (`work`) as [`Self::update`] runs
+    /// it, against the record as stored, in a savepoint that is always undone: a dry run
+    /// refuses what the import would refuse and changes nothing.
+    pub(crate) async fn check_update<T>(
+        &mut self,
+        meta: &EventMetadata,
+        work: impl AsyncFnOnce(&crate::unit_of_work::UnitOfWork) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let unit = self.batch.unit(meta).await?.savepoint().await?;
+        let done = work(&unit).await;
+        unit.rollback().await?;
+        done
+    }
+
     /// Writes what is staged and commits it with the claims and the job's counts as
     /// `report` has them.
     pub(crate) async fn commit(&mut self, report: &ImportReport) -> Result<(), AppError> {

@@ -61,7 +61,8 @@ Ada,King,ada@example.com,,not a phone\n"
         plain["skipped_duplicates"].as_u64().unwrap_or(0) >= 1,
         "{plain}"
     );
-    // A dry run of the upsert says what it would update, and changes nothing.
+    // A dry run of the upsert says what it would update, refuses what the import would
+    // refuse (row 4's phone, checked against the contact as stored), and changes nothing.
     let (status, dry) = app
         .post_csv(
             "/v1/imports/contacts?dry_run=true&mode=upsert",
@@ -70,8 +71,27 @@ Ada,King,ada@example.com,,not a phone\n"
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{dry}");
-    assert_eq!(dry["updated"], 3, "{dry}");
     accounted(&dry);
+    assert_eq!(
+        (&dry["created"], &dry["updated"], &dry["failed"]),
+        (&json!(1), &json!(2), &json!(1)),
+        "{dry}"
+    );
+    let dry_updates = notes(&dry, "updates");
+    assert_eq!(
+        dry_updates.iter().map(|(row, _)| *row).collect::<Vec<_>>(),
+        [1, 3]
+    );
+    assert!(
+        dry_updates
+            .iter()
+            .all(|(_, m)| m.ends_with("it would be updated")),
+        "each row is checked against the contact as stored: {dry_updates:?}"
+    );
+    let dry_errors = notes(&dry, "errors");
+    assert_eq!(dry_errors.len(), 1, "{dry_errors:?}");
+    assert_eq!(dry_errors[0].0, 4, "{dry_errors:?}");
+    assert!(dry_errors[0].1.contains("phone"), "{dry_errors:?}");
     let (_, unchanged) = app.get(&format!("/v1/contacts/{ada_id}"), &ws.token).await;
     assert_eq!(unchanged["job_title"], "Analyst");
 
@@ -131,6 +151,25 @@ Acme Corporation,https://www.acme.example/,Anvils,120\n\
 Globex,globex.example,Energy,\n\
 Globex Again,globex.example,Mining,\n"
         .to_vec();
+    let (status, dry) = app
+        .post_csv(
+            "/v1/imports/companies?mode=upsert&dry_run=true",
+            &ws.token,
+            companies.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{dry}");
+    accounted(&dry);
+    assert_eq!(
+        (&dry["updated"], &dry["created"], &dry["skipped_duplicates"]),
+        (&json!(1), &json!(1), &json!(1)),
+        "{dry}"
+    );
+    assert!(notes(&dry, "updates")[0].1.ends_with("it would be updated"));
+    let (_, unchanged) = app
+        .get(&format!("/v1/companies/{acme_id}"), &ws.token)
+        .await;
+    assert_eq!(unchanged["name"], "Acme", "a dry run changes nothing");
     let (status, report) = app
         .post_csv("/v1/imports/companies?mode=upsert", &ws.token, companies)
         .await;
