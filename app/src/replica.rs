@@ -16,7 +16,9 @@
 //!    for up to `database.replica_wait_ms`. Otherwise the primary serves it.
 //! 3. A standby that fails (refused or lost connections, a query cancelled by a recovery
 //!    conflict) is left alone for `database.replica_retry_ms`, and its read is run again
-//!    on the primary.
+//!    on the primary. One that did not catch up within the wait is left alone for
+//!    [`LAGGING_MS`] (at most the retry period), so that while it lags one read in that
+//!    time waits for it, not every read.
 //!
 //! So a standby read sees at least what the primary had committed when the request
 //! arrived (read-your-writes, and monotonic reads across requests and processes), never
@@ -33,6 +35,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 use crate::caller::Caller;
 use crate::error::AppError;
+
+/// How long reads go straight to the primary after the standby failed to catch up within
+/// the wait (milliseconds; at most `database.replica_retry_ms`).
+pub const LAGGING_MS: u64 = 1_000;
 
 /// Where a read ran, for the metrics and the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +74,24 @@ struct Standby {
     retry: Duration,
     /// When the standby may be tried again: milliseconds since `epoch` (0: now).
     down_until_ms: AtomicU64,
+    /// Until when reads skip the standby for lagging: milliseconds since `epoch`.
+    lagging_until_ms: AtomicU64,
     epoch: Instant,
 }
 
 impl Standby {
     fn is_resting(&self) -> bool {
         self.elapsed_ms() < self.down_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn is_lagging(&self) -> bool {
+        self.elapsed_ms() < self.lagging_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn lag(&self) {
+        let window = LAGGING_MS.min(millis(self.retry));
+        let until = self.elapsed_ms().saturating_add(window);
+        self.lagging_until_ms.store(until, Ordering::Relaxed);
     }
 
     fn rest(&self, why: &dyn std::fmt::Display) {
@@ -147,6 +165,7 @@ impl Reads {
                     wait,
                     retry,
                     down_until_ms: AtomicU64::new(0),
+                    lagging_until_ms: AtomicU64::new(0),
                     epoch: Instant::now(),
                 })
             }),
@@ -166,6 +185,8 @@ impl Reads {
         };
         let served = if standby.is_resting() {
             Served::Down
+        } else if standby.is_lagging() {
+            Served::Behind
         } else {
             // The request's waiting transaction (its session check, on the primary) ends
             // here: the read runs elsewhere.
@@ -176,7 +197,10 @@ impl Reads {
             };
             match standby.caught_up(&lsn).await {
                 Ok(true) => Served::Replica,
-                Ok(false) => Served::Behind,
+                Ok(false) => {
+                    standby.lag();
+                    Served::Behind
+                }
                 Err(err) => {
                     standby.rest(&err);
                     Served::Down
