@@ -102,6 +102,10 @@ fn classify(err: &(dyn std::error::Error + 'static)) -> Option<Fault> {
         if let Some(x) = e.downcast_ref::<sqlx::Error>() {
             return classify_sqlx(x);
         }
+        // A `DbErr` wrapped transparently shows its source alone.
+        if e.downcast_ref::<sea_orm::error::ConnAcquireErr>().is_some() {
+            return Some(Fault::Unreachable);
+        }
         current = e.source();
     }
     None

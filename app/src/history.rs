@@ -312,12 +312,15 @@ fn accepted_at(e: &StreamEvent) -> DateTime<Utc> {
         .map_or(e.recorded_at, |t| t.with_timezone(&Utc))
 }
 
-/// Every version of the record, oldest first, each with its field-level diff.
+/// Every version of the record, oldest first, each with its field-level diff. Read
+/// through `db` (the primary or a hot standby); the snapshots the replay takes are stored
+/// through `keep` (the primary's `crm_app` pool).
 ///
 /// # Errors
 /// 404 when the workspace has no such record; 500 for an event that no longer decodes.
 pub async fn versions(
     db: &DatabaseConnection,
+    keep: &DatabaseConnection,
     keyring: &Keyring,
     scope: &TenantScope,
     kind: RecordType,
@@ -352,18 +355,20 @@ pub async fn versions(
     replay_any(kind, id, None, &events, visit, |e, state| {
         taken.push(snapshot_of(e, state));
     })?;
-    keep_snapshots(db, scope, kind, id, &taken).await;
+    keep_snapshots(keep, scope, kind, id, &taken).await;
     Ok(out)
 }
 
 /// The record as it was at `at`: replayed up to that version, or up to the last event
-/// whose command was accepted (`occurred_at`) at or before that time.
+/// whose command was accepted (`occurred_at`) at or before that time. Read through `db`,
+/// snapshots stored through `keep`, as for [`versions`].
 ///
 /// # Errors
 /// 404 when the workspace has no such record, or it did not exist yet at `at`; 422 for a
 /// version beyond the record's latest (`version`).
 pub async fn state_at(
     db: &DatabaseConnection,
+    keep: &DatabaseConnection,
     keyring: &Keyring,
     scope: &TenantScope,
     kind: RecordType,
@@ -453,7 +458,7 @@ pub async fn state_at(
         }
         Err(err) => return Err(err),
     };
-    keep_snapshots(db, scope, kind, id, &taken).await;
+    keep_snapshots(keep, scope, kind, id, &taken).await;
     Ok(PastState {
         version,
         recorded_at,

@@ -9,25 +9,31 @@
 //! 1. The request's session check, on the primary, reads the primary's WAL *flush*
 //!    position ([`Caller::primary_lsn`]; `pg_current_wal_flush_lsn()`). Every write the
 //!    caller (or anyone) was answered for before the request began has its commit record
-//!    at or before that position, since a command's commit is flushed before its answer
-//!    (`synchronous_commit` on).
+//!    at or before that position, since a command's commit is flushed before its answer:
+//!    this needs `synchronous_commit` on (PostgreSQL's default) for the server's roles;
+//!    with it off, a read right after a write may miss it (`docs/operations.md`).
 //! 2. The read goes to the standby only once its replay position
 //!    (`pg_last_wal_replay_lsn()`) has reached that position, which the standby is polled
 //!    for up to `database.replica_wait_ms`. Otherwise the primary serves it.
 //! 3. A standby that fails (refused or lost connections, a query cancelled by a recovery
 //!    conflict) is left alone for `database.replica_retry_ms`, and its read is run again
 //!    on the primary. One that did not catch up within the wait is left alone for
-//!    [`LAGGING_MS`] (at most the retry period), so that while it lags one read in that
-//!    time waits for it, not every read.
+//!    [`LAGGING_MS`] (at most the retry period); and while one read waits past a tenth
+//!    of the wait, others that find it behind do not wait too. So while it lags, few
+//!    reads pay the wait, not every read.
+//! 4. The standby is checked to be in recovery and a copy of the primary's cluster (the
+//!    same `system_identifier`), once, and again after each failure (a failover); a
+//!    server that is not is never read.
 //!
 //! So a standby read sees at least what the primary had committed when the request
-//! arrived (read-your-writes, and monotonic reads across requests and processes), never
-//! waits longer than the bound, and a stopped standby costs one failed check per retry
-//! period. The PostgreSQL documentation's "Hot Standby" chapter (§27.4) describes the
+//! arrived (read-your-writes, and monotonic reads across requests and processes); it
+//! waits for replay at most `replica_wait_ms`, for a connection to the standby at most
+//! that or 250 ms, whichever is longer; and a stopped standby costs one failed check per
+//! retry period. The PostgreSQL documentation's "Hot Standby" chapter (§27.4) describes the
 //! replay position and the query conflicts this relies on.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,7 +82,23 @@ struct Standby {
     down_until_ms: AtomicU64,
     /// Until when reads skip the standby for lagging: milliseconds since `epoch`.
     lagging_until_ms: AtomicU64,
+    /// Since when a read has been waiting for the standby past its first check:
+    /// milliseconds since `epoch` (0: none is).
+    waiting_since_ms: AtomicU64,
+    /// Whether the standby was found to be a standby of the primary's cluster since it
+    /// last failed.
+    verified: AtomicBool,
     epoch: Instant,
+}
+
+/// Clears [`Standby::waiting_since_ms`] when the read that set it stops waiting (also
+/// when its request is dropped mid-wait).
+struct Waiting<'a>(&'a AtomicU64);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
 }
 
 impl Standby {
@@ -97,6 +119,8 @@ impl Standby {
     fn rest(&self, why: &dyn std::fmt::Display) {
         let until = self.elapsed_ms().saturating_add(millis(self.retry));
         self.down_until_ms.store(until, Ordering::Relaxed);
+        // After a failure it may be another server (a failover): check it again.
+        self.verified.store(false, Ordering::Relaxed);
         tracing::warn!(error = %why, retry_ms = millis(self.retry), "the read replica failed: reads go to the primary for now");
     }
 
@@ -104,11 +128,46 @@ impl Standby {
         millis(self.epoch.elapsed())
     }
 
+    /// Whether the standby is in recovery and a copy of `primary`'s cluster (the same
+    /// `system_identifier`, so their WAL positions compare), checked once after each
+    /// failure. Not so: the standby rests, with an error logged.
+    async fn verify(&self, primary: &DatabaseConnection) -> Result<bool, DbErr> {
+        if self.verified.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let identity = "SELECT pg_is_in_recovery() AS standby,
+                               (pg_control_system()).system_identifier::text AS cluster";
+        let read = |row: Option<sea_orm::QueryResult>| -> Result<(bool, String), DbErr> {
+            let row =
+                row.ok_or_else(|| DbErr::Custom("pg_control_system() returned no row".into()))?;
+            Ok((row.try_get("", "standby")?, row.try_get("", "cluster")?))
+        };
+        let stmt = || Statement::from_string(DbBackend::Postgres, identity);
+        let (is_standby, cluster) = read(self.db.query_one(stmt()).await?)?;
+        let (_, primary_cluster) = read(primary.query_one(stmt()).await?)?;
+        if !is_standby || cluster != primary_cluster {
+            let why = if is_standby {
+                "database.replica_url is a standby of another cluster than database.url's"
+            } else {
+                "database.replica_url is not a standby (pg_is_in_recovery() is false)"
+            };
+            tracing::error!(why, "the read replica is not used");
+            self.rest(&why);
+            return Ok(false);
+        }
+        self.verified.store(true, Ordering::Relaxed);
+        Ok(true)
+    }
+
     /// Polls the standby's replay position until it reaches `lsn` or the wait is over.
+    /// Once one read has been waiting past its first check for a tenth of the wait, other
+    /// reads that find the standby behind do not wait too: they are told `false` at once.
     async fn caught_up(&self, lsn: &str) -> Result<bool, DbErr> {
         let started = Instant::now();
         let deadline = started + self.wait;
+        let patience = millis(self.wait / 10).max(1);
         let mut pause = Duration::from_millis(1);
+        let mut waiting = None;
         loop {
             // NULL (not a standby, or one that has replayed nothing) counts as behind.
             let row = self
@@ -128,6 +187,19 @@ impl Standby {
             let now = Instant::now();
             if now >= deadline {
                 return Ok(false);
+            }
+            if waiting.is_none() {
+                let since = self.elapsed_ms().max(1);
+                match self.waiting_since_ms.compare_exchange(
+                    0,
+                    since,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => waiting = Some(Waiting(&self.waiting_since_ms)),
+                    Err(other) if since.saturating_sub(other) > patience => return Ok(false),
+                    Err(_) => {}
+                }
             }
             tokio::time::sleep(pause.min(deadline - now)).await;
             pause = (pause * 2).min(Duration::from_millis(16));
@@ -166,6 +238,8 @@ impl Reads {
                     retry,
                     down_until_ms: AtomicU64::new(0),
                     lagging_until_ms: AtomicU64::new(0),
+                    waiting_since_ms: AtomicU64::new(0),
+                    verified: AtomicBool::new(false),
                     epoch: Instant::now(),
                 })
             }),
@@ -195,8 +269,14 @@ impl Reads {
                 Some(lsn) => lsn.clone(),
                 None => self.primary_position().await?,
             };
-            match standby.caught_up(&lsn).await {
+            let checked = match standby.verify(&self.primary).await {
+                Ok(true) => standby.caught_up(&lsn).await,
+                Ok(false) => Ok(false),
+                Err(err) => Err(err),
+            };
+            match checked {
                 Ok(true) => Served::Replica,
+                Ok(false) if standby.is_resting() => Served::Down,
                 Ok(false) => {
                     standby.lag();
                     Served::Behind
@@ -218,7 +298,8 @@ impl Reads {
     /// as [`Reads::pick`] chooses; when it fails on the standby because of the standby
     /// (it cannot be reached, or PostgreSQL cancelled the query for a recovery conflict:
     /// [`AppError::Unavailable`], [`AppError::ConcurrentWrite`]), the standby rests and
-    /// `read` runs again on the primary.
+    /// `read` runs again on the primary. An internal error on the standby also runs
+    /// `read` again on the primary (whose answer is the one given), without the rest.
     ///
     /// # Errors
     /// `read`'s own, or the primary's as for [`Reads::pick`].
@@ -236,6 +317,11 @@ impl Reads {
                 Some(standby),
             ) => {
                 standby.rest(err);
+                metrics::counter!("crm_replica_fallbacks_total", "reason" => "failed").increment(1);
+                read(self.primary.clone()).await
+            }
+            (Err(err @ AppError::Internal(_)), Served::Replica, Some(_)) => {
+                tracing::warn!(error = %err, "a read failed on the read replica: reading the primary");
                 metrics::counter!("crm_replica_fallbacks_total", "reason" => "failed").increment(1);
                 read(self.primary.clone()).await
             }

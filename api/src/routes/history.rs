@@ -115,11 +115,11 @@ pub async fn past(
     at: At,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadAudit)?;
-    let (keyring, scope) = (state.commands.keyring(), &auth.scope);
+    let (keyring, scope, primary) = (state.commands.keyring(), &auth.scope, &state.pools.app);
     let past = state
         .reads
         .run(auth, |db| async move {
-            history::state_at(&db, keyring, scope, kind, id, at).await
+            history::state_at(&db, primary, keyring, scope, kind, id, at).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(past))
@@ -149,11 +149,11 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let (segment, id) = path.into_inner();
     let kind = RecordType::from_segment(&segment).ok_or(ApiError::NotFound)?;
-    let (keyring, scope) = (state.commands.keyring(), &auth.scope);
+    let (keyring, scope, primary) = (state.commands.keyring(), &auth.scope, &state.pools.app);
     let items = state
         .reads
         .run(&auth, |db| async move {
-            history::versions(&db, keyring, scope, kind, id).await
+            history::versions(&db, primary, keyring, scope, kind, id).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(VersionList { items }))

@@ -36,17 +36,7 @@ pub(crate) async fn get<R: Record>(
     point: &super::history::PointInTime,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(at) = point.at()? {
-        let past = state
-            .reads
-            .run(auth, |db| async move {
-                let services = crm_app::records::Services {
-                    db: &db,
-                    commands: &state.commands,
-                };
-                crm_app::records::past(services, auth, R::TYPE, id, at).await
-            })
-            .await?;
-        return Ok(HttpResponse::Ok().json(past));
+        return super::history::past(state, auth, R::TYPE, id, at).await;
     }
     let (version, detail) = crm_app::records::find::<R>(state.services(), auth, id).await?;
     Ok(record(StatusCode::OK, version, &detail))

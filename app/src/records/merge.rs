@@ -411,8 +411,16 @@ async fn state<R: Record>(
     id: Uuid,
     at: At,
 ) -> Result<Map<String, Value>, AppError> {
-    let past =
-        history::state_at(s.db, s.commands.keyring(), &caller.scope, R::TYPE, id, at).await?;
+    let past = history::state_at(
+        s.db,
+        s.db,
+        s.commands.keyring(),
+        &caller.scope,
+        R::TYPE,
+        id,
+        at,
+    )
+    .await?;
     let mut record = past.record;
     let mut custom = record
         .get("custom")

@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::caller::Caller;
 use crate::commands::Commands;
 use crate::error::AppError;
-use crate::history::{self, At, PastState, RecordType};
+use crate::history::{self, At, RecordType};
 
 /// Money on the wire: `{"amount_minor": 123456, "currency": "EUR"}`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -181,23 +181,6 @@ pub async fn find<R: Record>(
     }
     let version = row.version();
     Ok((version, R::detail(s, &caller.scope, row).await?))
-}
-
-/// The record at a point of its history (past states, deleted ones included, are part of
-/// the audit trail).
-///
-/// # Errors
-/// [`AppError::Forbidden`] without the audit right; [`AppError::NotFound`] for no such
-/// record or one that did not exist yet; a validation error for a version out of range.
-pub async fn past(
-    s: Services<'_>,
-    caller: &Caller,
-    kind: RecordType,
-    id: Uuid,
-    at: At,
-) -> Result<PastState, AppError> {
-    caller.require(Action::ReadAudit)?;
-    history::state_at(s.db, s.commands.keyring(), &caller.scope, kind, id, at).await
 }
 
 /// Checks that `id` names a live (not deleted) record of `R` in the scope's workspace:
@@ -435,7 +418,17 @@ pub async fn revert<R: Record>(
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(AppError::invalid("reason", "must be 1 to 500 characters"));
     }
-    let state = |at| history::state_at(s.db, s.commands.keyring(), &caller.scope, R::TYPE, id, at);
+    let state = |at| {
+        history::state_at(
+            s.db,
+            s.db,
+            s.commands.keyring(),
+            &caller.scope,
+            R::TYPE,
+            id,
+            at,
+        )
+    };
     let current = state(At::Time(chrono::DateTime::<chrono::Utc>::MAX_UTC)).await?;
     if to_version < 1 || to_version >= current.version {
         return Err(AppError::invalid(

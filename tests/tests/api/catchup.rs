@@ -197,7 +197,6 @@ async fn a_batch_holding_the_lock_past_its_age_is_ended_by_another_process() {
         .and_then(|e| e.as_database_error())
         .and_then(|e| e.code().map(|c| c.into_owned()));
     assert_eq!(code.as_deref(), Some("57P01"), "{ended:?}");
-    assert!(!holds().await);
 }
 
 #[tokio::test]

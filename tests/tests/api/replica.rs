@@ -21,15 +21,26 @@ use crate::metrics::{sample, scrape};
 const TOKEN: &str = "replica-token-replica-token-replica-token";
 const DB: &str = "crm_replica";
 
-/// The standby reads so far and the fallbacks to the primary for `reason`.
+/// The standby reads so far and the fallbacks to the primary for `reason` (`any`: for
+/// every reason).
 async fn counts(app: &TestApp, reason: &str) -> (f64, f64) {
     let res = scrape(&app.address, Some(TOKEN)).await;
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.unwrap_or_else(|e| panic!("{e}"));
-    let label = format!("reason=\"{reason}\"");
+    let reasons = match reason {
+        "any" => vec!["behind", "down", "failed"],
+        one => vec![one],
+    };
+    let fallbacks = reasons
+        .iter()
+        .map(|r| {
+            let label = format!("reason=\"{r}\"");
+            sample(&text, "crm_replica_fallbacks_total", &[&label]).unwrap_or(0.0)
+        })
+        .sum();
     (
         sample(&text, "crm_replica_reads_total", &[]).unwrap_or(0.0),
-        sample(&text, "crm_replica_fallbacks_total", &[&label]).unwrap_or(0.0),
+        fallbacks,
     )
 }
 
@@ -152,12 +163,12 @@ async fn reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_or_is_
     let crm = app.as_(&owner);
 
     // Caught up: each read right after its write sees it, and the standby served them.
-    let (reads, behind) = counts(&app, "behind").await;
+    let (reads, behind) = counts(&app, "any").await;
     let mut made = 0.0;
     for n in 0..4 {
         made += write_then_read(&crm, &format!("Replicated {n}")).await;
     }
-    let (reads_after, behind_after) = counts(&app, "behind").await;
+    let (reads_after, behind_after) = counts(&app, "any").await;
     let (served, fell_back) = (reads_after - reads, behind_after - behind);
     assert!(served >= 1.0, "no read went to the standby");
     assert_eq!(
@@ -173,7 +184,7 @@ async fn reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_or_is_
     // Behind: with replay paused the standby lacks the new company; the reads after the
     // write go to the primary and see it.
     on_standby_sql(&standby, "SELECT pg_wal_replay_pause()").await;
-    let (reads, behind) = counts(&app, "behind").await;
+    let (reads, behind) = counts(&app, "any").await;
     let made = write_then_read(&crm, "While paused").await;
     assert_eq!(on_standby(&standby, "While paused").await, 0);
     let (_, lag) = standby_gauges(&app).await;
@@ -181,7 +192,7 @@ async fn reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_or_is_
         lag.is_some_and(|bytes| bytes > 0.0),
         "no lag while paused: {lag:?}"
     );
-    let (reads_after, behind_after) = counts(&app, "behind").await;
+    let (reads_after, behind_after) = counts(&app, "any").await;
     assert_eq!(
         reads_after, reads,
         "a read went to a standby that was behind"
@@ -238,4 +249,37 @@ async fn reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_or_is_
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // A second server whose replica_url is the primary itself (its WAL positions compare,
+    // but it is not in recovery) never reads there. In the same test, so that the counts
+    // are this server's alone (the first one is idle now).
+    let mut settings = test_settings(DB);
+    settings.database.url = primary.url(DB).into();
+    settings.database.replica_url = Some(SecretString::from(primary.url(DB)));
+    settings.projector.enabled = false;
+    let not_standby = crm_api::startup::Application::build(settings)
+        .await
+        .unwrap_or_else(|e| panic!("server failed to start: {e}"));
+    let second = TestApp {
+        address: format!("http://127.0.0.1:{}", not_standby.port()),
+        db_name: DB.into(),
+        client: reqwest::Client::new(),
+    };
+    tokio::spawn(not_standby.run_until_stopped());
+    let (reads, down) = counts(&app, "down").await;
+    for _ in 0..3 {
+        let page = second
+            .as_(&owner)
+            .companies()
+            .list("")
+            .await
+            .expect(StatusCode::OK);
+        assert!(page.items.iter().any(|c| c.name == "While stopped"));
+    }
+    let (reads_after, down_after) = counts(&app, "down").await;
+    assert_eq!(
+        reads_after, reads,
+        "a read went to a server not in recovery"
+    );
+    assert_eq!(down_after - down, 3.0);
 }
