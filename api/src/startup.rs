@@ -190,6 +190,7 @@ impl Application {
             std::time::Duration::from_millis(settings.database.replica_wait_ms),
             std::time::Duration::from_millis(settings.database.replica_retry_ms),
         );
+        reads.warn_if_writes_are_async(&pools.command).await;
         let state = AppState {
             settings,
             pools,

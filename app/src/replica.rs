@@ -379,6 +379,29 @@ impl Reads {
         }
     }
 
+    /// Logs a warning when a standby is configured and `command` (the commands' pool)
+    /// sessions start with `synchronous_commit` off: the rule of the module then no longer
+    /// covers the caller's own writes. Failures to read the setting are logged too.
+    pub async fn warn_if_writes_are_async(&self, command: &DatabaseConnection) {
+        if self.standby.is_none() {
+            return;
+        }
+        let setting = command
+            .query_one(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT current_setting('synchronous_commit') AS s",
+            ))
+            .await
+            .and_then(|row| row.map(|r| r.try_get::<String>("", "s")).transpose());
+        match setting {
+            Ok(Some(s)) if s == "off" => tracing::warn!(
+                "synchronous_commit is off for the server's writes: a read on the read replica right after a write may miss it"
+            ),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "could not read synchronous_commit"),
+        }
+    }
+
     /// The primary's WAL flush position now, as `pg_lsn` text.
     async fn primary_position(&self) -> Result<String, AppError> {
         let row = self
