@@ -124,7 +124,7 @@ pub async fn contact(
         companies: linked,
         activities: activity_views,
         deals: deal_views,
-        history: history::versions(db, db, s.commands.keyring(), scope, RecordType::Contact, id)
+        history: history::versions(history::Source::primary(s), scope, RecordType::Contact, id)
             .await?,
     })
 }

@@ -400,15 +400,9 @@ pub async fn enrich(
         };
         let key = (record, event.entity_id);
         if let std::collections::hash_map::Entry::Vacant(entry) = histories.entry(key) {
-            let versions = history::versions(
-                s.db,
-                s.db,
-                s.commands.keyring(),
-                scope,
-                record,
-                event.entity_id,
-            )
-            .await?;
+            let versions =
+                history::versions(history::Source::primary(s), scope, record, event.entity_id)
+                    .await?;
             entry.insert(versions.into_iter().map(|v| (v.version, v)).collect());
         }
         if let Some(version) = histories.get(&key).and_then(|h| h.get(&event.version)) {
@@ -416,9 +410,7 @@ pub async fn enrich(
             event.personal_data = version.personal_data;
         }
         let state = history::state_at(
-            s.db,
-            s.db,
-            s.commands.keyring(),
+            history::Source::primary(s),
             scope,
             record,
             event.entity_id,

@@ -312,21 +312,43 @@ fn accepted_at(e: &StreamEvent) -> DateTime<Utc> {
         .map_or(e.recorded_at, |t| t.with_timezone(&Utc))
 }
 
-/// Every version of the record, oldest first, each with its field-level diff. Read
-/// through `db` (the primary or a hot standby); the snapshots the replay takes are stored
-/// through `keep` (the primary's `crm_app` pool).
+/// Where a history read runs: the connection it reads through (the primary, or a hot
+/// standby: `crate::replica`), the one the snapshots its replay takes are stored through
+/// (always the primary's `crm_app` pool: a standby is read-only), and the key ring that
+/// opens contacts' personal data.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    /// Reads the events and snapshots.
+    pub read: &'a DatabaseConnection,
+    /// Stores new snapshots.
+    pub keep: &'a DatabaseConnection,
+    /// Opens personal data.
+    pub keyring: &'a Keyring,
+}
+
+impl<'a> Source<'a> {
+    /// Reading and keeping through the use cases' own pool (the primary).
+    pub fn primary(s: crate::records::Services<'a>) -> Self {
+        Self {
+            read: s.db,
+            keep: s.db,
+            keyring: s.commands.keyring(),
+        }
+    }
+}
+
+/// Every version of the record, oldest first, each with its field-level diff, read and
+/// its snapshots kept as `src` says.
 ///
 /// # Errors
 /// 404 when the workspace has no such record; 500 for an event that no longer decodes.
 pub async fn versions(
-    db: &DatabaseConnection,
-    keep: &DatabaseConnection,
-    keyring: &Keyring,
+    src: Source<'_>,
     scope: &TenantScope,
     kind: RecordType,
     id: Uuid,
 ) -> Result<Vec<Version>, AppError> {
-    let events = load(db, keyring, scope, kind, id).await?;
+    let events = load(src.read, src.keyring, scope, kind, id).await?;
     let mut out = Vec::with_capacity(events.len());
     let mut taken = Vec::new();
     let visit = |e: &StreamEvent, before: &Map<String, Value>, after: &Map<String, Value>| {
@@ -355,26 +377,25 @@ pub async fn versions(
     replay_any(kind, id, None, &events, visit, |e, state| {
         taken.push(snapshot_of(e, state));
     })?;
-    keep_snapshots(keep, scope, kind, id, &taken).await;
+    keep_snapshots(src.keep, scope, kind, id, &taken).await;
     Ok(out)
 }
 
 /// The record as it was at `at`: replayed up to that version, or up to the last event
-/// whose command was accepted (`occurred_at`) at or before that time. Read through `db`,
-/// snapshots stored through `keep`, as for [`versions`].
+/// whose command was accepted (`occurred_at`) at or before that time; read and its
+/// snapshots kept as `src` says.
 ///
 /// # Errors
 /// 404 when the workspace has no such record, or it did not exist yet at `at`; 422 for a
 /// version beyond the record's latest (`version`).
 pub async fn state_at(
-    db: &DatabaseConnection,
-    keep: &DatabaseConnection,
-    keyring: &Keyring,
+    src: Source<'_>,
     scope: &TenantScope,
     kind: RecordType,
     id: Uuid,
     at: At,
 ) -> Result<PastState, AppError> {
+    let (db, keyring) = (src.read, src.keyring);
     let snapshot = match (kind, at) {
         (RecordType::Contact, _) => None,
         (_, At::Version(n)) => {
@@ -458,7 +479,7 @@ pub async fn state_at(
         }
         Err(err) => return Err(err),
     };
-    keep_snapshots(keep, scope, kind, id, &taken).await;
+    keep_snapshots(src.keep, scope, kind, id, &taken).await;
     Ok(PastState {
         version,
         recorded_at,

@@ -4,7 +4,6 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use crm_domain::activity::ActivityCommand;
-use crm_projections::entities::{company, contact, deal};
 use crm_projections::queries::activities::{self, Subject, TaskFilter};
 use crm_store::page::Page;
 use serde::Deserialize;
@@ -130,22 +129,7 @@ async fn timeline(
     let page = state
         .reads
         .run(&auth, |db| async move {
-            let db = &db;
-            let exists = match subject {
-                Subject::Contact => crm_projections::queries::row::<contact::Entity>(db, scope, id)
-                    .await?
-                    .is_some(),
-                Subject::Company => crm_projections::queries::row::<company::Entity>(db, scope, id)
-                    .await?
-                    .is_some(),
-                Subject::Deal => crm_projections::queries::row::<deal::Entity>(db, scope, id)
-                    .await?
-                    .is_some(),
-            };
-            if !exists {
-                return Err(crm_app::error::AppError::NotFound);
-            }
-            Ok(activities::timeline(db, scope, subject, id, cursor, limit).await?)
+            crm_app::records::activities::timeline(&db, scope, subject, id, cursor, limit).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(Page {

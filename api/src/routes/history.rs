@@ -115,11 +115,16 @@ pub async fn past(
     at: At,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Action::ReadAudit)?;
-    let (keyring, scope, primary) = (state.commands.keyring(), &auth.scope, &state.pools.app);
+    let (keyring, scope, keep) = (state.commands.keyring(), &auth.scope, &state.pools.app);
     let past = state
         .reads
         .run(auth, |db| async move {
-            history::state_at(&db, primary, keyring, scope, kind, id, at).await
+            let src = history::Source {
+                read: &db,
+                keep,
+                keyring,
+            };
+            history::state_at(src, scope, kind, id, at).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(past))
@@ -149,11 +154,16 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let (segment, id) = path.into_inner();
     let kind = RecordType::from_segment(&segment).ok_or(ApiError::NotFound)?;
-    let (keyring, scope, primary) = (state.commands.keyring(), &auth.scope, &state.pools.app);
+    let (keyring, scope, keep) = (state.commands.keyring(), &auth.scope, &state.pools.app);
     let items = state
         .reads
         .run(&auth, |db| async move {
-            history::versions(&db, primary, keyring, scope, kind, id).await
+            let src = history::Source {
+                read: &db,
+                keep,
+                keyring,
+            };
+            history::versions(src, scope, kind, id).await
         })
         .await?;
     Ok(HttpResponse::Ok().json(VersionList { items }))

@@ -407,3 +407,36 @@ impl Record for Activities {
         ActivityCommand::Restore
     }
 }
+
+/// A page of the activities linked to `subject` `id` of the scope's workspace, newest
+/// first (`crm_projections::queries::activities::timeline`), after `cursor`, `limit` rows
+/// (the store's default when `None`).
+/// Read through `db` (the primary or a hot standby).
+///
+/// # Errors
+/// [`AppError::NotFound`] when the workspace has no such contact, company or deal (another
+/// workspace's id included); a validation error for a malformed cursor; the store's.
+pub async fn timeline(
+    db: &sea_orm::DatabaseConnection,
+    scope: &TenantScope,
+    subject: crm_projections::queries::activities::Subject,
+    id: Uuid,
+    cursor: Option<&str>,
+    limit: Option<u64>,
+) -> Result<crm_store::page::Page<Model>, AppError> {
+    use crm_projections::entities::{company, contact, deal};
+    use crm_projections::queries::activities::Subject;
+    use crm_projections::queries::row;
+    let exists = match subject {
+        Subject::Contact => row::<contact::Entity>(db, scope, id).await?.is_some(),
+        Subject::Company => row::<company::Entity>(db, scope, id).await?.is_some(),
+        Subject::Deal => row::<deal::Entity>(db, scope, id).await?.is_some(),
+    };
+    if !exists {
+        return Err(AppError::NotFound);
+    }
+    Ok(
+        crm_projections::queries::activities::timeline(db, scope, subject, id, cursor, limit)
+            .await?,
+    )
+}

@@ -411,16 +411,8 @@ async fn state<R: Record>(
     id: Uuid,
     at: At,
 ) -> Result<Map<String, Value>, AppError> {
-    let past = history::state_at(
-        s.db,
-        s.db,
-        s.commands.keyring(),
-        &caller.scope,
-        R::TYPE,
-        id,
-        at,
-    )
-    .await?;
+    let past =
+        history::state_at(history::Source::primary(s), &caller.scope, R::TYPE, id, at).await?;
     let mut record = past.record;
     let mut custom = record
         .get("custom")

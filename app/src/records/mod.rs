@@ -418,17 +418,7 @@ pub async fn revert<R: Record>(
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(AppError::invalid("reason", "must be 1 to 500 characters"));
     }
-    let state = |at| {
-        history::state_at(
-            s.db,
-            s.db,
-            s.commands.keyring(),
-            &caller.scope,
-            R::TYPE,
-            id,
-            at,
-        )
-    };
+    let state = |at| history::state_at(history::Source::primary(s), &caller.scope, R::TYPE, id, at);
     let current = state(At::Time(chrono::DateTime::<chrono::Utc>::MAX_UTC)).await?;
     if to_version < 1 || to_version >= current.version {
         return Err(AppError::invalid(

@@ -309,6 +309,21 @@ pub async fn spawn_app_full(
     }
 }
 
+/// Starts a server with `settings` as given (a private cluster's URL, say) over the
+/// database `db_name`, which the caller owns and drops.
+pub async fn serve(settings: Settings, db_name: &str) -> TestApp {
+    let app = Application::build(settings)
+        .await
+        .unwrap_or_else(|e| panic!("server failed to start: {e}"));
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        db_name: db_name.to_owned(),
+        client: Client::new(),
+    }
+}
+
 /// A signed-up workspace: its token, tenant, owner and slug.
 #[derive(Debug, Clone)]
 pub struct Workspace {

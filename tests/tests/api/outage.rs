@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::client::Company;
 use crate::cluster::Cluster;
-use crate::helpers::{test_settings, TestApp};
+use crate::helpers::{serve, test_settings};
 
 #[tokio::test]
 async fn an_outage_is_a_quick_503_and_the_server_recovers_without_a_restart() {
@@ -18,15 +18,7 @@ async fn an_outage_is_a_quick_503_and_the_server_recovers_without_a_restart() {
     settings.database.url = cluster.url("crm_outage").into();
     settings.database.create_if_missing = true;
     settings.database.acquire_timeout_ms = 1_500;
-    let server = crm_api::startup::Application::build(settings)
-        .await
-        .unwrap_or_else(|e| panic!("server failed to start: {e}"));
-    let app = TestApp {
-        address: format!("http://127.0.0.1:{}", server.port()),
-        db_name: "crm_outage".into(),
-        client: reqwest::Client::new(),
-    };
-    tokio::spawn(server.run_until_stopped());
+    let app = serve(settings, "crm_outage").await;
     let owner = app.signup("outage").await;
     let crm = app.as_(&owner);
     crm.companies()

@@ -15,7 +15,7 @@ use sqlx::Connection;
 
 use crate::client::{Client, Company};
 use crate::cluster::Cluster;
-use crate::helpers::{test_settings, TestApp};
+use crate::helpers::{serve, test_settings, TestApp};
 use crate::metrics::{sample, scrape};
 
 const TOKEN: &str = "replica-token-replica-token-replica-token";
@@ -150,15 +150,7 @@ async fn reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_or_is_
     settings.database.replica_wait_ms = 1_000;
     settings.database.replica_retry_ms = 500;
     settings.metrics.token = Some(SecretString::from(TOKEN));
-    let server = crm_api::startup::Application::build(settings)
-        .await
-        .unwrap_or_else(|e| panic!("server failed to start: {e}"));
-    let app = TestApp {
-        address: format!("http://127.0.0.1:{}", server.port()),
-        db_name: DB.into(),
-        client: reqwest::Client::new(),
-    };
-    tokio::spawn(server.run_until_stopped());
+    let app = serve(settings, DB).await;
     let owner = app.signup("replica").await;
     let crm = app.as_(&owner);
 
@@ -257,15 +249,7 @@ async fn reads_go_to_a_caught_up_standby_and_to_the_primary_while_it_lags_or_is_
     settings.database.url = primary.url(DB).into();
     settings.database.replica_url = Some(SecretString::from(primary.url(DB)));
     settings.projector.enabled = false;
-    let not_standby = crm_api::startup::Application::build(settings)
-        .await
-        .unwrap_or_else(|e| panic!("server failed to start: {e}"));
-    let second = TestApp {
-        address: format!("http://127.0.0.1:{}", not_standby.port()),
-        db_name: DB.into(),
-        client: reqwest::Client::new(),
-    };
-    tokio::spawn(not_standby.run_until_stopped());
+    let second = serve(settings, DB).await;
     let (reads, down) = counts(&app, "down").await;
     for _ in 0..3 {
         let page = second
